@@ -1,0 +1,23 @@
+/* connectplugin.h: the connectplugin umbrella header
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#define __CONNECTPLUGIN_H_INSIDE__
+
+#include "cp-version-macros.h"
+#include "cp-enum-types.h"
+#include "cp-error.h"
+#include "cp-compression.h"
+#include "cp-metadata.h"
+#include "cp-codec.h"
+#include "cp-message.h"
+#include "cp-method-info.h"
+#include "cp-invocation.h"
+#include "cp-rpc-server.h"
+#include "cp-call-options.h"
+#include "cp-response-stream.h"
+#include "cp-request-stream.h"
+#include "cp-channel.h"
+
+#undef __CONNECTPLUGIN_H_INSIDE__

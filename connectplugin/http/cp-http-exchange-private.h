@@ -1,0 +1,103 @@
+/* cp-http-exchange-private.h: one HTTP request/response, as the engine sees it
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The handler API of our HTTP server transport. It knows nothing of sockets:
+ * the HTTP/1.1 connection code, and the in-process (local) transport, both
+ * produce CpHttpExchange objects, so handlers see exactly the same calls.
+ *
+ * Threading: an exchange belongs to the GMainContext of the server that
+ * produced it; every callback runs there and every function must be called
+ * there.
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+
+G_BEGIN_DECLS
+
+typedef struct _CpHttpExchange CpHttpExchange;
+
+typedef struct {
+  /* A piece of the request body (de-chunked). Never called after body_end. */
+  void (*body_chunk) (CpHttpExchange *exchange, GBytes *chunk, gpointer user_data);
+  /* The request body is complete. */
+  void (*body_end)   (CpHttpExchange *exchange, gpointer user_data);
+  /* The exchange can no longer complete: peer closed/reset, protocol error,
+   * server shutting down. No other callback follows. */
+  void (*aborted)    (CpHttpExchange *exchange, const GError *error, gpointer user_data);
+  /* The response write queue fell below the low-water mark after
+   * cp_http_exchange_is_congested() had returned TRUE. */
+  void (*writable)   (CpHttpExchange *exchange, gpointer user_data);
+} CpHttpExchangeCallbacks;
+
+CpHttpExchange     *cp_http_exchange_ref              (CpHttpExchange *exchange);
+void                cp_http_exchange_unref            (CpHttpExchange *exchange);
+
+/* Request side */
+const char         *cp_http_exchange_get_method       (CpHttpExchange *exchange);
+const char         *cp_http_exchange_get_path         (CpHttpExchange *exchange); /* without query */
+const char         *cp_http_exchange_get_query        (CpHttpExchange *exchange); /* raw, nullable */
+SoupHTTPVersion     cp_http_exchange_get_http_version (CpHttpExchange *exchange);
+SoupMessageHeaders *cp_http_exchange_get_request_headers (CpHttpExchange *exchange);
+GSocketAddress     *cp_http_exchange_get_remote_address  (CpHttpExchange *exchange); /* nullable */
+gint64              cp_http_exchange_get_arrival_time (CpHttpExchange *exchange); /* g_get_monotonic_time() when the head arrived */
+/* TRUE when the request announced no body or Content-Length: 0. */
+gboolean            cp_http_exchange_has_empty_body   (CpHttpExchange *exchange);
+
+/* Install body/abort callbacks. Body delivery starts after the handler
+ * returns (and after "100 Continue" when the client asked for it). */
+void                cp_http_exchange_set_callbacks    (CpHttpExchange *exchange,
+                                                       const CpHttpExchangeCallbacks *callbacks,
+                                                       gpointer        user_data,
+                                                       GDestroyNotify  destroy);
+/* Back-pressure on the request body: stop/restart reading the socket. */
+void                cp_http_exchange_pause_body       (CpHttpExchange *exchange);
+void                cp_http_exchange_resume_body      (CpHttpExchange *exchange);
+
+/* Response side: either respond() once, or begin_response() + write()* +
+ * end_response(). The transport adds Date-free minimal framing headers
+ * (Content-Length or Transfer-Encoding: chunked, Connection). */
+void                cp_http_exchange_respond          (CpHttpExchange *exchange,
+                                                       guint           status,
+                                                       SoupMessageHeaders *headers, /* nullable, transfer none */
+                                                       GBytes         *body);       /* nullable */
+void                cp_http_exchange_begin_response   (CpHttpExchange *exchange,
+                                                       guint           status,
+                                                       SoupMessageHeaders *headers);
+void                cp_http_exchange_write            (CpHttpExchange *exchange,
+                                                       GBytes         *chunk);
+/* TRUE when queued response bytes exceed the high-water mark: producers
+ * should wait for the writable callback. */
+gboolean            cp_http_exchange_is_congested     (CpHttpExchange *exchange);
+void                cp_http_exchange_end_response     (CpHttpExchange *exchange);
+/* Close the connection after this response (no keep-alive); also discards
+ * any unread request body. */
+void                cp_http_exchange_set_close        (CpHttpExchange *exchange);
+gboolean            cp_http_exchange_is_finished      (CpHttpExchange *exchange);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpHttpExchange, cp_http_exchange_unref)
+
+/* ---- In-process (local) transport: no socket at all ---- */
+
+typedef struct {
+  void (*response_head) (CpHttpExchange *exchange, guint status, SoupMessageHeaders *headers, gpointer user_data);
+  void (*response_chunk)(CpHttpExchange *exchange, GBytes *chunk, gpointer user_data);
+  void (*response_end)  (CpHttpExchange *exchange, gpointer user_data);
+} CpHttpLocalCallbacks;
+
+/* Creates a client-side exchange whose server side is dispatched by
+ * cp_http_server_dispatch_local(). The client feeds the request body with
+ * push_body()/end_body() and receives the response through @callbacks, in
+ * the server's context. cancel() aborts it (the handler sees aborted). */
+CpHttpExchange *cp_http_exchange_new_local   (const char         *method,
+                                              const char         *path_and_query,
+                                              SoupMessageHeaders *headers,
+                                              const CpHttpLocalCallbacks *callbacks,
+                                              gpointer            user_data,
+                                              GDestroyNotify      destroy);
+void            cp_http_exchange_local_push_body (CpHttpExchange *exchange, GBytes *chunk);
+void            cp_http_exchange_local_end_body  (CpHttpExchange *exchange);
+void            cp_http_exchange_local_cancel    (CpHttpExchange *exchange);
+
+G_END_DECLS

@@ -1,0 +1,65 @@
+/* cp-http-server-private.h: our HTTP/1.1 server transport on GIO sockets
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Non-blocking GSockets polled by g_socket_create_source() on the
+ * GMainContext that was thread-default when the server was created; request
+ * heads parsed by soup_headers_parse_request(). See architecture.md, "The
+ * server transport".
+ */
+#pragma once
+
+#include <gio/gio.h>
+#include <libsoup/soup.h>
+#include "cp-http-exchange-private.h"
+
+G_BEGIN_DECLS
+
+#define CP_TYPE_HTTP_SERVER (cp_http_server_get_type ())
+G_DECLARE_FINAL_TYPE (CpHttpServer, cp_http_server, CP, HTTP_SERVER, GObject)
+
+/* Called in the server's context when a request head has been parsed. The
+ * handler must eventually respond (now or later) on the exchange; it takes
+ * its own reference if it keeps it past the call. */
+typedef void (*CpHttpHandler) (CpHttpServer   *server,
+                               CpHttpExchange *exchange,
+                               gpointer        user_data);
+
+/* Properties (all also settable with g_object_set):
+ *   max-head-size      guint  default 64 KiB   → 431 and close
+ *   max-header-count   guint  default 100      → 431 and close
+ *   head-timeout-ms    guint  default 10000    (slowloris: time to receive a whole head)
+ *   idle-timeout-ms    guint  default 120000   (keep-alive idle; longer than SoupSession's 60 s)
+ *   max-connections    guint  default 10000
+ *   tls-certificate    GTlsCertificate*        (when set, TCP listeners speak TLS)
+ */
+CpHttpServer *cp_http_server_new          (void);
+void          cp_http_server_set_handler  (CpHttpServer   *server,
+                                           CpHttpHandler   handler,
+                                           gpointer        user_data,
+                                           GDestroyNotify  destroy);
+
+/* Address forms: "HOST:PORT" (port 0 = ephemeral; "[::1]:0" for IPv6),
+ * "unix:/path/to/socket". Returns the URL it serves: "http://127.0.0.1:41234"
+ * (https when a TLS certificate is set) or "unix:/path". */
+char         *cp_http_server_listen       (CpHttpServer   *server,
+                                           const char     *address,
+                                           GError        **error);
+/* Serves on an already-listening socket; returns its URL. */
+char         *cp_http_server_listen_socket (CpHttpServer  *server,
+                                            GSocket       *socket,
+                                            GError       **error);
+/* (transfer none): URLs of all listeners, NULL-terminated. */
+const char * const *cp_http_server_get_urls (CpHttpServer *server);
+
+/* Runs a local exchange (cp_http_exchange_new_local) through the handler. */
+void          cp_http_server_dispatch_local (CpHttpServer   *server,
+                                             CpHttpExchange *exchange);
+
+/* Stop accepting; close idle connections; in-flight exchanges continue. */
+void          cp_http_server_stop_accepting (CpHttpServer *server);
+/* Close everything now; in-flight exchanges see aborted. */
+void          cp_http_server_close          (CpHttpServer *server);
+guint         cp_http_server_get_n_connections (CpHttpServer *server);
+guint         cp_http_server_get_n_active_exchanges (CpHttpServer *server);
+
+G_END_DECLS

@@ -1,0 +1,69 @@
+/* cp-channel.h: the Connect client engine
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#if !defined(__CONNECTPLUGIN_H_INSIDE__) && !defined(CONNECTPLUGIN_COMPILATION)
+#error "Only <connectplugin.h> can be included directly."
+#endif
+
+#include <gio/gio.h>
+#include "cp-version-macros.h"
+#include "cp-call-options.h"
+#include "cp-message.h"
+#include "cp-rpc-server.h"
+#include "cp-response-stream.h"
+#include "cp-request-stream.h"
+
+G_BEGIN_DECLS
+
+#define CP_TYPE_CHANNEL (cp_channel_get_type ())
+
+CP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CpChannel, cp_channel, CP, CHANNEL, GObject)
+
+/* Properties: base-url (construct-only: "http://h:p", "https://h:p",
+ * "unix:/path"), server (construct-only CpRpcServer, in-process), codec,
+ * compression, timeout-ms (default for calls; 0 = none), max-receive-size,
+ * tls-database. */
+CP_AVAILABLE_IN_ALL
+CpChannel  *cp_channel_new              (const char          *base_url,
+                                         GError             **error);
+CP_AVAILABLE_IN_ALL
+CpChannel  *cp_channel_new_in_process   (CpRpcServer         *server);
+
+CP_AVAILABLE_IN_ALL
+void        cp_channel_call_async       (CpChannel           *channel,
+                                         const char          *procedure,
+                                         CpMessage           *request,
+                                         GType                response_type,
+                                         CpCallOptions       *options,
+                                         GCancellable        *cancellable,
+                                         GAsyncReadyCallback  callback,
+                                         gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+CpMessage  *cp_channel_call_finish      (CpChannel           *channel,
+                                         GAsyncResult        *result,
+                                         GError             **error);
+CP_AVAILABLE_IN_ALL
+CpMessage  *cp_channel_call_sync        (CpChannel           *channel,
+                                         const char          *procedure,
+                                         CpMessage           *request,
+                                         GType                response_type,
+                                         CpCallOptions       *options,
+                                         GCancellable        *cancellable,
+                                         GError             **error);
+
+CP_AVAILABLE_IN_ALL
+CpResponseStream *cp_channel_call_server_stream (CpChannel     *channel,
+                                                 const char    *procedure,
+                                                 CpMessage     *request,
+                                                 GType          response_type,
+                                                 CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+CpRequestStream  *cp_channel_call_client_stream (CpChannel     *channel,
+                                                 const char    *procedure,
+                                                 GType          response_type,
+                                                 CpCallOptions *options);
+
+G_END_DECLS

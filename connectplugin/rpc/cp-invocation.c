@@ -1,0 +1,3 @@
+/* placeholder: to be written */
+#include <glib.h>
+typedef int cp_placeholder_cp_invocation;

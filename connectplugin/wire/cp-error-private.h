@@ -1,0 +1,52 @@
+/* cp-error-private.h: Connect error JSON (unary bodies and EndStream)
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "cp-error.h"
+
+G_BEGIN_DECLS
+
+/* Turns any GError into a Connect error: CP_ERROR errors are copied;
+ * G_IO_ERROR_CANCELLED -> canceled, G_IO_ERROR_TIMED_OUT -> deadline_exceeded,
+ * anything else -> unknown with the same message. Never returns NULL. */
+GError  *cp_error_to_connect          (const GError *error);
+
+/* Error JSON (§6.1): {"code":..,"message":..,"details":[{"type","value"}]}.
+ * value is standard base64, unpadded; "message" omitted when empty. */
+GBytes  *cp_error_to_json             (const GError *error);
+char    *cp_error_to_json_string      (const GError *error);
+
+/* Reads a unary error body per §6.3. @http_status is the response status;
+ * @body may be NULL or empty. Always returns a CP_ERROR error: the JSON code if
+ * valid, otherwise the code from the HTTP status; message/details kept.
+ * @reason_phrase is used as message when the body has none. */
+GError  *cp_error_from_json           (GBytes       *body,
+                                       guint         http_status,
+                                       const char   *reason_phrase);
+
+/* EndStream (§5.4): builds {"error":{...},"metadata":{"k":["v",..]}}.
+ * @error and @trailers may be NULL; success without trailers gives "{}".
+ * Error metadata (cp_error_get_metadata) is merged into "metadata" minus
+ * protocol headers. */
+GBytes  *cp_end_stream_build          (const GError       *error,
+                                       SoupMessageHeaders *trailers);
+
+/* Parses an EndStream payload (§6.5). Fills @trailers (if not NULL) from
+ * "metadata". Returns TRUE and sets *out_rpc_error to the stream's error (or
+ * NULL on success); on invalid JSON/shape returns FALSE with an `internal`
+ * error in @error. Unknown/missing codes inside "error" → unknown. */
+gboolean cp_end_stream_parse          (GBytes             *payload,
+                                       SoupMessageHeaders *trailers,
+                                       GError            **out_rpc_error,
+                                       GError            **error);
+
+/* Base64 helpers shared by details and -bin metadata: encode standard and
+ * unpadded; decode accepts standard or URL-safe, padded or not. */
+char    *cp_base64_encode_unpadded    (const guint8 *data,
+                                       gsize         len);
+GBytes  *cp_base64_decode_liberal     (const char   *text,
+                                       gssize        len,
+                                       GError      **error);
+
+G_END_DECLS
