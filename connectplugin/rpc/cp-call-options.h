@@ -19,7 +19,8 @@ G_BEGIN_DECLS
 CP_AVAILABLE_IN_ALL
 G_DECLARE_FINAL_TYPE (CpCallOptions, cp_call_options, CP, CALL_OPTIONS, GObject)
 
-/* Properties: timeout-ms (gint64, 0 = channel default, -1 = none), codec,
+/* Properties: timeout-ms (gint64, 0 = channel default, -1 = none),
+ * deadline (gint64, monotonic µs, 0 = none), codec,
  * compression, use-get (gboolean), request-headers (SoupMessageHeaders,
  * read-only, add to it), response-headers / response-trailers (filled in
  * when the call completes). */
@@ -30,6 +31,11 @@ void                cp_call_options_set_timeout_ms        (CpCallOptions *option
                                                            gint64         timeout_ms);
 CP_AVAILABLE_IN_ALL
 gint64              cp_call_options_get_timeout_ms        (CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+void                cp_call_options_set_deadline          (CpCallOptions *options,
+                                                           gint64         deadline);
+CP_AVAILABLE_IN_ALL
+gint64              cp_call_options_get_deadline          (CpCallOptions *options);
 CP_AVAILABLE_IN_ALL
 void                cp_call_options_set_codec             (CpCallOptions *options,
                                                            CpCodec        codec);

@@ -1,3 +1,586 @@
-/* placeholder: to be written */
-#include <glib.h>
-typedef int cp_placeholder_cp_error_json;
+/* cp-error-json.c: Connect error JSON (unary bodies and EndStream)
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+#include <json-glib/json-glib.h>
+
+#include "cp-error-private.h"
+#include "cp-metadata.h"
+#include "cp-metadata-private.h"
+
+/* Deeper JSON is refused before json-glib's recursive parser sees it: an
+ * error body is three levels deep, "debug" a few more. */
+#define MAX_JSON_DEPTH 64
+
+/* Base64 */
+
+char *
+cp_base64_encode_unpadded (const guint8 *data,
+                           gsize         len)
+{
+  char *text;
+  gsize text_len;
+
+  if (len == 0)
+    return g_strdup ("");
+
+  text = g_base64_encode (data, len);
+  text_len = strlen (text);
+  while (text_len > 0 && text[text_len - 1] == '=')
+    text[--text_len] = '\0';
+  return text;
+}
+
+static int
+base64_value (char c)
+{
+  if (c >= 'A' && c <= 'Z')
+    return c - 'A';
+  if (c >= 'a' && c <= 'z')
+    return c - 'a' + 26;
+  if (c >= '0' && c <= '9')
+    return c - '0' + 52;
+  if (c == '+' || c == '-')
+    return 62;
+  if (c == '/' || c == '_')
+    return 63;
+  return -1;
+}
+
+GBytes *
+cp_base64_decode_liberal (const char *text,
+                          gssize      len,
+                          GError    **error)
+{
+  g_autofree guint8 *out = NULL;
+  gsize n, out_len = 0;
+  guint32 acc = 0;
+  guint bits = 0;
+
+  g_return_val_if_fail (text != NULL || len == 0, NULL);
+
+  n = len < 0 ? strlen (text) : (gsize) len;
+
+  /* Padding is optional; when present it is at most two '=' at the end. */
+  for (guint pad = 0; pad < 2 && n > 0 && text[n - 1] == '='; pad++)
+    n--;
+
+  if (n % 4 == 1)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                           "invalid base64: bad length");
+      return NULL;
+    }
+
+  out = g_malloc (n / 4 * 3 + 3);
+  for (gsize i = 0; i < n; i++)
+    {
+      int v = base64_value (text[i]);
+
+      if (v < 0)
+        {
+          g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                       "invalid base64: unexpected character at offset %" G_GSIZE_FORMAT, i);
+          return NULL;
+        }
+      acc = (acc << 6) | (guint32) v;
+      bits += 6;
+      if (bits >= 8)
+        {
+          bits -= 8;
+          out[out_len++] = (acc >> bits) & 0xff;
+        }
+    }
+
+  return g_bytes_new_take (g_steal_pointer (&out), out_len);
+}
+
+/* JSON helpers */
+
+/* Refuses nesting deeper than MAX_JSON_DEPTH (outside strings), so that
+ * json-glib's recursive descent cannot overflow the stack on hostile input. */
+static gboolean
+json_depth_ok (const char *data,
+               gsize       len)
+{
+  gboolean in_string = FALSE, escaped = FALSE;
+  guint depth = 0;
+
+  for (gsize i = 0; i < len; i++)
+    {
+      char c = data[i];
+
+      if (in_string)
+        {
+          if (escaped)
+            escaped = FALSE;
+          else if (c == '\\')
+            escaped = TRUE;
+          else if (c == '"')
+            in_string = FALSE;
+        }
+      else if (c == '"')
+        in_string = TRUE;
+      else if (c == '{' || c == '[')
+        {
+          if (++depth > MAX_JSON_DEPTH)
+            return FALSE;
+        }
+      else if ((c == '}' || c == ']') && depth > 0)
+        depth--;
+    }
+
+  return TRUE;
+}
+
+/* Parses @data into a root node; NULL when it is not JSON. */
+static JsonNode *
+parse_json (const char *data,
+            gsize       len)
+{
+  g_autoptr(JsonParser) parser = NULL;
+  JsonNode *root;
+
+  if (len == 0 || len > G_MAXSSIZE || !json_depth_ok (data, len))
+    return NULL;
+  /* json-glib stops at a NUL and expects UTF-8. */
+  if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, len, NULL))
+    return NULL;
+
+  parser = json_parser_new_immutable ();
+  if (!json_parser_load_from_data (parser, data, len, NULL))
+    return NULL;
+
+  root = json_parser_get_root (parser);
+  return root != NULL ? json_node_ref (root) : NULL;
+}
+
+static const char *
+object_get_string (JsonObject *object,
+                   const char *member)
+{
+  JsonNode *node = json_object_get_member (object, member);
+
+  if (node == NULL || !JSON_NODE_HOLDS_VALUE (node) ||
+      json_node_get_value_type (node) != G_TYPE_STRING)
+    return NULL;
+  return json_node_get_string (node);
+}
+
+static void
+build_error_object (JsonBuilder  *builder,
+                    const GError *connect_error)
+{
+  GPtrArray *details = cp_error_get_details (connect_error);
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "code");
+  json_builder_add_string_value (builder, cp_error_code_to_string (cp_error_get_code (connect_error)));
+
+  if (connect_error->message != NULL && connect_error->message[0] != '\0')
+    {
+      json_builder_set_member_name (builder, "message");
+      json_builder_add_string_value (builder, connect_error->message);
+    }
+
+  if (details != NULL && details->len > 0)
+    {
+      json_builder_set_member_name (builder, "details");
+      json_builder_begin_array (builder);
+      for (guint i = 0; i < details->len; i++)
+        {
+          CpErrorDetail *detail = g_ptr_array_index (details, i);
+          GBytes *value = cp_error_detail_get_value (detail);
+          gsize size;
+          const guint8 *data = g_bytes_get_data (value, &size);
+          g_autofree char *b64 = cp_base64_encode_unpadded (data, size);
+
+          json_builder_begin_object (builder);
+          json_builder_set_member_name (builder, "type");
+          json_builder_add_string_value (builder, cp_error_detail_get_type_name (detail));
+          json_builder_set_member_name (builder, "value");
+          json_builder_add_string_value (builder, b64);
+          json_builder_end_object (builder);
+        }
+      json_builder_end_array (builder);
+    }
+
+  json_builder_end_object (builder);
+}
+
+static char *
+builder_to_string (JsonBuilder *builder,
+                   gsize       *out_len)
+{
+  g_autoptr(JsonGenerator) generator = json_generator_new ();
+  g_autoptr(JsonNode) root = json_builder_get_root (builder);
+
+  json_generator_set_root (generator, root);
+  return json_generator_to_data (generator, out_len);
+}
+
+char *
+cp_error_to_json_string (const GError *error)
+{
+  g_autoptr(GError) connect_error = NULL;
+  g_autoptr(JsonBuilder) builder = NULL;
+
+  g_return_val_if_fail (error != NULL, NULL);
+
+  connect_error = cp_error_to_connect (error);
+  builder = json_builder_new ();
+  build_error_object (builder, connect_error);
+  return builder_to_string (builder, NULL);
+}
+
+GBytes *
+cp_error_to_json (const GError *error)
+{
+  char *text;
+
+  g_return_val_if_fail (error != NULL, NULL);
+
+  text = cp_error_to_json_string (error);
+  return g_bytes_new_take (text, strlen (text));
+}
+
+/* Adds the well-formed entries of a JSON "details" array to @error; a
+ * malformed detail is skipped, not fatal. */
+static void
+read_details (GError   *error,
+              JsonNode *details_node)
+{
+  JsonArray *array;
+  guint n;
+
+  if (details_node == NULL || !JSON_NODE_HOLDS_ARRAY (details_node))
+    return;
+
+  array = json_node_get_array (details_node);
+  n = json_array_get_length (array);
+  for (guint i = 0; i < n; i++)
+    {
+      JsonNode *node = json_array_get_element (array, i);
+      JsonObject *object;
+      JsonNode *value_node;
+      const char *type_name;
+      const char *value_text = "";
+      const char *slash;
+      g_autoptr(GBytes) value = NULL;
+      g_autoptr(CpErrorDetail) detail = NULL;
+
+      if (!JSON_NODE_HOLDS_OBJECT (node))
+        continue;
+      object = json_node_get_object (node);
+
+      type_name = object_get_string (object, "type");
+      if (type_name == NULL)
+        continue;
+      slash = strrchr (type_name, '/');
+      if (slash != NULL)
+        type_name = slash + 1;
+      if (*type_name == '\0')
+        continue;
+
+      value_node = json_object_get_member (object, "value");
+      if (value_node != NULL && !JSON_NODE_HOLDS_NULL (value_node))
+        {
+          value_text = object_get_string (object, "value");
+          if (value_text == NULL)
+            continue;
+        }
+
+      value = cp_base64_decode_liberal (value_text, -1, NULL);
+      if (value == NULL)
+        continue;
+
+      detail = cp_error_detail_new (type_name, value);
+      cp_error_add_detail (error, detail);
+    }
+}
+
+GError *
+cp_error_from_json (GBytes     *body,
+                    guint       http_status,
+                    const char *reason_phrase)
+{
+  g_autoptr(JsonNode) root = NULL;
+  CpErrorCode code = cp_error_code_from_http_status (http_status);
+  const char *message = NULL;
+  JsonObject *object = NULL;
+  GError *error;
+
+  if (body != NULL)
+    {
+      gsize len;
+      const char *data = g_bytes_get_data (body, &len);
+
+      root = parse_json (data, len);
+    }
+
+  if (root != NULL && JSON_NODE_HOLDS_OBJECT (root))
+    {
+      object = json_node_get_object (root);
+      /* Missing, null or unknown codes keep the code from the status. */
+      cp_error_code_from_string (object_get_string (object, "code"), &code);
+      message = object_get_string (object, "message");
+    }
+
+  if (message == NULL)
+    {
+      if (reason_phrase != NULL && reason_phrase[0] != '\0')
+        message = reason_phrase;
+      else
+        message = soup_status_get_phrase (http_status);
+    }
+
+  error = g_error_new_literal (CP_ERROR, code, message);
+  if (object != NULL)
+    read_details (error, json_object_get_member (object, "details"));
+  return error;
+}
+
+/* EndStream */
+
+typedef struct
+{
+  char      *name;    /* lowercase */
+  GPtrArray *values;  /* (element-type utf8) */
+} MetadataEntry;
+
+static void
+metadata_entry_free (MetadataEntry *entry)
+{
+  g_free (entry->name);
+  g_ptr_array_unref (entry->values);
+  g_free (entry);
+}
+
+/* Groups the non-reserved headers of @headers by lowercase name, keeping the
+ * first-seen order of names and the order of values. */
+static void
+collect_metadata (GPtrArray          *entries,
+                  GHashTable         *by_name,
+                  SoupMessageHeaders *headers)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  if (headers == NULL)
+    return;
+
+  soup_message_headers_iter_init (&iter, headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      g_autofree char *lower = NULL;
+      MetadataEntry *entry;
+
+      if (cp_metadata_is_reserved (name))
+        continue;
+
+      lower = g_ascii_strdown (name, -1);
+      entry = g_hash_table_lookup (by_name, lower);
+      if (entry == NULL)
+        {
+          entry = g_new0 (MetadataEntry, 1);
+          entry->name = g_steal_pointer (&lower);
+          entry->values = g_ptr_array_new_with_free_func (g_free);
+          g_ptr_array_add (entries, entry);
+          g_hash_table_insert (by_name, entry->name, entry);
+        }
+      g_ptr_array_add (entry->values, g_strdup (value));
+    }
+}
+
+GBytes *
+cp_end_stream_build (const GError       *error,
+                     SoupMessageHeaders *trailers)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(GError) connect_error = NULL;
+  g_autoptr(GPtrArray) entries = g_ptr_array_new_with_free_func ((GDestroyNotify) metadata_entry_free);
+  g_autoptr(GHashTable) by_name = g_hash_table_new (g_str_hash, g_str_equal);
+  char *text;
+  gsize len;
+
+  if (error != NULL)
+    connect_error = cp_error_to_connect (error);
+
+  collect_metadata (entries, by_name, trailers);
+  if (connect_error != NULL)
+    collect_metadata (entries, by_name, cp_error_get_metadata (connect_error));
+
+  json_builder_begin_object (builder);
+
+  if (connect_error != NULL)
+    {
+      json_builder_set_member_name (builder, "error");
+      build_error_object (builder, connect_error);
+    }
+
+  if (entries->len > 0)
+    {
+      json_builder_set_member_name (builder, "metadata");
+      json_builder_begin_object (builder);
+      for (guint i = 0; i < entries->len; i++)
+        {
+          MetadataEntry *entry = g_ptr_array_index (entries, i);
+
+          json_builder_set_member_name (builder, entry->name);
+          json_builder_begin_array (builder);
+          for (guint j = 0; j < entry->values->len; j++)
+            json_builder_add_string_value (builder, g_ptr_array_index (entry->values, j));
+          json_builder_end_array (builder);
+        }
+      json_builder_end_object (builder);
+    }
+
+  json_builder_end_object (builder);
+
+  text = builder_to_string (builder, &len);
+  return g_bytes_new_take (text, len);
+}
+
+static void
+append_metadata_value (SoupMessageHeaders *trailers,
+                       const char         *name,
+                       JsonNode           *node)
+{
+  const char *value = json_node_get_string (node);
+
+  /* Values libsoup would refuse are dropped rather than failing the RPC. */
+  if (trailers != NULL && value != NULL && cp_metadata_is_valid_value (value, -1))
+    soup_message_headers_append (trailers, name, value);
+}
+
+static gboolean
+node_is_string (JsonNode *node)
+{
+  return JSON_NODE_HOLDS_VALUE (node) && json_node_get_value_type (node) == G_TYPE_STRING;
+}
+
+/* Reads "metadata"; FALSE when it has the wrong shape. */
+static gboolean
+read_end_stream_metadata (JsonNode           *metadata_node,
+                          SoupMessageHeaders *trailers)
+{
+  JsonObject *object;
+  g_autoptr(GList) members = NULL;
+
+  if (metadata_node == NULL || JSON_NODE_HOLDS_NULL (metadata_node))
+    return TRUE;
+  if (!JSON_NODE_HOLDS_OBJECT (metadata_node))
+    return FALSE;
+
+  object = json_node_get_object (metadata_node);
+  members = json_object_get_members (object);
+  for (GList *l = members; l != NULL; l = l->next)
+    {
+      const char *name = l->data;
+      JsonNode *node = json_object_get_member (object, name);
+      gboolean valid_name = cp_metadata_is_valid_name (name);
+
+      if (node_is_string (node))
+        {
+          /* connect-es may send one comma-joined string. */
+          if (valid_name)
+            append_metadata_value (trailers, name, node);
+        }
+      else if (JSON_NODE_HOLDS_ARRAY (node))
+        {
+          JsonArray *array = json_node_get_array (node);
+          guint n = json_array_get_length (array);
+
+          for (guint i = 0; i < n; i++)
+            {
+              JsonNode *element = json_array_get_element (array, i);
+
+              if (!node_is_string (element))
+                return FALSE;
+              if (valid_name)
+                append_metadata_value (trailers, name, element);
+            }
+        }
+      else if (!JSON_NODE_HOLDS_NULL (node))
+        return FALSE;
+    }
+
+  return TRUE;
+}
+
+gboolean
+cp_end_stream_parse (GBytes             *payload,
+                     SoupMessageHeaders *trailers,
+                     GError            **out_rpc_error,
+                     GError            **error)
+{
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(SoupMessageHeaders) metadata = NULL;
+  JsonObject *object;
+  JsonNode *error_node;
+  const char *data = NULL;
+  gsize len = 0;
+
+  g_return_val_if_fail (out_rpc_error != NULL && *out_rpc_error == NULL, FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (payload != NULL)
+    data = g_bytes_get_data (payload, &len);
+
+  root = parse_json (data, len);
+  if (root == NULL || !JSON_NODE_HOLDS_OBJECT (root))
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           "protocol error: invalid end-of-stream message");
+      return FALSE;
+    }
+  object = json_node_get_object (root);
+
+  error_node = json_object_get_member (object, "error");
+  if (error_node != NULL && !JSON_NODE_HOLDS_NULL (error_node) &&
+      !JSON_NODE_HOLDS_OBJECT (error_node))
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           "protocol error: end-of-stream \"error\" is not an object");
+      return FALSE;
+    }
+
+  /* Parse the metadata fully before touching @trailers, so that a rejected
+   * EndStream leaves them unchanged. */
+  metadata = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  if (!read_end_stream_metadata (json_object_get_member (object, "metadata"), metadata))
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           "protocol error: end-of-stream \"metadata\" is not an object of string arrays");
+      return FALSE;
+    }
+
+  if (trailers != NULL)
+    {
+      SoupMessageHeadersIter iter;
+      const char *name, *value;
+
+      soup_message_headers_iter_init (&iter, metadata);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        soup_message_headers_append (trailers, name, value);
+    }
+
+  if (error_node != NULL && JSON_NODE_HOLDS_OBJECT (error_node))
+    {
+      JsonObject *error_object = json_node_get_object (error_node);
+      CpErrorCode code = CP_ERROR_UNKNOWN;
+      const char *message;
+      GError *rpc_error;
+
+      /* No HTTP status to fall back on: missing/null/unknown → unknown. */
+      cp_error_code_from_string (object_get_string (error_object, "code"), &code);
+      message = object_get_string (error_object, "message");
+
+      rpc_error = g_error_new_literal (CP_ERROR, code, message != NULL ? message : "");
+      read_details (rpc_error, json_object_get_member (error_object, "details"));
+      cp_error_set_metadata (rpc_error, metadata);
+      *out_rpc_error = rpc_error;
+    }
+
+  return TRUE;
+}
