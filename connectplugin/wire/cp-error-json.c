@@ -179,8 +179,12 @@ build_error_object (JsonBuilder  *builder,
 
   if (connect_error->message != NULL && connect_error->message[0] != '\0')
     {
+      /* JSON text must be UTF-8; a GError message usually is, but may
+       * come from anywhere. */
+      g_autofree char *message = g_utf8_make_valid (connect_error->message, -1);
+
       json_builder_set_member_name (builder, "message");
-      json_builder_add_string_value (builder, connect_error->message);
+      json_builder_add_string_value (builder, message);
     }
 
   if (details != NULL && details->len > 0)
@@ -279,7 +283,7 @@ read_details (GError   *error,
       slash = strrchr (type_name, '/');
       if (slash != NULL)
         type_name = slash + 1;
-      if (*type_name == '\0')
+      if (*type_name == '\0' || !g_utf8_validate (type_name, -1, NULL))
         continue;
 
       value_node = json_object_get_member (object, "value");
@@ -308,6 +312,7 @@ cp_error_from_json (GBytes     *body,
   CpErrorCode code = cp_error_code_from_http_status (http_status);
   const char *message = NULL;
   JsonObject *object = NULL;
+  g_autofree char *valid_message = NULL;
   GError *error;
 
   if (body != NULL)
@@ -334,7 +339,9 @@ cp_error_from_json (GBytes     *body,
         message = soup_status_get_phrase (http_status);
     }
 
-  error = g_error_new_literal (CP_ERROR, code, message);
+  /* json-glib lets lone surrogate escapes through as invalid UTF-8. */
+  valid_message = g_utf8_make_valid (message, -1);
+  error = g_error_new_literal (CP_ERROR, code, valid_message);
   if (object != NULL)
     read_details (error, json_object_get_member (object, "details"));
   return error;
@@ -570,13 +577,15 @@ cp_end_stream_parse (GBytes             *payload,
       JsonObject *error_object = json_node_get_object (error_node);
       CpErrorCode code = CP_ERROR_UNKNOWN;
       const char *message;
+      g_autofree char *valid_message = NULL;
       GError *rpc_error;
 
       /* No HTTP status to fall back on: missing/null/unknown → unknown. */
       cp_error_code_from_string (object_get_string (error_object, "code"), &code);
       message = object_get_string (error_object, "message");
 
-      rpc_error = g_error_new_literal (CP_ERROR, code, message != NULL ? message : "");
+      valid_message = g_utf8_make_valid (message != NULL ? message : "", -1);
+      rpc_error = g_error_new_literal (CP_ERROR, code, valid_message);
       read_details (rpc_error, json_object_get_member (error_object, "details"));
       cp_error_set_metadata (rpc_error, metadata);
       *out_rpc_error = rpc_error;

@@ -20,7 +20,9 @@ char    *cp_error_to_json_string      (const GError *error);
 /* Reads a unary error body per §6.3. @http_status is the response status;
  * @body may be NULL or empty. Always returns a CP_ERROR error: the JSON code if
  * valid, otherwise the code from the HTTP status; message/details kept.
- * @reason_phrase is used as message when the body has none. */
+ * @reason_phrase (or, if NULL/empty, the standard phrase of @http_status) is
+ * used as message when the body has none. The caller checks Content-Type and
+ * decompresses first. Malformed details are skipped. */
 GError  *cp_error_from_json           (GBytes       *body,
                                        guint         http_status,
                                        const char   *reason_phrase);
@@ -28,14 +30,18 @@ GError  *cp_error_from_json           (GBytes       *body,
 /* EndStream (§5.4): builds {"error":{...},"metadata":{"k":["v",..]}}.
  * @error and @trailers may be NULL; success without trailers gives "{}".
  * Error metadata (cp_error_get_metadata) is merged into "metadata" minus
- * protocol headers. */
+ * protocol headers (cp_metadata_is_reserved, applied to @trailers too).
+ * Keys are written lowercase, repeated headers grouped into one array. */
 GBytes  *cp_end_stream_build          (const GError       *error,
                                        SoupMessageHeaders *trailers);
 
 /* Parses an EndStream payload (§6.5). Fills @trailers (if not NULL) from
  * "metadata". Returns TRUE and sets *out_rpc_error to the stream's error (or
  * NULL on success); on invalid JSON/shape returns FALSE with an `internal`
- * error in @error. Unknown/missing codes inside "error" → unknown. */
+ * error in @error (and @trailers untouched). Unknown/missing codes inside
+ * "error" → unknown. The stream's error carries the parsed metadata as its
+ * cp_error_get_metadata() (add the response headers yourself). Metadata
+ * entries whose name/value libsoup would refuse are dropped. */
 gboolean cp_end_stream_parse          (GBytes             *payload,
                                        SoupMessageHeaders *trailers,
                                        GError            **out_rpc_error,

@@ -23,7 +23,7 @@ G_BEGIN_DECLS
 #define CP_ERROR (cp_error_quark ())
 
 /**
- * CpErrorCode:
+ * CpError:
  * @CP_ERROR_CANCELED: `canceled`: the operation was cancelled, typically by the caller.
  * @CP_ERROR_UNKNOWN: `unknown`
  * @CP_ERROR_INVALID_ARGUMENT: `invalid_argument`
@@ -61,7 +61,12 @@ typedef enum {
   CP_ERROR_UNAVAILABLE = 14,
   CP_ERROR_DATA_LOSS = 15,
   CP_ERROR_UNAUTHENTICATED = 16,
-} CpErrorCode;
+} CpError;
+
+/* CpErrorCode: the C name used across the library for a #CpError value. */
+#ifndef __GI_SCANNER__
+typedef CpError CpErrorCode;
+#endif
 
 CP_AVAILABLE_IN_ALL
 GQuark       cp_error_quark                 (void);

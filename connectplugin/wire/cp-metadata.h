@@ -31,5 +31,9 @@ CP_AVAILABLE_IN_ALL
 void      cp_metadata_merge           (SoupMessageHeaders *dest,
                                        SoupMessageHeaders *src,
                                        const char         *prefix);
+CP_AVAILABLE_IN_ALL
+void      cp_metadata_split_trailers  (SoupMessageHeaders *response,
+                                       SoupMessageHeaders *headers,
+                                       SoupMessageHeaders *trailers);
 
 G_END_DECLS

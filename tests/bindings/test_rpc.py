@@ -29,7 +29,7 @@ class RpcTest(unittest.TestCase):
             text = request.get_value()
             self.calls.append((invocation.get_procedure(), text))
             if text == "fail":
-                invocation.return_error_literal(Cp.ErrorCode.FAILED_PRECONDITION, "no thanks")
+                invocation.return_error_literal(Cp.Error.FAILED_PRECONDITION, "no thanks")
                 return
             reply = Cp.StringValue.new("echo: " + text)
             invocation.return_message(reply)
@@ -71,7 +71,7 @@ class RpcTest(unittest.TestCase):
         result = self.call("fail")
         err = result["error"]
         self.assertEqual(err.domain, "cp-error-quark")
-        self.assertEqual(err.code, int(Cp.ErrorCode.FAILED_PRECONDITION))
+        self.assertEqual(err.code, int(Cp.Error.FAILED_PRECONDITION))
         self.assertEqual(err.message, "no thanks")
 
 

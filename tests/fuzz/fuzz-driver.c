@@ -84,7 +84,7 @@ mutate (GRand *rand, GPtrArray *seeds)
           {
             static const guint8 interesting[] = { 0x00, 0x01, 0x02, 0x03, 0x7f, 0x80, 0xff, '\r', '\n', ':', '"', '{', '}', '0', '9' };
             guint8 b = interesting[g_rand_int_range (rand, 0, G_N_ELEMENTS (interesting))];
-            g_byte_array_insert (out, g_rand_int_range (rand, 0, out->len + 1), &b, 1);
+            g_array_insert_vals ((GArray *) out, g_rand_int_range (rand, 0, out->len + 1), &b, 1);
           }
           break;
         case 4: /* splice with another seed */
@@ -105,9 +105,10 @@ mutate (GRand *rand, GPtrArray *seeds)
           if (out->len)
             {
               guint from = g_rand_int_range (rand, 0, out->len);
-              guint n = MIN (out->len - from, (guint) g_rand_int_range (rand, 1, 64));
+              guint want = g_rand_int_range (rand, 1, 64);
+              guint n = MIN (out->len - from, want);
               g_autofree guint8 *copy = g_memdup2 (out->data + from, n);
-              g_byte_array_insert (out, from, copy, n);
+              g_array_insert_vals ((GArray *) out, from, copy, n);
             }
           break;
         }
