@@ -17,7 +17,7 @@ G_BEGIN_DECLS
  * CP_ERROR:
  *
  * Error domain for Connect RPC errors. Errors in this domain carry a
- * #CpErrorCode; they may also carry details and metadata, see
+ * #CpError code; they may also carry details and metadata, see
  * cp_error_get_details() and cp_error_get_metadata().
  */
 #define CP_ERROR (cp_error_quark ())
@@ -64,25 +64,23 @@ typedef enum {
 } CpError;
 
 /* CpErrorCode: the C name used across the library for a #CpError value. */
-#ifndef __GI_SCANNER__
 typedef CpError CpErrorCode;
-#endif
 
 CP_AVAILABLE_IN_ALL
 GQuark       cp_error_quark                 (void);
 
 CP_AVAILABLE_IN_ALL
-const char  *cp_error_code_to_string        (CpErrorCode  code);
+const char  *cp_error_code_to_string        (CpError      code);
 CP_AVAILABLE_IN_ALL
 gboolean     cp_error_code_from_string      (const char  *name,
-                                             CpErrorCode *out_code);
+                                             CpError     *out_code);
 CP_AVAILABLE_IN_ALL
-guint        cp_error_code_to_http_status   (CpErrorCode  code);
+guint        cp_error_code_to_http_status   (CpError      code);
 CP_AVAILABLE_IN_ALL
-CpErrorCode  cp_error_code_from_http_status (guint        http_status);
+CpError      cp_error_code_from_http_status (guint        http_status);
 
 CP_AVAILABLE_IN_ALL
-CpErrorCode  cp_error_get_code              (const GError *error);
+CpError      cp_error_get_code              (const GError *error);
 
 #define CP_TYPE_ERROR_DETAIL (cp_error_detail_get_type ())
 

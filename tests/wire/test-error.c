@@ -48,7 +48,7 @@ test_code_names (void)
 static void
 test_enum_type (void)
 {
-  g_autoptr(GEnumClass) klass = g_type_class_ref (CP_TYPE_ERROR_CODE);
+  g_autoptr(GEnumClass) klass = g_type_class_ref (CP_TYPE_ERROR);
   GEnumValue *value = g_enum_get_value (klass, CP_ERROR_NOT_FOUND);
 
   g_assert_nonnull (value);
