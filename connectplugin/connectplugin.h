@@ -12,6 +12,7 @@
 #include "cp-metadata.h"
 #include "cp-codec.h"
 #include "cp-message.h"
+#include "cp-well-known.h"
 #include "cp-method-info.h"
 #include "cp-invocation.h"
 #include "cp-rpc-server.h"

@@ -34,4 +34,49 @@ ProtobufCMessage *cp_json_to_message   (const ProtobufCMessageDescriptor *descri
 /* lowerCamelCase JSON name of a proto field name ("foo_bar" → "fooBar"). */
 char             *cp_json_field_name   (const char *proto_name);
 
+/* Maximum message nesting accepted by the decoders (binary and JSON). */
+#define CP_MESSAGE_MAX_DEPTH 100
+
+/* A new default message of @descriptor, malloc'd (free with
+ * protobuf_c_message_free_unpacked (m, NULL)). */
+ProtobufCMessage *cp_proto_message_new (const ProtobufCMessageDescriptor *descriptor);
+
+/* JSON text directly (no JsonNode in between): compact proto3 JSON. */
+char             *cp_json_encode       (const ProtobufCMessage           *message,
+                                        gsize                            *out_len,
+                                        GError                          **error);
+ProtobufCMessage *cp_json_decode       (const ProtobufCMessageDescriptor *descriptor,
+                                        const char                       *data,
+                                        gsize                             len,
+                                        GError                          **error);
+
+/* Checks binary @data against @descriptor before protobuf-c unpacks it:
+ * nesting depth (CP_MESSAGE_MAX_DEPTH), wire well-formedness, UTF-8 of
+ * string fields. Failure → CP_ERROR_INVALID_ARGUMENT. */
+gboolean          cp_proto_prescan     (const ProtobufCMessageDescriptor *descriptor,
+                                        const guint8                     *data,
+                                        gsize                             len,
+                                        GError                          **error);
+
+/* Field access by descriptor (cp-json.c). Values are passed as a pointer to
+ * the field's C storage type; pointers in them are owned (malloc'd). */
+gsize             cp_proto_type_size    (ProtobufCType type);
+const ProtobufCFieldDescriptor *
+                  cp_proto_field_lookup (const ProtobufCMessageDescriptor *descriptor,
+                                         const char                       *name_or_json_name);
+gboolean          cp_proto_field_is_map (const ProtobufCMessageDescriptor *parent,
+                                         const ProtobufCFieldDescriptor   *field);
+gboolean          cp_proto_field_is_set (const ProtobufCMessage           *message,
+                                         const ProtobufCFieldDescriptor   *field);
+void              cp_proto_field_clear  (ProtobufCMessage                 *message,
+                                         const ProtobufCFieldDescriptor   *field);
+/* Takes ownership of what @value points to (strings, bytes, messages). */
+void              cp_proto_field_set    (ProtobufCMessage                 *message,
+                                         const ProtobufCFieldDescriptor   *field,
+                                         gconstpointer                     value);
+/* Takes ownership of @elements (a GArray of the element C type). */
+void              cp_proto_field_set_repeated (ProtobufCMessage               *message,
+                                               const ProtobufCFieldDescriptor *field,
+                                               GArray                         *elements);
+
 G_END_DECLS
