@@ -1,3 +1,1603 @@
-/* placeholder: to be written */
-#include <glib.h>
-typedef int cp_placeholder_cp_http_connection;
+/* cp-http-connection.c: one HTTP/1.1 server connection on a non-blocking socket
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A connection owns a read buffer, a write queue and at most one current
+ * exchange. Requests are dispatched strictly one after the other: bytes of
+ * pipelined requests wait in the read buffer (read-ahead is bounded) until
+ * the current response is finished and its request body consumed.
+ *
+ * Plain sockets are driven by one custom GSource per connection that polls
+ * the fd (g_source_add_unix_fd, interest changed in place with
+ * g_source_modify_unix_fd) and carries the connection's single deadline
+ * (head / idle / linger timeouts) as its ready time; no source is created
+ * per request. TLS connections use that source for the deadline only, and
+ * GPollable sources of the GTlsConnection's streams for I/O.
+ *
+ * Request heads are parsed by soup_headers_parse_request(); framing rules
+ * (Content-Length / Transfer-Encoding, smuggling) are checked here.
+ */
+#include "cp-http-connection-private.h"
+
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+
+#define READ_CHUNK        (16 * 1024)   /* initial read buffer */
+#define READ_AHEAD        (64 * 1024)   /* buffered bytes of later requests */
+#define DRAIN_CAP         (256 * 1024)  /* unread body we drain rather than close */
+#define CHUNK_LINE_MAX    1024
+#define COPY_MAX          (16 * 1024)   /* smaller response pieces are copied into the tail */
+#define LINGER_US         (1 * G_USEC_PER_SEC)
+#define LINGER_CAP        (256 * 1024)
+#define MAX_VECTORS       16
+
+/* RFC 6585; libsoup 3.2 has no constant (nor phrase) for it */
+#define STATUS_HEADER_FIELDS_TOO_LARGE 431
+
+typedef enum {
+  BODY_NONE,
+  BODY_LENGTH,
+  BODY_CHUNK_SIZE,
+  BODY_CHUNK_DATA,
+  BODY_CHUNK_DATA_END,
+  BODY_TRAILERS,
+  BODY_DONE,
+} BodyState;
+
+typedef enum {
+  CONN_HANDSHAKING,
+  CONN_OPEN,
+  CONN_LINGER,   /* response sent, write side shut: reading until EOF */
+  CONN_CLOSED,
+} ConnState;
+
+typedef enum {
+  DEADLINE_NONE,
+  DEADLINE_HEAD,
+  DEADLINE_IDLE,
+  DEADLINE_LINGER,
+} DeadlineKind;
+
+typedef struct {
+  GSource           source;
+  CpHttpConnection *conn;
+} ConnSource;
+
+struct _CpHttpConnection
+{
+  int                ref_count;
+  CpHttpServer      *server;
+  GMainContext      *context;
+  ConnState          state;
+
+  GSocket           *socket;
+  GSocketAddress    *remote;
+  gboolean           is_unix;
+
+  /* TLS */
+  GIOStream         *tls;
+  GPollableInputStream  *tls_in;
+  GPollableOutputStream *tls_out;
+  GSource           *tls_in_source;
+  GSource           *tls_out_source;
+  GCancellable      *cancellable;
+
+  /* the connection source (fd for plain sockets, deadline always) */
+  GSource           *source;
+  gpointer           fd_tag;
+  GIOCondition       fd_events;
+  gint64             ready_time;
+
+  /* read side */
+  guint8            *rbuf;
+  gsize              rsize, rstart, rend;
+  gsize              scan_pos;     /* head scan resumes here (relative to rstart) */
+  guint              scan_lines;
+  gboolean           read_eof;
+
+  /* write side: wq (GBytes*, first one consumed from wq_offset), then wtail */
+  GQueue             wq;
+  gsize              wq_offset;
+  GByteArray        *wtail;
+  gsize              queued;
+  gboolean           write_blocked;
+
+  /* current request */
+  CpHttpExchange    *ex;
+  CpHttpExchange    *spare;        /* a finished exchange kept for reuse */
+  BodyState          body;
+  guint64            body_remaining;
+  gboolean           discard;      /* drain the body without delivering it */
+  guint64            drained;
+  gsize              trailer_bytes;
+
+  DeadlineKind       deadline_kind;
+  gint64             deadline;
+  gsize              lingered;
+
+  gboolean           in_process;
+  gboolean           pending_process;
+  gboolean           close_after_flush;
+  gboolean           writable_check;
+  GError            *io_error;     /* a write failed: close from the loop */
+};
+
+static void conn_process      (CpHttpConnection *conn);
+static void conn_update_io    (CpHttpConnection *conn);
+static void conn_flush        (CpHttpConnection *conn);
+static void conn_handle       (CpHttpConnection *conn, GIOCondition revents);
+
+static CpHttpConnection *
+conn_ref (CpHttpConnection *conn)
+{
+  conn->ref_count++;
+  return conn;
+}
+
+static void
+conn_free_buffers (CpHttpConnection *conn)
+{
+  g_clear_pointer (&conn->rbuf, g_free);
+  conn->rsize = conn->rstart = conn->rend = 0;
+  g_queue_clear_full (&conn->wq, (GDestroyNotify) g_bytes_unref);
+  conn->wq_offset = 0;
+  if (conn->wtail != NULL)
+    g_byte_array_set_size (conn->wtail, 0);
+  conn->queued = 0;
+}
+
+void
+cp_http_connection_unref (CpHttpConnection *conn)
+{
+  if (--conn->ref_count > 0)
+    return;
+
+  g_assert (conn->state == CONN_CLOSED);
+  conn_free_buffers (conn);
+  g_clear_pointer (&conn->wtail, g_byte_array_unref);
+  if (conn->ex != NULL)
+    {
+      conn->ex->conn = NULL;
+      g_clear_pointer (&conn->ex, cp_http_exchange_unref);
+    }
+  g_clear_pointer (&conn->spare, cp_http_exchange_unref);
+  g_clear_object (&conn->remote);
+  g_clear_object (&conn->tls);
+  g_clear_object (&conn->cancellable);
+  g_clear_object (&conn->socket);
+  g_clear_error (&conn->io_error);
+  g_main_context_unref (conn->context);
+  g_free (conn);
+}
+
+/* ---- the connection source ---- */
+
+static gboolean
+conn_source_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  CpHttpConnection *conn = ((ConnSource *) source)->conn;
+  GIOCondition revents = 0;
+
+  if (conn->fd_tag != NULL)
+    revents = g_source_query_unix_fd (source, conn->fd_tag);
+  conn_handle (conn, revents);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs conn_source_funcs = {
+  NULL, NULL, conn_source_dispatch, NULL, NULL, NULL,
+};
+
+static void
+conn_schedule (CpHttpConnection *conn)
+{
+  conn->pending_process = TRUE;
+  if (!conn->in_process && conn->state != CONN_CLOSED && conn->ready_time != 0)
+    {
+      conn->ready_time = 0;
+      g_source_set_ready_time (conn->source, 0);
+    }
+}
+
+static void
+conn_set_deadline (CpHttpConnection *conn,
+                   DeadlineKind      kind,
+                   guint             timeout_ms)
+{
+  conn->deadline_kind = kind;
+  conn->deadline = kind == DEADLINE_NONE ? -1 :
+                   g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+}
+
+/* ---- closing ---- */
+
+void
+cp_http_connection_close (CpHttpConnection *conn,
+                          const GError     *error)
+{
+  CpHttpExchange *ex;
+
+  if (conn->state == CONN_CLOSED)
+    return;
+
+  conn_ref (conn);
+  conn->state = CONN_CLOSED;
+
+  ex = conn->ex;
+  if (ex != NULL && !ex->finished && !ex->aborted)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (error == NULL)
+        error = local_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                                   "Connection closed");
+      cp_http_exchange_abort (ex, error);
+    }
+  if (conn->ex != NULL)
+    {
+      conn->ex->conn = NULL;
+      /* breaks handler <-> exchange reference cycles of a finished exchange */
+      cp_http_exchange_clear_callbacks (conn->ex);
+    }
+
+  if (conn->cancellable != NULL)
+    g_cancellable_cancel (conn->cancellable);
+  if (conn->tls_in_source != NULL)
+    {
+      g_source_destroy (conn->tls_in_source);
+      g_clear_pointer (&conn->tls_in_source, g_source_unref);
+    }
+  if (conn->tls_out_source != NULL)
+    {
+      g_source_destroy (conn->tls_out_source);
+      g_clear_pointer (&conn->tls_out_source, g_source_unref);
+    }
+  if (conn->source != NULL)
+    {
+      g_source_destroy (conn->source);
+      g_clear_pointer (&conn->source, g_source_unref);
+    }
+  conn->fd_tag = NULL;
+  /* No TLS close_notify: it could block; the peer sees a plain close. */
+  g_socket_close (conn->socket, NULL);
+  conn_free_buffers (conn);
+
+  cp_http_server_connection_closed (conn->server, conn);
+  cp_http_connection_unref (conn);
+}
+
+static void
+conn_close_io_error (CpHttpConnection *conn,
+                     GError           *error)
+{
+  cp_http_connection_close (conn, error);
+}
+
+gboolean
+cp_http_connection_is_idle (CpHttpConnection *conn)
+{
+  return conn->state == CONN_OPEN && conn->ex == NULL && conn->queued == 0;
+}
+
+GSocketAddress *
+cp_http_connection_get_remote_address (CpHttpConnection *conn)
+{
+  if (conn->remote == NULL && conn->socket != NULL && conn->state != CONN_CLOSED)
+    conn->remote = g_socket_get_remote_address (conn->socket, NULL);
+  return conn->remote;
+}
+
+/* ---- write queue ---- */
+
+static void
+queue_copy (CpHttpConnection *conn,
+            const void       *data,
+            gsize             len)
+{
+  g_byte_array_append (conn->wtail, data, len);
+  conn->queued += len;
+}
+
+static void
+queue_str (CpHttpConnection *conn,
+           const char       *str)
+{
+  queue_copy (conn, str, strlen (str));
+}
+
+static void
+queue_bytes (CpHttpConnection *conn,
+             GBytes           *bytes)
+{
+  gsize size = g_bytes_get_size (bytes);
+
+  if (size <= COPY_MAX)
+    {
+      queue_copy (conn, g_bytes_get_data (bytes, NULL), size);
+      return;
+    }
+  if (conn->wtail->len > 0)
+    {
+      g_queue_push_tail (&conn->wq, g_bytes_new (conn->wtail->data, conn->wtail->len));
+      g_byte_array_set_size (conn->wtail, 0);
+    }
+  g_queue_push_tail (&conn->wq, g_bytes_ref (bytes));
+  conn->queued += size;
+}
+
+static void
+queue_consume (CpHttpConnection *conn,
+               gsize             n)
+{
+  conn->queued -= n;
+  while (n > 0)
+    {
+      GBytes *head = g_queue_peek_head (&conn->wq);
+
+      if (head != NULL)
+        {
+          gsize left = g_bytes_get_size (head) - conn->wq_offset;
+
+          if (n < left)
+            {
+              conn->wq_offset += n;
+              return;
+            }
+          n -= left;
+          conn->wq_offset = 0;
+          g_bytes_unref (g_queue_pop_head (&conn->wq));
+          continue;
+        }
+      if (n >= conn->wtail->len)
+        g_byte_array_set_size (conn->wtail, 0);
+      else
+        g_byte_array_remove_range (conn->wtail, 0, n);
+      return;
+    }
+}
+
+static void
+conn_start_linger (CpHttpConnection *conn)
+{
+  if (conn->tls != NULL || conn->read_eof ||
+      !g_socket_shutdown (conn->socket, FALSE, TRUE, NULL))
+    {
+      cp_http_connection_close (conn, NULL);
+      return;
+    }
+  conn->state = CONN_LINGER;
+  conn->lingered = 0;
+  conn->deadline_kind = DEADLINE_LINGER;
+  conn->deadline = g_get_monotonic_time () + LINGER_US;
+}
+
+/* A write failed. Flushes happen inside the handler's own calls
+ * (respond, write...), so the close (and the aborted callback) is left to
+ * the connection's source rather than done here. */
+static void
+conn_fail_io (CpHttpConnection *conn,
+              GError           *error)
+{
+  if (conn->io_error == NULL)
+    conn->io_error = error;
+  else
+    g_error_free (error);
+  conn->write_blocked = FALSE;
+  conn_schedule (conn);
+}
+
+/* Writes as much of the queue as the socket takes now. */
+static void
+conn_flush (CpHttpConnection *conn)
+{
+  while (conn->queued > 0 && !conn->write_blocked && conn->io_error == NULL &&
+         (conn->state == CONN_OPEN))
+    {
+      GOutputVector vectors[MAX_VECTORS];
+      guint n = 0;
+      gsize written = 0;
+      g_autoptr(GError) error = NULL;
+
+      for (GList *l = conn->wq.head; l != NULL && n < MAX_VECTORS - 1; l = l->next)
+        {
+          gsize size;
+          const guint8 *data = g_bytes_get_data (l->data, &size);
+          gsize offset = (l == conn->wq.head) ? conn->wq_offset : 0;
+
+          vectors[n].buffer = data + offset;
+          vectors[n].size = size - offset;
+          n++;
+        }
+      if (n < MAX_VECTORS && conn->wtail->len > 0 &&
+          n == conn->wq.length)
+        {
+          vectors[n].buffer = conn->wtail->data;
+          vectors[n].size = conn->wtail->len;
+          n++;
+        }
+
+      if (conn->tls_out != NULL)
+        {
+          GPollableReturn ret =
+            g_pollable_output_stream_writev_nonblocking (conn->tls_out, vectors, n,
+                                                         &written, NULL, &error);
+          if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
+            {
+              conn->write_blocked = TRUE;
+              break;
+            }
+          if (ret == G_POLLABLE_RETURN_FAILED)
+            {
+              conn_fail_io (conn, g_steal_pointer (&error));
+              return;
+            }
+        }
+      else
+        {
+          gssize r = g_socket_send_message (conn->socket, NULL, vectors, n,
+                                            NULL, 0, 0, NULL, &error);
+          if (r < 0)
+            {
+              if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+                {
+                  conn->write_blocked = TRUE;
+                  break;
+                }
+              conn_fail_io (conn, g_steal_pointer (&error));
+              return;
+            }
+          written = r;
+        }
+      queue_consume (conn, written);
+    }
+
+  if (conn->state != CONN_OPEN || conn->io_error != NULL)
+    return;
+  if (conn->queued < CP_HTTP_LOW_WATER && conn->ex != NULL &&
+      conn->ex->congestion_reported)
+    {
+      conn->writable_check = TRUE;
+      conn_schedule (conn);
+    }
+  if (conn->queued == 0 && conn->close_after_flush)
+    conn_start_linger (conn);
+}
+
+/* ---- reading ---- */
+
+static gboolean
+conn_want_read (CpHttpConnection *conn)
+{
+  if (conn->state == CONN_LINGER)
+    return TRUE;
+  if (conn->state != CONN_OPEN || conn->read_eof || conn->close_after_flush ||
+      conn->io_error != NULL)
+    return FALSE;
+  if (conn->ex == NULL)
+    return TRUE;
+  if (conn->body != BODY_DONE)
+    {
+      CpHttpExchange *ex = conn->ex;
+
+      if (conn->discard || ex->finished || ex->close)
+        return TRUE;
+      return cp_http_exchange_can_deliver (ex);
+    }
+  /* Waiting for the response: read ahead a little (pipelining, and to
+   * notice a client that goes away). */
+  return conn->rend - conn->rstart < READ_AHEAD;
+}
+
+static gboolean
+conn_make_room (CpHttpConnection *conn)
+{
+  gsize max;
+
+  if (conn->rbuf == NULL)
+    {
+      conn->rsize = READ_CHUNK;
+      conn->rbuf = g_malloc (conn->rsize);
+      conn->rstart = conn->rend = 0;
+      return TRUE;
+    }
+  if (conn->rstart == conn->rend)
+    conn->rstart = conn->rend = 0;
+  if (conn->rend < conn->rsize)
+    return TRUE;
+  if (conn->rstart > 0)
+    {
+      memmove (conn->rbuf, conn->rbuf + conn->rstart, conn->rend - conn->rstart);
+      conn->rend -= conn->rstart;
+      conn->rstart = 0;
+      return TRUE;
+    }
+  /* A head (or read-ahead) larger than the buffer: grow, bounded. */
+  max = MAX ((gsize) cp_http_server_get_max_head_size (conn->server) + 4, READ_AHEAD);
+  if (conn->rsize >= max)
+    return FALSE;
+  conn->rsize = MIN (conn->rsize * 2, max);
+  conn->rbuf = g_realloc (conn->rbuf, conn->rsize);
+  return TRUE;
+}
+
+/* Returns bytes read, 0 at EOF, -1 when it would block, -2 on error (closed). */
+static gssize
+conn_read_some (CpHttpConnection *conn)
+{
+  g_autoptr(GError) error = NULL;
+  gsize space = conn->rsize - conn->rend;
+  gssize n;
+
+  if (conn->tls_in != NULL)
+    n = g_pollable_input_stream_read_nonblocking (conn->tls_in, conn->rbuf + conn->rend,
+                                                  space, NULL, &error);
+  else
+    n = g_socket_receive_with_blocking (conn->socket, (char *) conn->rbuf + conn->rend,
+                                        space, FALSE, NULL, &error);
+  if (n >= 0)
+    return n;
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return -1;
+  conn_close_io_error (conn, error);
+  return -2;
+}
+
+static void
+conn_linger_read (CpHttpConnection *conn)
+{
+  guint8 scratch[4096];
+  g_autoptr(GError) error = NULL;
+  gssize n = g_socket_receive_with_blocking (conn->socket, (char *) scratch, sizeof scratch,
+                                             FALSE, NULL, &error);
+
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return;
+  if (n <= 0)
+    {
+      cp_http_connection_close (conn, NULL);
+      return;
+    }
+  conn->lingered += n;
+  if (conn->lingered > LINGER_CAP)
+    cp_http_connection_close (conn, NULL);
+}
+
+static void
+conn_on_eof (CpHttpConnection *conn)
+{
+  CpHttpExchange *ex = conn->ex;
+
+  conn->read_eof = TRUE;
+  if (ex != NULL && !ex->finished && !ex->aborted &&
+      (conn->body != BODY_DONE || conn->rend == conn->rstart))
+    {
+      g_autoptr(GError) error =
+        g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                             conn->body != BODY_DONE ?
+                             "The client closed the connection in the middle of the request body" :
+                             "The client closed the connection");
+      cp_http_connection_close (conn, error);
+      return;
+    }
+  /* Otherwise finish what is buffered; conn_process closes when done. */
+  conn_schedule (conn);
+}
+
+static void
+conn_read (CpHttpConnection *conn)
+{
+  for (guint i = 0; i < 8; i++)
+    {
+      gsize space;
+      gssize n;
+
+      if (!conn_want_read (conn) || !conn_make_room (conn))
+        return;
+      space = conn->rsize - conn->rend;
+      n = conn_read_some (conn);
+      if (n == -2 || n == -1)
+        return;
+      if (n == 0)
+        {
+          conn_on_eof (conn);
+          return;
+        }
+      conn->rend += n;
+      conn_process (conn);
+      if (conn->tls_in == NULL && (gsize) n < space)
+        return;  /* the socket is drained; poll says when there is more */
+    }
+}
+
+/* ---- responses ---- */
+
+static gboolean
+status_has_body (guint status)
+{
+  return !(status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED);
+}
+
+static void
+queue_uint (CpHttpConnection *conn,
+            guint64           value)
+{
+  char digits[24];
+  int i = sizeof digits;
+
+  do
+    {
+      digits[--i] = '0' + value % 10;
+      value /= 10;
+    }
+  while (value > 0);
+  queue_copy (conn, digits + i, sizeof digits - i);
+}
+
+static const char *
+status_phrase (guint status)
+{
+  if (status == STATUS_HEADER_FIELDS_TOO_LARGE)
+    return "Request Header Fields Too Large";
+  return soup_status_get_phrase (status);
+}
+
+static void
+queue_status_line (CpHttpConnection *conn,
+                   guint             status)
+{
+  char line[96];
+  int len;
+
+  if (status == 200)
+    {
+      queue_copy (conn, "HTTP/1.1 200 OK\r\n", 17);
+      return;
+    }
+  len = g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\n", status,
+                    status_phrase (status));
+  queue_copy (conn, line, MIN ((gsize) len, sizeof line - 1));
+}
+
+/* Sends a transport-generated error response and closes afterwards. */
+static void
+conn_fail (CpHttpConnection *conn,
+           guint             status)
+{
+  CpHttpExchange *ex = conn->ex;
+
+  if (ex != NULL)
+    {
+      g_autoptr(GError) error =
+        g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
+                     "Malformed request: %u %s", status, status_phrase (status));
+
+      if (ex->response_started || ex->finished)
+        {
+          /* Too late for an error response on this connection. */
+          cp_http_connection_close (conn, error);
+          return;
+        }
+      cp_http_exchange_abort (ex, error);
+    }
+  if (conn->state != CONN_OPEN)
+    return;
+  queue_status_line (conn, status);
+  queue_str (conn, "Connection: close\r\nContent-Length: 0\r\n\r\n");
+  conn->close_after_flush = TRUE;
+}
+
+static gboolean
+is_framing_header (const char *name)
+{
+  switch (name[0])
+    {
+    case 'c': case 'C':
+      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+             g_ascii_strcasecmp (name, "Connection") == 0;
+    case 't': case 'T':
+      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
+    case 'k': case 'K':
+      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
+    default:
+      return FALSE;
+    }
+}
+
+static void
+queue_head (CpHttpConnection   *conn,
+            CpHttpExchange     *ex,
+            guint               status,
+            SoupMessageHeaders *headers,
+            gint64              content_length)  /* -1: streamed */
+{
+  /* Decide now whether this connection ends with this response. */
+  if (!ex->keep_alive || cp_http_server_is_stopping (conn->server) ||
+      (ex->expect_continue && !ex->handler_returned && conn->body != BODY_DONE) ||
+      (content_length < 0 && ex->version == SOUP_HTTP_1_0) ||
+      (conn->read_eof && conn->rend == conn->rstart))
+    ex->close = TRUE;
+
+  queue_status_line (conn, status);
+  if (headers != NULL)
+    {
+      SoupMessageHeadersIter iter;
+      const char *name, *value;
+
+      soup_message_headers_iter_init (&iter, headers);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        {
+          if (is_framing_header (name))
+            continue;
+          queue_str (conn, name);
+          queue_copy (conn, ": ", 2);
+          queue_str (conn, value);
+          queue_copy (conn, "\r\n", 2);
+        }
+    }
+  if (ex->close)
+    queue_copy (conn, "Connection: close\r\n", 19);
+  else if (ex->version == SOUP_HTTP_1_0)
+    queue_copy (conn, "Connection: keep-alive\r\n", 24);
+
+  if (!status_has_body (status))
+    ;
+  else if (content_length >= 0)
+    {
+      queue_copy (conn, "Content-Length: ", 16);
+      queue_uint (conn, content_length);
+      queue_copy (conn, "\r\n", 2);
+    }
+  else if (ex->version != SOUP_HTTP_1_0)
+    queue_copy (conn, "Transfer-Encoding: chunked\r\n", 28);
+  queue_copy (conn, "\r\n", 2);
+}
+
+/* The response is complete: decide what happens to the connection, and let
+ * the process loop move on to the next request. */
+static void
+conn_exchange_finished (CpHttpConnection *conn,
+                        CpHttpExchange   *ex)
+{
+  ex->finished = TRUE;
+  cp_http_server_exchange_done (conn->server, ex);
+
+  if (ex->close)
+    conn->close_after_flush = TRUE;
+  else if (conn->body != BODY_DONE)
+    {
+      /* Drain the rest of the body, unless it is known to be large. */
+      conn->discard = TRUE;
+      if (conn->body == BODY_LENGTH && conn->body_remaining > DRAIN_CAP)
+        conn->close_after_flush = TRUE;
+    }
+
+  if (!conn->in_process)
+    conn_flush (conn);
+  conn_schedule (conn);
+}
+
+void
+cp_http_connection_respond (CpHttpConnection   *conn,
+                            CpHttpExchange     *ex,
+                            guint               status,
+                            SoupMessageHeaders *headers,
+                            GBytes             *body)
+{
+  gsize size = body != NULL ? g_bytes_get_size (body) : 0;
+
+  if (conn->state != CONN_OPEN)
+    return;
+  queue_head (conn, ex, status, headers, size);
+  if (size > 0 && !ex->head_request && status_has_body (status))
+    queue_bytes (conn, body);
+  conn_exchange_finished (conn, ex);
+}
+
+void
+cp_http_connection_begin_response (CpHttpConnection   *conn,
+                                   CpHttpExchange     *ex,
+                                   guint               status,
+                                   SoupMessageHeaders *headers)
+{
+  if (conn->state != CONN_OPEN)
+    return;
+  queue_head (conn, ex, status, headers, -1);
+  ex->response_has_body = !ex->head_request && status_has_body (status);
+  if (!conn->in_process)
+    conn_flush (conn);
+}
+
+void
+cp_http_connection_write (CpHttpConnection *conn,
+                          CpHttpExchange   *ex,
+                          GBytes           *chunk)
+{
+  if (conn->state != CONN_OPEN || !ex->response_has_body)
+    return;
+  if (ex->version != SOUP_HTTP_1_0)
+    {
+      char line[24];
+      int len = g_snprintf (line, sizeof line, "%" G_GSIZE_MODIFIER "x\r\n",
+                            g_bytes_get_size (chunk));
+      queue_copy (conn, line, len);
+      queue_bytes (conn, chunk);
+      queue_copy (conn, "\r\n", 2);
+    }
+  else
+    queue_bytes (conn, chunk);
+  if (!conn->in_process)
+    conn_flush (conn);
+}
+
+void
+cp_http_connection_end_response (CpHttpConnection *conn,
+                                 CpHttpExchange   *ex)
+{
+  if (conn->state != CONN_OPEN)
+    return;
+  if (ex->response_has_body && ex->version != SOUP_HTTP_1_0)
+    queue_copy (conn, "0\r\n\r\n", 5);
+  conn_exchange_finished (conn, ex);
+}
+
+gboolean
+cp_http_connection_is_congested (CpHttpConnection *conn)
+{
+  return conn->state == CONN_OPEN && conn->queued > CP_HTTP_HIGH_WATER;
+}
+
+void
+cp_http_connection_body_flow (CpHttpConnection *conn)
+{
+  if (conn->state != CONN_OPEN)
+    return;
+  conn_schedule (conn);
+}
+
+/* ---- request heads ---- */
+
+static gboolean
+parse_content_length (const char *value,
+                      guint64    *out)
+{
+  guint64 v = 0;
+
+  if (*value == '\0')
+    return FALSE;
+  for (const char *p = value; *p; p++)
+    {
+      if (!g_ascii_isdigit (*p) || p - value >= 18)
+        return FALSE;
+      v = v * 10 + (*p - '0');
+    }
+  *out = v;
+  return TRUE;
+}
+
+/* Checks the framing headers; returns 0 or an error status. */
+static guint
+check_framing (CpHttpExchange *ex)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+  gboolean have_cl = FALSE, have_te = FALSE, te_ok = TRUE;
+  guint64 cl = 0;
+
+  soup_message_headers_iter_init (&iter, ex->request_headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      if (g_ascii_strcasecmp (name, "Content-Length") == 0)
+        {
+          guint64 v;
+
+          if (!parse_content_length (value, &v))
+            return SOUP_STATUS_BAD_REQUEST;
+          if (have_cl && v != cl)
+            return SOUP_STATUS_BAD_REQUEST;
+          have_cl = TRUE;
+          cl = v;
+        }
+      else if (g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
+        {
+          if (have_te || g_ascii_strcasecmp (value, "chunked") != 0)
+            te_ok = FALSE;
+          have_te = TRUE;
+        }
+    }
+
+  if (have_te && have_cl)
+    return SOUP_STATUS_BAD_REQUEST;   /* request smuggling */
+  if (have_te && !te_ok)
+    return SOUP_STATUS_NOT_IMPLEMENTED;
+  if (have_te && ex->version == SOUP_HTTP_1_0)
+    return SOUP_STATUS_BAD_REQUEST;
+
+  ex->chunked_request = have_te;
+  ex->content_length = cl;
+  ex->empty_body = !have_te && cl == 0;
+  return 0;
+}
+
+static CpHttpExchange *
+conn_take_exchange (CpHttpConnection *conn)
+{
+  if (conn->spare != NULL)
+    return g_steal_pointer (&conn->spare);
+  return cp_http_exchange_new_internal ();
+}
+
+static void
+conn_release_exchange (CpHttpConnection *conn)
+{
+  CpHttpExchange *ex = g_steal_pointer (&conn->ex);
+
+  conn->body = BODY_NONE;
+  conn->discard = FALSE;
+  conn->drained = 0;
+  conn->trailer_bytes = 0;
+  ex->conn = NULL;
+  cp_http_exchange_clear_callbacks (ex);
+  if (ex->ref_count == 1 && conn->spare == NULL)
+    {
+      cp_http_exchange_reset (ex);
+      conn->spare = ex;
+    }
+  else
+    cp_http_exchange_unref (ex);
+  conn_set_deadline (conn, DEADLINE_IDLE, cp_http_server_get_idle_timeout_ms (conn->server));
+}
+
+/* Returns TRUE when a request was dispatched. */
+static gboolean
+conn_parse_head (CpHttpConnection *conn)
+{
+  guint8 *p;
+  gsize avail, head_len = 0, parse_len = 0;
+  guint max_head = cp_http_server_get_max_head_size (conn->server);
+  guint max_count = cp_http_server_get_max_header_count (conn->server);
+  CpHttpExchange *ex;
+  char *method = NULL, *path = NULL, *query;
+  SoupHTTPVersion version = SOUP_HTTP_1_1;
+  guint status;
+
+  /* RFC 9112 §2.2: ignore empty lines before a request line. */
+  while (conn->rstart < conn->rend &&
+         (conn->rbuf[conn->rstart] == '\r' || conn->rbuf[conn->rstart] == '\n') &&
+         conn->scan_pos == 0)
+    conn->rstart++;
+
+  p = conn->rbuf + conn->rstart;
+  avail = conn->rend - conn->rstart;
+  if (avail == 0)
+    return FALSE;
+
+  if (conn->deadline_kind != DEADLINE_HEAD)
+    conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (conn->server));
+
+  while (conn->scan_pos < avail)
+    {
+      guint8 *nl = memchr (p + conn->scan_pos, '\n', avail - conn->scan_pos);
+      gsize i;
+
+      if (nl == NULL)
+        {
+          conn->scan_pos = avail;
+          break;
+        }
+      i = nl - p;
+      if (i + 1 >= avail)
+        {
+          conn->scan_pos = i;
+          break;
+        }
+      if (p[i + 1] == '\n')
+        {
+          head_len = i + 2;
+          parse_len = i + 1;
+          break;
+        }
+      if (p[i + 1] == '\r')
+        {
+          if (i + 2 >= avail)
+            {
+              conn->scan_pos = i;
+              break;
+            }
+          if (p[i + 2] == '\n')
+            {
+              head_len = i + 3;
+              parse_len = i + 1;
+              break;
+            }
+        }
+      conn->scan_lines++;
+      conn->scan_pos = i + 1;
+      /* scan_lines complete lines, the request line among them, and more follow */
+      if (conn->scan_lines > max_count)
+        {
+          conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+          return FALSE;
+        }
+    }
+
+  if (head_len == 0)
+    {
+      if (avail > max_head)
+        conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+      return FALSE;
+    }
+  conn->scan_pos = 0;
+  conn->scan_lines = 0;
+  if (head_len > max_head)
+    {
+      conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+      return FALSE;
+    }
+
+  ex = conn_take_exchange (conn);
+  status = soup_headers_parse_request ((const char *) p, parse_len, ex->request_headers,
+                                       &method, &path, &version);
+  if (status == SOUP_STATUS_OK)
+    {
+      ex->version = version;
+      status = check_framing (ex);
+      if (status == 0)
+        status = SOUP_STATUS_OK;
+    }
+  if (status != SOUP_STATUS_OK)
+    {
+      g_free (method);
+      g_free (path);
+      soup_message_headers_clear (ex->request_headers);
+      conn->spare = ex;
+      conn_fail (conn, status);
+      return FALSE;
+    }
+
+  conn->rstart += head_len;
+  ex->method = method;
+  ex->path = path;
+  query = strchr (path, '?');
+  if (query != NULL)
+    {
+      *query = '\0';
+      ex->query = query + 1;
+    }
+  ex->arrival_time = g_get_monotonic_time ();
+  ex->head_request = strcmp (method, "HEAD") == 0;
+  if (version == SOUP_HTTP_1_0)
+    ex->keep_alive = soup_message_headers_header_contains (ex->request_headers, "Connection", "keep-alive");
+  else
+    ex->keep_alive = !soup_message_headers_header_contains (ex->request_headers, "Connection", "close");
+  ex->expect_continue = version == SOUP_HTTP_1_1 && !ex->empty_body &&
+    (soup_message_headers_get_expectations (ex->request_headers) & SOUP_EXPECTATION_CONTINUE) != 0;
+
+  if (ex->chunked_request)
+    conn->body = BODY_CHUNK_SIZE;
+  else if (ex->content_length > 0)
+    {
+      conn->body = BODY_LENGTH;
+      conn->body_remaining = ex->content_length;
+    }
+  else
+    conn->body = BODY_DONE;
+
+  ex->conn = conn;
+  conn->ex = ex;
+  conn_set_deadline (conn, DEADLINE_NONE, 0);
+
+  cp_http_server_invoke_handler (conn->server, ex);
+  ex->handler_returned = TRUE;
+
+  if (conn->state == CONN_OPEN && conn->ex == ex && !ex->aborted &&
+      ex->expect_continue && !ex->response_started && conn->body != BODY_DONE)
+    queue_copy (conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+  return TRUE;
+}
+
+/* ---- request bodies ---- */
+
+static void
+conn_body_error (CpHttpConnection *conn)
+{
+  conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
+}
+
+/* Parses a chunk-size line; returns 1 done, 0 need more, -1 error. */
+static int
+parse_chunk_size (CpHttpConnection *conn)
+{
+  const guint8 *p = conn->rbuf + conn->rstart;
+  gsize avail = conn->rend - conn->rstart;
+  const guint8 *nl = memchr (p, '\n', MIN (avail, CHUNK_LINE_MAX));
+  guint64 size = 0;
+  gsize i = 0, digits = 0;
+
+  if (nl == NULL)
+    return avail >= CHUNK_LINE_MAX ? -1 : 0;
+  for (; p + i < nl && g_ascii_isxdigit (p[i]); i++, digits++)
+    {
+      if (digits >= 15)
+        return -1;
+      size = size * 16 + g_ascii_xdigit_value (p[i]);
+    }
+  if (digits == 0)
+    return -1;
+  /* chunk extensions (ignored); whitespace before them tolerated */
+  while (p + i < nl && (p[i] == ' ' || p[i] == '\t'))
+    i++;
+  if (p + i < nl && p[i] == ';')
+    {
+      for (; p + i < nl; i++)
+        if (p[i] == '\r' && p + i + 1 != nl)
+          return -1;
+    }
+  else if (p + i < nl && !(p[i] == '\r' && p + i + 1 == nl))
+    return -1;
+
+  conn->rstart += (nl - p) + 1;
+  if (size == 0)
+    conn->body = BODY_TRAILERS;
+  else
+    {
+      conn->body = BODY_CHUNK_DATA;
+      conn->body_remaining = size;
+    }
+  return 1;
+}
+
+/* Moves body bytes from the buffer to the handler (or drops them). Returns
+ * TRUE when the whole body has been consumed. */
+static gboolean
+conn_advance_body (CpHttpConnection *conn)
+{
+  CpHttpExchange *ex = conn->ex;
+
+  while (conn->state == CONN_OPEN && conn->ex == ex && !conn->close_after_flush)
+    {
+      gboolean deliver = !conn->discard && !ex->finished && !ex->aborted && !ex->close;
+      gsize avail = conn->rend - conn->rstart;
+
+      if (conn->body == BODY_DONE)
+        {
+          if (!ex->body_ended)
+            {
+              if (!deliver)
+                ex->body_ended = TRUE;
+              else if (cp_http_exchange_can_deliver (ex))
+                {
+                  cp_http_exchange_deliver_end (ex);
+                  continue;
+                }
+              else
+                return FALSE;
+            }
+          return TRUE;
+        }
+
+      if (deliver && !cp_http_exchange_can_deliver (ex))
+        return FALSE;
+
+      switch (conn->body)
+        {
+        case BODY_LENGTH:
+        case BODY_CHUNK_DATA:
+          {
+            gsize n;
+
+            if (avail == 0)
+              return FALSE;
+            n = MIN (avail, conn->body_remaining);
+            conn->body_remaining -= n;
+            if (conn->body_remaining == 0)
+              conn->body = conn->body == BODY_LENGTH ? BODY_DONE : BODY_CHUNK_DATA_END;
+            if (deliver)
+              {
+                g_autoptr(GBytes) chunk = g_bytes_new (conn->rbuf + conn->rstart, n);
+
+                conn->rstart += n;
+                cp_http_exchange_deliver_chunk (ex, chunk);
+              }
+            else
+              {
+                conn->rstart += n;
+                conn->drained += n;
+                if (conn->drained > DRAIN_CAP && !ex->aborted)
+                  {
+                    conn->close_after_flush = TRUE;
+                    return FALSE;
+                  }
+              }
+          }
+          break;
+
+        case BODY_CHUNK_SIZE:
+          {
+            int r = parse_chunk_size (conn);
+
+            if (r < 0)
+              {
+                conn_body_error (conn);
+                return FALSE;
+              }
+            if (r == 0)
+              return FALSE;
+          }
+          break;
+
+        case BODY_CHUNK_DATA_END:
+          if (avail == 0)
+            return FALSE;
+          if (conn->rbuf[conn->rstart] == '\n')
+            conn->rstart += 1;
+          else if (avail < 2)
+            return FALSE;
+          else if (conn->rbuf[conn->rstart] == '\r' && conn->rbuf[conn->rstart + 1] == '\n')
+            conn->rstart += 2;
+          else
+            {
+              conn_body_error (conn);
+              return FALSE;
+            }
+          conn->body = BODY_CHUNK_SIZE;
+          break;
+
+        case BODY_TRAILERS:
+          {
+            const guint8 *p = conn->rbuf + conn->rstart;
+            const guint8 *nl = memchr (p, '\n', avail);
+            gsize line;
+
+            if (nl == NULL)
+              {
+                if (conn->trailer_bytes + avail > cp_http_server_get_max_head_size (conn->server))
+                  {
+                    conn_body_error (conn);
+                    return FALSE;
+                  }
+                return FALSE;
+              }
+            line = nl - p + 1;
+            conn->rstart += line;
+            conn->trailer_bytes += line;
+            if (line == 1 || (line == 2 && p[0] == '\r'))
+              conn->body = BODY_DONE;
+            else if (conn->trailer_bytes > cp_http_server_get_max_head_size (conn->server))
+              {
+                conn_body_error (conn);
+                return FALSE;
+              }
+          }
+          break;
+
+        case BODY_NONE:
+        case BODY_DONE:
+        default:
+          g_assert_not_reached ();
+        }
+    }
+  return FALSE;
+}
+
+/* ---- the process loop ---- */
+
+static void
+conn_process (CpHttpConnection *conn)
+{
+  if (conn->in_process)
+    {
+      conn->pending_process = TRUE;
+      return;
+    }
+
+  conn_ref (conn);
+  conn->in_process = TRUE;
+  do
+    {
+      conn->pending_process = FALSE;
+      while (conn->state == CONN_OPEN && !conn->close_after_flush && conn->io_error == NULL)
+        {
+          if (conn->ex == NULL)
+            {
+              if (!conn_parse_head (conn))
+                break;
+              continue;
+            }
+          if (!conn_advance_body (conn))
+            break;
+          if (conn->ex->finished || conn->ex->aborted)
+            {
+              conn_release_exchange (conn);
+              continue;
+            }
+          break;
+        }
+
+      if (conn->state == CONN_OPEN && conn->read_eof)
+        {
+          if (conn->ex == NULL)
+            conn->close_after_flush = TRUE;
+          else if (conn->body != BODY_DONE && !conn->ex->finished && !conn->ex->aborted &&
+                   conn->rend == conn->rstart)
+            {
+              g_autoptr(GError) error =
+                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                     "The client closed the connection in the middle of the request body");
+              cp_http_connection_close (conn, error);
+            }
+        }
+    }
+  while (conn->pending_process && conn->state == CONN_OPEN && !conn->close_after_flush);
+  conn->in_process = FALSE;
+
+  if (conn->state == CONN_OPEN)
+    conn_flush (conn);
+  conn_update_io (conn);
+  cp_http_connection_unref (conn);
+}
+
+/* ---- I/O readiness ---- */
+
+static gboolean
+tls_in_ready (GObject  *stream,
+              gpointer  user_data)
+{
+  conn_handle (user_data, G_IO_IN);
+  return G_SOURCE_CONTINUE;
+}
+
+static gboolean
+tls_out_ready (GObject  *stream,
+               gpointer  user_data)
+{
+  conn_handle (user_data, G_IO_OUT);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+conn_update_io (CpHttpConnection *conn)
+{
+  gboolean want_read, want_write;
+  gint64 ready_time;
+
+  if (conn->state == CONN_CLOSED || conn->state == CONN_HANDSHAKING)
+    return;
+
+  want_read = conn_want_read (conn);
+  want_write = conn->write_blocked;
+
+  if (conn->fd_tag != NULL)
+    {
+      GIOCondition events = (want_read ? G_IO_IN : 0) | (want_write ? G_IO_OUT : 0);
+
+      if (events != conn->fd_events)
+        {
+          g_source_modify_unix_fd (conn->source, conn->fd_tag, events);
+          conn->fd_events = events;
+        }
+    }
+  else if (conn->tls_in != NULL)
+    {
+      if (want_read && conn->tls_in_source == NULL)
+        {
+          conn->tls_in_source = g_pollable_input_stream_create_source (conn->tls_in, NULL);
+          g_source_set_callback (conn->tls_in_source, G_SOURCE_FUNC (tls_in_ready), conn, NULL);
+          g_source_set_static_name (conn->tls_in_source, "[connectplugin] tls read");
+          g_source_attach (conn->tls_in_source, conn->context);
+        }
+      else if (!want_read && conn->tls_in_source != NULL)
+        {
+          g_source_destroy (conn->tls_in_source);
+          g_clear_pointer (&conn->tls_in_source, g_source_unref);
+        }
+      if (want_write && conn->tls_out_source == NULL)
+        {
+          conn->tls_out_source = g_pollable_output_stream_create_source (conn->tls_out, NULL);
+          g_source_set_callback (conn->tls_out_source, G_SOURCE_FUNC (tls_out_ready), conn, NULL);
+          g_source_set_static_name (conn->tls_out_source, "[connectplugin] tls write");
+          g_source_attach (conn->tls_out_source, conn->context);
+        }
+      else if (!want_write && conn->tls_out_source != NULL)
+        {
+          g_source_destroy (conn->tls_out_source);
+          g_clear_pointer (&conn->tls_out_source, g_source_unref);
+        }
+    }
+
+  if (conn->state == CONN_OPEN &&
+      (conn->pending_process || conn->writable_check || conn->io_error != NULL))
+    ready_time = 0;
+  else if (conn->deadline_kind != DEADLINE_NONE)
+    ready_time = conn->deadline;
+  else
+    ready_time = -1;
+  if (ready_time != conn->ready_time)
+    {
+      conn->ready_time = ready_time;
+      g_source_set_ready_time (conn->source, ready_time);
+    }
+}
+
+static void
+conn_handle (CpHttpConnection *conn,
+             GIOCondition      revents)
+{
+  if (conn->state == CONN_CLOSED)
+    return;
+
+  conn_ref (conn);
+
+  if (conn->io_error != NULL && conn->state != CONN_CLOSED)
+    {
+      g_autoptr(GError) error = g_steal_pointer (&conn->io_error);
+
+      cp_http_connection_close (conn, error);
+      cp_http_connection_unref (conn);
+      return;
+    }
+
+  if ((revents & (G_IO_OUT | G_IO_ERR | G_IO_HUP)) && conn->write_blocked)
+    {
+      conn->write_blocked = FALSE;
+      conn_flush (conn);
+    }
+
+  if (conn->state == CONN_LINGER)
+    {
+      if (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR))
+        conn_linger_read (conn);
+    }
+  else if (conn->state == CONN_OPEN && (revents & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+    {
+      if (conn_want_read (conn))
+        conn_read (conn);
+      else if (revents & (G_IO_HUP | G_IO_ERR))
+        {
+          /* The peer is gone (or reset) while we were not reading. */
+          g_autoptr(GError) error =
+            g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                 "The client closed the connection");
+          cp_http_connection_close (conn, error);
+        }
+    }
+
+  if (conn->state != CONN_CLOSED)
+    {
+      gint64 now = g_get_monotonic_time ();
+
+      if (conn->deadline_kind != DEADLINE_NONE && now >= conn->deadline)
+        {
+          g_autoptr(GError) error =
+            g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
+                                 "Timed out waiting for the client");
+          cp_http_connection_close (conn, error);
+        }
+    }
+
+  if (conn->state == CONN_OPEN && conn->pending_process)
+    conn_process (conn);
+
+  if (conn->state == CONN_OPEN && conn->writable_check)
+    {
+      CpHttpExchange *ex = conn->ex;
+
+      conn->writable_check = FALSE;
+      if (ex != NULL && ex->congestion_reported && !ex->finished && !ex->aborted &&
+          conn->queued < CP_HTTP_LOW_WATER)
+        {
+          ex->congestion_reported = FALSE;
+          if (ex->has_callbacks && ex->callbacks.writable != NULL)
+            {
+              cp_http_exchange_ref (ex);
+              ex->callbacks.writable (ex, ex->user_data);
+              cp_http_exchange_unref (ex);
+            }
+          if (conn->state == CONN_OPEN && !conn->in_process)
+            conn_flush (conn);
+        }
+    }
+
+  conn_update_io (conn);
+  cp_http_connection_unref (conn);
+}
+
+/* ---- TLS handshake ---- */
+
+static void
+handshake_done (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  CpHttpConnection *conn = user_data;
+  g_autoptr(GError) error = NULL;
+
+  if (!g_tls_connection_handshake_finish (G_TLS_CONNECTION (source), result, &error))
+    {
+      if (conn->state != CONN_CLOSED)
+        {
+          g_debug ("TLS handshake failed: %s", error->message);
+          cp_http_connection_close (conn, error);
+        }
+      cp_http_connection_unref (conn);
+      return;
+    }
+  if (conn->state == CONN_HANDSHAKING)
+    {
+      conn->tls_in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (conn->tls));
+      conn->tls_out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (conn->tls));
+      conn->state = CONN_OPEN;
+      conn_update_io (conn);
+    }
+  cp_http_connection_unref (conn);
+}
+
+/* ---- creation ---- */
+
+CpHttpConnection *
+cp_http_connection_new (CpHttpServer    *server,
+                        GSocket         *socket,
+                        GTlsCertificate *certificate)
+{
+  CpHttpConnection *conn = g_new0 (CpHttpConnection, 1);
+  GSource *source;
+
+  conn->ref_count = 1;
+  conn->server = server;
+  conn->context = g_main_context_ref (cp_http_server_get_context (server));
+  conn->socket = g_object_ref (socket);
+  conn->wtail = g_byte_array_sized_new (4096);
+  g_queue_init (&conn->wq);
+  conn->ready_time = -1;
+  conn->body = BODY_NONE;
+  conn->is_unix = g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX;
+
+  g_socket_set_blocking (socket, FALSE);
+  if (!conn->is_unix)
+    g_socket_set_option (socket, IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+
+  if (certificate != NULL)
+    {
+      g_autoptr(GSocketConnection) base = g_socket_connection_factory_create_connection (socket);
+      g_autoptr(GError) error = NULL;
+
+      conn->tls = g_tls_server_connection_new (G_IO_STREAM (base), certificate, &error);
+      if (conn->tls == NULL)
+        {
+          g_warning ("Cannot create a TLS server connection: %s", error->message);
+          conn->state = CONN_CLOSED;
+          g_socket_close (socket, NULL);
+          cp_http_connection_unref (conn);
+          return NULL;
+        }
+    }
+
+  source = g_source_new (&conn_source_funcs, sizeof (ConnSource));
+  ((ConnSource *) source)->conn = conn;
+  g_source_set_static_name (source, "[connectplugin] http connection");
+  conn->source = source;
+  conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (server));
+
+  if (conn->tls == NULL)
+    {
+      conn->state = CONN_OPEN;
+      conn->fd_events = G_IO_IN;
+      conn->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (socket), G_IO_IN);
+      g_source_attach (source, conn->context);
+      conn_update_io (conn);
+      return conn;
+    }
+
+  conn->state = CONN_HANDSHAKING;
+  conn->ready_time = conn->deadline;
+  g_source_set_ready_time (source, conn->deadline);
+  g_source_attach (source, conn->context);
+  conn->cancellable = g_cancellable_new ();
+  g_main_context_push_thread_default (conn->context);
+  g_tls_connection_handshake_async (G_TLS_CONNECTION (conn->tls), G_PRIORITY_DEFAULT,
+                                    conn->cancellable, handshake_done, conn_ref (conn));
+  g_main_context_pop_thread_default (conn->context);
+  return conn;
+}

@@ -24,7 +24,10 @@ typedef struct {
   /* The request body is complete. */
   void (*body_end)   (CpHttpExchange *exchange, gpointer user_data);
   /* The exchange can no longer complete: peer closed/reset, protocol error,
-   * server shutting down. No other callback follows. */
+   * server shutting down. No other callback follows. @error is in the
+   * G_IO_ERROR domain: CONNECTION_CLOSED (peer went away, also mid-body),
+   * INVALID_DATA (malformed body framing), TIMED_OUT, CLOSED (server
+   * closed), CANCELLED (local exchange cancelled), or the socket's error. */
   void (*aborted)    (CpHttpExchange *exchange, const GError *error, gpointer user_data);
   /* The response write queue fell below the low-water mark after
    * cp_http_exchange_is_congested() had returned TRUE. */
@@ -46,7 +49,13 @@ gint64              cp_http_exchange_get_arrival_time (CpHttpExchange *exchange)
 gboolean            cp_http_exchange_has_empty_body   (CpHttpExchange *exchange);
 
 /* Install body/abort callbacks. Body delivery starts after the handler
- * returns (and after "100 Continue" when the client asked for it). */
+ * returns (and after "100 Continue" when the client asked for it).
+ * Callbacks are never invoked from inside a cp_http_exchange_* call.
+ * Once the response is finished, no more body callbacks are made (the
+ * unread rest of the body is drained). @destroy runs when the transport is
+ * done with the exchange (after it finished, from the main loop), right
+ * after aborted, or at finalization, so @user_data may hold a reference
+ * to the exchange without creating a leak. */
 void                cp_http_exchange_set_callbacks    (CpHttpExchange *exchange,
                                                        const CpHttpExchangeCallbacks *callbacks,
                                                        gpointer        user_data,

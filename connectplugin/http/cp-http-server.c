@@ -1,3 +1,649 @@
-/* placeholder: to be written */
-#include <glib.h>
-typedef int cp_placeholder_cp_http_server;
+/* cp-http-server.c: our HTTP/1.1 server transport on GIO sockets
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Listening sockets are non-blocking and polled by g_socket_create_source()
+ * on the GMainContext that was thread-default when the server was created;
+ * every accepted socket becomes a CpHttpConnection on that same context.
+ */
+#include "cp-http-connection-private.h"
+
+#include <errno.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
+
+#define ACCEPT_BATCH 64
+
+typedef struct {
+  CpHttpServer *server;
+  GSocket      *socket;
+  GSource      *source;
+  GSource      *retry_source;
+  char         *url;
+  char         *unix_path;   /* removed when the server stops */
+  gboolean      tls;
+} Listener;
+
+struct _CpHttpServer
+{
+  GObject        parent_instance;
+
+  GMainContext  *context;
+  guint          max_head_size;
+  guint          max_header_count;
+  guint          head_timeout_ms;
+  guint          idle_timeout_ms;
+  guint          max_connections;
+  GTlsCertificate *tls_certificate;
+
+  CpHttpHandler  handler;
+  gpointer       handler_data;
+  GDestroyNotify handler_destroy;
+
+  GPtrArray     *listeners;     /* Listener* */
+  GPtrArray     *urls;          /* char*, NULL-terminated */
+  GHashTable    *connections;   /* CpHttpConnection* (owned) */
+  guint          n_active;
+  gboolean       stopping;
+  gboolean       closing;
+};
+
+enum {
+  PROP_0,
+  PROP_MAX_HEAD_SIZE,
+  PROP_MAX_HEADER_COUNT,
+  PROP_HEAD_TIMEOUT_MS,
+  PROP_IDLE_TIMEOUT_MS,
+  PROP_MAX_CONNECTIONS,
+  PROP_TLS_CERTIFICATE,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (CpHttpServer, cp_http_server, G_TYPE_OBJECT)
+
+static void
+listener_free (Listener *listener)
+{
+  if (listener->source != NULL)
+    {
+      g_source_destroy (listener->source);
+      g_source_unref (listener->source);
+    }
+  if (listener->retry_source != NULL)
+    {
+      g_source_destroy (listener->retry_source);
+      g_source_unref (listener->retry_source);
+    }
+  if (listener->socket != NULL)
+    {
+      g_socket_close (listener->socket, NULL);
+      g_object_unref (listener->socket);
+    }
+  if (listener->unix_path != NULL)
+    g_unlink (listener->unix_path);
+  g_free (listener->unix_path);
+  g_free (listener->url);
+  g_free (listener);
+}
+
+static void
+cp_http_server_finalize (GObject *object)
+{
+  CpHttpServer *self = CP_HTTP_SERVER (object);
+
+  cp_http_server_close (self);
+  g_ptr_array_unref (self->listeners);
+  g_ptr_array_unref (self->urls);
+  g_hash_table_unref (self->connections);
+  if (self->handler_destroy != NULL)
+    self->handler_destroy (self->handler_data);
+  g_clear_object (&self->tls_certificate);
+  g_main_context_unref (self->context);
+
+  G_OBJECT_CLASS (cp_http_server_parent_class)->finalize (object);
+}
+
+static void
+cp_http_server_get_property (GObject    *object,
+                             guint       prop_id,
+                             GValue     *value,
+                             GParamSpec *pspec)
+{
+  CpHttpServer *self = CP_HTTP_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_MAX_HEAD_SIZE:
+      g_value_set_uint (value, self->max_head_size);
+      break;
+    case PROP_MAX_HEADER_COUNT:
+      g_value_set_uint (value, self->max_header_count);
+      break;
+    case PROP_HEAD_TIMEOUT_MS:
+      g_value_set_uint (value, self->head_timeout_ms);
+      break;
+    case PROP_IDLE_TIMEOUT_MS:
+      g_value_set_uint (value, self->idle_timeout_ms);
+      break;
+    case PROP_MAX_CONNECTIONS:
+      g_value_set_uint (value, self->max_connections);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_object (value, self->tls_certificate);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cp_http_server_set_property (GObject      *object,
+                             guint         prop_id,
+                             const GValue *value,
+                             GParamSpec   *pspec)
+{
+  CpHttpServer *self = CP_HTTP_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_MAX_HEAD_SIZE:
+      self->max_head_size = g_value_get_uint (value);
+      break;
+    case PROP_MAX_HEADER_COUNT:
+      self->max_header_count = g_value_get_uint (value);
+      break;
+    case PROP_HEAD_TIMEOUT_MS:
+      self->head_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_IDLE_TIMEOUT_MS:
+      self->idle_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_MAX_CONNECTIONS:
+      self->max_connections = g_value_get_uint (value);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_set_object (&self->tls_certificate, g_value_get_object (value));
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cp_http_server_class_init (CpHttpServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GParamFlags flags = G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS;
+
+  object_class->finalize = cp_http_server_finalize;
+  object_class->get_property = cp_http_server_get_property;
+  object_class->set_property = cp_http_server_set_property;
+
+  properties[PROP_MAX_HEAD_SIZE] =
+    g_param_spec_uint ("max-head-size", NULL, NULL, 256, G_MAXINT / 2, 64 * 1024, flags);
+  properties[PROP_MAX_HEADER_COUNT] =
+    g_param_spec_uint ("max-header-count", NULL, NULL, 1, G_MAXINT / 2, 100, flags);
+  properties[PROP_HEAD_TIMEOUT_MS] =
+    g_param_spec_uint ("head-timeout-ms", NULL, NULL, 1, G_MAXUINT, 10000, flags);
+  properties[PROP_IDLE_TIMEOUT_MS] =
+    g_param_spec_uint ("idle-timeout-ms", NULL, NULL, 1, G_MAXUINT, 120000, flags);
+  properties[PROP_MAX_CONNECTIONS] =
+    g_param_spec_uint ("max-connections", NULL, NULL, 1, G_MAXUINT, 10000, flags);
+  properties[PROP_TLS_CERTIFICATE] =
+    g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+cp_http_server_init (CpHttpServer *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
+  self->urls = g_ptr_array_new_with_free_func (g_free);
+  g_ptr_array_add (self->urls, NULL);
+  self->connections = g_hash_table_new_full (NULL, NULL,
+                                             (GDestroyNotify) cp_http_connection_unref, NULL);
+}
+
+CpHttpServer *
+cp_http_server_new (void)
+{
+  return g_object_new (CP_TYPE_HTTP_SERVER, NULL);
+}
+
+void
+cp_http_server_set_handler (CpHttpServer   *server,
+                            CpHttpHandler   handler,
+                            gpointer        user_data,
+                            GDestroyNotify  destroy)
+{
+  g_return_if_fail (CP_IS_HTTP_SERVER (server));
+
+  if (server->handler_destroy != NULL)
+    server->handler_destroy (server->handler_data);
+  server->handler = handler;
+  server->handler_data = user_data;
+  server->handler_destroy = destroy;
+}
+
+/* ---- internal accessors ---- */
+
+GMainContext *
+cp_http_server_get_context (CpHttpServer *server)
+{
+  return server->context;
+}
+
+guint
+cp_http_server_get_max_head_size (CpHttpServer *server)
+{
+  return server->max_head_size;
+}
+
+guint
+cp_http_server_get_max_header_count (CpHttpServer *server)
+{
+  return server->max_header_count;
+}
+
+guint
+cp_http_server_get_head_timeout_ms (CpHttpServer *server)
+{
+  return server->head_timeout_ms;
+}
+
+guint
+cp_http_server_get_idle_timeout_ms (CpHttpServer *server)
+{
+  return server->idle_timeout_ms;
+}
+
+gboolean
+cp_http_server_is_stopping (CpHttpServer *server)
+{
+  return server->stopping;
+}
+
+void
+cp_http_server_invoke_handler (CpHttpServer   *server,
+                               CpHttpExchange *exchange)
+{
+  exchange->server = server;
+  exchange->counted_active = TRUE;
+  server->n_active++;
+
+  if (server->handler == NULL)
+    {
+      cp_http_exchange_respond (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
+      return;
+    }
+  g_object_ref (server);
+  server->handler (server, exchange, server->handler_data);
+  g_object_unref (server);
+}
+
+void
+cp_http_server_exchange_done (CpHttpServer   *server,
+                              CpHttpExchange *exchange)
+{
+  if (!exchange->counted_active)
+    return;
+  exchange->counted_active = FALSE;
+  g_assert (server->n_active > 0);
+  server->n_active--;
+}
+
+void
+cp_http_server_connection_closed (CpHttpServer     *server,
+                                  CpHttpConnection *conn)
+{
+  g_hash_table_remove (server->connections, conn);
+}
+
+/* ---- accepting ---- */
+
+void
+cp_http_server_accept_socket (CpHttpServer *server,
+                              GSocket      *socket,
+                              gboolean      tls)
+{
+  CpHttpConnection *conn;
+
+  if (tls && server->tls_certificate == NULL)
+    tls = FALSE;
+  conn = cp_http_connection_new (server, socket, tls ? server->tls_certificate : NULL);
+  if (conn != NULL)
+    g_hash_table_add (server->connections, conn);
+}
+
+static gboolean accept_cb (GSocket *socket, GIOCondition condition, gpointer user_data);
+
+static void
+listener_start (Listener *listener)
+{
+  listener->source = g_socket_create_source (listener->socket, G_IO_IN, NULL);
+  g_source_set_callback (listener->source, G_SOURCE_FUNC (accept_cb), listener, NULL);
+  g_source_set_static_name (listener->source, "[connectplugin] http accept");
+  g_source_attach (listener->source, listener->server->context);
+}
+
+static gboolean
+accept_retry_cb (gpointer user_data)
+{
+  Listener *listener = user_data;
+
+  g_clear_pointer (&listener->retry_source, g_source_unref);
+  if (!listener->server->stopping)
+    listener_start (listener);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+accept_cb (GSocket      *socket,
+           GIOCondition  condition,
+           gpointer      user_data)
+{
+  Listener *listener = user_data;
+  CpHttpServer *server = listener->server;
+
+  for (guint i = 0; i < ACCEPT_BATCH; i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GSocket) client = g_socket_accept (socket, NULL, &error);
+
+      if (client == NULL)
+        {
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            break;
+          /* EMFILE and friends: back off instead of spinning. */
+          g_debug ("accept failed: %s", error->message);
+          g_source_destroy (listener->source);
+          g_clear_pointer (&listener->source, g_source_unref);
+          listener->retry_source = g_timeout_source_new (100);
+          g_source_set_callback (listener->retry_source, accept_retry_cb, listener, NULL);
+          g_source_attach (listener->retry_source, server->context);
+          return G_SOURCE_REMOVE;
+        }
+      if (g_hash_table_size (server->connections) >= server->max_connections)
+        {
+          g_socket_close (client, NULL);
+          continue;
+        }
+      cp_http_server_accept_socket (server, client, listener->tls);
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+static char *
+make_url (CpHttpServer   *server,
+          GSocket        *socket,
+          gboolean       *out_tls,
+          char          **out_unix_path,
+          GError        **error)
+{
+  g_autoptr(GSocketAddress) address = g_socket_get_local_address (socket, error);
+
+  *out_tls = FALSE;
+  *out_unix_path = NULL;
+  if (address == NULL)
+    return NULL;
+
+  if (G_IS_UNIX_SOCKET_ADDRESS (address))
+    {
+      const char *path = g_unix_socket_address_get_path (G_UNIX_SOCKET_ADDRESS (address));
+
+      return g_strconcat ("unix:", path, NULL);
+    }
+  if (G_IS_INET_SOCKET_ADDRESS (address))
+    {
+      GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (address);
+      g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
+      const char *scheme = server->tls_certificate != NULL ? "https" : "http";
+
+      *out_tls = server->tls_certificate != NULL;
+      if (g_inet_address_get_family (g_inet_socket_address_get_address (inet)) == G_SOCKET_FAMILY_IPV6)
+        return g_strdup_printf ("%s://[%s]:%u", scheme, host, g_inet_socket_address_get_port (inet));
+      return g_strdup_printf ("%s://%s:%u", scheme, host, g_inet_socket_address_get_port (inet));
+    }
+  g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_NOT_SUPPORTED,
+                       "Unsupported socket address family");
+  return NULL;
+}
+
+static char *
+add_listener (CpHttpServer *server,
+              GSocket      *socket,
+              const char   *unix_path,
+              GError      **error)
+{
+  Listener *listener;
+  gboolean tls;
+  char *ignored = NULL;
+  g_autofree char *url = make_url (server, socket, &tls, &ignored, error);
+
+  if (url == NULL)
+    return NULL;
+  g_socket_set_blocking (socket, FALSE);
+
+  listener = g_new0 (Listener, 1);
+  listener->server = server;
+  listener->socket = g_object_ref (socket);
+  listener->url = g_strdup (url);
+  listener->unix_path = g_strdup (unix_path);
+  listener->tls = tls;
+  g_ptr_array_add (server->listeners, listener);
+
+  g_ptr_array_remove_index (server->urls, server->urls->len - 1);
+  g_ptr_array_add (server->urls, g_strdup (url));
+  g_ptr_array_add (server->urls, NULL);
+
+  if (!server->stopping)
+    listener_start (listener);
+  return g_steal_pointer (&url);
+}
+
+char *
+cp_http_server_listen_socket (CpHttpServer *server,
+                              GSocket      *socket,
+                              GError      **error)
+{
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), NULL);
+  g_return_val_if_fail (G_IS_SOCKET (socket), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return add_listener (server, socket, NULL, error);
+}
+
+static GSocket *
+bind_and_listen (GSocketAddress *address,
+                 GError        **error)
+{
+  g_autoptr(GSocket) socket =
+    g_socket_new (g_socket_address_get_family (address), G_SOCKET_TYPE_STREAM,
+                  G_SOCKET_PROTOCOL_DEFAULT, error);
+
+  if (socket == NULL)
+    return NULL;
+  g_socket_set_listen_backlog (socket, 1024);
+  if (!g_socket_bind (socket, address, !G_IS_UNIX_SOCKET_ADDRESS (address), error) ||
+      !g_socket_listen (socket, error))
+    return NULL;
+  return g_steal_pointer (&socket);
+}
+
+char *
+cp_http_server_listen (CpHttpServer *server,
+                       const char   *address,
+                       GError      **error)
+{
+  g_autoptr(GSocketAddress) sockaddr = NULL;
+  g_autoptr(GSocket) socket = NULL;
+
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), NULL);
+  g_return_val_if_fail (address != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  if (g_str_has_prefix (address, "unix:"))
+    {
+      const char *path = address + strlen ("unix:");
+      GStatBuf st;
+
+      if (*path == '\0')
+        {
+          g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
+                       "Invalid listen address “%s”", address);
+          return NULL;
+        }
+      /* A stale socket file of a previous run would make bind() fail. */
+      if (g_lstat (path, &st) == 0 && S_ISSOCK (st.st_mode))
+        g_unlink (path);
+      sockaddr = g_unix_socket_address_new (path);
+      socket = bind_and_listen (sockaddr, error);
+      if (socket == NULL)
+        return NULL;
+      return add_listener (server, socket, path, error);
+    }
+  else
+    {
+      g_autoptr(GSocketConnectable) connectable = NULL;
+      g_autoptr(GSocketAddressEnumerator) enumerator = NULL;
+      g_autoptr(GError) last_error = NULL;
+
+      connectable = g_network_address_parse (address, 0, error);
+      if (connectable == NULL)
+        return NULL;
+      enumerator = g_socket_connectable_enumerate (connectable);
+      for (;;)
+        {
+          g_autoptr(GError) local_error = NULL;
+          g_autoptr(GSocketAddress) candidate =
+            g_socket_address_enumerator_next (enumerator, NULL, &local_error);
+
+          if (candidate == NULL)
+            {
+              if (local_error != NULL)
+                g_propagate_error (error, g_steal_pointer (&local_error));
+              else if (last_error != NULL)
+                g_propagate_error (error, g_steal_pointer (&last_error));
+              else
+                g_set_error (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND,
+                             "No address to listen on for “%s”", address);
+              return NULL;
+            }
+          socket = bind_and_listen (candidate, &local_error);
+          if (socket != NULL)
+            return add_listener (server, socket, NULL, error);
+          g_clear_error (&last_error);
+          last_error = g_steal_pointer (&local_error);
+        }
+    }
+}
+
+const char * const *
+cp_http_server_get_urls (CpHttpServer *server)
+{
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), NULL);
+  return (const char * const *) server->urls->pdata;
+}
+
+void
+cp_http_server_dispatch_local (CpHttpServer   *server,
+                               CpHttpExchange *exchange)
+{
+  g_return_if_fail (CP_IS_HTTP_SERVER (server));
+  g_return_if_fail (exchange != NULL && exchange->local);
+  g_return_if_fail (exchange->server == NULL);
+
+  cp_http_exchange_ref (exchange);
+  if (exchange->local_cancelled)
+    {
+      cp_http_exchange_unref (exchange);
+      return;
+    }
+  cp_http_server_invoke_handler (server, exchange);
+  cp_http_exchange_local_dispatched (exchange);
+  cp_http_exchange_unref (exchange);
+}
+
+void
+cp_http_server_stop_accepting (CpHttpServer *server)
+{
+  g_autoptr(GPtrArray) idle = NULL;
+  GHashTableIter iter;
+  gpointer key;
+
+  g_return_if_fail (CP_IS_HTTP_SERVER (server));
+
+  server->stopping = TRUE;
+  for (guint i = 0; i < server->listeners->len; i++)
+    {
+      Listener *listener = server->listeners->pdata[i];
+
+      if (listener->source != NULL)
+        {
+          g_source_destroy (listener->source);
+          g_clear_pointer (&listener->source, g_source_unref);
+        }
+      if (listener->retry_source != NULL)
+        {
+          g_source_destroy (listener->retry_source);
+          g_clear_pointer (&listener->retry_source, g_source_unref);
+        }
+      g_socket_close (listener->socket, NULL);
+    }
+
+  idle = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, server->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    if (cp_http_connection_is_idle (key))
+      g_ptr_array_add (idle, key);
+  for (guint i = 0; i < idle->len; i++)
+    cp_http_connection_close (idle->pdata[i], NULL);
+}
+
+void
+cp_http_server_close (CpHttpServer *server)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) conns = NULL;
+  GHashTableIter iter;
+  gpointer key;
+
+  g_return_if_fail (CP_IS_HTTP_SERVER (server));
+
+  if (server->closing)
+    return;
+  server->closing = TRUE;
+  cp_http_server_stop_accepting (server);
+  g_ptr_array_set_size (server->listeners, 0);
+
+  error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED, "The server is shutting down");
+  conns = g_ptr_array_new ();
+  g_hash_table_iter_init (&iter, server->connections);
+  while (g_hash_table_iter_next (&iter, &key, NULL))
+    g_ptr_array_add (conns, key);
+  for (guint i = 0; i < conns->len; i++)
+    {
+      /* Each close removes itself from the table (and may close others). */
+      if (g_hash_table_contains (server->connections, conns->pdata[i]))
+        cp_http_connection_close (conns->pdata[i], error);
+    }
+  server->closing = FALSE;
+}
+
+guint
+cp_http_server_get_n_connections (CpHttpServer *server)
+{
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
+  return g_hash_table_size (server->connections);
+}
+
+guint
+cp_http_server_get_n_active_exchanges (CpHttpServer *server)
+{
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
+  return server->n_active;
+}
