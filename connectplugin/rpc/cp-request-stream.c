@@ -1,3 +1,350 @@
-/* placeholder: to be written */
-#include <glib.h>
-typedef int cp_placeholder_cp_request_stream;
+/* cp-request-stream.c: sending side of a client-streaming call
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "cp-request-stream.h"
+#include "cp-channel-private.h"
+#include "cp-error.h"
+
+/**
+ * CpRequestStream:
+ *
+ * The client side of a client-streaming call, made with
+ * cp_channel_call_client_stream().
+ *
+ * Over HTTP/1.1 client streams are half-duplex: cp_request_stream_send()
+ * queues enveloped messages, and cp_request_stream_close_async() sends the
+ * whole request body (with a `Content-Length`) and waits for the single
+ * response message. The result is delivered in the #GMainContext that was
+ * the thread-default one when cp_request_stream_close_async() was called.
+ */
+struct _CpRequestStream
+{
+  GObject parent_instance;
+
+  CpChannel *channel;
+  CpCallOptions *options;
+  CpCallSettings settings;
+  GType response_type;
+  char *procedure;
+  GByteArray *body;
+
+  gboolean closing;
+  gboolean cancelled;
+  CpClientCall *call;
+  CpStreamDecoder *decoder;
+  GTask *task;
+  CpMessage *response;
+  guint n_messages;
+
+  SoupMessageHeaders *response_headers;
+  SoupMessageHeaders *response_trailers;
+};
+
+G_DEFINE_FINAL_TYPE (CpRequestStream, cp_request_stream, G_TYPE_OBJECT)
+
+static void
+cp_request_stream_finalize (GObject *object)
+{
+  CpRequestStream *self = CP_REQUEST_STREAM (object);
+
+  g_assert (self->task == NULL);
+  g_clear_pointer (&self->call, cp_client_call_unref);
+  g_clear_pointer (&self->decoder, cp_stream_decoder_free);
+  g_clear_object (&self->response);
+  g_clear_pointer (&self->body, g_byte_array_unref);
+  g_free (self->procedure);
+  cp_call_settings_clear (&self->settings);
+  g_clear_object (&self->options);
+  g_clear_object (&self->channel);
+  g_clear_pointer (&self->response_headers, soup_message_headers_unref);
+  g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
+
+  G_OBJECT_CLASS (cp_request_stream_parent_class)->finalize (object);
+}
+
+static void
+cp_request_stream_class_init (CpRequestStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->finalize = cp_request_stream_finalize;
+}
+
+static void
+cp_request_stream_init (CpRequestStream *self)
+{
+  self->body = g_byte_array_new ();
+  self->response_headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  self->response_trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+}
+
+CpRequestStream *
+cp_request_stream_new_internal (CpChannel     *channel,
+                                const char    *procedure,
+                                GType          response_type,
+                                CpCallOptions *options)
+{
+  CpRequestStream *self = g_object_new (CP_TYPE_REQUEST_STREAM, NULL);
+
+  self->channel = g_object_ref (channel);
+  self->options = options ? g_object_ref (options) : NULL;
+  self->response_type = response_type;
+  self->procedure = g_strdup (procedure);
+  cp_call_settings_init (&self->settings, channel, options);
+  self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
+                                         self->settings.max_receive_size);
+  return self;
+}
+
+/* Completes the close task (@error: transfer full, NULL = use the
+ * response). */
+static void
+stream_complete (CpRequestStream *self,
+                 GError          *error)
+{
+  g_autoptr(GTask) task = g_steal_pointer (&self->task);
+
+  if (task == NULL)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  if (self->call != NULL)
+    {
+      cp_client_call_close (self->call);
+      g_clear_pointer (&self->call, cp_client_call_unref);
+    }
+
+  soup_message_headers_clear (self->response_trailers);
+  cp_headers_copy_into (self->response_trailers, cp_stream_decoder_get_trailers (self->decoder));
+  if (self->options != NULL)
+    cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
+
+  if (error != NULL)
+    {
+      cp_client_error_set_metadata (error, self->response_headers, self->response_trailers);
+      g_task_return_error (task, error);
+    }
+  else
+    g_task_return_pointer (task, g_steal_pointer (&self->response), g_object_unref);
+}
+
+static void
+on_head (CpClientCall *call,
+         gpointer      user_data)
+{
+  CpRequestStream *self = user_data;
+  SoupMessageHeaders *headers = cp_client_call_get_response_headers (call);
+  GError *error = NULL;
+
+  cp_headers_copy_into (self->response_headers, headers);
+  if (!cp_stream_decoder_head (self->decoder, cp_client_call_get_status (call),
+                               cp_client_call_get_reason (call), headers, &error))
+    stream_complete (self, error);
+}
+
+static void
+on_chunk (CpClientCall *call,
+          GBytes       *chunk,
+          gpointer      user_data)
+{
+  CpRequestStream *self = user_data;
+
+  cp_stream_decoder_push (self->decoder, chunk);
+  for (;;)
+    {
+      g_autoptr(CpMessage) message = NULL;
+      GError *error = NULL;
+
+      if (!cp_stream_decoder_next (self->decoder, &message, &error))
+        {
+          if (error != NULL)
+            stream_complete (self, error);
+          return;
+        }
+      if (++self->n_messages > 1)
+        {
+          stream_complete (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                                      "a client-streaming call returned more than one message"));
+          return;
+        }
+      self->response = g_steal_pointer (&message);
+    }
+}
+
+static void
+on_end (CpClientCall *call,
+        const GError *error,
+        gpointer      user_data)
+{
+  CpRequestStream *self = user_data;
+  GError *stream_error = NULL;
+
+  g_clear_pointer (&self->call, cp_client_call_unref);
+  if (error != NULL)
+    stream_complete (self, g_error_copy (error));
+  else if (!cp_stream_decoder_finish (self->decoder, &stream_error))
+    stream_complete (self, stream_error);
+  else if (self->n_messages != 1)
+    stream_complete (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                                "a client-streaming call returned no message"));
+  else
+    stream_complete (self, NULL);
+}
+
+static const CpClientCallCallbacks stream_callbacks = {
+  on_head,
+  on_chunk,
+  on_end,
+};
+
+/**
+ * cp_request_stream_send:
+ * @stream: a #CpRequestStream
+ * @message: a request message
+ * @error: return location for a #GError
+ *
+ * Queues @message; it is sent by cp_request_stream_close_async().
+ *
+ * Returns: %TRUE on success; %FALSE (`failed_precondition`) after the
+ *   stream was closed or cancelled, or when @message cannot be encoded
+ */
+gboolean
+cp_request_stream_send (CpRequestStream  *stream,
+                        CpMessage        *message,
+                        GError          **error)
+{
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), FALSE);
+  g_return_val_if_fail (CP_IS_MESSAGE (message), FALSE);
+
+  if (stream->closing || stream->cancelled)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                           "the request stream is closed");
+      return FALSE;
+    }
+  return cp_call_settings_append_envelope (&stream->settings, message, stream->body, error);
+}
+
+/**
+ * cp_request_stream_close_async:
+ * @stream: a #CpRequestStream
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called with the response, in the thread-default
+ *   main context of the caller
+ * @user_data: (closure): data for @callback
+ *
+ * Ends the request stream: sends every queued message and waits for the
+ * server's single response message. Call it once.
+ */
+void
+cp_request_stream_close_async (CpRequestStream     *stream,
+                               GCancellable        *cancellable,
+                               GAsyncReadyCallback  callback,
+                               gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  g_autoptr(GBytes) body = NULL;
+
+  g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (stream, cancellable, callback, user_data);
+  g_task_set_source_tag (task, cp_request_stream_close_async);
+  g_task_set_name (task, "[connectplugin] client stream");
+  /* Cancellation is reported as CP_ERROR_CANCELED by the call itself. */
+  g_task_set_check_cancellable (task, FALSE);
+
+  if (stream->closing)
+    {
+      g_task_return_new_error (task, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                               "the request stream is already closed");
+      return;
+    }
+  stream->closing = TRUE;
+  if (stream->options != NULL)
+    cp_call_options_set_response (stream->options, NULL, NULL);
+  if (stream->cancelled)
+    {
+      g_task_return_new_error (task, CP_ERROR, CP_ERROR_CANCELED, "the call was cancelled");
+      return;
+    }
+
+  stream->task = g_steal_pointer (&task);
+  headers = cp_call_settings_stream_headers (&stream->settings);
+  body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
+  stream->call = cp_client_call_new (stream->channel, "POST", stream->procedure, headers,
+                                     body, stream->settings.deadline, cancellable,
+                                     &stream_callbacks, g_object_ref (stream), g_object_unref);
+  cp_client_call_start (stream->call);
+}
+
+/**
+ * cp_request_stream_close_finish:
+ * @stream: a #CpRequestStream
+ * @result: the #GAsyncResult given to the callback
+ * @error: return location for a #GError (domain %CP_ERROR)
+ *
+ * Finishes cp_request_stream_close_async().
+ *
+ * Returns: (transfer full): the response message, or %NULL on error
+ */
+CpMessage *
+cp_request_stream_close_finish (CpRequestStream  *stream,
+                                GAsyncResult     *result,
+                                GError          **error)
+{
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
+  g_return_val_if_fail (g_task_is_valid (result, stream), NULL);
+
+  return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * cp_request_stream_cancel:
+ * @stream: a #CpRequestStream
+ *
+ * Cancels the call: a pending cp_request_stream_close_async() fails with
+ * `canceled` (its HTTP exchange is aborted); before it, the stream refuses
+ * further messages and closing fails with `canceled`.
+ */
+void
+cp_request_stream_cancel (CpRequestStream *stream)
+{
+  g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
+
+  stream->cancelled = TRUE;
+  if (stream->call != NULL)
+    cp_client_call_cancel (stream->call);
+}
+
+/**
+ * cp_request_stream_get_response_headers:
+ * @stream: a #CpRequestStream
+ *
+ * Returns: (transfer none): the response headers; empty until the
+ *   response arrived
+ */
+SoupMessageHeaders *
+cp_request_stream_get_response_headers (CpRequestStream *stream)
+{
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
+
+  return stream->response_headers;
+}
+
+/**
+ * cp_request_stream_get_response_trailers:
+ * @stream: a #CpRequestStream
+ *
+ * Returns: (transfer none): the trailers (EndStream metadata); empty until
+ *   the call completed
+ */
+SoupMessageHeaders *
+cp_request_stream_get_response_trailers (CpRequestStream *stream)
+{
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
+
+  return stream->response_trailers;
+}

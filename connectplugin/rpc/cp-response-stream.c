@@ -1,3 +1,501 @@
-/* placeholder: to be written */
-#include <glib.h>
-typedef int cp_placeholder_cp_response_stream;
+/* cp-response-stream.c: messages arriving from a server-streaming call
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "cp-response-stream.h"
+#include "cp-channel-private.h"
+#include "cp-error.h"
+
+/**
+ * CpResponseStream:
+ *
+ * The client side of a server-streaming call, made with
+ * cp_channel_call_server_stream().
+ *
+ * The stream emits [signal@ResponseStream::headers] once the response
+ * headers arrived, [signal@ResponseStream::message] for each response
+ * message and finally [signal@ResponseStream::closed], always in the
+ * #GMainContext that was the thread-default one when the call was made.
+ *
+ * The request is sent from an idle callback of that context, so connect the
+ * signals right after creating the stream; or call
+ * cp_response_stream_start() explicitly.
+ *
+ * cp_response_stream_pause() stops delivering messages and stops reading
+ * the response body (so the server is eventually slowed down by TCP flow
+ * control) until cp_response_stream_resume(). The deadline keeps running
+ * while paused.
+ */
+struct _CpResponseStream
+{
+  GObject parent_instance;
+
+  CpChannel *channel;
+  GMainContext *context;
+  CpCallOptions *options;
+  CpCallSettings settings;
+  GType response_type;
+  char *procedure;
+  GBytes *body;
+  GError *setup_error;
+
+  CpClientCall *call;
+  CpStreamDecoder *decoder;
+  GSource *start_source;
+  GSource *process_source;
+  GError *pending_close;   /* set when closing has been decided */
+
+  gboolean started;
+  gboolean paused;
+  gboolean body_ended;
+  gboolean closed;
+
+  SoupMessageHeaders *response_headers;
+  SoupMessageHeaders *response_trailers;
+};
+
+G_DEFINE_FINAL_TYPE (CpResponseStream, cp_response_stream, G_TYPE_OBJECT)
+
+enum {
+  SIGNAL_HEADERS,
+  SIGNAL_MESSAGE,
+  SIGNAL_CLOSED,
+  N_SIGNALS
+};
+
+static guint signals[N_SIGNALS];
+
+static void
+destroy_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+static void
+cp_response_stream_dispose (GObject *object)
+{
+  CpResponseStream *self = CP_RESPONSE_STREAM (object);
+
+  destroy_source (&self->start_source);
+  destroy_source (&self->process_source);
+  if (self->call != NULL)
+    {
+      cp_client_call_close (self->call);
+      g_clear_pointer (&self->call, cp_client_call_unref);
+    }
+
+  G_OBJECT_CLASS (cp_response_stream_parent_class)->dispose (object);
+}
+
+static void
+cp_response_stream_finalize (GObject *object)
+{
+  CpResponseStream *self = CP_RESPONSE_STREAM (object);
+
+  g_clear_pointer (&self->decoder, cp_stream_decoder_free);
+  g_clear_error (&self->setup_error);
+  g_clear_error (&self->pending_close);
+  g_clear_pointer (&self->body, g_bytes_unref);
+  g_free (self->procedure);
+  cp_call_settings_clear (&self->settings);
+  g_clear_object (&self->options);
+  g_clear_pointer (&self->response_headers, soup_message_headers_unref);
+  g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
+  g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_object (&self->channel);
+
+  G_OBJECT_CLASS (cp_response_stream_parent_class)->finalize (object);
+}
+
+static void
+cp_response_stream_class_init (CpResponseStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = cp_response_stream_dispose;
+  object_class->finalize = cp_response_stream_finalize;
+
+  /**
+   * CpResponseStream::headers:
+   * @stream: the stream
+   * @headers: the response headers (leading metadata)
+   *
+   * Emitted once, when the response headers of a successful (HTTP 200)
+   * response arrived, before any message.
+   */
+  signals[SIGNAL_HEADERS] =
+    g_signal_new ("headers", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, SOUP_TYPE_MESSAGE_HEADERS | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /**
+   * CpResponseStream::message:
+   * @stream: the stream
+   * @message: one response message, of the call's response type
+   *
+   * Emitted for each response message, in order.
+   */
+  signals[SIGNAL_MESSAGE] =
+    g_signal_new ("message", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, CP_TYPE_MESSAGE);
+
+  /**
+   * CpResponseStream::closed:
+   * @stream: the stream
+   * @error: (nullable): %NULL when the call succeeded, otherwise the error
+   *   (domain %CP_ERROR) that ended it
+   *
+   * Emitted once when the call is over; no signal follows. The trailers
+   * are available from cp_response_stream_get_response_trailers().
+   */
+  signals[SIGNAL_CLOSED] =
+    g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL,
+                  G_TYPE_NONE, 1, G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
+}
+
+static void
+cp_response_stream_init (CpResponseStream *self)
+{
+  self->response_headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  self->response_trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+}
+
+/* Ends the stream and emits closed (@error: transfer full, nullable). */
+static void
+stream_close (CpResponseStream *self,
+              GError           *error)
+{
+  g_autoptr(CpResponseStream) self_ref = g_object_ref (self);
+  g_autoptr(GError) owned = error;
+
+  if (self->closed)
+    return;
+  self->closed = TRUE;
+
+  destroy_source (&self->start_source);
+  destroy_source (&self->process_source);
+  if (self->call != NULL)
+    {
+      cp_client_call_close (self->call);
+      g_clear_pointer (&self->call, cp_client_call_unref);
+    }
+  if (self->decoder != NULL)
+    {
+      soup_message_headers_clear (self->response_trailers);
+      cp_headers_copy_into (self->response_trailers,
+                            cp_stream_decoder_get_trailers (self->decoder));
+    }
+  if (self->options != NULL)
+    cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
+  cp_client_error_set_metadata (owned, self->response_headers, self->response_trailers);
+
+  g_signal_emit (self, signals[SIGNAL_CLOSED], 0, owned);
+}
+
+/* Delivers decoded messages while not paused; closes at the end. */
+static void
+stream_process (CpResponseStream *self)
+{
+  g_autoptr(CpResponseStream) self_ref = g_object_ref (self);
+
+  while (!self->closed && !self->paused)
+    {
+      g_autoptr(CpMessage) message = NULL;
+      GError *error = NULL;
+
+      if (self->pending_close != NULL)
+        {
+          stream_close (self, g_steal_pointer (&self->pending_close));
+          return;
+        }
+      if (cp_stream_decoder_next (self->decoder, &message, &error))
+        {
+          g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, message);
+          continue;
+        }
+      if (error != NULL)
+        {
+          stream_close (self, error);
+          return;
+        }
+      if (self->body_ended)
+        {
+          if (cp_stream_decoder_finish (self->decoder, &error))
+            stream_close (self, NULL);
+          else
+            stream_close (self, error);
+        }
+      return;
+    }
+}
+
+static void
+on_head (CpClientCall *call,
+         gpointer      user_data)
+{
+  CpResponseStream *self = user_data;
+  SoupMessageHeaders *headers = cp_client_call_get_response_headers (call);
+  GError *error = NULL;
+
+  cp_headers_copy_into (self->response_headers, headers);
+  if (!cp_stream_decoder_head (self->decoder, cp_client_call_get_status (call),
+                               cp_client_call_get_reason (call), headers, &error))
+    {
+      stream_close (self, error);
+      return;
+    }
+  g_signal_emit (self, signals[SIGNAL_HEADERS], 0, self->response_headers);
+}
+
+static void
+on_chunk (CpClientCall *call,
+          GBytes       *chunk,
+          gpointer      user_data)
+{
+  CpResponseStream *self = user_data;
+
+  cp_stream_decoder_push (self->decoder, chunk);
+  stream_process (self);
+}
+
+static void
+on_end (CpClientCall *call,
+        const GError *error,
+        gpointer      user_data)
+{
+  CpResponseStream *self = user_data;
+
+  g_clear_pointer (&self->call, cp_client_call_unref);
+  if (error != NULL)
+    {
+      stream_close (self, g_error_copy (error));
+      return;
+    }
+  self->body_ended = TRUE;
+  stream_process (self);
+}
+
+static const CpClientCallCallbacks stream_callbacks = {
+  on_head,
+  on_chunk,
+  on_end,
+};
+
+static gboolean
+on_start_idle (gpointer user_data)
+{
+  CpResponseStream *self = user_data;
+
+  g_clear_pointer (&self->start_source, g_source_unref);
+  cp_response_stream_start (self);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_process_idle (gpointer user_data)
+{
+  CpResponseStream *self = user_data;
+
+  g_clear_pointer (&self->process_source, g_source_unref);
+  stream_process (self);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+schedule (CpResponseStream *self,
+          GSource         **slot,
+          GSourceFunc       func,
+          const char       *name)
+{
+  if (*slot != NULL)
+    return;
+  *slot = g_idle_source_new ();
+  g_source_set_callback (*slot, func, self, NULL);
+  g_source_set_static_name (*slot, name);
+  g_source_attach (*slot, self->context);
+}
+
+CpResponseStream *
+cp_response_stream_new_internal (CpChannel     *channel,
+                                 const char    *procedure,
+                                 CpMessage     *request,
+                                 GType          response_type,
+                                 CpCallOptions *options)
+{
+  CpResponseStream *self = g_object_new (CP_TYPE_RESPONSE_STREAM, NULL);
+  g_autoptr(GByteArray) body = g_byte_array_new ();
+
+  self->channel = g_object_ref (channel);
+  self->context = g_main_context_ref_thread_default ();
+  self->options = options ? g_object_ref (options) : NULL;
+  self->response_type = response_type;
+  self->procedure = g_strdup (procedure);
+  cp_call_settings_init (&self->settings, channel, options);
+  self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
+                                         self->settings.max_receive_size);
+  if (options != NULL)
+    cp_call_options_set_response (options, NULL, NULL);
+
+  if (cp_call_settings_append_envelope (&self->settings, request, body, &self->setup_error))
+    self->body = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+
+  schedule (self, &self->start_source, on_start_idle, "[connectplugin] stream start");
+  return self;
+}
+
+/**
+ * cp_response_stream_start:
+ * @stream: a #CpResponseStream
+ *
+ * Sends the request now instead of from the idle callback scheduled at
+ * creation. Call it in the context the stream was created in. Does
+ * nothing if the call has started already.
+ */
+void
+cp_response_stream_start (CpResponseStream *stream)
+{
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+
+  g_return_if_fail (CP_IS_RESPONSE_STREAM (stream));
+
+  if (stream->started || stream->closed)
+    return;
+  stream->started = TRUE;
+  destroy_source (&stream->start_source);
+
+  if (stream->setup_error != NULL)
+    {
+      stream_close (stream, g_steal_pointer (&stream->setup_error));
+      return;
+    }
+
+  headers = cp_call_settings_stream_headers (&stream->settings);
+  stream->call = cp_client_call_new (stream->channel, "POST", stream->procedure, headers,
+                                     stream->body, stream->settings.deadline, NULL,
+                                     &stream_callbacks, g_object_ref (stream), g_object_unref);
+  if (stream->paused)
+    cp_client_call_pause (stream->call);
+  cp_client_call_start (stream->call);
+}
+
+/**
+ * cp_response_stream_pause:
+ * @stream: a #CpResponseStream
+ *
+ * Stops emitting [signal@ResponseStream::message] and stops reading the
+ * response, until cp_response_stream_resume(). May be called from a signal
+ * handler: no message is emitted after it returns.
+ */
+void
+cp_response_stream_pause (CpResponseStream *stream)
+{
+  g_return_if_fail (CP_IS_RESPONSE_STREAM (stream));
+
+  if (stream->paused)
+    return;
+  stream->paused = TRUE;
+  destroy_source (&stream->process_source);
+  if (stream->call != NULL)
+    cp_client_call_pause (stream->call);
+}
+
+/**
+ * cp_response_stream_resume:
+ * @stream: a #CpResponseStream
+ *
+ * Undoes cp_response_stream_pause(). Messages received meanwhile are
+ * emitted from the main loop, not from within this function.
+ */
+void
+cp_response_stream_resume (CpResponseStream *stream)
+{
+  g_return_if_fail (CP_IS_RESPONSE_STREAM (stream));
+
+  if (!stream->paused)
+    return;
+  stream->paused = FALSE;
+  if (stream->closed)
+    return;
+  if (stream->call != NULL)
+    cp_client_call_resume (stream->call);
+  if (stream->started)
+    schedule (stream, &stream->process_source, on_process_idle, "[connectplugin] stream resume");
+}
+
+/**
+ * cp_response_stream_cancel:
+ * @stream: a #CpResponseStream
+ *
+ * Cancels the call: the HTTP exchange is aborted (its connection closed)
+ * and [signal@ResponseStream::closed] is emitted with `canceled` from the
+ * main loop. Does nothing when the stream is already closed.
+ */
+void
+cp_response_stream_cancel (CpResponseStream *stream)
+{
+  g_return_if_fail (CP_IS_RESPONSE_STREAM (stream));
+
+  if (stream->closed || stream->pending_close != NULL)
+    return;
+  stream->started = TRUE;
+  destroy_source (&stream->start_source);
+  if (stream->call != NULL)
+    {
+      cp_client_call_close (stream->call);
+      g_clear_pointer (&stream->call, cp_client_call_unref);
+    }
+  stream->pending_close = g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
+                                               "the call was cancelled");
+  /* Delivered even while paused: a cancelled stream always closes. */
+  stream->paused = FALSE;
+  schedule (stream, &stream->process_source, on_process_idle, "[connectplugin] stream cancel");
+}
+
+/**
+ * cp_response_stream_is_closed:
+ * @stream: a #CpResponseStream
+ *
+ * Returns: %TRUE once [signal@ResponseStream::closed] has been emitted
+ */
+gboolean
+cp_response_stream_is_closed (CpResponseStream *stream)
+{
+  g_return_val_if_fail (CP_IS_RESPONSE_STREAM (stream), FALSE);
+
+  return stream->closed;
+}
+
+/**
+ * cp_response_stream_get_response_headers:
+ * @stream: a #CpResponseStream
+ *
+ * Returns: (transfer none): the response headers; empty until
+ *   [signal@ResponseStream::headers]
+ */
+SoupMessageHeaders *
+cp_response_stream_get_response_headers (CpResponseStream *stream)
+{
+  g_return_val_if_fail (CP_IS_RESPONSE_STREAM (stream), NULL);
+
+  return stream->response_headers;
+}
+
+/**
+ * cp_response_stream_get_response_trailers:
+ * @stream: a #CpResponseStream
+ *
+ * Returns: (transfer none): the trailers (EndStream metadata); empty until
+ *   [signal@ResponseStream::closed]
+ */
+SoupMessageHeaders *
+cp_response_stream_get_response_trailers (CpResponseStream *stream)
+{
+  g_return_val_if_fail (CP_IS_RESPONSE_STREAM (stream), NULL);
+
+  return stream->response_trailers;
+}

@@ -121,15 +121,31 @@ test_timeout (gconstpointer data)
 typedef struct {
   GMainLoop *loop;
   GPtrArray *keys;
+  guint      ping_source;
+  gboolean   pinged;
   GError    *closed_error;
   gboolean   closed;
   CpChannel *channel;
   CpCodec    codec;
 } WatchData;
 
+static void put_key (WatchData *wd, const char *key);
+static void put_changes (WatchData *wd);
+
 static void
 on_message (CpResponseStream *stream, CpMessage *message, WatchData *wd)
 {
+  if (g_str_has_suffix (kv_watch_event_get_key (KV_WATCH_EVENT (message)), "ping"))
+    {
+      /* The watch is registered on the server: make the changes it must see. */
+      if (!wd->pinged)
+        {
+          wd->pinged = TRUE;
+          g_clear_handle_id (&wd->ping_source, g_source_remove);
+          put_changes (wd);
+        }
+      return;
+    }
   g_ptr_array_add (wd->keys, g_strdup_printf ("%d:%s", kv_watch_event_get_event_type (KV_WATCH_EVENT (message)),
                                               kv_watch_event_get_key (KV_WATCH_EVENT (message))));
   if (wd->keys->len == 3)
@@ -155,8 +171,20 @@ put_key (WatchData *wd, const char *key)
   g_assert_no_error (error);
 }
 
+/* Until the first event arrives we cannot know that the server has
+ * registered the watch (connect-node sends the response head with the first
+ * message), so keep putting a ping key under the prefix until one is seen. */
+static gboolean
+ping (gpointer user_data)
+{
+  WatchData *wd = user_data;
+  g_autofree char *key = g_strdup_printf ("%s-w/ping", cp_codec_to_string (wd->codec));
+  put_key (wd, key);
+  return G_SOURCE_CONTINUE;
+}
+
 static void
-on_headers (CpResponseStream *stream, SoupMessageHeaders *headers, WatchData *wd)
+put_changes (WatchData *wd)
 {
   g_autofree char *k1 = g_strdup_printf ("%s-w/1", cp_codec_to_string (wd->codec));
   g_autofree char *k2 = g_strdup_printf ("%s-other", cp_codec_to_string (wd->codec));
@@ -183,12 +211,13 @@ test_watch (gconstpointer data)
 
   g_autoptr(CpResponseStream) stream = cp_channel_call_server_stream (channel, KV_PROCEDURE_WATCH, CP_MESSAGE (req),
                                                                       KV_TYPE_WATCH_EVENT, opts);
-  g_signal_connect (stream, "headers", G_CALLBACK (on_headers), &wd);
+  wd.ping_source = g_timeout_add (100, ping, &wd);
   g_signal_connect (stream, "message", G_CALLBACK (on_message), &wd);
   g_signal_connect (stream, "closed", G_CALLBACK (on_closed), &wd);
   cp_response_stream_start (stream);
   g_main_loop_run (loop);
 
+  g_clear_handle_id (&wd.ping_source, g_source_remove);
   g_assert_true (wd.closed);
   g_assert_error (wd.closed_error, CP_ERROR, CP_ERROR_CANCELED);
   g_assert_cmpuint (wd.keys->len, ==, 3);

@@ -1,0 +1,53 @@
+/* client-test-util.h: running client calls to completion in tests
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <connectplugin.h>
+#include "cp-channel-private.h"
+#include "kv-messages.h"
+
+G_BEGIN_DECLS
+
+/* Iterates the thread-default context until *flag becomes TRUE; fails the
+ * test after 10 s instead of hanging. */
+void        test_wait_for        (gboolean *flag);
+/* Iterates until @func returns TRUE (polling). */
+void        test_wait_until      (gboolean (*func) (gpointer), gpointer data);
+
+CpMessage  *test_call_unary      (CpChannel      *channel,
+                                  const char     *procedure,
+                                  CpMessage      *request,
+                                  GType           response_type,
+                                  CpCallOptions  *options,
+                                  GCancellable   *cancellable,
+                                  GError        **error);
+
+typedef struct {
+  CpResponseStream *stream;
+  GPtrArray *messages;
+  GError *error;
+  gboolean closed;
+  gboolean got_headers;
+  guint n_closed;
+  /* Actions from the message handler (0 = none). */
+  guint pause_at;
+  guint cancel_at;
+  GThread *thread;           /* every signal must arrive on this thread */
+  GMainContext *context;     /* ... with this context owned */
+} StreamRun;
+
+void        stream_run_init      (StreamRun        *run,
+                                  CpResponseStream *stream);
+void        stream_run_wait      (StreamRun        *run);
+void        stream_run_clear     (StreamRun        *run);
+
+CpMessage  *test_client_stream   (CpRequestStream *stream,
+                                  GError         **error);
+
+GBytes     *test_get_response    (const char *value,
+                                  gboolean    found,
+                                  CpCodec     codec);
+const char *test_get_value       (CpMessage  *message);
+
+G_END_DECLS
