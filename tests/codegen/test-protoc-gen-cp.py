@@ -1,0 +1,165 @@
+#!/usr/bin/python3
+# test-protoc-gen-cp.py: the generator alone (naming rules, errors, output)
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+# Usage: test-protoc-gen-cp.py PROTOC PLUGIN PROTOS_DIR
+
+import importlib.machinery
+import importlib.util
+import os
+import subprocess
+import sys
+import tempfile
+import unittest
+
+PROTOC, PLUGIN, PROTOS = sys.argv[1:4]
+del sys.argv[1:4]
+
+
+def load_plugin_module():
+    loader = importlib.machinery.SourceFileLoader('protoc_gen_cp', PLUGIN)
+    spec = importlib.util.spec_from_loader('protoc_gen_cp', loader)
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+cg = load_plugin_module()
+
+
+def run_protoc(proto, *extra):
+    with tempfile.TemporaryDirectory() as out:
+        proc = subprocess.run(
+            [PROTOC, '--plugin=protoc-gen-cp=' + PLUGIN, '--proto_path=' + PROTOS,
+             '--proto_path=/usr/include', '--cp_out=' + out, *extra, os.path.join(PROTOS, proto)],
+            capture_output=True, text=True)
+        files = {}
+        for root, _, names in os.walk(out):
+            for n in names:
+                with open(os.path.join(root, n)) as f:
+                    files[os.path.relpath(os.path.join(root, n), out)] = f.read()
+        return proc.returncode, proc.stderr, files
+
+
+class Naming(unittest.TestCase):
+    def test_camel_to_snake(self):
+        self.assertEqual(cg.camel_to_snake('GetRequest'), 'get_request')
+        self.assertEqual(cg.camel_to_snake('HTTPRequest'), 'http_request')
+        self.assertEqual(cg.camel_to_snake('Int32Value'), 'int32_value')
+        self.assertEqual(cg.camel_to_snake('camelName'), 'camel_name')
+        self.assertEqual(cg.camel_to_snake('snake_case_2'), 'snake_case_2')
+
+    def test_protoc_c_names(self):
+        # must match what protoc-c generates (kv.v1.GetRequest → Kv__V1__GetRequest)
+        self.assertEqual(cg.pbc_full_name_to_c('kv.v1.GetRequest'), 'Kv__V1__GetRequest')
+        self.assertEqual(cg.pbc_full_name_to_lower('kv.v1.GetRequest'), 'kv__v1__get_request')
+        self.assertEqual(cg.pbc_full_name_to_lower('a.TestAll.MStringStringEntry'),
+                         'a__test_all__mstring_string_entry')
+        self.assertEqual(cg.pbc_field_name('default'), 'default_')
+        self.assertEqual(cg.pbc_field_name('signal'), 'signal')
+
+    def test_names(self):
+        n = cg.Names('Kv', 'GetRequest')
+        self.assertEqual((n.camel, n.snake, n.type_macro, n.module, n.obj),
+                         ('KvGetRequest', 'kv_get_request', 'KV_TYPE_GET_REQUEST', 'KV', 'GET_REQUEST'))
+        n = cg.Names('MyApp', 'OuterInner')
+        self.assertEqual((n.camel, n.snake, n.type_macro), ('MyAppOuterInner', 'my_app_outer_inner',
+                                                            'MY_APP_TYPE_OUTER_INNER'))
+
+    def test_parameters(self):
+        self.assertEqual(cg.parse_parameter('prefix=Foo,decorator=FOO_API'),
+                         {'prefix': 'Foo', 'decorator': 'FOO_API'})
+        with self.assertRaises(cg.GeneratorError):
+            cg.parse_parameter('prefix=foo')
+        with self.assertRaises(cg.GeneratorError):
+            cg.parse_parameter('bogus=1')
+
+
+class Errors(unittest.TestCase):
+    def assert_fails(self, proto, message, *extra):
+        rc, stderr, files = run_protoc(proto, *extra)
+        self.assertNotEqual(rc, 0, stderr)
+        self.assertIn(message, stderr)
+        self.assertEqual(files, {})
+
+    def test_clash_types(self):
+        self.assert_fails('errors/clash-types.proto',
+                          'message clash.Foo_Bar and message clash.FooBar both map to the C '
+                          'identifier "ClashFooBar"')
+
+    def test_clash_nested(self):
+        self.assert_fails('errors/clash-nested.proto', 'both map to the C identifier "ClashOuterInner"')
+
+    def test_clash_field_accessor(self):
+        self.assert_fails('errors/clash-fields.proto',
+                          'field clash.Msg.get_type and message clash.Msg.Get both map to the C '
+                          'identifier "clash_msg_get_get_type"')
+
+    def test_clash_enum_values(self):
+        self.assert_fails('errors/clash-enum-values.proto',
+                          'both map to the C identifier "CLASH_COLOR_DARK_GREEN"')
+
+    def test_clash_oneof(self):
+        self.assert_fails('errors/clash-oneof.proto', '"clash_msg_get_choice_case"')
+
+    def test_unsupported_well_known(self):
+        self.assert_fails('errors/unsupported-wkt.proto',
+                          'message type google.protobuf.Timestamp has no CpMessage class')
+
+    def test_proto3_optional(self):
+        # protoc refuses it for us: the plugin does not claim FEATURE_PROTO3_OPTIONAL
+        self.assert_fails('errors/optional.proto', 'optional')
+
+    def test_proto2(self):
+        self.assert_fails('errors/proto2.proto', 'only proto3 files are supported')
+
+    def test_bad_prefix(self):
+        self.assert_fails('nopkg.proto', 'must be CamelCase', '--cp_opt=prefix=lower')
+
+
+class Output(unittest.TestCase):
+    def test_well_known_types(self):
+        rc, stderr, files = run_protoc('wkt.proto')
+        self.assertEqual(rc, 0, stderr)
+        source = files['wkt.cp.c']
+        header = files['wkt.cp.h']
+        self.assertIn('CpEmpty *cgwkt_uses_wkt_get_nothing (CgwktUsesWkt *self);', header)
+        self.assertIn('CpStringValue *cgwkt_uses_wkt_get_name', header)
+        self.assertIn('g_param_spec_object ("nothing", NULL, NULL, CP_TYPE_EMPTY', source)
+        self.assertIn('CP_IS_INT64_VALUE', source)
+        self.assertNotIn('google/protobuf', header)
+
+    def test_outputs_and_includes(self):
+        rc, stderr, files = run_protoc('other.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertEqual(sorted(files), ['other.cp.c', 'other.cp.h'])
+        self.assertIn('#include "everything.cp.h"', files['other.cp.h'])
+        self.assertIn('#include "other.pb-c.h"', files['other.cp.c'])
+        self.assertIn('G_DECLARE_FINAL_TYPE (CgotherForeign, cgother_foreign, CGOTHER, FOREIGN, CpMessage)',
+                      files['other.cp.h'])
+
+    def test_decorator(self):
+        rc, stderr, files = run_protoc('nopkg.proto', '--cp_opt=decorator=NOPKG_API,include=nopkg-api.h')
+        self.assertEqual(rc, 0, stderr)
+        header = files['nopkg.cp.h']
+        self.assertIn('#include "nopkg-api.h"', header)
+        self.assertIn('NOPKG_API\nNopkgThing *nopkg_thing_new (void);', header)
+        self.assertIn('NOPKG_API\nG_DECLARE_FINAL_TYPE (NopkgThing', header)
+
+    def test_enum_names_and_comments(self):
+        rc, stderr, files = run_protoc('everything.proto')
+        self.assertEqual(rc, 0, stderr)
+        header = files['everything.cp.h']
+        self.assertIn('CGTEST_COLOR_DARK_GREEN = 2,', header)
+        self.assertIn('CGTEST_COLOR_BLUE = -3,', header)
+        self.assertIn('CGTEST_SHAPE_BIG_TRIANGLE = 7,', header)
+        self.assertIn('CGTEST_OUTER_KIND_SOME = 1,', header)
+        self.assertIn(' * A colour, values prefixed with the enum name.', header)
+        self.assertIn('{ CGTEST_COLOR_DARK_GREEN, "CGTEST_COLOR_DARK_GREEN", "dark-green" }',
+                      files['everything.cp.c'])
+        # map entries get no class
+        self.assertNotIn('LabelsEntry', header)
+
+
+if __name__ == '__main__':
+    unittest.main(verbosity=2)
