@@ -456,6 +456,10 @@ conn_flush (CpHttpConnection *conn)
 
   if (conn->state != CONN_OPEN || conn->io_error != NULL)
     return;
+  /* A flush started outside the connection's own event handling (an idle or
+   * timer callback of a producer) must arm the write watch itself. */
+  if (conn->write_blocked)
+    conn_update_io (conn);
   if (conn->queued < CP_HTTP_LOW_WATER && conn->ex != NULL &&
       conn->ex->congestion_reported)
     {

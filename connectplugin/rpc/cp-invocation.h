@@ -55,6 +55,10 @@ void                cp_invocation_return_error         (CpInvocation *invocation
                                                         const char   *format,
                                                         ...) G_GNUC_PRINTF (3, 4);
 CP_AVAILABLE_IN_ALL
+void                cp_invocation_return_error_literal (CpInvocation *invocation,
+                                                        CpErrorCode   code,
+                                                        const char   *message);
+CP_AVAILABLE_IN_ALL
 void                cp_invocation_return_gerror        (CpInvocation *invocation,
                                                         const GError *error);
 CP_AVAILABLE_IN_ALL
@@ -64,6 +68,8 @@ CP_AVAILABLE_IN_ALL
 void                cp_invocation_return_ok            (CpInvocation *invocation);
 
 /* Streaming responses (server and bidi streams). */
+CP_AVAILABLE_IN_ALL
+void                cp_invocation_send_headers         (CpInvocation *invocation);
 CP_AVAILABLE_IN_ALL
 gboolean            cp_invocation_send_message         (CpInvocation *invocation,
                                                         CpMessage    *message,

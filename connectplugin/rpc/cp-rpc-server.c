@@ -1,3 +1,727 @@
-/* placeholder: to be written */
-#include <glib.h>
-typedef int cp_placeholder_cp_rpc_server;
+/* cp-rpc-server.c: the Connect server engine
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Owns a CpHttpServer and routes its exchanges: connect-protocol.md §7 steps
+ * 1–4 (path, verb, content type) are decided here with bare HTTP statuses;
+ * everything after that belongs to the CpInvocation of the call.
+ */
+#include "cp-rpc-server-private.h"
+
+#include <string.h>
+
+#include "cp-invocation-private.h"
+
+typedef struct {
+  CpMethodInfo *info;
+  CpMethodHandler handler;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} Route;
+
+struct _CpRpcServer
+{
+  GObject parent_instance;
+
+  GMainContext *context;
+  CpHttpServer *http_server;
+  GHashTable *routes;            /* procedure → Route */
+
+  guint max_receive_size;
+  guint compress_min_bytes;
+  gboolean require_protocol_header;
+  GStrv compressions;            /* as set, for the property */
+  gboolean supports_gzip;
+  char *accept_encoding;
+
+  guint n_inflight;
+  GQueue shutdown_tasks;
+};
+
+enum {
+  PROP_0,
+  PROP_MAX_RECEIVE_SIZE,
+  PROP_COMPRESSIONS,
+  PROP_COMPRESS_MIN_BYTES,
+  PROP_TLS_CERTIFICATE,
+  PROP_REQUIRE_CONNECT_PROTOCOL_HEADER,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+G_DEFINE_FINAL_TYPE (CpRpcServer, cp_rpc_server, G_TYPE_OBJECT)
+
+static void
+route_free (gpointer data)
+{
+  Route *route = data;
+
+  if (route->destroy != NULL)
+    route->destroy (route->user_data);
+  cp_method_info_unref (route->info);
+  g_free (route);
+}
+
+/* ------------------------------------------------------------------ */
+/* Request routing: §7 steps 1–4                                        */
+
+static void
+respond_plain (CpHttpExchange *exchange,
+               guint           status,
+               const char     *allow,
+               const char     *accept_post)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autofree char *text = g_strdup_printf ("%u %s\n", status, soup_status_get_phrase (status));
+  g_autoptr(GBytes) body = g_bytes_new (text, strlen (text));
+
+  soup_message_headers_replace (headers, "Content-Type", "text/plain; charset=utf-8");
+  if (allow != NULL)
+    soup_message_headers_replace (headers, "Allow", allow);
+  if (accept_post != NULL)
+    soup_message_headers_replace (headers, "Accept-Post", accept_post);
+  /* The request body is not read: do not reuse the connection for it. */
+  if (!cp_http_exchange_has_empty_body (exchange))
+    cp_http_exchange_set_close (exchange);
+  cp_http_exchange_respond (exchange, status, headers, body);
+}
+
+static void
+query_value_free (gpointer data)
+{
+  g_bytes_unref (data);
+}
+
+/* Splits an application/x-www-form-urlencoded query ('+' is a space).
+ * Values are GBytes whose data is NUL-terminated past their size; the first
+ * occurrence of a name wins; pairs with bad escapes are skipped. */
+static GHashTable *
+parse_query (const char *query)
+{
+  GHashTable *table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, query_value_free);
+  g_auto(GStrv) pairs = NULL;
+
+  if (query == NULL)
+    return table;
+
+  pairs = g_strsplit (query, "&", -1);
+  for (guint i = 0; pairs[i] != NULL; i++)
+    {
+      char *eq = strchr (pairs[i], '=');
+      g_autofree char *name = NULL;
+      g_autoptr(GBytes) raw = NULL;
+      gsize len;
+      const char *data;
+      char *value;
+
+      if (pairs[i][0] == '\0')
+        continue;
+      if (eq != NULL)
+        *eq = '\0';
+      g_strdelimit (pairs[i], "+", ' ');
+      name = g_uri_unescape_string (pairs[i], NULL);
+      if (name == NULL || g_hash_table_contains (table, name))
+        continue;
+
+      if (eq != NULL)
+        {
+          g_strdelimit (eq + 1, "+", ' ');
+          raw = g_uri_unescape_bytes (eq + 1, -1, NULL, NULL);
+          if (raw == NULL)
+            continue;
+        }
+      else
+        raw = g_bytes_new (NULL, 0);
+
+      data = g_bytes_get_data (raw, &len);
+      value = g_malloc (len + 1);
+      if (len > 0)
+        memcpy (value, data, len);
+      value[len] = '\0';
+      g_hash_table_insert (table, g_steal_pointer (&name), g_bytes_new_take (value, len));
+    }
+
+  return table;
+}
+
+/* Codec of a POST Content-Type for @kind; FALSE when unsupported (415). */
+static gboolean
+codec_from_content_type (SoupMessageHeaders *headers,
+                         gboolean            stream,
+                         CpCodec            *out_codec)
+{
+  g_autoptr(GHashTable) params = NULL;
+  const char *mime = soup_message_headers_get_content_type (headers, &params);
+  const char *prefix = stream ? "application/connect+" : "application/";
+  const char *charset;
+  g_autofree char *name = NULL;
+
+  if (mime == NULL || g_ascii_strncasecmp (mime, prefix, strlen (prefix)) != 0)
+    return FALSE;
+  name = g_ascii_strdown (mime + strlen (prefix), -1);
+  if (!cp_codec_from_string (name, out_codec))
+    return FALSE;
+
+  charset = params ? g_hash_table_lookup (params, "charset") : NULL;
+  if (charset != NULL &&
+      g_ascii_strcasecmp (charset, "utf-8") != 0 && g_ascii_strcasecmp (charset, "utf8") != 0)
+    return FALSE;
+  return TRUE;
+}
+
+static void
+on_http_request (CpHttpServer   *http_server,
+                 CpHttpExchange *exchange,
+                 gpointer        user_data)
+{
+  CpRpcServer *self = user_data;
+  Route *route;
+  CpMethodKind kind;
+  const char *method;
+  gboolean get_allowed, is_get;
+  g_autoptr(GHashTable) query = NULL;
+  g_autofree char *content_type = NULL;
+  CpCodec codec;
+  g_autoptr(CpInvocation) invocation = NULL;
+
+  /* 1. Route. */
+  route = g_hash_table_lookup (self->routes, cp_http_exchange_get_path (exchange));
+  if (route == NULL)
+    {
+      respond_plain (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
+      return;
+    }
+  kind = cp_method_info_get_kind (route->info);
+
+  /* 2. Bidi over HTTP/1.1: served half-duplex (requests, then answers). */
+
+  /* 3. Verb. */
+  method = cp_http_exchange_get_method (exchange);
+  get_allowed = kind == CP_METHOD_UNARY &&
+                cp_method_info_get_idempotency (route->info) == CP_IDEMPOTENCY_NO_SIDE_EFFECTS;
+  is_get = strcmp (method, "GET") == 0;
+  if (strcmp (method, "POST") != 0 && !(is_get && get_allowed))
+    {
+      respond_plain (exchange, SOUP_STATUS_METHOD_NOT_ALLOWED,
+                     get_allowed ? "GET, POST" : "POST", NULL);
+      return;
+    }
+
+  /* 4. Codec. */
+  if (is_get)
+    {
+      GBytes *encoding;
+      g_autofree char *name = NULL;
+
+      query = parse_query (cp_http_exchange_get_query (exchange));
+      encoding = g_hash_table_lookup (query, "encoding");
+      if (encoding != NULL)
+        name = g_ascii_strdown (g_bytes_get_data (encoding, NULL), -1);
+      if (name == NULL || !cp_codec_from_string (name, &codec) ||
+          !cp_http_exchange_has_empty_body (exchange))
+        {
+          respond_plain (exchange, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
+          return;
+        }
+      content_type = g_strdup_printf ("application/%s", cp_codec_to_string (codec));
+    }
+  else
+    {
+      SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (exchange);
+      gboolean stream = kind != CP_METHOD_UNARY;
+
+      if (!codec_from_content_type (headers, stream, &codec))
+        {
+          respond_plain (exchange, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, NULL,
+                         stream ? "application/connect+proto, application/connect+json"
+                                : "application/proto, application/json");
+          return;
+        }
+      content_type = g_strdup (soup_message_headers_get_one (headers, "Content-Type"));
+    }
+
+  /* 5.–7. belong to the call. */
+  self->n_inflight++;
+  invocation = cp_invocation_new (self, route->info, route->handler, route->user_data,
+                                  exchange, codec, content_type, query);
+  cp_invocation_start (invocation);
+}
+
+/* ------------------------------------------------------------------ */
+/* Private API                                                          */
+
+CpHttpServer *
+cp_rpc_server_get_http_server (CpRpcServer *server)
+{
+  g_return_val_if_fail (CP_IS_RPC_SERVER (server), NULL);
+  return server->http_server;
+}
+
+gboolean
+cp_rpc_server_supports_compression (CpRpcServer   *server,
+                                    CpCompression  compression)
+{
+  return compression == CP_COMPRESSION_IDENTITY ||
+         (compression == CP_COMPRESSION_GZIP && server->supports_gzip);
+}
+
+const char *
+cp_rpc_server_get_accept_encoding (CpRpcServer *server)
+{
+  return server->accept_encoding;
+}
+
+guint
+cp_rpc_server_get_max_receive_size (CpRpcServer *server)
+{
+  return server->max_receive_size;
+}
+
+guint
+cp_rpc_server_get_compress_min_bytes (CpRpcServer *server)
+{
+  return server->compress_min_bytes;
+}
+
+gboolean
+cp_rpc_server_get_require_protocol_header (CpRpcServer *server)
+{
+  return server->require_protocol_header;
+}
+
+GMainContext *
+cp_rpc_server_get_context (CpRpcServer *server)
+{
+  return server->context;
+}
+
+static void
+complete_shutdown_tasks (CpRpcServer *self)
+{
+  GTask *task;
+
+  while ((task = g_queue_pop_head (&self->shutdown_tasks)) != NULL)
+    {
+      g_task_set_task_data (task, NULL, NULL);
+      g_task_return_boolean (task, TRUE);
+      g_object_unref (task);
+    }
+}
+
+void
+cp_rpc_server_invocation_finished (CpRpcServer *server)
+{
+  g_return_if_fail (server->n_inflight > 0);
+
+  if (--server->n_inflight == 0)
+    complete_shutdown_tasks (server);
+}
+
+/* ------------------------------------------------------------------ */
+/* GObject                                                              */
+
+static void
+set_compressions (CpRpcServer        *self,
+                  const char * const *names)
+{
+  static const char * const defaults[] = { "gzip", "identity", NULL };
+
+  if (names == NULL)
+    names = defaults;
+
+  g_strfreev (self->compressions);
+  self->compressions = g_strdupv ((GStrv) names);
+  self->supports_gzip = FALSE;
+
+  for (guint i = 0; names[i] != NULL; i++)
+    {
+      CpCompression compression;
+
+      if (!cp_compression_from_string (names[i], &compression))
+        g_warning ("CpRpcServer: unsupported compression \"%s\" ignored", names[i]);
+      else if (compression == CP_COMPRESSION_GZIP)
+        self->supports_gzip = TRUE;
+    }
+
+  g_free (self->accept_encoding);
+  self->accept_encoding = g_strdup (self->supports_gzip ? "gzip" : "identity");
+}
+
+static void
+cp_rpc_server_dispose (GObject *object)
+{
+  CpRpcServer *self = CP_RPC_SERVER (object);
+
+  if (self->http_server != NULL)
+    cp_http_server_close (self->http_server);
+  g_clear_pointer (&self->routes, g_hash_table_unref);
+
+  G_OBJECT_CLASS (cp_rpc_server_parent_class)->dispose (object);
+}
+
+static void
+cp_rpc_server_finalize (GObject *object)
+{
+  CpRpcServer *self = CP_RPC_SERVER (object);
+
+  g_clear_object (&self->http_server);
+  g_main_context_unref (self->context);
+  g_strfreev (self->compressions);
+  g_free (self->accept_encoding);
+
+  G_OBJECT_CLASS (cp_rpc_server_parent_class)->finalize (object);
+}
+
+static void
+cp_rpc_server_get_property (GObject    *object,
+                            guint       prop_id,
+                            GValue     *value,
+                            GParamSpec *pspec)
+{
+  CpRpcServer *self = CP_RPC_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_MAX_RECEIVE_SIZE:
+      g_value_set_uint (value, self->max_receive_size);
+      break;
+    case PROP_COMPRESSIONS:
+      g_value_set_boxed (value, self->compressions);
+      break;
+    case PROP_COMPRESS_MIN_BYTES:
+      g_value_set_uint (value, self->compress_min_bytes);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_object_get_property (G_OBJECT (self->http_server), "tls-certificate", value);
+      break;
+    case PROP_REQUIRE_CONNECT_PROTOCOL_HEADER:
+      g_value_set_boolean (value, self->require_protocol_header);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cp_rpc_server_set_property (GObject      *object,
+                            guint         prop_id,
+                            const GValue *value,
+                            GParamSpec   *pspec)
+{
+  CpRpcServer *self = CP_RPC_SERVER (object);
+
+  switch (prop_id)
+    {
+    case PROP_MAX_RECEIVE_SIZE:
+      self->max_receive_size = g_value_get_uint (value);
+      break;
+    case PROP_COMPRESSIONS:
+      set_compressions (self, g_value_get_boxed (value));
+      break;
+    case PROP_COMPRESS_MIN_BYTES:
+      self->compress_min_bytes = g_value_get_uint (value);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_object_set_property (G_OBJECT (self->http_server), "tls-certificate", value);
+      break;
+    case PROP_REQUIRE_CONNECT_PROTOCOL_HEADER:
+      self->require_protocol_header = g_value_get_boolean (value);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
+cp_rpc_server_class_init (CpRpcServerClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+  object_class->dispose = cp_rpc_server_dispose;
+  object_class->finalize = cp_rpc_server_finalize;
+  object_class->get_property = cp_rpc_server_get_property;
+  object_class->set_property = cp_rpc_server_set_property;
+
+  /**
+   * CpRpcServer:max-receive-size:
+   *
+   * The largest request message accepted, in bytes, after decompression;
+   * 0 means no limit. Larger messages fail with `resource_exhausted`.
+   */
+  properties[PROP_MAX_RECEIVE_SIZE] =
+    g_param_spec_uint ("max-receive-size", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpRpcServer:compressions:
+   *
+   * The names of the supported compressions (`identity` is always
+   * supported). Default: `gzip` and `identity`.
+   */
+  properties[PROP_COMPRESSIONS] =
+    g_param_spec_boxed ("compressions", NULL, NULL,
+                        G_TYPE_STRV,
+                        G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpRpcServer:compress-min-bytes:
+   *
+   * Responses smaller than this many bytes are sent uncompressed even when
+   * the client accepts a compression. Default 0: compress everything.
+   */
+  properties[PROP_COMPRESS_MIN_BYTES] =
+    g_param_spec_uint ("compress-min-bytes", NULL, NULL,
+                       0, G_MAXUINT, 0,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpRpcServer:tls-certificate:
+   *
+   * When set, TCP listeners speak TLS with this certificate (set it before
+   * cp_rpc_server_listen()).
+   */
+  properties[PROP_TLS_CERTIFICATE] =
+    g_param_spec_object ("tls-certificate", NULL, NULL,
+                         G_TYPE_TLS_CERTIFICATE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpRpcServer:require-connect-protocol-header:
+   *
+   * Whether unary requests must carry `Connect-Protocol-Version: 1` (or,
+   * with GET, `connect=v1`); missing ones fail with `invalid_argument`.
+   * Default %FALSE, so that plain `curl` requests work.
+   */
+  properties[PROP_REQUIRE_CONNECT_PROTOCOL_HEADER] =
+    g_param_spec_boolean ("require-connect-protocol-header", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+cp_rpc_server_init (CpRpcServer *self)
+{
+  self->context = g_main_context_ref_thread_default ();
+  self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, route_free);
+  self->http_server = cp_http_server_new ();
+  cp_http_server_set_handler (self->http_server, on_http_request, self, NULL);
+  g_queue_init (&self->shutdown_tasks);
+  set_compressions (self, NULL);
+}
+
+/* ------------------------------------------------------------------ */
+/* Public API                                                           */
+
+/**
+ * CpRpcServer:
+ *
+ * The Connect server engine: a table of methods served over HTTP/1.1 with
+ * the Connect protocol (unary calls over POST and GET, server, client and
+ * half-duplex bidi streams), on our own HTTP transport.
+ *
+ * Register methods with cp_rpc_server_add_method(), then serve them with
+ * cp_rpc_server_listen(). Handlers run in the #GMainContext that was the
+ * thread-default one when the server was created.
+ *
+ * Calls keep the server alive while they run; call cp_rpc_server_close()
+ * (which ends them all) or cp_rpc_server_shutdown_async() before dropping
+ * the last reference of a server that has long-lived streams.
+ */
+
+/**
+ * cp_rpc_server_new:
+ *
+ * Creates a server with no methods, bound to the thread-default
+ * #GMainContext.
+ *
+ * Returns: (transfer full): a new #CpRpcServer
+ */
+CpRpcServer *
+cp_rpc_server_new (void)
+{
+  return g_object_new (CP_TYPE_RPC_SERVER, NULL);
+}
+
+/**
+ * cp_rpc_server_add_method:
+ * @server: a #CpRpcServer
+ * @info: the method to serve
+ * @handler: (scope notified) (closure user_data) (destroy destroy): called
+ *   for every call of the method
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the method is replaced or the
+ *   server is disposed
+ *
+ * Serves @info at its procedure path. A method already registered at the
+ * same path is replaced.
+ */
+void
+cp_rpc_server_add_method (CpRpcServer     *server,
+                          CpMethodInfo    *info,
+                          CpMethodHandler  handler,
+                          gpointer         user_data,
+                          GDestroyNotify   destroy)
+{
+  Route *route;
+
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  g_return_if_fail (info != NULL);
+  g_return_if_fail (handler != NULL);
+  g_return_if_fail (server->routes != NULL);
+
+  route = g_new0 (Route, 1);
+  route->info = cp_method_info_ref (info);
+  route->handler = handler;
+  route->user_data = user_data;
+  route->destroy = destroy;
+  g_hash_table_replace (server->routes, g_strdup (cp_method_info_get_procedure (info)), route);
+}
+
+/**
+ * cp_rpc_server_listen:
+ * @server: a #CpRpcServer
+ * @address: where to listen: `HOST:PORT` (port 0 picks a free port,
+ *   `[::1]:0` for IPv6) or `unix:/path/to/socket`
+ * @error: return location for a #GError
+ *
+ * Starts serving on @address. May be called several times.
+ *
+ * Returns: (transfer full): the URL served, e.g. `http://127.0.0.1:41234`
+ *   (`https` with a TLS certificate) or `unix:/path`; %NULL on error
+ */
+char *
+cp_rpc_server_listen (CpRpcServer  *server,
+                      const char   *address,
+                      GError      **error)
+{
+  g_return_val_if_fail (CP_IS_RPC_SERVER (server), NULL);
+  g_return_val_if_fail (address != NULL, NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  return cp_http_server_listen (server->http_server, address, error);
+}
+
+/**
+ * cp_rpc_server_get_urls:
+ * @server: a #CpRpcServer
+ *
+ * Gets the URLs of all listeners, in the order they were added.
+ *
+ * Returns: (transfer none) (array zero-terminated=1): the URLs
+ */
+const char * const *
+cp_rpc_server_get_urls (CpRpcServer *server)
+{
+  g_return_val_if_fail (CP_IS_RPC_SERVER (server), NULL);
+  return cp_http_server_get_urls (server->http_server);
+}
+
+/**
+ * cp_rpc_server_close:
+ * @server: a #CpRpcServer
+ *
+ * Stops listening and closes every connection at once. Running calls see
+ * their client disappear: their cancellables are cancelled and their
+ * answers are dropped.
+ */
+void
+cp_rpc_server_close (CpRpcServer *server)
+{
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  cp_http_server_close (server->http_server);
+}
+
+static gboolean
+shutdown_cancelled_cb (GCancellable *cancellable,
+                       gpointer      user_data)
+{
+  GTask *task = user_data;
+  CpRpcServer *self = g_task_get_source_object (task);
+
+  if (g_queue_remove (&self->shutdown_tasks, task))
+    {
+      g_task_set_task_data (task, NULL, NULL);
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
+      g_object_unref (task);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+destroy_source (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+/**
+ * cp_rpc_server_shutdown_async:
+ * @server: a #CpRpcServer
+ * @cancellable: (nullable): a #GCancellable
+ * @callback: (scope async): called when no call is running any more
+ * @user_data: (closure): data for @callback
+ *
+ * Gracefully stops @server: it stops accepting connections and closes idle
+ * ones at once, lets running calls finish, then completes. Open streams
+ * count as running calls: end them (or cancel @cancellable and call
+ * cp_rpc_server_close()) if they may last forever.
+ */
+void
+cp_rpc_server_shutdown_async (CpRpcServer         *server,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (server, cancellable, callback, user_data);
+  g_task_set_source_tag (task, cp_rpc_server_shutdown_async);
+
+  cp_http_server_stop_accepting (server->http_server);
+
+  if (server->n_inflight == 0)
+    {
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  if (cancellable != NULL)
+    {
+      GSource *source = g_cancellable_source_new (cancellable);
+
+      g_source_set_callback (source, G_SOURCE_FUNC (shutdown_cancelled_cb), task, NULL);
+      g_source_attach (source, g_task_get_context (task));
+      g_task_set_task_data (task, source, destroy_source);
+    }
+  g_queue_push_tail (&server->shutdown_tasks, g_steal_pointer (&task));
+}
+
+/**
+ * cp_rpc_server_shutdown_finish:
+ * @server: a #CpRpcServer
+ * @result: the #GAsyncResult
+ * @error: return location for a #GError
+ *
+ * Finishes cp_rpc_server_shutdown_async().
+ *
+ * Returns: %TRUE when every call finished; %FALSE if the operation was
+ *   cancelled
+ */
+gboolean
+cp_rpc_server_shutdown_finish (CpRpcServer   *server,
+                               GAsyncResult  *result,
+                               GError       **error)
+{
+  g_return_val_if_fail (CP_IS_RPC_SERVER (server), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, server), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}

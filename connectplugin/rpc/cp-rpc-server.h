@@ -48,5 +48,14 @@ CP_AVAILABLE_IN_ALL
 const char * const *cp_rpc_server_get_urls (CpRpcServer  *server);
 CP_AVAILABLE_IN_ALL
 void         cp_rpc_server_close        (CpRpcServer     *server);
+CP_AVAILABLE_IN_ALL
+void         cp_rpc_server_shutdown_async  (CpRpcServer         *server,
+                                            GCancellable        *cancellable,
+                                            GAsyncReadyCallback  callback,
+                                            gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+gboolean     cp_rpc_server_shutdown_finish (CpRpcServer         *server,
+                                            GAsyncResult        *result,
+                                            GError             **error);
 
 G_END_DECLS

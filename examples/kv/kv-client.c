@@ -179,6 +179,7 @@ main (int argc, char **argv)
 {
   g_autoptr(GError) error = NULL;
 
+  setvbuf (stdout, NULL, _IOLBF, 0);
   if (argc != 2)
     {
       g_printerr ("usage: kv-client URL\n");

@@ -125,6 +125,8 @@ handle_watch (CpInvocation *inv, CpMessage *request, gpointer user_data)
   /* Streams until the caller cancels: the invocation's cancellable fires. */
   g_cancellable_connect (cp_invocation_get_cancellable (inv),
                          G_CALLBACK (watch_cancelled), w, g_free);
+  /* Tell the caller now that the watch is in place. */
+  cp_invocation_send_headers (inv);
 }
 
 static gboolean

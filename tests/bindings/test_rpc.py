@@ -70,7 +70,7 @@ class RpcTest(unittest.TestCase):
     def test_error(self):
         result = self.call("fail")
         err = result["error"]
-        self.assertEqual(err.domain, "cp-error-quark")
+        self.assertEqual(err.domain, GLib.quark_to_string(Cp.error_quark()))
         self.assertEqual(err.code, int(Cp.Error.FAILED_PRECONDITION))
         self.assertEqual(err.message, "no thanks")
 

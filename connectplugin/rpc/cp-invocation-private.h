@@ -1,0 +1,32 @@
+/* cp-invocation-private.h: how CpRpcServer drives a CpInvocation
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "cp-invocation.h"
+#include "cp-rpc-server.h"
+#include "cp-http-exchange-private.h"
+
+G_BEGIN_DECLS
+
+/* Creates the invocation for an exchange that passed routing, verb and
+ * content-type checks (connect-protocol.md §7 steps 1–4). @content_type is
+ * the Content-Type of a successful response (the request's, echoed);
+ * @query holds the unescaped GET parameters (char* → GBytes*, each value
+ * NUL-terminated past its size), NULL for POST. */
+CpInvocation *cp_invocation_new   (CpRpcServer     *server,
+                                   CpMethodInfo    *info,
+                                   CpMethodHandler  handler,
+                                   gpointer         handler_data,
+                                   CpHttpExchange  *exchange,
+                                   CpCodec          codec,
+                                   const char      *content_type,
+                                   GHashTable      *query);
+
+/* Runs §7 steps 5–7: negotiation, header checks, deadline, request body,
+ * handler. The invocation keeps itself alive until the handler has been
+ * called (the handler takes a reference if it answers later) or the call is
+ * over. */
+void          cp_invocation_start (CpInvocation    *invocation);
+
+G_END_DECLS
