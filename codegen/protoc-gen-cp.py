@@ -7,8 +7,10 @@
 #
 # For every foo.proto it writes foo.cp.h and foo.cp.c next to protoc-c's
 # foo.pb-c.h and foo.pb-c.c: one CpMessage subclass per message, one GEnum per
-# enum, typed accessors and GObject properties. See codegen/README.md for the
-# naming rules and the type mapping.
+# enum, typed accessors and GObject properties; per service a GInterface, a
+# CpProxy and a CpSkeleton subclass (gdbus-codegen's shape) and a
+# CpServiceDescriptor. See codegen/README.md for the naming rules and the
+# type mapping.
 #
 # Parameters (--cp_opt=KEY=VALUE, comma-separated, or --cp_out=KEY=VALUE:OUT):
 #   prefix=Foo        namespace of the generated types (default: the first
@@ -392,6 +394,74 @@ class Message:
         self.real_oneofs = [o for o in self.oneofs if o.fields and not o.synthetic]
 
 
+class Method:
+    KINDS = {
+        (False, False): 'CP_METHOD_UNARY',
+        (True, False): 'CP_METHOD_CLIENT_STREAMING',
+        (False, True): 'CP_METHOD_SERVER_STREAMING',
+        (True, True): 'CP_METHOD_BIDI_STREAMING',
+    }
+    IDEMPOTENCY = {
+        0: 'CP_IDEMPOTENCY_UNKNOWN',
+        1: 'CP_IDEMPOTENCY_NO_SIDE_EFFECTS',
+        2: 'CP_IDEMPOTENCY_IDEMPOTENT',
+    }
+
+    def __init__(self, service, mdesc, index, model):
+        self.service = service
+        self.desc = mdesc
+        self.index = index
+        self.name = mdesc.name
+        self.procedure = '/%s/%s' % (service.full_name, mdesc.name)
+        self.client_streaming = mdesc.client_streaming
+        self.server_streaming = mdesc.server_streaming
+        self.kind = self.KINDS[(self.client_streaming, self.server_streaming)]
+        self.bidi = self.client_streaming and self.server_streaming
+        self.idempotency = self.IDEMPOTENCY.get(mdesc.options.idempotency_level,
+                                                'CP_IDEMPOTENCY_UNKNOWN')
+        if not re.match(r'^[A-Za-z][A-Za-z0-9_]*$', mdesc.name):
+            raise GeneratorError('%s.%s: method name cannot be a C identifier'
+                                 % (service.full_name, mdesc.name))
+        self.ident = camel_to_snake(mdesc.name).lower()
+        self.signal = 'handle-' + self.ident.replace('_', '-')
+        self.vfunc = 'handle_' + self.ident
+        self.input = self._message_type(mdesc.input_type, model, 'input')
+        self.output = self._message_type(mdesc.output_type, model, 'output')
+
+    def _message_type(self, type_name, model, what):
+        info = model.types.get(type_name.lstrip('.'))
+        where = '%s.%s' % (self.service.full_name, self.name)
+        if info is None or info.kind != 'message':
+            raise GeneratorError('%s: unknown %s type %s' % (where, what, type_name))
+        if info.names is None:
+            raise GeneratorError('%s: %s type %s has no CpMessage class (only Empty and the '
+                                 'String/Bytes/Int32/Int64/Bool wrappers of google.protobuf '
+                                 'have one)' % (where, what, info.full_name))
+        return info
+
+
+class Service:
+    def __init__(self, file, sdesc, index, prefix, model):
+        self.file = file
+        self.desc = sdesc
+        self.index = index
+        self.name = sdesc.name
+        self.full_name = (file.package + '.' + sdesc.name) if file.package else sdesc.name
+        camel = pbc_to_camel(sdesc.name)
+        if not re.match(r'^[A-Z][A-Za-z0-9]*$', camel):
+            raise GeneratorError('%s: service name cannot be a C type name' % self.full_name)
+        self.names = Names(prefix, camel)
+        self.proxy = Names(prefix, camel + 'Proxy')
+        self.skeleton = Names(prefix, camel + 'Skeleton')
+        self.path = [6, index]
+        self.methods = [Method(self, m, i, model) for i, m in enumerate(sdesc.method)]
+        # Bidirectional streams need HTTP/2 and a full-duplex API: for now
+        # they are described (the descriptor lists them, servers answer
+        # `unimplemented`) but get no signal and no call function.
+        self.bidi = [m for m in self.methods if m.bidi]
+        self.served = [m for m in self.methods if not m.bidi]
+
+
 class Model:
     def __init__(self, request, params):
         self.params = params
@@ -499,7 +569,20 @@ class FileGenerator:
             elif not info.is_map_entry:
                 self.messages.append(Message(info, model))
         self.stem = file.name[:-len('.proto')] if file.name.endswith('.proto') else file.name
+        self.services = [Service(file, sd, i, model.prefix_for(file), model)
+                         for i, sd in enumerate(file.service)]
         self.register_identifiers()
+        self.register_service_identifiers()
+
+    def warnings(self):
+        out = []
+        for s in self.services:
+            for m in s.bidi:
+                out.append('%s: %s.%s: bidirectional streaming methods are not supported yet; '
+                           'the method is listed in the service descriptor (servers answer '
+                           '`unimplemented`) but has no handler signal and no call function'
+                           % (self.file.name, s.full_name, m.name))
+        return out
 
     # -- identifiers ------------------------------------------------------
 
@@ -548,6 +631,528 @@ class FileGenerator:
                     add(ident, origin)
                 for v in self.case_values(o):
                     add(v[0], '%s case %s' % (origin, v[2]))
+
+    # -- services ---------------------------------------------------------
+
+    def service_comment(self, s, method=None):
+        path = tuple(s.path) + ((2, method.index) if method else ())
+        return c_comment(self.comments.get(path))
+
+    def register_service_identifiers(self):
+        add = self.idents.add
+        for s in self.services:
+            n, p, k = s.names, s.proxy, s.skeleton
+            origin = 'service %s' % s.full_name
+            for ident in (n.camel, n.camel + 'Interface', n.type_macro, n.is_macro,
+                          n.cast_macro, n.upper + '_GET_IFACE',
+                          n.snake + '_get_type', n.snake + '_default_init',
+                          n.snake + '_get_descriptor', n.snake + '_signals',
+                          n.upper + '_N_SIGNALS'):
+                add(ident, origin)
+            for names in (p, k):
+                for ident in (names.camel, names.camel + 'Class', names.type_macro,
+                              names.is_macro, names.cast_macro,
+                              names.upper + '_CLASS', names.upper + '_GET_CLASS',
+                              names.is_macro + '_CLASS',
+                              names.snake + '_get_type', names.snake + '_new',
+                              names.snake + '_init', names.snake + '_class_init',
+                              names.snake + '_iface_init', names.snake + '_parent_class',
+                              names.snake + '_class_intern_init',
+                              names.camel + '_private_offset'):
+                    add(ident, origin)
+            add(k.snake + '_dispatch', origin)
+            for m in s.methods:
+                morigin = 'method %s.%s' % (s.full_name, m.name)
+                add('%s_SIGNAL_%s' % (n.upper, m.vfunc.upper()), morigin)
+                if m.bidi:
+                    continue
+                add('%s_%s' % (n.snake, m.vfunc), morigin)
+                for suffix in self.call_suffixes(m):
+                    add('%s_call_%s%s' % (n.snake, m.ident, suffix), morigin)
+                if self.has_complete(m):
+                    add('%s_complete_%s' % (n.snake, m.ident), morigin)
+
+    @staticmethod
+    def call_suffixes(m):
+        if m.client_streaming or m.server_streaming:
+            return ('',)
+        return ('', '_finish', '_sync')
+
+    @staticmethod
+    def has_complete(m):
+        return not m.server_streaming
+
+    def vfunc_params(self, s, m):
+        params = ['%s *object' % s.names.camel, 'CpInvocation *invocation']
+        if not m.client_streaming:
+            params.append('%s *request' % m.input.names.camel)
+        return params
+
+    def service_prototypes(self, s):
+        n = s.names
+        obj = '%s *proxy' % n.camel
+        protos = ['CpServiceDescriptor *%s_get_descriptor (void)' % n.snake]
+        for m in s.served:
+            call = '%s_call_%s' % (n.snake, m.ident)
+            req = '%s *request' % m.input.names.camel
+            resp = '%s *' % m.output.names.camel
+            if m.server_streaming:
+                protos.append('CpResponseStream *%s (%s, %s, CpCallOptions *options)'
+                              % (call, obj, req))
+            elif m.client_streaming:
+                protos.append('CpRequestStream *%s (%s, CpCallOptions *options)' % (call, obj))
+            else:
+                protos.append('void %s (%s, %s, CpCallOptions *options, '
+                              'GCancellable *cancellable, GAsyncReadyCallback callback, '
+                              'gpointer user_data)' % (call, obj, req))
+                protos.append('%s%s_finish (%s, GAsyncResult *res, GError **error)'
+                              % (resp, call, obj))
+                protos.append('%s%s_sync (%s, %s, CpCallOptions *options, '
+                              'GCancellable *cancellable, GError **error)'
+                              % (resp, call, obj, req))
+        for m in s.served:
+            if self.has_complete(m):
+                protos.append('void %s_complete_%s (%s *object, CpInvocation *invocation, '
+                              '%s *response)' % (n.snake, m.ident, n.camel, m.output.names.camel))
+        protos.append('%s *%s_proxy_new (CpChannel *channel)' % (n.camel, n.snake))
+        protos.append('%s *%s_skeleton_new (void)' % (n.camel, n.snake))
+        return protos
+
+    def gen_services_header(self, out):
+        w = out.append
+        for s in self.services:
+            n, p, k = s.names, s.proxy, s.skeleton
+            w('/* %s */' % s.full_name)
+            w('')
+            w('#define %s (%s_get_type ())' % (n.type_macro, n.snake))
+            w(self.decl('G_DECLARE_INTERFACE (%s, %s, %s, %s, GObject)'
+                        % (n.camel, n.snake, n.module, n.obj)))
+            w('')
+            out.extend(doc_block(
+                n.camel + 'Interface',
+                ['The virtual methods of #%s: the class handlers of its' % n.camel,
+                 '`handle-<method>` signals. Override them in a subclass of',
+                 '#%s.' % k.camel],
+                [('parent_iface', 'the parent interface')] +
+                [(m.vfunc, 'handler for the #%s::%s signal' % (n.camel, m.signal))
+                 for m in s.served]))
+            w('struct _%sInterface' % n.camel)
+            w('{')
+            w('  GTypeInterface parent_iface;')
+            for m in s.served:
+                w('')
+                head = '  gboolean (*%s) (' % m.vfunc
+                w(head + (',\n' + ' ' * len(head)).join(self.vfunc_params(s, m)) + ');')
+            w('};')
+            w('')
+            w('#define %s (%s_get_type ())' % (p.type_macro, p.snake))
+            w(self.decl('G_DECLARE_DERIVABLE_TYPE (%s, %s, %s, %s, CpProxy)'
+                        % (p.camel, p.snake, p.module, p.obj)))
+            w('')
+            out.extend(doc_block(p.camel + 'Class', ['The class structure of #%s.' % p.camel],
+                                 [('parent_class', 'the parent class')]))
+            w('struct _%sClass' % p.camel)
+            w('{')
+            w('  CpProxyClass parent_class;')
+            w('')
+            w('  /*< private >*/')
+            w('  gpointer padding[8];')
+            w('};')
+            w('')
+            w('#define %s (%s_get_type ())' % (k.type_macro, k.snake))
+            w(self.decl('G_DECLARE_DERIVABLE_TYPE (%s, %s, %s, %s, CpSkeleton)'
+                        % (k.camel, k.snake, k.module, k.obj)))
+            w('')
+            out.extend(doc_block(k.camel + 'Class', ['The class structure of #%s.' % k.camel],
+                                 [('parent_class', 'the parent class')]))
+            w('struct _%sClass' % k.camel)
+            w('{')
+            w('  CpSkeletonClass parent_class;')
+            w('')
+            w('  /*< private >*/')
+            w('  gpointer padding[8];')
+            w('};')
+            w('')
+            for proto in self.service_prototypes(s):
+                w(self.decl(proto + ';'))
+            w('')
+
+    def gen_services_source(self, out):
+        for s in self.services:
+            self.gen_service(out, s)
+
+    def gen_service(self, out, s):
+        w = out.append
+        n, p, k = s.names, s.proxy, s.skeleton
+        comment = self.service_comment(s)
+
+        # -- the interface: signals and their class handlers
+        body = comment + [''] if comment else []
+        body += ['The `%s` service.' % s.full_name, '',
+                 'Implemented by #%s, the client side (its' % p.camel,
+                 '`%s_call_…()` functions call the service), and by' % n.snake,
+                 '#%s, the server side (its `handle-…` signals' % k.camel,
+                 'receive the calls). %s_get_descriptor() describes the service.' % n.snake]
+        if s.bidi:
+            body += ['', 'Bidirectional streaming methods have no signal or call function yet: %s.'
+                     % ', '.join('`%s`' % m.name for m in s.bidi)]
+        out.extend(doc_block(n.camel, body))
+        w('G_DEFINE_INTERFACE (%s, %s, G_TYPE_OBJECT)' % (n.camel, n.snake))
+        w('')
+        if s.served:
+            w('enum {')
+            for m in s.served:
+                w('  %s_SIGNAL_%s,' % (n.upper, m.vfunc.upper()))
+            w('  %s_N_SIGNALS' % n.upper)
+            w('};')
+            w('')
+            w('static guint %s_signals[%s_N_SIGNALS];' % (n.snake, n.upper))
+            w('')
+        w('static void')
+        w('%s_default_init (%sInterface *iface)' % (n.snake, n.camel))
+        w('{')
+        for i, m in enumerate(s.served):
+            if i:
+                w('')
+            mc = self.service_comment(s, m)
+            body = mc + [''] if mc else []
+            body += ['Emitted for each call of `%s` (%s).' % (m.procedure, self.kind_text(m)), '']
+            params = [('object', 'the #%s receiving the call' % n.camel),
+                      ('invocation', 'the call')]
+            if m.client_streaming:
+                body += ['Read the requests (#%s) with cp_invocation_receive_async(),'
+                         % m.input.names.camel,
+                         'then answer with %s_complete_%s() or an error.' % (n.snake, m.ident)]
+            elif m.server_streaming:
+                params.append(('request', 'the request'))
+                body += ['The invocation is the response stream: send #%s messages'
+                         % m.output.names.camel,
+                         'with cp_invocation_send_message() or cp_invocation_send_message_async(),',
+                         'then end it with cp_invocation_return_ok() or an error. When the',
+                         'client goes away, cp_invocation_get_cancellable() is cancelled.']
+            else:
+                params.append(('request', 'the request'))
+                body += ['Answer with %s_complete_%s() or an error' % (n.snake, m.ident),
+                         '(cp_invocation_return_error()), now or later: keep a reference on',
+                         '@invocation to answer later.']
+            body += ['', 'If nobody handles the call (every handler returns %FALSE and the',
+                     'virtual method is not overridden), it is answered `unimplemented`.']
+            for line in doc_block('%s::%s' % (n.camel, m.signal), body, params,
+                                  returns='%TRUE if the call was handled (the handler answers '
+                                          'it, now or later), %FALSE to let the next handler run'):
+                w('  ' + line if line else '')
+            types = ['CP_TYPE_INVOCATION']
+            if not m.client_streaming:
+                types.append(m.input.names.type_macro)
+            w('  %s_signals[%s_SIGNAL_%s] =' % (n.snake, n.upper, m.vfunc.upper()))
+            w('    g_signal_new ("%s", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,' % m.signal)
+            w('                  G_STRUCT_OFFSET (%sInterface, %s),' % (n.camel, m.vfunc))
+            w('                  g_signal_accumulator_true_handled, NULL, NULL,')
+            w('                  G_TYPE_BOOLEAN, %d, %s);' % (len(types), ', '.join(types)))
+        w('}')
+        w('')
+
+        # -- the descriptor
+        out.extend(doc_block(
+            '%s_get_descriptor' % n.snake,
+            ['Gets the description of the `%s` service: its methods, and' % s.full_name,
+             '#%s and #%s.' % (p.camel, k.camel)],
+            returns='(transfer none): the service descriptor'))
+        w('CpServiceDescriptor *')
+        w('%s_get_descriptor (void)' % n.snake)
+        w('{')
+        w('  static CpServiceDescriptor *descriptor = NULL;')
+        w('')
+        w('  if (g_once_init_enter (&descriptor))')
+        w('    {')
+        w('      CpServiceDescriptor *d = cp_service_descriptor_new ("%s", %s, %s);'
+          % (s.full_name, p.type_macro, k.type_macro))
+        if s.methods:
+            w('      CpMethodInfo *info;')
+        for m in s.methods:
+            w('')
+            w('      info = cp_method_info_new ("%s", %s,' % (m.procedure, m.kind))
+            w('                                 %s, %s);' % (m.input.names.type_macro,
+                                                           m.output.names.type_macro))
+            if m.idempotency != 'CP_IDEMPOTENCY_UNKNOWN':
+                w('      cp_method_info_set_idempotency (info, %s);' % m.idempotency)
+            w('      cp_service_descriptor_add_method (d, info);')
+            w('      cp_method_info_unref (info);')
+        w('')
+        w('      g_once_init_leave (&descriptor, d);')
+        w('    }')
+        w('  return descriptor;')
+        w('}')
+        w('')
+
+        # -- client calls
+        proxy_doc = ('proxy', 'a #%s' % p.camel)
+        for m in s.served:
+            call = '%s_call_%s' % (n.snake, m.ident)
+            in_ = m.input.names
+            outn = m.output.names
+            mc = self.service_comment(s, m)
+            intro = mc + [''] if mc else []
+            if m.server_streaming:
+                out.extend(doc_block(
+                    call,
+                    intro + ['Calls `%s`, a server-streaming method.' % m.procedure, '',
+                             'Connect to the stream\'s #CpResponseStream::message signal, which',
+                             'carries #%s messages, and to #CpResponseStream::closed,' % outn.camel,
+                             'which tells how the stream ended. The request is sent when',
+                             'control returns to the main loop of the thread-default main',
+                             'context (or at cp_response_stream_start()); the signals are',
+                             'emitted in that context.'],
+                    [proxy_doc, ('request', 'the request'),
+                     ('options', '(nullable): per-call options')],
+                    returns='(transfer full): the response stream'))
+                w('CpResponseStream *')
+                w('%s (%s *proxy,' % (call, n.camel))
+                w('%s %s *request,' % (' ' * len(call), in_.camel))
+                w('%s CpCallOptions *options)' % (' ' * len(call)))
+                w('{')
+                w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+                w('  g_return_val_if_fail (%s (request), NULL);' % in_.is_macro)
+                w('')
+                w('  return cp_proxy_call_server_stream (CP_PROXY (proxy), "%s", CP_MESSAGE (request), options);'
+                  % m.name)
+                w('}')
+                w('')
+                continue
+            if m.client_streaming:
+                out.extend(doc_block(
+                    call,
+                    intro + ['Calls `%s`, a client-streaming method.' % m.procedure, '',
+                             'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
+                             'cp_request_stream_close_async() ends the stream; its',
+                             'cp_request_stream_close_finish() returns the #%s response.'
+                             % outn.camel],
+                    [proxy_doc, ('options', '(nullable): per-call options')],
+                    returns='(transfer full): the request stream'))
+                w('CpRequestStream *')
+                w('%s (%s *proxy,' % (call, n.camel))
+                w('%s CpCallOptions *options)' % (' ' * len(call)))
+                w('{')
+                w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+                w('')
+                w('  return cp_proxy_call_client_stream (CP_PROXY (proxy), "%s", options);' % m.name)
+                w('}')
+                w('')
+                continue
+            pad = ' ' * len(call)
+            out.extend(doc_block(
+                call,
+                intro + ['Calls `%s` asynchronously.' % m.procedure, '',
+                         '@callback runs in the thread-default main context of the caller;',
+                         'call %s_finish() there to get the result.' % call,
+                         'See %s_sync() for the blocking version.' % call],
+                [proxy_doc, ('request', 'the request'),
+                 ('options', '(nullable): per-call options'),
+                 ('cancellable', '(nullable): a #GCancellable'),
+                 ('callback', '(scope async) (nullable): called when the call completes'),
+                 ('user_data', '(closure): data for @callback')]))
+            w('void')
+            w('%s (%s *proxy,' % (call, n.camel))
+            w('%s %s *request,' % (pad, in_.camel))
+            w('%s CpCallOptions *options,' % pad)
+            w('%s GCancellable *cancellable,' % pad)
+            w('%s GAsyncReadyCallback callback,' % pad)
+            w('%s gpointer user_data)' % pad)
+            w('{')
+            w('  g_return_if_fail (%s (proxy));' % p.is_macro)
+            w('  g_return_if_fail (%s (request));' % in_.is_macro)
+            w('')
+            w('  cp_proxy_call_async (CP_PROXY (proxy), "%s", CP_MESSAGE (request), options,' % m.name)
+            w('                       cancellable, callback, user_data);')
+            w('}')
+            w('')
+            out.extend(doc_block(
+                call + '_finish',
+                ['Finishes a call started with %s().' % call],
+                [proxy_doc, ('res', 'the #GAsyncResult given to the callback'),
+                 ('error', 'return location for a #GError (domain %CP_ERROR)')],
+                returns='(transfer full): the response, or %NULL on error'))
+            w('%s *' % outn.camel)
+            w('%s_finish (%s *proxy,' % (call, n.camel))
+            w('%s         GAsyncResult *res,' % pad)
+            w('%s         GError **error)' % pad)
+            w('{')
+            w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+            w('')
+            w('  return (%s *) cp_proxy_call_finish (CP_PROXY (proxy), res, error);' % outn.camel)
+            w('}')
+            w('')
+            out.extend(doc_block(
+                call + '_sync',
+                ['Calls `%s` and blocks until it completes, without running' % m.procedure,
+                 'the caller\'s main context. Never call it from the thread serving',
+                 'the called server (except through an in-process channel): the',
+                 'server could not answer. See %s() for the asynchronous version.' % call],
+                [proxy_doc, ('request', 'the request'),
+                 ('options', '(nullable): per-call options'),
+                 ('cancellable', '(nullable): a #GCancellable'),
+                 ('error', 'return location for a #GError (domain %CP_ERROR)')],
+                returns='(transfer full): the response, or %NULL on error'))
+            w('%s *' % outn.camel)
+            w('%s_sync (%s *proxy,' % (call, n.camel))
+            w('%s       %s *request,' % (pad, in_.camel))
+            w('%s       CpCallOptions *options,' % pad)
+            w('%s       GCancellable *cancellable,' % pad)
+            w('%s       GError **error)' % pad)
+            w('{')
+            w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+            w('  g_return_val_if_fail (%s (request), NULL);' % in_.is_macro)
+            w('')
+            w('  return (%s *) cp_proxy_call_sync (CP_PROXY (proxy), "%s", CP_MESSAGE (request),'
+              % (outn.camel, m.name))
+            w('                                      options, cancellable, error);')
+            w('}')
+            w('')
+
+        # -- server answers
+        for m in s.served:
+            if not self.has_complete(m):
+                continue
+            fn = '%s_complete_%s' % (n.snake, m.ident)
+            outn = m.output.names
+            out.extend(doc_block(
+                fn,
+                ['Answers a call of `%s` with @response (a helper over' % m.procedure,
+                 'cp_invocation_return_message()). Use it once per call, from a handler',
+                 'of #%s::%s or later.' % (n.camel, m.signal)],
+                [('object', 'a #%s' % n.camel),
+                 ('invocation', 'the call, as given to the handler'),
+                 ('response', 'the response')]))
+            w('void')
+            w('%s (%s *object,' % (fn, n.camel))
+            w('%s CpInvocation *invocation,' % (' ' * len(fn)))
+            w('%s %s *response)' % (' ' * len(fn), outn.camel))
+            w('{')
+            w('  g_return_if_fail (CP_IS_INVOCATION (invocation));')
+            w('  g_return_if_fail (%s (response));' % outn.is_macro)
+            w('')
+            w('  cp_invocation_return_message (invocation, CP_MESSAGE (response));')
+            w('}')
+            w('')
+
+        # -- the proxy
+        out.extend(doc_block(
+            p.camel,
+            ['The client side of the `%s` service: a #CpProxy implementing' % s.full_name,
+             '#%s. Make one with %s_proxy_new() and call the service with' % (n.camel, n.snake),
+             'the `%s_call_…()` functions.' % n.snake]))
+        w('static void')
+        w('%s_iface_init (%sInterface *iface)' % (p.snake, n.camel))
+        w('{')
+        w('}')
+        w('')
+        w('G_DEFINE_TYPE_WITH_CODE (%s, %s, CP_TYPE_PROXY,' % (p.camel, p.snake))
+        w('                         G_IMPLEMENT_INTERFACE (%s, %s_iface_init))'
+          % (n.type_macro, p.snake))
+        w('')
+        w('static void')
+        w('%s_class_init (%sClass *klass)' % (p.snake, p.camel))
+        w('{')
+        w('  cp_proxy_class_set_descriptor (CP_PROXY_CLASS (klass), %s_get_descriptor ());' % n.snake)
+        w('}')
+        w('')
+        w('static void')
+        w('%s_init (%s *self)' % (p.snake, p.camel))
+        w('{')
+        w('}')
+        w('')
+        out.extend(doc_block(
+            '%s_proxy_new' % n.snake,
+            ['Creates a proxy calling the `%s` service through @channel.' % s.full_name],
+            [('channel', 'the channel to call on')],
+            returns='(transfer full) (type %s): a new #%s' % (p.camel, p.camel)))
+        w('%s *' % n.camel)
+        w('%s_proxy_new (CpChannel *channel)' % n.snake)
+        w('{')
+        w('  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);')
+        w('')
+        w('  return g_object_new (%s, "channel", channel, NULL);' % p.type_macro)
+        w('}')
+        w('')
+
+        # -- the skeleton
+        out.extend(doc_block(
+            k.camel,
+            ['The server side of the `%s` service: a #CpSkeleton implementing' % s.full_name,
+             '#%s. Serve it with cp_skeleton_export(); implement the' % n.camel,
+             'methods by connecting to the `handle-…` signals or by overriding the',
+             'virtual methods of #%sInterface in a subclass.' % n.camel]))
+        w('static void')
+        w('%s_iface_init (%sInterface *iface)' % (k.snake, n.camel))
+        w('{')
+        w('}')
+        w('')
+        w('G_DEFINE_TYPE_WITH_CODE (%s, %s, CP_TYPE_SKELETON,' % (k.camel, k.snake))
+        w('                         G_IMPLEMENT_INTERFACE (%s, %s_iface_init))'
+          % (n.type_macro, k.snake))
+        w('')
+        w('static gboolean')
+        w('%s_dispatch (CpSkeleton   *skeleton,' % k.snake)
+        pad = ' ' * len(k.snake + '_dispatch')
+        w('%s CpMethodInfo *method,' % pad)
+        w('%s CpInvocation *invocation,' % pad)
+        w('%s CpMessage    *request)' % pad)
+        w('{')
+        if s.served:
+            w('  const char *name = cp_method_info_get_method_name (method);')
+            w('  gboolean handled = FALSE;')
+            w('')
+            for i, m in enumerate(s.served):
+                w('  %sif (strcmp (name, "%s") == 0)' % ('else ' if i else '', m.name))
+                if m.client_streaming:
+                    w('    g_signal_emit (skeleton, %s_signals[%s_SIGNAL_%s], 0, invocation, &handled);'
+                      % (n.snake, n.upper, m.vfunc.upper()))
+                else:
+                    w('    {')
+                    w('      g_return_val_if_fail (%s (request), FALSE);' % m.input.names.is_macro)
+                    w('      g_signal_emit (skeleton, %s_signals[%s_SIGNAL_%s], 0, invocation, request,'
+                      % (n.snake, n.upper, m.vfunc.upper()))
+                    w('                     &handled);')
+                    w('    }')
+            w('  return handled;')
+        else:
+            w('  return FALSE;')
+        w('}')
+        w('')
+        w('static void')
+        w('%s_class_init (%sClass *klass)' % (k.snake, k.camel))
+        w('{')
+        w('  CpSkeletonClass *skeleton_class = CP_SKELETON_CLASS (klass);')
+        w('')
+        w('  cp_skeleton_class_set_descriptor (skeleton_class, %s_get_descriptor ());' % n.snake)
+        w('  skeleton_class->dispatch = %s_dispatch;' % k.snake)
+        w('}')
+        w('')
+        w('static void')
+        w('%s_init (%s *self)' % (k.snake, k.camel))
+        w('{')
+        w('}')
+        w('')
+        out.extend(doc_block(
+            '%s_skeleton_new' % n.snake,
+            ['Creates a skeleton serving the `%s` service once exported' % s.full_name,
+             'with cp_skeleton_export(). Connect to its `handle-…` signals to',
+             'implement the methods.'],
+            returns='(transfer full) (type %s): a new #%s' % (k.camel, k.camel)))
+        w('%s *' % n.camel)
+        w('%s_skeleton_new (void)' % n.snake)
+        w('{')
+        w('  return g_object_new (%s, NULL);' % k.type_macro)
+        w('}')
+        w('')
+
+    @staticmethod
+    def kind_text(m):
+        if m.client_streaming:
+            return 'client-streaming'
+        if m.server_streaming:
+            return 'server-streaming'
+        return 'unary'
 
     # -- enums ------------------------------------------------------------
 
@@ -621,6 +1226,11 @@ class FileGenerator:
                 for r in refs:
                     if r.file is not self.file and not r.well_known:
                         deps.add(r.file.name)
+        for s in self.services:
+            for m in s.methods:
+                for r in (m.input, m.output):
+                    if r.file is not self.file and not r.well_known:
+                        deps.add(r.file.name)
         return sorted(d[:-len('.proto')] + '.cp.h' for d in deps)
 
     def gen_header(self):
@@ -685,6 +1295,8 @@ class FileGenerator:
                 w(self.decl(proto + ';'))
             w('')
 
+        self.gen_services_header(out)
+
         w('G_END_DECLS')
         w('')
         return '\n'.join(out)
@@ -745,6 +1357,7 @@ class FileGenerator:
                 self.gen_enum_type(out, o.case_names, self.case_values(o))
         for m in self.messages:
             self.gen_message(out, m)
+        self.gen_services_source(out)
         return '\n'.join(out) + '\n'
 
     def gen_enum_type(self, out, n, values):
@@ -1612,6 +2225,9 @@ def generate(request):
         gens = []
         for name in request.file_to_generate:
             gens.append(FileGenerator(model, model.files[name], idents))
+        for g in gens:
+            for warning in g.warnings():
+                print('protoc-gen-cp: warning: ' + warning, file=sys.stderr)
         for g in gens:
             header = response.file.add()
             header.name = g.stem + '.cp.h'

@@ -20,5 +20,8 @@
 #include "cp-response-stream.h"
 #include "cp-request-stream.h"
 #include "cp-channel.h"
+#include "cp-service-descriptor.h"
+#include "cp-proxy.h"
+#include "cp-skeleton.h"
 
 #undef __CONNECTPLUGIN_H_INSIDE__

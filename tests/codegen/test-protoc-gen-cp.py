@@ -161,5 +161,100 @@ class Output(unittest.TestCase):
         self.assertNotIn('LabelsEntry', header)
 
 
+class Services(unittest.TestCase):
+    assert_fails = Errors.assert_fails
+
+    def test_clash_methods(self):
+        self.assert_fails('errors/clash-methods.proto',
+                          'method clash.v1.S.GetItem and method clash.v1.S.Get_Item both map')
+
+    def test_clash_service_and_message(self):
+        self.assert_fails('errors/clash-service-message.proto',
+                          'message clash.v1.StoreProxy and service clash.v1.Store both map to '
+                          'the C identifier "ClashStoreProxy"')
+
+    def test_unsupported_well_known(self):
+        self.assert_fails('errors/service-unsupported-wkt.proto',
+                          'clash.v1.S.Now: output type google.protobuf.Timestamp has no '
+                          'CpMessage class')
+
+    def test_names_and_kinds(self):
+        rc, stderr, files = run_protoc('services.proto')
+        self.assertEqual(rc, 0, stderr)
+        header, source = files['services.cp.h'], files['services.cp.c']
+        self.assertIn('#include "everything.cp.h"', header)
+        self.assertIn('G_DECLARE_INTERFACE (SvcCalculator, svc_calculator, SVC, CALCULATOR, GObject)',
+                      header)
+        self.assertIn('G_DECLARE_DERIVABLE_TYPE (SvcCalculatorProxy, svc_calculator_proxy, SVC, '
+                      'CALCULATOR_PROXY, CpProxy)', header)
+        self.assertIn('G_DECLARE_DERIVABLE_TYPE (SvcCalculatorSkeleton, svc_calculator_skeleton, '
+                      'SVC, CALCULATOR_SKELETON, CpSkeleton)', header)
+        # unary: async, finish, sync, complete
+        self.assertIn('void svc_calculator_call_ping (SvcCalculator *proxy, SvcPingRequest *request, '
+                      'CpCallOptions *options, GCancellable *cancellable, '
+                      'GAsyncReadyCallback callback, gpointer user_data);', header)
+        self.assertIn('SvcPingResponse *svc_calculator_call_ping_finish (', header)
+        self.assertIn('SvcPingResponse *svc_calculator_call_ping_sync (', header)
+        self.assertIn('void svc_calculator_complete_ping (SvcCalculator *object, '
+                      'CpInvocation *invocation, SvcPingResponse *response);', header)
+        # client streaming: a request stream, no request in the handler
+        self.assertIn('CpRequestStream *svc_calculator_call_sum (SvcCalculator *proxy, '
+                      'CpCallOptions *options);', header)
+        self.assertIn('gboolean (*handle_sum) (SvcCalculator *object,\n'
+                      '                          CpInvocation *invocation);', header)
+        self.assertIn('void svc_calculator_complete_sum (', header)
+        # server streaming: a response stream, no complete helper
+        self.assertIn('CpResponseStream *svc_calculator_call_count (SvcCalculator *proxy, '
+                      'SvcNumber *request, CpCallOptions *options);', header)
+        self.assertNotIn('svc_calculator_complete_count', header)
+        self.assertNotIn('svc_calculator_call_count_sync', header)
+        # method names: snake case, kebab-case signals
+        self.assertIn('svc_echo_call_get_http_info_sync', header)
+        self.assertIn('g_signal_new ("handle-get-http-info"', source)
+        self.assertIn('CgtestNested *request', header)
+        # the descriptor: kinds and idempotency
+        self.assertIn('cp_service_descriptor_new ("svc.v1.Calculator", SVC_TYPE_CALCULATOR_PROXY, '
+                      'SVC_TYPE_CALCULATOR_SKELETON)', source)
+        self.assertIn('cp_method_info_new ("/svc.v1.Calculator/Sum", CP_METHOD_CLIENT_STREAMING,',
+                      source)
+        self.assertIn('cp_method_info_set_idempotency (info, CP_IDEMPOTENCY_IDEMPOTENT);', source)
+        self.assertIn('cp_method_info_set_idempotency (info, CP_IDEMPOTENCY_NO_SIDE_EFFECTS);',
+                      source)
+        self.assertIn('g_signal_accumulator_true_handled', source)
+        # an empty service
+        self.assertIn('svc_idle_get_descriptor', header)
+        # proto comments become docs
+        self.assertIn(' * Adds numbers.', source)
+        self.assertIn(' * Counts from 1 to `value` (server streaming).', source)
+
+    def test_bidi_skipped_with_warning(self):
+        rc, stderr, files = run_protoc('services.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertIn('warning: services.proto: svc.v1.Calculator.Chat: bidirectional streaming '
+                      'methods are not supported yet', stderr)
+        header, source = files['services.cp.h'], files['services.cp.c']
+        self.assertNotIn('call_chat', header)
+        self.assertNotIn('handle_chat', header)
+        self.assertIn('cp_method_info_new ("/svc.v1.Calculator/Chat", CP_METHOD_BIDI_STREAMING,',
+                      source)
+
+    def test_well_known_types(self):
+        rc, stderr, files = run_protoc('wkt-service.proto')
+        self.assertEqual(rc, 0, stderr)
+        header, source = files['wkt-service.cp.h'], files['wkt-service.cp.c']
+        self.assertIn('CpBoolValue *cgwkt_lamp_call_toggle_sync (CgwktLamp *proxy, '
+                      'CpEmpty *request,', header)
+        self.assertIn('void cgwkt_lamp_complete_rename (CgwktLamp *object, '
+                      'CpInvocation *invocation, CpEmpty *response);', header)
+        self.assertIn('CP_TYPE_EMPTY, CP_TYPE_BOOL_VALUE', source)
+        self.assertNotIn('google/protobuf', header)
+
+    def test_no_services_no_service_code(self):
+        rc, stderr, files = run_protoc('everything.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertNotIn('cp-skeleton.h', files['everything.cp.h'])
+        self.assertEqual(stderr, '')
+
+
 if __name__ == '__main__':
     unittest.main(verbosity=2)
