@@ -23,5 +23,13 @@
 #include "cp-service-descriptor.h"
 #include "cp-proxy.h"
 #include "cp-skeleton.h"
+/* The plugin layer stands on the library's own generated protos, whose
+ * headers include this one: while those are compiled, stop here. */
+#ifndef CP_PLUGIN_PROTOS_COMPILATION
+#include "cp-plugin-constants.h"
+#include "cp-plugin-protos.h"
+#include "cp-plugin.h"
+#include "cp-server.h"
+#endif
 
 #undef __CONNECTPLUGIN_H_INSIDE__

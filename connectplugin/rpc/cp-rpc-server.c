@@ -25,6 +25,7 @@ struct _CpRpcServer
   GMainContext *context;
   CpHttpServer *http_server;
   GHashTable *routes;            /* procedure → Route */
+  GHashTable *http_routes;       /* path → HttpRoute */
 
   guint max_receive_size;
   guint compress_min_bytes;
@@ -50,6 +51,22 @@ enum {
 static GParamSpec *properties[N_PROPS];
 
 G_DEFINE_FINAL_TYPE (CpRpcServer, cp_rpc_server, G_TYPE_OBJECT)
+
+typedef struct {
+  CpRpcHttpHandler handler;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} HttpRoute;
+
+static void
+http_route_free (gpointer data)
+{
+  HttpRoute *route = data;
+
+  if (route->destroy != NULL)
+    route->destroy (route->user_data);
+  g_free (route);
+}
 
 static void
 route_free (gpointer data)
@@ -184,10 +201,24 @@ on_http_request (CpHttpServer   *http_server,
   CpCodec codec;
   g_autoptr(CpInvocation) invocation = NULL;
 
-  /* 1. Route. */
+  /* 1. Route (nothing is left to route to once disposed). */
+  if (self->routes == NULL)
+    {
+      respond_plain (exchange, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL, NULL);
+      return;
+    }
   route = g_hash_table_lookup (self->routes, cp_http_exchange_get_path (exchange));
   if (route == NULL)
     {
+      HttpRoute *http_route = self->http_routes != NULL
+        ? g_hash_table_lookup (self->http_routes, cp_http_exchange_get_path (exchange))
+        : NULL;
+
+      if (http_route != NULL)
+        {
+          http_route->handler (self, exchange, http_route->user_data);
+          return;
+        }
       respond_plain (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
       return;
     }
@@ -355,6 +386,7 @@ cp_rpc_server_dispose (GObject *object)
   if (self->http_server != NULL)
     cp_http_server_close (self->http_server);
   g_clear_pointer (&self->routes, g_hash_table_unref);
+  g_clear_pointer (&self->http_routes, g_hash_table_unref);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->dispose (object);
 }
@@ -506,6 +538,7 @@ cp_rpc_server_init (CpRpcServer *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, route_free);
+  self->http_routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, http_route_free);
   self->http_server = cp_http_server_new ();
   cp_http_server_set_handler (self->http_server, on_http_request, self, NULL);
   g_queue_init (&self->shutdown_tasks);
@@ -578,6 +611,41 @@ cp_rpc_server_add_method (CpRpcServer     *server,
   route->user_data = user_data;
   route->destroy = destroy;
   g_hash_table_replace (server->routes, g_strdup (cp_method_info_get_procedure (info)), route);
+}
+
+/**
+ * cp_rpc_server_add_http_handler: (skip)
+ * @server: a #CpRpcServer
+ * @path: the exact request path, e.g. `/healthz` (any verb, query ignored)
+ * @handler: (scope notified) (closure user_data) (destroy destroy): answers
+ *   requests for @path through the exchange API
+ * @user_data: data for @handler
+ * @destroy: (nullable): frees @user_data when the path is replaced or the
+ *   server is disposed
+ *
+ * Serves a plain HTTP path next to the RPC methods (library-internal).
+ * RPC procedures take precedence over plain paths. A handler already
+ * registered at @path is replaced.
+ */
+void
+cp_rpc_server_add_http_handler (CpRpcServer      *server,
+                                const char       *path,
+                                CpRpcHttpHandler  handler,
+                                gpointer          user_data,
+                                GDestroyNotify    destroy)
+{
+  HttpRoute *route;
+
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  g_return_if_fail (path != NULL && path[0] == '/');
+  g_return_if_fail (handler != NULL);
+  g_return_if_fail (server->http_routes != NULL);
+
+  route = g_new0 (HttpRoute, 1);
+  route->handler = handler;
+  route->user_data = user_data;
+  route->destroy = destroy;
+  g_hash_table_replace (server->http_routes, g_strdup (path), route);
 }
 
 /**

@@ -1,0 +1,30 @@
+/* cp-runtime-identity-private.h: ids and tokens of the plugin system
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Formats from docs/wire-contract.md "Headers, ids, tokens"; shared by
+ * CpServer (handshake) and the host side (broker, grants, registry).
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Fills @buf with @len bytes from /dev/urandom. */
+gboolean  cp_random_bytes          (guint8     *buf,
+                                    gsize       len,
+                                    GError    **error);
+/* @n_bytes random bytes, base64url WITH '=' padding: 32 bytes → 44 chars
+ * (runtime and grant bearer tokens), 16 bytes → 24 chars (grant ids). */
+char     *cp_generate_token        (gsize       n_bytes);
+/* lowercase(@self_id) + "-" + 4 lowercase hex chars. */
+char     *cp_generate_runtime_id   (const char *self_id);
+/* "reg-" + 16 lowercase hex chars. */
+char     *cp_generate_registration_id (void);
+/* 1–128 chars matching ^[a-zA-Z][a-zA-Z0-9_.\-]*$ */
+gboolean  cp_self_id_is_valid      (const char *self_id);
+/* Constant-time comparison (in the length of @b, the expected value). */
+gboolean  cp_token_equal           (const char *a,
+                                    const char *b);
+
+G_END_DECLS

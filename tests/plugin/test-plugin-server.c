@@ -1,0 +1,1093 @@
+/* test-plugin-server.c: CpPlugin and CpServer over real sockets
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <connectplugin.h>
+#include <string.h>
+
+#include "cp-plugin-constants.h"
+#include "cp-plugin-protos.h"
+#include "cp-plugin.h"
+#include "cp-server-private.h"
+#include "cp-http-exchange-private.h"
+#include "cp-http-server-private.h"
+#include "cp-rpc-server-private.h"
+#include "plugintest.cp.h"
+
+/* ------------------------------------------------------------------ */
+/* Helpers                                                              */
+
+static void
+store_result (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+  *out = g_object_ref (result);
+}
+
+static GAsyncResult *
+wait_for_result (GAsyncResult **slot)
+{
+  while (*slot == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  return *slot;
+}
+
+static CpMessage *
+call (CpChannel   *channel,
+      const char  *procedure,
+      gpointer     request,
+      GType        response_type,
+      CpCodec      codec,
+      GError     **error)
+{
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  GAsyncResult *result = NULL;
+  CpMessage *response;
+
+  cp_call_options_set_codec (options, codec);
+  cp_channel_call_async (channel, procedure, CP_MESSAGE (request), response_type, options,
+                         NULL, store_result, &result);
+  response = cp_channel_call_finish (channel, wait_for_result (&result), error);
+  g_object_unref (result);
+  return response;
+}
+
+typedef struct {
+  guint status;
+  char *content_type;
+  char *body;
+} RawResponse;
+
+static void
+raw_response_clear (RawResponse *r)
+{
+  g_free (r->content_type);
+  g_free (r->body);
+}
+
+/* A plain HTTP request with libsoup, outside the Connect client. */
+static void
+raw_request (const char  *url,
+             const char  *method,
+             const char  *path,
+             const char  *content_type,
+             GBytes      *body,
+             RawResponse *out)
+{
+  g_autoptr(SoupSession) session = soup_session_new ();
+  g_autofree char *uri = g_strconcat (url, path, NULL);
+  g_autoptr(SoupMessage) msg = soup_message_new (method, uri);
+  g_autoptr(GBytes) data = NULL;
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+  gsize len;
+  const char *bytes;
+
+  if (body != NULL)
+    soup_message_set_request_body_from_bytes (msg, content_type, body);
+  soup_session_send_and_read_async (session, msg, G_PRIORITY_DEFAULT, NULL, store_result, &result);
+  data = soup_session_send_and_read_finish (session, wait_for_result (&result), &error);
+  g_object_unref (result);
+  g_assert_no_error (error);
+
+  out->status = soup_message_get_status (msg);
+  out->content_type = g_strdup (soup_message_headers_get_content_type (soup_message_get_response_headers (msg), NULL));
+  bytes = g_bytes_get_data (data, &len);
+  out->body = g_strndup (bytes, len);
+}
+
+static CpHandshakeRequest *
+handshake_request_new (void)
+{
+  CpHandshakeRequest *request = cp_handshake_request_new ();
+  const char *requested[] = { "test", NULL };
+
+  cp_handshake_request_set_core_protocol_version (request, 1);
+  cp_handshake_request_set_app_protocol_version (request, 1);
+  cp_handshake_request_set_magic_cookie_key (request, CP_MAGIC_COOKIE_KEY);
+  cp_handshake_request_set_magic_cookie_value (request, CP_MAGIC_COOKIE_VALUE);
+  cp_handshake_request_set_requested_plugins (request, requested);
+  return request;
+}
+
+/* ------------------------------------------------------------------ */
+/* Fixture: a server with plugin "test" (SlowService) on 127.0.0.1:0     */
+
+typedef struct {
+  CpServer *server;
+  CpPlugin *plugin;
+  PlugintestSlowService *skeleton;
+  char *url;
+  CpChannel *channel;
+  gboolean hold;            /* keep Slow calls instead of answering */
+  GPtrArray *held;          /* CpInvocation* */
+  guint n_closed;
+  guint n_shutdown_requested;
+} Fixture;
+
+static gboolean
+on_handle_slow (PlugintestSlowService *object,
+                CpInvocation          *invocation,
+                PlugintestSlowRequest *request,
+                gpointer               user_data)
+{
+  Fixture *f = user_data;
+  g_autoptr(PlugintestSlowResponse) response = NULL;
+
+  if (f->hold)
+    {
+      g_ptr_array_add (f->held, g_object_ref (invocation));
+      return TRUE;
+    }
+  response = plugintest_slow_response_new ();
+  plugintest_slow_response_set_text (response, plugintest_slow_request_get_text (request));
+  cp_invocation_return_message (invocation, CP_MESSAGE (response));
+  return TRUE;
+}
+
+static void
+on_closed (CpServer *server,
+           gpointer  user_data)
+{
+  Fixture *f = user_data;
+  f->n_closed++;
+}
+
+static void
+on_shutdown_requested (CpServer   *server,
+                       int         grace,
+                       const char *reason,
+                       gpointer    user_data)
+{
+  Fixture *f = user_data;
+  f->n_shutdown_requested++;
+  g_assert_cmpstr (reason, ==, "test over");
+}
+
+static void
+fixture_setup (Fixture       *f,
+               gconstpointer  data)
+{
+  g_autoptr(GError) error = NULL;
+
+  f->held = g_ptr_array_new_with_free_func (g_object_unref);
+  f->server = cp_server_new ();
+  g_object_set (f->server,
+                "plugin-control-enabled", TRUE,
+                "identity-enabled", TRUE,
+                NULL);
+  cp_server_set_metadata (f->server, "team", "plugins");
+  g_signal_connect (f->server, "closed", G_CALLBACK (on_closed), f);
+  g_signal_connect (f->server, "shutdown-requested", G_CALLBACK (on_shutdown_requested), f);
+
+  f->plugin = cp_plugin_new ("test", "1.2.3");
+  f->skeleton = PLUGINTEST_SLOW_SERVICE (plugintest_slow_service_skeleton_new ());
+  g_signal_connect (f->skeleton, "handle-slow", G_CALLBACK (on_handle_slow), f);
+  cp_plugin_add_service (f->plugin, CP_SKELETON (f->skeleton));
+  cp_plugin_add_provides (f->plugin, "slow", "1.0.0", "/plugintest.v1.SlowService/");
+  cp_plugin_add_requires (f->plugin, "logger", "1.0.0", TRUE, FALSE);
+  cp_server_add_plugin (f->server, f->plugin);
+
+  f->url = cp_server_listen (f->server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (f->url, "http://127.0.0.1:"));
+  f->channel = cp_channel_new (f->url, &error);
+  g_assert_no_error (error);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_ptr_array_unref (f->held);
+  cp_server_close (f->server);
+  g_clear_object (&f->channel);
+  g_clear_object (&f->plugin);
+  g_clear_object (&f->skeleton);
+  g_assert_finalize_object (f->server);
+  g_free (f->url);
+  /* Let the transport finish what it was doing. */
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+}
+
+/* ------------------------------------------------------------------ */
+/* Handshake                                                            */
+
+static void
+check_handshake_ok (Fixture *f,
+                    CpCodec  codec)
+{
+  g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+  g_autoptr(CpHandshakeResponse) response = NULL;
+  g_autoptr(GPtrArray) plugins = NULL;
+  g_autoptr(GHashTable) metadata = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *requested[] = { "test", "missing", NULL };
+  CpPluginInfo *info;
+  g_autoptr(GPtrArray) provides = NULL;
+  g_autoptr(GPtrArray) requires = NULL;
+
+  cp_handshake_request_set_requested_plugins (request, requested);
+  response = CP_HANDSHAKE_RESPONSE (call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                                          CP_TYPE_HANDSHAKE_RESPONSE, codec, &error));
+  g_assert_no_error (error);
+
+  g_assert_cmpint (cp_handshake_response_get_core_protocol_version (response), ==, 1);
+  g_assert_cmpint (cp_handshake_response_get_app_protocol_version (response), ==, 1);
+
+  /* "missing" is left out; the handshake still succeeds. */
+  plugins = cp_handshake_response_get_plugins (response);
+  g_assert_cmpuint (plugins->len, ==, 1);
+  info = plugins->pdata[0];
+  g_assert_cmpstr (cp_plugin_info_get_name (info), ==, "test");
+  g_assert_cmpstr (cp_plugin_info_get_version (info), ==, "1.2.3");
+  g_assert_cmpstr (cp_plugin_info_get_service_path (info), ==, "/plugintest.v1.SlowService/");
+  provides = cp_plugin_info_get_provides (info);
+  g_assert_cmpuint (provides->len, ==, 1);
+  g_assert_cmpstr (cp_service_declaration_get_type_ (provides->pdata[0]), ==, "slow");
+  requires = cp_plugin_info_get_requires_ (info);
+  g_assert_cmpuint (requires->len, ==, 1);
+  g_assert_cmpstr (cp_service_dependency_get_type_ (requires->pdata[0]), ==, "logger");
+  g_assert_true (cp_service_dependency_get_required_for_startup (requires->pdata[0]));
+
+  metadata = cp_handshake_response_get_server_metadata (response);
+  g_assert_cmpstr (g_hash_table_lookup (metadata, "server_version"), ==, CP_SERVER_VERSION);
+  g_assert_cmpstr (g_hash_table_lookup (metadata, "team"), ==, "plugins");
+
+  /* No self_id: no runtime identity. */
+  g_assert_cmpstr (cp_handshake_response_get_runtime_id (response), ==, "");
+  g_assert_cmpstr (cp_handshake_response_get_runtime_token (response), ==, "");
+}
+
+static void
+test_handshake_binary (Fixture *f, gconstpointer data)
+{
+  check_handshake_ok (f, CP_CODEC_PROTO);
+}
+
+static void
+test_handshake_json (Fixture *f, gconstpointer data)
+{
+  check_handshake_ok (f, CP_CODEC_JSON);
+}
+
+static void
+test_handshake_no_plugins (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+  g_autoptr(CpHandshakeResponse) response = NULL;
+  g_autoptr(GPtrArray) plugins = NULL;
+  g_autoptr(GError) error = NULL;
+
+  cp_handshake_request_set_requested_plugins (request, NULL);
+  response = CP_HANDSHAKE_RESPONSE (call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                                          CP_TYPE_HANDSHAKE_RESPONSE, CP_CODEC_PROTO, &error));
+  g_assert_no_error (error);
+  plugins = cp_handshake_response_get_plugins (response);
+  g_assert_cmpuint (plugins->len, ==, 0);
+}
+
+static void
+expect_handshake_error (Fixture            *f,
+                        CpHandshakeRequest *request,
+                        CpError             code,
+                        const char         *message_part)
+{
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+
+  response = call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                   CP_TYPE_HANDSHAKE_RESPONSE, CP_CODEC_PROTO, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, (gint) code);
+  g_assert_nonnull (strstr (error->message, message_part));
+}
+
+static void
+test_handshake_bad_cookie (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+  g_autoptr(GBytes) body = NULL;
+  RawResponse raw = { 0 };
+
+  cp_handshake_request_set_magic_cookie_key (request, "WRONG");
+  expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "magic cookie");
+
+  cp_handshake_request_set_magic_cookie_key (request, CP_MAGIC_COOKIE_KEY);
+  cp_handshake_request_set_magic_cookie_value (request, "wrong");
+  expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "magic cookie");
+
+  /* The cookie is checked first: a bad app version does not hide it. */
+  cp_handshake_request_set_app_protocol_version (request, 7);
+  expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "magic cookie");
+
+  /* A binary request gets the Connect JSON error body. */
+  body = cp_message_serialize (CP_MESSAGE (request), CP_CODEC_PROTO, NULL);
+  raw_request (f->url, "POST", CP_PROCEDURE_HANDSHAKE, "application/proto", body, &raw);
+  g_assert_cmpuint (raw.status, ==, 400);
+  g_assert_cmpstr (raw.content_type, ==, "application/json");
+  g_assert_nonnull (strstr (raw.body, "\"code\":\"invalid_argument\""));
+  g_assert_nonnull (strstr (raw.body, "magic cookie"));
+  raw_response_clear (&raw);
+}
+
+static void
+test_handshake_core_version (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+
+  cp_handshake_request_set_core_protocol_version (request, 2);
+  expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "core protocol version");
+  /* Before the app version. */
+  cp_handshake_request_set_app_protocol_version (request, 9);
+  expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "core protocol version");
+}
+
+static void
+test_handshake_app_version (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+  g_autoptr(GBytes) body = NULL;
+  RawResponse raw = { 0 };
+
+  cp_handshake_request_set_app_protocol_version (request, 2);
+  expect_handshake_error (f, request, CP_ERROR_FAILED_PRECONDITION, "version mismatch");
+  /* Before self_id. */
+  cp_handshake_request_set_self_id (request, "9bad");
+  expect_handshake_error (f, request, CP_ERROR_FAILED_PRECONDITION, "version mismatch");
+
+  body = cp_message_serialize (CP_MESSAGE (request), CP_CODEC_PROTO, NULL);
+  raw_request (f->url, "POST", CP_PROCEDURE_HANDSHAKE, "application/proto", body, &raw);
+  g_assert_cmpuint (raw.status, ==, 400);
+  g_assert_cmpstr (raw.content_type, ==, "application/json");
+  g_assert_nonnull (strstr (raw.body, "\"code\":\"failed_precondition\""));
+  raw_response_clear (&raw);
+}
+
+static void
+test_handshake_bad_self_id (Fixture *f, gconstpointer data)
+{
+  const char *bad[] = { "9lives", "-x", "a b", "a/b", "caf\xc3\xa9", NULL };
+  g_autofree char *long_id = g_strnfill (129, 'a');
+
+  for (guint i = 0; bad[i] != NULL; i++)
+    {
+      g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+
+      cp_handshake_request_set_self_id (request, bad[i]);
+      expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "self_id");
+    }
+
+  {
+    g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+
+    cp_handshake_request_set_self_id (request, long_id);
+    expect_handshake_error (f, request, CP_ERROR_INVALID_ARGUMENT, "self_id");
+  }
+}
+
+static gboolean
+is_base64url_padded_token (const char *token)
+{
+  if (strlen (token) != 44 || token[43] != '=')
+    return FALSE;
+  for (guint i = 0; i < 43; i++)
+    if (!g_ascii_isalnum (token[i]) && token[i] != '-' && token[i] != '_')
+      return FALSE;
+  return TRUE;
+}
+
+static void
+test_handshake_self_id (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GRegex) id_format = g_regex_new ("^cache-plugin\\.v2-[0-9a-f]{4}$", 0, 0, NULL);
+  g_autofree char *first_token = NULL;
+  g_autofree char *first_id = NULL;
+  g_autofree char *max_id = g_strnfill (128, 'Z');
+
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+      g_autoptr(CpHandshakeResponse) response = NULL;
+      g_autoptr(GError) error = NULL;
+      const char *runtime_id, *token;
+      gsize len;
+      g_autofree guchar *decoded = NULL;
+
+      cp_handshake_request_set_self_id (request, "Cache-Plugin.v2");
+      cp_handshake_request_set_self_version (request, "2.0.0");
+      response = CP_HANDSHAKE_RESPONSE (call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                                              CP_TYPE_HANDSHAKE_RESPONSE, CP_CODEC_PROTO, &error));
+      g_assert_no_error (error);
+
+      runtime_id = cp_handshake_response_get_runtime_id (response);
+      token = cp_handshake_response_get_runtime_token (response);
+      g_assert_true (g_regex_match (id_format, runtime_id, 0, NULL));
+      g_assert_true (is_base64url_padded_token (token));
+      {
+        g_autofree char *std = g_strdup (token);
+        g_strdelimit (std, "-", '+');
+        g_strdelimit (std, "_", '/');
+        decoded = g_base64_decode (std, &len);
+        g_assert_cmpuint (len, ==, 32);
+      }
+
+      /* The server knows what it issued. */
+      g_assert_true (cp_server_check_runtime_token (f->server, runtime_id, token));
+      g_assert_false (cp_server_check_runtime_token (f->server, runtime_id, "x"));
+      g_assert_cmpstr (cp_server_lookup_runtime_self_id (f->server, runtime_id), ==, "Cache-Plugin.v2");
+
+      if (round == 0)
+        {
+          first_token = g_strdup (token);
+          first_id = g_strdup (runtime_id);
+        }
+      else
+        /* A fresh identity on every handshake. */
+        g_assert_cmpstr (first_token, !=, token);
+    }
+
+  /* 128 characters is the limit, inclusive. */
+  {
+    g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+    g_autoptr(CpMessage) response = NULL;
+    g_autoptr(GError) error = NULL;
+
+    cp_handshake_request_set_self_id (request, max_id);
+    response = call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                     CP_TYPE_HANDSHAKE_RESPONSE, CP_CODEC_PROTO, &error);
+    g_assert_no_error (error);
+    g_assert_true (g_str_has_prefix (cp_handshake_response_get_runtime_id (CP_HANDSHAKE_RESPONSE (response)),
+                                     "zzzz"));
+  }
+}
+
+/* ------------------------------------------------------------------ */
+/* Health                                                               */
+
+static CpServingStatus
+check_status (Fixture     *f,
+              const char  *service,
+              GError     **error)
+{
+  g_autoptr(CpHealthCheckRequest) request = cp_health_check_request_new ();
+  g_autoptr(CpMessage) response = NULL;
+
+  cp_health_check_request_set_service (request, service);
+  response = call (f->channel, CP_PROCEDURE_HEALTH_CHECK, request,
+                   CP_TYPE_HEALTH_CHECK_RESPONSE, CP_CODEC_PROTO, error);
+  if (response == NULL)
+    return CP_SERVING_STATUS_UNSPECIFIED;
+  return cp_health_check_response_get_status (CP_HEALTH_CHECK_RESPONSE (response));
+}
+
+static void
+test_health_check (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_cmpint (check_status (f, "", &error), ==, CP_SERVING_STATUS_SERVING);
+  g_assert_no_error (error);
+  g_assert_cmpint (check_status (f, "plugintest.v1.SlowService", &error), ==, CP_SERVING_STATUS_SERVING);
+  g_assert_no_error (error);
+
+  check_status (f, "nope.v1.Nothing", &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_NOT_FOUND);
+  g_clear_error (&error);
+
+  cp_server_set_serving_status (f->server, "plugintest.v1.SlowService", CP_SERVING_STATUS_NOT_SERVING);
+  g_assert_cmpint (check_status (f, "plugintest.v1.SlowService", &error), ==, CP_SERVING_STATUS_NOT_SERVING);
+  g_assert_no_error (error);
+}
+
+typedef struct {
+  GArray *statuses;   /* CpServingStatus */
+  gboolean closed;
+  GError *error;
+} WatchLog;
+
+static void
+on_watch_message (CpResponseStream *stream,
+                  CpMessage        *message,
+                  gpointer          user_data)
+{
+  WatchLog *log = user_data;
+  CpServingStatus status = cp_health_check_response_get_status (CP_HEALTH_CHECK_RESPONSE (message));
+
+  g_array_append_val (log->statuses, status);
+}
+
+static void
+on_watch_closed (CpResponseStream *stream,
+                 const GError     *error,
+                 gpointer          user_data)
+{
+  WatchLog *log = user_data;
+
+  log->closed = TRUE;
+  log->error = error != NULL ? g_error_copy (error) : NULL;
+}
+
+static CpResponseStream *
+start_watch (Fixture    *f,
+             const char *service,
+             WatchLog   *log)
+{
+  g_autoptr(CpHealthCheckRequest) request = cp_health_check_request_new ();
+  CpResponseStream *stream;
+
+  log->statuses = g_array_new (FALSE, FALSE, sizeof (CpServingStatus));
+  cp_health_check_request_set_service (request, service);
+  stream = cp_channel_call_server_stream (f->channel, CP_PROCEDURE_HEALTH_WATCH, CP_MESSAGE (request),
+                                          CP_TYPE_HEALTH_CHECK_RESPONSE, NULL);
+  g_signal_connect (stream, "message", G_CALLBACK (on_watch_message), log);
+  g_signal_connect (stream, "closed", G_CALLBACK (on_watch_closed), log);
+  cp_response_stream_start (stream);
+  return stream;
+}
+
+static void
+wait_for_count (WatchLog *log,
+                guint     n)
+{
+  while (log->statuses->len < n && !log->closed)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (log->statuses->len, >=, n);
+}
+
+#define STATUS_AT(log, i) g_array_index ((log)->statuses, CpServingStatus, (i))
+
+static void
+test_health_watch (Fixture *f, gconstpointer data)
+{
+  WatchLog all = { 0 }, unknown = { 0 };
+  g_autoptr(CpResponseStream) s1 = start_watch (f, "", &all);
+  g_autoptr(CpResponseStream) s2 = start_watch (f, "later.v1.Service", &unknown);
+  g_autoptr(GError) error = NULL;
+  GAsyncResult *result = NULL;
+
+  /* The current status at once. */
+  wait_for_count (&all, 1);
+  g_assert_cmpint (STATUS_AT (&all, 0), ==, CP_SERVING_STATUS_SERVING);
+  wait_for_count (&unknown, 1);
+  g_assert_cmpint (STATUS_AT (&unknown, 0), ==, CP_SERVING_STATUS_SERVICE_UNKNOWN);
+
+  /* Changes only: the duplicate NOT_SERVING is not sent. */
+  cp_server_set_serving_status (f->server, "", CP_SERVING_STATUS_NOT_SERVING);
+  cp_server_set_serving_status (f->server, "", CP_SERVING_STATUS_NOT_SERVING);
+  cp_server_set_serving_status (f->server, "", CP_SERVING_STATUS_SERVING);
+  wait_for_count (&all, 3);
+  g_assert_cmpint (STATUS_AT (&all, 1), ==, CP_SERVING_STATUS_NOT_SERVING);
+  g_assert_cmpint (STATUS_AT (&all, 2), ==, CP_SERVING_STATUS_SERVING);
+
+  /* A name that appears later. */
+  cp_server_set_serving_status (f->server, "later.v1.Service", CP_SERVING_STATUS_SERVING);
+  wait_for_count (&unknown, 2);
+  g_assert_cmpint (STATUS_AT (&unknown, 1), ==, CP_SERVING_STATUS_SERVING);
+
+  /* Streams stay open... */
+  g_assert_false (all.closed);
+  g_assert_false (unknown.closed);
+
+  /* ...until the server shuts down: NOT_SERVING, then a clean end. */
+  cp_server_shutdown_async (f->server, NULL, store_result, &result);
+  g_assert_true (cp_server_shutdown_finish (f->server, wait_for_result (&result), &error));
+  g_assert_no_error (error);
+  g_object_unref (result);
+  while (!all.closed || !unknown.closed)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_cmpuint (all.statuses->len, ==, 4);
+  g_assert_cmpint (STATUS_AT (&all, 3), ==, CP_SERVING_STATUS_NOT_SERVING);
+  g_assert_no_error (all.error);
+  g_assert_cmpuint (unknown.statuses->len, ==, 3);
+  g_assert_cmpint (STATUS_AT (&unknown, 2), ==, CP_SERVING_STATUS_NOT_SERVING);
+  g_assert_no_error (unknown.error);
+  g_assert_cmpuint (f->n_closed, ==, 1);
+
+  g_array_unref (all.statuses);
+  g_array_unref (unknown.statuses);
+}
+
+static void
+test_health_watch_client_gone (Fixture *f, gconstpointer data)
+{
+  WatchLog log = { 0 };
+  CpResponseStream *stream = start_watch (f, "", &log);
+
+  wait_for_count (&log, 1);
+  cp_response_stream_cancel (stream);
+  g_object_unref (stream);
+  /* The server forgets the stream; changes after that go nowhere. */
+  for (guint i = 0; i < 50; i++)
+    g_main_context_iteration (NULL, FALSE);
+  cp_server_set_serving_status (f->server, "", CP_SERVING_STATUS_NOT_SERVING);
+  g_assert_cmpuint (log.statuses->len, ==, 1);
+  g_array_unref (log.statuses);
+  g_clear_error (&log.error);
+}
+
+/* ------------------------------------------------------------------ */
+/* /healthz, /readyz                                                    */
+
+typedef struct {
+  guint status;
+  GString *body;
+  gboolean done;
+} LocalResponse;
+
+static void
+local_head (CpHttpExchange *exchange, guint status, SoupMessageHeaders *headers, gpointer user_data)
+{
+  ((LocalResponse *) user_data)->status = status;
+}
+
+static void
+local_chunk (CpHttpExchange *exchange, GBytes *chunk, gpointer user_data)
+{
+  gsize len;
+  const char *data = g_bytes_get_data (chunk, &len);
+  g_string_append_len (((LocalResponse *) user_data)->body, data, len);
+}
+
+static void
+local_end (CpHttpExchange *exchange, gpointer user_data)
+{
+  ((LocalResponse *) user_data)->done = TRUE;
+}
+
+/* The same probe through the in-process transport (works after the
+ * listeners are gone). */
+static void
+local_get (CpServer      *server,
+           const char    *path,
+           LocalResponse *out)
+{
+  static const CpHttpLocalCallbacks callbacks = { local_head, local_chunk, local_end };
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  CpHttpExchange *exchange;
+
+  out->body = g_string_new (NULL);
+  exchange = cp_http_exchange_new_local ("GET", path, headers, &callbacks, out, NULL);
+  cp_http_exchange_local_end_body (exchange);
+  cp_http_server_dispatch_local (cp_rpc_server_get_http_server (cp_server_get_rpc_server (server)),
+                                 exchange);
+  while (!out->done)
+    g_main_context_iteration (NULL, TRUE);
+  cp_http_exchange_unref (exchange);
+}
+
+static void
+test_http_probes (Fixture *f, gconstpointer data)
+{
+  RawResponse raw = { 0 };
+  LocalResponse local = { 0 };
+  GAsyncResult *result = NULL;
+
+  raw_request (f->url, "GET", "/healthz", NULL, NULL, &raw);
+  g_assert_cmpuint (raw.status, ==, 200);
+  g_assert_cmpstr (raw.body, ==, "ok");
+  raw_response_clear (&raw);
+
+  raw_request (f->url, "GET", "/readyz", NULL, NULL, &raw);
+  g_assert_cmpuint (raw.status, ==, 200);
+  g_assert_cmpstr (raw.body, ==, "ready");
+  raw_response_clear (&raw);
+
+  /* Readiness follows the whole server's status. */
+  cp_server_set_serving_status (f->server, "", CP_SERVING_STATUS_NOT_SERVING);
+  raw_request (f->url, "GET", "/readyz", NULL, NULL, &raw);
+  g_assert_cmpuint (raw.status, ==, 503);
+  g_assert_cmpstr (raw.body, ==, "not ready");
+  raw_response_clear (&raw);
+  cp_server_set_serving_status (f->server, "", CP_SERVING_STATUS_SERVING);
+
+  /* After shutdown: not ready, still alive. */
+  cp_server_shutdown_async (f->server, NULL, store_result, &result);
+  g_assert_true (cp_server_shutdown_finish (f->server, wait_for_result (&result), NULL));
+  g_object_unref (result);
+
+  local_get (f->server, "/readyz", &local);
+  g_assert_cmpuint (local.status, ==, 503);
+  g_assert_cmpstr (local.body->str, ==, "not ready");
+  g_string_free (local.body, TRUE);
+  memset (&local, 0, sizeof local);
+  local_get (f->server, "/healthz", &local);
+  g_assert_cmpuint (local.status, ==, 200);
+  g_assert_cmpstr (local.body->str, ==, "ok");
+  g_string_free (local.body, TRUE);
+}
+
+/* ------------------------------------------------------------------ */
+/* Validation                                                           */
+
+static void
+assert_start_fails (CpServer   *server,
+                    CpError     code,
+                    const char *message_part)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = cp_server_listen (server, "127.0.0.1:0", &error);
+
+  g_assert_null (url);
+  g_assert_error (error, CP_ERROR, (gint) code);
+  g_assert_nonnull (strstr (error->message, message_part));
+  /* Nothing listens. */
+  g_assert_null (cp_server_get_url (server));
+  g_assert_false (cp_server_get_serving (server));
+}
+
+static CpPlugin *
+slow_plugin (const char *name)
+{
+  CpPlugin *plugin = cp_plugin_new (name, "1.0.0");
+  g_autoptr(CpSkeleton) skeleton = CP_SKELETON (plugintest_slow_service_skeleton_new ());
+
+  cp_plugin_add_service (plugin, skeleton);
+  return plugin;
+}
+
+static void
+test_validation (void)
+{
+  {
+    g_autoptr(CpServer) server = cp_server_new ();
+    g_autoptr(CpPlugin) a = slow_plugin ("same");
+    g_autoptr(CpPlugin) b = cp_plugin_new ("same", "2.0.0");
+    g_autoptr(CpSkeleton) other = CP_SKELETON (plugintest_other_service_skeleton_new ());
+
+    cp_plugin_add_service (b, other);
+    cp_server_add_plugin (server, a);
+    cp_server_add_plugin (server, b);
+    assert_start_fails (server, CP_ERROR_INVALID_ARGUMENT, "two plugins are named \"same\"");
+  }
+  {
+    g_autoptr(CpServer) server = cp_server_new ();
+    g_autoptr(CpPlugin) a = slow_plugin ("a");
+    g_autoptr(CpPlugin) b = slow_plugin ("b");
+
+    cp_server_add_plugin (server, a);
+    cp_server_add_plugin (server, b);
+    assert_start_fails (server, CP_ERROR_INVALID_ARGUMENT,
+                        "/plugintest.v1.SlowService/ is already served by plugin \"a\"");
+  }
+  {
+    /* A plugin may not take a built-in service's path. */
+    g_autoptr(CpServer) server = cp_server_new ();
+    g_autoptr(CpPlugin) a = cp_plugin_new ("fake", "1");
+    g_autoptr(CpSkeleton) skeleton = CP_SKELETON (cp_handshake_service_skeleton_new ());
+
+    cp_plugin_add_service (a, skeleton);
+    cp_server_add_plugin (server, a);
+    assert_start_fails (server, CP_ERROR_INVALID_ARGUMENT, "built-in HandshakeService");
+  }
+  {
+    g_autoptr(CpServer) server = cp_server_new ();
+    g_autoptr(CpPlugin) a = cp_plugin_new ("empty", "1");
+
+    cp_plugin_add_service_descriptor (a, plugintest_slow_service_get_descriptor ());
+    cp_server_add_plugin (server, a);
+    assert_start_fails (server, CP_ERROR_UNIMPLEMENTED,
+                        "service plugintest.v1.SlowService has no implementation");
+  }
+  {
+    g_autoptr(CpServer) server = cp_server_new ();
+    g_autoptr(CpPlugin) a = cp_plugin_new ("nothing", "1");
+
+    cp_server_add_plugin (server, a);
+    assert_start_fails (server, CP_ERROR_UNIMPLEMENTED, "serves no service");
+  }
+  {
+    g_autoptr(CpPlugin) a = slow_plugin ("twice");
+    g_autoptr(CpSkeleton) again = CP_SKELETON (plugintest_slow_service_skeleton_new ());
+    g_autoptr(GError) error = NULL;
+
+    cp_plugin_add_service (a, again);
+    g_assert_false (cp_plugin_validate (a, TRUE, &error));
+    g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+    g_assert_nonnull (strstr (error->message, "added twice"));
+  }
+}
+
+static void
+test_plugin_descriptors (void)
+{
+  g_autoptr(CpPlugin) host_side = cp_plugin_new ("test", NULL);
+  g_autoptr(CpSkeleton) skeleton = CP_SKELETON (plugintest_slow_service_skeleton_new ());
+  g_autoptr(GError) error = NULL;
+  CpServiceDescriptor *d = plugintest_slow_service_get_descriptor ();
+
+  /* A host-side plugin: descriptors only, valid without implementations. */
+  cp_plugin_add_service_descriptor (host_side, d);
+  g_assert_true (cp_plugin_validate (host_side, FALSE, &error));
+  g_assert_no_error (error);
+  g_assert_true (cp_plugin_lookup_descriptor (host_side, "plugintest.v1.SlowService") == d);
+  g_assert_true (cp_plugin_lookup_descriptor (host_side, "/plugintest.v1.SlowService/") == d);
+  g_assert_null (cp_plugin_lookup_descriptor (host_side, "plugintest.v1.OtherService"));
+  g_assert_null (cp_plugin_get_implementation (host_side, d));
+  g_assert_false (cp_plugin_validate (host_side, TRUE, NULL));
+
+  /* Adding the implementation completes the same entry. */
+  cp_plugin_add_service (host_side, skeleton);
+  g_assert_true (cp_plugin_get_implementation (host_side, d) == skeleton);
+  g_assert_true (cp_plugin_validate (host_side, TRUE, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (cp_plugin_get_service_path (host_side), ==, "/plugintest.v1.SlowService/");
+}
+
+/* ------------------------------------------------------------------ */
+/* Graceful shutdown                                                    */
+
+static void
+test_shutdown_in_flight (Fixture *f, gconstpointer data)
+{
+  g_autoptr(PlugintestSlowRequest) request = plugintest_slow_request_new ();
+  g_autoptr(PlugintestSlowResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  GAsyncResult *call_result = NULL, *shutdown_result = NULL;
+  g_autoptr(CpChannel) late = NULL;
+  g_autoptr(CpMessage) refused = NULL;
+
+  f->hold = TRUE;
+  plugintest_slow_request_set_text (request, "drain me");
+  cp_channel_call_async (f->channel, "/plugintest.v1.SlowService/Slow", CP_MESSAGE (request),
+                         PLUGINTEST_TYPE_SLOW_RESPONSE, options, NULL, store_result, &call_result);
+  while (f->held->len == 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  cp_server_shutdown_async (f->server, NULL, store_result, &shutdown_result);
+  g_assert_false (cp_server_get_serving (f->server));
+  g_assert_cmpint (cp_server_get_serving_status (f->server, ""), ==, CP_SERVING_STATUS_NOT_SERVING);
+
+  /* The drain waits for the accepted call. */
+  for (guint i = 0; i < 20; i++)
+    g_main_context_iteration (NULL, FALSE);
+  g_assert_null (shutdown_result);
+  g_assert_null (call_result);
+  g_assert_cmpuint (f->n_closed, ==, 0);
+
+  /* New connections are refused meanwhile. */
+  late = cp_channel_new (f->url, &error);
+  g_assert_no_error (error);
+  refused = call (late, "/plugintest.v1.SlowService/Slow", request,
+                  PLUGINTEST_TYPE_SLOW_RESPONSE, CP_CODEC_PROTO, &error);
+  g_assert_null (refused);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_clear_error (&error);
+
+  /* Answer it: the call completes, then the shutdown. */
+  {
+    g_autoptr(PlugintestSlowResponse) answer = plugintest_slow_response_new ();
+
+    plugintest_slow_response_set_text (answer, "drained");
+    cp_invocation_return_message (f->held->pdata[0], CP_MESSAGE (answer));
+  }
+  response = PLUGINTEST_SLOW_RESPONSE (cp_channel_call_finish (f->channel, wait_for_result (&call_result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (plugintest_slow_response_get_text (response), ==, "drained");
+  g_assert_true (cp_server_shutdown_finish (f->server, wait_for_result (&shutdown_result), &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (f->n_closed, ==, 1);
+  g_object_unref (call_result);
+  g_object_unref (shutdown_result);
+}
+
+static void
+test_shutdown_timeout (Fixture *f, gconstpointer data)
+{
+  g_autoptr(PlugintestSlowRequest) request = plugintest_slow_request_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GError) call_error = NULL;
+  g_autoptr(CpMessage) response = NULL;
+  GAsyncResult *call_result = NULL, *shutdown_result = NULL;
+
+  f->hold = TRUE;
+  g_object_set (f->server, "shutdown-timeout-ms", 50, NULL);
+  cp_channel_call_async (f->channel, "/plugintest.v1.SlowService/Slow", CP_MESSAGE (request),
+                         PLUGINTEST_TYPE_SLOW_RESPONSE, NULL, NULL, store_result, &call_result);
+  while (f->held->len == 0)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* A call that never ends is cut when the timeout passes. */
+  cp_server_shutdown_async (f->server, NULL, store_result, &shutdown_result);
+  g_assert_false (cp_server_shutdown_finish (f->server, wait_for_result (&shutdown_result), &error));
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT);
+  g_assert_cmpuint (f->n_closed, ==, 1);
+
+  response = cp_channel_call_finish (f->channel, wait_for_result (&call_result), &call_error);
+  g_assert_null (response);
+  g_assert_nonnull (call_error);
+  g_object_unref (call_result);
+  g_object_unref (shutdown_result);
+}
+
+/* ------------------------------------------------------------------ */
+/* PluginControl, PluginIdentity                                        */
+
+static void
+test_control (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpGetHealthRequest) health_request = cp_get_health_request_new ();
+  g_autoptr(CpShutdownRequest) shutdown_request = cp_shutdown_request_new ();
+  g_autoptr(CpGetHealthResponse) health = NULL;
+  g_autoptr(CpShutdownResponse) ack = NULL;
+  g_autoptr(GError) error = NULL;
+  g_auto(GStrv) missing = NULL;
+  const char *deps[] = { "logger", NULL };
+
+  health = CP_GET_HEALTH_RESPONSE (call (f->channel, CP_PROCEDURE_CONTROL_GET_HEALTH, health_request,
+                                         CP_TYPE_GET_HEALTH_RESPONSE, CP_CODEC_PROTO, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (cp_get_health_response_get_state (health), ==, CP_HEALTH_STATE_HEALTHY);
+  g_clear_object (&health);
+
+  cp_server_set_health (f->server, CP_HEALTH_STATE_DEGRADED, "logger is gone", deps);
+  health = CP_GET_HEALTH_RESPONSE (call (f->channel, CP_PROCEDURE_CONTROL_GET_HEALTH, health_request,
+                                         CP_TYPE_GET_HEALTH_RESPONSE, CP_CODEC_JSON, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (cp_get_health_response_get_state (health), ==, CP_HEALTH_STATE_DEGRADED);
+  g_assert_cmpstr (cp_get_health_response_get_reason (health), ==, "logger is gone");
+  missing = cp_get_health_response_get_unavailable_dependencies (health);
+  g_assert_cmpstrv (missing, deps);
+
+  /* Shutdown: acknowledged, then a graceful shutdown. */
+  cp_shutdown_request_set_reason (shutdown_request, "test over");
+  ack = CP_SHUTDOWN_RESPONSE (call (f->channel, CP_PROCEDURE_CONTROL_SHUTDOWN, shutdown_request,
+                                    CP_TYPE_SHUTDOWN_RESPONSE, CP_CODEC_PROTO, &error));
+  g_assert_no_error (error);
+  g_assert_true (cp_shutdown_response_get_acknowledged (ack));
+  g_assert_cmpuint (f->n_shutdown_requested, ==, 1);
+  while (f->n_closed == 0)
+    g_main_context_iteration (NULL, TRUE);
+  g_assert_false (cp_server_get_serving (f->server));
+}
+
+static void
+test_control_disabled (void)
+{
+  g_autoptr(CpServer) server = cp_server_new ();
+  g_autoptr(CpPlugin) plugin = slow_plugin ("plain");
+  g_autoptr(CpGetHealthRequest) request = cp_get_health_request_new ();
+  g_autoptr(CpGetPluginInfoRequest) info_request = cp_get_plugin_info_request_new ();
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+
+  /* Off by default: only the handshake and health are served. In process. */
+  cp_server_add_plugin (server, plugin);
+  g_assert_true (cp_server_start (server, &error));
+  g_assert_no_error (error);
+  g_assert_true (cp_server_get_serving (server));
+  channel = cp_channel_new_in_process (cp_server_get_rpc_server (server));
+
+  response = call (channel, CP_PROCEDURE_CONTROL_GET_HEALTH, request,
+                   CP_TYPE_GET_HEALTH_RESPONSE, CP_CODEC_PROTO, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED);
+  g_clear_error (&error);
+  response = call (channel, CP_PROCEDURE_IDENTITY_GET_PLUGIN_INFO, info_request,
+                   CP_TYPE_GET_PLUGIN_INFO_RESPONSE, CP_CODEC_PROTO, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED);
+  g_clear_error (&error);
+
+  {
+    g_autoptr(CpHandshakeRequest) hs = handshake_request_new ();
+    const char *requested[] = { "plain", NULL };
+
+    cp_handshake_request_set_requested_plugins (hs, requested);
+    response = call (channel, CP_PROCEDURE_HANDSHAKE, hs, CP_TYPE_HANDSHAKE_RESPONSE,
+                     CP_CODEC_PROTO, &error);
+    g_assert_no_error (error);
+    g_assert_cmpuint (cp_handshake_response_get_plugins (CP_HANDSHAKE_RESPONSE (response))->len, ==, 1);
+  }
+  cp_server_close (server);
+}
+
+static void
+count_notify (GObject    *object,
+              GParamSpec *pspec,
+              gpointer    user_data)
+{
+  (*(guint *) user_data)++;
+}
+
+static void
+test_identity (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpGetPluginInfoRequest) info_request = cp_get_plugin_info_request_new ();
+  g_autoptr(CpGetPluginInfoResponse) info = NULL;
+  g_autoptr(CpSetRuntimeIdentityRequest) set = cp_set_runtime_identity_request_new ();
+  g_autoptr(CpSetRuntimeIdentityResponse) ack = NULL;
+  g_autoptr(CpMessage) refused = NULL;
+  g_autoptr(GPtrArray) provides = NULL;
+  g_autoptr(GHashTable) metadata = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n_notify = 0;
+
+  info = CP_GET_PLUGIN_INFO_RESPONSE (call (f->channel, CP_PROCEDURE_IDENTITY_GET_PLUGIN_INFO, info_request,
+                                            CP_TYPE_GET_PLUGIN_INFO_RESPONSE, CP_CODEC_PROTO, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (cp_get_plugin_info_response_get_self_id (info), ==, "test");
+  g_assert_cmpstr (cp_get_plugin_info_response_get_self_version (info), ==, "1.2.3");
+  provides = cp_get_plugin_info_response_get_provides (info);
+  g_assert_cmpuint (provides->len, ==, 1);
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "/plugintest.v1.SlowService/");
+  metadata = cp_get_plugin_info_response_get_metadata (info);
+  g_assert_cmpstr (g_hash_table_lookup (metadata, "team"), ==, "plugins");
+
+  g_signal_connect (f->server, "notify::runtime-id", G_CALLBACK (count_notify), &n_notify);
+
+  cp_set_runtime_identity_request_set_runtime_id (set, "test-ab12");
+  cp_set_runtime_identity_request_set_runtime_token (set, "secret");
+  cp_set_runtime_identity_request_set_host_url (set, "http://127.0.0.1:9999");
+  ack = CP_SET_RUNTIME_IDENTITY_RESPONSE (call (f->channel, CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, set,
+                                                CP_TYPE_SET_RUNTIME_IDENTITY_RESPONSE, CP_CODEC_PROTO, &error));
+  g_assert_no_error (error);
+  g_assert_true (cp_set_runtime_identity_response_get_acknowledged (ack));
+  g_assert_cmpstr (cp_server_get_runtime_id (f->server), ==, "test-ab12");
+  g_assert_cmpstr (cp_server_get_runtime_token (f->server), ==, "secret");
+  g_assert_cmpstr (cp_server_get_host_url (f->server), ==, "http://127.0.0.1:9999");
+  g_assert_cmpuint (n_notify, ==, 1);
+
+  /* An empty runtime id is refused and changes nothing. */
+  cp_set_runtime_identity_request_set_runtime_id (set, "");
+  refused = call (f->channel, CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, set,
+                  CP_TYPE_SET_RUNTIME_IDENTITY_RESPONSE, CP_CODEC_PROTO, &error);
+  g_assert_null (refused);
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpstr (cp_server_get_runtime_id (f->server), ==, "test-ab12");
+  g_signal_handlers_disconnect_matched (f->server, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, &n_notify);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+
+#define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)
+  ADD ("/plugin/handshake/binary", test_handshake_binary);
+  ADD ("/plugin/handshake/json", test_handshake_json);
+  ADD ("/plugin/handshake/no-plugins", test_handshake_no_plugins);
+  ADD ("/plugin/handshake/bad-cookie", test_handshake_bad_cookie);
+  ADD ("/plugin/handshake/core-version", test_handshake_core_version);
+  ADD ("/plugin/handshake/app-version", test_handshake_app_version);
+  ADD ("/plugin/handshake/bad-self-id", test_handshake_bad_self_id);
+  ADD ("/plugin/handshake/self-id", test_handshake_self_id);
+  ADD ("/plugin/health/check", test_health_check);
+  ADD ("/plugin/health/watch", test_health_watch);
+  ADD ("/plugin/health/watch-client-gone", test_health_watch_client_gone);
+  ADD ("/plugin/http/probes", test_http_probes);
+  ADD ("/plugin/shutdown/in-flight", test_shutdown_in_flight);
+  ADD ("/plugin/shutdown/timeout", test_shutdown_timeout);
+  ADD ("/plugin/control/get-health-and-shutdown", test_control);
+  ADD ("/plugin/identity", test_identity);
+#undef ADD
+  g_test_add_func ("/plugin/control/disabled", test_control_disabled);
+  g_test_add_func ("/plugin/validation", test_validation);
+  g_test_add_func ("/plugin/plugin/descriptors", test_plugin_descriptors);
+
+  return g_test_run ();
+}
