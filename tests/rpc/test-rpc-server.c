@@ -387,6 +387,14 @@ fixture_setup (Fixture *f, gconstpointer data)
   cp_method_info_set_idempotency (get, CP_IDEMPOTENCY_NO_SIDE_EFFECTS);
 
   f->server = cp_rpc_server_new ();
+  /* The default (1024) leaves small responses uncompressed; these tests
+   * check compression on small messages, so compress everything. */
+  {
+    guint min_bytes = 0;
+    g_object_get (f->server, "compress-min-bytes", &min_bytes, NULL);
+    g_assert_cmpuint (min_bytes, ==, 1024);
+  }
+  g_object_set (f->server, "compress-min-bytes", 0, NULL);
   cp_rpc_server_add_method (f->server, get, get_handler, f, NULL);
   cp_rpc_server_add_method (f->server, put, put_handler, f, NULL);
   cp_rpc_server_add_method (f->server, watch, watch_handler, f, NULL);

@@ -1,0 +1,169 @@
+/* bench-client.c: our client's sequential unary calls per second
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Sequential kv.v1.KVService/Get calls through CpChannel (each call starts
+ * when the previous one completed, GIO async style on a GMainLoop) against
+ * bench-kv-server, usually over a unix socket:
+ *
+ *   bench-client --url unix:/path/kv.sock [--seconds 3]
+ *
+ * Every answer is checked (found, value "world"). Prints one
+ * "RESULT calls=… seconds=… calls_per_s=… p50_us=… p99_us=…" line.
+ */
+#include <connectplugin.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kv-messages.h"
+
+typedef struct {
+  CpChannel    *channel;
+  KvGetRequest *request;
+  GMainLoop    *loop;
+  GArray       *latencies;   /* gint64 µs of measured calls */
+  guint         warmup_left;
+  gint64        call_start;
+  gint64        measure_start;
+  gint64        measure_end;
+  gint64        deadline;
+  GError       *error;
+} Bench;
+
+static void start_call (Bench *bench);
+
+static void
+on_call_done (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  Bench *bench = user_data;
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GBytes) value = NULL;
+  gint64 now = g_get_monotonic_time ();
+
+  response = cp_channel_call_finish (CP_CHANNEL (source), result, &bench->error);
+  if (response == NULL)
+    {
+      g_main_loop_quit (bench->loop);
+      return;
+    }
+  if (!KV_IS_GET_RESPONSE (response) ||
+      !kv_get_response_get_found (KV_GET_RESPONSE (response)) ||
+      (value = kv_get_response_get_value (KV_GET_RESPONSE (response))) == NULL ||
+      g_bytes_get_size (value) != 5 ||
+      memcmp (g_bytes_get_data (value, NULL), "world", 5) != 0)
+    {
+      bench->error = g_error_new (CP_ERROR, CP_ERROR_INTERNAL, "unexpected Get response");
+      g_main_loop_quit (bench->loop);
+      return;
+    }
+
+  if (bench->warmup_left > 0)
+    {
+      if (--bench->warmup_left == 0)
+        {
+          bench->measure_start = now;
+          bench->deadline += now;
+        }
+    }
+  else
+    {
+      gint64 us = now - bench->call_start;
+      g_array_append_val (bench->latencies, us);
+      if (now >= bench->deadline)
+        {
+          bench->measure_end = now;
+          g_main_loop_quit (bench->loop);
+          return;
+        }
+    }
+  start_call (bench);
+}
+
+static void
+start_call (Bench *bench)
+{
+  bench->call_start = g_get_monotonic_time ();
+  cp_channel_call_async (bench->channel, KV_PROCEDURE_GET, CP_MESSAGE (bench->request),
+                         KV_TYPE_GET_RESPONSE, NULL, NULL, on_call_done, bench);
+}
+
+static int
+compare_gint64 (gconstpointer a,
+                gconstpointer b)
+{
+  gint64 x = *(const gint64 *) a, y = *(const gint64 *) b;
+  return (x > y) - (x < y);
+}
+
+int
+main (int argc, char **argv)
+{
+  g_autofree char *url = NULL;
+  gdouble seconds = 3.0;
+  g_autoptr(GOptionContext) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(KvGetRequest) request = NULL;
+  g_autoptr(GMainLoop) loop = NULL;
+  g_autoptr(GArray) latencies = g_array_new (FALSE, FALSE, sizeof (gint64));
+  Bench bench = { 0 };
+  gdouble elapsed;
+  gint64 *lat;
+  guint n;
+  GOptionEntry entries[] = {
+    { "url", 0, 0, G_OPTION_ARG_STRING, &url, "Server URL (http://H:P or unix:/path)", "URL" },
+    { "seconds", 0, 0, G_OPTION_ARG_DOUBLE, &seconds, "How long to measure", "S" },
+    { NULL }
+  };
+
+  options = g_option_context_new ("- sequential unary calls through CpChannel");
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse (options, &argc, &argv, &error) || url == NULL)
+    {
+      g_printerr ("%s\n", error ? error->message : "--url is required");
+      return 2;
+    }
+  kv_messages_ensure_types ();
+
+  channel = cp_channel_new (url, &error);
+  if (channel == NULL)
+    {
+      g_printerr ("bench-client: %s\n", error->message);
+      return 1;
+    }
+  request = kv_get_request_new ("hello");
+  loop = g_main_loop_new (NULL, FALSE);
+
+  bench.channel = channel;
+  bench.request = request;
+  bench.loop = loop;
+  bench.latencies = latencies;
+  bench.warmup_left = 500;
+  bench.deadline = (gint64) (seconds * G_USEC_PER_SEC);
+  start_call (&bench);
+  g_main_loop_run (loop);
+
+  if (bench.error != NULL)
+    {
+      g_printerr ("bench-client: call %u failed: %s\n", latencies->len, bench.error->message);
+      g_error_free (bench.error);
+      return 1;
+    }
+
+  n = latencies->len;
+  if (n == 0)
+    {
+      g_printerr ("bench-client: no call completed in the measuring window\n");
+      return 1;
+    }
+  lat = (gint64 *) (gpointer) latencies->data;
+  qsort (lat, n, sizeof (gint64), compare_gint64);
+  elapsed = (gdouble) (bench.measure_end - bench.measure_start) / G_USEC_PER_SEC;
+  printf ("RESULT calls=%u seconds=%.3f calls_per_s=%.0f p50_us=%" G_GINT64_FORMAT
+          " p99_us=%" G_GINT64_FORMAT "\n",
+          n, elapsed, n / elapsed, lat[n / 2], lat[(gsize) n * 99 / 100]);
+  return 0;
+}

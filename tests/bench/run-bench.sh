@@ -1,0 +1,318 @@
+#!/bin/bash
+# run-bench.sh: connectplugin's benchmarks, in one go, on 127.0.0.1
+# SPDX-License-Identifier: LGPL-2.1-or-later
+#
+#   tests/bench/run-bench.sh BUILD_DIR
+#
+# Servers run pinned to one CPU (taskset -c 0), load generators to the other
+# (taskset -c 1). wrk (Debian) posts a binary Connect unary request
+# (connect-get.lua) at 1 and 16 keep-alive connections to:
+#   gio-echo   bare HTTP/1.1 echo on GIO sockets (the ceiling of our design)
+#   soup-echo  bare SoupServer echo (what we left behind)
+#   ours       bench-kv-server: kv.v1.KVService/Get through the whole engine
+#   ours-gzip  the same, the client accepting gzip (as CpChannel does)
+# then measures server-streaming messages/s (and server memory under a slow
+# reader) and our client's sequential unary calls/s over a unix socket.
+# Diagnostic rows beside the targets: the stream with the handler awaiting
+# only every 64th send, the stream offered gzip, and the client against a
+# server with compress-min-bytes=1024. A baseline variant for the transport
+# owners: bench-gio-echo --can-recurse (see profile-server.sh for profiling).
+#
+# It prints ratios measured in the same run next to the project's targets; it
+# reports, it does not fail on targets. It exits non-zero only when a
+# benchmark could not run or got wrong answers.
+#
+# Environment: BENCH_DURATION (wrk -d, default 4s), BENCH_ROUNDS (default 2;
+# the best round of each server counts), SERVER_CPU (0), LOAD_CPU (1).
+
+set -u
+
+BUILD=${1:?usage: run-bench.sh BUILD_DIR}
+SRC=$(cd "$(dirname "$0")" && pwd)
+if [ -x "$BUILD/tests/bench/bench-gio-echo" ]; then
+  BIN=$BUILD/tests/bench
+else
+  BIN=$BUILD
+fi
+DURATION=${BENCH_DURATION:-4s}
+ROUNDS=${BENCH_ROUNDS:-2}
+SERVER_CPU=${SERVER_CPU:-0}
+LOAD_CPU=${LOAD_CPU:-1}
+if [ "$(nproc)" -lt 2 ]; then
+  echo "warning: fewer than 2 CPUs; server and load share CPU 0" >&2
+  SERVER_CPU=0
+  LOAD_CPU=0
+fi
+
+# meson test sets MALLOC_PERTURB_ (memset on every malloc/free): not what we measure.
+unset MALLOC_PERTURB_ MALLOC_CHECK_ G_SLICE G_DEBUG
+
+for tool in wrk taskset curl; do
+  if ! command -v $tool >/dev/null; then
+    echo "run-bench.sh: $tool is not installed" >&2
+    exit 77
+  fi
+done
+
+TMP=$(mktemp -d /tmp/cp-bench.XXXXXX)
+SERVER_PID=
+SERVER_URL=
+FAILURES=()
+
+cleanup () {
+  [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+fail () {
+  FAILURES+=("$*")
+  echo "FAILED: $*" >&2
+}
+
+# start_server NAME PROGRAM ARGS...: sets SERVER_PID and SERVER_URL.
+start_server () {
+  local name=$1; shift
+  SERVER_URL=
+  taskset -c "$SERVER_CPU" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+  SERVER_PID=$!
+  for _ in $(seq 100); do
+    if [ -s "$TMP/$name.out" ]; then
+      SERVER_URL=$(head -n1 "$TMP/$name.out")
+      return 0
+    fi
+    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+      break
+    fi
+    sleep 0.1
+  done
+  fail "$name did not start: $(tail -n3 "$TMP/$name.err")"
+  kill -KILL "$SERVER_PID" 2>/dev/null
+  wait "$SERVER_PID" 2>/dev/null
+  SERVER_PID=
+  return 1
+}
+
+stop_server () {
+  local name=$1 status
+  [ -z "$SERVER_PID" ] && return
+  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
+    wait "$SERVER_PID"; status=$?
+    fail "$name died during the benchmark (status $status): $(tail -n3 "$TMP/$name.err")"
+    SERVER_PID=
+    return
+  fi
+  # The servers quit their main loop on SIGTERM and exit 0 (so sanitizer
+  # builds get to report leaks).
+  kill -TERM "$SERVER_PID"
+  for _ in $(seq 50); do
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  if kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill -KILL "$SERVER_PID" 2>/dev/null
+    fail "$name did not exit on SIGTERM"
+  fi
+  wait "$SERVER_PID" 2>/dev/null; status=$?
+  if [ "$status" != 0 ] && [ "$status" != 137 ]; then
+    fail "$name exited with status $status: $(tail -n5 "$TMP/$name.err")"
+  fi
+  SERVER_PID=
+}
+
+# One binary Connect unary request; checks the status and the body.
+# check_answer NAME URL EXPECTED_HEX
+check_answer () {
+  local name=$1 url=$2 expected=$3 got status
+  printf '\x0a\x05hello' >"$TMP/request.bin"
+  status=$(curl -s -o "$TMP/answer.bin" -w '%{http_code}' --max-time 5 \
+    -H 'Content-Type: application/proto' -H 'Connect-Protocol-Version: 1' \
+    --data-binary @"$TMP/request.bin" "$url/kv.v1.KVService/Get")
+  got=$(od -An -tx1 -v "$TMP/answer.bin" | tr -d ' \n')
+  if [ "$status" != 200 ] || [ "$got" != "$expected" ]; then
+    fail "$name answered HTTP $status, body '$got' (expected 200, '$expected')"
+    return 1
+  fi
+}
+
+# wrk latency ("116.00us", "1.06ms", "2.00s") → µs
+to_us () {
+  awk -v v="$1" 'BEGIN {
+    n = v + 0
+    if (v ~ /us$/) u = n; else if (v ~ /ms$/) u = n * 1000;
+    else if (v ~ /s$/) u = n * 1000000; else u = n;
+    printf "%.0f", u }'
+}
+
+declare -A RPS P50 P99
+
+# run_wrk NAME CONNS URL SCRIPT
+run_wrk () {
+  local name=$1 conns=$2 url=$3 script=$4 out rps p50 p99 bad errs
+  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$DURATION" --latency \
+        -s "$SRC/$script" "$url" 2>&1)
+  echo "$out" >"$TMP/wrk-$name-$conns.txt"
+  rps=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')
+  p50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
+  p99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
+  bad=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
+  errs=$(echo "$out" | awk '/Socket errors:/ { print }')
+  if [ -z "$rps" ]; then
+    fail "wrk $name c=$conns: $(echo "$out" | tail -n2)"
+    rps=0
+  fi
+  [ -n "$bad" ] && fail "wrk $name c=$conns: $bad non-2xx responses"
+  [ -n "$errs" ] && echo "note: wrk $name c=$conns: $errs" >&2
+  echo "  round $round: $name c=$conns: $rps req/s, p50 ${p50:-?}, p99 ${p99:-?}" >&2
+  if [ "$rps" -gt "${RPS[$name,$conns]}" ]; then
+    RPS[$name,$conns]=$rps
+    P50[$name,$conns]=$(to_us "${p50:-0}")
+    P99[$name,$conns]=$(to_us "${p99:-0}")
+  fi
+}
+
+ECHO_BODY=0a0568656c6c6f
+# GetResponse{value: "world", found: true}
+KV_BODY=0a05776f726c641001
+
+echo "connectplugin benchmarks: servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU, wrk -t1 -d$DURATION" >&2
+
+# ---- HTTP unary: the three servers under wrk ----
+NAMES=(gio-echo soup-echo ours ours-gzip)
+for name in "${NAMES[@]}"; do
+  for conns in 1 16; do
+    RPS[$name,$conns]=0; P50[$name,$conns]=0; P99[$name,$conns]=0
+  done
+done
+# Rounds interleave the servers, and the best round counts: a shared machine is
+# noisy, and noise only ever makes a server look slower.
+for round in $(seq "$ROUNDS"); do
+  for name in "${NAMES[@]}"; do
+    script=connect-get.lua
+    case $name in
+      gio-echo)  prog=("$BIN/bench-gio-echo"  --listen 127.0.0.1:0); expected=$ECHO_BODY ;;
+      soup-echo) prog=("$BIN/bench-soup-echo" --listen 127.0.0.1:0); expected=$ECHO_BODY ;;
+      ours)      prog=("$BIN/bench-kv-server" --listen 127.0.0.1:0); expected=$KV_BODY ;;
+      ours-gzip) prog=("$BIN/bench-kv-server" --listen 127.0.0.1:0); expected=$KV_BODY
+                 script=connect-get-gzip.lua ;;
+    esac
+    start_server "$name" "${prog[@]}" || continue
+    if check_answer "$name" "$SERVER_URL" "$expected"; then
+      for conns in 1 16; do
+        run_wrk "$name" "$conns" "$SERVER_URL" "$script"
+      done
+      check_answer "$name (after load)" "$SERVER_URL" "$expected"
+    fi
+    stop_server "$name"
+  done
+done
+
+ratio () {
+  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'
+}
+
+# ---- Server streaming ----
+STREAM_RAW= STREAM_BATCH= STREAM_GZIP= STREAM_CHANNEL= STREAM_SLOW=
+if start_server stream "$BIN/bench-kv-server" --listen 127.0.0.1:0; then
+  STREAM_RAW=$(taskset -c "$LOAD_CPU" "$BIN/bench-stream" --url "$SERVER_URL" --count 1000000 --max-seconds 4 2>"$TMP/stream.txt") \
+    || fail "bench-stream (raw): $(tail -n2 "$TMP/stream.txt")"
+  STREAM_BATCH=$(taskset -c "$LOAD_CPU" "$BIN/bench-stream" --url "$SERVER_URL" --batch --count 1000000 --max-seconds 3 2>"$TMP/stream.txt") \
+    || fail "bench-stream (batched): $(tail -n2 "$TMP/stream.txt")"
+  STREAM_GZIP=$(taskset -c "$LOAD_CPU" "$BIN/bench-stream" --url "$SERVER_URL" --accept-gzip --count 100000 --max-seconds 3 2>"$TMP/stream.txt") \
+    || fail "bench-stream (gzip): $(tail -n2 "$TMP/stream.txt")"
+  STREAM_CHANNEL=$(taskset -c "$LOAD_CPU" "$BIN/bench-stream" --url "$SERVER_URL" --channel --count 300000 --max-seconds 3 2>"$TMP/stream.txt") \
+    || fail "bench-stream (CpChannel): $(tail -n2 "$TMP/stream.txt")"
+  stop_server stream
+fi
+if start_server stream-slow "$BIN/bench-kv-server" --listen 127.0.0.1:0; then
+  STREAM_SLOW=$(taskset -c "$LOAD_CPU" "$BIN/bench-stream" --url "$SERVER_URL" --slow --seconds 3 \
+                --count 1000000 --server-pid "$SERVER_PID" 2>"$TMP/stream.txt") \
+    || fail "bench-stream (slow reader): $(tail -n2 "$TMP/stream.txt")"
+  stop_server stream-slow
+fi
+
+# ---- Client: sequential unary calls over a unix socket ----
+CLIENT= CLIENT_NOGZIP=
+if start_server client "$BIN/bench-kv-server" --listen "unix:$TMP/kv.sock"; then
+  CLIENT=$(taskset -c "$LOAD_CPU" "$BIN/bench-client" --url "$SERVER_URL" --seconds 3 2>"$TMP/client.txt") \
+    || fail "bench-client: $(tail -n2 "$TMP/client.txt")"
+  stop_server client
+fi
+# The same with the server leaving small responses uncompressed.
+if start_server client-nogzip "$BIN/bench-kv-server" --listen "unix:$TMP/kv2.sock" --compress-min-bytes 1024; then
+  CLIENT_NOGZIP=$(taskset -c "$LOAD_CPU" "$BIN/bench-client" --url "$SERVER_URL" --seconds 2 2>"$TMP/client.txt") \
+    || fail "bench-client (compress-min-bytes 1024): $(tail -n2 "$TMP/client.txt")"
+  stop_server client-nogzip
+fi
+
+# field KEY "RESULT k=v ..."
+field () {
+  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
+}
+
+# ---- Report ----
+echo
+echo "== HTTP/1.1 unary, binary Connect POST (wrk -t1 -d$DURATION, best of $ROUNDS rounds; server CPU $SERVER_CPU, wrk CPU $LOAD_CPU)"
+printf '%-10s %5s %10s %9s %9s\n' server conns req/s p50_us p99_us
+for name in "${NAMES[@]}"; do
+  for conns in 1 16; do
+    printf '%-10s %5s %10s %9s %9s\n' "$name" "$conns" "${RPS[$name,$conns]}" \
+      "${P50[$name,$conns]}" "${P99[$name,$conns]}"
+  done
+done
+echo
+printf '%-22s %6s %6s   %s\n' ratio 'c=1' 'c=16' 'target (c=16)'
+printf '%-22s %6s %6s   %s\n' ours/gio-echo "$(ratio "${RPS[ours,1]}" "${RPS[gio-echo,1]}")" \
+  "$(ratio "${RPS[ours,16]}" "${RPS[gio-echo,16]}")" '>= 0.70'
+printf '%-22s %6s %6s   %s\n' ours/soup-echo "$(ratio "${RPS[ours,1]}" "${RPS[soup-echo,1]}")" \
+  "$(ratio "${RPS[ours,16]}" "${RPS[soup-echo,16]}")" '~ 3x'
+printf '%-22s %6s %6s   %s\n' ours-gzip/ours "$(ratio "${RPS[ours-gzip,1]}" "${RPS[ours,1]}")" \
+  "$(ratio "${RPS[ours-gzip,16]}" "${RPS[ours,16]}")" '(Accept-Encoding: gzip, as CpChannel sends)'
+printf '%-22s %6s %6s   %s\n' gio-echo/soup-echo "$(ratio "${RPS[gio-echo,1]}" "${RPS[soup-echo,1]}")" \
+  "$(ratio "${RPS[gio-echo,16]}" "${RPS[soup-echo,16]}")" '(design note: ~4.9x)'
+
+echo
+echo "== Server streaming (kv Watch, 28-byte envelopes; handler sends with cp_invocation_send_message[_async])"
+# stream_row LABEL RESULT [TARGET]
+stream_row () {
+  if [ -n "$2" ]; then
+    printf '%-44s %8s msgs/s  (%s msgs in %s s, complete=%s)  %s\n' "$1" "$(field msgs_per_s "$2")" \
+      "$(field messages "$2")" "$(field seconds "$2")" "$(field complete "$2")" "${3:-}"
+  else
+    printf '%-44s %8s\n' "$1" n/a
+  fi
+}
+stream_row 'raw reader, each send awaited' "$STREAM_RAW" 'target >= 300000'
+stream_row 'raw reader, 63 queued + 1 awaited' "$STREAM_BATCH"
+stream_row 'raw reader, Connect-Accept-Encoding: gzip' "$STREAM_GZIP" '(each message gzipped)'
+stream_row 'CpChannel CpResponseStream reader' "$STREAM_CHANNEL" '(client + server; offers gzip)'
+if [ -n "$STREAM_SLOW" ]; then
+  rb=$(field rss_before_kb "$STREAM_SLOW"); ra=$(field rss_after_kb "$STREAM_SLOW")
+  hb=$(field hwm_before_kb "$STREAM_SLOW"); ha=$(field hwm_after_kb "$STREAM_SLOW")
+  printf 'slow reader (%s s, %s msgs read of 1000000): server VmRSS %s -> %s kB, VmHWM %s -> %s kB (growth %s kB)   target: flat\n' \
+    "$(field seconds "$STREAM_SLOW")" "$(field messages "$STREAM_SLOW")" "$rb" "$ra" "$hb" "$ha" $((ha - hb))
+else
+  echo "slow reader: n/a"
+fi
+
+echo
+echo "== Client: sequential unary Get through CpChannel over a unix socket"
+# client_row LABEL RESULT [TARGET]
+client_row () {
+  if [ -n "$2" ]; then
+    printf '%-44s %8s calls/s  p50 %s us  p99 %s us  %s\n' "$1" "$(field calls_per_s "$2")" \
+      "$(field p50_us "$2")" "$(field p99_us "$2")" "${3:-}"
+  else
+    printf '%-44s %8s\n' "$1" n/a
+  fi
+}
+client_row 'CpChannel -> CpRpcServer (unix socket)' "$CLIENT" 'target >= 8000'
+client_row '  same, server compress-min-bytes=1024' "$CLIENT_NOGZIP" '(responses not gzipped)'
+
+if [ ${#FAILURES[@]} -gt 0 ]; then
+  echo
+  echo "Benchmarks that could not run properly:"
+  printf '  - %s\n' "${FAILURES[@]}"
+  exit 1
+fi
+exit 0
