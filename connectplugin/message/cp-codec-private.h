@@ -79,4 +79,8 @@ void              cp_proto_field_set_repeated (ProtobufCMessage               *m
                                                const ProtobufCFieldDescriptor *field,
                                                GArray                         *elements);
 
+/* Initialises the built-in well-known classes (CpEmpty, CpAny, ...) so
+ * that cp_message_type_from_name() finds them (cp-well-known.c). */
+void              cp_well_known_ensure_types (void);
+
 G_END_DECLS

@@ -19,6 +19,7 @@
 
 #include "cp-codec-private.h"
 #include "cp-error.h"
+#include "cp-message.h"
 
 #define MEMBER(m, off) ((void *) (((guint8 *) (m)) + (off)))
 #define CMEMBER(m, off) ((const void *) (((const guint8 *) (m)) + (off)))
@@ -130,6 +131,62 @@ is_wrapper (const ProtobufCMessageDescriptor *desc)
     if (strcmp (desc->name, names[i]) == 0)
       return TRUE;
   return FALSE;
+}
+
+static gboolean
+is_named (const ProtobufCMessageDescriptor *desc, const char *name)
+{
+  return strcmp (desc->name, name) == 0;
+}
+
+/* Well-known types whose JSON form is not an object of their fields: inside
+ * an Any they go in a "value" member. */
+static gboolean
+has_special_json (const ProtobufCMessageDescriptor *desc)
+{
+  return is_wrapper (desc) ||
+         is_named (desc, "google.protobuf.Any") ||
+         is_named (desc, "google.protobuf.Struct") ||
+         is_named (desc, "google.protobuf.Value") ||
+         is_named (desc, "google.protobuf.ListValue") ||
+         is_named (desc, "google.protobuf.Duration") ||
+         is_named (desc, "google.protobuf.Timestamp") ||
+         is_named (desc, "google.protobuf.FieldMask");
+}
+
+/* The descriptor of the message class registered for the type name of an
+ * Any's type URL (the part after the last '/'); NULL when unknown. A class
+ * is registered once it is initialised (g_type_class_ref / g_type_ensure
+ * of the generated type, or any instance). */
+static const ProtobufCMessageDescriptor *
+any_lookup (const char *type_url)
+{
+  const char *slash = strrchr (type_url, '/');
+  const char *name = slash != NULL ? slash + 1 : type_url;
+  const ProtobufCMessageDescriptor *desc;
+  CpMessageClass *klass;
+  GType type;
+
+  if (*name == '\0')
+    return NULL;
+  type = cp_message_type_from_name (name);
+  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
+    {
+      cp_well_known_ensure_types ();
+      type = cp_message_type_from_name (name);
+    }
+  if (type == G_TYPE_INVALID)
+    return NULL;
+  klass = g_type_class_ref (type);
+  desc = cp_message_class_get_descriptor (klass);
+  g_type_class_unref (klass);
+  return desc;
+}
+
+static const ProtobufCFieldDescriptor *
+field_named (const ProtobufCMessageDescriptor *desc, const char *name)
+{
+  return protobuf_c_message_descriptor_get_field_by_name (desc, name);
 }
 
 gsize
@@ -538,14 +595,23 @@ write_map (GString *out, const ProtobufCFieldDescriptor *f, const ProtobufCMessa
   return TRUE;
 }
 
+static gboolean write_special (GString *out, const ProtobufCMessage *m, gboolean *handled, GError **error);
+
 static gboolean
 write_message (GString *out, const ProtobufCMessage *m, GError **error)
 {
   const ProtobufCMessageDescriptor *desc = m->descriptor;
   gboolean first = TRUE;
+  gboolean handled = FALSE;
 
   if (is_wrapper (desc))
     return write_value (out, &desc->fields[0], CMEMBER (m, desc->fields[0].offset), error);
+  if (g_str_has_prefix (desc->name, "google.protobuf."))
+    {
+      gboolean ok = write_special (out, m, &handled, error);
+      if (handled)
+        return ok;
+    }
 
   g_string_append_c (out, '{');
   for (unsigned i = 0; i < desc->n_fields; i++)
@@ -588,6 +654,162 @@ write_message (GString *out, const ProtobufCMessage *m, GError **error)
         return FALSE;
     }
   g_string_append_c (out, '}');
+  return TRUE;
+}
+
+/* google.protobuf.Value: the JSON value of the kind that is set. */
+static gboolean
+write_struct_value (GString *out, const ProtobufCMessage *m, GError **error)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+
+  for (unsigned i = 0; i < desc->n_fields; i++)
+    {
+      const ProtobufCFieldDescriptor *f = &desc->fields[i];
+
+      if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
+          *(const uint32_t *) CMEMBER (m, f->quantifier_offset) != f->id)
+        continue;
+      if (strcmp (f->name, "null_value") == 0)
+        {
+          g_string_append (out, "null");
+          return TRUE;
+        }
+      if (strcmp (f->name, "number_value") == 0)
+        {
+          double d = *(const double *) CMEMBER (m, f->offset);
+          if (!isfinite (d))
+            {
+              g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           "google.protobuf.Value: %s cannot be JSON", isnan (d) ? "NaN" : "Infinity");
+              return FALSE;
+            }
+          write_float (out, d, FALSE);
+          return TRUE;
+        }
+      if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage * const *) CMEMBER (m, f->offset) == NULL)
+        {
+          /* an empty struct or list */
+          g_string_append (out, strcmp (f->name, "list_value") == 0 ? "[]" : "{}");
+          return TRUE;
+        }
+      return write_value (out, f, CMEMBER (m, f->offset), error);
+    }
+  g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                       "google.protobuf.Value: no kind is set");
+  return FALSE;
+}
+
+/* google.protobuf.Any: {"@type": URL, fields...} or, for types with a
+ * special JSON form, {"@type": URL, "value": ...}. */
+static gboolean
+write_any (GString *out, const ProtobufCMessage *m, GError **error)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+  const ProtobufCFieldDescriptor *url_f = field_named (desc, "type_url");
+  const ProtobufCFieldDescriptor *value_f = field_named (desc, "value");
+  const char *url;
+  const ProtobufCBinaryData *value;
+  const ProtobufCMessageDescriptor *inner_desc;
+  g_autoptr(GBytes) data = NULL;
+  ProtobufCMessage *inner;
+  g_autoptr(GString) body = NULL;
+  gboolean ok;
+
+  if (url_f == NULL || value_f == NULL)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL, "malformed google.protobuf.Any descriptor");
+      return FALSE;
+    }
+  url = *(char * const *) CMEMBER (m, url_f->offset);
+  value = CMEMBER (m, value_f->offset);
+  if (url == NULL || *url == '\0')
+    {
+      if (value->len > 0)
+        {
+          g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                               "google.protobuf.Any: a value without a type URL");
+          return FALSE;
+        }
+      g_string_append (out, "{}");
+      return TRUE;
+    }
+  inner_desc = any_lookup (url);
+  if (inner_desc == NULL)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                   "google.protobuf.Any: no message class for type URL \"%s\"", url);
+      return FALSE;
+    }
+  data = g_bytes_new_static (value->data != NULL ? value->data : (const guint8 *) "", value->len);
+  inner = cp_codec_decode (CP_CODEC_PROTO, inner_desc, data, error);
+  if (inner == NULL)
+    return FALSE;
+
+  body = g_string_new (NULL);
+  ok = write_message (body, inner, error);
+  protobuf_c_message_free_unpacked (inner, NULL);
+  if (!ok)
+    return FALSE;
+
+  g_string_append (out, "{\"@type\":");
+  write_string (out, url, strlen (url));
+  if (has_special_json (inner_desc))
+    {
+      g_string_append (out, ",\"value\":");
+      g_string_append_len (out, body->str, body->len);
+      g_string_append_c (out, '}');
+    }
+  else if (body->len > 2)
+    {
+      g_string_append_c (out, ',');
+      g_string_append_len (out, body->str + 1, body->len - 1);
+    }
+  else
+    g_string_append_c (out, '}');
+  return TRUE;
+}
+
+/* The well-known types with their own JSON form (Any, Struct, Value,
+ * ListValue); *handled = FALSE for the others. */
+static gboolean
+write_special (GString *out, const ProtobufCMessage *m, gboolean *handled, GError **error)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+
+  *handled = TRUE;
+  if (is_named (desc, "google.protobuf.Any"))
+    return write_any (out, m, error);
+  if (is_named (desc, "google.protobuf.Value"))
+    return write_struct_value (out, m, error);
+  if (is_named (desc, "google.protobuf.Struct") && field_named (desc, "fields") != NULL)
+    {
+      const ProtobufCFieldDescriptor *f = field_named (desc, "fields");
+      if (*(const size_t *) CMEMBER (m, f->quantifier_offset) == 0)
+        {
+          g_string_append (out, "{}");
+          return TRUE;
+        }
+      return write_map (out, f, m, error);
+    }
+  if (is_named (desc, "google.protobuf.ListValue") && field_named (desc, "values") != NULL)
+    {
+      const ProtobufCFieldDescriptor *f = field_named (desc, "values");
+      size_t n = *(const size_t *) CMEMBER (m, f->quantifier_offset);
+      ProtobufCMessage * const *arr = *(ProtobufCMessage * const * const *) CMEMBER (m, f->offset);
+
+      g_string_append_c (out, '[');
+      for (size_t j = 0; j < n; j++)
+        {
+          if (j > 0)
+            g_string_append_c (out, ',');
+          if (!write_value (out, f, &arr[j], error))
+            return FALSE;
+        }
+      g_string_append_c (out, ']');
+      return TRUE;
+    }
+  *handled = FALSE;
   return TRUE;
 }
 
@@ -1535,7 +1757,9 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
           goto error;
         if (!parse_map_key (ps, kf, key, keylen, &k))
           goto error;
-        if (peek (ps) == 'n')
+        if (peek (ps) == 'n' &&
+            !(vf->type == PROTOBUF_C_TYPE_MESSAGE &&
+              is_named (vf->descriptor, "google.protobuf.Value")))
           {
             free_value (kf, &k);
             fail (ps, "field %s: null map value", f->name);
@@ -1604,6 +1828,260 @@ cp_proto_field_lookup (const ProtobufCMessageDescriptor *desc, const char *key)
   return NULL;
 }
 
+static gboolean parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body);
+
+/* Sets the member @name of google.protobuf.Value's `kind` oneof. */
+static void
+set_value_kind (ProtobufCMessage *m, const char *name, Value *v)
+{
+  const ProtobufCFieldDescriptor *f = field_named (m->descriptor, name);
+
+  g_assert (f != NULL);
+  cp_proto_field_set (m, f, v);
+}
+
+static gboolean
+parse_struct_value (Parser *ps, ProtobufCMessage *m)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+  const ProtobufCFieldDescriptor *f;
+  Value v;
+
+  memset (&v, 0, sizeof v);
+  switch (peek (ps))
+    {
+    case 'n':
+      if (!parse_literal (ps, "null"))
+        return FALSE;
+      set_value_kind (m, "null_value", &v);
+      return TRUE;
+    case 't':
+    case 'f':
+      f = field_named (desc, "bool_value");
+      if (f == NULL || parse_value (ps, f, &v) != PARSE_OK)
+        return FALSE;
+      cp_proto_field_set (m, f, &v);
+      return TRUE;
+    case '"':
+      f = field_named (desc, "string_value");
+      if (f == NULL || parse_value (ps, f, &v) != PARSE_OK)
+        return FALSE;
+      cp_proto_field_set (m, f, &v);
+      return TRUE;
+    case '{':
+      f = field_named (desc, "struct_value");
+      break;
+    case '[':
+      f = field_named (desc, "list_value");
+      break;
+    default:
+      {
+        const char *s;
+        gsize len;
+
+        f = field_named (desc, "number_value");
+        if (f == NULL || !scan_number (ps, &s, &len))
+          return FALSE;
+        if (!text_to_double (s, len, FALSE, &v.d))
+          return fail (ps, "google.protobuf.Value: invalid or out of range number");
+        cp_proto_field_set (m, f, &v);
+        return TRUE;
+      }
+    }
+  if (f == NULL)
+    return fail (ps, "malformed google.protobuf.Value descriptor");
+  v.m = parse_message (ps, f->descriptor);
+  if (v.m == NULL)
+    return FALSE;
+  cp_proto_field_set (m, f, &v);
+  return TRUE;
+}
+
+static gboolean
+parse_list_value (Parser *ps, ProtobufCMessage *m)
+{
+  const ProtobufCFieldDescriptor *f = field_named (m->descriptor, "values");
+  GArray *arr;
+
+  if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
+    return fail (ps, "malformed google.protobuf.ListValue descriptor");
+  if (!expect (ps, '['))
+    return FALSE;
+  arr = g_array_new (FALSE, TRUE, sizeof (ProtobufCMessage *));
+  if (peek (ps) == ']')
+    ps->p++;
+  else
+    for (;;)
+      {
+        ProtobufCMessage *element = parse_message (ps, f->descriptor);
+
+        if (element == NULL)
+          goto error;
+        g_array_append_val (arr, element);
+        if (peek (ps) == ',')
+          {
+            ps->p++;
+            continue;
+          }
+        if (!expect (ps, ']'))
+          goto error;
+        break;
+      }
+  cp_proto_field_set_repeated (m, f, arr);
+  return TRUE;
+
+error:
+  free_elements (f, arr);
+  return FALSE;
+}
+
+/* google.protobuf.Any: finds "@type" first (it may come after the other
+ * members), then reads the object again as the named message, packs it. */
+static gboolean
+parse_any (Parser *ps, ProtobufCMessage *m)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+  const ProtobufCFieldDescriptor *url_f = field_named (desc, "type_url");
+  const ProtobufCFieldDescriptor *value_f = field_named (desc, "value");
+  const ProtobufCMessageDescriptor *inner_desc;
+  const char *start = ps->p;
+  g_autofree char *url = NULL;
+  ProtobufCMessage *inner = NULL;
+  gboolean empty = TRUE;
+  Value v;
+
+  if (url_f == NULL || value_f == NULL)
+    return fail (ps, "malformed google.protobuf.Any descriptor");
+  if (!expect (ps, '{'))
+    return FALSE;
+  if (peek (ps) == '}')
+    ps->p++;
+  else
+    for (;;)
+      {
+        gboolean has_nul;
+
+        empty = FALSE;
+        if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
+          return FALSE;
+        if (!has_nul && strcmp (ps->scratch->str, "@type") == 0)
+          {
+            if (url != NULL)
+              return fail (ps, "google.protobuf.Any: duplicate \"@type\"");
+            if (peek (ps) != '"' || !parse_string (ps, ps->scratch, &has_nul))
+              return fail (ps, "google.protobuf.Any: \"@type\" must be a string");
+            url = g_strndup (ps->scratch->str, ps->scratch->len);
+          }
+        else if (!skip_value (ps))
+          return FALSE;
+        if (peek (ps) == ',')
+          {
+            ps->p++;
+            continue;
+          }
+        if (!expect (ps, '}'))
+          return FALSE;
+        break;
+      }
+  if (url == NULL)
+    {
+      if (empty)
+        return TRUE;
+      return fail (ps, "google.protobuf.Any: missing \"@type\"");
+    }
+  inner_desc = any_lookup (url);
+  if (inner_desc == NULL)
+    return fail (ps, "google.protobuf.Any: unknown message type \"%s\"", url);
+
+  {
+    const char *end = ps->p;
+
+    ps->p = start;
+    if (has_special_json (inner_desc))
+      {
+        /* {"@type": ..., "value": <special form>} */
+        ps->p++;
+        for (;;)
+          {
+            gboolean has_nul;
+
+            if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
+              goto error;
+            if (!has_nul && strcmp (ps->scratch->str, "value") == 0 && inner == NULL)
+              {
+                inner = parse_message (ps, inner_desc);
+                if (inner == NULL)
+                  goto error;
+              }
+            else if (!skip_value (ps))
+              goto error;
+            if (peek (ps) == ',')
+              {
+                ps->p++;
+                continue;
+              }
+            if (!expect (ps, '}'))
+              goto error;
+            break;
+          }
+        if (inner == NULL)
+          inner = cp_proto_message_new (inner_desc);
+      }
+    else
+      {
+        inner = cp_proto_message_new (inner_desc);
+        if (!enter (ps) || !parse_fields (ps, inner, TRUE))
+          goto error;
+        ps->depth--;
+      }
+    g_assert (ps->p == end);
+  }
+
+  memset (&v, 0, sizeof v);
+  v.bin.len = protobuf_c_message_get_packed_size (inner);
+  v.bin.data = g_malloc (v.bin.len > 0 ? v.bin.len : 1);
+  protobuf_c_message_pack (inner, v.bin.data);
+  protobuf_c_message_free_unpacked (inner, NULL);
+  if (v.bin.len == 0)
+    {
+      g_free (v.bin.data);
+      v.bin.data = NULL;
+    }
+  cp_proto_field_set (m, value_f, &v);
+  memset (&v, 0, sizeof v);
+  v.s = g_steal_pointer (&url);
+  cp_proto_field_set (m, url_f, &v);
+  return TRUE;
+
+error:
+  if (inner != NULL)
+    protobuf_c_message_free_unpacked (inner, NULL);
+  return FALSE;
+}
+
+static gboolean
+parse_special (Parser *ps, ProtobufCMessage *m, gboolean *handled)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+
+  *handled = TRUE;
+  if (is_named (desc, "google.protobuf.Any"))
+    return parse_any (ps, m);
+  if (is_named (desc, "google.protobuf.Value"))
+    return parse_struct_value (ps, m);
+  if (is_named (desc, "google.protobuf.ListValue"))
+    return parse_list_value (ps, m);
+  if (is_named (desc, "google.protobuf.Struct") && field_named (desc, "fields") != NULL &&
+      cp_proto_field_is_map (desc, field_named (desc, "fields")))
+    {
+      if (peek (ps) != '{')
+        return fail (ps, "expected an object for google.protobuf.Struct");
+      return parse_map (ps, m, field_named (desc, "fields"));
+    }
+  *handled = FALSE;
+  return TRUE;
+}
+
 static ProtobufCMessage *
 parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
 {
@@ -1625,11 +2103,39 @@ parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
       return m;
     }
 
-  if (peek (ps) != '{')
+  if (g_str_has_prefix (desc->name, "google.protobuf."))
     {
-      fail (ps, "expected an object for message %s", desc->name);
-      goto error;
+      gboolean handled = FALSE;
+      gboolean ok = parse_special (ps, m, &handled);
+
+      if (handled)
+        {
+          if (!ok)
+            goto error;
+          ps->depth--;
+          return m;
+        }
     }
+
+  if (!parse_fields (ps, m, FALSE))
+    goto error;
+  ps->depth--;
+  return m;
+
+error:
+  protobuf_c_message_free_unpacked (m, NULL);
+  return NULL;
+}
+
+/* The members of a JSON object into @m's fields. In the body of an Any
+ * (@any_body), the "@type" member is skipped. */
+static gboolean
+parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+
+  if (peek (ps) != '{')
+    return fail (ps, "expected an object for message %s", desc->name);
   ps->p++;
   if (peek (ps) == '}')
     ps->p++;
@@ -1640,29 +2146,35 @@ parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
         gboolean has_nul;
 
         if (peek (ps) != '"')
-          {
-            fail (ps, "expected a field name");
-            goto error;
-          }
+          return fail (ps, "expected a field name");
         if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
-          goto error;
+          return FALSE;
         f = has_nul ? NULL : cp_proto_field_lookup (desc, ps->scratch->str);
+        if (any_body && !has_nul && strcmp (ps->scratch->str, "@type") == 0)
+          f = NULL;
 
         if (f == NULL)
           {
             /* unknown fields are ignored (connect-protocol.md §11) */
             if (!skip_value (ps))
-              goto error;
+              return FALSE;
           }
         else if (peek (ps) == 'n')
           {
             if (!parse_literal (ps, "null"))
-              goto error;
+              return FALSE;
             if (f->type == PROTOBUF_C_TYPE_ENUM && f->label != PROTOBUF_C_LABEL_REPEATED &&
                 strcmp (((const ProtobufCEnumDescriptor *) f->descriptor)->name,
                         "google.protobuf.NullValue") == 0)
               {
                 Value v = { .e = 0 };
+                cp_proto_field_set (m, f, &v);
+              }
+            else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
+                     is_named (f->descriptor, "google.protobuf.Value"))
+              {
+                Value v = { .m = cp_proto_message_new (f->descriptor) };
+                set_value_kind (v.m, "null_value", &(Value) { .e = 0 });
                 cp_proto_field_set (m, f, &v);
               }
             else
@@ -1671,14 +2183,14 @@ parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
         else if (f->label == PROTOBUF_C_LABEL_REPEATED)
           {
             if (cp_proto_field_is_map (desc, f) ? !parse_map (ps, m, f) : !parse_repeated (ps, m, f))
-              goto error;
+              return FALSE;
           }
         else
           {
             Value v;
             ParseResult r = parse_value (ps, f, &v);
             if (r == PARSE_ERROR)
-              goto error;
+              return FALSE;
             if (r == PARSE_OK)
               cp_proto_field_set (m, f, &v);
           }
@@ -1689,15 +2201,10 @@ parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
             continue;
           }
         if (!expect (ps, '}'))
-          goto error;
+          return FALSE;
         break;
       }
-  ps->depth--;
-  return m;
-
-error:
-  protobuf_c_message_free_unpacked (m, NULL);
-  return NULL;
+  return TRUE;
 }
 
 ProtobufCMessage *

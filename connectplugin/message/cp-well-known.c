@@ -2,15 +2,19 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The C structs come from protoc-c run at build time over the installed
- * google/protobuf/{empty,wrappers}.proto. Their JSON forms (Empty as `{}`,
- * wrappers as the bare value) are handled by cp-json.c by full name.
+ * google/protobuf/{any,empty,struct,wrappers}.proto. Their JSON forms (Empty
+ * as `{}`, wrappers as the bare value, Any as `{"@type": ...}`, Struct,
+ * Value and ListValue as plain JSON) are handled by cp-json.c by full name.
  */
 #include <string.h>
 
 #include "cp-well-known.h"
 #include "cp-codec-private.h"
+#include "any.pb-c.h"
 #include "empty.pb-c.h"
+#include "struct.pb-c.h"
 #include "wrappers.pb-c.h"
+#include "cp-error.h"
 
 /**
  * CpEmpty:
@@ -434,4 +438,336 @@ cp_bool_value_set_value (CpBoolValue *self,
   g_return_if_fail (CP_IS_BOOL_VALUE (self));
 
   WRAPPER (self, Google__Protobuf__BoolValue)->value = !!value;
+}
+
+/**
+ * CpAny:
+ *
+ * `google.protobuf.Any`: a message of any type, as its type URL
+ * (`type.googleapis.com/full.Name`) and its binary encoding. Pack one with
+ * cp_any_pack(), and unpack it with cp_any_unpack(), which finds the class
+ * through the registry of #CpMessage (cp_message_type_from_name()): the
+ * class must have been initialised, e.g. with g_type_ensure(). Its JSON
+ * form is the object of the message with an `"@type"` member (or, for
+ * well-known types with a special JSON form, `{"@type": ..., "value": ...}`).
+ */
+struct _CpAny
+{
+  CpMessage parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (CpAny, cp_any, CP_TYPE_MESSAGE)
+
+static void
+cp_any_class_init (CpAnyClass *klass)
+{
+  cp_message_class_set_descriptor (CP_MESSAGE_CLASS (klass), &google__protobuf__any__descriptor);
+}
+
+static void
+cp_any_init (CpAny *self)
+{
+}
+
+/**
+ * cp_any_new:
+ *
+ * Creates an empty `google.protobuf.Any` (no type URL, no value).
+ *
+ * Returns: (transfer full): a new #CpAny
+ */
+CpAny *
+cp_any_new (void)
+{
+  return g_object_new (CP_TYPE_ANY, NULL);
+}
+
+/**
+ * cp_any_pack:
+ * @message: the message to pack
+ * @error: return location for a #GError
+ *
+ * Packs @message into a `google.protobuf.Any` with the type URL
+ * `type.googleapis.com/` followed by the message's full name.
+ *
+ * Returns: (transfer full) (nullable): a new #CpAny, or %NULL on error
+ */
+CpAny *
+cp_any_pack (CpMessage  *message,
+             GError    **error)
+{
+  g_autoptr(CpAny) any = NULL;
+  g_autoptr(GBytes) data = NULL;
+  g_autofree char *url = NULL;
+
+  g_return_val_if_fail (CP_IS_MESSAGE (message), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  data = cp_message_serialize (message, CP_CODEC_PROTO, error);
+  if (data == NULL)
+    return NULL;
+  url = g_strconcat ("type.googleapis.com/", cp_message_get_full_name (message), NULL);
+  any = cp_any_new ();
+  cp_any_set (any, url, data);
+  return g_steal_pointer (&any);
+}
+
+/**
+ * cp_any_unpack:
+ * @self: a #CpAny
+ * @error: return location for a #GError
+ *
+ * Decodes the packed message as an instance of the class registered for
+ * its type name (the part of the type URL after the last `/`).
+ *
+ * Returns: (transfer full) (nullable): the message, or %NULL with
+ *   %CP_ERROR_INVALID_ARGUMENT when the type is unknown or the value does
+ *   not decode
+ */
+CpMessage *
+cp_any_unpack (CpAny   *self,
+               GError **error)
+{
+  const char *name;
+  g_autoptr(GBytes) value = NULL;
+  GType type;
+
+  g_return_val_if_fail (CP_IS_ANY (self), NULL);
+  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+
+  name = cp_any_get_type_name (self);
+  type = *name != '\0' ? cp_message_type_from_name (name) : G_TYPE_INVALID;
+  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
+    {
+      cp_well_known_ensure_types ();
+      type = cp_message_type_from_name (name);
+    }
+  if (type == G_TYPE_INVALID)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                   "google.protobuf.Any: no message class for type URL \"%s\"",
+                   cp_any_get_type_url (self));
+      return NULL;
+    }
+  value = cp_any_get_value (self);
+  return cp_message_new_from_bytes (type, CP_CODEC_PROTO, value, error);
+}
+
+/**
+ * cp_any_get_type_url:
+ * @self: a #CpAny
+ *
+ * Gets the type URL, e.g. `type.googleapis.com/kv.v1.GetRequest`.
+ *
+ * Returns: (transfer none): the type URL (empty when unset)
+ */
+const char *
+cp_any_get_type_url (CpAny *self)
+{
+  const char *url;
+
+  g_return_val_if_fail (CP_IS_ANY (self), NULL);
+
+  url = WRAPPER (self, Google__Protobuf__Any)->type_url;
+  return url != NULL ? url : "";
+}
+
+/**
+ * cp_any_get_type_name:
+ * @self: a #CpAny
+ *
+ * Gets the full message name of the type URL: what follows its last `/`.
+ *
+ * Returns: (transfer none): the full name (empty when unset)
+ */
+const char *
+cp_any_get_type_name (CpAny *self)
+{
+  const char *url, *slash;
+
+  g_return_val_if_fail (CP_IS_ANY (self), NULL);
+
+  url = cp_any_get_type_url (self);
+  slash = strrchr (url, '/');
+  return slash != NULL ? slash + 1 : url;
+}
+
+/**
+ * cp_any_get_value:
+ * @self: a #CpAny
+ *
+ * Gets the binary encoding of the packed message.
+ *
+ * Returns: (transfer full): a copy of the value
+ */
+GBytes *
+cp_any_get_value (CpAny *self)
+{
+  Google__Protobuf__Any *any;
+
+  g_return_val_if_fail (CP_IS_ANY (self), NULL);
+
+  any = WRAPPER (self, Google__Protobuf__Any);
+  return g_bytes_new (any->value.data, any->value.len);
+}
+
+/**
+ * cp_any_set:
+ * @self: a #CpAny
+ * @type_url: (nullable): the type URL
+ * @value: (nullable): the binary encoding of a message of that type
+ *
+ * Replaces the type URL and the value (both copied).
+ */
+void
+cp_any_set (CpAny      *self,
+            const char *type_url,
+            GBytes     *value)
+{
+  Google__Protobuf__Any *any;
+  gsize len = 0;
+  gconstpointer data = NULL;
+
+  g_return_if_fail (CP_IS_ANY (self));
+
+  any = WRAPPER (self, Google__Protobuf__Any);
+  if (any->type_url != NULL && any->type_url != protobuf_c_empty_string)
+    free (any->type_url);
+  any->type_url = type_url != NULL && *type_url != '\0'
+    ? g_strdup (type_url) : (char *) protobuf_c_empty_string;
+  free (any->value.data);
+  any->value.data = NULL;
+  any->value.len = 0;
+  if (value != NULL)
+    data = g_bytes_get_data (value, &len);
+  if (len > 0)
+    {
+      any->value.data = g_memdup2 (data, len);
+      any->value.len = len;
+    }
+}
+
+/**
+ * CpStruct:
+ *
+ * `google.protobuf.Struct`: a JSON object. Its JSON form is the object
+ * itself; read and write it as JSON (cp_message_to_json(),
+ * cp_message_parse()) or through its `fields` map.
+ */
+struct _CpStruct
+{
+  CpMessage parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (CpStruct, cp_struct, CP_TYPE_MESSAGE)
+
+static void
+cp_struct_class_init (CpStructClass *klass)
+{
+  cp_message_class_set_descriptor (CP_MESSAGE_CLASS (klass), &google__protobuf__struct__descriptor);
+}
+
+static void
+cp_struct_init (CpStruct *self)
+{
+}
+
+/**
+ * cp_struct_new:
+ *
+ * Creates an empty `google.protobuf.Struct`.
+ *
+ * Returns: (transfer full): a new #CpStruct
+ */
+CpStruct *
+cp_struct_new (void)
+{
+  return g_object_new (CP_TYPE_STRUCT, NULL);
+}
+
+/**
+ * CpValue:
+ *
+ * `google.protobuf.Value`: any JSON value (null, number, string, boolean,
+ * object or list). Its JSON form is that value.
+ */
+struct _CpValue
+{
+  CpMessage parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (CpValue, cp_value, CP_TYPE_MESSAGE)
+
+static void
+cp_value_class_init (CpValueClass *klass)
+{
+  cp_message_class_set_descriptor (CP_MESSAGE_CLASS (klass), &google__protobuf__value__descriptor);
+}
+
+static void
+cp_value_init (CpValue *self)
+{
+}
+
+/**
+ * cp_value_new:
+ *
+ * Creates a `google.protobuf.Value` with no kind set.
+ *
+ * Returns: (transfer full): a new #CpValue
+ */
+CpValue *
+cp_value_new (void)
+{
+  return g_object_new (CP_TYPE_VALUE, NULL);
+}
+
+/**
+ * CpListValue:
+ *
+ * `google.protobuf.ListValue`: a JSON array. Its JSON form is the array.
+ */
+struct _CpListValue
+{
+  CpMessage parent_instance;
+};
+
+G_DEFINE_FINAL_TYPE (CpListValue, cp_list_value, CP_TYPE_MESSAGE)
+
+static void
+cp_list_value_class_init (CpListValueClass *klass)
+{
+  cp_message_class_set_descriptor (CP_MESSAGE_CLASS (klass), &google__protobuf__list_value__descriptor);
+}
+
+static void
+cp_list_value_init (CpListValue *self)
+{
+}
+
+/**
+ * cp_list_value_new:
+ *
+ * Creates an empty `google.protobuf.ListValue`.
+ *
+ * Returns: (transfer full): a new #CpListValue
+ */
+CpListValue *
+cp_list_value_new (void)
+{
+  return g_object_new (CP_TYPE_LIST_VALUE, NULL);
+}
+
+void
+cp_well_known_ensure_types (void)
+{
+  /* The registry is filled in class_init: initialise the classes. */
+  const GType types[] = {
+    CP_TYPE_EMPTY, CP_TYPE_STRING_VALUE, CP_TYPE_BYTES_VALUE, CP_TYPE_INT32_VALUE,
+    CP_TYPE_INT64_VALUE, CP_TYPE_BOOL_VALUE, CP_TYPE_ANY, CP_TYPE_STRUCT,
+    CP_TYPE_VALUE, CP_TYPE_LIST_VALUE,
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
+    g_type_class_unref (g_type_class_ref (types[i]));
 }

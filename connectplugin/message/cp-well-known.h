@@ -78,4 +78,48 @@ CP_AVAILABLE_IN_ALL
 void           cp_bool_value_set_value     (CpBoolValue   *self,
                                             gboolean       value);
 
+#define CP_TYPE_ANY (cp_any_get_type ())
+CP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CpAny, cp_any, CP, ANY, CpMessage)
+
+CP_AVAILABLE_IN_ALL
+CpAny         *cp_any_new                  (void);
+CP_AVAILABLE_IN_ALL
+CpAny         *cp_any_pack                 (CpMessage     *message,
+                                            GError       **error);
+CP_AVAILABLE_IN_ALL
+CpMessage     *cp_any_unpack               (CpAny         *self,
+                                            GError       **error);
+CP_AVAILABLE_IN_ALL
+const char    *cp_any_get_type_url         (CpAny         *self);
+CP_AVAILABLE_IN_ALL
+const char    *cp_any_get_type_name        (CpAny         *self);
+CP_AVAILABLE_IN_ALL
+GBytes        *cp_any_get_value            (CpAny         *self);
+CP_AVAILABLE_IN_ALL
+void           cp_any_set                  (CpAny         *self,
+                                            const char    *type_url,
+                                            GBytes        *value);
+
+#define CP_TYPE_STRUCT (cp_struct_get_type ())
+CP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CpStruct, cp_struct, CP, STRUCT, CpMessage)
+
+CP_AVAILABLE_IN_ALL
+CpStruct      *cp_struct_new               (void);
+
+#define CP_TYPE_VALUE (cp_value_get_type ())
+CP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CpValue, cp_value, CP, VALUE, CpMessage)
+
+CP_AVAILABLE_IN_ALL
+CpValue       *cp_value_new                (void);
+
+#define CP_TYPE_LIST_VALUE (cp_list_value_get_type ())
+CP_AVAILABLE_IN_ALL
+G_DECLARE_FINAL_TYPE (CpListValue, cp_list_value, CP, LIST_VALUE, CpMessage)
+
+CP_AVAILABLE_IN_ALL
+CpListValue   *cp_list_value_new           (void);
+
 G_END_DECLS

@@ -17,6 +17,8 @@
 #include "other.pb-c.h"
 #include "nopkg.cp.h"
 #include "prefixed.cp.h"
+#include "optional.cp.h"
+#include "optional.pb-c.h"
 
 /* Packs a protoc-c message. */
 static GBytes *
@@ -580,6 +582,182 @@ test_oneof (void)
   g_assert_nonnull (g_enum_get_value_by_nick (cases, "not-set"));
 }
 
+/* proto3 `optional`: presence of every kind survives both codecs. */
+static void
+assert_maybe_absent (CgoptMaybe *m)
+{
+  g_assert_false (cgopt_maybe_has_count (m));
+  g_assert_false (cgopt_maybe_has_label (m));
+  g_assert_false (cgopt_maybe_has_blob (m));
+  g_assert_false (cgopt_maybe_has_mode (m));
+  g_assert_false (cgopt_maybe_has_inner (m));
+  g_assert_false (cgopt_maybe_has_big (m));
+  g_assert_false (cgopt_maybe_has_flag (m));
+  g_assert_false (cgopt_maybe_has_ratio (m));
+  g_assert_cmpint (cgopt_maybe_get_count (m), ==, 0);
+  g_assert_null (cgopt_maybe_get_label (m));
+  g_assert_null (cgopt_maybe_get_blob (m));
+  g_assert_null (cgopt_maybe_get_inner (m));
+}
+
+static void
+assert_maybe_present_defaults (CgoptMaybe *m)
+{
+  g_autoptr(GBytes) blob = NULL;
+  g_autoptr(CgoptInner) inner = NULL;
+
+  g_assert_true (cgopt_maybe_has_count (m));
+  g_assert_true (cgopt_maybe_has_label (m));
+  g_assert_true (cgopt_maybe_has_blob (m));
+  g_assert_true (cgopt_maybe_has_mode (m));
+  g_assert_true (cgopt_maybe_has_inner (m));
+  g_assert_true (cgopt_maybe_has_big (m));
+  g_assert_true (cgopt_maybe_has_flag (m));
+  g_assert_true (cgopt_maybe_has_ratio (m));
+  g_assert_cmpint (cgopt_maybe_get_count (m), ==, 0);
+  g_assert_cmpstr (cgopt_maybe_get_label (m), ==, "");
+  blob = cgopt_maybe_get_blob (m);
+  g_assert_nonnull (blob);
+  g_assert_cmpuint (g_bytes_get_size (blob), ==, 0);
+  g_assert_cmpint (cgopt_maybe_get_mode (m), ==, CGOPT_MODE_UNSPECIFIED);
+  inner = cgopt_maybe_get_inner (m);
+  g_assert_nonnull (inner);
+  g_assert_cmpint (cgopt_inner_get_id (inner), ==, 0);
+  g_assert_cmpint (cgopt_maybe_get_big (m), ==, 0);
+  g_assert_false (cgopt_maybe_get_flag (m));
+  g_assert_cmpfloat (cgopt_maybe_get_ratio (m), ==, 0.0);
+}
+
+static CgoptMaybe *
+roundtrip (CgoptMaybe *m, CpCodec codec)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = cp_message_serialize (CP_MESSAGE (m), codec, &error);
+  CpMessage *back;
+
+  g_assert_no_error (error);
+  back = cp_message_new_from_bytes (CGOPT_TYPE_MAYBE, codec, data, &error);
+  g_assert_no_error (error);
+  return CGOPT_MAYBE (back);
+}
+
+static void
+test_optional_presence (void)
+{
+  g_autoptr(CgoptMaybe) m = cgopt_maybe_new ();
+  g_autoptr(CgoptInner) inner = cgopt_inner_new ();
+  g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+  g_autoptr(GError) error = NULL;
+  Cgopt__V1__Maybe want;
+  gboolean has = TRUE;
+  int n_has = 0, n_value = 0;
+
+  /* (not CGOPT__V1__MAYBE__INIT: protoc-c's initializer for oneofs
+   * trips -Wmissing-braces) */
+  protobuf_c_message_init (&cgopt__v1__maybe__descriptor, &want);
+  assert_maybe_absent (m);
+  {
+    g_autoptr(GBytes) bin = cp_message_to_bytes (CP_MESSAGE (m));
+    g_autofree char *json = cp_message_to_json (CP_MESSAGE (m));
+
+    g_assert_cmpuint (g_bytes_get_size (bin), ==, 0);
+    g_assert_cmpstr (json, ==, "{}");
+  }
+
+  g_signal_connect (m, "notify::has-count", G_CALLBACK (count_notify), &n_has);
+  g_signal_connect (m, "notify::count", G_CALLBACK (count_notify), &n_value);
+  cgopt_maybe_set_count (m, 0);  /* the default value still makes it present */
+  g_assert_cmpint (n_has, ==, 1);
+  g_assert_cmpint (n_value, ==, 1);
+  cgopt_maybe_set_count (m, 0);  /* no change: no notification */
+  g_assert_cmpint (n_has, ==, 1);
+  g_object_get (m, "has-count", &has, NULL);
+  g_assert_true (has);
+  cgopt_maybe_set_label (m, "");
+  cgopt_maybe_set_blob (m, empty);
+  cgopt_maybe_set_mode (m, CGOPT_MODE_UNSPECIFIED);
+  cgopt_maybe_set_inner (m, inner);
+  cgopt_maybe_set_big (m, 0);
+  cgopt_maybe_set_flag (m, FALSE);
+  cgopt_maybe_set_ratio (m, 0.0);
+  assert_maybe_present_defaults (m);
+
+  /* on the wire exactly as protoc-c encodes the one-member oneofs */
+  want._count_case = CGOPT__V1__MAYBE___COUNT_COUNT;
+  want._label_case = CGOPT__V1__MAYBE___LABEL_LABEL;
+  want.label = (char *) "";
+  want._blob_case = CGOPT__V1__MAYBE___BLOB_BLOB;
+  want._mode_case = CGOPT__V1__MAYBE___MODE_MODE;
+  {
+    Cgopt__V1__Inner want_inner;
+
+    protobuf_c_message_init (&cgopt__v1__inner__descriptor, &want_inner);
+
+    want._inner_case = CGOPT__V1__MAYBE___INNER_INNER;
+    want.inner = &want_inner;
+    want._big_case = CGOPT__V1__MAYBE___BIG_BIG;
+    want._flag_case = CGOPT__V1__MAYBE___FLAG_FLAG;
+    want._ratio_case = CGOPT__V1__MAYBE___RATIO_RATIO;
+    assert_same_encoding (m, &want.base);
+  }
+
+  {
+    g_autofree char *json = cp_message_to_json (CP_MESSAGE (m));
+    g_assert_cmpstr (json, ==, "{\"count\":0,\"label\":\"\",\"blob\":\"\",\"mode\":\"MODE_UNSPECIFIED\","
+                               "\"inner\":{},\"big\":\"0\",\"flag\":false,\"ratio\":0}");
+  }
+
+  /* present-with-default survives a round trip in both codecs */
+  {
+    g_autoptr(CgoptMaybe) bin = roundtrip (m, CP_CODEC_PROTO);
+    g_autoptr(CgoptMaybe) json = roundtrip (m, CP_CODEC_JSON);
+
+    assert_maybe_present_defaults (bin);
+    assert_maybe_present_defaults (json);
+    g_assert_true (cp_message_equal (CP_MESSAGE (bin), CP_MESSAGE (json)));
+  }
+
+  /* clearing makes them absent again, and absence survives too */
+  cgopt_maybe_clear_count (m);
+  g_assert_cmpint (n_has, ==, 2);
+  cgopt_maybe_clear_count (m);  /* already absent: no notification */
+  g_assert_cmpint (n_has, ==, 2);
+  cgopt_maybe_clear_label (m);
+  cgopt_maybe_set_blob (m, NULL);  /* NULL clears */
+  cgopt_maybe_clear_mode (m);
+  cgopt_maybe_set_inner (m, NULL);
+  cgopt_maybe_clear_big (m);
+  cgopt_maybe_clear_flag (m);
+  cgopt_maybe_clear_ratio (m);
+  assert_maybe_absent (m);
+  {
+    g_autoptr(CgoptMaybe) bin = roundtrip (m, CP_CODEC_PROTO);
+    g_autoptr(CgoptMaybe) json = roundtrip (m, CP_CODEC_JSON);
+
+    assert_maybe_absent (bin);
+    assert_maybe_absent (json);
+  }
+
+  /* non-default values, from JSON text */
+  {
+    g_autoptr(GBytes) text = bytes_from_string ("{\"count\":7,\"label\":\"x\",\"mode\":\"MODE_FAST\","
+                                                "\"plain\":0,\"inner\":{\"id\":3}}");
+    g_autoptr(CpMessage) parsed = cp_message_new_from_bytes (CGOPT_TYPE_MAYBE, CP_CODEC_JSON, text, &error);
+    CgoptMaybe *p = CGOPT_MAYBE (parsed);
+    g_autoptr(CgoptInner) got = NULL;
+
+    g_assert_no_error (error);
+    g_assert_true (cgopt_maybe_has_count (p));
+    g_assert_cmpint (cgopt_maybe_get_count (p), ==, 7);
+    g_assert_cmpstr (cgopt_maybe_get_label (p), ==, "x");
+    g_assert_cmpint (cgopt_maybe_get_mode (p), ==, CGOPT_MODE_FAST);
+    got = cgopt_maybe_get_inner (p);
+    g_assert_cmpint (cgopt_inner_get_id (got), ==, 3);
+    g_assert_false (cgopt_maybe_has_blob (p));
+    g_assert_false (cgopt_maybe_has_flag (p));
+  }
+}
+
 static void
 test_recursive (void)
 {
@@ -769,6 +947,7 @@ main (int argc, char **argv)
   g_test_add_func ("/codegen/enums/registration", test_enums);
   g_test_add_func ("/codegen/repeated/all-kinds", test_repeated);
   g_test_add_func ("/codegen/map/string-string", test_map_string_string);
+  g_test_add_func ("/codegen/optional/presence", test_optional_presence);
   g_test_add_func ("/codegen/oneof/cases", test_oneof);
   g_test_add_func ("/codegen/recursive/self", test_recursive);
   g_test_add_func ("/codegen/naming/nested-types", test_nested_types);

@@ -106,9 +106,9 @@ class Errors(unittest.TestCase):
         self.assert_fails('errors/unsupported-wkt.proto',
                           'message type google.protobuf.Timestamp has no CpMessage class')
 
-    def test_proto3_optional(self):
-        # protoc refuses it for us: the plugin does not claim FEATURE_PROTO3_OPTIONAL
-        self.assert_fails('errors/optional.proto', 'optional')
+    def test_clash_optional_presence(self):
+        self.assert_fails('errors/clash-optional.proto',
+                          'field clash.Msg.has_maybe and optional field clash.Msg.maybe both map')
 
     def test_proto2(self):
         self.assert_fails('errors/proto2.proto', 'only proto3 files are supported')
@@ -129,10 +129,39 @@ class Output(unittest.TestCase):
         self.assertIn('CP_IS_INT64_VALUE', source)
         self.assertNotIn('google/protobuf', header)
 
+    def test_proto3_optional(self):
+        # the plugin declares FEATURE_PROTO3_OPTIONAL, so protoc runs it on the
+        # file unchanged, and it writes protoc-c's layer too
+        rc, stderr, files = run_protoc('optional.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertEqual(sorted(files), ['optional.cp.c', 'optional.cp.h',
+                                         'optional.pb-c.c', 'optional.pb-c.h'])
+        header, source = files['optional.cp.h'], files['optional.cp.c']
+        self.assertIn('gboolean cgopt_maybe_has_count (CgoptMaybe *self);', header)
+        self.assertIn('void cgopt_maybe_clear_label (CgoptMaybe *self);', header)
+        self.assertIn('g_param_spec_boolean ("has-count"', source)
+        # the synthetic oneof is the presence: a case member in protoc-c's struct
+        self.assertIn('_count_case;', files['optional.pb-c.h'])
+        self.assertIn('return m->_count_case == 1;', source)
+        # only the real oneof gets a case enum
+        self.assertIn('CgoptMaybeChoiceCase', header)
+        self.assertNotIn('CountCase', header)
+        # a file without optional fields: the same four files
+        rc, stderr, files = run_protoc('errors/optional.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertIn('clash_msg_has_maybe', files['errors/optional.cp.h'])
+
+    def test_c_layer_parameter(self):
+        rc, stderr, files = run_protoc('other.proto', '--cp_opt=c_layer=no')
+        self.assertEqual(rc, 0, stderr)
+        self.assertEqual(sorted(files), ['other.cp.c', 'other.cp.h'])
+        with self.assertRaises(cg.GeneratorError):
+            cg.parse_parameter('c_layer=maybe')
+
     def test_outputs_and_includes(self):
         rc, stderr, files = run_protoc('other.proto')
         self.assertEqual(rc, 0, stderr)
-        self.assertEqual(sorted(files), ['other.cp.c', 'other.cp.h'])
+        self.assertEqual(sorted(files), ['other.cp.c', 'other.cp.h', 'other.pb-c.c', 'other.pb-c.h'])
         self.assertIn('#include "everything.cp.h"', files['other.cp.h'])
         self.assertIn('#include "other.pb-c.h"', files['other.cp.c'])
         self.assertIn('G_DECLARE_FINAL_TYPE (CgotherForeign, cgother_foreign, CGOTHER, FOREIGN, CpMessage)',

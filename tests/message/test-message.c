@@ -8,6 +8,7 @@
 #include "cp-codec-private.h"
 #include "cp-error.h"
 #include "test_all.pb-c.h"
+#include "struct.pb-c.h"
 
 #define STATIC_BYTES(s) g_bytes_new_static (s, sizeof (s) - 1)
 
@@ -483,6 +484,183 @@ test_well_known (void)
   }
 }
 
+static char *
+json_of (gpointer message)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) data = cp_message_serialize (CP_MESSAGE (message), CP_CODEC_JSON, &error);
+
+  g_assert_no_error (error);
+  return g_strndup (g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+}
+
+static CpMessage *
+from_json (GType type, const char *text, GError **error)
+{
+  g_autoptr(GBytes) data = g_bytes_new (text, strlen (text));
+
+  return cp_message_new_from_bytes (type, CP_CODEC_JSON, data, error);
+}
+
+static void
+test_any (void)
+{
+  g_autoptr(TestNested) nested = TEST_NESTED (cp_message_new (TEST_TYPE_NESTED));
+  g_autoptr(CpAny) any = NULL;
+  g_autoptr(CpMessage) back = NULL;
+  g_autoptr(CpMessage) parsed = NULL;
+  g_autoptr(CpMessage) unpacked = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *json = NULL;
+  Cptest__V1__Nested *c = cp_message_get_c_message (CP_MESSAGE (nested));
+
+  c->id = 7;
+  c->name = g_strdup ("seven");
+  any = cp_any_pack (CP_MESSAGE (nested), &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (cp_any_get_type_url (any), ==, "type.googleapis.com/cptest.v1.Nested");
+  g_assert_cmpstr (cp_any_get_type_name (any), ==, "cptest.v1.Nested");
+
+  /* binary: through the registry back to the class */
+  unpacked = cp_any_unpack (any, &error);
+  g_assert_no_error (error);
+  g_assert_true (TEST_IS_NESTED (unpacked));
+  g_assert_true (cp_message_equal (unpacked, CP_MESSAGE (nested)));
+
+  /* JSON: the message's members with "@type" */
+  json = json_of (any);
+  g_assert_cmpstr (json, ==, "{\"@type\":\"type.googleapis.com/cptest.v1.Nested\",\"id\":7,\"name\":\"seven\"}");
+  back = from_json (CP_TYPE_ANY, json, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_message_equal (back, CP_MESSAGE (any)));
+
+  /* "@type" may come last */
+  parsed = from_json (CP_TYPE_ANY, "{\"name\":\"seven\",\"id\":7,"
+                                   "\"@type\":\"type.googleapis.com/cptest.v1.Nested\"}", &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_message_equal (parsed, CP_MESSAGE (any)));
+  g_clear_object (&parsed);
+
+  /* a wrapper inside an Any: {"@type", "value"} */
+  {
+    g_autoptr(CpStringValue) sv = cp_string_value_new ("hi");
+    g_autoptr(CpAny) wrapped = cp_any_pack (CP_MESSAGE (sv), &error);
+    g_autofree char *wjson = NULL;
+    g_autoptr(CpMessage) wback = NULL;
+
+    g_assert_no_error (error);
+    wjson = json_of (wrapped);
+    g_assert_cmpstr (wjson, ==, "{\"@type\":\"type.googleapis.com/google.protobuf.StringValue\","
+                                "\"value\":\"hi\"}");
+    wback = from_json (CP_TYPE_ANY, wjson, &error);
+    g_assert_no_error (error);
+    g_assert_true (cp_message_equal (wback, CP_MESSAGE (wrapped)));
+  }
+
+  /* the empty Any is {} both ways */
+  {
+    g_autoptr(CpAny) empty = cp_any_new ();
+    g_autofree char *ejson = json_of (empty);
+
+    g_assert_cmpstr (ejson, ==, "{}");
+    parsed = from_json (CP_TYPE_ANY, "{}", &error);
+    g_assert_no_error (error);
+    g_assert_true (cp_message_equal (parsed, CP_MESSAGE (empty)));
+    g_clear_object (&parsed);
+  }
+
+  /* unknown types and a missing "@type" are errors, not crashes */
+  parsed = from_json (CP_TYPE_ANY, "{\"@type\":\"type.googleapis.com/no.Such\",\"a\":1}", &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_assert_null (parsed);
+  g_clear_error (&error);
+  parsed = from_json (CP_TYPE_ANY, "{\"id\":1}", &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  parsed = from_json (CP_TYPE_ANY, "{\"@type\":5}", &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  cp_any_set (any, "type.googleapis.com/no.Such", NULL);
+  g_assert_null (cp_any_unpack (any, &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_null (cp_message_serialize (CP_MESSAGE (any), CP_CODEC_JSON, &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_INTERNAL);
+}
+
+static void
+test_struct_value (void)
+{
+  const char *text = "{\"a\":null,\"b\":1.5,\"c\":\"s\",\"d\":true,\"e\":{\"x\":[1,\"y\",null,[],{}]}}";
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) st = from_json (CP_TYPE_STRUCT, text, &error);
+  g_autoptr(CpMessage) bin_back = NULL;
+  g_autoptr(GBytes) bin = NULL;
+  g_autofree char *json = NULL;
+  Google__Protobuf__Struct *c;
+
+  g_assert_no_error (error);
+  c = cp_message_get_c_message (st);
+  g_assert_cmpuint (c->n_fields, ==, 5);
+  json = json_of (st);
+  g_assert_cmpstr (json, ==, text);
+
+  /* the same in binary */
+  bin = cp_message_serialize (st, CP_CODEC_PROTO, &error);
+  g_assert_no_error (error);
+  bin_back = cp_message_new_from_bytes (CP_TYPE_STRUCT, CP_CODEC_PROTO, bin, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_message_equal (bin_back, st));
+
+  /* Value and ListValue on their own */
+  {
+    g_autoptr(CpMessage) v = from_json (CP_TYPE_VALUE, "[1,{\"k\":false}]", &error);
+    g_autoptr(CpMessage) l = NULL;
+    g_autoptr(CpMessage) n = NULL;
+    g_autofree char *vjson = NULL;
+    g_autofree char *ljson = NULL;
+    g_autofree char *njson = NULL;
+
+    g_assert_no_error (error);
+    vjson = json_of (v);
+    g_assert_cmpstr (vjson, ==, "[1,{\"k\":false}]");
+    l = from_json (CP_TYPE_LIST_VALUE, "[]", &error);
+    g_assert_no_error (error);
+    ljson = json_of (l);
+    g_assert_cmpstr (ljson, ==, "[]");
+    n = from_json (CP_TYPE_VALUE, "null", &error);
+    g_assert_no_error (error);
+    njson = json_of (n);
+    g_assert_cmpstr (njson, ==, "null");
+  }
+
+  /* a Struct inside an Any: the "value" form */
+  {
+    g_autoptr(CpAny) any = cp_any_pack (st, &error);
+    g_autofree char *ajson = NULL;
+    g_autofree char *expected = g_strdup_printf ("{\"@type\":\"type.googleapis.com/google.protobuf.Struct\","
+                                                 "\"value\":%s}", text);
+
+    g_assert_no_error (error);
+    ajson = json_of (any);
+    g_assert_cmpstr (ajson, ==, expected);
+  }
+
+  /* bad input */
+  g_assert_null (from_json (CP_TYPE_STRUCT, "[1]", &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  g_assert_null (from_json (CP_TYPE_VALUE, "nul", &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_clear_error (&error);
+  {
+    /* a Value with no kind cannot be written */
+    g_autoptr(CpValue) unset = cp_value_new ();
+    g_assert_null (cp_message_serialize (CP_MESSAGE (unset), CP_CODEC_JSON, &error));
+    g_assert_error (error, CP_ERROR, CP_ERROR_INTERNAL);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -497,6 +675,8 @@ main (int argc, char **argv)
   g_test_add_func ("/message/object/copy-equal", test_copy_equal);
   g_test_add_func ("/message/object/take", test_take);
   g_test_add_func ("/message/well-known", test_well_known);
+  g_test_add_func ("/message/well-known/any", test_any);
+  g_test_add_func ("/message/well-known/struct-value", test_struct_value);
 
   return g_test_run ();
 }
