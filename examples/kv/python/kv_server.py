@@ -1,0 +1,100 @@
+#!/usr/bin/python3
+# kv_server.py [--listen ADDRESS]: the KV service (kv.v1.KVService) in Python,
+# a subclass of the generated Kv.KVServiceSkeleton overriding its virtual
+# methods. Prints the URL it serves as the first line of stdout, then one
+# line per call, like kv-server.c; SIGINT/SIGTERM stop it.
+# SPDX-License-Identifier: LGPL-2.1-or-later
+import argparse
+import signal
+
+import gi
+gi.require_version('ConnectPlugin', '1.0')
+gi.require_version('Kv', '1.0')
+from gi.repository import ConnectPlugin, GLib, GObject, Kv  # noqa: E402
+
+
+def log(line):
+    print(line, flush=True)
+
+
+class PyKV(Kv.KVServiceSkeleton):
+    def __init__(self):
+        super().__init__()
+        self.store = {}     # key → bytes
+        self.watchers = {}  # CpInvocation → prefix
+
+    def do_handle_get(self, invocation, request):
+        value = self.store.get(request.props.key)
+        log(f'get {request.props.key} → {"found" if value is not None else "not found"}')
+        self.complete_get(invocation, Kv.GetResponse(found=value is not None,
+                                                     value=GLib.Bytes(value or b'')))
+        return True
+
+    def do_handle_put(self, invocation, request):
+        key, value = request.props.key, request.props.value.get_data() or b''
+        if not key:
+            invocation.return_error_literal(ConnectPlugin.Error.INVALID_ARGUMENT,
+                                            'key must not be empty')
+            return True
+        log(f'put {key} ({len(value)} bytes)')
+        self.store[key] = value
+        self.publish(Kv.EventType.PUT, key, value)
+        self.complete_put(invocation, Kv.PutResponse())
+        return True
+
+    def do_handle_delete(self, invocation, request):
+        key = request.props.key
+        found = self.store.pop(key, None) is not None
+        log(f'delete {key} → {"found" if found else "not found"}')
+        if found:
+            self.publish(Kv.EventType.DELETE, key, b'')
+        self.complete_delete(invocation, Kv.DeleteResponse(found=found))
+        return True
+
+    def do_handle_watch(self, invocation, request):
+        log(f'watch prefix="{request.props.prefix}"')
+        cancellable = invocation.get_cancellable()
+        if cancellable.is_cancelled():
+            return True  # already over: the engine answers
+        self.watchers[invocation] = request.props.prefix
+        # GObject's connect (Gio.Cancellable.connect is g_cancellable_connect).
+        GObject.Object.connect(cancellable, 'cancelled', self.on_watch_cancelled, invocation)
+        invocation.send_headers()  # the caller knows the watch is in place
+        return True
+
+    def on_watch_cancelled(self, cancellable, invocation):
+        log('watch ended')
+        self.watchers.pop(invocation, None)
+
+    def publish(self, event_type, key, value):
+        for invocation, prefix in list(self.watchers.items()):
+            if key.startswith(prefix):
+                event = Kv.WatchEvent(type=event_type, key=key, value=GLib.Bytes(value))
+                try:
+                    invocation.send_message(event)
+                except GLib.Error as e:
+                    log(f'watch: dropping event for {key}: {e.message}')
+
+
+def main():
+    parser = argparse.ArgumentParser(description='serve kv.v1.KVService (Python)')
+    parser.add_argument('--listen', '-l', default='127.0.0.1:0',
+                        help='HOST:PORT (port 0 = any) or unix:PATH')
+    args = parser.parse_args()
+
+    server = ConnectPlugin.RpcServer.new()
+    kv = PyKV()
+    kv.export(server)
+    log(server.listen(args.listen))
+
+    loop = GLib.MainLoop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signum, loop.quit)
+    loop.run()
+
+    kv.unexport()
+    server.close()
+
+
+if __name__ == '__main__':
+    main()
