@@ -30,6 +30,13 @@
 #include "cp-plugin-protos.h"
 #include "cp-plugin.h"
 #include "cp-server.h"
+#include "cp-host-enum-types.h"
+#include "cp-discovery.h"
+#include "cp-static-discovery.h"
+#include "cp-process-discovery.h"
+#include "cp-in-process-discovery.h"
+#include "cp-health-monitor.h"
+#include "cp-client.h"
 #endif
 
 #undef __CONNECTPLUGIN_H_INSIDE__

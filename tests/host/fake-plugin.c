@@ -1,0 +1,185 @@
+/* fake-plugin.c: plugin executables for the process-discovery tests
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ *   fake-plugin serve          the echo server through cp_server_run ()
+ *                              (PluginControl on; logs Shutdown requests
+ *                              and SIGTERM on stderr)
+ *   fake-plugin serve-no-control   serves without PluginControl; exits 0 on
+ *                              SIGTERM (after saying so on stderr)
+ *   fake-plugin ignore-term    serves, without PluginControl, ignoring SIGTERM
+ *   fake-plugin never-announce sleeps without printing anything
+ *   fake-plugin exit-early     complains on stderr and exits with status 3
+ *   fake-plugin garbage        prints something that is not an address
+ *   fake-plugin chatty         like serve, plus lines on stderr and stdout
+ *   fake-plugin host           a host: launches "fake-plugin serve", prints its
+ *                              pid, waits to be killed
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib-unix.h>
+
+#include "host-test-util.h"
+
+static gboolean
+sigterm_logged (gpointer user_data)
+{
+  fprintf (stderr, "fake-plugin: got SIGTERM\n");
+  fflush (stderr);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+host_started (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = cp_process_discovery_start_finish (CP_PROCESS_DISCOVERY (source),
+                                                            result, &error);
+
+  if (url == NULL)
+    {
+      fprintf (stderr, "fake-plugin: %s\n", error->message);
+      exit (1);
+    }
+  *(gboolean *) user_data = TRUE;
+}
+
+static gboolean
+sigterm_quit (gpointer user_data)
+{
+  fprintf (stderr, "fake-plugin: got SIGTERM\n");
+  fflush (stderr);
+  g_main_loop_quit (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+print_later (gpointer user_data)
+{
+  printf ("fake-plugin: a line on stdout after the address\n");
+  fflush (stdout);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+shutdown_requested (CpServer   *server,
+                    int         grace_period_seconds,
+                    const char *reason,
+                    gpointer    user_data)
+{
+  fprintf (stderr, "fake-plugin: shutdown requested (%d s: %s)\n", grace_period_seconds, reason);
+  fflush (stderr);
+}
+
+static int
+serve (int    argc,
+       char **argv)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+
+  g_signal_connect (server, "shutdown-requested", G_CALLBACK (shutdown_requested), NULL);
+  g_unix_signal_add (SIGTERM, sigterm_logged, NULL);
+  fprintf (stderr, "fake-plugin: starting\n");
+  fflush (stderr);
+  return cp_server_run (server, 1, argv);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  const char *mode = argc > 1 ? argv[1] : "serve";
+
+  if (g_str_equal (mode, "serve"))
+    return serve (argc, argv);
+  if (g_str_equal (mode, "serve-no-control"))
+    {
+      /* Its own loop (not cp_server_run ()), so that the SIGTERM line is
+       * written before anything else reacts to the signal. */
+      g_autoptr(CpServer) server = host_test_echo_server_new ();
+      g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+      g_autoptr(GError) error = NULL;
+      g_autofree char *url = NULL;
+
+      g_object_set (server, "plugin-control-enabled", FALSE, NULL);
+      url = cp_server_listen (server, g_getenv (CP_LISTEN_ENV), &error);
+      if (url == NULL)
+        {
+          fprintf (stderr, "fake-plugin: %s\n", error->message);
+          return 1;
+        }
+      g_unix_signal_add (SIGTERM, sigterm_quit, loop);
+      printf ("%s\n", url);
+      fflush (stdout);
+      g_main_loop_run (loop);
+      cp_server_close (server);
+      return 0;
+    }
+  if (g_str_equal (mode, "chatty"))
+    {
+      fprintf (stderr, "fake-plugin: first line on stderr\nfake-plugin: second line\n");
+      fflush (stderr);
+      /* Runs once the server has announced its address. */
+      g_idle_add (print_later, NULL);
+      return serve (argc, argv);
+    }
+  if (g_str_equal (mode, "ignore-term"))
+    {
+      g_autoptr(CpServer) server = host_test_echo_server_new ();
+      g_autoptr(GError) error = NULL;
+      g_autofree char *url = NULL;
+
+      signal (SIGTERM, SIG_IGN);
+      g_object_set (server, "plugin-control-enabled", FALSE, NULL);
+      url = cp_server_listen (server, g_getenv (CP_LISTEN_ENV), &error);
+      if (url == NULL)
+        {
+          fprintf (stderr, "fake-plugin: %s\n", error->message);
+          return 1;
+        }
+      printf ("%s\n", url);
+      fflush (stdout);
+      for (;;)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  if (g_str_equal (mode, "host"))
+    {
+      /* A host launching "fake-plugin serve", reporting its pid and then
+       * waiting to be killed. */
+      const char *plugin_argv[] = { argv[0], "serve", NULL };
+      g_autoptr(CpProcessDiscovery) discovery = cp_process_discovery_new (plugin_argv);
+      gboolean done = FALSE;
+
+      cp_process_discovery_start_async (discovery, NULL, host_started, &done);
+      while (!done)
+        g_main_context_iteration (NULL, TRUE);
+      printf ("%d\n", (int) cp_process_discovery_get_pid (discovery));
+      fflush (stdout);
+      for (;;)
+        g_main_context_iteration (NULL, TRUE);
+    }
+  if (g_str_equal (mode, "never-announce"))
+    {
+      for (;;)
+        pause ();
+    }
+  if (g_str_equal (mode, "exit-early"))
+    {
+      fprintf (stderr, "fake-plugin: cannot read my configuration\n");
+      return 3;
+    }
+  if (g_str_equal (mode, "garbage"))
+    {
+      printf ("hello, I am a plugin\n");
+      fflush (stdout);
+      for (;;)
+        pause ();
+    }
+
+  fprintf (stderr, "fake-plugin: unknown mode %s\n", mode);
+  return 2;
+}

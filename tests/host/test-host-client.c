@@ -1,0 +1,685 @@
+/* test-host-client.c: CpClient, static and in-process discovery
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "host-test-util.h"
+
+typedef struct {
+  GArray *states;     /* CpClientState, one per notify::state */
+  gboolean done;
+  gboolean ok;
+  GError *error;
+  CpClientState state_at_callback;
+} Connect;
+
+static void
+state_notify_cb (CpClient   *client,
+                 GParamSpec *pspec,
+                 Connect    *c)
+{
+  CpClientState state = cp_client_get_state (client);
+
+  g_array_append_val (c->states, state);
+}
+
+static void
+connect_cb (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  Connect *c = user_data;
+
+  c->ok = cp_client_connect_finish (CP_CLIENT (source), result, &c->error);
+  c->state_at_callback = cp_client_get_state (CP_CLIENT (source));
+  c->done = TRUE;
+}
+
+static void
+connect_init (Connect  *c,
+              CpClient *client)
+{
+  memset (c, 0, sizeof *c);
+  c->states = g_array_new (FALSE, FALSE, sizeof (CpClientState));
+  g_signal_connect (client, "notify::state", G_CALLBACK (state_notify_cb), c);
+}
+
+static void
+connect_clear (Connect  *c,
+               CpClient *client)
+{
+  g_signal_handlers_disconnect_by_data (client, c);
+  g_clear_pointer (&c->states, g_array_unref);
+  g_clear_error (&c->error);
+}
+
+/* Connects and waits; returns the result. */
+static gboolean
+run_connect (Connect  *c,
+             CpClient *client)
+{
+  c->done = FALSE;
+  g_clear_error (&c->error);
+  g_array_set_size (c->states, 0);
+  cp_client_connect_async (client, NULL, connect_cb, c);
+  host_test_wait_flag (&c->done);
+  return c->ok;
+}
+
+static void
+assert_states (Connect *c,
+               ...)
+{
+  va_list ap;
+  guint i = 0;
+  int expected;
+
+  va_start (ap, c);
+  while ((expected = va_arg (ap, int)) >= 0)
+    {
+      g_assert_cmpuint (i, <, c->states->len);
+      g_assert_cmpint (g_array_index (c->states, CpClientState, i), ==, expected);
+      i++;
+    }
+  va_end (ap);
+  g_assert_cmpuint (i, ==, c->states->len);
+}
+
+static void
+close_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (cp_client_close_finish (CP_CLIENT (source), result, &error));
+  g_assert_no_error (error);
+  *(gboolean *) user_data = TRUE;
+}
+
+static void
+close_client (CpClient *client)
+{
+  gboolean closed = FALSE;
+
+  cp_client_close_async (client, NULL, close_cb, &closed);
+  host_test_wait_flag (&closed);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_CLOSED);
+}
+
+static CpClient *
+client_for_server (CpServer *server)
+{
+  g_autoptr(CpInProcessDiscovery) discovery =
+    cp_in_process_discovery_new (cp_server_get_rpc_server (server));
+
+  return cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+}
+
+static void
+result_cb (GObject      *source,
+           GAsyncResult *result,
+           gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* Dispenses @plugin's EchoService proxy and calls Say (asynchronously: the
+ * server runs in this thread). */
+static void
+assert_say (CpClient   *client,
+            const char *plugin)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpProxy) proxy = cp_client_dispense (client, plugin, HOSTTEST_TYPE_ECHO_SERVICE_PROXY,
+                                                 &error);
+  g_autoptr(HosttestSayRequest) request = hosttest_say_request_new ();
+  g_autoptr(HosttestSayResponse) response = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_assert_no_error (error);
+  g_assert_true (HOSTTEST_IS_ECHO_SERVICE_PROXY (proxy));
+  hosttest_say_request_set_text (request, "hello");
+  hosttest_echo_service_call_say (HOSTTEST_ECHO_SERVICE (proxy), request, NULL, NULL,
+                                  result_cb, &result);
+  HOST_TEST_WAIT_UNTIL (result != NULL);
+  response = hosttest_echo_service_call_say_finish (HOSTTEST_ECHO_SERVICE (proxy), result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (hosttest_say_response_get_text (response), ==, "hello");
+}
+
+/* ---- tests ---- */
+
+static void
+test_in_process (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *plugins[] = { "echo", NULL };
+  const char * const *urls;
+  CpHealthMonitor *monitor;
+  CpPluginInfo *info;
+  Connect c;
+
+  /* The discovery starts the server (nothing listens). */
+  {
+    g_autoptr(CpInProcessDiscovery) discovery = cp_in_process_discovery_new_for_server (server);
+
+    g_assert_true (cp_in_process_discovery_get_plugin_server (discovery) == server);
+    g_assert_true (cp_in_process_discovery_get_server (discovery) ==
+                   cp_server_get_rpc_server (server));
+    client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  }
+  cp_client_set_plugins (client, plugins);
+  connect_init (&c, client);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_CREATED);
+
+  g_assert_true (run_connect (&c, client));
+  g_assert_no_error (c.error);
+  assert_states (&c, CP_CLIENT_STATE_CONNECTING, CP_CLIENT_STATE_CONNECTED,
+                 CP_CLIENT_STATE_READY, -1);
+  g_assert_cmpint (c.state_at_callback, ==, CP_CLIENT_STATE_READY);
+  g_assert_cmpstr (cp_client_get_url (client), ==, CP_IN_PROCESS_URL);
+
+  /* No socket at all. */
+  urls = cp_rpc_server_get_urls (cp_server_get_rpc_server (server));
+  g_assert_true (urls == NULL || urls[0] == NULL);
+
+  info = cp_client_get_plugin_info (client, "echo");
+  g_assert_nonnull (info);
+  g_assert_cmpstr (cp_plugin_info_get_version (info), ==, "1.2.3");
+  g_assert_cmpuint (cp_client_get_plugin_infos (client)->len, ==, 1);
+  g_assert_nonnull (g_hash_table_lookup (cp_handshake_response_get_server_metadata (
+                                           cp_client_get_handshake_response (client)),
+                                         "server_version"));
+
+  monitor = cp_client_get_health_monitor (client);
+  g_assert_nonnull (monitor);
+  g_assert_cmpint (cp_health_monitor_get_health_state (monitor), ==, CP_HEALTH_STATE_HEALTHY);
+  g_assert_cmpint (cp_health_monitor_get_serving_status (monitor), ==, CP_SERVING_STATUS_SERVING);
+
+  assert_say (client, "echo");
+
+  /* Idempotent: ready stays ready, without a new handshake or state change. */
+  g_assert_true (run_connect (&c, client));
+  g_assert_cmpuint (c.states->len, ==, 0);
+
+  close_client (client);
+  g_assert_null (cp_client_get_channel (client));
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_static_tcp (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *plugins[] = { "echo", "other", NULL };
+  Connect c;
+
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  client = cp_client_new (url);
+  cp_client_set_plugins (client, plugins);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  g_assert_no_error (c.error);
+  g_assert_cmpstr (cp_client_get_url (client), ==, url);
+  g_assert_cmpuint (cp_client_get_plugin_infos (client)->len, ==, 2);
+  assert_say (client, "echo");
+
+  connect_clear (&c, client);
+  close_client (client);
+  cp_server_close (server);
+}
+
+static void
+changed_count_cb (CpDiscovery *discovery,
+                  guint       *count)
+{
+  (*count)++;
+}
+
+static void
+test_static_discovery (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpServer) dead = host_test_echo_server_new ();
+  g_autoptr(CpStaticDiscovery) discovery = NULL;
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *dead_url = NULL;
+  const char *plugins[] = { "echo", NULL };
+  guint changes = 0;
+  Connect c;
+
+  /* An address where nobody listens any more. */
+  dead_url = cp_server_listen (dead, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  cp_server_close (dead);
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+
+  {
+    const char *urls[] = { dead_url, url, NULL };
+    discovery = cp_static_discovery_new (urls);
+  }
+  g_signal_connect (discovery, "changed", G_CALLBACK (changed_count_cb), &changes);
+  client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  g_object_set (client, "auto-reconnect", FALSE, NULL);
+  cp_client_set_plugins (client, plugins);
+  connect_init (&c, client);
+
+  /* The first endpoint is unreachable: the client moves on to the next. */
+  g_assert_true (run_connect (&c, client));
+  g_assert_no_error (c.error);
+  g_assert_cmpstr (cp_client_get_url (client), ==, url);
+
+  {
+    const char *urls[] = { url, NULL };
+    cp_static_discovery_set_urls (discovery, urls);
+    g_assert_cmpuint (changes, ==, 1);
+    /* Same list again: no change. */
+    cp_static_discovery_set_urls (discovery, urls);
+    g_assert_cmpuint (changes, ==, 1);
+    g_assert_cmpstr (cp_static_discovery_get_urls (discovery)[0], ==, url);
+  }
+
+  connect_clear (&c, client);
+  close_client (client);
+  cp_server_close (server);
+}
+
+static void
+test_static_discovery_empty (void)
+{
+  g_autoptr(CpStaticDiscovery) discovery = cp_static_discovery_new (NULL);
+  g_autoptr(CpClient) client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  Connect c;
+
+  connect_init (&c, client);
+  g_assert_false (run_connect (&c, client));
+  g_assert_error (c.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  assert_states (&c, CP_CLIENT_STATE_CONNECTING, CP_CLIENT_STATE_FAILED, -1);
+  connect_clear (&c, client);
+}
+
+static void
+expect_handshake_error (CpServer   *server,
+                        CpClient   *client,
+                        int         code,
+                        const char *substring)
+{
+  Connect c;
+
+  connect_init (&c, client);
+  g_assert_false (run_connect (&c, client));
+  g_assert_error (c.error, CP_ERROR, code);
+  if (substring != NULL && strstr (c.error->message, substring) == NULL)
+    g_error ("“%s” does not mention “%s”", c.error->message, substring);
+  assert_states (&c, CP_CLIENT_STATE_CONNECTING, CP_CLIENT_STATE_FAILED, -1);
+  g_assert_cmpint (c.state_at_callback, ==, CP_CLIENT_STATE_FAILED);
+  g_assert_error (cp_client_get_error (client), CP_ERROR, code);
+  g_assert_null (cp_client_get_channel (client));
+  connect_clear (&c, client);
+}
+
+static void
+test_wrong_cookie (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *plugins[] = { "echo", NULL };
+  Connect c;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  cp_client_set_plugins (client, plugins);
+  g_object_set (client, "magic-cookie-value", "not-the-cookie", NULL);
+  expect_handshake_error (server, client, CP_ERROR_INVALID_ARGUMENT, NULL);
+
+  /* Fixed, it connects again, through RECONNECTING and a new handshake. */
+  g_object_set (client, "magic-cookie-value", CP_MAGIC_COOKIE_VALUE, NULL);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  assert_states (&c, CP_CLIENT_STATE_RECONNECTING, CP_CLIENT_STATE_CONNECTED,
+                 CP_CLIENT_STATE_READY, -1);
+  g_assert_null (cp_client_get_error (client));
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_wrong_core_version (void)
+{
+  /* The server insists on another core version: it refuses ours. */
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_object_set (server, "core-protocol-version", 2, NULL);
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  expect_handshake_error (server, client, CP_ERROR_INVALID_ARGUMENT, NULL);
+  cp_server_close (server);
+}
+
+static void
+test_wrong_core_version_answered (void)
+{
+  /* A server answering with another core version: refused locally. */
+  FakeServer *fake = fake_server_new ();
+  g_autoptr(CpInProcessDiscovery) discovery = NULL;
+  g_autoptr(CpClient) client = NULL;
+
+  fake->core_version = 2;
+  fake_server_start (fake);
+  discovery = cp_in_process_discovery_new (fake->rpc);
+  client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  expect_handshake_error (NULL, client, CP_ERROR_FAILED_PRECONDITION, "core protocol version 2");
+  g_clear_object (&client);
+  fake_server_free (fake);
+}
+
+static void
+test_wrong_app_version (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  g_object_set (client, "app-protocol-version", 7, NULL);
+  expect_handshake_error (server, client, CP_ERROR_FAILED_PRECONDITION, NULL);
+  cp_server_close (server);
+}
+
+static void
+test_unknown_plugin (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *plugins[] = { "echo", "no-such-plugin", NULL };
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  cp_client_set_plugins (client, plugins);
+  expect_handshake_error (server, client, CP_ERROR_NOT_FOUND, "“no-such-plugin”");
+  cp_server_close (server);
+}
+
+static void
+test_not_a_server (void)
+{
+  /* An HTTP server without the handshake (404 for everything). */
+  g_autoptr(CpRpcServer) rpc = cp_rpc_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = cp_rpc_server_listen (rpc, "127.0.0.1:0", &error);
+
+  g_assert_no_error (error);
+  client = cp_client_new (url);
+  expect_handshake_error (NULL, client, CP_ERROR_UNIMPLEMENTED,
+                          "does not look like a connectplugin server");
+  cp_rpc_server_close (rpc);
+}
+
+static gboolean
+answer_html (GSocketService    *service,
+             GSocketConnection *connection,
+             GObject           *source,
+             gpointer           user_data)
+{
+  static const char reply[] =
+    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\n"
+    "Connection: close\r\n\r\n<html></html>";
+  GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+
+  /* Small enough for the socket buffer: no need to read the request first. */
+  g_output_stream_write_all (out, reply, sizeof reply - 1, NULL, NULL, NULL);
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  return TRUE;
+}
+
+static void
+test_not_a_server_html (void)
+{
+  g_autoptr(GSocketService) service = g_socket_service_new ();
+  g_autoptr(GInetAddress) lo = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any = g_inet_socket_address_new (lo, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpClient) client = NULL;
+  g_autofree char *url = NULL;
+  Connect c;
+
+  g_assert_true (g_socket_listener_add_address (G_SOCKET_LISTENER (service), any,
+                                                G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP,
+                                                NULL, &bound, &error));
+  g_signal_connect (service, "incoming", G_CALLBACK (answer_html), NULL);
+  url = g_strdup_printf ("http://127.0.0.1:%u",
+                         g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound)));
+  client = cp_client_new (url);
+  connect_init (&c, client);
+  g_assert_false (run_connect (&c, client));
+  g_assert_nonnull (c.error);
+  g_assert_true (c.error->domain == CP_ERROR);
+  g_assert_nonnull (strstr (c.error->message, url));
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_FAILED);
+  connect_clear (&c, client);
+  g_socket_service_stop (service);
+}
+
+static void
+test_nobody_listening (void)
+{
+  g_autoptr(CpServer) dead = host_test_echo_server_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = cp_server_listen (dead, "127.0.0.1:0", &error);
+  g_autoptr(CpClient) client = NULL;
+
+  g_assert_no_error (error);
+  cp_server_close (dead);
+  client = cp_client_new (url);
+  expect_handshake_error (NULL, client, CP_ERROR_UNAVAILABLE, url);
+}
+
+static void
+test_unhealthy_fails (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  Connect c;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  g_array_set_size (c.states, 0);
+
+  cp_server_set_serving_status (server, "", CP_SERVING_STATUS_NOT_SERVING);
+  HOST_TEST_WAIT_UNTIL (cp_client_get_state (client) == CP_CLIENT_STATE_FAILED);
+  assert_states (&c, CP_CLIENT_STATE_FAILED, -1);
+  g_assert_error (cp_client_get_error (client), CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_nonnull (strstr (cp_client_get_error (client)->message, "unhealthy"));
+
+  /* Serving again: a new connect gets it back. */
+  cp_server_set_serving_status (server, "", CP_SERVING_STATUS_SERVING);
+  g_assert_true (run_connect (&c, client));
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_READY);
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_not_serving_at_start (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  Connect c;
+
+  g_assert_true (cp_server_start (server, &error));
+  cp_server_set_serving_status (server, "", CP_SERVING_STATUS_NOT_SERVING);
+  client = client_for_server (server);
+  g_object_set (client, "health-timeout-ms", 100, NULL);
+  connect_init (&c, client);
+  g_assert_false (run_connect (&c, client));
+  g_assert_error (c.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  assert_states (&c, CP_CLIENT_STATE_CONNECTING, CP_CLIENT_STATE_CONNECTED,
+                 CP_CLIENT_STATE_FAILED, -1);
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_dispense_errors (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpProxy) proxy = NULL;
+  const char *plugins[] = { "echo", NULL };
+  Connect c;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  cp_client_set_plugins (client, plugins);
+
+  proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_ECHO_SERVICE_PROXY, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION);
+  g_assert_null (proxy);
+  g_clear_error (&error);
+
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+
+  /* Served, but not requested. */
+  proxy = cp_client_dispense (client, "other", HOSTTEST_TYPE_OTHER_SERVICE_PROXY, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_NOT_FOUND);
+  g_assert_null (proxy);
+  g_clear_error (&error);
+
+  /* "echo" does not serve OtherService. */
+  proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_OTHER_SERVICE_PROXY, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_NOT_FOUND);
+  g_assert_null (proxy);
+  g_clear_error (&error);
+
+  proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_ECHO_SERVICE_PROXY, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_proxy_get_channel (proxy) == cp_client_get_channel (client));
+
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_close_while_connecting (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  Connect c;
+  gboolean closed = FALSE;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  connect_init (&c, client);
+  cp_client_connect_async (client, NULL, connect_cb, &c);
+  cp_client_close_async (client, NULL, close_cb, &closed);
+  host_test_wait_flag (&c.done);
+  host_test_wait_flag (&closed);
+  g_assert_false (c.ok);
+  g_assert_error (c.error, CP_ERROR, CP_ERROR_CANCELED);
+  assert_states (&c, CP_CLIENT_STATE_CONNECTING, CP_CLIENT_STATE_CLOSED, -1);
+
+  /* Closed is final. */
+  g_assert_false (run_connect (&c, client));
+  g_assert_error (c.error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION);
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_connect_sync (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *plugins[] = { "echo", NULL };
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  cp_client_set_plugins (client, plugins);
+  g_assert_true (cp_client_connect_sync (client, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_READY);
+  assert_say (client, "echo");
+  cp_server_close (server);
+}
+
+static void
+test_self_id (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  CpHandshakeResponse *response;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  g_object_set (client, "self-id", "Test-Host", "self-version", "1.0", NULL);
+  g_assert_true (cp_client_connect_sync (client, NULL, &error));
+  g_assert_no_error (error);
+  response = cp_client_get_handshake_response (client);
+  g_assert_true (g_str_has_prefix (cp_handshake_response_get_runtime_id (response), "test-host-"));
+  g_assert_cmpuint (strlen (cp_handshake_response_get_runtime_token (response)), ==, 44);
+
+  /* An invalid self id is the server's invalid_argument. */
+  g_clear_object (&client);
+  client = client_for_server (server);
+  g_object_set (client, "self-id", "9 is not a letter", NULL);
+  expect_handshake_error (server, client, CP_ERROR_INVALID_ARGUMENT, NULL);
+  cp_server_close (server);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  /* Wakes the main loop now and then, so waits re-check their condition. */
+  host_test_add_ticker ();
+
+  g_test_add_func ("/host/client/in-process", test_in_process);
+  g_test_add_func ("/host/client/static-tcp", test_static_tcp);
+  g_test_add_func ("/host/client/static-discovery", test_static_discovery);
+  g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
+  g_test_add_func ("/host/client/connect-sync", test_connect_sync);
+  g_test_add_func ("/host/client/self-id", test_self_id);
+  g_test_add_func ("/host/client/handshake/wrong-cookie", test_wrong_cookie);
+  g_test_add_func ("/host/client/handshake/wrong-core-version", test_wrong_core_version);
+  g_test_add_func ("/host/client/handshake/wrong-core-version-answered",
+                   test_wrong_core_version_answered);
+  g_test_add_func ("/host/client/handshake/wrong-app-version", test_wrong_app_version);
+  g_test_add_func ("/host/client/handshake/unknown-plugin", test_unknown_plugin);
+  g_test_add_func ("/host/client/handshake/not-a-server", test_not_a_server);
+  g_test_add_func ("/host/client/handshake/not-a-server-html", test_not_a_server_html);
+  g_test_add_func ("/host/client/handshake/nobody-listening", test_nobody_listening);
+  g_test_add_func ("/host/client/health/unhealthy-fails", test_unhealthy_fails);
+  g_test_add_func ("/host/client/health/not-serving-at-start", test_not_serving_at_start);
+  g_test_add_func ("/host/client/dispense-errors", test_dispense_errors);
+  g_test_add_func ("/host/client/close-while-connecting", test_close_while_connecting);
+
+  return g_test_run ();
+}
