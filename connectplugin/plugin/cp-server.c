@@ -603,6 +603,10 @@ mark_all_serving (CpServer *self)
     {
       g_autoptr(GPtrArray) descriptors = cp_plugin_get_descriptors (self->plugins->pdata[i]);
 
+      /* connect-plugin-go keys health by plugin name too (its hosts ask
+       * Check("kv")); we answer both the name and each service. */
+      cp_health_server_set_status (self->health, cp_plugin_get_name (self->plugins->pdata[i]),
+                                   CP_SERVING_STATUS_SERVING);
       for (guint j = 0; j < descriptors->len; j++)
         cp_health_server_set_status (self->health,
                                      cp_service_descriptor_get_full_name (descriptors->pdata[j]),

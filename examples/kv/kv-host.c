@@ -10,63 +10,15 @@
  * (PluginControl.Shutdown). The plugin's own log lines (its stderr) appear
  * in this program's log, tagged with the plugin's name.
  *
- * The KV messages are the hand-written classes of kv-messages.h (as in
- * kv-plugin.c); the proxy is a small CpProxy subclass declaring the
- * kv.v1.KVService methods, standing in for the generated KvKVServiceProxy.
+ * The client dispenses the KvKVServiceProxy that protoc-gen-cp generates
+ * from kv.proto (libkv/): typed calls (kv_kv_service_call_put () and its
+ * _finish), and Watch as a CpResponseStream whose signals carry
+ * KvWatchEvents.
  */
-#include <connectplugin.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cp-process-discovery.h"
-#include "cp-client.h"
-#include "cp-host-enum-types.h"
-#include "kv-messages.h"
-
-/* ------------------------------------------------------------------ */
-/* kv.v1.KVService as a CpProxy                                         */
-
-#define KV_TYPE_HOST_PROXY (kv_host_proxy_get_type ())
-G_DECLARE_FINAL_TYPE (KvHostProxy, kv_host_proxy, KV, HOST_PROXY, CpProxy)
-
-struct _KvHostProxy
-{
-  CpProxy parent_instance;
-};
-
-G_DEFINE_FINAL_TYPE (KvHostProxy, kv_host_proxy, CP_TYPE_PROXY)
-
-static void
-kv_host_proxy_class_init (KvHostProxyClass *klass)
-{
-  g_autoptr(CpServiceDescriptor) descriptor = NULL;
-  struct {
-    const char *procedure;
-    CpMethodKind kind;
-    GType in, out;
-  } methods[] = {
-    { KV_PROCEDURE_GET, CP_METHOD_UNARY, KV_TYPE_GET_REQUEST, KV_TYPE_GET_RESPONSE },
-    { KV_PROCEDURE_PUT, CP_METHOD_UNARY, KV_TYPE_PUT_REQUEST, KV_TYPE_PUT_RESPONSE },
-    { KV_PROCEDURE_DELETE, CP_METHOD_UNARY, KV_TYPE_DELETE_REQUEST, KV_TYPE_DELETE_RESPONSE },
-    { KV_PROCEDURE_WATCH, CP_METHOD_SERVER_STREAMING, KV_TYPE_WATCH_REQUEST, KV_TYPE_WATCH_EVENT },
-  };
-
-  descriptor = cp_service_descriptor_new ("kv.v1.KVService", G_TYPE_FROM_CLASS (klass),
-                                          G_TYPE_INVALID);
-  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
-    {
-      g_autoptr(CpMethodInfo) info = cp_method_info_new (methods[i].procedure, methods[i].kind,
-                                                         methods[i].in, methods[i].out);
-
-      cp_service_descriptor_add_method (descriptor, info);
-    }
-  cp_proxy_class_set_descriptor (CP_PROXY_CLASS (klass), descriptor);
-}
-
-static void
-kv_host_proxy_init (KvHostProxy *self)
-{
-}
+#include "kv.cp.h"
 
 /* ------------------------------------------------------------------ */
 /* Waiting for asynchronous results (a demo runs one step at a time)    */
@@ -87,23 +39,67 @@ wait_for (GAsyncResult **result)
   return *result;
 }
 
-static CpMessage *
-call (CpProxy    *proxy,
-      const char *method,
-      CpMessage  *request)
+static void
+check (gpointer    response,
+       const char *method,
+       GError     *error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
-  g_autoptr(GError) error = NULL;
-  CpMessage *response;
-
-  cp_proxy_call_async (proxy, method, request, NULL, NULL, store_result, &result);
-  response = cp_proxy_call_finish (proxy, wait_for (&result), &error);
   if (response == NULL)
     {
       g_printerr ("kv-host: %s failed: %s\n", method, error->message);
       exit (1);
     }
+}
+
+/* The calls, one at a time; the main context runs meanwhile, so the watch's
+ * events are printed as they arrive. */
+
+static void
+put (KvKVService *kv,
+     const char  *key,
+     const char  *value)
+{
+  g_autoptr(GBytes) bytes = g_bytes_new (value, strlen (value));
+  g_autoptr(KvPutRequest) request = g_object_new (KV_TYPE_PUT_REQUEST,
+                                                  "key", key, "value", bytes, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(KvPutResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+
+  kv_kv_service_call_put (kv, request, NULL, NULL, store_result, &result);
+  response = kv_kv_service_call_put_finish (kv, wait_for (&result), &error);
+  check (response, "Put", error);
+  g_print ("put %s = %s\n", key, value);
+}
+
+static KvGetResponse *
+get (KvKVService *kv,
+     const char  *key)
+{
+  g_autoptr(KvGetRequest) request = g_object_new (KV_TYPE_GET_REQUEST, "key", key, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+  KvGetResponse *response;
+
+  kv_kv_service_call_get (kv, request, NULL, NULL, store_result, &result);
+  response = kv_kv_service_call_get_finish (kv, wait_for (&result), &error);
+  check (response, "Get", error);
   return response;
+}
+
+static gboolean
+delete (KvKVService *kv,
+        const char  *key)
+{
+  g_autoptr(KvDeleteRequest) request = g_object_new (KV_TYPE_DELETE_REQUEST, "key", key, NULL);
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(KvDeleteResponse) response = NULL;
+  g_autoptr(GError) error = NULL;
+
+  kv_kv_service_call_delete (kv, request, NULL, NULL, store_result, &result);
+  response = kv_kv_service_call_delete_finish (kv, wait_for (&result), &error);
+  check (response, "Delete", error);
+  return kv_delete_response_get_found (response);
 }
 
 /* ------------------------------------------------------------------ */
@@ -127,15 +123,15 @@ on_watch_event (CpResponseStream *stream,
 {
   KvWatchEvent *event = KV_WATCH_EVENT (message);
   g_autoptr(GBytes) value = kv_watch_event_get_value (event);
-  int type = kv_watch_event_get_event_type (event);
+  KvEventType type = kv_watch_event_get_type_ (event);
 
   events_seen++;
   g_print ("  event: %-6s %s%s%.*s\n",
            type == KV_EVENT_TYPE_PUT ? "put" : type == KV_EVENT_TYPE_DELETE ? "delete" : "?",
            kv_watch_event_get_key (event),
-           value != NULL && g_bytes_get_size (value) > 0 ? " = " : "",
-           value != NULL ? (int) g_bytes_get_size (value) : 0,
-           value != NULL ? (const char *) g_bytes_get_data (value, NULL) : "");
+           g_bytes_get_size (value) > 0 ? " = " : "",
+           (int) g_bytes_get_size (value),
+           g_bytes_get_size (value) > 0 ? (const char *) g_bytes_get_data (value, NULL) : "");
 }
 
 static void
@@ -210,7 +206,7 @@ main (int argc, char **argv)
   g_autoptr(GError) error = NULL;
   g_autoptr(CpProcessDiscovery) discovery = NULL;
   g_autoptr(CpClient) client = NULL;
-  g_autoptr(CpProxy) kv = NULL;
+  g_autoptr(KvKVService) kv = NULL;
   g_autoptr(CpResponseStream) watch = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   const char *plugins[] = { "kv", NULL };
@@ -224,7 +220,6 @@ main (int argc, char **argv)
     }
   if (plugin_path == NULL)
     plugin_path = find_plugin (argv[0]);
-  kv_messages_ensure_types ();
 
   /* 1. Launch the plugin and connect: discovery -> handshake -> health. */
   {
@@ -267,7 +262,7 @@ main (int argc, char **argv)
   }
 
   /* 2. A typed proxy of the plugin's service. */
-  kv = cp_client_dispense (client, "kv", KV_TYPE_HOST_PROXY, &error);
+  kv = KV_KV_SERVICE (cp_client_dispense (client, "kv", KV_TYPE_KV_SERVICE_PROXY, &error));
   if (kv == NULL)
     {
       g_printerr ("kv-host: %s\n", error->message);
@@ -276,9 +271,9 @@ main (int argc, char **argv)
 
   /* 3. Watch every key: events arrive as signals. */
   {
-    g_autoptr(KvWatchRequest) request = kv_watch_request_new ("");
+    g_autoptr(KvWatchRequest) request = kv_watch_request_new ();
 
-    watch = cp_proxy_call_server_stream (kv, "Watch", CP_MESSAGE (request), NULL);
+    watch = kv_kv_service_call_watch (kv, request, NULL);
     g_signal_connect (watch, "message", G_CALLBACK (on_watch_event), NULL);
     g_signal_connect (watch, "closed", G_CALLBACK (on_watch_closed), NULL);
     /* Wait for the plugin to accept the watch before changing anything. */
@@ -290,31 +285,23 @@ main (int argc, char **argv)
 
   /* 4. Put, Get, Delete. */
   {
-    g_autoptr(GBytes) one = g_bytes_new_static ("1", 1);
-    g_autoptr(GBytes) two = g_bytes_new_static ("2", 1);
-    g_autoptr(KvPutRequest) put_a = kv_put_request_new ("greeting/a", one);
-    g_autoptr(KvPutRequest) put_b = kv_put_request_new ("greeting/b", two);
-    g_autoptr(KvGetRequest) get_a = kv_get_request_new ("greeting/a");
-    g_autoptr(KvDeleteRequest) del_a = kv_delete_request_new ("greeting/a");
-    g_autoptr(CpMessage) r1 = NULL, r2 = NULL, r3 = NULL, r4 = NULL, r5 = NULL;
+    g_autoptr(KvGetResponse) before = NULL;
+    g_autoptr(KvGetResponse) after = NULL;
     g_autoptr(GBytes) value = NULL;
+    gboolean found;
 
-    r1 = call (kv, "Put", CP_MESSAGE (put_a));
-    g_print ("put greeting/a = 1\n");
-    r2 = call (kv, "Put", CP_MESSAGE (put_b));
-    g_print ("put greeting/b = 2\n");
-    r3 = call (kv, "Get", CP_MESSAGE (get_a));
-    value = kv_get_response_get_value (KV_GET_RESPONSE (r3));
+    put (kv, "greeting/a", "1");
+    put (kv, "greeting/b", "2");
+    before = get (kv, "greeting/a");
+    value = kv_get_response_get_value (before);
     g_print ("get greeting/a -> %s%.*s\n",
-             kv_get_response_get_found (KV_GET_RESPONSE (r3)) ? "found, " : "not found",
-             value != NULL ? (int) g_bytes_get_size (value) : 0,
-             value != NULL ? (const char *) g_bytes_get_data (value, NULL) : "");
-    r4 = call (kv, "Delete", CP_MESSAGE (del_a));
-    g_print ("delete greeting/a -> %s\n",
-             kv_delete_response_get_found (KV_DELETE_RESPONSE (r4)) ? "found" : "not found");
-    r5 = call (kv, "Get", CP_MESSAGE (get_a));
-    g_print ("get greeting/a -> %s\n",
-             kv_get_response_get_found (KV_GET_RESPONSE (r5)) ? "found" : "not found");
+             kv_get_response_get_found (before) ? "found, " : "not found",
+             (int) g_bytes_get_size (value),
+             g_bytes_get_size (value) > 0 ? (const char *) g_bytes_get_data (value, NULL) : "");
+    found = delete (kv, "greeting/a");
+    g_print ("delete greeting/a -> %s\n", found ? "found" : "not found");
+    after = get (kv, "greeting/a");
+    g_print ("get greeting/a -> %s\n", kv_get_response_get_found (after) ? "found" : "not found");
   }
 
   /* 5. The three changes come back through the watch. */

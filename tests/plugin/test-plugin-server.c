@@ -492,6 +492,9 @@ test_health_check (Fixture *f, gconstpointer data)
   g_assert_no_error (error);
   g_assert_cmpint (check_status (f, "plugintest.v1.SlowService", &error), ==, CP_SERVING_STATUS_SERVING);
   g_assert_no_error (error);
+  /* by plugin name, as connect-plugin-go's hosts ask */
+  g_assert_cmpint (check_status (f, "test", &error), ==, CP_SERVING_STATUS_SERVING);
+  g_assert_no_error (error);
 
   check_status (f, "nope.v1.Nothing", &error);
   g_assert_error (error, CP_ERROR, CP_ERROR_NOT_FOUND);
