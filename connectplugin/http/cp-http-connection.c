@@ -31,6 +31,10 @@
 #define LINGER_US         (1 * G_USEC_PER_SEC)
 #define LINGER_CAP        (256 * 1024)
 #define MAX_VECTORS       16
+/* Stream writes made outside the connection's own processing (a producer's
+ * callback) are coalesced: flushed at once only above this many queued
+ * bytes, otherwise by the connection source in the next iteration. */
+#define FLUSH_NOW         (32 * 1024)
 
 /* RFC 6585; libsoup 3.2 has no constant (nor phrase) for it */
 #define STATUS_HEADER_FIELDS_TOO_LARGE 431
@@ -120,6 +124,7 @@ struct _CpHttpConnection
   gboolean           pending_process;
   gboolean           close_after_flush;
   gboolean           writable_check;
+  gboolean           flush_pending; /* coalesced writes wait for the source */
   GError            *io_error;     /* a write failed: close from the loop */
 };
 
@@ -210,6 +215,19 @@ conn_set_deadline (CpHttpConnection *conn,
   conn->deadline_kind = kind;
   conn->deadline = kind == DEADLINE_NONE ? -1 :
                    g_get_monotonic_time () + (gint64) timeout_ms * 1000;
+}
+
+/* Flushes from the connection source in the next iteration, so that the
+ * writes of several producer callbacks go out in one system call. */
+static void
+conn_defer_flush (CpHttpConnection *conn)
+{
+  conn->flush_pending = TRUE;
+  if (conn->source != NULL && conn->ready_time != 0)
+    {
+      conn->ready_time = 0;
+      g_source_set_ready_time (conn->source, 0);
+    }
 }
 
 /* ---- closing ---- */
@@ -393,6 +411,7 @@ conn_fail_io (CpHttpConnection *conn,
 static void
 conn_flush (CpHttpConnection *conn)
 {
+  conn->flush_pending = FALSE;
   while (conn->queued > 0 && !conn->write_blocked && conn->io_error == NULL &&
          (conn->state == CONN_OPEN))
     {
@@ -823,17 +842,31 @@ cp_http_connection_write (CpHttpConnection *conn,
     return;
   if (ex->version != SOUP_HTTP_1_0)
     {
-      char line[24];
-      int len = g_snprintf (line, sizeof line, "%" G_GSIZE_MODIFIER "x\r\n",
-                            g_bytes_get_size (chunk));
-      queue_copy (conn, line, len);
+      static const char hex[] = "0123456789abcdef";
+      char line[2 * sizeof (gsize) + 2];
+      gsize size = g_bytes_get_size (chunk);
+      gsize i = sizeof line - 2;
+
+      line[sizeof line - 2] = '\r';
+      line[sizeof line - 1] = '\n';
+      do
+        {
+          line[--i] = hex[size & 0xf];
+          size >>= 4;
+        }
+      while (size > 0);
+      queue_copy (conn, line + i, sizeof line - i);
       queue_bytes (conn, chunk);
       queue_copy (conn, "\r\n", 2);
     }
   else
     queue_bytes (conn, chunk);
-  if (!conn->in_process)
+  if (conn->in_process)
+    return;
+  if (conn->queued >= FLUSH_NOW)
     conn_flush (conn);
+  else
+    conn_defer_flush (conn);
 }
 
 void
@@ -893,7 +926,10 @@ check_framing (CpHttpExchange *ex)
   soup_message_headers_iter_init (&iter, ex->request_headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     {
-      if (g_ascii_strcasecmp (name, "Content-Length") == 0)
+      gsize len = strlen (name);
+
+      /* Compare names only when the length matches. */
+      if (len == strlen ("Content-Length") && g_ascii_strcasecmp (name, "Content-Length") == 0)
         {
           guint64 v;
 
@@ -904,7 +940,8 @@ check_framing (CpHttpExchange *ex)
           have_cl = TRUE;
           cl = v;
         }
-      else if (g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
+      else if (len == strlen ("Transfer-Encoding") &&
+               g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
         {
           if (have_te || g_ascii_strcasecmp (value, "chunked") != 0)
             te_ok = FALSE;
@@ -1412,7 +1449,8 @@ conn_update_io (CpHttpConnection *conn)
     }
 
   if (conn->state == CONN_OPEN &&
-      (conn->pending_process || conn->writable_check || conn->io_error != NULL))
+      (conn->pending_process || conn->writable_check || conn->io_error != NULL ||
+       (conn->flush_pending && conn->queued > 0 && !conn->write_blocked)))
     ready_time = 0;
   else if (conn->deadline_kind != DEADLINE_NONE)
     ready_time = conn->deadline;
@@ -1448,6 +1486,8 @@ conn_handle (CpHttpConnection *conn,
       conn->write_blocked = FALSE;
       conn_flush (conn);
     }
+  else if (conn->flush_pending && conn->state == CONN_OPEN)
+    conn_flush (conn);
 
   if (conn->state == CONN_LINGER)
     {

@@ -28,6 +28,10 @@
  * requests wait for cp_invocation_receive_async(). */
 #define MAX_QUEUED_REQUESTS 4
 
+/* Completed sends delivered per dispatch of the send source (see
+ * CpSendResult below). */
+#define SEND_BATCH 128
+
 typedef struct {
   CpInvocation *invocation; /* weak: cleared when it is finalized */
 } InvocationLink;
@@ -84,9 +88,153 @@ struct _CpInvocation
   gboolean finished;
   GError *finish_error;        /* why the engine ended the call, if it did */
   GQueue send_tasks;           /* GTask* waiting for the exchange to drain */
+  GQueue send_done;            /* CpSendResult* to deliver from send_source */
+  GSource *send_source;        /* created on demand */
 };
 
 G_DEFINE_FINAL_TYPE (CpInvocation, cp_invocation, G_TYPE_OBJECT)
+
+/* ------------------------------------------------------------------ */
+/* Fast completion of cp_invocation_send_message_async()                */
+
+/* A producer awaiting each send (the GIO way) would cost a GTask, an idle
+ * source and a main-loop iteration per message. When the message is queued
+ * and the connection is not congested, the send completes with this light
+ * GAsyncResult instead, delivered by one source per invocation that runs up
+ * to SEND_BATCH callbacks per dispatch: a callback that sends again gets its
+ * own callback later in the same dispatch, never from inside its _async
+ * call. */
+#define CP_TYPE_SEND_RESULT (cp_send_result_get_type ())
+G_DECLARE_FINAL_TYPE (CpSendResult, cp_send_result, CP, SEND_RESULT, GObject)
+
+struct _CpSendResult
+{
+  GObject parent_instance;
+
+  CpInvocation *invocation;
+  GCancellable *cancellable;
+  GAsyncReadyCallback callback;
+  gpointer user_data;
+};
+
+static void cp_send_result_iface_init (GAsyncResultIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CpSendResult, cp_send_result, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_RESULT,
+                                                      cp_send_result_iface_init))
+
+static gpointer
+cp_send_result_get_user_data (GAsyncResult *result)
+{
+  return CP_SEND_RESULT (result)->user_data;
+}
+
+static GObject *
+cp_send_result_get_source_object (GAsyncResult *result)
+{
+  return g_object_ref (G_OBJECT (CP_SEND_RESULT (result)->invocation));
+}
+
+static gboolean
+cp_send_result_is_tagged (GAsyncResult *result,
+                          gpointer      source_tag)
+{
+  return source_tag == (gpointer) cp_invocation_send_message_async;
+}
+
+static void
+cp_send_result_iface_init (GAsyncResultIface *iface)
+{
+  iface->get_user_data = cp_send_result_get_user_data;
+  iface->get_source_object = cp_send_result_get_source_object;
+  iface->is_tagged = cp_send_result_is_tagged;
+}
+
+static void
+cp_send_result_finalize (GObject *object)
+{
+  CpSendResult *self = CP_SEND_RESULT (object);
+
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->invocation);
+  G_OBJECT_CLASS (cp_send_result_parent_class)->finalize (object);
+}
+
+static void
+cp_send_result_class_init (CpSendResultClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = cp_send_result_finalize;
+}
+
+static void
+cp_send_result_init (CpSendResult *self)
+{
+}
+
+typedef struct {
+  GSource source;
+  CpInvocation *invocation;  /* weak: the invocation destroys the source */
+} SendSource;
+
+static gboolean
+send_source_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  CpInvocation *self = g_object_ref (((SendSource *) source)->invocation);
+  CpSendResult *result;
+
+  for (guint i = 0; i < SEND_BATCH && (result = g_queue_pop_head (&self->send_done)) != NULL; i++)
+    {
+      if (result->callback != NULL)
+        result->callback (G_OBJECT (self), G_ASYNC_RESULT (result), result->user_data);
+      g_object_unref (result);
+    }
+  if (g_queue_is_empty (&self->send_done) && self->send_source != NULL)
+    g_source_set_ready_time (self->send_source, -1);
+  g_object_unref (self);
+  return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs send_source_funcs = {
+  NULL, NULL, send_source_dispatch, NULL, NULL, NULL,
+};
+
+/* Completes a successful send through the send source, if the caller runs
+ * in the server's context (GTask would use the caller's thread-default
+ * context). Returns FALSE when the caller must use a GTask. */
+static gboolean
+complete_send_fast (CpInvocation        *self,
+                    GCancellable        *cancellable,
+                    GAsyncReadyCallback  callback,
+                    gpointer             user_data)
+{
+  GMainContext *context = g_main_context_get_thread_default ();
+  CpSendResult *result;
+
+  if (context == NULL)
+    context = g_main_context_default ();
+  if (context != cp_rpc_server_get_context (self->server) || !g_queue_is_empty (&self->send_tasks))
+    return FALSE;
+
+  if (self->send_source == NULL)
+    {
+      self->send_source = g_source_new (&send_source_funcs, sizeof (SendSource));
+      ((SendSource *) self->send_source)->invocation = self;
+      g_source_set_static_name (self->send_source, "[connectplugin] stream sends");
+      g_source_attach (self->send_source, context);
+    }
+
+  result = g_object_new (CP_TYPE_SEND_RESULT, NULL);
+  result->invocation = g_object_ref (self);
+  result->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  result->callback = callback;
+  result->user_data = user_data;
+  if (g_queue_is_empty (&self->send_done))
+    g_source_set_ready_time (self->send_source, 0);
+  g_queue_push_tail (&self->send_done, result);
+  return TRUE;
+}
 
 static void finish_with_error (CpInvocation *self, const GError *error, gboolean by_engine);
 
@@ -354,8 +502,9 @@ new_unary_headers (CpInvocation *self)
 {
   SoupMessageHeaders *headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
 
-  soup_message_headers_replace (headers, "Accept-Encoding",
-                                cp_rpc_server_get_accept_encoding (self->server));
+  /* Fresh header sets: append (replace would scan for duplicates). */
+  soup_message_headers_append (headers, "Accept-Encoding",
+                               cp_rpc_server_get_accept_encoding (self->server));
   if (self->is_get)
     soup_message_headers_append (headers, "Vary", "Accept-Encoding");
   return headers;
@@ -402,7 +551,7 @@ respond_unary_error (CpInvocation *self,
   g_autoptr(SoupMessageHeaders) headers = new_unary_headers (self);
   g_autoptr(GBytes) body = cp_error_to_json (error);
 
-  soup_message_headers_replace (headers, "Content-Type", "application/json");
+  soup_message_headers_append (headers, "Content-Type", "application/json");
   merge_metadata (headers, cp_error_get_metadata (error), NULL);
   merge_metadata (headers, self->response_headers, NULL);
   merge_metadata (headers, self->response_trailers, "trailer-");
@@ -426,7 +575,7 @@ respond_unary_message (CpInvocation *self,
     return FALSE;
 
   headers = new_unary_headers (self);
-  soup_message_headers_replace (headers, "Content-Type", self->content_type);
+  soup_message_headers_append (headers, "Content-Type", self->content_type);
 
   if (self->response_compression != CP_COMPRESSION_IDENTITY &&
       g_bytes_get_size (body) > 0 &&
@@ -438,8 +587,8 @@ respond_unary_message (CpInvocation *self,
         return FALSE;
       g_bytes_unref (body);
       body = compressed;
-      soup_message_headers_replace (headers, "Content-Encoding",
-                                    cp_compression_to_string (self->response_compression));
+      soup_message_headers_append (headers, "Content-Encoding",
+                                   cp_compression_to_string (self->response_compression));
     }
 
   merge_metadata (headers, self->response_headers, NULL);
@@ -460,12 +609,12 @@ ensure_stream_headers (CpInvocation *self)
   self->headers_sent = TRUE;
 
   headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  soup_message_headers_replace (headers, "Content-Type", self->content_type);
-  soup_message_headers_replace (headers, "Connect-Accept-Encoding",
-                                cp_rpc_server_get_accept_encoding (self->server));
+  soup_message_headers_append (headers, "Content-Type", self->content_type);
+  soup_message_headers_append (headers, "Connect-Accept-Encoding",
+                               cp_rpc_server_get_accept_encoding (self->server));
   if (self->response_compression != CP_COMPRESSION_IDENTITY)
-    soup_message_headers_replace (headers, "Connect-Content-Encoding",
-                                  cp_compression_to_string (self->response_compression));
+    soup_message_headers_append (headers, "Connect-Content-Encoding",
+                                 cp_compression_to_string (self->response_compression));
   merge_metadata (headers, self->response_headers, NULL);
 
   cp_http_exchange_begin_response (self->exchange, SOUP_STATUS_OK, headers);
@@ -1136,6 +1285,11 @@ cp_invocation_finalize (GObject *object)
       g_source_destroy (self->deadline_source);
       g_source_unref (self->deadline_source);
     }
+  if (self->send_source != NULL)
+    {
+      g_source_destroy (self->send_source);
+      g_clear_pointer (&self->send_source, g_source_unref);
+    }
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
   g_clear_pointer (&self->body, g_byte_array_unref);
   g_clear_pointer (&self->body_first, g_bytes_unref);
@@ -1172,6 +1326,7 @@ cp_invocation_init (CpInvocation *self)
   g_queue_init (&self->received);
   g_queue_init (&self->receive_tasks);
   g_queue_init (&self->send_tasks);
+  g_queue_init (&self->send_done);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1658,9 +1813,35 @@ cp_invocation_send_message_async (CpInvocation        *invocation,
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
   g_return_if_fail (sends_stream (invocation));
 
+  if (!invocation->handler_answered &&
+      (cancellable == NULL || !g_cancellable_is_cancelled (cancellable)) &&
+      check_can_send (invocation, NULL))
+    {
+      if (!cp_invocation_send_message (invocation, message, &error))
+        {
+          task = g_task_new (invocation, cancellable, callback, user_data);
+          g_task_set_source_tag (task, cp_invocation_send_message_async);
+          g_task_return_error (task, error);
+          return;
+        }
+      if (!invocation->finished && cp_http_exchange_is_congested (invocation->exchange))
+        {
+          task = g_task_new (invocation, cancellable, callback, user_data);
+          g_task_set_source_tag (task, cp_invocation_send_message_async);
+          watch_cancellable (task);
+          g_queue_push_tail (&invocation->send_tasks, g_steal_pointer (&task));
+          return;
+        }
+      if (complete_send_fast (invocation, cancellable, callback, user_data))
+        return;
+      task = g_task_new (invocation, cancellable, callback, user_data);
+      g_task_set_source_tag (task, cp_invocation_send_message_async);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+
   task = g_task_new (invocation, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_invocation_send_message_async);
-
   if (invocation->handler_answered)
     {
       g_task_return_new_error (task, CP_ERROR, CP_ERROR_INTERNAL, "the call was already answered");
@@ -1669,17 +1850,9 @@ cp_invocation_send_message_async (CpInvocation        *invocation,
   if (g_task_return_error_if_cancelled (task))
     return;
   if (!cp_invocation_send_message (invocation, message, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  if (!invocation->finished && cp_http_exchange_is_congested (invocation->exchange))
-    {
-      watch_cancellable (task);
-      g_queue_push_tail (&invocation->send_tasks, g_steal_pointer (&task));
-      return;
-    }
-  g_task_return_boolean (task, TRUE);
+    g_task_return_error (task, error);
+  else
+    g_task_return_boolean (task, TRUE);
 }
 
 /**
@@ -1699,6 +1872,18 @@ cp_invocation_send_message_finish (CpInvocation  *invocation,
                                    GError       **error)
 {
   g_return_val_if_fail (CP_IS_INVOCATION (invocation), FALSE);
+
+  if (CP_IS_SEND_RESULT (result))
+    {
+      CpSendResult *send_result = CP_SEND_RESULT (result);
+
+      g_return_val_if_fail (send_result->invocation == invocation, FALSE);
+      /* As a GTask would: a cancellation before finish wins. */
+      if (g_cancellable_set_error_if_cancelled (send_result->cancellable, error))
+        return FALSE;
+      return TRUE;
+    }
+
   g_return_val_if_fail (g_task_is_valid (result, invocation), FALSE);
   g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == cp_invocation_send_message_async, FALSE);
 

@@ -170,11 +170,31 @@ codec_from_content_type (SoupMessageHeaders *headers,
                          CpCodec            *out_codec)
 {
   g_autoptr(GHashTable) params = NULL;
-  const char *mime = soup_message_headers_get_content_type (headers, &params);
+  const char *mime;
   const char *prefix = stream ? "application/connect+" : "application/";
   const char *charset;
   g_autofree char *name = NULL;
+  const char *value = soup_message_headers_get_one (headers, "Content-Type");
 
+  /* Fast path: the exact lowercase types clients send, without
+   * parameters; anything else goes through the full media-type parser. */
+  if (value != NULL && strncmp (value, prefix, strlen (prefix)) == 0)
+    {
+      const char *rest = value + strlen (prefix);
+
+      if (strcmp (rest, "proto") == 0)
+        {
+          *out_codec = CP_CODEC_PROTO;
+          return TRUE;
+        }
+      if (strcmp (rest, "json") == 0)
+        {
+          *out_codec = CP_CODEC_JSON;
+          return TRUE;
+        }
+    }
+
+  mime = soup_message_headers_get_content_type (headers, &params);
   if (mime == NULL || g_ascii_strncasecmp (mime, prefix, strlen (prefix)) != 0)
     return FALSE;
   name = g_ascii_strdown (mime + strlen (prefix), -1);

@@ -11,6 +11,44 @@
  * output lives in a GByteArray, and envelopes carry at most 4 GiB anyway. */
 #define MAX_DECOMPRESSED ((gsize) G_MAXINT32)
 
+/* zlib allocates ~270 KiB of state per deflate stream (and a window per
+ * inflate stream): one converter per message costs more than the
+ * compression. Each thread keeps one of each and resets it before use
+ * (deflateReset/inflateReset keep the buffers). cp_compress() and
+ * cp_decompress() never call out while a converter is in use, so one per
+ * thread is enough. */
+static GPrivate cached_compressor = G_PRIVATE_INIT (g_object_unref);
+static GPrivate cached_decompressor = G_PRIVATE_INIT (g_object_unref);
+
+static GConverter *
+take_converter (GPrivate *cache,
+                gboolean  compress)
+{
+  GConverter *converter = g_private_get (cache);
+
+  if (converter != NULL)
+    {
+      g_private_set (cache, NULL);
+      g_converter_reset (converter);
+      return converter;
+    }
+  if (compress)
+    return G_CONVERTER (g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, -1));
+  return G_CONVERTER (g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP));
+}
+
+/* Gives @converter back to the thread's cache (or drops it if the cache
+ * was refilled meanwhile). */
+static void
+return_converter (GPrivate   *cache,
+                  GConverter *converter)
+{
+  if (g_private_get (cache) == NULL)
+    g_private_set (cache, converter);
+  else
+    g_object_unref (converter);
+}
+
 /**
  * cp_compression_to_string:
  * @compression: a #CpCompression
@@ -78,8 +116,9 @@ cp_compress (CpCompression   compression,
              GBytes         *data,
              GError        **error)
 {
-  g_autoptr(GZlibCompressor) compressor = NULL;
+  g_autoptr(GConverter) compressor = NULL;
   g_autoptr(GByteArray) out = NULL;
+  guint8 scratch[CONVERT_CHUNK];
   const guint8 *in;
   gsize in_len, in_pos = 0;
 
@@ -90,23 +129,21 @@ cp_compress (CpCompression   compression,
     return g_bytes_ref (data);
 
   in = g_bytes_get_data (data, &in_len);
-  compressor = g_zlib_compressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP, -1);
-  out = g_byte_array_sized_new (MIN (in_len / 2 + 64, CONVERT_CHUNK));
+  compressor = take_converter (&cached_compressor, TRUE);
 
+  /* Output goes to a scratch buffer first: small messages (the common
+   * case) end up in one exactly sized allocation. */
   for (;;)
     {
       g_autoptr(GError) local_error = NULL;
       GConverterResult res;
       gsize bytes_read = 0, bytes_written = 0;
-      guint old_len = out->len;
 
-      g_byte_array_set_size (out, old_len + CONVERT_CHUNK);
-      res = g_converter_convert (G_CONVERTER (compressor),
+      res = g_converter_convert (compressor,
                                  in + in_pos, in_len - in_pos,
-                                 out->data + old_len, CONVERT_CHUNK,
+                                 scratch, sizeof scratch,
                                  G_CONVERTER_INPUT_AT_END,
                                  &bytes_read, &bytes_written, &local_error);
-      g_byte_array_set_size (out, old_len + bytes_written);
       in_pos += bytes_read;
 
       if (res == G_CONVERTER_ERROR)
@@ -115,10 +152,19 @@ cp_compress (CpCompression   compression,
                        "gzip compression failed: %s", local_error->message);
           return NULL;
         }
+      if (res == G_CONVERTER_FINISHED && out == NULL)
+        {
+          return_converter (&cached_compressor, g_steal_pointer (&compressor));
+          return g_bytes_new (scratch, bytes_written);
+        }
+      if (out == NULL)
+        out = g_byte_array_sized_new (MIN (in_len / 2 + 64, 4 * CONVERT_CHUNK));
+      g_byte_array_append (out, scratch, bytes_written);
       if (res == G_CONVERTER_FINISHED)
         break;
     }
 
+  return_converter (&cached_compressor, g_steal_pointer (&compressor));
   return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }
 
@@ -161,8 +207,9 @@ cp_decompress (CpCompression   compression,
                gsize           max_size,
                GError        **error)
 {
-  g_autoptr(GZlibDecompressor) decompressor = NULL;
+  g_autoptr(GConverter) decompressor = NULL;
   g_autoptr(GByteArray) out = NULL;
+  guint8 scratch[CONVERT_CHUNK];
   const guint8 *in;
   gsize in_len, in_pos = 0;
   gsize limit;
@@ -187,28 +234,39 @@ cp_decompress (CpCompression   compression,
   /* Producing max_size + 1 bytes is enough to know the message is too big. */
   limit = max_size + 1;
 
-  decompressor = g_zlib_decompressor_new (G_ZLIB_COMPRESSOR_FORMAT_GZIP);
-  out = g_byte_array_new ();
+  decompressor = take_converter (&cached_decompressor, FALSE);
 
+  /* Output goes to a scratch buffer first: a small message ends up in one
+   * exactly sized allocation; larger ones accumulate in @out. */
   for (;;)
     {
       g_autoptr(GError) local_error = NULL;
       GConverterResult res;
       gsize bytes_read = 0, bytes_written = 0;
-      guint old_len = out->len;
-      gsize room = MIN ((gsize) CONVERT_CHUNK, limit - out->len);
+      gsize total = out != NULL ? out->len : 0;
+      gsize room = MIN (sizeof scratch, limit - total);
 
-      g_byte_array_set_size (out, old_len + room);
-      res = g_converter_convert (G_CONVERTER (decompressor),
+      res = g_converter_convert (decompressor,
                                  in + in_pos, in_len - in_pos,
-                                 out->data + old_len, room,
+                                 scratch, room,
                                  G_CONVERTER_INPUT_AT_END,
                                  &bytes_read, &bytes_written, &local_error);
-      g_byte_array_set_size (out, old_len + bytes_written);
       in_pos += bytes_read;
 
-      if (!check_limit (out->len, max_size, error))
+      if (!check_limit (total + bytes_written, max_size, error))
         return NULL;
+
+      if (res == G_CONVERTER_FINISHED && out == NULL && in_pos >= in_len)
+        {
+          return_converter (&cached_decompressor, g_steal_pointer (&decompressor));
+          return g_bytes_new (scratch, bytes_written);
+        }
+      if (bytes_written > 0)
+        {
+          if (out == NULL)
+            out = g_byte_array_sized_new (MIN (limit, 4 * sizeof scratch));
+          g_byte_array_append (out, scratch, bytes_written);
+        }
 
       if (res == G_CONVERTER_ERROR)
         {
@@ -223,7 +281,7 @@ cp_decompress (CpCompression   compression,
             break;
           /* More input after the end of a member: like Go's gzip.Reader,
            * read it as the next member; garbage fails the header check. */
-          g_converter_reset (G_CONVERTER (decompressor));
+          g_converter_reset (decompressor);
           continue;
         }
 
@@ -235,5 +293,8 @@ cp_decompress (CpCompression   compression,
         }
     }
 
+  return_converter (&cached_decompressor, g_steal_pointer (&decompressor));
+  if (out == NULL)
+    return g_bytes_new (NULL, 0);
   return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }
