@@ -472,11 +472,10 @@ class Service:
         self.skeleton = Names(prefix, camel + 'Skeleton')
         self.path = [6, index]
         self.methods = [Method(self, m, i, model) for i, m in enumerate(sdesc.method)]
-        # Bidirectional streams need HTTP/2 and a full-duplex API: for now
-        # they are described (the descriptor lists them, servers answer
-        # `unimplemented`) but get no signal and no call function.
+        # Every kind is generated; bidirectional streams are half-duplex
+        # over HTTP/1.1 (CpRequestStream, then a CpResponseStream).
         self.bidi = [m for m in self.methods if m.bidi]
-        self.served = [m for m in self.methods if not m.bidi]
+        self.served = self.methods
 
 
 class Model:
@@ -592,14 +591,7 @@ class FileGenerator:
         self.register_service_identifiers()
 
     def warnings(self):
-        out = []
-        for s in self.services:
-            for m in s.bidi:
-                out.append('%s: %s.%s: bidirectional streaming methods are not supported yet; '
-                           'the method is listed in the service descriptor (servers answer '
-                           '`unimplemented`) but has no handler signal and no call function'
-                           % (self.file.name, s.full_name, m.name))
-        return out
+        return []
 
     # -- identifiers ------------------------------------------------------
 
@@ -694,8 +686,6 @@ class FileGenerator:
             for m in s.methods:
                 morigin = 'method %s.%s' % (s.full_name, m.name)
                 add('%s_SIGNAL_%s' % (n.upper, m.vfunc.upper()), morigin)
-                if m.bidi:
-                    continue
                 add('%s_%s' % (n.snake, m.vfunc), morigin)
                 for suffix in self.call_suffixes(m):
                     add('%s_call_%s%s' % (n.snake, m.ident, suffix), morigin)
@@ -726,7 +716,9 @@ class FileGenerator:
             call = '%s_call_%s' % (n.snake, m.ident)
             req = '%s *request' % m.input.names.camel
             resp = '%s *' % m.output.names.camel
-            if m.server_streaming:
+            if m.bidi:
+                protos.append('CpRequestStream *%s (%s, CpCallOptions *options)' % (call, obj))
+            elif m.server_streaming:
                 protos.append('CpResponseStream *%s (%s, %s, CpCallOptions *options)'
                               % (call, obj, req))
             elif m.client_streaming:
@@ -823,9 +815,6 @@ class FileGenerator:
                  '`%s_call_…()` functions call the service), and by' % n.snake,
                  '#%s, the server side (its `handle-…` signals' % k.camel,
                  'receive the calls). %s_get_descriptor() describes the service.' % n.snake]
-        if s.bidi:
-            body += ['', 'Bidirectional streaming methods have no signal or call function yet: %s.'
-                     % ', '.join('`%s`' % m.name for m in s.bidi)]
         out.extend(doc_block(n.camel, body))
         w('G_DEFINE_INTERFACE (%s, %s, G_TYPE_OBJECT)' % (n.camel, n.snake))
         w('')
@@ -849,7 +838,16 @@ class FileGenerator:
             body += ['Emitted for each call of `%s` (%s).' % (m.procedure, self.kind_text(m)), '']
             params = [('object', 'the #%s receiving the call' % n.camel),
                       ('invocation', 'the call')]
-            if m.client_streaming:
+            if m.bidi:
+                body += ['Half-duplex over HTTP/1.1: read the requests (#%s) with'
+                         % m.input.names.camel,
+                         'cp_invocation_receive_async() (%NULL without error at the end),',
+                         'then send #%s messages with cp_invocation_send_message()'
+                         % m.output.names.camel,
+                         'or cp_invocation_send_message_async(), and end the call with',
+                         'cp_invocation_return_ok() or an error. When the client goes away,',
+                         'cp_invocation_get_cancellable() is cancelled.']
+            elif m.client_streaming:
                 body += ['Read the requests (#%s) with cp_invocation_receive_async(),'
                          % m.input.names.camel,
                          'then answer with %s_complete_%s() or an error.' % (n.snake, m.ident)]
@@ -923,6 +921,28 @@ class FileGenerator:
             outn = m.output.names
             mc = self.service_comment(s, m)
             intro = mc + [''] if mc else []
+            if m.bidi:
+                out.extend(doc_block(
+                    call,
+                    intro + ['Calls `%s`, a bidirectional-streaming method, half-duplex'
+                             % m.procedure,
+                             'as HTTP/1.1 allows (see cp_channel_call_bidi_stream()).', '',
+                             'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
+                             'cp_request_stream_close_and_receive() sends them and returns the',
+                             '#CpResponseStream whose #CpResponseStream::message signal carries',
+                             'the #%s responses.' % outn.camel],
+                    [proxy_doc, ('options', '(nullable): per-call options')],
+                    returns='(transfer full): the request stream'))
+                w('CpRequestStream *')
+                w('%s (%s *proxy,' % (call, n.camel))
+                w('%s CpCallOptions *options)' % (' ' * len(call)))
+                w('{')
+                w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+                w('')
+                w('  return cp_proxy_call_bidi_stream (CP_PROXY (proxy), "%s", options);' % m.name)
+                w('}')
+                w('')
+                continue
             if m.server_streaming:
                 out.extend(doc_block(
                     call,
@@ -1178,6 +1198,8 @@ class FileGenerator:
 
     @staticmethod
     def kind_text(m):
+        if m.bidi:
+            return 'bidirectional-streaming'
         if m.client_streaming:
             return 'client-streaming'
         if m.server_streaming:

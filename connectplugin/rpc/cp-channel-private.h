@@ -65,6 +65,11 @@ typedef struct {
   void (*end)   (CpClientCall *call, const GError *error, gpointer user_data);
 } CpClientCallCallbacks;
 
+/* TRUE when the response body ended because the server closed the
+ * connection rather than by its own framing (see body_connection_lost ()
+ * in cp-channel.c): a stream cut off that way is `unavailable`. */
+gboolean cp_client_call_get_connection_lost (CpClientCall *call);
+
 /* The owner context is the thread-default one at creation: every callback
  * runs there, from the main loop (never from inside a cp_client_call_*
  * function). @headers and @body are referenced. @user_data is released with
@@ -141,6 +146,17 @@ CpResponseStream *cp_response_stream_new_internal (CpChannel     *channel,
                                                    CpMessage     *request,
                                                    GType          response_type,
                                                    CpCallOptions *options);
+/* The response side of a half-duplex call whose request body is @body
+ * (referenced; NULL = empty), or that fails with @error (transfer full,
+ * nullable) once started. @deadline (monotonic µs, 0 = none) replaces the
+ * one @options would give. */
+CpResponseStream *cp_response_stream_new_for_body_internal (CpChannel     *channel,
+                                                            const char    *procedure,
+                                                            GBytes        *body,
+                                                            GError        *error,
+                                                            GType          response_type,
+                                                            CpCallOptions *options,
+                                                            gint64         deadline);
 CpRequestStream  *cp_request_stream_new_internal  (CpChannel     *channel,
                                                    const char    *procedure,
                                                    GType          response_type,

@@ -65,5 +65,10 @@ CpRequestStream  *cp_channel_call_client_stream (CpChannel     *channel,
                                                  const char    *procedure,
                                                  GType          response_type,
                                                  CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+CpRequestStream  *cp_channel_call_bidi_stream   (CpChannel     *channel,
+                                                 const char    *procedure,
+                                                 GType          response_type,
+                                                 CpCallOptions *options);
 
 G_END_DECLS

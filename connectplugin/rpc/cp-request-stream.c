@@ -9,7 +9,9 @@
  * CpRequestStream:
  *
  * The client side of a client-streaming call, made with
- * cp_channel_call_client_stream().
+ * cp_channel_call_client_stream(), or the request side of a half-duplex
+ * bidirectional call, made with cp_channel_call_bidi_stream() (closed with
+ * cp_request_stream_close_and_receive()).
  *
  * Over HTTP/1.1 client streams are half-duplex: cp_request_stream_send()
  * queues enveloped messages, and cp_request_stream_close_async() sends the
@@ -299,6 +301,48 @@ cp_request_stream_close_finish (CpRequestStream  *stream,
   g_return_val_if_fail (g_task_is_valid (result, stream), NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+/**
+ * cp_request_stream_close_and_receive:
+ * @stream: a #CpRequestStream
+ *
+ * Ends the request stream of a half-duplex bidirectional call (made with
+ * cp_channel_call_bidi_stream()): sends every queued message, and returns
+ * the stream on which the responses arrive. Connect to its signals right
+ * away; the request is sent when control returns to the main loop of the
+ * thread-default main context (or at cp_response_stream_start()), and the
+ * signals are emitted in that context. Also usable for client-streaming
+ * calls (the response stream then carries the single response).
+ *
+ * The call's deadline still counts from the creation of @stream. Cancel the
+ * call from now on with cp_response_stream_cancel(). If @stream was already
+ * closed or cancelled, the returned stream closes with
+ * `failed_precondition` or `canceled` without sending anything. Call it
+ * once, instead of cp_request_stream_close_async().
+ *
+ * Returns: (transfer full): the response stream
+ */
+CpResponseStream *
+cp_request_stream_close_and_receive (CpRequestStream *stream)
+{
+  g_autoptr(GBytes) body = NULL;
+  GError *error = NULL;
+
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
+
+  if (stream->closing)
+    error = g_error_new_literal (CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                                 "the request stream is already closed");
+  else if (stream->cancelled)
+    error = g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED, "the call was cancelled");
+  else
+    body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
+  stream->closing = TRUE;
+
+  return cp_response_stream_new_for_body_internal (stream->channel, stream->procedure, body,
+                                                   error, stream->response_type,
+                                                   stream->options, stream->settings.deadline);
 }
 
 /**

@@ -11,6 +11,7 @@
 #include <libsoup/soup.h>
 #include "cp-version-macros.h"
 #include "cp-message.h"
+#include "cp-response-stream.h"
 
 G_BEGIN_DECLS
 
@@ -32,6 +33,8 @@ CP_AVAILABLE_IN_ALL
 CpMessage          *cp_request_stream_close_finish   (CpRequestStream     *stream,
                                                       GAsyncResult        *result,
                                                       GError             **error);
+CP_AVAILABLE_IN_ALL
+CpResponseStream   *cp_request_stream_close_and_receive (CpRequestStream *stream);
 CP_AVAILABLE_IN_ALL
 void                cp_request_stream_cancel         (CpRequestStream     *stream);
 CP_AVAILABLE_IN_ALL

@@ -47,6 +47,7 @@ struct _CpResponseStream
   gboolean started;
   gboolean paused;
   gboolean body_ended;
+  gboolean connection_lost; /* the body ended because the server closed */
   gboolean closed;
 
   SoupMessageHeaders *response_headers;
@@ -227,6 +228,14 @@ stream_process (CpResponseStream *self)
         {
           if (cp_stream_decoder_finish (self->decoder, &error))
             stream_close (self, NULL);
+          else if (self->connection_lost && !cp_stream_decoder_has_end_stream (self->decoder))
+            {
+              /* Cut off, not a server that forgot EndStream (`internal`). */
+              stream_close (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                               "the server closed the connection "
+                                               "before the end of the stream"));
+              g_error_free (error);
+            }
           else
             stream_close (self, error);
         }
@@ -270,6 +279,7 @@ on_end (CpClientCall *call,
 {
   CpResponseStream *self = user_data;
 
+  self->connection_lost = cp_client_call_get_connection_lost (call);
   g_clear_pointer (&self->call, cp_client_call_unref);
   if (error != NULL)
     {
@@ -343,6 +353,39 @@ cp_response_stream_new_internal (CpChannel     *channel,
 
   if (cp_call_settings_append_envelope (&self->settings, request, body, &self->setup_error))
     self->body = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+
+  schedule (self, &self->start_source, on_start_idle, "[connectplugin] stream start");
+  return self;
+}
+
+CpResponseStream *
+cp_response_stream_new_for_body_internal (CpChannel     *channel,
+                                          const char    *procedure,
+                                          GBytes        *body,
+                                          GError        *error,
+                                          GType          response_type,
+                                          CpCallOptions *options,
+                                          gint64         deadline)
+{
+  CpResponseStream *self = g_object_new (CP_TYPE_RESPONSE_STREAM, NULL);
+
+  self->channel = g_object_ref (channel);
+  self->context = g_main_context_ref_thread_default ();
+  self->options = options ? g_object_ref (options) : NULL;
+  self->response_type = response_type;
+  self->procedure = g_strdup (procedure);
+  cp_call_settings_init (&self->settings, channel, options);
+  /* The deadline of a half-duplex call counts from its creation. */
+  self->settings.deadline = deadline;
+  self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
+                                         self->settings.max_receive_size);
+  if (options != NULL)
+    cp_call_options_set_response (options, NULL, NULL);
+
+  if (error != NULL)
+    self->setup_error = error;
+  else
+    self->body = body != NULL ? g_bytes_ref (body) : g_bytes_new (NULL, 0);
 
   schedule (self, &self->start_source, on_start_idle, "[connectplugin] stream start");
   return self;

@@ -427,3 +427,41 @@ cp_proxy_call_client_stream (CpProxy       *proxy,
                                         cp_method_info_get_procedure (info),
                                         cp_method_info_get_output_type (info), options);
 }
+
+/**
+ * cp_proxy_call_bidi_stream:
+ * @proxy: a #CpProxy
+ * @method_name: the name of a bidirectional-streaming method of the service
+ * @options: (nullable): per-call options
+ *
+ * Starts a half-duplex bidirectional-streaming call; see
+ * cp_channel_call_bidi_stream(). Send messages of the method's input type
+ * on the returned stream, then cp_request_stream_close_and_receive() gives
+ * the stream of responses, of the method's output type.
+ *
+ * Returns: (transfer full) (nullable): the request stream, or %NULL (with a
+ *   critical warning) if the service has no such method
+ */
+CpRequestStream *
+cp_proxy_call_bidi_stream (CpProxy       *proxy,
+                           const char    *method_name,
+                           CpCallOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  CpMethodInfo *info;
+
+  g_return_val_if_fail (CP_IS_PROXY (proxy), NULL);
+  g_return_val_if_fail (method_name != NULL, NULL);
+  g_return_val_if_fail (cp_proxy_get_channel (proxy) != NULL, NULL);
+
+  info = lookup_method (proxy, method_name, CP_METHOD_BIDI_STREAMING, &error);
+  if (info == NULL)
+    {
+      g_critical ("%s", error->message);
+      return NULL;
+    }
+
+  return cp_channel_call_bidi_stream (cp_proxy_get_channel (proxy),
+                                      cp_method_info_get_procedure (info),
+                                      cp_method_info_get_output_type (info), options);
+}

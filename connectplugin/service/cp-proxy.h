@@ -76,5 +76,9 @@ CP_AVAILABLE_IN_ALL
 CpRequestStream     *cp_proxy_call_client_stream   (CpProxy             *proxy,
                                                     const char          *method_name,
                                                     CpCallOptions       *options);
+CP_AVAILABLE_IN_ALL
+CpRequestStream     *cp_proxy_call_bidi_stream     (CpProxy             *proxy,
+                                                    const char          *method_name,
+                                                    CpCallOptions       *options);
 
 G_END_DECLS

@@ -139,7 +139,8 @@ cp_skeleton_finalize (GObject *object)
  * @method: the called method, one of the skeleton's service
  * @invocation: the call
  * @request: (nullable): the request of a unary or server-streaming call;
- *   %NULL for client-streaming calls (read them from @invocation)
+ *   %NULL for client-streaming and bidirectional-streaming calls (read
+ *   them from @invocation)
  *
  * Hands one call to the implementation.
  *

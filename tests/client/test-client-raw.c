@@ -522,6 +522,36 @@ test_unary_gzip_request (Fixture       *f,
   g_assert_true (g_bytes_equal (plain, expected_body));
 }
 
+/* An empty request message is compressed too: a server may insist on the
+ * negotiated encoding (found by the conformance suite). */
+static void
+test_unary_gzip_empty_request (Fixture       *f,
+                               gconstpointer  data)
+{
+  g_autoptr(GBytes) body = test_get_response ("v", TRUE, CP_CODEC_PROTO);
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) request = NULL;
+  g_autoptr(GBytes) request_body = NULL;
+  g_autoptr(GBytes) plain = NULL;
+  g_autofree char *encoding = NULL;
+
+  cp_call_options_set_compression (options, CP_COMPRESSION_GZIP);
+  serve (f, 200, "Content-Type: application/proto\r\n", body);
+  response = get (f, "", options, &error);
+  g_assert_no_error (error);
+
+  request = last_request (f);
+  encoding = raw_request_header (request, "Content-Encoding");
+  g_assert_cmpstr (encoding, ==, "gzip");
+  request_body = raw_request_body (request);
+  g_assert_cmpuint (g_bytes_get_size (request_body), >, 0);
+  plain = cp_decompress (CP_COMPRESSION_GZIP, request_body, 0, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (g_bytes_get_size (plain), ==, 0);
+}
+
 static void
 test_unary_bad_body (Fixture       *f,
                      gconstpointer  data)
@@ -829,6 +859,152 @@ test_stream_server_closes (Fixture       *f,
   g_assert_nonnull (run.error);
   g_assert_true (run.error->domain == CP_ERROR);
   g_assert_cmpuint (run.n_closed, ==, 1);
+  stream_run_clear (&run);
+}
+
+/* ---- chunked bodies: cut off vs complete without EndStream ---- */
+
+#define CHUNKED_HEAD "HTTP/1.1 200 OK\r\n" STREAM_CT "Transfer-Encoding: chunked\r\n"
+
+static void
+append_chunk (GString *s,
+              GBytes  *data)
+{
+  gsize len;
+  const char *bytes = g_bytes_get_data (data, &len);
+
+  g_string_append_printf (s, "%" G_GSIZE_MODIFIER "x\r\n", len);
+  g_string_append_len (s, bytes, len);
+  g_string_append (s, "\r\n");
+}
+
+/* Serves @response (consumed) and runs one server stream to its end. */
+static void
+run_chunked (Fixture   *f,
+             GString   *response,
+             RawAfter   after,
+             StreamRun *run)
+{
+  g_autoptr(GBytes) bytes = g_string_free_to_bytes (response);
+
+  raw_server_set_response (f->server, bytes, after);
+  stream_run_init (run, watch (f, NULL));
+  stream_run_wait (run);
+  g_assert_cmpuint (run->n_closed, ==, 1);
+}
+
+/* The server dies between two chunks: libsoup 3.2 reports a clean end of
+ * body there, the client must still say `unavailable`, not `internal`. */
+static void
+test_stream_chunked_cut_at_boundary (Fixture       *f,
+                                     gconstpointer  data)
+{
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) env = envelopes (0, m1, -1);
+  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
+  StreamRun run;
+
+  append_chunk (s, env);
+  append_chunk (s, env);
+  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_nonnull (strstr (run.error->message, "closed the connection"));
+  g_assert_cmpuint (run.messages->len, ==, 2);
+  stream_run_clear (&run);
+}
+
+/* The server dies inside a chunk (libsoup's own error) or, at a chunk
+ * boundary, inside an envelope: `unavailable` as well. */
+static void
+test_stream_chunked_cut_inside (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) env = envelopes (0, m1, -1);
+  g_autoptr(GBytes) half = g_bytes_new_from_bytes (env, 0, 3);
+  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
+  StreamRun run;
+
+  append_chunk (s, env);
+  /* Announces 0x40 bytes, sends the start of an envelope. */
+  g_string_append (s, "40\r\n");
+  g_string_append_len (s, g_bytes_get_data (half, NULL), g_bytes_get_size (half));
+  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_cmpuint (run.messages->len, ==, 1);
+  stream_run_clear (&run);
+
+  s = g_string_new (CHUNKED_HEAD "\r\n");
+  append_chunk (s, env);
+  append_chunk (s, half);
+  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_cmpuint (run.messages->len, ==, 1);
+  stream_run_clear (&run);
+}
+
+/* A complete chunked body (zero-size chunk) without EndStream is the
+ * server's protocol error: `internal` (the conformance suite checks it);
+ * here the connection stays open. */
+static void
+test_stream_chunked_missing_end_stream (Fixture       *f,
+                                        gconstpointer  data)
+{
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) env = envelopes (0, m1, -1);
+  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
+  StreamRun run;
+
+  append_chunk (s, env);
+  append_chunk (s, env);
+  g_string_append (s, "0\r\n\r\n");
+  run_chunked (f, s, RAW_AFTER_WAIT_EOF, &run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_INTERNAL);
+  g_assert_nonnull (strstr (run.error->message, "EndStream"));
+  g_assert_cmpuint (run.messages->len, ==, 2);
+  stream_run_clear (&run);
+}
+
+/* Same when the response announced "Connection: close" and the server
+ * closes right after the zero-size chunk (a fresh fixture: the scripted
+ * server does not serve a kept-alive connection twice). */
+static void
+test_stream_chunked_missing_end_stream_close (Fixture       *f,
+                                              gconstpointer  data)
+{
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) env = envelopes (0, m1, -1);
+  GString *s;
+  StreamRun run;
+
+  s = g_string_new (CHUNKED_HEAD "Connection: close\r\n\r\n");
+  append_chunk (s, env);
+  g_string_append (s, "0\r\n\r\n");
+  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_INTERNAL);
+  g_assert_cmpuint (run.messages->len, ==, 1);
+  stream_run_clear (&run);
+}
+
+/* EndStream, zero-size chunk, then the server closes at once: a success
+ * (the connection state only ever picks between two errors). */
+static void
+test_stream_chunked_end_then_close (Fixture       *f,
+                                    gconstpointer  data)
+{
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) end = text_bytes ("{}");
+  g_autoptr(GBytes) env = envelopes (0, m1, -1);
+  g_autoptr(GBytes) env_end = envelopes (2, end, -1);
+  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
+  StreamRun run;
+
+  append_chunk (s, env);
+  append_chunk (s, env_end);
+  g_string_append (s, "0\r\n\r\n");
+  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
+  g_assert_no_error (run.error);
+  g_assert_cmpuint (run.messages->len, ==, 1);
   stream_run_clear (&run);
 }
 
@@ -1185,6 +1361,7 @@ main (int argc, char **argv)
   ADD ("unary/content-type", test_unary_content_type);
   ADD ("unary/gzip-response", test_unary_gzip_response);
   ADD ("unary/gzip-request", test_unary_gzip_request);
+  ADD ("unary/gzip-empty-request", test_unary_gzip_empty_request);
   ADD ("unary/bad-body", test_unary_bad_body);
   ADD ("unary/max-receive-size", test_unary_max_receive_size);
   ADD ("unary/get", test_unary_get);
@@ -1193,6 +1370,11 @@ main (int argc, char **argv)
   ADD ("stream/end-stream-error", test_stream_end_stream_error);
   ADD ("stream/protocol-errors", test_stream_protocol_errors);
   ADD ("stream/server-closes", test_stream_server_closes);
+  ADD ("stream/chunked/cut-at-boundary", test_stream_chunked_cut_at_boundary);
+  ADD ("stream/chunked/cut-inside", test_stream_chunked_cut_inside);
+  ADD ("stream/chunked/missing-end-stream", test_stream_chunked_missing_end_stream);
+  ADD ("stream/chunked/missing-end-stream-close", test_stream_chunked_missing_end_stream_close);
+  ADD ("stream/chunked/end-then-close", test_stream_chunked_end_then_close);
   ADD ("stream/http-error", test_stream_http_error);
   ADD ("stream/gzip", test_stream_gzip);
   ADD ("stream/cancel", test_stream_cancel);

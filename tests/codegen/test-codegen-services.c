@@ -1099,6 +1099,73 @@ on_calculator_count (SvcCalculator *object,
   return TRUE;
 }
 
+/* Chat (half-duplex bidi): reads every request, then answers each with its
+ * text reversed, in order. */
+typedef struct {
+  CpInvocation *invocation;
+  GPtrArray    *texts;
+} ChatState;
+
+static void
+chat_received (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  ChatState *state = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) message = cp_invocation_receive_finish (state->invocation, result, &error);
+
+  if (message != NULL)
+    {
+      g_assert_true (SVC_IS_PING_REQUEST (message));
+      g_ptr_array_add (state->texts, g_strdup (svc_ping_request_get_text (SVC_PING_REQUEST (message))));
+      cp_invocation_receive_async (state->invocation, NULL, chat_received, state);
+      return;
+    }
+  if (error == NULL)
+    {
+      for (guint i = 0; i < state->texts->len; i++)
+        {
+          g_autofree char *reversed = g_utf8_strreverse (g_ptr_array_index (state->texts, i), -1);
+          g_autoptr(SvcPingResponse) response = g_object_new (SVC_TYPE_PING_RESPONSE,
+                                                              "text", reversed,
+                                                              "service", "Chat", NULL);
+
+          g_assert_true (cp_invocation_send_message (state->invocation, CP_MESSAGE (response),
+                                                     &error));
+          g_assert_no_error (error);
+        }
+      cp_invocation_return_ok (state->invocation);
+    }
+  g_object_unref (state->invocation);
+  g_ptr_array_unref (state->texts);
+  g_free (state);
+}
+
+static gboolean
+on_calculator_chat (SvcCalculator *object,
+                    CpInvocation  *invocation,
+                    gpointer       user_data)
+{
+  ChatState *state = g_new0 (ChatState, 1);
+
+  state->invocation = g_object_ref (invocation);
+  state->texts = g_ptr_array_new_with_free_func (g_free);
+  cp_invocation_receive_async (invocation, NULL, chat_received, state);
+  return TRUE;
+}
+
+static void
+on_chat_message (CpResponseStream *stream,
+                 CpMessage        *message,
+                 gpointer          user_data)
+{
+  StreamLog *log = user_data;
+
+  g_assert_true (SVC_IS_PING_RESPONSE (message));
+  g_ptr_array_add (log->events, g_object_ref (message));
+}
+
 static SvcPingResponse *
 ping (gpointer    proxy,
       gboolean    echo,
@@ -1158,6 +1225,7 @@ test_several_services (void)
   g_signal_connect (calculator, "handle-ping", G_CALLBACK (on_calculator_ping), NULL);
   g_signal_connect (calculator, "handle-sum", G_CALLBACK (on_calculator_sum), NULL);
   g_signal_connect (calculator, "handle-count", G_CALLBACK (on_calculator_count), NULL);
+  g_signal_connect (calculator, "handle-chat", G_CALLBACK (on_calculator_chat), NULL);
   g_signal_connect (echo, "handle-ping", G_CALLBACK (on_echo_ping), NULL);
   g_assert_true (cp_skeleton_export (CP_SKELETON (calculator), server, &error));
   g_assert_true (cp_skeleton_export (CP_SKELETON (echo), server, &error));
@@ -1169,7 +1237,7 @@ test_several_services (void)
   calc_proxy = svc_calculator_proxy_new (channel);
   echo_proxy = svc_echo_proxy_new (channel);
 
-  /* Descriptors: kinds, idempotency, the bidi method listed. */
+  /* Descriptors: kinds, idempotency, the bidi method with its signal. */
   d = svc_calculator_get_descriptor ();
   g_assert_cmpuint (cp_service_descriptor_get_methods (d)->len, ==, 4);
   g_assert_cmpint (cp_method_info_get_kind (cp_service_descriptor_lookup_method (d, "Sum")),
@@ -1180,7 +1248,7 @@ test_several_services (void)
                    ==, CP_IDEMPOTENCY_IDEMPOTENT);
   chat = cp_service_descriptor_lookup_method (d, "Chat");
   g_assert_cmpint (cp_method_info_get_kind (chat), ==, CP_METHOD_BIDI_STREAMING);
-  g_assert_cmpuint (g_signal_lookup ("handle-chat", SVC_TYPE_CALCULATOR), ==, 0);
+  g_assert_cmpuint (g_signal_lookup ("handle-chat", SVC_TYPE_CALCULATOR), !=, 0);
   g_assert_cmpuint (g_signal_lookup ("handle-sum", SVC_TYPE_CALCULATOR), !=, 0);
   d = svc_echo_get_descriptor ();
   g_assert_cmpstr (cp_service_descriptor_get_path (d), ==, "/svc.v1.Echo/");
@@ -1249,6 +1317,70 @@ test_several_services (void)
     g_assert_cmpuint (numbers->len, ==, 3);
     for (guint i = 0; i < 3; i++)
       g_assert_cmpint (g_array_index (numbers, gint64, i), ==, i + 1);
+  }
+
+  /* Half-duplex bidi: every request, then every response, in order. */
+  {
+    g_autoptr(CpRequestStream) requests = svc_calculator_call_chat (calc_proxy, NULL);
+    g_autoptr(CpResponseStream) responses = NULL;
+    g_autoptr(GPtrArray) messages = g_ptr_array_new_with_free_func (g_object_unref);
+    StreamLog log = { messages, FALSE, NULL };
+    static const char * const texts[] = { "abc", "", "xy" };
+    static const char * const expected[] = { "cba", "", "yx" };
+
+    g_assert_true (CP_IS_REQUEST_STREAM (requests));
+    for (guint i = 0; i < G_N_ELEMENTS (texts); i++)
+      {
+        g_autoptr(SvcPingRequest) request = g_object_new (SVC_TYPE_PING_REQUEST,
+                                                          "text", texts[i], NULL);
+
+        g_assert_true (cp_request_stream_send (requests, CP_MESSAGE (request), &error));
+        g_assert_no_error (error);
+      }
+    responses = cp_request_stream_close_and_receive (requests);
+    g_assert_true (CP_IS_RESPONSE_STREAM (responses));
+    g_signal_connect (responses, "message", G_CALLBACK (on_chat_message), &log);
+    g_signal_connect (responses, "closed", G_CALLBACK (on_stream_closed), &log);
+    while (!log.closed)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_no_error (log.error);
+    g_assert_cmpuint (messages->len, ==, G_N_ELEMENTS (expected));
+    for (guint i = 0; i < messages->len; i++)
+      {
+        SvcPingResponse *response = g_ptr_array_index (messages, i);
+
+        g_assert_true (SVC_IS_PING_RESPONSE (response));
+        g_assert_cmpstr (svc_ping_response_get_text (response), ==, expected[i]);
+        g_assert_cmpstr (svc_ping_response_get_service (response), ==, "Chat");
+      }
+
+    /* Sending after the close is refused. */
+    {
+      g_autoptr(SvcPingRequest) late = svc_ping_request_new ();
+
+      g_assert_false (cp_request_stream_send (requests, CP_MESSAGE (late), &error));
+      g_assert_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION);
+      g_clear_error (&error);
+    }
+  }
+
+  /* Bidi cancelled before the close: nothing is sent, the stream closes
+   * `canceled`. */
+  {
+    g_autoptr(CpRequestStream) requests = svc_calculator_call_chat (calc_proxy, NULL);
+    g_autoptr(CpResponseStream) responses = NULL;
+    StreamLog log = { g_ptr_array_new_with_free_func (g_object_unref), FALSE, NULL };
+
+    cp_request_stream_cancel (requests);
+    responses = cp_request_stream_close_and_receive (requests);
+    g_signal_connect (responses, "message", G_CALLBACK (on_chat_message), &log);
+    g_signal_connect (responses, "closed", G_CALLBACK (on_stream_closed), &log);
+    while (!log.closed)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_error (log.error, CP_ERROR, CP_ERROR_CANCELED);
+    g_assert_cmpuint (log.events->len, ==, 0);
+    g_clear_error (&log.error);
+    g_ptr_array_unref (log.events);
   }
 
   cp_skeleton_unexport (CP_SKELETON (calculator));

@@ -256,14 +256,17 @@ class Services(unittest.TestCase):
         self.assertIn(' * Adds numbers.', source)
         self.assertIn(' * Counts from 1 to `value` (server streaming).', source)
 
-    def test_bidi_skipped_with_warning(self):
+    def test_bidi_generated(self):
         rc, stderr, files = run_protoc('services.proto')
         self.assertEqual(rc, 0, stderr)
-        self.assertIn('warning: services.proto: svc.v1.Calculator.Chat: bidirectional streaming '
-                      'methods are not supported yet', stderr)
+        self.assertNotIn('warning', stderr)
         header, source = files['services.cp.h'], files['services.cp.c']
-        self.assertNotIn('call_chat', header)
-        self.assertNotIn('handle_chat', header)
+        self.assertIn('CpRequestStream *svc_calculator_call_chat (SvcCalculator *proxy, '
+                      'CpCallOptions *options);', header)
+        self.assertIn('gboolean (*handle_chat) (SvcCalculator *object,', header)
+        self.assertNotIn('svc_calculator_complete_chat', header)
+        self.assertIn('cp_proxy_call_bidi_stream (CP_PROXY (proxy), "Chat", options)', source)
+        self.assertIn('g_signal_new ("handle-chat"', source)
         self.assertIn('cp_method_info_new ("/svc.v1.Calculator/Chat", CP_METHOD_BIDI_STREAMING,',
                       source)
 
