@@ -52,7 +52,7 @@ typedef enum {
 typedef enum {
   CONN_HANDSHAKING,
   CONN_OPEN,
-  CONN_LINGER,   /* response sent, write side shut: reading until EOF */
+  CONN_LINGER,   /* response sent, write side shut: reading until EOF (TCP and TLS) */
   CONN_CLOSED,
 } ConnState;
 
@@ -377,10 +377,19 @@ queue_consume (CpHttpConnection *conn,
     }
 }
 
+/* The response is out and the connection ends: rather than close at once,
+ * which makes the kernel answer a client still sending (a request body we
+ * did not read) with a reset that can destroy the response before the
+ * client reads it, shut our write side and read and discard until EOF, a
+ * byte cap or a timeout. Over TLS the discarded bytes go through the TLS
+ * input stream (records must be decrypted to find the end); the write side
+ * is shut on the socket, without a close_notify (sending one could block):
+ * the client sees an unclean EOF after a response whose framing already
+ * said where it ends. */
 static void
 conn_start_linger (CpHttpConnection *conn)
 {
-  if (conn->tls != NULL || conn->read_eof ||
+  if (conn->read_eof ||
       !g_socket_shutdown (conn->socket, FALSE, TRUE, NULL))
     {
       cp_http_connection_close (conn, NULL);
@@ -390,6 +399,7 @@ conn_start_linger (CpHttpConnection *conn)
   conn->lingered = 0;
   conn->deadline_kind = DEADLINE_LINGER;
   conn->deadline = g_get_monotonic_time () + LINGER_US;
+  conn_update_io (conn);
 }
 
 /* A write failed. Flushes happen inside the handler's own calls
@@ -568,24 +578,43 @@ conn_read_some (CpHttpConnection *conn)
   return -2;
 }
 
+/* Reads and discards what the client still sends after the response. */
 static void
 conn_linger_read (CpHttpConnection *conn)
 {
-  guint8 scratch[4096];
-  g_autoptr(GError) error = NULL;
-  gssize n = g_socket_receive_with_blocking (conn->socket, (char *) scratch, sizeof scratch,
-                                             FALSE, NULL, &error);
+  guint8 scratch[16 * 1024];
 
-  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-    return;
-  if (n <= 0)
+  /* A TLS stream may hold decrypted bytes that no poll of the socket
+   * reports: read until it would block (bounded per event). */
+  for (guint i = 0; i < 8; i++)
     {
-      cp_http_connection_close (conn, NULL);
-      return;
+      g_autoptr(GError) error = NULL;
+      gssize n;
+
+      if (conn->tls_in != NULL)
+        n = g_pollable_input_stream_read_nonblocking (conn->tls_in, scratch, sizeof scratch,
+                                                      NULL, &error);
+      else
+        n = g_socket_receive_with_blocking (conn->socket, (char *) scratch, sizeof scratch,
+                                            FALSE, NULL, &error);
+
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        return;
+      if (n <= 0)
+        {
+          /* EOF (TLS: close_notify or not) or an error: the client is done */
+          cp_http_connection_close (conn, NULL);
+          return;
+        }
+      conn->lingered += n;
+      if (conn->lingered > LINGER_CAP)
+        {
+          cp_http_connection_close (conn, NULL);
+          return;
+        }
+      if (conn->tls_in == NULL && (gsize) n < sizeof scratch)
+        return;  /* the socket is drained; poll says when there is more */
     }
-  conn->lingered += n;
-  if (conn->lingered > LINGER_CAP)
-    cp_http_connection_close (conn, NULL);
 }
 
 static void

@@ -102,7 +102,7 @@ client_transport_error (const GError *error)
 /* Gives a decoding/decompression error a Connect code (default @code). */
 static GError *
 ensure_cp_error (GError      *error,
-                 CpErrorCode  code)
+                 CpError code)
 {
   GError *ret;
 

@@ -1596,7 +1596,7 @@ cp_invocation_return_message (CpInvocation *invocation,
  */
 void
 cp_invocation_return_error (CpInvocation *invocation,
-                            CpErrorCode   code,
+                            CpError       code,
                             const char   *format,
                             ...)
 {
@@ -1623,7 +1623,7 @@ cp_invocation_return_error (CpInvocation *invocation,
  */
 void
 cp_invocation_return_error_literal (CpInvocation *invocation,
-                                    CpErrorCode   code,
+                                    CpError       code,
                                     const char   *message)
 {
   g_return_if_fail (CP_IS_INVOCATION (invocation));

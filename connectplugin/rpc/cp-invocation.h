@@ -51,12 +51,12 @@ void                cp_invocation_return_message       (CpInvocation *invocation
                                                         CpMessage    *response);
 CP_AVAILABLE_IN_ALL
 void                cp_invocation_return_error         (CpInvocation *invocation,
-                                                        CpErrorCode   code,
+                                                        CpError       code,
                                                         const char   *format,
                                                         ...) G_GNUC_PRINTF (3, 4);
 CP_AVAILABLE_IN_ALL
 void                cp_invocation_return_error_literal (CpInvocation *invocation,
-                                                        CpErrorCode   code,
+                                                        CpError       code,
                                                         const char   *message);
 CP_AVAILABLE_IN_ALL
 void                cp_invocation_return_gerror        (CpInvocation *invocation,

@@ -95,7 +95,7 @@ code_is_valid (int code)
 
 /**
  * cp_error_code_to_string:
- * @code: a #CpErrorCode
+ * @code: a #CpError
  *
  * Gets the wire name of @code, such as `invalid_argument`.
  *
@@ -103,7 +103,7 @@ code_is_valid (int code)
  *   value that is not a Connect code
  */
 const char *
-cp_error_code_to_string (CpErrorCode code)
+cp_error_code_to_string (CpError code)
 {
   if (!code_is_valid (code))
     return code_table[CP_ERROR_UNKNOWN].name;
@@ -122,7 +122,7 @@ cp_error_code_to_string (CpErrorCode code)
  */
 gboolean
 cp_error_code_from_string (const char  *name,
-                           CpErrorCode *out_code)
+                           CpError     *out_code)
 {
   if (name == NULL)
     return FALSE;
@@ -132,7 +132,7 @@ cp_error_code_from_string (const char  *name,
       if (strcmp (name, code_table[code].name) == 0)
         {
           if (out_code != NULL)
-            *out_code = (CpErrorCode) code;
+            *out_code = (CpError) code;
           return TRUE;
         }
     }
@@ -142,14 +142,14 @@ cp_error_code_from_string (const char  *name,
 
 /**
  * cp_error_code_to_http_status:
- * @code: a #CpErrorCode
+ * @code: a #CpError
  *
  * Gets the HTTP status a server answers a unary call failing with @code.
  *
  * Returns: the HTTP status (500 for a value that is not a Connect code)
  */
 guint
-cp_error_code_to_http_status (CpErrorCode code)
+cp_error_code_to_http_status (CpError code)
 {
   if (!code_is_valid (code))
     return 500;
@@ -164,9 +164,9 @@ cp_error_code_to_http_status (CpErrorCode code)
  * body, or a streaming call answered with a status other than 200) to a
  * code. This is not the inverse of cp_error_code_to_http_status().
  *
- * Returns: the #CpErrorCode for @http_status
+ * Returns: the #CpError for @http_status
  */
-CpErrorCode
+CpError
 cp_error_code_from_http_status (guint http_status)
 {
   switch (http_status)
@@ -197,15 +197,15 @@ cp_error_code_from_http_status (guint http_status)
  * %CP_ERROR error, `canceled` for %G_IO_ERROR_CANCELLED, `deadline_exceeded`
  * for %G_IO_ERROR_TIMED_OUT, `unknown` otherwise.
  *
- * Returns: the #CpErrorCode of @error
+ * Returns: the #CpError of @error
  */
-CpErrorCode
+CpError
 cp_error_get_code (const GError *error)
 {
   g_return_val_if_fail (error != NULL, CP_ERROR_UNKNOWN);
 
   if (error->domain == CP_ERROR)
-    return code_is_valid (error->code) ? (CpErrorCode) error->code : CP_ERROR_UNKNOWN;
+    return code_is_valid (error->code) ? (CpError) error->code : CP_ERROR_UNKNOWN;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return CP_ERROR_CANCELED;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TIMED_OUT))

@@ -64,7 +64,9 @@ typedef enum {
 } CpError;
 
 /* CpErrorCode: the C name used across the library for a #CpError value. */
+#ifndef __GI_SCANNER__
 typedef CpError CpErrorCode;
+#endif
 
 CP_AVAILABLE_IN_ALL
 GQuark       cp_error_quark                 (void);
