@@ -496,15 +496,188 @@ cp_message_copy (CpMessage *message)
                                               message_descriptor (message)));
 }
 
+/* ---- equality: map fields compare as unordered ---- */
+
+/* Where a field's value or pointer lives in a C message. */
+#define FIELD_PTR(m, off) ((guint8 *) (m) + (off))
+
+/* A message field's sub-message, or NULL when unset (a oneof member only
+ * when it is the selected one: members share their storage). */
+static ProtobufCMessage *
+singular_sub_message (const ProtobufCMessage          *m,
+                      const ProtobufCFieldDescriptor *f)
+{
+  if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+      *(const guint32 *) FIELD_PTR (m, f->quantifier_offset) != f->id)
+    return NULL;
+  return *(ProtobufCMessage **) FIELD_PTR (m, f->offset);
+}
+
+/* TRUE if a map field with two entries or more is anywhere in @m: only then
+ * can the encoding depend on the entries' order. */
+static gboolean
+has_unordered_map (const ProtobufCMessage *m)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+
+  for (guint i = 0; i < desc->n_fields; i++)
+    {
+      const ProtobufCFieldDescriptor *f = &desc->fields[i];
+
+      if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+        continue;
+      if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        {
+          gsize n = *(const size_t *) FIELD_PTR (m, f->quantifier_offset);
+          ProtobufCMessage **items = *(ProtobufCMessage ***) FIELD_PTR (m, f->offset);
+
+          if (n >= 2 && cp_proto_field_is_map (desc, f))
+            return TRUE;
+          for (gsize j = 0; j < n; j++)
+            if (items[j] != NULL && has_unordered_map (items[j]))
+              return TRUE;
+        }
+      else
+        {
+          ProtobufCMessage *sub = singular_sub_message (m, f);
+
+          if (sub != NULL && has_unordered_map (sub))
+            return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* Orders map entries (pointers to entry messages) by key; map keys are
+ * integers, bool or strings. */
+static gint
+map_entry_compare (gconstpointer a,
+                   gconstpointer b,
+                   gpointer      user_data)
+{
+  const ProtobufCFieldDescriptor *key = user_data;
+  const guint8 *ka = FIELD_PTR (*(ProtobufCMessage * const *) a, key->offset);
+  const guint8 *kb = FIELD_PTR (*(ProtobufCMessage * const *) b, key->offset);
+
+#define CMP_AS(T) (*(const T *) ka < *(const T *) kb ? -1 : *(const T *) ka > *(const T *) kb)
+  switch (key->type)
+    {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+      return CMP_AS (int32_t);
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+      return CMP_AS (uint32_t);
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+      return CMP_AS (int64_t);
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      return CMP_AS (uint64_t);
+    case PROTOBUF_C_TYPE_BOOL:
+      return (*(const protobuf_c_boolean *) ka != 0) - (*(const protobuf_c_boolean *) kb != 0);
+    case PROTOBUF_C_TYPE_STRING:
+      {
+        const char *sa = *(const char * const *) ka;
+        const char *sb = *(const char * const *) kb;
+
+        return strcmp (sa != NULL ? sa : "", sb != NULL ? sb : "");
+      }
+    default:
+      return 0;  /* not a valid map key type: keep the order */
+    }
+#undef CMP_AS
+}
+
+/* Rewrites @m (a private copy) so that its encoding no longer depends on
+ * the order of map entries: each map sorted by key, and of entries with the
+ * same key only the last kept, as parsing does. */
+static void
+canonicalise_maps (ProtobufCMessage *m)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+
+  for (guint i = 0; i < desc->n_fields; i++)
+    {
+      const ProtobufCFieldDescriptor *f = &desc->fields[i];
+
+      if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+        continue;
+      if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        {
+          size_t *n = (size_t *) FIELD_PTR (m, f->quantifier_offset);
+          ProtobufCMessage **items = *(ProtobufCMessage ***) FIELD_PTR (m, f->offset);
+          const ProtobufCFieldDescriptor *key;
+          gsize kept = 0;
+
+          for (gsize j = 0; j < *n; j++)
+            if (items[j] != NULL)
+              canonicalise_maps (items[j]);
+          if (*n < 2 || !cp_proto_field_is_map (desc, f))
+            continue;
+
+          key = &((const ProtobufCMessageDescriptor *) f->descriptor)->fields[0];
+          /* stable: of equal keys, the last one stays last */
+          g_qsort_with_data (items, *n, sizeof *items, map_entry_compare, (gpointer) key);
+          for (gsize j = 0; j < *n; j++)
+            {
+              if (j + 1 < *n && map_entry_compare (&items[j], &items[j + 1], (gpointer) key) == 0)
+                protobuf_c_message_free_unpacked (items[j], NULL);
+              else
+                items[kept++] = items[j];
+            }
+          *n = kept;
+        }
+      else
+        {
+          ProtobufCMessage *sub = singular_sub_message (m, f);
+
+          if (sub != NULL)
+            canonicalise_maps (sub);
+        }
+    }
+}
+
+/* The binary encoding with map entries in key order. */
+static GBytes *
+canonical_bytes (CpMessage *message)
+{
+  const ProtobufCMessage *c = ensure_c_message (message);
+  g_autoptr(GBytes) bytes = cp_message_to_bytes (message);
+  ProtobufCMessage *copy;
+  gsize size;
+  guint8 *buf;
+
+  if (!has_unordered_map (c))
+    return g_steal_pointer (&bytes);
+
+  /* a private copy to reorder; one protobuf-c cannot parse back (a proto2
+   * message missing required fields) is compared as it is */
+  copy = protobuf_c_message_unpack (c->descriptor, NULL, g_bytes_get_size (bytes),
+                                    g_bytes_get_data (bytes, NULL));
+  if (copy == NULL)
+    return g_steal_pointer (&bytes);
+  canonicalise_maps (copy);
+  size = protobuf_c_message_get_packed_size (copy);
+  buf = g_malloc (size > 0 ? size : 1);
+  protobuf_c_message_pack (copy, buf);
+  c_message_free (copy);
+  return g_bytes_new_take (buf, size);
+}
+
 /**
  * cp_message_equal:
  * @a: a #CpMessage
  * @b: a #CpMessage
  *
  * Compares two messages of the same protobuf type by their binary
- * encoding. Map entries are compared in order.
+ * encoding, with map fields compared as unordered: the entries of a map
+ * are compared by key, whatever their order (when a key repeats, the last
+ * entry counts, as when parsing). Other repeated fields compare in order.
  *
- * Returns: %TRUE if both have the same type and encoding
+ * Returns: %TRUE if both have the same type and equal contents
  */
 gboolean
 cp_message_equal (CpMessage *a,
@@ -521,8 +694,8 @@ cp_message_equal (CpMessage *a,
   if (message_descriptor (a) == NULL || message_descriptor (b) == NULL ||
       strcmp (message_descriptor (a)->name, message_descriptor (b)->name) != 0)
     return FALSE;
-  ba = cp_message_to_bytes (a);
-  bb = cp_message_to_bytes (b);
+  ba = canonical_bytes (a);
+  bb = canonical_bytes (b);
   return g_bytes_equal (ba, bb);
 }
 

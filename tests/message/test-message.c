@@ -502,6 +502,136 @@ from_json (GType type, const char *text, GError **error)
   return cp_message_new_from_bytes (type, CP_CODEC_JSON, data, error);
 }
 
+/* Reverses the order of a repeated message field (map entries). */
+static void
+reverse_entries (gpointer *items, gsize n)
+{
+  for (gsize i = 0; i < n / 2; i++)
+    {
+      gpointer tmp = items[i];
+
+      items[i] = items[n - 1 - i];
+      items[n - 1 - i] = tmp;
+    }
+}
+
+static gboolean
+same_encoding (CpMessage *a, CpMessage *b)
+{
+  g_autoptr(GBytes) ba = cp_message_to_bytes (a);
+  g_autoptr(GBytes) bb = cp_message_to_bytes (b);
+
+  return g_bytes_equal (ba, bb);
+}
+
+/* Map entries are unordered (Go writes them in random order): equal maps
+ * in another order are equal messages; a different value is not. */
+static void
+test_equal_map_order (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) a = from_json (TEST_TYPE_ALL,
+                                      "{\"mStringString\":{\"a\":\"1\",\"b\":\"2\",\"c\":\"3\"},"
+                                      "\"mInt32Nested\":{\"-1\":{\"id\":1},\"7\":{\"name\":\"n\"}},"
+                                      "\"mBoolInt64\":{\"true\":\"1\",\"false\":\"2\"},"
+                                      "\"mUint64Enum\":{\"18446744073709551615\":\"COLOR_RED\",\"1\":\"COLOR_BLUE\"},"
+                                      "\"rString\":[\"x\",\"y\"]}", &error);
+  g_autoptr(CpMessage) b = NULL;
+  Cptest__V1__TestAll *cb;
+
+  g_assert_no_error (error);
+  b = cp_message_copy (a);
+  g_assert_true (same_encoding (a, b));
+  cb = c_all (b);
+  g_assert_cmpuint (cb->n_m_string_string, ==, 3);
+  reverse_entries ((gpointer *) cb->m_string_string, cb->n_m_string_string);
+  reverse_entries ((gpointer *) cb->m_int32_nested, cb->n_m_int32_nested);
+  reverse_entries ((gpointer *) cb->m_bool_int64, cb->n_m_bool_int64);
+  reverse_entries ((gpointer *) cb->m_uint64_enum, cb->n_m_uint64_enum);
+  g_assert_false (same_encoding (a, b));   /* the order shows in the bytes */
+  g_assert_true (cp_message_equal (a, b));
+  g_assert_true (cp_message_equal (b, a));
+  /* comparing did not reorder either message */
+  g_assert_cmpstr (cb->m_string_string[0]->key, ==, "c");
+  g_assert_cmpstr (c_all (a)->m_string_string[0]->key, ==, "a");
+
+  /* a different value under a key is a difference */
+  g_free (cb->m_string_string[1]->value);
+  cb->m_string_string[1]->value = g_strdup ("changed");
+  g_assert_false (cp_message_equal (a, b));
+  g_free (cb->m_string_string[1]->value);
+  cb->m_string_string[1]->value = g_strdup ("2");
+  g_assert_true (cp_message_equal (a, b));
+  cb->m_int32_nested[0]->value->id = 99;
+  g_assert_false (cp_message_equal (a, b));
+  cb->m_int32_nested[0]->value->id = 0;
+  g_assert_true (cp_message_equal (a, b));
+
+  /* other repeated fields keep their order */
+  reverse_entries ((gpointer *) cb->r_string, cb->n_r_string);
+  g_assert_false (cp_message_equal (a, b));
+}
+
+/* A repeated key counts once, with the last value, as when parsing; maps
+ * nested in map values, oneofs and lists compare as unordered too. */
+static void
+test_equal_map_duplicates_nested (void)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) first = from_json (TEST_TYPE_ALL, "{\"mStringString\":{\"k\":\"1\",\"z\":\"z\"}}", &error);
+  g_autoptr(CpMessage) second = from_json (TEST_TYPE_ALL, "{\"mStringString\":{\"k\":\"2\"}}", &error);
+  g_autoptr(CpMessage) merged_expected = from_json (TEST_TYPE_ALL, "{\"mStringString\":{\"z\":\"z\",\"k\":\"2\"}}", &error);
+  g_autoptr(CpMessage) merged = NULL;
+  g_autoptr(GBytes) b1 = cp_message_to_bytes (first);
+  g_autoptr(GBytes) b2 = cp_message_to_bytes (second);
+  g_autoptr(GByteArray) cat = g_byte_array_new ();
+  g_autoptr(GBytes) cat_bytes = NULL;
+  g_autoptr(CpMessage) st = NULL;
+  g_autoptr(CpMessage) st2 = NULL;
+  Google__Protobuf__Struct *c2;
+  Google__Protobuf__Struct *inner;
+  Google__Protobuf__ListValue *list = NULL;
+
+  g_assert_no_error (error);
+  /* concatenated encodings merge: k appears twice, "1" then "2" */
+  g_byte_array_append (cat, g_bytes_get_data (b1, NULL), g_bytes_get_size (b1));
+  g_byte_array_append (cat, g_bytes_get_data (b2, NULL), g_bytes_get_size (b2));
+  cat_bytes = g_byte_array_free_to_bytes (g_steal_pointer (&cat));
+  merged = cp_message_new_from_bytes (TEST_TYPE_ALL, CP_CODEC_PROTO, cat_bytes, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (c_all (merged)->n_m_string_string, ==, 3);
+  g_assert_true (cp_message_equal (merged, merged_expected));
+  g_assert_true (cp_message_equal (merged_expected, merged));
+  g_assert_false (cp_message_equal (merged, first));
+  g_assert_cmpuint (c_all (merged)->n_m_string_string, ==, 3);
+
+  /* Struct in a list in a Struct: reorder only the innermost map */
+  st = from_json (CP_TYPE_STRUCT, "{\"a\":1,\"l\":[{\"x\":1,\"y\":{\"p\":true,\"q\":false}}]}", &error);
+  g_assert_no_error (error);
+  st2 = cp_message_copy (st);
+  c2 = cp_message_get_c_message (st2);
+  for (gsize i = 0; i < c2->n_fields; i++)
+    if (g_str_equal (c2->fields[i]->key, "l"))
+      list = c2->fields[i]->value->list_value;
+  g_assert_nonnull (list);
+  inner = list->values[0]->struct_value;
+  g_assert_cmpuint (inner->n_fields, ==, 2);
+  reverse_entries ((gpointer *) inner->fields, inner->n_fields);
+  g_assert_false (same_encoding (st, st2));
+  g_assert_true (cp_message_equal (st, st2));
+  /* and the map inside that map's value */
+  for (gsize i = 0; i < inner->n_fields; i++)
+    if (g_str_equal (inner->fields[i]->key, "y"))
+      {
+        Google__Protobuf__Struct *y = inner->fields[i]->value->struct_value;
+
+        reverse_entries ((gpointer *) y->fields, y->n_fields);
+        g_assert_true (cp_message_equal (st, st2));
+        y->fields[0]->value->bool_value = !y->fields[0]->value->bool_value;
+        g_assert_false (cp_message_equal (st, st2));
+      }
+}
+
 static void
 test_any (void)
 {
@@ -673,6 +803,8 @@ main (int argc, char **argv)
   g_test_add_func ("/message/object/fields/compound", test_set_get_compound);
   g_test_add_func ("/message/object/serialize-parse", test_serialize_parse);
   g_test_add_func ("/message/object/copy-equal", test_copy_equal);
+  g_test_add_func ("/message/object/equal/map-order", test_equal_map_order);
+  g_test_add_func ("/message/object/equal/map-duplicates-nested", test_equal_map_duplicates_nested);
   g_test_add_func ("/message/object/take", test_take);
   g_test_add_func ("/message/well-known", test_well_known);
   g_test_add_func ("/message/well-known/any", test_any);
