@@ -179,6 +179,23 @@ def doc_block(name, body_lines, params=(), returns=None, annotations=''):
     return out
 
 
+def c_signature(w, ret, name, params, indent=None):
+    """Writes a C function's return type, then its name and @params one a
+    line, aligned under the first (or @indent columns in)."""
+    pad = ' ' * (len(name) + 2 if indent is None else indent)
+    w(ret)
+    for i, param in enumerate(params):
+        w('%s%s%s' % (name + ' (' if i == 0 else pad, param, ')' if i == len(params) - 1 else ','))
+
+
+def c_empty_function(w, ret, name, params):
+    """Writes a C function with an empty body (a class or instance init)."""
+    c_signature(w, ret, name, params)
+    w('{')
+    w('}')
+    w('')
+
+
 # ---------------------------------------------------------------------------
 # Scalar field kinds
 
@@ -767,34 +784,21 @@ class FileGenerator:
                 w(head + (',\n' + ' ' * len(head)).join(self.vfunc_params(s, m)) + ');')
             w('};')
             w('')
-            w('#define %s (%s_get_type ())' % (p.type_macro, p.snake))
-            w(self.decl('G_DECLARE_DERIVABLE_TYPE (%s, %s, %s, %s, CpProxy)'
-                        % (p.camel, p.snake, p.module, p.obj)))
-            w('')
-            out.extend(doc_block(p.camel + 'Class', ['The class structure of #%s.' % p.camel],
-                                 [('parent_class', 'the parent class')]))
-            w('struct _%sClass' % p.camel)
-            w('{')
-            w('  CpProxyClass parent_class;')
-            w('')
-            w('  /*< private >*/')
-            w('  gpointer padding[8];')
-            w('};')
-            w('')
-            w('#define %s (%s_get_type ())' % (k.type_macro, k.snake))
-            w(self.decl('G_DECLARE_DERIVABLE_TYPE (%s, %s, %s, %s, CpSkeleton)'
-                        % (k.camel, k.snake, k.module, k.obj)))
-            w('')
-            out.extend(doc_block(k.camel + 'Class', ['The class structure of #%s.' % k.camel],
-                                 [('parent_class', 'the parent class')]))
-            w('struct _%sClass' % k.camel)
-            w('{')
-            w('  CpSkeletonClass parent_class;')
-            w('')
-            w('  /*< private >*/')
-            w('  gpointer padding[8];')
-            w('};')
-            w('')
+            for t, parent in ((p, 'CpProxy'), (k, 'CpSkeleton')):
+                w('#define %s (%s_get_type ())' % (t.type_macro, t.snake))
+                w(self.decl('G_DECLARE_DERIVABLE_TYPE (%s, %s, %s, %s, %s)'
+                            % (t.camel, t.snake, t.module, t.obj, parent)))
+                w('')
+                out.extend(doc_block(t.camel + 'Class', ['The class structure of #%s.' % t.camel],
+                                     [('parent_class', 'the parent class')]))
+                w('struct _%sClass' % t.camel)
+                w('{')
+                w('  %sClass parent_class;' % parent)
+                w('')
+                w('  /*< private >*/')
+                w('  gpointer padding[8];')
+                w('};')
+                w('')
             for proto in self.service_prototypes(s):
                 w(self.decl(proto + ';'))
             w('')
@@ -914,150 +918,40 @@ class FileGenerator:
         w('')
 
         # -- client calls
-        proxy_doc = ('proxy', 'a #%s' % p.camel)
         for m in s.served:
             call = '%s_call_%s' % (n.snake, m.ident)
             in_ = m.input.names
             outn = m.output.names
             mc = self.service_comment(s, m)
             intro = mc + [''] if mc else []
+            # The call functions' parameters stand one column left of the
+            # opening parenthesis (kept: the output is compared byte for byte).
+            indent = len(call) + 1
             if m.bidi:
-                out.extend(doc_block(
-                    call,
-                    intro + ['Calls `%s`, a bidirectional-streaming method, half-duplex'
-                             % m.procedure,
-                             'as HTTP/1.1 allows (see cp_channel_call_bidi_stream()).', '',
-                             'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
-                             'cp_request_stream_close_and_receive() sends them and returns the',
-                             '#CpResponseStream whose #CpResponseStream::message signal carries',
-                             'the #%s responses.' % outn.camel],
-                    [proxy_doc, ('options', '(nullable): per-call options')],
-                    returns='(transfer full): the request stream'))
-                w('CpRequestStream *')
-                w('%s (%s *proxy,' % (call, n.camel))
-                w('%s CpCallOptions *options)' % (' ' * len(call)))
-                w('{')
-                w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
-                w('')
-                w('  return cp_proxy_call_bidi_stream (CP_PROXY (proxy), "%s", options);' % m.name)
-                w('}')
-                w('')
-                continue
-            if m.server_streaming:
-                out.extend(doc_block(
-                    call,
-                    intro + ['Calls `%s`, a server-streaming method.' % m.procedure, '',
-                             'Connect to the stream\'s #CpResponseStream::message signal, which',
-                             'carries #%s messages, and to #CpResponseStream::closed,' % outn.camel,
-                             'which tells how the stream ended. The request is sent when',
-                             'control returns to the main loop of the thread-default main',
-                             'context (or at cp_response_stream_start()); the signals are',
-                             'emitted in that context.'],
-                    [proxy_doc, ('request', 'the request'),
-                     ('options', '(nullable): per-call options')],
-                    returns='(transfer full): the response stream'))
-                w('CpResponseStream *')
-                w('%s (%s *proxy,' % (call, n.camel))
-                w('%s %s *request,' % (' ' * len(call), in_.camel))
-                w('%s CpCallOptions *options)' % (' ' * len(call)))
-                w('{')
-                w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
-                w('  g_return_val_if_fail (%s (request), NULL);' % in_.is_macro)
-                w('')
-                w('  return cp_proxy_call_server_stream (CP_PROXY (proxy), "%s", CP_MESSAGE (request), options);'
-                  % m.name)
-                w('}')
-                w('')
-                continue
-            if m.client_streaming:
-                out.extend(doc_block(
-                    call,
-                    intro + ['Calls `%s`, a client-streaming method.' % m.procedure, '',
-                             'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
-                             'cp_request_stream_close_async() ends the stream; its',
-                             'cp_request_stream_close_finish() returns the #%s response.'
-                             % outn.camel],
-                    [proxy_doc, ('options', '(nullable): per-call options')],
-                    returns='(transfer full): the request stream'))
-                w('CpRequestStream *')
-                w('%s (%s *proxy,' % (call, n.camel))
-                w('%s CpCallOptions *options)' % (' ' * len(call)))
-                w('{')
-                w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
-                w('')
-                w('  return cp_proxy_call_client_stream (CP_PROXY (proxy), "%s", options);' % m.name)
-                w('}')
-                w('')
-                continue
-            pad = ' ' * len(call)
-            out.extend(doc_block(
-                call,
-                intro + ['Calls `%s` asynchronously.' % m.procedure, '',
-                         '@callback runs in the thread-default main context of the caller;',
-                         'call %s_finish() there to get the result.' % call,
-                         'See %s_sync() for the blocking version.' % call],
-                [proxy_doc, ('request', 'the request'),
-                 ('options', '(nullable): per-call options'),
-                 ('cancellable', '(nullable): a #GCancellable'),
-                 ('callback', '(scope async) (nullable): called when the call completes'),
-                 ('user_data', '(closure): data for @callback')]))
-            w('void')
-            w('%s (%s *proxy,' % (call, n.camel))
-            w('%s %s *request,' % (pad, in_.camel))
-            w('%s CpCallOptions *options,' % pad)
-            w('%s GCancellable *cancellable,' % pad)
-            w('%s GAsyncReadyCallback callback,' % pad)
-            w('%s gpointer user_data)' % pad)
-            w('{')
-            w('  g_return_if_fail (%s (proxy));' % p.is_macro)
-            w('  g_return_if_fail (%s (request));' % in_.is_macro)
-            w('')
-            w('  cp_proxy_call_async (CP_PROXY (proxy), "%s", CP_MESSAGE (request), options,' % m.name)
-            w('                       cancellable, callback, user_data);')
-            w('}')
-            w('')
-            out.extend(doc_block(
-                call + '_finish',
-                ['Finishes a call started with %s().' % call],
-                [proxy_doc, ('res', 'the #GAsyncResult given to the callback'),
-                 ('error', 'return location for a #GError (domain %CP_ERROR)')],
-                returns='(transfer full): the response, or %NULL on error'))
-            w('%s *' % outn.camel)
-            w('%s_finish (%s *proxy,' % (call, n.camel))
-            w('%s         GAsyncResult *res,' % pad)
-            w('%s         GError **error)' % pad)
-            w('{')
-            w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
-            w('')
-            w('  return (%s *) cp_proxy_call_finish (CP_PROXY (proxy), res, error);' % outn.camel)
-            w('}')
-            w('')
-            out.extend(doc_block(
-                call + '_sync',
-                ['Calls `%s` and blocks until it completes, without running' % m.procedure,
-                 'the caller\'s main context. Never call it from the thread serving',
-                 'the called server (except through an in-process channel): the',
-                 'server could not answer. See %s() for the asynchronous version.' % call],
-                [proxy_doc, ('request', 'the request'),
-                 ('options', '(nullable): per-call options'),
-                 ('cancellable', '(nullable): a #GCancellable'),
-                 ('error', 'return location for a #GError (domain %CP_ERROR)')],
-                returns='(transfer full): the response, or %NULL on error'))
-            w('%s *' % outn.camel)
-            w('%s_sync (%s *proxy,' % (call, n.camel))
-            w('%s       %s *request,' % (pad, in_.camel))
-            w('%s       CpCallOptions *options,' % pad)
-            w('%s       GCancellable *cancellable,' % pad)
-            w('%s       GError **error)' % pad)
-            w('{')
-            w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
-            w('  g_return_val_if_fail (%s (request), NULL);' % in_.is_macro)
-            w('')
-            w('  return (%s *) cp_proxy_call_sync (CP_PROXY (proxy), "%s", CP_MESSAGE (request),'
-              % (outn.camel, m.name))
-            w('                                      options, cancellable, error);')
-            w('}')
-            w('')
+                self.gen_stream_call(w, out, s, m, call, indent, intro + [
+                    'Calls `%s`, a bidirectional-streaming method, half-duplex' % m.procedure,
+                    'as HTTP/1.1 allows (see cp_channel_call_bidi_stream()).', '',
+                    'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
+                    'cp_request_stream_close_and_receive() sends them and returns the',
+                    '#CpResponseStream whose #CpResponseStream::message signal carries',
+                    'the #%s responses.' % outn.camel])
+            elif m.server_streaming:
+                self.gen_stream_call(w, out, s, m, call, indent, intro + [
+                    'Calls `%s`, a server-streaming method.' % m.procedure, '',
+                    'Connect to the stream\'s #CpResponseStream::message signal, which',
+                    'carries #%s messages, and to #CpResponseStream::closed,' % outn.camel,
+                    'which tells how the stream ended. The request is sent when',
+                    'control returns to the main loop of the thread-default main',
+                    'context (or at cp_response_stream_start()); the signals are',
+                    'emitted in that context.'])
+            elif m.client_streaming:
+                self.gen_stream_call(w, out, s, m, call, indent, intro + [
+                    'Calls `%s`, a client-streaming method.' % m.procedure, '',
+                    'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
+                    'cp_request_stream_close_async() ends the stream; its',
+                    'cp_request_stream_close_finish() returns the #%s response.' % outn.camel])
+            else:
+                self.gen_unary_call(w, out, s, m, call, indent, intro)
 
         # -- server answers
         for m in s.served:
@@ -1073,10 +967,8 @@ class FileGenerator:
                 [('object', 'a #%s' % n.camel),
                  ('invocation', 'the call, as given to the handler'),
                  ('response', 'the response')]))
-            w('void')
-            w('%s (%s *object,' % (fn, n.camel))
-            w('%s CpInvocation *invocation,' % (' ' * len(fn)))
-            w('%s %s *response)' % (' ' * len(fn), outn.camel))
+            c_signature(w, 'void', fn, ['%s *object' % n.camel, 'CpInvocation *invocation',
+                                        '%s *response' % outn.camel], len(fn) + 1)
             w('{')
             w('  g_return_if_fail (CP_IS_INVOCATION (invocation));')
             w('  g_return_if_fail (%s (response));' % outn.is_macro)
@@ -1085,32 +977,129 @@ class FileGenerator:
             w('}')
             w('')
 
-        # -- the proxy
-        out.extend(doc_block(
-            p.camel,
-            ['The client side of the `%s` service: a #CpProxy implementing' % s.full_name,
-             '#%s. Make one with %s_proxy_new() and call the service with' % (n.camel, n.snake),
-             'the `%s_call_…()` functions.' % n.snake]))
-        w('static void')
-        w('%s_iface_init (%sInterface *iface)' % (p.snake, n.camel))
+        # -- the proxy and the skeleton
+        self.gen_service_proxy(w, out, s)
+        self.gen_service_skeleton(w, out, s)
+
+    def gen_stream_call(self, w, out, s, m, call, indent, body):
+        """Writes the call function of streaming method @m: it returns the
+        request stream (client or bidi streaming) or the response stream
+        (server streaming, the request its parameter)."""
+        n, p, in_ = s.names, s.proxy, m.input.names
+        params = [('proxy', 'a #%s' % p.camel)]
+        c_params = ['%s *proxy' % n.camel]
+        takes_request = not m.client_streaming
+        if takes_request:
+            ret, what, fn = 'CpResponseStream *', 'the response stream', 'cp_proxy_call_server_stream'
+            params.append(('request', 'the request'))
+            c_params.append('%s *request' % in_.camel)
+            args = 'CP_MESSAGE (request), options'
+        else:
+            ret, what = 'CpRequestStream *', 'the request stream'
+            fn = 'cp_proxy_call_bidi_stream' if m.bidi else 'cp_proxy_call_client_stream'
+            args = 'options'
+        params.append(('options', '(nullable): per-call options'))
+        c_params.append('CpCallOptions *options')
+        out.extend(doc_block(call, body, params, returns='(transfer full): %s' % what))
+        c_signature(w, ret, call, c_params, indent)
         w('{')
+        w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+        if takes_request:
+            w('  g_return_val_if_fail (%s (request), NULL);' % in_.is_macro)
+        w('')
+        w('  return %s (CP_PROXY (proxy), "%s", %s);' % (fn, m.name, args))
         w('}')
         w('')
-        w('G_DEFINE_TYPE_WITH_CODE (%s, %s, CP_TYPE_PROXY,' % (p.camel, p.snake))
-        w('                         G_IMPLEMENT_INTERFACE (%s, %s_iface_init))'
-          % (n.type_macro, p.snake))
+
+    def gen_unary_call(self, w, out, s, m, call, indent, intro):
+        """Writes the call functions of unary method @m: the asynchronous
+        call, its _finish() and the blocking _sync()."""
+        n, p, in_, outn = s.names, s.proxy, m.input.names, m.output.names
+        proxy_doc = ('proxy', 'a #%s' % p.camel)
+        out.extend(doc_block(
+            call,
+            intro + ['Calls `%s` asynchronously.' % m.procedure, '',
+                     '@callback runs in the thread-default main context of the caller;',
+                     'call %s_finish() there to get the result.' % call,
+                     'See %s_sync() for the blocking version.' % call],
+            [proxy_doc, ('request', 'the request'),
+             ('options', '(nullable): per-call options'),
+             ('cancellable', '(nullable): a #GCancellable'),
+             ('callback', '(scope async) (nullable): called when the call completes'),
+             ('user_data', '(closure): data for @callback')]))
+        c_signature(w, 'void', call, ['%s *proxy' % n.camel, '%s *request' % in_.camel,
+                                      'CpCallOptions *options', 'GCancellable *cancellable',
+                                      'GAsyncReadyCallback callback', 'gpointer user_data'], indent)
+        w('{')
+        w('  g_return_if_fail (%s (proxy));' % p.is_macro)
+        w('  g_return_if_fail (%s (request));' % in_.is_macro)
         w('')
+        w('  cp_proxy_call_async (CP_PROXY (proxy), "%s", CP_MESSAGE (request), options,' % m.name)
+        w('                       cancellable, callback, user_data);')
+        w('}')
+        w('')
+        out.extend(doc_block(
+            call + '_finish',
+            ['Finishes a call started with %s().' % call],
+            [proxy_doc, ('res', 'the #GAsyncResult given to the callback'),
+             ('error', 'return location for a #GError (domain %CP_ERROR)')],
+            returns='(transfer full): the response, or %NULL on error'))
+        c_signature(w, '%s *' % outn.camel, call + '_finish',
+                    ['%s *proxy' % n.camel, 'GAsyncResult *res', 'GError **error'])
+        w('{')
+        w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+        w('')
+        w('  return (%s *) cp_proxy_call_finish (CP_PROXY (proxy), res, error);' % outn.camel)
+        w('}')
+        w('')
+        out.extend(doc_block(
+            call + '_sync',
+            ['Calls `%s` and blocks until it completes, without running' % m.procedure,
+             'the caller\'s main context. Never call it from the thread serving',
+             'the called server (except through an in-process channel): the',
+             'server could not answer. See %s() for the asynchronous version.' % call],
+            [proxy_doc, ('request', 'the request'),
+             ('options', '(nullable): per-call options'),
+             ('cancellable', '(nullable): a #GCancellable'),
+             ('error', 'return location for a #GError (domain %CP_ERROR)')],
+            returns='(transfer full): the response, or %NULL on error'))
+        c_signature(w, '%s *' % outn.camel, call + '_sync',
+                    ['%s *proxy' % n.camel, '%s *request' % in_.camel, 'CpCallOptions *options',
+                     'GCancellable *cancellable', 'GError **error'])
+        w('{')
+        w('  g_return_val_if_fail (%s (proxy), NULL);' % p.is_macro)
+        w('  g_return_val_if_fail (%s (request), NULL);' % in_.is_macro)
+        w('')
+        w('  return (%s *) cp_proxy_call_sync (CP_PROXY (proxy), "%s", CP_MESSAGE (request),'
+          % (outn.camel, m.name))
+        w('                                      options, cancellable, error);')
+        w('}')
+        w('')
+
+    def gen_service_class_head(self, w, out, s, t, parent_type, doc):
+        """Writes the doc comment and type definition of @t, the proxy or
+        the skeleton class of @s, implementing its (method-less) interface."""
+        n = s.names
+        out.extend(doc_block(t.camel, doc))
+        c_empty_function(w, 'static void', '%s_iface_init' % t.snake, ['%sInterface *iface' % n.camel])
+        w('G_DEFINE_TYPE_WITH_CODE (%s, %s, %s,' % (t.camel, t.snake, parent_type))
+        w('                         G_IMPLEMENT_INTERFACE (%s, %s_iface_init))'
+          % (n.type_macro, t.snake))
+        w('')
+
+    def gen_service_proxy(self, w, out, s):
+        n, p = s.names, s.proxy
+        self.gen_service_class_head(w, out, s, p, 'CP_TYPE_PROXY', [
+            'The client side of the `%s` service: a #CpProxy implementing' % s.full_name,
+            '#%s. Make one with %s_proxy_new() and call the service with' % (n.camel, n.snake),
+            'the `%s_call_…()` functions.' % n.snake])
         w('static void')
         w('%s_class_init (%sClass *klass)' % (p.snake, p.camel))
         w('{')
         w('  cp_proxy_class_set_descriptor (CP_PROXY_CLASS (klass), %s_get_descriptor ());' % n.snake)
         w('}')
         w('')
-        w('static void')
-        w('%s_init (%s *self)' % (p.snake, p.camel))
-        w('{')
-        w('}')
-        w('')
+        c_empty_function(w, 'static void', '%s_init' % p.snake, ['%s *self' % p.camel])
         out.extend(doc_block(
             '%s_proxy_new' % n.snake,
             ['Creates a proxy calling the `%s` service through @channel.' % s.full_name],
@@ -1125,28 +1114,17 @@ class FileGenerator:
         w('}')
         w('')
 
-        # -- the skeleton
-        out.extend(doc_block(
-            k.camel,
-            ['The server side of the `%s` service: a #CpSkeleton implementing' % s.full_name,
-             '#%s. Serve it with cp_skeleton_export(); implement the' % n.camel,
-             'methods by connecting to the `handle-…` signals or by overriding the',
-             'virtual methods of #%sInterface in a subclass.' % n.camel]))
-        w('static void')
-        w('%s_iface_init (%sInterface *iface)' % (k.snake, n.camel))
-        w('{')
-        w('}')
-        w('')
-        w('G_DEFINE_TYPE_WITH_CODE (%s, %s, CP_TYPE_SKELETON,' % (k.camel, k.snake))
-        w('                         G_IMPLEMENT_INTERFACE (%s, %s_iface_init))'
-          % (n.type_macro, k.snake))
-        w('')
-        w('static gboolean')
-        w('%s_dispatch (CpSkeleton   *skeleton,' % k.snake)
-        pad = ' ' * len(k.snake + '_dispatch')
-        w('%s CpMethodInfo *method,' % pad)
-        w('%s CpInvocation *invocation,' % pad)
-        w('%s CpMessage    *request)' % pad)
+    def gen_service_skeleton(self, w, out, s):
+        n, k = s.names, s.skeleton
+        self.gen_service_class_head(w, out, s, k, 'CP_TYPE_SKELETON', [
+            'The server side of the `%s` service: a #CpSkeleton implementing' % s.full_name,
+            '#%s. Serve it with cp_skeleton_export(); implement the' % n.camel,
+            'methods by connecting to the `handle-…` signals or by overriding the',
+            'virtual methods of #%sInterface in a subclass.' % n.camel])
+        dispatch = '%s_dispatch' % k.snake
+        c_signature(w, 'static gboolean', dispatch,
+                    ['CpSkeleton   *skeleton', 'CpMethodInfo *method', 'CpInvocation *invocation',
+                     'CpMessage    *request'], len(dispatch) + 1)
         w('{')
         if s.served:
             w('  const char *name = cp_method_info_get_method_name (method);')
@@ -1178,11 +1156,7 @@ class FileGenerator:
         w('  skeleton_class->dispatch = %s_dispatch;' % k.snake)
         w('}')
         w('')
-        w('static void')
-        w('%s_init (%s *self)' % (k.snake, k.camel))
-        w('{')
-        w('}')
-        w('')
+        c_empty_function(w, 'static void', '%s_init' % k.snake, ['%s *self' % k.camel])
         out.extend(doc_block(
             '%s_skeleton_new' % n.snake,
             ['Creates a skeleton serving the `%s` service once exported' % s.full_name,
@@ -1305,15 +1279,7 @@ class FileGenerator:
             values = self.enum_values(e)
             params = [(v[0], '`%s` (%d)' % (v[3], v[1])) for v in values]
             body = lines + ([''] if lines else []) + ['The `%s` enum.' % e.full_name]
-            out.extend(doc_block(n.camel, body, params))
-            w('typedef enum {')
-            for v in values:
-                w('  %s = %d,' % (v[0], v[1]))
-            w('} %s;' % n.camel)
-            w('')
-            w('#define %s (%s_get_type ())' % (n.type_macro, n.snake))
-            w(self.decl('GType %s_get_type (void) G_GNUC_CONST;' % n.snake))
-            w('')
+            self.gen_enum_declaration(out, n, values, body, params)
 
         for m in self.messages:
             for o in m.real_oneofs:
@@ -1321,16 +1287,8 @@ class FileGenerator:
                 values = self.case_values(o)
                 params = [(values[0][0], 'no member is set')]
                 params += [(v[0], '`%s` is set' % f.name) for v, f in zip(values[1:], o.fields)]
-                out.extend(doc_block(cn.camel, ['Which member of the `%s` oneof of `%s` is set.'
-                                                % (o.name, m.full_name)], params))
-                w('typedef enum {')
-                for v in values:
-                    w('  %s = %d,' % (v[0], v[1]))
-                w('} %s;' % cn.camel)
-                w('')
-                w('#define %s (%s_get_type ())' % (cn.type_macro, cn.snake))
-                w(self.decl('GType %s_get_type (void) G_GNUC_CONST;' % cn.snake))
-                w('')
+                self.gen_enum_declaration(out, cn, values, ['Which member of the `%s` oneof of `%s` is set.'
+                                                            % (o.name, m.full_name)], params)
 
         # Every class first: accessors may use any message type of the file.
         for m in self.messages:
@@ -1352,6 +1310,20 @@ class FileGenerator:
         w('G_END_DECLS')
         w('')
         return '\n'.join(out)
+
+    def gen_enum_declaration(self, out, n, values, body, params):
+        """Declares the enum @n (a proto enum or a oneof's case enum) with
+        @values, (C name, number, ...) tuples, and its GType."""
+        w = out.append
+        out.extend(doc_block(n.camel, body, params))
+        w('typedef enum {')
+        for v in values:
+            w('  %s = %d,' % (v[0], v[1]))
+        w('} %s;' % n.camel)
+        w('')
+        w('#define %s (%s_get_type ())' % (n.type_macro, n.snake))
+        w(self.decl('GType %s_get_type (void) G_GNUC_CONST;' % n.snake))
+        w('')
 
     def accessor_prototypes(self, m):
         """Prototypes of the accessors of @m, in declaration order."""
@@ -1440,7 +1412,6 @@ class FileGenerator:
     def gen_message(self, out, m):
         w = out.append
         n = m.names
-        pbc = m.info.pbc_c
         body = self.type_comment(m.info)
         if body:
             body = body + ['']
@@ -1480,67 +1451,34 @@ class FileGenerator:
             self.gen_oneof_accessors(out, m, o)
 
         if props:
-            w('static void')
-            w('%s_get_property (GObject    *object,' % n.snake)
-            w('%s guint       prop_id,' % (' ' * (len(n.snake + '_get_property') + 1)))
-            w('%s GValue     *value,' % (' ' * (len(n.snake + '_get_property') + 1)))
-            w('%s GParamSpec *pspec)' % (' ' * (len(n.snake + '_get_property') + 1)))
-            w('{')
-            w('  %s *self = %s (object);' % (n.camel, n.cast_macro))
-            w('')
-            w('  switch (prop_id)')
-            w('    {')
+            def gvalue(f):
+                # the GValue functions' type part, and whether the getter
+                # returns a new value (taken) rather than a borrowed one
+                return {
+                    'scalar': (f.scalar.gvalue if f.scalar else '', False),
+                    'enum': ('enum', False),
+                    'string': ('string', False),
+                    'bytes': ('boxed', True),
+                    'message': ('object', True),
+                    'rep_string': ('boxed', True),
+                    'map_ss': ('boxed', True),
+                }[f.kind]
+
+            get_cases = []
             for f in props:
-                get = '%s_get_%s (self)' % (n.snake, f.ident)
-                w('    case %s:' % f.prop_enum)
-                w('      ' + {
-                    'scalar': 'g_value_set_%s (value, %s);' % (f.scalar.gvalue if f.scalar else '', get),
-                    'enum': 'g_value_set_enum (value, %s);' % get,
-                    'string': 'g_value_set_string (value, %s);' % get,
-                    'bytes': 'g_value_take_boxed (value, %s);' % get,
-                    'message': 'g_value_take_object (value, %s);' % get,
-                    'rep_string': 'g_value_take_boxed (value, %s);' % get,
-                    'map_ss': 'g_value_take_boxed (value, %s);' % get,
-                }[f.kind])
-                w('      break;')
+                part, taken = gvalue(f)
+                get_cases.append((f.prop_enum, 'g_value_%s_%s (value, %s_get_%s (self));'
+                                  % ('take' if taken else 'set', part, n.snake, f.ident)))
             for f in props:
                 if f.optional:
-                    w('    case %s:' % f.has_prop_enum)
-                    w('      g_value_set_boolean (value, %s_has_%s (self));' % (n.snake, f.ident))
-                    w('      break;')
-            w('    default:')
-            w('      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);')
-            w('    }')
-            w('}')
-            w('')
-            w('static void')
-            w('%s_set_property (GObject      *object,' % n.snake)
-            w('%s guint         prop_id,' % (' ' * (len(n.snake + '_set_property') + 1)))
-            w('%s const GValue *value,' % (' ' * (len(n.snake + '_set_property') + 1)))
-            w('%s GParamSpec   *pspec)' % (' ' * (len(n.snake + '_set_property') + 1)))
-            w('{')
-            w('  %s *self = %s (object);' % (n.camel, n.cast_macro))
-            w('')
-            w('  switch (prop_id)')
-            w('    {')
-            for f in props:
-                set_ = '%s_set_%s (self, ' % (n.snake, f.ident)
-                w('    case %s:' % f.prop_enum)
-                w('      ' + set_ + {
-                    'scalar': 'g_value_get_%s (value));' % (f.scalar.gvalue if f.scalar else ''),
-                    'enum': 'g_value_get_enum (value));',
-                    'string': 'g_value_get_string (value));',
-                    'bytes': 'g_value_get_boxed (value));',
-                    'message': 'g_value_get_object (value));',
-                    'rep_string': 'g_value_get_boxed (value));',
-                    'map_ss': 'g_value_get_boxed (value));',
-                }[f.kind])
-                w('      break;')
-            w('    default:')
-            w('      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);')
-            w('    }')
-            w('}')
-            w('')
+                    get_cases.append((f.has_prop_enum, 'g_value_set_boolean (value, %s_has_%s (self));'
+                                      % (n.snake, f.ident)))
+            self.gen_property_function(w, m, 'get', ['GObject    *object', 'guint       prop_id',
+                                                     'GValue     *value', 'GParamSpec *pspec'], get_cases)
+            self.gen_property_function(w, m, 'set', ['GObject      *object', 'guint         prop_id',
+                                                     'const GValue *value', 'GParamSpec   *pspec'],
+                                       [(f.prop_enum, '%s_set_%s (self, g_value_get_%s (value));'
+                                         % (n.snake, f.ident, gvalue(f)[0])) for f in props])
 
         w('static void')
         w('%s_class_init (%sClass *klass)' % (n.snake, n.camel))
@@ -1583,11 +1521,7 @@ class FileGenerator:
               % (n.upper, n.snake))
         w('}')
         w('')
-        w('static void')
-        w('%s_init (%s *self)' % (n.snake, n.camel))
-        w('{')
-        w('}')
-        w('')
+        c_empty_function(w, 'static void', '%s_init' % n.snake, ['%s *self' % n.camel])
         out.extend(doc_block('%s_new' % n.snake,
                              ['Creates a `%s` message with every field at its default.' % m.full_name],
                              returns='(transfer full): a new #%s' % n.camel))
@@ -1595,6 +1529,28 @@ class FileGenerator:
         w('%s_new (void)' % n.snake)
         w('{')
         w('  return g_object_new (%s, NULL);' % n.type_macro)
+        w('}')
+        w('')
+
+    @staticmethod
+    def gen_property_function(w, m, verb, params, cases):
+        """Writes @m's GObject get_property or set_property (@verb): a
+        switch over the property ids of @cases, (id, statement) pairs."""
+        n = m.names
+        name = '%s_%s_property' % (n.snake, verb)
+        c_signature(w, 'static void', name, params)
+        w('{')
+        w('  %s *self = %s (object);' % (n.camel, n.cast_macro))
+        w('')
+        w('  switch (prop_id)')
+        w('    {')
+        for prop_enum, statement in cases:
+            w('    case %s:' % prop_enum)
+            w('      ' + statement)
+            w('      break;')
+        w('    default:')
+        w('      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);')
+        w('    }')
         w('}')
         w('')
 
@@ -1699,10 +1655,68 @@ class FileGenerator:
                 in_setter = False
             i += 1
 
+    def accessor_start(self, w, m, ret, name, params=(), fail=None, decls=(), checks=()):
+        """Writes the head of an accessor of @m, up to `m` (the protobuf-c
+        struct) set: the signature (self first, then @params), the locals
+        (`m`, then @decls), the check of self (returning @fail, or nothing
+        when None), then the lines @checks."""
+        n = m.names
+        c_signature(w, ret, name, ['%s *self' % n.camel] + list(params))
+        w('{')
+        w('  %s *m;' % m.info.pbc_c)
+        for decl in decls:
+            w('  ' + decl)
+        w('')
+        if fail is None:
+            w('  g_return_if_fail (%s (self));' % n.is_macro)
+        else:
+            w('  g_return_val_if_fail (%s (self), %s);' % (n.is_macro, fail))
+        for line in checks:
+            w(line)
+        w('')
+        w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+
+    def gen_array_setter(self, w, m, f, name, param, count, elem_ctype, elem_check, copy_elem,
+                         free_elem, note=None):
+        """Writes the setter of repeated field @f replacing its values with
+        copies of `values` (@param, @count of them): each is checked with
+        @elem_check, copied with @copy_elem and the old ones freed with
+        @free_elem (all of element `i`); @note is a comment before the copy."""
+        self.accessor_start(w, m, 'void', name, [param],
+                            decls=['gsize n = %s;' % count,
+                                   '%s%s*copy = NULL;' % (elem_ctype, '' if elem_ctype.endswith('*') else ' ')],
+                            checks=['  for (gsize i = 0; i < n; i++)',
+                                    '    g_return_if_fail (%s);' % elem_check])
+        if note:
+            w('  /* %s */' % note)
+        w('  if (n > 0)')
+        w('    copy = g_new (%s, n);' % elem_ctype)
+        w('  for (gsize i = 0; i < n; i++)')
+        w('    copy[i] = %s;' % copy_elem)
+        self.replace_array(w, f, 'm->' + f.pbc_member, free_elem)
+
+    @staticmethod
+    def replace_array(w, f, mem, free_elem):
+        """Writes the replacement of repeated field @f's values by `copy`
+        (`n` of them): @free_elem frees the old element `i`."""
+        w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
+        w('    %s;' % free_elem)
+        w('  free (%s);' % mem)
+        w('  %s = copy;' % mem)
+        w('  m->n_%s = n;' % f.pbc_member)
+
+    @staticmethod
+    def setter_note(f, plain):
+        """The doc-comment note on a setter taking %NULL: the oneof's rule
+        for a oneof member, else @plain."""
+        if f.oneof:
+            return ['', 'A non-%%NULL value selects it in the `%s` oneof; %%NULL '
+                    'clears the oneof if it is selected.' % f.oneof.name]
+        return ['', plain]
+
     def gen_presence_accessors(self, out, m, f):
         w = out.append
         n = m.names
-        pbc = m.info.pbc_c
         o = f.oneof
         selfdoc = ('self', 'a #%s' % n.camel)
         selected = 'm->%s == %d' % (o.pbc_case_member, f.number)
@@ -1710,27 +1724,13 @@ class FileGenerator:
         out.extend(doc_block(name, ['Tells whether the optional `%s` field is present: set, even '
                                     'to its default value.' % f.name], [selfdoc],
                              returns='%TRUE when the field is present'))
-        w('gboolean')
-        w('%s (%s *self)' % (name, n.camel))
-        w('{')
-        w('  %s *m;' % pbc)
-        w('')
-        w('  g_return_val_if_fail (%s (self), FALSE);' % n.is_macro)
-        w('')
-        w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+        self.accessor_start(w, m, 'gboolean', name, fail='FALSE')
         w('  return %s;' % selected)
         w('}')
         w('')
         name = '%s_clear_%s' % (n.snake, f.ident)
         out.extend(doc_block(name, ['Makes the optional `%s` field absent.' % f.name], [selfdoc]))
-        w('void')
-        w('%s (%s *self)' % (name, n.camel))
-        w('{')
-        w('  %s *m;' % pbc)
-        w('')
-        w('  g_return_if_fail (%s (self));' % n.is_macro)
-        w('')
-        w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+        self.accessor_start(w, m, 'void', name)
         w('  if (!(%s))' % selected)
         w('    return;')
         w('  %s_%s_free_members (m);' % (n.snake, o.ident))
@@ -1742,12 +1742,10 @@ class FileGenerator:
     def gen_accessors_body(self, out, m, f):
         w = out.append
         n = m.names
-        pbc = m.info.pbc_c
         get = '%s_get_%s' % (n.snake, f.ident)
         set_ = '%s_set_%s' % (n.snake, f.ident)
         mem = 'm->' + f.pbc_member
         selfdoc = ('self', 'a #%s' % n.camel)
-        header = '  %s *m = cp_message_get_c_message (CP_MESSAGE (self));' % pbc
         what = 'the `%s` field' % f.name
         k = f.kind
         selected = None
@@ -1761,6 +1759,15 @@ class FileGenerator:
             w('  if (!(%s))' % selected)
             w('    %s_%s_free_members (m);' % (n.snake, f.oneof.ident))
 
+        def return_null_unless_selected():
+            if selected:
+                w('  if (!(%s))' % selected)
+                w('    return NULL;')
+
+        def close():
+            w('}')
+            w('')
+
         oneof_note = []
         if f.oneof:
             oneof_note = ['', '%s is a member of the `%s` oneof.' % (what[0].upper() + what[1:], f.oneof.name)]
@@ -1771,14 +1778,7 @@ class FileGenerator:
             # getter
             out.extend(doc_block(get, ['Gets %s.' % what] + oneof_note, [selfdoc],
                                  returns='the value%s' % (', or the default when another member is set' if f.oneof else '')))
-            w('%s' % ct)
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_val_if_fail (%s (self), %s);' % (n.is_macro, zero))
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, ct, get, fail=zero)
             val = '(%s) %s' % (ct, mem) if k == 'enum' else mem
             if f.type == FDP.TYPE_BOOL:
                 val = '%s != 0' % mem
@@ -1786,21 +1786,12 @@ class FileGenerator:
                 w('  return (%s) ? %s : %s;' % (selected, val, zero))
             else:
                 w('  return %s;' % val)
-            w('}')
-            w('')
+            close()
             # setter
             out.extend(doc_block(set_, ['Sets %s.' % what] +
                                  (['', 'This selects it in the `%s` oneof.' % f.oneof.name] if f.oneof else []),
                                  [selfdoc, (f.ident, 'the new value')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s %s %s)' % (' ' * (len(set_) + 1), ct, f.ident))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'void', set_, ['%s %s' % (ct, f.ident)])
             store = f.ident
             if k == 'enum':
                 store = '(%s) %s' % (f.ref.pbc_c, f.ident)
@@ -1817,43 +1808,23 @@ class FileGenerator:
                 w('    return;')
                 w('  %s = %s;' % (mem, store))
             notify()
-            w('}')
-            w('')
+            close()
 
         elif k == 'string':
             out.extend(doc_block(get, ['Gets %s.' % what] + oneof_note, [selfdoc],
                                  returns=('(transfer none) (nullable): the value, valid until the field '
                                           'changes, or %NULL when another member is set' if f.oneof else
                                           '(transfer none): the value, valid until the field changes')))
-            w('const char *')
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
-            if selected:
-                w('  if (!(%s))' % selected)
-                w('    return NULL;')
+            self.accessor_start(w, m, 'const char *', get, fail='NULL')
+            return_null_unless_selected()
             w('  return %s != NULL ? %s : "";' % (mem, mem))
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Sets %s.' % what] +
-                                 (['', 'A non-%%NULL value selects it in the `%s` oneof; %%NULL '
-                                   'clears the oneof if it is selected.' % f.oneof.name] if f.oneof else
-                                  ['', '%NULL is the same as the empty string.']),
+                                 self.setter_note(f, '%NULL is the same as the empty string.'),
                                  [selfdoc, (f.ident, '(nullable): the new value, valid UTF-8')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s const char *%s)' % (' ' * (len(set_) + 1), f.ident))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('  g_return_if_fail (%s == NULL || g_utf8_validate (%s, -1, NULL));' % (f.ident, f.ident))
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'void', set_, ['const char *%s' % f.ident],
+                                checks=['  g_return_if_fail (%s == NULL || g_utf8_validate (%s, -1, NULL));'
+                                        % (f.ident, f.ident)])
             if selected:
                 w('  if (%s == NULL)' % f.ident)
                 w('    {')
@@ -1881,42 +1852,21 @@ class FileGenerator:
                 w('  %s = %s[0] != \'\\0\' ? g_strdup (%s) : (char *) protobuf_c_empty_string;'
                   % (mem, f.ident, f.ident))
             notify()
-            w('}')
-            w('')
+            close()
 
         elif k == 'bytes':
             out.extend(doc_block(get, ['Gets a copy of %s.' % what] + oneof_note, [selfdoc],
                                  returns=('(transfer full) (nullable): the value, or %NULL when another '
                                           'member is set' if f.oneof else '(transfer full): the value')))
-            w('GBytes *')
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
-            if selected:
-                w('  if (!(%s))' % selected)
-                w('    return NULL;')
+            self.accessor_start(w, m, 'GBytes *', get, fail='NULL')
+            return_null_unless_selected()
             w('  return g_bytes_new (%s.data, %s.len);' % (mem, mem))
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Sets %s to a copy of @%s.' % (what, f.ident)] +
-                                 (['', 'A non-%%NULL value selects it in the `%s` oneof; %%NULL '
-                                   'clears the oneof if it is selected.' % f.oneof.name] if f.oneof else
-                                  ['', '%NULL is the same as empty bytes.']),
+                                 self.setter_note(f, '%NULL is the same as empty bytes.'),
                                  [selfdoc, (f.ident, '(nullable): the new value')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s GBytes *%s)' % (' ' * (len(set_) + 1), f.ident))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  ProtobufCBinaryData copy = { 0, NULL };')
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'void', set_, ['GBytes *%s' % f.ident],
+                                decls=['ProtobufCBinaryData copy = { 0, NULL };'])
             if selected:
                 w('  if (%s == NULL && !(%s))' % (f.ident, selected))
                 w('    return;')
@@ -1933,8 +1883,7 @@ class FileGenerator:
                 w('  free (%s.data);' % mem)
                 w('  %s = copy;' % mem)
             notify()
-            w('}')
-            w('')
+            close()
 
         elif k == 'message':
             rn = f.ref.names
@@ -1943,38 +1892,21 @@ class FileGenerator:
                                        'Changing the copy does not change @self: set it back with',
                                        '%s().' % set_] + oneof_note, [selfdoc],
                                  returns='(transfer full) (nullable): a copy of the value, or %NULL when unset'))
-            w('%s *' % rn.camel)
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, '%s *' % rn.camel, get, fail='NULL')
             cond = '%s == NULL' % mem
             if selected:
                 cond = '!(%s) || %s' % (selected, cond)
             w('  if (%s)' % cond)
             w('    return NULL;')
             w('  return cp_gen_wrap (%s, (const ProtobufCMessage *) %s);' % (rn.type_macro, mem))
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Sets %s to a copy of @%s.' % (what, f.ident)] +
-                                 (['', 'A non-%%NULL value selects it in the `%s` oneof; %%NULL '
-                                   'clears the oneof if it is selected.' % f.oneof.name] if f.oneof else
-                                  ['', '%NULL unsets the field.']),
+                                 self.setter_note(f, '%NULL unsets the field.'),
                                  [selfdoc, (f.ident, '(nullable): the new value')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s %s *%s)' % (' ' * (len(set_) + 1), rn.camel, f.ident))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  ProtobufCMessage *copy = NULL;')
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('  g_return_if_fail (%s == NULL || %s (%s));' % (f.ident, rn.is_macro, f.ident))
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'void', set_, ['%s *%s' % (rn.camel, f.ident)],
+                                decls=['ProtobufCMessage *copy = NULL;'],
+                                checks=['  g_return_if_fail (%s == NULL || %s (%s));'
+                                        % (f.ident, rn.is_macro, f.ident)])
             if selected:
                 w('  if (%s == NULL && !(%s))' % (f.ident, selected))
                 w('    return;')
@@ -1994,8 +1926,7 @@ class FileGenerator:
                 w('    protobuf_c_message_free_unpacked ((ProtobufCMessage *) %s, NULL);' % mem)
                 w('  %s = (%s *) copy;' % (mem, f.ref.pbc_c))
             notify()
-            w('}')
-            w('')
+            close()
 
         elif k in ('rep_scalar', 'rep_enum'):
             et = self.api_ctype(f)
@@ -2004,184 +1935,81 @@ class FileGenerator:
                                  [selfdoc, ('n_values', '(out) (optional): return location for the number of values')],
                                  returns='(array length=n_values) (transfer none) (nullable): the values, '
                                          'valid until the field changes'))
-            w('const %s *' % et)
-            w('%s (%s *self,' % (get, n.camel))
-            w('%s gsize *n_values)' % (' ' * (len(get) + 1)))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'const %s *' % et, get, ['gsize *n_values'], fail='NULL')
             w('  if (n_values != NULL)')
             w('    *n_values = m->n_%s;' % f.pbc_member)
             w('  return (const %s *) %s;' % (et, mem))
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Replaces the values of %s with a copy of @values.' % what],
                                  [selfdoc, ('values', '(array length=n_values) (nullable): the new values'),
                                   ('n_values', 'the number of values')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s const %s *values,' % (' ' * (len(set_) + 1), et))
-            w('%s gsize n_values)' % (' ' * (len(set_) + 1)))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('  g_return_if_fail (values != NULL || n_values == 0);')
-            w('  G_STATIC_ASSERT (sizeof (%s) == sizeof (%s));' % (et, pt))
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'void', set_, ['const %s *values' % et, 'gsize n_values'],
+                                checks=['  g_return_if_fail (values != NULL || n_values == 0);',
+                                        '  G_STATIC_ASSERT (sizeof (%s) == sizeof (%s));' % (et, pt)])
             w('  free (%s);' % mem)
             w('  %s = n_values > 0 ? g_memdup2 (values, n_values * sizeof (%s)) : NULL;' % (mem, pt))
             if f.type == FDP.TYPE_BOOL:
                 w('  for (gsize i = 0; i < n_values; i++)')
                 w('    %s[i] = %s[i] != 0;' % (mem, mem))
             w('  m->n_%s = n_values;' % f.pbc_member)
-            w('}')
-            w('')
+            close()
 
         elif k == 'rep_string':
             out.extend(doc_block(get, ['Gets a copy of the values of %s.' % what], [selfdoc],
                                  returns='(transfer full): the values'))
-            w('GStrv')
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  GStrv strv;')
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'GStrv', get, fail='NULL', decls=['GStrv strv;'])
             w('  strv = g_new0 (char *, m->n_%s + 1);' % f.pbc_member)
             w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
             w('    strv[i] = g_strdup (%s[i] != NULL ? %s[i] : "");' % (mem, mem))
             w('  return strv;')
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Replaces the values of %s with a copy of @values.' % what],
                                  [selfdoc, ('values', '(array zero-terminated=1) (nullable): the new values, '
                                             'valid UTF-8')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s const char * const *values)' % (' ' * (len(set_) + 1)))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  gsize n = values != NULL ? g_strv_length ((GStrv) values) : 0;')
-            w('  char **copy = NULL;')
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('  for (gsize i = 0; i < n; i++)')
-            w('    g_return_if_fail (g_utf8_validate (values[i], -1, NULL));')
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
-            w('  if (n > 0)')
-            w('    copy = g_new (char *, n);')
-            w('  for (gsize i = 0; i < n; i++)')
-            w('    copy[i] = g_strdup (values[i]);')
-            w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
-            w('    free (%s[i]);' % mem)
-            w('  free (%s);' % mem)
-            w('  %s = copy;' % mem)
-            w('  m->n_%s = n;' % f.pbc_member)
+            self.gen_array_setter(w, m, f, set_, 'const char * const *values',
+                                  'values != NULL ? g_strv_length ((GStrv) values) : 0', 'char *',
+                                  'g_utf8_validate (values[i], -1, NULL)', 'g_strdup (values[i])',
+                                  'free (%s[i])' % mem)
             notify()
-            w('}')
-            w('')
+            close()
 
         elif k == 'rep_bytes':
             out.extend(doc_block(get, ['Gets a copy of the values of %s.' % what], [selfdoc],
                                  returns='(transfer container) (element-type GBytes): the values; the array frees them'))
-            w('GPtrArray *')
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  GPtrArray *values;')
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'GPtrArray *', get, fail='NULL', decls=['GPtrArray *values;'])
             w('  values = g_ptr_array_new_full (m->n_%s, (GDestroyNotify) g_bytes_unref);' % f.pbc_member)
             w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
             w('    g_ptr_array_add (values, g_bytes_new (%s[i].data, %s[i].len));' % (mem, mem))
             w('  return values;')
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Replaces the values of %s with copies of @values.' % what],
                                  [selfdoc, ('values', '(element-type GBytes) (nullable): the new values')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s GPtrArray *values)' % (' ' * (len(set_) + 1)))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  gsize n = values != NULL ? values->len : 0;')
-            w('  ProtobufCBinaryData *copy = NULL;')
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('  for (gsize i = 0; i < n; i++)')
-            w('    g_return_if_fail (g_ptr_array_index (values, i) != NULL);')
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
-            w('  if (n > 0)')
-            w('    copy = g_new (ProtobufCBinaryData, n);')
-            w('  for (gsize i = 0; i < n; i++)')
-            w('    copy[i] = cp_gen_bytes_dup (g_ptr_array_index (values, i));')
-            w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
-            w('    free (%s[i].data);' % mem)
-            w('  free (%s);' % mem)
-            w('  %s = copy;' % mem)
-            w('  m->n_%s = n;' % f.pbc_member)
-            w('}')
-            w('')
+            self.gen_array_setter(w, m, f, set_, 'GPtrArray *values', 'values != NULL ? values->len : 0',
+                                  'ProtobufCBinaryData', 'g_ptr_array_index (values, i) != NULL',
+                                  'cp_gen_bytes_dup (g_ptr_array_index (values, i))',
+                                  'free (%s[i].data)' % mem)
+            close()
 
         elif k == 'rep_message':
             rn = f.ref.names
             out.extend(doc_block(get, ['Gets copies of the values of %s.' % what], [selfdoc],
                                  returns='(transfer container) (element-type %s): the values; the array unrefs them' % rn.camel))
-            w('GPtrArray *')
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  GPtrArray *values;')
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'GPtrArray *', get, fail='NULL', decls=['GPtrArray *values;'])
             w('  values = g_ptr_array_new_full (m->n_%s, g_object_unref);' % f.pbc_member)
             w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
             w('    g_ptr_array_add (values, cp_gen_wrap (%s, (const ProtobufCMessage *) %s[i]));'
               % (rn.type_macro, mem))
             w('  return values;')
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Replaces the values of %s with copies of @values.' % what],
                                  [selfdoc, ('values', '(element-type %s) (nullable): the new values' % rn.camel)]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s GPtrArray *values)' % (' ' * (len(set_) + 1)))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  gsize n = values != NULL ? values->len : 0;')
-            w('  %s **copy = NULL;' % f.ref.pbc_c)
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('  for (gsize i = 0; i < n; i++)')
-            w('    g_return_if_fail (%s (g_ptr_array_index (values, i)));' % rn.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
-            w('  /* copy first: @values may hold parts of @self */')
-            w('  if (n > 0)')
-            w('    copy = g_new (%s *, n);' % f.ref.pbc_c)
-            w('  for (gsize i = 0; i < n; i++)')
-            w('    copy[i] = cp_gen_dup (cp_message_get_c_message (g_ptr_array_index (values, i)), &%s);'
-              % f.ref.descriptor_symbol)
-            w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
-            w('    protobuf_c_message_free_unpacked ((ProtobufCMessage *) %s[i], NULL);' % mem)
-            w('  free (%s);' % mem)
-            w('  %s = copy;' % mem)
-            w('  m->n_%s = n;' % f.pbc_member)
-            w('}')
-            w('')
+            self.gen_array_setter(w, m, f, set_, 'GPtrArray *values', 'values != NULL ? values->len : 0',
+                                  '%s *' % f.ref.pbc_c, '%s (g_ptr_array_index (values, i))' % rn.is_macro,
+                                  'cp_gen_dup (cp_message_get_c_message (g_ptr_array_index (values, i)), &%s)'
+                                  % f.ref.descriptor_symbol,
+                                  'protobuf_c_message_free_unpacked ((ProtobufCMessage *) %s[i], NULL)' % mem,
+                                  note='copy first: @values may hold parts of @self')
+            close()
 
         elif k == 'map_ss':
             entry = f.map_entry
@@ -2189,15 +2017,7 @@ class FileGenerator:
             vmem = pbc_field_name(entry.desc.field[1].name)
             out.extend(doc_block(get, ['Gets a copy of the entries of %s.' % what], [selfdoc],
                                  returns='(transfer container) (element-type utf8 utf8): the entries; the table frees them'))
-            w('GHashTable *')
-            w('%s (%s *self)' % (get, n.camel))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  GHashTable *values;')
-            w('')
-            w('  g_return_val_if_fail (%s (self), NULL);' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'GHashTable *', get, fail='NULL', decls=['GHashTable *values;'])
             w('  values = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);')
             w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
             w('    {')
@@ -2207,24 +2027,15 @@ class FileGenerator:
             w('                           g_strdup (e->%s != NULL ? e->%s : ""));' % (vmem, vmem))
             w('    }')
             w('  return values;')
-            w('}')
-            w('')
+            close()
             out.extend(doc_block(set_, ['Replaces the entries of %s with copies of @values.' % what,
                                         '', 'Entries are stored sorted by key, so the encoding is deterministic.'],
                                  [selfdoc, ('values', '(element-type utf8 utf8) (nullable): the new entries, '
                                             'valid UTF-8')]))
-            w('void')
-            w('%s (%s *self,' % (set_, n.camel))
-            w('%s GHashTable *values)' % (' ' * (len(set_) + 1)))
-            w('{')
-            w('  %s *m;' % pbc)
-            w('  g_autofree const char **keys = NULL;')
-            w('  guint n = 0;')
-            w('  %s **copy = NULL;' % entry.pbc_c)
-            w('')
-            w('  g_return_if_fail (%s (self));' % n.is_macro)
-            w('')
-            w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+            self.accessor_start(w, m, 'void', set_, ['GHashTable *values'],
+                                decls=['g_autofree const char **keys = NULL;',
+                                       'guint n = 0;',
+                                       '%s **copy = NULL;' % entry.pbc_c])
             w('  if (values != NULL)')
             w('    keys = (const char **) g_hash_table_get_keys_as_array (values, &n);')
             w('  for (guint i = 0; i < n; i++)')
@@ -2248,47 +2059,27 @@ class FileGenerator:
             w('      copy[i]->%s = g_strdup (keys[i]);' % kmem)
             w('      copy[i]->%s = g_strdup (value != NULL ? value : "");' % vmem)
             w('    }')
-            w('  for (size_t i = 0; i < m->n_%s; i++)' % f.pbc_member)
-            w('    protobuf_c_message_free_unpacked ((ProtobufCMessage *) %s[i], NULL);' % mem)
-            w('  free (%s);' % mem)
-            w('  %s = copy;' % mem)
-            w('  m->n_%s = n;' % f.pbc_member)
+            self.replace_array(w, f, mem, 'protobuf_c_message_free_unpacked ((ProtobufCMessage *) %s[i], NULL)'
+                               % mem)
             notify()
-            w('}')
-            w('')
+            close()
 
     def gen_oneof_accessors(self, out, m, o):
         w = out.append
         n = m.names
-        pbc = m.info.pbc_c
         cn = o.case_names
         selfdoc = ('self', 'a #%s' % n.camel)
         name = '%s_get_%s_case' % (n.snake, o.ident)
         out.extend(doc_block(name, ['Gets which member of the `%s` oneof is set.' % o.name], [selfdoc],
                              returns='the member that is set, or %%%s_NOT_SET' % cn.upper))
-        w(cn.camel)
-        w('%s (%s *self)' % (name, n.camel))
-        w('{')
-        w('  %s *m;' % pbc)
-        w('')
-        w('  g_return_val_if_fail (%s (self), %s_NOT_SET);' % (n.is_macro, cn.upper))
-        w('')
-        w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+        self.accessor_start(w, m, cn.camel, name, fail='%s_NOT_SET' % cn.upper)
         w('  return (%s) m->%s;' % (cn.camel, o.pbc_case_member))
         w('}')
         w('')
         name = '%s_clear_%s' % (n.snake, o.ident)
         out.extend(doc_block(name, ['Unsets the member of the `%s` oneof that is set, if any.' % o.name],
                              [selfdoc]))
-        w('void')
-        w('%s (%s *self)' % (name, n.camel))
-        w('{')
-        w('  %s *m;' % pbc)
-        w('  int was;')
-        w('')
-        w('  g_return_if_fail (%s (self));' % n.is_macro)
-        w('')
-        w('  m = cp_message_get_c_message (CP_MESSAGE (self));')
+        self.accessor_start(w, m, 'void', name, decls=['int was;'])
         w('  was = (int) m->%s;' % o.pbc_case_member)
         w('  %s_%s_free_members (m);' % (n.snake, o.ident))
         w('  switch (was)')

@@ -7,6 +7,7 @@
 #include "cp-host-enum-types.h"
 #include "cp-static-discovery.h"
 #include "cp-error.h"
+#include "cp-host-private.h"
 #include "cp-plugin-constants.h"
 
 /**
@@ -1287,14 +1288,8 @@ cp_client_set_plugins (CpClient           *client,
 {
   g_return_if_fail (CP_IS_CLIENT (client));
 
-  if (client->plugins == NULL && plugins == NULL)
-    return;
-  if (client->plugins != NULL && plugins != NULL &&
-      g_strv_equal ((const char * const *) client->plugins, plugins))
-    return;
-  g_strfreev (client->plugins);
-  client->plugins = g_strdupv ((char **) plugins);
-  g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_PLUGINS]);
+  if (cp_host_strv_replace (&client->plugins, plugins))
+    g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_PLUGINS]);
 }
 
 /**

@@ -3,6 +3,7 @@
  */
 #include "cp-static-discovery.h"
 #include "cp-error.h"
+#include "cp-host-private.h"
 
 /**
  * CpStaticDiscovery:
@@ -180,14 +181,8 @@ cp_static_discovery_set_urls (CpStaticDiscovery  *self,
 {
   g_return_if_fail (CP_IS_STATIC_DISCOVERY (self));
 
-  if (self->urls == NULL && urls == NULL)
+  if (!cp_host_strv_replace (&self->urls, urls))
     return;
-  if (self->urls != NULL && urls != NULL &&
-      g_strv_equal ((const char * const *) self->urls, urls))
-    return;
-
-  g_strfreev (self->urls);
-  self->urls = g_strdupv ((char **) urls);
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_URLS]);
   cp_discovery_emit_changed (CP_DISCOVERY (self));
 }

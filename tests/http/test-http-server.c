@@ -174,6 +174,8 @@ on_writable (CpHttpExchange *ex, gpointer user_data)
 {
   Call *call = user_data;
 
+  /* writable only ever follows a reported congestion */
+  g_assert_true (call->f->congested);
   fixture_record (call->f, &call->f->n_writable);
   if (call->f->n_writable < 2)
     congest_fill (call);
@@ -1041,7 +1043,9 @@ test_congestion (Fixture *f, gconstpointer data)
   while (!f->congested)
     g_cond_wait (&f->cond, &f->lock);
   g_mutex_unlock (&f->lock);
-  g_assert_cmpuint (f->n_writable, ==, 0);
+  /* No assertion on n_writable here: loopback TCP autotuning may still open
+   * the window and drain the queue below the low-water mark while the
+   * client is not reading; on_writable checks it only follows congestion. */
 
   r = client_read_response (c, FALSE);
   g_assert_cmpuint (r->status, ==, 200);

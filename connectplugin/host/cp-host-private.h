@@ -1,0 +1,27 @@
+/* cp-host-private.h: helpers shared by the host folder's files
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <glib.h>
+
+G_BEGIN_DECLS
+
+/* Replaces the string vector *@field with a copy of @value unless they are
+ * equal (both %NULL, or the same strings). Returns whether *@field changed,
+ * so that the caller notifies only then. */
+static inline gboolean
+cp_host_strv_replace (GStrv              *field,
+                      const char * const *value)
+{
+  if (*field == NULL && value == NULL)
+    return FALSE;
+  if (*field != NULL && value != NULL &&
+      g_strv_equal ((const char * const *) *field, value))
+    return FALSE;
+  g_strfreev (*field);
+  *field = g_strdupv ((char **) value);
+  return TRUE;
+}
+
+G_END_DECLS
