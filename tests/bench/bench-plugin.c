@@ -14,9 +14,20 @@
  *   also the median of the part up to READY;
  * - connect → ready: a new CpClient on the URL of a plugin that is already
  *   running (handshake + first health report), median of --runs;
+ * - spawn → first answered Get, raw: the executable started with
+ *   `--listen 127.0.0.1:0`, its URL read from the first stdout line, one
+ *   binary Connect POST kv.v1.KVService/Get on a fresh TCP connection with
+ *   blocking GIO sockets, no handshake; median of --runs. Any plugin that
+ *   takes --listen and prints its URL first (connect-plugin-go's KV example
+ *   as tests/interop/go builds it) is measured the same way;
  * - the plugin's memory (VmRSS, and its anonymous part RssAnon, from
  *   /proc/PID/status) once idle after start-up, and after --calls
  *   sequential calls (half Put, half Get, over 16 keys) plus VmHWM.
+ *
+ * The host-API measures need only what connectplugin's CpClient expects of a
+ * plugin, so --plugin may also be tests/interop/go's cp-go-kv-plugin
+ * (run-bench.sh does that for its table against connect-plugin-go; --label
+ * names the plugin in the heading).
  *
  * Prints a table with the issue's targets beside (it reports, it does not
  * judge) and one "RESULT k=v …" line for scripts. Exits non-zero only when
@@ -24,6 +35,9 @@
  */
 #include <connectplugin.h>
 
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,6 +231,122 @@ discovery_new (const char *plugin_path)
                        NULL);
 }
 
+/* ---- spawn → first answered Get, raw HTTP/1.1 ---- */
+
+/* GetRequest{key: "absent"} */
+static const char raw_request_body[] = "\x0a\x06" "absent";
+
+/* Reads an HTTP/1.1 response with a Content-Length body (both our server and
+ * Go's net/http send one for a small unary answer); returns the status. */
+static guint
+read_http_response (GInputStream *in)
+{
+  g_autoptr(GString) head = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  const char *p;
+  guint status;
+  gsize length = 0;
+  gsize body_have;
+  char buffer[4096];
+
+  while (strstr (head->str, "\r\n\r\n") == NULL)
+    {
+      gssize n = g_input_stream_read (in, buffer, sizeof buffer, NULL, &error);
+
+      if (n <= 0)
+        die ("raw Get: reading the response", error);
+      g_string_append_len (head, buffer, n);
+      if (head->len > 64 * 1024)
+        die ("raw Get: response head too long", NULL);
+    }
+  if (!g_str_has_prefix (head->str, "HTTP/1.1 ") ||
+      (status = (guint) g_ascii_strtoull (head->str + 9, NULL, 10)) == 0)
+    die ("raw Get: not an HTTP/1.1 status line", NULL);
+  p = strstr (head->str, "\r\n\r\n") + 4;
+  body_have = head->len - (gsize) (p - head->str);
+  for (const char *line = strstr (head->str, "\r\n"); line != NULL && line + 2 < p;
+       line = strstr (line + 2, "\r\n"))
+    if (g_ascii_strncasecmp (line + 2, "Content-Length:", 15) == 0)
+      length = g_ascii_strtoull (line + 17, NULL, 10);
+  while (body_have < length)
+    {
+      gssize n = g_input_stream_read (in, buffer, MIN (sizeof buffer, length - body_have),
+                                      NULL, &error);
+
+      if (n <= 0)
+        die ("raw Get: reading the response body", error);
+      body_have += n;
+    }
+  return status;
+}
+
+static double
+raw_spawn_first_get (const char *plugin_path)
+{
+  const char *argv[] = { plugin_path, "--listen", "127.0.0.1:0", NULL };
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) process = NULL;
+  g_autoptr(GDataInputStream) lines = NULL;
+  g_autoptr(GSocketClient) socket_client = NULL;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *request = NULL;
+  gint64 start;
+  double ms;
+  guint status;
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_SILENCE);
+  g_subprocess_launcher_unsetenv (launcher, "CONNECTPLUGIN_LISTEN");
+  g_subprocess_launcher_unsetenv (launcher, "PORT");
+  g_subprocess_launcher_unsetenv (launcher, "HOST_URL");
+
+  start = g_get_monotonic_time ();
+  process = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  if (process == NULL)
+    die ("raw: spawning the plugin", error);
+  lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (process));
+  url = g_data_input_stream_read_line (lines, NULL, NULL, &error);
+  if (url == NULL || !g_str_has_prefix (url, "http://"))
+    die ("raw: the plugin printed no http:// URL", error);
+
+  socket_client = g_socket_client_new ();
+  connection = g_socket_client_connect_to_uri (socket_client, url, 80, NULL, &error);
+  if (connection == NULL)
+    die ("raw: connecting", error);
+  g_tcp_connection_set_graceful_disconnect (G_TCP_CONNECTION (connection), FALSE);
+  g_socket_set_option (g_socket_connection_get_socket (connection), IPPROTO_TCP, TCP_NODELAY,
+                       1, NULL);
+  request = g_strdup_printf ("POST /kv.v1.KVService/Get HTTP/1.1\r\n"
+                             "Host: %s\r\n"
+                             "Content-Type: application/proto\r\n"
+                             "Connect-Protocol-Version: 1\r\n"
+                             "Content-Length: %zu\r\n"
+                             "\r\n",
+                             url + strlen ("http://"), sizeof raw_request_body - 1);
+  {
+    g_autofree char *whole = g_strconcat (request, raw_request_body, NULL);
+    GOutputStream *out = g_io_stream_get_output_stream (G_IO_STREAM (connection));
+
+    if (!g_output_stream_write_all (out, whole, strlen (whole), NULL, NULL, &error))
+      die ("raw: sending the Get", error);
+  }
+  status = read_http_response (g_io_stream_get_input_stream (G_IO_STREAM (connection)));
+  ms = ms_since (start);
+  if (status != 200)
+    {
+      g_printerr ("bench-plugin: raw Get answered HTTP %u\n", status);
+      exit (1);
+    }
+
+  g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+  g_subprocess_send_signal (process, SIGTERM);
+  if (!g_subprocess_wait (process, NULL, &error))
+    die ("raw: waiting for the plugin", error);
+  return ms;
+}
+
 /* ---- /proc ---- */
 
 typedef struct {
@@ -266,12 +396,14 @@ int
 main (int argc, char **argv)
 {
   g_autofree char *plugin_path = NULL;
+  g_autofree char *label_option = NULL;
   int runs = 20;
   int calls = 1000;
   GOptionEntry entries[] = {
     { "plugin", 0, 0, G_OPTION_ARG_FILENAME, &plugin_path, "The kv-plugin executable", "PATH" },
     { "runs", 0, 0, G_OPTION_ARG_INT, &runs, "Launches and connections measured (20)", "N" },
     { "calls", 0, 0, G_OPTION_ARG_INT, &calls, "Calls before the second RSS reading (1000)", "N" },
+    { "label", 0, 0, G_OPTION_ARG_STRING, &label_option, "The plugin's name in the heading", "TEXT" },
     { NULL }
   };
   g_autoptr(GOptionContext) context = g_option_context_new ("— plugin launch and footprint benchmark");
@@ -279,10 +411,11 @@ main (int argc, char **argv)
   g_autoptr(GArray) first_rpc = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(GArray) launch_ready = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(GArray) connect_ready = g_array_new (FALSE, FALSE, sizeof (double));
+  g_autoptr(GArray) raw_first_get = g_array_new (FALSE, FALSE, sizeof (double));
   g_autoptr(CpProcessDiscovery) discovery = NULL;
   g_autoptr(CpClient) client = NULL;
   g_autoptr(KvKVService) kv = NULL;
-  Stats s_first, s_launch, s_connect;
+  Stats s_first, s_launch, s_connect, s_raw;
   Memory idle, after;
   char url[256];
   char label[64];
@@ -325,7 +458,15 @@ main (int argc, char **argv)
         die ("the plugin did not stop on close", NULL);
     }
 
-  /* 2. One plugin kept running: its memory, and clients connecting to it. */
+  /* 2. Spawn → first answered Get, raw HTTP, --runs times. */
+  for (int i = 0; i < runs; i++)
+    {
+      double ms = raw_spawn_first_get (plugin_path);
+
+      g_array_append_val (raw_first_get, ms);
+    }
+
+  /* 3. One plugin kept running: its memory, and clients connecting to it. */
   discovery = discovery_new (plugin_path);
   client = client_for (cp_client_new_for_discovery (CP_DISCOVERY (discovery)));
   client_connect (client);
@@ -366,8 +507,10 @@ main (int argc, char **argv)
   s_first = stats_of (first_rpc);
   s_launch = stats_of (launch_ready);
   s_connect = stats_of (connect_ready);
+  s_raw = stats_of (raw_first_get);
 
-  printf ("== Plugin process (examples/kv/kv-plugin over TCP 127.0.0.1; CpProcessDiscovery + CpClient)\n");
+  printf ("== Plugin process (%s over TCP 127.0.0.1; CpProcessDiscovery + CpClient)\n",
+          label_option != NULL ? label_option : "examples/kv/kv-plugin");
   printf ("%-44s %8s %8s %8s   %s\n", "", "median", "min", "max", "target");
   printf ("%-44s %6.2f ms %5.2f ms %5.2f ms   <= %.0f ms\n",
           "launch -> first answered Get", s_first.median, s_first.min, s_first.max,
@@ -377,6 +520,8 @@ main (int argc, char **argv)
   printf ("%-44s %6.2f ms %5.2f ms %5.2f ms   (no target; the issue asks for it)\n",
           "connect -> ready, plugin already running", s_connect.median, s_connect.min,
           s_connect.max);
+  printf ("%-44s %6.2f ms %5.2f ms %5.2f ms   (raw HTTP, fresh connection, no handshake)\n",
+          "spawn -> first answered Get", s_raw.median, s_raw.min, s_raw.max);
   printf ("(%d runs each)\n", runs);
   printf ("%-44s %5" G_GUINT64_FORMAT " kB (anon %" G_GUINT64_FORMAT " kB)   <= %d kB\n",
           "plugin VmRSS, idle after start-up", idle.rss_kb, idle.anon_kb, TARGET_RSS_KB);
@@ -385,10 +530,10 @@ main (int argc, char **argv)
           " kB)   <= %d kB\n",
           label, after.rss_kb, after.anon_kb, after.hwm_kb, TARGET_RSS_KB);
   printf ("RESULT runs=%d first_rpc_ms=%.2f launch_ready_ms=%.2f connect_ready_ms=%.2f "
-          "rss_idle_kb=%" G_GUINT64_FORMAT " rss_after_kb=%" G_GUINT64_FORMAT
+          "raw_first_get_ms=%.2f rss_idle_kb=%" G_GUINT64_FORMAT " rss_after_kb=%" G_GUINT64_FORMAT
           " anon_idle_kb=%" G_GUINT64_FORMAT " anon_after_kb=%" G_GUINT64_FORMAT
           " hwm_kb=%" G_GUINT64_FORMAT " calls=%d plugin_log_lines=%u\n",
-          runs, s_first.median, s_launch.median, s_connect.median, idle.rss_kb, after.rss_kb,
+          runs, s_first.median, s_launch.median, s_connect.median, s_raw.median, idle.rss_kb, after.rss_kb,
           idle.anon_kb, after.anon_kb, after.hwm_kb, calls, plugin_log_lines);
   return 0;
 }

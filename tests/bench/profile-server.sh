@@ -2,7 +2,7 @@
 # profile-server.sh: where does a benchmark server spend its time under wrk?
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-#   tests/bench/profile-server.sh BUILD_DIR [ours|gio-echo|soup-echo] [perf|callgrind] [CONNS]
+#   tests/bench/profile-server.sh BUILD_DIR [ours|kv-plugin|gio-echo|soup-echo] [perf|callgrind] [CONNS]
 #
 # Runs the server pinned to CPU 0 under `perf record -g` (default) or
 # `valgrind --tool=callgrind`, loads it with wrk (connect-get.lua, CPU 1) for a
@@ -10,7 +10,7 @@
 # Not part of any test suite: a tool for the transport and engine owners.
 
 set -u
-BUILD=${1:?usage: profile-server.sh BUILD_DIR [ours|gio-echo|soup-echo] [perf|callgrind] [CONNS]}
+BUILD=${1:?usage: profile-server.sh BUILD_DIR [ours|kv-plugin|gio-echo|soup-echo] [perf|callgrind] [CONNS]}
 WHICH=${2:-ours}
 TOOL=${3:-perf}
 CONNS=${4:-16}
@@ -19,6 +19,7 @@ BIN=$BUILD/tests/bench
 [ -x "$BIN/bench-gio-echo" ] || BIN=$BUILD
 case $WHICH in
   ours) PROG=$BIN/bench-kv-server ;;
+  kv-plugin) PROG=$BUILD/examples/kv/kv-plugin ;;  # (Get "hello" is not found: empty store)
   gio-echo) PROG=$BIN/bench-gio-echo ;;
   soup-echo) PROG=$BIN/bench-soup-echo ;;
   *) echo "unknown server $WHICH" >&2; exit 2 ;;

@@ -11,8 +11,19 @@
 #   soup-echo  bare SoupServer echo (what we left behind)
 #   ours       bench-kv-server: kv.v1.KVService/Get through the whole engine
 #   ours-gzip  the same, the client accepting gzip (as CpChannel does)
+#   kv-plugin  examples/kv/kv-plugin: the KV example plugin (CpServer, with
+#              handshake, health, PluginControl; logs each call to stderr)
+#   go-plugin  connect-plugin-go's KV example plugin as tests/interop/go
+#              builds it (cp-go-kv-plugin: connectrpc.com/connect on Go's
+#              net/http), built here with tests/interop/go/build.sh; its
+#              rows are skipped, saying why, when Go is not installed
+# (both plugins get Put hello=world first, so every Get finds a value)
 # then measures server-streaming messages/s (and server memory under a slow
 # reader) and our client's sequential unary calls/s over a unix socket.
+# Against the Go plugin it also runs bench-plugin on both plugins (spawn →
+# first answered Get, raw and through CpProcessDiscovery + CpClient, median
+# of 20; VmRSS idle after 1,000 calls) and prints the ratios ours/Go next to
+# issue 9's targets.
 # Diagnostic rows beside the targets: the stream with the handler awaiting
 # only every 64th send, the stream offered gzip, and the client against a
 # server with compress-min-bytes=1024. A baseline variant for the transport
@@ -27,8 +38,9 @@
 
 set -u
 
-BUILD=${1:?usage: run-bench.sh BUILD_DIR}
+BUILD=$(cd "${1:?usage: run-bench.sh BUILD_DIR}" && pwd)
 SRC=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$SRC/../.." && pwd)
 if [ -x "$BUILD/tests/bench/bench-gio-echo" ]; then
   BIN=$BUILD/tests/bench
 else
@@ -46,6 +58,8 @@ fi
 
 # meson test sets MALLOC_PERTURB_ (memset on every malloc/free): not what we measure.
 unset MALLOC_PERTURB_ MALLOC_CHECK_ G_SLICE G_DEBUG
+# Plugins listen where --listen says, standalone.
+unset CONNECTPLUGIN_LISTEN PORT HOST_URL
 
 for tool in wrk taskset curl; do
   if ! command -v $tool >/dev/null; then
@@ -171,6 +185,38 @@ run_wrk () {
   fi
 }
 
+# A plugin's store starts empty: PutRequest{key: "hello", value: "world"}.
+# put_hello NAME URL
+put_hello () {
+  local name=$1 url=$2 status
+  printf '\x0a\x05hello\x12\x05world' >"$TMP/put.bin"
+  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
+    -H 'Content-Type: application/proto' -H 'Connect-Protocol-Version: 1' \
+    --data-binary @"$TMP/put.bin" "$url/kv.v1.KVService/Put")
+  if [ "$status" != 200 ]; then
+    fail "$name: Put answered HTTP $status"
+    return 1
+  fi
+}
+
+# ---- The Go peer (issue 9) ----
+KV_PLUGIN=$BUILD/examples/kv/kv-plugin
+GO_PEERS=$BUILD/tests/interop/go/peers
+GO_PLUGIN=$GO_PEERS/cp-go-kv-plugin
+GO_SKIP=
+GO_VERSION=
+if [ ! -x "$KV_PLUGIN" ]; then
+  fail "$KV_PLUGIN is not built"
+fi
+"$ROOT/tests/interop/go/build.sh" "$ROOT" "$GO_PEERS" >"$TMP/go-build.txt" 2>&1
+case $? in
+  0)  GO_VERSION=$( (PATH=$PATH:/usr/local/go/bin; go version) 2>/dev/null | awk '{ print $3 }') ;;
+  77) GO_SKIP=$(grep -m1 SKIP "$TMP/go-build.txt" || echo "SKIP: Go is not installed") ;;
+  *)  fail "building the Go peer (tests/interop/go/build.sh): $(tail -n3 "$TMP/go-build.txt")"
+      GO_SKIP="SKIP: the Go peer did not build" ;;
+esac
+[ -n "$GO_SKIP" ] && echo "$GO_SKIP; the Go rows are skipped" >&2
+
 ECHO_BODY=0a0568656c6c6f
 # GetResponse{value: "world", found: true}
 KV_BODY=0a05776f726c641001
@@ -178,7 +224,8 @@ KV_BODY=0a05776f726c641001
 echo "connectplugin benchmarks: servers on CPU $SERVER_CPU, load on CPU $LOAD_CPU, wrk -t1 -d$DURATION" >&2
 
 # ---- HTTP unary: the three servers under wrk ----
-NAMES=(gio-echo soup-echo ours ours-gzip)
+NAMES=(gio-echo soup-echo ours ours-gzip kv-plugin)
+[ -z "$GO_SKIP" ] && NAMES+=(go-plugin)
 for name in "${NAMES[@]}"; do
   for conns in 1 16; do
     RPS[$name,$conns]=0; P50[$name,$conns]=0; P99[$name,$conns]=0
@@ -189,15 +236,18 @@ done
 for round in $(seq "$ROUNDS"); do
   for name in "${NAMES[@]}"; do
     script=connect-get.lua
+    put=false
     case $name in
       gio-echo)  prog=("$BIN/bench-gio-echo"  --listen 127.0.0.1:0); expected=$ECHO_BODY ;;
       soup-echo) prog=("$BIN/bench-soup-echo" --listen 127.0.0.1:0); expected=$ECHO_BODY ;;
       ours)      prog=("$BIN/bench-kv-server" --listen 127.0.0.1:0); expected=$KV_BODY ;;
       ours-gzip) prog=("$BIN/bench-kv-server" --listen 127.0.0.1:0); expected=$KV_BODY
                  script=connect-get-gzip.lua ;;
+      kv-plugin) prog=("$KV_PLUGIN" --listen 127.0.0.1:0); expected=$KV_BODY; put=true ;;
+      go-plugin) prog=("$GO_PLUGIN" --listen 127.0.0.1:0); expected=$KV_BODY; put=true ;;
     esac
     start_server "$name" "${prog[@]}" || continue
-    if check_answer "$name" "$SERVER_URL" "$expected"; then
+    if { ! $put || put_hello "$name" "$SERVER_URL"; } && check_answer "$name" "$SERVER_URL" "$expected"; then
       for conns in 1 16; do
         run_wrk "$name" "$conns" "$SERVER_URL" "$script"
       done
@@ -243,6 +293,18 @@ if start_server client-nogzip "$BIN/bench-kv-server" --listen "unix:$TMP/kv2.soc
   CLIENT_NOGZIP=$(taskset -c "$LOAD_CPU" "$BIN/bench-client" --url "$SERVER_URL" --seconds 2 2>"$TMP/client.txt") \
     || fail "bench-client (compress-min-bytes 1024): $(tail -n2 "$TMP/client.txt")"
   stop_server client-nogzip
+fi
+
+# ---- Plugins: spawn → first Get, idle memory (bench-plugin on both) ----
+PLUGIN_OURS= PLUGIN_GO=
+if [ -x "$KV_PLUGIN" ]; then
+  PLUGIN_OURS=$("$BIN/bench-plugin" --plugin "$KV_PLUGIN" --runs 20 --calls 1000 2>"$TMP/plugin.txt" | grep '^RESULT') \
+    || fail "bench-plugin (kv-plugin): $(tail -n2 "$TMP/plugin.txt")"
+fi
+if [ -z "$GO_SKIP" ]; then
+  PLUGIN_GO=$("$BIN/bench-plugin" --plugin "$GO_PLUGIN" --label cp-go-kv-plugin --runs 20 --calls 1000 \
+              2>"$TMP/plugin.txt" | grep '^RESULT') \
+    || fail "bench-plugin (cp-go-kv-plugin): $(tail -n2 "$TMP/plugin.txt")"
 fi
 
 # field KEY "RESULT k=v ..."
@@ -308,6 +370,40 @@ client_row () {
 }
 client_row 'CpChannel -> CpRpcServer (unix socket)' "$CLIENT" 'target >= 8000'
 client_row '  same, server compress-min-bytes=1024' "$CLIENT_NOGZIP" '(responses not gzipped)'
+
+echo
+echo "== connect-plugin-go peer (issue 9): our kv-plugin vs cp-go-kv-plugin (connectrpc.com/connect on net/http${GO_VERSION:+, $GO_VERSION})"
+if [ -n "$GO_SKIP" ]; then
+  echo "$GO_SKIP; no Go rows"
+else
+  echo "(Get: same wrk runs as above, servers on CPU $SERVER_CPU, so GOMAXPROCS=1; start-up and memory: bench-plugin, unpinned, median of 20)"
+  # go_row LABEL OURS GO TARGET_TEXT TARGET_KIND(min:X | max:X | -) [UNIT]
+  go_row () {
+    local r verdict=
+    r=$(ratio "$2" "$3")
+    case $5 in
+      min:*) verdict=$(awk -v r="$r" -v t="${5#min:}" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 >= t + 0) print "met"; else printf "behind by %.0f%%", (1 - r / t) * 100 }') ;;
+      max:*) verdict=$(awk -v r="$r" -v t="${5#max:}" 'BEGIN { if (r == "n/a") print "n/a"; else if (r + 0 < t + 0) print "met"; else printf "behind by %.0f%%", (r - 1) * 100 }') ;;
+    esac
+    printf '%-46s %10s %10s %7s   %-9s %s\n' "$1" "$2" "$3" "$r" "$4" "$verdict"
+  }
+  printf '%-46s %10s %10s %7s   %s\n' '' ours Go ours/Go target
+  go_row 'Get req/s, 1 connection' "${RPS[kv-plugin,1]}" "${RPS[go-plugin,1]}" '' -
+  go_row 'Get req/s, 16 connections' "${RPS[kv-plugin,16]}" "${RPS[go-plugin,16]}" '>= 1.50' min:1.5
+  go_row '  Get p50 us, 1 connection' "${P50[kv-plugin,1]}" "${P50[go-plugin,1]}" '' -
+  go_row '  Get p99 us, 1 connection' "${P99[kv-plugin,1]}" "${P99[go-plugin,1]}" '' -
+  go_row '  Get p50 us, 16 connections' "${P50[kv-plugin,16]}" "${P50[go-plugin,16]}" '' -
+  go_row '  Get p99 us, 16 connections' "${P99[kv-plugin,16]}" "${P99[go-plugin,16]}" '' -
+  go_row '  engine only (bench-kv-server) req/s, c=16' "${RPS[ours,16]}" "${RPS[go-plugin,16]}" '(>= 1.50)' min:1.5
+  go_row 'spawn -> first Get ms (raw HTTP, new conn)' "$(field raw_first_get_ms "$PLUGIN_OURS")" \
+    "$(field raw_first_get_ms "$PLUGIN_GO")" '< 1.00' max:1
+  go_row 'launch -> first Get ms (CpClient, handshake)' "$(field first_rpc_ms "$PLUGIN_OURS")" \
+    "$(field first_rpc_ms "$PLUGIN_GO")" '< 1.00' max:1
+  go_row 'VmRSS kB, idle after 1000 calls' "$(field rss_after_kb "$PLUGIN_OURS")" \
+    "$(field rss_after_kb "$PLUGIN_GO")" '< 1.00' max:1
+  go_row '  VmRSS kB, idle after start-up' "$(field rss_idle_kb "$PLUGIN_OURS")" \
+    "$(field rss_idle_kb "$PLUGIN_GO")" '' -
+fi
 
 if [ ${#FAILURES[@]} -gt 0 ]; then
   echo
