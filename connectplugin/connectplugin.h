@@ -15,6 +15,7 @@
 #include "cp-well-known.h"
 #include "cp-method-info.h"
 #include "cp-invocation.h"
+#include "cp-server-interceptor.h"
 #include "cp-rpc-server.h"
 #include "cp-call-options.h"
 #include "cp-response-stream.h"

@@ -1194,6 +1194,11 @@ cp_server_init (CpServer *self)
  *
  * All of its handlers and signals run in the #GMainContext that was the
  * thread-default one when the server was created.
+ *
+ * Interceptors (cp_server_add_interceptor()) see every RPC call, the
+ * built-in services' included: an authenticating interceptor lets the
+ * handshake through by its procedure (cp_invocation_get_procedure()) if
+ * hosts authenticate after it.
  */
 
 /**
@@ -1288,6 +1293,29 @@ cp_server_get_rpc_server (CpServer *server)
 {
   g_return_val_if_fail (CP_IS_SERVER (server), NULL);
   return server->rpc_server;
+}
+
+/**
+ * cp_server_add_interceptor:
+ * @server: a #CpServer
+ * @interceptor: the interceptor
+ *
+ * Appends @interceptor to the chain of the server's engine
+ * (cp_rpc_server_add_interceptor()): it sees every RPC call before its
+ * handler, in the order interceptors were added — the plugins' methods and
+ * the built-in ones (handshake, health `Check` and `Watch`, PluginControl,
+ * PluginIdentity) alike. The plain HTTP probes `/healthz` and `/readyz`
+ * are not RPC calls and are not intercepted. Add interceptors before
+ * serving: calls already running keep the chain they started with.
+ */
+void
+cp_server_add_interceptor (CpServer            *server,
+                           CpServerInterceptor *interceptor)
+{
+  g_return_if_fail (CP_IS_SERVER (server));
+  g_return_if_fail (CP_IS_SERVER_INTERCEPTOR (interceptor));
+
+  cp_rpc_server_add_interceptor (server->rpc_server, interceptor);
 }
 
 /**

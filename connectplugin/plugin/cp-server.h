@@ -33,6 +33,9 @@ void             cp_server_set_metadata       (CpServer            *server,
                                                const char          *value);
 CP_AVAILABLE_IN_ALL
 CpRpcServer     *cp_server_get_rpc_server     (CpServer            *server);
+CP_AVAILABLE_IN_ALL
+void             cp_server_add_interceptor    (CpServer            *server,
+                                               CpServerInterceptor *interceptor);
 
 CP_AVAILABLE_IN_ALL
 gboolean         cp_server_start              (CpServer            *server,

@@ -12,6 +12,12 @@
  * keep it. An invocation finalized without an answer answers `internal`.
  * Exchange callbacks reach it through a small shared link that is cleared on
  * finalize, so the exchange never holds the invocation alive.
+ *
+ * Interceptors: when the server has some, dispatch() runs the chain (a
+ * snapshot taken when the call was created) before the handler; each
+ * decision may be synchronous or asynchronous (the engine's self_ref keeps
+ * the call alive meanwhile). mark_finished() tells every interceptor that
+ * was asked, in reverse order, how the call ended.
  */
 #include "cp-invocation-private.h"
 
@@ -22,6 +28,7 @@
 #include "cp-error-private.h"
 #include "cp-metadata.h"
 #include "cp-rpc-server-private.h"
+#include "cp-server-interceptor.h"
 #include "cp-timeout-private.h"
 
 /* Client/bidi streams: stop reading the socket when this many decoded
@@ -90,6 +97,11 @@ struct _CpInvocation
   GQueue send_tasks;           /* GTask* waiting for the exchange to drain */
   GQueue send_done;            /* CpSendResult* to deliver from send_source */
   GSource *send_source;        /* created on demand */
+
+  /* Interceptors. */
+  GPtrArray *interceptors;     /* the server's chain when the call came; NULL if none */
+  guint n_intercepted;         /* interceptors asked so far (told the outcome) */
+  CpMessage *chain_request;    /* the request, while the chain decides */
 };
 
 G_DEFINE_FINAL_TYPE (CpInvocation, cp_invocation, G_TYPE_OBJECT)
@@ -519,15 +531,29 @@ prepare_answer (CpInvocation *self)
     cp_http_exchange_set_close (self->exchange);
 }
 
+/* Tells the interceptors that were asked how the call ended, last first. */
+static void
+notify_completed (CpInvocation *self,
+                  const GError *outcome)
+{
+  g_clear_object (&self->chain_request);
+  for (guint i = self->n_intercepted; i > 0; i--)
+    cp_server_interceptor_emit_completed (self->interceptors->pdata[i - 1], self, outcome);
+}
+
+/* @outcome: the call's error (NULL on success); @by_engine: the engine,
+ * not the handler, ended the call, and later operations of the handler
+ * fail with @outcome. */
 static void
 mark_finished (CpInvocation *self,
-               const GError *engine_error)
+               const GError *outcome,
+               gboolean      by_engine)
 {
   g_assert (!self->finished);
 
   self->finished = TRUE;
-  if (engine_error != NULL && self->finish_error == NULL)
-    self->finish_error = g_error_copy (engine_error);
+  if (by_engine && outcome != NULL && self->finish_error == NULL)
+    self->finish_error = g_error_copy (outcome);
 
   if (self->deadline_source != NULL)
     {
@@ -540,6 +566,10 @@ mark_finished (CpInvocation *self,
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
   g_clear_pointer (&self->body, g_byte_array_unref);
   g_clear_pointer (&self->body_first, g_bytes_unref);
+
+  /* Before the server may complete a shutdown: every outcome is seen. */
+  if (self->n_intercepted > 0)
+    notify_completed (self, outcome);
 
   cp_rpc_server_invocation_finished (self->server);
 }
@@ -681,7 +711,7 @@ finish_with_error (CpInvocation *self,
   else
     respond_unary_error (self, error);
 
-  mark_finished (self, by_engine ? error : NULL);
+  mark_finished (self, error, by_engine);
 }
 
 static void
@@ -690,7 +720,7 @@ finish_ok (CpInvocation *self)
   if (self->finished)
     return;
   end_stream (self, NULL);
-  mark_finished (self, NULL);
+  mark_finished (self, NULL, FALSE);
 }
 
 /* Answers with a single message (unary and client streams) or one last
@@ -708,7 +738,7 @@ finish_with_message (CpInvocation *self,
     {
       if (respond_unary_message (self, message, &error))
         {
-          mark_finished (self, NULL);
+          mark_finished (self, NULL, FALSE);
           return;
         }
     }
@@ -729,6 +759,88 @@ finish_with_message (CpInvocation *self,
 /* ------------------------------------------------------------------ */
 /* Running the handler                                                  */
 
+static void run_chain (CpInvocation *self);
+
+/* An interceptor refused the call (with @error, or answered it itself). */
+static void
+chain_refused (CpInvocation        *self,
+               CpServerInterceptor *interceptor,
+               GError              *error)
+{
+  if (!self->finished)
+    {
+      g_autoptr(GError) connect_error = NULL;
+
+      if (error != NULL)
+        connect_error = cp_error_to_connect (error);
+      else
+        connect_error = g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
+                                     "interceptor %s refused the call without an error",
+                                     G_OBJECT_TYPE_NAME (interceptor));
+      /* The call is answered: a late answer is the usual programming error. */
+      self->handler_answered = TRUE;
+      finish_with_error (self, connect_error, FALSE);
+    }
+  g_clear_error (&error);
+  release_engine_ref (self);
+}
+
+static void
+on_intercepted (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  g_autoptr(CpInvocation) self = user_data;
+  CpServerInterceptor *interceptor = CP_SERVER_INTERCEPTOR (source);
+  GError *error = NULL;
+
+  if (!cp_server_interceptor_intercept_finish (interceptor, result, &error))
+    {
+      chain_refused (self, interceptor, error);
+      return;
+    }
+  run_chain (self);
+}
+
+/* Asks the interceptors from n_intercepted on, then runs the handler. */
+static void
+run_chain (CpInvocation *self)
+{
+  g_autoptr(CpMessage) request = NULL;
+
+  while (!self->finished && self->n_intercepted < self->interceptors->len)
+    {
+      CpServerInterceptor *interceptor = self->interceptors->pdata[self->n_intercepted++];
+      CpServerInterceptorClass *klass = CP_SERVER_INTERCEPTOR_GET_CLASS (interceptor);
+      GError *error = NULL;
+
+      if (cp_server_interceptor_is_async (interceptor))
+        {
+          cp_server_interceptor_intercept_async (interceptor, self, self->chain_request,
+                                                 cp_invocation_get_cancellable (self),
+                                                 on_intercepted, g_object_ref (self));
+          return;
+        }
+      if (klass->intercept != NULL &&
+          !klass->intercept (interceptor, self, self->chain_request, &error))
+        {
+          chain_refused (self, interceptor, error);
+          return;
+        }
+    }
+
+  /* Ended meanwhile: answered by an interceptor, deadline, client gone. */
+  if (self->finished)
+    {
+      release_engine_ref (self);
+      return;
+    }
+
+  request = g_steal_pointer (&self->chain_request);
+  self->handler (self, request, self->handler_data);
+  release_engine_ref (self);
+}
+
 static void
 dispatch (CpInvocation *self,
           CpMessage    *request)
@@ -738,6 +850,13 @@ dispatch (CpInvocation *self,
   if (self->finished)
     {
       release_engine_ref (self);
+      return;
+    }
+
+  if (self->interceptors != NULL)
+    {
+      g_set_object (&self->chain_request, request);
+      run_chain (self);
       return;
     }
 
@@ -1009,7 +1128,7 @@ on_aborted (CpHttpExchange *exchange,
   /* The client is gone: nothing can be answered; stop the handler. */
   canceled = g_error_new (CP_ERROR, CP_ERROR_CANCELED, "the client went away%s%s",
                           error ? ": " : "", error ? error->message : "");
-  mark_finished (self, canceled);
+  mark_finished (self, canceled, TRUE);
   cancel_call (self);
   release_engine_ref (self);
 }
@@ -1258,6 +1377,8 @@ cp_invocation_new (CpRpcServer     *server,
   self->content_type = g_strdup (content_type);
   self->is_get = query != NULL;
   self->query = query ? g_hash_table_ref (query) : NULL;
+  if (cp_rpc_server_get_interceptor_chain (server) != NULL)
+    self->interceptors = g_ptr_array_ref (cp_rpc_server_get_interceptor_chain (server));
 
   return self;
 }
@@ -1265,8 +1386,10 @@ cp_invocation_new (CpRpcServer     *server,
 /* ------------------------------------------------------------------ */
 /* GObject                                                              */
 
+/* Answering happens in dispose, not finalize: interceptors are told the
+ * outcome with the invocation, which must still be a live object then. */
 static void
-cp_invocation_finalize (GObject *object)
+cp_invocation_dispose (GObject *object)
 {
   CpInvocation *self = CP_INVOCATION (object);
 
@@ -1276,6 +1399,14 @@ cp_invocation_finalize (GObject *object)
                                              "handler did not answer");
       finish_with_error (self, error, TRUE);
     }
+
+  G_OBJECT_CLASS (cp_invocation_parent_class)->dispose (object);
+}
+
+static void
+cp_invocation_finalize (GObject *object)
+{
+  CpInvocation *self = CP_INVOCATION (object);
 
   self->link->invocation = NULL;
   g_rc_box_release (self->link);
@@ -1303,6 +1434,8 @@ cp_invocation_finalize (GObject *object)
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->exchange, cp_http_exchange_unref);
   g_clear_pointer (&self->info, cp_method_info_unref);
+  g_clear_object (&self->chain_request);
+  g_clear_pointer (&self->interceptors, g_ptr_array_unref);
   g_clear_object (&self->server);
 
   G_OBJECT_CLASS (cp_invocation_parent_class)->finalize (object);
@@ -1313,6 +1446,7 @@ cp_invocation_class_init (CpInvocationClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
+  object_class->dispose = cp_invocation_dispose;
   object_class->finalize = cp_invocation_finalize;
 }
 
@@ -1354,6 +1488,10 @@ cp_invocation_init (CpInvocation *self)
  * When the client goes away or the deadline passes, the invocation's
  * #GCancellable (cp_invocation_get_cancellable()) is cancelled; answers
  * given after that are ignored.
+ *
+ * Before the handler runs, the server's interceptors (#CpServerInterceptor)
+ * see the invocation: they may add response headers and trailers, or
+ * answer it themselves, in which case the handler is not called.
  *
  * All functions must be called in the #GMainContext of the server.
  */

@@ -28,6 +28,7 @@ struct _CpRpcServer
   CpHttpServer *http_server;
   GHashTable *routes;            /* procedure → Route */
   GHashTable *http_routes;       /* path → HttpRoute */
+  GPtrArray *interceptors;       /* CpServerInterceptor*, immutable; NULL if none */
 
   guint max_receive_size;
   guint compress_min_bytes;
@@ -348,6 +349,20 @@ cp_rpc_server_get_context (CpRpcServer *server)
   return server->context;
 }
 
+/**
+ * cp_rpc_server_get_interceptor_chain: (skip)
+ * @server: a #CpRpcServer
+ *
+ * Library-internal: the interceptors as an immutable snapshot.
+ *
+ * Returns: (transfer none) (nullable): the chain, %NULL when empty
+ */
+GPtrArray *
+cp_rpc_server_get_interceptor_chain (CpRpcServer *server)
+{
+  return server->interceptors;
+}
+
 static void
 complete_shutdown_tasks (CpRpcServer *self)
 {
@@ -409,6 +424,7 @@ cp_rpc_server_dispose (GObject *object)
     cp_http_server_close (self->http_server);
   g_clear_pointer (&self->routes, g_hash_table_unref);
   g_clear_pointer (&self->http_routes, g_hash_table_unref);
+  g_clear_pointer (&self->interceptors, g_ptr_array_unref);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->dispose (object);
 }
@@ -583,7 +599,8 @@ cp_rpc_server_init (CpRpcServer *self)
  *
  * Register methods with cp_rpc_server_add_method(), then serve them with
  * cp_rpc_server_listen(). Handlers run in the #GMainContext that was the
- * thread-default one when the server was created.
+ * thread-default one when the server was created. Interceptors
+ * (cp_rpc_server_add_interceptor()) see every call before its handler.
  *
  * Calls keep the server alive while they run; call cp_rpc_server_close()
  * (which ends them all) or cp_rpc_server_shutdown_async() before dropping
@@ -637,6 +654,38 @@ cp_rpc_server_add_method (CpRpcServer     *server,
   route->user_data = user_data;
   route->destroy = destroy;
   g_hash_table_replace (server->routes, g_strdup (cp_method_info_get_procedure (info)), route);
+}
+
+/**
+ * cp_rpc_server_add_interceptor:
+ * @server: a #CpRpcServer
+ * @interceptor: the interceptor
+ *
+ * Appends @interceptor to the chain that sees every RPC call before its
+ * handler (see #CpServerInterceptor): interceptors run in the order they
+ * were added, in the server's #GMainContext. Calls already running keep
+ * the chain they started with. Plain HTTP paths (`/healthz`) are not RPC
+ * calls and are not intercepted.
+ */
+void
+cp_rpc_server_add_interceptor (CpRpcServer         *server,
+                               CpServerInterceptor *interceptor)
+{
+  GPtrArray *chain;
+
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  g_return_if_fail (CP_IS_SERVER_INTERCEPTOR (interceptor));
+  g_return_if_fail (server->routes != NULL);
+
+  /* Copy on write: running calls hold the previous array. */
+  chain = g_ptr_array_new_full ((server->interceptors ? server->interceptors->len : 0) + 1,
+                                g_object_unref);
+  if (server->interceptors != NULL)
+    for (guint i = 0; i < server->interceptors->len; i++)
+      g_ptr_array_add (chain, g_object_ref (server->interceptors->pdata[i]));
+  g_ptr_array_add (chain, g_object_ref (interceptor));
+  g_clear_pointer (&server->interceptors, g_ptr_array_unref);
+  server->interceptors = chain;
 }
 
 /**

@@ -11,6 +11,7 @@
 #include "cp-version-macros.h"
 #include "cp-invocation.h"
 #include "cp-method-info.h"
+#include "cp-server-interceptor.h"
 
 G_BEGIN_DECLS
 
@@ -40,6 +41,9 @@ void         cp_rpc_server_add_method   (CpRpcServer     *server,
                                          CpMethodHandler  handler,
                                          gpointer         user_data,
                                          GDestroyNotify   destroy);
+CP_AVAILABLE_IN_ALL
+void         cp_rpc_server_add_interceptor (CpRpcServer         *server,
+                                            CpServerInterceptor *interceptor);
 CP_AVAILABLE_IN_ALL
 char        *cp_rpc_server_listen       (CpRpcServer     *server,
                                          const char      *address,
@@ -82,6 +86,11 @@ void         cp_rpc_server_add_http_handler (CpRpcServer      *server,
                                              CpRpcHttpHandler  handler,
                                              gpointer          user_data,
                                              GDestroyNotify    destroy);
+
+/* The interceptors, in order, as an immutable snapshot (a new array is made
+ * when one is added, so a call keeps the chain it started with): transfer
+ * none, NULL when there are none. */
+GPtrArray   *cp_rpc_server_get_interceptor_chain (CpRpcServer  *server);
 #endif
 
 G_END_DECLS

@@ -1065,6 +1065,152 @@ test_identity (Fixture *f, gconstpointer data)
   g_signal_handlers_disconnect_matched (f->server, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, &n_notify);
 }
 
+/* ------------------------------------------------------------------ */
+/* Interceptors                                                         */
+
+/* Refuses SlowService calls without "Authorization: Bearer good"; lets the
+ * built-in services through (they are intercepted too). */
+#define TEST_TYPE_AUTH_INTERCEPTOR (test_auth_interceptor_get_type ())
+G_DECLARE_FINAL_TYPE (TestAuthInterceptor, test_auth_interceptor, TEST, AUTH_INTERCEPTOR, CpServerInterceptor)
+
+struct _TestAuthInterceptor
+{
+  CpServerInterceptor parent_instance;
+  GString *seen;   /* procedures intercepted, "," separated */
+};
+
+G_DEFINE_FINAL_TYPE (TestAuthInterceptor, test_auth_interceptor, CP_TYPE_SERVER_INTERCEPTOR)
+
+static gboolean
+test_auth_interceptor_intercept (CpServerInterceptor  *interceptor,
+                                 CpInvocation         *invocation,
+                                 CpMessage            *request,
+                                 GError              **error)
+{
+  TestAuthInterceptor *self = TEST_AUTH_INTERCEPTOR (interceptor);
+  const char *procedure = cp_invocation_get_procedure (invocation);
+  const char *auth = soup_message_headers_get_one (cp_invocation_get_request_headers (invocation),
+                                                   "Authorization");
+
+  g_string_append_printf (self->seen, "%s,", procedure);
+  if (g_str_has_prefix (procedure, "/plugintest.v1.SlowService/") &&
+      g_strcmp0 (auth, "Bearer good") != 0)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED, "who are you?");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+static void
+test_auth_interceptor_finalize (GObject *object)
+{
+  g_string_free (TEST_AUTH_INTERCEPTOR (object)->seen, TRUE);
+  G_OBJECT_CLASS (test_auth_interceptor_parent_class)->finalize (object);
+}
+
+static void
+test_auth_interceptor_class_init (TestAuthInterceptorClass *klass)
+{
+  G_OBJECT_CLASS (klass)->finalize = test_auth_interceptor_finalize;
+  CP_SERVER_INTERCEPTOR_CLASS (klass)->intercept = test_auth_interceptor_intercept;
+}
+
+static void
+test_auth_interceptor_init (TestAuthInterceptor *self)
+{
+  self->seen = g_string_new (NULL);
+}
+
+static void
+on_call_completed (CpServerInterceptor *observer,
+                   CpInvocation        *invocation,
+                   const GError        *error,
+                   gpointer             user_data)
+{
+  GString *outcomes = user_data;
+
+  g_string_append_printf (outcomes, "%s:%s,", cp_invocation_get_procedure (invocation),
+                          error ? cp_error_code_to_string (error->code) : "ok");
+}
+
+static CpMessage *
+call_slow (Fixture     *f,
+           const char  *authorization,
+           GError     **error)
+{
+  g_autoptr(PlugintestSlowRequest) request = plugintest_slow_request_new ();
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  GAsyncResult *result = NULL;
+  CpMessage *response;
+
+  plugintest_slow_request_set_text (request, "hi");
+  if (authorization != NULL)
+    soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                  "Authorization", authorization);
+  cp_channel_call_async (f->channel, "/plugintest.v1.SlowService/Slow", CP_MESSAGE (request),
+                         PLUGINTEST_TYPE_SLOW_RESPONSE, options, NULL, store_result, &result);
+  response = cp_channel_call_finish (f->channel, wait_for_result (&result), error);
+  g_object_unref (result);
+  return response;
+}
+
+static void
+test_interceptors (Fixture *f, gconstpointer data)
+{
+  g_autoptr(TestAuthInterceptor) auth = g_object_new (TEST_TYPE_AUTH_INTERCEPTOR, NULL);
+  g_autoptr(CpServerInterceptor) observer = cp_server_interceptor_new ();
+  g_autoptr(GString) outcomes = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) response = NULL;
+  g_autofree char *expected = NULL;
+  RawResponse raw = { 0 };
+
+  /* Chain: observer first, so that it sees the refusals too. */
+  g_signal_connect (observer, "completed", G_CALLBACK (on_call_completed), outcomes);
+  cp_server_add_interceptor (f->server, observer);
+  cp_server_add_interceptor (f->server, CP_SERVER_INTERCEPTOR (auth));
+
+  /* Built-in services are intercepted, and pass. */
+  {
+    g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+    g_autoptr(CpMessage) handshake = call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                                           CP_TYPE_HANDSHAKE_RESPONSE, CP_CODEC_PROTO, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (handshake);
+  }
+  g_assert_cmpint (check_status (f, "", &error), ==, CP_SERVING_STATUS_SERVING);
+  g_assert_no_error (error);
+
+  /* A plugin method without credentials: refused before the handler. */
+  f->hold = TRUE;
+  response = call_slow (f, NULL, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_assert_cmpstr (error->message, ==, "who are you?");
+  g_assert_cmpuint (f->held->len, ==, 0);
+  g_clear_error (&error);
+
+  /* With them, the handler answers. */
+  f->hold = FALSE;
+  response = call_slow (f, "Bearer good", &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (plugintest_slow_response_get_text (PLUGINTEST_SLOW_RESPONSE (response)), ==, "hi");
+
+  /* Plain HTTP probes are not RPC calls: not intercepted. */
+  raw_request (f->url, "GET", CP_HEALTHZ_PATH, NULL, NULL, &raw);
+  g_assert_cmpuint (raw.status, ==, 200);
+  raw_response_clear (&raw);
+
+  g_assert_cmpstr (auth->seen->str, ==,
+                   CP_PROCEDURE_HANDSHAKE "," CP_PROCEDURE_HEALTH_CHECK ","
+                   "/plugintest.v1.SlowService/Slow,/plugintest.v1.SlowService/Slow,");
+  expected = g_strconcat (CP_PROCEDURE_HANDSHAKE ":ok,", CP_PROCEDURE_HEALTH_CHECK ":ok,",
+                          "/plugintest.v1.SlowService/Slow:unauthenticated,",
+                          "/plugintest.v1.SlowService/Slow:ok,", NULL);
+  g_assert_cmpstr (outcomes->str, ==, expected);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1087,6 +1233,7 @@ main (int argc, char **argv)
   ADD ("/plugin/shutdown/timeout", test_shutdown_timeout);
   ADD ("/plugin/control/get-health-and-shutdown", test_control);
   ADD ("/plugin/identity", test_identity);
+  ADD ("/plugin/interceptors", test_interceptors);
 #undef ADD
   g_test_add_func ("/plugin/control/disabled", test_control_disabled);
   g_test_add_func ("/plugin/validation", test_validation);
