@@ -48,13 +48,11 @@ cp_json_field_name (const char *proto_name)
   return g_string_free (out, FALSE);
 }
 
-/* Does @key (NUL-terminated) equal the JSON name derived from @proto_name? */
-static gboolean
-json_name_equal (const char *proto_name, const char *key)
+/* Does @s start with the camel-case form of @proto_name (its first letter
+ * upper-cased when @upper)? Returns the rest of @s, or NULL. */
+static const char *
+camel_prefix (const char *proto_name, const char *s, gboolean upper)
 {
-  gboolean upper = FALSE;
-  const char *k = key;
-
   for (const char *p = proto_name; *p; p++)
     {
       char c;
@@ -65,10 +63,19 @@ json_name_equal (const char *proto_name, const char *key)
         }
       c = upper ? g_ascii_toupper (*p) : *p;
       upper = FALSE;
-      if (*k++ != c)
-        return FALSE;
+      if (*s++ != c)
+        return NULL;
     }
-  return *k == '\0';
+  return s;
+}
+
+/* Does @key (NUL-terminated) equal the JSON name derived from @proto_name? */
+static gboolean
+json_name_equal (const char *proto_name, const char *key)
+{
+  const char *rest = camel_prefix (proto_name, key, FALSE);
+
+  return rest != NULL && *rest == '\0';
 }
 
 /* protoc names the entry message of `map<K,V> foo_bar` "FooBarEntry",
@@ -80,7 +87,6 @@ cp_proto_field_is_map (const ProtobufCMessageDescriptor  *parent,
   const ProtobufCMessageDescriptor *entry;
   const char *name;
   gsize plen;
-  gboolean upper = TRUE;
 
   if (field->label != PROTOBUF_C_LABEL_REPEATED || field->type != PROTOBUF_C_TYPE_MESSAGE)
     return FALSE;
@@ -95,21 +101,8 @@ cp_proto_field_is_map (const ProtobufCMessageDescriptor  *parent,
   name = entry->name;
   if (strncmp (name, parent->name, plen) != 0 || name[plen] != '.')
     return FALSE;
-  name += plen + 1;
-  for (const char *p = field->name; *p; p++)
-    {
-      char c;
-      if (*p == '_')
-        {
-          upper = TRUE;
-          continue;
-        }
-      c = upper ? g_ascii_toupper (*p) : *p;
-      upper = FALSE;
-      if (*name++ != c)
-        return FALSE;
-    }
-  return strcmp (name, "Entry") == 0;
+  name = camel_prefix (field->name, name + plen + 1, TRUE);
+  return name != NULL && strcmp (name, "Entry") == 0;
 }
 
 static gboolean
@@ -513,6 +506,26 @@ write_value (GString                        *out,
   return TRUE;
 }
 
+/* Repeated (not map) field @f of @m as a JSON array. */
+static gboolean
+write_repeated (GString *out, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m, GError **error)
+{
+  size_t n = *(const size_t *) CMEMBER (m, f->quantifier_offset);
+  const guint8 *arr = *(const guint8 * const *) CMEMBER (m, f->offset);
+  gsize size = cp_proto_type_size (f->type);
+
+  g_string_append_c (out, '[');
+  for (size_t j = 0; j < n; j++)
+    {
+      if (j > 0)
+        g_string_append_c (out, ',');
+      if (!write_value (out, f, arr + j * size, error))
+        return FALSE;
+    }
+  g_string_append_c (out, ']');
+  return TRUE;
+}
+
 static gboolean
 write_map_key (GString *out, const ProtobufCFieldDescriptor *kf, const void *member, GError **error)
 {
@@ -630,25 +643,9 @@ write_message (GString *out, const ProtobufCMessage *m, GError **error)
 
       if (f->label == PROTOBUF_C_LABEL_REPEATED)
         {
-          size_t n = *(const size_t *) CMEMBER (m, f->quantifier_offset);
-          const guint8 *arr = *(const guint8 * const *) CMEMBER (m, f->offset);
-          gsize size = cp_proto_type_size (f->type);
-
-          if (cp_proto_field_is_map (desc, f))
-            {
-              if (!write_map (out, f, m, error))
-                return FALSE;
-              continue;
-            }
-          g_string_append_c (out, '[');
-          for (size_t j = 0; j < n; j++)
-            {
-              if (j > 0)
-                g_string_append_c (out, ',');
-              if (!write_value (out, f, arr + j * size, error))
-                return FALSE;
-            }
-          g_string_append_c (out, ']');
+          if (cp_proto_field_is_map (desc, f) ? !write_map (out, f, m, error)
+                                              : !write_repeated (out, f, m, error))
+            return FALSE;
         }
       else if (!write_value (out, f, CMEMBER (m, f->offset), error))
         return FALSE;
@@ -794,20 +791,7 @@ write_special (GString *out, const ProtobufCMessage *m, gboolean *handled, GErro
     }
   if (is_named (desc, "google.protobuf.ListValue") && field_named (desc, "values") != NULL)
     {
-      const ProtobufCFieldDescriptor *f = field_named (desc, "values");
-      size_t n = *(const size_t *) CMEMBER (m, f->quantifier_offset);
-      ProtobufCMessage * const *arr = *(ProtobufCMessage * const * const *) CMEMBER (m, f->offset);
-
-      g_string_append_c (out, '[');
-      for (size_t j = 0; j < n; j++)
-        {
-          if (j > 0)
-            g_string_append_c (out, ',');
-          if (!write_value (out, f, &arr[j], error))
-            return FALSE;
-        }
-      g_string_append_c (out, ']');
-      return TRUE;
+      return write_repeated (out, field_named (desc, "values"), m, error);
     }
   *handled = FALSE;
   return TRUE;
@@ -913,6 +897,32 @@ parse_literal (Parser *ps, const char *lit)
     return fail (ps, "invalid literal");
   ps->p += len;
   return TRUE;
+}
+
+/* After the opening bracket of an array or object: consumes @close and
+ * returns TRUE when the container is empty. */
+static gboolean
+list_empty (Parser *ps, char close)
+{
+  if (peek (ps) != close)
+    return FALSE;
+  ps->p++;
+  return TRUE;
+}
+
+/* After an element of an array or object: consumes the ',' before the next
+ * element (*more = TRUE) or the closing @close (*more = FALSE). */
+static gboolean
+list_next (Parser *ps, char close, gboolean *more)
+{
+  if (peek (ps) == ',')
+    {
+      ps->p++;
+      *more = TRUE;
+      return TRUE;
+    }
+  *more = FALSE;
+  return expect (ps, close);
 }
 
 static int
@@ -1235,27 +1245,18 @@ skip_value (Parser *ps)
       {
         char close = peek (ps) == '{' ? '}' : ']';
         gboolean obj = close == '}';
+        gboolean more;
         if (!enter (ps))
           return FALSE;
         ps->p++;
-        if (peek (ps) == close)
-          ps->p++;
-        else
-          for (;;)
-            {
-              if (obj && (!parse_string (ps, ps->scratch, NULL) || !expect (ps, ':')))
-                return FALSE;
-              if (!skip_value (ps))
-                return FALSE;
-              if (peek (ps) == ',')
-                {
-                  ps->p++;
-                  continue;
-                }
-              if (!expect (ps, close))
-                return FALSE;
-              break;
-            }
+        more = !list_empty (ps, close);
+        while (more)
+          {
+            if (obj && (!parse_string (ps, ps->scratch, NULL) || !expect (ps, ':')))
+              return FALSE;
+            if (!skip_value (ps) || !list_next (ps, close, &more))
+              return FALSE;
+          }
         ps->depth--;
         return TRUE;
       }
@@ -1406,6 +1407,27 @@ base64_decode_liberal (const char *s, gsize len, ProtobufCBinaryData *out)
   return TRUE;
 }
 
+/* The text of a number, bare or (proto3 JSON allows both) quoted, for
+ * field @f; @what says what was expected otherwise. */
+static gboolean
+number_text (Parser *ps, const ProtobufCFieldDescriptor *f, const char *what,
+             const char **out_s, gsize *out_len)
+{
+  char c = peek (ps);
+
+  if (c == '"')
+    {
+      if (!parse_string (ps, ps->scratch, NULL))
+        return FALSE;
+      *out_s = ps->scratch->str;
+      *out_len = ps->scratch->len;
+      return TRUE;
+    }
+  if (c == '-' || g_ascii_isdigit (c))
+    return scan_number (ps, out_s, out_len);
+  return fail (ps, "field %s: %s", f->name, what);
+}
+
 /* Parses one value of field @f's type (not null, not repeated). */
 static ParseResult
 parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
@@ -1416,6 +1438,20 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
   memset (out, 0, sizeof *out);
   switch (f->type)
     {
+    case PROTOBUF_C_TYPE_ENUM:
+      if (c == '"')
+        {
+          const ProtobufCEnumValue *ev;
+          if (!parse_string (ps, ps->scratch, NULL))
+            return PARSE_ERROR;
+          ev = protobuf_c_enum_descriptor_get_value_by_name (f->descriptor, ps->scratch->str);
+          if (ev == NULL)
+            return PARSE_SKIP;  /* unknown names are ignored, like unknown fields */
+          out->e = ev->value;
+          return PARSE_OK;
+        }
+      /* otherwise a number, read like an int32 (never quoted here) */
+      G_GNUC_FALLTHROUGH;
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
@@ -1426,21 +1462,15 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
     case PROTOBUF_C_TYPE_SFIXED64:
     case PROTOBUF_C_TYPE_UINT64:
     case PROTOBUF_C_TYPE_FIXED64:
-      if (c == '"')
-        {
-          if (!parse_string (ps, ps->scratch, NULL))
-            return PARSE_ERROR;
-          return int_from_text (ps, f, ps->scratch->str, ps->scratch->len, out);
-        }
-      else if (c == '-' || g_ascii_isdigit (c))
-        {
-          const char *s;
-          gsize len;
-          if (!scan_number (ps, &s, &len))
-            return PARSE_ERROR;
-          return int_from_text (ps, f, s, len, out);
-        }
-      return fail (ps, "field %s: expected an integer", f->name);
+      {
+        const char *s;
+        gsize len;
+
+        if (!number_text (ps, f, f->type == PROTOBUF_C_TYPE_ENUM ? "expected an enum name or number"
+                                                                 : "expected an integer", &s, &len))
+          return PARSE_ERROR;
+        return int_from_text (ps, f, s, len, out);
+      }
 
     case PROTOBUF_C_TYPE_FLOAT:
     case PROTOBUF_C_TYPE_DOUBLE:
@@ -1450,20 +1480,8 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
         const char *s;
         gsize len;
 
-        if (c == '"')
-          {
-            if (!parse_string (ps, ps->scratch, NULL))
-              return PARSE_ERROR;
-            s = ps->scratch->str;
-            len = ps->scratch->len;
-          }
-        else if (c == '-' || g_ascii_isdigit (c))
-          {
-            if (!scan_number (ps, &s, &len))
-              return PARSE_ERROR;
-          }
-        else
-          return fail (ps, "field %s: expected a number", f->name);
+        if (!number_text (ps, f, "expected a number", &s, &len))
+          return PARSE_ERROR;
         if (!text_to_double (s, len, is_float, &d))
           return fail (ps, "field %s: invalid or out of range number", f->name);
         if (is_float)
@@ -1485,28 +1503,6 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
           return parse_literal (ps, "false");
         }
       return fail (ps, "field %s: expected true or false", f->name);
-
-    case PROTOBUF_C_TYPE_ENUM:
-      if (c == '"')
-        {
-          const ProtobufCEnumValue *ev;
-          if (!parse_string (ps, ps->scratch, NULL))
-            return PARSE_ERROR;
-          ev = protobuf_c_enum_descriptor_get_value_by_name (f->descriptor, ps->scratch->str);
-          if (ev == NULL)
-            return PARSE_SKIP;  /* unknown names are ignored, like unknown fields */
-          out->e = ev->value;
-          return PARSE_OK;
-        }
-      if (c == '-' || g_ascii_isdigit (c))
-        {
-          const char *s;
-          gsize len;
-          if (!scan_number (ps, &s, &len))
-            return PARSE_ERROR;
-          return int_from_text (ps, f, s, len, out);
-        }
-      return fail (ps, "field %s: expected an enum name or number", f->name);
 
     case PROTOBUF_C_TYPE_STRING:
       if (c != '"')
@@ -1536,6 +1532,38 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
     }
 }
 
+/* Parses one value into singular field @f of @m (an unknown enum name
+ * leaves the field as it was). */
+static gboolean
+parse_singular (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+{
+  Value v;
+  ParseResult r = parse_value (ps, f, &v);
+
+  if (r == PARSE_ERROR)
+    return FALSE;
+  if (r == PARSE_OK)
+    cp_proto_field_set (m, f, &v);
+  return TRUE;
+}
+
+/* Frees the @n elements of repeated field @f at @arr, not @arr itself. */
+static void
+free_array_values (const ProtobufCFieldDescriptor *f, guint8 *arr, size_t n)
+{
+  gsize size = cp_proto_type_size (f->type);
+
+  for (size_t i = 0; i < n; i++)
+    {
+      Value v;
+      memcpy (&v, arr + i * size, size);
+      if (f->type == PROTOBUF_C_TYPE_STRING)
+        free (v.s);  /* repeated strings are always owned */
+      else
+        free_value (f, &v);
+    }
+}
+
 /* Frees whatever field @f holds and resets it to its default. */
 void
 cp_proto_field_clear (ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
@@ -1547,17 +1575,8 @@ cp_proto_field_clear (ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
     {
       size_t *n = MEMBER (m, f->quantifier_offset);
       guint8 *arr = *(guint8 **) member;
-      for (size_t i = 0; arr && i < *n; i++)
-        {
-          Value v;
-          memcpy (&v, arr + i * size, size);
-          if (f->type == PROTOBUF_C_TYPE_STRING)
-            {
-              free (v.s);  /* repeated strings are always owned */
-              continue;
-            }
-          free_value (f, &v);
-        }
+      if (arr != NULL)
+        free_array_values (f, arr, *n);
       free (arr);
       *(void **) member = NULL;
       *n = 0;
@@ -1635,15 +1654,7 @@ cp_proto_field_set (ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, gcon
 static void
 free_elements (const ProtobufCFieldDescriptor *f, GArray *arr)
 {
-  for (guint i = 0; i < arr->len; i++)
-    {
-      Value v;
-      memcpy (&v, arr->data + i * cp_proto_type_size (f->type), cp_proto_type_size (f->type));
-      if (f->type == PROTOBUF_C_TYPE_STRING)
-        free (v.s);
-      else
-        free_value (f, &v);
-    }
+  free_array_values (f, (guint8 *) arr->data, arr->len);
   g_array_free (arr, TRUE);
 }
 
@@ -1660,39 +1671,34 @@ cp_proto_field_set_repeated (ProtobufCMessage *m, const ProtobufCFieldDescriptor
   *(void **) MEMBER (m, f->offset) = g_array_free (arr, FALSE);
 }
 
+/* A JSON array into repeated field @f; null elements only when @null_ok
+ * (google.protobuf.ListValue, whose elements are Values). */
 static gboolean
-parse_repeated (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
+parse_repeated (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, gboolean null_ok)
 {
   GArray *arr = g_array_new (FALSE, TRUE, cp_proto_type_size (f->type));
+  gboolean more;
 
   if (!expect (ps, '['))
     goto error;
-  if (peek (ps) == ']')
-    ps->p++;
-  else
-    for (;;)
-      {
-        Value v;
-        ParseResult r;
-        if (peek (ps) == 'n')
-          {
-            fail (ps, "field %s: null inside a list", f->name);
-            goto error;
-          }
-        r = parse_value (ps, f, &v);
-        if (r == PARSE_ERROR)
+  more = !list_empty (ps, ']');
+  while (more)
+    {
+      Value v;
+      ParseResult r;
+      if (!null_ok && peek (ps) == 'n')
+        {
+          fail (ps, "field %s: null inside a list", f->name);
           goto error;
-        if (r == PARSE_OK)
-          g_array_append_vals (arr, &v, 1);
-        if (peek (ps) == ',')
-          {
-            ps->p++;
-            continue;
-          }
-        if (!expect (ps, ']'))
-          goto error;
-        break;
-      }
+        }
+      r = parse_value (ps, f, &v);
+      if (r == PARSE_ERROR)
+        goto error;
+      if (r == PARSE_OK)
+        g_array_append_vals (arr, &v, 1);
+      if (!list_next (ps, ']', &more))
+        goto error;
+    }
   cp_proto_field_set_repeated (m, f, arr);
   return TRUE;
 
@@ -1733,81 +1739,74 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
   GArray *arr = g_array_new (FALSE, TRUE, sizeof (ProtobufCMessage *));
   g_autoptr(GHashTable) seen = g_hash_table_new_full (g_bytes_hash, g_bytes_equal,
                                                        (GDestroyNotify) g_bytes_unref, NULL);
+  gboolean more;
 
   if (!expect (ps, '{'))
     goto error;
-  if (peek (ps) == '}')
-    ps->p++;
-  else
-    for (;;)
-      {
-        Value k, v;
-        ParseResult r;
-        ProtobufCMessage *entry;
-        gsize keylen;
-        g_autofree char *key = NULL;
-        GBytes *canon;
-        gpointer idx;
+  more = !list_empty (ps, '}');
+  while (more)
+    {
+      Value k, v;
+      ParseResult r;
+      ProtobufCMessage *entry;
+      gsize keylen;
+      g_autofree char *key = NULL;
+      GBytes *canon;
+      gpointer idx;
 
-        if (!parse_string (ps, ps->scratch, NULL))
+      if (!parse_string (ps, ps->scratch, NULL))
+        goto error;
+      keylen = ps->scratch->len;
+      key = g_strndup (ps->scratch->str, keylen);
+      if (!expect (ps, ':'))
+        goto error;
+      if (!parse_map_key (ps, kf, key, keylen, &k))
+        goto error;
+      if (peek (ps) == 'n' &&
+          !(vf->type == PROTOBUF_C_TYPE_MESSAGE &&
+            is_named (vf->descriptor, "google.protobuf.Value")))
+        {
+          free_value (kf, &k);
+          fail (ps, "field %s: null map value", f->name);
           goto error;
-        keylen = ps->scratch->len;
-        key = g_strndup (ps->scratch->str, keylen);
-        if (!expect (ps, ':'))
+        }
+      r = parse_value (ps, vf, &v);
+      if (r == PARSE_ERROR)
+        {
+          free_value (kf, &k);
           goto error;
-        if (!parse_map_key (ps, kf, key, keylen, &k))
-          goto error;
-        if (peek (ps) == 'n' &&
-            !(vf->type == PROTOBUF_C_TYPE_MESSAGE &&
-              is_named (vf->descriptor, "google.protobuf.Value")))
-          {
-            free_value (kf, &k);
-            fail (ps, "field %s: null map value", f->name);
-            goto error;
-          }
-        r = parse_value (ps, vf, &v);
-        if (r == PARSE_ERROR)
-          {
-            free_value (kf, &k);
-            goto error;
-          }
-        if (r == PARSE_SKIP)
-          {
-            free_value (kf, &k);
-            goto next;
-          }
-        entry = cp_proto_message_new (ed);
-        cp_proto_field_set (entry, kf, &k);
-        cp_proto_field_set (entry, vf, &v);
+        }
+      if (r == PARSE_SKIP)
+        {
+          free_value (kf, &k);
+          goto next;
+        }
+      entry = cp_proto_message_new (ed);
+      cp_proto_field_set (entry, kf, &k);
+      cp_proto_field_set (entry, vf, &v);
 
-        /* duplicate keys: the last one wins */
-        if (kf->type == PROTOBUF_C_TYPE_STRING)
-          canon = g_bytes_new (k.s, strlen (k.s));
-        else
-          canon = g_bytes_new (&k, cp_proto_type_size (kf->type));
-        if (g_hash_table_lookup_extended (seen, canon, NULL, &idx))
-          {
-            ProtobufCMessage **slot = &g_array_index (arr, ProtobufCMessage *, GPOINTER_TO_UINT (idx));
-            protobuf_c_message_free_unpacked (*slot, NULL);
-            *slot = entry;
-            g_bytes_unref (canon);
-          }
-        else
-          {
-            g_hash_table_insert (seen, canon, GUINT_TO_POINTER (arr->len));
-            g_array_append_val (arr, entry);
-          }
+      /* duplicate keys: the last one wins */
+      if (kf->type == PROTOBUF_C_TYPE_STRING)
+        canon = g_bytes_new (k.s, strlen (k.s));
+      else
+        canon = g_bytes_new (&k, cp_proto_type_size (kf->type));
+      if (g_hash_table_lookup_extended (seen, canon, NULL, &idx))
+        {
+          ProtobufCMessage **slot = &g_array_index (arr, ProtobufCMessage *, GPOINTER_TO_UINT (idx));
+          protobuf_c_message_free_unpacked (*slot, NULL);
+          *slot = entry;
+          g_bytes_unref (canon);
+        }
+      else
+        {
+          g_hash_table_insert (seen, canon, GUINT_TO_POINTER (arr->len));
+          g_array_append_val (arr, entry);
+        }
 
-      next:
-        if (peek (ps) == ',')
-          {
-            ps->p++;
-            continue;
-          }
-        if (!expect (ps, '}'))
-          goto error;
-        break;
-      }
+    next:
+      if (!list_next (ps, '}', &more))
+        goto error;
+    }
   cp_proto_field_set_repeated (m, f, arr);
   return TRUE;
 
@@ -1901,38 +1900,10 @@ static gboolean
 parse_list_value (Parser *ps, ProtobufCMessage *m)
 {
   const ProtobufCFieldDescriptor *f = field_named (m->descriptor, "values");
-  GArray *arr;
 
   if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
     return fail (ps, "malformed google.protobuf.ListValue descriptor");
-  if (!expect (ps, '['))
-    return FALSE;
-  arr = g_array_new (FALSE, TRUE, sizeof (ProtobufCMessage *));
-  if (peek (ps) == ']')
-    ps->p++;
-  else
-    for (;;)
-      {
-        ProtobufCMessage *element = parse_message (ps, f->descriptor);
-
-        if (element == NULL)
-          goto error;
-        g_array_append_val (arr, element);
-        if (peek (ps) == ',')
-          {
-            ps->p++;
-            continue;
-          }
-        if (!expect (ps, ']'))
-          goto error;
-        break;
-      }
-  cp_proto_field_set_repeated (m, f, arr);
-  return TRUE;
-
-error:
-  free_elements (f, arr);
-  return FALSE;
+  return parse_repeated (ps, m, f, TRUE);
 }
 
 /* google.protobuf.Any: finds "@type" first (it may come after the other
@@ -1948,41 +1919,34 @@ parse_any (Parser *ps, ProtobufCMessage *m)
   g_autofree char *url = NULL;
   ProtobufCMessage *inner = NULL;
   gboolean empty = TRUE;
+  gboolean more;
   Value v;
 
   if (url_f == NULL || value_f == NULL)
     return fail (ps, "malformed google.protobuf.Any descriptor");
   if (!expect (ps, '{'))
     return FALSE;
-  if (peek (ps) == '}')
-    ps->p++;
-  else
-    for (;;)
-      {
-        gboolean has_nul;
+  more = !list_empty (ps, '}');
+  while (more)
+    {
+      gboolean has_nul;
 
-        empty = FALSE;
-        if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
-          return FALSE;
-        if (!has_nul && strcmp (ps->scratch->str, "@type") == 0)
-          {
-            if (url != NULL)
-              return fail (ps, "google.protobuf.Any: duplicate \"@type\"");
-            if (peek (ps) != '"' || !parse_string (ps, ps->scratch, &has_nul))
-              return fail (ps, "google.protobuf.Any: \"@type\" must be a string");
-            url = g_strndup (ps->scratch->str, ps->scratch->len);
-          }
-        else if (!skip_value (ps))
-          return FALSE;
-        if (peek (ps) == ',')
-          {
-            ps->p++;
-            continue;
-          }
-        if (!expect (ps, '}'))
-          return FALSE;
-        break;
-      }
+      empty = FALSE;
+      if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
+        return FALSE;
+      if (!has_nul && strcmp (ps->scratch->str, "@type") == 0)
+        {
+          if (url != NULL)
+            return fail (ps, "google.protobuf.Any: duplicate \"@type\"");
+          if (peek (ps) != '"' || !parse_string (ps, ps->scratch, &has_nul))
+            return fail (ps, "google.protobuf.Any: \"@type\" must be a string");
+          url = g_strndup (ps->scratch->str, ps->scratch->len);
+        }
+      else if (!skip_value (ps))
+        return FALSE;
+      if (!list_next (ps, '}', &more))
+        return FALSE;
+    }
   if (url == NULL)
     {
       if (empty)
@@ -2001,7 +1965,8 @@ parse_any (Parser *ps, ProtobufCMessage *m)
       {
         /* {"@type": ..., "value": <special form>} */
         ps->p++;
-        for (;;)
+        more = TRUE;  /* the first pass found "@type" */
+        while (more)
           {
             gboolean has_nul;
 
@@ -2015,14 +1980,8 @@ parse_any (Parser *ps, ProtobufCMessage *m)
               }
             else if (!skip_value (ps))
               goto error;
-            if (peek (ps) == ',')
-              {
-                ps->p++;
-                continue;
-              }
-            if (!expect (ps, '}'))
+            if (!list_next (ps, '}', &more))
               goto error;
-            break;
           }
         if (inner == NULL)
           inner = cp_proto_message_new (inner_desc);
@@ -2093,12 +2052,8 @@ parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
 
   if (is_wrapper (desc))
     {
-      Value v;
-      ParseResult r = parse_value (ps, &desc->fields[0], &v);
-      if (r == PARSE_ERROR)
+      if (!parse_singular (ps, m, &desc->fields[0]))
         goto error;
-      if (r == PARSE_OK)
-        cp_proto_field_set (m, &desc->fields[0], &v);
       ps->depth--;
       return m;
     }
@@ -2133,77 +2088,63 @@ static gboolean
 parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body)
 {
   const ProtobufCMessageDescriptor *desc = m->descriptor;
+  gboolean more;
 
   if (peek (ps) != '{')
     return fail (ps, "expected an object for message %s", desc->name);
   ps->p++;
-  if (peek (ps) == '}')
-    ps->p++;
-  else
-    for (;;)
-      {
-        const ProtobufCFieldDescriptor *f;
-        gboolean has_nul;
+  more = !list_empty (ps, '}');
+  while (more)
+    {
+      const ProtobufCFieldDescriptor *f;
+      gboolean has_nul;
 
-        if (peek (ps) != '"')
-          return fail (ps, "expected a field name");
-        if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
-          return FALSE;
-        f = has_nul ? NULL : cp_proto_field_lookup (desc, ps->scratch->str);
-        if (any_body && !has_nul && strcmp (ps->scratch->str, "@type") == 0)
-          f = NULL;
+      if (peek (ps) != '"')
+        return fail (ps, "expected a field name");
+      if (!parse_string (ps, ps->scratch, &has_nul) || !expect (ps, ':'))
+        return FALSE;
+      f = has_nul ? NULL : cp_proto_field_lookup (desc, ps->scratch->str);
+      if (any_body && !has_nul && strcmp (ps->scratch->str, "@type") == 0)
+        f = NULL;
 
-        if (f == NULL)
-          {
-            /* unknown fields are ignored (connect-protocol.md §11) */
-            if (!skip_value (ps))
-              return FALSE;
-          }
-        else if (peek (ps) == 'n')
-          {
-            if (!parse_literal (ps, "null"))
-              return FALSE;
-            if (f->type == PROTOBUF_C_TYPE_ENUM && f->label != PROTOBUF_C_LABEL_REPEATED &&
-                strcmp (((const ProtobufCEnumDescriptor *) f->descriptor)->name,
-                        "google.protobuf.NullValue") == 0)
-              {
-                Value v = { .e = 0 };
-                cp_proto_field_set (m, f, &v);
-              }
-            else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
-                     is_named (f->descriptor, "google.protobuf.Value"))
-              {
-                Value v = { .m = cp_proto_message_new (f->descriptor) };
-                set_value_kind (v.m, "null_value", &(Value) { .e = 0 });
-                cp_proto_field_set (m, f, &v);
-              }
-            else
-              cp_proto_field_clear (m, f);
-          }
-        else if (f->label == PROTOBUF_C_LABEL_REPEATED)
-          {
-            if (cp_proto_field_is_map (desc, f) ? !parse_map (ps, m, f) : !parse_repeated (ps, m, f))
-              return FALSE;
-          }
-        else
-          {
-            Value v;
-            ParseResult r = parse_value (ps, f, &v);
-            if (r == PARSE_ERROR)
-              return FALSE;
-            if (r == PARSE_OK)
+      if (f == NULL)
+        {
+          /* unknown fields are ignored (connect-protocol.md §11) */
+          if (!skip_value (ps))
+            return FALSE;
+        }
+      else if (peek (ps) == 'n')
+        {
+          if (!parse_literal (ps, "null"))
+            return FALSE;
+          if (f->type == PROTOBUF_C_TYPE_ENUM && f->label != PROTOBUF_C_LABEL_REPEATED &&
+              strcmp (((const ProtobufCEnumDescriptor *) f->descriptor)->name,
+                      "google.protobuf.NullValue") == 0)
+            {
+              Value v = { .e = 0 };
               cp_proto_field_set (m, f, &v);
-          }
+            }
+          else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
+                   is_named (f->descriptor, "google.protobuf.Value"))
+            {
+              Value v = { .m = cp_proto_message_new (f->descriptor) };
+              set_value_kind (v.m, "null_value", &(Value) { .e = 0 });
+              cp_proto_field_set (m, f, &v);
+            }
+          else
+            cp_proto_field_clear (m, f);
+        }
+      else if (f->label == PROTOBUF_C_LABEL_REPEATED)
+        {
+          if (cp_proto_field_is_map (desc, f) ? !parse_map (ps, m, f) : !parse_repeated (ps, m, f, FALSE))
+            return FALSE;
+        }
+      else if (!parse_singular (ps, m, f))
+        return FALSE;
 
-        if (peek (ps) == ',')
-          {
-            ps->p++;
-            continue;
-          }
-        if (!expect (ps, '}'))
-          return FALSE;
-        break;
-      }
+      if (!list_next (ps, '}', &more))
+        return FALSE;
+    }
   return TRUE;
 }
 
