@@ -113,6 +113,16 @@ guint           cp_http_server_get_max_head_size  (CpHttpServer *server);
 guint           cp_http_server_get_max_header_count (CpHttpServer *server);
 guint           cp_http_server_get_head_timeout_ms (CpHttpServer *server);
 guint           cp_http_server_get_idle_timeout_ms (CpHttpServer *server);
+guint           cp_http_server_get_body_timeout_ms (CpHttpServer *server);
+/* The server's queue of connections waiting on their client (reading a head
+ * or a body, keep-alive idle, lingering, TLS handshake), least recently
+ * active first. @link (data: the connection) is owned by the connection;
+ * touch appends it, or moves it to the end when @linked. */
+void            cp_http_server_touch_waiting      (CpHttpServer *server,
+                                                   GList        *link,
+                                                   gboolean      linked);
+void            cp_http_server_remove_waiting     (CpHttpServer *server,
+                                                   GList        *link);
 gboolean        cp_http_server_is_stopping        (CpHttpServer *server);
 void            cp_http_server_invoke_handler     (CpHttpServer   *server,
                                                    CpHttpExchange *exchange);

@@ -60,6 +60,8 @@ typedef enum {
   DEADLINE_NONE,
   DEADLINE_HEAD,
   DEADLINE_IDLE,
+  DEADLINE_BODY,    /* between request body reads; renewed by each read */
+  DEADLINE_DRAIN,   /* draining an unread body after the response; not renewed */
   DEADLINE_LINGER,
 } DeadlineKind;
 
@@ -119,6 +121,10 @@ struct _CpHttpConnection
   DeadlineKind       deadline_kind;
   gint64             deadline;
   gsize              lingered;
+
+  /* in the server's queue of connections waiting on their client */
+  GList              waiting_link;
+  gboolean           waiting;
 
   gboolean           in_process;
   gboolean           pending_process;
@@ -279,6 +285,11 @@ cp_http_connection_close (CpHttpConnection *conn,
       g_clear_pointer (&conn->source, g_source_unref);
     }
   conn->fd_tag = NULL;
+  if (conn->waiting)
+    {
+      cp_http_server_remove_waiting (conn->server, &conn->waiting_link);
+      conn->waiting = FALSE;
+    }
   /* No TLS close_notify: it could block; the peer sees a plain close. */
   g_socket_close (conn->socket, NULL);
   conn_free_buffers (conn);
@@ -638,6 +649,17 @@ conn_on_eof (CpHttpConnection *conn)
   conn_schedule (conn);
 }
 
+/* The client sent something: renew the body deadline, and move the
+ * connection to the end of the eviction queue. */
+static void
+conn_note_progress (CpHttpConnection *conn)
+{
+  if (conn->deadline_kind == DEADLINE_BODY)
+    conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
+  if (conn->waiting)
+    cp_http_server_touch_waiting (conn->server, &conn->waiting_link, TRUE);
+}
+
 static void
 conn_read (CpHttpConnection *conn)
 {
@@ -658,6 +680,7 @@ conn_read (CpHttpConnection *conn)
           return;
         }
       conn->rend += n;
+      conn_note_progress (conn);
       conn_process (conn);
       if (conn->tls_in == NULL && (gsize) n < space)
         return;  /* the socket is drained; poll says when there is more */
@@ -820,10 +843,13 @@ conn_exchange_finished (CpHttpConnection *conn,
     conn->close_after_flush = TRUE;
   else if (conn->body != BODY_DONE)
     {
-      /* Drain the rest of the body, unless it is known to be large. */
+      /* Drain the rest of the body, unless it is known to be large, for
+       * at most body-timeout-ms in all. */
       conn->discard = TRUE;
       if (conn->body == BODY_LENGTH && conn->body_remaining > DRAIN_CAP)
         conn->close_after_flush = TRUE;
+      else
+        conn_set_deadline (conn, DEADLINE_DRAIN, cp_http_server_get_body_timeout_ms (conn->server));
     }
 
   if (!conn->in_process)
@@ -1352,6 +1378,17 @@ conn_advance_body (CpHttpConnection *conn)
   return FALSE;
 }
 
+/* TRUE when buffered body bytes wait for the handler to take them (it
+ * paused), rather than the body waiting for more bytes from the client. */
+static gboolean
+conn_body_waits_for_handler (CpHttpConnection *conn)
+{
+  CpHttpExchange *ex = conn->ex;
+  gboolean deliver = !conn->discard && !ex->finished && !ex->aborted && !ex->close;
+
+  return deliver && !cp_http_exchange_can_deliver (ex);
+}
+
 /* ---- the process loop ---- */
 
 static void
@@ -1390,13 +1427,20 @@ conn_process (CpHttpConnection *conn)
         {
           if (conn->ex == NULL)
             conn->close_after_flush = TRUE;
-          else if (conn->body != BODY_DONE && !conn->ex->finished && !conn->ex->aborted &&
-                   conn->rend == conn->rstart)
+          else if (conn->body != BODY_DONE && !conn_body_waits_for_handler (conn))
             {
-              g_autoptr(GError) error =
-                g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
-                                     "The client closed the connection in the middle of the request body");
-              cp_http_connection_close (conn, error);
+              /* The rest of the body will never come: whether it was being
+               * delivered or drained after an early response, end here (a
+               * queued response is flushed first). */
+              if (conn->ex->finished || conn->ex->aborted)
+                conn->close_after_flush = TRUE;
+              else
+                {
+                  g_autoptr(GError) error =
+                    g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                         "The client closed the connection in the middle of the request body");
+                  cp_http_connection_close (conn, error);
+                }
             }
         }
     }
@@ -1427,6 +1471,43 @@ tls_out_ready (GObject  *stream,
   return G_SOURCE_CONTINUE;
 }
 
+/* While the server is ready for request body bytes, the client must send
+ * one at least every body-timeout-ms; a paused handler stops the clock. */
+static void
+conn_update_body_deadline (CpHttpConnection *conn,
+                           gboolean          want_read)
+{
+  gboolean awaits_body = conn->state == CONN_OPEN && conn->ex != NULL &&
+                         conn->body != BODY_DONE && want_read;
+
+  if (awaits_body && conn->deadline_kind == DEADLINE_NONE)
+    conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
+  else if (!awaits_body && conn->deadline_kind == DEADLINE_BODY)
+    conn_set_deadline (conn, DEADLINE_NONE, 0);
+}
+
+/* Keeps the server's queue of connections that wait on their client (the
+ * eviction candidates at the connection cap) up to date. */
+static void
+conn_update_waiting (CpHttpConnection *conn,
+                     gboolean          want_read)
+{
+  gboolean waiting;
+
+  if (conn->state == CONN_LINGER)
+    waiting = TRUE;
+  else
+    waiting = conn->state == CONN_OPEN && want_read && conn->queued == 0 &&
+              (conn->ex == NULL || conn->body != BODY_DONE);
+  if (waiting == conn->waiting)
+    return;
+  if (waiting)
+    cp_http_server_touch_waiting (conn->server, &conn->waiting_link, FALSE);
+  else
+    cp_http_server_remove_waiting (conn->server, &conn->waiting_link);
+  conn->waiting = waiting;
+}
+
 static void
 conn_update_io (CpHttpConnection *conn)
 {
@@ -1438,6 +1519,8 @@ conn_update_io (CpHttpConnection *conn)
 
   want_read = conn_want_read (conn);
   want_write = conn->write_blocked;
+  conn_update_body_deadline (conn, want_read);
+  conn_update_waiting (conn, want_read);
 
   if (conn->fd_tag != NULL)
     {
@@ -1625,6 +1708,7 @@ cp_http_connection_new (CpHttpServer    *server,
   g_queue_init (&conn->wq);
   conn->ready_time = -1;
   conn->body = BODY_NONE;
+  conn->waiting_link.data = conn;
   conn->is_unix = g_socket_get_family (socket) == G_SOCKET_FAMILY_UNIX;
 
   g_socket_set_blocking (socket, FALSE);
@@ -1664,6 +1748,8 @@ cp_http_connection_new (CpHttpServer    *server,
     }
 
   conn->state = CONN_HANDSHAKING;
+  conn->waiting = TRUE;
+  cp_http_server_touch_waiting (server, &conn->waiting_link, FALSE);
   conn->ready_time = conn->deadline;
   g_source_set_ready_time (source, conn->deadline);
   g_source_attach (source, conn->context);

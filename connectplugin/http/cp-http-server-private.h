@@ -29,7 +29,17 @@ typedef void (*CpHttpHandler) (CpHttpServer   *server,
  *   max-header-count   guint  default 100      → 431 and close
  *   head-timeout-ms    guint  default 10000    (slowloris: time to receive a whole head)
  *   idle-timeout-ms    guint  default 120000   (keep-alive idle; longer than SoupSession's 60 s)
- *   max-connections    guint  default 10000
+ *   body-timeout-ms    guint  default 60000    (like nginx's client_body_timeout: the longest
+ *                      wait for the next request body byte while the server is ready for it;
+ *                      time a handler keeps the body paused does not count. Expiry closes the
+ *                      connection and aborts the exchange with G_IO_ERROR_TIMED_OUT. It also
+ *                      bounds, in total, draining an unread body after an early response.)
+ *   max-connections    guint  default 10000    (at the cap, and when accept() runs out of
+ *                      descriptors, the connection that has waited longest on its client —
+ *                      in a head, a body, keep-alive idle, lingering or a TLS handshake — is
+ *                      closed to admit the newcomer; connections busy on the server side
+ *                      (a handler working, a response being sent) are never evicted, and
+ *                      the newcomer is refused only when all of them are)
  *   tls-certificate    GTlsCertificate*        (when set, TCP listeners speak TLS)
  */
 CpHttpServer *cp_http_server_new          (void);

@@ -32,6 +32,7 @@ struct _CpHttpServer
   guint          max_header_count;
   guint          head_timeout_ms;
   guint          idle_timeout_ms;
+  guint          body_timeout_ms;
   guint          max_connections;
   GTlsCertificate *tls_certificate;
 
@@ -42,6 +43,9 @@ struct _CpHttpServer
   GPtrArray     *listeners;     /* Listener* */
   GPtrArray     *urls;          /* char*, NULL-terminated */
   GHashTable    *connections;   /* CpHttpConnection* (owned) */
+  /* Connections waiting on their client, least recently active first; the
+   * links belong to the connections. The head is evicted at the cap. */
+  GQueue         waiting;
   guint          n_active;
   gboolean       stopping;
   gboolean       closing;
@@ -53,6 +57,7 @@ enum {
   PROP_MAX_HEADER_COUNT,
   PROP_HEAD_TIMEOUT_MS,
   PROP_IDLE_TIMEOUT_MS,
+  PROP_BODY_TIMEOUT_MS,
   PROP_MAX_CONNECTIONS,
   PROP_TLS_CERTIFICATE,
   N_PROPS
@@ -126,6 +131,9 @@ cp_http_server_get_property (GObject    *object,
     case PROP_IDLE_TIMEOUT_MS:
       g_value_set_uint (value, self->idle_timeout_ms);
       break;
+    case PROP_BODY_TIMEOUT_MS:
+      g_value_set_uint (value, self->body_timeout_ms);
+      break;
     case PROP_MAX_CONNECTIONS:
       g_value_set_uint (value, self->max_connections);
       break;
@@ -159,6 +167,9 @@ cp_http_server_set_property (GObject      *object,
     case PROP_IDLE_TIMEOUT_MS:
       self->idle_timeout_ms = g_value_get_uint (value);
       break;
+    case PROP_BODY_TIMEOUT_MS:
+      self->body_timeout_ms = g_value_get_uint (value);
+      break;
     case PROP_MAX_CONNECTIONS:
       self->max_connections = g_value_get_uint (value);
       break;
@@ -188,6 +199,8 @@ cp_http_server_class_init (CpHttpServerClass *klass)
     g_param_spec_uint ("head-timeout-ms", NULL, NULL, 1, G_MAXUINT, 10000, flags);
   properties[PROP_IDLE_TIMEOUT_MS] =
     g_param_spec_uint ("idle-timeout-ms", NULL, NULL, 1, G_MAXUINT, 120000, flags);
+  properties[PROP_BODY_TIMEOUT_MS] =
+    g_param_spec_uint ("body-timeout-ms", NULL, NULL, 1, G_MAXUINT, 60000, flags);
   properties[PROP_MAX_CONNECTIONS] =
     g_param_spec_uint ("max-connections", NULL, NULL, 1, G_MAXUINT, 10000, flags);
   properties[PROP_TLS_CERTIFICATE] =
@@ -204,6 +217,7 @@ cp_http_server_init (CpHttpServer *self)
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->urls = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->urls, NULL);
+  g_queue_init (&self->waiting);
   self->connections = g_hash_table_new_full (NULL, NULL,
                                              (GDestroyNotify) cp_http_connection_unref, NULL);
 }
@@ -259,6 +273,33 @@ guint
 cp_http_server_get_idle_timeout_ms (CpHttpServer *server)
 {
   return server->idle_timeout_ms;
+}
+
+guint
+cp_http_server_get_body_timeout_ms (CpHttpServer *server)
+{
+  return server->body_timeout_ms;
+}
+
+void
+cp_http_server_touch_waiting (CpHttpServer *server,
+                              GList        *link,
+                              gboolean      linked)
+{
+  if (linked)
+    {
+      if (link == server->waiting.tail)
+        return;
+      g_queue_unlink (&server->waiting, link);
+    }
+  g_queue_push_tail_link (&server->waiting, link);
+}
+
+void
+cp_http_server_remove_waiting (CpHttpServer *server,
+                               GList        *link)
+{
+  g_queue_unlink (&server->waiting, link);
 }
 
 gboolean
@@ -319,6 +360,21 @@ cp_http_server_accept_socket (CpHttpServer *server,
     g_hash_table_add (server->connections, conn);
 }
 
+/* Closes the connection that has waited longest on its client, to make room
+ * for a new one. FALSE when every connection is busy on the server side. */
+static gboolean
+evict_stalled (CpHttpServer *server)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (server->waiting.head == NULL)
+    return FALSE;
+  error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                               "Closed to make room for a new connection");
+  cp_http_connection_close (server->waiting.head->data, error);
+  return TRUE;
+}
+
 static gboolean accept_cb (GSocket *socket, GIOCondition condition, gpointer user_data);
 
 static void
@@ -358,6 +414,10 @@ accept_cb (GSocket      *socket,
         {
           if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
             break;
+          /* Out of descriptors: free one held by a stalled client. */
+          if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_TOO_MANY_OPEN_FILES) &&
+              evict_stalled (server))
+            continue;
           /* EMFILE and friends: back off instead of spinning. */
           g_debug ("accept failed: %s", error->message);
           g_source_destroy (listener->source);
@@ -367,7 +427,8 @@ accept_cb (GSocket      *socket,
           g_source_attach (listener->retry_source, server->context);
           return G_SOURCE_REMOVE;
         }
-      if (g_hash_table_size (server->connections) >= server->max_connections)
+      if (g_hash_table_size (server->connections) >= server->max_connections &&
+          !evict_stalled (server))
         {
           g_socket_close (client, NULL);
           continue;
