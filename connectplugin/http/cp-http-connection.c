@@ -951,6 +951,102 @@ cp_http_connection_body_flow (CpHttpConnection *conn)
 
 /* ---- request heads ---- */
 
+/* RFC 9110 §5.6.2 tchar */
+static gboolean
+is_tchar (guint8 c)
+{
+  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
+}
+
+/* field-vchar, SP, HTAB (RFC 9110 §5.5); obs-text is accepted */
+static gboolean
+is_field_char (guint8 c)
+{
+  return c == '\t' || (c >= 0x20 && c != 0x7f);
+}
+
+/* Length of the line at @p (without its LF or CRLF) when it is terminated
+ * within @avail bytes and has no bare CR; -1 otherwise. *next: the start of
+ * the following line. */
+static gssize
+line_length (const guint8 *p,
+             gsize         avail,
+             gsize        *next)
+{
+  const guint8 *nl = memchr (p, '\n', avail);
+  gsize len;
+
+  if (nl == NULL)
+    return -1;
+  len = nl - p;
+  *next = len + 1;
+  if (len > 0 && p[len - 1] == '\r')
+    len--;
+  return memchr (p, '\r', len) == NULL ? (gssize) len : -1;
+}
+
+/* A field line per RFC 9112 §5: a token, a colon right after it, a value of
+ * field characters. No whitespace before the name (obs-fold, or a first
+ * line starting with whitespace) nor before the colon. */
+static gboolean
+check_field_line (const guint8 *line,
+                  gsize         len,
+                  gboolean     *is_host)
+{
+  gsize i = 0;
+
+  while (i < len && is_tchar (line[i]))
+    i++;
+  if (i == 0 || i == len || line[i] != ':')
+    return FALSE;
+  *is_host = i == 4 && g_ascii_strncasecmp ((const char *) line, "Host", 4) == 0;
+  for (i++; i < len; i++)
+    if (!is_field_char (line[i]))
+      return FALSE;
+  return TRUE;
+}
+
+/* libsoup's parser tolerates and silently drops what RFC 9112 makes an
+ * error (a line without a colon, whitespace before a colon — which would
+ * hide a Transfer-Encoding —, obs-fold...): the raw head is checked here
+ * first. @p..@len: the request line and the field lines, each with its
+ * line end. Returns 0 or an error status; counts Host fields. */
+static guint
+check_head_syntax (const guint8 *p,
+                   gsize         len,
+                   guint        *n_host)
+{
+  gsize i = 0, next = 0;
+  gssize line = line_length (p, len, &next);
+
+  /* request-line = method SP request-target SP HTTP-version */
+  if (line < 0)
+    return SOUP_STATUS_BAD_REQUEST;
+  while (i < (gsize) line && is_tchar (p[i]))
+    i++;
+  if (i == 0 || i == (gsize) line || p[i++] != ' ')
+    return SOUP_STATUS_BAD_REQUEST;
+  if (i == (gsize) line || p[i] == ' ')
+    return SOUP_STATUS_BAD_REQUEST;
+  while (i < (gsize) line && p[i] > 0x20 && p[i] < 0x7f)
+    i++;
+  if (i + 9 != (gsize) line || p[i] != ' ' || memcmp (p + i + 1, "HTTP/", 5) != 0 ||
+      !g_ascii_isdigit (p[i + 6]) || p[i + 7] != '.' || !g_ascii_isdigit (p[i + 8]))
+    return SOUP_STATUS_BAD_REQUEST;
+
+  *n_host = 0;
+  for (i = next; i < len; i += next)
+    {
+      gboolean is_host = FALSE;
+
+      line = line_length (p + i, len - i, &next);
+      if (line < 0 || !check_field_line (p + i, line, &is_host))
+        return SOUP_STATUS_BAD_REQUEST;
+      *n_host += is_host;
+    }
+  return 0;
+}
+
 static gboolean
 parse_content_length (const char *value,
                       guint64    *out)
@@ -1057,7 +1153,7 @@ conn_parse_head (CpHttpConnection *conn)
   CpHttpExchange *ex;
   char *method = NULL, *path = NULL, *query;
   SoupHTTPVersion version = SOUP_HTTP_1_1;
-  guint status;
+  guint status, n_host = 0;
 
   /* RFC 9112 §2.2: ignore empty lines before a request line. */
   while (conn->rstart < conn->rend &&
@@ -1134,8 +1230,13 @@ conn_parse_head (CpHttpConnection *conn)
     }
 
   ex = conn_take_exchange (conn);
-  status = soup_headers_parse_request ((const char *) p, parse_len, ex->request_headers,
-                                       &method, &path, &version);
+  status = check_head_syntax (p, parse_len, &n_host);
+  if (status == 0)
+    status = soup_headers_parse_request ((const char *) p, parse_len, ex->request_headers,
+                                         &method, &path, &version);
+  /* RFC 9112 §3.2: exactly one Host in HTTP/1.1, at most one in 1.0 */
+  if (status == SOUP_STATUS_OK && (n_host > 1 || (n_host == 0 && version == SOUP_HTTP_1_1)))
+    status = SOUP_STATUS_BAD_REQUEST;
   if (status == SOUP_STATUS_OK)
     {
       ex->version = version;
@@ -1202,6 +1303,69 @@ conn_body_error (CpHttpConnection *conn)
   conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
 }
 
+static gsize
+skip_bws (const guint8 *p,
+          gsize         i,
+          gsize         len)
+{
+  while (i < len && (p[i] == ' ' || p[i] == '\t'))
+    i++;
+  return i;
+}
+
+/* RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ),
+ * name a token, value a token or a quoted-string. Anything else after the
+ * chunk size is an error. */
+static gboolean
+check_chunk_ext (const guint8 *p,
+                 gsize         len)
+{
+  gsize i = 0;
+
+  while (i < len)
+    {
+      gsize start;
+
+      i = skip_bws (p, i, len);
+      if (i == len || p[i] != ';')
+        return FALSE;
+      i = skip_bws (p, i + 1, len);
+      for (start = i; i < len && is_tchar (p[i]); i++)
+        ;
+      if (i == start)
+        return FALSE;
+      start = i;
+      i = skip_bws (p, i, len);
+      if (i == len || p[i] != '=')
+        {
+          i = start;   /* BWS belongs before the next ";" */
+          continue;
+        }
+      i = skip_bws (p, i + 1, len);
+      if (i < len && p[i] == '"')
+        {
+          for (i++; i < len && p[i] != '"'; i++)
+            {
+              if (p[i] == '\\' && i + 1 < len)
+                i++;
+              if (!is_field_char (p[i]))
+                return FALSE;
+            }
+          if (i == len)
+            return FALSE;
+          i++;
+        }
+      else
+        {
+          for (start = i; i < len && is_tchar (p[i]); i++)
+            ;
+          if (i == start)
+            return FALSE;
+        }
+    }
+  return TRUE;
+}
+
 /* Parses a chunk-size line; returns 1 done, 0 need more, -1 error. */
 static int
 parse_chunk_size (CpHttpConnection *conn)
@@ -1210,7 +1374,7 @@ parse_chunk_size (CpHttpConnection *conn)
   gsize avail = conn->rend - conn->rstart;
   const guint8 *nl = memchr (p, '\n', MIN (avail, CHUNK_LINE_MAX));
   guint64 size = 0;
-  gsize i = 0, digits = 0;
+  gsize i = 0, digits = 0, end;
 
   if (nl == NULL)
     return avail >= CHUNK_LINE_MAX ? -1 : 0;
@@ -1222,16 +1386,11 @@ parse_chunk_size (CpHttpConnection *conn)
     }
   if (digits == 0)
     return -1;
-  /* chunk extensions (ignored); whitespace before them tolerated */
-  while (p + i < nl && (p[i] == ' ' || p[i] == '\t'))
-    i++;
-  if (p + i < nl && p[i] == ';')
-    {
-      for (; p + i < nl; i++)
-        if (p[i] == '\r' && p + i + 1 != nl)
-          return -1;
-    }
-  else if (p + i < nl && !(p[i] == '\r' && p + i + 1 == nl))
+  /* chunk extensions are checked, then ignored */
+  end = nl - p;
+  if (end > 0 && p[end - 1] == '\r')
+    end--;
+  if (!check_chunk_ext (p + i, end - i))
     return -1;
 
   conn->rstart += (nl - p) + 1;
@@ -1243,6 +1402,18 @@ parse_chunk_size (CpHttpConnection *conn)
       conn->body_remaining = size;
     }
   return 1;
+}
+
+/* A trailer field line (with its line end) must be a field line too. */
+static gboolean
+check_trailer_line (const guint8 *p,
+                    gsize         len)
+{
+  gsize next;
+  gssize line = line_length (p, len, &next);
+  gboolean is_host;
+
+  return line >= 0 && check_field_line (p, line, &is_host);
 }
 
 /* Moves body bytes from the buffer to the handler (or drops them). Returns
@@ -1361,7 +1532,8 @@ conn_advance_body (CpHttpConnection *conn)
             conn->trailer_bytes += line;
             if (line == 1 || (line == 2 && p[0] == '\r'))
               conn->body = BODY_DONE;
-            else if (conn->trailer_bytes > cp_http_server_get_max_head_size (conn->server))
+            else if (conn->trailer_bytes > cp_http_server_get_max_head_size (conn->server) ||
+                     !check_trailer_line (p, line))
               {
                 conn_body_error (conn);
                 return FALSE;
