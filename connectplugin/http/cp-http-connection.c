@@ -9,12 +9,14 @@
  * Plain sockets are driven by one custom GSource per connection that polls
  * the fd (g_source_add_unix_fd, interest changed in place with
  * g_source_modify_unix_fd) and carries the connection's single deadline
- * (head / idle / linger timeouts) as its ready time; no source is created
+ * (head / body / drain / idle / linger timeouts) as its ready time; no source is created
  * per request. TLS connections use that source for the deadline only, and
  * GPollable sources of the GTlsConnection's streams for I/O.
  *
- * Request heads are parsed by soup_headers_parse_request(); framing rules
- * (Content-Length / Transfer-Encoding, smuggling) are checked here.
+ * Request heads are checked against RFC 9112's grammar here (libsoup's
+ * parser skips malformed lines), then parsed by soup_headers_parse_request();
+ * framing rules (Content-Length / Transfer-Encoding, smuggling) are checked
+ * here too.
  */
 #include "cp-http-connection-private.h"
 
