@@ -32,8 +32,9 @@ typedef void (*CpHttpHandler) (CpHttpServer   *server,
  *   body-timeout-ms    guint  default 60000    (like nginx's client_body_timeout: the longest
  *                      wait for the next request body byte while the server is ready for it;
  *                      time a handler keeps the body paused does not count. Expiry closes the
- *                      connection and aborts the exchange with G_IO_ERROR_TIMED_OUT. It also
- *                      bounds, in total, draining an unread body after an early response.)
+ *                      connection and aborts the exchange with G_IO_ERROR_TIMED_OUT, so a
+ *                      client stream that stays quiet longer is cut. It also bounds, in
+ *                      total, draining an unread body after an early response.)
  *   max-connections    guint  default 10000    (at the cap, and when accept() runs out of
  *                      descriptors, the connection that has waited longest on its client —
  *                      in a head, a body, keep-alive idle, lingering or a TLS handshake — is
