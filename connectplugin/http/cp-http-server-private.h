@@ -3,7 +3,7 @@
  *
  * Non-blocking GSockets polled by g_socket_create_source() on the
  * GMainContext that was thread-default when the server was created; request
- * heads parsed by soup_headers_parse_request(). See architecture.md, "The
+ * heads parsed by soup_headers_parse_request(). See docs/architecture.md, "The
  * server transport".
  */
 #pragma once

@@ -24,7 +24,7 @@ ProtobufCMessage *cp_codec_decode (CpCodec                           codec,
                                    GBytes                           *data,
                                    GError                          **error);
 
-/* proto3 JSON mapping (see connect-protocol.md §11). */
+/* proto3 JSON mapping (https://protobuf.dev/programming-guides/json/). */
 JsonNode         *cp_json_from_message (const ProtobufCMessage           *message,
                                         GError                          **error);
 ProtobufCMessage *cp_json_to_message   (const ProtobufCMessageDescriptor *descriptor,

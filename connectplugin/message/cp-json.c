@@ -4,7 +4,7 @@
  * Writing and reading work on JSON text directly: json-glib's parser wraps
  * integers above G_MAXINT64 silently and accepts non-JSON numbers (`01`,
  * `.5`), and its generator prints doubles with 17 digits, so neither gives
- * the exact proto3 mapping (connect-protocol.md §11). The JsonNode entry
+ * the exact proto3 mapping (https://protobuf.dev/programming-guides/json/). The JsonNode entry
  * points of cp-codec-private.h go through the text form.
  *
  * Memory: every pointer stored into a message is malloc'd (g_malloc is
@@ -2109,7 +2109,7 @@ parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body)
 
       if (f == NULL)
         {
-          /* unknown fields are ignored (connect-protocol.md §11) */
+          /* unknown fields are ignored (docs/engine.md, "JSON") */
           if (!skip_value (ps))
             return FALSE;
         }

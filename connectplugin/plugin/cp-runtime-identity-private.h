@@ -1,7 +1,7 @@
 /* cp-runtime-identity-private.h: ids and tokens of the plugin system
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Formats from docs/wire-contract.md "Headers, ids, tokens"; shared by
+ * Formats from docs/wire-contract.md "Ids and tokens"; shared by
  * CpServer (handshake) and the host side (broker, grants, registry).
  */
 #pragma once

@@ -110,7 +110,7 @@ CpStreamDecoder *cp_stream_decoder_new      (GType             response_type,
                                              CpCodec           codec,
                                              gsize             max_receive_size);
 void             cp_stream_decoder_free     (CpStreamDecoder  *decoder);
-/* Validates status, Content-Type and Connect-Content-Encoding (§8). */
+/* Validates status, Content-Type and Connect-Content-Encoding (docs/engine.md, "Client checks"). */
 gboolean         cp_stream_decoder_head     (CpStreamDecoder  *decoder,
                                              guint             status,
                                              const char       *reason,

@@ -10,7 +10,7 @@
 G_BEGIN_DECLS
 
 /* Creates the invocation for an exchange that passed routing, verb and
- * content-type checks (connect-protocol.md §7 steps 1–4). @content_type is
+ * content-type checks (docs/engine.md, "Server checks" 1–4). @content_type is
  * the Content-Type of a successful response (the request's, echoed);
  * @query holds the unescaped GET parameters (char* → GBytes*, each value
  * NUL-terminated past its size), NULL for POST. */
@@ -23,7 +23,7 @@ CpInvocation *cp_invocation_new   (CpRpcServer     *server,
                                    const char      *content_type,
                                    GHashTable      *query);
 
-/* Runs §7 steps 5–7: negotiation, header checks, deadline, request body,
+/* Runs server checks 5–7 (docs/engine.md): negotiation, header checks, deadline, request body,
  * handler. The invocation keeps itself alive until the handler has been
  * called (the handler takes a reference if it answers later) or the call is
  * over. */

@@ -2,8 +2,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One CpInvocation per request that reached a registered method. It runs
- * connect-protocol.md §7 from step 5 on (compression negotiation, protocol
- * version, timeout), reads and decodes the request body (§3, §4, §5), calls
+ * docs/engine.md "Server checks" from 5 on (compression negotiation, protocol
+ * version, timeout), reads and decodes the request body (unary POST or GET, streams), calls
  * the handler and writes its answer: a bare message or error JSON for unary
  * calls, envelopes and an EndStream for streams.
  *
@@ -937,7 +937,7 @@ process_envelopes (CpInvocation *self)
 
       if (flags & CP_ENVELOPE_FLAG_END_STREAM)
         {
-          /* Forbidden on requests but tolerated as the last frame (§5.2). */
+          /* Forbidden on requests but tolerated as the last frame (https://connectrpc.com/docs/protocol). */
           self->input_done = TRUE;
           break;
         }
@@ -1167,7 +1167,7 @@ deadline_cb (gpointer user_data)
 }
 
 /* ------------------------------------------------------------------ */
-/* Starting: §7 steps 5–7                                               */
+/* Starting: server checks 5–7 (docs/engine.md)                        */
 
 static gboolean
 accept_list_pick (CpInvocation *self,

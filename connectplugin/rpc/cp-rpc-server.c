@@ -1,7 +1,7 @@
 /* cp-rpc-server.c: the Connect server engine
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Owns a CpHttpServer and routes its exchanges: connect-protocol.md §7 steps
+ * Owns a CpHttpServer and routes its exchanges: docs/engine.md "Server checks"
  * 1–4 (path, verb, content type) are decided here with bare HTTP statuses;
  * everything after that belongs to the CpInvocation of the call.
  */
@@ -83,7 +83,7 @@ route_free (gpointer data)
 }
 
 /* ------------------------------------------------------------------ */
-/* Request routing: §7 steps 1–4                                        */
+/* Request routing: server checks 1–4 (docs/engine.md)                 */
 
 static void
 respond_plain (CpHttpExchange *exchange,

@@ -12,12 +12,12 @@ G_BEGIN_DECLS
  * anything else -> unknown with the same message. Never returns NULL. */
 GError  *cp_error_to_connect          (const GError *error);
 
-/* Error JSON (§6.1): {"code":..,"message":..,"details":[{"type","value"}]}.
+/* Error JSON (https://connectrpc.com/docs/protocol): {"code":..,"message":..,"details":[{"type","value"}]}.
  * value is standard base64, unpadded; "message" omitted when empty. */
 GBytes  *cp_error_to_json             (const GError *error);
 char    *cp_error_to_json_string      (const GError *error);
 
-/* Reads a unary error body per §6.3. @http_status is the response status;
+/* Reads a unary error body (https://connectrpc.com/docs/protocol). @http_status is the response status;
  * @body may be NULL or empty. Always returns a CP_ERROR error: the JSON code if
  * valid, otherwise the code from the HTTP status; message/details kept.
  * @reason_phrase (or, if NULL/empty, the standard phrase of @http_status) is
@@ -27,7 +27,7 @@ GError  *cp_error_from_json           (GBytes       *body,
                                        guint         http_status,
                                        const char   *reason_phrase);
 
-/* EndStream (§5.4): builds {"error":{...},"metadata":{"k":["v",..]}}.
+/* EndStream (https://connectrpc.com/docs/protocol): builds {"error":{...},"metadata":{"k":["v",..]}}.
  * @error and @trailers may be NULL; success without trailers gives "{}".
  * Error metadata (cp_error_get_metadata) is merged into "metadata" minus
  * protocol headers (cp_metadata_is_reserved, applied to @trailers too).
@@ -35,7 +35,7 @@ GError  *cp_error_from_json           (GBytes       *body,
 GBytes  *cp_end_stream_build          (const GError       *error,
                                        SoupMessageHeaders *trailers);
 
-/* Parses an EndStream payload (§6.5). Fills @trailers (if not NULL) from
+/* Parses an EndStream payload (https://connectrpc.com/docs/protocol). Fills @trailers (if not NULL) from
  * "metadata". Returns TRUE and sets *out_rpc_error to the stream's error (or
  * NULL on success); on invalid JSON/shape returns FALSE with an `internal`
  * error in @error (and @trailers untouched). Unknown/missing codes inside

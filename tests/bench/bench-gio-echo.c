@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * A minimal HTTP/1.1 keep-alive echo server written directly on GIO, the way
- * our server transport is built (architecture.md, "The server transport"):
+ * our server transport is built (docs/architecture.md, "The server transport"):
  * non-blocking GSockets polled by g_socket_create_source() on one
  * GMainContext, request heads parsed by soup_headers_parse_request() into a
  * reused SoupMessageHeaders, Content-Length bodies, every request answered

@@ -1,7 +1,7 @@
 /* bench-soup-echo.c: the same echo as bench-gio-echo, on SoupServer
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * What we left behind (architecture.md, "The server transport"): a libsoup 3
+ * What we left behind (docs/architecture.md, "The server transport"): a libsoup 3
  * SoupServer answering every request with 200 application/proto echoing the
  * request body.
  *

@@ -459,7 +459,7 @@ class InProcessServerTest(unittest.TestCase):
 
 
 class TimeoutDefaultsTest(unittest.TestCase):
-    """The wire contract's defaults (wire-contract.md): handshake 10 s,
+    """The wire contract's defaults (docs/wire-contract.md): handshake 10 s,
     health check 5 s, calls 30 s, health interval 30 s, graceful shutdown 30 s."""
 
     def test_client_defaults(self):

@@ -1,7 +1,7 @@
 /* test-client-raw.c: the client engine against a scripted HTTP server
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Response-side validation (connect-protocol.md §6.3, §6.4, §8, §13.2) and
+ * Response-side validation (docs/engine.md "Client checks", https://connectrpc.com/docs/protocol) and
  * what the client puts on the wire, checked byte by byte.
  */
 #include <string.h>

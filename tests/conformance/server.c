@@ -5,7 +5,7 @@
  * connectrpc.conformance.v1.ConformanceService through the generated
  * Skeleton on a CpRpcServer (over TLS with the given server credentials),
  * writes ServerCompatResponse{host, port, pem_cert} to stdout, and runs
- * until SIGTERM. Semantics: shared/docs/conformance.md §3.
+ * until SIGTERM. Semantics: https://github.com/connectrpc/conformance.
  */
 #include "cf-common.h"
 

@@ -3,7 +3,7 @@
  *
  * A real CpRpcServer on 127.0.0.1:0 and a raw HTTP/1.1 client (rpc-test-util.h)
  * sending exact requests, so that statuses, headers and bodies can be
- * checked against connect-protocol.md (§13.1 is the checklist).
+ * checked against https://connectrpc.com/docs/protocol and docs/engine.md "Server checks".
  */
 #include <connectplugin.h>
 #include <json-glib/json-glib.h>
