@@ -1160,6 +1160,24 @@ test_control_refuses_bad_secrets (Fixture *f, gconstpointer data)
       assert_nothing_changed (f);
     }
 
+  /* Two headers, both right: refused (their values are joined). */
+  {
+    g_autoptr(CpCallOptions) options = cp_call_options_new ();
+    g_autoptr(CpGetHealthRequest) request = cp_get_health_request_new ();
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(CpMessage) response = NULL;
+    g_autoptr(GError) error = NULL;
+    SoupMessageHeaders *headers = cp_call_options_get_request_headers (options);
+
+    soup_message_headers_append (headers, "Authorization", BEARER);
+    soup_message_headers_append (headers, "Authorization", BEARER);
+    cp_channel_call_async (f->channel, CP_PROCEDURE_CONTROL_GET_HEALTH, CP_MESSAGE (request),
+                           CP_TYPE_GET_HEALTH_RESPONSE, options, NULL, store_result, &result);
+    response = cp_channel_call_finish (f->channel, wait_for_result (&result), &error);
+    g_assert_null (response);
+    g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  }
+
   /* The scheme is case-insensitive (RFC 9110 §11.1); the secret is not. */
   g_assert_cmpuint (call_control_methods (f->channel, "bearer " SECRET), ==, 4);
   g_assert_cmpstr (cp_server_get_runtime_id (f->server), ==, "test-ab12");
