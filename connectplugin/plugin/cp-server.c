@@ -365,7 +365,8 @@ control_call_authorized (CpServer     *self,
       cp_invocation_return_error_literal (invocation, CP_ERROR_UNAUTHENTICATED,
                                           "this plugin has no control secret (" CP_CONTROL_SECRET_ENV
                                           "): PluginControl and PluginIdentity are refused "
-                                          "unless it runs with --insecure-control");
+                                          "unless unauthenticated control is allowed "
+                                          "(--insecure-control)");
       return FALSE;
     }
 
