@@ -1442,3 +1442,45 @@ cp_client_get_plugin_info (CpClient   *client,
       return g_ptr_array_index (client->infos, i);
   return NULL;
 }
+
+/**
+ * cp_client_new_control_call_options:
+ * @client: a #CpClient
+ *
+ * Makes call options for the host's own `connectplugin.v1.PluginControl`
+ * and `PluginIdentity` calls on cp_client_get_channel(): they carry the
+ * plugin's control secret as `Authorization: Bearer SECRET` (see
+ * [property@Server:control-secret]), taken from the discovery's
+ * `control-secret` property ([property@ProcessDiscovery:control-secret],
+ * [property@StaticDiscovery:control-secret],
+ * [property@InProcessDiscovery:control-secret]; a discovery of one's own
+ * may have one too). Without a secret the options carry no header.
+ * Do not use them for the plugins' own services: the secret is for the
+ * plugin alone.
+ *
+ * Returns: (transfer full): new call options
+ */
+CpCallOptions *
+cp_client_new_control_call_options (CpClient *client)
+{
+  CpCallOptions *options;
+  GParamSpec *pspec;
+  g_autofree char *secret = NULL;
+
+  g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
+
+  options = cp_call_options_new ();
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (client->discovery), "control-secret");
+  if (pspec != NULL && pspec->value_type == G_TYPE_STRING && (pspec->flags & G_PARAM_READABLE))
+    g_object_get (client->discovery, "control-secret", &secret, NULL);
+  if (secret != NULL && secret[0] != '\0')
+    {
+      g_autofree char *bearer = g_strconcat ("Bearer ", secret, NULL);
+
+      soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                    "Authorization", bearer);
+      explicit_bzero (bearer, strlen (bearer));
+      explicit_bzero (secret, strlen (secret));
+    }
+  return options;
+}

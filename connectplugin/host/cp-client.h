@@ -119,5 +119,7 @@ GPtrArray       *cp_client_get_plugin_infos   (CpClient             *client);
 CP_AVAILABLE_IN_ALL
 CpPluginInfo    *cp_client_get_plugin_info    (CpClient             *client,
                                                const char           *plugin_name);
+CP_AVAILABLE_IN_ALL
+CpCallOptions   *cp_client_new_control_call_options (CpClient       *client);
 
 G_END_DECLS

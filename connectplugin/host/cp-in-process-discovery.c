@@ -1,8 +1,11 @@
 /* cp-in-process-discovery.c: plugins served in the host's own process
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <string.h>
+
 #include "cp-in-process-discovery.h"
 #include "cp-error.h"
+#include "cp-runtime-identity-private.h"
 
 /**
  * CpInProcessDiscovery:
@@ -17,7 +20,10 @@
  *
  * Made for a [class@Server] (cp_in_process_discovery_new_for_server()), the
  * discovery starts it (cp_server_start(): services registered, nothing
- * listening) when first asked.
+ * listening) when first asked, and gives it a control secret (see
+ * [property@Server:control-secret]) unless it has one or serves PluginControl
+ * and PluginIdentity without: calls to those go through
+ * cp_client_new_control_call_options().
  */
 struct _CpInProcessDiscovery
 {
@@ -31,6 +37,7 @@ enum {
   PROP_0,
   PROP_SERVER,
   PROP_PLUGIN_SERVER,
+  PROP_CONTROL_SECRET,
   N_PROPS
 };
 
@@ -41,6 +48,23 @@ static void cp_in_process_discovery_iface_init (CpDiscoveryInterface *iface);
 G_DEFINE_FINAL_TYPE_WITH_CODE (CpInProcessDiscovery, cp_in_process_discovery, G_TYPE_OBJECT,
                                G_IMPLEMENT_INTERFACE (CP_TYPE_DISCOVERY,
                                                       cp_in_process_discovery_iface_init))
+
+/* As a launching host does: the server gets a secret of its own. */
+static void
+ensure_control_secret (CpServer *server)
+{
+  g_autofree char *secret = NULL;
+  gboolean insecure = FALSE;
+
+  g_object_get (server, "control-secret", &secret,
+                "control-allow-unauthenticated", &insecure, NULL);
+  if (secret == NULL && !insecure)
+    {
+      secret = cp_generate_token (32);
+      g_object_set (server, "control-secret", secret, NULL);
+      explicit_bzero (secret, strlen (secret));
+    }
+}
 
 static void
 cp_in_process_discovery_discover_async (CpDiscovery         *discovery,
@@ -55,6 +79,8 @@ cp_in_process_discovery_discover_async (CpDiscovery         *discovery,
   char **urls;
 
   g_task_set_source_tag (task, cp_in_process_discovery_discover_async);
+  if (self->plugin_server != NULL)
+    ensure_control_secret (self->plugin_server);
   if (self->plugin_server != NULL && !cp_server_start (self->plugin_server, &error))
     {
       g_task_return_error (task, g_steal_pointer (&error));
@@ -125,6 +151,12 @@ cp_in_process_discovery_get_property (GObject    *object,
       break;
     case PROP_PLUGIN_SERVER:
       g_value_set_object (value, self->plugin_server);
+      break;
+    case PROP_CONTROL_SECRET:
+      if (self->plugin_server != NULL)
+        g_object_get_property (G_OBJECT (self->plugin_server), "control-secret", value);
+      else
+        g_value_set_string (value, NULL);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -197,6 +229,17 @@ cp_in_process_discovery_class_init (CpInProcessDiscoveryClass *klass)
     g_param_spec_object ("plugin-server", NULL, NULL, CP_TYPE_SERVER,
                          G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY |
                          G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpInProcessDiscovery:control-secret:
+   *
+   * The [property@Server:control-secret] of the plugin server (%NULL
+   * without one), which the discovery sets when first asked unless the
+   * server has a secret or serves PluginControl and PluginIdentity without.
+   */
+  properties[PROP_CONTROL_SECRET] =
+    g_param_spec_string ("control-secret", NULL, NULL, NULL,
+                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }

@@ -14,6 +14,7 @@
 #include "cp-host-enum-types.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
+#include "cp-runtime-identity-private.h"
 #include "control.cp.h"
 
 /**
@@ -48,10 +49,18 @@
  * does not implement PluginControl), and `SIGKILL` after the same time
  * again.
  *
+ * Each launch gets a fresh control secret (32 random bytes, base64url) in
+ * the environment variable `CONNECTPLUGIN_CONTROL_SECRET`, never on its
+ * command line; `PluginControl.Shutdown` carries it as
+ * `Authorization: Bearer SECRET` (see [property@Server:control-secret]),
+ * and so must the host's own PluginControl and PluginIdentity calls
+ * (cp_client_new_control_call_options()).
+ *
  * With cp_process_discovery_new_attach() the discovery launches nothing:
  * it re-attaches to a plugin that is already running at a known address
  * (e.g. one launched by an earlier run of the host), and stopping it only
- * calls `PluginControl.Shutdown`.
+ * calls `PluginControl.Shutdown`, with the
+ * [property@ProcessDiscovery:control-secret] the plugin was launched with.
  */
 
 #define DEFAULT_START_TIMEOUT_MS     10000
@@ -96,6 +105,8 @@ struct _CpProcessDiscovery
   guint restart_delay_ms;
   guint max_restart_delay_ms;
   gboolean die_with_host;
+  char *control_secret;
+  gboolean control_secret_given;  /* set by the user: not replaced per launch */
 
   GMainContext *context;
   CpProcessState state;
@@ -129,6 +140,7 @@ enum {
   PROP_RESTART_DELAY_MS,
   PROP_MAX_RESTART_DELAY_MS,
   PROP_DIE_WITH_HOST,
+  PROP_CONTROL_SECRET,
   PROP_STATE,
   PROP_PID,
   N_PROPS
@@ -660,6 +672,18 @@ die_with_host_setup (gpointer user_data)
 }
 #endif
 
+/* Takes @secret (transfer full, nullable). */
+static void
+replace_control_secret (CpProcessDiscovery *self,
+                        char               *secret)
+{
+  if (self->control_secret != NULL)
+    explicit_bzero (self->control_secret, strlen (self->control_secret));
+  g_free (self->control_secret);
+  self->control_secret = secret;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONTROL_SECRET]);
+}
+
 static gboolean
 launch_process (CpProcessDiscovery  *self,
                 GError             **error)
@@ -698,6 +722,10 @@ launch_process (CpProcessDiscovery  *self,
         g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
     }
   g_subprocess_launcher_setenv (launcher, CP_LISTEN_ENV, listen, TRUE);
+  /* In the environment, never in argv: /proc/PID/cmdline is world-readable. */
+  if (!self->control_secret_given)
+    replace_control_secret (self, cp_generate_token (32));
+  g_subprocess_launcher_setenv (launcher, CP_CONTROL_SECRET_ENV, self->control_secret, TRUE);
 #ifdef __linux__
   if (self->die_with_host)
     g_subprocess_launcher_set_child_setup (launcher, die_with_host_setup,
@@ -839,6 +867,13 @@ send_shutdown_rpc (CpProcessDiscovery *self,
                                                 (self->shutdown_grace_ms + 999) / 1000);
   cp_shutdown_request_set_reason (request, "the host is shutting the plugin down");
   cp_call_options_set_timeout_ms (options, MAX (self->shutdown_grace_ms, 1));
+  if (self->control_secret != NULL)
+    {
+      g_autofree char *bearer = g_strconcat ("Bearer ", self->control_secret, NULL);
+
+      soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                    "Authorization", bearer);
+    }
 
   call = g_new0 (ShutdownCall, 1);
   call->self = g_object_ref (self);
@@ -1176,6 +1211,9 @@ cp_process_discovery_finalize (GObject *object)
   g_clear_pointer (&self->argv, g_strfreev);
   g_clear_pointer (&self->environment, g_strfreev);
   g_clear_pointer (&self->name, g_free);
+  if (self->control_secret != NULL)
+    explicit_bzero (self->control_secret, strlen (self->control_secret));
+  g_clear_pointer (&self->control_secret, g_free);
   g_clear_pointer (&self->url, g_free);
   g_clear_pointer (&self->exit_description, g_free);
   g_clear_pointer (&self->start_waiters, g_ptr_array_unref);
@@ -1255,6 +1293,9 @@ cp_process_discovery_get_property (GObject    *object,
     case PROP_DIE_WITH_HOST:
       g_value_set_boolean (value, self->die_with_host);
       break;
+    case PROP_CONTROL_SECRET:
+      g_value_set_string (value, self->control_secret);
+      break;
     case PROP_STATE:
       g_value_set_enum (value, self->state);
       break;
@@ -1312,6 +1353,16 @@ cp_process_discovery_set_property (GObject      *object,
       break;
     case PROP_DIE_WITH_HOST:
       self->die_with_host = g_value_get_boolean (value);
+      break;
+    case PROP_CONTROL_SECRET:
+      {
+        const char *secret = g_value_get_string (value);
+
+        /* "" or NULL: generated per launch again. */
+        self->control_secret_given = secret != NULL && secret[0] != '\0';
+        if (self->control_secret_given || self->launch == NULL)
+          replace_control_secret (self, self->control_secret_given ? g_strdup (secret) : NULL);
+      }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1447,6 +1498,21 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
    */
   properties[PROP_DIE_WITH_HOST] =
     g_param_spec_boolean ("die-with-host", NULL, NULL, TRUE, settable);
+
+  /**
+   * CpProcessDiscovery:control-secret:
+   *
+   * The secret the plugin's PluginControl and PluginIdentity calls carry
+   * (`Authorization: Bearer SECRET`, see [property@Server:control-secret]).
+   * Unless set, a fresh one is generated for each launch and given to the
+   * plugin in the environment variable `CONNECTPLUGIN_CONTROL_SECRET`; it
+   * can be read here while the plugin runs (keep it secret). Set it for a
+   * re-attached plugin (cp_process_discovery_new_attach()): the secret it
+   * was launched with. A secret set here is given to every launch.
+   */
+  properties[PROP_CONTROL_SECRET] =
+    g_param_spec_string ("control-secret", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   /**
    * CpProcessDiscovery:state:

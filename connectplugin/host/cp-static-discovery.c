@@ -1,6 +1,8 @@
 /* cp-static-discovery.c: a fixed list of plugin endpoints
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <string.h>
+
 #include "cp-static-discovery.h"
 #include "cp-error.h"
 #include "cp-host-private.h"
@@ -11,17 +13,24 @@
  * A [iface@Discovery] answering a fixed list of URLs (`http://host:port`,
  * `https://…`, `unix:/path`), e.g. the address of a plugin that is already
  * running. Every URL is assumed to serve every plugin.
+ *
+ * The secret such a plugin was started with (see
+ * [property@Server:control-secret]), when the operator knows it, goes in
+ * [property@StaticDiscovery:control-secret]: the host's PluginControl and
+ * PluginIdentity calls carry it (cp_client_new_control_call_options()).
  */
 struct _CpStaticDiscovery
 {
   GObject parent_instance;
 
   GStrv urls;
+  char *control_secret;
 };
 
 enum {
   PROP_0,
   PROP_URLS,
+  PROP_CONTROL_SECRET,
   N_PROPS
 };
 
@@ -74,6 +83,9 @@ cp_static_discovery_finalize (GObject *object)
   CpStaticDiscovery *self = CP_STATIC_DISCOVERY (object);
 
   g_clear_pointer (&self->urls, g_strfreev);
+  if (self->control_secret != NULL)
+    explicit_bzero (self->control_secret, strlen (self->control_secret));
+  g_clear_pointer (&self->control_secret, g_free);
 
   G_OBJECT_CLASS (cp_static_discovery_parent_class)->finalize (object);
 }
@@ -90,6 +102,9 @@ cp_static_discovery_get_property (GObject    *object,
     {
     case PROP_URLS:
       g_value_set_boxed (value, self->urls);
+      break;
+    case PROP_CONTROL_SECRET:
+      g_value_set_string (value, self->control_secret);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -108,6 +123,10 @@ cp_static_discovery_set_property (GObject      *object,
     {
     case PROP_URLS:
       cp_static_discovery_set_urls (self, g_value_get_boxed (value));
+      break;
+    case PROP_CONTROL_SECRET:
+      g_free (self->control_secret);
+      self->control_secret = g_value_dup_string (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -133,6 +152,17 @@ cp_static_discovery_class_init (CpStaticDiscoveryClass *klass)
     g_param_spec_boxed ("urls", NULL, NULL, G_TYPE_STRV,
                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY |
                         G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpStaticDiscovery:control-secret:
+   *
+   * The secret of the plugin's PluginControl and PluginIdentity services
+   * (`Authorization: Bearer SECRET`), given by the operator; %NULL when
+   * unknown.
+   */
+  properties[PROP_CONTROL_SECRET] =
+    g_param_spec_string ("control-secret", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }

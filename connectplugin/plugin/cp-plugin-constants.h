@@ -53,6 +53,16 @@
 #define CP_LISTEN_ENV "CONNECTPLUGIN_LISTEN"
 
 /**
+ * CP_CONTROL_SECRET_ENV:
+ *
+ * The environment variable through which a host gives a plugin it launches
+ * the secret that PluginControl and PluginIdentity calls must carry
+ * (`Authorization: Bearer SECRET`); see #CpServer:control-secret. The
+ * server removes it from its environment when it reads it.
+ */
+#define CP_CONTROL_SECRET_ENV "CONNECTPLUGIN_CONTROL_SECRET"
+
+/**
  * CP_DEFAULT_SHUTDOWN_TIMEOUT_MS:
  *
  * The default graceful shutdown timeout of a #CpServer (30 s).

@@ -51,6 +51,8 @@ struct _CpServer
   gboolean plugin_control_enabled;
   gboolean plugin_control_set;    /* set explicitly (cp_server_run keeps it) */
   gboolean identity_enabled;
+  char *control_secret;           /* PluginControl/PluginIdentity bearer */
+  gboolean control_allow_unauthenticated;
   char *self_id;
   char *self_version;
 
@@ -89,6 +91,8 @@ enum {
   PROP_HEALTH_ENABLED,
   PROP_PLUGIN_CONTROL_ENABLED,
   PROP_IDENTITY_ENABLED,
+  PROP_CONTROL_SECRET,
+  PROP_CONTROL_ALLOW_UNAUTHENTICATED,
   PROP_SELF_ID,
   PROP_SELF_VERSION,
   PROP_SERVING,
@@ -330,6 +334,81 @@ handle_readyz (CpRpcServer    *rpc_server,
 }
 
 /* ------------------------------------------------------------------ */
+/* Control secret: PluginControl and PluginIdentity                     */
+
+/* The credential of "Bearer <credential>" (scheme case-insensitive as in
+ * RFC 9110 §11.1, then one or more spaces), or NULL. */
+static const char *
+bearer_credential (const char *authorization)
+{
+  const char *p;
+
+  if (authorization == NULL || g_ascii_strncasecmp (authorization, "Bearer ", 7) != 0)
+    return NULL;
+  for (p = authorization + 7; *p == ' '; p++)
+    ;
+  return *p != '\0' ? p : NULL;
+}
+
+/* Whether the call may go on; otherwise it is answered `unauthenticated`
+ * and nothing else happens. */
+static gboolean
+control_call_authorized (CpServer     *self,
+                         CpInvocation *invocation)
+{
+  const char *authorization, *credential;
+
+  if (self->control_secret == NULL)
+    {
+      if (self->control_allow_unauthenticated)
+        return TRUE;
+      cp_invocation_return_error_literal (invocation, CP_ERROR_UNAUTHENTICATED,
+                                          "this plugin has no control secret (" CP_CONTROL_SECRET_ENV
+                                          "): PluginControl and PluginIdentity are refused "
+                                          "unless unauthenticated control is allowed "
+                                          "(--insecure-control)");
+      return FALSE;
+    }
+
+  /* All values joined: a second Authorization header makes it wrong. */
+  authorization = soup_message_headers_get_list (cp_invocation_get_request_headers (invocation),
+                                                 "Authorization");
+  credential = bearer_credential (authorization);
+  if (credential == NULL)
+    {
+      cp_invocation_return_error_literal (invocation, CP_ERROR_UNAUTHENTICATED,
+                                          "PluginControl and PluginIdentity calls need "
+                                          "\"Authorization: Bearer <control secret>\"");
+      return FALSE;
+    }
+  /* Constant time in the secret's bytes and length. */
+  if (!cp_token_equal (credential, self->control_secret))
+    {
+      cp_invocation_return_error_literal (invocation, CP_ERROR_UNAUTHENTICATED,
+                                          "wrong control secret");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+/* Takes the secret a launching host put in the environment, and removes it
+ * there so that the plugin's own children do not inherit it. */
+static void
+take_control_secret_from_env (CpServer *self)
+{
+  const char *env = g_getenv (CP_CONTROL_SECRET_ENV);
+
+  if (env == NULL)
+    return;
+  if (self->control_secret == NULL && env[0] != '\0')
+    {
+      self->control_secret = g_strdup (env);
+      g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONTROL_SECRET]);
+    }
+  g_unsetenv (CP_CONTROL_SECRET_ENV);
+}
+
+/* ------------------------------------------------------------------ */
 /* PluginControl                                                        */
 
 static void
@@ -338,8 +417,11 @@ handle_get_health (CpInvocation *invocation,
                    gpointer      user_data)
 {
   CpServer *self = user_data;
-  g_autoptr(CpGetHealthResponse) response = cp_get_health_response_new ();
+  g_autoptr(CpGetHealthResponse) response = NULL;
 
+  if (!control_call_authorized (self, invocation))
+    return;
+  response = cp_get_health_response_new ();
   cp_get_health_response_set_state (response, self->health_state);
   cp_get_health_response_set_reason (response, self->health_reason);
   cp_get_health_response_set_unavailable_dependencies (response,
@@ -385,11 +467,14 @@ handle_shutdown (CpInvocation *invocation,
 {
   CpServer *self = user_data;
   CpShutdownRequest *request = CP_SHUTDOWN_REQUEST (message);
-  g_autoptr(CpShutdownResponse) response = cp_shutdown_response_new ();
+  g_autoptr(CpShutdownResponse) response = NULL;
   int grace = cp_shutdown_request_get_grace_period_seconds (request);
   ShutdownRequestData *data;
   GSource *source;
 
+  if (!control_call_authorized (self, invocation))
+    return;
+  response = cp_shutdown_response_new ();
   g_signal_emit (self, signals[SIGNAL_SHUTDOWN_REQUESTED], 0,
                  grace, cp_shutdown_request_get_reason (request));
 
@@ -434,13 +519,18 @@ handle_get_plugin_info (CpInvocation *invocation,
                         gpointer      user_data)
 {
   CpServer *self = user_data;
-  g_autoptr(CpGetPluginInfoResponse) response = cp_get_plugin_info_response_new ();
-  g_autoptr(GPtrArray) provides = collect_declarations (self, TRUE);
-  g_autoptr(GPtrArray) requires = collect_declarations (self, FALSE);
+  g_autoptr(CpGetPluginInfoResponse) response = NULL;
+  g_autoptr(GPtrArray) provides = NULL;
+  g_autoptr(GPtrArray) requires = NULL;
   CpPlugin *first = self->plugins->len > 0 ? self->plugins->pdata[0] : NULL;
   const char *self_id = self->self_id;
   const char *self_version = self->self_version;
 
+  if (!control_call_authorized (self, invocation))
+    return;
+  response = cp_get_plugin_info_response_new ();
+  provides = collect_declarations (self, TRUE);
+  requires = collect_declarations (self, FALSE);
   if (self_id == NULL && first != NULL)
     self_id = cp_plugin_get_name (first);
   if (self_version == NULL && first != NULL)
@@ -465,6 +555,8 @@ handle_set_runtime_identity (CpInvocation *invocation,
   const char *runtime_id = cp_set_runtime_identity_request_get_runtime_id (request);
   const char *host_url = cp_set_runtime_identity_request_get_host_url (request);
 
+  if (!control_call_authorized (self, invocation))
+    return;
   if (runtime_id[0] == '\0')
     {
       cp_invocation_return_error_literal (invocation, CP_ERROR_INVALID_ARGUMENT,
@@ -810,6 +902,9 @@ cp_server_finalize (GObject *object)
   g_free (self->magic_cookie_value);
   g_free (self->self_id);
   g_free (self->self_version);
+  if (self->control_secret != NULL)
+    explicit_bzero (self->control_secret, strlen (self->control_secret));
+  g_free (self->control_secret);
   g_free (self->health_reason);
   g_strfreev (self->unavailable_dependencies);
   g_free (self->runtime_id);
@@ -870,6 +965,12 @@ cp_server_get_property (GObject    *object,
     case PROP_IDENTITY_ENABLED:
       g_value_set_boolean (value, self->identity_enabled);
       break;
+    case PROP_CONTROL_SECRET:
+      g_value_set_string (value, self->control_secret);
+      break;
+    case PROP_CONTROL_ALLOW_UNAUTHENTICATED:
+      g_value_set_boolean (value, self->control_allow_unauthenticated);
+      break;
     case PROP_SELF_ID:
       g_value_set_string (value, self->self_id);
       break;
@@ -891,6 +992,21 @@ cp_server_get_property (GObject    *object,
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
+}
+
+static void
+set_control_secret (CpServer   *self,
+                    const char *secret)
+{
+  if (secret != NULL && secret[0] == '\0')
+    secret = NULL;
+  if (g_strcmp0 (self->control_secret, secret) == 0)
+    return;
+  if (self->control_secret != NULL)
+    explicit_bzero (self->control_secret, strlen (self->control_secret));
+  g_free (self->control_secret);
+  self->control_secret = g_strdup (secret);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_CONTROL_SECRET]);
 }
 
 static void
@@ -945,6 +1061,12 @@ cp_server_set_property (GObject      *object,
       break;
     case PROP_IDENTITY_ENABLED:
       self->identity_enabled = g_value_get_boolean (value);
+      break;
+    case PROP_CONTROL_SECRET:
+      set_control_secret (self, g_value_get_string (value));
+      break;
+    case PROP_CONTROL_ALLOW_UNAUTHENTICATED:
+      self->control_allow_unauthenticated = g_value_get_boolean (value);
       break;
     case PROP_SELF_ID:
       replace_string (&self->self_id, value);
@@ -1076,6 +1198,36 @@ cp_server_class_init (CpServerClass *klass)
     g_param_spec_boolean ("identity-enabled", NULL, NULL, FALSE, rw);
 
   /**
+   * CpServer:control-secret:
+   *
+   * The secret that every PluginControl and PluginIdentity call must carry
+   * as `Authorization: Bearer SECRET` (the scheme's case does not matter,
+   * the secret is compared in constant time). Calls without it, or with
+   * another one, are answered `unauthenticated` and change nothing.
+   *
+   * A host that launches a plugin generates one and passes it in the
+   * environment variable %CP_CONTROL_SECRET_ENV; the server takes it from
+   * there when it starts (unless this property is set) and removes the
+   * variable, so that the plugin's children do not inherit it. %NULL or
+   * `""`: no secret, and PluginControl and PluginIdentity are refused
+   * unless #CpServer:control-allow-unauthenticated is set. The handshake
+   * and the health service never need it.
+   */
+  properties[PROP_CONTROL_SECRET] =
+    g_param_spec_string ("control-secret", NULL, NULL, NULL, rw);
+
+  /**
+   * CpServer:control-allow-unauthenticated:
+   *
+   * Whether a server without #CpServer:control-secret serves PluginControl
+   * and PluginIdentity to anyone who can reach it (cp_server_run():
+   * `--insecure-control`), for hosts that cannot send a secret. Without
+   * effect when the server has a secret. Default %FALSE.
+   */
+  properties[PROP_CONTROL_ALLOW_UNAUTHENTICATED] =
+    g_param_spec_boolean ("control-allow-unauthenticated", NULL, NULL, FALSE, rw);
+
+  /**
    * CpServer:self-id:
    *
    * The `self_id` PluginIdentity reports; %NULL for the first plugin's name.
@@ -1181,7 +1333,8 @@ cp_server_init (CpServer *self)
  * Next to the plugins' services (their generated skeletons), a server
  * answers the `connectplugin.v1.HandshakeService`, and, by default, the
  * `connectplugin.health.v1.HealthService` with `/healthz` and `/readyz`;
- * `connectplugin.v1.PluginControl` and `PluginIdentity` are opt-in.
+ * `connectplugin.v1.PluginControl` and `PluginIdentity` are opt-in, and
+ * need the bearer secret of #CpServer:control-secret.
  *
  * |[<!-- language="C" -->
  * g_autoptr(CpServer) server = cp_server_new ();
@@ -1354,6 +1507,7 @@ cp_server_start (CpServer  *server,
   if (!validate_plugins (server, error))
     return FALSE;
 
+  take_control_secret_from_env (server);
   add_builtin (server, CP_PROCEDURE_HANDSHAKE, CP_METHOD_UNARY,
                CP_TYPE_HANDSHAKE_REQUEST, CP_TYPE_HANDSHAKE_RESPONSE, handle_handshake);
   if (server->health_enabled)
@@ -1708,6 +1862,13 @@ pick_listen_address (CpServer   *self,
  * does PluginControl.Shutdown, which this function enables unless
  * #CpServer:plugin-control-enabled was set explicitly.
  *
+ * PluginControl and PluginIdentity calls must carry the secret that the
+ * launching host gave in the environment variable `CONNECTPLUGIN_CONTROL_SECRET`
+ * (see #CpServer:control-secret); a plugin started without one refuses
+ * them, unless it is run with `--insecure-control`
+ * (#CpServer:control-allow-unauthenticated), for hosts that cannot send a
+ * secret.
+ *
  * Returns: the exit status for `main ()`: 0 after a clean shutdown, 1 on
  *   errors (reported on standard error), 2 for bad arguments
  */
@@ -1719,6 +1880,7 @@ cp_server_run (CpServer  *server,
   g_autofree char *listen_option = NULL;
   g_autofree char *address = NULL;
   g_autofree char *url = NULL;
+  gboolean insecure_control = FALSE;
   g_autoptr(GOptionContext) options = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GMainContext) context = NULL;
@@ -1726,6 +1888,9 @@ cp_server_run (CpServer  *server,
   GOptionEntry entries[] = {
     { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen_option,
       "Where to listen: HOST:PORT or unix:PATH", "ADDR" },
+    { "insecure-control", 0, 0, G_OPTION_ARG_NONE, &insecure_control,
+      "Without " CP_CONTROL_SECRET_ENV ", serve PluginControl and PluginIdentity "
+      "to anyone who can connect", NULL },
     G_OPTION_ENTRY_NULL
   };
   RunState state = { server, NULL, 0 };
@@ -1748,6 +1913,8 @@ cp_server_run (CpServer  *server,
 
   if (!server->plugin_control_set)
     server->plugin_control_enabled = TRUE;
+  if (insecure_control)
+    g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
 
   /* Signals are caught from before the address is announced: a host may
    * send SIGTERM as soon as it has read it. */

@@ -1,13 +1,15 @@
 /* kv-plugin.c: the KV service as a connectplugin plugin ("kv", 1.0.0)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- *   kv-plugin [--listen 127.0.0.1:PORT | --listen unix:PATH]
+ *   kv-plugin [--listen 127.0.0.1:PORT | --listen unix:PATH] [--insecure-control]
  *
  * Served by CpServer through cp_server_run(): prints the URL it serves as
  * the first line of stdout (hosts read it), listens where --listen,
  * CONNECTPLUGIN_LISTEN or PORT say, answers the handshake, health and
  * PluginControl, and shuts down gracefully on SIGTERM/SIGINT or
- * PluginControl.Shutdown. Logs go to stderr.
+ * PluginControl.Shutdown. PluginControl needs the secret its host gives in
+ * CONNECTPLUGIN_CONTROL_SECRET; started by hand without one, it refuses
+ * PluginControl unless run with --insecure-control. Logs go to stderr.
  *
  * The service is ExampleKvStore (kv-store.c, shared with kv-server), a
  * subclass of the KvKVServiceSkeleton that protoc-gen-cp generates from
@@ -25,6 +27,16 @@ on_serving_changed (CpServer   *server,
 {
   if (!cp_server_get_serving (server))
     example_kv_store_end_watches (user_data);
+}
+
+/* Only a host with the control secret gets here (CpServer:control-secret). */
+static void
+on_shutdown_requested (CpServer   *server,
+                       int         grace_period_seconds,
+                       const char *reason,
+                       gpointer    user_data)
+{
+  fprintf (stderr, "kv plugin: shutdown requested (%s)\n", reason);
 }
 
 int
@@ -45,6 +57,7 @@ main (int argc, char **argv)
   server = cp_server_new ();
   cp_server_add_plugin (server, plugin);
   g_signal_connect_object (server, "notify::serving", G_CALLBACK (on_serving_changed), kv, 0);
+  g_signal_connect (server, "shutdown-requested", G_CALLBACK (on_shutdown_requested), NULL);
 
   status = cp_server_run (server, argc, argv);
   fprintf (stderr, "kv plugin stopped (status %d)\n", status);

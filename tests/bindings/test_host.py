@@ -321,10 +321,27 @@ class LaunchedKvPluginTest(unittest.TestCase):
         monitor.connect("changed", lambda m, health, status: changes.append((health, status)))
         del self.states[:]
 
-        # PluginControl.Shutdown on the client's channel (generated proxy).
+        # PluginControl.Shutdown on the client's channel (generated proxy):
+        # without the plugin's control secret it is refused...
         control = Cp.PluginControlProxy.new(self.client.get_channel())
         request = Cp.ShutdownRequest()
         box = run_async(self, lambda cb: control.call_shutdown(request, None, None, cb),
+                        lambda src, res: Cp.PluginControlProxy.call_shutdown_finish(src, res),
+                        "PluginControl.Shutdown without the secret")
+        self.assertIn("error", box)
+        self.assertEqual(box["error"].code, int(Cp.Error.UNAUTHENTICATED))
+        self.assertEqual(self.exits, [])
+
+        # ... which the discovery generated and passed in the environment,
+        # never on the command line.
+        secret = self.discovery.props.control_secret
+        self.assertEqual(len(secret), 44)
+        with open("/proc/%d/cmdline" % self.discovery.get_pid(), "rb") as f:
+            self.assertNotIn(secret.encode(), f.read())
+
+        # With the client's control call options it carries, it is obeyed.
+        options = self.client.new_control_call_options()
+        box = run_async(self, lambda cb: control.call_shutdown(request, options, None, cb),
                         lambda src, res: Cp.PluginControlProxy.call_shutdown_finish(src, res),
                         "PluginControl.Shutdown")
         self.assertIsInstance(ok(self, box), Cp.ShutdownResponse)
@@ -442,10 +459,14 @@ class InProcessServerTest(unittest.TestCase):
                         lambda src, res: src.connect_finish(res), "connect")
         self.assertTrue(ok(self, box))
         control = Cp.PluginControlProxy.new(self.client.get_channel())
+        # The discovery gave the in-process server a control secret.
+        self.assertEqual(self.discovery.props.control_secret,
+                         self.server.props.control_secret)
+        options = self.client.new_control_call_options()
 
         def get_health():
-            box = run_async(self, lambda cb: control.call_get_health(Cp.GetHealthRequest(), None,
-                                                                     None, cb),
+            box = run_async(self, lambda cb: control.call_get_health(Cp.GetHealthRequest(),
+                                                                     options, None, cb),
                             lambda src, res: Cp.PluginControlProxy.call_get_health_finish(src, res),
                             "GetHealth")
             return ok(self, box)

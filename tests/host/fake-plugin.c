@@ -2,8 +2,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  *   fake-plugin serve          the echo server through cp_server_run ()
- *                              (PluginControl on; logs Shutdown requests
- *                              and SIGTERM on stderr)
+ *                              (PluginControl on; logs Shutdown requests,
+ *                              SIGTERM and whether the control secret is
+ *                              still in its environment on stderr)
  *   fake-plugin serve-no-control   serves without PluginControl; exits 0 on
  *                              SIGTERM (after saying so on stderr)
  *   fake-plugin ignore-term    serves, without PluginControl, ignoring SIGTERM
@@ -75,6 +76,20 @@ shutdown_requested (CpServer   *server,
   fflush (stderr);
 }
 
+/* What the plugin's own children would inherit, once it serves. */
+static void
+serving_changed (CpServer   *server,
+                 GParamSpec *pspec,
+                 gpointer    user_data)
+{
+  if (cp_server_get_serving (server))
+    {
+      fprintf (stderr, "fake-plugin: control secret in the environment: %s\n",
+               g_getenv (CP_CONTROL_SECRET_ENV) != NULL ? "yes" : "no");
+      fflush (stderr);
+    }
+}
+
 static int
 serve (int    argc,
        char **argv)
@@ -82,6 +97,7 @@ serve (int    argc,
   g_autoptr(CpServer) server = host_test_echo_server_new ();
 
   g_signal_connect (server, "shutdown-requested", G_CALLBACK (shutdown_requested), NULL);
+  g_signal_connect (server, "notify::serving", G_CALLBACK (serving_changed), NULL);
   g_unix_signal_add (SIGTERM, sigterm_logged, NULL);
   fprintf (stderr, "fake-plugin: starting\n");
   fflush (stderr);

@@ -211,6 +211,106 @@ test_in_process (void)
   cp_server_close (server);
 }
 
+/* GetPluginInfo on the client's channel, with @options (nullable). */
+static CpMessage *
+get_plugin_info (CpClient       *client,
+                 CpCallOptions  *options,
+                 GError        **error)
+{
+  g_autoptr(CpGetPluginInfoRequest) request = cp_get_plugin_info_request_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  CpChannel *channel = cp_client_get_channel (client);
+
+  cp_channel_call_async (channel, CP_PROCEDURE_IDENTITY_GET_PLUGIN_INFO, CP_MESSAGE (request),
+                         CP_TYPE_GET_PLUGIN_INFO_RESPONSE, options, NULL, result_cb, &result);
+  HOST_TEST_WAIT_UNTIL (result != NULL);
+  return cp_channel_call_finish (channel, result, error);
+}
+
+static void
+test_in_process_control_secret (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpInProcessDiscovery) discovery = cp_in_process_discovery_new_for_server (server);
+  g_autoptr(CpClient) client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  g_autoptr(CpCallOptions) options = NULL;
+  g_autoptr(CpMessage) info = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret = NULL;
+  g_autofree char *server_secret = NULL;
+  const char *plugins[] = { "echo", NULL };
+  Connect c;
+
+  g_object_set (server, "identity-enabled", TRUE, NULL);
+  cp_client_set_plugins (client, plugins);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  g_assert_no_error (c.error);
+
+  /* The discovery gave the server a secret, as a launching host does. */
+  g_object_get (discovery, "control-secret", &secret, NULL);
+  g_object_get (server, "control-secret", &server_secret, NULL);
+  g_assert_cmpuint (strlen (secret), ==, 44);
+  g_assert_cmpstr (secret, ==, server_secret);
+
+  info = get_plugin_info (client, NULL, &error);
+  g_assert_null (info);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+
+  options = cp_client_new_control_call_options (client);
+  info = get_plugin_info (client, options, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (cp_get_plugin_info_response_get_self_id (CP_GET_PLUGIN_INFO_RESPONSE (info)),
+                   ==, "echo");
+
+  close_client (client);
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
+static void
+test_static_control_secret (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(CpCallOptions) options = NULL;
+  g_autoptr(CpMessage) info = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *plugins[] = { "echo", NULL };
+  Connect c;
+
+  /* A plugin the host did not launch: the operator knows its secret. */
+  g_object_set (server, "identity-enabled", TRUE, "control-secret", "from-the-operator", NULL);
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  client = cp_client_new (url);
+  cp_client_set_plugins (client, plugins);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  g_assert_no_error (c.error);
+
+  /* Not known yet: no header, refused. */
+  options = cp_client_new_control_call_options (client);
+  g_assert_null (soup_message_headers_get_one (cp_call_options_get_request_headers (options),
+                                               "Authorization"));
+  info = get_plugin_info (client, options, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+  g_clear_object (&options);
+
+  g_object_set (cp_client_get_discovery (client), "control-secret", "from-the-operator", NULL);
+  options = cp_client_new_control_call_options (client);
+  info = get_plugin_info (client, options, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (info);
+
+  close_client (client);
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
 static void
 test_static_tcp (void)
 {
@@ -662,6 +762,8 @@ main (int    argc,
   host_test_add_ticker ();
 
   g_test_add_func ("/host/client/in-process", test_in_process);
+  g_test_add_func ("/host/client/control-secret/in-process", test_in_process_control_secret);
+  g_test_add_func ("/host/client/control-secret/static", test_static_control_secret);
   g_test_add_func ("/host/client/static-tcp", test_static_tcp);
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);

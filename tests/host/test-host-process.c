@@ -623,6 +623,62 @@ test_close_while_streaming (void)
   g_clear_error (&ev.error);
 }
 
+/* (transfer none) */
+static const char *
+get_secret (CpProcessDiscovery *discovery)
+{
+  g_autofree char *secret = NULL;
+  const char *interned;
+
+  g_object_get (discovery, "control-secret", &secret, NULL);
+  interned = g_intern_string (secret);
+  return interned;
+}
+
+static gboolean
+file_contains (const char *path,
+               const char *needle)
+{
+  g_autofree char *contents = NULL;
+  gsize len;
+  gsize n = strlen (needle);
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  for (gsize i = 0; i + n <= len; i++)
+    if (memcmp (contents + i, needle, n) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+static void
+assert_secret_shape (const char *secret)
+{
+  /* 32 random bytes, base64 with the URL alphabet. */
+  g_assert_nonnull (secret);
+  g_assert_cmpuint (strlen (secret), ==, 44);
+  for (const char *p = secret; *p != '\0'; p++)
+    g_assert_true (g_ascii_isalnum (*p) || *p == '-' || *p == '_' || *p == '=');
+}
+
+static CpMessage *
+call_shutdown (const char  *url,
+               const char  *authorization,
+               GError     **error)
+{
+  g_autoptr(CpChannel) channel = cp_channel_new (url, NULL);
+  g_autoptr(CpShutdownRequest) request = cp_shutdown_request_new ();
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+
+  if (authorization != NULL)
+    soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                  "Authorization", authorization);
+  cp_channel_call_async (channel, CP_PROCEDURE_CONTROL_SHUTDOWN, CP_MESSAGE (request),
+                         CP_TYPE_SHUTDOWN_RESPONSE, options, NULL, say_cb, &result);
+  HOST_TEST_WAIT_UNTIL (result != NULL);
+  return cp_channel_call_finish (channel, result, error);
+}
+
 static void
 test_attach (void)
 {
@@ -637,8 +693,22 @@ test_attach (void)
   url = start (launched, &error);
   g_assert_no_error (error);
 
-  /* Another host re-attaches by address, and shuts it down when done. */
+  /* Without the secret the plugin was launched with, it cannot be stopped. */
   attached = cp_process_discovery_new_attach (url);
+  cp_process_discovery_stop_async (attached, NULL, stop_cb, &r);
+  host_test_wait_flag (&r.done);
+  g_assert_error (r.error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_assert_false (r.ok);
+  g_assert_cmpint (cp_process_discovery_get_state (attached), ==, CP_PROCESS_STATE_RUNNING);
+  g_assert_cmpint (cp_process_discovery_get_state (launched), ==, CP_PROCESS_STATE_RUNNING);
+  g_assert_cmpuint (events.exits, ==, 0);
+  result_clear (&r);
+  g_clear_object (&attached);
+
+  /* Another host re-attaches by address with the secret, and shuts it down
+   * when done. */
+  attached = g_object_new (CP_TYPE_PROCESS_DISCOVERY, "url", url,
+                           "control-secret", get_secret (launched), NULL);
   g_assert_cmpint (cp_process_discovery_get_state (attached), ==, CP_PROCESS_STATE_RUNNING);
   client = client_new (attached);
   connect_client (client);
@@ -696,6 +766,115 @@ test_stop_while_restarting (void)
   g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STOPPED);
   result_clear (&again);
 }
+
+static void
+test_control_secret (void)
+{
+  Events events;
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("serve", &events);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) refused = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *again = NULL;
+  g_autofree char *cmdline = NULL;
+  g_autofree char *first = NULL;
+  g_autofree char *wrong = NULL;
+
+  host_test_plugin_logs_clear ();
+  g_object_set (discovery, "shutdown-grace-ms", 60000, NULL);
+  url = start (discovery, &error);
+  g_assert_no_error (error);
+  first = g_strdup (get_secret (discovery));
+  assert_secret_shape (first);
+
+  /* In the child's environment, never on its command line (which every
+   * user can read); the plugin removes it from its environment. */
+  cmdline = g_strdup_printf ("/proc/%d/cmdline", (int) cp_process_discovery_get_pid (discovery));
+  g_assert_false (file_contains (cmdline, first));
+  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr",
+                                                  "control secret in the environment: no"));
+
+  /* Someone else on the machine cannot stop it, even with a near miss. */
+  refused = call_shutdown (url, NULL, &error);
+  g_assert_null (refused);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+  wrong = g_strconcat ("Bearer ", first, NULL);
+  wrong[strlen (wrong) - 2] ^= 1;
+  refused = call_shutdown (url, wrong, &error);
+  g_assert_null (refused);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+  g_assert_false (host_test_plugin_log_has ("serve", "stderr", "shutdown requested"));
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_RUNNING);
+
+  /* The host can: PluginControl.Shutdown with the secret, no signal. */
+  stop (discovery);
+  g_assert_cmpuint (events.exits, ==, 1);
+  g_assert_cmpint (events.exit_status, ==, 0);
+  g_assert_cmpint (events.term_signal, ==, 0);
+  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr", "shutdown requested"));
+  g_assert_false (host_test_plugin_log_has ("serve", "stderr", "got SIGTERM"));
+
+  /* Each launch gets a secret of its own. */
+  again = start (discovery, &error);
+  g_assert_no_error (error);
+  assert_secret_shape (get_secret (discovery));
+  g_assert_cmpstr (get_secret (discovery), !=, first);
+  stop (discovery);
+}
+
+static void
+test_control_secret_given (void)
+{
+  /* A secret set by the user is the one given to the plugin. */
+  Events events;
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("serve", &events);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) ack = NULL;
+  g_autofree char *url = NULL;
+
+  g_object_set (discovery, "control-secret", "operator-chosen-secret", NULL);
+  url = start (discovery, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (get_secret (discovery), ==, "operator-chosen-secret");
+  ack = call_shutdown (url, "Bearer operator-chosen-secret", &error);
+  g_assert_no_error (error);
+  HOST_TEST_WAIT_UNTIL (events.exits == 1);
+  g_assert_cmpint (events.exit_status, ==, 0);
+}
+
+#ifdef KV_PLUGIN_PATH
+static void
+test_kv_plugin_shutdown (void)
+{
+  /* examples/kv/kv-plugin launched by a host stops on PluginControl.Shutdown
+   * with the secret, not on a signal. */
+  const char *argv[] = { KV_PLUGIN_PATH, NULL };
+  g_autoptr(CpProcessDiscovery) discovery = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *cmdline = NULL;
+  Events events = { 0 };
+
+  discovery = g_object_new (CP_TYPE_PROCESS_DISCOVERY, "argv", argv, "name", "kv",
+                            "shutdown-grace-ms", 60000, NULL);
+  g_signal_connect (discovery, "exited", G_CALLBACK (exited_cb), &events);
+  host_test_plugin_logs_clear ();
+  url = start (discovery, &error);
+  g_assert_no_error (error);
+  assert_secret_shape (get_secret (discovery));
+  cmdline = g_strdup_printf ("/proc/%d/cmdline", (int) cp_process_discovery_get_pid (discovery));
+  g_assert_false (file_contains (cmdline, get_secret (discovery)));
+
+  stop (discovery);
+  g_assert_cmpuint (events.exits, ==, 1);
+  g_assert_cmpint (events.exit_status, ==, 0);
+  g_assert_cmpint (events.term_signal, ==, 0);
+  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("kv", "stderr", "kv plugin stopped (status 0)"));
+  g_assert_true (host_test_plugin_log_has ("kv", "stderr", "shutdown requested"));
+}
+#endif
 
 static gboolean
 process_gone (GPid pid)
@@ -762,6 +941,11 @@ main (int    argc,
   g_test_add_func ("/host/process/clean-exit-not-restarted", test_clean_exit_not_restarted);
   g_test_add_func ("/host/process/close-while-streaming", test_close_while_streaming);
   g_test_add_func ("/host/process/attach", test_attach);
+  g_test_add_func ("/host/process/control-secret", test_control_secret);
+  g_test_add_func ("/host/process/control-secret-given", test_control_secret_given);
+#ifdef KV_PLUGIN_PATH
+  g_test_add_func ("/host/process/kv-plugin-shutdown", test_kv_plugin_shutdown);
+#endif
   g_test_add_func ("/host/process/die-with-host", test_die_with_host);
   g_test_add_func ("/host/process/stop-during-startup", test_stop_during_startup);
   g_test_add_func ("/host/process/stop-while-restarting", test_stop_while_restarting);

@@ -58,6 +58,8 @@ on_handle_slow (PlugintestSlowService *object,
   return TRUE;
 }
 
+#define FUZZ_SECRET "fuzz-control-secret"
+
 static CpServer *
 get_server (void)
 {
@@ -74,6 +76,7 @@ get_server (void)
       server = g_object_new (CP_TYPE_SERVER,
                              "plugin-control-enabled", TRUE,
                              "identity-enabled", TRUE,
+                             "control-secret", FUZZ_SECRET,
                              NULL);
       cp_server_add_plugin (server, plugin);
       if (!cp_server_start (server, &error))
@@ -100,6 +103,8 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
                                 (selector & 0x80) ? "application/json" : "application/proto");
   if (selector & 0x40)
     soup_message_headers_replace (headers, "Content-Encoding", "gzip");
+  /* Past the control secret, so that the handlers see the bodies. */
+  soup_message_headers_replace (headers, "Authorization", "Bearer " FUZZ_SECRET);
 
   done = FALSE;
   exchange = cp_http_exchange_new_local ("POST", procedures[(selector & 0x3f) % G_N_ELEMENTS (procedures)],

@@ -20,17 +20,25 @@ store_result (GObject      *source,
   *out = g_object_ref (result);
 }
 
+#define SECRET "cnVuLXRlc3Qtc2VjcmV0LWZvci1rdi1wbHVnaW4tMzJi"
+
+/* With "Authorization: @authorization" unless NULL. */
 static CpMessage *
-call (CpChannel   *channel,
-      const char  *procedure,
-      gpointer     request,
-      GType        response_type,
-      GError     **error)
+call_auth (CpChannel   *channel,
+           const char  *authorization,
+           const char  *procedure,
+           gpointer     request,
+           GType        response_type,
+           GError     **error)
 {
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
   GAsyncResult *result = NULL;
   CpMessage *response;
 
-  cp_channel_call_async (channel, procedure, CP_MESSAGE (request), response_type, NULL,
+  if (authorization != NULL)
+    soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                  "Authorization", authorization);
+  cp_channel_call_async (channel, procedure, CP_MESSAGE (request), response_type, options,
                          NULL, store_result, &result);
   while (result == NULL)
     g_main_context_iteration (NULL, TRUE);
@@ -39,12 +47,24 @@ call (CpChannel   *channel,
   return response;
 }
 
-/* Starts the plugin; returns the first line of its stdout. */
+static CpMessage *
+call (CpChannel   *channel,
+      const char  *procedure,
+      gpointer     request,
+      GType        response_type,
+      GError     **error)
+{
+  return call_auth (channel, NULL, procedure, request, response_type, error);
+}
+
+/* Starts the plugin (with CONNECTPLUGIN_CONTROL_SECRET=@secret_env unless
+ * NULL); returns the first line of its stdout. */
 static GSubprocess *
-spawn_plugin (const char * const *args,
-              const char         *listen_env,
-              const char         *port_env,
-              char              **first_line)
+spawn_plugin_with_secret (const char * const *args,
+                          const char         *listen_env,
+                          const char         *port_env,
+                          const char         *secret_env,
+                          char              **first_line)
 {
   g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
                                                                         G_SUBPROCESS_FLAGS_STDERR_SILENCE);
@@ -55,6 +75,9 @@ spawn_plugin (const char * const *args,
 
   g_subprocess_launcher_unsetenv (launcher, CP_LISTEN_ENV);
   g_subprocess_launcher_unsetenv (launcher, "PORT");
+  g_subprocess_launcher_unsetenv (launcher, CP_CONTROL_SECRET_ENV);
+  if (secret_env != NULL)
+    g_subprocess_launcher_setenv (launcher, CP_CONTROL_SECRET_ENV, secret_env, TRUE);
   if (listen_env != NULL)
     g_subprocess_launcher_setenv (launcher, CP_LISTEN_ENV, listen_env, TRUE);
   if (port_env != NULL)
@@ -72,6 +95,15 @@ spawn_plugin (const char * const *args,
   *first_line = g_data_input_stream_read_line_utf8 (out, NULL, NULL, &error);
   g_assert_no_error (error);
   return process;
+}
+
+static GSubprocess *
+spawn_plugin (const char * const *args,
+              const char         *listen_env,
+              const char         *port_env,
+              char              **first_line)
+{
+  return spawn_plugin_with_secret (args, listen_env, port_env, NULL, first_line);
 }
 
 static void
@@ -133,7 +165,7 @@ test_run_env_unix_control_shutdown (void)
   g_autofree char *socket_path = g_build_filename (dir, "kv.sock", NULL);
   g_autofree char *listen = g_strconcat ("unix:", socket_path, NULL);
   g_autofree char *url = NULL;
-  g_autoptr(GSubprocess) process = spawn_plugin (NULL, listen, "1", &url);
+  g_autoptr(GSubprocess) process = spawn_plugin_with_secret (NULL, listen, "1", SECRET, &url);
   g_autoptr(GError) error = NULL;
   g_autoptr(CpChannel) channel = NULL;
   g_autoptr(CpShutdownRequest) request = cp_shutdown_request_new ();
@@ -143,17 +175,76 @@ test_run_env_unix_control_shutdown (void)
   g_assert_cmpstr (url, ==, listen);
   assert_handshake (url);
 
-  /* PluginControl is on for plugins run by cp_server_run(). */
+  /* PluginControl is on for plugins run by cp_server_run(), behind the
+   * secret the host gave. */
   channel = cp_channel_new (url, &error);
   g_assert_no_error (error);
   cp_shutdown_request_set_reason (request, "host closing");
-  ack = call (channel, CP_PROCEDURE_CONTROL_SHUTDOWN, request, CP_TYPE_SHUTDOWN_RESPONSE, &error);
+  ack = call_auth (channel, "Bearer wrong", CP_PROCEDURE_CONTROL_SHUTDOWN, request,
+                   CP_TYPE_SHUTDOWN_RESPONSE, &error);
+  g_assert_null (ack);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+  ack = call_auth (channel, "Bearer " SECRET, CP_PROCEDURE_CONTROL_SHUTDOWN, request,
+                   CP_TYPE_SHUTDOWN_RESPONSE, &error);
   g_assert_no_error (error);
   g_assert_true (cp_shutdown_response_get_acknowledged (CP_SHUTDOWN_RESPONSE (ack)));
 
   assert_exits_cleanly (process);
   g_assert_false (g_file_test (socket_path, G_FILE_TEST_EXISTS));
   g_rmdir (dir);
+}
+
+/* Started by hand, without a secret: Shutdown is refused, the plugin
+ * serves on, and SIGTERM still stops it. */
+static void
+test_run_no_secret_refuses_shutdown (void)
+{
+  const char *args[] = { "--listen", "127.0.0.1:0", NULL };
+  g_autofree char *url = NULL;
+  g_autoptr(GSubprocess) process = spawn_plugin (args, NULL, NULL, &url);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpShutdownRequest) request = cp_shutdown_request_new ();
+  g_autoptr(CpMessage) ack = NULL;
+
+  g_assert_nonnull (url);
+  channel = cp_channel_new (url, &error);
+  g_assert_no_error (error);
+  ack = call (channel, CP_PROCEDURE_CONTROL_SHUTDOWN, request, CP_TYPE_SHUTDOWN_RESPONSE, &error);
+  g_assert_null (ack);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_assert_nonnull (strstr (error->message, "--insecure-control"));
+  g_clear_error (&error);
+  ack = call_auth (channel, "Bearer guess", CP_PROCEDURE_CONTROL_SHUTDOWN, request,
+                   CP_TYPE_SHUTDOWN_RESPONSE, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+
+  assert_handshake (url);
+  g_subprocess_send_signal (process, SIGTERM);
+  assert_exits_cleanly (process);
+}
+
+/* --insecure-control: for hosts that cannot send a secret. */
+static void
+test_run_insecure_control (void)
+{
+  const char *args[] = { "--listen", "127.0.0.1:0", "--insecure-control", NULL };
+  g_autofree char *url = NULL;
+  g_autoptr(GSubprocess) process = spawn_plugin (args, NULL, NULL, &url);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpShutdownRequest) request = cp_shutdown_request_new ();
+  g_autoptr(CpMessage) ack = NULL;
+
+  g_assert_nonnull (url);
+  channel = cp_channel_new (url, &error);
+  g_assert_no_error (error);
+  ack = call (channel, CP_PROCEDURE_CONTROL_SHUTDOWN, request, CP_TYPE_SHUTDOWN_RESPONSE, &error);
+  g_assert_no_error (error);
+  g_assert_true (cp_shutdown_response_get_acknowledged (CP_SHUTDOWN_RESPONSE (ack)));
+  assert_exits_cleanly (process);
 }
 
 static guint16
@@ -229,6 +320,8 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin/run/listen-option-sigterm", test_run_listen_option_sigterm);
   g_test_add_func ("/plugin/run/env-unix-control-shutdown", test_run_env_unix_control_shutdown);
   g_test_add_func ("/plugin/run/port-env", test_run_port_env);
+  g_test_add_func ("/plugin/run/no-secret-refuses-shutdown", test_run_no_secret_refuses_shutdown);
+  g_test_add_func ("/plugin/run/insecure-control", test_run_insecure_control);
   g_test_add_func ("/plugin/run/bad-address", test_run_bad_address);
   g_test_add_func ("/plugin/run/bad-option", test_run_bad_option);
 

@@ -33,6 +33,31 @@ wait_for_result (GAsyncResult **slot)
   return *slot;
 }
 
+/* With @authorization as the Authorization header when not NULL. */
+static CpMessage *
+call_auth (CpChannel   *channel,
+           const char  *authorization,
+           const char  *procedure,
+           gpointer     request,
+           GType        response_type,
+           CpCodec      codec,
+           GError     **error)
+{
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  GAsyncResult *result = NULL;
+  CpMessage *response;
+
+  cp_call_options_set_codec (options, codec);
+  if (authorization != NULL)
+    soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                  "Authorization", authorization);
+  cp_channel_call_async (channel, procedure, CP_MESSAGE (request), response_type, options,
+                         NULL, store_result, &result);
+  response = cp_channel_call_finish (channel, wait_for_result (&result), error);
+  g_object_unref (result);
+  return response;
+}
+
 static CpMessage *
 call (CpChannel   *channel,
       const char  *procedure,
@@ -41,17 +66,12 @@ call (CpChannel   *channel,
       CpCodec      codec,
       GError     **error)
 {
-  g_autoptr(CpCallOptions) options = cp_call_options_new ();
-  GAsyncResult *result = NULL;
-  CpMessage *response;
-
-  cp_call_options_set_codec (options, codec);
-  cp_channel_call_async (channel, procedure, CP_MESSAGE (request), response_type, options,
-                         NULL, store_result, &result);
-  response = cp_channel_call_finish (channel, wait_for_result (&result), error);
-  g_object_unref (result);
-  return response;
+  return call_auth (channel, NULL, procedure, request, response_type, codec, error);
 }
+
+/* The fixture's control secret, shaped like a generated one. */
+#define SECRET "Zm9vYmFyLXNlY3JldC10b2tlbi0zMi1ieXRlcy1sb25n"
+#define BEARER "Bearer " SECRET
 
 typedef struct {
   guint status;
@@ -176,6 +196,7 @@ fixture_setup (Fixture       *f,
   g_object_set (f->server,
                 "plugin-control-enabled", TRUE,
                 "identity-enabled", TRUE,
+                "control-secret", SECRET,
                 NULL);
   cp_server_set_metadata (f->server, "team", "plugins");
   g_signal_connect (f->server, "closed", G_CALLBACK (on_closed), f);
@@ -940,14 +961,14 @@ test_control (Fixture *f, gconstpointer data)
   g_auto(GStrv) missing = NULL;
   const char *deps[] = { "logger", NULL };
 
-  health = CP_GET_HEALTH_RESPONSE (call (f->channel, CP_PROCEDURE_CONTROL_GET_HEALTH, health_request,
+  health = CP_GET_HEALTH_RESPONSE (call_auth (f->channel, BEARER, CP_PROCEDURE_CONTROL_GET_HEALTH, health_request,
                                          CP_TYPE_GET_HEALTH_RESPONSE, CP_CODEC_PROTO, &error));
   g_assert_no_error (error);
   g_assert_cmpint (cp_get_health_response_get_state (health), ==, CP_HEALTH_STATE_HEALTHY);
   g_clear_object (&health);
 
   cp_server_set_health (f->server, CP_HEALTH_STATE_DEGRADED, "logger is gone", deps);
-  health = CP_GET_HEALTH_RESPONSE (call (f->channel, CP_PROCEDURE_CONTROL_GET_HEALTH, health_request,
+  health = CP_GET_HEALTH_RESPONSE (call_auth (f->channel, BEARER, CP_PROCEDURE_CONTROL_GET_HEALTH, health_request,
                                          CP_TYPE_GET_HEALTH_RESPONSE, CP_CODEC_JSON, &error));
   g_assert_no_error (error);
   g_assert_cmpint (cp_get_health_response_get_state (health), ==, CP_HEALTH_STATE_DEGRADED);
@@ -957,7 +978,7 @@ test_control (Fixture *f, gconstpointer data)
 
   /* Shutdown: acknowledged, then a graceful shutdown. */
   cp_shutdown_request_set_reason (shutdown_request, "test over");
-  ack = CP_SHUTDOWN_RESPONSE (call (f->channel, CP_PROCEDURE_CONTROL_SHUTDOWN, shutdown_request,
+  ack = CP_SHUTDOWN_RESPONSE (call_auth (f->channel, BEARER, CP_PROCEDURE_CONTROL_SHUTDOWN, shutdown_request,
                                     CP_TYPE_SHUTDOWN_RESPONSE, CP_CODEC_PROTO, &error));
   g_assert_no_error (error);
   g_assert_true (cp_shutdown_response_get_acknowledged (ack));
@@ -1030,7 +1051,7 @@ test_identity (Fixture *f, gconstpointer data)
   g_autoptr(GError) error = NULL;
   guint n_notify = 0;
 
-  info = CP_GET_PLUGIN_INFO_RESPONSE (call (f->channel, CP_PROCEDURE_IDENTITY_GET_PLUGIN_INFO, info_request,
+  info = CP_GET_PLUGIN_INFO_RESPONSE (call_auth (f->channel, BEARER, CP_PROCEDURE_IDENTITY_GET_PLUGIN_INFO, info_request,
                                             CP_TYPE_GET_PLUGIN_INFO_RESPONSE, CP_CODEC_PROTO, &error));
   g_assert_no_error (error);
   g_assert_cmpstr (cp_get_plugin_info_response_get_self_id (info), ==, "test");
@@ -1046,7 +1067,7 @@ test_identity (Fixture *f, gconstpointer data)
   cp_set_runtime_identity_request_set_runtime_id (set, "test-ab12");
   cp_set_runtime_identity_request_set_runtime_token (set, "secret");
   cp_set_runtime_identity_request_set_host_url (set, "http://127.0.0.1:9999");
-  ack = CP_SET_RUNTIME_IDENTITY_RESPONSE (call (f->channel, CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, set,
+  ack = CP_SET_RUNTIME_IDENTITY_RESPONSE (call_auth (f->channel, BEARER, CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, set,
                                                 CP_TYPE_SET_RUNTIME_IDENTITY_RESPONSE, CP_CODEC_PROTO, &error));
   g_assert_no_error (error);
   g_assert_true (cp_set_runtime_identity_response_get_acknowledged (ack));
@@ -1057,12 +1078,219 @@ test_identity (Fixture *f, gconstpointer data)
 
   /* An empty runtime id is refused and changes nothing. */
   cp_set_runtime_identity_request_set_runtime_id (set, "");
-  refused = call (f->channel, CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, set,
+  refused = call_auth (f->channel, BEARER, CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, set,
                   CP_TYPE_SET_RUNTIME_IDENTITY_RESPONSE, CP_CODEC_PROTO, &error);
   g_assert_null (refused);
   g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
   g_assert_cmpstr (cp_server_get_runtime_id (f->server), ==, "test-ab12");
   g_signal_handlers_disconnect_matched (f->server, G_SIGNAL_MATCH_DATA, 0, 0, NULL, NULL, &n_notify);
+}
+
+/* ------------------------------------------------------------------ */
+/* Control secret (issue 12, items 7 and 8)                            */
+
+/* Calls each PluginControl and PluginIdentity method with @authorization
+ * (NULL: no header); returns how many succeeded, checks that the others
+ * failed with `unauthenticated`. */
+static guint
+call_control_methods (CpChannel  *channel,
+                      const char *authorization)
+{
+  g_autoptr(CpGetHealthRequest) health = cp_get_health_request_new ();
+  g_autoptr(CpGetPluginInfoRequest) info = cp_get_plugin_info_request_new ();
+  g_autoptr(CpSetRuntimeIdentityRequest) identity = cp_set_runtime_identity_request_new ();
+  g_autoptr(CpShutdownRequest) shutdown = cp_shutdown_request_new ();
+  struct { const char *procedure; gpointer request; GType type; } calls[] = {
+    { CP_PROCEDURE_CONTROL_GET_HEALTH, health, CP_TYPE_GET_HEALTH_RESPONSE },
+    { CP_PROCEDURE_IDENTITY_GET_PLUGIN_INFO, info, CP_TYPE_GET_PLUGIN_INFO_RESPONSE },
+    { CP_PROCEDURE_IDENTITY_SET_RUNTIME_IDENTITY, identity, CP_TYPE_SET_RUNTIME_IDENTITY_RESPONSE },
+    /* Last: when it succeeds, the server goes away. */
+    { CP_PROCEDURE_CONTROL_SHUTDOWN, shutdown, CP_TYPE_SHUTDOWN_RESPONSE },
+  };
+  guint ok = 0;
+
+  cp_set_runtime_identity_request_set_runtime_id (identity, "test-ab12");
+  cp_set_runtime_identity_request_set_runtime_token (identity, "token");
+  cp_shutdown_request_set_reason (shutdown, "test over");
+  for (gsize i = 0; i < G_N_ELEMENTS (calls); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(CpMessage) response = call_auth (channel, authorization, calls[i].procedure,
+                                                 calls[i].request, calls[i].type,
+                                                 CP_CODEC_PROTO, &error);
+
+      if (response != NULL)
+        ok++;
+      else
+        {
+          g_test_message ("%s with %s: %s", calls[i].procedure,
+                          authorization ? authorization : "(none)", error->message);
+          g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+        }
+    }
+  return ok;
+}
+
+static void
+assert_nothing_changed (Fixture *f)
+{
+  g_assert_cmpuint (f->n_shutdown_requested, ==, 0);
+  g_assert_cmpuint (f->n_closed, ==, 0);
+  g_assert_true (cp_server_get_serving (f->server));
+  g_assert_null (cp_server_get_runtime_id (f->server));
+  g_assert_null (cp_server_get_runtime_token (f->server));
+}
+
+static void
+test_control_refuses_bad_secrets (Fixture *f, gconstpointer data)
+{
+  const char *last_changed = "Bearer " "Zm9vYmFyLXNlY3JldC10b2tlbi0zMi1ieXRlcy1sb25h";
+  const char *first_changed = "Bearer " "am9vYmFyLXNlY3JldC10b2tlbi0zMi1ieXRlcy1sb25n";
+  const char *shorter = "Bearer " "Zm9vYmFyLXNlY3JldC10b2tlbi0zMi1ieXRlcy1sb25";
+  const char *longer = BEARER "g";
+  const char *bad[] = {
+    NULL, "", last_changed, first_changed, shorter, longer,
+    "Basic " SECRET, SECRET, "Bearer" SECRET, "Bearer ", "Bearer",
+    "Token " SECRET, "Bearer " SECRET SECRET,
+  };
+
+  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_assert_cmpuint (call_control_methods (f->channel, bad[i]), ==, 0);
+      assert_nothing_changed (f);
+    }
+
+  /* Two headers, both right: refused (their values are joined). */
+  {
+    g_autoptr(CpCallOptions) options = cp_call_options_new ();
+    g_autoptr(CpGetHealthRequest) request = cp_get_health_request_new ();
+    g_autoptr(GAsyncResult) result = NULL;
+    g_autoptr(CpMessage) response = NULL;
+    g_autoptr(GError) error = NULL;
+    SoupMessageHeaders *headers = cp_call_options_get_request_headers (options);
+
+    soup_message_headers_append (headers, "Authorization", BEARER);
+    soup_message_headers_append (headers, "Authorization", BEARER);
+    cp_channel_call_async (f->channel, CP_PROCEDURE_CONTROL_GET_HEALTH, CP_MESSAGE (request),
+                           CP_TYPE_GET_HEALTH_RESPONSE, options, NULL, store_result, &result);
+    response = cp_channel_call_finish (f->channel, wait_for_result (&result), &error);
+    g_assert_null (response);
+    g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  }
+
+  /* The scheme is case-insensitive (RFC 9110 §11.1); the secret is not. */
+  g_assert_cmpuint (call_control_methods (f->channel, "bearer " SECRET), ==, 4);
+  g_assert_cmpstr (cp_server_get_runtime_id (f->server), ==, "test-ab12");
+  g_assert_cmpuint (f->n_shutdown_requested, ==, 1);
+  while (f->n_closed == 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+test_control_right_secret (Fixture *f, gconstpointer data)
+{
+  g_assert_cmpuint (call_control_methods (f->channel, BEARER), ==, 4);
+  g_assert_cmpuint (f->n_shutdown_requested, ==, 1);
+  while (f->n_closed == 0)
+    g_main_context_iteration (NULL, TRUE);
+}
+
+static void
+test_control_raw_shutdown (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) body = g_bytes_new_static ("{}", 2);
+  RawResponse raw = { 0 };
+
+  /* What anyone on the machine could send: refused, and the plugin stays. */
+  raw_request (f->url, "POST", CP_PROCEDURE_CONTROL_SHUTDOWN, "application/json", body, &raw);
+  g_assert_cmpuint (raw.status, ==, 401);
+  g_assert_nonnull (strstr (raw.body, "\"unauthenticated\""));
+  raw_response_clear (&raw);
+  while (g_main_context_iteration (NULL, FALSE))
+    ;
+  assert_nothing_changed (f);
+}
+
+static CpServer *
+control_server_new (CpChannel **channel)
+{
+  CpServer *server = cp_server_new ();
+  g_autoptr(CpPlugin) plugin = slow_plugin ("plain");
+
+  g_object_set (server, "plugin-control-enabled", TRUE, "identity-enabled", TRUE, NULL);
+  cp_server_add_plugin (server, plugin);
+  *channel = cp_channel_new_in_process (cp_server_get_rpc_server (server));
+  return server;
+}
+
+static void
+test_control_without_secret (void)
+{
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpServer) server = control_server_new (&channel);
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpGetHealthRequest) request = cp_get_health_request_new ();
+  g_autoptr(CpMessage) response = NULL;
+
+  /* No secret, no opt-in: nothing is served, whatever is presented. */
+  g_unsetenv (CP_CONTROL_SECRET_ENV);
+  g_assert_true (cp_server_start (server, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (call_control_methods (channel, NULL), ==, 0);
+  g_assert_cmpuint (call_control_methods (channel, "Bearer "), ==, 0);
+  g_assert_cmpuint (call_control_methods (channel, "Bearer anything"), ==, 0);
+  response = call (channel, CP_PROCEDURE_CONTROL_GET_HEALTH, request,
+                   CP_TYPE_GET_HEALTH_RESPONSE, CP_CODEC_PROTO, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_assert_nonnull (strstr (error->message, CP_CONTROL_SECRET_ENV));
+  g_assert_true (cp_server_get_serving (server));
+  g_clear_error (&error);
+
+  /* An empty secret is no secret. */
+  g_object_set (server, "control-secret", "", NULL);
+  g_assert_cmpuint (call_control_methods (channel, "Bearer "), ==, 0);
+
+  /* The explicit opt-in serves them without credentials. */
+  g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
+  g_assert_cmpuint (call_control_methods (channel, NULL), ==, 4);
+  cp_server_close (server);
+}
+
+static void
+test_control_opt_in_keeps_secret (void)
+{
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpServer) server = control_server_new (&channel);
+  g_autoptr(GError) error = NULL;
+
+  /* With a secret, the opt-in changes nothing. */
+  g_object_set (server, "control-secret", SECRET, "control-allow-unauthenticated", TRUE, NULL);
+  g_assert_true (cp_server_start (server, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (call_control_methods (channel, NULL), ==, 0);
+  g_assert_cmpuint (call_control_methods (channel, "Bearer wrong"), ==, 0);
+  g_assert_cmpuint (call_control_methods (channel, BEARER), ==, 4);
+  cp_server_close (server);
+}
+
+static void
+test_control_secret_from_env (void)
+{
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpServer) server = control_server_new (&channel);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *secret = NULL;
+
+  /* A launching host's secret: taken at start, gone from the environment. */
+  g_setenv (CP_CONTROL_SECRET_ENV, SECRET, TRUE);
+  g_assert_true (cp_server_start (server, &error));
+  g_assert_no_error (error);
+  g_assert_null (g_getenv (CP_CONTROL_SECRET_ENV));
+  g_object_get (server, "control-secret", &secret, NULL);
+  g_assert_cmpstr (secret, ==, SECRET);
+  g_assert_cmpuint (call_control_methods (channel, NULL), ==, 0);
+  g_assert_cmpuint (call_control_methods (channel, BEARER), ==, 4);
+  cp_server_close (server);
 }
 
 /* ------------------------------------------------------------------ */
@@ -1233,9 +1461,15 @@ main (int argc, char **argv)
   ADD ("/plugin/shutdown/timeout", test_shutdown_timeout);
   ADD ("/plugin/control/get-health-and-shutdown", test_control);
   ADD ("/plugin/identity", test_identity);
+  ADD ("/plugin/control/auth/refuses-bad-secrets", test_control_refuses_bad_secrets);
+  ADD ("/plugin/control/auth/right-secret", test_control_right_secret);
+  ADD ("/plugin/control/auth/raw-shutdown", test_control_raw_shutdown);
   ADD ("/plugin/interceptors", test_interceptors);
 #undef ADD
   g_test_add_func ("/plugin/control/disabled", test_control_disabled);
+  g_test_add_func ("/plugin/control/auth/without-secret", test_control_without_secret);
+  g_test_add_func ("/plugin/control/auth/opt-in-keeps-secret", test_control_opt_in_keeps_secret);
+  g_test_add_func ("/plugin/control/auth/secret-from-env", test_control_secret_from_env);
   g_test_add_func ("/plugin/validation", test_validation);
   g_test_add_func ("/plugin/plugin/descriptors", test_plugin_descriptors);
 

@@ -479,6 +479,58 @@ func shutdownChecks(name string, endpoint string, watch *healthWatch, cmd *exec.
 	})
 }
 
+// spawn starts KV_PLUGIN --listen 127.0.0.1:0 ARGS… and reads its URL line.
+func spawn(plugin string, args ...string) (*exec.Cmd, string, <-chan error) {
+	cmd := exec.Command(plugin, append([]string{"--listen", "127.0.0.1:0"}, args...)...)
+	cmd.Stderr = os.Stderr
+	// No secret from the environment of whoever runs the test.
+	cmd.Env = append(os.Environ(), "CONNECTPLUGIN_CONTROL_SECRET=")
+	out, _ := cmd.StdoutPipe()
+	if err := cmd.Start(); err != nil {
+		fmt.Printf("FAIL start %s: %v\n", plugin, err)
+		os.Exit(1)
+	}
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err != nil {
+		cmd.Process.Kill()
+		fmt.Printf("FAIL no URL line from the plugin: %v\n", err)
+		os.Exit(1)
+	}
+	go io.Copy(io.Discard, out)
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	return cmd, strings.TrimSpace(line), exited
+}
+
+// shutdownRefused: PluginControl.Shutdown without credentials is refused
+// with unauthenticated, and the plugin serves on; then SIGINT stops it.
+func shutdownRefused(endpoint string, cmd *exec.Cmd, exited <-chan error) {
+	check("without --insecure-control or a secret, Shutdown without credentials is unauthenticated and the plugin serves on", func() error {
+		ctl := cpv1connect.NewPluginControlClient(http.DefaultClient, endpoint)
+		c, cancel := ctxT()
+		defer cancel()
+		_, err := ctl.Shutdown(c, connect.NewRequest(&cpv1.ShutdownRequest{GracePeriodSeconds: 5, Reason: "interop test"}))
+		if err := wantCode(err, connect.CodeUnauthenticated); err != nil {
+			return err
+		}
+		select {
+		case err := <-exited:
+			return fmt.Errorf("the plugin exited (%v)", err)
+		case <-time.After(300 * time.Millisecond):
+		}
+		if status, _, err := httpGet(endpoint + "/readyz"); err != nil || status != 200 {
+			return fmt.Errorf("/readyz after the refused Shutdown: %d %v", status, err)
+		}
+		return nil
+	})
+	cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		cmd.Process.Kill()
+	}
+}
+
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -500,23 +552,13 @@ func main() {
 			w.cancel()
 		}
 	case "spawn":
-		cmd := exec.Command(arg, "--listen", "127.0.0.1:0")
-		cmd.Stderr = os.Stderr
-		out, _ := cmd.StdoutPipe()
-		if err := cmd.Start(); err != nil {
-			fmt.Printf("FAIL start %s: %v\n", arg, err)
-			os.Exit(1)
-		}
-		line, err := bufio.NewReader(out).ReadString('\n')
-		if err != nil {
-			cmd.Process.Kill()
-			fmt.Printf("FAIL no URL line from the plugin: %v\n", err)
-			os.Exit(1)
-		}
-		go io.Copy(io.Discard, out)
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
-		endpoint := strings.TrimSpace(line)
+		// Started by hand, without a control secret: a host like
+		// connect-plugin-go's, which sends none, cannot stop it.
+		cmd, endpoint, exited := spawn(arg)
+		shutdownRefused(endpoint, cmd, exited)
+
+		// Hence the explicit opt-in for such hosts.
+		cmd, endpoint, exited = spawn(arg, "--insecure-control")
 		check("plugin started by the test prints its URL first ("+endpoint+")", func() error {
 			if !strings.HasPrefix(endpoint, "http://127.0.0.1:") {
 				return fmt.Errorf("URL line %q", endpoint)
