@@ -358,6 +358,7 @@ struct _CpClientCall
 
   /* SoupSession transport */
   SoupMessage *msg;
+  gboolean msg_finished;         /* libsoup is done with msg and its connection */
   GInputStream *stream;
   GSource *read_source;          /* waiting for a pollable body stream */
 
@@ -442,6 +443,8 @@ cp_client_call_unref (CpClientCall *call)
   if (call->destroy && call->user_data)
     call->destroy (call->user_data);
   g_clear_object (&call->stream);
+  if (call->msg != NULL)
+    g_signal_handlers_disconnect_by_data (call->msg, call);
   g_clear_object (&call->msg);
   g_clear_pointer (&call->response_headers, soup_message_headers_unref);
   g_free (call->reason);
@@ -928,6 +931,26 @@ copy_request_header (const char *name,
     soup_message_headers_append (user_data, name, value);
 }
 
+/* libsoup's "finished": the message has left the session's queue, and
+ * its connection is back in the pool (idle) or closed. */
+static void
+on_msg_finished (SoupMessage *msg,
+                 gpointer     user_data)
+{
+  CpClientCall *call = user_data;
+
+  call->msg_finished = TRUE;
+}
+
+/* Whether libsoup still holds the exchange (and its connection): after
+ * the body ended or was aborted, it finishes the message from a source of
+ * the call's context, in a later iteration. */
+static gboolean
+cp_client_call_transport_busy (CpClientCall *call)
+{
+  return call->msg != NULL && !call->msg_finished;
+}
+
 static void
 start_soup (CpClientCall *call)
 {
@@ -940,6 +963,7 @@ start_soup (CpClientCall *call)
       return;
     }
   soup_message_add_flags (call->msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+  g_signal_connect (call->msg, "finished", G_CALLBACK (on_msg_finished), call);
   soup_message_headers_foreach (call->request_headers, copy_request_header,
                                 soup_message_get_request_headers (call->msg));
   if (call->body != NULL)
@@ -1799,7 +1823,12 @@ cp_channel_call_finish (CpChannel     *channel,
 typedef struct {
   GAsyncResult *result;
   gboolean done;
+  gboolean guard_expired;
 } SyncData;
+
+/* Bound on the wait for libsoup to let go of a finished call (normally
+ * one iteration): a hang guard, never reached in practice. */
+#define SYNC_RELEASE_GUARD_MS 5000
 
 static void
 sync_done (GObject      *source,
@@ -1810,6 +1839,44 @@ sync_done (GObject      *source,
 
   data->result = g_object_ref (result);
   data->done = TRUE;
+}
+
+static gboolean
+on_sync_release_guard (gpointer user_data)
+{
+  SyncData *data = user_data;
+
+  data->guard_expired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* libsoup 3.2 finishes an asynchronous message (unqueues it and hands its
+ * connection back to the pool) from the session's queue source in the
+ * context the message was sent from, an iteration after its body was
+ * closed; no other context ever does (soup-session.c, async_run_queue()
+ * only collects the items of the thread-default context). The result of a
+ * call comes first, so a sync call keeps running its private context until
+ * then: leaving earlier strands the connection "in use" for good, and once
+ * max-conns-per-host of them are stranded the next call waits for ever. */
+static void
+sync_wait_released (GMainContext *context,
+                    SyncData     *data)
+{
+  UnaryData *unary = g_task_get_task_data (G_TASK (data->result));
+  GSource *guard;
+
+  if (unary->call == NULL || !cp_client_call_transport_busy (unary->call))
+    return;
+  guard = g_timeout_source_new (SYNC_RELEASE_GUARD_MS);
+  g_source_set_callback (guard, on_sync_release_guard, data, NULL);
+  g_source_set_static_name (guard, "[connectplugin] sync call release guard");
+  g_source_attach (guard, context);
+  while (cp_client_call_transport_busy (unary->call) && !data->guard_expired)
+    g_main_context_iteration (context, TRUE);
+  if (data->guard_expired)
+    g_debug ("libsoup did not release a finished sync call in %d ms", SYNC_RELEASE_GUARD_MS);
+  g_source_destroy (guard);
+  g_source_unref (guard);
 }
 
 /* Whether @context is this thread's: owned by it, or its thread-default. */
@@ -1850,7 +1917,7 @@ cp_channel_call_sync (CpChannel      *channel,
                       GError        **error)
 {
   g_autoptr(GMainContext) context = NULL;
-  SyncData data = { NULL, FALSE };
+  SyncData data = { NULL, FALSE, FALSE };
   CpMessage *message;
 
   g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
@@ -1869,6 +1936,7 @@ cp_channel_call_sync (CpChannel      *channel,
                          cancellable, sync_done, &data);
   while (!data.done)
     g_main_context_iteration (context, TRUE);
+  sync_wait_released (context, &data);
   g_main_context_pop_thread_default (context);
   g_main_context_release (context);
 
