@@ -19,6 +19,10 @@
 
 /* Cap on the body of a unary error response we are willing to buffer. */
 #define ERROR_BODY_LIMIT (1024 * 1024)
+/* Defaults of CpChannel:timeout-ms (the wire contract's RPC timeout, as
+ * CpClient's call-timeout-ms) and CpChannel:max-receive-size (as servers'). */
+#define DEFAULT_TIMEOUT_MS       30000
+#define DEFAULT_MAX_RECEIVE_SIZE (4 * 1024 * 1024)
 #define READ_CHUNK_SIZE  (64 * 1024)
 
 /**
@@ -211,9 +215,12 @@ copy_metadata (const char *name,
 void
 cp_call_settings_init (CpCallSettings *settings,
                        CpChannel      *channel,
-                       CpCallOptions  *options)
+                       CpCallOptions  *options,
+                       gboolean        unary)
 {
-  gint64 timeout_ms = channel->timeout_ms;
+  /* Streams may stay open and quiet for as long as they are useful: only
+   * unary calls get the channel's default timeout. */
+  gint64 timeout_ms = unary ? channel->timeout_ms : 0;
   gint64 now = g_get_monotonic_time ();
 
   memset (settings, 0, sizeof *settings);
@@ -1705,7 +1712,8 @@ build_get_query (CpCallSettings *settings,
  * @user_data: (closure): data for @callback
  *
  * Makes a unary call. The deadline (from @options or the channel's
- * `timeout-ms`) is enforced locally and sent as `Connect-Timeout-Ms`.
+ * [property@Channel:timeout-ms], 30 s unless set) is enforced locally and
+ * sent as `Connect-Timeout-Ms`.
  */
 void
 cp_channel_call_async (CpChannel           *channel,
@@ -1743,7 +1751,7 @@ cp_channel_call_async (CpChannel           *channel,
   data->options = options ? g_object_ref (options) : NULL;
   data->response_type = response_type;
   data->body = g_byte_array_new ();
-  cp_call_settings_init (&data->settings, channel, options);
+  cp_call_settings_init (&data->settings, channel, options, TRUE);
   g_task_set_task_data (task, data, (GDestroyNotify) unary_data_free);
 
   if (options != NULL)
@@ -2248,21 +2256,29 @@ cp_channel_class_init (CpChannelClass *klass)
   /**
    * CpChannel:timeout-ms:
    *
-   * The default timeout of calls in milliseconds; 0 for none.
+   * The default timeout of unary calls in milliseconds, 0 for none; by
+   * default 30000 (30 s), the RPC timeout of the wire contract. A call
+   * whose deadline passes fails with `deadline_exceeded`.
+   *
+   * Streaming calls (server, client and bidirectional) get no default
+   * timeout: they may rightly stay open and quiet for a long time. Give
+   * one a deadline with [property@CallOptions:timeout-ms].
    */
   properties[PROP_TIMEOUT_MS] =
-    g_param_spec_int64 ("timeout-ms", NULL, NULL, 0, G_MAXINT64, 0,
+    g_param_spec_int64 ("timeout-ms", NULL, NULL, 0, G_MAXINT64, DEFAULT_TIMEOUT_MS,
                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
    * CpChannel:max-receive-size:
    *
    * The largest response message accepted, in bytes (after
-   * decompression); 0 for no limit. Larger messages fail the call with
-   * `resource_exhausted`.
+   * decompression, which stops as soon as the output passes it); 0 for no
+   * limit. By default 4194304 (4 MiB), as servers. Larger messages fail
+   * the call with `resource_exhausted`.
    */
   properties[PROP_MAX_RECEIVE_SIZE] =
-    g_param_spec_uint64 ("max-receive-size", NULL, NULL, 0, G_MAXUINT32, 0,
+    g_param_spec_uint64 ("max-receive-size", NULL, NULL, 0, G_MAXUINT32,
+                         DEFAULT_MAX_RECEIVE_SIZE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -2283,6 +2299,8 @@ cp_channel_init (CpChannel *self)
 {
   self->codec = CP_CODEC_PROTO;
   self->compression = CP_COMPRESSION_IDENTITY;
+  self->timeout_ms = DEFAULT_TIMEOUT_MS;
+  self->max_receive_size = DEFAULT_MAX_RECEIVE_SIZE;
 }
 
 /**
