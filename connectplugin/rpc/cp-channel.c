@@ -19,11 +19,11 @@
 
 /* Cap on the body of a unary error response we are willing to buffer. */
 #define ERROR_BODY_LIMIT (1024 * 1024)
+#define READ_CHUNK_SIZE  (64 * 1024)
 /* Defaults of CpChannel:timeout-ms (the wire contract's RPC timeout, as
  * CpClient's call-timeout-ms) and CpChannel:max-receive-size (as servers'). */
 #define DEFAULT_TIMEOUT_MS       30000
 #define DEFAULT_MAX_RECEIVE_SIZE (4 * 1024 * 1024)
-#define READ_CHUNK_SIZE  (64 * 1024)
 
 /**
  * CpChannel:
@@ -1908,7 +1908,9 @@ server_context_is_ours (GMainContext *context)
  *
  * Makes a unary call and blocks until it completes, running a main context
  * of its own meanwhile (as GIO's synchronous calls do), so no other source
- * of the caller's context is dispatched.
+ * of the caller's context is dispatched. No main loop needs to run: when
+ * the call returns, its HTTP connection is back in the channel's pool, so
+ * a loop of sync calls keeps reusing one connection.
  *
  * For an in-process channel whose server runs in the calling thread's
  * context, that context is iterated instead so that the server can answer.
