@@ -1834,9 +1834,11 @@ typedef struct {
   gboolean guard_expired;
 } SyncData;
 
-/* Bound on the wait for libsoup to let go of a finished call (normally
- * one iteration): a hang guard, never reached in practice. */
-#define SYNC_RELEASE_GUARD_MS 5000
+/* Bound on the wait for libsoup to let go of a finished call: normally one
+ * iteration. libsoup 3.2 does not finish a cancelled message still queued
+ * for a connection slot (all max-conns-per-host busy) until a slot frees;
+ * such a message holds no connection, so the call need not wait for it. */
+#define SYNC_RELEASE_GUARD_MS 1000
 
 static void
 sync_done (GObject      *source,
