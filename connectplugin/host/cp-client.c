@@ -1135,8 +1135,10 @@ cp_client_class_init (CpClientClass *klass)
   /**
    * CpClient:call-timeout-ms:
    *
-   * The default deadline of calls made through the client's channel (and
-   * the proxies it dispenses); 0 for none.
+   * The default deadline of unary calls made through the client's channel
+   * (and the proxies it dispenses); 0 for none. Streaming calls get no
+   * default deadline: a quiet stream (a `Watch`) may stay open for as long
+   * as it is useful; give one a deadline with [property@CallOptions:timeout-ms].
    */
   properties[PROP_CALL_TIMEOUT_MS] =
     g_param_spec_uint ("call-timeout-ms", NULL, NULL, 0, G_MAXUINT,

@@ -148,7 +148,8 @@ cp_call_options_class_init (CpCallOptionsClass *klass)
   /**
    * CpCallOptions:timeout-ms:
    *
-   * The call's timeout in milliseconds: 0 uses the channel's default,
+   * The call's timeout in milliseconds: 0 uses the channel's default
+   * ([property@Channel:timeout-ms] for unary calls, none for streams),
    * -1 (or any negative value) means no timeout at all.
    */
   properties[PROP_TIMEOUT_MS] =
@@ -263,7 +264,8 @@ cp_call_options_new (void)
 /**
  * cp_call_options_set_timeout_ms:
  * @options: a #CpCallOptions
- * @timeout_ms: the timeout in milliseconds; 0 = the channel's default,
+ * @timeout_ms: the timeout in milliseconds; 0 = the channel's default
+ *   ([property@Channel:timeout-ms] for unary calls, none for streams),
  *   negative = no timeout
  *
  * Sets the call's timeout. The client enforces it itself and also sends it

@@ -33,9 +33,12 @@ typedef struct {
   SoupMessageHeaders *metadata;         /* user request headers; owned */
 } CpCallSettings;
 
+/* @unary: whether the channel's default timeout applies (streams get no
+ * default deadline). */
 void      cp_call_settings_init       (CpCallSettings *settings,
                                        CpChannel      *channel,
-                                       CpCallOptions  *options);
+                                       CpCallOptions  *options,
+                                       gboolean        unary);
 void      cp_call_settings_clear      (CpCallSettings *settings);
 
 /* Request headers of a streaming call (Content-Type application/connect+X,

@@ -20,6 +20,10 @@
 /* Cap on the body of a unary error response we are willing to buffer. */
 #define ERROR_BODY_LIMIT (1024 * 1024)
 #define READ_CHUNK_SIZE  (64 * 1024)
+/* Defaults of CpChannel:timeout-ms (the wire contract's RPC timeout, as
+ * CpClient's call-timeout-ms) and CpChannel:max-receive-size (as servers'). */
+#define DEFAULT_TIMEOUT_MS       30000
+#define DEFAULT_MAX_RECEIVE_SIZE (4 * 1024 * 1024)
 
 /**
  * CpChannel:
@@ -211,9 +215,12 @@ copy_metadata (const char *name,
 void
 cp_call_settings_init (CpCallSettings *settings,
                        CpChannel      *channel,
-                       CpCallOptions  *options)
+                       CpCallOptions  *options,
+                       gboolean        unary)
 {
-  gint64 timeout_ms = channel->timeout_ms;
+  /* Streams may stay open and quiet for as long as they are useful: only
+   * unary calls get the channel's default timeout. */
+  gint64 timeout_ms = unary ? channel->timeout_ms : 0;
   gint64 now = g_get_monotonic_time ();
 
   memset (settings, 0, sizeof *settings);
@@ -358,6 +365,7 @@ struct _CpClientCall
 
   /* SoupSession transport */
   SoupMessage *msg;
+  gboolean msg_finished;         /* libsoup is done with msg and its connection */
   GInputStream *stream;
   GSource *read_source;          /* waiting for a pollable body stream */
 
@@ -442,6 +450,8 @@ cp_client_call_unref (CpClientCall *call)
   if (call->destroy && call->user_data)
     call->destroy (call->user_data);
   g_clear_object (&call->stream);
+  if (call->msg != NULL)
+    g_signal_handlers_disconnect_by_data (call->msg, call);
   g_clear_object (&call->msg);
   g_clear_pointer (&call->response_headers, soup_message_headers_unref);
   g_free (call->reason);
@@ -928,6 +938,26 @@ copy_request_header (const char *name,
     soup_message_headers_append (user_data, name, value);
 }
 
+/* libsoup's "finished": the message has left the session's queue, and
+ * its connection is back in the pool (idle) or closed. */
+static void
+on_msg_finished (SoupMessage *msg,
+                 gpointer     user_data)
+{
+  CpClientCall *call = user_data;
+
+  call->msg_finished = TRUE;
+}
+
+/* Whether libsoup still holds the exchange (and its connection): after
+ * the body ended or was aborted, it finishes the message from a source of
+ * the call's context, in a later iteration. */
+static gboolean
+cp_client_call_transport_busy (CpClientCall *call)
+{
+  return call->msg != NULL && !call->msg_finished;
+}
+
 static void
 start_soup (CpClientCall *call)
 {
@@ -940,6 +970,7 @@ start_soup (CpClientCall *call)
       return;
     }
   soup_message_add_flags (call->msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+  g_signal_connect (call->msg, "finished", G_CALLBACK (on_msg_finished), call);
   soup_message_headers_foreach (call->request_headers, copy_request_header,
                                 soup_message_get_request_headers (call->msg));
   if (call->body != NULL)
@@ -1681,7 +1712,8 @@ build_get_query (CpCallSettings *settings,
  * @user_data: (closure): data for @callback
  *
  * Makes a unary call. The deadline (from @options or the channel's
- * `timeout-ms`) is enforced locally and sent as `Connect-Timeout-Ms`.
+ * [property@Channel:timeout-ms], 30 s unless set) is enforced locally and
+ * sent as `Connect-Timeout-Ms`.
  */
 void
 cp_channel_call_async (CpChannel           *channel,
@@ -1719,7 +1751,7 @@ cp_channel_call_async (CpChannel           *channel,
   data->options = options ? g_object_ref (options) : NULL;
   data->response_type = response_type;
   data->body = g_byte_array_new ();
-  cp_call_settings_init (&data->settings, channel, options);
+  cp_call_settings_init (&data->settings, channel, options, TRUE);
   g_task_set_task_data (task, data, (GDestroyNotify) unary_data_free);
 
   if (options != NULL)
@@ -1799,7 +1831,14 @@ cp_channel_call_finish (CpChannel     *channel,
 typedef struct {
   GAsyncResult *result;
   gboolean done;
+  gboolean guard_expired;
 } SyncData;
+
+/* Bound on the wait for libsoup to let go of a finished call: normally one
+ * iteration. libsoup 3.2 does not finish a cancelled message still queued
+ * for a connection slot (all max-conns-per-host busy) until a slot frees;
+ * such a message holds no connection, so the call need not wait for it. */
+#define SYNC_RELEASE_GUARD_MS 1000
 
 static void
 sync_done (GObject      *source,
@@ -1810,6 +1849,44 @@ sync_done (GObject      *source,
 
   data->result = g_object_ref (result);
   data->done = TRUE;
+}
+
+static gboolean
+on_sync_release_guard (gpointer user_data)
+{
+  SyncData *data = user_data;
+
+  data->guard_expired = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* libsoup 3.2 finishes an asynchronous message (unqueues it and hands its
+ * connection back to the pool) from the session's queue source in the
+ * context the message was sent from, an iteration after its body was
+ * closed; no other context ever does (soup-session.c, async_run_queue()
+ * only collects the items of the thread-default context). The result of a
+ * call comes first, so a sync call keeps running its private context until
+ * then: leaving earlier strands the connection "in use" for good, and once
+ * max-conns-per-host of them are stranded the next call waits for ever. */
+static void
+sync_wait_released (GMainContext *context,
+                    SyncData     *data)
+{
+  UnaryData *unary = g_task_get_task_data (G_TASK (data->result));
+  GSource *guard;
+
+  if (unary->call == NULL || !cp_client_call_transport_busy (unary->call))
+    return;
+  guard = g_timeout_source_new (SYNC_RELEASE_GUARD_MS);
+  g_source_set_callback (guard, on_sync_release_guard, data, NULL);
+  g_source_set_static_name (guard, "[connectplugin] sync call release guard");
+  g_source_attach (guard, context);
+  while (cp_client_call_transport_busy (unary->call) && !data->guard_expired)
+    g_main_context_iteration (context, TRUE);
+  if (data->guard_expired)
+    g_debug ("libsoup did not release a finished sync call in %d ms", SYNC_RELEASE_GUARD_MS);
+  g_source_destroy (guard);
+  g_source_unref (guard);
 }
 
 /* Whether @context is this thread's: owned by it, or its thread-default. */
@@ -1833,7 +1910,9 @@ server_context_is_ours (GMainContext *context)
  *
  * Makes a unary call and blocks until it completes, running a main context
  * of its own meanwhile (as GIO's synchronous calls do), so no other source
- * of the caller's context is dispatched.
+ * of the caller's context is dispatched. No main loop needs to run: when
+ * the call returns, its HTTP connection is back in the channel's pool, so
+ * a loop of sync calls keeps reusing one connection.
  *
  * For an in-process channel whose server runs in the calling thread's
  * context, that context is iterated instead so that the server can answer.
@@ -1850,7 +1929,7 @@ cp_channel_call_sync (CpChannel      *channel,
                       GError        **error)
 {
   g_autoptr(GMainContext) context = NULL;
-  SyncData data = { NULL, FALSE };
+  SyncData data = { NULL, FALSE, FALSE };
   CpMessage *message;
 
   g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
@@ -1869,6 +1948,7 @@ cp_channel_call_sync (CpChannel      *channel,
                          cancellable, sync_done, &data);
   while (!data.done)
     g_main_context_iteration (context, TRUE);
+  sync_wait_released (context, &data);
   g_main_context_pop_thread_default (context);
   g_main_context_release (context);
 
@@ -2180,21 +2260,29 @@ cp_channel_class_init (CpChannelClass *klass)
   /**
    * CpChannel:timeout-ms:
    *
-   * The default timeout of calls in milliseconds; 0 for none.
+   * The default timeout of unary calls in milliseconds, 0 for none; by
+   * default 30000 (30 s), the RPC timeout of the wire contract. A call
+   * whose deadline passes fails with `deadline_exceeded`.
+   *
+   * Streaming calls (server, client and bidirectional) get no default
+   * timeout: they may rightly stay open and quiet for a long time. Give
+   * one a deadline with [property@CallOptions:timeout-ms].
    */
   properties[PROP_TIMEOUT_MS] =
-    g_param_spec_int64 ("timeout-ms", NULL, NULL, 0, G_MAXINT64, 0,
+    g_param_spec_int64 ("timeout-ms", NULL, NULL, 0, G_MAXINT64, DEFAULT_TIMEOUT_MS,
                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
    * CpChannel:max-receive-size:
    *
    * The largest response message accepted, in bytes (after
-   * decompression); 0 for no limit. Larger messages fail the call with
-   * `resource_exhausted`.
+   * decompression, which stops as soon as the output passes it); 0 for no
+   * limit. By default 4194304 (4 MiB), as servers. Larger messages fail
+   * the call with `resource_exhausted`.
    */
   properties[PROP_MAX_RECEIVE_SIZE] =
-    g_param_spec_uint64 ("max-receive-size", NULL, NULL, 0, G_MAXUINT32, 0,
+    g_param_spec_uint64 ("max-receive-size", NULL, NULL, 0, G_MAXUINT32,
+                         DEFAULT_MAX_RECEIVE_SIZE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -2215,6 +2303,8 @@ cp_channel_init (CpChannel *self)
 {
   self->codec = CP_CODEC_PROTO;
   self->compression = CP_COMPRESSION_IDENTITY;
+  self->timeout_ms = DEFAULT_TIMEOUT_MS;
+  self->max_receive_size = DEFAULT_MAX_RECEIVE_SIZE;
 }
 
 /**

@@ -24,7 +24,8 @@ G_DECLARE_FINAL_TYPE (CpChannel, cp_channel, CP, CHANNEL, GObject)
 
 /* Properties: base-url (construct-only: "http://h:p", "https://h:p",
  * "unix:/path"), server (construct-only CpRpcServer, in-process), codec,
- * compression, timeout-ms (default for calls; 0 = none), max-receive-size,
+ * compression, timeout-ms (default for unary calls, 30 s; 0 = none),
+ * max-receive-size (4 MiB; 0 = none),
  * tls-database. */
 CP_AVAILABLE_IN_ALL
 CpChannel  *cp_channel_new              (const char          *base_url,

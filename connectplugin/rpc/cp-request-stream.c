@@ -92,7 +92,7 @@ cp_request_stream_new_internal (CpChannel     *channel,
   self->options = options ? g_object_ref (options) : NULL;
   self->response_type = response_type;
   self->procedure = g_strdup (procedure);
-  cp_call_settings_init (&self->settings, channel, options);
+  cp_call_settings_init (&self->settings, channel, options, FALSE);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
                                          self->settings.max_receive_size);
   return self;

@@ -345,7 +345,7 @@ cp_response_stream_new_internal (CpChannel     *channel,
   self->options = options ? g_object_ref (options) : NULL;
   self->response_type = response_type;
   self->procedure = g_strdup (procedure);
-  cp_call_settings_init (&self->settings, channel, options);
+  cp_call_settings_init (&self->settings, channel, options, FALSE);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
                                          self->settings.max_receive_size);
   if (options != NULL)
@@ -374,7 +374,7 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
   self->options = options ? g_object_ref (options) : NULL;
   self->response_type = response_type;
   self->procedure = g_strdup (procedure);
-  cp_call_settings_init (&self->settings, channel, options);
+  cp_call_settings_init (&self->settings, channel, options, FALSE);
   /* The deadline of a half-duplex call counts from its creation. */
   self->settings.deadline = deadline;
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,

@@ -698,6 +698,63 @@ test_kv_client_stream (Fixture       *f,
     }
 }
 
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Iterates the main context for @ms milliseconds. */
+static void
+run_for (guint ms)
+{
+  gboolean elapsed = FALSE;
+
+  g_timeout_add (ms, set_flag, &elapsed);
+  test_wait_for (&elapsed);
+}
+
+/* Issue 12: the channel's default timeout is for unary calls; a quiet live
+ * Watch and a slow client stream outlive it (5 times over here). */
+static void
+test_streams_no_default_deadline (Fixture       *f,
+                                  gconstpointer  data)
+{
+  g_autoptr(CpRequestStream) upload = NULL;
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) v = g_bytes_new ("x", 1);
+  g_autoptr(KvPutRequest) put = kv_put_request_new ("k", v);
+  StreamRun run;
+
+  g_object_set (f->channel, "timeout-ms", (gint64) 100, NULL);
+  stream_run_init (&run, kv_watch (f, "", NULL));
+  upload = cp_channel_call_client_stream (f->channel, KV_PROCEDURE_PUT_MANY,
+                                          KV_TYPE_GET_RESPONSE, NULL);
+  run_for (500);
+  g_assert_false (run.closed);
+  g_assert_no_error (run.error);
+  g_assert_cmpuint (run.messages->len, ==, 1);
+
+  g_assert_true (cp_request_stream_send (upload, CP_MESSAGE (put), &error));
+  g_assert_no_error (error);
+  response = test_client_stream (upload, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (test_get_value (response), ==, "1");
+
+  /* Unary calls keep the channel's timeout. */
+  g_clear_object (&response);
+  response = kv_get (f, "hang", NULL, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED);
+  g_assert_false (run.closed);
+
+  cp_response_stream_cancel (run.stream);
+  stream_run_wait (&run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  stream_run_clear (&run);
+}
+
 typedef struct {
   CpChannel *channel;
   gint done;
@@ -778,6 +835,7 @@ add_tests (const char *transport)
   ADD ("stream-pause-resume", test_stream_pause_resume);
   ADD ("stream-live-cancel", test_stream_live_and_cancel);
   ADD ("stream-deadline", test_stream_deadline);
+  ADD ("streams-no-default-deadline", test_streams_no_default_deadline);
   ADD ("client-stream", test_kv_client_stream);
   ADD ("actor-worker-thread", test_actor_worker_thread);
 #undef ADD

@@ -5,6 +5,7 @@
  * what the client puts on the wire, checked byte by byte.
  */
 #include <string.h>
+#include <sys/resource.h>
 #include "client-test-util.h"
 #include "raw-server.h"
 #include "cp-envelope.h"
@@ -123,8 +124,11 @@ test_unary_proto (Fixture       *f,
   g_assert_cmpstr (version, ==, "1");
   accept = raw_request_header (request, "Accept-Encoding");
   g_assert_cmpstr (accept, ==, "gzip");
+  /* The channel's default deadline (30 s), not the user's "1". */
   timeout = raw_request_header (request, "Connect-Timeout-Ms");
-  g_assert_null (timeout);
+  g_assert_nonnull (timeout);
+  g_assert_cmpuint (g_ascii_strtoull (timeout, NULL, 10), >, 20000);
+  g_assert_cmpuint (g_ascii_strtoull (timeout, NULL, 10), <=, 30000);
   user = raw_request_header (request, "X-User");
   g_assert_cmpstr (user, ==, "u1");
   g_assert_null (g_strstr_len (g_bytes_get_data (request, NULL), g_bytes_get_size (request), "evil"));
@@ -1337,6 +1341,165 @@ test_connection_refused (void)
   g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
 }
 
+/* ---- default limits and deadlines (issue 12) ---- */
+
+static void
+test_channel_defaults (Fixture       *f,
+                       gconstpointer  data)
+{
+  GParamSpec *timeout = g_object_class_find_property (G_OBJECT_GET_CLASS (f->channel), "timeout-ms");
+  GParamSpec *limit = g_object_class_find_property (G_OBJECT_GET_CLASS (f->channel),
+                                                    "max-receive-size");
+  gint64 timeout_ms;
+  guint64 max_receive_size;
+
+  g_object_get (f->channel, "timeout-ms", &timeout_ms, "max-receive-size", &max_receive_size, NULL);
+  /* The wire contract's RPC timeout, and the servers' receive limit. */
+  g_assert_cmpint (timeout_ms, ==, 30000);
+  g_assert_cmpint (G_PARAM_SPEC_INT64 (timeout)->default_value, ==, 30000);
+  g_assert_cmpuint (max_receive_size, ==, 4 * 1024 * 1024);
+  g_assert_cmpuint (G_PARAM_SPEC_UINT64 (limit)->default_value, ==, 4 * 1024 * 1024);
+}
+
+#define BOMB_MIB 256
+
+/* A gzip bomb: BOMB_MIB gzip members of 1 MiB of zeros each (about 1 KiB
+ * apiece); gzip readers take concatenated members as one stream. */
+static GBytes *
+gzip_bomb (void)
+{
+  g_autoptr(GBytes) zeros = g_bytes_new_take (g_malloc0 (1024 * 1024), 1024 * 1024);
+  g_autoptr(GBytes) member = cp_compress (CP_COMPRESSION_GZIP, zeros, NULL);
+  GByteArray *out = g_byte_array_new ();
+  gsize len;
+  const guint8 *bytes = g_bytes_get_data (member, &len);
+
+  for (guint i = 0; i < BOMB_MIB; i++)
+    g_byte_array_append (out, bytes, len);
+  return g_byte_array_free_to_bytes (out);
+}
+
+/* The process's peak resident size so far, in KiB. */
+static glong
+peak_rss_kib (void)
+{
+  struct rusage usage;
+
+  g_assert_cmpint (getrusage (RUSAGE_SELF, &usage), ==, 0);
+  return usage.ru_maxrss;
+}
+
+/* Inflating 256 MiB would raise the peak by at least that much; stopping
+ * at the 4 MiB limit costs a few MiB. */
+#define BOMB_PEAK_MARGIN_KIB (64 * 1024)
+
+static void
+test_unary_gzip_bomb (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(GBytes) bomb = gzip_bomb ();
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  glong before;
+
+  /* No limit set on the channel: its default applies while inflating. */
+  serve (f, 200, "Content-Type: application/proto\r\nContent-Encoding: gzip\r\n", bomb);
+  before = peak_rss_kib ();
+  response = get (f, "k", NULL, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_null (response);
+  g_test_message ("peak RSS grew by %ld KiB", peak_rss_kib () - before);
+  g_assert_cmpint (peak_rss_kib () - before, <, BOMB_PEAK_MARGIN_KIB);
+}
+
+static void
+test_stream_gzip_bomb (Fixture       *f,
+                       gconstpointer  data)
+{
+  g_autoptr(GBytes) bomb = gzip_bomb ();
+  g_autoptr(GBytes) end = text_bytes ("{}");
+  g_autoptr(GBytes) body = envelopes (CP_ENVELOPE_FLAG_COMPRESSED, bomb,
+                                      CP_ENVELOPE_FLAG_END_STREAM, end, -1);
+  StreamRun run;
+  glong before;
+
+  serve_stream (f, STREAM_CT "Connect-Content-Encoding: gzip\r\n", body, TRUE, RAW_AFTER_CLOSE);
+  before = peak_rss_kib ();
+  stream_run_init (&run, watch (f, NULL));
+  stream_run_wait (&run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_cmpuint (run.messages->len, ==, 0);
+  g_test_message ("peak RSS grew by %ld KiB", peak_rss_kib () - before);
+  g_assert_cmpint (peak_rss_kib () - before, <, BOMB_PEAK_MARGIN_KIB);
+  stream_run_clear (&run);
+}
+
+static void
+test_unary_default_deadline (Fixture       *f,
+                             gconstpointer  data)
+{
+  static const char head[] = "HTTP/1.1 200 OK\r\nContent-Type: application/proto\r\n"
+                             "Content-Length: 100\r\n\r\n";
+  g_autoptr(GBytes) response_head = g_bytes_new_static (head, sizeof head - 1);
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) request = NULL;
+  g_autofree char *timeout = NULL;
+  gint64 timeout_ms;
+
+  /* Headers, then silence: without a deadline the call would never end.
+   * The channel has one by default (30 s), shortened here. */
+  g_object_get (f->channel, "timeout-ms", &timeout_ms, NULL);
+  g_assert_cmpint (timeout_ms, ==, 30000);
+  g_object_set (f->channel, "timeout-ms", (gint64) 200, NULL);
+  raw_server_set_response (f->server, response_head, RAW_AFTER_WAIT_EOF);
+  response = get (f, "k", NULL, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED);
+  g_assert_null (response);
+  test_wait_until (peer_closed, f->server);
+  request = last_request (f);
+  timeout = raw_request_header (request, "Connect-Timeout-Ms");
+  g_assert_cmpuint (g_ascii_strtoull (timeout, NULL, 10), <=, 200);
+}
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+test_stream_no_default_deadline (Fixture       *f,
+                                 gconstpointer  data)
+{
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) body = envelopes (0, m1, -1);
+  g_autoptr(GBytes) request = NULL;
+  g_autofree char *timeout = NULL;
+  gboolean elapsed = FALSE;
+  StreamRun run;
+
+  /* One message, then a long quiet time: the channel's (unary) timeout
+   * does not apply to streams. */
+  g_object_set (f->channel, "timeout-ms", (gint64) 100, NULL);
+  serve_stream (f, STREAM_CT, body, FALSE, RAW_AFTER_WAIT_EOF);
+  stream_run_init (&run, watch (f, NULL));
+  g_timeout_add (500, set_flag, &elapsed);
+  test_wait_for (&elapsed);
+  g_assert_false (run.closed);
+  g_assert_no_error (run.error);
+  g_assert_cmpuint (run.messages->len, ==, 1);
+  request = last_request (f);
+  timeout = raw_request_header (request, "Connect-Timeout-Ms");
+  g_assert_null (timeout);
+
+  cp_response_stream_cancel (run.stream);
+  stream_run_wait (&run);
+  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  stream_run_clear (&run);
+}
+
 #define ADD(path, func) \
   g_test_add ("/client/raw/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -1365,6 +1528,9 @@ main (int argc, char **argv)
   ADD ("unary/bad-body", test_unary_bad_body);
   ADD ("unary/max-receive-size", test_unary_max_receive_size);
   ADD ("unary/get", test_unary_get);
+  ADD ("unary/gzip-bomb", test_unary_gzip_bomb);
+  ADD ("unary/default-deadline", test_unary_default_deadline);
+  ADD ("channel-defaults", test_channel_defaults);
   ADD ("unary/sync", test_sync);
   ADD ("stream/success", test_stream_success);
   ADD ("stream/end-stream-error", test_stream_end_stream_error);
@@ -1379,6 +1545,8 @@ main (int argc, char **argv)
   ADD ("stream/gzip", test_stream_gzip);
   ADD ("stream/cancel", test_stream_cancel);
   ADD ("stream/deadline", test_stream_deadline);
+  ADD ("stream/no-default-deadline", test_stream_no_default_deadline);
+  ADD ("stream/gzip-bomb", test_stream_gzip_bomb);
   ADD ("stream/pause-resume", test_stream_pause_resume);
   ADD ("client-stream/cardinality", test_client_stream_cardinality);
   ADD ("actor/worker-thread", test_actor_worker_thread);

@@ -729,6 +729,77 @@ test_connect_sync (void)
 }
 
 static void
+on_count_message (CpResponseStream *stream,
+                  CpMessage        *message,
+                  guint            *n)
+{
+  (*n)++;
+}
+
+static void
+on_count_closed (CpResponseStream *stream,
+                 const GError     *error,
+                 gboolean         *closed)
+{
+  *closed = TRUE;
+}
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Issue 12: call-timeout-ms is for unary calls; a quiet, healthy server
+ * stream (a Watch) used to be cut with deadline_exceeded when it ran out. */
+static void
+test_stream_outlives_call_timeout (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(CpProxy) proxy = NULL;
+  g_autoptr(HosttestCountRequest) request = hosttest_count_request_new ();
+  g_autoptr(CpResponseStream) stream = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *plugins[] = { "echo", NULL };
+  gboolean closed = FALSE, elapsed = FALSE;
+  guint n_messages = 0;
+  gint64 channel_timeout;
+
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  client = cp_client_new (url);
+  cp_client_set_plugins (client, plugins);
+  g_object_set (client, "call-timeout-ms", 100, NULL);
+  g_assert_true (cp_client_connect_sync (client, NULL, &error));
+  g_assert_no_error (error);
+  g_object_get (cp_client_get_channel (client), "timeout-ms", &channel_timeout, NULL);
+  g_assert_cmpint (channel_timeout, ==, 100);
+  proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_ECHO_SERVICE_PROXY, &error);
+  g_assert_no_error (error);
+
+  /* Count with up_to < 0 sends 1, then stays open and quiet. */
+  hosttest_count_request_set_up_to (request, -1);
+  stream = hosttest_echo_service_call_count (HOSTTEST_ECHO_SERVICE (proxy), request, NULL);
+  g_signal_connect (stream, "message", G_CALLBACK (on_count_message), &n_messages);
+  g_signal_connect (stream, "closed", G_CALLBACK (on_count_closed), &closed);
+  HOST_TEST_WAIT_UNTIL (n_messages == 1);
+  g_timeout_add (500, set_flag, &elapsed);
+  HOST_TEST_WAIT_UNTIL (elapsed);
+  g_assert_false (closed);
+  assert_say (client, "echo");
+
+  cp_response_stream_cancel (stream);
+  HOST_TEST_WAIT_UNTIL (closed);
+  g_signal_handlers_disconnect_by_data (stream, &n_messages);
+  g_signal_handlers_disconnect_by_data (stream, &closed);
+  close_client (client);
+  cp_server_close (server);
+}
+
+static void
 test_self_id (void)
 {
   g_autoptr(CpServer) server = host_test_echo_server_new ();
@@ -769,6 +840,7 @@ main (int    argc,
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
   g_test_add_func ("/host/client/self-id", test_self_id);
+  g_test_add_func ("/host/client/stream-outlives-call-timeout", test_stream_outlives_call_timeout);
   g_test_add_func ("/host/client/handshake/wrong-cookie", test_wrong_cookie);
   g_test_add_func ("/host/client/handshake/wrong-core-version", test_wrong_core_version);
   g_test_add_func ("/host/client/handshake/wrong-core-version-answered",
