@@ -23,6 +23,7 @@
 
 #include <string.h>
 
+#include "cp-codec-private.h"
 #include "cp-compression.h"
 #include "cp-envelope.h"
 #include "cp-error-private.h"
@@ -38,6 +39,15 @@
 /* Completed sends delivered per dispatch of the send source (see
  * CpSendResult below). */
 #define SEND_BATCH 128
+
+/* With no configured limit (max-receive-size 0), bodies and messages still
+ * stop here: below what a GByteArray can hold, so that no size from the
+ * network ever reaches a GLib abort. */
+#define HARD_RECEIVE_LIMIT ((gsize) G_MAXINT32)
+
+/* A binary message may take this many times the receive limit once
+ * decoded (see cp_proto_prescan()). */
+#define DECODED_SIZE_FACTOR 16
 
 typedef struct {
   CpInvocation *invocation; /* weak: cleared when it is finalized */
@@ -70,7 +80,7 @@ struct _CpInvocation
 
   CpCompression request_compression;
   CpCompression response_compression;
-  guint max_receive_size;
+  gsize receive_limit;          /* max-receive-size, or HARD_RECEIVE_LIMIT */
 
   /* Request body. */
   GBytes *body_first;          /* unary POST: the body while it is one chunk */
@@ -414,12 +424,12 @@ as_invalid_argument (GError *error)
 }
 
 static GError *
-size_error (gsize size,
-            guint limit)
+size_error (guint64 size,
+            gsize   limit)
 {
   return g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
-                      "message size %" G_GSIZE_FORMAT " is larger than configured max %u",
-                      size, limit);
+                      "message size %" G_GUINT64_FORMAT " is larger than configured max %"
+                      G_GSIZE_FORMAT, size, limit);
 }
 
 /* Decompresses (when @compressed) and checks the size limit. */
@@ -430,9 +440,9 @@ inflate_payload (CpInvocation *self,
                  GError      **error)
 {
   g_autoptr(GBytes) data = g_bytes_ref (payload);
-  guint max = self->max_receive_size;
+  gsize max = self->receive_limit;
 
-  if (max > 0 && g_bytes_get_size (data) > max)
+  if (g_bytes_get_size (data) > max)
     {
       g_propagate_error (error, size_error (g_bytes_get_size (data), max));
       return NULL;
@@ -459,7 +469,7 @@ inflate_payload (CpInvocation *self,
         }
       g_bytes_unref (data);
       data = inflated;
-      if (max > 0 && g_bytes_get_size (data) > max)
+      if (g_bytes_get_size (data) > max)
         {
           g_propagate_error (error, size_error (g_bytes_get_size (data), max));
           return NULL;
@@ -483,14 +493,18 @@ decode_request (CpInvocation *self,
   if (data == NULL)
     return NULL;
 
-  message = cp_message_new_from_bytes (cp_method_info_get_input_type (self->info),
-                                       self->codec, data, &local_error);
+  message = cp_message_new_from_bytes_bounded (cp_method_info_get_input_type (self->info),
+                                               self->codec, data,
+                                               self->receive_limit * DECODED_SIZE_FACTOR,
+                                               &local_error);
   if (message == NULL)
     {
       GError *e = as_invalid_argument (local_error);
 
-      /* The codec reports every malformed input as invalid_argument. */
-      if (e->domain == CP_ERROR && e->code != CP_ERROR_INVALID_ARGUMENT)
+      /* The codec reports every malformed input as invalid_argument, and
+       * a message too large once decoded as resource_exhausted. */
+      if (e->domain == CP_ERROR && e->code != CP_ERROR_INVALID_ARGUMENT &&
+          e->code != CP_ERROR_RESOURCE_EXHAUSTED)
         e->code = CP_ERROR_INVALID_ARGUMENT;
       g_propagate_error (error, e);
     }
@@ -1043,13 +1057,15 @@ on_body_chunk (CpHttpExchange *exchange,
     {
       if (!self->reading_body)
         return;
-      self->body_size += g_bytes_get_size (chunk);
-      if (self->max_receive_size > 0 && self->body_size > self->max_receive_size)
+      /* Checked before adding: body_size stays <= receive_limit. */
+      if (g_bytes_get_size (chunk) > self->receive_limit - self->body_size)
         {
           self->close_on_answer = TRUE;
-          engine_fail (self, size_error (self->body_size, self->max_receive_size));
+          engine_fail (self, size_error ((guint64) self->body_size + g_bytes_get_size (chunk),
+                                         self->receive_limit));
           return;
         }
+      self->body_size += g_bytes_get_size (chunk);
       /* Zero copy while the body is a single chunk. */
       if (self->body == NULL && self->body_first == NULL)
         self->body_first = g_bytes_ref (chunk);
@@ -1281,6 +1297,24 @@ check_request (CpInvocation *self)
   return NULL;
 }
 
+/* A unary body declared larger than the limit is refused before any of it
+ * is read, and the connection closed rather than drained. */
+static GError *
+check_declared_length (CpInvocation *self)
+{
+  SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (self->exchange);
+  goffset declared;
+
+  if (is_stream (self) || self->is_get || self->body_done ||
+      soup_message_headers_get_encoding (headers) != SOUP_ENCODING_CONTENT_LENGTH)
+    return NULL;
+  declared = soup_message_headers_get_content_length (headers);
+  if (declared <= 0 || (guint64) declared <= self->receive_limit)
+    return NULL;
+  self->close_on_answer = TRUE;
+  return size_error ((guint64) declared, self->receive_limit);
+}
+
 static void
 start_deadline (CpInvocation *self)
 {
@@ -1307,13 +1341,17 @@ cp_invocation_start (CpInvocation *self)
   hold = g_object_ref (self);
   self->started = TRUE;
   self->self_ref = g_object_ref (self);
-  self->max_receive_size = cp_rpc_server_get_max_receive_size (self->server);
+  self->receive_limit = cp_rpc_server_get_max_receive_size (self->server);
+  if (self->receive_limit == 0 || self->receive_limit > HARD_RECEIVE_LIMIT)
+    self->receive_limit = HARD_RECEIVE_LIMIT;
   self->body_done = self->is_get || cp_http_exchange_has_empty_body (self->exchange);
 
   cp_http_exchange_set_callbacks (self->exchange, &exchange_callbacks,
                                   g_rc_box_acquire (self->link), link_release);
 
   error = check_request (self);
+  if (error == NULL)
+    error = check_declared_length (self);
   if (error != NULL)
     {
       engine_fail (self, error);
@@ -1337,14 +1375,14 @@ cp_invocation_start (CpInvocation *self)
       break;
 
     case CP_METHOD_SERVER_STREAMING:
-      self->reader = cp_envelope_reader_new (self->max_receive_size);
+      self->reader = cp_envelope_reader_new (self->receive_limit);
       if (self->body_done)
         stream_input_end (self);
       break;
 
     case CP_METHOD_CLIENT_STREAMING:
     case CP_METHOD_BIDI_STREAMING:
-      self->reader = cp_envelope_reader_new (self->max_receive_size);
+      self->reader = cp_envelope_reader_new (self->receive_limit);
       if (self->body_done)
         self->input_done = TRUE;
       dispatch (self, NULL);

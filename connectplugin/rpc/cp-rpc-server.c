@@ -19,6 +19,9 @@ typedef struct {
 } Route;
 
 #define CP_RPC_SERVER_DEFAULT_COMPRESS_MIN_BYTES 1024
+/* As gRPC's default; connect-go has none, but a finite default keeps an
+ * unauthenticated peer from making the server buffer gigabytes. */
+#define CP_RPC_SERVER_DEFAULT_MAX_RECEIVE_SIZE (4 * 1024 * 1024)
 
 struct _CpRpcServer
 {
@@ -515,12 +518,23 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
   /**
    * CpRpcServer:max-receive-size:
    *
-   * The largest request message accepted, in bytes, after decompression;
-   * 0 means no limit. Larger messages fail with `resource_exhausted`.
+   * The largest request message accepted, in bytes, both as received and
+   * after decompression. Default 4 MiB (4194304), as gRPC. Larger messages
+   * fail with `resource_exhausted`: a unary body as soon as its declared
+   * `Content-Length` or the bytes received pass the limit (the connection
+   * is then closed, the rest never read), a stream message as soon as its
+   * envelope prefix announces it, a compressed one as soon as inflating
+   * passes it. The limit also bounds the memory a binary message may
+   * take once decoded (many tiny unknown fields cost far more decoded
+   * than on the wire): a message whose estimated decoded size passes 16
+   * times the limit is refused the same way.
+   *
+   * 0 means no configured limit; the engine then still refuses anything
+   * over 2 GiB.
    */
   properties[PROP_MAX_RECEIVE_SIZE] =
     g_param_spec_uint ("max-receive-size", NULL, NULL,
-                       0, G_MAXUINT, 0,
+                       0, G_MAXUINT, CP_RPC_SERVER_DEFAULT_MAX_RECEIVE_SIZE,
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -585,6 +599,7 @@ cp_rpc_server_init (CpRpcServer *self)
   g_queue_init (&self->shutdown_tasks);
   set_compressions (self, NULL);
   self->compress_min_bytes = CP_RPC_SERVER_DEFAULT_COMPRESS_MIN_BYTES;
+  self->max_receive_size = CP_RPC_SERVER_DEFAULT_MAX_RECEIVE_SIZE;
 }
 
 /* ------------------------------------------------------------------ */
