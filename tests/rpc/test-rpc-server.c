@@ -1787,6 +1787,159 @@ test_max_receive_size (Fixture *f, gconstpointer data)
   assert_server_alive (f);
 }
 
+/* Reads until the server closes the connection; FALSE if it stalled. */
+static gboolean
+read_until_eof (RawConn *rc)
+{
+  while (raw_read_more (rc))
+    ;
+  return rc->eof;
+}
+
+/* The default limit is finite (4 MiB), and a unary body declared larger is
+ * refused from its Content-Length alone, before any of it is read: the
+ * answer comes although only a few bytes of the 5 GiB were sent, then the
+ * connection closes instead of draining the rest. */
+static void
+test_receive_limit_declared (Fixture *f, gconstpointer data)
+{
+  guint limit = 0;
+  RawConn *rc = raw_conn_new (f->url);
+  RawResponse resp;
+  const char *request = "POST " KV_PROCEDURE_GET " HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Type: application/proto\r\n"
+                        "Content-Length: 5368709120\r\n\r\n\x0a\x01k";
+
+  g_object_get (f->server, "max-receive-size", &limit, NULL);
+  g_assert_cmpuint (limit, ==, 4 * 1024 * 1024);
+
+  g_assert_true (raw_send (rc, request, strlen (request)));
+  g_assert_true (raw_read_response (rc, &resp));
+  g_assert_cmpuint (resp.status, ==, 429);
+  assert_error_json (resp.body, CP_ERROR_RESOURCE_EXHAUSTED, NULL);
+  g_assert_true (read_until_eof (rc));
+  raw_response_clear (&resp);
+  raw_conn_free (rc);
+
+  /* Just over the limit, declared: the same. */
+  {
+    g_autofree char *head = g_strdup_printf ("POST " KV_PROCEDURE_GET " HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Type: application/proto\r\n"
+                                             "Content-Length: %u\r\n\r\n", limit + 1);
+    rc = raw_conn_new (f->url);
+    g_assert_true (raw_send (rc, head, strlen (head)));
+    g_assert_true (raw_read_response (rc, &resp));
+    g_assert_cmpuint (resp.status, ==, 429);
+    g_assert_true (read_until_eof (rc));
+    raw_response_clear (&resp);
+    raw_conn_free (rc);
+  }
+  assert_server_alive (f);
+}
+
+/* A stream envelope announcing 2^32 - 1 bytes is refused from its prefix
+ * under the default limit (nothing of it buffered). */
+static void
+test_receive_limit_envelope (Fixture *f, gconstpointer data)
+{
+  static const guint8 prefix[] = { 0x00, 0xff, 0xff, 0xff, 0xff, 'x' };
+  GString *req = g_string_new ("POST " KV_PROCEDURE_WATCH " HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/connect+proto\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n");
+  RawConn *rc = raw_conn_new (f->url);
+  g_autoptr(GError) rpc_error = NULL;
+  RawResponse resp;
+  GArray *envs;
+
+  g_string_append_printf (req, "%zx\r\n", sizeof prefix);
+  g_string_append_len (req, (const char *) prefix, sizeof prefix);
+  g_string_append (req, "\r\n");
+  g_assert_true (raw_send (rc, req->str, req->len));
+  g_string_free (req, TRUE);
+  g_assert_true (raw_read_response (rc, &resp));
+  g_assert_cmpuint (resp.status, ==, 200);
+  envs = raw_parse_envelopes (resp.body);
+  rpc_error = parse_end_stream (g_array_index (envs, RawEnvelope, envs->len - 1).payload, NULL);
+  g_assert_error (rpc_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  raw_envelopes_free (envs);
+  raw_response_clear (&resp);
+  raw_conn_free (rc);
+  assert_server_alive (f);
+}
+
+/* Under the limit on the wire but ~30 times larger once decoded: 3-byte
+ * unknown fields are refused by the pre-scan, before protobuf-c allocates
+ * anything; a gzip bomb under the default limit is refused while it
+ * inflates. */
+static void
+test_receive_limit_decoded (Fixture *f, gconstpointer data)
+{
+  const guint limit = 64 * 1024;
+  GByteArray *wire = g_byte_array_new ();
+  g_autoptr(GBytes) body = NULL;
+  RawResponse resp;
+
+  g_object_set (f->server, "max-receive-size", limit, NULL);
+  while (wire->len + 3 <= limit)
+    {
+      static const guint8 field[] = { 0xc0, 0x3e, 0x01 }; /* field 1000 = 1 */
+      g_byte_array_append (wire, field, sizeof field);
+    }
+  body = g_byte_array_free_to_bytes (wire);
+  roundtrip (f, "POST", KV_PROCEDURE_GET, "Content-Type: application/proto\r\n", body, &resp);
+  g_assert_cmpuint (resp.status, ==, 429);
+  assert_error_json (resp.body, CP_ERROR_RESOURCE_EXHAUSTED, NULL);
+  raw_response_clear (&resp);
+
+  /* The same fields in a stream message. */
+  {
+    g_autoptr(GBytes) env = raw_envelope (0, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+    g_autoptr(GError) rpc_error = stream_call_error (f, KV_PROCEDURE_WATCH, NULL, env);
+    g_assert_error (rpc_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  }
+
+  /* Default limit: a 64 MiB gzip bomb (64 KiB on the wire). */
+  g_object_set (f->server, "max-receive-size", 4 * 1024 * 1024, NULL);
+  {
+    g_autofree char *huge_key = g_strnfill (64 * 1024 * 1024, 'b');
+    g_autoptr(GBytes) huge = get_request_proto (huge_key);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) bomb = cp_compress (CP_COMPRESSION_GZIP, huge, &error);
+
+    g_assert_no_error (error);
+    g_clear_pointer (&huge_key, g_free);
+    roundtrip (f, "POST", KV_PROCEDURE_GET,
+               "Content-Type: application/proto\r\nContent-Encoding: gzip\r\n", bomb, &resp);
+    g_assert_cmpuint (resp.status, ==, 429);
+    raw_response_clear (&resp);
+  }
+  assert_server_alive (f);
+}
+
+/* An empty JSON body is invalid_argument (and no NULL + 0 under UBSan). */
+static void
+test_unary_json_empty_body (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+  RawResponse resp;
+
+  roundtrip (f, "POST", KV_PROCEDURE_GET, "Content-Type: application/json\r\n", empty, &resp);
+  g_assert_cmpuint (resp.status, ==, 400);
+  assert_error_json (resp.body, CP_ERROR_INVALID_ARGUMENT, NULL);
+  raw_response_clear (&resp);
+
+  /* Duplicate JSON fields are refused, naming the field. */
+  {
+    g_autoptr(GBytes) dup = g_bytes_new_static ("{\"key\":\"a\",\"key\":\"b\"}", 21);
+    roundtrip (f, "POST", KV_PROCEDURE_GET, "Content-Type: application/json\r\n", dup, &resp);
+    g_assert_cmpuint (resp.status, ==, 400);
+    assert_error_json (resp.body, CP_ERROR_INVALID_ARGUMENT, NULL);
+    g_assert_nonnull (g_strstr_len (g_bytes_get_data (resp.body, NULL), g_bytes_get_size (resp.body),
+                                    "duplicate field key"));
+    raw_response_clear (&resp);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Disconnects and back-pressure                                         */
 
@@ -2612,6 +2765,10 @@ main (int argc, char *argv[])
   ADD ("/rpc/server/stream/client-chunked", test_client_stream_chunked);
   ADD ("/rpc/server/stream/bidi-half-duplex", test_bidi_half_duplex);
   ADD ("/rpc/server/max-receive-size", test_max_receive_size);
+  ADD ("/rpc/server/receive-limit/declared", test_receive_limit_declared);
+  ADD ("/rpc/server/receive-limit/envelope", test_receive_limit_envelope);
+  ADD ("/rpc/server/receive-limit/decoded", test_receive_limit_decoded);
+  ADD ("/rpc/server/unary/json-empty-and-duplicate", test_unary_json_empty_body);
   /* Last: on failure it stalls for RAW_STALL_SECONDS. */
   g_test_add ("/rpc/zz-backpressure/slow-reader", Fixture, NULL, fixture_setup,
               test_slow_reader_backpressure, fixture_teardown);
