@@ -27,6 +27,7 @@
 #include "cp-compression.h"
 #include "cp-envelope.h"
 #include "cp-error-private.h"
+#include "cp-memory-private.h"
 #include "cp-metadata.h"
 #include "cp-rpc-server-private.h"
 #include "cp-server-interceptor.h"
@@ -48,6 +49,10 @@
 /* A binary message may take this many times the receive limit once
  * decoded (see cp_proto_prescan()). */
 #define DECODED_SIZE_FACTOR 16
+
+/* Request bodies from this size on leave freed memory worth giving back
+ * to the system (cp_memory_trim_soon()). */
+#define TRIM_AFTER_BYTES (1024 * 1024)
 
 typedef struct {
   CpInvocation *invocation; /* weak: cleared when it is finalized */
@@ -86,6 +91,7 @@ struct _CpInvocation
   GBytes *body_first;          /* unary POST: the body while it is one chunk */
   GByteArray *body;            /* unary POST: several chunks */
   gsize body_size;
+  gsize received_bytes;        /* the whole body so far, streams included */
   CpEnvelopeReader *reader;    /* streams */
   guint n_requests;
   CpMessage *first_request;    /* server streams */
@@ -107,6 +113,7 @@ struct _CpInvocation
   GQueue send_tasks;           /* GTask* waiting for the exchange to drain */
   GQueue send_done;            /* CpSendResult* to deliver from send_source */
   GSource *send_source;        /* created on demand */
+  gsize congested_bytes;       /* written since the exchange was last congested */
 
   /* Interceptors. */
   GPtrArray *interceptors;     /* the server's chain when the call came; NULL if none */
@@ -580,6 +587,8 @@ mark_finished (CpInvocation *self,
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
   g_clear_pointer (&self->body, g_byte_array_unref);
   g_clear_pointer (&self->body_first, g_bytes_unref);
+  if (self->received_bytes >= TRIM_AFTER_BYTES)
+    cp_memory_trim_soon ();
 
   /* Before the server may complete a shutdown: every outcome is seen. */
   if (self->n_intercepted > 0)
@@ -693,6 +702,8 @@ write_stream_message (CpInvocation *self,
   ensure_stream_headers (self);
   envelope = cp_envelope_encode (flags, payload);
   cp_http_exchange_write (self->exchange, envelope);
+  if (cp_http_exchange_is_congested (self->exchange))
+    self->congested_bytes += g_bytes_get_size (envelope);
   return TRUE;
 }
 
@@ -1053,6 +1064,7 @@ on_body_chunk (CpHttpExchange *exchange,
   if (self == NULL || self->finished)
     return;
 
+  self->received_bytes += g_bytes_get_size (chunk);
   if (!is_stream (self))
     {
       if (!self->reading_body)
@@ -1158,6 +1170,7 @@ on_writable (CpHttpExchange *exchange,
 
   if (self == NULL || cp_http_exchange_is_congested (exchange))
     return;
+  self->congested_bytes = 0;
   complete_send_tasks (self, NULL);
 }
 
@@ -1898,6 +1911,24 @@ check_can_send (CpInvocation *self,
   return TRUE;
 }
 
+/* A client that does not read must not grow the server without bound:
+ * past max-send-queue-size bytes queued beyond the congestion mark, the
+ * stream ends with resource_exhausted and the connection closes. */
+static gboolean
+check_send_queue (CpInvocation *self,
+                  GError      **error)
+{
+  guint max = cp_rpc_server_get_max_send_queue_size (self->server);
+
+  if (max == 0 || self->congested_bytes <= max || self->finished)
+    return TRUE;
+  cp_http_exchange_set_close (self->exchange);
+  engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
+                                  "the client does not read the stream: more than %u bytes "
+                                  "wait to be sent", max));
+  return check_can_send (self, error);
+}
+
 /**
  * cp_invocation_send_headers:
  * @invocation: a #CpInvocation of a server-streaming or bidi method
@@ -1957,7 +1988,7 @@ cp_invocation_send_message (CpInvocation *invocation,
                    local_error->message);
       return FALSE;
     }
-  return TRUE;
+  return check_send_queue (invocation, error);
 }
 
 /**

@@ -11,6 +11,7 @@
 
 #include "cp-error-private.h"
 #include "cp-http-server-private.h"
+#include "cp-memory-private.h"
 #include "cp-rpc-server-private.h"
 #include "kv-messages.h"
 #include "rpc-test-util.h"
@@ -36,6 +37,7 @@ typedef struct {
   guint flood_sent;
   gboolean flood_waiting;
   gboolean flood_done;
+  GError *flood_error;
 } Fixture;
 
 /* ------------------------------------------------------------------ */
@@ -254,6 +256,21 @@ watch_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
     {
       hold_invocation (f, invocation);
       flood_next (f);
+    }
+  else if (strcmp (prefix, "syncflood") == 0)
+    {
+      /* 400 × 64 KiB without waiting, until a send fails. */
+      g_autofree char *data = g_malloc0 (64 * 1024);
+      g_autoptr(GBytes) value = g_bytes_new_take (g_steal_pointer (&data), 64 * 1024);
+      g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_PUT, "flood", value);
+
+      g_clear_error (&f->flood_error);
+      for (f->flood_sent = 0; f->flood_sent < 400; f->flood_sent++)
+        if (!cp_invocation_send_message (invocation, CP_MESSAGE (event), &f->flood_error))
+          break;
+      if (f->flood_error == NULL)
+        cp_invocation_return_ok (invocation);
+      f->flood_done = TRUE;
     }
   else
     {
@@ -2018,6 +2035,102 @@ test_slow_reader_backpressure (Fixture *f, gconstpointer data)
   raw_conn_free (rc);
 }
 
+/* A handler sending without waiting to a client that does not read: the
+ * stream ends with resource_exhausted once max-send-queue-size bytes wait
+ * (beyond the congestion mark), instead of queueing all 25 MiB. */
+static void
+test_slow_reader_send_queue_bound (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) env = watch_request_envelope ("syncflood");
+  g_autoptr(GBytes) request = build_request ("POST", KV_PROCEDURE_WATCH,
+                                             "Content-Type: application/connect+proto\r\n", env);
+  RawConn *rc = raw_conn_new (f->url);
+  RawResponse resp = { 0 };
+  g_autoptr(GError) end_error = NULL;
+  guint max = 0;
+  GArray *envs;
+
+  g_object_get (f->server, "max-send-queue-size", &max, NULL);
+  g_assert_cmpuint (max, ==, 4 * 1024 * 1024);
+  g_object_set (f->server, "max-send-queue-size", 1024 * 1024, NULL);
+
+  g_assert_true (raw_send (rc, g_bytes_get_data (request, NULL), g_bytes_get_size (request)));
+  while (!f->flood_done)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* 1 MiB + the 256 KiB mark + socket buffers (a few MiB), not 25 MiB. */
+  g_assert_error (f->flood_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_cmpuint (f->flood_sent, <, 300);
+
+  /* What was queued arrives, then the error. */
+  g_assert_true (raw_read_response (rc, &resp));
+  g_assert_cmpuint (resp.status, ==, 200);
+  envs = raw_parse_envelopes (resp.body);
+  g_assert_cmpuint (envs->len, ==, f->flood_sent + 2);
+  end_error = parse_end_stream (g_array_index (envs, RawEnvelope, envs->len - 1).payload, NULL);
+  g_assert_error (end_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  raw_envelopes_free (envs);
+  raw_response_clear (&resp);
+  raw_conn_free (rc);
+  g_clear_error (&f->flood_error);
+  assert_server_alive (f);
+}
+
+static gboolean
+wake_up (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates until cp_memory_get_n_trims() differs from @before, at most
+ * @seconds (a hang guard: the trim runs about 1 s after it is scheduled). */
+static gboolean
+wait_for_trim (guint before,
+               guint seconds)
+{
+  gint64 give_up = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  guint id = g_timeout_add (100, wake_up, NULL);
+
+  while (cp_memory_get_n_trims () == before && g_get_monotonic_time () < give_up)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (id);
+  return cp_memory_get_n_trims () != before;
+}
+
+/* After a large request body, and after connections close, freed memory
+ * goes back to the system (malloc_trim) once, on a low-priority timeout. */
+static void
+test_memory_trim (Fixture *f, gconstpointer data)
+{
+  g_autofree char *key = g_strnfill (2 * 1024 * 1024, 'k');
+  g_autoptr(GBytes) big = get_request_proto (key);
+  guint before;
+  RawResponse resp;
+  RawConn *rc;
+
+  /* Let any trim pending from earlier tests run first. */
+  wait_for_trim (cp_memory_get_n_trims (), 3);
+
+  rc = raw_conn_new (f->url);
+  before = cp_memory_get_n_trims ();
+
+  /* A 2 MiB body schedules one, the connection still open. */
+  {
+    g_autoptr(GBytes) request = build_request ("POST", KV_PROCEDURE_GET,
+                                               "Content-Type: application/proto\r\n", big);
+    g_assert_true (raw_send (rc, g_bytes_get_data (request, NULL), g_bytes_get_size (request)));
+    g_assert_true (raw_read_response (rc, &resp));
+    g_assert_cmpuint (resp.status, ==, 200);
+    raw_response_clear (&resp);
+    g_assert_true (wait_for_trim (before, 20));
+  }
+
+  /* Closing a connection does too. */
+  before = cp_memory_get_n_trims ();
+  raw_conn_free (rc);
+  g_assert_true (wait_for_trim (before, 20));
+}
+
 /* ------------------------------------------------------------------ */
 /* Misc                                                                 */
 
@@ -2766,6 +2879,8 @@ main (int argc, char *argv[])
   ADD ("/rpc/server/stream/bidi-half-duplex", test_bidi_half_duplex);
   ADD ("/rpc/server/max-receive-size", test_max_receive_size);
   ADD ("/rpc/server/receive-limit/declared", test_receive_limit_declared);
+  ADD ("/rpc/server/slow-reader/send-queue-bound", test_slow_reader_send_queue_bound);
+  ADD ("/rpc/server/memory-trim", test_memory_trim);
   ADD ("/rpc/server/receive-limit/envelope", test_receive_limit_envelope);
   ADD ("/rpc/server/receive-limit/decoded", test_receive_limit_decoded);
   ADD ("/rpc/server/unary/json-empty-and-duplicate", test_unary_json_empty_body);
