@@ -6,6 +6,7 @@
  * every accepted socket becomes a CpHttpConnection on that same context.
  */
 #include "cp-http-connection-private.h"
+#include "cp-memory-private.h"
 
 #include <errno.h>
 #include <glib/gstdio.h>
@@ -342,6 +343,7 @@ cp_http_server_connection_closed (CpHttpServer     *server,
                                   CpHttpConnection *conn)
 {
   g_hash_table_remove (server->connections, conn);
+  cp_memory_trim_soon ();
 }
 
 /* ---- accepting ---- */

@@ -6,6 +6,7 @@
 #include <json-glib/json-glib.h>
 #include <protobuf-c/protobuf-c.h>
 #include "cp-codec.h"
+#include "cp-message.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,22 @@ ProtobufCMessage *cp_codec_decode (CpCodec                           codec,
                                    const ProtobufCMessageDescriptor *descriptor,
                                    GBytes                           *data,
                                    GError                          **error);
+
+/* As cp_codec_decode(), refusing binary input whose estimated decoded
+ * size (cp_proto_prescan()) passes @max_decoded (0: no bound) with
+ * CP_ERROR_RESOURCE_EXHAUSTED. */
+ProtobufCMessage *cp_codec_decode_bounded (CpCodec                           codec,
+                                           const ProtobufCMessageDescriptor *descriptor,
+                                           GBytes                           *data,
+                                           gsize                             max_decoded,
+                                           GError                          **error);
+
+/* cp_message_new_from_bytes() with cp_codec_decode_bounded(). */
+CpMessage        *cp_message_new_from_bytes_bounded (GType    message_type,
+                                                     CpCodec  codec,
+                                                     GBytes  *data,
+                                                     gsize    max_decoded,
+                                                     GError **error);
 
 /* proto3 JSON mapping (https://protobuf.dev/programming-guides/json/). */
 JsonNode         *cp_json_from_message (const ProtobufCMessage           *message,
@@ -52,10 +69,14 @@ ProtobufCMessage *cp_json_decode       (const ProtobufCMessageDescriptor *descri
 
 /* Checks binary @data against @descriptor before protobuf-c unpacks it:
  * nesting depth (CP_MESSAGE_MAX_DEPTH), wire well-formedness, UTF-8 of
- * string fields. Failure → CP_ERROR_INVALID_ARGUMENT. */
+ * string fields (failure → CP_ERROR_INVALID_ARGUMENT), and, when
+ * @max_decoded > 0, that the memory protobuf-c will allocate (estimated
+ * per field: tiny unknown fields cost ~30 times their wire size) stays
+ * within @max_decoded (failure → CP_ERROR_RESOURCE_EXHAUSTED). */
 gboolean          cp_proto_prescan     (const ProtobufCMessageDescriptor *descriptor,
                                         const guint8                     *data,
                                         gsize                             len,
+                                        gsize                             max_decoded,
                                         GError                          **error);
 
 /* Field access by descriptor (cp-json.c). Values are passed as a pointer to

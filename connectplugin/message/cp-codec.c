@@ -93,6 +93,16 @@ cp_codec_decode (CpCodec                           codec,
                  GBytes                           *data,
                  GError                          **error)
 {
+  return cp_codec_decode_bounded (codec, descriptor, data, 0, error);
+}
+
+ProtobufCMessage *
+cp_codec_decode_bounded (CpCodec                           codec,
+                         const ProtobufCMessageDescriptor *descriptor,
+                         GBytes                           *data,
+                         gsize                             max_decoded,
+                         GError                          **error)
+{
   const guint8 *bytes = NULL;
   gsize len = 0;
 
@@ -111,7 +121,7 @@ cp_codec_decode (CpCodec                           codec,
       ProtobufCMessage *m;
 
       /* protobuf-c recurses without a depth limit and does not check UTF-8 */
-      if (!cp_proto_prescan (descriptor, bytes, len, error))
+      if (!cp_proto_prescan (descriptor, bytes, len, max_decoded, error))
         return NULL;
       m = protobuf_c_message_unpack (descriptor, NULL, len, bytes);
       if (m == NULL)

@@ -2082,10 +2082,59 @@ error:
   return NULL;
 }
 
+/* Per field of a message being parsed: seen (under either name), set as
+ * a oneof member (with a non-null value). */
+#define FIELD_SEEN  1
+#define FIELD_ONEOF 2
+
+/* As protobuf-go: a field named twice (also once by its proto name and
+ * once by its JSON name), or two non-null members of one oneof, is an
+ * error rather than "last wins". */
+static gboolean
+check_duplicate (Parser                         *ps,
+                 const ProtobufCMessage         *m,
+                 const ProtobufCFieldDescriptor *f,
+                 guint8                         *marks,
+                 gboolean                        is_null)
+{
+  const ProtobufCMessageDescriptor *desc = m->descriptor;
+  gsize index = f - desc->fields;
+
+  if (marks[index] & FIELD_SEEN)
+    return fail (ps, "duplicate field %s of %s", f->name, desc->name);
+  marks[index] |= FIELD_SEEN;
+  if (is_null || !(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF))
+    return TRUE;
+  for (guint i = 0; i < desc->n_fields; i++)
+    if ((marks[i] & FIELD_ONEOF) && desc->fields[i].quantifier_offset == f->quantifier_offset)
+      return fail (ps, "field %s of %s: its oneof is already set by %s",
+                   f->name, desc->name, desc->fields[i].name);
+  marks[index] |= FIELD_ONEOF;
+  return TRUE;
+}
+
+static gboolean parse_fields_marked (Parser *ps, ProtobufCMessage *m, gboolean any_body,
+                                     guint8 *marks);
+
 /* The members of a JSON object into @m's fields. In the body of an Any
  * (@any_body), the "@type" member is skipped. */
 static gboolean
 parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body)
+{
+  guint n_fields = m->descriptor->n_fields;
+  guint8 stack_marks[64];
+  g_autofree guint8 *heap_marks = NULL;
+  guint8 *marks = stack_marks;
+
+  if (n_fields > sizeof stack_marks)
+    marks = heap_marks = g_malloc0 (n_fields);
+  else
+    memset (stack_marks, 0, sizeof stack_marks);
+  return parse_fields_marked (ps, m, any_body, marks);
+}
+
+static gboolean
+parse_fields_marked (Parser *ps, ProtobufCMessage *m, gboolean any_body, guint8 *marks)
 {
   const ProtobufCMessageDescriptor *desc = m->descriptor;
   gboolean more;
@@ -2113,6 +2162,8 @@ parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body)
           if (!skip_value (ps))
             return FALSE;
         }
+      else if (!check_duplicate (ps, m, f, marks, peek (ps) == 'n'))
+        return FALSE;
       else if (peek (ps) == 'n')
         {
           if (!parse_literal (ps, "null"))
@@ -2154,19 +2205,22 @@ cp_json_decode (const ProtobufCMessageDescriptor *descriptor,
                 gsize                             len,
                 GError                          **error)
 {
-  g_autoptr(GString) scratch = g_string_new (NULL);
-  Parser ps = { data, data, data + len, 0, error, scratch };
+  g_autoptr(GString) scratch = NULL;
+  Parser ps;
   ProtobufCMessage *m;
 
   g_return_val_if_fail (descriptor != NULL, NULL);
   g_return_val_if_fail (data != NULL || len == 0, NULL);
 
+  /* Before any pointer arithmetic: empty data may be NULL (NULL + 0 is UB). */
   if (len == 0)
     {
       g_set_error_literal (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
                            "invalid JSON: empty input");
       return NULL;
     }
+  scratch = g_string_new (NULL);
+  ps = (Parser) { data, data, data + len, 0, error, scratch };
   if (!g_utf8_validate_len (data, len, NULL))
     {
       g_set_error_literal (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
@@ -2251,11 +2305,52 @@ read_varint (const guint8 *data, gsize len, gsize *pos, guint64 *out)
   return FALSE;
 }
 
+/* What protobuf-c allocates while unpacking, estimated per field on the
+ * wire: a ScannedMember (32 bytes on 64-bit) for every field; an unknown
+ * field adds its ProtobufCMessageUnknownField (24) and a malloc'd copy
+ * of its bytes (a 32-byte chunk at least). */
+#define DECODED_FIELD_COST   32
+#define DECODED_UNKNOWN_COST (24 + 32)
+
+typedef struct {
+  gsize cost;      /* estimated decoded bytes so far */
+  gsize max_cost;  /* 0: unbounded */
+} PrescanBudget;
+
+static gboolean
+budget_add (PrescanBudget *budget,
+            gsize          cost)
+{
+  budget->cost += MIN (cost, G_MAXSIZE - budget->cost);
+  return budget->max_cost == 0 || budget->cost <= budget->max_cost;
+}
+
+/* The estimated decoded cost of one field (@v: the length of a
+ * length-delimited one, else 0); nested messages add their own fields. */
+static gsize
+field_cost (const ProtobufCFieldDescriptor *f,
+            guint                           wire_type,
+            guint64                         v)
+{
+  if (f == NULL)
+    return DECODED_FIELD_COST + DECODED_UNKNOWN_COST + (wire_type == 2 ? v : 0);
+  if (wire_type != 2)
+    return DECODED_FIELD_COST + 8;
+  if (f->type == PROTOBUF_C_TYPE_MESSAGE)
+    return DECODED_FIELD_COST + ((const ProtobufCMessageDescriptor *) f->descriptor)->sizeof_message;
+  if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES)
+    return DECODED_FIELD_COST + 16 + v;
+  /* Packed scalars: at most 8 bytes per wire byte (1-byte varints into
+   * 64-bit elements). */
+  return DECODED_FIELD_COST + 8 * v;
+}
+
 static gboolean
 prescan (const ProtobufCMessageDescriptor *desc,
          const guint8                     *data,
          gsize                             len,
          guint                             depth,
+         PrescanBudget                    *budget,
          GError                          **error)
 {
   gsize pos = 0;
@@ -2273,6 +2368,7 @@ prescan (const ProtobufCMessageDescriptor *desc,
 
       if (!read_varint (data, len, &pos, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
         goto malformed;
+      f = protobuf_c_message_descriptor_get_field (desc, (unsigned) (tag >> 3));
       switch (tag & 7)
         {
         case 0:
@@ -2292,10 +2388,11 @@ prescan (const ProtobufCMessageDescriptor *desc,
         case 2:
           if (!read_varint (data, len, &pos, &v) || v > len - pos)
             goto malformed;
-          f = protobuf_c_message_descriptor_get_field (desc, (unsigned) (tag >> 3));
+          if (!budget_add (budget, field_cost (f, 2, v)))
+            goto too_big;
           if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE)
             {
-              if (!prescan (f->descriptor, data + pos, v, depth + 1, error))
+              if (!prescan (f->descriptor, data + pos, v, depth + 1, budget, error))
                 return FALSE;
             }
           else if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
@@ -2311,8 +2408,16 @@ prescan (const ProtobufCMessageDescriptor *desc,
         default:
           goto malformed;
         }
+      if ((tag & 7) != 2 && !budget_add (budget, field_cost (f, tag & 7, 0)))
+        goto too_big;
     }
   return TRUE;
+
+too_big:
+  g_set_error (error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
+               "message %s would take more than %" G_GSIZE_FORMAT " bytes once decoded",
+               desc->name, budget->max_cost);
+  return FALSE;
 
 malformed:
   g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
@@ -2324,7 +2429,10 @@ gboolean
 cp_proto_prescan (const ProtobufCMessageDescriptor *descriptor,
                   const guint8                     *data,
                   gsize                             len,
+                  gsize                             max_decoded,
                   GError                          **error)
 {
-  return prescan (descriptor, data, len, 1, error);
+  PrescanBudget budget = { descriptor->sizeof_message, max_decoded };
+
+  return prescan (descriptor, data, len, 1, &budget, error);
 }

@@ -298,6 +298,16 @@ cp_message_new_from_bytes (GType    message_type,
                            GBytes  *data,
                            GError **error)
 {
+  return cp_message_new_from_bytes_bounded (message_type, codec, data, 0, error);
+}
+
+CpMessage *
+cp_message_new_from_bytes_bounded (GType    message_type,
+                                   CpCodec  codec,
+                                   GBytes  *data,
+                                   gsize    max_decoded,
+                                   GError **error)
+{
   g_autoptr(GTypeClass) klass = NULL;
   ProtobufCMessage *c_message;
 
@@ -307,7 +317,8 @@ cp_message_new_from_bytes (GType    message_type,
     return NULL;
 
   klass = g_type_class_ref (message_type);
-  c_message = cp_codec_decode (codec, ((CpMessageClass *) klass)->descriptor, data, error);
+  c_message = cp_codec_decode_bounded (codec, ((CpMessageClass *) klass)->descriptor, data,
+                                       max_decoded, error);
   if (c_message == NULL)
     return NULL;
   return cp_message_new_take (message_type, c_message);

@@ -99,6 +99,8 @@ enum {
   PROP_RUNTIME_ID,
   PROP_RUNTIME_TOKEN,
   PROP_HOST_URL,
+  PROP_MAX_RECEIVE_SIZE,
+  PROP_MAX_SEND_QUEUE_SIZE,
   N_PROPS
 };
 
@@ -989,6 +991,12 @@ cp_server_get_property (GObject    *object,
     case PROP_HOST_URL:
       g_value_set_string (value, self->host_url);
       break;
+    case PROP_MAX_RECEIVE_SIZE:
+      g_object_get_property (G_OBJECT (self->rpc_server), "max-receive-size", value);
+      break;
+    case PROP_MAX_SEND_QUEUE_SIZE:
+      g_object_get_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -1073,6 +1081,12 @@ cp_server_set_property (GObject      *object,
       break;
     case PROP_SELF_VERSION:
       replace_string (&self->self_version, value);
+      break;
+    case PROP_MAX_RECEIVE_SIZE:
+      g_object_set_property (G_OBJECT (self->rpc_server), "max-receive-size", value);
+      break;
+    case PROP_MAX_SEND_QUEUE_SIZE:
+      g_object_set_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1277,6 +1291,28 @@ cp_server_class_init (CpServerClass *klass)
    */
   properties[PROP_HOST_URL] =
     g_param_spec_string ("host-url", NULL, NULL, NULL, ro);
+
+  /**
+   * CpServer:max-receive-size:
+   *
+   * The largest request message accepted, in bytes: the
+   * #CpRpcServer:max-receive-size of #CpServer:rpc-server (default 4 MiB;
+   * larger requests fail with `resource_exhausted`).
+   */
+  properties[PROP_MAX_RECEIVE_SIZE] =
+    g_param_spec_uint ("max-receive-size", NULL, NULL, 0, G_MAXUINT, 4 * 1024 * 1024,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpServer:max-send-queue-size:
+   *
+   * How many response bytes a stream may queue for a client that does not
+   * read them: the #CpRpcServer:max-send-queue-size of
+   * #CpServer:rpc-server (default 4 MiB).
+   */
+  properties[PROP_MAX_SEND_QUEUE_SIZE] =
+    g_param_spec_uint ("max-send-queue-size", NULL, NULL, 0, G_MAXUINT, 4 * 1024 * 1024,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 

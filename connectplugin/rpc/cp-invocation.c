@@ -23,9 +23,11 @@
 
 #include <string.h>
 
+#include "cp-codec-private.h"
 #include "cp-compression.h"
 #include "cp-envelope.h"
 #include "cp-error-private.h"
+#include "cp-memory-private.h"
 #include "cp-metadata.h"
 #include "cp-rpc-server-private.h"
 #include "cp-server-interceptor.h"
@@ -38,6 +40,19 @@
 /* Completed sends delivered per dispatch of the send source (see
  * CpSendResult below). */
 #define SEND_BATCH 128
+
+/* With no configured limit (max-receive-size 0), bodies and messages still
+ * stop here: below what a GByteArray can hold, so that no size from the
+ * network ever reaches a GLib abort. */
+#define HARD_RECEIVE_LIMIT ((gsize) G_MAXINT32)
+
+/* A binary message may take this many times the receive limit once
+ * decoded (see cp_proto_prescan()). */
+#define DECODED_SIZE_FACTOR 16
+
+/* Request bodies from this size on leave freed memory worth giving back
+ * to the system (cp_memory_trim_soon()). */
+#define TRIM_AFTER_BYTES (1024 * 1024)
 
 typedef struct {
   CpInvocation *invocation; /* weak: cleared when it is finalized */
@@ -70,12 +85,13 @@ struct _CpInvocation
 
   CpCompression request_compression;
   CpCompression response_compression;
-  guint max_receive_size;
+  gsize receive_limit;          /* max-receive-size, or HARD_RECEIVE_LIMIT */
 
   /* Request body. */
   GBytes *body_first;          /* unary POST: the body while it is one chunk */
   GByteArray *body;            /* unary POST: several chunks */
   gsize body_size;
+  gsize received_bytes;        /* the whole body so far, streams included */
   CpEnvelopeReader *reader;    /* streams */
   guint n_requests;
   CpMessage *first_request;    /* server streams */
@@ -97,6 +113,7 @@ struct _CpInvocation
   GQueue send_tasks;           /* GTask* waiting for the exchange to drain */
   GQueue send_done;            /* CpSendResult* to deliver from send_source */
   GSource *send_source;        /* created on demand */
+  gsize congested_bytes;       /* written since the exchange was last congested */
 
   /* Interceptors. */
   GPtrArray *interceptors;     /* the server's chain when the call came; NULL if none */
@@ -414,12 +431,12 @@ as_invalid_argument (GError *error)
 }
 
 static GError *
-size_error (gsize size,
-            guint limit)
+size_error (guint64 size,
+            gsize   limit)
 {
   return g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
-                      "message size %" G_GSIZE_FORMAT " is larger than configured max %u",
-                      size, limit);
+                      "message size %" G_GUINT64_FORMAT " is larger than configured max %"
+                      G_GSIZE_FORMAT, size, limit);
 }
 
 /* Decompresses (when @compressed) and checks the size limit. */
@@ -430,9 +447,9 @@ inflate_payload (CpInvocation *self,
                  GError      **error)
 {
   g_autoptr(GBytes) data = g_bytes_ref (payload);
-  guint max = self->max_receive_size;
+  gsize max = self->receive_limit;
 
-  if (max > 0 && g_bytes_get_size (data) > max)
+  if (g_bytes_get_size (data) > max)
     {
       g_propagate_error (error, size_error (g_bytes_get_size (data), max));
       return NULL;
@@ -459,7 +476,7 @@ inflate_payload (CpInvocation *self,
         }
       g_bytes_unref (data);
       data = inflated;
-      if (max > 0 && g_bytes_get_size (data) > max)
+      if (g_bytes_get_size (data) > max)
         {
           g_propagate_error (error, size_error (g_bytes_get_size (data), max));
           return NULL;
@@ -483,14 +500,18 @@ decode_request (CpInvocation *self,
   if (data == NULL)
     return NULL;
 
-  message = cp_message_new_from_bytes (cp_method_info_get_input_type (self->info),
-                                       self->codec, data, &local_error);
+  message = cp_message_new_from_bytes_bounded (cp_method_info_get_input_type (self->info),
+                                               self->codec, data,
+                                               self->receive_limit * DECODED_SIZE_FACTOR,
+                                               &local_error);
   if (message == NULL)
     {
       GError *e = as_invalid_argument (local_error);
 
-      /* The codec reports every malformed input as invalid_argument. */
-      if (e->domain == CP_ERROR && e->code != CP_ERROR_INVALID_ARGUMENT)
+      /* The codec reports every malformed input as invalid_argument, and
+       * a message too large once decoded as resource_exhausted. */
+      if (e->domain == CP_ERROR && e->code != CP_ERROR_INVALID_ARGUMENT &&
+          e->code != CP_ERROR_RESOURCE_EXHAUSTED)
         e->code = CP_ERROR_INVALID_ARGUMENT;
       g_propagate_error (error, e);
     }
@@ -566,6 +587,8 @@ mark_finished (CpInvocation *self,
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
   g_clear_pointer (&self->body, g_byte_array_unref);
   g_clear_pointer (&self->body_first, g_bytes_unref);
+  if (self->received_bytes >= TRIM_AFTER_BYTES)
+    cp_memory_trim_soon ();
 
   /* Before the server may complete a shutdown: every outcome is seen. */
   if (self->n_intercepted > 0)
@@ -679,6 +702,8 @@ write_stream_message (CpInvocation *self,
   ensure_stream_headers (self);
   envelope = cp_envelope_encode (flags, payload);
   cp_http_exchange_write (self->exchange, envelope);
+  if (cp_http_exchange_is_congested (self->exchange))
+    self->congested_bytes += g_bytes_get_size (envelope);
   return TRUE;
 }
 
@@ -1039,17 +1064,20 @@ on_body_chunk (CpHttpExchange *exchange,
   if (self == NULL || self->finished)
     return;
 
+  self->received_bytes += g_bytes_get_size (chunk);
   if (!is_stream (self))
     {
       if (!self->reading_body)
         return;
-      self->body_size += g_bytes_get_size (chunk);
-      if (self->max_receive_size > 0 && self->body_size > self->max_receive_size)
+      /* Checked before adding: body_size stays <= receive_limit. */
+      if (g_bytes_get_size (chunk) > self->receive_limit - self->body_size)
         {
           self->close_on_answer = TRUE;
-          engine_fail (self, size_error (self->body_size, self->max_receive_size));
+          engine_fail (self, size_error ((guint64) self->body_size + g_bytes_get_size (chunk),
+                                         self->receive_limit));
           return;
         }
+      self->body_size += g_bytes_get_size (chunk);
       /* Zero copy while the body is a single chunk. */
       if (self->body == NULL && self->body_first == NULL)
         self->body_first = g_bytes_ref (chunk);
@@ -1142,6 +1170,7 @@ on_writable (CpHttpExchange *exchange,
 
   if (self == NULL || cp_http_exchange_is_congested (exchange))
     return;
+  self->congested_bytes = 0;
   complete_send_tasks (self, NULL);
 }
 
@@ -1281,6 +1310,24 @@ check_request (CpInvocation *self)
   return NULL;
 }
 
+/* A unary body declared larger than the limit is refused before any of it
+ * is read, and the connection closed rather than drained. */
+static GError *
+check_declared_length (CpInvocation *self)
+{
+  SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (self->exchange);
+  goffset declared;
+
+  if (is_stream (self) || self->is_get || self->body_done ||
+      soup_message_headers_get_encoding (headers) != SOUP_ENCODING_CONTENT_LENGTH)
+    return NULL;
+  declared = soup_message_headers_get_content_length (headers);
+  if (declared <= 0 || (guint64) declared <= self->receive_limit)
+    return NULL;
+  self->close_on_answer = TRUE;
+  return size_error ((guint64) declared, self->receive_limit);
+}
+
 static void
 start_deadline (CpInvocation *self)
 {
@@ -1307,13 +1354,17 @@ cp_invocation_start (CpInvocation *self)
   hold = g_object_ref (self);
   self->started = TRUE;
   self->self_ref = g_object_ref (self);
-  self->max_receive_size = cp_rpc_server_get_max_receive_size (self->server);
+  self->receive_limit = cp_rpc_server_get_max_receive_size (self->server);
+  if (self->receive_limit == 0 || self->receive_limit > HARD_RECEIVE_LIMIT)
+    self->receive_limit = HARD_RECEIVE_LIMIT;
   self->body_done = self->is_get || cp_http_exchange_has_empty_body (self->exchange);
 
   cp_http_exchange_set_callbacks (self->exchange, &exchange_callbacks,
                                   g_rc_box_acquire (self->link), link_release);
 
   error = check_request (self);
+  if (error == NULL)
+    error = check_declared_length (self);
   if (error != NULL)
     {
       engine_fail (self, error);
@@ -1337,14 +1388,14 @@ cp_invocation_start (CpInvocation *self)
       break;
 
     case CP_METHOD_SERVER_STREAMING:
-      self->reader = cp_envelope_reader_new (self->max_receive_size);
+      self->reader = cp_envelope_reader_new (self->receive_limit);
       if (self->body_done)
         stream_input_end (self);
       break;
 
     case CP_METHOD_CLIENT_STREAMING:
     case CP_METHOD_BIDI_STREAMING:
-      self->reader = cp_envelope_reader_new (self->max_receive_size);
+      self->reader = cp_envelope_reader_new (self->receive_limit);
       if (self->body_done)
         self->input_done = TRUE;
       dispatch (self, NULL);
@@ -1860,6 +1911,24 @@ check_can_send (CpInvocation *self,
   return TRUE;
 }
 
+/* A client that does not read must not grow the server without bound:
+ * past max-send-queue-size bytes queued beyond the congestion mark, the
+ * stream ends with resource_exhausted and the connection closes. */
+static gboolean
+check_send_queue (CpInvocation *self,
+                  GError      **error)
+{
+  guint max = cp_rpc_server_get_max_send_queue_size (self->server);
+
+  if (max == 0 || self->congested_bytes <= max || self->finished)
+    return TRUE;
+  cp_http_exchange_set_close (self->exchange);
+  engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
+                                  "the client does not read the stream: more than %u bytes "
+                                  "wait to be sent", max));
+  return check_can_send (self, error);
+}
+
 /**
  * cp_invocation_send_headers:
  * @invocation: a #CpInvocation of a server-streaming or bidi method
@@ -1919,7 +1988,7 @@ cp_invocation_send_message (CpInvocation *invocation,
                    local_error->message);
       return FALSE;
     }
-  return TRUE;
+  return check_send_queue (invocation, error);
 }
 
 /**

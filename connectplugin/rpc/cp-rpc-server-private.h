@@ -19,6 +19,7 @@ gboolean      cp_rpc_server_supports_compression (CpRpcServer    *server,
 /* Comma-separated supported non-identity encodings ("gzip"), or "identity". */
 const char   *cp_rpc_server_get_accept_encoding  (CpRpcServer    *server);
 guint         cp_rpc_server_get_max_receive_size (CpRpcServer    *server);
+guint         cp_rpc_server_get_max_send_queue_size (CpRpcServer *server);
 guint         cp_rpc_server_get_compress_min_bytes (CpRpcServer  *server);
 gboolean      cp_rpc_server_get_require_protocol_header (CpRpcServer *server);
 /* The context handlers run in (thread-default when the server was made). */

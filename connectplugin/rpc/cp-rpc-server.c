@@ -19,6 +19,10 @@ typedef struct {
 } Route;
 
 #define CP_RPC_SERVER_DEFAULT_COMPRESS_MIN_BYTES 1024
+/* As gRPC's default; connect-go has none, but a finite default keeps an
+ * unauthenticated peer from making the server buffer gigabytes. */
+#define CP_RPC_SERVER_DEFAULT_MAX_RECEIVE_SIZE (4 * 1024 * 1024)
+#define CP_RPC_SERVER_DEFAULT_MAX_SEND_QUEUE_SIZE (4 * 1024 * 1024)
 
 struct _CpRpcServer
 {
@@ -31,6 +35,7 @@ struct _CpRpcServer
   GPtrArray *interceptors;       /* CpServerInterceptor*, immutable; NULL if none */
 
   guint max_receive_size;
+  guint max_send_queue_size;
   guint compress_min_bytes;
   gboolean require_protocol_header;
   GStrv compressions;            /* as set, for the property */
@@ -48,6 +53,7 @@ enum {
   PROP_COMPRESS_MIN_BYTES,
   PROP_TLS_CERTIFICATE,
   PROP_REQUIRE_CONNECT_PROTOCOL_HEADER,
+  PROP_MAX_SEND_QUEUE_SIZE,
   N_PROPS
 };
 
@@ -332,6 +338,12 @@ cp_rpc_server_get_max_receive_size (CpRpcServer *server)
 }
 
 guint
+cp_rpc_server_get_max_send_queue_size (CpRpcServer *server)
+{
+  return server->max_send_queue_size;
+}
+
+guint
 cp_rpc_server_get_compress_min_bytes (CpRpcServer *server)
 {
   return server->compress_min_bytes;
@@ -467,6 +479,9 @@ cp_rpc_server_get_property (GObject    *object,
     case PROP_REQUIRE_CONNECT_PROTOCOL_HEADER:
       g_value_set_boolean (value, self->require_protocol_header);
       break;
+    case PROP_MAX_SEND_QUEUE_SIZE:
+      g_value_set_uint (value, self->max_send_queue_size);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -497,6 +512,9 @@ cp_rpc_server_set_property (GObject      *object,
     case PROP_REQUIRE_CONNECT_PROTOCOL_HEADER:
       self->require_protocol_header = g_value_get_boolean (value);
       break;
+    case PROP_MAX_SEND_QUEUE_SIZE:
+      self->max_send_queue_size = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -515,12 +533,23 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
   /**
    * CpRpcServer:max-receive-size:
    *
-   * The largest request message accepted, in bytes, after decompression;
-   * 0 means no limit. Larger messages fail with `resource_exhausted`.
+   * The largest request message accepted, in bytes, both as received and
+   * after decompression. Default 4 MiB (4194304), as gRPC. Larger messages
+   * fail with `resource_exhausted`: a unary body as soon as its declared
+   * `Content-Length` or the bytes received pass the limit (the connection
+   * is then closed, the rest never read), a stream message as soon as its
+   * envelope prefix announces it, a compressed one as soon as inflating
+   * passes it. The limit also bounds the memory a binary message may
+   * take once decoded (many tiny unknown fields cost far more decoded
+   * than on the wire): a message whose estimated decoded size passes 16
+   * times the limit is refused the same way.
+   *
+   * 0 means no configured limit; the engine then still refuses anything
+   * over 2 GiB.
    */
   properties[PROP_MAX_RECEIVE_SIZE] =
     g_param_spec_uint ("max-receive-size", NULL, NULL,
-                       0, G_MAXUINT, 0,
+                       0, G_MAXUINT, CP_RPC_SERVER_DEFAULT_MAX_RECEIVE_SIZE,
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -571,6 +600,22 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
                           FALSE,
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpRpcServer:max-send-queue-size:
+   *
+   * How many response bytes one stream may queue for a client that does
+   * not read them, in bytes, beyond the connection's own small write
+   * buffer (256 KiB). Default 4 MiB. A handler that sends past it with
+   * cp_invocation_send_message() ends the stream with
+   * `resource_exhausted` (that send fails with it) and the connection
+   * closes. Handlers using cp_invocation_send_message_async(), which
+   * waits while the client is slow, never reach it. 0 means no limit.
+   */
+  properties[PROP_MAX_SEND_QUEUE_SIZE] =
+    g_param_spec_uint ("max-send-queue-size", NULL, NULL,
+                       0, G_MAXUINT, CP_RPC_SERVER_DEFAULT_MAX_SEND_QUEUE_SIZE,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -585,6 +630,8 @@ cp_rpc_server_init (CpRpcServer *self)
   g_queue_init (&self->shutdown_tasks);
   set_compressions (self, NULL);
   self->compress_min_bytes = CP_RPC_SERVER_DEFAULT_COMPRESS_MIN_BYTES;
+  self->max_receive_size = CP_RPC_SERVER_DEFAULT_MAX_RECEIVE_SIZE;
+  self->max_send_queue_size = CP_RPC_SERVER_DEFAULT_MAX_SEND_QUEUE_SIZE;
 }
 
 /* ------------------------------------------------------------------ */

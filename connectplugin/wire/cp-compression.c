@@ -129,6 +129,9 @@ cp_compress (CpCompression   compression,
     return g_bytes_ref (data);
 
   in = g_bytes_get_data (data, &in_len);
+  /* Empty GBytes may have NULL data, and NULL + 0 is undefined. */
+  if (in == NULL)
+    in = (const guint8 *) "";
   compressor = take_converter (&cached_compressor, TRUE);
 
   /* Output goes to a scratch buffer first: small messages (the common

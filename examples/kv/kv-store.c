@@ -7,12 +7,25 @@
  */
 #include "kv-store.h"
 
-/* One open Watch call: the stream to send on and the prefix it follows. */
+#include <string.h>
+
+/* Events a slow watcher may have waiting, in bytes: past this its watch
+ * ends with resource_exhausted instead of the store buffering without
+ * bound for a client that does not read. */
+#define WATCH_MAX_PENDING_BYTES (4 * 1024 * 1024)
+
+/* One open Watch call: the stream to send on and the prefix it follows.
+ * Events go out one at a time with cp_invocation_send_message_async(),
+ * which waits while the client is slow; the others wait in @pending.
+ * A g_rc_box: the send in flight holds a reference. */
 typedef struct {
-  ExampleKvStore *self;         /* unowned: the store owns the watchers */
+  ExampleKvStore *self;         /* unowned: the store owns the watchers; NULL once removed */
   CpInvocation   *invocation;
   char           *prefix;
   gulong          cancelled_id;
+  GQueue          pending;      /* KvWatchEvent* */
+  gsize           pending_bytes;
+  gboolean        sending;
 } Watcher;
 
 struct _ExampleKvStore
@@ -50,14 +63,64 @@ log_line (ExampleKvStore *self,
 }
 
 static void
+watcher_clear (gpointer data)
+{
+  Watcher *w = data;
+
+  g_queue_clear_full (&w->pending, g_object_unref);
+  g_object_unref (w->invocation);
+  g_free (w->prefix);
+}
+
+/* The store's reference (the array's free function). */
+static void
 watcher_free (gpointer data)
 {
   Watcher *w = data;
 
   g_clear_signal_handler (&w->cancelled_id, cp_invocation_get_cancellable (w->invocation));
-  g_object_unref (w->invocation);
-  g_free (w->prefix);
-  g_free (w);
+  w->self = NULL;
+  g_rc_box_release_full (w, watcher_clear);
+}
+
+static gsize
+event_size (KvWatchEvent *event)
+{
+  g_autoptr(GBytes) value = kv_watch_event_get_value (event);
+
+  return strlen (kv_watch_event_get_key (event)) + (value ? g_bytes_get_size (value) : 0);
+}
+
+static void watcher_send_next (Watcher *w);
+
+static void
+on_event_sent (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  Watcher *w = user_data;
+  g_autoptr(GError) error = NULL;
+
+  w->sending = FALSE;
+  if (cp_invocation_send_message_finish (CP_INVOCATION (source), result, &error))
+    watcher_send_next (w);
+  else if (w->self != NULL)
+    log_line (w->self, "watch: dropping events: %s", error->message);
+  g_rc_box_release_full (w, watcher_clear);
+}
+
+static void
+watcher_send_next (Watcher *w)
+{
+  g_autoptr(KvWatchEvent) event = NULL;
+
+  if (w->sending || w->self == NULL || g_queue_is_empty (&w->pending))
+    return;
+  event = g_queue_pop_head (&w->pending);
+  w->pending_bytes -= event_size (event);
+  w->sending = TRUE;
+  cp_invocation_send_message_async (w->invocation, CP_MESSAGE (event), NULL,
+                                    on_event_sent, g_rc_box_acquire (w));
 }
 
 static void
@@ -66,20 +129,37 @@ notify_watchers (ExampleKvStore *self,
                  const char     *key,
                  GBytes         *value)
 {
-  for (guint i = 0; i < self->watchers->len; i++)
+  for (guint i = 0; i < self->watchers->len;)
     {
       Watcher *w = g_ptr_array_index (self->watchers, i);
-      g_autoptr(KvWatchEvent) event = NULL;
-      g_autoptr(GError) error = NULL;
+      KvWatchEvent *event;
+      gsize size;
 
       if (!g_str_has_prefix (key, w->prefix))
-        continue;
+        {
+          i++;
+          continue;
+        }
       event = kv_watch_event_new ();
       kv_watch_event_set_type_ (event, type);
       kv_watch_event_set_key (event, key);
       kv_watch_event_set_value (event, value);
-      if (!cp_invocation_send_message (w->invocation, CP_MESSAGE (event), &error))
-        log_line (self, "watch: dropping event for %s: %s", key, error->message);
+      size = event_size (event);
+      if (w->pending_bytes + size > WATCH_MAX_PENDING_BYTES)
+        {
+          g_autoptr(CpInvocation) invocation = g_object_ref (w->invocation);
+
+          g_object_unref (event);
+          log_line (self, "watch: the client does not keep up; ending its watch");
+          g_ptr_array_remove_index_fast (self->watchers, i);
+          cp_invocation_return_error (invocation, CP_ERROR_RESOURCE_EXHAUSTED,
+                                      "the watcher does not keep up with the changes");
+          continue;
+        }
+      g_queue_push_tail (&w->pending, event);
+      w->pending_bytes += size;
+      watcher_send_next (w);
+      i++;
     }
 }
 
@@ -173,7 +253,7 @@ example_kv_store_handle_watch (KvKVService    *object,
 
   /* Streams until the caller cancels (the invocation's cancellable fires in
    * this context, where the server runs) or the store ends it. */
-  w = g_new0 (Watcher, 1);
+  w = g_rc_box_new0 (Watcher);
   w->self = self;
   w->invocation = g_object_ref (invocation);
   w->prefix = g_strdup (kv_watch_request_get_prefix (request));

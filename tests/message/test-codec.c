@@ -375,8 +375,8 @@ test_json_decode_variants (void)
     "\"f_float\": \"NaN\", \"fDouble\": \"-Infinity\", \"f_bytes\": \"-_8\", \"f_enum\": 2,"
     "\"fString\": \"\\u00e9\\ud83d\\ude00\\/\", \"fNested\": null,"
     "\"unknownField\": {\"a\": [1, {\"b\": null}, \"x\", true, -1.5e3]},"
-    "\"f_bool\": true, \"oString\": \"x\", \"oInt32\": 4,"
-    "\"snake_case_name_2\": \"a\", \"snakeCaseName2\": \"b\","
+    "\"f_bool\": true, \"oString\": null, \"oInt32\": 4,"
+    "\"snakeCaseName2\": \"b\","
     "\"rInt32\": [1, \"2\", 3e0], \"r_enum\": [\"COLOR_RED\", \"NO_SUCH_NAME\", 9],"
     "\"mInt32Nested\": {\"-1\": {\"id\": 4}, \"-1\": {\"id\": 5}}, \"m_bool_int64\": {\"false\": \"9\"},"
     "\"fRecursive\": {\"children\": [{}, {\"depth\": 2}]}"
@@ -432,9 +432,10 @@ test_json_decode_null (void)
   g_autoptr(TestAll) m = NULL;
   g_autofree char *out = NULL;
 
-  /* null unsets, whatever was there before */
-  m = decode_json ("{\"fString\":\"x\",\"fString\":null,\"fInt32\":null,\"rInt32\":[1],\"rInt32\":null,"
-                   "\"mStringString\":null,\"fNested\":{},\"fNested\":null,\"oInt32\":1,\"oInt32\":null,"
+  /* null leaves the default (a field named twice is an error: see
+   * test_json_duplicate_fields) */
+  m = decode_json ("{\"fString\":null,\"fInt32\":null,\"rInt32\":null,"
+                   "\"mStringString\":null,\"fNested\":null,\"oInt32\":null,"
                    "\"fEnum\":null,\"fBytes\":null}", -1, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (m->f_string, ==, "");
@@ -682,6 +683,100 @@ test_json_invalid_utf8_output (void)
   g_assert_error (error, CP_ERROR, CP_ERROR_INTERNAL);
 }
 
+/* As protobuf-go: a field given twice is an error, not "last wins", also
+ * under its two spellings, and so are two members of one oneof. */
+static void
+test_json_duplicate_fields (void)
+{
+  static const struct { const char *json; const char *field; } bad[] = {
+    { "{\"fInt32\":1,\"fInt32\":2}", "f_int32" },
+    { "{\"f_int32\":1,\"fInt32\":2}", "f_int32" },
+    { "{\"fString\":\"a\",\"f_string\":null}", "f_string" },
+    { "{\"rInt32\":[1],\"r_int32\":[2]}", "r_int32" },
+    { "{\"mStringString\":{},\"mStringString\":{}}", "m_string_string" },
+    { "{\"fNested\":{\"id\":1,\"id\":2}}", "id" },
+    { "{\"snakeCaseName2\":\"a\",\"snake_case_name_2\":\"b\"}", "snake_case_name_2" },
+    { "{\"oString\":\"a\",\"oInt32\":1}", "o_int32" },
+    { "{\"oEnum\":\"COLOR_RED\",\"o_nested\":{}}", "o_nested" },
+  };
+  static const char *good[] = {
+    "{\"fInt32\":1,\"fInt64\":\"2\"}",
+    /* A null oneof member does not set the oneof (protobuf-go). */
+    "{\"oString\":null,\"oInt32\":5}",
+    "{\"fNested\":{\"id\":1},\"rNested\":[{\"id\":1},{\"id\":2}]}",
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (bad); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(TestAll) m = decode_json (bad[i].json, -1, &error);
+
+      g_test_message ("%s", bad[i].json);
+      g_assert_null (m);
+      g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+      g_assert_nonnull (strstr (error->message, bad[i].field));
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (good); i++)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(TestAll) m = decode_json (good[i], -1, &error);
+
+      g_assert_no_error (error);
+      g_assert_nonnull (m);
+    }
+}
+
+/* Tiny unknown fields cost ~30 times their wire size once unpacked by
+ * protobuf-c: the pre-scan refuses them against the decoded-size bound,
+ * before anything is allocated. */
+static void
+test_proto_decoded_size_bound (void)
+{
+  const gsize n = 100000;
+  GByteArray *wire = g_byte_array_new ();
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(GError) error = NULL;
+  ProtobufCMessage *m;
+
+  for (gsize i = 0; i < n; i++)
+    {
+      /* field 1000 (unknown to TestAll), varint 1: 3 bytes */
+      static const guint8 field[] = { 0xc0, 0x3e, 0x01 };
+      g_byte_array_append (wire, field, sizeof field);
+    }
+  bytes = g_byte_array_free_to_bytes (wire);
+
+  /* 300 KB on the wire, estimated at more than 8 MB decoded. */
+  m = cp_codec_decode_bounded (CP_CODEC_PROTO, &cptest__v1__test_all__descriptor, bytes,
+                               16 * g_bytes_get_size (bytes), &error);
+  g_assert_null (m);
+  g_assert_error (error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  g_clear_error (&error);
+
+  /* Unbounded (and a generous bound) still decode them. */
+  m = cp_codec_decode_bounded (CP_CODEC_PROTO, &cptest__v1__test_all__descriptor, bytes,
+                               128 * g_bytes_get_size (bytes), &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (protobuf_c_message_get_packed_size (m), ==, g_bytes_get_size (bytes));
+  protobuf_c_message_free_unpacked (m, NULL);
+
+  /* Ordinary messages are far below 16x: a large string field. */
+  {
+    g_autoptr(TestAll) big = NULL;
+    g_autofree char *text = g_strnfill (1000000, 's');
+    TestAll src = CPTEST__V1__TEST_ALL__INIT;
+    g_autoptr(GBytes) packed = NULL;
+
+    src.f_string = text;
+    packed = cp_codec_encode (CP_CODEC_PROTO, &src.base, &error);
+    g_assert_no_error (error);
+    big = (TestAll *) cp_codec_decode_bounded (CP_CODEC_PROTO, &cptest__v1__test_all__descriptor,
+                                               packed, 2 * g_bytes_get_size (packed), &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (big->f_string, ==, text);
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -704,6 +799,8 @@ main (int argc, char **argv)
   g_test_add_func ("/message/codec/json/node", test_json_node);
   g_test_add_func ("/message/codec/json/field-name", test_json_field_name);
   g_test_add_func ("/message/codec/json/invalid-utf8-output", test_json_invalid_utf8_output);
+  g_test_add_func ("/message/codec/json/duplicate-fields", test_json_duplicate_fields);
+  g_test_add_func ("/message/codec/proto/decoded-size-bound", test_proto_decoded_size_bound);
 
   return g_test_run ();
 }

@@ -1439,6 +1439,26 @@ test_interceptors (Fixture *f, gconstpointer data)
   g_assert_cmpstr (outcomes->str, ==, expected);
 }
 
+/* CpServer forwards the engine's limits (finite by default). */
+static void
+test_engine_limits (void)
+{
+  g_autoptr(CpServer) server = cp_server_new ();
+  CpRpcServer *rpc = cp_server_get_rpc_server (server);
+  guint value = 0;
+
+  g_object_get (server, "max-receive-size", &value, NULL);
+  g_assert_cmpuint (value, ==, 4 * 1024 * 1024);
+  g_object_get (server, "max-send-queue-size", &value, NULL);
+  g_assert_cmpuint (value, ==, 4 * 1024 * 1024);
+
+  g_object_set (server, "max-receive-size", 1000, "max-send-queue-size", 2000, NULL);
+  g_object_get (rpc, "max-receive-size", &value, NULL);
+  g_assert_cmpuint (value, ==, 1000);
+  g_object_get (rpc, "max-send-queue-size", &value, NULL);
+  g_assert_cmpuint (value, ==, 2000);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1472,6 +1492,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin/control/auth/secret-from-env", test_control_secret_from_env);
   g_test_add_func ("/plugin/validation", test_validation);
   g_test_add_func ("/plugin/plugin/descriptors", test_plugin_descriptors);
+  g_test_add_func ("/plugin/server/engine-limits", test_engine_limits);
 
   return g_test_run ();
 }

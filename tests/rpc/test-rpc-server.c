@@ -11,6 +11,7 @@
 
 #include "cp-error-private.h"
 #include "cp-http-server-private.h"
+#include "cp-memory-private.h"
 #include "cp-rpc-server-private.h"
 #include "kv-messages.h"
 #include "rpc-test-util.h"
@@ -36,6 +37,7 @@ typedef struct {
   guint flood_sent;
   gboolean flood_waiting;
   gboolean flood_done;
+  GError *flood_error;
 } Fixture;
 
 /* ------------------------------------------------------------------ */
@@ -254,6 +256,21 @@ watch_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
     {
       hold_invocation (f, invocation);
       flood_next (f);
+    }
+  else if (strcmp (prefix, "syncflood") == 0)
+    {
+      /* 400 × 64 KiB without waiting, until a send fails. */
+      g_autofree char *data = g_malloc0 (64 * 1024);
+      g_autoptr(GBytes) value = g_bytes_new_take (g_steal_pointer (&data), 64 * 1024);
+      g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_PUT, "flood", value);
+
+      g_clear_error (&f->flood_error);
+      for (f->flood_sent = 0; f->flood_sent < 400; f->flood_sent++)
+        if (!cp_invocation_send_message (invocation, CP_MESSAGE (event), &f->flood_error))
+          break;
+      if (f->flood_error == NULL)
+        cp_invocation_return_ok (invocation);
+      f->flood_done = TRUE;
     }
   else
     {
@@ -1787,6 +1804,159 @@ test_max_receive_size (Fixture *f, gconstpointer data)
   assert_server_alive (f);
 }
 
+/* Reads until the server closes the connection; FALSE if it stalled. */
+static gboolean
+read_until_eof (RawConn *rc)
+{
+  while (raw_read_more (rc))
+    ;
+  return rc->eof;
+}
+
+/* The default limit is finite (4 MiB), and a unary body declared larger is
+ * refused from its Content-Length alone, before any of it is read: the
+ * answer comes although only a few bytes of the 5 GiB were sent, then the
+ * connection closes instead of draining the rest. */
+static void
+test_receive_limit_declared (Fixture *f, gconstpointer data)
+{
+  guint limit = 0;
+  RawConn *rc = raw_conn_new (f->url);
+  RawResponse resp;
+  const char *request = "POST " KV_PROCEDURE_GET " HTTP/1.1\r\nHost: x\r\n"
+                        "Content-Type: application/proto\r\n"
+                        "Content-Length: 5368709120\r\n\r\n\x0a\x01k";
+
+  g_object_get (f->server, "max-receive-size", &limit, NULL);
+  g_assert_cmpuint (limit, ==, 4 * 1024 * 1024);
+
+  g_assert_true (raw_send (rc, request, strlen (request)));
+  g_assert_true (raw_read_response (rc, &resp));
+  g_assert_cmpuint (resp.status, ==, 429);
+  assert_error_json (resp.body, CP_ERROR_RESOURCE_EXHAUSTED, NULL);
+  g_assert_true (read_until_eof (rc));
+  raw_response_clear (&resp);
+  raw_conn_free (rc);
+
+  /* Just over the limit, declared: the same. */
+  {
+    g_autofree char *head = g_strdup_printf ("POST " KV_PROCEDURE_GET " HTTP/1.1\r\nHost: x\r\n"
+                                             "Content-Type: application/proto\r\n"
+                                             "Content-Length: %u\r\n\r\n", limit + 1);
+    rc = raw_conn_new (f->url);
+    g_assert_true (raw_send (rc, head, strlen (head)));
+    g_assert_true (raw_read_response (rc, &resp));
+    g_assert_cmpuint (resp.status, ==, 429);
+    g_assert_true (read_until_eof (rc));
+    raw_response_clear (&resp);
+    raw_conn_free (rc);
+  }
+  assert_server_alive (f);
+}
+
+/* A stream envelope announcing 2^32 - 1 bytes is refused from its prefix
+ * under the default limit (nothing of it buffered). */
+static void
+test_receive_limit_envelope (Fixture *f, gconstpointer data)
+{
+  static const guint8 prefix[] = { 0x00, 0xff, 0xff, 0xff, 0xff, 'x' };
+  GString *req = g_string_new ("POST " KV_PROCEDURE_WATCH " HTTP/1.1\r\nHost: x\r\n"
+                               "Content-Type: application/connect+proto\r\n"
+                               "Transfer-Encoding: chunked\r\n\r\n");
+  RawConn *rc = raw_conn_new (f->url);
+  g_autoptr(GError) rpc_error = NULL;
+  RawResponse resp;
+  GArray *envs;
+
+  g_string_append_printf (req, "%zx\r\n", sizeof prefix);
+  g_string_append_len (req, (const char *) prefix, sizeof prefix);
+  g_string_append (req, "\r\n");
+  g_assert_true (raw_send (rc, req->str, req->len));
+  g_string_free (req, TRUE);
+  g_assert_true (raw_read_response (rc, &resp));
+  g_assert_cmpuint (resp.status, ==, 200);
+  envs = raw_parse_envelopes (resp.body);
+  rpc_error = parse_end_stream (g_array_index (envs, RawEnvelope, envs->len - 1).payload, NULL);
+  g_assert_error (rpc_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  raw_envelopes_free (envs);
+  raw_response_clear (&resp);
+  raw_conn_free (rc);
+  assert_server_alive (f);
+}
+
+/* Under the limit on the wire but ~30 times larger once decoded: 3-byte
+ * unknown fields are refused by the pre-scan, before protobuf-c allocates
+ * anything; a gzip bomb under the default limit is refused while it
+ * inflates. */
+static void
+test_receive_limit_decoded (Fixture *f, gconstpointer data)
+{
+  const guint limit = 64 * 1024;
+  GByteArray *wire = g_byte_array_new ();
+  g_autoptr(GBytes) body = NULL;
+  RawResponse resp;
+
+  g_object_set (f->server, "max-receive-size", limit, NULL);
+  while (wire->len + 3 <= limit)
+    {
+      static const guint8 field[] = { 0xc0, 0x3e, 0x01 }; /* field 1000 = 1 */
+      g_byte_array_append (wire, field, sizeof field);
+    }
+  body = g_byte_array_free_to_bytes (wire);
+  roundtrip (f, "POST", KV_PROCEDURE_GET, "Content-Type: application/proto\r\n", body, &resp);
+  g_assert_cmpuint (resp.status, ==, 429);
+  assert_error_json (resp.body, CP_ERROR_RESOURCE_EXHAUSTED, NULL);
+  raw_response_clear (&resp);
+
+  /* The same fields in a stream message. */
+  {
+    g_autoptr(GBytes) env = raw_envelope (0, g_bytes_get_data (body, NULL), g_bytes_get_size (body));
+    g_autoptr(GError) rpc_error = stream_call_error (f, KV_PROCEDURE_WATCH, NULL, env);
+    g_assert_error (rpc_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  }
+
+  /* Default limit: a 64 MiB gzip bomb (64 KiB on the wire). */
+  g_object_set (f->server, "max-receive-size", 4 * 1024 * 1024, NULL);
+  {
+    g_autofree char *huge_key = g_strnfill (64 * 1024 * 1024, 'b');
+    g_autoptr(GBytes) huge = get_request_proto (huge_key);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(GBytes) bomb = cp_compress (CP_COMPRESSION_GZIP, huge, &error);
+
+    g_assert_no_error (error);
+    g_clear_pointer (&huge_key, g_free);
+    roundtrip (f, "POST", KV_PROCEDURE_GET,
+               "Content-Type: application/proto\r\nContent-Encoding: gzip\r\n", bomb, &resp);
+    g_assert_cmpuint (resp.status, ==, 429);
+    raw_response_clear (&resp);
+  }
+  assert_server_alive (f);
+}
+
+/* An empty JSON body is invalid_argument (and no NULL + 0 under UBSan). */
+static void
+test_unary_json_empty_body (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
+  RawResponse resp;
+
+  roundtrip (f, "POST", KV_PROCEDURE_GET, "Content-Type: application/json\r\n", empty, &resp);
+  g_assert_cmpuint (resp.status, ==, 400);
+  assert_error_json (resp.body, CP_ERROR_INVALID_ARGUMENT, NULL);
+  raw_response_clear (&resp);
+
+  /* Duplicate JSON fields are refused, naming the field. */
+  {
+    g_autoptr(GBytes) dup = g_bytes_new_static ("{\"key\":\"a\",\"key\":\"b\"}", 21);
+    roundtrip (f, "POST", KV_PROCEDURE_GET, "Content-Type: application/json\r\n", dup, &resp);
+    g_assert_cmpuint (resp.status, ==, 400);
+    assert_error_json (resp.body, CP_ERROR_INVALID_ARGUMENT, NULL);
+    g_assert_nonnull (g_strstr_len (g_bytes_get_data (resp.body, NULL), g_bytes_get_size (resp.body),
+                                    "duplicate field key"));
+    raw_response_clear (&resp);
+  }
+}
+
 /* ------------------------------------------------------------------ */
 /* Disconnects and back-pressure                                         */
 
@@ -1863,6 +2033,102 @@ test_slow_reader_backpressure (Fixture *f, gconstpointer data)
   raw_envelopes_free (envs);
   raw_response_clear (&resp);
   raw_conn_free (rc);
+}
+
+/* A handler sending without waiting to a client that does not read: the
+ * stream ends with resource_exhausted once max-send-queue-size bytes wait
+ * (beyond the congestion mark), instead of queueing all 25 MiB. */
+static void
+test_slow_reader_send_queue_bound (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GBytes) env = watch_request_envelope ("syncflood");
+  g_autoptr(GBytes) request = build_request ("POST", KV_PROCEDURE_WATCH,
+                                             "Content-Type: application/connect+proto\r\n", env);
+  RawConn *rc = raw_conn_new (f->url);
+  RawResponse resp = { 0 };
+  g_autoptr(GError) end_error = NULL;
+  guint max = 0;
+  GArray *envs;
+
+  g_object_get (f->server, "max-send-queue-size", &max, NULL);
+  g_assert_cmpuint (max, ==, 4 * 1024 * 1024);
+  g_object_set (f->server, "max-send-queue-size", 1024 * 1024, NULL);
+
+  g_assert_true (raw_send (rc, g_bytes_get_data (request, NULL), g_bytes_get_size (request)));
+  while (!f->flood_done)
+    g_main_context_iteration (NULL, TRUE);
+
+  /* 1 MiB + the 256 KiB mark + socket buffers (a few MiB), not 25 MiB. */
+  g_assert_error (f->flood_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  g_assert_cmpuint (f->flood_sent, <, 300);
+
+  /* What was queued arrives, then the error. */
+  g_assert_true (raw_read_response (rc, &resp));
+  g_assert_cmpuint (resp.status, ==, 200);
+  envs = raw_parse_envelopes (resp.body);
+  g_assert_cmpuint (envs->len, ==, f->flood_sent + 2);
+  end_error = parse_end_stream (g_array_index (envs, RawEnvelope, envs->len - 1).payload, NULL);
+  g_assert_error (end_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED);
+  raw_envelopes_free (envs);
+  raw_response_clear (&resp);
+  raw_conn_free (rc);
+  g_clear_error (&f->flood_error);
+  assert_server_alive (f);
+}
+
+static gboolean
+wake_up (gpointer user_data)
+{
+  return G_SOURCE_CONTINUE;
+}
+
+/* Iterates until cp_memory_get_n_trims() differs from @before, at most
+ * @seconds (a hang guard: the trim runs about 1 s after it is scheduled). */
+static gboolean
+wait_for_trim (guint before,
+               guint seconds)
+{
+  gint64 give_up = g_get_monotonic_time () + seconds * G_USEC_PER_SEC;
+  guint id = g_timeout_add (100, wake_up, NULL);
+
+  while (cp_memory_get_n_trims () == before && g_get_monotonic_time () < give_up)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (id);
+  return cp_memory_get_n_trims () != before;
+}
+
+/* After a large request body, and after connections close, freed memory
+ * goes back to the system (malloc_trim) once, on a low-priority timeout. */
+static void
+test_memory_trim (Fixture *f, gconstpointer data)
+{
+  g_autofree char *key = g_strnfill (2 * 1024 * 1024, 'k');
+  g_autoptr(GBytes) big = get_request_proto (key);
+  guint before;
+  RawResponse resp;
+  RawConn *rc;
+
+  /* Let any trim pending from earlier tests run first. */
+  wait_for_trim (cp_memory_get_n_trims (), 3);
+
+  rc = raw_conn_new (f->url);
+  before = cp_memory_get_n_trims ();
+
+  /* A 2 MiB body schedules one, the connection still open. */
+  {
+    g_autoptr(GBytes) request = build_request ("POST", KV_PROCEDURE_GET,
+                                               "Content-Type: application/proto\r\n", big);
+    g_assert_true (raw_send (rc, g_bytes_get_data (request, NULL), g_bytes_get_size (request)));
+    g_assert_true (raw_read_response (rc, &resp));
+    g_assert_cmpuint (resp.status, ==, 200);
+    raw_response_clear (&resp);
+    g_assert_true (wait_for_trim (before, 20));
+  }
+
+  /* Closing a connection does too. */
+  before = cp_memory_get_n_trims ();
+  raw_conn_free (rc);
+  g_assert_true (wait_for_trim (before, 20));
 }
 
 /* ------------------------------------------------------------------ */
@@ -2612,6 +2878,12 @@ main (int argc, char *argv[])
   ADD ("/rpc/server/stream/client-chunked", test_client_stream_chunked);
   ADD ("/rpc/server/stream/bidi-half-duplex", test_bidi_half_duplex);
   ADD ("/rpc/server/max-receive-size", test_max_receive_size);
+  ADD ("/rpc/server/receive-limit/declared", test_receive_limit_declared);
+  ADD ("/rpc/server/slow-reader/send-queue-bound", test_slow_reader_send_queue_bound);
+  ADD ("/rpc/server/memory-trim", test_memory_trim);
+  ADD ("/rpc/server/receive-limit/envelope", test_receive_limit_envelope);
+  ADD ("/rpc/server/receive-limit/decoded", test_receive_limit_decoded);
+  ADD ("/rpc/server/unary/json-empty-and-duplicate", test_unary_json_empty_body);
   /* Last: on failure it stalls for RAW_STALL_SECONDS. */
   g_test_add ("/rpc/zz-backpressure/slow-reader", Fixture, NULL, fixture_setup,
               test_slow_reader_backpressure, fixture_teardown);

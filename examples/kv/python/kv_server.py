@@ -5,6 +5,7 @@
 # line per call, like kv-server.c; SIGINT/SIGTERM stop it.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 import argparse
+import collections
 import signal
 
 import gi
@@ -13,15 +14,31 @@ gi.require_version('Kv', '1.0')
 from gi.repository import ConnectPlugin, GLib, GObject, Kv  # noqa: E402
 
 
+# Events a slow watcher may have waiting, in bytes: past this its watch
+# ends with resource_exhausted instead of buffering without bound.
+WATCH_MAX_PENDING_BYTES = 4 * 1024 * 1024
+
+
 def log(line):
     print(line, flush=True)
+
+
+class Watcher:
+    """One open Watch: events go out one at a time with send_message_async,
+    which waits while the client is slow; the others wait in pending."""
+
+    def __init__(self, prefix):
+        self.prefix = prefix
+        self.pending = collections.deque()  # (event, size)
+        self.pending_bytes = 0
+        self.sending = False
 
 
 class PyKV(Kv.KVServiceSkeleton):
     def __init__(self):
         super().__init__()
         self.store = {}     # key → bytes
-        self.watchers = {}  # CpInvocation → prefix
+        self.watchers = {}  # CpInvocation → Watcher
 
     def do_handle_get(self, invocation, request):
         value = self.store.get(request.props.key)
@@ -56,7 +73,7 @@ class PyKV(Kv.KVServiceSkeleton):
         cancellable = invocation.get_cancellable()
         if cancellable.is_cancelled():
             return True  # already over: the engine answers
-        self.watchers[invocation] = request.props.prefix
+        self.watchers[invocation] = Watcher(request.props.prefix)
         # GObject's connect (Gio.Cancellable.connect is g_cancellable_connect).
         GObject.Object.connect(cancellable, 'cancelled', self.on_watch_cancelled, invocation)
         invocation.send_headers()  # the caller knows the watch is in place
@@ -67,13 +84,37 @@ class PyKV(Kv.KVServiceSkeleton):
         self.watchers.pop(invocation, None)
 
     def publish(self, event_type, key, value):
-        for invocation, prefix in list(self.watchers.items()):
-            if key.startswith(prefix):
-                event = Kv.WatchEvent(type=event_type, key=key, value=GLib.Bytes(value))
-                try:
-                    invocation.send_message(event)
-                except GLib.Error as e:
-                    log(f'watch: dropping event for {key}: {e.message}')
+        for invocation, watcher in list(self.watchers.items()):
+            if not key.startswith(watcher.prefix):
+                continue
+            size = len(key) + len(value)
+            if watcher.pending_bytes + size > WATCH_MAX_PENDING_BYTES:
+                log('watch: the client does not keep up; ending its watch')
+                del self.watchers[invocation]
+                invocation.return_error_literal(ConnectPlugin.Error.RESOURCE_EXHAUSTED,
+                                                'the watcher does not keep up with the changes')
+                continue
+            event = Kv.WatchEvent(type=event_type, key=key, value=GLib.Bytes(value))
+            watcher.pending.append((event, size))
+            watcher.pending_bytes += size
+            self.send_next(invocation, watcher)
+
+    def send_next(self, invocation, watcher):
+        if watcher.sending or not watcher.pending or self.watchers.get(invocation) is not watcher:
+            return
+        event, size = watcher.pending.popleft()
+        watcher.pending_bytes -= size
+        watcher.sending = True
+        invocation.send_message_async(event, None, self.on_event_sent, watcher)
+
+    def on_event_sent(self, invocation, result, watcher):
+        watcher.sending = False
+        try:
+            invocation.send_message_finish(result)
+        except GLib.Error as e:
+            log(f'watch: dropping events: {e.message}')
+            return
+        self.send_next(invocation, watcher)
 
 
 def main():

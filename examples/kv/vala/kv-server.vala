@@ -8,9 +8,31 @@
  * (kv-1.0.vapi, generated from the Kv-1.0 GIR).
  */
 
+/* One open Watch: events go out one at a time with send_message_async (),
+ * which waits while the client is slow; the others wait in pending. Past
+ * MAX_PENDING_BYTES the watch ends with resource_exhausted instead of
+ * buffering without bound for a client that does not read. */
+class Watcher {
+    public const size_t MAX_PENDING_BYTES = 4 * 1024 * 1024;
+
+    public string prefix;
+    public Queue<Kv.WatchEvent> pending = new Queue<Kv.WatchEvent> ();
+    public size_t pending_bytes;
+    public bool sending;
+
+    public Watcher (string prefix) {
+        this.prefix = prefix;
+    }
+
+    public static size_t event_size (Kv.WatchEvent event) {
+        Bytes? value = event.value;
+        return (size_t) event.key.length + (value != null ? value.get_size () : 0);
+    }
+}
+
 class KvStore : Kv.KVServiceSkeleton, Kv.KVService {
     HashTable<string, Bytes> store = new HashTable<string, Bytes> (str_hash, str_equal);
-    HashTable<Cp.Invocation, string> watchers = new HashTable<Cp.Invocation, string> (null, null);
+    HashTable<Cp.Invocation, Watcher> watchers = new HashTable<Cp.Invocation, Watcher> (null, null);
 
     public override bool handle_get (Cp.Invocation call, Kv.GetRequest request) {
         Bytes? value = store[request.key];
@@ -38,7 +60,7 @@ class KvStore : Kv.KVServiceSkeleton, Kv.KVService {
     }
 
     public override bool handle_watch (Cp.Invocation call, Kv.WatchRequest request) {
-        watchers[call] = request.prefix;
+        watchers[call] = new Watcher (request.prefix);
         call.get_cancellable ().cancelled.connect (forget);
         call.send_headers ();  /* the caller knows the watch is in place */
         return true;
@@ -49,15 +71,40 @@ class KvStore : Kv.KVServiceSkeleton, Kv.KVService {
     }
 
     void publish (Kv.EventType type, string key, Bytes? value) {
-        watchers.foreach ((call, prefix) => {
-            if (!key.has_prefix (prefix))
+        var slow = new GenericArray<Cp.Invocation> ();
+        watchers.foreach ((call, watcher) => {
+            if (!key.has_prefix (watcher.prefix))
                 return;
-            try {
-                call.send_message (new Kv.WatchEvent () { type = type, key = key, value = value });
-            } catch (Error e) {
-                printerr ("watch: dropping event for %s: %s\n", key, e.message);
+            var event = new Kv.WatchEvent () { type = type, key = key, value = value };
+            size_t size = Watcher.event_size (event);
+            if (watcher.pending_bytes + size > Watcher.MAX_PENDING_BYTES) {
+                slow.add (call);
+                return;
             }
+            watcher.pending.push_tail (event);
+            watcher.pending_bytes += size;
+            if (!watcher.sending)
+                send_pending.begin (call, watcher);
         });
+        slow.foreach ((call) => {
+            watchers.remove (call);
+            call.return_gerror (new Cp.Error.RESOURCE_EXHAUSTED ("the watcher does not keep up with the changes"));
+        });
+    }
+
+    async void send_pending (Cp.Invocation call, Watcher watcher) {
+        watcher.sending = true;
+        while (!watcher.pending.is_empty () && watchers[call] == watcher) {
+            Kv.WatchEvent event = watcher.pending.pop_head ();
+            watcher.pending_bytes -= Watcher.event_size (event);
+            try {
+                yield call.send_message_async (event, null);
+            } catch (Error e) {
+                printerr ("watch: dropping events: %s\n", e.message);
+                break;
+            }
+        }
+        watcher.sending = false;
     }
 }
 
