@@ -97,13 +97,61 @@ cp_base64_decode_liberal (const char *text,
 
 /* JSON helpers */
 
-/* Refuses nesting deeper than MAX_JSON_DEPTH (outside strings), so that
- * json-glib's recursive descent cannot overflow the stack on hostile input. */
+/* The value of the 4 hex digits at @data[@i]; -1 if they are not there. */
+static gint
+hex4_at (const char *data,
+         gsize       len,
+         gsize       i)
+{
+  gint value = 0;
+
+  if (i + 4 > len)
+    return -1;
+  for (gsize k = i; k < i + 4; k++)
+    {
+      gint digit = g_ascii_xdigit_value (data[k]);
+      if (digit < 0)
+        return -1;
+      value = value * 16 + digit;
+    }
+  return value;
+}
+
+/* At the 'u' of a \u escape (@data[*@i]): FALSE for what json-glib 1.6
+ * leaks its string on: fewer than 4 hex digits, or a high surrogate followed
+ * by a \u escape that is not a low one; steps *@i over a valid pair. Lone
+ * surrogates are left to json-glib. */
 static gboolean
-json_depth_ok (const char *data,
+unicode_escape_ok (const char *data,
+                   gsize       len,
+                   gsize      *i)
+{
+  gint high = hex4_at (data, len, *i + 1), low;
+
+  if (high < 0)
+    return FALSE;
+  if (high < 0xD800 || high > 0xDBFF ||
+      *i + 6 >= len || data[*i + 5] != '\\' || data[*i + 6] != 'u')
+    return TRUE;
+  low = hex4_at (data, len, *i + 7);
+  if (low < 0xDC00 || low > 0xDFFF)
+    return FALSE;
+  *i += 10;
+  return TRUE;
+}
+
+/* Refuses what json-glib 1.6 must not see: nesting deeper than
+ * MAX_JSON_DEPTH (outside strings; its recursive descent could overflow the
+ * stack), \u escapes it leaks on (unicode_escape_ok()), and more than one
+ * top-level value (it accepts a value followed by an object or array, "{}{}",
+ * "1[]", keeps the last one and leaks the others). */
+static gboolean
+json_shape_ok (const char *data,
                gsize       len)
 {
   gboolean in_string = FALSE, escaped = FALSE;
+  gboolean started = FALSE;  /* the top-level value has begun */
+  gboolean ended = FALSE;    /* the top-level object or array has closed */
   guint depth = 0;
 
   for (gsize i = 0; i < len; i++)
@@ -113,21 +161,30 @@ json_depth_ok (const char *data,
       if (in_string)
         {
           if (escaped)
-            escaped = FALSE;
+            {
+              escaped = FALSE;
+              if (c == 'u' && !unicode_escape_ok (data, len, &i))
+                return FALSE;
+            }
           else if (c == '\\')
             escaped = TRUE;
           else if (c == '"')
             in_string = FALSE;
         }
-      else if (c == '"')
-        in_string = TRUE;
+      else if (g_ascii_isspace (c))
+        continue;
+      else if (ended)
+        return FALSE;
       else if (c == '{' || c == '[')
         {
-          if (++depth > MAX_JSON_DEPTH)
+          if ((depth == 0 && started) || ++depth > MAX_JSON_DEPTH)
             return FALSE;
         }
       else if ((c == '}' || c == ']') && depth > 0)
-        depth--;
+        ended = --depth == 0;
+      else if (c == '"')
+        in_string = TRUE;
+      started = TRUE;
     }
 
   return TRUE;
@@ -141,7 +198,7 @@ parse_json (const char *data,
   g_autoptr(JsonParser) parser = NULL;
   JsonNode *root;
 
-  if (len == 0 || len > G_MAXSSIZE || !json_depth_ok (data, len))
+  if (len == 0 || len > G_MAXSSIZE || !json_shape_ok (data, len))
     return NULL;
   /* json-glib stops at a NUL and expects UTF-8. */
   if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, len, NULL))

@@ -239,6 +239,13 @@ test_parse_invalid (void)
     "{\"metadata\":{\"a\":[\"ok\",null]}}",
     "{\"metadata\":{\"a\":{}}}",
     "{\"error\":{\"code\":\"internal\"}",
+    /* one value only (json-glib alone would keep the last one) */
+    "{}{}",
+    "{} []",
+    "1{}",
+    "\"x\"{}",
+    "{\"metadata\":{}}{\"error\":{\"code\":\"internal\"}}",
+    "{\"error\":{\"code\":\"internal\",\"message\":\"\\ud800\\u0041\"}}",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (bodies); i++)
