@@ -294,6 +294,12 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
               abort ();
             }
           n_close_wait++;
+          if (verbose)
+            {
+              g_autofree char *text = g_strndup ((const char *) data, size);
+              g_autofree char *escaped = g_strescape (text, NULL);
+              g_printerr ("fuzz-rpc-socket: left open: %s\n", escaped);
+            }
           drop_server ();
           return 0;
         }
