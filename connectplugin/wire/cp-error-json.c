@@ -452,7 +452,9 @@ collect_metadata (GPtrArray          *entries,
           g_ptr_array_add (entries, entry);
           g_hash_table_insert (by_name, entry->name, entry);
         }
-      g_ptr_array_add (entry->values, g_strdup (value));
+      /* JSON is UTF-8; a header value may be any obs-text (or come from a
+       * lone surrogate escape of a peer's EndStream). */
+      g_ptr_array_add (entry->values, g_utf8_make_valid (value, -1));
     }
 }
 
