@@ -117,77 +117,201 @@ hex4_at (const char *data,
   return value;
 }
 
-/* At the 'u' of a \u escape (@data[*@i]): FALSE for what json-glib 1.6
- * leaks its string on: fewer than 4 hex digits, or a high surrogate followed
- * by a \u escape that is not a low one; steps *@i over a valid pair. Lone
- * surrogates are left to json-glib. */
-static gboolean
-unicode_escape_ok (const char *data,
-                   gsize       len,
-                   gsize      *i)
-{
-  gint high = hex4_at (data, len, *i + 1), low;
+/* The strict JSON check below (RFC 8259) stands in front of json-glib 1.6,
+ * which accepts some malformed input ("{}{}", "1[]": it keeps the last value),
+ * leaks memory on several of its error paths (a \u escape with fewer than 4
+ * hex digits, a surrogate escape followed by a quote or by another escape
+ * that does not pair with it) and recurses once per nesting level. Input
+ * that passes never reaches those paths. A lone surrogate followed by other
+ * text is still let through, as before (json-glib decodes it to invalid
+ * UTF-8, which the readers make valid). */
 
-  if (high < 0)
+static void
+skip_json_space (const char **p,
+                 const char  *end)
+{
+  while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r'))
+    (*p)++;
+}
+
+/* At the backslash of a \u escape; FALSE on what json-glib mishandles. */
+static gboolean
+scan_unicode_escape (const char **p,
+                     const char  *end)
+{
+  gint first = hex4_at (*p, end - *p, 2), second;
+
+  if (first < 0)
     return FALSE;
-  if (high < 0xD800 || high > 0xDBFF ||
-      *i + 6 >= len || data[*i + 5] != '\\' || data[*i + 6] != 'u')
+  *p += 6;
+  if (first < 0xD800 || first > 0xDFFF)
     return TRUE;
-  low = hex4_at (data, len, *i + 7);
-  if (low < 0xDC00 || low > 0xDFFF)
+  if (*p < end && **p == '"')
     return FALSE;
-  *i += 10;
+  if (*p >= end || **p != '\\')
+    return TRUE;
+  second = hex4_at (*p, end - *p, 2);
+  if (second < 0 || (*p)[1] != 'u' || first > 0xDBFF || second < 0xDC00 || second > 0xDFFF)
+    return FALSE;
+  *p += 6;
   return TRUE;
 }
 
-/* Refuses what json-glib 1.6 must not see: nesting deeper than
- * MAX_JSON_DEPTH (outside strings; its recursive descent could overflow the
- * stack), \u escapes it leaks on (unicode_escape_ok()), and more than one
- * top-level value (it accepts a value followed by an object or array, "{}{}",
- * "1[]", keeps the last one and leaks the others). */
 static gboolean
-json_shape_ok (const char *data,
-               gsize       len)
+scan_json_string (const char **p,
+                  const char  *end)
 {
-  gboolean in_string = FALSE, escaped = FALSE;
-  gboolean started = FALSE;  /* the top-level value has begun */
-  gboolean ended = FALSE;    /* the top-level object or array has closed */
-  guint depth = 0;
-
-  for (gsize i = 0; i < len; i++)
+  for ((*p)++; *p < end;)
     {
-      char c = data[i];
+      guchar c = **p;
 
-      if (in_string)
+      if (c == '"')
         {
-          if (escaped)
-            {
-              escaped = FALSE;
-              if (c == 'u' && !unicode_escape_ok (data, len, &i))
-                return FALSE;
-            }
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
+          (*p)++;
+          return TRUE;
         }
-      else if (g_ascii_isspace (c))
-        continue;
-      else if (ended)
-        return FALSE;
-      else if (c == '{' || c == '[')
+      /* Raw control characters are let through (json-glib takes them, and
+       * its generator writes U+001F unescaped); NUL is refused earlier. */
+      if (c != '\\')
+        (*p)++;
+      else if (end - *p >= 2 && (*p)[1] == 'u')
         {
-          if ((depth == 0 && started) || ++depth > MAX_JSON_DEPTH)
+          if (!scan_unicode_escape (p, end))
             return FALSE;
         }
-      else if ((c == '}' || c == ']') && depth > 0)
-        ended = --depth == 0;
-      else if (c == '"')
-        in_string = TRUE;
-      started = TRUE;
+      else if (end - *p >= 2 && (*p)[1] != '\0' && strchr ("\"\\/bfnrt", (*p)[1]) != NULL)
+        *p += 2;
+      else
+        return FALSE;
     }
+  return FALSE;
+}
 
+static gboolean
+scan_json_digits (const char **p,
+                  const char  *end)
+{
+  const char *start = *p;
+
+  while (*p < end && g_ascii_isdigit (**p))
+    (*p)++;
+  return *p > start;
+}
+
+static gboolean
+scan_json_number (const char **p,
+                  const char  *end)
+{
+  if (**p == '-')
+    (*p)++;
+  if (*p < end && **p == '0')
+    (*p)++;
+  else if (!scan_json_digits (p, end))
+    return FALSE;
+  if (*p < end && **p == '.')
+    {
+      (*p)++;
+      if (!scan_json_digits (p, end))
+        return FALSE;
+    }
+  if (*p < end && (**p == 'e' || **p == 'E'))
+    {
+      (*p)++;
+      if (*p < end && (**p == '+' || **p == '-'))
+        (*p)++;
+      if (!scan_json_digits (p, end))
+        return FALSE;
+    }
   return TRUE;
+}
+
+/* A string, number or literal at *@p. */
+static gboolean
+scan_json_scalar (const char **p,
+                  const char  *end)
+{
+  static const char * const literals[] = { "true", "false", "null" };
+
+  if (**p == '"')
+    return scan_json_string (p, end);
+  if (**p == '-' || g_ascii_isdigit (**p))
+    return scan_json_number (p, end);
+  for (guint i = 0; i < G_N_ELEMENTS (literals); i++)
+    {
+      gsize n = strlen (literals[i]);
+
+      if ((gsize) (end - *p) >= n && memcmp (*p, literals[i], n) == 0)
+        {
+          *p += n;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* TRUE when @data is exactly one JSON value nested at most MAX_JSON_DEPTH
+ * deep (strings are checked for UTF-8 by the caller). */
+static gboolean
+json_strictly_valid (const char *data,
+                     gsize       len)
+{
+  const char *p = data, *end = data + len;
+  char open[MAX_JSON_DEPTH];  /* '{' or '[' per level */
+  guint depth = 0;
+
+  for (;;)
+    {
+      /* a value */
+      skip_json_space (&p, end);
+      if (p >= end)
+        return FALSE;
+      if (*p == '{' || *p == '[')
+        {
+          if (depth == MAX_JSON_DEPTH)
+            return FALSE;
+          open[depth++] = *p++;
+          skip_json_space (&p, end);
+          if (p < end && *p == (open[depth - 1] == '{' ? '}' : ']'))
+            {
+              p++;
+              depth--;
+            }
+          else if (open[depth - 1] == '{')
+            goto member_name;
+          else
+            continue;
+        }
+      else if (!scan_json_scalar (&p, end))
+        return FALSE;
+
+      /* after a value: close containers, or go on to the next element */
+      for (;;)
+        {
+          skip_json_space (&p, end);
+          if (depth == 0)
+            return p == end;
+          if (p >= end)
+            return FALSE;
+          if (*p == (open[depth - 1] == '{' ? '}' : ']'))
+            {
+              p++;
+              depth--;
+              continue;
+            }
+          if (*p++ != ',')
+            return FALSE;
+          if (open[depth - 1] == '[')
+            break;
+        member_name:
+          skip_json_space (&p, end);
+          if (p >= end || *p != '"' || !scan_json_string (&p, end))
+            return FALSE;
+          skip_json_space (&p, end);
+          if (p >= end || *p++ != ':')
+            return FALSE;
+          break;
+        }
+    }
 }
 
 /* Parses @data into a root node; NULL when it is not JSON. */
@@ -198,7 +322,7 @@ parse_json (const char *data,
   g_autoptr(JsonParser) parser = NULL;
   JsonNode *root;
 
-  if (len == 0 || len > G_MAXSSIZE || !json_shape_ok (data, len))
+  if (len == 0 || len > G_MAXSSIZE || !json_strictly_valid (data, len))
     return NULL;
   /* json-glib stops at a NUL and expects UTF-8. */
   if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, len, NULL))
