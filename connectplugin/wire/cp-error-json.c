@@ -97,40 +97,221 @@ cp_base64_decode_liberal (const char *text,
 
 /* JSON helpers */
 
-/* Refuses nesting deeper than MAX_JSON_DEPTH (outside strings), so that
- * json-glib's recursive descent cannot overflow the stack on hostile input. */
-static gboolean
-json_depth_ok (const char *data,
-               gsize       len)
+/* The value of the 4 hex digits at @data[@i]; -1 if they are not there. */
+static gint
+hex4_at (const char *data,
+         gsize       len,
+         gsize       i)
 {
-  gboolean in_string = FALSE, escaped = FALSE;
-  guint depth = 0;
+  gint value = 0;
 
-  for (gsize i = 0; i < len; i++)
+  if (i + 4 > len)
+    return -1;
+  for (gsize k = i; k < i + 4; k++)
     {
-      char c = data[i];
+      gint digit = g_ascii_xdigit_value (data[k]);
+      if (digit < 0)
+        return -1;
+      value = value * 16 + digit;
+    }
+  return value;
+}
 
-      if (in_string)
+/* The strict JSON check below (RFC 8259) stands in front of json-glib 1.6,
+ * which accepts some malformed input ("{}{}", "1[]": it keeps the last value),
+ * leaks memory on several of its error paths (a \u escape with fewer than 4
+ * hex digits, a surrogate escape followed by a quote or by another escape
+ * that does not pair with it) and recurses once per nesting level. Input
+ * that passes never reaches those paths. A lone surrogate followed by other
+ * text is still let through, as before (json-glib decodes it to invalid
+ * UTF-8, which the readers make valid). */
+
+static void
+skip_json_space (const char **p,
+                 const char  *end)
+{
+  while (*p < end && (**p == ' ' || **p == '\t' || **p == '\n' || **p == '\r'))
+    (*p)++;
+}
+
+/* At the backslash of a \u escape; FALSE on what json-glib mishandles. */
+static gboolean
+scan_unicode_escape (const char **p,
+                     const char  *end)
+{
+  gint first = hex4_at (*p, end - *p, 2), second;
+
+  if (first < 0)
+    return FALSE;
+  *p += 6;
+  if (first < 0xD800 || first > 0xDFFF)
+    return TRUE;
+  if (*p < end && **p == '"')
+    return FALSE;
+  if (*p >= end || **p != '\\')
+    return TRUE;
+  second = hex4_at (*p, end - *p, 2);
+  if (second < 0 || (*p)[1] != 'u' || first > 0xDBFF || second < 0xDC00 || second > 0xDFFF)
+    return FALSE;
+  *p += 6;
+  return TRUE;
+}
+
+static gboolean
+scan_json_string (const char **p,
+                  const char  *end)
+{
+  for ((*p)++; *p < end;)
+    {
+      guchar c = **p;
+
+      if (c == '"')
         {
-          if (escaped)
-            escaped = FALSE;
-          else if (c == '\\')
-            escaped = TRUE;
-          else if (c == '"')
-            in_string = FALSE;
+          (*p)++;
+          return TRUE;
         }
-      else if (c == '"')
-        in_string = TRUE;
-      else if (c == '{' || c == '[')
+      /* Raw control characters are let through (json-glib takes them, and
+       * its generator writes U+001F unescaped); NUL is refused earlier. */
+      if (c != '\\')
+        (*p)++;
+      else if (end - *p >= 2 && (*p)[1] == 'u')
         {
-          if (++depth > MAX_JSON_DEPTH)
+          if (!scan_unicode_escape (p, end))
             return FALSE;
         }
-      else if ((c == '}' || c == ']') && depth > 0)
-        depth--;
+      else if (end - *p >= 2 && (*p)[1] != '\0' && strchr ("\"\\/bfnrt", (*p)[1]) != NULL)
+        *p += 2;
+      else
+        return FALSE;
     }
+  return FALSE;
+}
 
+static gboolean
+scan_json_digits (const char **p,
+                  const char  *end)
+{
+  const char *start = *p;
+
+  while (*p < end && g_ascii_isdigit (**p))
+    (*p)++;
+  return *p > start;
+}
+
+static gboolean
+scan_json_number (const char **p,
+                  const char  *end)
+{
+  if (**p == '-')
+    (*p)++;
+  if (*p < end && **p == '0')
+    (*p)++;
+  else if (!scan_json_digits (p, end))
+    return FALSE;
+  if (*p < end && **p == '.')
+    {
+      (*p)++;
+      if (!scan_json_digits (p, end))
+        return FALSE;
+    }
+  if (*p < end && (**p == 'e' || **p == 'E'))
+    {
+      (*p)++;
+      if (*p < end && (**p == '+' || **p == '-'))
+        (*p)++;
+      if (!scan_json_digits (p, end))
+        return FALSE;
+    }
   return TRUE;
+}
+
+/* A string, number or literal at *@p. */
+static gboolean
+scan_json_scalar (const char **p,
+                  const char  *end)
+{
+  static const char * const literals[] = { "true", "false", "null" };
+
+  if (**p == '"')
+    return scan_json_string (p, end);
+  if (**p == '-' || g_ascii_isdigit (**p))
+    return scan_json_number (p, end);
+  for (guint i = 0; i < G_N_ELEMENTS (literals); i++)
+    {
+      gsize n = strlen (literals[i]);
+
+      if ((gsize) (end - *p) >= n && memcmp (*p, literals[i], n) == 0)
+        {
+          *p += n;
+          return TRUE;
+        }
+    }
+  return FALSE;
+}
+
+/* TRUE when @data is exactly one JSON value nested at most MAX_JSON_DEPTH
+ * deep (strings are checked for UTF-8 by the caller). */
+static gboolean
+json_strictly_valid (const char *data,
+                     gsize       len)
+{
+  const char *p = data, *end = data + len;
+  char open[MAX_JSON_DEPTH];  /* '{' or '[' per level */
+  guint depth = 0;
+
+  for (;;)
+    {
+      /* a value */
+      skip_json_space (&p, end);
+      if (p >= end)
+        return FALSE;
+      if (*p == '{' || *p == '[')
+        {
+          if (depth == MAX_JSON_DEPTH)
+            return FALSE;
+          open[depth++] = *p++;
+          skip_json_space (&p, end);
+          if (p < end && *p == (open[depth - 1] == '{' ? '}' : ']'))
+            {
+              p++;
+              depth--;
+            }
+          else if (open[depth - 1] == '{')
+            goto member_name;
+          else
+            continue;
+        }
+      else if (!scan_json_scalar (&p, end))
+        return FALSE;
+
+      /* after a value: close containers, or go on to the next element */
+      for (;;)
+        {
+          skip_json_space (&p, end);
+          if (depth == 0)
+            return p == end;
+          if (p >= end)
+            return FALSE;
+          if (*p == (open[depth - 1] == '{' ? '}' : ']'))
+            {
+              p++;
+              depth--;
+              continue;
+            }
+          if (*p++ != ',')
+            return FALSE;
+          if (open[depth - 1] == '[')
+            break;
+        member_name:
+          skip_json_space (&p, end);
+          if (p >= end || *p != '"' || !scan_json_string (&p, end))
+            return FALSE;
+          skip_json_space (&p, end);
+          if (p >= end || *p++ != ':')
+            return FALSE;
+          break;
+        }
+    }
 }
 
 /* Parses @data into a root node; NULL when it is not JSON. */
@@ -141,7 +322,7 @@ parse_json (const char *data,
   g_autoptr(JsonParser) parser = NULL;
   JsonNode *root;
 
-  if (len == 0 || len > G_MAXSSIZE || !json_depth_ok (data, len))
+  if (len == 0 || len > G_MAXSSIZE || !json_strictly_valid (data, len))
     return NULL;
   /* json-glib stops at a NUL and expects UTF-8. */
   if (memchr (data, '\0', len) != NULL || !g_utf8_validate (data, len, NULL))
@@ -395,7 +576,9 @@ collect_metadata (GPtrArray          *entries,
           g_ptr_array_add (entries, entry);
           g_hash_table_insert (by_name, entry->name, entry);
         }
-      g_ptr_array_add (entry->values, g_strdup (value));
+      /* JSON is UTF-8; a header value may be any obs-text (or come from a
+       * lone surrogate escape of a peer's EndStream). */
+      g_ptr_array_add (entry->values, g_utf8_make_valid (value, -1));
     }
 }
 

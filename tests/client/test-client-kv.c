@@ -106,10 +106,9 @@ handle_put (CpInvocation *invocation,
   Fixture *f = user_data;
   KvPutRequest *put = KV_PUT_REQUEST (request);
   g_autoptr(KvPutResponse) response = kv_put_response_new ();
-  GBytes *value = kv_put_request_get_value (put);
+  g_autoptr(GBytes) value = kv_put_request_get_value (put);  /* (transfer full) */
 
-  g_hash_table_insert (f->store, g_strdup (kv_put_request_get_key (put)),
-                       value ? g_bytes_ref (value) : g_bytes_new (NULL, 0));
+  g_hash_table_insert (f->store, g_strdup (kv_put_request_get_key (put)), g_bytes_ref (value));
   notify_watchers (f, kv_put_request_get_key (put), value);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
 }

@@ -766,6 +766,7 @@ test_recursive (void)
   g_autoptr(CgtestTree) left_left = NULL;
   g_autoptr(GPtrArray) children = g_ptr_array_new_with_free_func (g_object_unref);
   g_autoptr(GPtrArray) got_children = NULL;
+  g_autoptr(CgtestTree) first_left = NULL;
   GParamSpec *pspec;
 
   /* a message set into itself is copied first */
@@ -782,7 +783,8 @@ test_recursive (void)
   cgtest_tree_set_children (root, children);
   got_children = cgtest_tree_get_children (root);
   g_assert_cmpuint (got_children->len, ==, 2);
-  g_assert_nonnull (cgtest_tree_get_left (g_ptr_array_index (got_children, 0)));
+  first_left = cgtest_tree_get_left (g_ptr_array_index (got_children, 0));
+  g_assert_nonnull (first_left);
 
   pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (root), "left");
   g_assert_true (pspec->value_type == CGTEST_TYPE_TREE);

@@ -190,9 +190,11 @@ test_in_process (void)
   g_assert_nonnull (info);
   g_assert_cmpstr (cp_plugin_info_get_version (info), ==, "1.2.3");
   g_assert_cmpuint (cp_client_get_plugin_infos (client)->len, ==, 1);
-  g_assert_nonnull (g_hash_table_lookup (cp_handshake_response_get_server_metadata (
-                                           cp_client_get_handshake_response (client)),
-                                         "server_version"));
+  {
+    g_autoptr(GHashTable) metadata = cp_handshake_response_get_server_metadata (
+      cp_client_get_handshake_response (client));
+    g_assert_nonnull (g_hash_table_lookup (metadata, "server_version"));
+  }
 
   monitor = cp_client_get_health_monitor (client);
   g_assert_nonnull (monitor);

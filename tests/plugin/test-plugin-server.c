@@ -1019,13 +1019,15 @@ test_control_disabled (void)
 
   {
     g_autoptr(CpHandshakeRequest) hs = handshake_request_new ();
+    g_autoptr(GPtrArray) plugins = NULL;
     const char *requested[] = { "plain", NULL };
 
     cp_handshake_request_set_requested_plugins (hs, requested);
     response = call (channel, CP_PROCEDURE_HANDSHAKE, hs, CP_TYPE_HANDSHAKE_RESPONSE,
                      CP_CODEC_PROTO, &error);
     g_assert_no_error (error);
-    g_assert_cmpuint (cp_handshake_response_get_plugins (CP_HANDSHAKE_RESPONSE (response))->len, ==, 1);
+    plugins = cp_handshake_response_get_plugins (CP_HANDSHAKE_RESPONSE (response));
+    g_assert_cmpuint (plugins->len, ==, 1);
   }
   cp_server_close (server);
 }

@@ -71,6 +71,34 @@ test_build_error (void)
                     "\"metadata\":{\"acme-cost\":[\"12\",\"1\"],\"x-error\":[\"yes\"]}}");
 }
 
+/* Metadata values need not be UTF-8 (obs-text, or what a lone surrogate
+ * escape in a peer's EndStream decodes to); the JSON built must be. */
+static void
+test_build_non_utf8_metadata (void)
+{
+  g_autoptr(SoupMessageHeaders) trailers = new_headers ();
+  g_autoptr(SoupMessageHeaders) parsed = new_headers ();
+  g_autoptr(SoupMessageHeaders) again = new_headers ();
+  g_autoptr(GBytes) peer = bytes_from_string ("{\"metadata\":{\"x-s\":[\"a\\udd76b\"]}}");
+  g_autoptr(GBytes) json = NULL;
+  g_autoptr(GBytes) json_again = NULL;
+  g_autoptr(GError) rpc_error = NULL;
+  g_autoptr(GError) error = NULL;
+
+  soup_message_headers_append (trailers, "x-latin1", "caf\xe9");
+  json = cp_end_stream_build (NULL, trailers);
+  g_assert_true (g_utf8_validate (g_bytes_get_data (json, NULL), g_bytes_get_size (json), NULL));
+  g_assert_true (cp_end_stream_parse (json, parsed, &rpc_error, &error));
+  g_assert_no_error (error);
+  g_assert_cmpstr (soup_message_headers_get_one (parsed, "x-latin1"), ==, "caf\xef\xbf\xbd");
+
+  g_assert_true (cp_end_stream_parse (peer, parsed, &rpc_error, &error));
+  json_again = cp_end_stream_build (NULL, parsed);
+  g_assert_true (cp_end_stream_parse (json_again, again, &rpc_error, &error));
+  g_assert_no_error (error);
+  g_assert_nonnull (soup_message_headers_get_one (again, "x-s"));
+}
+
 static void
 test_build_non_connect_error (void)
 {
@@ -239,6 +267,13 @@ test_parse_invalid (void)
     "{\"metadata\":{\"a\":[\"ok\",null]}}",
     "{\"metadata\":{\"a\":{}}}",
     "{\"error\":{\"code\":\"internal\"}",
+    /* one value only (json-glib alone would keep the last one) */
+    "{}{}",
+    "{} []",
+    "1{}",
+    "\"x\"{}",
+    "{\"metadata\":{}}{\"error\":{\"code\":\"internal\"}}",
+    "{\"error\":{\"code\":\"internal\",\"message\":\"\\ud800\\u0041\"}}",
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (bodies); i++)
@@ -276,6 +311,7 @@ main (int argc, char **argv)
   g_test_add_func ("/wire/end-stream/build-success", test_build_success);
   g_test_add_func ("/wire/end-stream/build-error", test_build_error);
   g_test_add_func ("/wire/end-stream/build-non-connect-error", test_build_non_connect_error);
+  g_test_add_func ("/wire/end-stream/build-non-utf8-metadata", test_build_non_utf8_metadata);
   g_test_add_func ("/wire/end-stream/round-trip", test_round_trip);
   g_test_add_func ("/wire/end-stream/parse-success", test_parse_success);
   g_test_add_func ("/wire/end-stream/parse-error-codes", test_parse_error_codes);

@@ -349,6 +349,22 @@ test_json_read_fallbacks (void)
     { "{\"code\":\"aborted\",\"message\":null}", 409, CP_ERROR_ABORTED, "Conflict" },
     { "{\"code\":\"out_of_range\",\"message\":\"\"}", 400, CP_ERROR_OUT_OF_RANGE, "" },
     { "{\"code\":\"internal\",\"message\":\"x\",\"details\":\"garbage\"}", 500, CP_ERROR_INTERNAL, "x" },
+    /* two values are not JSON (json-glib alone would keep the last one) */
+    { "{\"code\":\"internal\",\"message\":\"x\"}{\"code\":\"aborted\",\"message\":\"y\"}",
+      404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "null{\"code\":\"aborted\",\"message\":\"y\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    /* malformed \\u escapes are not JSON (json-glib leaked on some, took others) */
+    { "{\"code\":\"aborted\",\"message\":\"\\ud800\\u0041\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\ud800\\uzzzz\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\ud80p\\u0\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\u00zz\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\udc00\\u0041\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\ude08\\ude08\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\udc00\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    /* what json-glib alone takes but JSON is not */
+    { "{'code':'aborted'}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"\\x\"}", 404, CP_ERROR_UNIMPLEMENTED, "Not Found" },
+    { "{\"code\":\"aborted\",\"message\":\"a\\ud83d\\ude00\"}", 409, CP_ERROR_ABORTED, "a\360\237\230\200" },
   };
 
   for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
