@@ -13,12 +13,76 @@
  * per request. TLS connections use that source for the deadline only, and
  * GPollable sources of the GTlsConnection's streams for I/O.
  *
- * Request heads are checked against RFC 9112's grammar here (libsoup's
- * parser skips malformed lines), then parsed by soup_headers_parse_request();
- * framing rules (Content-Length / Transfer-Encoding, smuggling) are checked
- * here too.
+ * Request heads are checked against RFC 9112's grammar (cp-http-syntax.c:
+ * libsoup's parser skips malformed lines), then parsed by
+ * soup_headers_parse_request(); framing rules (Content-Length /
+ * Transfer-Encoding, smuggling) and chunk lines are checked there too.
+ *
+ * One state machine, kept in one file: reading, writing, deadlines and the
+ * request/response cycle all act on the same few fields and must see each
+ * other's changes at once.
+ *
+ * States (conn->state):
+ *   CONN_HANDSHAKING  TLS only, from cp_http_connection_new() until
+ *                     handshake_done(); deadline HEAD, in the waiting queue.
+ *   CONN_OPEN         requests are read and answered, one at a time.
+ *   CONN_LINGER       the last response is out and the write side shut
+ *                     (conn_start_linger(), reached when close_after_flush
+ *                     is set and the queue has drained): input is read and
+ *                     dropped until EOF, LINGER_CAP bytes or LINGER_US.
+ *   CONN_CLOSED       cp_http_connection_close(): socket closed, source
+ *                     destroyed; the struct lives on until its last ref.
+ *   HANDSHAKING → OPEN (handshake done) → LINGER → CLOSED; any state →
+ *   CLOSED on an I/O error, a deadline, a protocol error without a
+ *   response to send, or the server closing.
+ *
+ * Within CONN_OPEN, the request cycle (conn_process()):
+ *   ex == NULL        between requests: conn_parse_head() scans the buffer
+ *                     (scan_pos / scan_lines resume the scan); deadline IDLE
+ *                     when nothing is buffered, HEAD once bytes arrived.
+ *   ex != NULL        a request is current; body (BodyState) walks NONE or
+ *                     LENGTH, or CHUNK_SIZE → CHUNK_DATA → CHUNK_DATA_END
+ *                     (→ CHUNK_SIZE ...) → TRAILERS, then DONE; deadline
+ *                     BODY while the body is read. The response may finish
+ *                     first (conn_exchange_finished()): the rest of the
+ *                     body is then drained (discard, drained, deadline
+ *                     DRAIN) or, when large, the connection closed
+ *                     (close_after_flush). When both sides are done,
+ *                     conn_release_exchange() keeps the exchange as spare
+ *                     and the cycle starts over.
+ *
+ * Flags and what sets/clears them:
+ *   in_process        conn_process() is running (no re-entry: a nested
+ *                     call sets pending_process instead).
+ *   pending_process   more to process: set by conn_schedule() (from the
+ *                     handler's calls) and nested conn_process() calls;
+ *                     cleared at each pass of conn_process(); the
+ *                     connection source runs conn_process() when set.
+ *   close_after_flush no further request: close (linger) once the write
+ *                     queue is empty. Set (mostly through ex->close, at the
+ *                     response head) by Connection: close, HTTP/1.0
+ *                     without keep-alive, errors answered with a status,
+ *                     cp_http_exchange_set_close(), EOF between requests.
+ *   read_eof          the client shut its write side (never cleared).
+ *   write_blocked     the socket took less than offered: wait for
+ *                     G_IO_OUT (cleared when writable or on an I/O error).
+ *   flush_pending     producer writes coalesced (conn_defer_flush()): the
+ *                     source flushes in the next iteration.
+ *   writable_check    the queue fell below CP_HTTP_LOW_WATER after the
+ *                     exchange reported congestion: the source calls the
+ *                     writable callback (not from inside a flush).
+ *   io_error          a write failed inside a handler's call: the source
+ *                     closes the connection with it.
+ *   waiting           in the server's waiting queue (waiting_link): the
+ *                     connection waits on its client (handshake, head,
+ *                     body, idle, linger) and may be evicted at the
+ *                     connection cap (conn_update_waiting()).
+ *   discard           drain the request body instead of delivering it.
+ * The source's ready time is the deadline (deadline_kind/deadline), or 0
+ * (dispatch now) when pending_process or flush_pending is set.
  */
 #include "cp-http-connection-private.h"
+#include "cp-http-syntax-private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -28,7 +92,6 @@
 #define READ_CHUNK        (16 * 1024)   /* initial read buffer */
 #define READ_AHEAD        (64 * 1024)   /* buffered bytes of later requests */
 #define DRAIN_CAP         (256 * 1024)  /* unread body we drain rather than close */
-#define CHUNK_LINE_MAX    1024
 #define COPY_MAX          (16 * 1024)   /* smaller response pieces are copied into the tail */
 #define LINGER_US         (1 * G_USEC_PER_SEC)
 #define LINGER_CAP        (256 * 1024)
@@ -953,168 +1016,6 @@ cp_http_connection_body_flow (CpHttpConnection *conn)
 
 /* ---- request heads ---- */
 
-/* RFC 9110 §5.6.2 tchar */
-static gboolean
-is_tchar (guint8 c)
-{
-  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* field-vchar, SP, HTAB (RFC 9110 §5.5); obs-text is accepted */
-static gboolean
-is_field_char (guint8 c)
-{
-  return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-/* Length of the line at @p (without its LF or CRLF) when it is terminated
- * within @avail bytes and has no bare CR; -1 otherwise. *next: the start of
- * the following line. */
-static gssize
-line_length (const guint8 *p,
-             gsize         avail,
-             gsize        *next)
-{
-  const guint8 *nl = memchr (p, '\n', avail);
-  gsize len;
-
-  if (nl == NULL)
-    return -1;
-  len = nl - p;
-  *next = len + 1;
-  if (len > 0 && p[len - 1] == '\r')
-    len--;
-  return memchr (p, '\r', len) == NULL ? (gssize) len : -1;
-}
-
-/* A field line per RFC 9112 §5: a token, a colon right after it, a value of
- * field characters. No whitespace before the name (obs-fold, or a first
- * line starting with whitespace) nor before the colon. */
-static gboolean
-check_field_line (const guint8 *line,
-                  gsize         len,
-                  gboolean     *is_host)
-{
-  gsize i = 0;
-
-  while (i < len && is_tchar (line[i]))
-    i++;
-  if (i == 0 || i == len || line[i] != ':')
-    return FALSE;
-  *is_host = i == 4 && g_ascii_strncasecmp ((const char *) line, "Host", 4) == 0;
-  for (i++; i < len; i++)
-    if (!is_field_char (line[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* libsoup's parser tolerates and silently drops what RFC 9112 makes an
- * error (a line without a colon, whitespace before a colon — which would
- * hide a Transfer-Encoding —, obs-fold...): the raw head is checked here
- * first. @p..@len: the request line and the field lines, each with its
- * line end. Returns 0 or an error status; counts Host fields. */
-static guint
-check_head_syntax (const guint8 *p,
-                   gsize         len,
-                   guint        *n_host)
-{
-  gsize i = 0, next = 0;
-  gssize line = line_length (p, len, &next);
-
-  /* request-line = method SP request-target SP HTTP-version */
-  if (line < 0)
-    return SOUP_STATUS_BAD_REQUEST;
-  while (i < (gsize) line && is_tchar (p[i]))
-    i++;
-  if (i == 0 || i == (gsize) line || p[i++] != ' ')
-    return SOUP_STATUS_BAD_REQUEST;
-  if (i == (gsize) line || p[i] == ' ')
-    return SOUP_STATUS_BAD_REQUEST;
-  while (i < (gsize) line && p[i] > 0x20 && p[i] < 0x7f)
-    i++;
-  if (i + 9 != (gsize) line || p[i] != ' ' || memcmp (p + i + 1, "HTTP/", 5) != 0 ||
-      !g_ascii_isdigit (p[i + 6]) || p[i + 7] != '.' || !g_ascii_isdigit (p[i + 8]))
-    return SOUP_STATUS_BAD_REQUEST;
-
-  *n_host = 0;
-  for (i = next; i < len; i += next)
-    {
-      gboolean is_host = FALSE;
-
-      line = line_length (p + i, len - i, &next);
-      if (line < 0 || !check_field_line (p + i, line, &is_host))
-        return SOUP_STATUS_BAD_REQUEST;
-      *n_host += is_host;
-    }
-  return 0;
-}
-
-static gboolean
-parse_content_length (const char *value,
-                      guint64    *out)
-{
-  guint64 v = 0;
-
-  if (*value == '\0')
-    return FALSE;
-  for (const char *p = value; *p; p++)
-    {
-      if (!g_ascii_isdigit (*p) || p - value >= 18)
-        return FALSE;
-      v = v * 10 + (*p - '0');
-    }
-  *out = v;
-  return TRUE;
-}
-
-/* Checks the framing headers; returns 0 or an error status. */
-static guint
-check_framing (CpHttpExchange *ex)
-{
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-  gboolean have_cl = FALSE, have_te = FALSE, te_ok = TRUE;
-  guint64 cl = 0;
-
-  soup_message_headers_iter_init (&iter, ex->request_headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    {
-      gsize len = strlen (name);
-
-      /* Compare names only when the length matches. */
-      if (len == strlen ("Content-Length") && g_ascii_strcasecmp (name, "Content-Length") == 0)
-        {
-          guint64 v;
-
-          if (!parse_content_length (value, &v))
-            return SOUP_STATUS_BAD_REQUEST;
-          if (have_cl && v != cl)
-            return SOUP_STATUS_BAD_REQUEST;
-          have_cl = TRUE;
-          cl = v;
-        }
-      else if (len == strlen ("Transfer-Encoding") &&
-               g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
-        {
-          if (have_te || g_ascii_strcasecmp (value, "chunked") != 0)
-            te_ok = FALSE;
-          have_te = TRUE;
-        }
-    }
-
-  if (have_te && have_cl)
-    return SOUP_STATUS_BAD_REQUEST;   /* request smuggling */
-  if (have_te && !te_ok)
-    return SOUP_STATUS_NOT_IMPLEMENTED;
-  if (have_te && ex->version == SOUP_HTTP_1_0)
-    return SOUP_STATUS_BAD_REQUEST;
-
-  ex->chunked_request = have_te;
-  ex->content_length = cl;
-  ex->empty_body = !have_te && cl == 0;
-  return 0;
-}
-
 static CpHttpExchange *
 conn_take_exchange (CpHttpConnection *conn)
 {
@@ -1232,7 +1133,7 @@ conn_parse_head (CpHttpConnection *conn)
     }
 
   ex = conn_take_exchange (conn);
-  status = check_head_syntax (p, parse_len, &n_host);
+  status = cp_http_check_head_syntax (p, parse_len, &n_host);
   if (status == 0)
     status = soup_headers_parse_request ((const char *) p, parse_len, ex->request_headers,
                                          &method, &path, &version);
@@ -1242,7 +1143,7 @@ conn_parse_head (CpHttpConnection *conn)
   if (status == SOUP_STATUS_OK)
     {
       ex->version = version;
-      status = check_framing (ex);
+      status = cp_http_check_framing (ex);
       if (status == 0)
         status = SOUP_STATUS_OK;
     }
@@ -1305,97 +1206,18 @@ conn_body_error (CpHttpConnection *conn)
   conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
 }
 
-static gsize
-skip_bws (const guint8 *p,
-          gsize         i,
-          gsize         len)
-{
-  while (i < len && (p[i] == ' ' || p[i] == '\t'))
-    i++;
-  return i;
-}
-
-/* RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ),
- * name a token, value a token or a quoted-string. Anything else after the
- * chunk size is an error. */
-static gboolean
-check_chunk_ext (const guint8 *p,
-                 gsize         len)
-{
-  gsize i = 0;
-
-  while (i < len)
-    {
-      gsize start;
-
-      i = skip_bws (p, i, len);
-      if (i == len || p[i] != ';')
-        return FALSE;
-      i = skip_bws (p, i + 1, len);
-      for (start = i; i < len && is_tchar (p[i]); i++)
-        ;
-      if (i == start)
-        return FALSE;
-      start = i;
-      i = skip_bws (p, i, len);
-      if (i == len || p[i] != '=')
-        {
-          i = start;   /* BWS belongs before the next ";" */
-          continue;
-        }
-      i = skip_bws (p, i + 1, len);
-      if (i < len && p[i] == '"')
-        {
-          for (i++; i < len && p[i] != '"'; i++)
-            {
-              if (p[i] == '\\' && i + 1 < len)
-                i++;
-              if (!is_field_char (p[i]))
-                return FALSE;
-            }
-          if (i == len)
-            return FALSE;
-          i++;
-        }
-      else
-        {
-          for (start = i; i < len && is_tchar (p[i]); i++)
-            ;
-          if (i == start)
-            return FALSE;
-        }
-    }
-  return TRUE;
-}
-
 /* Parses a chunk-size line; returns 1 done, 0 need more, -1 error. */
 static int
 parse_chunk_size (CpHttpConnection *conn)
 {
-  const guint8 *p = conn->rbuf + conn->rstart;
-  gsize avail = conn->rend - conn->rstart;
-  const guint8 *nl = memchr (p, '\n', MIN (avail, CHUNK_LINE_MAX));
-  guint64 size = 0;
-  gsize i = 0, digits = 0, end;
+  guint64 size;
+  gsize line_len;
+  int ret = cp_http_parse_chunk_size_line (conn->rbuf + conn->rstart, conn->rend - conn->rstart,
+                                           &size, &line_len);
 
-  if (nl == NULL)
-    return avail >= CHUNK_LINE_MAX ? -1 : 0;
-  for (; p + i < nl && g_ascii_isxdigit (p[i]); i++, digits++)
-    {
-      if (digits >= 15)
-        return -1;
-      size = size * 16 + g_ascii_xdigit_value (p[i]);
-    }
-  if (digits == 0)
-    return -1;
-  /* chunk extensions are checked, then ignored */
-  end = nl - p;
-  if (end > 0 && p[end - 1] == '\r')
-    end--;
-  if (!check_chunk_ext (p + i, end - i))
-    return -1;
-
-  conn->rstart += (nl - p) + 1;
+  if (ret <= 0)
+    return ret;
+  conn->rstart += line_len;
   if (size == 0)
     conn->body = BODY_TRAILERS;
   else
@@ -1404,18 +1226,6 @@ parse_chunk_size (CpHttpConnection *conn)
       conn->body_remaining = size;
     }
   return 1;
-}
-
-/* A trailer field line (with its line end) must be a field line too. */
-static gboolean
-check_trailer_line (const guint8 *p,
-                    gsize         len)
-{
-  gsize next;
-  gssize line = line_length (p, len, &next);
-  gboolean is_host;
-
-  return line >= 0 && check_field_line (p, line, &is_host);
 }
 
 /* Moves body bytes from the buffer to the handler (or drops them). Returns
@@ -1535,7 +1345,7 @@ conn_advance_body (CpHttpConnection *conn)
             if (line == 1 || (line == 2 && p[0] == '\r'))
               conn->body = BODY_DONE;
             else if (conn->trailer_bytes > cp_http_server_get_max_head_size (conn->server) ||
-                     !check_trailer_line (p, line))
+                     !cp_http_check_trailer_line (p, line))
               {
                 conn_body_error (conn);
                 return FALSE;
