@@ -18,18 +18,21 @@
  * soup_headers_parse_request(); framing rules (Content-Length /
  * Transfer-Encoding, smuggling) and chunk lines are checked there too.
  *
- * One state machine, kept in one file: reading, writing, deadlines and the
- * request/response cycle all act on the same few fields and must see each
- * other's changes at once.
+ * The write side (write queue, flushing, response heads, the exchange's
+ * response calls) is in cp-http-response.c; the struct both files share is
+ * in cp-http-connection-state-private.h. The state machine itself stays in
+ * this file: reading, deadlines and the request/response cycle act on the
+ * same few fields and must see each other's changes at once.
  *
  * States (conn->state):
  *   CONN_HANDSHAKING  TLS only, from cp_http_connection_new() until
  *                     handshake_done(); deadline HEAD, in the waiting queue.
  *   CONN_OPEN         requests are read and answered, one at a time.
  *   CONN_LINGER       the last response is out and the write side shut
- *                     (conn_start_linger(), reached when close_after_flush
- *                     is set and the queue has drained): input is read and
- *                     dropped until EOF, LINGER_CAP bytes or LINGER_US.
+ *                     (cp_http_conn_start_linger(), reached when
+ *                     close_after_flush is set and the queue has drained):
+ *                     input is read and dropped until EOF, LINGER_CAP bytes
+ *                     or LINGER_US.
  *   CONN_CLOSED       cp_http_connection_close(): socket closed, source
  *                     destroyed; the struct lives on until its last ref.
  *   HANDSHAKING → OPEN (handshake done) → LINGER → CLOSED; any state →
@@ -44,7 +47,7 @@
  *                     LENGTH, or CHUNK_SIZE → CHUNK_DATA → CHUNK_DATA_END
  *                     (→ CHUNK_SIZE ...) → TRAILERS, then DONE; deadline
  *                     BODY while the body is read. The response may finish
- *                     first (conn_exchange_finished()): the rest of the
+ *                     first (cp_http_conn_exchange_finished()): the rest of the
  *                     body is then drained (discard, drained, deadline
  *                     DRAIN) or, when large, the connection closed
  *                     (close_after_flush). When both sides are done,
@@ -54,7 +57,7 @@
  * Flags and what sets/clears them:
  *   in_process        conn_process() is running (no re-entry: a nested
  *                     call sets pending_process instead).
- *   pending_process   more to process: set by conn_schedule() (from the
+ *   pending_process   more to process: set by cp_http_conn_schedule() (from the
  *                     handler's calls) and nested conn_process() calls;
  *                     cleared at each pass of conn_process(); the
  *                     connection source runs conn_process() when set.
@@ -66,8 +69,9 @@
  *   read_eof          the client shut its write side (never cleared).
  *   write_blocked     the socket took less than offered: wait for
  *                     G_IO_OUT (cleared when writable or on an I/O error).
- *   flush_pending     producer writes coalesced (conn_defer_flush()): the
- *                     source flushes in the next iteration.
+ *   flush_pending     producer writes coalesced
+ *                     (cp_http_conn_defer_flush()): the source flushes in
+ *                     the next iteration.
  *   writable_check    the queue fell below CP_HTTP_LOW_WATER after the
  *                     exchange reported congestion: the source calls the
  *                     writable callback (not from inside a flush).
@@ -83,6 +87,7 @@
  */
 #include "cp-http-connection-private.h"
 #include "cp-http-syntax-private.h"
+#include "cp-http-connection-state-private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -91,117 +96,10 @@
 
 #define READ_CHUNK        (16 * 1024)   /* initial read buffer */
 #define READ_AHEAD        (64 * 1024)   /* buffered bytes of later requests */
-#define DRAIN_CAP         (256 * 1024)  /* unread body we drain rather than close */
-#define COPY_MAX          (16 * 1024)   /* smaller response pieces are copied into the tail */
 #define LINGER_US         (1 * G_USEC_PER_SEC)
 #define LINGER_CAP        (256 * 1024)
-#define MAX_VECTORS       16
-/* Stream writes made outside the connection's own processing (a producer's
- * callback) are coalesced: flushed at once only above this many queued
- * bytes, otherwise by the connection source in the next iteration. */
-#define FLUSH_NOW         (32 * 1024)
-
-/* RFC 6585; libsoup 3.2 has no constant (nor phrase) for it */
-#define STATUS_HEADER_FIELDS_TOO_LARGE 431
-
-typedef enum {
-  BODY_NONE,
-  BODY_LENGTH,
-  BODY_CHUNK_SIZE,
-  BODY_CHUNK_DATA,
-  BODY_CHUNK_DATA_END,
-  BODY_TRAILERS,
-  BODY_DONE,
-} BodyState;
-
-typedef enum {
-  CONN_HANDSHAKING,
-  CONN_OPEN,
-  CONN_LINGER,   /* response sent, write side shut: reading until EOF (TCP and TLS) */
-  CONN_CLOSED,
-} ConnState;
-
-typedef enum {
-  DEADLINE_NONE,
-  DEADLINE_HEAD,
-  DEADLINE_IDLE,
-  DEADLINE_BODY,    /* between request body reads; renewed by each read */
-  DEADLINE_DRAIN,   /* draining an unread body after the response; not renewed */
-  DEADLINE_LINGER,
-} DeadlineKind;
-
-typedef struct {
-  GSource           source;
-  CpHttpConnection *conn;
-} ConnSource;
-
-struct _CpHttpConnection
-{
-  int                ref_count;
-  CpHttpServer      *server;
-  GMainContext      *context;
-  ConnState          state;
-
-  GSocket           *socket;
-  GSocketAddress    *remote;
-  gboolean           is_unix;
-
-  /* TLS */
-  GIOStream         *tls;
-  GPollableInputStream  *tls_in;
-  GPollableOutputStream *tls_out;
-  GSource           *tls_in_source;
-  GSource           *tls_out_source;
-  GCancellable      *cancellable;
-
-  /* the connection source (fd for plain sockets, deadline always) */
-  GSource           *source;
-  gpointer           fd_tag;
-  GIOCondition       fd_events;
-  gint64             ready_time;
-
-  /* read side */
-  guint8            *rbuf;
-  gsize              rsize, rstart, rend;
-  gsize              scan_pos;     /* head scan resumes here (relative to rstart) */
-  guint              scan_lines;
-  gboolean           read_eof;
-
-  /* write side: wq (GBytes*, first one consumed from wq_offset), then wtail */
-  GQueue             wq;
-  gsize              wq_offset;
-  GByteArray        *wtail;
-  gsize              queued;
-  gboolean           write_blocked;
-
-  /* current request */
-  CpHttpExchange    *ex;
-  CpHttpExchange    *spare;        /* a finished exchange kept for reuse */
-  BodyState          body;
-  guint64            body_remaining;
-  gboolean           discard;      /* drain the body without delivering it */
-  guint64            drained;
-  gsize              trailer_bytes;
-
-  DeadlineKind       deadline_kind;
-  gint64             deadline;
-  gsize              lingered;
-
-  /* in the server's queue of connections waiting on their client */
-  GList              waiting_link;
-  gboolean           waiting;
-
-  gboolean           in_process;
-  gboolean           pending_process;
-  gboolean           close_after_flush;
-  gboolean           writable_check;
-  gboolean           flush_pending; /* coalesced writes wait for the source */
-  GError            *io_error;     /* a write failed: close from the loop */
-};
 
 static void conn_process      (CpHttpConnection *conn);
-static void conn_update_io    (CpHttpConnection *conn);
-static void conn_flush        (CpHttpConnection *conn);
 static void conn_handle       (CpHttpConnection *conn, GIOCondition revents);
 
 static CpHttpConnection *
@@ -267,8 +165,8 @@ static GSourceFuncs conn_source_funcs = {
   NULL, NULL, conn_source_dispatch, NULL, NULL, NULL,
 };
 
-static void
-conn_schedule (CpHttpConnection *conn)
+void
+cp_http_conn_schedule (CpHttpConnection *conn)
 {
   conn->pending_process = TRUE;
   if (!conn->in_process && conn->state != CONN_CLOSED && conn->ready_time != 0)
@@ -278,10 +176,10 @@ conn_schedule (CpHttpConnection *conn)
     }
 }
 
-static void
-conn_set_deadline (CpHttpConnection *conn,
-                   DeadlineKind      kind,
-                   guint             timeout_ms)
+void
+cp_http_conn_set_deadline (CpHttpConnection *conn,
+                           DeadlineKind      kind,
+                           guint             timeout_ms)
 {
   conn->deadline_kind = kind;
   conn->deadline = kind == DEADLINE_NONE ? -1 :
@@ -290,8 +188,8 @@ conn_set_deadline (CpHttpConnection *conn,
 
 /* Flushes from the connection source in the next iteration, so that the
  * writes of several producer callbacks go out in one system call. */
-static void
-conn_defer_flush (CpHttpConnection *conn)
+void
+cp_http_conn_defer_flush (CpHttpConnection *conn)
 {
   conn->flush_pending = TRUE;
   if (conn->source != NULL && conn->ready_time != 0)
@@ -384,75 +282,6 @@ cp_http_connection_get_remote_address (CpHttpConnection *conn)
   return conn->remote;
 }
 
-/* ---- write queue ---- */
-
-static void
-queue_copy (CpHttpConnection *conn,
-            const void       *data,
-            gsize             len)
-{
-  g_byte_array_append (conn->wtail, data, len);
-  conn->queued += len;
-}
-
-static void
-queue_str (CpHttpConnection *conn,
-           const char       *str)
-{
-  queue_copy (conn, str, strlen (str));
-}
-
-static void
-queue_bytes (CpHttpConnection *conn,
-             GBytes           *bytes)
-{
-  gsize size = g_bytes_get_size (bytes);
-
-  if (size <= COPY_MAX)
-    {
-      queue_copy (conn, g_bytes_get_data (bytes, NULL), size);
-      return;
-    }
-  if (conn->wtail->len > 0)
-    {
-      g_queue_push_tail (&conn->wq, g_bytes_new (conn->wtail->data, conn->wtail->len));
-      g_byte_array_set_size (conn->wtail, 0);
-    }
-  g_queue_push_tail (&conn->wq, g_bytes_ref (bytes));
-  conn->queued += size;
-}
-
-static void
-queue_consume (CpHttpConnection *conn,
-               gsize             n)
-{
-  conn->queued -= n;
-  while (n > 0)
-    {
-      GBytes *head = g_queue_peek_head (&conn->wq);
-
-      if (head != NULL)
-        {
-          gsize left = g_bytes_get_size (head) - conn->wq_offset;
-
-          if (n < left)
-            {
-              conn->wq_offset += n;
-              return;
-            }
-          n -= left;
-          conn->wq_offset = 0;
-          g_bytes_unref (g_queue_pop_head (&conn->wq));
-          continue;
-        }
-      if (n >= conn->wtail->len)
-        g_byte_array_set_size (conn->wtail, 0);
-      else
-        g_byte_array_remove_range (conn->wtail, 0, n);
-      return;
-    }
-}
-
 /* The response is out and the connection ends: rather than close at once,
  * which makes the kernel answer a client still sending (a request body we
  * did not read) with a reset that can destroy the response before the
@@ -462,8 +291,8 @@ queue_consume (CpHttpConnection *conn,
  * is shut on the socket, without a close_notify (sending one could block):
  * the client sees an unclean EOF after a response whose framing already
  * said where it ends. */
-static void
-conn_start_linger (CpHttpConnection *conn)
+void
+cp_http_conn_start_linger (CpHttpConnection *conn)
 {
   if (conn->read_eof ||
       !g_socket_shutdown (conn->socket, FALSE, TRUE, NULL))
@@ -475,104 +304,7 @@ conn_start_linger (CpHttpConnection *conn)
   conn->lingered = 0;
   conn->deadline_kind = DEADLINE_LINGER;
   conn->deadline = g_get_monotonic_time () + LINGER_US;
-  conn_update_io (conn);
-}
-
-/* A write failed. Flushes happen inside the handler's own calls
- * (respond, write...), so the close (and the aborted callback) is left to
- * the connection's source rather than done here. */
-static void
-conn_fail_io (CpHttpConnection *conn,
-              GError           *error)
-{
-  if (conn->io_error == NULL)
-    conn->io_error = error;
-  else
-    g_error_free (error);
-  conn->write_blocked = FALSE;
-  conn_schedule (conn);
-}
-
-/* Writes as much of the queue as the socket takes now. */
-static void
-conn_flush (CpHttpConnection *conn)
-{
-  conn->flush_pending = FALSE;
-  while (conn->queued > 0 && !conn->write_blocked && conn->io_error == NULL &&
-         (conn->state == CONN_OPEN))
-    {
-      GOutputVector vectors[MAX_VECTORS];
-      guint n = 0;
-      gsize written = 0;
-      g_autoptr(GError) error = NULL;
-
-      for (GList *l = conn->wq.head; l != NULL && n < MAX_VECTORS - 1; l = l->next)
-        {
-          gsize size;
-          const guint8 *data = g_bytes_get_data (l->data, &size);
-          gsize offset = (l == conn->wq.head) ? conn->wq_offset : 0;
-
-          vectors[n].buffer = data + offset;
-          vectors[n].size = size - offset;
-          n++;
-        }
-      if (n < MAX_VECTORS && conn->wtail->len > 0 &&
-          n == conn->wq.length)
-        {
-          vectors[n].buffer = conn->wtail->data;
-          vectors[n].size = conn->wtail->len;
-          n++;
-        }
-
-      if (conn->tls_out != NULL)
-        {
-          GPollableReturn ret =
-            g_pollable_output_stream_writev_nonblocking (conn->tls_out, vectors, n,
-                                                         &written, NULL, &error);
-          if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
-            {
-              conn->write_blocked = TRUE;
-              break;
-            }
-          if (ret == G_POLLABLE_RETURN_FAILED)
-            {
-              conn_fail_io (conn, g_steal_pointer (&error));
-              return;
-            }
-        }
-      else
-        {
-          gssize r = g_socket_send_message (conn->socket, NULL, vectors, n,
-                                            NULL, 0, 0, NULL, &error);
-          if (r < 0)
-            {
-              if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-                {
-                  conn->write_blocked = TRUE;
-                  break;
-                }
-              conn_fail_io (conn, g_steal_pointer (&error));
-              return;
-            }
-          written = r;
-        }
-      queue_consume (conn, written);
-    }
-
-  if (conn->state != CONN_OPEN || conn->io_error != NULL)
-    return;
-  /* A flush started outside the connection's own event handling (an idle or
-   * timer callback of a producer) must arm the write watch itself. */
-  if (conn->write_blocked)
-    conn_update_io (conn);
-  if (conn->queued < CP_HTTP_LOW_WATER && conn->ex != NULL &&
-      conn->ex->congestion_reported)
-    {
-      conn->writable_check = TRUE;
-      conn_schedule (conn);
-    }
-  if (conn->queued == 0 && conn->close_after_flush)
-    conn_start_linger (conn);
+  cp_http_conn_update_io (conn);
 }
 
 /* ---- reading ---- */
@@ -711,7 +443,7 @@ conn_on_eof (CpHttpConnection *conn)
       return;
     }
   /* Otherwise finish what is buffered; conn_process closes when done. */
-  conn_schedule (conn);
+  cp_http_conn_schedule (conn);
 }
 
 /* The client sent something: renew the body deadline, and move the
@@ -720,7 +452,7 @@ static void
 conn_note_progress (CpHttpConnection *conn)
 {
   if (conn->deadline_kind == DEADLINE_BODY)
-    conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
+    cp_http_conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
   if (conn->waiting)
     cp_http_server_touch_waiting (conn->server, &conn->waiting_link, TRUE);
 }
@@ -752,268 +484,6 @@ conn_read (CpHttpConnection *conn)
     }
 }
 
-/* ---- responses ---- */
-
-static gboolean
-status_has_body (guint status)
-{
-  return !(status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED);
-}
-
-static void
-queue_uint (CpHttpConnection *conn,
-            guint64           value)
-{
-  char digits[24];
-  int i = sizeof digits;
-
-  do
-    {
-      digits[--i] = '0' + value % 10;
-      value /= 10;
-    }
-  while (value > 0);
-  queue_copy (conn, digits + i, sizeof digits - i);
-}
-
-static const char *
-status_phrase (guint status)
-{
-  if (status == STATUS_HEADER_FIELDS_TOO_LARGE)
-    return "Request Header Fields Too Large";
-  return soup_status_get_phrase (status);
-}
-
-static void
-queue_status_line (CpHttpConnection *conn,
-                   guint             status)
-{
-  char line[96];
-  int len;
-
-  if (status == 200)
-    {
-      queue_copy (conn, "HTTP/1.1 200 OK\r\n", 17);
-      return;
-    }
-  len = g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\n", status,
-                    status_phrase (status));
-  queue_copy (conn, line, MIN ((gsize) len, sizeof line - 1));
-}
-
-/* Sends a transport-generated error response and closes afterwards. */
-static void
-conn_fail (CpHttpConnection *conn,
-           guint             status)
-{
-  CpHttpExchange *ex = conn->ex;
-
-  if (ex != NULL)
-    {
-      g_autoptr(GError) error =
-        g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                     "Malformed request: %u %s", status, status_phrase (status));
-
-      if (ex->response_started || ex->finished)
-        {
-          /* Too late for an error response on this connection. */
-          cp_http_connection_close (conn, error);
-          return;
-        }
-      cp_http_exchange_abort (ex, error);
-    }
-  if (conn->state != CONN_OPEN)
-    return;
-  queue_status_line (conn, status);
-  queue_str (conn, "Connection: close\r\nContent-Length: 0\r\n\r\n");
-  conn->close_after_flush = TRUE;
-}
-
-static gboolean
-is_framing_header (const char *name)
-{
-  switch (name[0])
-    {
-    case 'c': case 'C':
-      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-             g_ascii_strcasecmp (name, "Connection") == 0;
-    case 't': case 'T':
-      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
-    case 'k': case 'K':
-      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
-    default:
-      return FALSE;
-    }
-}
-
-static void
-queue_head (CpHttpConnection   *conn,
-            CpHttpExchange     *ex,
-            guint               status,
-            SoupMessageHeaders *headers,
-            gint64              content_length)  /* -1: streamed */
-{
-  /* Decide now whether this connection ends with this response. */
-  if (!ex->keep_alive || cp_http_server_is_stopping (conn->server) ||
-      (ex->expect_continue && !ex->handler_returned && conn->body != BODY_DONE) ||
-      (content_length < 0 && ex->version == SOUP_HTTP_1_0) ||
-      (conn->read_eof && conn->rend == conn->rstart))
-    ex->close = TRUE;
-
-  queue_status_line (conn, status);
-  if (headers != NULL)
-    {
-      SoupMessageHeadersIter iter;
-      const char *name, *value;
-
-      soup_message_headers_iter_init (&iter, headers);
-      while (soup_message_headers_iter_next (&iter, &name, &value))
-        {
-          if (is_framing_header (name))
-            continue;
-          queue_str (conn, name);
-          queue_copy (conn, ": ", 2);
-          queue_str (conn, value);
-          queue_copy (conn, "\r\n", 2);
-        }
-    }
-  if (ex->close)
-    queue_copy (conn, "Connection: close\r\n", 19);
-  else if (ex->version == SOUP_HTTP_1_0)
-    queue_copy (conn, "Connection: keep-alive\r\n", 24);
-
-  if (!status_has_body (status))
-    ;
-  else if (content_length >= 0)
-    {
-      queue_copy (conn, "Content-Length: ", 16);
-      queue_uint (conn, content_length);
-      queue_copy (conn, "\r\n", 2);
-    }
-  else if (ex->version != SOUP_HTTP_1_0)
-    queue_copy (conn, "Transfer-Encoding: chunked\r\n", 28);
-  queue_copy (conn, "\r\n", 2);
-}
-
-/* The response is complete: decide what happens to the connection, and let
- * the process loop move on to the next request. */
-static void
-conn_exchange_finished (CpHttpConnection *conn,
-                        CpHttpExchange   *ex)
-{
-  ex->finished = TRUE;
-  cp_http_server_exchange_done (conn->server, ex);
-
-  if (ex->close)
-    conn->close_after_flush = TRUE;
-  else if (conn->body != BODY_DONE)
-    {
-      /* Drain the rest of the body, unless it is known to be large, for
-       * at most body-timeout-ms in all. */
-      conn->discard = TRUE;
-      if (conn->body == BODY_LENGTH && conn->body_remaining > DRAIN_CAP)
-        conn->close_after_flush = TRUE;
-      else
-        conn_set_deadline (conn, DEADLINE_DRAIN, cp_http_server_get_body_timeout_ms (conn->server));
-    }
-
-  if (!conn->in_process)
-    conn_flush (conn);
-  conn_schedule (conn);
-}
-
-void
-cp_http_connection_respond (CpHttpConnection   *conn,
-                            CpHttpExchange     *ex,
-                            guint               status,
-                            SoupMessageHeaders *headers,
-                            GBytes             *body)
-{
-  gsize size = body != NULL ? g_bytes_get_size (body) : 0;
-
-  if (conn->state != CONN_OPEN)
-    return;
-  queue_head (conn, ex, status, headers, size);
-  if (size > 0 && !ex->head_request && status_has_body (status))
-    queue_bytes (conn, body);
-  conn_exchange_finished (conn, ex);
-}
-
-void
-cp_http_connection_begin_response (CpHttpConnection   *conn,
-                                   CpHttpExchange     *ex,
-                                   guint               status,
-                                   SoupMessageHeaders *headers)
-{
-  if (conn->state != CONN_OPEN)
-    return;
-  queue_head (conn, ex, status, headers, -1);
-  ex->response_has_body = !ex->head_request && status_has_body (status);
-  if (!conn->in_process)
-    conn_flush (conn);
-}
-
-void
-cp_http_connection_write (CpHttpConnection *conn,
-                          CpHttpExchange   *ex,
-                          GBytes           *chunk)
-{
-  if (conn->state != CONN_OPEN || !ex->response_has_body)
-    return;
-  if (ex->version != SOUP_HTTP_1_0)
-    {
-      static const char hex[] = "0123456789abcdef";
-      char line[2 * sizeof (gsize) + 2];
-      gsize size = g_bytes_get_size (chunk);
-      gsize i = sizeof line - 2;
-
-      line[sizeof line - 2] = '\r';
-      line[sizeof line - 1] = '\n';
-      do
-        {
-          line[--i] = hex[size & 0xf];
-          size >>= 4;
-        }
-      while (size > 0);
-      queue_copy (conn, line + i, sizeof line - i);
-      queue_bytes (conn, chunk);
-      queue_copy (conn, "\r\n", 2);
-    }
-  else
-    queue_bytes (conn, chunk);
-  if (conn->in_process)
-    return;
-  if (conn->queued >= FLUSH_NOW)
-    conn_flush (conn);
-  else
-    conn_defer_flush (conn);
-}
-
-void
-cp_http_connection_end_response (CpHttpConnection *conn,
-                                 CpHttpExchange   *ex)
-{
-  if (conn->state != CONN_OPEN)
-    return;
-  if (ex->response_has_body && ex->version != SOUP_HTTP_1_0)
-    queue_copy (conn, "0\r\n\r\n", 5);
-  conn_exchange_finished (conn, ex);
-}
-
-gboolean
-cp_http_connection_is_congested (CpHttpConnection *conn)
-{
-  return conn->state == CONN_OPEN && conn->queued > CP_HTTP_HIGH_WATER;
-}
-
-void
-cp_http_connection_body_flow (CpHttpConnection *conn)
-{
-  if (conn->state != CONN_OPEN)
-    return;
-  conn_schedule (conn);
-}
-
 /* ---- request heads ---- */
 
 static CpHttpExchange *
@@ -1042,7 +512,7 @@ conn_release_exchange (CpHttpConnection *conn)
     }
   else
     cp_http_exchange_unref (ex);
-  conn_set_deadline (conn, DEADLINE_IDLE, cp_http_server_get_idle_timeout_ms (conn->server));
+  cp_http_conn_set_deadline (conn, DEADLINE_IDLE, cp_http_server_get_idle_timeout_ms (conn->server));
 }
 
 /* Returns TRUE when a request was dispatched. */
@@ -1070,7 +540,7 @@ conn_parse_head (CpHttpConnection *conn)
     return FALSE;
 
   if (conn->deadline_kind != DEADLINE_HEAD)
-    conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (conn->server));
+    cp_http_conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (conn->server));
 
   while (conn->scan_pos < avail)
     {
@@ -1113,7 +583,7 @@ conn_parse_head (CpHttpConnection *conn)
       /* scan_lines complete lines, the request line among them, and more follow */
       if (conn->scan_lines > max_count)
         {
-          conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+          cp_http_conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
           return FALSE;
         }
     }
@@ -1121,14 +591,14 @@ conn_parse_head (CpHttpConnection *conn)
   if (head_len == 0)
     {
       if (avail > max_head)
-        conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+        cp_http_conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
       return FALSE;
     }
   conn->scan_pos = 0;
   conn->scan_lines = 0;
   if (head_len > max_head)
     {
-      conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+      cp_http_conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
       return FALSE;
     }
 
@@ -1153,7 +623,7 @@ conn_parse_head (CpHttpConnection *conn)
       g_free (path);
       soup_message_headers_clear (ex->request_headers);
       conn->spare = ex;
-      conn_fail (conn, status);
+      cp_http_conn_fail (conn, status);
       return FALSE;
     }
 
@@ -1187,14 +657,14 @@ conn_parse_head (CpHttpConnection *conn)
 
   ex->conn = conn;
   conn->ex = ex;
-  conn_set_deadline (conn, DEADLINE_NONE, 0);
+  cp_http_conn_set_deadline (conn, DEADLINE_NONE, 0);
 
   cp_http_server_invoke_handler (conn->server, ex);
   ex->handler_returned = TRUE;
 
   if (conn->state == CONN_OPEN && conn->ex == ex && !ex->aborted &&
       ex->expect_continue && !ex->response_started && conn->body != BODY_DONE)
-    queue_copy (conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    cp_http_conn_queue_copy (conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   return TRUE;
 }
 
@@ -1203,7 +673,7 @@ conn_parse_head (CpHttpConnection *conn)
 static void
 conn_body_error (CpHttpConnection *conn)
 {
-  conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
+  cp_http_conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
 }
 
 /* Parses a chunk-size line; returns 1 done, 0 need more, -1 error. */
@@ -1432,8 +902,8 @@ conn_process (CpHttpConnection *conn)
   conn->in_process = FALSE;
 
   if (conn->state == CONN_OPEN)
-    conn_flush (conn);
-  conn_update_io (conn);
+    cp_http_conn_flush (conn);
+  cp_http_conn_update_io (conn);
   cp_http_connection_unref (conn);
 }
 
@@ -1465,9 +935,9 @@ conn_update_body_deadline (CpHttpConnection *conn,
                          conn->body != BODY_DONE && want_read;
 
   if (awaits_body && conn->deadline_kind == DEADLINE_NONE)
-    conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
+    cp_http_conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
   else if (!awaits_body && conn->deadline_kind == DEADLINE_BODY)
-    conn_set_deadline (conn, DEADLINE_NONE, 0);
+    cp_http_conn_set_deadline (conn, DEADLINE_NONE, 0);
 }
 
 /* Keeps the server's queue of connections that wait on their client (the
@@ -1492,8 +962,8 @@ conn_update_waiting (CpHttpConnection *conn,
   conn->waiting = waiting;
 }
 
-static void
-conn_update_io (CpHttpConnection *conn)
+void
+cp_http_conn_update_io (CpHttpConnection *conn)
 {
   gboolean want_read, want_write;
   gint64 ready_time;
@@ -1580,10 +1050,10 @@ conn_handle (CpHttpConnection *conn,
   if ((revents & (G_IO_OUT | G_IO_ERR | G_IO_HUP)) && conn->write_blocked)
     {
       conn->write_blocked = FALSE;
-      conn_flush (conn);
+      cp_http_conn_flush (conn);
     }
   else if (conn->flush_pending && conn->state == CONN_OPEN)
-    conn_flush (conn);
+    cp_http_conn_flush (conn);
 
   if (conn->state == CONN_LINGER)
     {
@@ -1636,11 +1106,11 @@ conn_handle (CpHttpConnection *conn,
               cp_http_exchange_unref (ex);
             }
           if (conn->state == CONN_OPEN && !conn->in_process)
-            conn_flush (conn);
+            cp_http_conn_flush (conn);
         }
     }
 
-  conn_update_io (conn);
+  cp_http_conn_update_io (conn);
   cp_http_connection_unref (conn);
 }
 
@@ -1669,7 +1139,7 @@ handshake_done (GObject      *source,
       conn->tls_in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (conn->tls));
       conn->tls_out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (conn->tls));
       conn->state = CONN_OPEN;
-      conn_update_io (conn);
+      cp_http_conn_update_io (conn);
     }
   cp_http_connection_unref (conn);
 }
@@ -1719,7 +1189,7 @@ cp_http_connection_new (CpHttpServer    *server,
   ((ConnSource *) source)->conn = conn;
   g_source_set_static_name (source, "[connectplugin] http connection");
   conn->source = source;
-  conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (server));
+  cp_http_conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (server));
 
   if (conn->tls == NULL)
     {
@@ -1727,7 +1197,7 @@ cp_http_connection_new (CpHttpServer    *server,
       conn->fd_events = G_IO_IN;
       conn->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (socket), G_IO_IN);
       g_source_attach (source, conn->context);
-      conn_update_io (conn);
+      cp_http_conn_update_io (conn);
       return conn;
     }
 
