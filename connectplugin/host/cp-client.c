@@ -642,6 +642,14 @@ sync_cb (GObject      *source,
  * thread-default one when it was made) until done, so call it from that
  * context's thread, outside of a callback that must not be re-entered.
  *
+ * Unlike cp_channel_call_sync(), this does not run a private context:
+ * other sources of the client's context are dispatched meanwhile. What the
+ * connection sets up lives on after it returns and must keep running in
+ * the client's context (the health monitor's `Watch` stream, whose first
+ * report makes the client ready; a launched plugin's output and exit
+ * watch), and a plugin server run by the same context must be able to
+ * answer.
+ *
  * Returns: %TRUE when the client is ready
  */
 gboolean

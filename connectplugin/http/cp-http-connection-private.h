@@ -2,8 +2,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Not part of the engine contract (that is cp-http-server-private.h and
- * cp-http-exchange-private.h): this header is for cp-http-server.c,
- * cp-http-connection.c and cp-http-exchange.c only.
+ * cp-http-exchange-private.h): this header is for the files of
+ * connectplugin/http only.
  */
 #pragma once
 
@@ -77,7 +77,21 @@ void            cp_http_exchange_deliver_chunk    (CpHttpExchange *exchange,
                                                    GBytes         *chunk);
 void            cp_http_exchange_deliver_end      (CpHttpExchange *exchange);
 gboolean        cp_http_exchange_can_deliver      (CpHttpExchange *exchange);
+
+/* cp-http-local.c: the in-process side of the exchange calls above */
 void            cp_http_exchange_local_dispatched (CpHttpExchange *exchange);
+void            cp_http_local_clear_callbacks     (CpHttpExchange *exchange);
+void            cp_http_local_schedule_deliver    (CpHttpExchange *exchange);
+void            cp_http_local_respond             (CpHttpExchange *exchange,
+                                                   guint           status,
+                                                   SoupMessageHeaders *headers,
+                                                   GBytes         *body);
+void            cp_http_local_begin_response      (CpHttpExchange *exchange,
+                                                   guint           status,
+                                                   SoupMessageHeaders *headers);
+void            cp_http_local_write               (CpHttpExchange *exchange,
+                                                   GBytes         *chunk);
+void            cp_http_local_end_response        (CpHttpExchange *exchange);
 
 /* cp-http-connection.c */
 CpHttpConnection *cp_http_connection_new          (CpHttpServer *server,

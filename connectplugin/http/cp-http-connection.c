@@ -13,12 +13,81 @@
  * per request. TLS connections use that source for the deadline only, and
  * GPollable sources of the GTlsConnection's streams for I/O.
  *
- * Request heads are checked against RFC 9112's grammar here (libsoup's
- * parser skips malformed lines), then parsed by soup_headers_parse_request();
- * framing rules (Content-Length / Transfer-Encoding, smuggling) are checked
- * here too.
+ * Request heads are checked against RFC 9112's grammar (cp-http-syntax.c:
+ * libsoup's parser skips malformed lines), then parsed by
+ * soup_headers_parse_request(); framing rules (Content-Length /
+ * Transfer-Encoding, smuggling) and chunk lines are checked there too.
+ *
+ * The write side (write queue, flushing, response heads, the exchange's
+ * response calls) is in cp-http-response.c; the struct both files share is
+ * in cp-http-connection-state-private.h. The state machine itself stays in
+ * this file: reading, deadlines and the request/response cycle act on the
+ * same few fields and must see each other's changes at once.
+ *
+ * States (conn->state):
+ *   CONN_HANDSHAKING  TLS only, from cp_http_connection_new() until
+ *                     handshake_done(); deadline HEAD, in the waiting queue.
+ *   CONN_OPEN         requests are read and answered, one at a time.
+ *   CONN_LINGER       the last response is out and the write side shut
+ *                     (cp_http_conn_start_linger(), reached when
+ *                     close_after_flush is set and the queue has drained):
+ *                     input is read and dropped until EOF, LINGER_CAP bytes
+ *                     or LINGER_US.
+ *   CONN_CLOSED       cp_http_connection_close(): socket closed, source
+ *                     destroyed; the struct lives on until its last ref.
+ *   HANDSHAKING → OPEN (handshake done) → LINGER → CLOSED; any state →
+ *   CLOSED on an I/O error, a deadline, a protocol error without a
+ *   response to send, or the server closing.
+ *
+ * Within CONN_OPEN, the request cycle (conn_process()):
+ *   ex == NULL        between requests: conn_parse_head() scans the buffer
+ *                     (scan_pos / scan_lines resume the scan); deadline IDLE
+ *                     when nothing is buffered, HEAD once bytes arrived.
+ *   ex != NULL        a request is current; body (BodyState) walks NONE or
+ *                     LENGTH, or CHUNK_SIZE → CHUNK_DATA → CHUNK_DATA_END
+ *                     (→ CHUNK_SIZE ...) → TRAILERS, then DONE; deadline
+ *                     BODY while the body is read. The response may finish
+ *                     first (cp_http_conn_exchange_finished()): the rest of the
+ *                     body is then drained (discard, drained, deadline
+ *                     DRAIN) or, when large, the connection closed
+ *                     (close_after_flush). When both sides are done,
+ *                     conn_release_exchange() keeps the exchange as spare
+ *                     and the cycle starts over.
+ *
+ * Flags and what sets/clears them:
+ *   in_process        conn_process() is running (no re-entry: a nested
+ *                     call sets pending_process instead).
+ *   pending_process   more to process: set by cp_http_conn_schedule() (from the
+ *                     handler's calls) and nested conn_process() calls;
+ *                     cleared at each pass of conn_process(); the
+ *                     connection source runs conn_process() when set.
+ *   close_after_flush no further request: close (linger) once the write
+ *                     queue is empty. Set (mostly through ex->close, at the
+ *                     response head) by Connection: close, HTTP/1.0
+ *                     without keep-alive, errors answered with a status,
+ *                     cp_http_exchange_set_close(), EOF between requests.
+ *   read_eof          the client shut its write side (never cleared).
+ *   write_blocked     the socket took less than offered: wait for
+ *                     G_IO_OUT (cleared when writable or on an I/O error).
+ *   flush_pending     producer writes coalesced
+ *                     (cp_http_conn_defer_flush()): the source flushes in
+ *                     the next iteration.
+ *   writable_check    the queue fell below CP_HTTP_LOW_WATER after the
+ *                     exchange reported congestion: the source calls the
+ *                     writable callback (not from inside a flush).
+ *   io_error          a write failed inside a handler's call: the source
+ *                     closes the connection with it.
+ *   waiting           in the server's waiting queue (waiting_link): the
+ *                     connection waits on its client (handshake, head,
+ *                     body, idle, linger) and may be evicted at the
+ *                     connection cap (conn_update_waiting()).
+ *   discard           drain the request body instead of delivering it.
+ * The source's ready time is the deadline (deadline_kind/deadline), or 0
+ * (dispatch now) when pending_process or flush_pending is set.
  */
 #include "cp-http-connection-private.h"
+#include "cp-http-syntax-private.h"
+#include "cp-http-connection-state-private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -27,118 +96,10 @@
 
 #define READ_CHUNK        (16 * 1024)   /* initial read buffer */
 #define READ_AHEAD        (64 * 1024)   /* buffered bytes of later requests */
-#define DRAIN_CAP         (256 * 1024)  /* unread body we drain rather than close */
-#define CHUNK_LINE_MAX    1024
-#define COPY_MAX          (16 * 1024)   /* smaller response pieces are copied into the tail */
 #define LINGER_US         (1 * G_USEC_PER_SEC)
 #define LINGER_CAP        (256 * 1024)
-#define MAX_VECTORS       16
-/* Stream writes made outside the connection's own processing (a producer's
- * callback) are coalesced: flushed at once only above this many queued
- * bytes, otherwise by the connection source in the next iteration. */
-#define FLUSH_NOW         (32 * 1024)
-
-/* RFC 6585; libsoup 3.2 has no constant (nor phrase) for it */
-#define STATUS_HEADER_FIELDS_TOO_LARGE 431
-
-typedef enum {
-  BODY_NONE,
-  BODY_LENGTH,
-  BODY_CHUNK_SIZE,
-  BODY_CHUNK_DATA,
-  BODY_CHUNK_DATA_END,
-  BODY_TRAILERS,
-  BODY_DONE,
-} BodyState;
-
-typedef enum {
-  CONN_HANDSHAKING,
-  CONN_OPEN,
-  CONN_LINGER,   /* response sent, write side shut: reading until EOF (TCP and TLS) */
-  CONN_CLOSED,
-} ConnState;
-
-typedef enum {
-  DEADLINE_NONE,
-  DEADLINE_HEAD,
-  DEADLINE_IDLE,
-  DEADLINE_BODY,    /* between request body reads; renewed by each read */
-  DEADLINE_DRAIN,   /* draining an unread body after the response; not renewed */
-  DEADLINE_LINGER,
-} DeadlineKind;
-
-typedef struct {
-  GSource           source;
-  CpHttpConnection *conn;
-} ConnSource;
-
-struct _CpHttpConnection
-{
-  int                ref_count;
-  CpHttpServer      *server;
-  GMainContext      *context;
-  ConnState          state;
-
-  GSocket           *socket;
-  GSocketAddress    *remote;
-  gboolean           is_unix;
-
-  /* TLS */
-  GIOStream         *tls;
-  GPollableInputStream  *tls_in;
-  GPollableOutputStream *tls_out;
-  GSource           *tls_in_source;
-  GSource           *tls_out_source;
-  GCancellable      *cancellable;
-
-  /* the connection source (fd for plain sockets, deadline always) */
-  GSource           *source;
-  gpointer           fd_tag;
-  GIOCondition       fd_events;
-  gint64             ready_time;
-
-  /* read side */
-  guint8            *rbuf;
-  gsize              rsize, rstart, rend;
-  gsize              scan_pos;     /* head scan resumes here (relative to rstart) */
-  guint              scan_lines;
-  gboolean           read_eof;
-
-  /* write side: wq (GBytes*, first one consumed from wq_offset), then wtail */
-  GQueue             wq;
-  gsize              wq_offset;
-  GByteArray        *wtail;
-  gsize              queued;
-  gboolean           write_blocked;
-
-  /* current request */
-  CpHttpExchange    *ex;
-  CpHttpExchange    *spare;        /* a finished exchange kept for reuse */
-  BodyState          body;
-  guint64            body_remaining;
-  gboolean           discard;      /* drain the body without delivering it */
-  guint64            drained;
-  gsize              trailer_bytes;
-
-  DeadlineKind       deadline_kind;
-  gint64             deadline;
-  gsize              lingered;
-
-  /* in the server's queue of connections waiting on their client */
-  GList              waiting_link;
-  gboolean           waiting;
-
-  gboolean           in_process;
-  gboolean           pending_process;
-  gboolean           close_after_flush;
-  gboolean           writable_check;
-  gboolean           flush_pending; /* coalesced writes wait for the source */
-  GError            *io_error;     /* a write failed: close from the loop */
-};
 
 static void conn_process      (CpHttpConnection *conn);
-static void conn_update_io    (CpHttpConnection *conn);
-static void conn_flush        (CpHttpConnection *conn);
 static void conn_handle       (CpHttpConnection *conn, GIOCondition revents);
 
 static CpHttpConnection *
@@ -204,8 +165,8 @@ static GSourceFuncs conn_source_funcs = {
   NULL, NULL, conn_source_dispatch, NULL, NULL, NULL,
 };
 
-static void
-conn_schedule (CpHttpConnection *conn)
+void
+cp_http_conn_schedule (CpHttpConnection *conn)
 {
   conn->pending_process = TRUE;
   if (!conn->in_process && conn->state != CONN_CLOSED && conn->ready_time != 0)
@@ -215,10 +176,10 @@ conn_schedule (CpHttpConnection *conn)
     }
 }
 
-static void
-conn_set_deadline (CpHttpConnection *conn,
-                   DeadlineKind      kind,
-                   guint             timeout_ms)
+void
+cp_http_conn_set_deadline (CpHttpConnection *conn,
+                           DeadlineKind      kind,
+                           guint             timeout_ms)
 {
   conn->deadline_kind = kind;
   conn->deadline = kind == DEADLINE_NONE ? -1 :
@@ -227,8 +188,8 @@ conn_set_deadline (CpHttpConnection *conn,
 
 /* Flushes from the connection source in the next iteration, so that the
  * writes of several producer callbacks go out in one system call. */
-static void
-conn_defer_flush (CpHttpConnection *conn)
+void
+cp_http_conn_defer_flush (CpHttpConnection *conn)
 {
   conn->flush_pending = TRUE;
   if (conn->source != NULL && conn->ready_time != 0)
@@ -321,75 +282,6 @@ cp_http_connection_get_remote_address (CpHttpConnection *conn)
   return conn->remote;
 }
 
-/* ---- write queue ---- */
-
-static void
-queue_copy (CpHttpConnection *conn,
-            const void       *data,
-            gsize             len)
-{
-  g_byte_array_append (conn->wtail, data, len);
-  conn->queued += len;
-}
-
-static void
-queue_str (CpHttpConnection *conn,
-           const char       *str)
-{
-  queue_copy (conn, str, strlen (str));
-}
-
-static void
-queue_bytes (CpHttpConnection *conn,
-             GBytes           *bytes)
-{
-  gsize size = g_bytes_get_size (bytes);
-
-  if (size <= COPY_MAX)
-    {
-      queue_copy (conn, g_bytes_get_data (bytes, NULL), size);
-      return;
-    }
-  if (conn->wtail->len > 0)
-    {
-      g_queue_push_tail (&conn->wq, g_bytes_new (conn->wtail->data, conn->wtail->len));
-      g_byte_array_set_size (conn->wtail, 0);
-    }
-  g_queue_push_tail (&conn->wq, g_bytes_ref (bytes));
-  conn->queued += size;
-}
-
-static void
-queue_consume (CpHttpConnection *conn,
-               gsize             n)
-{
-  conn->queued -= n;
-  while (n > 0)
-    {
-      GBytes *head = g_queue_peek_head (&conn->wq);
-
-      if (head != NULL)
-        {
-          gsize left = g_bytes_get_size (head) - conn->wq_offset;
-
-          if (n < left)
-            {
-              conn->wq_offset += n;
-              return;
-            }
-          n -= left;
-          conn->wq_offset = 0;
-          g_bytes_unref (g_queue_pop_head (&conn->wq));
-          continue;
-        }
-      if (n >= conn->wtail->len)
-        g_byte_array_set_size (conn->wtail, 0);
-      else
-        g_byte_array_remove_range (conn->wtail, 0, n);
-      return;
-    }
-}
-
 /* The response is out and the connection ends: rather than close at once,
  * which makes the kernel answer a client still sending (a request body we
  * did not read) with a reset that can destroy the response before the
@@ -399,8 +291,8 @@ queue_consume (CpHttpConnection *conn,
  * is shut on the socket, without a close_notify (sending one could block):
  * the client sees an unclean EOF after a response whose framing already
  * said where it ends. */
-static void
-conn_start_linger (CpHttpConnection *conn)
+void
+cp_http_conn_start_linger (CpHttpConnection *conn)
 {
   if (conn->read_eof ||
       !g_socket_shutdown (conn->socket, FALSE, TRUE, NULL))
@@ -412,104 +304,7 @@ conn_start_linger (CpHttpConnection *conn)
   conn->lingered = 0;
   conn->deadline_kind = DEADLINE_LINGER;
   conn->deadline = g_get_monotonic_time () + LINGER_US;
-  conn_update_io (conn);
-}
-
-/* A write failed. Flushes happen inside the handler's own calls
- * (respond, write...), so the close (and the aborted callback) is left to
- * the connection's source rather than done here. */
-static void
-conn_fail_io (CpHttpConnection *conn,
-              GError           *error)
-{
-  if (conn->io_error == NULL)
-    conn->io_error = error;
-  else
-    g_error_free (error);
-  conn->write_blocked = FALSE;
-  conn_schedule (conn);
-}
-
-/* Writes as much of the queue as the socket takes now. */
-static void
-conn_flush (CpHttpConnection *conn)
-{
-  conn->flush_pending = FALSE;
-  while (conn->queued > 0 && !conn->write_blocked && conn->io_error == NULL &&
-         (conn->state == CONN_OPEN))
-    {
-      GOutputVector vectors[MAX_VECTORS];
-      guint n = 0;
-      gsize written = 0;
-      g_autoptr(GError) error = NULL;
-
-      for (GList *l = conn->wq.head; l != NULL && n < MAX_VECTORS - 1; l = l->next)
-        {
-          gsize size;
-          const guint8 *data = g_bytes_get_data (l->data, &size);
-          gsize offset = (l == conn->wq.head) ? conn->wq_offset : 0;
-
-          vectors[n].buffer = data + offset;
-          vectors[n].size = size - offset;
-          n++;
-        }
-      if (n < MAX_VECTORS && conn->wtail->len > 0 &&
-          n == conn->wq.length)
-        {
-          vectors[n].buffer = conn->wtail->data;
-          vectors[n].size = conn->wtail->len;
-          n++;
-        }
-
-      if (conn->tls_out != NULL)
-        {
-          GPollableReturn ret =
-            g_pollable_output_stream_writev_nonblocking (conn->tls_out, vectors, n,
-                                                         &written, NULL, &error);
-          if (ret == G_POLLABLE_RETURN_WOULD_BLOCK)
-            {
-              conn->write_blocked = TRUE;
-              break;
-            }
-          if (ret == G_POLLABLE_RETURN_FAILED)
-            {
-              conn_fail_io (conn, g_steal_pointer (&error));
-              return;
-            }
-        }
-      else
-        {
-          gssize r = g_socket_send_message (conn->socket, NULL, vectors, n,
-                                            NULL, 0, 0, NULL, &error);
-          if (r < 0)
-            {
-              if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-                {
-                  conn->write_blocked = TRUE;
-                  break;
-                }
-              conn_fail_io (conn, g_steal_pointer (&error));
-              return;
-            }
-          written = r;
-        }
-      queue_consume (conn, written);
-    }
-
-  if (conn->state != CONN_OPEN || conn->io_error != NULL)
-    return;
-  /* A flush started outside the connection's own event handling (an idle or
-   * timer callback of a producer) must arm the write watch itself. */
-  if (conn->write_blocked)
-    conn_update_io (conn);
-  if (conn->queued < CP_HTTP_LOW_WATER && conn->ex != NULL &&
-      conn->ex->congestion_reported)
-    {
-      conn->writable_check = TRUE;
-      conn_schedule (conn);
-    }
-  if (conn->queued == 0 && conn->close_after_flush)
-    conn_start_linger (conn);
+  cp_http_conn_update_io (conn);
 }
 
 /* ---- reading ---- */
@@ -648,7 +443,7 @@ conn_on_eof (CpHttpConnection *conn)
       return;
     }
   /* Otherwise finish what is buffered; conn_process closes when done. */
-  conn_schedule (conn);
+  cp_http_conn_schedule (conn);
 }
 
 /* The client sent something: renew the body deadline, and move the
@@ -657,7 +452,7 @@ static void
 conn_note_progress (CpHttpConnection *conn)
 {
   if (conn->deadline_kind == DEADLINE_BODY)
-    conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
+    cp_http_conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
   if (conn->waiting)
     cp_http_server_touch_waiting (conn->server, &conn->waiting_link, TRUE);
 }
@@ -689,431 +484,7 @@ conn_read (CpHttpConnection *conn)
     }
 }
 
-/* ---- responses ---- */
-
-static gboolean
-status_has_body (guint status)
-{
-  return !(status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED);
-}
-
-static void
-queue_uint (CpHttpConnection *conn,
-            guint64           value)
-{
-  char digits[24];
-  int i = sizeof digits;
-
-  do
-    {
-      digits[--i] = '0' + value % 10;
-      value /= 10;
-    }
-  while (value > 0);
-  queue_copy (conn, digits + i, sizeof digits - i);
-}
-
-static const char *
-status_phrase (guint status)
-{
-  if (status == STATUS_HEADER_FIELDS_TOO_LARGE)
-    return "Request Header Fields Too Large";
-  return soup_status_get_phrase (status);
-}
-
-static void
-queue_status_line (CpHttpConnection *conn,
-                   guint             status)
-{
-  char line[96];
-  int len;
-
-  if (status == 200)
-    {
-      queue_copy (conn, "HTTP/1.1 200 OK\r\n", 17);
-      return;
-    }
-  len = g_snprintf (line, sizeof line, "HTTP/1.1 %u %s\r\n", status,
-                    status_phrase (status));
-  queue_copy (conn, line, MIN ((gsize) len, sizeof line - 1));
-}
-
-/* Sends a transport-generated error response and closes afterwards. */
-static void
-conn_fail (CpHttpConnection *conn,
-           guint             status)
-{
-  CpHttpExchange *ex = conn->ex;
-
-  if (ex != NULL)
-    {
-      g_autoptr(GError) error =
-        g_error_new (G_IO_ERROR, G_IO_ERROR_INVALID_DATA,
-                     "Malformed request: %u %s", status, status_phrase (status));
-
-      if (ex->response_started || ex->finished)
-        {
-          /* Too late for an error response on this connection. */
-          cp_http_connection_close (conn, error);
-          return;
-        }
-      cp_http_exchange_abort (ex, error);
-    }
-  if (conn->state != CONN_OPEN)
-    return;
-  queue_status_line (conn, status);
-  queue_str (conn, "Connection: close\r\nContent-Length: 0\r\n\r\n");
-  conn->close_after_flush = TRUE;
-}
-
-static gboolean
-is_framing_header (const char *name)
-{
-  switch (name[0])
-    {
-    case 'c': case 'C':
-      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-             g_ascii_strcasecmp (name, "Connection") == 0;
-    case 't': case 'T':
-      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
-    case 'k': case 'K':
-      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
-    default:
-      return FALSE;
-    }
-}
-
-static void
-queue_head (CpHttpConnection   *conn,
-            CpHttpExchange     *ex,
-            guint               status,
-            SoupMessageHeaders *headers,
-            gint64              content_length)  /* -1: streamed */
-{
-  /* Decide now whether this connection ends with this response. */
-  if (!ex->keep_alive || cp_http_server_is_stopping (conn->server) ||
-      (ex->expect_continue && !ex->handler_returned && conn->body != BODY_DONE) ||
-      (content_length < 0 && ex->version == SOUP_HTTP_1_0) ||
-      (conn->read_eof && conn->rend == conn->rstart))
-    ex->close = TRUE;
-
-  queue_status_line (conn, status);
-  if (headers != NULL)
-    {
-      SoupMessageHeadersIter iter;
-      const char *name, *value;
-
-      soup_message_headers_iter_init (&iter, headers);
-      while (soup_message_headers_iter_next (&iter, &name, &value))
-        {
-          if (is_framing_header (name))
-            continue;
-          queue_str (conn, name);
-          queue_copy (conn, ": ", 2);
-          queue_str (conn, value);
-          queue_copy (conn, "\r\n", 2);
-        }
-    }
-  if (ex->close)
-    queue_copy (conn, "Connection: close\r\n", 19);
-  else if (ex->version == SOUP_HTTP_1_0)
-    queue_copy (conn, "Connection: keep-alive\r\n", 24);
-
-  if (!status_has_body (status))
-    ;
-  else if (content_length >= 0)
-    {
-      queue_copy (conn, "Content-Length: ", 16);
-      queue_uint (conn, content_length);
-      queue_copy (conn, "\r\n", 2);
-    }
-  else if (ex->version != SOUP_HTTP_1_0)
-    queue_copy (conn, "Transfer-Encoding: chunked\r\n", 28);
-  queue_copy (conn, "\r\n", 2);
-}
-
-/* The response is complete: decide what happens to the connection, and let
- * the process loop move on to the next request. */
-static void
-conn_exchange_finished (CpHttpConnection *conn,
-                        CpHttpExchange   *ex)
-{
-  ex->finished = TRUE;
-  cp_http_server_exchange_done (conn->server, ex);
-
-  if (ex->close)
-    conn->close_after_flush = TRUE;
-  else if (conn->body != BODY_DONE)
-    {
-      /* Drain the rest of the body, unless it is known to be large, for
-       * at most body-timeout-ms in all. */
-      conn->discard = TRUE;
-      if (conn->body == BODY_LENGTH && conn->body_remaining > DRAIN_CAP)
-        conn->close_after_flush = TRUE;
-      else
-        conn_set_deadline (conn, DEADLINE_DRAIN, cp_http_server_get_body_timeout_ms (conn->server));
-    }
-
-  if (!conn->in_process)
-    conn_flush (conn);
-  conn_schedule (conn);
-}
-
-void
-cp_http_connection_respond (CpHttpConnection   *conn,
-                            CpHttpExchange     *ex,
-                            guint               status,
-                            SoupMessageHeaders *headers,
-                            GBytes             *body)
-{
-  gsize size = body != NULL ? g_bytes_get_size (body) : 0;
-
-  if (conn->state != CONN_OPEN)
-    return;
-  queue_head (conn, ex, status, headers, size);
-  if (size > 0 && !ex->head_request && status_has_body (status))
-    queue_bytes (conn, body);
-  conn_exchange_finished (conn, ex);
-}
-
-void
-cp_http_connection_begin_response (CpHttpConnection   *conn,
-                                   CpHttpExchange     *ex,
-                                   guint               status,
-                                   SoupMessageHeaders *headers)
-{
-  if (conn->state != CONN_OPEN)
-    return;
-  queue_head (conn, ex, status, headers, -1);
-  ex->response_has_body = !ex->head_request && status_has_body (status);
-  if (!conn->in_process)
-    conn_flush (conn);
-}
-
-void
-cp_http_connection_write (CpHttpConnection *conn,
-                          CpHttpExchange   *ex,
-                          GBytes           *chunk)
-{
-  if (conn->state != CONN_OPEN || !ex->response_has_body)
-    return;
-  if (ex->version != SOUP_HTTP_1_0)
-    {
-      static const char hex[] = "0123456789abcdef";
-      char line[2 * sizeof (gsize) + 2];
-      gsize size = g_bytes_get_size (chunk);
-      gsize i = sizeof line - 2;
-
-      line[sizeof line - 2] = '\r';
-      line[sizeof line - 1] = '\n';
-      do
-        {
-          line[--i] = hex[size & 0xf];
-          size >>= 4;
-        }
-      while (size > 0);
-      queue_copy (conn, line + i, sizeof line - i);
-      queue_bytes (conn, chunk);
-      queue_copy (conn, "\r\n", 2);
-    }
-  else
-    queue_bytes (conn, chunk);
-  if (conn->in_process)
-    return;
-  if (conn->queued >= FLUSH_NOW)
-    conn_flush (conn);
-  else
-    conn_defer_flush (conn);
-}
-
-void
-cp_http_connection_end_response (CpHttpConnection *conn,
-                                 CpHttpExchange   *ex)
-{
-  if (conn->state != CONN_OPEN)
-    return;
-  if (ex->response_has_body && ex->version != SOUP_HTTP_1_0)
-    queue_copy (conn, "0\r\n\r\n", 5);
-  conn_exchange_finished (conn, ex);
-}
-
-gboolean
-cp_http_connection_is_congested (CpHttpConnection *conn)
-{
-  return conn->state == CONN_OPEN && conn->queued > CP_HTTP_HIGH_WATER;
-}
-
-void
-cp_http_connection_body_flow (CpHttpConnection *conn)
-{
-  if (conn->state != CONN_OPEN)
-    return;
-  conn_schedule (conn);
-}
-
 /* ---- request heads ---- */
-
-/* RFC 9110 §5.6.2 tchar */
-static gboolean
-is_tchar (guint8 c)
-{
-  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
-}
-
-/* field-vchar, SP, HTAB (RFC 9110 §5.5); obs-text is accepted */
-static gboolean
-is_field_char (guint8 c)
-{
-  return c == '\t' || (c >= 0x20 && c != 0x7f);
-}
-
-/* Length of the line at @p (without its LF or CRLF) when it is terminated
- * within @avail bytes and has no bare CR; -1 otherwise. *next: the start of
- * the following line. */
-static gssize
-line_length (const guint8 *p,
-             gsize         avail,
-             gsize        *next)
-{
-  const guint8 *nl = memchr (p, '\n', avail);
-  gsize len;
-
-  if (nl == NULL)
-    return -1;
-  len = nl - p;
-  *next = len + 1;
-  if (len > 0 && p[len - 1] == '\r')
-    len--;
-  return memchr (p, '\r', len) == NULL ? (gssize) len : -1;
-}
-
-/* A field line per RFC 9112 §5: a token, a colon right after it, a value of
- * field characters. No whitespace before the name (obs-fold, or a first
- * line starting with whitespace) nor before the colon. */
-static gboolean
-check_field_line (const guint8 *line,
-                  gsize         len,
-                  gboolean     *is_host)
-{
-  gsize i = 0;
-
-  while (i < len && is_tchar (line[i]))
-    i++;
-  if (i == 0 || i == len || line[i] != ':')
-    return FALSE;
-  *is_host = i == 4 && g_ascii_strncasecmp ((const char *) line, "Host", 4) == 0;
-  for (i++; i < len; i++)
-    if (!is_field_char (line[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* libsoup's parser tolerates and silently drops what RFC 9112 makes an
- * error (a line without a colon, whitespace before a colon — which would
- * hide a Transfer-Encoding —, obs-fold...): the raw head is checked here
- * first. @p..@len: the request line and the field lines, each with its
- * line end. Returns 0 or an error status; counts Host fields. */
-static guint
-check_head_syntax (const guint8 *p,
-                   gsize         len,
-                   guint        *n_host)
-{
-  gsize i = 0, next = 0;
-  gssize line = line_length (p, len, &next);
-
-  /* request-line = method SP request-target SP HTTP-version */
-  if (line < 0)
-    return SOUP_STATUS_BAD_REQUEST;
-  while (i < (gsize) line && is_tchar (p[i]))
-    i++;
-  if (i == 0 || i == (gsize) line || p[i++] != ' ')
-    return SOUP_STATUS_BAD_REQUEST;
-  if (i == (gsize) line || p[i] == ' ')
-    return SOUP_STATUS_BAD_REQUEST;
-  while (i < (gsize) line && p[i] > 0x20 && p[i] < 0x7f)
-    i++;
-  if (i + 9 != (gsize) line || p[i] != ' ' || memcmp (p + i + 1, "HTTP/", 5) != 0 ||
-      !g_ascii_isdigit (p[i + 6]) || p[i + 7] != '.' || !g_ascii_isdigit (p[i + 8]))
-    return SOUP_STATUS_BAD_REQUEST;
-
-  *n_host = 0;
-  for (i = next; i < len; i += next)
-    {
-      gboolean is_host = FALSE;
-
-      line = line_length (p + i, len - i, &next);
-      if (line < 0 || !check_field_line (p + i, line, &is_host))
-        return SOUP_STATUS_BAD_REQUEST;
-      *n_host += is_host;
-    }
-  return 0;
-}
-
-static gboolean
-parse_content_length (const char *value,
-                      guint64    *out)
-{
-  guint64 v = 0;
-
-  if (*value == '\0')
-    return FALSE;
-  for (const char *p = value; *p; p++)
-    {
-      if (!g_ascii_isdigit (*p) || p - value >= 18)
-        return FALSE;
-      v = v * 10 + (*p - '0');
-    }
-  *out = v;
-  return TRUE;
-}
-
-/* Checks the framing headers; returns 0 or an error status. */
-static guint
-check_framing (CpHttpExchange *ex)
-{
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-  gboolean have_cl = FALSE, have_te = FALSE, te_ok = TRUE;
-  guint64 cl = 0;
-
-  soup_message_headers_iter_init (&iter, ex->request_headers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    {
-      gsize len = strlen (name);
-
-      /* Compare names only when the length matches. */
-      if (len == strlen ("Content-Length") && g_ascii_strcasecmp (name, "Content-Length") == 0)
-        {
-          guint64 v;
-
-          if (!parse_content_length (value, &v))
-            return SOUP_STATUS_BAD_REQUEST;
-          if (have_cl && v != cl)
-            return SOUP_STATUS_BAD_REQUEST;
-          have_cl = TRUE;
-          cl = v;
-        }
-      else if (len == strlen ("Transfer-Encoding") &&
-               g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
-        {
-          if (have_te || g_ascii_strcasecmp (value, "chunked") != 0)
-            te_ok = FALSE;
-          have_te = TRUE;
-        }
-    }
-
-  if (have_te && have_cl)
-    return SOUP_STATUS_BAD_REQUEST;   /* request smuggling */
-  if (have_te && !te_ok)
-    return SOUP_STATUS_NOT_IMPLEMENTED;
-  if (have_te && ex->version == SOUP_HTTP_1_0)
-    return SOUP_STATUS_BAD_REQUEST;
-
-  ex->chunked_request = have_te;
-  ex->content_length = cl;
-  ex->empty_body = !have_te && cl == 0;
-  return 0;
-}
 
 static CpHttpExchange *
 conn_take_exchange (CpHttpConnection *conn)
@@ -1141,7 +512,7 @@ conn_release_exchange (CpHttpConnection *conn)
     }
   else
     cp_http_exchange_unref (ex);
-  conn_set_deadline (conn, DEADLINE_IDLE, cp_http_server_get_idle_timeout_ms (conn->server));
+  cp_http_conn_set_deadline (conn, DEADLINE_IDLE, cp_http_server_get_idle_timeout_ms (conn->server));
 }
 
 /* Returns TRUE when a request was dispatched. */
@@ -1169,7 +540,7 @@ conn_parse_head (CpHttpConnection *conn)
     return FALSE;
 
   if (conn->deadline_kind != DEADLINE_HEAD)
-    conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (conn->server));
+    cp_http_conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (conn->server));
 
   while (conn->scan_pos < avail)
     {
@@ -1212,7 +583,7 @@ conn_parse_head (CpHttpConnection *conn)
       /* scan_lines complete lines, the request line among them, and more follow */
       if (conn->scan_lines > max_count)
         {
-          conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+          cp_http_conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
           return FALSE;
         }
     }
@@ -1220,19 +591,19 @@ conn_parse_head (CpHttpConnection *conn)
   if (head_len == 0)
     {
       if (avail > max_head)
-        conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+        cp_http_conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
       return FALSE;
     }
   conn->scan_pos = 0;
   conn->scan_lines = 0;
   if (head_len > max_head)
     {
-      conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
+      cp_http_conn_fail (conn, STATUS_HEADER_FIELDS_TOO_LARGE);
       return FALSE;
     }
 
   ex = conn_take_exchange (conn);
-  status = check_head_syntax (p, parse_len, &n_host);
+  status = cp_http_check_head_syntax (p, parse_len, &n_host);
   if (status == 0)
     status = soup_headers_parse_request ((const char *) p, parse_len, ex->request_headers,
                                          &method, &path, &version);
@@ -1242,7 +613,7 @@ conn_parse_head (CpHttpConnection *conn)
   if (status == SOUP_STATUS_OK)
     {
       ex->version = version;
-      status = check_framing (ex);
+      status = cp_http_check_framing (ex);
       if (status == 0)
         status = SOUP_STATUS_OK;
     }
@@ -1252,7 +623,7 @@ conn_parse_head (CpHttpConnection *conn)
       g_free (path);
       soup_message_headers_clear (ex->request_headers);
       conn->spare = ex;
-      conn_fail (conn, status);
+      cp_http_conn_fail (conn, status);
       return FALSE;
     }
 
@@ -1286,14 +657,14 @@ conn_parse_head (CpHttpConnection *conn)
 
   ex->conn = conn;
   conn->ex = ex;
-  conn_set_deadline (conn, DEADLINE_NONE, 0);
+  cp_http_conn_set_deadline (conn, DEADLINE_NONE, 0);
 
   cp_http_server_invoke_handler (conn->server, ex);
   ex->handler_returned = TRUE;
 
   if (conn->state == CONN_OPEN && conn->ex == ex && !ex->aborted &&
       ex->expect_continue && !ex->response_started && conn->body != BODY_DONE)
-    queue_copy (conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+    cp_http_conn_queue_copy (conn, "HTTP/1.1 100 Continue\r\n\r\n", 25);
   return TRUE;
 }
 
@@ -1302,100 +673,21 @@ conn_parse_head (CpHttpConnection *conn)
 static void
 conn_body_error (CpHttpConnection *conn)
 {
-  conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
-}
-
-static gsize
-skip_bws (const guint8 *p,
-          gsize         i,
-          gsize         len)
-{
-  while (i < len && (p[i] == ' ' || p[i] == '\t'))
-    i++;
-  return i;
-}
-
-/* RFC 9112 §7.1.1: chunk-ext = *( BWS ";" BWS name [ BWS "=" BWS value ] ),
- * name a token, value a token or a quoted-string. Anything else after the
- * chunk size is an error. */
-static gboolean
-check_chunk_ext (const guint8 *p,
-                 gsize         len)
-{
-  gsize i = 0;
-
-  while (i < len)
-    {
-      gsize start;
-
-      i = skip_bws (p, i, len);
-      if (i == len || p[i] != ';')
-        return FALSE;
-      i = skip_bws (p, i + 1, len);
-      for (start = i; i < len && is_tchar (p[i]); i++)
-        ;
-      if (i == start)
-        return FALSE;
-      start = i;
-      i = skip_bws (p, i, len);
-      if (i == len || p[i] != '=')
-        {
-          i = start;   /* BWS belongs before the next ";" */
-          continue;
-        }
-      i = skip_bws (p, i + 1, len);
-      if (i < len && p[i] == '"')
-        {
-          for (i++; i < len && p[i] != '"'; i++)
-            {
-              if (p[i] == '\\' && i + 1 < len)
-                i++;
-              if (!is_field_char (p[i]))
-                return FALSE;
-            }
-          if (i == len)
-            return FALSE;
-          i++;
-        }
-      else
-        {
-          for (start = i; i < len && is_tchar (p[i]); i++)
-            ;
-          if (i == start)
-            return FALSE;
-        }
-    }
-  return TRUE;
+  cp_http_conn_fail (conn, SOUP_STATUS_BAD_REQUEST);
 }
 
 /* Parses a chunk-size line; returns 1 done, 0 need more, -1 error. */
 static int
 parse_chunk_size (CpHttpConnection *conn)
 {
-  const guint8 *p = conn->rbuf + conn->rstart;
-  gsize avail = conn->rend - conn->rstart;
-  const guint8 *nl = memchr (p, '\n', MIN (avail, CHUNK_LINE_MAX));
-  guint64 size = 0;
-  gsize i = 0, digits = 0, end;
+  guint64 size;
+  gsize line_len;
+  int ret = cp_http_parse_chunk_size_line (conn->rbuf + conn->rstart, conn->rend - conn->rstart,
+                                           &size, &line_len);
 
-  if (nl == NULL)
-    return avail >= CHUNK_LINE_MAX ? -1 : 0;
-  for (; p + i < nl && g_ascii_isxdigit (p[i]); i++, digits++)
-    {
-      if (digits >= 15)
-        return -1;
-      size = size * 16 + g_ascii_xdigit_value (p[i]);
-    }
-  if (digits == 0)
-    return -1;
-  /* chunk extensions are checked, then ignored */
-  end = nl - p;
-  if (end > 0 && p[end - 1] == '\r')
-    end--;
-  if (!check_chunk_ext (p + i, end - i))
-    return -1;
-
-  conn->rstart += (nl - p) + 1;
+  if (ret <= 0)
+    return ret;
+  conn->rstart += line_len;
   if (size == 0)
     conn->body = BODY_TRAILERS;
   else
@@ -1404,18 +696,6 @@ parse_chunk_size (CpHttpConnection *conn)
       conn->body_remaining = size;
     }
   return 1;
-}
-
-/* A trailer field line (with its line end) must be a field line too. */
-static gboolean
-check_trailer_line (const guint8 *p,
-                    gsize         len)
-{
-  gsize next;
-  gssize line = line_length (p, len, &next);
-  gboolean is_host;
-
-  return line >= 0 && check_field_line (p, line, &is_host);
 }
 
 /* Moves body bytes from the buffer to the handler (or drops them). Returns
@@ -1535,7 +815,7 @@ conn_advance_body (CpHttpConnection *conn)
             if (line == 1 || (line == 2 && p[0] == '\r'))
               conn->body = BODY_DONE;
             else if (conn->trailer_bytes > cp_http_server_get_max_head_size (conn->server) ||
-                     !check_trailer_line (p, line))
+                     !cp_http_check_trailer_line (p, line))
               {
                 conn_body_error (conn);
                 return FALSE;
@@ -1622,8 +902,8 @@ conn_process (CpHttpConnection *conn)
   conn->in_process = FALSE;
 
   if (conn->state == CONN_OPEN)
-    conn_flush (conn);
-  conn_update_io (conn);
+    cp_http_conn_flush (conn);
+  cp_http_conn_update_io (conn);
   cp_http_connection_unref (conn);
 }
 
@@ -1655,9 +935,9 @@ conn_update_body_deadline (CpHttpConnection *conn,
                          conn->body != BODY_DONE && want_read;
 
   if (awaits_body && conn->deadline_kind == DEADLINE_NONE)
-    conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
+    cp_http_conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
   else if (!awaits_body && conn->deadline_kind == DEADLINE_BODY)
-    conn_set_deadline (conn, DEADLINE_NONE, 0);
+    cp_http_conn_set_deadline (conn, DEADLINE_NONE, 0);
 }
 
 /* Keeps the server's queue of connections that wait on their client (the
@@ -1682,8 +962,8 @@ conn_update_waiting (CpHttpConnection *conn,
   conn->waiting = waiting;
 }
 
-static void
-conn_update_io (CpHttpConnection *conn)
+void
+cp_http_conn_update_io (CpHttpConnection *conn)
 {
   gboolean want_read, want_write;
   gint64 ready_time;
@@ -1770,10 +1050,10 @@ conn_handle (CpHttpConnection *conn,
   if ((revents & (G_IO_OUT | G_IO_ERR | G_IO_HUP)) && conn->write_blocked)
     {
       conn->write_blocked = FALSE;
-      conn_flush (conn);
+      cp_http_conn_flush (conn);
     }
   else if (conn->flush_pending && conn->state == CONN_OPEN)
-    conn_flush (conn);
+    cp_http_conn_flush (conn);
 
   if (conn->state == CONN_LINGER)
     {
@@ -1826,11 +1106,11 @@ conn_handle (CpHttpConnection *conn,
               cp_http_exchange_unref (ex);
             }
           if (conn->state == CONN_OPEN && !conn->in_process)
-            conn_flush (conn);
+            cp_http_conn_flush (conn);
         }
     }
 
-  conn_update_io (conn);
+  cp_http_conn_update_io (conn);
   cp_http_connection_unref (conn);
 }
 
@@ -1859,7 +1139,7 @@ handshake_done (GObject      *source,
       conn->tls_in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (conn->tls));
       conn->tls_out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (conn->tls));
       conn->state = CONN_OPEN;
-      conn_update_io (conn);
+      cp_http_conn_update_io (conn);
     }
   cp_http_connection_unref (conn);
 }
@@ -1909,7 +1189,7 @@ cp_http_connection_new (CpHttpServer    *server,
   ((ConnSource *) source)->conn = conn;
   g_source_set_static_name (source, "[connectplugin] http connection");
   conn->source = source;
-  conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (server));
+  cp_http_conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (server));
 
   if (conn->tls == NULL)
     {
@@ -1917,7 +1197,7 @@ cp_http_connection_new (CpHttpServer    *server,
       conn->fd_events = G_IO_IN;
       conn->fd_tag = g_source_add_unix_fd (source, g_socket_get_fd (socket), G_IO_IN);
       g_source_attach (source, conn->context);
-      conn_update_io (conn);
+      cp_http_conn_update_io (conn);
       return conn;
     }
 

@@ -2,8 +2,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The handler API of our HTTP server transport. It knows nothing of sockets:
- * the HTTP/1.1 connection code, and the in-process (local) transport, both
- * produce CpHttpExchange objects, so handlers see exactly the same calls.
+ * the HTTP/1.1 connection code, and the in-process (local) transport
+ * (cp-http-local-private.h), both produce CpHttpExchange objects, so
+ * handlers see exactly the same calls.
  *
  * Threading: an exchange belongs to the GMainContext of the server that
  * produced it; every callback runs there and every function must be called
@@ -41,7 +42,6 @@ void                cp_http_exchange_unref            (CpHttpExchange *exchange)
 const char         *cp_http_exchange_get_method       (CpHttpExchange *exchange);
 const char         *cp_http_exchange_get_path         (CpHttpExchange *exchange); /* without query */
 const char         *cp_http_exchange_get_query        (CpHttpExchange *exchange); /* raw, nullable */
-SoupHTTPVersion     cp_http_exchange_get_http_version (CpHttpExchange *exchange);
 SoupMessageHeaders *cp_http_exchange_get_request_headers (CpHttpExchange *exchange);
 GSocketAddress     *cp_http_exchange_get_remote_address  (CpHttpExchange *exchange); /* nullable */
 gint64              cp_http_exchange_get_arrival_time (CpHttpExchange *exchange); /* g_get_monotonic_time() when the head arrived */
@@ -86,27 +86,5 @@ void                cp_http_exchange_set_close        (CpHttpExchange *exchange)
 gboolean            cp_http_exchange_is_finished      (CpHttpExchange *exchange);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpHttpExchange, cp_http_exchange_unref)
-
-/* ---- In-process (local) transport: no socket at all ---- */
-
-typedef struct {
-  void (*response_head) (CpHttpExchange *exchange, guint status, SoupMessageHeaders *headers, gpointer user_data);
-  void (*response_chunk)(CpHttpExchange *exchange, GBytes *chunk, gpointer user_data);
-  void (*response_end)  (CpHttpExchange *exchange, gpointer user_data);
-} CpHttpLocalCallbacks;
-
-/* Creates a client-side exchange whose server side is dispatched by
- * cp_http_server_dispatch_local(). The client feeds the request body with
- * push_body()/end_body() and receives the response through @callbacks, in
- * the server's context. cancel() aborts it (the handler sees aborted). */
-CpHttpExchange *cp_http_exchange_new_local   (const char         *method,
-                                              const char         *path_and_query,
-                                              SoupMessageHeaders *headers,
-                                              const CpHttpLocalCallbacks *callbacks,
-                                              gpointer            user_data,
-                                              GDestroyNotify      destroy);
-void            cp_http_exchange_local_push_body (CpHttpExchange *exchange, GBytes *chunk);
-void            cp_http_exchange_local_end_body  (CpHttpExchange *exchange);
-void            cp_http_exchange_local_cancel    (CpHttpExchange *exchange);
 
 G_END_DECLS

@@ -3,7 +3,8 @@
  *
  * The same object serves both transports: a socket connection
  * (cp-http-connection.c, exchange->conn set) and the in-process transport
- * (exchange->local set), which is implemented here in full.
+ * (cp-http-local.c, exchange->local set). This file holds what is common
+ * and hands each response call to the exchange's transport.
  */
 #include "cp-http-connection-private.h"
 
@@ -31,19 +32,6 @@ cp_http_exchange_clear_callbacks (CpHttpExchange *exchange)
   memset (&exchange->callbacks, 0, sizeof exchange->callbacks);
   exchange->user_data = NULL;
   exchange->destroy = NULL;
-  if (destroy != NULL)
-    destroy (user_data);
-}
-
-static void
-clear_local_callbacks (CpHttpExchange *exchange)
-{
-  gpointer user_data = exchange->local_user_data;
-  GDestroyNotify destroy = exchange->local_destroy;
-
-  memset (&exchange->local_callbacks, 0, sizeof exchange->local_callbacks);
-  exchange->local_user_data = NULL;
-  exchange->local_destroy = NULL;
   if (destroy != NULL)
     destroy (user_data);
 }
@@ -94,7 +82,7 @@ cp_http_exchange_unref (CpHttpExchange *exchange)
     cp_http_server_exchange_done (exchange->server, exchange);
 
   cp_http_exchange_clear_callbacks (exchange);
-  clear_local_callbacks (exchange);
+  cp_http_local_clear_callbacks (exchange);
   g_queue_clear_full (&exchange->local_body, (GDestroyNotify) g_bytes_unref);
   g_free (exchange->method);
   g_free (exchange->path);
@@ -121,13 +109,6 @@ cp_http_exchange_get_query (CpHttpExchange *exchange)
 {
   g_return_val_if_fail (exchange != NULL, NULL);
   return exchange->query;
-}
-
-SoupHTTPVersion
-cp_http_exchange_get_http_version (CpHttpExchange *exchange)
-{
-  g_return_val_if_fail (exchange != NULL, SOUP_HTTP_1_1);
-  return exchange->version;
 }
 
 SoupMessageHeaders *
@@ -204,32 +185,6 @@ cp_http_exchange_abort (CpHttpExchange *exchange,
   cp_http_exchange_unref (exchange);
 }
 
-static void local_deliver (CpHttpExchange *exchange);
-
-static gboolean
-local_deliver_cb (gpointer data)
-{
-  local_deliver (data);
-  return G_SOURCE_REMOVE;
-}
-
-/* Handler calls (set_callbacks, resume_body) never call back into the
- * handler synchronously: delivery continues from the main loop. */
-static void
-local_schedule_deliver (CpHttpExchange *exchange)
-{
-  g_autoptr(GSource) source = NULL;
-
-  if (!exchange->handler_returned)
-    return;   /* cp_http_server_dispatch_local() delivers when the handler returns */
-  source = g_idle_source_new ();
-  g_source_set_priority (source, G_PRIORITY_DEFAULT);
-  g_source_set_callback (source, local_deliver_cb, cp_http_exchange_ref (exchange),
-                         (GDestroyNotify) cp_http_exchange_unref);
-  g_source_set_static_name (source, "[connectplugin] local exchange body");
-  g_source_attach (source, exchange->server ? cp_http_server_get_context (exchange->server) : NULL);
-}
-
 void
 cp_http_exchange_set_callbacks (CpHttpExchange                *exchange,
                                 const CpHttpExchangeCallbacks *callbacks,
@@ -254,7 +209,7 @@ cp_http_exchange_set_callbacks (CpHttpExchange                *exchange,
   exchange->has_callbacks = TRUE;
 
   if (exchange->local)
-    local_schedule_deliver (exchange);
+    cp_http_local_schedule_deliver (exchange);
   else if (exchange->conn != NULL && exchange->handler_returned)
     cp_http_connection_body_flow (exchange->conn);
 }
@@ -275,14 +230,12 @@ cp_http_exchange_resume_body (CpHttpExchange *exchange)
     return;
   exchange->paused = FALSE;
   if (exchange->local)
-    local_schedule_deliver (exchange);
+    cp_http_local_schedule_deliver (exchange);
   else if (exchange->conn != NULL && exchange->handler_returned)
     cp_http_connection_body_flow (exchange->conn);
 }
 
 /* ---- response side ---- */
-
-static void local_finish (CpHttpExchange *exchange);
 
 void
 cp_http_exchange_respond (CpHttpExchange     *exchange,
@@ -299,22 +252,8 @@ cp_http_exchange_respond (CpHttpExchange     *exchange,
 
   exchange->response_started = TRUE;
   if (exchange->local)
-    {
-      g_autoptr(SoupMessageHeaders) empty = NULL;
-
-      if (headers == NULL)
-        headers = empty = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      cp_http_exchange_ref (exchange);
-      if (exchange->local_callbacks.response_head != NULL)
-        exchange->local_callbacks.response_head (exchange, status, headers, exchange->local_user_data);
-      if (body != NULL && g_bytes_get_size (body) > 0 &&
-          exchange->local_callbacks.response_chunk != NULL)
-        exchange->local_callbacks.response_chunk (exchange, body, exchange->local_user_data);
-      local_finish (exchange);
-      cp_http_exchange_unref (exchange);
-      return;
-    }
-  if (exchange->conn != NULL)
+    cp_http_local_respond (exchange, status, headers, body);
+  else if (exchange->conn != NULL)
     cp_http_connection_respond (exchange->conn, exchange, status, headers, body);
 }
 
@@ -333,16 +272,8 @@ cp_http_exchange_begin_response (CpHttpExchange     *exchange,
   exchange->response_started = TRUE;
   exchange->chunked_response = TRUE;
   if (exchange->local)
-    {
-      g_autoptr(SoupMessageHeaders) empty = NULL;
-
-      if (headers == NULL)
-        headers = empty = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      if (exchange->local_callbacks.response_head != NULL)
-        exchange->local_callbacks.response_head (exchange, status, headers, exchange->local_user_data);
-      return;
-    }
-  if (exchange->conn != NULL)
+    cp_http_local_begin_response (exchange, status, headers);
+  else if (exchange->conn != NULL)
     cp_http_connection_begin_response (exchange->conn, exchange, status, headers);
 }
 
@@ -360,12 +291,8 @@ cp_http_exchange_write (CpHttpExchange *exchange,
   if (g_bytes_get_size (chunk) == 0)
     return;
   if (exchange->local)
-    {
-      if (exchange->local_callbacks.response_chunk != NULL)
-        exchange->local_callbacks.response_chunk (exchange, chunk, exchange->local_user_data);
-      return;
-    }
-  if (exchange->conn != NULL)
+    cp_http_local_write (exchange, chunk);
+  else if (exchange->conn != NULL)
     cp_http_connection_write (exchange->conn, exchange, chunk);
 }
 
@@ -394,13 +321,8 @@ cp_http_exchange_end_response (CpHttpExchange *exchange)
   g_return_if_fail (exchange->chunked_response && !exchange->finished);
 
   if (exchange->local)
-    {
-      cp_http_exchange_ref (exchange);
-      local_finish (exchange);
-      cp_http_exchange_unref (exchange);
-      return;
-    }
-  if (exchange->conn != NULL)
+    cp_http_local_end_response (exchange);
+  else if (exchange->conn != NULL)
     cp_http_connection_end_response (exchange->conn, exchange);
 }
 
@@ -418,160 +340,4 @@ cp_http_exchange_is_finished (CpHttpExchange *exchange)
 {
   g_return_val_if_fail (exchange != NULL, TRUE);
   return exchange->finished || exchange->aborted;
-}
-
-/* ---- In-process (local) transport ---- */
-
-CpHttpExchange *
-cp_http_exchange_new_local (const char                 *method,
-                            const char                 *path_and_query,
-                            SoupMessageHeaders         *headers,
-                            const CpHttpLocalCallbacks *callbacks,
-                            gpointer                    user_data,
-                            GDestroyNotify              destroy)
-{
-  CpHttpExchange *exchange;
-  char *query;
-
-  g_return_val_if_fail (method != NULL, NULL);
-  g_return_val_if_fail (path_and_query != NULL, NULL);
-
-  exchange = cp_http_exchange_new_internal ();
-  exchange->local = TRUE;
-  exchange->method = g_strdup (method);
-  exchange->path = g_strdup (path_and_query);
-  query = strchr (exchange->path, '?');
-  if (query != NULL)
-    {
-      *query = '\0';
-      exchange->query = query + 1;
-    }
-  exchange->arrival_time = g_get_monotonic_time ();
-  exchange->keep_alive = TRUE;
-  if (headers != NULL)
-    {
-      SoupMessageHeadersIter iter;
-      const char *name, *value;
-
-      soup_message_headers_iter_init (&iter, headers);
-      while (soup_message_headers_iter_next (&iter, &name, &value))
-        soup_message_headers_append (exchange->request_headers, name, value);
-      exchange->empty_body =
-        soup_message_headers_get_encoding (headers) == SOUP_ENCODING_CONTENT_LENGTH &&
-        soup_message_headers_get_content_length (headers) == 0;
-    }
-  if (callbacks != NULL)
-    exchange->local_callbacks = *callbacks;
-  exchange->local_user_data = user_data;
-  exchange->local_destroy = destroy;
-  return exchange;
-}
-
-static void
-local_deliver (CpHttpExchange *exchange)
-{
-  cp_http_exchange_ref (exchange);
-  while (cp_http_exchange_can_deliver (exchange))
-    {
-      GBytes *chunk = g_queue_pop_head (&exchange->local_body);
-
-      if (chunk != NULL)
-        {
-          cp_http_exchange_deliver_chunk (exchange, chunk);
-          g_bytes_unref (chunk);
-          continue;
-        }
-      if (exchange->local_body_ended)
-        cp_http_exchange_deliver_end (exchange);
-      break;
-    }
-  cp_http_exchange_unref (exchange);
-}
-
-static gboolean
-local_release_callbacks_cb (gpointer data)
-{
-  cp_http_exchange_clear_callbacks (data);
-  return G_SOURCE_REMOVE;
-}
-
-/* The response is complete: tell the client, then drop the handler's
- * callbacks from the main loop (never from inside the handler's call). */
-static void
-local_finish (CpHttpExchange *exchange)
-{
-  exchange->finished = TRUE;
-  g_queue_clear_full (&exchange->local_body, (GDestroyNotify) g_bytes_unref);
-  if (exchange->counted_active && exchange->server != NULL)
-    cp_http_server_exchange_done (exchange->server, exchange);
-  if (exchange->local_callbacks.response_end != NULL)
-    exchange->local_callbacks.response_end (exchange, exchange->local_user_data);
-  clear_local_callbacks (exchange);
-
-  if (exchange->has_callbacks)
-    {
-      GMainContext *context = exchange->server ? cp_http_server_get_context (exchange->server) : NULL;
-      g_autoptr(GSource) source = g_idle_source_new ();
-
-      g_source_set_priority (source, G_PRIORITY_DEFAULT);
-      g_source_set_callback (source, local_release_callbacks_cb,
-                             cp_http_exchange_ref (exchange),
-                             (GDestroyNotify) cp_http_exchange_unref);
-      g_source_set_static_name (source, "[connectplugin] local exchange done");
-      g_source_attach (source, context);
-    }
-}
-
-void
-cp_http_exchange_local_push_body (CpHttpExchange *exchange,
-                                  GBytes         *chunk)
-{
-  g_return_if_fail (exchange != NULL && exchange->local);
-  g_return_if_fail (chunk != NULL);
-
-  if (exchange->local_body_ended || exchange->aborted || exchange->finished)
-    return;
-  if (g_bytes_get_size (chunk) == 0)
-    return;
-  g_queue_push_tail (&exchange->local_body, g_bytes_ref (chunk));
-  local_deliver (exchange);
-}
-
-void
-cp_http_exchange_local_end_body (CpHttpExchange *exchange)
-{
-  g_return_if_fail (exchange != NULL && exchange->local);
-
-  if (exchange->local_body_ended)
-    return;
-  exchange->local_body_ended = TRUE;
-  local_deliver (exchange);
-}
-
-void
-cp_http_exchange_local_cancel (CpHttpExchange *exchange)
-{
-  g_autoptr(GError) error = NULL;
-
-  g_return_if_fail (exchange != NULL && exchange->local);
-
-  if (exchange->local_cancelled || exchange->finished || exchange->aborted)
-    return;
-  exchange->local_cancelled = TRUE;
-  cp_http_exchange_ref (exchange);
-  clear_local_callbacks (exchange);
-  g_queue_clear_full (&exchange->local_body, (GDestroyNotify) g_bytes_unref);
-  error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                               "The client cancelled the request");
-  cp_http_exchange_abort (exchange, error);
-  cp_http_exchange_unref (exchange);
-}
-
-/* Called by cp_http_server_dispatch_local() once the handler returned. */
-void
-cp_http_exchange_local_dispatched (CpHttpExchange *exchange)
-{
-  exchange->handler_returned = TRUE;
-  if (!exchange->aborted && !exchange->finished)
-    local_deliver (exchange);
 }

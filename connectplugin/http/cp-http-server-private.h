@@ -1,9 +1,10 @@
 /* cp-http-server-private.h: our HTTP/1.1 server transport on GIO sockets
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Non-blocking GSockets polled by g_socket_create_source() on the
- * GMainContext that was thread-default when the server was created; request
- * heads parsed by soup_headers_parse_request(). See docs/architecture.md, "The
+ * Non-blocking sockets on the GMainContext that was thread-default when the
+ * server was created: listeners polled by g_socket_create_source(), each
+ * connection by its own GSource (see cp-http-connection.c); request heads
+ * parsed by soup_headers_parse_request(). See docs/architecture.md, "The
  * server transport".
  */
 #pragma once
@@ -11,6 +12,7 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 #include "cp-http-exchange-private.h"
+#include "cp-http-local-private.h"
 
 G_BEGIN_DECLS
 
@@ -55,10 +57,6 @@ void          cp_http_server_set_handler  (CpHttpServer   *server,
 char         *cp_http_server_listen       (CpHttpServer   *server,
                                            const char     *address,
                                            GError        **error);
-/* Serves on an already-listening socket; returns its URL. */
-char         *cp_http_server_listen_socket (CpHttpServer  *server,
-                                            GSocket       *socket,
-                                            GError       **error);
 /* (transfer none): URLs of all listeners, NULL-terminated. */
 const char * const *cp_http_server_get_urls (CpHttpServer *server);
 

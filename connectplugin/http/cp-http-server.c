@@ -508,18 +508,6 @@ add_listener (CpHttpServer *server,
   return g_steal_pointer (&url);
 }
 
-char *
-cp_http_server_listen_socket (CpHttpServer *server,
-                              GSocket      *socket,
-                              GError      **error)
-{
-  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), NULL);
-  g_return_val_if_fail (G_IS_SOCKET (socket), NULL);
-  g_return_val_if_fail (error == NULL || *error == NULL, NULL);
-
-  return add_listener (server, socket, NULL, error);
-}
-
 static GSocket *
 bind_and_listen (GSocketAddress *address,
                  GError        **error)

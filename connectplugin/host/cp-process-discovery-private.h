@@ -1,0 +1,140 @@
+/* cp-process-discovery-private.h: the units of CpProcessDiscovery
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * CpProcessDiscovery is cut into three files that share its struct:
+ * - cp-process-discovery.c: the object (properties, states, waiters,
+ *   restarts with backoff, starting, the CpDiscovery interface);
+ * - cp-process-launch.c: one launched child (its launch record, the
+ *   environment and control secret it gets, reading the address it
+ *   announces and forwarding its output, noticing its exit);
+ * - cp-process-shutdown.c: stopping it (PluginControl.Shutdown, then
+ *   SIGTERM and SIGKILL), and a re-attached plugin's Shutdown call.
+ */
+#pragma once
+
+#include "cp-process-discovery.h"
+#include "cp-host-enum-types.h"
+
+G_BEGIN_DECLS
+
+/* One launched child process. Outlives the discovery if need be: the
+ * pending wait/read operations hold references, and find self == NULL. */
+typedef struct {
+  CpProcessDiscovery *self;     /* NULL once detached */
+  GSubprocess *proc;
+  GCancellable *cancellable;    /* of the pipe readers */
+  GDataInputStream *out;
+  GDataInputStream *err;
+  char *pid;
+  char *tmpdir;                 /* unix socket directory, removed at the end */
+  char *socket_path;
+  char *last_stderr;            /* for start-up error messages */
+  gint64 started_at;
+  gboolean announced;
+  gboolean exited;              /* reaped */
+  gboolean err_eof;             /* its stderr is drained */
+  gboolean exit_handled;
+  GSource *exit_grace;          /* waits for stderr to drain after the exit */
+} Launch;
+
+struct _CpProcessDiscovery
+{
+  GObject parent_instance;
+
+  GStrv argv;
+  GStrv environment;
+  char *name;
+  CpListenMode listen_mode;
+  guint start_timeout_ms;
+  guint shutdown_grace_ms;
+  CpRestartPolicy restart_policy;
+  int max_restarts;
+  guint restart_delay_ms;
+  guint max_restart_delay_ms;
+  gboolean die_with_host;
+  char *control_secret;
+  gboolean control_secret_given;  /* set by the user: not replaced per launch */
+
+  GMainContext *context;
+  CpProcessState state;
+  char *url;
+  gboolean attached;
+  char *exit_description;       /* why the last process ended */
+
+  Launch *launch;
+  GPtrArray *start_waiters;     /* GTask */
+  GPtrArray *stop_waiters;      /* GTask */
+  GSource *start_timeout;
+  GSource *restart_source;
+  GSource *escalate_source;
+  guint escalation;             /* 0: Shutdown RPC, 1: SIGTERM sent, 2: SIGKILL */
+  guint restart_count;
+  guint next_delay_ms;
+  gboolean restarting;          /* the current launch is a restart */
+};
+
+enum {
+  PROP_0,
+  PROP_ARGV,
+  PROP_ENVIRONMENT,
+  PROP_NAME,
+  PROP_URL,
+  PROP_LISTEN_MODE,
+  PROP_START_TIMEOUT_MS,
+  PROP_SHUTDOWN_GRACE_MS,
+  PROP_RESTART_POLICY,
+  PROP_MAX_RESTARTS,
+  PROP_RESTART_DELAY_MS,
+  PROP_MAX_RESTART_DELAY_MS,
+  PROP_DIE_WITH_HOST,
+  PROP_CONTROL_SECRET,
+  PROP_STATE,
+  PROP_PID,
+  N_PROPS
+};
+
+/* cp-process-discovery.c */
+void     cp_process_notify           (CpProcessDiscovery *self,
+                                      guint               prop_id);
+void     cp_process_emit_exited      (CpProcessDiscovery *self,
+                                      int                 code,
+                                      int                 sig);
+void     cp_process_set_state        (CpProcessDiscovery *self,
+                                      CpProcessState      state);
+void     cp_process_set_url          (CpProcessDiscovery *self,
+                                      const char         *url);
+void     cp_process_clear_source     (GSource           **source);
+/* A timeout calling @func (self) in the discovery's context. */
+GSource *cp_process_add_timeout      (CpProcessDiscovery *self,
+                                      guint               ms,
+                                      GSourceFunc         func);
+/* Completes and empties *@waiters: with @error, else @url, else TRUE. */
+void     cp_process_complete_waiters (GPtrArray         **waiters,
+                                      const char         *url,
+                                      const GError       *error);
+/* An event of the plugin's life, for the host's log. */
+void     cp_process_event            (CpProcessDiscovery *self,
+                                      const char         *format,
+                                      ...) G_GNUC_PRINTF (2, 3);
+/* Schedules a restart if the policy wants one. */
+void     cp_process_maybe_restart    (CpProcessDiscovery *self,
+                                      gboolean            failed,
+                                      gint64              ran_us);
+
+/* cp-process-launch.c */
+Launch  *cp_process_launch_ref       (Launch             *launch);
+void     cp_process_launch_unref     (Launch             *launch);
+/* Launches the child: state STARTING, self->launch set. */
+gboolean cp_process_launch           (CpProcessDiscovery *self,
+                                      GError            **error);
+/* Takes @secret (transfer full, nullable); wipes the old one. */
+void     cp_process_replace_control_secret (CpProcessDiscovery *self,
+                                            char               *secret);
+
+/* cp-process-shutdown.c */
+/* The process is gone: completes the stop waiters. */
+void     cp_process_stop_finished    (CpProcessDiscovery *self);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Launch, cp_process_launch_unref)
+
+G_END_DECLS

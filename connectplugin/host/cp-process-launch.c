@@ -1,0 +1,484 @@
+/* cp-process-launch.c: one launched plugin process
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The child of a CpProcessDiscovery (see cp-process-discovery-private.h):
+ * its launch record, the environment it gets (listen address, a fresh
+ * control secret), reading the address it announces on its standard
+ * output, forwarding the rest of its output to the host's log, and noticing
+ * its exit (once its standard error is drained).
+ */
+#include <errno.h>
+#include <signal.h>
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#endif
+
+#include "cp-process-discovery-private.h"
+#include "cp-error.h"
+#include "cp-plugin-constants.h"
+#include "cp-runtime-identity-private.h"
+
+#define EXIT_GRACE_MS 500
+
+static void launch_next_line (Launch *launch, GDataInputStream *stream);
+
+/* ---- the launch record ---- */
+
+static void
+launch_clear (gpointer data)
+{
+  Launch *launch = data;
+
+  if (launch->exit_grace != NULL)
+    {
+      g_source_destroy (launch->exit_grace);
+      g_clear_pointer (&launch->exit_grace, g_source_unref);
+    }
+  g_clear_object (&launch->proc);
+  g_clear_object (&launch->cancellable);
+  g_clear_object (&launch->out);
+  g_clear_object (&launch->err);
+  if (launch->socket_path != NULL)
+    g_unlink (launch->socket_path);
+  if (launch->tmpdir != NULL)
+    g_rmdir (launch->tmpdir);
+  g_free (launch->socket_path);
+  g_free (launch->tmpdir);
+  g_free (launch->pid);
+  g_free (launch->last_stderr);
+}
+
+Launch *
+cp_process_launch_ref (Launch *launch)
+{
+  return g_rc_box_acquire (launch);
+}
+
+void
+cp_process_launch_unref (Launch *launch)
+{
+  g_rc_box_release_full (launch, launch_clear);
+}
+
+/* ---- output and exit ---- */
+
+static void
+log_plugin_line (CpProcessDiscovery *self,
+                 Launch             *launch,
+                 const char         *stream,
+                 const char         *line)
+{
+  const char *name = self != NULL ? self->name : "plugin";
+  g_autofree char *valid = g_utf8_make_valid (line, -1);
+
+  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE,
+                    "CP_PLUGIN", name,
+                    "CP_PLUGIN_STREAM", stream,
+                    "CP_PLUGIN_PID", launch->pid != NULL ? launch->pid : "",
+                    "MESSAGE", "%s: %s", name, valid);
+}
+
+static char *
+describe_exit (GSubprocess *proc)
+{
+  if (g_subprocess_get_if_signaled (proc))
+    {
+      int sig = g_subprocess_get_term_sig (proc);
+      return g_strdup_printf ("killed by signal %d (%s)", sig, g_strsignal (sig));
+    }
+  return g_strdup_printf ("exit status %d", g_subprocess_get_exit_status (proc));
+}
+
+/* ---- start-up ---- */
+
+/* The current launch failed before it announced an address. */
+static void
+start_failed (CpProcessDiscovery *self,
+              GError             *error)
+{
+  Launch *launch = self->launch;
+  gint64 ran = launch != NULL ? g_get_monotonic_time () - launch->started_at : 0;
+
+  cp_process_clear_source (&self->start_timeout);
+  if (launch != NULL)
+    {
+      /* Detach it: its wait callback only cleans up. */
+      launch->self = NULL;
+      g_cancellable_cancel (launch->cancellable);
+      if (!launch->exited)
+        g_subprocess_force_exit (launch->proc);
+      self->launch = NULL;
+      cp_process_launch_unref (launch);
+      cp_process_notify (self, PROP_PID);
+    }
+  g_free (self->exit_description);
+  self->exit_description = g_strdup (error->message);
+  cp_process_set_state (self, CP_PROCESS_STATE_EXITED);
+  cp_process_complete_waiters (&self->start_waiters, NULL, error);
+  g_error_free (error);
+  cp_process_maybe_restart (self, TRUE, ran);
+}
+
+static gboolean
+start_timeout_cb (gpointer user_data)
+{
+  CpProcessDiscovery *self = user_data;
+
+  g_clear_pointer (&self->start_timeout, g_source_unref);
+  start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                   "plugin %s did not announce its address within %u ms",
+                                   self->name, self->start_timeout_ms));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+valid_announcement (const char *line)
+{
+  g_autoptr(GUri) uri = NULL;
+
+  if (g_str_has_prefix (line, "unix:/"))
+    return TRUE;
+  if (!g_str_has_prefix (line, "http://") && !g_str_has_prefix (line, "https://"))
+    return FALSE;
+  uri = g_uri_parse (line, G_URI_FLAGS_NONE, NULL);
+  return uri != NULL && g_uri_get_host (uri) != NULL && g_uri_get_port (uri) > 0;
+}
+
+static void
+announced (CpProcessDiscovery *self,
+           Launch             *launch,
+           char               *line)
+{
+  /* Those who wait (clients reconnecting since the exit) get the new
+   * address; "changed" is for the others. */
+  gboolean restarted = self->restarting && self->start_waiters->len == 0;
+
+  g_strstrip (line);
+  if (!valid_announcement (line))
+    {
+      g_autofree char *valid = g_utf8_make_valid (line, -1);
+
+      start_failed (self, g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
+                                       "plugin %s announced “%s” instead of its address "
+                                       "(the first line on its standard output must be "
+                                       "the URL it serves)", self->name, valid));
+      return;
+    }
+
+  launch->announced = TRUE;
+  cp_process_clear_source (&self->start_timeout);
+  self->restarting = FALSE;
+  cp_process_set_url (self, line);
+  cp_process_set_state (self, CP_PROCESS_STATE_RUNNING);
+  g_debug ("plugin %s (pid %s) serves %s", self->name, launch->pid, line);
+  cp_process_complete_waiters (&self->start_waiters, line, NULL);
+  if (restarted)
+    cp_discovery_emit_changed (CP_DISCOVERY (self));
+}
+
+static void handle_exit (Launch *launch);
+
+typedef struct {
+  Launch *launch;
+  GDataInputStream *stream;
+} ReadData;
+
+static void
+read_line_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  ReadData *data = user_data;
+  g_autoptr(Launch) launch = data->launch;
+  GDataInputStream *stream = data->stream;
+  CpProcessDiscovery *self = launch->self;
+  gboolean is_stdout = stream == launch->out;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  gsize len;
+
+  g_free (data);
+  line = g_data_input_stream_read_line_finish_utf8 (stream, result, &len, &error);
+  if (line == NULL && error != NULL &&
+      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
+    {
+      /* Not UTF-8: read it as bytes next time round is not possible with
+       * the _utf8 variant's consumed data; say so and go on. */
+      g_clear_error (&error);
+      line = g_strdup ("(invalid UTF-8 output)");
+    }
+  if (line == NULL)
+    {
+      /* End of the stream or cancelled. A plugin that closes its standard
+       * output before announcing is handled by its exit or the timeout. */
+      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+        return;
+      if (error != NULL)
+        g_debug ("plugin %s: reading its output: %s",
+                 self != NULL ? self->name : "?", error->message);
+      if (!is_stdout)
+        {
+          launch->err_eof = TRUE;
+          /* Its last words are in: the exit can be told. */
+          if (launch->exited && !launch->exit_handled)
+            handle_exit (launch);
+        }
+      return;
+    }
+  if (len > 0 && line[len - 1] == '\r')
+    line[len - 1] = '\0';
+
+  if (self != NULL && is_stdout && !launch->announced && self->launch == launch &&
+      self->state == CP_PROCESS_STATE_STARTING)
+    announced (self, launch, line);
+  else
+    {
+      log_plugin_line (self, launch, is_stdout ? "stdout" : "stderr", line);
+      if (!is_stdout)
+        {
+          g_free (launch->last_stderr);
+          launch->last_stderr = g_steal_pointer (&line);
+        }
+    }
+
+  launch_next_line (launch, stream);
+}
+
+static void
+launch_next_line (Launch           *launch,
+                  GDataInputStream *stream)
+{
+  ReadData *data = g_new0 (ReadData, 1);
+
+  data->launch = cp_process_launch_ref (launch);
+  data->stream = stream;
+  g_data_input_stream_read_line_async (stream, G_PRIORITY_DEFAULT, launch->cancellable,
+                                       read_line_cb, data);
+}
+
+/* The process ended and its standard error is drained (or the grace
+ * period for that is over). */
+static void
+handle_exit (Launch *launch)
+{
+  CpProcessDiscovery *self = launch->self;
+  g_autofree char *how = NULL;
+  gboolean failed;
+  gint64 ran;
+  int code = -1, sig = 0;
+
+  launch->exit_handled = TRUE;
+  if (launch->exit_grace != NULL)
+    {
+      g_source_destroy (launch->exit_grace);
+      g_clear_pointer (&launch->exit_grace, g_source_unref);
+    }
+  if (self == NULL || self->launch != launch)
+    return;
+
+  g_object_ref (self);
+  cp_process_launch_ref (launch);
+  how = describe_exit (launch->proc);
+  if (g_subprocess_get_if_signaled (launch->proc))
+    sig = g_subprocess_get_term_sig (launch->proc);
+  else
+    code = g_subprocess_get_exit_status (launch->proc);
+  failed = sig != 0 || code != 0;
+  ran = g_get_monotonic_time () - launch->started_at;
+
+  self->launch = NULL;
+  launch->self = NULL;
+  cp_process_launch_unref (launch);   /* self's reference (this function holds one) */
+                           g_free (self->exit_description);
+  self->exit_description = g_strdup_printf ("plugin %s exited (%s)", self->name, how);
+  cp_process_set_url (self, NULL);
+  cp_process_notify (self, PROP_PID);
+
+  switch (self->state)
+    {
+    case CP_PROCESS_STATE_STOPPING:
+      g_debug ("plugin %s stopped (%s)", self->name, how);
+      cp_process_set_state (self, CP_PROCESS_STATE_STOPPED);
+      cp_process_emit_exited (self, code, sig);
+      cp_process_stop_finished (self);
+      break;
+
+    case CP_PROCESS_STATE_STARTING:
+      {
+        GError *error = g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                     "plugin %s exited during start-up (%s)%s%s",
+                                     self->name, how,
+                                     launch->last_stderr != NULL ? ": " : "",
+                                     launch->last_stderr != NULL ? launch->last_stderr : "");
+        cp_process_clear_source (&self->start_timeout);
+        g_free (self->exit_description);
+        self->exit_description = g_strdup (error->message);
+        cp_process_set_state (self, CP_PROCESS_STATE_EXITED);
+        cp_process_emit_exited (self, code, sig);
+        cp_process_complete_waiters (&self->start_waiters, NULL, error);
+        g_error_free (error);
+        cp_process_maybe_restart (self, TRUE, ran);
+      }
+      break;
+
+    default:
+      cp_process_event (self, "exited unexpectedly (%s)", how);
+      cp_process_set_state (self, CP_PROCESS_STATE_EXITED);
+      cp_process_emit_exited (self, code, sig);
+      /* Restart first, so that those reacting to "changed" wait for the
+       * new process instead of finding the plugin gone. */
+      cp_process_maybe_restart (self, failed, ran);
+      cp_discovery_emit_changed (CP_DISCOVERY (self));
+      break;
+    }
+  cp_process_launch_unref (launch);
+  g_object_unref (self);
+}
+
+static gboolean
+exit_grace_cb (gpointer user_data)
+{
+  Launch *launch = user_data;
+
+  if (!launch->exit_handled)
+    handle_exit (launch);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+wait_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(Launch) launch = user_data;
+  CpProcessDiscovery *self = launch->self;
+
+  /* The wait never fails without a cancellable. */
+  g_subprocess_wait_finish (launch->proc, result, NULL);
+  launch->exited = TRUE;
+  if (self == NULL || self->launch != launch)
+    return;
+
+  if (launch->err_eof)
+    handle_exit (launch);
+  else
+    {
+      /* Its standard error may still hold its last words (why it failed):
+       * they arrive with the end of the pipe, at once unless a child of
+       * the plugin keeps the pipe open. */
+      launch->exit_grace = g_timeout_source_new (EXIT_GRACE_MS);
+      g_source_set_callback (launch->exit_grace, exit_grace_cb, cp_process_launch_ref (launch),
+                             (GDestroyNotify) cp_process_launch_unref);
+      g_source_set_static_name (launch->exit_grace, "[connectplugin] plugin exit");
+      g_source_attach (launch->exit_grace, self->context);
+    }
+}
+
+#ifdef __linux__
+/* In the child, before exec: async-signal-safe calls only. */
+static void
+die_with_host_setup (gpointer user_data)
+{
+  pid_t host = (pid_t) GPOINTER_TO_INT (user_data);
+
+  prctl (PR_SET_PDEATHSIG, SIGTERM);
+  /* The host may have died before prctl () took effect. */
+  if (getppid () != host)
+    _exit (1);
+}
+#endif
+
+/* Takes @secret (transfer full, nullable). */
+void
+cp_process_replace_control_secret (CpProcessDiscovery *self,
+                                   char               *secret)
+{
+  if (self->control_secret != NULL)
+    explicit_bzero (self->control_secret, strlen (self->control_secret));
+  g_free (self->control_secret);
+  self->control_secret = secret;
+  cp_process_notify (self, PROP_CONTROL_SECRET);
+}
+
+gboolean
+cp_process_launch (CpProcessDiscovery  *self,
+                   GError             **error)
+{
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(Launch) launch = g_rc_box_new0 (Launch);
+  g_autoptr(GError) local_error = NULL;
+  g_autofree char *listen = NULL;
+
+  g_assert (self->launch == NULL);
+
+  if (self->listen_mode == CP_LISTEN_UNIX)
+    {
+      launch->tmpdir = g_dir_make_tmp ("connectplugin-XXXXXX", &local_error);
+      if (launch->tmpdir == NULL)
+        {
+          g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                       "could not make a socket directory for plugin %s: %s",
+                       self->name, local_error->message);
+          return FALSE;
+        }
+      launch->socket_path = g_build_filename (launch->tmpdir, "plugin.sock", NULL);
+      listen = g_strconcat ("unix:", launch->socket_path, NULL);
+    }
+  else
+    listen = g_strdup ("127.0.0.1:0");
+
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_set_stdin_file_path (launcher, "/dev/null");
+  for (guint i = 0; self->environment != NULL && self->environment[i] != NULL; i++)
+    {
+      g_auto(GStrv) kv = g_strsplit (self->environment[i], "=", 2);
+
+      if (kv[0] != NULL && kv[1] != NULL)
+        g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
+    }
+  g_subprocess_launcher_setenv (launcher, CP_LISTEN_ENV, listen, TRUE);
+  /* In the environment, never in argv: /proc/PID/cmdline is world-readable. */
+  if (!self->control_secret_given)
+    cp_process_replace_control_secret (self, cp_generate_token (32));
+  g_subprocess_launcher_setenv (launcher, CP_CONTROL_SECRET_ENV, self->control_secret, TRUE);
+#ifdef __linux__
+  if (self->die_with_host)
+    g_subprocess_launcher_set_child_setup (launcher, die_with_host_setup,
+                                           GINT_TO_POINTER ((int) getpid ()), NULL);
+#endif
+
+  launch->proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv,
+                                               &local_error);
+  if (launch->proc == NULL)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE,
+                   "could not launch plugin %s: %s", self->name, local_error->message);
+      return FALSE;
+    }
+
+  launch->self = self;
+  launch->cancellable = g_cancellable_new ();
+  launch->pid = g_strdup (g_subprocess_get_identifier (launch->proc));
+  launch->started_at = g_get_monotonic_time ();
+  launch->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (launch->proc));
+  launch->err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (launch->proc));
+  g_data_input_stream_set_newline_type (launch->out, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  g_data_input_stream_set_newline_type (launch->err, G_DATA_STREAM_NEWLINE_TYPE_LF);
+
+  self->launch = cp_process_launch_ref (launch);
+  cp_process_notify (self, PROP_PID);
+  cp_process_set_state (self, CP_PROCESS_STATE_STARTING);
+
+  g_subprocess_wait_async (launch->proc, NULL, wait_cb, cp_process_launch_ref (launch));
+  launch_next_line (launch, launch->out);
+  launch_next_line (launch, launch->err);
+  if (self->start_timeout_ms > 0)
+    self->start_timeout = cp_process_add_timeout (self, self->start_timeout_ms, start_timeout_cb);
+
+  g_debug ("launched plugin %s (pid %s), listening on %s", self->name, launch->pid, listen);
+  return TRUE;
+}
