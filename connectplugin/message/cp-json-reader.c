@@ -1,14 +1,39 @@
-/* cp-json.c: the proto3 JSON mapping, driven by protobuf-c descriptors
+/* cp-json-reader.c: proto3 JSON text into a protobuf-c message
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Writing and reading work on JSON text directly: json-glib's parser wraps
+ * Reads JSON text directly rather than through json-glib: its parser wraps
  * integers above G_MAXINT64 silently and accepts non-JSON numbers (`01`,
- * `.5`), and its generator prints doubles with 17 digits, so neither gives
- * the exact proto3 mapping (https://protobuf.dev/programming-guides/json/). The JsonNode entry
- * points of cp-codec-private.h go through the text form.
+ * `.5`), so it cannot give the exact proto3 mapping
+ * (https://protobuf.dev/programming-guides/json/). One unit: a tokenizer
+ * and a recursive-descent parser sharing one Parser state, in one pass with
+ * no tree in between (the JsonNode entry point goes through the text form).
  *
- * Memory: every pointer stored into a message is malloc'd (g_malloc is
- * malloc), so protobuf_c_message_free_unpacked (m, NULL) frees it.
+ * State (Parser):
+ *   p / end     the cursor over the input; every token reader (skip_ws,
+ *               peek, expect, parse_literal, parse_string, scan_number)
+ *               moves p past what it consumed. peek() returns '\0' at end.
+ *   depth       message/array/object nesting; enter() raises it and fails
+ *               past CP_MESSAGE_MAX_DEPTH, each level lowers it on return.
+ *   error       set once, by fail(), with the offset p - start; any later
+ *               fail() keeps the first message. Every reader returns
+ *               FALSE (or NULL) after a failure, and the caller unwinds.
+ *   scratch     the buffer for strings (member names, values) being read.
+ *
+ * Flow, per value:
+ *   parse_message   wrapper types → parse_singular of their one field;
+ *                   Any/Struct/Value/ListValue/Duration/... → parse_special;
+ *                   others → parse_fields: one object, member by member.
+ *   parse_fields    per member: look the name up (proto or JSON name);
+ *                   unknown → skip_value; else check_duplicate (marks per
+ *                   field: FIELD_SEEN, FIELD_ONEOF), then null → clear or
+ *                   NullValue, repeated → parse_repeated / parse_map,
+ *                   singular → parse_value.
+ *   parse_value     one scalar or message of the field's type into a
+ *                   CpProtoValue: PARSE_OK, PARSE_SKIP (valid JSON to be
+ *                   ignored: an unknown enum name) or PARSE_ERROR.
+ * What a value owns is stored into the message at once (cp_proto_field_set)
+ * or freed on the way out, so a failure anywhere leaves no leak: the
+ * caller frees the half-built message.
  */
 #include <errno.h>
 #include <float.h>
@@ -17,807 +42,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cp-base64-private.h"
 #include "cp-codec-private.h"
 #include "cp-error.h"
-#include "cp-message.h"
-
-#define MEMBER(m, off) ((void *) (((guint8 *) (m)) + (off)))
-#define CMEMBER(m, off) ((const void *) (((const guint8 *) (m)) + (off)))
-
-/* ------------------------------------------------------------------ */
-/* Descriptor helpers                                                   */
-
-char *
-cp_json_field_name (const char *proto_name)
-{
-  GString *out = g_string_sized_new (strlen (proto_name));
-  gboolean upper = FALSE;
-
-  for (const char *p = proto_name; *p; p++)
-    {
-      if (*p == '_')
-        upper = TRUE;
-      else if (upper)
-        {
-          g_string_append_c (out, g_ascii_toupper (*p));
-          upper = FALSE;
-        }
-      else
-        g_string_append_c (out, *p);
-    }
-  return g_string_free (out, FALSE);
-}
-
-/* Does @s start with the camel-case form of @proto_name (its first letter
- * upper-cased when @upper)? Returns the rest of @s, or NULL. */
-static const char *
-camel_prefix (const char *proto_name, const char *s, gboolean upper)
-{
-  for (const char *p = proto_name; *p; p++)
-    {
-      char c;
-      if (*p == '_')
-        {
-          upper = TRUE;
-          continue;
-        }
-      c = upper ? g_ascii_toupper (*p) : *p;
-      upper = FALSE;
-      if (*s++ != c)
-        return NULL;
-    }
-  return s;
-}
-
-/* Does @key (NUL-terminated) equal the JSON name derived from @proto_name? */
-static gboolean
-json_name_equal (const char *proto_name, const char *key)
-{
-  const char *rest = camel_prefix (proto_name, key, FALSE);
-
-  return rest != NULL && *rest == '\0';
-}
-
-/* protoc names the entry message of `map<K,V> foo_bar` "FooBarEntry",
- * nested in the message declaring the field; protobuf-c keeps no map flag. */
-gboolean
-cp_proto_field_is_map (const ProtobufCMessageDescriptor  *parent,
-              const ProtobufCFieldDescriptor    *field)
-{
-  const ProtobufCMessageDescriptor *entry;
-  const char *name;
-  gsize plen;
-
-  if (field->label != PROTOBUF_C_LABEL_REPEATED || field->type != PROTOBUF_C_TYPE_MESSAGE)
-    return FALSE;
-  entry = field->descriptor;
-  if (entry->n_fields != 2 || entry->fields[0].id != 1 || entry->fields[1].id != 2 ||
-      strcmp (entry->fields[0].name, "key") != 0 || strcmp (entry->fields[1].name, "value") != 0 ||
-      entry->fields[0].label == PROTOBUF_C_LABEL_REPEATED ||
-      entry->fields[1].label == PROTOBUF_C_LABEL_REPEATED)
-    return FALSE;
-
-  plen = strlen (parent->name);
-  name = entry->name;
-  if (strncmp (name, parent->name, plen) != 0 || name[plen] != '.')
-    return FALSE;
-  name = camel_prefix (field->name, name + plen + 1, TRUE);
-  return name != NULL && strcmp (name, "Entry") == 0;
-}
-
-static gboolean
-is_wrapper (const ProtobufCMessageDescriptor *desc)
-{
-  static const char *const names[] = {
-    "google.protobuf.DoubleValue", "google.protobuf.FloatValue",
-    "google.protobuf.Int64Value", "google.protobuf.UInt64Value",
-    "google.protobuf.Int32Value", "google.protobuf.UInt32Value",
-    "google.protobuf.BoolValue", "google.protobuf.StringValue",
-    "google.protobuf.BytesValue",
-  };
-
-  if (desc->n_fields != 1 || desc->fields[0].id != 1 ||
-      desc->fields[0].label == PROTOBUF_C_LABEL_REPEATED ||
-      !g_str_has_prefix (desc->name, "google.protobuf."))
-    return FALSE;
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    if (strcmp (desc->name, names[i]) == 0)
-      return TRUE;
-  return FALSE;
-}
-
-static gboolean
-is_named (const ProtobufCMessageDescriptor *desc, const char *name)
-{
-  return strcmp (desc->name, name) == 0;
-}
-
-/* Well-known types whose JSON form is not an object of their fields: inside
- * an Any they go in a "value" member. */
-static gboolean
-has_special_json (const ProtobufCMessageDescriptor *desc)
-{
-  return is_wrapper (desc) ||
-         is_named (desc, "google.protobuf.Any") ||
-         is_named (desc, "google.protobuf.Struct") ||
-         is_named (desc, "google.protobuf.Value") ||
-         is_named (desc, "google.protobuf.ListValue") ||
-         is_named (desc, "google.protobuf.Duration") ||
-         is_named (desc, "google.protobuf.Timestamp") ||
-         is_named (desc, "google.protobuf.FieldMask");
-}
-
-/* The descriptor of the message class registered for the type name of an
- * Any's type URL (the part after the last '/'); NULL when unknown. A class
- * is registered once it is initialised (g_type_class_ref / g_type_ensure
- * of the generated type, or any instance). */
-static const ProtobufCMessageDescriptor *
-any_lookup (const char *type_url)
-{
-  const char *slash = strrchr (type_url, '/');
-  const char *name = slash != NULL ? slash + 1 : type_url;
-  const ProtobufCMessageDescriptor *desc;
-  CpMessageClass *klass;
-  GType type;
-
-  if (*name == '\0')
-    return NULL;
-  type = cp_message_type_from_name (name);
-  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
-    {
-      cp_well_known_ensure_types ();
-      type = cp_message_type_from_name (name);
-    }
-  if (type == G_TYPE_INVALID)
-    return NULL;
-  klass = g_type_class_ref (type);
-  desc = cp_message_class_get_descriptor (klass);
-  g_type_class_unref (klass);
-  return desc;
-}
-
-static const ProtobufCFieldDescriptor *
-field_named (const ProtobufCMessageDescriptor *desc, const char *name)
-{
-  return protobuf_c_message_descriptor_get_field_by_name (desc, name);
-}
-
-gsize
-cp_proto_type_size (ProtobufCType type)
-{
-  switch (type)
-    {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      return sizeof (int32_t);
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return sizeof (int64_t);
-    case PROTOBUF_C_TYPE_FLOAT:
-      return sizeof (float);
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return sizeof (double);
-    case PROTOBUF_C_TYPE_BOOL:
-      return sizeof (protobuf_c_boolean);
-    case PROTOBUF_C_TYPE_ENUM:
-      return sizeof (int);
-    case PROTOBUF_C_TYPE_STRING:
-      return sizeof (char *);
-    case PROTOBUF_C_TYPE_BYTES:
-      return sizeof (ProtobufCBinaryData);
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return sizeof (ProtobufCMessage *);
-    default:
-      g_assert_not_reached ();
-    }
-}
-
-ProtobufCMessage *
-cp_proto_message_new (const ProtobufCMessageDescriptor *descriptor)
-{
-  ProtobufCMessage *m = g_malloc0 (descriptor->sizeof_message);
-  protobuf_c_message_init (descriptor, m);
-  return m;
-}
-
-static gboolean
-member_is_zeroish (const ProtobufCFieldDescriptor *f, const void *member)
-{
-  switch (f->type)
-    {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      return *(const uint32_t *) member == 0;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return *(const uint64_t *) member == 0;
-    case PROTOBUF_C_TYPE_FLOAT:
-      return *(const float *) member == 0.0f;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      return *(const double *) member == 0.0;
-    case PROTOBUF_C_TYPE_BOOL:
-      return !*(const protobuf_c_boolean *) member;
-    case PROTOBUF_C_TYPE_ENUM:
-      return *(const int *) member == 0;
-    case PROTOBUF_C_TYPE_STRING:
-      return *(char * const *) member == NULL || **(char * const *) member == '\0';
-    case PROTOBUF_C_TYPE_BYTES:
-      return ((const ProtobufCBinaryData *) member)->len == 0;
-    case PROTOBUF_C_TYPE_MESSAGE:
-      return *(ProtobufCMessage * const *) member == NULL;
-    default:
-      return TRUE;
-    }
-}
-
-/* Would protobuf-c put this field on the wire? JSON writes exactly those. */
-gboolean
-cp_proto_field_is_set (const ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-  const void *member = CMEMBER (m, f->offset);
-  gboolean ptr_type = f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_MESSAGE;
-
-  if (f->label == PROTOBUF_C_LABEL_REPEATED)
-    return *(const size_t *) CMEMBER (m, f->quantifier_offset) > 0;
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    {
-      if (*(const uint32_t *) CMEMBER (m, f->quantifier_offset) != f->id)
-        return FALSE;
-      if (ptr_type)
-        {
-          const void *ptr = *(const void * const *) member;
-          return ptr != NULL && ptr != f->default_value;
-        }
-      return TRUE;
-    }
-  switch (f->label)
-    {
-    case PROTOBUF_C_LABEL_REQUIRED:
-      return TRUE;
-    case PROTOBUF_C_LABEL_OPTIONAL:
-      if (ptr_type)
-        {
-          const void *ptr = *(const void * const *) member;
-          return ptr != NULL && ptr != f->default_value;
-        }
-      return *(const protobuf_c_boolean *) CMEMBER (m, f->quantifier_offset);
-    case PROTOBUF_C_LABEL_NONE:
-    default:
-      return !member_is_zeroish (f, member);
-    }
-}
-
-/* ------------------------------------------------------------------ */
-/* Writing                                                              */
-
-static void
-write_string (GString *out, const char *s, gsize len)
-{
-  g_string_append_c (out, '"');
-  for (gsize i = 0; i < len; i++)
-    {
-      guchar c = s[i];
-      switch (c)
-        {
-        case '"': g_string_append (out, "\\\""); break;
-        case '\\': g_string_append (out, "\\\\"); break;
-        case '\b': g_string_append (out, "\\b"); break;
-        case '\f': g_string_append (out, "\\f"); break;
-        case '\n': g_string_append (out, "\\n"); break;
-        case '\r': g_string_append (out, "\\r"); break;
-        case '\t': g_string_append (out, "\\t"); break;
-        default:
-          if (c < 0x20)
-            g_string_append_printf (out, "\\u%04x", c);
-          else
-            g_string_append_c (out, c);
-        }
-    }
-  g_string_append_c (out, '"');
-}
-
-/* Shortest decimal digits that read back as @v (as float when @is_float),
- * formatted the way Go's protojson (and encoding/json) does: plain notation
- * for 1e-6 <= |v| < 1e21, otherwise exponent notation like `1e+21`, `1e-7`. */
-static void
-write_float (GString *out, double v, gboolean is_float)
-{
-  char buf[64], digits[32];
-  int exp10 = 0, nd = 0, p;
-  double a;
-
-  if (isnan (v))
-    {
-      g_string_append (out, "\"NaN\"");
-      return;
-    }
-  if (isinf (v))
-    {
-      g_string_append (out, v > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-      return;
-    }
-  if (v == 0)
-    {
-      g_string_append (out, signbit (v) ? "-0" : "0");
-      return;
-    }
-
-  /* DBL_DIG/FLT_DIG digits always read back, except for subnormals */
-  p = is_float ? (fabsf ((float) v) < FLT_MIN ? 1 : 6) : (fabs (v) < DBL_MIN ? 1 : 15);
-  for (; p <= 17; p++)
-    {
-      g_snprintf (buf, sizeof buf, "%.*e", p - 1, v);
-      if (is_float ? (float) g_ascii_strtod (buf, NULL) == (float) v
-                   : g_ascii_strtod (buf, NULL) == v)
-        break;
-    }
-
-  /* buf is [-]d.ddde[+-]XX */
-  {
-    const char *s = buf;
-    char *e;
-    if (*s == '-')
-      s++;
-    for (; *s && *s != 'e'; s++)
-      if (g_ascii_isdigit (*s))
-        digits[nd++] = *s;
-    exp10 = (int) strtol (s + 1, &e, 10);
-    while (nd > 1 && digits[nd - 1] == '0')
-      nd--;
-    digits[nd] = '\0';
-  }
-
-  if (v < 0)
-    g_string_append_c (out, '-');
-  a = fabs (v);
-  if (is_float ? ((float) a < 1e-6f || (float) a >= 1e21f) : (a < 1e-6 || a >= 1e21))
-    {
-      g_string_append_c (out, digits[0]);
-      if (nd > 1)
-        {
-          g_string_append_c (out, '.');
-          g_string_append (out, digits + 1);
-        }
-      g_string_append_printf (out, "e%c%s%d", exp10 < 0 ? '-' : '+',
-                              (exp10 > -10 && exp10 < 10 && exp10 >= 0) ? "0" : "",
-                              ABS (exp10));
-    }
-  else if (exp10 >= 0)
-    {
-      for (int i = 0; i <= exp10; i++)
-        g_string_append_c (out, i < nd ? digits[i] : '0');
-      if (nd > exp10 + 1)
-        {
-          g_string_append_c (out, '.');
-          g_string_append (out, digits + exp10 + 1);
-        }
-    }
-  else
-    {
-      g_string_append (out, "0.");
-      for (int i = 0; i < -exp10 - 1; i++)
-        g_string_append_c (out, '0');
-      g_string_append (out, digits);
-    }
-}
-
-static gboolean write_message (GString *out, const ProtobufCMessage *m, GError **error);
-
-static gboolean
-write_value (GString                        *out,
-             const ProtobufCFieldDescriptor *f,
-             const void                     *member,
-             GError                        **error)
-{
-  switch (f->type)
-    {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-      g_string_append_printf (out, "%" G_GINT32_FORMAT, *(const int32_t *) member);
-      break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      g_string_append_printf (out, "%" G_GUINT32_FORMAT, *(const uint32_t *) member);
-      break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      g_string_append_printf (out, "\"%" G_GINT64_FORMAT "\"", *(const int64_t *) member);
-      break;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      g_string_append_printf (out, "\"%" G_GUINT64_FORMAT "\"", *(const uint64_t *) member);
-      break;
-    case PROTOBUF_C_TYPE_FLOAT:
-      write_float (out, *(const float *) member, TRUE);
-      break;
-    case PROTOBUF_C_TYPE_DOUBLE:
-      write_float (out, *(const double *) member, FALSE);
-      break;
-    case PROTOBUF_C_TYPE_BOOL:
-      g_string_append (out, *(const protobuf_c_boolean *) member ? "true" : "false");
-      break;
-    case PROTOBUF_C_TYPE_ENUM:
-      {
-        int v = *(const int *) member;
-        const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value (f->descriptor, v);
-        if (ev != NULL)
-          write_string (out, ev->name, strlen (ev->name));
-        else
-          g_string_append_printf (out, "%d", v);
-      }
-      break;
-    case PROTOBUF_C_TYPE_STRING:
-      {
-        const char *s = *(char * const *) member;
-        gsize len;
-        if (s == NULL)
-          s = "";
-        len = strlen (s);
-        if (!g_utf8_validate_len (s, len, NULL))
-          {
-            g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-                         "field %s: string is not valid UTF-8", f->name);
-            return FALSE;
-          }
-        write_string (out, s, len);
-      }
-      break;
-    case PROTOBUF_C_TYPE_BYTES:
-      {
-        const ProtobufCBinaryData *b = member;
-        g_autofree char *b64 = g_base64_encode (b->data, b->len);
-        g_string_append_c (out, '"');
-        g_string_append (out, b64);
-        g_string_append_c (out, '"');
-      }
-      break;
-    case PROTOBUF_C_TYPE_MESSAGE:
-      {
-        const ProtobufCMessage *sub = *(ProtobufCMessage * const *) member;
-        if (sub == NULL)
-          {
-            /* only reachable for map values and repeated elements */
-            ProtobufCMessage *def = cp_proto_message_new (f->descriptor);
-            gboolean ok = write_message (out, def, error);
-            protobuf_c_message_free_unpacked (def, NULL);
-            return ok;
-          }
-        return write_message (out, sub, error);
-      }
-    default:
-      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-                   "field %s: unsupported type", f->name);
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* Repeated (not map) field @f of @m as a JSON array. */
-static gboolean
-write_repeated (GString *out, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m, GError **error)
-{
-  size_t n = *(const size_t *) CMEMBER (m, f->quantifier_offset);
-  const guint8 *arr = *(const guint8 * const *) CMEMBER (m, f->offset);
-  gsize size = cp_proto_type_size (f->type);
-
-  g_string_append_c (out, '[');
-  for (size_t j = 0; j < n; j++)
-    {
-      if (j > 0)
-        g_string_append_c (out, ',');
-      if (!write_value (out, f, arr + j * size, error))
-        return FALSE;
-    }
-  g_string_append_c (out, ']');
-  return TRUE;
-}
-
-static gboolean
-write_map_key (GString *out, const ProtobufCFieldDescriptor *kf, const void *member, GError **error)
-{
-  switch (kf->type)
-    {
-    case PROTOBUF_C_TYPE_STRING:
-      return write_value (out, kf, member, error);
-    case PROTOBUF_C_TYPE_BOOL:
-      g_string_append (out, *(const protobuf_c_boolean *) member ? "\"true\"" : "\"false\"");
-      return TRUE;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      return write_value (out, kf, member, error);
-    default:
-      /* 32-bit integers */
-      g_string_append_c (out, '"');
-      write_value (out, kf, member, error);
-      g_string_append_c (out, '"');
-      return TRUE;
-    }
-}
-
-static gboolean
-write_map (GString *out, const ProtobufCFieldDescriptor *f, const ProtobufCMessage *m, GError **error)
-{
-  size_t n = *(const size_t *) CMEMBER (m, f->quantifier_offset);
-  ProtobufCMessage * const *entries = *(ProtobufCMessage * const * const *) CMEMBER (m, f->offset);
-  const ProtobufCMessageDescriptor *ed = f->descriptor;
-  const ProtobufCFieldDescriptor *kf = &ed->fields[0], *vf = &ed->fields[1];
-  g_autoptr(GHashTable) last = NULL;
-  gboolean first = TRUE;
-
-  /* Duplicate keys on the wire: the last entry wins, as in every protobuf
-   * runtime; JSON objects must not repeat keys. */
-  if (n > 1)
-    {
-      last = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
-      for (size_t i = 0; i < n; i++)
-        {
-          GString *k;
-          if (entries[i] == NULL)
-            continue;
-          k = g_string_new (NULL);
-          if (!write_map_key (k, kf, CMEMBER (entries[i], kf->offset), error))
-            {
-              g_string_free (k, TRUE);
-              return FALSE;
-            }
-          g_hash_table_insert (last, g_string_free (k, FALSE), GSIZE_TO_POINTER (i));
-        }
-    }
-
-  g_string_append_c (out, '{');
-  for (size_t i = 0; i < n; i++)
-    {
-      gsize key_start = out->len;
-      if (entries[i] == NULL)
-        continue;
-      if (!first)
-        g_string_append_c (out, ',');
-      key_start = out->len;
-      if (!write_map_key (out, kf, CMEMBER (entries[i], kf->offset), error))
-        return FALSE;
-      if (last != NULL &&
-          GPOINTER_TO_SIZE (g_hash_table_lookup (last, out->str + key_start)) != i)
-        {
-          /* a later entry has the same key */
-          g_string_truncate (out, first ? key_start : key_start - 1);
-          continue;
-        }
-      g_string_append_c (out, ':');
-      if (!write_value (out, vf, CMEMBER (entries[i], vf->offset), error))
-        return FALSE;
-      first = FALSE;
-    }
-  g_string_append_c (out, '}');
-  return TRUE;
-}
-
-static gboolean write_special (GString *out, const ProtobufCMessage *m, gboolean *handled, GError **error);
-
-static gboolean
-write_message (GString *out, const ProtobufCMessage *m, GError **error)
-{
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
-  gboolean first = TRUE;
-  gboolean handled = FALSE;
-
-  if (is_wrapper (desc))
-    return write_value (out, &desc->fields[0], CMEMBER (m, desc->fields[0].offset), error);
-  if (g_str_has_prefix (desc->name, "google.protobuf."))
-    {
-      gboolean ok = write_special (out, m, &handled, error);
-      if (handled)
-        return ok;
-    }
-
-  g_string_append_c (out, '{');
-  for (unsigned i = 0; i < desc->n_fields; i++)
-    {
-      const ProtobufCFieldDescriptor *f = &desc->fields[i];
-      g_autofree char *name = NULL;
-
-      if (!cp_proto_field_is_set (m, f))
-        continue;
-      if (!first)
-        g_string_append_c (out, ',');
-      first = FALSE;
-      name = cp_json_field_name (f->name);
-      write_string (out, name, strlen (name));
-      g_string_append_c (out, ':');
-
-      if (f->label == PROTOBUF_C_LABEL_REPEATED)
-        {
-          if (cp_proto_field_is_map (desc, f) ? !write_map (out, f, m, error)
-                                              : !write_repeated (out, f, m, error))
-            return FALSE;
-        }
-      else if (!write_value (out, f, CMEMBER (m, f->offset), error))
-        return FALSE;
-    }
-  g_string_append_c (out, '}');
-  return TRUE;
-}
-
-/* google.protobuf.Value: the JSON value of the kind that is set. */
-static gboolean
-write_struct_value (GString *out, const ProtobufCMessage *m, GError **error)
-{
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
-
-  for (unsigned i = 0; i < desc->n_fields; i++)
-    {
-      const ProtobufCFieldDescriptor *f = &desc->fields[i];
-
-      if (!(f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) ||
-          *(const uint32_t *) CMEMBER (m, f->quantifier_offset) != f->id)
-        continue;
-      if (strcmp (f->name, "null_value") == 0)
-        {
-          g_string_append (out, "null");
-          return TRUE;
-        }
-      if (strcmp (f->name, "number_value") == 0)
-        {
-          double d = *(const double *) CMEMBER (m, f->offset);
-          if (!isfinite (d))
-            {
-              g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-                           "google.protobuf.Value: %s cannot be JSON", isnan (d) ? "NaN" : "Infinity");
-              return FALSE;
-            }
-          write_float (out, d, FALSE);
-          return TRUE;
-        }
-      if (f->type == PROTOBUF_C_TYPE_MESSAGE && *(ProtobufCMessage * const *) CMEMBER (m, f->offset) == NULL)
-        {
-          /* an empty struct or list */
-          g_string_append (out, strcmp (f->name, "list_value") == 0 ? "[]" : "{}");
-          return TRUE;
-        }
-      return write_value (out, f, CMEMBER (m, f->offset), error);
-    }
-  g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
-                       "google.protobuf.Value: no kind is set");
-  return FALSE;
-}
-
-/* google.protobuf.Any: {"@type": URL, fields...} or, for types with a
- * special JSON form, {"@type": URL, "value": ...}. */
-static gboolean
-write_any (GString *out, const ProtobufCMessage *m, GError **error)
-{
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
-  const ProtobufCFieldDescriptor *url_f = field_named (desc, "type_url");
-  const ProtobufCFieldDescriptor *value_f = field_named (desc, "value");
-  const char *url;
-  const ProtobufCBinaryData *value;
-  const ProtobufCMessageDescriptor *inner_desc;
-  g_autoptr(GBytes) data = NULL;
-  ProtobufCMessage *inner;
-  g_autoptr(GString) body = NULL;
-  gboolean ok;
-
-  if (url_f == NULL || value_f == NULL)
-    {
-      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL, "malformed google.protobuf.Any descriptor");
-      return FALSE;
-    }
-  url = *(char * const *) CMEMBER (m, url_f->offset);
-  value = CMEMBER (m, value_f->offset);
-  if (url == NULL || *url == '\0')
-    {
-      if (value->len > 0)
-        {
-          g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
-                               "google.protobuf.Any: a value without a type URL");
-          return FALSE;
-        }
-      g_string_append (out, "{}");
-      return TRUE;
-    }
-  inner_desc = any_lookup (url);
-  if (inner_desc == NULL)
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-                   "google.protobuf.Any: no message class for type URL \"%s\"", url);
-      return FALSE;
-    }
-  data = g_bytes_new_static (value->data != NULL ? value->data : (const guint8 *) "", value->len);
-  inner = cp_codec_decode (CP_CODEC_PROTO, inner_desc, data, error);
-  if (inner == NULL)
-    return FALSE;
-
-  body = g_string_new (NULL);
-  ok = write_message (body, inner, error);
-  protobuf_c_message_free_unpacked (inner, NULL);
-  if (!ok)
-    return FALSE;
-
-  g_string_append (out, "{\"@type\":");
-  write_string (out, url, strlen (url));
-  if (has_special_json (inner_desc))
-    {
-      g_string_append (out, ",\"value\":");
-      g_string_append_len (out, body->str, body->len);
-      g_string_append_c (out, '}');
-    }
-  else if (body->len > 2)
-    {
-      g_string_append_c (out, ',');
-      g_string_append_len (out, body->str + 1, body->len - 1);
-    }
-  else
-    g_string_append_c (out, '}');
-  return TRUE;
-}
-
-/* The well-known types with their own JSON form (Any, Struct, Value,
- * ListValue); *handled = FALSE for the others. */
-static gboolean
-write_special (GString *out, const ProtobufCMessage *m, gboolean *handled, GError **error)
-{
-  const ProtobufCMessageDescriptor *desc = m->descriptor;
-
-  *handled = TRUE;
-  if (is_named (desc, "google.protobuf.Any"))
-    return write_any (out, m, error);
-  if (is_named (desc, "google.protobuf.Value"))
-    return write_struct_value (out, m, error);
-  if (is_named (desc, "google.protobuf.Struct") && field_named (desc, "fields") != NULL)
-    {
-      const ProtobufCFieldDescriptor *f = field_named (desc, "fields");
-      if (*(const size_t *) CMEMBER (m, f->quantifier_offset) == 0)
-        {
-          g_string_append (out, "{}");
-          return TRUE;
-        }
-      return write_map (out, f, m, error);
-    }
-  if (is_named (desc, "google.protobuf.ListValue") && field_named (desc, "values") != NULL)
-    {
-      return write_repeated (out, field_named (desc, "values"), m, error);
-    }
-  *handled = FALSE;
-  return TRUE;
-}
-
-char *
-cp_json_encode (const ProtobufCMessage *message,
-                gsize                  *out_len,
-                GError                **error)
-{
-  GString *out = g_string_sized_new (64);
-
-  g_return_val_if_fail (message != NULL, NULL);
-
-  if (!write_message (out, message, error))
-    {
-      g_string_free (out, TRUE);
-      return NULL;
-    }
-  if (out_len)
-    *out_len = out->len;
-  return g_string_free (out, FALSE);
-}
-
-/* ------------------------------------------------------------------ */
-/* Reading                                                              */
+#include "cp-json-private.h"
+#include "cp-proto-field-private.h"
 
 typedef struct {
   const char *start;
@@ -827,20 +56,6 @@ typedef struct {
   GError **error;
   GString *scratch;
 } Parser;
-
-typedef union {
-  int32_t i32;
-  uint32_t u32;
-  int64_t i64;
-  uint64_t u64;
-  float f;
-  double d;
-  protobuf_c_boolean b;
-  int e;
-  char *s;
-  ProtobufCBinaryData bin;
-  ProtobufCMessage *m;
-} Value;
 
 typedef enum {
   PARSE_ERROR = 0,
@@ -1271,34 +486,6 @@ skip_value (Parser *ps)
     }
 }
 
-static void
-free_value (const ProtobufCFieldDescriptor *f, Value *v)
-{
-  switch (f->type)
-    {
-    case PROTOBUF_C_TYPE_STRING:
-      if (v->s != NULL && v->s != f->default_value)
-        free (v->s);
-      v->s = NULL;
-      break;
-    case PROTOBUF_C_TYPE_BYTES:
-      {
-        const ProtobufCBinaryData *def = f->default_value;
-        if (v->bin.data != NULL && (def == NULL || def->data != v->bin.data))
-          free (v->bin.data);
-        v->bin.data = NULL;
-        v->bin.len = 0;
-      }
-      break;
-    case PROTOBUF_C_TYPE_MESSAGE:
-      if (v->m != NULL && (const void *) v->m != f->default_value)
-        protobuf_c_message_free_unpacked (v->m, NULL);
-      v->m = NULL;
-      break;
-    default:
-      break;
-    }
-}
 
 static const char *
 int_error (IntResult r)
@@ -1315,7 +502,7 @@ int_error (IntResult r)
 }
 
 static gboolean
-int_from_text (Parser *ps, const ProtobufCFieldDescriptor *f, const char *s, gsize len, Value *out)
+int_from_text (Parser *ps, const ProtobufCFieldDescriptor *f, const char *s, gsize len, CpProtoValue *out)
 {
   gint64 i = 0;
   guint64 u = 0;
@@ -1357,56 +544,6 @@ int_from_text (Parser *ps, const ProtobufCFieldDescriptor *f, const char *s, gsi
   return TRUE;
 }
 
-static gboolean
-base64_decode_liberal (const char *s, gsize len, ProtobufCBinaryData *out)
-{
-  guint8 *buf;
-  gsize n = 0;
-  guint32 acc = 0;
-  int bits = 0;
-
-  while (len > 0 && s[len - 1] == '=')
-    len--;
-  if (len % 4 == 1)
-    return FALSE;
-  buf = g_malloc (len * 3 / 4 + 1);
-  for (gsize i = 0; i < len; i++)
-    {
-      char c = s[i];
-      int v;
-      if (c >= 'A' && c <= 'Z')
-        v = c - 'A';
-      else if (c >= 'a' && c <= 'z')
-        v = c - 'a' + 26;
-      else if (c >= '0' && c <= '9')
-        v = c - '0' + 52;
-      else if (c == '+' || c == '-')
-        v = 62;
-      else if (c == '/' || c == '_')
-        v = 63;
-      else
-        {
-          g_free (buf);
-          return FALSE;
-        }
-      acc = (acc << 6) | v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          buf[n++] = (acc >> bits) & 0xff;
-        }
-    }
-  if (n == 0)
-    {
-      g_free (buf);
-      buf = NULL;
-    }
-  out->data = buf;
-  out->len = n;
-  return TRUE;
-}
-
 /* The text of a number, bare or (proto3 JSON allows both) quoted, for
  * field @f; @what says what was expected otherwise. */
 static gboolean
@@ -1430,7 +567,7 @@ number_text (Parser *ps, const ProtobufCFieldDescriptor *f, const char *what,
 
 /* Parses one value of field @f's type (not null, not repeated). */
 static ParseResult
-parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
+parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, CpProtoValue *out)
 {
   char c = peek (ps);
   gboolean has_nul;
@@ -1519,7 +656,7 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
         return fail (ps, "field %s: expected a base64 string", f->name);
       if (!parse_string (ps, ps->scratch, NULL))
         return PARSE_ERROR;
-      if (!base64_decode_liberal (ps->scratch->str, ps->scratch->len, &out->bin))
+      if (!cp_base64_decode (ps->scratch->str, ps->scratch->len, &out->bin.data, &out->bin.len, NULL))
         return fail (ps, "field %s: invalid base64", f->name);
       return PARSE_OK;
 
@@ -1537,7 +674,7 @@ parse_value (Parser *ps, const ProtobufCFieldDescriptor *f, Value *out)
 static gboolean
 parse_singular (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
 {
-  Value v;
+  CpProtoValue v;
   ParseResult r = parse_value (ps, f, &v);
 
   if (r == PARSE_ERROR)
@@ -1547,129 +684,6 @@ parse_singular (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor 
   return TRUE;
 }
 
-/* Frees the @n elements of repeated field @f at @arr, not @arr itself. */
-static void
-free_array_values (const ProtobufCFieldDescriptor *f, guint8 *arr, size_t n)
-{
-  gsize size = cp_proto_type_size (f->type);
-
-  for (size_t i = 0; i < n; i++)
-    {
-      Value v;
-      memcpy (&v, arr + i * size, size);
-      if (f->type == PROTOBUF_C_TYPE_STRING)
-        free (v.s);  /* repeated strings are always owned */
-      else
-        free_value (f, &v);
-    }
-}
-
-/* Frees whatever field @f holds and resets it to its default. */
-void
-cp_proto_field_clear (ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
-{
-  void *member = MEMBER (m, f->offset);
-  gsize size = cp_proto_type_size (f->type);
-
-  if (f->label == PROTOBUF_C_LABEL_REPEATED)
-    {
-      size_t *n = MEMBER (m, f->quantifier_offset);
-      guint8 *arr = *(guint8 **) member;
-      if (arr != NULL)
-        free_array_values (f, arr, *n);
-      free (arr);
-      *(void **) member = NULL;
-      *n = 0;
-      return;
-    }
-
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    {
-      uint32_t *oneof_case = MEMBER (m, f->quantifier_offset);
-      Value v;
-      if (*oneof_case != f->id)
-        return;
-      memcpy (&v, member, size);
-      free_value (f, &v);
-      memset (member, 0, size);
-      *oneof_case = 0;
-      return;
-    }
-
-  {
-    Value v;
-    memcpy (&v, member, size);
-    free_value (f, &v);
-    /* back to what protobuf_c_message_init () puts there */
-    switch (f->type)
-      {
-      case PROTOBUF_C_TYPE_STRING:
-        *(char **) member = (char *) f->default_value;
-        break;
-      case PROTOBUF_C_TYPE_BYTES:
-        if (f->default_value != NULL)
-          *(ProtobufCBinaryData *) member = *(const ProtobufCBinaryData *) f->default_value;
-        else
-          memset (member, 0, size);
-        break;
-      case PROTOBUF_C_TYPE_MESSAGE:
-        *(void **) member = NULL;
-        break;
-      default:
-        if (f->default_value != NULL)
-          memcpy (member, f->default_value, size);
-        else
-          memset (member, 0, size);
-      }
-    if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
-        f->type != PROTOBUF_C_TYPE_MESSAGE)
-      *(protobuf_c_boolean *) MEMBER (m, f->quantifier_offset) = FALSE;
-  }
-}
-
-/* Stores @v (ownership taken) into singular field @f. */
-void
-cp_proto_field_set (ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, gconstpointer v)
-{
-  if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF)
-    {
-      uint32_t *oneof_case = MEMBER (m, f->quantifier_offset);
-      if (*oneof_case != 0)
-        {
-          const ProtobufCFieldDescriptor *cur =
-            protobuf_c_message_descriptor_get_field (m->descriptor, *oneof_case);
-          if (cur != NULL)
-            cp_proto_field_clear (m, cur);
-        }
-      *oneof_case = f->id;
-    }
-  else
-    cp_proto_field_clear (m, f);
-  memcpy (MEMBER (m, f->offset), v, cp_proto_type_size (f->type));
-  if (f->label == PROTOBUF_C_LABEL_OPTIONAL && f->type != PROTOBUF_C_TYPE_STRING &&
-      f->type != PROTOBUF_C_TYPE_MESSAGE)
-    *(protobuf_c_boolean *) MEMBER (m, f->quantifier_offset) = TRUE;
-}
-
-static void
-free_elements (const ProtobufCFieldDescriptor *f, GArray *arr)
-{
-  free_array_values (f, (guint8 *) arr->data, arr->len);
-  g_array_free (arr, TRUE);
-}
-
-void
-cp_proto_field_set_repeated (ProtobufCMessage *m, const ProtobufCFieldDescriptor *f, GArray *arr)
-{
-  cp_proto_field_clear (m, f);
-  *(size_t *) MEMBER (m, f->quantifier_offset) = arr->len;
-  if (arr->len == 0)
-    {
-      g_array_free (arr, TRUE);
-      return;
-    }
-  *(void **) MEMBER (m, f->offset) = g_array_free (arr, FALSE);
-}
 
 /* A JSON array into repeated field @f; null elements only when @null_ok
  * (google.protobuf.ListValue, whose elements are Values). */
@@ -1684,7 +698,7 @@ parse_repeated (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor 
   more = !list_empty (ps, ']');
   while (more)
     {
-      Value v;
+      CpProtoValue v;
       ParseResult r;
       if (!null_ok && peek (ps) == 'n')
         {
@@ -1703,12 +717,12 @@ parse_repeated (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor 
   return TRUE;
 
 error:
-  free_elements (f, arr);
+  cp_proto_field_free_elements (f, arr);
   return FALSE;
 }
 
 static gboolean
-parse_map_key (Parser *ps, const ProtobufCFieldDescriptor *kf, const char *key, gsize len, Value *out)
+parse_map_key (Parser *ps, const ProtobufCFieldDescriptor *kf, const char *key, gsize len, CpProtoValue *out)
 {
   memset (out, 0, sizeof *out);
   switch (kf->type)
@@ -1746,7 +760,7 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
   more = !list_empty (ps, '}');
   while (more)
     {
-      Value k, v;
+      CpProtoValue k, v;
       ParseResult r;
       ProtobufCMessage *entry;
       gsize keylen;
@@ -1764,21 +778,21 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
         goto error;
       if (peek (ps) == 'n' &&
           !(vf->type == PROTOBUF_C_TYPE_MESSAGE &&
-            is_named (vf->descriptor, "google.protobuf.Value")))
+            cp_json_is_named (vf->descriptor, "google.protobuf.Value")))
         {
-          free_value (kf, &k);
+          cp_proto_value_free (kf, &k);
           fail (ps, "field %s: null map value", f->name);
           goto error;
         }
       r = parse_value (ps, vf, &v);
       if (r == PARSE_ERROR)
         {
-          free_value (kf, &k);
+          cp_proto_value_free (kf, &k);
           goto error;
         }
       if (r == PARSE_SKIP)
         {
-          free_value (kf, &k);
+          cp_proto_value_free (kf, &k);
           goto next;
         }
       entry = cp_proto_message_new (ed);
@@ -1811,29 +825,17 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
   return TRUE;
 
 error:
-  free_elements (f, arr);
+  cp_proto_field_free_elements (f, arr);
   return FALSE;
-}
-
-const ProtobufCFieldDescriptor *
-cp_proto_field_lookup (const ProtobufCMessageDescriptor *desc, const char *key)
-{
-  const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field_by_name (desc, key);
-  if (f != NULL)
-    return f;
-  for (unsigned i = 0; i < desc->n_fields; i++)
-    if (json_name_equal (desc->fields[i].name, key))
-      return &desc->fields[i];
-  return NULL;
 }
 
 static gboolean parse_fields (Parser *ps, ProtobufCMessage *m, gboolean any_body);
 
 /* Sets the member @name of google.protobuf.Value's `kind` oneof. */
 static void
-set_value_kind (ProtobufCMessage *m, const char *name, Value *v)
+set_value_kind (ProtobufCMessage *m, const char *name, CpProtoValue *v)
 {
-  const ProtobufCFieldDescriptor *f = field_named (m->descriptor, name);
+  const ProtobufCFieldDescriptor *f = cp_json_field_named (m->descriptor, name);
 
   g_assert (f != NULL);
   cp_proto_field_set (m, f, v);
@@ -1844,7 +846,7 @@ parse_struct_value (Parser *ps, ProtobufCMessage *m)
 {
   const ProtobufCMessageDescriptor *desc = m->descriptor;
   const ProtobufCFieldDescriptor *f;
-  Value v;
+  CpProtoValue v;
 
   memset (&v, 0, sizeof v);
   switch (peek (ps))
@@ -1856,29 +858,29 @@ parse_struct_value (Parser *ps, ProtobufCMessage *m)
       return TRUE;
     case 't':
     case 'f':
-      f = field_named (desc, "bool_value");
+      f = cp_json_field_named (desc, "bool_value");
       if (f == NULL || parse_value (ps, f, &v) != PARSE_OK)
         return FALSE;
       cp_proto_field_set (m, f, &v);
       return TRUE;
     case '"':
-      f = field_named (desc, "string_value");
+      f = cp_json_field_named (desc, "string_value");
       if (f == NULL || parse_value (ps, f, &v) != PARSE_OK)
         return FALSE;
       cp_proto_field_set (m, f, &v);
       return TRUE;
     case '{':
-      f = field_named (desc, "struct_value");
+      f = cp_json_field_named (desc, "struct_value");
       break;
     case '[':
-      f = field_named (desc, "list_value");
+      f = cp_json_field_named (desc, "list_value");
       break;
     default:
       {
         const char *s;
         gsize len;
 
-        f = field_named (desc, "number_value");
+        f = cp_json_field_named (desc, "number_value");
         if (f == NULL || !scan_number (ps, &s, &len))
           return FALSE;
         if (!text_to_double (s, len, FALSE, &v.d))
@@ -1899,7 +901,7 @@ parse_struct_value (Parser *ps, ProtobufCMessage *m)
 static gboolean
 parse_list_value (Parser *ps, ProtobufCMessage *m)
 {
-  const ProtobufCFieldDescriptor *f = field_named (m->descriptor, "values");
+  const ProtobufCFieldDescriptor *f = cp_json_field_named (m->descriptor, "values");
 
   if (f == NULL || f->type != PROTOBUF_C_TYPE_MESSAGE)
     return fail (ps, "malformed google.protobuf.ListValue descriptor");
@@ -1912,15 +914,15 @@ static gboolean
 parse_any (Parser *ps, ProtobufCMessage *m)
 {
   const ProtobufCMessageDescriptor *desc = m->descriptor;
-  const ProtobufCFieldDescriptor *url_f = field_named (desc, "type_url");
-  const ProtobufCFieldDescriptor *value_f = field_named (desc, "value");
+  const ProtobufCFieldDescriptor *url_f = cp_json_field_named (desc, "type_url");
+  const ProtobufCFieldDescriptor *value_f = cp_json_field_named (desc, "value");
   const ProtobufCMessageDescriptor *inner_desc;
   const char *start = ps->p;
   g_autofree char *url = NULL;
   ProtobufCMessage *inner = NULL;
   gboolean empty = TRUE;
   gboolean more;
-  Value v;
+  CpProtoValue v;
 
   if (url_f == NULL || value_f == NULL)
     return fail (ps, "malformed google.protobuf.Any descriptor");
@@ -1953,7 +955,7 @@ parse_any (Parser *ps, ProtobufCMessage *m)
         return TRUE;
       return fail (ps, "google.protobuf.Any: missing \"@type\"");
     }
-  inner_desc = any_lookup (url);
+  inner_desc = cp_json_any_descriptor (url);
   if (inner_desc == NULL)
     return fail (ps, "google.protobuf.Any: unknown message type \"%s\"", url);
 
@@ -1961,7 +963,7 @@ parse_any (Parser *ps, ProtobufCMessage *m)
     const char *end = ps->p;
 
     ps->p = start;
-    if (has_special_json (inner_desc))
+    if (cp_json_has_special_form (inner_desc))
       {
         /* {"@type": ..., "value": <special form>} */
         ps->p++;
@@ -2024,18 +1026,18 @@ parse_special (Parser *ps, ProtobufCMessage *m, gboolean *handled)
   const ProtobufCMessageDescriptor *desc = m->descriptor;
 
   *handled = TRUE;
-  if (is_named (desc, "google.protobuf.Any"))
+  if (cp_json_is_named (desc, "google.protobuf.Any"))
     return parse_any (ps, m);
-  if (is_named (desc, "google.protobuf.Value"))
+  if (cp_json_is_named (desc, "google.protobuf.Value"))
     return parse_struct_value (ps, m);
-  if (is_named (desc, "google.protobuf.ListValue"))
+  if (cp_json_is_named (desc, "google.protobuf.ListValue"))
     return parse_list_value (ps, m);
-  if (is_named (desc, "google.protobuf.Struct") && field_named (desc, "fields") != NULL &&
-      cp_proto_field_is_map (desc, field_named (desc, "fields")))
+  if (cp_json_is_named (desc, "google.protobuf.Struct") && cp_json_field_named (desc, "fields") != NULL &&
+      cp_proto_field_is_map (desc, cp_json_field_named (desc, "fields")))
     {
       if (peek (ps) != '{')
         return fail (ps, "expected an object for google.protobuf.Struct");
-      return parse_map (ps, m, field_named (desc, "fields"));
+      return parse_map (ps, m, cp_json_field_named (desc, "fields"));
     }
   *handled = FALSE;
   return TRUE;
@@ -2050,7 +1052,7 @@ parse_message (Parser *ps, const ProtobufCMessageDescriptor *desc)
     return NULL;
   m = cp_proto_message_new (desc);
 
-  if (is_wrapper (desc))
+  if (cp_json_is_wrapper (desc))
     {
       if (!parse_singular (ps, m, &desc->fields[0]))
         goto error;
@@ -2172,14 +1174,14 @@ parse_fields_marked (Parser *ps, ProtobufCMessage *m, gboolean any_body, guint8 
               strcmp (((const ProtobufCEnumDescriptor *) f->descriptor)->name,
                       "google.protobuf.NullValue") == 0)
             {
-              Value v = { .e = 0 };
+              CpProtoValue v = { .e = 0 };
               cp_proto_field_set (m, f, &v);
             }
           else if (f->type == PROTOBUF_C_TYPE_MESSAGE && f->label != PROTOBUF_C_LABEL_REPEATED &&
-                   is_named (f->descriptor, "google.protobuf.Value"))
+                   cp_json_is_named (f->descriptor, "google.protobuf.Value"))
             {
-              Value v = { .m = cp_proto_message_new (f->descriptor) };
-              set_value_kind (v.m, "null_value", &(Value) { .e = 0 });
+              CpProtoValue v = { .m = cp_proto_message_new (f->descriptor) };
+              set_value_kind (v.m, "null_value", &(CpProtoValue) { .e = 0 });
               cp_proto_field_set (m, f, &v);
             }
           else
@@ -2246,27 +1248,7 @@ cp_json_decode (const ProtobufCMessageDescriptor *descriptor,
 }
 
 /* ------------------------------------------------------------------ */
-/* JsonNode entry points                                                */
-
-JsonNode *
-cp_json_from_message (const ProtobufCMessage *message,
-                      GError                **error)
-{
-  gsize len;
-  g_autofree char *text = cp_json_encode (message, &len, error);
-  g_autoptr(JsonParser) parser = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  if (text == NULL)
-    return NULL;
-  parser = json_parser_new_immutable ();
-  if (!json_parser_load_from_data (parser, text, len, &local_error))
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "%s", local_error->message);
-      return NULL;
-    }
-  return json_node_copy (json_parser_get_root (parser));
-}
+/* JsonNode entry point                                                 */
 
 ProtobufCMessage *
 cp_json_to_message (const ProtobufCMessageDescriptor *descriptor,
@@ -2282,157 +1264,4 @@ cp_json_to_message (const ProtobufCMessageDescriptor *descriptor,
   json_generator_set_root (gen, node);
   text = json_generator_to_data (gen, &len);
   return cp_json_decode (descriptor, text, len, error);
-}
-
-/* ------------------------------------------------------------------ */
-/* Binary pre-scan                                                      */
-
-static gboolean
-read_varint (const guint8 *data, gsize len, gsize *pos, guint64 *out)
-{
-  guint64 v = 0;
-  for (int shift = 0; shift < 70 && *pos < len; shift += 7)
-    {
-      guint8 b = data[(*pos)++];
-      if (shift < 64)
-        v |= (guint64) (b & 0x7f) << shift;
-      if (!(b & 0x80))
-        {
-          *out = v;
-          return TRUE;
-        }
-    }
-  return FALSE;
-}
-
-/* What protobuf-c allocates while unpacking, estimated per field on the
- * wire: a ScannedMember (32 bytes on 64-bit) for every field; an unknown
- * field adds its ProtobufCMessageUnknownField (24) and a malloc'd copy
- * of its bytes (a 32-byte chunk at least). */
-#define DECODED_FIELD_COST   32
-#define DECODED_UNKNOWN_COST (24 + 32)
-
-typedef struct {
-  gsize cost;      /* estimated decoded bytes so far */
-  gsize max_cost;  /* 0: unbounded */
-} PrescanBudget;
-
-static gboolean
-budget_add (PrescanBudget *budget,
-            gsize          cost)
-{
-  budget->cost += MIN (cost, G_MAXSIZE - budget->cost);
-  return budget->max_cost == 0 || budget->cost <= budget->max_cost;
-}
-
-/* The estimated decoded cost of one field (@v: the length of a
- * length-delimited one, else 0); nested messages add their own fields. */
-static gsize
-field_cost (const ProtobufCFieldDescriptor *f,
-            guint                           wire_type,
-            guint64                         v)
-{
-  if (f == NULL)
-    return DECODED_FIELD_COST + DECODED_UNKNOWN_COST + (wire_type == 2 ? v : 0);
-  if (wire_type != 2)
-    return DECODED_FIELD_COST + 8;
-  if (f->type == PROTOBUF_C_TYPE_MESSAGE)
-    return DECODED_FIELD_COST + ((const ProtobufCMessageDescriptor *) f->descriptor)->sizeof_message;
-  if (f->type == PROTOBUF_C_TYPE_STRING || f->type == PROTOBUF_C_TYPE_BYTES)
-    return DECODED_FIELD_COST + 16 + v;
-  /* Packed scalars: at most 8 bytes per wire byte (1-byte varints into
-   * 64-bit elements). */
-  return DECODED_FIELD_COST + 8 * v;
-}
-
-static gboolean
-prescan (const ProtobufCMessageDescriptor *desc,
-         const guint8                     *data,
-         gsize                             len,
-         guint                             depth,
-         PrescanBudget                    *budget,
-         GError                          **error)
-{
-  gsize pos = 0;
-
-  if (depth > CP_MESSAGE_MAX_DEPTH)
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                   "message nesting deeper than %d levels", CP_MESSAGE_MAX_DEPTH);
-      return FALSE;
-    }
-  while (pos < len)
-    {
-      guint64 tag, v;
-      const ProtobufCFieldDescriptor *f;
-
-      if (!read_varint (data, len, &pos, &tag) || (tag >> 3) == 0 || (tag >> 3) > 0x1fffffff)
-        goto malformed;
-      f = protobuf_c_message_descriptor_get_field (desc, (unsigned) (tag >> 3));
-      switch (tag & 7)
-        {
-        case 0:
-          if (!read_varint (data, len, &pos, &v))
-            goto malformed;
-          break;
-        case 1:
-          if (len - pos < 8)
-            goto malformed;
-          pos += 8;
-          break;
-        case 5:
-          if (len - pos < 4)
-            goto malformed;
-          pos += 4;
-          break;
-        case 2:
-          if (!read_varint (data, len, &pos, &v) || v > len - pos)
-            goto malformed;
-          if (!budget_add (budget, field_cost (f, 2, v)))
-            goto too_big;
-          if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE)
-            {
-              if (!prescan (f->descriptor, data + pos, v, depth + 1, budget, error))
-                return FALSE;
-            }
-          else if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
-                   !g_utf8_validate_len ((const char *) data + pos, v, NULL))
-            {
-              g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                           "invalid protobuf message: field %s of %s is not valid UTF-8",
-                           f->name, desc->name);
-              return FALSE;
-            }
-          pos += v;
-          break;
-        default:
-          goto malformed;
-        }
-      if ((tag & 7) != 2 && !budget_add (budget, field_cost (f, tag & 7, 0)))
-        goto too_big;
-    }
-  return TRUE;
-
-too_big:
-  g_set_error (error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
-               "message %s would take more than %" G_GSIZE_FORMAT " bytes once decoded",
-               desc->name, budget->max_cost);
-  return FALSE;
-
-malformed:
-  g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-               "invalid protobuf message: malformed %s", desc->name);
-  return FALSE;
-}
-
-gboolean
-cp_proto_prescan (const ProtobufCMessageDescriptor *descriptor,
-                  const guint8                     *data,
-                  gsize                             len,
-                  gsize                             max_decoded,
-                  GError                          **error)
-{
-  PrescanBudget budget = { descriptor->sizeof_message, max_decoded };
-
-  return prescan (descriptor, data, len, 1, &budget, error);
 }

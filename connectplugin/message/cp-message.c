@@ -7,6 +7,7 @@
 #include "cp-message.h"
 #include "cp-codec-private.h"
 #include "cp-error.h"
+#include "cp-proto-field-private.h"
 #include "cp-well-known.h"
 
 /**
@@ -996,19 +997,7 @@ cp_message_set_field (CpMessage     *message,
   const ProtobufCFieldDescriptor *f;
   ProtobufCMessage *m;
   GType vt;
-  union {
-    int32_t i32;
-    uint32_t u32;
-    int64_t i64;
-    uint64_t u64;
-    float f;
-    double d;
-    protobuf_c_boolean b;
-    int e;
-    char *s;
-    ProtobufCBinaryData bin;
-    ProtobufCMessage *m;
-  } v;
+  CpProtoValue v;
   gint64 i = 0;
   guint64 u = 0;
 

@@ -15,6 +15,7 @@
 #include "struct.pb-c.h"
 #include "wrappers.pb-c.h"
 #include "cp-error.h"
+#include "cp-proto-field-private.h"
 
 /**
  * CpEmpty:

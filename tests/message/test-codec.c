@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cp-codec-private.h"
+#include "cp-proto-field-private.h"
 #include "cp-error.h"
 #include "test_all.pb-c.h"
 
