@@ -4,7 +4,8 @@
  * The C structs come from protoc-c run at build time over the installed
  * google/protobuf/{any,empty,struct,wrappers}.proto. Their JSON forms (Empty
  * as `{}`, wrappers as the bare value, Any as `{"@type": ...}`, Struct,
- * Value and ListValue as plain JSON) are handled by cp-json.c by full name.
+ * Value and ListValue as plain JSON) are handled by full name in the JSON
+ * reader and writer (cp-json-reader.c, cp-json-writer.c).
  */
 #include <string.h>
 
