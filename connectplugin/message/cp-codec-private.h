@@ -79,4 +79,9 @@ gboolean          cp_proto_prescan     (const ProtobufCMessageDescriptor *descri
  * that cp_message_type_from_name() finds them (cp-well-known.c). */
 void              cp_well_known_ensure_types (void);
 
+/* cp_message_type_from_name(), initialising the built-in well-known
+ * classes first when @name is a google.protobuf one; G_TYPE_INVALID for
+ * an empty or unknown name (cp-well-known.c). */
+GType             cp_well_known_type_from_name (const char *name);
+
 G_END_DECLS

@@ -64,14 +64,7 @@ cp_json_any_descriptor (const char *type_url)
   CpMessageClass *klass;
   GType type;
 
-  if (*name == '\0')
-    return NULL;
-  type = cp_message_type_from_name (name);
-  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
-    {
-      cp_well_known_ensure_types ();
-      type = cp_message_type_from_name (name);
-    }
+  type = cp_well_known_type_from_name (name);
   if (type == G_TYPE_INVALID)
     return NULL;
   klass = g_type_class_ref (type);

@@ -538,12 +538,7 @@ cp_any_unpack (CpAny   *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   name = cp_any_get_type_name (self);
-  type = *name != '\0' ? cp_message_type_from_name (name) : G_TYPE_INVALID;
-  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
-    {
-      cp_well_known_ensure_types ();
-      type = cp_message_type_from_name (name);
-    }
+  type = cp_well_known_type_from_name (name);
   if (type == G_TYPE_INVALID)
     {
       g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
@@ -772,4 +767,20 @@ cp_well_known_ensure_types (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
     g_type_class_unref (g_type_class_ref (types[i]));
+}
+
+GType
+cp_well_known_type_from_name (const char *name)
+{
+  GType type;
+
+  if (*name == '\0')
+    return G_TYPE_INVALID;
+  type = cp_message_type_from_name (name);
+  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
+    {
+      cp_well_known_ensure_types ();
+      type = cp_message_type_from_name (name);
+    }
+  return type;
 }
