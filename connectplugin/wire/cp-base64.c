@@ -49,6 +49,12 @@ cp_base64_url_encode_unpadded (const guint8 *data,
   return encode (data, len, TRUE);
 }
 
+static inline char
+to_standard (char c)
+{
+  return c == '-' ? '+' : c == '_' ? '/' : c;
+}
+
 gboolean
 cp_base64_decode (const char  *text,
                   gsize        len,
@@ -56,9 +62,12 @@ cp_base64_decode (const char  *text,
                   gsize       *out_len,
                   GError     **error)
 {
-  g_autofree char *buf = NULL;
+  g_autofree guchar *buf = NULL;
+  char chunk[1024];  /* a multiple of four */
   gboolean standard = FALSE, url = FALSE;
-  gsize n = len, decoded_len = 0;
+  gsize n = len, full, decoded_len = 0;
+  gint state = 0;
+  guint save = 0;
 
   g_return_val_if_fail (text != NULL || len == 0, FALSE);
   g_return_val_if_fail (out_data != NULL && out_len != NULL, FALSE);
@@ -104,17 +113,33 @@ cp_base64_decode (const char  *text,
   if (n == 0)
     return TRUE;
 
-  /* GLib decodes the standard alphabet and skips what it does not know, so
-   * it gets the checked text translated and padded. */
-  buf = g_malloc (n + 3);
-  for (gsize i = 0; i < n; i++)
-    buf[i] = text[i] == '-' ? '+' : text[i] == '_' ? '/' : text[i];
-  while (n % 4 != 0)
-    buf[n++] = '=';
-  buf[n] = '\0';
-  g_base64_decode_inplace (buf, &decoded_len);
+  /* GLib decodes the standard alphabet (skipping what it does not know)
+   * in groups of four; the checked text goes in as it is when it is
+   * standard, else translated a chunk at a time, and its last, short
+   * group padded. */
+  buf = g_malloc (n / 4 * 3 + 3);
+  full = n - n % 4;
+  if (!url)
+    decoded_len = g_base64_decode_step (text, full, buf, &state, &save);
+  else
+    for (gsize off = 0; off < full; off += sizeof chunk)
+      {
+        gsize m = MIN (sizeof chunk, full - off);
 
-  *out_data = (guint8 *) g_steal_pointer (&buf);
+        for (gsize i = 0; i < m; i++)
+          chunk[i] = to_standard (text[off + i]);
+        decoded_len += g_base64_decode_step (chunk, m, buf + decoded_len, &state, &save);
+      }
+  if (full < n)
+    {
+      char tail[4] = { '=', '=', '=', '=' };
+
+      for (gsize i = full; i < n; i++)
+        tail[i - full] = to_standard (text[i]);
+      decoded_len += g_base64_decode_step (tail, sizeof tail, buf + decoded_len, &state, &save);
+    }
+
+  *out_data = g_steal_pointer (&buf);
   *out_len = decoded_len;
   return TRUE;
 }
