@@ -41,22 +41,17 @@ CpMessage        *cp_message_new_from_bytes_bounded (GType    message_type,
                                                      gsize    max_decoded,
                                                      GError **error);
 
-/* proto3 JSON mapping (https://protobuf.dev/programming-guides/json/). */
+/* proto3 JSON mapping (https://protobuf.dev/programming-guides/json/):
+ * cp-json-writer.c and cp-json-reader.c. The JsonNode forms go through
+ * the text form. */
 JsonNode         *cp_json_from_message (const ProtobufCMessage           *message,
                                         GError                          **error);
 ProtobufCMessage *cp_json_to_message   (const ProtobufCMessageDescriptor *descriptor,
                                         JsonNode                         *node,
                                         GError                          **error);
 
-/* lowerCamelCase JSON name of a proto field name ("foo_bar" → "fooBar"). */
-char             *cp_json_field_name   (const char *proto_name);
-
 /* Maximum message nesting accepted by the decoders (binary and JSON). */
 #define CP_MESSAGE_MAX_DEPTH 100
-
-/* A new default message of @descriptor, malloc'd (free with
- * protobuf_c_message_free_unpacked (m, NULL)). */
-ProtobufCMessage *cp_proto_message_new (const ProtobufCMessageDescriptor *descriptor);
 
 /* JSON text directly (no JsonNode in between): compact proto3 JSON. */
 char             *cp_json_encode       (const ProtobufCMessage           *message,
@@ -67,7 +62,8 @@ ProtobufCMessage *cp_json_decode       (const ProtobufCMessageDescriptor *descri
                                         gsize                             len,
                                         GError                          **error);
 
-/* Checks binary @data against @descriptor before protobuf-c unpacks it:
+/* Checks binary @data against @descriptor before protobuf-c unpacks it
+ * (cp-proto-prescan.c):
  * nesting depth (CP_MESSAGE_MAX_DEPTH), wire well-formedness, UTF-8 of
  * string fields (failure → CP_ERROR_INVALID_ARGUMENT), and, when
  * @max_decoded > 0, that the memory protobuf-c will allocate (estimated
@@ -79,29 +75,13 @@ gboolean          cp_proto_prescan     (const ProtobufCMessageDescriptor *descri
                                         gsize                             max_decoded,
                                         GError                          **error);
 
-/* Field access by descriptor (cp-json.c). Values are passed as a pointer to
- * the field's C storage type; pointers in them are owned (malloc'd). */
-gsize             cp_proto_type_size    (ProtobufCType type);
-const ProtobufCFieldDescriptor *
-                  cp_proto_field_lookup (const ProtobufCMessageDescriptor *descriptor,
-                                         const char                       *name_or_json_name);
-gboolean          cp_proto_field_is_map (const ProtobufCMessageDescriptor *parent,
-                                         const ProtobufCFieldDescriptor   *field);
-gboolean          cp_proto_field_is_set (const ProtobufCMessage           *message,
-                                         const ProtobufCFieldDescriptor   *field);
-void              cp_proto_field_clear  (ProtobufCMessage                 *message,
-                                         const ProtobufCFieldDescriptor   *field);
-/* Takes ownership of what @value points to (strings, bytes, messages). */
-void              cp_proto_field_set    (ProtobufCMessage                 *message,
-                                         const ProtobufCFieldDescriptor   *field,
-                                         gconstpointer                     value);
-/* Takes ownership of @elements (a GArray of the element C type). */
-void              cp_proto_field_set_repeated (ProtobufCMessage               *message,
-                                               const ProtobufCFieldDescriptor *field,
-                                               GArray                         *elements);
-
 /* Initialises the built-in well-known classes (CpEmpty, CpAny, ...) so
  * that cp_message_type_from_name() finds them (cp-well-known.c). */
 void              cp_well_known_ensure_types (void);
+
+/* cp_message_type_from_name(), initialising the built-in well-known
+ * classes first when @name is a google.protobuf one; G_TYPE_INVALID for
+ * an empty or unknown name (cp-well-known.c). */
+GType             cp_well_known_type_from_name (const char *name);
 
 G_END_DECLS

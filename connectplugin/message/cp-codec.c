@@ -6,6 +6,7 @@
 #include "cp-codec.h"
 #include "cp-codec-private.h"
 #include "cp-error.h"
+#include "cp-proto-field-private.h"
 
 /**
  * cp_codec_to_string:

@@ -7,6 +7,7 @@
 #include "cp-message.h"
 #include "cp-codec-private.h"
 #include "cp-error.h"
+#include "cp-proto-field-private.h"
 #include "cp-well-known.h"
 
 /**
@@ -968,6 +969,141 @@ value_to_int (const GValue *v, gboolean is_signed, gint64 smin, gint64 smax, gui
     }
 }
 
+static gboolean
+bad_value (const ProtobufCMessage         *m,
+           const ProtobufCFieldDescriptor *f,
+           const GValue                   *value,
+           GError                        **error)
+{
+  g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+               "field “%s” of %s cannot hold this %s value", f->name,
+               m->descriptor->name, g_type_name (G_VALUE_TYPE (value)));
+  return FALSE;
+}
+
+/* cp_message_set_field() of a repeated field: only strings, from a GStrv. */
+static gboolean
+set_repeated_field (ProtobufCMessage               *m,
+                    const ProtobufCFieldDescriptor *f,
+                    const GValue                   *value,
+                    GError                        **error)
+{
+  const char * const *strv;
+  GArray *arr;
+
+  if (f->type != PROTOBUF_C_TYPE_STRING || !g_type_is_a (G_VALUE_TYPE (value), G_TYPE_STRV))
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                   "field “%s” of %s: only repeated string fields can be set from a GValue (a GStrv)",
+                   f->name, m->descriptor->name);
+      return FALSE;
+    }
+  strv = g_value_get_boxed (value);
+  arr = g_array_new (FALSE, TRUE, sizeof (char *));
+  for (gsize k = 0; strv && strv[k]; k++)
+    {
+      if (!g_utf8_validate (strv[k], -1, NULL))
+        {
+          for (guint j = 0; j < arr->len; j++)
+            g_free (g_array_index (arr, char *, j));
+          g_array_free (arr, TRUE);
+          return bad_value (m, f, value, error);
+        }
+      char *dup = g_strdup (strv[k]);
+      g_array_append_val (arr, dup);
+    }
+  cp_proto_field_set_repeated (m, f, arr);
+  return TRUE;
+}
+
+/* The numeric, enum or bool @value as field @f's C type in @v; FALSE when
+ * it does not fit (or @f is of another type). */
+static gboolean
+scalar_from_value (const ProtobufCFieldDescriptor *f,
+                   const GValue                   *value,
+                   CpProtoValue                   *v)
+{
+  GType vt = G_VALUE_TYPE (value);
+  gint64 i = 0;
+  guint64 u = 0;
+
+  switch (f->type)
+    {
+    case PROTOBUF_C_TYPE_INT32:
+    case PROTOBUF_C_TYPE_SINT32:
+    case PROTOBUF_C_TYPE_SFIXED32:
+      if (!value_to_int (value, TRUE, G_MININT32, G_MAXINT32, 0, &i, &u))
+        return FALSE;
+      v->i32 = (int32_t) i;
+      return TRUE;
+    case PROTOBUF_C_TYPE_UINT32:
+    case PROTOBUF_C_TYPE_FIXED32:
+      if (!value_to_int (value, FALSE, 0, 0, G_MAXUINT32, &i, &u))
+        return FALSE;
+      v->u32 = (uint32_t) u;
+      return TRUE;
+    case PROTOBUF_C_TYPE_INT64:
+    case PROTOBUF_C_TYPE_SINT64:
+    case PROTOBUF_C_TYPE_SFIXED64:
+      if (!value_to_int (value, TRUE, G_MININT64, G_MAXINT64, 0, &i, &u))
+        return FALSE;
+      v->i64 = i;
+      return TRUE;
+    case PROTOBUF_C_TYPE_UINT64:
+    case PROTOBUF_C_TYPE_FIXED64:
+      if (!value_to_int (value, FALSE, 0, 0, G_MAXUINT64, &i, &u))
+        return FALSE;
+      v->u64 = u;
+      return TRUE;
+    case PROTOBUF_C_TYPE_ENUM:
+      if (G_TYPE_FUNDAMENTAL (vt) == G_TYPE_STRING)
+        {
+          const char *s = g_value_get_string (value);
+          const ProtobufCEnumValue *ev =
+            s ? protobuf_c_enum_descriptor_get_value_by_name (f->descriptor, s) : NULL;
+          if (ev == NULL)
+            return FALSE;
+          v->e = ev->value;
+        }
+      else if (value_to_int (value, TRUE, G_MININT32, G_MAXINT32, 0, &i, &u))
+        v->e = (int) i;
+      else
+        return FALSE;
+      return TRUE;
+    case PROTOBUF_C_TYPE_FLOAT:
+    case PROTOBUF_C_TYPE_DOUBLE:
+      {
+        double d = 0;
+        switch (value_to_number (value, &i, &u, &d))
+          {
+          case NUM_SIGNED: d = (double) i; break;
+          case NUM_UNSIGNED: d = (double) u; break;
+          case NUM_FLOAT: break;
+          default: return FALSE;
+          }
+        if (f->type == PROTOBUF_C_TYPE_FLOAT)
+          {
+            if (isfinite (d) && isinf ((float) d))
+              return FALSE;
+            v->f = (float) d;
+          }
+        else
+          v->d = d;
+      }
+      return TRUE;
+    case PROTOBUF_C_TYPE_BOOL:
+      if (G_TYPE_FUNDAMENTAL (vt) == G_TYPE_BOOLEAN)
+        v->b = g_value_get_boolean (value);
+      else if (value_to_int (value, FALSE, 0, 0, 1, &i, &u))
+        v->b = u != 0;
+      else
+        return FALSE;
+      return TRUE;
+    default:
+      return FALSE;
+    }
+}
+
 /**
  * cp_message_set_field:
  * @message: a #CpMessage
@@ -996,21 +1132,7 @@ cp_message_set_field (CpMessage     *message,
   const ProtobufCFieldDescriptor *f;
   ProtobufCMessage *m;
   GType vt;
-  union {
-    int32_t i32;
-    uint32_t u32;
-    int64_t i64;
-    uint64_t u64;
-    float f;
-    double d;
-    protobuf_c_boolean b;
-    int e;
-    char *s;
-    ProtobufCBinaryData bin;
-    ProtobufCMessage *m;
-  } v;
-  gint64 i = 0;
-  guint64 u = 0;
+  CpProtoValue v;
 
   g_return_val_if_fail (CP_IS_MESSAGE (message), FALSE);
   g_return_val_if_fail (name != NULL, FALSE);
@@ -1025,109 +1147,15 @@ cp_message_set_field (CpMessage     *message,
   memset (&v, 0, sizeof v);
 
   if (f->label == PROTOBUF_C_LABEL_REPEATED)
-    {
-      if (f->type == PROTOBUF_C_TYPE_STRING && g_type_is_a (vt, G_TYPE_STRV))
-        {
-          const char * const *strv = g_value_get_boxed (value);
-          GArray *arr = g_array_new (FALSE, TRUE, sizeof (char *));
-          for (gsize k = 0; strv && strv[k]; k++)
-            {
-              if (!g_utf8_validate (strv[k], -1, NULL))
-                {
-                  for (guint j = 0; j < arr->len; j++)
-                    g_free (g_array_index (arr, char *, j));
-                  g_array_free (arr, TRUE);
-                  goto bad_value;
-                }
-              char *dup = g_strdup (strv[k]);
-              g_array_append_val (arr, dup);
-            }
-          cp_proto_field_set_repeated (m, f, arr);
-          return TRUE;
-        }
-      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                   "field “%s” of %s: only repeated string fields can be set from a GValue (a GStrv)",
-                   f->name, m->descriptor->name);
-      return FALSE;
-    }
+    return set_repeated_field (m, f, value, error);
 
   switch (f->type)
     {
-    case PROTOBUF_C_TYPE_INT32:
-    case PROTOBUF_C_TYPE_SINT32:
-    case PROTOBUF_C_TYPE_SFIXED32:
-      if (!value_to_int (value, TRUE, G_MININT32, G_MAXINT32, 0, &i, &u))
-        goto bad_value;
-      v.i32 = (int32_t) i;
-      break;
-    case PROTOBUF_C_TYPE_UINT32:
-    case PROTOBUF_C_TYPE_FIXED32:
-      if (!value_to_int (value, FALSE, 0, 0, G_MAXUINT32, &i, &u))
-        goto bad_value;
-      v.u32 = (uint32_t) u;
-      break;
-    case PROTOBUF_C_TYPE_INT64:
-    case PROTOBUF_C_TYPE_SINT64:
-    case PROTOBUF_C_TYPE_SFIXED64:
-      if (!value_to_int (value, TRUE, G_MININT64, G_MAXINT64, 0, &i, &u))
-        goto bad_value;
-      v.i64 = i;
-      break;
-    case PROTOBUF_C_TYPE_UINT64:
-    case PROTOBUF_C_TYPE_FIXED64:
-      if (!value_to_int (value, FALSE, 0, 0, G_MAXUINT64, &i, &u))
-        goto bad_value;
-      v.u64 = u;
-      break;
-    case PROTOBUF_C_TYPE_ENUM:
-      if (G_TYPE_FUNDAMENTAL (vt) == G_TYPE_STRING)
-        {
-          const char *s = g_value_get_string (value);
-          const ProtobufCEnumValue *ev =
-            s ? protobuf_c_enum_descriptor_get_value_by_name (f->descriptor, s) : NULL;
-          if (ev == NULL)
-            goto bad_value;
-          v.e = ev->value;
-        }
-      else if (value_to_int (value, TRUE, G_MININT32, G_MAXINT32, 0, &i, &u))
-        v.e = (int) i;
-      else
-        goto bad_value;
-      break;
-    case PROTOBUF_C_TYPE_FLOAT:
-    case PROTOBUF_C_TYPE_DOUBLE:
-      {
-        double d = 0;
-        switch (value_to_number (value, &i, &u, &d))
-          {
-          case NUM_SIGNED: d = (double) i; break;
-          case NUM_UNSIGNED: d = (double) u; break;
-          case NUM_FLOAT: break;
-          default: goto bad_value;
-          }
-        if (f->type == PROTOBUF_C_TYPE_FLOAT)
-          {
-            if (isfinite (d) && isinf ((float) d))
-              goto bad_value;
-            v.f = (float) d;
-          }
-        else
-          v.d = d;
-      }
-      break;
-    case PROTOBUF_C_TYPE_BOOL:
-      if (G_TYPE_FUNDAMENTAL (vt) == G_TYPE_BOOLEAN)
-        v.b = g_value_get_boolean (value);
-      else if (value_to_int (value, FALSE, 0, 0, 1, &i, &u))
-        v.b = u != 0;
-      else
-        goto bad_value;
-      break;
     case PROTOBUF_C_TYPE_STRING:
       {
         const char *s;
         if (G_TYPE_FUNDAMENTAL (vt) != G_TYPE_STRING)
-          goto bad_value;
+          return bad_value (m, f, value, error);
         s = g_value_get_string (value);
         if (s == NULL)
           {
@@ -1135,7 +1163,7 @@ cp_message_set_field (CpMessage     *message,
             return TRUE;
           }
         if (!g_utf8_validate (s, -1, NULL))
-          goto bad_value;
+          return bad_value (m, f, value, error);
         v.s = g_strdup (s);
       }
       break;
@@ -1143,7 +1171,7 @@ cp_message_set_field (CpMessage     *message,
       {
         GBytes *b;
         if (!g_type_is_a (vt, G_TYPE_BYTES))
-          goto bad_value;
+          return bad_value (m, f, value, error);
         b = g_value_get_boxed (value);
         if (b == NULL)
           {
@@ -1159,7 +1187,7 @@ cp_message_set_field (CpMessage     *message,
         const ProtobufCMessageDescriptor *sub_desc = f->descriptor;
         CpMessage *sub;
         if (!g_type_is_a (vt, CP_TYPE_MESSAGE))
-          goto bad_value;
+          return bad_value (m, f, value, error);
         sub = g_value_get_object (value);
         if (sub == NULL)
           {
@@ -1178,15 +1206,11 @@ cp_message_set_field (CpMessage     *message,
       }
       break;
     default:
-      goto bad_value;
+      if (!scalar_from_value (f, value, &v))
+        return bad_value (m, f, value, error);
+      break;
     }
 
   cp_proto_field_set (m, f, &v);
   return TRUE;
-
-bad_value:
-  g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-               "field “%s” of %s cannot hold this %s value", f->name,
-               m->descriptor->name, g_type_name (vt));
-  return FALSE;
 }

@@ -4,7 +4,8 @@
  * The C structs come from protoc-c run at build time over the installed
  * google/protobuf/{any,empty,struct,wrappers}.proto. Their JSON forms (Empty
  * as `{}`, wrappers as the bare value, Any as `{"@type": ...}`, Struct,
- * Value and ListValue as plain JSON) are handled by cp-json.c by full name.
+ * Value and ListValue as plain JSON) are handled by full name in the JSON
+ * reader and writer (cp-json-reader.c, cp-json-writer.c).
  */
 #include <string.h>
 
@@ -15,6 +16,7 @@
 #include "struct.pb-c.h"
 #include "wrappers.pb-c.h"
 #include "cp-error.h"
+#include "cp-proto-field-private.h"
 
 /**
  * CpEmpty:
@@ -536,12 +538,7 @@ cp_any_unpack (CpAny   *self,
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   name = cp_any_get_type_name (self);
-  type = *name != '\0' ? cp_message_type_from_name (name) : G_TYPE_INVALID;
-  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
-    {
-      cp_well_known_ensure_types ();
-      type = cp_message_type_from_name (name);
-    }
+  type = cp_well_known_type_from_name (name);
   if (type == G_TYPE_INVALID)
     {
       g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
@@ -770,4 +767,20 @@ cp_well_known_ensure_types (void)
 
   for (gsize i = 0; i < G_N_ELEMENTS (types); i++)
     g_type_class_unref (g_type_class_ref (types[i]));
+}
+
+GType
+cp_well_known_type_from_name (const char *name)
+{
+  GType type;
+
+  if (*name == '\0')
+    return G_TYPE_INVALID;
+  type = cp_message_type_from_name (name);
+  if (type == G_TYPE_INVALID && g_str_has_prefix (name, "google.protobuf."))
+    {
+      cp_well_known_ensure_types ();
+      type = cp_message_type_from_name (name);
+    }
+  return type;
 }

@@ -9,7 +9,7 @@
 #include "cp-enum-types.h"
 #include "cp-error.h"
 #include "cp-error-private.h"
-#include "cp-envelope.h"
+#include "cp-envelope-private.h"
 #include "cp-compression.h"
 #include "cp-metadata.h"
 #include "cp-timeout-private.h"

@@ -23,9 +23,10 @@
 
 #include <string.h>
 
+#include "cp-base64-private.h"
 #include "cp-codec-private.h"
 #include "cp-compression.h"
-#include "cp-envelope.h"
+#include "cp-envelope-private.h"
 #include "cp-error-private.h"
 #include "cp-memory-private.h"
 #include "cp-metadata.h"

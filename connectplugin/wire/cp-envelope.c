@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "cp-envelope.h"
+#include "cp-envelope-private.h"
 #include "cp-error.h"
 
 #define KNOWN_FLAGS (CP_ENVELOPE_FLAG_COMPRESSED | CP_ENVELOPE_FLAG_END_STREAM)

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <json-glib/json-glib.h>
 
+#include "cp-base64-private.h"
 #include "cp-error-private.h"
 #include "cp-metadata.h"
 #include "cp-metadata-private.h"
@@ -11,89 +12,6 @@
 /* Deeper JSON is refused before json-glib's recursive parser sees it: an
  * error body is three levels deep, "debug" a few more. */
 #define MAX_JSON_DEPTH 64
-
-/* Base64 */
-
-char *
-cp_base64_encode_unpadded (const guint8 *data,
-                           gsize         len)
-{
-  char *text;
-  gsize text_len;
-
-  if (len == 0)
-    return g_strdup ("");
-
-  text = g_base64_encode (data, len);
-  text_len = strlen (text);
-  while (text_len > 0 && text[text_len - 1] == '=')
-    text[--text_len] = '\0';
-  return text;
-}
-
-static int
-base64_value (char c)
-{
-  if (c >= 'A' && c <= 'Z')
-    return c - 'A';
-  if (c >= 'a' && c <= 'z')
-    return c - 'a' + 26;
-  if (c >= '0' && c <= '9')
-    return c - '0' + 52;
-  if (c == '+' || c == '-')
-    return 62;
-  if (c == '/' || c == '_')
-    return 63;
-  return -1;
-}
-
-GBytes *
-cp_base64_decode_liberal (const char *text,
-                          gssize      len,
-                          GError    **error)
-{
-  g_autofree guint8 *out = NULL;
-  gsize n, out_len = 0;
-  guint32 acc = 0;
-  guint bits = 0;
-
-  g_return_val_if_fail (text != NULL || len == 0, NULL);
-
-  n = len < 0 ? strlen (text) : (gsize) len;
-
-  /* Padding is optional; when present it is at most two '=' at the end. */
-  for (guint pad = 0; pad < 2 && n > 0 && text[n - 1] == '='; pad++)
-    n--;
-
-  if (n % 4 == 1)
-    {
-      g_set_error_literal (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                           "invalid base64: bad length");
-      return NULL;
-    }
-
-  out = g_malloc (n / 4 * 3 + 3);
-  for (gsize i = 0; i < n; i++)
-    {
-      int v = base64_value (text[i]);
-
-      if (v < 0)
-        {
-          g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                       "invalid base64: unexpected character at offset %" G_GSIZE_FORMAT, i);
-          return NULL;
-        }
-      acc = (acc << 6) | (guint32) v;
-      bits += 6;
-      if (bits >= 8)
-        {
-          bits -= 8;
-          out[out_len++] = (acc >> bits) & 0xff;
-        }
-    }
-
-  return g_bytes_new_take (g_steal_pointer (&out), out_len);
-}
 
 /* JSON helpers */
 

@@ -47,12 +47,4 @@ gboolean cp_end_stream_parse          (GBytes             *payload,
                                        GError            **out_rpc_error,
                                        GError            **error);
 
-/* Base64 helpers shared by details and -bin metadata: encode standard and
- * unpadded; decode accepts standard or URL-safe, padded or not. */
-char    *cp_base64_encode_unpadded    (const guint8 *data,
-                                       gsize         len);
-GBytes  *cp_base64_decode_liberal     (const char   *text,
-                                       gssize        len,
-                                       GError      **error);
-
 G_END_DECLS

@@ -6,7 +6,7 @@
 #include "cp-metadata.h"
 #include "cp-metadata-private.h"
 #include "cp-error.h"
-#include "cp-error-private.h"
+#include "cp-base64-private.h"
 
 static const char * const reserved_names[] = {
   "content-type",

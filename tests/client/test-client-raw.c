@@ -8,7 +8,7 @@
 #include <sys/resource.h>
 #include "client-test-util.h"
 #include "raw-server.h"
-#include "cp-envelope.h"
+#include "cp-envelope-private.h"
 #include "cp-compression.h"
 
 typedef struct {

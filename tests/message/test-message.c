@@ -6,6 +6,7 @@
 #include "cp-message.h"
 #include "cp-well-known.h"
 #include "cp-codec-private.h"
+#include "cp-proto-field-private.h"
 #include "cp-error.h"
 #include "test_all.pb-c.h"
 #include "struct.pb-c.h"

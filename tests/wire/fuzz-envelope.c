@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz-common.h"
-#include "cp-envelope.h"
+#include "cp-envelope-private.h"
 #include "cp-error.h"
 
 typedef struct

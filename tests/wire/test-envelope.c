@@ -3,7 +3,7 @@
  */
 #include <string.h>
 
-#include "cp-envelope.h"
+#include "cp-envelope-private.h"
 #include "cp-error.h"
 
 /* Three envelopes: a message, an empty message, an EndStream. */

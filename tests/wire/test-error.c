@@ -475,59 +475,6 @@ test_json_round_trip_details (void)
     }
 }
 
-static void
-test_base64 (void)
-{
-  static const struct { const char *text; const char *bytes; gsize len; } good[] = {
-    { "", "", 0 },
-    { "AA", "\x00", 1 },
-    { "AA==", "\x00", 1 },
-    { "AAE", "\x00\x01", 2 },
-    { "AAE=", "\x00\x01", 2 },
-    { "AAEC", "\x00\x01\x02", 3 },
-    { "AAECAw", "\x00\x01\x02\x03", 4 },
-    { "AAECAw==", "\x00\x01\x02\x03", 4 },
-    { "-_8", "\xfb\xff", 2 },
-    { "+/8", "\xfb\xff", 2 },
-  };
-  static const char * const bad[] = { "A", "AAAAA", "A===", "AA AA", "AA\n", "*AAA", "=AAA", "AA=A" };
-
-  for (gsize i = 0; i < G_N_ELEMENTS (good); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) bytes = cp_base64_decode_liberal (good[i].text, -1, &error);
-
-      g_assert_no_error (error);
-      g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), good[i].bytes, good[i].len);
-    }
-
-  for (gsize i = 0; i < G_N_ELEMENTS (bad); i++)
-    {
-      g_autoptr(GError) error = NULL;
-      g_autoptr(GBytes) bytes = cp_base64_decode_liberal (bad[i], -1, &error);
-
-      g_test_message ("bad base64 %s", bad[i]);
-      g_assert_null (bytes);
-      g_assert_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
-    }
-
-  {
-    g_autofree char *a = cp_base64_encode_unpadded ((const guint8 *) "\x00\x01\x02\x03", 4);
-    g_autofree char *b = cp_base64_encode_unpadded ((const guint8 *) "\xfb\xff", 2);
-    g_autofree char *c = cp_base64_encode_unpadded (NULL, 0);
-
-    g_assert_cmpstr (a, ==, "AAECAw");
-    g_assert_cmpstr (b, ==, "+/8");
-    g_assert_cmpstr (c, ==, "");
-  }
-
-  /* Explicit length: only the first bytes count. */
-  {
-    g_autoptr(GBytes) bytes = cp_base64_decode_liberal ("AAECAw!!", 6, NULL);
-    g_assert_cmpuint (g_bytes_get_size (bytes), ==, 4);
-  }
-}
-
 int
 main (int argc, char **argv)
 {
@@ -550,7 +497,6 @@ main (int argc, char **argv)
   g_test_add_func ("/wire/error/json/read-reason-phrase", test_json_read_reason_phrase);
   g_test_add_func ("/wire/error/json/read-hostile", test_json_read_hostile);
   g_test_add_func ("/wire/error/json/round-trip-details", test_json_round_trip_details);
-  g_test_add_func ("/wire/error/base64", test_base64);
 
   return g_test_run ();
 }

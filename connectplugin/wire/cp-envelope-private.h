@@ -1,4 +1,4 @@
-/* cp-envelope.h: Connect streaming envelopes (flags + uint32 BE length)
+/* cp-envelope-private.h: Connect streaming envelopes (flags + uint32 BE length)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
