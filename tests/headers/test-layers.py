@@ -6,9 +6,9 @@
 # include directories (connectplugin/meson.build), so a header of a higher
 # folder cannot be included. This test takes the real compile command of one
 # source of each folder's library from compile_commands.json and
-# preprocesses a probe with it: the folder's own headers (each one with all
-# it includes) and the lower ones must be found, every higher folder's must
-# not. It also checks that no
+# preprocesses a probe with it: the folder's own headers and the lower ones
+# must be found, every higher folder's must not; and each header of a folder
+# compiles alone with its folder's command. It also checks that no
 # library file reaches around that with a path (`#include "host/cp-client.h"`
 # would resolve from the top folder), the generated protocol headers'
 # "connectplugin/protocol/NAME.cp.h" being the one allowed form.
@@ -66,12 +66,15 @@ def folder_command(folder):
     raise AssertionError('no compile command for the %s library' % folder)
 
 
-def preprocess(folder, header):
+def preprocess(folder, header, compile=False):
+    """Preprocesses (or with @compile, compiles) a file including @header
+    as @folder's library does."""
     directory, args = folder_command(folder)
     with tempfile.NamedTemporaryFile('w', suffix='.c', delete=False) as probe:
         probe.write('#include "%s"\n' % header)
     try:
-        proc = subprocess.run(args + ['-E', '-o', os.devnull, probe.name], cwd=directory,
+        mode = ['-fsyntax-only'] if compile else ['-E', '-o', os.devnull]
+        proc = subprocess.run(args + mode + [probe.name], cwd=directory,
                               capture_output=True, text=True)
     finally:
         os.unlink(probe.name)
@@ -88,11 +91,12 @@ class Layers(unittest.TestCase):
                     self.assertEqual(rc, 0, err)
 
     def test_each_header_in_its_own_folder(self):
-        # A header is read in its own folder's context too (a header that no
+        # Each header compiles alone in its own folder's context: it
+        # includes what it needs, and nothing from above (a header that no
         # source of its folder includes would otherwise escape the check).
         for folder in LAYERS:
             for header in folder_headers(folder):
-                rc, err = preprocess(folder, header)
+                rc, err = preprocess(folder, header, compile=True)
                 with self.subTest(folder=folder, header=header):
                     self.assertEqual(rc, 0, err)
 
