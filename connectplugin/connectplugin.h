@@ -6,6 +6,7 @@
 #define __CONNECTPLUGIN_H_INSIDE__
 
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-enum-types.h"
 #include "cp-error.h"
 #include "cp-compression.h"
@@ -24,9 +25,6 @@
 #include "cp-service-descriptor.h"
 #include "cp-proxy.h"
 #include "cp-skeleton.h"
-/* The plugin layer stands on the library's own generated protos, whose
- * headers include this one: while those are compiled, stop here. */
-#ifndef CP_PLUGIN_PROTOS_COMPILATION
 #include "cp-plugin-constants.h"
 #include "cp-plugin-protos.h"
 #include "cp-plugin.h"
@@ -38,6 +36,5 @@
 #include "cp-in-process-discovery.h"
 #include "cp-health-monitor.h"
 #include "cp-client.h"
-#endif
 
 #undef __CONNECTPLUGIN_H_INSIDE__

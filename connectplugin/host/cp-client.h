@@ -9,13 +9,13 @@
 
 #include <gio/gio.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-channel.h"
 #include "cp-proxy.h"
 #include "cp-discovery.h"
 #include "cp-health-monitor.h"
-/* The generated protocol classes (CpServingStatus, CpHandshakeResponse, ...):
- * through the umbrella header, which orders their includes. */
-#include "connectplugin.h"
+#include "connectplugin/protocol/handshake.cp.h"
+#include "connectplugin/protocol/health.cp.h"
 
 G_BEGIN_DECLS
 
@@ -49,10 +49,6 @@ typedef enum {
   CP_CLIENT_STATE_FAILED,
   CP_CLIENT_STATE_CLOSED,
 } CpClientState;
-
-/* Declared here too: cp-health-monitor.h may be the header being read
- * when the umbrella header brings this one in. */
-typedef struct _CpHealthMonitor CpHealthMonitor;
 
 #define CP_TYPE_CLIENT (cp_client_get_type ())
 

@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-channel.h"
 
 G_BEGIN_DECLS

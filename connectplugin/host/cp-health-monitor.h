@@ -9,10 +9,11 @@
 
 #include <gio/gio.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-channel.h"
-/* The generated protocol classes (CpServingStatus, CpHandshakeResponse, ...):
- * through the umbrella header, which orders their includes. */
-#include "connectplugin.h"
+#include "connectplugin/protocol/handshake.cp.h"
+#include "connectplugin/protocol/lifecycle.cp.h"
+#include "connectplugin/protocol/health.cp.h"
 
 G_BEGIN_DECLS
 

@@ -7,10 +7,9 @@
 #error "Only <connectplugin.h> can be included directly."
 #endif
 
-/* CpServer and the generated protocol classes it uses: through the
- * umbrella header, which orders their includes. */
-#include "connectplugin.h"
+#include "cp-types.h"
 #include "cp-discovery.h"
+#include "cp-server.h"
 
 G_BEGIN_DECLS
 

@@ -9,6 +9,7 @@
 
 #include <glib-object.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-codec.h"
 
 G_BEGIN_DECLS

@@ -9,9 +9,10 @@
 
 #include <glib-object.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-service-descriptor.h"
 #include "cp-skeleton.h"
-#include "cp-plugin-protos.h"
+#include "connectplugin/protocol/handshake.cp.h"
 
 G_BEGIN_DECLS
 

@@ -9,9 +9,11 @@
 
 #include <gio/gio.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-plugin.h"
 #include "cp-rpc-server.h"
-#include "cp-plugin-protos.h"
+#include "connectplugin/protocol/lifecycle.cp.h"
+#include "connectplugin/protocol/health.cp.h"
 
 G_BEGIN_DECLS
 

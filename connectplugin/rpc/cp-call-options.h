@@ -9,6 +9,7 @@
 
 #include <libsoup/soup.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-codec.h"
 #include "cp-compression.h"
 

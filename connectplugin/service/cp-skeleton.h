@@ -9,6 +9,7 @@
 
 #include <gio/gio.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 #include "cp-invocation.h"
 #include "cp-message.h"
 #include "cp-method-info.h"

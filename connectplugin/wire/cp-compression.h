@@ -9,6 +9,7 @@
 
 #include <glib.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 
 G_BEGIN_DECLS
 

@@ -10,6 +10,7 @@
 #include <gio/gio.h>
 #include <libsoup/soup.h>
 #include "cp-version-macros.h"
+#include "cp-types.h"
 
 G_BEGIN_DECLS
 

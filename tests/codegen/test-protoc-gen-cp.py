@@ -172,8 +172,18 @@ class Output(unittest.TestCase):
         self.assertEqual(rc, 0, stderr)
         header = files['nopkg.cp.h']
         self.assertIn('#include "nopkg-api.h"', header)
+        self.assertIn('#include <connectplugin.h>', header)
         self.assertIn('NOPKG_API\nNopkgThing *nopkg_thing_new (void);', header)
         self.assertIn('NOPKG_API\nG_DECLARE_FINAL_TYPE (NopkgThing', header)
+
+    def test_base_header(self):
+        # The library's own protos stand on a header of their own instead
+        # of the umbrella header (which includes them).
+        rc, stderr, files = run_protoc('other.proto', '--cp_opt=base=cp-protocol-base.h')
+        self.assertEqual(rc, 0, stderr)
+        header = files['other.cp.h']
+        self.assertIn('#pragma once\n\n#include "cp-protocol-base.h"\n#include "everything.cp.h"\n', header)
+        self.assertNotIn('connectplugin.h', header)
 
     def test_enum_names_and_comments(self):
         rc, stderr, files = run_protoc('everything.proto')
