@@ -13,7 +13,7 @@
 #include "cp-http-server-private.h"
 #include "cp-memory-private.h"
 #include "cp-rpc-server-private.h"
-#include "kv-messages.h"
+#include "kv-test.h"
 #include "rpc-test-util.h"
 
 #define UNICODE_MESSAGE "\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP \xf0\x9f\x98\x88\n"
@@ -112,7 +112,7 @@ get_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
     return;
   if (strcmp (key, "twice") == 0)
     {
-      g_autoptr(KvGetResponse) first = kv_get_response_new (NULL, TRUE);
+      g_autoptr(KvGetResponse) first = kv_test_get_response (NULL, TRUE);
       cp_invocation_return_message (invocation, CP_MESSAGE (first));
       cp_invocation_return_error (invocation, CP_ERROR_INTERNAL, "second answer");
       return;
@@ -149,7 +149,7 @@ get_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
     }
 
   add_metadata (invocation);
-  response = kv_get_response_new (value, TRUE);
+  response = kv_test_get_response (value, TRUE);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
 }
 
@@ -197,7 +197,7 @@ flood_next (Fixture *f)
   data = g_malloc (64 * 1024);
   memset (data, 'f', 64 * 1024);
   value = g_bytes_new_take (data, 64 * 1024);
-  event = kv_watch_event_new (KV_EVENT_TYPE_PUT, "flood", value);
+  event = kv_test_watch_event (KV_EVENT_TYPE_PUT, "flood", value);
   f->flood_sent++;
   f->flood_waiting = TRUE;
   cp_invocation_send_message_async (f->held, CP_MESSAGE (event), NULL, flood_sent_cb, f);
@@ -213,7 +213,7 @@ send_event (CpInvocation *invocation, const char *key, gsize value_size)
 
   memset (data, 'v', value_size);
   value = g_bytes_new (data, value_size);
-  event = kv_watch_event_new (KV_EVENT_TYPE_PUT, key, value);
+  event = kv_test_watch_event (KV_EVENT_TYPE_PUT, key, value);
   g_assert_true (cp_invocation_send_message (invocation, CP_MESSAGE (event), &error));
   g_assert_no_error (error);
 }
@@ -262,7 +262,7 @@ watch_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
       /* 400 × 64 KiB without waiting, until a send fails. */
       g_autofree char *data = g_malloc0 (64 * 1024);
       g_autoptr(GBytes) value = g_bytes_new_take (g_steal_pointer (&data), 64 * 1024);
-      g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_PUT, "flood", value);
+      g_autoptr(KvWatchEvent) event = kv_test_watch_event (KV_EVENT_TYPE_PUT, "flood", value);
 
       g_clear_error (&f->flood_error);
       for (f->flood_sent = 0; f->flood_sent < 400; f->flood_sent++)
@@ -314,7 +314,7 @@ sum_receive_cb (GObject *source, GAsyncResult *result, gpointer user_data)
   if (message == NULL)
     {
       g_autoptr(GBytes) value = g_bytes_new (state->keys->str, state->keys->len);
-      g_autoptr(KvGetResponse) response = kv_get_response_new (value, TRUE);
+      g_autoptr(KvGetResponse) response = kv_test_get_response (value, TRUE);
 
       add_metadata (state->invocation);
       cp_invocation_return_message (state->invocation, CP_MESSAGE (response));
@@ -486,14 +486,14 @@ proto_of (gpointer message)
 static GBytes *
 get_request_proto (const char *key)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new (key);
+  g_autoptr(KvGetRequest) request = kv_test_get_request (key);
   return proto_of (request);
 }
 
 static GBytes *
 watch_request_envelope (const char *prefix)
 {
-  g_autoptr(KvWatchRequest) request = kv_watch_request_new (prefix);
+  g_autoptr(KvWatchRequest) request = kv_test_watch_request (prefix);
   g_autoptr(GBytes) payload = proto_of (request);
   return raw_envelope (0, g_bytes_get_data (payload, NULL), g_bytes_get_size (payload));
 }
@@ -1211,7 +1211,7 @@ test_compression_unary (Fixture *f, gconstpointer data)
 static void
 test_compression_stream (Fixture *f, gconstpointer data)
 {
-  g_autoptr(KvWatchRequest) request = kv_watch_request_new ("n:2");
+  g_autoptr(KvWatchRequest) request = kv_test_watch_request ("n:2");
   g_autoptr(GBytes) payload = proto_of (request);
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) gz = cp_compress (CP_COMPRESSION_GZIP, payload, &error);
@@ -1342,7 +1342,7 @@ test_timeout_exceeded (Fixture *f, gconstpointer data)
   g_assert_true (f->held_cancelled);
   /* The late answer is dropped silently (no critical). */
   {
-    g_autoptr(KvGetResponse) late = kv_get_response_new (NULL, FALSE);
+    g_autoptr(KvGetResponse) late = kv_test_get_response (NULL, FALSE);
     cp_invocation_return_message (f->held, CP_MESSAGE (late));
   }
   g_clear_object (&f->held);
@@ -1366,7 +1366,7 @@ test_timeout_exceeded (Fixture *f, gconstpointer data)
     g_assert_true (f->held_cancelled);
     {
       g_autoptr(GError) send_error = NULL;
-      g_autoptr(KvWatchEvent) event = kv_watch_event_new (0, "late", NULL);
+      g_autoptr(KvWatchEvent) event = kv_test_watch_event (0, "late", NULL);
       g_assert_false (cp_invocation_send_message (f->held, CP_MESSAGE (event), &send_error));
       g_assert_error (send_error, CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED);
     }
@@ -1549,7 +1549,7 @@ put_envelopes (const char * const *keys)
 
   for (guint i = 0; keys[i] != NULL; i++)
     {
-      g_autoptr(KvPutRequest) request = kv_put_request_new (keys[i], NULL);
+      g_autoptr(KvPutRequest) request = kv_test_put_request (keys[i], NULL);
       g_autoptr(GBytes) payload = proto_of (request);
       g_autoptr(GBytes) env = raw_envelope (0, g_bytes_get_data (payload, NULL), g_bytes_get_size (payload));
       g_byte_array_append (all, g_bytes_get_data (env, NULL), g_bytes_get_size (env));
@@ -1982,7 +1982,7 @@ test_disconnect_cancels (Fixture *f, gconstpointer data)
 
   /* Sending into a dead call fails; answering is silently dropped. */
   {
-    g_autoptr(KvWatchEvent) event = kv_watch_event_new (0, "late", NULL);
+    g_autoptr(KvWatchEvent) event = kv_test_watch_event (0, "late", NULL);
     g_autoptr(GError) error = NULL;
     g_assert_false (cp_invocation_send_message (f->held, CP_MESSAGE (event), &error));
     g_assert_error (error, CP_ERROR, CP_ERROR_CANCELED);
@@ -2265,7 +2265,7 @@ test_interceptor_intercept (CpServerInterceptor  *interceptor,
   if (p->answer)
     {
       g_autoptr(GBytes) value = g_bytes_new_static ("cached", 6);
-      g_autoptr(KvGetResponse) response = kv_get_response_new (value, TRUE);
+      g_autoptr(KvGetResponse) response = kv_test_get_response (value, TRUE);
 
       cp_invocation_return_message (invocation, CP_MESSAGE (response));
       return TRUE;
@@ -2848,7 +2848,7 @@ int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   g_test_add_func ("/rpc/method-info/basic", test_method_info);
 #define ADD(path, fn) g_test_add (path, Fixture, NULL, fixture_setup, fn, fixture_teardown)

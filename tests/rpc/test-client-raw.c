@@ -41,7 +41,7 @@ get (Fixture        *f,
      CpCallOptions  *options,
      GError        **error)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new (key);
+  g_autoptr(KvGetRequest) request = kv_test_get_request (key);
 
   return test_call_unary (f->channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
                           KV_TYPE_GET_RESPONSE, options, NULL, error);
@@ -94,7 +94,7 @@ test_unary_proto (Fixture       *f,
   g_autoptr(GBytes) request = NULL;
   g_autoptr(GBytes) request_body = NULL;
   g_autoptr(GBytes) expected_body = NULL;
-  g_autoptr(KvGetRequest) expected = kv_get_request_new ("k1");
+  g_autoptr(KvGetRequest) expected = kv_test_get_request ("k1");
   g_autofree char *line = NULL;
   g_autofree char *ct = NULL;
   g_autofree char *version = NULL;
@@ -288,7 +288,7 @@ test_unary_cancel (Fixture       *f,
                    gconstpointer  data)
 {
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("k");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
   AsyncRun run = { FALSE, NULL };
 
   raw_server_set_response (f->server, NULL, RAW_AFTER_WAIT_EOF);
@@ -507,7 +507,7 @@ test_unary_gzip_request (Fixture       *f,
   g_autoptr(GBytes) request = NULL;
   g_autoptr(GBytes) request_body = NULL;
   g_autoptr(GBytes) plain = NULL;
-  g_autoptr(KvGetRequest) expected = kv_get_request_new ("gzipped-key");
+  g_autoptr(KvGetRequest) expected = kv_test_get_request ("gzipped-key");
   g_autoptr(GBytes) expected_body = NULL;
   g_autofree char *encoding = NULL;
 
@@ -709,7 +709,7 @@ static CpResponseStream *
 watch (Fixture       *f,
        CpCallOptions *options)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("w");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("w");
 
   /* Any procedure works against the scripted server. */
   return cp_channel_call_server_stream (f->channel, "/kv.v1.KVService/GetMany",
@@ -1169,7 +1169,7 @@ client_stream (Fixture  *f,
                                           KV_TYPE_GET_RESPONSE, NULL);
   for (guint i = 0; i < n_send; i++)
     {
-      g_autoptr(KvGetRequest) request = kv_get_request_new ("k");
+      g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
 
       g_assert_true (cp_request_stream_send (stream, CP_MESSAGE (request), NULL));
     }
@@ -1234,7 +1234,7 @@ test_sync (Fixture       *f,
            gconstpointer  data)
 {
   g_autoptr(GBytes) body = test_get_response ("sync", TRUE, CP_CODEC_PROTO);
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("k");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -1256,7 +1256,7 @@ worker_thread (gpointer user_data)
   WorkerData *data = user_data;
   g_autoptr(GMainContext) context = g_main_context_new ();
   g_autoptr(CpChannel) channel = NULL;
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("k");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
   StreamRun run;
@@ -1320,7 +1320,7 @@ test_connection_refused (void)
 {
   g_autoptr(CpChannel) channel = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("k");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GSocket) sock = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM,
                                           G_SOCKET_PROTOCOL_TCP, NULL);
@@ -1507,7 +1507,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   ADD ("unary/proto", test_unary_proto);
   ADD ("unary/json", test_unary_json);
