@@ -806,42 +806,90 @@ check_stream_fails (Fixture     *f,
   stream_run_clear (&run);
 }
 
-static void
-test_stream_protocol_errors (Fixture       *f,
-                             gconstpointer  data)
+/* Bodies a server stream's response may carry (stream_body()). */
+typedef enum {
+  BODY_GOOD,          /* a message, EndStream "{}" */
+  BODY_MISSING_END,   /* two messages, no EndStream */
+  BODY_AFTER_END,     /* a message, EndStream, another message */
+  BODY_COMPRESSED,    /* a message flagged compressed, EndStream */
+  BODY_TRUNCATED,     /* BODY_GOOD without its last 3 bytes */
+  BODY_BAD_END,       /* an EndStream whose payload is not JSON */
+  BODY_UNDECODABLE,   /* a message that does not decode, EndStream */
+} StreamBody;
+
+static GBytes *
+stream_body (StreamBody kind)
 {
   g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
   g_autoptr(GBytes) end = text_bytes ("{}");
-  g_autoptr(GBytes) missing_end = envelopes (0, m1, 0, m1, -1);
-  g_autoptr(GBytes) after_end = envelopes (0, m1, 2, end, 0, m1, -1);
-  g_autoptr(GBytes) compressed = envelopes (1, m1, 2, end, -1);
-  g_autoptr(GBytes) good = envelopes (0, m1, 2, end, -1);
-  g_autoptr(GBytes) truncated = g_bytes_new_from_bytes (good, 0, g_bytes_get_size (good) - 3);
-  g_autoptr(GBytes) bad_end = envelopes (2, m1, -1);
   static const guint8 garbage[] = { 0x0a, 0x7f, 0x01 };
   g_autoptr(GBytes) garbage_bytes = g_bytes_new_static (garbage, sizeof garbage);
-  g_autoptr(GBytes) undecodable = envelopes (0, garbage_bytes, 2, end, -1);
+  g_autoptr(GBytes) good = envelopes (0, m1, 2, end, -1);
 
+  switch (kind)
+    {
+    case BODY_GOOD:
+      return g_steal_pointer (&good);
+    case BODY_MISSING_END:
+      return envelopes (0, m1, 0, m1, -1);
+    case BODY_AFTER_END:
+      return envelopes (0, m1, 2, end, 0, m1, -1);
+    case BODY_COMPRESSED:
+      return envelopes (1, m1, 2, end, -1);
+    case BODY_TRUNCATED:
+      return g_bytes_new_from_bytes (good, 0, g_bytes_get_size (good) - 3);
+    case BODY_BAD_END:
+      return envelopes (2, m1, -1);
+    case BODY_UNDECODABLE:
+      return envelopes (0, garbage_bytes, 2, end, -1);
+    }
+  g_assert_not_reached ();
+}
+
+/* A server stream whose response breaks the protocol: the error, after the
+ * messages that came before the fault. */
+typedef struct {
+  const char  *path;
+  const char  *headers;
+  StreamBody   body;
+  gboolean     framed;      /* FALSE: the body as is, then close */
+  CpErrorCode  code;
+  guint        n_messages;
+} ProtocolErrorCase;
+
+static const ProtocolErrorCase protocol_error_cases[] = {
   /* Body ends without EndStream: messages first, then internal. */
-  check_stream_fails (f, STREAM_CT, missing_end, TRUE, CP_ERROR_INTERNAL, 2);
+  { "missing-end-stream", STREAM_CT, BODY_MISSING_END, TRUE, CP_ERROR_INTERNAL, 2 },
   /* Bytes after EndStream. */
-  check_stream_fails (f, STREAM_CT, after_end, TRUE, CP_ERROR_INTERNAL, 1);
+  { "after-end-stream", STREAM_CT, BODY_AFTER_END, TRUE, CP_ERROR_INTERNAL, 1 },
   /* Compressed flag without Connect-Content-Encoding. */
-  check_stream_fails (f, STREAM_CT, compressed, TRUE, CP_ERROR_INTERNAL, 0);
-  check_stream_fails (f, STREAM_CT "Connect-Content-Encoding: identity\r\n", compressed, TRUE,
-                      CP_ERROR_INTERNAL, 0);
+  { "compressed-no-encoding", STREAM_CT, BODY_COMPRESSED, TRUE, CP_ERROR_INTERNAL, 0 },
+  { "compressed-identity", STREAM_CT "Connect-Content-Encoding: identity\r\n", BODY_COMPRESSED,
+    TRUE, CP_ERROR_INTERNAL, 0 },
   /* Unsupported Connect-Content-Encoding. */
-  check_stream_fails (f, STREAM_CT "Connect-Content-Encoding: foo\r\n", good, TRUE,
-                      CP_ERROR_INTERNAL, 0);
+  { "unknown-encoding", STREAM_CT "Connect-Content-Encoding: foo\r\n", BODY_GOOD, TRUE,
+    CP_ERROR_INTERNAL, 0 },
   /* Server closes in the middle of an envelope. */
-  check_stream_fails (f, STREAM_CT, truncated, FALSE, CP_ERROR_INVALID_ARGUMENT, 1);
+  { "truncated", STREAM_CT, BODY_TRUNCATED, FALSE, CP_ERROR_INVALID_ARGUMENT, 1 },
   /* EndStream payload is not JSON. */
-  check_stream_fails (f, STREAM_CT, bad_end, TRUE, CP_ERROR_INTERNAL, 0);
+  { "end-stream-not-json", STREAM_CT, BODY_BAD_END, TRUE, CP_ERROR_INTERNAL, 0 },
   /* A message that does not decode. */
-  check_stream_fails (f, STREAM_CT, undecodable, TRUE, CP_ERROR_INVALID_ARGUMENT, 0);
+  { "undecodable", STREAM_CT, BODY_UNDECODABLE, TRUE, CP_ERROR_INVALID_ARGUMENT, 0 },
   /* Content types. */
-  check_stream_fails (f, "Content-Type: application/json\r\n", good, TRUE, CP_ERROR_UNKNOWN, 0);
-  check_stream_fails (f, "Content-Type: application/connect+json\r\n", good, TRUE, CP_ERROR_INTERNAL, 0);
+  { "content-type-json", "Content-Type: application/json\r\n", BODY_GOOD, TRUE,
+    CP_ERROR_UNKNOWN, 0 },
+  { "content-type-connect-json", "Content-Type: application/connect+json\r\n", BODY_GOOD, TRUE,
+    CP_ERROR_INTERNAL, 0 },
+};
+
+static void
+test_stream_protocol_error (Fixture       *f,
+                            gconstpointer  data)
+{
+  const ProtocolErrorCase *c = data;
+  g_autoptr(GBytes) body = stream_body (c->body);
+
+  check_stream_fails (f, c->headers, body, c->framed, c->code, c->n_messages);
 }
 
 static void
@@ -897,142 +945,124 @@ run_chunked (Fixture   *f,
   g_assert_cmpuint (run->n_closed, ==, 1);
 }
 
-/* The server dies between two chunks: libsoup 3.2 reports a clean end of
- * body there, the client must still say `unavailable`, not `internal`. */
+/* A chunked response, after CHUNKED_HEAD and the case's header lines, as
+ * one letter per piece:
+ *   E  a chunk holding one message envelope
+ *   F  a chunk holding the EndStream envelope "{}"
+ *   H  a chunk holding the first 3 bytes of an envelope
+ *   C  a chunk announcing 0x40 bytes that sends only those 3 bytes
+ *   Z  the zero-size last chunk */
+typedef struct {
+  const char  *path;
+  const char  *head;
+  const char  *script;
+  RawAfter     after;
+  gboolean     ok;
+  CpErrorCode  code;
+  const char  *message_part;  /* in the error message; NULL: not checked */
+  guint        n_messages;
+} ChunkedCase;
+
+static const ChunkedCase chunked_cases[] = {
+  /* The server dies between two chunks: libsoup 3.2 reports a clean end of
+   * body there, the client must still say `unavailable`, not `internal`. */
+  { "cut-at-boundary", "", "EE", RAW_AFTER_CLOSE, FALSE, CP_ERROR_UNAVAILABLE,
+    "closed the connection", 2 },
+  /* The server dies inside a chunk (libsoup's own error) or, at a chunk
+   * boundary, inside an envelope: `unavailable` as well. */
+  { "cut-inside", "", "EC", RAW_AFTER_CLOSE, FALSE, CP_ERROR_UNAVAILABLE, NULL, 1 },
+  { "cut-inside-envelope", "", "EH", RAW_AFTER_CLOSE, FALSE, CP_ERROR_UNAVAILABLE, NULL, 1 },
+  /* A complete chunked body (zero-size chunk) without EndStream is the
+   * server's protocol error: `internal` (the conformance suite checks it);
+   * here the connection stays open. */
+  { "missing-end-stream", "", "EEZ", RAW_AFTER_WAIT_EOF, FALSE, CP_ERROR_INTERNAL,
+    "EndStream", 2 },
+  /* Same when the response announced "Connection: close" and the server
+   * closes right after the zero-size chunk. */
+  { "missing-end-stream-close", "Connection: close\r\n", "EZ", RAW_AFTER_CLOSE, FALSE,
+    CP_ERROR_INTERNAL, NULL, 1 },
+  /* EndStream, zero-size chunk, then the server closes at once: a success
+   * (the connection state only ever picks between two errors). */
+  { "end-then-close", "", "EFZ", RAW_AFTER_CLOSE, TRUE, 0, NULL, 1 },
+};
+
 static void
-test_stream_chunked_cut_at_boundary (Fixture       *f,
-                                     gconstpointer  data)
+test_stream_chunked (Fixture       *f,
+                     gconstpointer  data)
 {
-  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
-  g_autoptr(GBytes) env = envelopes (0, m1, -1);
-  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
-  StreamRun run;
-
-  append_chunk (s, env);
-  append_chunk (s, env);
-  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
-  g_assert_nonnull (strstr (run.error->message, "closed the connection"));
-  g_assert_cmpuint (run.messages->len, ==, 2);
-  stream_run_clear (&run);
-}
-
-/* The server dies inside a chunk (libsoup's own error) or, at a chunk
- * boundary, inside an envelope: `unavailable` as well. */
-static void
-test_stream_chunked_cut_inside (Fixture       *f,
-                                gconstpointer  data)
-{
-  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
-  g_autoptr(GBytes) env = envelopes (0, m1, -1);
-  g_autoptr(GBytes) half = g_bytes_new_from_bytes (env, 0, 3);
-  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
-  StreamRun run;
-
-  append_chunk (s, env);
-  /* Announces 0x40 bytes, sends the start of an envelope. */
-  g_string_append (s, "40\r\n");
-  g_string_append_len (s, g_bytes_get_data (half, NULL), g_bytes_get_size (half));
-  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
-  g_assert_cmpuint (run.messages->len, ==, 1);
-  stream_run_clear (&run);
-
-  s = g_string_new (CHUNKED_HEAD "\r\n");
-  append_chunk (s, env);
-  append_chunk (s, half);
-  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
-  g_assert_cmpuint (run.messages->len, ==, 1);
-  stream_run_clear (&run);
-}
-
-/* A complete chunked body (zero-size chunk) without EndStream is the
- * server's protocol error: `internal` (the conformance suite checks it);
- * here the connection stays open. */
-static void
-test_stream_chunked_missing_end_stream (Fixture       *f,
-                                        gconstpointer  data)
-{
-  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
-  g_autoptr(GBytes) env = envelopes (0, m1, -1);
-  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
-  StreamRun run;
-
-  append_chunk (s, env);
-  append_chunk (s, env);
-  g_string_append (s, "0\r\n\r\n");
-  run_chunked (f, s, RAW_AFTER_WAIT_EOF, &run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_INTERNAL);
-  g_assert_nonnull (strstr (run.error->message, "EndStream"));
-  g_assert_cmpuint (run.messages->len, ==, 2);
-  stream_run_clear (&run);
-}
-
-/* Same when the response announced "Connection: close" and the server
- * closes right after the zero-size chunk (a fresh fixture: the scripted
- * server does not serve a kept-alive connection twice). */
-static void
-test_stream_chunked_missing_end_stream_close (Fixture       *f,
-                                              gconstpointer  data)
-{
-  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
-  g_autoptr(GBytes) env = envelopes (0, m1, -1);
-  GString *s;
-  StreamRun run;
-
-  s = g_string_new (CHUNKED_HEAD "Connection: close\r\n\r\n");
-  append_chunk (s, env);
-  g_string_append (s, "0\r\n\r\n");
-  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_INTERNAL);
-  g_assert_cmpuint (run.messages->len, ==, 1);
-  stream_run_clear (&run);
-}
-
-/* EndStream, zero-size chunk, then the server closes at once: a success
- * (the connection state only ever picks between two errors). */
-static void
-test_stream_chunked_end_then_close (Fixture       *f,
-                                    gconstpointer  data)
-{
+  const ChunkedCase *c = data;
   g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
   g_autoptr(GBytes) end = text_bytes ("{}");
   g_autoptr(GBytes) env = envelopes (0, m1, -1);
   g_autoptr(GBytes) env_end = envelopes (2, end, -1);
-  GString *s = g_string_new (CHUNKED_HEAD "\r\n");
+  g_autoptr(GBytes) half = g_bytes_new_from_bytes (env, 0, 3);
+  GString *s = g_string_new (CHUNKED_HEAD);
   StreamRun run;
 
-  append_chunk (s, env);
-  append_chunk (s, env_end);
-  g_string_append (s, "0\r\n\r\n");
-  run_chunked (f, s, RAW_AFTER_CLOSE, &run);
-  g_assert_no_error (run.error);
-  g_assert_cmpuint (run.messages->len, ==, 1);
+  g_string_append_printf (s, "%s\r\n", c->head);
+  for (const char *p = c->script; *p != '\0'; p++)
+    switch (*p)
+      {
+      case 'E':
+        append_chunk (s, env);
+        break;
+      case 'F':
+        append_chunk (s, env_end);
+        break;
+      case 'H':
+        append_chunk (s, half);
+        break;
+      case 'C':
+        g_string_append (s, "40\r\n");
+        g_string_append_len (s, g_bytes_get_data (half, NULL), g_bytes_get_size (half));
+        break;
+      case 'Z':
+        g_string_append (s, "0\r\n\r\n");
+        break;
+      default:
+        g_assert_not_reached ();
+      }
+  run_chunked (f, s, c->after, &run);
+  if (c->ok)
+    g_assert_no_error (run.error);
+  else
+    g_assert_error (run.error, CP_ERROR, (gint) c->code);
+  if (c->message_part != NULL)
+    g_assert_nonnull (strstr (run.error->message, c->message_part));
+  g_assert_cmpuint (run.messages->len, ==, c->n_messages);
   stream_run_clear (&run);
 }
+
+/* A server stream answered with an HTTP error: the code from the status. */
+typedef struct {
+  const char  *path;
+  guint        status;
+  const char  *headers;
+  const char  *body;
+  gsize        body_len;
+  CpErrorCode  code;
+} HttpErrorCase;
+
+static const HttpErrorCase http_error_cases[] = {
+  /* An EndStream-looking body is not read. */
+  { "503", 503, "Content-Type: application/connect+proto\r\n", "\x02\x00\x00\x00\x02{}", 7,
+    CP_ERROR_UNAVAILABLE },
+  { "404", 404, NULL, NULL, 0, CP_ERROR_UNIMPLEMENTED },
+};
 
 static void
 test_stream_http_error (Fixture       *f,
                         gconstpointer  data)
 {
+  const HttpErrorCase *c = data;
   StreamRun run;
-  g_autoptr(GBytes) response = raw_response (503, "Content-Type: application/connect+proto\r\n",
-                                             "\x02\x00\x00\x00\x02{}", 7);
+  g_autoptr(GBytes) response = raw_response (c->status, c->headers, c->body, c->body_len);
 
   raw_server_set_response (f->server, response, RAW_AFTER_CLOSE);
   stream_run_init (&run, watch (f, NULL));
   stream_run_wait (&run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_error (run.error, CP_ERROR, (gint) c->code);
   g_assert_false (run.got_headers);
-  stream_run_clear (&run);
-
-  g_clear_pointer (&response, g_bytes_unref);
-  response = raw_response (404, NULL, NULL, 0);
-  raw_server_set_response (f->server, response, RAW_AFTER_CLOSE);
-  stream_run_init (&run, watch (f, NULL));
-  stream_run_wait (&run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_UNIMPLEMENTED);
   stream_run_clear (&run);
 }
 
@@ -1503,6 +1533,13 @@ test_stream_no_default_deadline (Fixture       *f,
 #define ADD(path, func) \
   g_test_add ("/client/raw/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
+/* One test per row of a table of cases whose first member is the path's tail. */
+#define ADD_CASE(prefix, table, i, func)                                        \
+  G_STMT_START {                                                                \
+    g_autofree char *path_ = g_strconcat ("/client/raw/" prefix, table[i].path, NULL); \
+    g_test_add (path_, Fixture, &table[i], fixture_setup, func, fixture_teardown); \
+  } G_STMT_END
+
 int
 main (int argc, char **argv)
 {
@@ -1534,14 +1571,13 @@ main (int argc, char **argv)
   ADD ("unary/sync", test_sync);
   ADD ("stream/success", test_stream_success);
   ADD ("stream/end-stream-error", test_stream_end_stream_error);
-  ADD ("stream/protocol-errors", test_stream_protocol_errors);
+  for (gsize i = 0; i < G_N_ELEMENTS (protocol_error_cases); i++)
+    ADD_CASE ("stream/protocol-errors/", protocol_error_cases, i, test_stream_protocol_error);
   ADD ("stream/server-closes", test_stream_server_closes);
-  ADD ("stream/chunked/cut-at-boundary", test_stream_chunked_cut_at_boundary);
-  ADD ("stream/chunked/cut-inside", test_stream_chunked_cut_inside);
-  ADD ("stream/chunked/missing-end-stream", test_stream_chunked_missing_end_stream);
-  ADD ("stream/chunked/missing-end-stream-close", test_stream_chunked_missing_end_stream_close);
-  ADD ("stream/chunked/end-then-close", test_stream_chunked_end_then_close);
-  ADD ("stream/http-error", test_stream_http_error);
+  for (gsize i = 0; i < G_N_ELEMENTS (chunked_cases); i++)
+    ADD_CASE ("stream/chunked/", chunked_cases, i, test_stream_chunked);
+  for (gsize i = 0; i < G_N_ELEMENTS (http_error_cases); i++)
+    ADD_CASE ("stream/http-error/", http_error_cases, i, test_stream_http_error);
   ADD ("stream/gzip", test_stream_gzip);
   ADD ("stream/cancel", test_stream_cancel);
   ADD ("stream/deadline", test_stream_deadline);
