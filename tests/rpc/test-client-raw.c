@@ -312,76 +312,81 @@ test_unary_cancel (Fixture       *f,
   g_assert_cmpuint (raw_server_get_n_requests (f->server), ==, 1);
 }
 
+/* A non-200 answer without a Connect error body: the code from the status. */
+typedef struct {
+  guint       status;
+  CpErrorCode code;
+} HttpStatusCase;
+
+static const HttpStatusCase http_status_cases[] = {
+  { 400, CP_ERROR_INTERNAL },
+  { 401, CP_ERROR_UNAUTHENTICATED },
+  { 403, CP_ERROR_PERMISSION_DENIED },
+  { 404, CP_ERROR_UNIMPLEMENTED },
+  { 405, CP_ERROR_UNKNOWN },
+  { 409, CP_ERROR_UNKNOWN },
+  { 412, CP_ERROR_UNKNOWN },
+  { 413, CP_ERROR_UNKNOWN },
+  { 415, CP_ERROR_UNKNOWN },
+  { 418, CP_ERROR_UNKNOWN },
+  { 429, CP_ERROR_UNAVAILABLE },
+  { 431, CP_ERROR_UNKNOWN },
+  { 500, CP_ERROR_UNKNOWN },
+  { 502, CP_ERROR_UNAVAILABLE },
+  { 503, CP_ERROR_UNAVAILABLE },
+  { 504, CP_ERROR_UNAVAILABLE },
+  { 505, CP_ERROR_UNKNOWN },
+  { 800, CP_ERROR_UNKNOWN },
+};
+
 static void
 test_unary_http_status (Fixture       *f,
                         gconstpointer  data)
 {
-  static const struct { guint status; CpErrorCode code; } table[] = {
-    { 400, CP_ERROR_INTERNAL },
-    { 401, CP_ERROR_UNAUTHENTICATED },
-    { 403, CP_ERROR_PERMISSION_DENIED },
-    { 404, CP_ERROR_UNIMPLEMENTED },
-    { 405, CP_ERROR_UNKNOWN },
-    { 409, CP_ERROR_UNKNOWN },
-    { 412, CP_ERROR_UNKNOWN },
-    { 413, CP_ERROR_UNKNOWN },
-    { 415, CP_ERROR_UNKNOWN },
-    { 418, CP_ERROR_UNKNOWN },
-    { 429, CP_ERROR_UNAVAILABLE },
-    { 431, CP_ERROR_UNKNOWN },
-    { 500, CP_ERROR_UNKNOWN },
-    { 502, CP_ERROR_UNAVAILABLE },
-    { 503, CP_ERROR_UNAVAILABLE },
-    { 504, CP_ERROR_UNAVAILABLE },
-    { 505, CP_ERROR_UNKNOWN },
-    { 800, CP_ERROR_UNKNOWN },
-  };
+  const HttpStatusCase *c = data;
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (table); i++)
-    {
-      g_autoptr(CpMessage) response = NULL;
-      g_autoptr(GError) error = NULL;
-
-      serve_text (f, table[i].status, "Content-Type: text/plain\r\n", "not connect");
-      response = get (f, "k", NULL, &error);
-      g_assert_null (response);
-      g_test_message ("HTTP %u", table[i].status);
-      g_assert_error (error, CP_ERROR, (gint) table[i].code);
-    }
+  serve_text (f, c->status, "Content-Type: text/plain\r\n", "not connect");
+  response = get (f, "k", NULL, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, (gint) c->code);
 }
+
+/* A JSON error body, well-formed or not: its code when it has a valid one,
+ * else the status's; its message when it has one. */
+typedef struct {
+  const char  *path;
+  guint        status;
+  const char  *body;
+  CpErrorCode  code;
+  const char  *message;
+} ErrorJsonCase;
+
+static const ErrorJsonCase error_json_cases[] = {
+  { "null", 401, "null", CP_ERROR_UNAUTHENTICATED, NULL },
+  { "unknown-code", 429, "{\"code\":\"foobar\",\"message\":\"kept\"}", CP_ERROR_UNAVAILABLE, "kept" },
+  { "null-code", 400, "{\"code\":null,\"message\":\"x\"}", CP_ERROR_INTERNAL, "x" },
+  { "no-code", 503, "{\"message\":\"no code\",\"extra\":1}", CP_ERROR_UNAVAILABLE, "no code" },
+  { "code-only", 500, "{\"code\":\"aborted\"}", CP_ERROR_ABORTED, NULL },
+  { "not-json", 500, "not json at all", CP_ERROR_UNKNOWN, NULL },
+  { "empty", 504, "", CP_ERROR_UNAVAILABLE, NULL },
+};
 
 static void
 test_unary_error_json (Fixture       *f,
                        gconstpointer  data)
 {
-  static const struct {
-    guint status;
-    const char *body;
-    CpErrorCode code;
-    const char *message;
-  } cases[] = {
-    { 401, "null", CP_ERROR_UNAUTHENTICATED, NULL },
-    { 429, "{\"code\":\"foobar\",\"message\":\"kept\"}", CP_ERROR_UNAVAILABLE, "kept" },
-    { 400, "{\"code\":null,\"message\":\"x\"}", CP_ERROR_INTERNAL, "x" },
-    { 503, "{\"message\":\"no code\",\"extra\":1}", CP_ERROR_UNAVAILABLE, "no code" },
-    { 500, "{\"code\":\"aborted\"}", CP_ERROR_ABORTED, NULL },
-    { 500, "not json at all", CP_ERROR_UNKNOWN, NULL },
-    { 504, "", CP_ERROR_UNAVAILABLE, NULL },
-  };
+  const ErrorJsonCase *c = data;
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(CpMessage) response = NULL;
-      g_autoptr(GError) error = NULL;
-
-      serve_text (f, cases[i].status, "Content-Type: application/json\r\n", cases[i].body);
-      response = get (f, "k", NULL, &error);
-      g_assert_null (response);
-      g_test_message ("case %" G_GSIZE_FORMAT ": %s", i, cases[i].body);
-      g_assert_error (error, CP_ERROR, (gint) cases[i].code);
-      if (cases[i].message)
-        g_assert_cmpstr (error->message, ==, cases[i].message);
-    }
+  serve_text (f, c->status, "Content-Type: application/json\r\n", c->body);
+  response = get (f, "k", NULL, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, (gint) c->code);
+  if (c->message)
+    g_assert_cmpstr (error->message, ==, c->message);
 }
 
 static void
@@ -456,29 +461,34 @@ test_unary_error_gzip (Fixture       *f,
   g_assert_cmpuint (cp_error_get_details (error)->len, ==, 1);
 }
 
+/* A 200 answer the client cannot take as a unary response. */
+typedef struct {
+  const char  *path;
+  const char  *headers;
+  CpErrorCode  code;
+} ContentTypeCase;
+
+static const ContentTypeCase content_type_cases[] = {
+  { "json", "Content-Type: application/json\r\n", CP_ERROR_INTERNAL },
+  { "image", "Content-Type: image/jpeg\r\n", CP_ERROR_UNKNOWN },
+  { "missing", "", CP_ERROR_UNKNOWN },
+  { "unknown-encoding", "Content-Type: application/proto\r\nContent-Encoding: foo\r\n",
+    CP_ERROR_INTERNAL },
+};
+
 static void
 test_unary_content_type (Fixture       *f,
                          gconstpointer  data)
 {
+  const ContentTypeCase *c = data;
   g_autoptr(GBytes) body = test_get_response ("v", TRUE, CP_CODEC_PROTO);
-  static const struct { const char *headers; CpErrorCode code; } cases[] = {
-    { "Content-Type: application/json\r\n", CP_ERROR_INTERNAL },
-    { "Content-Type: image/jpeg\r\n", CP_ERROR_UNKNOWN },
-    { "", CP_ERROR_UNKNOWN },
-    { "Content-Type: application/proto\r\nContent-Encoding: foo\r\n", CP_ERROR_INTERNAL },
-  };
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
 
-  for (gsize i = 0; i < G_N_ELEMENTS (cases); i++)
-    {
-      g_autoptr(CpMessage) response = NULL;
-      g_autoptr(GError) error = NULL;
-
-      serve (f, 200, cases[i].headers, body);
-      response = get (f, "k", NULL, &error);
-      g_test_message ("case %s", cases[i].headers);
-      g_assert_error (error, CP_ERROR, (gint) cases[i].code);
-      g_assert_null (response);
-    }
+  serve (f, 200, c->headers, body);
+  response = get (f, "k", NULL, &error);
+  g_assert_error (error, CP_ERROR, (gint) c->code);
+  g_assert_null (response);
 }
 
 static void
@@ -1553,12 +1563,20 @@ main (int argc, char **argv)
   ADD ("unary/deadline-expired", test_unary_deadline_expired);
   ADD ("unary/timeout-enforced", test_unary_timeout_enforced);
   ADD ("unary/cancel", test_unary_cancel);
-  ADD ("unary/http-status", test_unary_http_status);
-  ADD ("unary/error-json", test_unary_error_json);
+  for (gsize i = 0; i < G_N_ELEMENTS (http_status_cases); i++)
+    {
+      g_autofree char *path = g_strdup_printf ("/client/raw/unary/http-status/%u",
+                                               http_status_cases[i].status);
+      g_test_add (path, Fixture, &http_status_cases[i], fixture_setup, test_unary_http_status,
+                  fixture_teardown);
+    }
+  for (gsize i = 0; i < G_N_ELEMENTS (error_json_cases); i++)
+    ADD_CASE ("unary/error-json/", error_json_cases, i, test_unary_error_json);
   ADD ("unary/error-details", test_unary_error_details);
   ADD ("unary/error-non-json", test_unary_error_non_json);
   ADD ("unary/error-gzip", test_unary_error_gzip);
-  ADD ("unary/content-type", test_unary_content_type);
+  for (gsize i = 0; i < G_N_ELEMENTS (content_type_cases); i++)
+    ADD_CASE ("unary/content-type/", content_type_cases, i, test_unary_content_type);
   ADD ("unary/gzip-response", test_unary_gzip_response);
   ADD ("unary/gzip-request", test_unary_gzip_request);
   ADD ("unary/gzip-empty-request", test_unary_gzip_empty_request);
