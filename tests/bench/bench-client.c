@@ -16,7 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "kv-messages.h"
+#include "kv-test.h"
 
 typedef struct {
   CpChannel    *channel;
@@ -126,7 +126,7 @@ main (int argc, char **argv)
       g_printerr ("%s\n", error ? error->message : "--url is required");
       return 2;
     }
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   channel = cp_channel_new (url, &error);
   if (channel == NULL)
@@ -134,7 +134,7 @@ main (int argc, char **argv)
       g_printerr ("bench-client: %s\n", error->message);
       return 1;
     }
-  request = kv_get_request_new ("hello");
+  request = kv_test_get_request ("hello");
   loop = g_main_loop_new (NULL, FALSE);
 
   bench.channel = channel;

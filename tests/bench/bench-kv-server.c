@@ -21,7 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "kv-messages.h"
+#include "kv-test.h"
 
 static GHashTable *table;  /* key → GBytes */
 
@@ -32,7 +32,7 @@ handle_get (CpInvocation *invocation,
 {
   const char *key = kv_get_request_get_key (KV_GET_REQUEST (request));
   GBytes *value = g_hash_table_lookup (table, key);
-  g_autoptr(KvGetResponse) response = kv_get_response_new (value, value != NULL);
+  g_autoptr(KvGetResponse) response = kv_test_get_response (value, value != NULL);
 
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
 }
@@ -81,7 +81,7 @@ watch_send_next (WatchJob *job)
    * last one (bounded memory, one back-pressure check per batch). */
   for (guint i = 1; i < job->batch && job->remaining > 1; i++)
     {
-      g_autoptr(KvWatchEvent) queued = kv_watch_event_new (KV_EVENT_TYPE_PUT, "bench/key", job->value);
+      g_autoptr(KvWatchEvent) queued = kv_test_watch_event (KV_EVENT_TYPE_PUT, "bench/key", job->value);
       if (!cp_invocation_send_message (job->invocation, CP_MESSAGE (queued), NULL))
         {
           watch_job_free (job);
@@ -95,7 +95,7 @@ watch_send_next (WatchJob *job)
       watch_job_free (job);
       return;
     }
-  event = kv_watch_event_new (KV_EVENT_TYPE_PUT, "bench/key", job->value);
+  event = kv_test_watch_event (KV_EVENT_TYPE_PUT, "bench/key", job->value);
   cp_invocation_send_message_async (job->invocation, CP_MESSAGE (event), NULL,
                                     on_event_sent, job);
 }
@@ -162,7 +162,7 @@ main (int argc, char **argv)
       return 2;
     }
   signal (SIGPIPE, SIG_IGN);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   table = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, (GDestroyNotify) g_bytes_unref);
   g_hash_table_insert (table, g_strdup ("hello"), g_bytes_new_static ("world", 5));

@@ -35,7 +35,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-#include "kv-messages.h"
+#include "kv-test.h"
 
 /* ---- An incremental parser: HTTP/1.1 chunked body → Connect envelopes ---- */
 
@@ -295,7 +295,7 @@ raw_stream (GUri       *uri,
   if (socket == NULL)
     return FALSE;
 
-  request = kv_watch_request_new (prefix);
+  request = kv_test_watch_request (prefix);
   payload = cp_message_serialize (CP_MESSAGE (request), CP_CODEC_PROTO, error);
   if (payload == NULL)
     return FALSE;
@@ -470,7 +470,7 @@ channel_stream (const char  *url,
   channel = cp_channel_new (url, error);
   if (channel == NULL)
     return FALSE;
-  request = kv_watch_request_new (prefix);
+  request = kv_test_watch_request (prefix);
   run.loop = g_main_loop_new (NULL, FALSE);
 
   t0 = g_get_monotonic_time ();
@@ -533,7 +533,7 @@ main (int argc, char **argv)
       g_printerr ("%s\n", error ? error->message : "--url is required");
       return 2;
     }
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
   uri = g_uri_parse (url, G_URI_FLAGS_NONE, &error);
   if (uri == NULL)
     {

@@ -265,80 +265,74 @@ test_launch_unix (void)
   HOST_TEST_WAIT_UNTIL (!g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
+/* A plugin that never becomes usable: start() fails with @code and a
+ * message naming the cause, the process is gone. */
+typedef struct {
+  const char  *path;
+  const char  *mode;            /* fake-plugin's mode; NULL: a missing program */
+  guint        start_timeout_ms; /* 0: the default */
+  CpErrorCode  code;
+  const char  *message[2];      /* in the error message (NULL: none) */
+  int          exit_status;     /* -1: no exit was seen or checked */
+  gboolean     then_client;     /* a client on it fails the same way */
+} StartFailure;
+
+static const StartFailure start_failures[] = {
+  { "never-announces", "never-announce", 200, CP_ERROR_DEADLINE_EXCEEDED,
+    { "never-announce", NULL }, -1, FALSE },
+  { "exit-during-startup", "exit-early", 0, CP_ERROR_UNAVAILABLE,
+    { "exit status 3", "cannot read my configuration" }, 3, TRUE },
+  { "garbage-announcement", "garbage", 0, CP_ERROR_INTERNAL,
+    { "hello, I am a plugin", NULL }, -1, FALSE },
+  { "launch-failure", NULL, 0, CP_ERROR_UNAVAILABLE,
+    { "connectplugin-plugin", NULL }, -1, FALSE },
+};
+
 static void
-test_never_announces (void)
+test_start_failure (gconstpointer data)
 {
+  const StartFailure *c = data;
+  const char *missing_argv[] = { "/nonexistent/connectplugin-plugin", NULL };
   Events events;
-  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("never-announce", &events);
+  g_autoptr(CpProcessDiscovery) discovery = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
 
-  g_object_set (discovery, "start-timeout-ms", 200, NULL);
+  if (c->mode != NULL)
+    discovery = discovery_new (c->mode, &events);
+  else
+    discovery = cp_process_discovery_new (missing_argv);
+  if (c->start_timeout_ms > 0)
+    g_object_set (discovery, "start-timeout-ms", c->start_timeout_ms, NULL);
+
   url = start (discovery, &error);
   g_assert_null (url);
-  g_assert_error (error, CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED);
-  g_assert_nonnull (strstr (error->message, "never-announce"));
+  g_assert_error (error, CP_ERROR, (gint) c->code);
+  for (guint i = 0; i < G_N_ELEMENTS (c->message) && c->message[i] != NULL; i++)
+    g_assert_nonnull (strstr (error->message, c->message[i]));
   g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_EXITED);
   g_assert_cmpint (cp_process_discovery_get_pid (discovery), ==, 0);
-}
-
-static void
-test_exit_during_startup (void)
-{
-  Events events;
-  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("exit-early", &events);
-  g_autoptr(CpClient) client = NULL;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *url = NULL;
-  Result r = { 0 };
-
-  url = start (discovery, &error);
-  g_assert_null (url);
-  g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
-  g_assert_nonnull (strstr (error->message, "exit status 3"));
-  g_assert_nonnull (strstr (error->message, "cannot read my configuration"));
-  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_EXITED);
-  g_assert_cmpuint (events.exits, ==, 1);
-  g_assert_cmpint (events.exit_status, ==, 3);
+  if (c->exit_status >= 0)
+    {
+      g_assert_cmpuint (events.exits, ==, 1);
+      g_assert_cmpint (events.exit_status, ==, c->exit_status);
+    }
 
   /* A client on it fails with the same story (no relaunch behind the
    * policy's back). */
-  client = client_new (discovery);
-  cp_client_connect_async (client, NULL, connect_cb, &r);
-  host_test_wait_flag (&r.done);
-  g_assert_error (r.error, CP_ERROR, CP_ERROR_UNAVAILABLE);
-  g_assert_nonnull (strstr (r.error->message, "exit status 3"));
-  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_FAILED);
-  g_assert_cmpuint (events.exits, ==, 1);
-  result_clear (&r);
-}
+  if (c->then_client)
+    {
+      g_autoptr(CpClient) client = client_new (discovery);
+      Result r = { 0 };
 
-static void
-test_garbage_announcement (void)
-{
-  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("garbage", NULL);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *url = NULL;
-
-  url = start (discovery, &error);
-  g_assert_null (url);
-  g_assert_error (error, CP_ERROR, CP_ERROR_INTERNAL);
-  g_assert_nonnull (strstr (error->message, "hello, I am a plugin"));
-  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_EXITED);
-}
-
-static void
-test_launch_failure (void)
-{
-  const char *argv[] = { "/nonexistent/connectplugin-plugin", NULL };
-  g_autoptr(CpProcessDiscovery) discovery = cp_process_discovery_new (argv);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *url = start (discovery, &error);
-
-  g_assert_null (url);
-  g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
-  g_assert_nonnull (strstr (error->message, "connectplugin-plugin"));
-  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_EXITED);
+      cp_client_connect_async (client, NULL, connect_cb, &r);
+      host_test_wait_flag (&r.done);
+      g_assert_error (r.error, CP_ERROR, (gint) c->code);
+      g_assert_nonnull (strstr (r.error->message, c->message[0]));
+      g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_FAILED);
+      g_assert_cmpuint (events.exits, ==, 1);
+      result_clear (&r);
+    }
 }
 
 typedef struct {
@@ -459,62 +453,50 @@ test_stderr_forwarding (void)
   stop (discovery);
 }
 
-static void
-test_shutdown_plugin_control (void)
-{
-  /* PluginControl.Shutdown is enough: no signal is sent. */
-  Events events;
-  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("serve", &events);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *url = NULL;
+/* How stop() ends a plugin, by what the plugin does about it. */
+typedef struct {
+  const char  *path;
+  const char  *mode;
+  guint        grace_ms;        /* shutdown-grace-ms; 0: the default */
+  int          exit_status;     /* -1: not checked */
+  int          term_signal;
+  const char  *log_has;         /* on the plugin's stderr (NULL: none) */
+  const char  *log_lacks;       /* never on it (NULL: none) */
+} ShutdownCase;
 
-  host_test_plugin_logs_clear ();
-  /* A SIGTERM would only come after a minute. */
-  g_object_set (discovery, "shutdown-grace-ms", 60000, NULL);
-  url = start (discovery, &error);
-  g_assert_no_error (error);
-  stop (discovery);
-  g_assert_cmpuint (events.exits, ==, 1);
-  g_assert_cmpint (events.exit_status, ==, 0);
-  g_assert_cmpint (events.term_signal, ==, 0);
-  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr", "shutdown requested (60 s"));
-  g_assert_false (host_test_plugin_log_has ("serve", "stderr", "got SIGTERM"));
-}
-
-static void
-test_shutdown_sigterm (void)
-{
+static const ShutdownCase shutdown_cases[] = {
+  /* PluginControl.Shutdown is enough: no signal is sent (a SIGTERM would
+   * only come after a minute). */
+  { "plugin-control", "serve", 60000, 0, 0, "shutdown requested (60 s", "got SIGTERM" },
   /* No PluginControl: SIGTERM at once, and the plugin exits cleanly. */
+  { "sigterm", "serve-no-control", 0, 0, 0, "got SIGTERM", NULL },
+  /* A plugin that ignores everything is killed after the grace period. */
+  { "sigkill", "ignore-term", 100, -1, SIGKILL, NULL, NULL },
+};
+
+static void
+test_shutdown (gconstpointer data)
+{
+  const ShutdownCase *c = data;
   Events events;
-  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("serve-no-control", &events);
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new (c->mode, &events);
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
 
   host_test_plugin_logs_clear ();
+  if (c->grace_ms > 0)
+    g_object_set (discovery, "shutdown-grace-ms", c->grace_ms, NULL);
   url = start (discovery, &error);
   g_assert_no_error (error);
   stop (discovery);
   g_assert_cmpuint (events.exits, ==, 1);
-  g_assert_cmpint (events.exit_status, ==, 0);
-  g_assert_cmpint (events.term_signal, ==, 0);
-  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve-no-control", "stderr", "got SIGTERM"));
-}
-
-static void
-test_shutdown_sigkill (void)
-{
-  /* A plugin that ignores everything is killed after the grace period. */
-  Events events;
-  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("ignore-term", &events);
-  g_autoptr(GError) error = NULL;
-  g_autofree char *url = NULL;
-
-  g_object_set (discovery, "shutdown-grace-ms", 100, NULL);
-  url = start (discovery, &error);
-  g_assert_no_error (error);
-  stop (discovery);
-  g_assert_cmpuint (events.exits, ==, 1);
-  g_assert_cmpint (events.term_signal, ==, SIGKILL);
+  if (c->exit_status >= 0)
+    g_assert_cmpint (events.exit_status, ==, c->exit_status);
+  g_assert_cmpint (events.term_signal, ==, c->term_signal);
+  if (c->log_has != NULL)
+    HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has (c->mode, "stderr", c->log_has));
+  if (c->log_lacks != NULL)
+    g_assert_false (host_test_plugin_log_has (c->mode, "stderr", c->log_lacks));
 }
 
 static void
@@ -927,16 +909,19 @@ main (int    argc,
 
   g_test_add_func ("/host/process/launch-tcp", test_launch_tcp);
   g_test_add_func ("/host/process/launch-unix", test_launch_unix);
-  g_test_add_func ("/host/process/never-announces", test_never_announces);
-  g_test_add_func ("/host/process/exit-during-startup", test_exit_during_startup);
-  g_test_add_func ("/host/process/garbage-announcement", test_garbage_announcement);
-  g_test_add_func ("/host/process/launch-failure", test_launch_failure);
+  for (gsize i = 0; i < G_N_ELEMENTS (start_failures); i++)
+    {
+      g_autofree char *path = g_strconcat ("/host/process/", start_failures[i].path, NULL);
+      g_test_add_data_func (path, &start_failures[i], test_start_failure);
+    }
   g_test_add_func ("/host/process/killed-mid-stream", test_killed_mid_stream);
   g_test_add_func ("/host/process/stops-answering-health", test_stops_answering_health);
   g_test_add_func ("/host/process/stderr-forwarding", test_stderr_forwarding);
-  g_test_add_func ("/host/process/shutdown/plugin-control", test_shutdown_plugin_control);
-  g_test_add_func ("/host/process/shutdown/sigterm", test_shutdown_sigterm);
-  g_test_add_func ("/host/process/shutdown/sigkill", test_shutdown_sigkill);
+  for (gsize i = 0; i < G_N_ELEMENTS (shutdown_cases); i++)
+    {
+      g_autofree char *path = g_strconcat ("/host/process/shutdown/", shutdown_cases[i].path, NULL);
+      g_test_add_data_func (path, &shutdown_cases[i], test_shutdown);
+    }
   g_test_add_func ("/host/process/restart", test_restart);
   g_test_add_func ("/host/process/clean-exit-not-restarted", test_clean_exit_not_restarted);
   g_test_add_func ("/host/process/close-while-streaming", test_close_while_streaming);

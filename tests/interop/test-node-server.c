@@ -9,7 +9,7 @@
 #include <connectplugin.h>
 #include <glib/gstdio.h>
 
-#include "kv-messages.h"
+#include "kv-test.h"
 
 static GSubprocess *node_server;
 static char *node_url;
@@ -56,7 +56,7 @@ test_unary (gconstpointer data)
   const guint8 raw[] = { 0x00, 0xff, 0x01, 0x80, 0x00 };
   g_autoptr(GBytes) value = g_bytes_new (raw, sizeof raw);
   g_autofree char *key = g_strdup_printf ("%s/bin", cp_codec_to_string (codec));
-  g_autoptr(KvPutRequest) put = kv_put_request_new (key, value);
+  g_autoptr(KvPutRequest) put = kv_test_put_request (key, value);
   g_autoptr(CpCallOptions) put_opts = options_for (codec);
   g_autoptr(CpMessage) put_resp = cp_channel_call_sync (channel, KV_PROCEDURE_PUT, CP_MESSAGE (put),
                                                         KV_TYPE_PUT_RESPONSE, put_opts, NULL, &error);
@@ -66,7 +66,7 @@ test_unary (gconstpointer data)
   g_assert_nonnull (soup_message_headers_get_one (cp_call_options_get_response_headers (put_opts), "x-kv-size"));
   g_assert_cmpstr (soup_message_headers_get_one (cp_call_options_get_response_trailers (put_opts), "x-kv-trailer"), ==, "done");
 
-  g_autoptr(KvGetRequest) get = kv_get_request_new (key);
+  g_autoptr(KvGetRequest) get = kv_test_get_request (key);
   g_autoptr(CpCallOptions) get_opts = options_for (codec);
   g_autoptr(CpMessage) got = cp_channel_call_sync (channel, KV_PROCEDURE_GET, CP_MESSAGE (get),
                                                    KV_TYPE_GET_RESPONSE, get_opts, NULL, &error);
@@ -75,7 +75,7 @@ test_unary (gconstpointer data)
   g_autoptr(GBytes) got_value = kv_get_response_get_value (KV_GET_RESPONSE (got));
   g_assert_true (g_bytes_equal (got_value, value));
 
-  g_autoptr(KvDeleteRequest) del = kv_delete_request_new (key);
+  g_autoptr(KvDeleteRequest) del = kv_test_delete_request (key);
   g_autoptr(CpCallOptions) del_opts = options_for (codec);
   g_autoptr(CpMessage) deleted = cp_channel_call_sync (channel, KV_PROCEDURE_DELETE, CP_MESSAGE (del),
                                                        KV_TYPE_DELETE_RESPONSE, del_opts, NULL, &error);
@@ -91,7 +91,7 @@ test_error (gconstpointer data)
   g_autoptr(CpChannel) channel = cp_channel_new (node_url, &error);
   g_assert_no_error (error);
 
-  g_autoptr(KvPutRequest) put = kv_put_request_new ("", NULL);
+  g_autoptr(KvPutRequest) put = kv_test_put_request ("", NULL);
   g_autoptr(CpCallOptions) opts = options_for (codec);
   g_autoptr(CpMessage) resp = cp_channel_call_sync (channel, KV_PROCEDURE_PUT, CP_MESSAGE (put),
                                                     KV_TYPE_PUT_RESPONSE, opts, NULL, &error);
@@ -109,7 +109,7 @@ test_timeout (gconstpointer data)
   g_assert_no_error (error);
 
   /* The node handler takes 2 s for the key "slow"; we allow 200 ms. */
-  g_autoptr(KvPutRequest) put = kv_put_request_new ("slow", NULL);
+  g_autoptr(KvPutRequest) put = kv_test_put_request ("slow", NULL);
   g_autoptr(CpCallOptions) opts = options_for (codec);
   cp_call_options_set_timeout_ms (opts, 200);
   g_autoptr(CpMessage) resp = cp_channel_call_sync (channel, KV_PROCEDURE_PUT, CP_MESSAGE (put),
@@ -146,7 +146,7 @@ on_message (CpResponseStream *stream, CpMessage *message, WatchData *wd)
         }
       return;
     }
-  g_ptr_array_add (wd->keys, g_strdup_printf ("%d:%s", kv_watch_event_get_event_type (KV_WATCH_EVENT (message)),
+  g_ptr_array_add (wd->keys, g_strdup_printf ("%d:%s", kv_watch_event_get_type_ (KV_WATCH_EVENT (message)),
                                               kv_watch_event_get_key (KV_WATCH_EVENT (message))));
   if (wd->keys->len == 3)
     cp_response_stream_cancel (stream);
@@ -164,7 +164,7 @@ static void
 put_key (WatchData *wd, const char *key)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(KvPutRequest) put = kv_put_request_new (key, NULL);
+  g_autoptr(KvPutRequest) put = kv_test_put_request (key, NULL);
   g_autoptr(CpCallOptions) opts = options_for (wd->codec);
   g_autoptr(CpMessage) resp = cp_channel_call_sync (wd->channel, KV_PROCEDURE_PUT, CP_MESSAGE (put),
                                                     KV_TYPE_PUT_RESPONSE, opts, NULL, &error);
@@ -206,7 +206,7 @@ test_watch (gconstpointer data)
   g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
   WatchData wd = { .loop = loop, .keys = g_ptr_array_new_with_free_func (g_free), .channel = channel, .codec = codec };
   g_autofree char *prefix = g_strdup_printf ("%s-w/", cp_codec_to_string (codec));
-  g_autoptr(KvWatchRequest) req = kv_watch_request_new (prefix);
+  g_autoptr(KvWatchRequest) req = kv_test_watch_request (prefix);
   g_autoptr(CpCallOptions) opts = options_for (codec);
 
   g_autoptr(CpResponseStream) stream = cp_channel_call_server_stream (channel, KV_PROCEDURE_WATCH, CP_MESSAGE (req),
@@ -233,7 +233,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   if (!start_node_server ())
     {

@@ -18,7 +18,7 @@
 
 #include "cp-http-server-private.h"
 #include "cp-rpc-server-private.h"
-#include "kv-messages.h"
+#include "kv-test.h"
 
 static const char *content_types[] = {
   "application/proto",
@@ -53,7 +53,7 @@ get_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
 {
   const char *key = kv_get_request_get_key (KV_GET_REQUEST (request));
   g_autoptr(GBytes) value = g_bytes_new (key, strlen (key));
-  g_autoptr(KvGetResponse) response = kv_get_response_new (value, TRUE);
+  g_autoptr(KvGetResponse) response = kv_test_get_response (value, TRUE);
 
   if (g_str_has_prefix (key, "e"))
     {
@@ -71,7 +71,7 @@ watch_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
 
   for (int i = 0; i < 2; i++)
     {
-      g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_PUT, prefix, NULL);
+      g_autoptr(KvWatchEvent) event = kv_test_watch_event (KV_EVENT_TYPE_PUT, prefix, NULL);
       if (!cp_invocation_send_message (invocation, CP_MESSAGE (event), NULL))
         return;
     }
@@ -95,7 +95,7 @@ get_server (void)
 
       /* Any warning or critical from the engine is a bug. */
       g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING | G_LOG_FATAL_MASK);
-      kv_messages_ensure_types ();
+      kv_test_ensure_types ();
       cp_method_info_set_idempotency (get, CP_IDEMPOTENCY_NO_SIDE_EFFECTS);
       server = cp_rpc_server_new ();
       cp_rpc_server_add_method (server, get, get_handler, NULL, NULL);

@@ -25,7 +25,7 @@
 #include "cp-http-connection-private.h"
 #include "cp-http-server-private.h"
 #include "cp-rpc-server-private.h"
-#include "kv-messages.h"
+#include "kv-test.h"
 
 #define SUM_PROCEDURE  "/test.v1.TestService/Sum"
 #define ECHO_PROCEDURE "/test.v1.TestService/Echo"
@@ -53,7 +53,7 @@ get_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
 {
   const char *key = kv_get_request_get_key (KV_GET_REQUEST (request));
   g_autoptr(GBytes) value = g_bytes_new (key, strlen (key));
-  g_autoptr(KvGetResponse) response = kv_get_response_new (value, TRUE);
+  g_autoptr(KvGetResponse) response = kv_test_get_response (value, TRUE);
 
   if (g_str_has_prefix (key, "e"))
     {
@@ -75,7 +75,7 @@ put_handler (CpInvocation *invocation, CpMessage *request, gpointer user_data)
 static gboolean
 send_event (CpInvocation *invocation, const char *key)
 {
-  g_autoptr(KvWatchEvent) event = kv_watch_event_new (1, key, NULL);
+  g_autoptr(KvWatchEvent) event = kv_test_watch_event (1, key, NULL);
 
   return cp_invocation_send_message (invocation, CP_MESSAGE (event), NULL);
 }
@@ -105,7 +105,7 @@ stream_finish (CpInvocation *invocation, GString *keys, const GError *error)
   else if (g_str_equal (cp_invocation_get_procedure (invocation), SUM_PROCEDURE))
     {
       g_autoptr(GBytes) value = g_bytes_new (keys->str, keys->len);
-      g_autoptr(KvGetResponse) response = kv_get_response_new (value, TRUE);
+      g_autoptr(KvGetResponse) response = kv_test_get_response (value, TRUE);
       cp_invocation_return_message (invocation, CP_MESSAGE (response));
     }
   else
@@ -174,7 +174,7 @@ get_server (void)
 
   /* Any warning or critical from the engine is a bug. */
   g_log_set_always_fatal (G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING | G_LOG_FATAL_MASK);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
   verbose = g_getenv ("FUZZ_VERBOSE") != NULL;
   if (g_getenv ("FUZZ_TOLERATE_CLOSE_WAIT") != NULL && !tolerate_close_wait)
     {

@@ -1,9 +1,11 @@
-/* rpc-test-util.h: a raw HTTP/1.1 client for server tests
+/* rpc-test-util.h: a raw HTTP/1.1 client and the server fixture for server tests
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Sends exact request bytes over a real TCP connection and parses the
- * response (Content-Length, chunked, or until EOF) while iterating the
- * thread-default main context, where the server under test runs.
+ * The raw client (inline below) sends exact request bytes over a real TCP
+ * connection and parses the response (Content-Length, chunked, or until
+ * EOF) while iterating the thread-default main context, where the server
+ * under test runs. The fixture and request helpers at the end are defined
+ * in rpc-test-util.c.
  */
 #pragma once
 
@@ -295,3 +297,69 @@ raw_envelope (guint8 flags, const void *data, gsize len)
     memcpy (buf + 5, data, len);
   return g_bytes_new_take (buf, len + 5);
 }
+
+/* ------------------------------------------------------------------ */
+/* The server fixture and request helpers (rpc-test-util.c)             */
+
+#include <connectplugin.h>
+#include "kv-test.h"
+
+#define UNICODE_MESSAGE "\ntest with whitespace\r\nand Unicode BMP \xe2\x98\xba and non-BMP \xf0\x9f\x98\x88\n"
+#define SUM_PROCEDURE  "/test.v1.TestService/Sum"
+#define ECHO_PROCEDURE "/test.v1.TestService/Echo"
+
+typedef struct {
+  CpRpcServer *server;
+  char *url;
+
+  /* What handlers saw / do. */
+  CpInvocation *held;          /* a call kept open by the test */
+  gboolean held_cancelled;
+  gboolean late_answer_done;
+  gint64 seen_timeout_ms;
+  gint64 seen_remaining_ms;
+  guint n_calls;
+
+  /* Flood (back-pressure) producer. */
+  guint flood_total;
+  guint flood_sent;
+  gboolean flood_waiting;
+  gboolean flood_done;
+  GError *flood_error;
+} Fixture;
+
+/* A CpRpcServer on 127.0.0.1:0 with the test handlers registered. */
+void fixture_setup (Fixture *f, gconstpointer data);
+void fixture_teardown (Fixture *f, gconstpointer data);
+
+/* Request bytes; one round trip on a fresh connection. */
+GBytes *build_request (const char *method,
+                       const char *target,
+                       const char *headers,
+                       GBytes     *body);
+void roundtrip (Fixture     *f,
+                const char  *method,
+                const char  *target,
+                const char  *headers,
+                GBytes      *body,
+                RawResponse *resp);
+
+/* Messages and envelopes. */
+GBytes *proto_of (gpointer message);
+GBytes *get_request_proto (const char *key);
+GBytes *watch_request_envelope (const char *prefix);
+GBytes *put_envelopes (const char * const *keys);
+KvGetResponse *decode_get_response (GBytes *body, CpCodec codec);
+
+/* Assertions on answers. */
+void assert_value (KvGetResponse *response, const char *expected);
+void assert_header (SoupMessageHeaders *headers, const char *name, const char *expected);
+void assert_error_json (GBytes *body, CpErrorCode code, const char *message);
+void assert_rich_error_json (GBytes *body, CpErrorCode code);
+GError *parse_end_stream (GBytes *payload, SoupMessageHeaders *trailers);
+void assert_server_alive (Fixture *f);
+
+/* Streams: the envelopes of a 200 answer, or the error its end carries. */
+GArray *stream_call (Fixture *f, const char *procedure, const char *headers, GBytes *body,
+                     RawResponse *resp);
+GError *stream_call_error (Fixture *f, const char *procedure, const char *headers, GBytes *body);

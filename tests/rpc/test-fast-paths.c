@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cp-compression.h"
-#include "kv-messages.h"
+#include "kv-test.h"
 
 /* ---- compression ---- */
 
@@ -183,7 +183,7 @@ job_send (Job *job)
       return;
     }
   key = g_strdup_printf ("key/%u", f->sent);
-  event = kv_watch_event_new (KV_EVENT_TYPE_PUT, key, NULL);
+  event = kv_test_watch_event (KV_EVENT_TYPE_PUT, key, NULL);
   f->sent++;
   f->inside_send = TRUE;
   cp_invocation_send_message_async (job->invocation, CP_MESSAGE (event), job->cancellable,
@@ -214,7 +214,7 @@ handle_get (CpInvocation *invocation,
   Fixture *f = user_data;
   GInetSocketAddress *remote = G_INET_SOCKET_ADDRESS (cp_invocation_get_remote_address (invocation));
   g_autoptr(GBytes) value = g_bytes_new_static ("world", 5);
-  g_autoptr(KvGetResponse) response = kv_get_response_new (value, TRUE);
+  g_autoptr(KvGetResponse) response = kv_test_get_response (value, TRUE);
 
   g_ptr_array_add (f->ports, GUINT_TO_POINTER (g_inet_socket_address_get_port (remote)));
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
@@ -228,7 +228,7 @@ fixture_setup (Fixture       *f,
   g_autoptr(CpMethodInfo) get_info = NULL;
   g_autoptr(CpMethodInfo) watch_info = NULL;
 
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
   f->ports = g_ptr_array_new ();
   f->server = cp_rpc_server_new ();
   get_info = cp_method_info_new (KV_PROCEDURE_GET, CP_METHOD_UNARY,
@@ -281,7 +281,7 @@ on_closed (CpResponseStream *stream,
 static void
 run_watch (Fixture *f)
 {
-  g_autoptr(KvWatchRequest) request = kv_watch_request_new ("");
+  g_autoptr(KvWatchRequest) request = kv_test_watch_request ("");
   g_autoptr(CpResponseStream) stream = NULL;
 
   stream = cp_channel_call_server_stream (f->channel, KV_PROCEDURE_WATCH, CP_MESSAGE (request),
@@ -333,7 +333,7 @@ static void
 test_client_sequential_reuse (Fixture       *f,
                               gconstpointer  data)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("hello");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("hello");
 
   for (guint i = 0; i < 50; i++)
     {

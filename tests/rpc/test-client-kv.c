@@ -75,13 +75,13 @@ handle_get (CpInvocation *invocation,
       soup_message_headers_append (cp_invocation_get_response_headers (invocation), "x-custom-header", "hv");
       soup_message_headers_append (cp_invocation_get_response_trailers (invocation), "x-custom-trailer", "t1");
       soup_message_headers_append (cp_invocation_get_response_trailers (invocation), "x-custom-trailer", "t2");
-      response = kv_get_response_new (v, TRUE);
+      response = kv_test_get_response (v, TRUE);
       cp_invocation_return_message (invocation, CP_MESSAGE (response));
       return;
     }
 
   value = g_hash_table_lookup (f->store, key);
-  response = kv_get_response_new (value, value != NULL);
+  response = kv_test_get_response (value, value != NULL);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
 }
 
@@ -92,7 +92,7 @@ notify_watchers (Fixture    *f,
 {
   for (guint i = 0; i < f->watchers->len; i++)
     {
-      g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_PUT, key, value);
+      g_autoptr(KvWatchEvent) event = kv_test_watch_event (KV_EVENT_TYPE_PUT, key, value);
 
       cp_invocation_send_message (f->watchers->pdata[i], CP_MESSAGE (event), NULL);
     }
@@ -128,7 +128,7 @@ handle_watch (CpInvocation *invocation,
       for (guint i = 0; i < n; i++)
         {
           g_autofree char *key = g_strdup_printf ("k%u", i);
-          g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_PUT, key, NULL);
+          g_autoptr(KvWatchEvent) event = kv_test_watch_event (KV_EVENT_TYPE_PUT, key, NULL);
           g_autoptr(GError) error = NULL;
 
           g_assert_true (cp_invocation_send_message (invocation, CP_MESSAGE (event), &error));
@@ -139,7 +139,7 @@ handle_watch (CpInvocation *invocation,
     }
   if (g_str_equal (prefix, "fail"))
     {
-      g_autoptr(KvWatchEvent) event = kv_watch_event_new (KV_EVENT_TYPE_DELETE, "x", NULL);
+      g_autoptr(KvWatchEvent) event = kv_test_watch_event (KV_EVENT_TYPE_DELETE, "x", NULL);
 
       cp_invocation_send_message (invocation, CP_MESSAGE (event), NULL);
       cp_invocation_return_error (invocation, CP_ERROR_RESOURCE_EXHAUSTED, "too many watchers");
@@ -148,7 +148,7 @@ handle_watch (CpInvocation *invocation,
   watch_cancellable (f, invocation);
   g_ptr_array_add (f->watchers, g_object_ref (invocation));
   {
-    g_autoptr(KvWatchEvent) hello = kv_watch_event_new (KV_EVENT_TYPE_UNSPECIFIED, "", NULL);
+    g_autoptr(KvWatchEvent) hello = kv_test_watch_event (KV_EVENT_TYPE_UNSPECIFIED, "", NULL);
 
     cp_invocation_send_message (invocation, CP_MESSAGE (hello), NULL);
   }
@@ -176,7 +176,7 @@ put_many_received (GObject      *source,
       /* End of the request stream: one response. */
       g_autofree char *count = g_strdup_printf ("%u", pm->count);
       g_autoptr(GBytes) v = g_bytes_new (count, strlen (count));
-      g_autoptr(KvGetResponse) response = kv_get_response_new (v, TRUE);
+      g_autoptr(KvGetResponse) response = kv_test_get_response (v, TRUE);
 
       cp_invocation_return_message (pm->invocation, CP_MESSAGE (response));
       g_object_unref (pm->invocation);
@@ -293,7 +293,7 @@ kv_get (Fixture        *f,
         CpCallOptions  *options,
         GError        **error)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new (key);
+  g_autoptr(KvGetRequest) request = kv_test_get_request (key);
 
   return test_call_unary (f->channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
                           KV_TYPE_GET_RESPONSE, options, NULL, error);
@@ -306,7 +306,7 @@ kv_put (Fixture    *f,
         CpCodec     codec)
 {
   g_autoptr(GBytes) v = g_bytes_new (value, strlen (value));
-  g_autoptr(KvPutRequest) request = kv_put_request_new (key, v);
+  g_autoptr(KvPutRequest) request = kv_test_put_request (key, v);
   g_autoptr(CpCallOptions) options = cp_call_options_new ();
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
@@ -354,8 +354,8 @@ static gpointer
 sync_thread (gpointer user_data)
 {
   SyncData *sd = user_data;
-  g_autoptr(KvGetRequest) absent = kv_get_request_new ("absent");
-  g_autoptr(KvGetRequest) present = kv_get_request_new ("present");
+  g_autoptr(KvGetRequest) absent = kv_test_get_request ("absent");
+  g_autoptr(KvGetRequest) present = kv_test_get_request ("present");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -396,7 +396,7 @@ test_sync (Fixture       *f,
    * server's context itself. */
   if (g_str_equal (data, "in-process"))
     {
-      g_autoptr(KvGetRequest) request = kv_get_request_new ("present");
+      g_autoptr(KvGetRequest) request = kv_test_get_request ("present");
       g_autoptr(CpMessage) response = NULL;
       g_autoptr(GError) error = NULL;
 
@@ -469,7 +469,7 @@ static void
 test_unknown_method (Fixture       *f,
                      gconstpointer  data)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("k");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -516,7 +516,7 @@ test_cancel (Fixture       *f,
              gconstpointer  data)
 {
   g_autoptr(GCancellable) cancellable = g_cancellable_new ();
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("hang");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("hang");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
 
@@ -536,7 +536,7 @@ kv_watch (Fixture       *f,
           const char    *prefix,
           CpCallOptions *options)
 {
-  g_autoptr(KvWatchRequest) request = kv_watch_request_new (prefix);
+  g_autoptr(KvWatchRequest) request = kv_test_watch_request (prefix);
 
   return cp_channel_call_server_stream (f->channel, KV_PROCEDURE_WATCH, CP_MESSAGE (request),
                                         KV_TYPE_WATCH_EVENT, options);
@@ -686,7 +686,7 @@ test_kv_client_stream (Fixture       *f,
       for (int n = 0; n < 3; n++)
         {
           g_autoptr(GBytes) v = g_bytes_new ("x", 1);
-          g_autoptr(KvPutRequest) put = kv_put_request_new ("k", v);
+          g_autoptr(KvPutRequest) put = kv_test_put_request ("k", v);
 
           g_assert_true (cp_request_stream_send (stream, CP_MESSAGE (put), &error));
           g_assert_no_error (error);
@@ -724,7 +724,7 @@ test_streams_no_default_deadline (Fixture       *f,
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GBytes) v = g_bytes_new ("x", 1);
-  g_autoptr(KvPutRequest) put = kv_put_request_new ("k", v);
+  g_autoptr(KvPutRequest) put = kv_test_put_request ("k", v);
   StreamRun run;
 
   g_object_set (f->channel, "timeout-ms", (gint64) 100, NULL);
@@ -764,8 +764,8 @@ worker_thread (gpointer user_data)
 {
   WorkerData *wd = user_data;
   g_autoptr(GMainContext) context = g_main_context_new ();
-  g_autoptr(KvGetRequest) request = kv_get_request_new ("absent");
-  g_autoptr(KvWatchRequest) watch = kv_watch_request_new ("finite:3");
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("absent");
+  g_autoptr(KvWatchRequest) watch = kv_test_watch_request ("finite:3");
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
   StreamRun run;
@@ -844,7 +844,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   add_tests ("tcp");
   add_tests ("unix");

@@ -59,7 +59,7 @@ handle_get (CpInvocation *invocation,
     value = g_bytes_new_take (g_malloc0 (64 * 1024), 64 * 1024);
   else
     value = g_bytes_new (key, strlen (key));
-  response = kv_get_response_new (value, TRUE);
+  response = kv_test_get_response (value, TRUE);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
 }
 
@@ -191,7 +191,7 @@ sync_get (CpChannel   *channel,
           const char  *key,
           GError     **error)
 {
-  g_autoptr(KvGetRequest) request = kv_get_request_new (key);
+  g_autoptr(KvGetRequest) request = kv_test_get_request (key);
   g_autoptr(CpCallOptions) options = guarded_options ();
 
   return cp_channel_call_sync (channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
@@ -218,7 +218,7 @@ sync_put_ok (CpChannel  *channel,
              const char *key)
 {
   g_autoptr(GBytes) value = g_bytes_new_static ("v", 1);
-  g_autoptr(KvPutRequest) request = kv_put_request_new (key, value);
+  g_autoptr(KvPutRequest) request = kv_test_put_request (key, value);
   g_autoptr(CpCallOptions) options = guarded_options ();
   g_autoptr(CpMessage) response = NULL;
   g_autoptr(GError) error = NULL;
@@ -327,7 +327,7 @@ test_mixed (void)
   g_assert_no_error (error);
   for (guint i = 0; i < 1000; i++)
     {
-      g_autoptr(KvGetRequest) request = kv_get_request_new ("async");
+      g_autoptr(KvGetRequest) request = kv_test_get_request ("async");
       g_autoptr(CpCallOptions) options = guarded_options ();
       g_autoptr(CpMessage) response = NULL;
 
@@ -393,7 +393,7 @@ test_deadline (void)
   g_object_set (channel, "timeout-ms", (gint64) 50, NULL);
   for (guint i = 0; i < 20; i++)
     {
-      g_autoptr(KvGetRequest) request = kv_get_request_new ("hang");
+      g_autoptr(KvGetRequest) request = kv_test_get_request ("hang");
       g_autoptr(CpMessage) response = NULL;
 
       response = cp_channel_call_sync (channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
@@ -432,7 +432,7 @@ int
 main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
-  kv_messages_ensure_types ();
+  kv_test_ensure_types ();
 
   g_test_add_func ("/client/sync/sequential", test_sequential);
   g_test_add_func ("/client/sync/threads", test_threads);

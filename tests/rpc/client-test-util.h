@@ -5,7 +5,7 @@
 
 #include <connectplugin.h>
 #include "cp-channel-private.h"
-#include "kv-messages.h"
+#include "kv-test.h"
 
 G_BEGIN_DECLS
 

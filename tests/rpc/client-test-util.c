@@ -195,7 +195,7 @@ test_get_response (const char *value,
                    CpCodec     codec)
 {
   g_autoptr(GBytes) v = g_bytes_new (value, strlen (value));
-  g_autoptr(KvGetResponse) response = kv_get_response_new (v, found);
+  g_autoptr(KvGetResponse) response = kv_test_get_response (v, found);
   g_autoptr(GError) error = NULL;
   GBytes *bytes = cp_message_serialize (CP_MESSAGE (response), codec, &error);
 
