@@ -766,7 +766,6 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
       gsize keylen;
       g_autofree char *key = NULL;
       GBytes *canon;
-      gpointer idx;
 
       if (!parse_string (ps, ps->scratch, NULL))
         goto error;
@@ -799,23 +798,20 @@ parse_map (Parser *ps, ProtobufCMessage *m, const ProtobufCFieldDescriptor *f)
       cp_proto_field_set (entry, kf, &k);
       cp_proto_field_set (entry, vf, &v);
 
-      /* duplicate keys: the last one wins */
+      /* A key given twice is an error, as in protobuf-go (not "last wins"). */
       if (kf->type == PROTOBUF_C_TYPE_STRING)
         canon = g_bytes_new (k.s, strlen (k.s));
       else
         canon = g_bytes_new (&k, cp_proto_type_size (kf->type));
-      if (g_hash_table_lookup_extended (seen, canon, NULL, &idx))
+      if (g_hash_table_contains (seen, canon))
         {
-          ProtobufCMessage **slot = &g_array_index (arr, ProtobufCMessage *, GPOINTER_TO_UINT (idx));
-          protobuf_c_message_free_unpacked (*slot, NULL);
-          *slot = entry;
           g_bytes_unref (canon);
+          protobuf_c_message_free_unpacked (entry, NULL);
+          fail (ps, "field %s: duplicate map key \"%s\"", f->name, key);
+          goto error;
         }
-      else
-        {
-          g_hash_table_insert (seen, canon, GUINT_TO_POINTER (arr->len));
-          g_array_append_val (arr, entry);
-        }
+      g_hash_table_add (seen, canon);
+      g_array_append_val (arr, entry);
 
     next:
       if (!list_next (ps, '}', &more))

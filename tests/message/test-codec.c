@@ -379,7 +379,7 @@ test_json_decode_variants (void)
     "\"f_bool\": true, \"oString\": null, \"oInt32\": 4,"
     "\"snakeCaseName2\": \"b\","
     "\"rInt32\": [1, \"2\", 3e0], \"r_enum\": [\"COLOR_RED\", \"NO_SUCH_NAME\", 9],"
-    "\"mInt32Nested\": {\"-1\": {\"id\": 4}, \"-1\": {\"id\": 5}}, \"m_bool_int64\": {\"false\": \"9\"},"
+    "\"mInt32Nested\": {\"-1\": {\"id\": 5}}, \"m_bool_int64\": {\"false\": \"9\"},"
     "\"fRecursive\": {\"children\": [{}, {\"depth\": 2}]}"
     "}  ";
 
@@ -404,10 +404,10 @@ test_json_decode_variants (void)
   g_assert_cmpstr (m->f_string, ==, "\xc3\xa9\xf0\x9f\x98\x80/");
   g_assert_null (m->f_nested);
   g_assert_true (m->f_bool);
-  /* two members of one oneof: the last one wins */
+  /* a null oneof member leaves the oneof to the other one */
   g_assert_cmpint (m->choice_case, ==, CPTEST__V1__TEST_ALL__CHOICE_O_INT32);
   g_assert_cmpint (m->o_int32, ==, 4);
-  /* the same field under both names: the last one wins */
+  /* the JSON name of a snake_case field with a digit */
   g_assert_cmpstr (m->snake_case_name_2, ==, "b");
   g_assert_cmpuint (m->n_r_int32, ==, 3);
   g_assert_cmpint (m->r_int32[2], ==, 3);
@@ -415,7 +415,7 @@ test_json_decode_variants (void)
   g_assert_cmpuint (m->n_r_enum, ==, 2);
   g_assert_cmpint (m->r_enum[0], ==, CPTEST__V1__COLOR__COLOR_RED);
   g_assert_cmpint (m->r_enum[1], ==, 9);
-  /* duplicate map keys: the last one wins */
+  /* map keys from strings: int32 and bool */
   g_assert_cmpuint (m->n_m_int32_nested, ==, 1);
   g_assert_cmpint (m->m_int32_nested[0]->value->id, ==, 5);
   g_assert_cmpuint (m->n_m_bool_int64, ==, 1);
@@ -736,6 +736,10 @@ test_json_duplicate_fields (void)
     { "{\"snakeCaseName2\":\"a\",\"snake_case_name_2\":\"b\"}", "snake_case_name_2" },
     { "{\"oString\":\"a\",\"oInt32\":1}", "o_int32" },
     { "{\"oEnum\":\"COLOR_RED\",\"o_nested\":{}}", "o_nested" },
+    /* a map key given twice, also in another spelling of the same value */
+    { "{\"mStringString\":{\"a\":\"1\",\"a\":\"2\"}}", "m_string_string" },
+    { "{\"mInt32Nested\":{\"-1\":{},\"-1\":{}}}", "m_int32_nested" },
+    { "{\"mBoolInt64\":{\"true\":\"1\",\"false\":\"2\",\"true\":\"3\"}}", "m_bool_int64" },
   };
   static const char *good[] = {
     "{\"fInt32\":1,\"fInt64\":\"2\"}",
