@@ -53,7 +53,7 @@ const char         *cp_channel_exchange_get_reason           (CpChannelExchange 
 SoupMessageHeaders *cp_channel_exchange_get_response_headers (CpChannelExchange *exchange);
 /* TRUE when the response body ended because the server closed the
  * connection rather than by its own framing (see body_connection_lost ()
- * in cp-channel-exchange.c): a stream cut off that way is `unavailable`. */
+ * in cp-channel-exchange-soup.c): a stream cut off that way is `unavailable`. */
 gboolean            cp_channel_exchange_get_connection_lost  (CpChannelExchange *exchange);
 /* Whether libsoup still holds the exchange (and its connection): after the
  * body ended or was aborted, it finishes the message from a source of the

@@ -2,16 +2,26 @@
  * (its configuration and transport), beyond its public API
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The client engine's units and who uses whom (private headers, no cycle):
+ * The client engine's units, and the private headers each one includes
+ * besides its own (no cycle; the exchange and the settings read the
+ * channel through this header, which includes none of the others):
  *
- *   cp-channel.c          CpChannel, unary calls      → streams, exchange, settings
- *   cp-request-stream.c   client/bidi streaming       → response stream, exchange,
- *                                                       settings, stream decoder
- *   cp-response-stream.c  server streaming            → exchange, settings, decoder
- *   cp-stream-decoder.c   Connect streaming bodies    → exchange (head only), util
- *   cp-call-settings.c    settings of one call        → this header, util
- *   cp-channel-exchange.c one HTTP exchange           → this header
- *   cp-channel-util.c     response checks and errors  → (nothing of the above)
+ *   cp-channel.c            CpChannel, unary calls   → request and response
+ *                                                      stream, exchange,
+ *                                                      settings, util
+ *   cp-request-stream.c     client/bidi streaming    → response stream,
+ *                                                      exchange, settings,
+ *                                                      stream decoder, util
+ *   cp-response-stream.c    server streaming         → exchange, settings,
+ *                                                      stream decoder, util
+ *   cp-stream-decoder.c     Connect streaming bodies → exchange, util
+ *   cp-call-settings.c      settings of one call     → this one, util
+ *   cp-channel-exchange.c   one HTTP exchange: core  → this one, exchange-impl
+ *   cp-channel-exchange-soup.c, -local.c: its two transports (the same)
+ *   cp-channel-util.c       response checks, errors  → (none)
+ *   cp-call-options.c       CpCallOptions            → (none)
+ *
+ * (cp-call-options-private.h, for cp_headers_copy_into(), is left out.)
  */
 #pragma once
 
