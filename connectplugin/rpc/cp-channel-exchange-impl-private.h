@@ -5,9 +5,10 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The core picks the transport at start: in-process when the channel has a
- * server (server_context is then set), libsoup otherwise. The other hooks
- * are called for both and do nothing when their transport's fields are
- * unset, as a switch on server_context would.
+ * server (server_context is then set), libsoup otherwise. Later hooks: the
+ * libsoup ones and the in-process stop/clear are called whatever the
+ * transport (they do nothing while their fields are unset); the in-process
+ * abort and resume only when server_context is set.
  */
 #pragma once
 
