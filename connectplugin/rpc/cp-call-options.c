@@ -1,8 +1,7 @@
 /* cp-call-options.c: per-call settings, and what a call brought back
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "cp-call-options.h"
-#include "cp-channel-private.h"
+#include "cp-call-options-private.h"
 #include "cp-enum-types.h"
 
 /**

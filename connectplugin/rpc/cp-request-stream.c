@@ -1,8 +1,13 @@
 /* cp-request-stream.c: sending side of a client-streaming call
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "cp-request-stream.h"
-#include "cp-channel-private.h"
+#include "cp-request-stream-private.h"
+#include "cp-response-stream-private.h"
+#include "cp-call-options-private.h"
+#include "cp-call-settings-private.h"
+#include "cp-channel-exchange-private.h"
+#include "cp-channel-util-private.h"
+#include "cp-stream-decoder-private.h"
 #include "cp-error.h"
 
 /**
@@ -32,7 +37,7 @@ struct _CpRequestStream
 
   gboolean closing;
   gboolean cancelled;
-  CpClientCall *call;
+  CpChannelExchange *exchange;
   CpStreamDecoder *decoder;
   GTask *task;
   CpMessage *response;
@@ -50,7 +55,7 @@ cp_request_stream_finalize (GObject *object)
   CpRequestStream *self = CP_REQUEST_STREAM (object);
 
   g_assert (self->task == NULL);
-  g_clear_pointer (&self->call, cp_client_call_unref);
+  g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   g_clear_pointer (&self->decoder, cp_stream_decoder_free);
   g_clear_object (&self->response);
   g_clear_pointer (&self->body, g_byte_array_unref);
@@ -111,10 +116,10 @@ stream_complete (CpRequestStream *self,
       g_clear_error (&error);
       return;
     }
-  if (self->call != NULL)
+  if (self->exchange != NULL)
     {
-      cp_client_call_close (self->call);
-      g_clear_pointer (&self->call, cp_client_call_unref);
+      cp_channel_exchange_close (self->exchange);
+      g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
     }
 
   soup_message_headers_clear (self->response_trailers);
@@ -124,7 +129,7 @@ stream_complete (CpRequestStream *self,
 
   if (error != NULL)
     {
-      cp_client_error_set_metadata (error, self->response_headers, self->response_trailers);
+      cp_channel_error_set_metadata (error, self->response_headers, self->response_trailers);
       g_task_return_error (task, error);
     }
   else
@@ -132,23 +137,20 @@ stream_complete (CpRequestStream *self,
 }
 
 static void
-on_head (CpClientCall *call,
-         gpointer      user_data)
+on_head (CpChannelExchange *exchange,
+         gpointer           user_data)
 {
   CpRequestStream *self = user_data;
-  SoupMessageHeaders *headers = cp_client_call_get_response_headers (call);
   GError *error = NULL;
 
-  cp_headers_copy_into (self->response_headers, headers);
-  if (!cp_stream_decoder_head (self->decoder, cp_client_call_get_status (call),
-                               cp_client_call_get_reason (call), headers, &error))
+  if (!cp_stream_decoder_exchange_head (self->decoder, exchange, self->response_headers, &error))
     stream_complete (self, error);
 }
 
 static void
-on_chunk (CpClientCall *call,
-          GBytes       *chunk,
-          gpointer      user_data)
+on_chunk (CpChannelExchange *exchange,
+          GBytes            *chunk,
+          gpointer           user_data)
 {
   CpRequestStream *self = user_data;
 
@@ -175,14 +177,14 @@ on_chunk (CpClientCall *call,
 }
 
 static void
-on_end (CpClientCall *call,
-        const GError *error,
-        gpointer      user_data)
+on_end (CpChannelExchange *exchange,
+        const GError      *error,
+        gpointer           user_data)
 {
   CpRequestStream *self = user_data;
   GError *stream_error = NULL;
 
-  g_clear_pointer (&self->call, cp_client_call_unref);
+  g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   if (error != NULL)
     stream_complete (self, g_error_copy (error));
   else if (!cp_stream_decoder_finish (self->decoder, &stream_error))
@@ -194,7 +196,7 @@ on_end (CpClientCall *call,
     stream_complete (self, NULL);
 }
 
-static const CpClientCallCallbacks stream_callbacks = {
+static const CpChannelExchangeCallbacks stream_callbacks = {
   on_head,
   on_chunk,
   on_end,
@@ -276,10 +278,11 @@ cp_request_stream_close_async (CpRequestStream     *stream,
   stream->task = g_steal_pointer (&task);
   headers = cp_call_settings_stream_headers (&stream->settings);
   body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
-  stream->call = cp_client_call_new (stream->channel, "POST", stream->procedure, headers,
-                                     body, stream->settings.deadline, cancellable,
-                                     &stream_callbacks, g_object_ref (stream), g_object_unref);
-  cp_client_call_start (stream->call);
+  stream->exchange = cp_channel_exchange_new (stream->channel, "POST", stream->procedure,
+                                              headers, body, stream->settings.deadline,
+                                              cancellable, &stream_callbacks,
+                                              g_object_ref (stream), g_object_unref);
+  cp_channel_exchange_start (stream->exchange);
 }
 
 /**
@@ -359,8 +362,8 @@ cp_request_stream_cancel (CpRequestStream *stream)
   g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
 
   stream->cancelled = TRUE;
-  if (stream->call != NULL)
-    cp_client_call_cancel (stream->call);
+  if (stream->exchange != NULL)
+    cp_channel_exchange_cancel (stream->exchange);
 }
 
 /**

@@ -1,8 +1,12 @@
 /* cp-response-stream.c: messages arriving from a server-streaming call
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "cp-response-stream.h"
-#include "cp-channel-private.h"
+#include "cp-response-stream-private.h"
+#include "cp-call-options-private.h"
+#include "cp-call-settings-private.h"
+#include "cp-channel-exchange-private.h"
+#include "cp-channel-util-private.h"
+#include "cp-stream-decoder-private.h"
 #include "cp-error.h"
 
 /**
@@ -38,7 +42,7 @@ struct _CpResponseStream
   GBytes *body;
   GError *setup_error;
 
-  CpClientCall *call;
+  CpChannelExchange *exchange;
   CpStreamDecoder *decoder;
   GSource *start_source;
   GSource *process_source;
@@ -82,10 +86,10 @@ cp_response_stream_dispose (GObject *object)
 
   destroy_source (&self->start_source);
   destroy_source (&self->process_source);
-  if (self->call != NULL)
+  if (self->exchange != NULL)
     {
-      cp_client_call_close (self->call);
-      g_clear_pointer (&self->call, cp_client_call_unref);
+      cp_channel_exchange_close (self->exchange);
+      g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
     }
 
   G_OBJECT_CLASS (cp_response_stream_parent_class)->dispose (object);
@@ -180,10 +184,10 @@ stream_close (CpResponseStream *self,
 
   destroy_source (&self->start_source);
   destroy_source (&self->process_source);
-  if (self->call != NULL)
+  if (self->exchange != NULL)
     {
-      cp_client_call_close (self->call);
-      g_clear_pointer (&self->call, cp_client_call_unref);
+      cp_channel_exchange_close (self->exchange);
+      g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
     }
   if (self->decoder != NULL)
     {
@@ -193,7 +197,7 @@ stream_close (CpResponseStream *self,
     }
   if (self->options != NULL)
     cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
-  cp_client_error_set_metadata (owned, self->response_headers, self->response_trailers);
+  cp_channel_error_set_metadata (owned, self->response_headers, self->response_trailers);
 
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0, owned);
 }
@@ -244,16 +248,13 @@ stream_process (CpResponseStream *self)
 }
 
 static void
-on_head (CpClientCall *call,
-         gpointer      user_data)
+on_head (CpChannelExchange *exchange,
+         gpointer           user_data)
 {
   CpResponseStream *self = user_data;
-  SoupMessageHeaders *headers = cp_client_call_get_response_headers (call);
   GError *error = NULL;
 
-  cp_headers_copy_into (self->response_headers, headers);
-  if (!cp_stream_decoder_head (self->decoder, cp_client_call_get_status (call),
-                               cp_client_call_get_reason (call), headers, &error))
+  if (!cp_stream_decoder_exchange_head (self->decoder, exchange, self->response_headers, &error))
     {
       stream_close (self, error);
       return;
@@ -262,9 +263,9 @@ on_head (CpClientCall *call,
 }
 
 static void
-on_chunk (CpClientCall *call,
-          GBytes       *chunk,
-          gpointer      user_data)
+on_chunk (CpChannelExchange *exchange,
+          GBytes            *chunk,
+          gpointer           user_data)
 {
   CpResponseStream *self = user_data;
 
@@ -273,14 +274,14 @@ on_chunk (CpClientCall *call,
 }
 
 static void
-on_end (CpClientCall *call,
-        const GError *error,
-        gpointer      user_data)
+on_end (CpChannelExchange *exchange,
+        const GError      *error,
+        gpointer           user_data)
 {
   CpResponseStream *self = user_data;
 
-  self->connection_lost = cp_client_call_get_connection_lost (call);
-  g_clear_pointer (&self->call, cp_client_call_unref);
+  self->connection_lost = cp_channel_exchange_get_connection_lost (exchange);
+  g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   if (error != NULL)
     {
       stream_close (self, g_error_copy (error));
@@ -290,7 +291,7 @@ on_end (CpClientCall *call,
   stream_process (self);
 }
 
-static const CpClientCallCallbacks stream_callbacks = {
+static const CpChannelExchangeCallbacks stream_callbacks = {
   on_head,
   on_chunk,
   on_end,
@@ -418,12 +419,13 @@ cp_response_stream_start (CpResponseStream *stream)
     }
 
   headers = cp_call_settings_stream_headers (&stream->settings);
-  stream->call = cp_client_call_new (stream->channel, "POST", stream->procedure, headers,
-                                     stream->body, stream->settings.deadline, NULL,
-                                     &stream_callbacks, g_object_ref (stream), g_object_unref);
+  stream->exchange = cp_channel_exchange_new (stream->channel, "POST", stream->procedure,
+                                              headers, stream->body, stream->settings.deadline,
+                                              NULL, &stream_callbacks,
+                                              g_object_ref (stream), g_object_unref);
   if (stream->paused)
-    cp_client_call_pause (stream->call);
-  cp_client_call_start (stream->call);
+    cp_channel_exchange_pause (stream->exchange);
+  cp_channel_exchange_start (stream->exchange);
 }
 
 /**
@@ -443,8 +445,8 @@ cp_response_stream_pause (CpResponseStream *stream)
     return;
   stream->paused = TRUE;
   destroy_source (&stream->process_source);
-  if (stream->call != NULL)
-    cp_client_call_pause (stream->call);
+  if (stream->exchange != NULL)
+    cp_channel_exchange_pause (stream->exchange);
 }
 
 /**
@@ -464,8 +466,8 @@ cp_response_stream_resume (CpResponseStream *stream)
   stream->paused = FALSE;
   if (stream->closed)
     return;
-  if (stream->call != NULL)
-    cp_client_call_resume (stream->call);
+  if (stream->exchange != NULL)
+    cp_channel_exchange_resume (stream->exchange);
   if (stream->started)
     schedule (stream, &stream->process_source, on_process_idle, "[connectplugin] stream resume");
 }
@@ -487,10 +489,10 @@ cp_response_stream_cancel (CpResponseStream *stream)
     return;
   stream->started = TRUE;
   destroy_source (&stream->start_source);
-  if (stream->call != NULL)
+  if (stream->exchange != NULL)
     {
-      cp_client_call_close (stream->call);
-      g_clear_pointer (&stream->call, cp_client_call_unref);
+      cp_channel_exchange_close (stream->exchange);
+      g_clear_pointer (&stream->exchange, cp_channel_exchange_unref);
     }
   stream->pending_close = g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
                                                "the call was cancelled");

@@ -391,6 +391,34 @@ cp_proxy_call_server_stream (CpProxy       *proxy,
                                         cp_method_info_get_output_type (info), options);
 }
 
+/* The client- and bidi-streaming calls: both start with a request stream
+ * and differ only in the method @kind they accept. */
+static CpRequestStream *
+call_request_stream (CpProxy       *proxy,
+                     const char    *method_name,
+                     CpMethodKind   kind,
+                     CpCallOptions *options)
+{
+  g_autoptr(GError) error = NULL;
+  CpChannel *channel = cp_proxy_get_channel (proxy);
+  CpMethodInfo *info;
+  const char *procedure;
+  GType output_type;
+
+  info = lookup_method (proxy, method_name, kind, &error);
+  if (info == NULL)
+    {
+      g_critical ("%s", error->message);
+      return NULL;
+    }
+
+  procedure = cp_method_info_get_procedure (info);
+  output_type = cp_method_info_get_output_type (info);
+  if (kind == CP_METHOD_BIDI_STREAMING)
+    return cp_channel_call_bidi_stream (channel, procedure, output_type, options);
+  return cp_channel_call_client_stream (channel, procedure, output_type, options);
+}
+
 /**
  * cp_proxy_call_client_stream:
  * @proxy: a #CpProxy
@@ -409,23 +437,11 @@ cp_proxy_call_client_stream (CpProxy       *proxy,
                              const char    *method_name,
                              CpCallOptions *options)
 {
-  g_autoptr(GError) error = NULL;
-  CpMethodInfo *info;
-
   g_return_val_if_fail (CP_IS_PROXY (proxy), NULL);
   g_return_val_if_fail (method_name != NULL, NULL);
   g_return_val_if_fail (cp_proxy_get_channel (proxy) != NULL, NULL);
 
-  info = lookup_method (proxy, method_name, CP_METHOD_CLIENT_STREAMING, &error);
-  if (info == NULL)
-    {
-      g_critical ("%s", error->message);
-      return NULL;
-    }
-
-  return cp_channel_call_client_stream (cp_proxy_get_channel (proxy),
-                                        cp_method_info_get_procedure (info),
-                                        cp_method_info_get_output_type (info), options);
+  return call_request_stream (proxy, method_name, CP_METHOD_CLIENT_STREAMING, options);
 }
 
 /**
@@ -447,21 +463,9 @@ cp_proxy_call_bidi_stream (CpProxy       *proxy,
                            const char    *method_name,
                            CpCallOptions *options)
 {
-  g_autoptr(GError) error = NULL;
-  CpMethodInfo *info;
-
   g_return_val_if_fail (CP_IS_PROXY (proxy), NULL);
   g_return_val_if_fail (method_name != NULL, NULL);
   g_return_val_if_fail (cp_proxy_get_channel (proxy) != NULL, NULL);
 
-  info = lookup_method (proxy, method_name, CP_METHOD_BIDI_STREAMING, &error);
-  if (info == NULL)
-    {
-      g_critical ("%s", error->message);
-      return NULL;
-    }
-
-  return cp_channel_call_bidi_stream (cp_proxy_get_channel (proxy),
-                                      cp_method_info_get_procedure (info),
-                                      cp_method_info_get_output_type (info), options);
+  return call_request_stream (proxy, method_name, CP_METHOD_BIDI_STREAMING, options);
 }

@@ -1,0 +1,125 @@
+/* cp-call-settings.c: the settings of one call — the channel's defaults
+ * (codec, compression, timeout, receive limit) overridden by the call's
+ * CpCallOptions — and the request encoding that follows from them
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include <string.h>
+
+#include "cp-call-settings-private.h"
+#include "cp-call-options-private.h"
+#include "cp-channel-private.h"
+#include "cp-channel-util-private.h"
+#include "cp-envelope-private.h"
+#include "cp-metadata.h"
+
+static void
+copy_metadata (const char *name,
+               const char *value,
+               gpointer    user_data)
+{
+  if (cp_metadata_is_reserved (name))
+    {
+      g_debug ("Ignoring protocol header %s in call metadata", name);
+      return;
+    }
+  soup_message_headers_append (user_data, name, value);
+}
+
+void
+cp_call_settings_init (CpCallSettings *settings,
+                       CpChannel      *channel,
+                       CpCallOptions  *options,
+                       gboolean        unary)
+{
+  /* Streams may stay open and quiet for as long as they are useful: only
+   * unary calls get the channel's default timeout. */
+  gint64 timeout_ms = unary ? cp_channel_get_timeout_ms (channel) : 0;
+  gint64 now = g_get_monotonic_time ();
+
+  memset (settings, 0, sizeof *settings);
+  settings->codec = cp_channel_get_codec (channel);
+  settings->compression = cp_channel_get_compression (channel);
+  settings->max_receive_size = cp_channel_get_max_receive_size (channel);
+  settings->metadata = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+
+  if (options != NULL)
+    {
+      gint64 t = cp_call_options_get_timeout_ms (options);
+
+      if (t != 0)
+        timeout_ms = t;
+      if (cp_call_options_get_codec_is_set (options))
+        settings->codec = cp_call_options_get_codec (options);
+      if (cp_call_options_get_compression_is_set (options))
+        settings->compression = cp_call_options_get_compression (options);
+      settings->use_get = cp_call_options_get_use_get (options);
+      settings->deadline = cp_call_options_get_deadline (options);
+      soup_message_headers_foreach (cp_call_options_get_request_headers (options),
+                                    copy_metadata, settings->metadata);
+    }
+
+  if (timeout_ms > 0)
+    {
+      gint64 d = (timeout_ms > (G_MAXINT64 - now) / 1000) ? G_MAXINT64 : now + timeout_ms * 1000;
+
+      if (settings->deadline == 0 || d < settings->deadline)
+        settings->deadline = d;
+    }
+}
+
+void
+cp_call_settings_clear (CpCallSettings *settings)
+{
+  g_clear_pointer (&settings->metadata, soup_message_headers_unref);
+}
+
+SoupMessageHeaders *
+cp_call_settings_stream_headers (CpCallSettings *settings)
+{
+  SoupMessageHeaders *headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autofree char *content_type = g_strconcat ("application/connect+",
+                                               cp_codec_to_string (settings->codec), NULL);
+
+  soup_message_headers_append (headers, "Content-Type", content_type);
+  soup_message_headers_append (headers, "Connect-Protocol-Version", "1");
+  if (settings->compression != CP_COMPRESSION_IDENTITY)
+    soup_message_headers_append (headers, "Connect-Content-Encoding",
+                                 cp_compression_to_string (settings->compression));
+  soup_message_headers_append (headers, "Connect-Accept-Encoding", "gzip");
+  soup_message_headers_append (headers, "Accept-Encoding", "identity");
+  cp_headers_copy_into (headers, settings->metadata);
+  return headers;
+}
+
+gboolean
+cp_call_settings_append_envelope (CpCallSettings  *settings,
+                                  CpMessage       *message,
+                                  GByteArray      *out,
+                                  GError         **error)
+{
+  g_autoptr(GBytes) payload = NULL;
+  guint8 flags = 0;
+  GError *local_error = NULL;
+
+  payload = cp_message_serialize (message, settings->codec, &local_error);
+  if (payload == NULL)
+    {
+      g_propagate_error (error, cp_channel_ensure_cp_error (local_error, CP_ERROR_INTERNAL));
+      return FALSE;
+    }
+  if (settings->compression != CP_COMPRESSION_IDENTITY && g_bytes_get_size (payload) > 0)
+    {
+      g_autoptr(GBytes) compressed = cp_compress (settings->compression, payload, &local_error);
+
+      if (compressed == NULL)
+        {
+          g_propagate_error (error, cp_channel_ensure_cp_error (local_error, CP_ERROR_INTERNAL));
+          return FALSE;
+        }
+      g_bytes_unref (payload);
+      payload = g_steal_pointer (&compressed);
+      flags |= CP_ENVELOPE_FLAG_COMPRESSED;
+    }
+  cp_envelope_append (out, flags, payload);
+  return TRUE;
+}

@@ -1,0 +1,65 @@
+/* cp-channel-exchange-private.h: one HTTP exchange made by a channel,
+ * over libsoup or in-process (see cp-channel-exchange.c)
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <libsoup/soup.h>
+
+#include "cp-channel.h"
+
+G_BEGIN_DECLS
+
+typedef struct _CpChannelExchange CpChannelExchange;
+
+typedef struct {
+  /* Status and headers arrived (cp_channel_exchange_get_status() etc.). */
+  void (*head)  (CpChannelExchange *exchange, gpointer user_data);
+  /* A piece of the response body. */
+  void (*chunk) (CpChannelExchange *exchange, GBytes *chunk, gpointer user_data);
+  /* The last callback: @error NULL = body complete; otherwise a CP_ERROR
+   * (canceled, deadline_exceeded, unavailable for transport failures). */
+  void (*end)   (CpChannelExchange *exchange, const GError *error, gpointer user_data);
+} CpChannelExchangeCallbacks;
+
+/* The owner context is the thread-default one at creation: every callback
+ * runs there, from the main loop (never from inside a cp_channel_exchange_*
+ * function). @headers and @body are referenced. @user_data is released with
+ * @destroy once no callback can follow. */
+CpChannelExchange  *cp_channel_exchange_new    (CpChannel                        *channel,
+                                                const char                       *http_method,
+                                                const char                       *path_and_query,
+                                                SoupMessageHeaders               *headers,
+                                                GBytes                           *body,
+                                                gint64                            deadline,
+                                                GCancellable                     *cancellable,
+                                                const CpChannelExchangeCallbacks *callbacks,
+                                                gpointer                          user_data,
+                                                GDestroyNotify                    destroy);
+CpChannelExchange  *cp_channel_exchange_ref    (CpChannelExchange *exchange);
+void                cp_channel_exchange_unref  (CpChannelExchange *exchange);
+/* Sends the request (after checking cancellation and the deadline, which
+ * adds Connect-Timeout-Ms). */
+void                cp_channel_exchange_start  (CpChannelExchange *exchange);
+/* Back-pressure: stop/restart reading the response body. */
+void                cp_channel_exchange_pause  (CpChannelExchange *exchange);
+void                cp_channel_exchange_resume (CpChannelExchange *exchange);
+/* Ends with `canceled` (end callback follows from the main loop). */
+void                cp_channel_exchange_cancel (CpChannelExchange *exchange);
+/* Stops now and aborts the exchange: no callback follows. */
+void                cp_channel_exchange_close  (CpChannelExchange *exchange);
+guint               cp_channel_exchange_get_status           (CpChannelExchange *exchange);
+const char         *cp_channel_exchange_get_reason           (CpChannelExchange *exchange);
+SoupMessageHeaders *cp_channel_exchange_get_response_headers (CpChannelExchange *exchange);
+/* TRUE when the response body ended because the server closed the
+ * connection rather than by its own framing (see body_connection_lost ()
+ * in cp-channel-exchange-soup.c): a stream cut off that way is `unavailable`. */
+gboolean            cp_channel_exchange_get_connection_lost  (CpChannelExchange *exchange);
+/* Whether libsoup still holds the exchange (and its connection): after the
+ * body ended or was aborted, it finishes the message from a source of the
+ * exchange's context, in a later iteration. Always FALSE in-process. */
+gboolean            cp_channel_exchange_transport_busy       (CpChannelExchange *exchange);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpChannelExchange, cp_channel_exchange_unref)
+
+G_END_DECLS

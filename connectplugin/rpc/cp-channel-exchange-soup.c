@@ -1,0 +1,373 @@
+/* cp-channel-exchange-soup.c: the libsoup transport of CpChannelExchange
+ * (see cp-channel-exchange.c): sends the request on the channel's
+ * SoupSession and reads the response body, without a main-loop iteration
+ * per read where the body stream is pollable
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#include "cp-channel-exchange-impl-private.h"
+#include "cp-channel-private.h"
+#include "cp-error.h"
+
+#define READ_CHUNK_SIZE  (64 * 1024)
+
+/* A transport error as a Connect one: cancelled I/O is `canceled`, any
+ * other failure `unavailable`. */
+static GError *
+transport_error (const GError *error)
+{
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED, "the call was cancelled");
+  if (error->domain == CP_ERROR)
+    return g_error_copy (error);
+  return g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE, "%s", error->message);
+}
+
+static void
+close_stream_done (GObject      *source,
+                   GAsyncResult *result,
+                   gpointer      user_data)
+{
+  g_input_stream_close_finish (G_INPUT_STREAM (source), result, NULL);
+}
+
+/* Closes the body stream: after EOF this lets libsoup reuse the
+ * connection; otherwise (cancelled cancellable) it aborts the exchange and
+ * libsoup drops the connection. An unclosed stream would be closed by its
+ * finalizer, which reads the rest of the body synchronously. */
+static void
+close_body_stream (CpChannelExchange *self)
+{
+  g_autoptr(GInputStream) stream = g_steal_pointer (&self->stream);
+
+  cp_channel_exchange_destroy_source (&self->read_source);
+  if (stream == NULL || g_input_stream_is_closed (stream))
+    return;
+  /* After EOF there is nothing left to read: closing cannot block, and
+   * doing it now hands the connection back to the session before the next
+   * call is queued (an asynchronous close takes two more iterations). */
+  if (self->eof && !self->read_pending)
+    {
+      g_input_stream_close (stream, NULL, NULL);
+      return;
+    }
+  g_input_stream_close_async (stream, G_PRIORITY_DEFAULT,
+                              self->eof ? NULL : self->cancellable,
+                              close_stream_done, NULL);
+}
+
+static void read_next (CpChannelExchange *self);
+
+/* libsoup 3.2.3 reports a chunked body cut at a chunk boundary (the
+ * connection lost before the terminating zero-size chunk) as a normal end
+ * of body: in http1/soup-body-input-stream.c the CHUNK_SIZE state returns
+ * the 0 of soup_filter_input_stream_read_line() as EOF, while a cut inside
+ * a chunk gives G_IO_ERROR_PARTIAL_INPUT. No public signal, property or
+ * metric (response_body_bytes_received includes an unknown amount of
+ * chunk framing) tells the two ends apart. The socket does: after the
+ * zero-size chunk of a keep-alive response the connection is still open
+ * with nothing to read; after a cut, the server's FIN (or RST) is what
+ * ended the body, so the socket is readable and a peek returns 0 or an
+ * error. Responses announcing "Connection: close" are left out: their
+ * server may close right after a complete body. So this is only a hint,
+ * used to choose the error of a stream whose body lacks EndStream
+ * (`unavailable`, as connect-go maps a lost connection, rather than
+ * `internal`), never to fail a call that decoded fine.
+ *
+ * The socket is found under libsoup's body streams (GFilterInputStreams
+ * down to the connection's GSocketInputStream, whose "socket" property is
+ * readable); over TLS the bottom stream has no socket and the answer is
+ * FALSE. Must run before the body stream is closed (which hands the
+ * connection back to the session). */
+static gboolean
+body_connection_lost (CpChannelExchange *self)
+{
+  GInputStream *stream = self->stream;
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GError) error = NULL;
+  GParamSpec *pspec;
+  GInputVector vector;
+  gint flags = G_SOCKET_MSG_PEEK;
+  guint8 byte;
+  gssize n;
+
+  if (stream == NULL || self->response_headers == NULL ||
+      soup_message_headers_get_encoding (self->response_headers) != SOUP_ENCODING_CHUNKED ||
+      soup_message_headers_header_contains (self->response_headers, "Connection", "close"))
+    return FALSE;
+  while (G_IS_FILTER_INPUT_STREAM (stream))
+    stream = g_filter_input_stream_get_base_stream (G_FILTER_INPUT_STREAM (stream));
+  pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (stream), "socket");
+  if (pspec == NULL || !(pspec->flags & G_PARAM_READABLE) ||
+      !g_type_is_a (pspec->value_type, G_TYPE_SOCKET))
+    return FALSE;
+  g_object_get (stream, "socket", &socket, NULL);
+  if (socket == NULL || g_socket_is_closed (socket))
+    return FALSE;
+  /* Not readable: open and idle (and a peek could block on a blocking
+   * socket). */
+  if (g_socket_condition_check (socket, G_IO_IN | G_IO_HUP | G_IO_ERR) == 0)
+    return FALSE;
+  vector.buffer = &byte;
+  vector.size = 1;
+  n = g_socket_receive_message (socket, NULL, &vector, 1, NULL, NULL, &flags, NULL, &error);
+  if (n < 0)
+    return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  return n == 0;
+}
+
+/* The body stream reported its end (before it is closed). */
+static void
+body_ended (CpChannelExchange *self)
+{
+  self->eof = TRUE;
+  self->connection_lost = body_connection_lost (self);
+  cp_channel_exchange_finish (self, NULL, TRUE);
+}
+
+static void
+on_read (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(CpChannelExchange) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  bytes = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source), result, &error);
+  self->read_pending = FALSE;
+  if (self->finished)
+    {
+      close_body_stream (self);
+      return;
+    }
+  if (bytes == NULL)
+    {
+      cp_channel_exchange_finish (self, transport_error (error), TRUE);
+      return;
+    }
+  if (g_bytes_get_size (bytes) == 0)
+    {
+      body_ended (self);
+      return;
+    }
+  if (self->callbacks.chunk)
+    self->callbacks.chunk (self, bytes, self->user_data);
+  if (!self->finished && !self->paused)
+    read_next (self);
+}
+
+static gboolean
+on_readable (GObject  *stream,
+             gpointer  user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_clear_pointer (&self->read_source, g_source_unref);
+  self->read_pending = FALSE;
+  if (self->finished)
+    close_body_stream (self);
+  else if (!self->paused)
+    read_next (self);
+  /* Removing the source drops its reference to the exchange: last. */
+  return G_SOURCE_REMOVE;
+}
+
+/* @now: also fire in the next iteration, readable or not. */
+static void
+wait_readable (CpChannelExchange *self,
+               gboolean           now)
+{
+  self->read_pending = TRUE;
+  self->read_source = g_pollable_input_stream_create_source (G_POLLABLE_INPUT_STREAM (self->stream), NULL);
+  g_source_set_callback (self->read_source, G_SOURCE_FUNC (on_readable),
+                         cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
+  g_source_set_static_name (self->read_source, "[connectplugin] response body");
+  if (now)
+    g_source_set_ready_time (self->read_source, 0);
+  g_source_attach (self->read_source, self->context);
+}
+
+/* Reads what a pollable body stream (libsoup's HTTP/1 bodies) holds now,
+ * without a GTask and a main-loop iteration per read; waits for more with
+ * a pollable source. */
+static void
+read_available (CpChannelExchange *self)
+{
+  g_autoptr(CpChannelExchange) hold = cp_channel_exchange_ref (self);
+  GPollableInputStream *pollable = G_POLLABLE_INPUT_STREAM (self->stream);
+  guint8 buffer[16 * 1024];
+
+  while (!self->finished && !self->paused && self->stream != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+      g_autoptr(GBytes) bytes = NULL;
+      gssize n;
+
+      n = g_pollable_input_stream_read_nonblocking (pollable, buffer, sizeof buffer,
+                                                    self->cancellable, &error);
+      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          wait_readable (self, FALSE);
+          return;
+        }
+      if (n < 0)
+        {
+          cp_channel_exchange_finish (self, transport_error (error), TRUE);
+          return;
+        }
+      if (n == 0)
+        {
+          body_ended (self);
+          return;
+        }
+      bytes = g_bytes_new (buffer, n);
+      if (self->callbacks.chunk)
+        self->callbacks.chunk (self, bytes, self->user_data);
+    }
+}
+
+/* @in_loop: called from a callback of the exchange's own I/O, so chunks may
+ * be delivered right away; otherwise (resume) they wait for the loop. */
+static void
+read_next_full (CpChannelExchange *self,
+                gboolean           in_loop)
+{
+  if (self->read_pending || self->stream == NULL)
+    return;
+  if (G_IS_POLLABLE_INPUT_STREAM (self->stream) &&
+      g_pollable_input_stream_can_poll (G_POLLABLE_INPUT_STREAM (self->stream)))
+    {
+      if (in_loop)
+        read_available (self);
+      else
+        wait_readable (self, TRUE);
+      return;
+    }
+  self->read_pending = TRUE;
+  g_input_stream_read_bytes_async (self->stream, READ_CHUNK_SIZE, G_PRIORITY_DEFAULT,
+                                   self->cancellable, on_read, cp_channel_exchange_ref (self));
+}
+
+static void
+read_next (CpChannelExchange *self)
+{
+  read_next_full (self, TRUE);
+}
+
+static void
+on_sent (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  g_autoptr(CpChannelExchange) self = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GInputStream) stream = NULL;
+
+  stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
+  if (self->finished)
+    {
+      self->stream = g_steal_pointer (&stream);
+      close_body_stream (self);
+      return;
+    }
+  if (stream == NULL)
+    {
+      cp_channel_exchange_finish (self, transport_error (error), TRUE);
+      return;
+    }
+
+  self->stream = g_steal_pointer (&stream);
+  self->status = soup_message_get_status (self->msg);
+  self->reason = g_strdup (soup_message_get_reason_phrase (self->msg));
+  self->response_headers = soup_message_headers_ref (soup_message_get_response_headers (self->msg));
+  self->head_received = TRUE;
+  if (self->callbacks.head)
+    self->callbacks.head (self, self->user_data);
+  if (!self->finished && !self->paused)
+    read_next (self);
+}
+
+static void
+copy_request_header (const char *name,
+                     const char *value,
+                     gpointer    user_data)
+{
+  if (g_ascii_strcasecmp (name, "Content-Type") != 0)
+    soup_message_headers_append (user_data, name, value);
+}
+
+/* libsoup's "finished": the message has left the session's queue, and
+ * its connection is back in the pool (idle) or closed. */
+static void
+on_msg_finished (SoupMessage *msg,
+                 gpointer     user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  self->msg_finished = TRUE;
+}
+
+gboolean
+cp_channel_exchange_transport_busy (CpChannelExchange *self)
+{
+  return self->msg != NULL && !self->msg_finished;
+}
+
+void
+cp_channel_exchange_soup_start (CpChannelExchange *self)
+{
+  g_autofree char *uri = g_strconcat (cp_channel_get_http_base (self->channel), self->path_and_query, NULL);
+
+  self->msg = soup_message_new (self->method, uri);
+  if (self->msg == NULL)
+    {
+      cp_channel_exchange_finish_later (self, g_error_new (CP_ERROR, CP_ERROR_INTERNAL, "invalid URL %s", uri));
+      return;
+    }
+  soup_message_add_flags (self->msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+  g_signal_connect (self->msg, "finished", G_CALLBACK (on_msg_finished), self);
+  soup_message_headers_foreach (self->request_headers, copy_request_header,
+                                soup_message_get_request_headers (self->msg));
+  if (self->body != NULL)
+    soup_message_set_request_body_from_bytes (self->msg,
+                                              soup_message_headers_get_one (self->request_headers,
+                                                                            "Content-Type"),
+                                              self->body);
+
+  soup_session_send_async (cp_channel_get_session (self->channel), self->msg,
+                           G_PRIORITY_DEFAULT, self->cancellable, on_sent,
+                           cp_channel_exchange_ref (self));
+}
+
+void
+cp_channel_exchange_soup_abort (CpChannelExchange *self)
+{
+  if (self->read_source != NULL)
+    {
+      cp_channel_exchange_destroy_source (&self->read_source);
+      self->read_pending = FALSE;
+    }
+  if (self->stream != NULL && !self->read_pending)
+    close_body_stream (self);
+}
+
+void
+cp_channel_exchange_soup_end (CpChannelExchange *self)
+{
+  close_body_stream (self);
+}
+
+void
+cp_channel_exchange_soup_resume (CpChannelExchange *self)
+{
+  read_next_full (self, FALSE);
+}
+
+void
+cp_channel_exchange_soup_clear (CpChannelExchange *self)
+{
+  g_clear_object (&self->stream);
+  if (self->msg != NULL)
+    g_signal_handlers_disconnect_by_data (self->msg, self);
+  g_clear_object (&self->msg);
+}

@@ -1,0 +1,337 @@
+/* cp-channel-exchange.c: one HTTP exchange made by a CpChannel — a
+ * request sent and its response read back as head, body chunks and end —
+ * over libsoup (cp-channel-exchange-soup.c) or, for an in-process channel,
+ * straight into the CpRpcServer's CpHttpServer without a socket
+ * (cp-channel-exchange-local.c). This file is the core both share: life
+ * cycle, deadline, cancellation, back-pressure and the end.
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * The unary call (cp-channel.c) and the stream objects each drive one
+ * exchange. It is named an exchange, not a call: an RPC "call" is the
+ * public cp_channel_call_*() API and the streams on top of this, while this
+ * unit only moves HTTP bytes (in-process it is the client end of a
+ * server-side CpHttpExchange), enforces the deadline and maps transport
+ * failures to Connect codes.
+ *
+ * Its flags (cp-channel-exchange-impl-private.h), all in the owner context
+ * unless noted:
+ *
+ *   started          cp_channel_exchange_start() ran (sources attached)
+ *   head_received    status and headers are known; head callback ran
+ *   paused           the owner asked for back-pressure: no chunk callback
+ *                    until resume (libsoup: no read; in-process: events
+ *                    stay queued)
+ *   read_pending     libsoup: an async read or a readable-source wait is
+ *                    outstanding (it holds a reference)
+ *   eof              the body ended by its framing (clean end)
+ *   finished         cp_channel_exchange_finish() ran: sources gone, I/O
+ *                    aborted or body stream closed, end callback delivered
+ *                    (unless closed), user data released; nothing follows
+ *   msg_finished     libsoup has unqueued the message and released its
+ *                    connection (transport_busy() is FALSE from then on)
+ *   connection_lost  libsoup: hint that the server's close ended the body
+ *   local_done       in-process, server context: the server ended the
+ *                    response
+ *   aborted          in-process, under lock: no more events are queued
+ *
+ * Moves: new → start (errors before sending end through a deferred idle,
+ * never from inside start) → head → chunk* → end (eof, or error from the
+ * transport, the deadline or cancellation). close() finishes at once
+ * without the end callback.
+ */
+#include "cp-channel-exchange-impl-private.h"
+#include "cp-channel-private.h"
+#include "cp-error.h"
+#include "cp-timeout-private.h"
+
+CpChannelExchange *
+cp_channel_exchange_new (CpChannel                        *channel,
+                         const char                       *http_method,
+                         const char                       *path_and_query,
+                         SoupMessageHeaders               *headers,
+                         GBytes                           *body,
+                         gint64                            deadline,
+                         GCancellable                     *cancellable,
+                         const CpChannelExchangeCallbacks *callbacks,
+                         gpointer                          user_data,
+                         GDestroyNotify                    destroy)
+{
+  CpChannelExchange *self = g_new0 (CpChannelExchange, 1);
+
+  g_atomic_ref_count_init (&self->ref_count);
+  self->channel = g_object_ref (channel);
+  self->context = g_main_context_ref_thread_default ();
+  self->method = g_strdup (http_method);
+  self->path_and_query = g_strdup (path_and_query);
+  self->request_headers = soup_message_headers_ref (headers);
+  self->body = body ? g_bytes_ref (body) : NULL;
+  self->deadline = deadline;
+  self->user_cancellable = cancellable ? g_object_ref (cancellable) : NULL;
+  self->cancellable = g_cancellable_new ();
+  self->callbacks = *callbacks;
+  self->user_data = user_data;
+  self->destroy = destroy;
+  g_mutex_init (&self->lock);
+  g_queue_init (&self->events);
+  return self;
+}
+
+CpChannelExchange *
+cp_channel_exchange_ref (CpChannelExchange *self)
+{
+  g_atomic_ref_count_inc (&self->ref_count);
+  return self;
+}
+
+void
+cp_channel_exchange_unref (CpChannelExchange *self)
+{
+  if (!g_atomic_ref_count_dec (&self->ref_count))
+    return;
+
+  /* Every async operation holds a reference, so nothing is pending here;
+   * the exchange is only left when the server context went away. */
+  cp_channel_exchange_local_clear (self);
+  g_mutex_clear (&self->lock);
+  if (self->destroy && self->user_data)
+    self->destroy (self->user_data);
+  cp_channel_exchange_soup_clear (self);
+  g_clear_pointer (&self->response_headers, soup_message_headers_unref);
+  g_free (self->reason);
+  g_clear_error (&self->deferred_error);
+  g_clear_object (&self->cancellable);
+  g_clear_object (&self->user_cancellable);
+  g_clear_pointer (&self->body, g_bytes_unref);
+  g_clear_pointer (&self->request_headers, soup_message_headers_unref);
+  g_free (self->path_and_query);
+  g_free (self->method);
+  g_clear_pointer (&self->server_context, g_main_context_unref);
+  g_main_context_unref (self->context);
+  g_object_unref (self->channel);
+  g_free (self);
+}
+
+guint
+cp_channel_exchange_get_status (CpChannelExchange *self)
+{
+  return self->status;
+}
+
+const char *
+cp_channel_exchange_get_reason (CpChannelExchange *self)
+{
+  return self->reason;
+}
+
+SoupMessageHeaders *
+cp_channel_exchange_get_response_headers (CpChannelExchange *self)
+{
+  return self->response_headers;
+}
+
+gboolean
+cp_channel_exchange_get_connection_lost (CpChannelExchange *self)
+{
+  return self->connection_lost;
+}
+
+/* Stops both transports' I/O (only the one in use has any). */
+static void
+abort_io (CpChannelExchange *self)
+{
+  g_cancellable_cancel (self->cancellable);
+  cp_channel_exchange_soup_abort (self);
+  if (self->server_context != NULL)
+    cp_channel_exchange_local_abort (self);
+}
+
+void
+cp_channel_exchange_finish (CpChannelExchange *self,
+                            GError            *error,
+                            gboolean           notify)
+{
+  g_autoptr(CpChannelExchange) self_ref = NULL;
+  gpointer user_data;
+  GDestroyNotify destroy;
+
+  if (self->finished)
+    {
+      g_clear_error (&error);
+      return;
+    }
+  self_ref = cp_channel_exchange_ref (self);
+  self->finished = TRUE;
+
+  cp_channel_exchange_destroy_source (&self->cancel_source);
+  cp_channel_exchange_destroy_source (&self->timeout_source);
+  cp_channel_exchange_destroy_source (&self->deferred_source);
+  cp_channel_exchange_local_stop (self);
+  if (self->cancel_id != 0)
+    {
+      g_cancellable_disconnect (self->user_cancellable, self->cancel_id);
+      self->cancel_id = 0;
+    }
+
+  if (error != NULL || !self->eof)
+    abort_io (self);
+  else
+    cp_channel_exchange_soup_end (self);
+
+  if (notify && self->callbacks.end)
+    self->callbacks.end (self, error, self->user_data);
+  g_clear_error (&error);
+
+  user_data = g_steal_pointer (&self->user_data);
+  destroy = g_steal_pointer (&self->destroy);
+  if (destroy && user_data)
+    destroy (user_data);
+}
+
+void
+cp_channel_exchange_close (CpChannelExchange *self)
+{
+  cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED, "closed"), FALSE);
+}
+
+void
+cp_channel_exchange_cancel (CpChannelExchange *self)
+{
+  g_cancellable_cancel (self->cancellable);
+}
+
+static gboolean
+on_deferred (gpointer user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_clear_pointer (&self->deferred_source, g_source_unref);
+  cp_channel_exchange_finish (self, g_steal_pointer (&self->deferred_error), TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+void
+cp_channel_exchange_finish_later (CpChannelExchange *self,
+                                  GError            *error)
+{
+  if (self->deferred_source != NULL)
+    {
+      g_error_free (error);
+      return;
+    }
+  self->deferred_error = error;
+  self->deferred_source = g_idle_source_new ();
+  g_source_set_callback (self->deferred_source, on_deferred,
+                         cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
+  g_source_set_static_name (self->deferred_source, "[connectplugin] call end");
+  g_source_attach (self->deferred_source, self->context);
+}
+
+static gboolean
+on_timeout (gpointer user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_clear_pointer (&self->timeout_source, g_source_unref);
+  cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                              "the call's deadline expired"), TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+on_cancelled (GCancellable *cancellable,
+              gpointer      user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_clear_pointer (&self->cancel_source, g_source_unref);
+  cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
+                                              "the call was cancelled"), TRUE);
+  return G_SOURCE_REMOVE;
+}
+
+/* Any thread: forwards the caller's cancellation to the internal
+ * cancellable; the exchange notices it in its own context. */
+static void
+on_user_cancelled (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_cancellable_cancel (self->cancellable);
+}
+
+void
+cp_channel_exchange_start (CpChannelExchange *self)
+{
+  g_return_if_fail (!self->started);
+  self->started = TRUE;
+
+  if (cp_channel_get_setup_error (self->channel) != NULL)
+    {
+      cp_channel_exchange_finish_later (self, g_error_copy (cp_channel_get_setup_error (self->channel)));
+      return;
+    }
+  if (g_cancellable_is_cancelled (self->user_cancellable))
+    {
+      cp_channel_exchange_finish_later (self, g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
+                                               "the call was cancelled"));
+      return;
+    }
+  if (self->deadline > 0)
+    {
+      gint64 remaining_us = self->deadline - g_get_monotonic_time ();
+      gint64 remaining_ms;
+      g_autofree char *value = NULL;
+
+      if (remaining_us <= 0)
+        {
+          cp_channel_exchange_finish_later (self, g_error_new_literal (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                                   "the call's deadline expired before it was sent"));
+          return;
+        }
+      remaining_ms = (remaining_us + 999) / 1000;
+      value = cp_timeout_format (remaining_ms);
+      if (value != NULL)
+        soup_message_headers_replace (self->request_headers, "Connect-Timeout-Ms", value);
+      self->timeout_source = g_timeout_source_new ((guint) MIN (remaining_ms, G_MAXUINT));
+      g_source_set_callback (self->timeout_source, on_timeout,
+                             cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
+      g_source_set_static_name (self->timeout_source, "[connectplugin] call deadline");
+      g_source_attach (self->timeout_source, self->context);
+    }
+
+  self->cancel_source = g_cancellable_source_new (self->cancellable);
+  g_source_set_callback (self->cancel_source, G_SOURCE_FUNC (on_cancelled),
+                         cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
+  g_source_set_static_name (self->cancel_source, "[connectplugin] call cancelled");
+  g_source_attach (self->cancel_source, self->context);
+  if (self->user_cancellable != NULL)
+    self->cancel_id = g_cancellable_connect (self->user_cancellable,
+                                             G_CALLBACK (on_user_cancelled), self, NULL);
+
+  if (cp_channel_get_server (self->channel) != NULL)
+    cp_channel_exchange_local_start (self);
+  else
+    cp_channel_exchange_soup_start (self);
+}
+
+void
+cp_channel_exchange_pause (CpChannelExchange *self)
+{
+  self->paused = TRUE;
+}
+
+void
+cp_channel_exchange_resume (CpChannelExchange *self)
+{
+  if (!self->paused)
+    return;
+  self->paused = FALSE;
+  if (self->finished)
+    return;
+  if (self->server_context != NULL)
+    cp_channel_exchange_local_resume (self);
+  else if (self->head_received)
+    cp_channel_exchange_soup_resume (self);
+}
+

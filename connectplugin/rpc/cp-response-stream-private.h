@@ -1,0 +1,28 @@
+/* cp-response-stream-private.h: how the channel creates response streams
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include "cp-response-stream.h"
+#include "cp-channel.h"
+
+G_BEGIN_DECLS
+
+CpResponseStream *cp_response_stream_new_internal (CpChannel     *channel,
+                                                   const char    *procedure,
+                                                   CpMessage     *request,
+                                                   GType          response_type,
+                                                   CpCallOptions *options);
+/* The response side of a half-duplex call whose request body is @body
+ * (referenced; NULL = empty), or that fails with @error (transfer full,
+ * nullable) once started. @deadline (monotonic µs, 0 = none) replaces the
+ * one @options would give. */
+CpResponseStream *cp_response_stream_new_for_body_internal (CpChannel     *channel,
+                                                            const char    *procedure,
+                                                            GBytes        *body,
+                                                            GError        *error,
+                                                            GType          response_type,
+                                                            CpCallOptions *options,
+                                                            gint64         deadline);
+
+G_END_DECLS
