@@ -4,7 +4,6 @@
 #pragma once
 
 #include <connectplugin.h>
-#include "cp-channel-private.h"
 #include "kv-test.h"
 
 G_BEGIN_DECLS
