@@ -18,7 +18,6 @@
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
 #include "cp-rpc-server-private.h"
-#include "cp-http-exchange-private.h"
 #include "cp-health-server-private.h"
 #include "cp-runtime-identity-private.h"
 
@@ -294,45 +293,26 @@ handle_handshake (CpInvocation *invocation,
 /* ------------------------------------------------------------------ */
 /* /healthz, /readyz                                                    */
 
-static void
-respond_text (CpHttpExchange *exchange,
-              guint           status,
-              const char     *text)
+static guint
+handle_healthz (CpRpcServer  *rpc_server,
+                const char  **text,
+                gpointer      user_data)
 {
-  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  g_autoptr(GBytes) body = g_bytes_new_static (text, strlen (text));
-
-  soup_message_headers_replace (headers, "Content-Type", "text/plain; charset=utf-8");
-  soup_message_headers_replace (headers, "Cache-Control", "no-store");
-  /* A body sent with the probe is not read: do not reuse the connection. */
-  if (!cp_http_exchange_has_empty_body (exchange))
-    cp_http_exchange_set_close (exchange);
-  if (strcmp (cp_http_exchange_get_method (exchange), "HEAD") == 0)
-    g_clear_pointer (&body, g_bytes_unref);
-  cp_http_exchange_respond (exchange, status, headers, body);
+  *text = "ok";
+  return SOUP_STATUS_OK;
 }
 
-static void
-handle_healthz (CpRpcServer    *rpc_server,
-                CpHttpExchange *exchange,
-                gpointer        user_data)
-{
-  respond_text (exchange, SOUP_STATUS_OK, "ok");
-}
-
-static void
-handle_readyz (CpRpcServer    *rpc_server,
-               CpHttpExchange *exchange,
-               gpointer        user_data)
+static guint
+handle_readyz (CpRpcServer  *rpc_server,
+               const char  **text,
+               gpointer      user_data)
 {
   CpServer *self = user_data;
   gboolean ready = self->serving &&
                    cp_health_server_get_status (self->health, "") == CP_SERVING_STATUS_SERVING;
 
-  if (ready)
-    respond_text (exchange, SOUP_STATUS_OK, "ready");
-  else
-    respond_text (exchange, SOUP_STATUS_SERVICE_UNAVAILABLE, "not ready");
+  *text = ready ? "ready" : "not ready";
+  return ready ? SOUP_STATUS_OK : SOUP_STATUS_SERVICE_UNAVAILABLE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -1549,10 +1529,10 @@ cp_server_start (CpServer  *server,
   if (server->health_enabled)
     {
       cp_health_server_register (server->health, server->rpc_server);
-      cp_rpc_server_add_http_handler (server->rpc_server, CP_HEALTHZ_PATH,
-                                      handle_healthz, NULL, NULL);
-      cp_rpc_server_add_http_handler (server->rpc_server, CP_READYZ_PATH,
-                                      handle_readyz, server, NULL);
+      cp_rpc_server_add_plain_handler (server->rpc_server, CP_HEALTHZ_PATH,
+                                       handle_healthz, NULL, NULL);
+      cp_rpc_server_add_plain_handler (server->rpc_server, CP_READYZ_PATH,
+                                       handle_readyz, server, NULL);
     }
   if (server->plugin_control_enabled)
     {

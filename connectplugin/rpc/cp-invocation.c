@@ -30,7 +30,7 @@
 #include "cp-memory-private.h"
 #include "cp-metadata.h"
 #include "cp-rpc-server-private.h"
-#include "cp-server-interceptor.h"
+#include "cp-server-interceptor-private.h"
 #include "cp-timeout-private.h"
 
 /* Client/bidi streams: stop reading the socket when this many decoded
