@@ -42,6 +42,25 @@ typedef struct {
   CpInvocation *invocation; /* weak: cleared when it is finalized */
 } InvocationLink;
 
+/* How a call moves through the flags below (each only goes FALSE → TRUE,
+ * except reading_body, body_paused and close_on_answer):
+ *   started           cp_invocation_start() ran; self_ref is the engine's
+ *                     reference until the handler was called or the call
+ *                     ended (then cleared, and the handler's own refs hold)
+ *   reading_body      unary POST whose body is still coming (cleared when
+ *                     it is complete and decoded)
+ *   body_done         the exchange delivered the whole body (or aborted)
+ *   input_done        streams: no more request messages (EndStream frame,
+ *                     end of body); body_paused while the queue is full
+ *   handler_answered  a return_* or an interceptor answered: later
+ *                     answers are programming errors
+ *   headers_sent      streams: the response head is written
+ *   finished          the answer is complete or the client is gone;
+ *                     finish_error says why when the engine ended it
+ *   cancelled         the call was cancelled (deadline, client gone,
+ *                     engine failure); the handler's cancellable, made
+ *                     on demand, follows it
+ */
 struct _CpInvocation
 {
   GObject parent_instance;

@@ -3,7 +3,9 @@
  *
  * Owns a CpHttpServer and routes its exchanges: docs/engine.md "Server checks"
  * 1–4 (path, verb, content type) are decided here with bare HTTP statuses;
- * everything after that belongs to the CpInvocation of the call.
+ * everything after that belongs to the CpInvocation of the call. Plain
+ * paths (cp_rpc_server_add_plain_handler(), CpServer's /healthz and
+ * /readyz) are answered here with the handler's status and text.
  */
 #include "cp-rpc-server-private.h"
 
