@@ -29,7 +29,5 @@ CpServingStatus cp_health_server_get_status (CpHealthServer  *self,
 /* Every status → NOT_SERVING, Watch streams told and ended; later Watch
  * calls get the current status and end at once. */
 void            cp_health_server_shutdown   (CpHealthServer  *self);
-/* Open Watch streams. */
-guint           cp_health_server_get_n_watchers (CpHealthServer *self);
 
 G_END_DECLS

@@ -235,13 +235,6 @@ cp_health_server_shutdown (CpHealthServer *self)
     }
 }
 
-guint
-cp_health_server_get_n_watchers (CpHealthServer *self)
-{
-  g_return_val_if_fail (CP_IS_HEALTH_SERVER (self), 0);
-  return self->watchers->len;
-}
-
 /* ------------------------------------------------------------------ */
 
 static void

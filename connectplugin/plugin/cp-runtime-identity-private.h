@@ -19,7 +19,8 @@ gboolean  cp_random_bytes          (guint8     *buf,
 char     *cp_generate_token        (gsize       n_bytes);
 /* lowercase(@self_id) + "-" + 4 lowercase hex chars. */
 char     *cp_generate_runtime_id   (const char *self_id);
-/* "reg-" + 16 lowercase hex chars. */
+/* Exactly "reg-" + 16 lowercase hex chars (8 random bytes), the
+ * registration id format of the coming service registry; kept for it. */
 char     *cp_generate_registration_id (void);
 /* 1–128 chars matching ^[a-zA-Z][a-zA-Z0-9_.\-]*$ */
 gboolean  cp_self_id_is_valid      (const char *self_id);

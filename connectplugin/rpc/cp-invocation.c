@@ -1,11 +1,13 @@
-/* cp-invocation.c: the server side of one RPC call
+/* cp-invocation.c: the server side of one RPC call: its lifecycle
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One CpInvocation per request that reached a registered method. It runs
  * docs/engine.md "Server checks" from 5 on (compression negotiation, protocol
  * version, timeout), reads and decodes the request body (unary POST or GET, streams), calls
  * the handler and writes its answer: a bare message or error JSON for unary
- * calls, envelopes and an EndStream for streams.
+ * calls, envelopes and an EndStream for streams. Reading the request is in
+ * cp-invocation-receive.c, writing the answer in cp-invocation-send.c
+ * (cp-invocation-state-private.h lists who does what).
  *
  * Lifetime: the invocation holds itself (self_ref) until the handler has
  * been called or the call is over; after that the handler's own references
@@ -13,260 +15,23 @@
  * Exchange callbacks reach it through a small shared link that is cleared on
  * finalize, so the exchange never holds the invocation alive.
  *
- * Interceptors: when the server has some, dispatch() runs the chain (a
- * snapshot taken when the call was created) before the handler; each
- * decision may be synchronous or asynchronous (the engine's self_ref keeps
- * the call alive meanwhile). mark_finished() tells every interceptor that
- * was asked, in reverse order, how the call ended.
+ * Interceptors: when the server has some, cp_invocation_dispatch() runs
+ * the chain (a snapshot taken when the call was created) before the
+ * handler; each decision may be synchronous or asynchronous (the engine's
+ * self_ref keeps the call alive meanwhile). cp_invocation_mark_finished()
+ * tells every interceptor that was asked, in reverse order, how the call
+ * ended.
  */
-#include "cp-invocation-private.h"
+#include "cp-invocation-state-private.h"
 
 #include <string.h>
 
-#include "cp-base64-private.h"
-#include "cp-codec-private.h"
-#include "cp-compression.h"
-#include "cp-envelope-private.h"
 #include "cp-error-private.h"
 #include "cp-memory-private.h"
-#include "cp-metadata.h"
-#include "cp-rpc-server-private.h"
-#include "cp-server-interceptor.h"
+#include "cp-server-interceptor-private.h"
 #include "cp-timeout-private.h"
 
-/* Client/bidi streams: stop reading the socket when this many decoded
- * requests wait for cp_invocation_receive_async(). */
-#define MAX_QUEUED_REQUESTS 4
-
-/* Completed sends delivered per dispatch of the send source (see
- * CpSendResult below). */
-#define SEND_BATCH 128
-
-/* With no configured limit (max-receive-size 0), bodies and messages still
- * stop here: below what a GByteArray can hold, so that no size from the
- * network ever reaches a GLib abort. */
-#define HARD_RECEIVE_LIMIT ((gsize) G_MAXINT32)
-
-/* A binary message may take this many times the receive limit once
- * decoded (see cp_proto_prescan()). */
-#define DECODED_SIZE_FACTOR 16
-
-/* Request bodies from this size on leave freed memory worth giving back
- * to the system (cp_memory_trim_soon()). */
-#define TRIM_AFTER_BYTES (1024 * 1024)
-
-typedef struct {
-  CpInvocation *invocation; /* weak: cleared when it is finalized */
-} InvocationLink;
-
-struct _CpInvocation
-{
-  GObject parent_instance;
-
-  CpRpcServer *server;
-  CpMethodInfo *info;
-  CpMethodKind kind;
-  CpMethodHandler handler;
-  gpointer handler_data;
-  CpHttpExchange *exchange;
-  InvocationLink *link;
-
-  CpCodec codec;
-  char *content_type;
-  gboolean is_get;
-  GHashTable *query;
-
-  SoupMessageHeaders *response_headers;   /* created on demand */
-  SoupMessageHeaders *response_trailers;  /* created on demand */
-  gint64 deadline;
-  gint64 timeout_ms;
-  GCancellable *cancellable;  /* created on demand */
-  gboolean cancelled;
-  GSource *deadline_source;
-
-  CpCompression request_compression;
-  CpCompression response_compression;
-  gsize receive_limit;          /* max-receive-size, or HARD_RECEIVE_LIMIT */
-
-  /* Request body. */
-  GBytes *body_first;          /* unary POST: the body while it is one chunk */
-  GByteArray *body;            /* unary POST: several chunks */
-  gsize body_size;
-  gsize received_bytes;        /* the whole body so far, streams included */
-  CpEnvelopeReader *reader;    /* streams */
-  guint n_requests;
-  CpMessage *first_request;    /* server streams */
-  GQueue received;             /* client/bidi streams: CpMessage* */
-  GQueue receive_tasks;        /* GTask* waiting for a request */
-  gboolean input_done;         /* all requests decoded (client/bidi) */
-  gboolean body_done;          /* the exchange delivered the whole body */
-  gboolean body_paused;
-  gboolean reading_body;       /* unary POST body expected */
-  gboolean close_on_answer;    /* bad stream: do not drain the rest */
-
-  /* Response. */
-  CpInvocation *self_ref;
-  gboolean started;
-  gboolean handler_answered;
-  gboolean headers_sent;
-  gboolean finished;
-  GError *finish_error;        /* why the engine ended the call, if it did */
-  GQueue send_tasks;           /* GTask* waiting for the exchange to drain */
-  GQueue send_done;            /* CpSendResult* to deliver from send_source */
-  GSource *send_source;        /* created on demand */
-  gsize congested_bytes;       /* written since the exchange was last congested */
-
-  /* Interceptors. */
-  GPtrArray *interceptors;     /* the server's chain when the call came; NULL if none */
-  guint n_intercepted;         /* interceptors asked so far (told the outcome) */
-  CpMessage *chain_request;    /* the request, while the chain decides */
-};
-
 G_DEFINE_FINAL_TYPE (CpInvocation, cp_invocation, G_TYPE_OBJECT)
-
-/* ------------------------------------------------------------------ */
-/* Fast completion of cp_invocation_send_message_async()                */
-
-/* A producer awaiting each send (the GIO way) would cost a GTask, an idle
- * source and a main-loop iteration per message. When the message is queued
- * and the connection is not congested, the send completes with this light
- * GAsyncResult instead, delivered by one source per invocation that runs up
- * to SEND_BATCH callbacks per dispatch: a callback that sends again gets its
- * own callback later in the same dispatch, never from inside its _async
- * call. */
-#define CP_TYPE_SEND_RESULT (cp_send_result_get_type ())
-G_DECLARE_FINAL_TYPE (CpSendResult, cp_send_result, CP, SEND_RESULT, GObject)
-
-struct _CpSendResult
-{
-  GObject parent_instance;
-
-  CpInvocation *invocation;
-  GCancellable *cancellable;
-  GAsyncReadyCallback callback;
-  gpointer user_data;
-};
-
-static void cp_send_result_iface_init (GAsyncResultIface *iface);
-
-G_DEFINE_FINAL_TYPE_WITH_CODE (CpSendResult, cp_send_result, G_TYPE_OBJECT,
-                               G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_RESULT,
-                                                      cp_send_result_iface_init))
-
-static gpointer
-cp_send_result_get_user_data (GAsyncResult *result)
-{
-  return CP_SEND_RESULT (result)->user_data;
-}
-
-static GObject *
-cp_send_result_get_source_object (GAsyncResult *result)
-{
-  return g_object_ref (G_OBJECT (CP_SEND_RESULT (result)->invocation));
-}
-
-static gboolean
-cp_send_result_is_tagged (GAsyncResult *result,
-                          gpointer      source_tag)
-{
-  return source_tag == (gpointer) cp_invocation_send_message_async;
-}
-
-static void
-cp_send_result_iface_init (GAsyncResultIface *iface)
-{
-  iface->get_user_data = cp_send_result_get_user_data;
-  iface->get_source_object = cp_send_result_get_source_object;
-  iface->is_tagged = cp_send_result_is_tagged;
-}
-
-static void
-cp_send_result_finalize (GObject *object)
-{
-  CpSendResult *self = CP_SEND_RESULT (object);
-
-  g_clear_object (&self->cancellable);
-  g_clear_object (&self->invocation);
-  G_OBJECT_CLASS (cp_send_result_parent_class)->finalize (object);
-}
-
-static void
-cp_send_result_class_init (CpSendResultClass *klass)
-{
-  G_OBJECT_CLASS (klass)->finalize = cp_send_result_finalize;
-}
-
-static void
-cp_send_result_init (CpSendResult *self)
-{
-}
-
-typedef struct {
-  GSource source;
-  CpInvocation *invocation;  /* weak: the invocation destroys the source */
-} SendSource;
-
-static gboolean
-send_source_dispatch (GSource     *source,
-                      GSourceFunc  callback,
-                      gpointer     user_data)
-{
-  CpInvocation *self = g_object_ref (((SendSource *) source)->invocation);
-  CpSendResult *result;
-
-  for (guint i = 0; i < SEND_BATCH && (result = g_queue_pop_head (&self->send_done)) != NULL; i++)
-    {
-      if (result->callback != NULL)
-        result->callback (G_OBJECT (self), G_ASYNC_RESULT (result), result->user_data);
-      g_object_unref (result);
-    }
-  if (g_queue_is_empty (&self->send_done) && self->send_source != NULL)
-    g_source_set_ready_time (self->send_source, -1);
-  g_object_unref (self);
-  return G_SOURCE_CONTINUE;
-}
-
-static GSourceFuncs send_source_funcs = {
-  NULL, NULL, send_source_dispatch, NULL, NULL, NULL,
-};
-
-/* Completes a successful send through the send source, if the caller runs
- * in the server's context (GTask would use the caller's thread-default
- * context). Returns FALSE when the caller must use a GTask. */
-static gboolean
-complete_send_fast (CpInvocation        *self,
-                    GCancellable        *cancellable,
-                    GAsyncReadyCallback  callback,
-                    gpointer             user_data)
-{
-  GMainContext *context = g_main_context_get_thread_default ();
-  CpSendResult *result;
-
-  if (context == NULL)
-    context = g_main_context_default ();
-  if (context != cp_rpc_server_get_context (self->server) || !g_queue_is_empty (&self->send_tasks))
-    return FALSE;
-
-  if (self->send_source == NULL)
-    {
-      self->send_source = g_source_new (&send_source_funcs, sizeof (SendSource));
-      ((SendSource *) self->send_source)->invocation = self;
-      g_source_set_static_name (self->send_source, "[connectplugin] stream sends");
-      g_source_attach (self->send_source, context);
-    }
-
-  result = g_object_new (CP_TYPE_SEND_RESULT, NULL);
-  result->invocation = g_object_ref (self);
-  result->cancellable = cancellable ? g_object_ref (cancellable) : NULL;
-  result->callback = callback;
-  result->user_data = user_data;
-  if (g_queue_is_empty (&self->send_done))
-    g_source_set_ready_time (self->send_source, 0);
-  g_queue_push_tail (&self->send_done, result);
-  return TRUE;
-}
-
-static void finish_with_error (CpInvocation *self, const GError *error, gboolean by_engine);
 
 /* ------------------------------------------------------------------ */
 /* Small helpers                                                        */
@@ -275,24 +40,6 @@ static void
 link_release (gpointer data)
 {
   g_rc_box_release (data);
-}
-
-static gboolean
-is_stream (CpInvocation *self)
-{
-  return self->kind != CP_METHOD_UNARY;
-}
-
-static gboolean
-receives_stream (CpInvocation *self)
-{
-  return self->kind == CP_METHOD_CLIENT_STREAMING || self->kind == CP_METHOD_BIDI_STREAMING;
-}
-
-static gboolean
-sends_stream (CpInvocation *self)
-{
-  return self->kind == CP_METHOD_SERVER_STREAMING || self->kind == CP_METHOD_BIDI_STREAMING;
 }
 
 static void
@@ -310,22 +57,22 @@ release_engine_ref (CpInvocation *self)
   g_clear_object (&self->self_ref);
 }
 
-static const char *
-query_lookup (CpInvocation *self,
-              const char   *name)
+const char *
+cp_invocation_query_lookup (CpInvocation *self,
+                            const char   *name)
 {
   GBytes *value;
 
   if (self->query == NULL)
     return NULL;
   value = g_hash_table_lookup (self->query, name);
-  /* Values are NUL-terminated past their size (see the private header). */
+  /* Values are NUL-terminated past their size (see cp-invocation-private.h). */
   return value ? g_bytes_get_data (value, NULL) : NULL;
 }
 
-/* Detaching a task drops its cancellable watch (see watch_cancellable). */
-static void
-task_detach (GTask *task)
+/* Detaching a task drops its cancellable watch (see cp_invocation_watch_cancellable). */
+void
+cp_invocation_task_detach (GTask *task)
 {
   g_task_set_task_data (task, NULL, NULL);
 }
@@ -346,7 +93,7 @@ task_cancelled_cb (GCancellable *cancellable,
 
   if (g_queue_remove (&self->receive_tasks, task) || g_queue_remove (&self->send_tasks, task))
     {
-      task_detach (task);
+      cp_invocation_task_detach (task);
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
       g_object_unref (task);
     }
@@ -355,8 +102,8 @@ task_cancelled_cb (GCancellable *cancellable,
 
 /* A pending task (held in one of our queues) completes with
  * G_IO_ERROR_CANCELLED when its cancellable fires. */
-static void
-watch_cancellable (GTask *task)
+void
+cp_invocation_watch_cancellable (GTask *task)
 {
   GCancellable *cancellable = g_task_get_cancellable (task);
   GSource *source;
@@ -367,190 +114,6 @@ watch_cancellable (GTask *task)
   g_source_set_callback (source, G_SOURCE_FUNC (task_cancelled_cb), task, NULL);
   g_source_attach (source, g_task_get_context (task));
   g_task_set_task_data (task, source, source_destroy_and_unref);
-}
-
-static void
-complete_send_tasks (CpInvocation *self,
-                     const GError *error)
-{
-  GTask *task;
-
-  while ((task = g_queue_pop_head (&self->send_tasks)) != NULL)
-    {
-      task_detach (task);
-      if (error)
-        g_task_return_error (task, g_error_copy (error));
-      else
-        g_task_return_boolean (task, TRUE);
-      g_object_unref (task);
-    }
-}
-
-static void
-complete_receive_tasks (CpInvocation *self)
-{
-  GTask *task;
-
-  while (!g_queue_is_empty (&self->receive_tasks))
-    {
-      CpMessage *message = g_queue_pop_head (&self->received);
-
-      if (message == NULL && !self->input_done && !self->finished)
-        return; /* nothing to give yet */
-
-      task = g_queue_pop_head (&self->receive_tasks);
-      task_detach (task);
-      if (message != NULL)
-        g_task_return_pointer (task, message, g_object_unref);
-      else if (self->finish_error != NULL)
-        g_task_return_error (task, g_error_copy (self->finish_error));
-      else if (self->finished && !self->input_done)
-        g_task_return_new_error (task, CP_ERROR, CP_ERROR_CANCELED, "the call was already answered");
-      else
-        g_task_return_pointer (task, NULL, NULL);
-      g_object_unref (task);
-    }
-
-  if (self->body_paused && self->received.length < MAX_QUEUED_REQUESTS && !self->finished)
-    {
-      self->body_paused = FALSE;
-      cp_http_exchange_resume_body (self->exchange);
-    }
-}
-
-/* Any decoding failure of request bytes is the caller's fault. */
-static GError *
-as_invalid_argument (GError *error)
-{
-  if (error->domain != CP_ERROR)
-    {
-      GError *wrapped = g_error_new (CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "%s", error->message);
-      g_error_free (error);
-      return wrapped;
-    }
-  return error;
-}
-
-static GError *
-size_error (guint64 size,
-            gsize   limit)
-{
-  return g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
-                      "message size %" G_GUINT64_FORMAT " is larger than configured max %"
-                      G_GSIZE_FORMAT, size, limit);
-}
-
-/* Decompresses (when @compressed) and checks the size limit. */
-static GBytes *
-inflate_payload (CpInvocation *self,
-                 GBytes       *payload,
-                 gboolean      compressed,
-                 GError      **error)
-{
-  g_autoptr(GBytes) data = g_bytes_ref (payload);
-  gsize max = self->receive_limit;
-
-  if (g_bytes_get_size (data) > max)
-    {
-      g_propagate_error (error, size_error (g_bytes_get_size (data), max));
-      return NULL;
-    }
-
-  if (compressed && g_bytes_get_size (data) > 0)
-    {
-      GError *local_error = NULL;
-      GBytes *inflated = cp_decompress (self->request_compression, data, max, &local_error);
-
-      if (inflated == NULL)
-        {
-          /* Bombs are resource_exhausted; any other failure is bad input. */
-          if (!g_error_matches (local_error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED))
-            {
-              GError *bad = g_error_new (CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                                         "failed to decompress the message: %s",
-                                         local_error->message);
-              g_error_free (local_error);
-              local_error = bad;
-            }
-          g_propagate_error (error, local_error);
-          return NULL;
-        }
-      g_bytes_unref (data);
-      data = inflated;
-      if (g_bytes_get_size (data) > max)
-        {
-          g_propagate_error (error, size_error (g_bytes_get_size (data), max));
-          return NULL;
-        }
-    }
-
-  return g_steal_pointer (&data);
-}
-
-static CpMessage *
-decode_request (CpInvocation *self,
-                GBytes       *payload,
-                gboolean      compressed,
-                GError      **error)
-{
-  g_autoptr(GBytes) data = NULL;
-  GError *local_error = NULL;
-  CpMessage *message;
-
-  data = inflate_payload (self, payload, compressed, error);
-  if (data == NULL)
-    return NULL;
-
-  message = cp_message_new_from_bytes_bounded (cp_method_info_get_input_type (self->info),
-                                               self->codec, data,
-                                               self->receive_limit * DECODED_SIZE_FACTOR,
-                                               &local_error);
-  if (message == NULL)
-    {
-      GError *e = as_invalid_argument (local_error);
-
-      /* The codec reports every malformed input as invalid_argument, and
-       * a message too large once decoded as resource_exhausted. */
-      if (e->domain == CP_ERROR && e->code != CP_ERROR_INVALID_ARGUMENT &&
-          e->code != CP_ERROR_RESOURCE_EXHAUSTED)
-        e->code = CP_ERROR_INVALID_ARGUMENT;
-      g_propagate_error (error, e);
-    }
-  return message;
-}
-
-/* ------------------------------------------------------------------ */
-/* Writing answers                                                      */
-
-static void
-merge_metadata (SoupMessageHeaders *dest,
-                SoupMessageHeaders *src,
-                const char         *prefix)
-{
-  if (src != NULL)
-    cp_metadata_merge (dest, src, prefix);
-}
-
-static SoupMessageHeaders *
-new_unary_headers (CpInvocation *self)
-{
-  SoupMessageHeaders *headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-
-  /* Fresh header sets: append (replace would scan for duplicates). */
-  soup_message_headers_append (headers, "Accept-Encoding",
-                               cp_rpc_server_get_accept_encoding (self->server));
-  if (self->is_get)
-    soup_message_headers_append (headers, "Vary", "Accept-Encoding");
-  return headers;
-}
-
-static void
-prepare_answer (CpInvocation *self)
-{
-  /* The transport drains a moderate unread request body to keep the
-   * connection; after a framing or size error there is no point. */
-  if (self->close_on_answer && !self->body_done)
-    cp_http_exchange_set_close (self->exchange);
 }
 
 /* Tells the interceptors that were asked how the call ended, last first. */
@@ -566,10 +129,10 @@ notify_completed (CpInvocation *self,
 /* @outcome: the call's error (NULL on success); @by_engine: the engine,
  * not the handler, ended the call, and later operations of the handler
  * fail with @outcome. */
-static void
-mark_finished (CpInvocation *self,
-               const GError *outcome,
-               gboolean      by_engine)
+void
+cp_invocation_mark_finished (CpInvocation *self,
+                             const GError *outcome,
+                             gboolean      by_engine)
 {
   g_assert (!self->finished);
 
@@ -583,8 +146,8 @@ mark_finished (CpInvocation *self,
       g_clear_pointer (&self->deadline_source, g_source_unref);
     }
 
-  complete_send_tasks (self, self->finish_error);
-  complete_receive_tasks (self);
+  cp_invocation_complete_send_tasks (self, self->finish_error);
+  cp_invocation_complete_receive_tasks (self);
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
   g_clear_pointer (&self->body, g_byte_array_unref);
   g_clear_pointer (&self->body_first, g_bytes_unref);
@@ -596,190 +159,6 @@ mark_finished (CpInvocation *self,
     notify_completed (self, outcome);
 
   cp_rpc_server_invocation_finished (self->server);
-}
-
-static void
-respond_unary_error (CpInvocation *self,
-                     const GError *error)
-{
-  g_autoptr(SoupMessageHeaders) headers = new_unary_headers (self);
-  g_autoptr(GBytes) body = cp_error_to_json (error);
-
-  soup_message_headers_append (headers, "Content-Type", "application/json");
-  merge_metadata (headers, cp_error_get_metadata (error), NULL);
-  merge_metadata (headers, self->response_headers, NULL);
-  merge_metadata (headers, self->response_trailers, "trailer-");
-
-  prepare_answer (self);
-  cp_http_exchange_respond (self->exchange,
-                            cp_error_code_to_http_status (cp_error_get_code (error)),
-                            headers, body);
-}
-
-static gboolean
-respond_unary_message (CpInvocation *self,
-                       CpMessage    *message,
-                       GError      **error)
-{
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-  g_autoptr(GBytes) body = NULL;
-
-  body = cp_message_serialize (message, self->codec, error);
-  if (body == NULL)
-    return FALSE;
-
-  headers = new_unary_headers (self);
-  soup_message_headers_append (headers, "Content-Type", self->content_type);
-
-  if (self->response_compression != CP_COMPRESSION_IDENTITY &&
-      g_bytes_get_size (body) > 0 &&
-      g_bytes_get_size (body) >= cp_rpc_server_get_compress_min_bytes (self->server))
-    {
-      GBytes *compressed = cp_compress (self->response_compression, body, error);
-
-      if (compressed == NULL)
-        return FALSE;
-      g_bytes_unref (body);
-      body = compressed;
-      soup_message_headers_append (headers, "Content-Encoding",
-                                   cp_compression_to_string (self->response_compression));
-    }
-
-  merge_metadata (headers, self->response_headers, NULL);
-  merge_metadata (headers, self->response_trailers, "trailer-");
-
-  prepare_answer (self);
-  cp_http_exchange_respond (self->exchange, SOUP_STATUS_OK, headers, body);
-  return TRUE;
-}
-
-static void
-ensure_stream_headers (CpInvocation *self)
-{
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-
-  if (self->headers_sent)
-    return;
-  self->headers_sent = TRUE;
-
-  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  soup_message_headers_append (headers, "Content-Type", self->content_type);
-  soup_message_headers_append (headers, "Connect-Accept-Encoding",
-                               cp_rpc_server_get_accept_encoding (self->server));
-  if (self->response_compression != CP_COMPRESSION_IDENTITY)
-    soup_message_headers_append (headers, "Connect-Content-Encoding",
-                                 cp_compression_to_string (self->response_compression));
-  merge_metadata (headers, self->response_headers, NULL);
-
-  cp_http_exchange_begin_response (self->exchange, SOUP_STATUS_OK, headers);
-}
-
-static gboolean
-write_stream_message (CpInvocation *self,
-                      CpMessage    *message,
-                      GError      **error)
-{
-  g_autoptr(GBytes) payload = NULL;
-  g_autoptr(GBytes) envelope = NULL;
-  guint8 flags = 0;
-
-  payload = cp_message_serialize (message, self->codec, error);
-  if (payload == NULL)
-    return FALSE;
-
-  if (self->response_compression != CP_COMPRESSION_IDENTITY &&
-      g_bytes_get_size (payload) > 0 &&
-      g_bytes_get_size (payload) >= cp_rpc_server_get_compress_min_bytes (self->server))
-    {
-      GBytes *compressed = cp_compress (self->response_compression, payload, error);
-
-      if (compressed == NULL)
-        return FALSE;
-      g_bytes_unref (payload);
-      payload = compressed;
-      flags |= CP_ENVELOPE_FLAG_COMPRESSED;
-    }
-
-  ensure_stream_headers (self);
-  envelope = cp_envelope_encode (flags, payload);
-  cp_http_exchange_write (self->exchange, envelope);
-  if (cp_http_exchange_is_congested (self->exchange))
-    self->congested_bytes += g_bytes_get_size (envelope);
-  return TRUE;
-}
-
-static void
-end_stream (CpInvocation *self,
-            const GError *error)
-{
-  g_autoptr(GBytes) payload = cp_end_stream_build (error, self->response_trailers);
-  g_autoptr(GBytes) envelope = cp_envelope_encode (CP_ENVELOPE_FLAG_END_STREAM, payload);
-
-  prepare_answer (self);
-  ensure_stream_headers (self);
-  cp_http_exchange_write (self->exchange, envelope);
-  cp_http_exchange_end_response (self->exchange);
-}
-
-/* Ends the call with @error (already a CP_ERROR). @by_engine: the engine,
- * not the handler, decided (deadline, bad input, handler gone): later
- * operations of the handler fail with @error. */
-static void
-finish_with_error (CpInvocation *self,
-                   const GError *error,
-                   gboolean      by_engine)
-{
-  if (self->finished)
-    return;
-
-  if (is_stream (self))
-    end_stream (self, error);
-  else
-    respond_unary_error (self, error);
-
-  mark_finished (self, error, by_engine);
-}
-
-static void
-finish_ok (CpInvocation *self)
-{
-  if (self->finished)
-    return;
-  end_stream (self, NULL);
-  mark_finished (self, NULL, FALSE);
-}
-
-/* Answers with a single message (unary and client streams) or one last
- * message and a successful end (server and bidi streams). */
-static void
-finish_with_message (CpInvocation *self,
-                     CpMessage    *message)
-{
-  g_autoptr(GError) error = NULL;
-
-  if (self->finished)
-    return;
-
-  if (!is_stream (self))
-    {
-      if (respond_unary_message (self, message, &error))
-        {
-          mark_finished (self, NULL, FALSE);
-          return;
-        }
-    }
-  else if (write_stream_message (self, message, &error))
-    {
-      finish_ok (self);
-      return;
-    }
-
-  {
-    g_autoptr(GError) internal = g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
-                                              "failed to encode the response: %s",
-                                              error->message);
-    finish_with_error (self, internal, FALSE);
-  }
 }
 
 /* ------------------------------------------------------------------ */
@@ -805,7 +184,7 @@ chain_refused (CpInvocation        *self,
                                      G_OBJECT_TYPE_NAME (interceptor));
       /* The call is answered: a late answer is the usual programming error. */
       self->handler_answered = TRUE;
-      finish_with_error (self, connect_error, FALSE);
+      cp_invocation_finish_with_error (self, connect_error, FALSE);
     }
   g_clear_error (&error);
   release_engine_ref (self);
@@ -867,9 +246,9 @@ run_chain (CpInvocation *self)
   release_engine_ref (self);
 }
 
-static void
-dispatch (CpInvocation *self,
-          CpMessage    *request)
+void
+cp_invocation_dispatch (CpInvocation *self,
+                        CpMessage    *request)
 {
   g_autoptr(CpInvocation) hold = g_object_ref (self);
 
@@ -890,253 +269,15 @@ dispatch (CpInvocation *self,
   release_engine_ref (self);
 }
 
-static void
-engine_fail (CpInvocation *self,
-             GError       *error)
+void
+cp_invocation_engine_fail (CpInvocation *self,
+                           GError       *error)
 {
-  finish_with_error (self, error, TRUE);
+  cp_invocation_finish_with_error (self, error, TRUE);
   g_error_free (error);
   /* Stop a running handler; its later answers are ignored. */
   cancel_call (self);
   release_engine_ref (self);
-}
-
-static void
-process_unary_payload (CpInvocation *self,
-                       GBytes       *data)
-{
-  GError *error = NULL;
-  g_autoptr(CpMessage) request = NULL;
-
-  request = decode_request (self, data,
-                            self->request_compression != CP_COMPRESSION_IDENTITY,
-                            &error);
-  if (request == NULL)
-    {
-      engine_fail (self, error);
-      return;
-    }
-  dispatch (self, request);
-}
-
-static void
-process_get (CpInvocation *self)
-{
-  GBytes *message = g_hash_table_lookup (self->query, "message");
-  const char *base64 = query_lookup (self, "base64");
-  g_autoptr(GBytes) data = NULL;
-
-  if (g_strcmp0 (base64, "1") == 0)
-    {
-      g_autofree char *text = g_strdup (g_bytes_get_data (message, NULL));
-      GError *error = NULL;
-
-      /* A raw '+' of the standard alphabet arrives as a space. */
-      g_strdelimit (text, " ", '+');
-      data = cp_base64_decode_liberal (text, -1, &error);
-      if (data == NULL)
-        {
-          engine_fail (self, as_invalid_argument (error));
-          return;
-        }
-    }
-  else
-    data = g_bytes_ref (message);
-
-  process_unary_payload (self, data);
-}
-
-/* Decodes every complete envelope buffered in the reader. Returns FALSE
- * when the call was ended. */
-static gboolean
-process_envelopes (CpInvocation *self)
-{
-  guint8 flags;
-  GBytes *payload_raw;
-  GError *error = NULL;
-
-  while (self->reader != NULL && !self->input_done &&
-         cp_envelope_reader_next (self->reader, &flags, &payload_raw, &error))
-    {
-      g_autoptr(GBytes) payload = payload_raw;
-      CpMessage *message;
-
-      if (flags & CP_ENVELOPE_FLAG_END_STREAM)
-        {
-          /* Forbidden on requests but tolerated as the last frame (https://connectrpc.com/docs/protocol). */
-          self->input_done = TRUE;
-          break;
-        }
-
-      if ((flags & CP_ENVELOPE_FLAG_COMPRESSED) &&
-          self->request_compression == CP_COMPRESSION_IDENTITY)
-        {
-          engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
-                                          "protocol error: received compressed message "
-                                          "without Connect-Content-Encoding"));
-          return FALSE;
-        }
-
-      message = decode_request (self, payload, (flags & CP_ENVELOPE_FLAG_COMPRESSED) != 0, &error);
-      if (message == NULL)
-        {
-          engine_fail (self, error);
-          return FALSE;
-        }
-
-      self->n_requests++;
-      if (self->kind == CP_METHOD_SERVER_STREAMING)
-        {
-          if (self->n_requests > 1)
-            {
-              g_object_unref (message);
-              engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                                              "protocol error: server streaming %s received "
-                                              "more than one request message",
-                                              cp_method_info_get_procedure (self->info)));
-              return FALSE;
-            }
-          self->first_request = message;
-        }
-      else
-        {
-          g_queue_push_tail (&self->received, message);
-          if (self->received.length >= MAX_QUEUED_REQUESTS && !self->body_paused)
-            {
-              self->body_paused = TRUE;
-              cp_http_exchange_pause_body (self->exchange);
-            }
-        }
-    }
-
-  if (error != NULL)
-    {
-      engine_fail (self, error);
-      return FALSE;
-    }
-
-  if (receives_stream (self))
-    complete_receive_tasks (self);
-  return TRUE;
-}
-
-static void
-stream_input_end (CpInvocation *self)
-{
-  GError *error = NULL;
-
-  if (!self->input_done && self->reader != NULL &&
-      !cp_envelope_reader_finish (self->reader, &error))
-    {
-      engine_fail (self, error);
-      return;
-    }
-  self->input_done = TRUE;
-
-  if (self->kind == CP_METHOD_SERVER_STREAMING)
-    {
-      g_autoptr(CpMessage) request = g_steal_pointer (&self->first_request);
-
-      if (request == NULL)
-        {
-          engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                                          "protocol error: server streaming %s received "
-                                          "no request message",
-                                          cp_method_info_get_procedure (self->info)));
-          return;
-        }
-      dispatch (self, request);
-    }
-  else
-    complete_receive_tasks (self);
-}
-
-/* ------------------------------------------------------------------ */
-/* Exchange callbacks                                                   */
-
-static void
-on_body_chunk (CpHttpExchange *exchange,
-               GBytes         *chunk,
-               gpointer        user_data)
-{
-  InvocationLink *link = user_data;
-  g_autoptr(CpInvocation) self = link->invocation ? g_object_ref (link->invocation) : NULL;
-
-  if (self == NULL || self->finished)
-    return;
-
-  self->received_bytes += g_bytes_get_size (chunk);
-  if (!is_stream (self))
-    {
-      if (!self->reading_body)
-        return;
-      /* Checked before adding: body_size stays <= receive_limit. */
-      if (g_bytes_get_size (chunk) > self->receive_limit - self->body_size)
-        {
-          self->close_on_answer = TRUE;
-          engine_fail (self, size_error ((guint64) self->body_size + g_bytes_get_size (chunk),
-                                         self->receive_limit));
-          return;
-        }
-      self->body_size += g_bytes_get_size (chunk);
-      /* Zero copy while the body is a single chunk. */
-      if (self->body == NULL && self->body_first == NULL)
-        self->body_first = g_bytes_ref (chunk);
-      else
-        {
-          if (self->body == NULL)
-            {
-              g_autoptr(GBytes) first = g_steal_pointer (&self->body_first);
-              self->body = g_byte_array_sized_new (self->body_size);
-              g_byte_array_append (self->body, g_bytes_get_data (first, NULL),
-                                   g_bytes_get_size (first));
-            }
-          g_byte_array_append (self->body, g_bytes_get_data (chunk, NULL),
-                               g_bytes_get_size (chunk));
-        }
-      return;
-    }
-
-  if (self->reader == NULL || self->input_done)
-    return;
-  cp_envelope_reader_push (self->reader, chunk);
-  /* Any error in there is about framing, size or encoding of the stream. */
-  self->close_on_answer = TRUE;
-  process_envelopes (self);
-  self->close_on_answer = FALSE;
-}
-
-static void
-on_body_end (CpHttpExchange *exchange,
-             gpointer        user_data)
-{
-  InvocationLink *link = user_data;
-  g_autoptr(CpInvocation) self = link->invocation ? g_object_ref (link->invocation) : NULL;
-
-  if (self == NULL || self->body_done)
-    return;
-  self->body_done = TRUE;
-  if (self->finished)
-    return;
-
-  if (!is_stream (self))
-    {
-      g_autoptr(GBytes) data = NULL;
-
-      if (!self->reading_body)
-        return; /* GET, or an empty body already processed */
-      self->reading_body = FALSE;
-      if (self->body != NULL)
-        data = g_byte_array_free_to_bytes (g_steal_pointer (&self->body));
-      else if (self->body_first != NULL)
-        data = g_steal_pointer (&self->body_first);
-      else
-        data = g_bytes_new (NULL, 0);
-      process_unary_payload (self, data);
-      return;
-    }
-
-  stream_input_end (self);
 }
 
 static void
@@ -1157,7 +298,7 @@ on_aborted (CpHttpExchange *exchange,
   /* The client is gone: nothing can be answered; stop the handler. */
   canceled = g_error_new (CP_ERROR, CP_ERROR_CANCELED, "the client went away%s%s",
                           error ? ": " : "", error ? error->message : "");
-  mark_finished (self, canceled, TRUE);
+  cp_invocation_mark_finished (self, canceled, TRUE);
   cancel_call (self);
   release_engine_ref (self);
 }
@@ -1172,12 +313,12 @@ on_writable (CpHttpExchange *exchange,
   if (self == NULL || cp_http_exchange_is_congested (exchange))
     return;
   self->congested_bytes = 0;
-  complete_send_tasks (self, NULL);
+  cp_invocation_complete_send_tasks (self, NULL);
 }
 
 static const CpHttpExchangeCallbacks exchange_callbacks = {
-  .body_chunk = on_body_chunk,
-  .body_end = on_body_end,
+  .body_chunk = cp_invocation_on_body_chunk,
+  .body_end = cp_invocation_on_body_end,
   .aborted = on_aborted,
   .writable = on_writable,
 };
@@ -1189,8 +330,8 @@ deadline_cb (gpointer user_data)
 
   g_clear_pointer (&self->deadline_source, g_source_unref);
   if (!self->finished)
-    engine_fail (self, g_error_new_literal (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
-                                            "the operation timed out"));
+    cp_invocation_engine_fail (self, g_error_new_literal (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                                          "the operation timed out"));
   else
     cancel_call (self);
   return G_SOURCE_REMOVE;
@@ -1264,7 +405,7 @@ check_request (CpInvocation *self)
 
   /* Compression. */
   if (self->is_get)
-    used = query_lookup (self, "compression");
+    used = cp_invocation_query_lookup (self, "compression");
   else if (is_stream (self))
     used = soup_message_headers_get_one (headers, "Connect-Content-Encoding");
   else
@@ -1277,7 +418,7 @@ check_request (CpInvocation *self)
   /* Protocol version. */
   if (self->is_get)
     {
-      version = query_lookup (self, "connect");
+      version = cp_invocation_query_lookup (self, "connect");
       if (version != NULL ? strcmp (version, "v1") != 0 : require)
         return g_error_new (CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
                             "connect must be \"v1\": got \"%s\"", version ? version : "");
@@ -1303,7 +444,7 @@ check_request (CpInvocation *self)
       gint64 ms = 0;
 
       if (!cp_timeout_parse (timeout, &ms, &error))
-        return as_invalid_argument (error);
+        return cp_invocation_as_invalid_argument (error);
       self->timeout_ms = ms;
       self->deadline = cp_http_exchange_get_arrival_time (self->exchange) + ms * 1000;
     }
@@ -1326,7 +467,7 @@ check_declared_length (CpInvocation *self)
   if (declared <= 0 || (guint64) declared <= self->receive_limit)
     return NULL;
   self->close_on_answer = TRUE;
-  return size_error ((guint64) declared, self->receive_limit);
+  return cp_invocation_size_error ((guint64) declared, self->receive_limit);
 }
 
 static void
@@ -1368,7 +509,7 @@ cp_invocation_start (CpInvocation *self)
     error = check_declared_length (self);
   if (error != NULL)
     {
-      engine_fail (self, error);
+      cp_invocation_engine_fail (self, error);
       return;
     }
 
@@ -1378,11 +519,11 @@ cp_invocation_start (CpInvocation *self)
     {
     case CP_METHOD_UNARY:
       if (self->is_get)
-        process_get (self);
+        cp_invocation_process_get (self);
       else if (self->body_done)
         {
           g_autoptr(GBytes) empty = g_bytes_new (NULL, 0);
-          process_unary_payload (self, empty);
+          cp_invocation_process_unary_payload (self, empty);
         }
       else
         self->reading_body = TRUE;
@@ -1391,7 +532,7 @@ cp_invocation_start (CpInvocation *self)
     case CP_METHOD_SERVER_STREAMING:
       self->reader = cp_envelope_reader_new (self->receive_limit);
       if (self->body_done)
-        stream_input_end (self);
+        cp_invocation_stream_input_end (self);
       break;
 
     case CP_METHOD_CLIENT_STREAMING:
@@ -1399,7 +540,7 @@ cp_invocation_start (CpInvocation *self)
       self->reader = cp_envelope_reader_new (self->receive_limit);
       if (self->body_done)
         self->input_done = TRUE;
-      dispatch (self, NULL);
+      cp_invocation_dispatch (self, NULL);
       break;
 
     default:
@@ -1449,7 +590,7 @@ cp_invocation_dispose (GObject *object)
     {
       g_autoptr(GError) error = g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
                                              "handler did not answer");
-      finish_with_error (self, error, TRUE);
+      cp_invocation_finish_with_error (self, error, TRUE);
     }
 
   G_OBJECT_CLASS (cp_invocation_parent_class)->dispose (object);
@@ -1772,7 +913,7 @@ cp_invocation_return_message (CpInvocation *invocation,
   if (!begin_answer (invocation))
     return;
   hold = g_object_ref (invocation);
-  finish_with_message (invocation, response);
+  cp_invocation_finish_with_message (invocation, response);
 }
 
 /**
@@ -1865,7 +1006,7 @@ cp_invocation_take_error (CpInvocation *invocation,
   if (!begin_answer (invocation))
     return;
   hold = g_object_ref (invocation);
-  finish_with_error (invocation, connect_error, FALSE);
+  cp_invocation_finish_with_error (invocation, connect_error, FALSE);
 }
 
 /**
@@ -1888,269 +1029,11 @@ cp_invocation_return_ok (CpInvocation *invocation)
   hold = g_object_ref (invocation);
 
   if (sends_stream (invocation))
-    finish_ok (invocation);
+    cp_invocation_finish_ok (invocation);
   else
     {
       g_autoptr(CpMessage) empty =
         cp_message_new (cp_method_info_get_output_type (invocation->info));
-      finish_with_message (invocation, empty);
+      cp_invocation_finish_with_message (invocation, empty);
     }
-}
-
-static gboolean
-check_can_send (CpInvocation *self,
-                GError      **error)
-{
-  if (self->finished)
-    {
-      if (self->finish_error != NULL)
-        g_propagate_error (error, g_error_copy (self->finish_error));
-      else
-        g_set_error_literal (error, CP_ERROR, CP_ERROR_CANCELED, "the call is over");
-      return FALSE;
-    }
-  return TRUE;
-}
-
-/* A client that does not read must not grow the server without bound:
- * past max-send-queue-size bytes queued beyond the congestion mark, the
- * stream ends with resource_exhausted and the connection closes. */
-static gboolean
-check_send_queue (CpInvocation *self,
-                  GError      **error)
-{
-  guint max = cp_rpc_server_get_max_send_queue_size (self->server);
-
-  if (max == 0 || self->congested_bytes <= max || self->finished)
-    return TRUE;
-  cp_http_exchange_set_close (self->exchange);
-  engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
-                                  "the client does not read the stream: more than %u bytes "
-                                  "wait to be sent", max));
-  return check_can_send (self, error);
-}
-
-/**
- * cp_invocation_send_headers:
- * @invocation: a #CpInvocation of a server-streaming or bidi method
- *
- * Sends the response headers of a stream now, with the leading metadata set
- * so far in cp_invocation_get_response_headers(), instead of with the first
- * message. A client learns that its stream was accepted before any message
- * exists (a watch of changes that may not come for a long time, say). Does
- * nothing when the headers were already sent or the call is over.
- */
-void
-cp_invocation_send_headers (CpInvocation *invocation)
-{
-  g_return_if_fail (CP_IS_INVOCATION (invocation));
-  g_return_if_fail (sends_stream (invocation));
-
-  if (invocation->finished || invocation->handler_answered)
-    return;
-  ensure_stream_headers (invocation);
-}
-
-/**
- * cp_invocation_send_message:
- * @invocation: a #CpInvocation of a server-streaming or bidi method
- * @message: the message to send, an instance of the method's output type
- * @error: return location for a #GError
- *
- * Queues @message on the response stream, without waiting: a fast producer
- * facing a slow client grows the write queue; see
- * cp_invocation_send_message_async() for back-pressure. The response
- * headers are sent with the first message.
- *
- * Returns: %TRUE on success; %FALSE when the call is over (client gone,
- *   deadline passed) or @message could not be encoded
- */
-gboolean
-cp_invocation_send_message (CpInvocation *invocation,
-                            CpMessage    *message,
-                            GError      **error)
-{
-  g_autoptr(CpInvocation) hold = NULL;
-  g_autoptr(GError) local_error = NULL;
-
-  g_return_val_if_fail (CP_IS_INVOCATION (invocation), FALSE);
-  g_return_val_if_fail (CP_IS_MESSAGE (message), FALSE);
-  g_return_val_if_fail (sends_stream (invocation), FALSE);
-  g_return_val_if_fail (!invocation->handler_answered, FALSE);
-  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
-
-  if (!check_can_send (invocation, error))
-    return FALSE;
-
-  hold = g_object_ref (invocation);
-  if (!write_stream_message (invocation, message, &local_error))
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "failed to encode the message: %s",
-                   local_error->message);
-      return FALSE;
-    }
-  return check_send_queue (invocation, error);
-}
-
-/**
- * cp_invocation_send_message_async:
- * @invocation: a #CpInvocation of a server-streaming or bidi method
- * @message: the message to send, an instance of the method's output type
- * @cancellable: (nullable): a #GCancellable
- * @callback: (scope async): called when the message is queued and the
- *   connection can take more
- * @user_data: (closure): data for @callback
- *
- * Queues @message on the response stream and completes once the
- * connection's write queue is below its high-water mark, so a producer that
- * waits for each send never buffers more than about one message beyond that
- * mark for a slow client.
- */
-void
-cp_invocation_send_message_async (CpInvocation        *invocation,
-                                  CpMessage           *message,
-                                  GCancellable        *cancellable,
-                                  GAsyncReadyCallback  callback,
-                                  gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  GError *error = NULL;
-
-  g_return_if_fail (CP_IS_INVOCATION (invocation));
-  g_return_if_fail (CP_IS_MESSAGE (message));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-  g_return_if_fail (sends_stream (invocation));
-
-  if (!invocation->handler_answered &&
-      (cancellable == NULL || !g_cancellable_is_cancelled (cancellable)) &&
-      check_can_send (invocation, NULL))
-    {
-      if (!cp_invocation_send_message (invocation, message, &error))
-        {
-          task = g_task_new (invocation, cancellable, callback, user_data);
-          g_task_set_source_tag (task, cp_invocation_send_message_async);
-          g_task_return_error (task, error);
-          return;
-        }
-      if (!invocation->finished && cp_http_exchange_is_congested (invocation->exchange))
-        {
-          task = g_task_new (invocation, cancellable, callback, user_data);
-          g_task_set_source_tag (task, cp_invocation_send_message_async);
-          watch_cancellable (task);
-          g_queue_push_tail (&invocation->send_tasks, g_steal_pointer (&task));
-          return;
-        }
-      if (complete_send_fast (invocation, cancellable, callback, user_data))
-        return;
-      task = g_task_new (invocation, cancellable, callback, user_data);
-      g_task_set_source_tag (task, cp_invocation_send_message_async);
-      g_task_return_boolean (task, TRUE);
-      return;
-    }
-
-  task = g_task_new (invocation, cancellable, callback, user_data);
-  g_task_set_source_tag (task, cp_invocation_send_message_async);
-  if (invocation->handler_answered)
-    {
-      g_task_return_new_error (task, CP_ERROR, CP_ERROR_INTERNAL, "the call was already answered");
-      return;
-    }
-  if (g_task_return_error_if_cancelled (task))
-    return;
-  if (!cp_invocation_send_message (invocation, message, &error))
-    g_task_return_error (task, error);
-  else
-    g_task_return_boolean (task, TRUE);
-}
-
-/**
- * cp_invocation_send_message_finish:
- * @invocation: a #CpInvocation
- * @result: the #GAsyncResult
- * @error: return location for a #GError
- *
- * Finishes cp_invocation_send_message_async().
- *
- * Returns: %TRUE on success; %FALSE when the call ended (client gone,
- *   deadline passed) or @cancellable was cancelled
- */
-gboolean
-cp_invocation_send_message_finish (CpInvocation  *invocation,
-                                   GAsyncResult  *result,
-                                   GError       **error)
-{
-  g_return_val_if_fail (CP_IS_INVOCATION (invocation), FALSE);
-
-  if (CP_IS_SEND_RESULT (result))
-    {
-      CpSendResult *send_result = CP_SEND_RESULT (result);
-
-      g_return_val_if_fail (send_result->invocation == invocation, FALSE);
-      /* As a GTask would: a cancellation before finish wins. */
-      if (g_cancellable_set_error_if_cancelled (send_result->cancellable, error))
-        return FALSE;
-      return TRUE;
-    }
-
-  g_return_val_if_fail (g_task_is_valid (result, invocation), FALSE);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == cp_invocation_send_message_async, FALSE);
-
-  return g_task_propagate_boolean (G_TASK (result), error);
-}
-
-/**
- * cp_invocation_receive_async:
- * @invocation: a #CpInvocation of a client-streaming or bidi method
- * @cancellable: (nullable): a #GCancellable
- * @callback: (scope async): called with the next request
- * @user_data: (closure): data for @callback
- *
- * Receives the next request message of the stream, in order. At the end of
- * the stream cp_invocation_receive_finish() returns %NULL without error.
- */
-void
-cp_invocation_receive_async (CpInvocation        *invocation,
-                             GCancellable        *cancellable,
-                             GAsyncReadyCallback  callback,
-                             gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-
-  g_return_if_fail (CP_IS_INVOCATION (invocation));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-  g_return_if_fail (receives_stream (invocation));
-
-  task = g_task_new (invocation, cancellable, callback, user_data);
-  g_task_set_source_tag (task, cp_invocation_receive_async);
-
-  if (g_task_return_error_if_cancelled (task))
-    return;
-
-  watch_cancellable (task);
-  g_queue_push_tail (&invocation->receive_tasks, g_steal_pointer (&task));
-  complete_receive_tasks (invocation);
-}
-
-/**
- * cp_invocation_receive_finish:
- * @invocation: a #CpInvocation
- * @result: the #GAsyncResult
- * @error: return location for a #GError
- *
- * Finishes cp_invocation_receive_async().
- *
- * Returns: (transfer full) (nullable): the next request, or %NULL at the end
- *   of the stream (@error unset) or on error (the call ended or
- *   @cancellable was cancelled)
- */
-CpMessage *
-cp_invocation_receive_finish (CpInvocation  *invocation,
-                              GAsyncResult  *result,
-                              GError       **error)
-{
-  g_return_val_if_fail (CP_IS_INVOCATION (invocation), NULL);
-  g_return_val_if_fail (g_task_is_valid (result, invocation), NULL);
-  g_return_val_if_fail (g_task_get_source_tag (G_TASK (result)) == cp_invocation_receive_async, NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
 }

@@ -28,4 +28,29 @@ GMainContext *cp_rpc_server_get_context          (CpRpcServer    *server);
  * it was dropped (client gone). */
 void          cp_rpc_server_invocation_finished  (CpRpcServer    *server);
 
+/* Answers a plain HTTP request for a path given to
+ * cp_rpc_server_add_plain_handler(), in the server's #GMainContext: returns
+ * the HTTP status and sets *@text to a short body (transfer none, copied
+ * at once; NULL for none). */
+typedef guint (*CpRpcPlainHandler) (CpRpcServer  *server,
+                                    const char  **text,
+                                    gpointer      user_data);
+
+/* Serves @path (exact, any verb, query ignored) next to the RPC methods,
+ * which take precedence; a handler already at @path is replaced. The
+ * engine writes the answer: text/plain, Cache-Control: no-store, no body
+ * for HEAD, and the connection closes when the request had an (unread)
+ * body. @destroy frees @user_data when the path is replaced or the server
+ * is disposed. */
+void          cp_rpc_server_add_plain_handler    (CpRpcServer       *server,
+                                                  const char        *path,
+                                                  CpRpcPlainHandler  handler,
+                                                  gpointer           user_data,
+                                                  GDestroyNotify     destroy);
+
+/* The interceptors, in order, as an immutable snapshot (a new array is made
+ * when one is added, so a call keeps the chain it started with): transfer
+ * none, NULL when there are none. */
+GPtrArray    *cp_rpc_server_get_interceptor_chain (CpRpcServer   *server);
+
 G_END_DECLS

@@ -3,7 +3,9 @@
  *
  * Owns a CpHttpServer and routes its exchanges: docs/engine.md "Server checks"
  * 1–4 (path, verb, content type) are decided here with bare HTTP statuses;
- * everything after that belongs to the CpInvocation of the call.
+ * everything after that belongs to the CpInvocation of the call. Plain
+ * paths (cp_rpc_server_add_plain_handler(), CpServer's /healthz and
+ * /readyz) are answered here with the handler's status and text.
  */
 #include "cp-rpc-server-private.h"
 
@@ -31,7 +33,7 @@ struct _CpRpcServer
   GMainContext *context;
   CpHttpServer *http_server;
   GHashTable *routes;            /* procedure → Route */
-  GHashTable *http_routes;       /* path → HttpRoute */
+  GHashTable *plain_routes;      /* path → PlainRoute */
   GPtrArray *interceptors;       /* CpServerInterceptor*, immutable; NULL if none */
 
   guint max_receive_size;
@@ -62,15 +64,15 @@ static GParamSpec *properties[N_PROPS];
 G_DEFINE_FINAL_TYPE (CpRpcServer, cp_rpc_server, G_TYPE_OBJECT)
 
 typedef struct {
-  CpRpcHttpHandler handler;
+  CpRpcPlainHandler handler;
   gpointer user_data;
   GDestroyNotify destroy;
-} HttpRoute;
+} PlainRoute;
 
 static void
-http_route_free (gpointer data)
+plain_route_free (gpointer data)
 {
-  HttpRoute *route = data;
+  PlainRoute *route = data;
 
   if (route->destroy != NULL)
     route->destroy (route->user_data);
@@ -109,6 +111,33 @@ respond_plain (CpHttpExchange *exchange,
   /* The request body is not read: do not reuse the connection for it. */
   if (!cp_http_exchange_has_empty_body (exchange))
     cp_http_exchange_set_close (exchange);
+  cp_http_exchange_respond (exchange, status, headers, body);
+}
+
+/* A plain path (cp_rpc_server_add_plain_handler()): any verb, HEAD
+ * without a body, never cached. */
+static void
+respond_plain_route (CpRpcServer    *self,
+                     CpHttpExchange *exchange,
+                     PlainRoute     *route)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autoptr(GBytes) body = NULL;
+  const char *text = NULL;
+  guint status;
+
+  status = route->handler (self, &text, route->user_data);
+  if (text == NULL)
+    text = "";
+  body = g_bytes_new (text, strlen (text));
+
+  soup_message_headers_replace (headers, "Content-Type", "text/plain; charset=utf-8");
+  soup_message_headers_replace (headers, "Cache-Control", "no-store");
+  /* A body sent with the probe is not read: do not reuse the connection. */
+  if (!cp_http_exchange_has_empty_body (exchange))
+    cp_http_exchange_set_close (exchange);
+  if (strcmp (cp_http_exchange_get_method (exchange), "HEAD") == 0)
+    g_clear_pointer (&body, g_bytes_unref);
   cp_http_exchange_respond (exchange, status, headers, body);
 }
 
@@ -239,13 +268,13 @@ on_http_request (CpHttpServer   *http_server,
   route = g_hash_table_lookup (self->routes, cp_http_exchange_get_path (exchange));
   if (route == NULL)
     {
-      HttpRoute *http_route = self->http_routes != NULL
-        ? g_hash_table_lookup (self->http_routes, cp_http_exchange_get_path (exchange))
+      PlainRoute *plain_route = self->plain_routes != NULL
+        ? g_hash_table_lookup (self->plain_routes, cp_http_exchange_get_path (exchange))
         : NULL;
 
-      if (http_route != NULL)
+      if (plain_route != NULL)
         {
-          http_route->handler (self, exchange, http_route->user_data);
+          respond_plain_route (self, exchange, plain_route);
           return;
         }
       respond_plain (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
@@ -361,14 +390,7 @@ cp_rpc_server_get_context (CpRpcServer *server)
   return server->context;
 }
 
-/**
- * cp_rpc_server_get_interceptor_chain: (skip)
- * @server: a #CpRpcServer
- *
- * Library-internal: the interceptors as an immutable snapshot.
- *
- * Returns: (transfer none) (nullable): the chain, %NULL when empty
- */
+/* Library-internal (cp-rpc-server-private.h). */
 GPtrArray *
 cp_rpc_server_get_interceptor_chain (CpRpcServer *server)
 {
@@ -435,7 +457,7 @@ cp_rpc_server_dispose (GObject *object)
   if (self->http_server != NULL)
     cp_http_server_close (self->http_server);
   g_clear_pointer (&self->routes, g_hash_table_unref);
-  g_clear_pointer (&self->http_routes, g_hash_table_unref);
+  g_clear_pointer (&self->plain_routes, g_hash_table_unref);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->dispose (object);
@@ -624,7 +646,7 @@ cp_rpc_server_init (CpRpcServer *self)
 {
   self->context = g_main_context_ref_thread_default ();
   self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, route_free);
-  self->http_routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, http_route_free);
+  self->plain_routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, plain_route_free);
   self->http_server = cp_http_server_new ();
   cp_http_server_set_handler (self->http_server, on_http_request, self, NULL);
   g_queue_init (&self->shutdown_tasks);
@@ -735,39 +757,26 @@ cp_rpc_server_add_interceptor (CpRpcServer         *server,
   server->interceptors = chain;
 }
 
-/**
- * cp_rpc_server_add_http_handler: (skip)
- * @server: a #CpRpcServer
- * @path: the exact request path, e.g. `/healthz` (any verb, query ignored)
- * @handler: (scope notified) (closure user_data) (destroy destroy): answers
- *   requests for @path through the exchange API
- * @user_data: data for @handler
- * @destroy: (nullable): frees @user_data when the path is replaced or the
- *   server is disposed
- *
- * Serves a plain HTTP path next to the RPC methods (library-internal).
- * RPC procedures take precedence over plain paths. A handler already
- * registered at @path is replaced.
- */
+/* Library-internal (cp-rpc-server-private.h). */
 void
-cp_rpc_server_add_http_handler (CpRpcServer      *server,
-                                const char       *path,
-                                CpRpcHttpHandler  handler,
-                                gpointer          user_data,
-                                GDestroyNotify    destroy)
+cp_rpc_server_add_plain_handler (CpRpcServer       *server,
+                                 const char        *path,
+                                 CpRpcPlainHandler  handler,
+                                 gpointer           user_data,
+                                 GDestroyNotify     destroy)
 {
-  HttpRoute *route;
+  PlainRoute *route;
 
   g_return_if_fail (CP_IS_RPC_SERVER (server));
   g_return_if_fail (path != NULL && path[0] == '/');
   g_return_if_fail (handler != NULL);
-  g_return_if_fail (server->http_routes != NULL);
+  g_return_if_fail (server->plain_routes != NULL);
 
-  route = g_new0 (HttpRoute, 1);
+  route = g_new0 (PlainRoute, 1);
   route->handler = handler;
   route->user_data = user_data;
   route->destroy = destroy;
-  g_hash_table_replace (server->http_routes, g_strdup (path), route);
+  g_hash_table_replace (server->plain_routes, g_strdup (path), route);
 }
 
 /**

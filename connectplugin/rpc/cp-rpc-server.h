@@ -63,35 +63,4 @@ gboolean     cp_rpc_server_shutdown_finish (CpRpcServer         *server,
                                             GAsyncResult        *result,
                                             GError             **error);
 
-
-#ifdef CONNECTPLUGIN_COMPILATION
-/* Library-internal (not exported): plain HTTP paths such as `/healthz`,
- * served next to the RPC methods and answered through the exchange API of
- * cp-http-exchange-private.h. */
-typedef struct _CpHttpExchange CpHttpExchange;
-
-/**
- * CpRpcHttpHandler: (skip)
- * @server: the server
- * @exchange: the request; answer it with cp_http_exchange_respond()
- * @user_data: data given to cp_rpc_server_add_http_handler()
- *
- * Answers a plain HTTP request, in the server's #GMainContext.
- */
-typedef void (*CpRpcHttpHandler) (CpRpcServer    *server,
-                                  CpHttpExchange *exchange,
-                                  gpointer        user_data);
-
-void         cp_rpc_server_add_http_handler (CpRpcServer      *server,
-                                             const char       *path,
-                                             CpRpcHttpHandler  handler,
-                                             gpointer          user_data,
-                                             GDestroyNotify    destroy);
-
-/* The interceptors, in order, as an immutable snapshot (a new array is made
- * when one is added, so a call keeps the chain it started with): transfer
- * none, NULL when there are none. */
-GPtrArray   *cp_rpc_server_get_interceptor_chain (CpRpcServer  *server);
-#endif
-
 G_END_DECLS

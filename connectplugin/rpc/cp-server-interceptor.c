@@ -4,7 +4,7 @@
  * The base class only: the chain itself (order, decisions, outcomes) is run
  * by CpInvocation, which owns the call's state.
  */
-#include "cp-server-interceptor.h"
+#include "cp-server-interceptor-private.h"
 
 #include "cp-error.h"
 
@@ -240,14 +240,7 @@ cp_server_interceptor_intercept_finish (CpServerInterceptor  *self,
   return CP_SERVER_INTERCEPTOR_GET_CLASS (self)->intercept_finish (self, result, error);
 }
 
-/**
- * cp_server_interceptor_is_async: (skip)
- * @self: a #CpServerInterceptor
- *
- * Library-internal: whether @self overrides intercept_async.
- *
- * Returns: %TRUE when the decision must go through the async pair
- */
+/* Library-internal (cp-server-interceptor-private.h). */
 gboolean
 cp_server_interceptor_is_async (CpServerInterceptor *self)
 {
@@ -255,14 +248,7 @@ cp_server_interceptor_is_async (CpServerInterceptor *self)
          cp_server_interceptor_real_intercept_async;
 }
 
-/**
- * cp_server_interceptor_emit_completed: (skip)
- * @self: a #CpServerInterceptor
- * @invocation: the call
- * @error: (nullable): the call's error, %NULL on success
- *
- * Library-internal: emits #CpServerInterceptor::completed.
- */
+/* Library-internal (cp-server-interceptor-private.h). */
 void
 cp_server_interceptor_emit_completed (CpServerInterceptor *self,
                                       CpInvocation        *invocation,

@@ -79,16 +79,4 @@ gboolean             cp_server_interceptor_intercept_finish (CpServerInterceptor
                                                              GAsyncResult         *result,
                                                              GError              **error);
 
-#ifdef CONNECTPLUGIN_COMPILATION
-/* Library-internal (not exported): how CpInvocation drives a chain. */
-
-/* TRUE when @self overrides intercept_async (the decision must go through
- * the async pair); FALSE when klass->intercept can be called directly. */
-gboolean             cp_server_interceptor_is_async         (CpServerInterceptor  *self);
-/* Emits CpServerInterceptor::completed. */
-void                 cp_server_interceptor_emit_completed   (CpServerInterceptor  *self,
-                                                             CpInvocation         *invocation,
-                                                             const GError         *error);
-#endif
-
 G_END_DECLS

@@ -1,0 +1,174 @@
+/* cp-server-run.c: cp_server_run(), a plugin executable's main ()
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * Parses --listen and --insecure-control, picks the address (option,
+ * environment, property, default), catches SIGTERM and SIGINT, prints the
+ * URL served and runs the main loop until the server closes.
+ */
+#include "cp-server-state-private.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <glib-unix.h>
+#include <glib/gstdio.h>
+
+/* ------------------------------------------------------------------ */
+/* cp_server_run                                                        */
+
+typedef struct {
+  CpServer *server;
+  GMainLoop *loop;
+  guint n_signals;
+} RunState;
+
+static gboolean
+on_unix_signal (gpointer user_data)
+{
+  RunState *state = user_data;
+
+  /* First signal: graceful; second: now. */
+  if (state->n_signals++ == 0)
+    cp_server_shutdown_async (state->server, NULL, NULL, NULL);
+  else
+    cp_server_close (state->server);
+  return G_SOURCE_CONTINUE;
+}
+
+static void
+on_run_closed (CpServer *server,
+               gpointer  user_data)
+{
+  RunState *state = user_data;
+
+  g_main_loop_quit (state->loop);
+}
+
+static char *
+pick_listen_address (CpServer   *self,
+                     const char *option)
+{
+  const char *env;
+
+  if (option != NULL && option[0] != '\0')
+    return g_strdup (option);
+  env = g_getenv (CP_LISTEN_ENV);
+  if (env != NULL && env[0] != '\0')
+    return g_strdup (env);
+  env = g_getenv ("PORT");
+  if (env != NULL && env[0] != '\0')
+    return g_strdup_printf ("127.0.0.1:%s", env);
+  if (self->listen_address != NULL)
+    return g_strdup (self->listen_address);
+  return g_strdup ("127.0.0.1:0");
+}
+
+/**
+ * cp_server_run:
+ * @server: a #CpServer
+ * @argc: the program's argument count
+ * @argv: (array length=argc) (nullable): the program's arguments
+ *
+ * Runs a plugin executable: the whole of its `main ()` after the plugins
+ * have been added. It takes the address to listen on from `--listen ADDR`,
+ * else the environment variable `CONNECTPLUGIN_LISTEN`, else `PORT`
+ * (`127.0.0.1:$PORT`), else #CpServer:listen-address, else `127.0.0.1:0`;
+ * listens; prints the URL it serves as the first line of standard output;
+ * and runs the thread-default main loop until the server stops. `SIGTERM`
+ * and `SIGINT` start a graceful shutdown (a second one closes at once), so
+ * does PluginControl.Shutdown, which this function enables unless
+ * #CpServer:plugin-control-enabled was set explicitly.
+ *
+ * PluginControl and PluginIdentity calls must carry the secret that the
+ * launching host gave in the environment variable `CONNECTPLUGIN_CONTROL_SECRET`
+ * (see #CpServer:control-secret); a plugin started without one refuses
+ * them, unless it is run with `--insecure-control`
+ * (#CpServer:control-allow-unauthenticated), for hosts that cannot send a
+ * secret.
+ *
+ * Returns: the exit status for `main ()`: 0 after a clean shutdown, 1 on
+ *   errors (reported on standard error), 2 for bad arguments
+ */
+int
+cp_server_run (CpServer  *server,
+               int        argc,
+               char     **argv)
+{
+  g_autofree char *listen_option = NULL;
+  g_autofree char *address = NULL;
+  g_autofree char *url = NULL;
+  gboolean insecure_control = FALSE;
+  g_autoptr(GOptionContext) options = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GMainContext) context = NULL;
+  g_auto(GStrv) args = NULL;
+  GOptionEntry entries[] = {
+    { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen_option,
+      "Where to listen: HOST:PORT or unix:PATH", "ADDR" },
+    { "insecure-control", 0, 0, G_OPTION_ARG_NONE, &insecure_control,
+      "Without " CP_CONTROL_SECRET_ENV ", serve PluginControl and PluginIdentity "
+      "to anyone who can connect", NULL },
+    G_OPTION_ENTRY_NULL
+  };
+  RunState state = { server, NULL, 0 };
+  GSource *sigterm_source, *sigint_source;
+  gulong closed_id;
+
+  g_return_val_if_fail (CP_IS_SERVER (server), 1);
+
+  /* Parse a copy: the caller's argv stays as it was. */
+  args = g_new0 (char *, (gsize) MAX (argc, 0) + 1);
+  for (int i = 0; argv != NULL && i < argc; i++)
+    args[i] = g_strdup (argv[i]);
+  options = g_option_context_new ("- connectplugin plugin");
+  g_option_context_add_main_entries (options, entries, NULL);
+  if (!g_option_context_parse_strv (options, &args, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+
+  if (!server->plugin_control_set)
+    server->plugin_control_enabled = TRUE;
+  if (insecure_control)
+    g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
+
+  /* Signals are caught from before the address is announced: a host may
+   * send SIGTERM as soon as it has read it. */
+  context = g_main_context_ref_thread_default ();
+  state.loop = g_main_loop_new (context, FALSE);
+  closed_id = g_signal_connect (server, "closed", G_CALLBACK (on_run_closed), &state);
+  sigterm_source = g_unix_signal_source_new (SIGTERM);
+  g_source_set_callback (sigterm_source, on_unix_signal, &state, NULL);
+  g_source_attach (sigterm_source, context);
+  sigint_source = g_unix_signal_source_new (SIGINT);
+  g_source_set_callback (sigint_source, on_unix_signal, &state, NULL);
+  g_source_attach (sigint_source, context);
+
+  address = pick_listen_address (server, listen_option);
+  url = cp_server_listen (server, address, &error);
+  if (url == NULL)
+    g_printerr ("cannot serve on %s: %s\n", address, error->message);
+  else
+    {
+      /* The first line of stdout: the host reads it to find us. */
+      fprintf (stdout, "%s\n", url);
+      fflush (stdout);
+
+      if (!server->closed)
+        g_main_loop_run (state.loop);
+    }
+
+  g_source_destroy (sigterm_source);
+  g_source_unref (sigterm_source);
+  g_source_destroy (sigint_source);
+  g_source_unref (sigint_source);
+  g_signal_handler_disconnect (server, closed_id);
+  g_main_loop_unref (state.loop);
+
+  if (url == NULL)
+    return 1;
+  if (g_str_has_prefix (url, "unix:"))
+    (void) g_unlink (url + strlen ("unix:"));
+  return 0;
+}

@@ -1,0 +1,156 @@
+/* cp-server-state-private.h: the state of a CpServer, shared by its files
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * CpServer is one object in five files (only they include this header):
+ *   cp-server.c            the object, its properties and public API, and
+ *                          cp_server_start() (validation, registration,
+ *                          the /healthz and /readyz probes);
+ *   cp-server-handshake.c  HandshakeService and the runtime identities it
+ *                          issues (cp-server-private.h);
+ *   cp-server-control.c    PluginControl and PluginIdentity, behind the
+ *                          control secret;
+ *   cp-server-shutdown.c   graceful shutdown (drain with a timeout) and close;
+ *   cp-server-run.c        cp_server_run(): options, signals, main loop.
+ */
+#pragma once
+
+#include "cp-server-private.h"
+#include "cp-plugin-constants.h"
+#include "cp-rpc-server-private.h"
+#include "cp-health-server-private.h"
+
+G_BEGIN_DECLS
+
+typedef struct {
+  char *self_id;
+  char *token;
+  gint64 expires;     /* monotonic µs */
+} RuntimeIdentity;
+
+struct _CpServer
+{
+  GObject parent_instance;
+
+  CpRpcServer *rpc_server;
+  CpHealthServer *health;
+  GPtrArray *plugins;             /* CpPlugin* */
+
+  char *listen_address;
+  char *magic_cookie_key;
+  char *magic_cookie_value;
+  int core_protocol_version;
+  int app_protocol_version;
+  GHashTable *metadata;           /* char* → char* */
+  guint shutdown_timeout_ms;
+  gboolean health_enabled;
+  gboolean plugin_control_enabled;
+  gboolean plugin_control_set;    /* set explicitly (cp_server_run keeps it) */
+  gboolean identity_enabled;
+  char *control_secret;           /* PluginControl/PluginIdentity bearer */
+  gboolean control_allow_unauthenticated;
+  char *self_id;
+  char *self_version;
+
+  /* PluginControl.GetHealth */
+  CpHealthState health_state;
+  char *health_reason;
+  GStrv unavailable_dependencies;
+
+  /* PluginIdentity.SetRuntimeIdentity */
+  char *runtime_id;
+  char *runtime_token;
+  char *host_url;
+
+  GHashTable *issued;             /* runtime id → RuntimeIdentity* */
+
+  gboolean started;
+  gboolean serving;
+  gboolean shutting_down;
+  gboolean closed;
+  GCancellable *drain_cancellable;
+  GSource *drain_timeout;
+  GError *shutdown_error;         /* why running calls were cut, if they were */
+  GQueue shutdown_tasks;
+};
+
+enum {
+  PROP_0,
+  PROP_RPC_SERVER,
+  PROP_LISTEN_ADDRESS,
+  PROP_MAGIC_COOKIE_KEY,
+  PROP_MAGIC_COOKIE_VALUE,
+  PROP_CORE_PROTOCOL_VERSION,
+  PROP_APP_PROTOCOL_VERSION,
+  PROP_SERVER_METADATA,
+  PROP_SHUTDOWN_TIMEOUT_MS,
+  PROP_HEALTH_ENABLED,
+  PROP_PLUGIN_CONTROL_ENABLED,
+  PROP_IDENTITY_ENABLED,
+  PROP_CONTROL_SECRET,
+  PROP_CONTROL_ALLOW_UNAUTHENTICATED,
+  PROP_SELF_ID,
+  PROP_SELF_VERSION,
+  PROP_SERVING,
+  PROP_RUNTIME_ID,
+  PROP_RUNTIME_TOKEN,
+  PROP_HOST_URL,
+  PROP_MAX_RECEIVE_SIZE,
+  PROP_MAX_SEND_QUEUE_SIZE,
+  N_PROPS
+};
+
+enum {
+  SIGNAL_SHUTDOWN_REQUESTED,
+  SIGNAL_CLOSED,
+  N_SIGNALS
+};
+
+/* The magic cookie a handshake must carry: the properties, else the
+ * defaults. */
+static inline const char *
+effective_cookie_key (CpServer *self)
+{
+  return self->magic_cookie_key != NULL ? self->magic_cookie_key : CP_MAGIC_COOKIE_KEY;
+}
+
+static inline const char *
+effective_cookie_value (CpServer *self)
+{
+  return self->magic_cookie_value != NULL ? self->magic_cookie_value : CP_MAGIC_COOKIE_VALUE;
+}
+
+extern GParamSpec *cp_server_properties[N_PROPS];
+extern guint cp_server_signals[N_SIGNALS];
+
+/* cp-server.c */
+/* Sets #CpServer:serving, notifying a change. */
+void     cp_server_set_serving          (CpServer        *self,
+                                         gboolean         serving);
+/* Serves a built-in method with @self as its handler's user data. */
+void     cp_server_add_builtin          (CpServer        *self,
+                                         const char      *procedure,
+                                         CpMethodKind     kind,
+                                         GType            input,
+                                         GType            output,
+                                         CpMethodHandler  handler);
+
+/* cp-server-handshake.c */
+void     cp_server_register_handshake   (CpServer        *server);
+
+/* cp-server-control.c */
+/* Takes the secret a launching host put in the environment, and removes it
+ * there so that the plugin's own children do not inherit it. */
+void     cp_server_take_control_secret_from_env (CpServer *self);
+/* PluginControl and PluginIdentity, as enabled. */
+void     cp_server_register_control     (CpServer        *server);
+
+/* cp-server-shutdown.c */
+/* cp_server_shutdown_async() with @timeout_ms instead of
+ * #CpServer:shutdown-timeout-ms (PluginControl.Shutdown's grace period). */
+void     cp_server_shutdown_with_timeout (CpServer            *self,
+                                          guint                timeout_ms,
+                                          GCancellable        *cancellable,
+                                          GAsyncReadyCallback  callback,
+                                          gpointer             user_data);
+
+G_END_DECLS
