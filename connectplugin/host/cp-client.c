@@ -30,7 +30,7 @@
  * The client's [property@Client:state] goes `CREATED → CONNECTING →
  * CONNECTED → READY`, and later to `FAILED` (the handshake failed, the
  * plugin became unhealthy or its health stream broke), `RECONNECTING`
- * (cp_client_connect_async() after a failure, or the discovery reported a
+ * ([method@ConnectPlugin.Client.connect_async] after a failure, or the discovery reported a
  * change) and `CLOSED`. Each change is notified.
  *
  * The handshake sends core protocol version 1, the
@@ -46,7 +46,7 @@
  * [property@Client:health-check] is off), and fails when the plugin
  * becomes unhealthy.
  *
- * cp_client_close_async() stops everything, and asks the discovery to
+ * [method@ConnectPlugin.Client.close_async] stops everything, and asks the discovery to
  * shut down what it launched (a plugin process).
  */
 
@@ -552,8 +552,8 @@ discovery_changed_cb (CpDiscovery *discovery,
 
 /**
  * cp_client_connect_async:
- * @client: a #CpClient
- * @cancellable: (nullable): a #GCancellable (cancels the wait; the
+ * @client: a [class@ConnectPlugin.Client]
+ * @cancellable: (nullable): a [class@Gio.Cancellable] (cancels the wait; the
  *   connection attempt goes on for other callers)
  * @callback: (scope async): called when the client is ready or failed
  * @user_data: (closure): data for @callback
@@ -606,11 +606,11 @@ cp_client_connect_async (CpClient            *client,
 
 /**
  * cp_client_connect_finish:
- * @client: a #CpClient
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @client: a [class@ConnectPlugin.Client]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_client_connect_async().
+ * Finishes [method@ConnectPlugin.Client.connect_async].
  *
  * Returns: %TRUE when the client is ready
  */
@@ -634,15 +634,15 @@ sync_cb (GObject      *source,
 
 /**
  * cp_client_connect_sync:
- * @client: a #CpClient
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError
+ * @client: a [class@ConnectPlugin.Client]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Connects, blocking. Iterates the client's #GMainContext (the
+ * Connects, blocking. Iterates the client's [struct@GLib.MainContext] (the
  * thread-default one when it was made) until done, so call it from that
  * context's thread, outside of a callback that must not be re-entered.
  *
- * Unlike cp_channel_call_sync(), this does not run a private context:
+ * Unlike [method@ConnectPlugin.Channel.call_sync], this does not run a private context:
  * other sources of the client's context are dispatched meanwhile. What the
  * connection sets up lives on after it returns and must keep running in
  * the client's context (the health monitor's `Watch` stream, whose first
@@ -686,11 +686,11 @@ service_matches (const char *path,
 
 /**
  * cp_client_dispense:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
  * @plugin_name: the name of a plugin the server serves
  * @proxy_type: the generated proxy class of one of its services (a
- *   #CpProxy subclass)
- * @error: return location for a #GError
+ *   [class@ConnectPlugin.Proxy] subclass)
+ * @error: return location for a [struct@GLib.Error]
  *
  * Makes a proxy of @proxy_type on the client's channel, to call
  * @plugin_name. Errors: `failed_precondition` when the client is not
@@ -779,8 +779,8 @@ close_shutdown_cb (GObject      *source,
 
 /**
  * cp_client_close_async:
- * @client: a #CpClient
- * @cancellable: (nullable): a #GCancellable
+ * @client: a [class@ConnectPlugin.Client]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when closed
  * @user_data: (closure): data for @callback
  *
@@ -836,11 +836,11 @@ cp_client_close_async (CpClient            *client,
 
 /**
  * cp_client_close_finish:
- * @client: a #CpClient
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @client: a [class@ConnectPlugin.Client]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_client_close_async().
+ * Finishes [method@ConnectPlugin.Client.close_async].
  *
  * Returns: %TRUE when everything is shut down
  */
@@ -1099,7 +1099,7 @@ cp_client_class_init (CpClientClass *klass)
   /**
    * CpClient:magic-cookie-key:
    *
-   * The magic cookie's key (%CP_MAGIC_COOKIE_KEY by default).
+   * The magic cookie's key ([const@ConnectPlugin.MAGIC_COOKIE_KEY] by default).
    */
   properties[PROP_MAGIC_COOKIE_KEY] =
     g_param_spec_string ("magic-cookie-key", NULL, NULL, CP_MAGIC_COOKIE_KEY, settable);
@@ -1107,7 +1107,7 @@ cp_client_class_init (CpClientClass *klass)
   /**
    * CpClient:magic-cookie-value:
    *
-   * The magic cookie's value (%CP_MAGIC_COOKIE_VALUE by default).
+   * The magic cookie's value ([const@ConnectPlugin.MAGIC_COOKIE_VALUE] by default).
    */
   properties[PROP_MAGIC_COOKIE_VALUE] =
     g_param_spec_string ("magic-cookie-value", NULL, NULL, CP_MAGIC_COOKIE_VALUE, settable);
@@ -1261,7 +1261,9 @@ cp_client_init (CpClient *self)
  * cp_client_new:
  * @endpoint: the URL of the server (`http://host:port`, `unix:/path`)
  *
- * Returns: (transfer full): a new #CpClient for the server at @endpoint
+ * Creates a client for a plugin server at @endpoint.
+ *
+ * Returns: (transfer full): a new [class@ConnectPlugin.Client] for the server at @endpoint
  */
 CpClient *
 cp_client_new (const char *endpoint)
@@ -1275,7 +1277,9 @@ cp_client_new (const char *endpoint)
  * cp_client_new_for_discovery:
  * @discovery: where to find the server
  *
- * Returns: (transfer full): a new #CpClient using @discovery
+ * Creates a client that finds its plugin server through @discovery.
+ *
+ * Returns: (transfer full): a new [class@ConnectPlugin.Client] using @discovery
  */
 CpClient *
 cp_client_new_for_discovery (CpDiscovery *discovery)
@@ -1287,7 +1291,7 @@ cp_client_new_for_discovery (CpDiscovery *discovery)
 
 /**
  * cp_client_set_plugins:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
  * @plugins: (array zero-terminated=1) (nullable): the names of the plugins wanted
  *
  * Sets [property@Client:plugins].
@@ -1304,7 +1308,9 @@ cp_client_set_plugins (CpClient           *client,
 
 /**
  * cp_client_get_plugins:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the names of the plugins the client asks for.
  *
  * Returns: (transfer none) (array zero-terminated=1) (nullable): the names
  *   of the plugins wanted
@@ -1319,7 +1325,9 @@ cp_client_get_plugins (CpClient *client)
 
 /**
  * cp_client_get_state:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the client's connection state.
  *
  * Returns: the client's state
  */
@@ -1333,7 +1341,9 @@ cp_client_get_state (CpClient *client)
 
 /**
  * cp_client_get_error:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the error that made the client fail, if it did.
  *
  * Returns: (transfer none) (nullable): why the client is in state `FAILED`
  */
@@ -1347,7 +1357,9 @@ cp_client_get_error (CpClient *client)
 
 /**
  * cp_client_get_discovery:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the discovery the client finds its server through.
  *
  * Returns: (transfer none): the discovery
  */
@@ -1361,7 +1373,9 @@ cp_client_get_discovery (CpClient *client)
 
 /**
  * cp_client_get_url:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the URL of the server the client is connected to.
  *
  * Returns: (transfer none) (nullable): the URL of the connected server
  */
@@ -1375,7 +1389,9 @@ cp_client_get_url (CpClient *client)
 
 /**
  * cp_client_get_channel:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the channel to the server, once connected.
  *
  * Returns: (transfer none) (nullable): the channel to the connected server
  */
@@ -1389,7 +1405,9 @@ cp_client_get_channel (CpClient *client)
 
 /**
  * cp_client_get_health_monitor:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the monitor following the server's health, once connected.
  *
  * Returns: (transfer none) (nullable): the health monitor of the connected
  *   server
@@ -1404,7 +1422,9 @@ cp_client_get_health_monitor (CpClient *client)
 
 /**
  * cp_client_get_handshake_response:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets the server's answer to the last handshake.
  *
  * Returns: (transfer none) (nullable): the server's handshake answer
  *   (plugins, server metadata, runtime identity)
@@ -1419,7 +1439,9 @@ cp_client_get_handshake_response (CpClient *client)
 
 /**
  * cp_client_get_plugin_infos:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets what the server said about the requested plugins in the handshake.
  *
  * Returns: (transfer none) (element-type CpPluginInfo) (nullable): the
  *   plugins the server announced in the handshake
@@ -1434,8 +1456,10 @@ cp_client_get_plugin_infos (CpClient *client)
 
 /**
  * cp_client_get_plugin_info:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
  * @plugin_name: a plugin name
+ *
+ * Gets what the server said about the plugin @plugin_name in the handshake.
  *
  * Returns: (transfer none) (nullable): what the server announced about
  *   @plugin_name
@@ -1455,10 +1479,10 @@ cp_client_get_plugin_info (CpClient   *client,
 
 /**
  * cp_client_new_control_call_options:
- * @client: a #CpClient
+ * @client: a [class@ConnectPlugin.Client]
  *
  * Makes call options for the host's own `connectplugin.v1.PluginControl`
- * and `PluginIdentity` calls on cp_client_get_channel(): they carry the
+ * and `PluginIdentity` calls on [method@ConnectPlugin.Client.get_channel]: they carry the
  * plugin's control secret as `Authorization: Bearer SECRET` (see
  * [property@Server:control-secret]), taken from the discovery's
  * `control-secret` property ([property@ProcessDiscovery:control-secret],

@@ -22,7 +22,7 @@ G_BEGIN_DECLS
 /**
  * CP_CLIENT_VERSION:
  *
- * The `client_version` a #CpClient sends in its handshake metadata.
+ * The `client_version` a [class@ConnectPlugin.Client] sends in its handshake metadata.
  */
 #define CP_CLIENT_VERSION "0.1.0"
 
@@ -35,7 +35,7 @@ G_BEGIN_DECLS
  * @CP_CLIENT_STATE_RECONNECTING: connecting again after a failure or a
  *   change of the discovery
  * @CP_CLIENT_STATE_FAILED: the connection failed or the plugin went bad
- *   (see cp_client_get_error()); cp_client_connect_async() tries again
+ *   (see [method@ConnectPlugin.Client.get_error]); [method@ConnectPlugin.Client.connect_async] tries again
  * @CP_CLIENT_STATE_CLOSED: closed for good
  *
  * The states of a [class@Client].

@@ -17,7 +17,7 @@
  * away), and the client then discovers again.
  *
  * Like every connectplugin object, a discovery belongs to the
- * #GMainContext it was created in: results and signals are delivered
+ * [struct@GLib.MainContext] it was created in: results and signals are delivered
  * there.
  */
 
@@ -80,10 +80,10 @@ cp_discovery_default_init (CpDiscoveryInterface *iface)
 
 /**
  * cp_discovery_discover_async: (virtual discover_async)
- * @discovery: a #CpDiscovery
+ * @discovery: a [iface@ConnectPlugin.Discovery]
  * @plugins: (array zero-terminated=1) (nullable): names of the plugins wanted;
  *   %NULL for any
- * @cancellable: (nullable): a #GCancellable
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when the endpoints are known
  * @user_data: (closure): data for @callback
  *
@@ -106,11 +106,11 @@ cp_discovery_discover_async (CpDiscovery         *discovery,
 
 /**
  * cp_discovery_discover_finish: (virtual discover_finish)
- * @discovery: a #CpDiscovery
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @discovery: a [iface@ConnectPlugin.Discovery]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_discovery_discover_async().
+ * Finishes [method@ConnectPlugin.Discovery.discover_async].
  *
  * Returns: (transfer full) (array zero-terminated=1): the endpoint URLs,
  *   best first (at least one), or %NULL on error
@@ -129,13 +129,13 @@ cp_discovery_discover_finish (CpDiscovery   *discovery,
 
 /**
  * cp_discovery_create_channel: (virtual create_channel)
- * @discovery: a #CpDiscovery
- * @url: one of the URLs returned by cp_discovery_discover_finish()
- * @error: return location for a #GError
+ * @discovery: a [iface@ConnectPlugin.Discovery]
+ * @url: one of the URLs returned by [method@ConnectPlugin.Discovery.discover_finish]
+ * @error: return location for a [struct@GLib.Error]
  *
  * Makes the channel a client uses to talk to @url.
  *
- * Returns: (transfer full): a new #CpChannel, or %NULL on error
+ * Returns: (transfer full): a new [class@ConnectPlugin.Channel], or %NULL on error
  */
 CpChannel *
 cp_discovery_create_channel (CpDiscovery  *discovery,
@@ -151,8 +151,8 @@ cp_discovery_create_channel (CpDiscovery  *discovery,
 
 /**
  * cp_discovery_shutdown_async: (virtual shutdown_async)
- * @discovery: a #CpDiscovery
- * @cancellable: (nullable): a #GCancellable
+ * @discovery: a [iface@ConnectPlugin.Discovery]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when done
  * @user_data: (closure): data for @callback
  *
@@ -175,11 +175,11 @@ cp_discovery_shutdown_async (CpDiscovery         *discovery,
 
 /**
  * cp_discovery_shutdown_finish: (virtual shutdown_finish)
- * @discovery: a #CpDiscovery
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @discovery: a [iface@ConnectPlugin.Discovery]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_discovery_shutdown_async().
+ * Finishes [method@ConnectPlugin.Discovery.shutdown_async].
  *
  * Returns: %TRUE when everything the discovery started is gone
  */
@@ -197,7 +197,7 @@ cp_discovery_shutdown_finish (CpDiscovery   *discovery,
 
 /**
  * cp_discovery_emit_changed:
- * @discovery: a #CpDiscovery
+ * @discovery: a [iface@ConnectPlugin.Discovery]
  *
  * Emits [signal@Discovery::changed]. For implementations.
  */

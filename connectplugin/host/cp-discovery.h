@@ -25,7 +25,7 @@ G_DECLARE_INTERFACE (CpDiscovery, cp_discovery, CP, DISCOVERY, GObject)
  * @discover_async: starts finding the endpoints serving a set of plugins
  * @discover_finish: finishes @discover_async: the endpoint URLs, best first
  * @create_channel: makes the channel for one of the URLs; the default
- *   makes a #CpChannel from the URL with cp_channel_new()
+ *   makes a [class@ConnectPlugin.Channel] from the URL with [ctor@ConnectPlugin.Channel.new]
  * @shutdown_async: asks what this discovery started (a launched plugin
  *   process) to go away; the default does nothing
  * @shutdown_finish: finishes @shutdown_async

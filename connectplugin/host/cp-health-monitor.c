@@ -36,7 +36,7 @@
  *   status `UNSPECIFIED` as long as it answers.
  *
  * Changes are notified on the properties and by
- * [signal@HealthMonitor::changed], in the monitor's #GMainContext.
+ * [signal@HealthMonitor::changed], in the monitor's [struct@GLib.MainContext].
  */
 
 #define DEFAULT_INTERVAL_MS       30000
@@ -521,7 +521,9 @@ cp_health_monitor_init (CpHealthMonitor *self)
  * @service: (nullable): the service to follow; %NULL or `""` for the whole
  *   server
  *
- * Returns: (transfer full): a new, stopped #CpHealthMonitor
+ * Creates a monitor of the health of the server behind @channel.
+ *
+ * Returns: (transfer full): a new, stopped [class@ConnectPlugin.HealthMonitor]
  */
 CpHealthMonitor *
 cp_health_monitor_new (CpChannel  *channel,
@@ -537,7 +539,7 @@ cp_health_monitor_new (CpChannel  *channel,
 
 /**
  * cp_health_monitor_start:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
  *
  * Starts following the server's health (does nothing when started).
  */
@@ -561,7 +563,7 @@ cp_health_monitor_start (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_stop:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
  *
  * Stops following the server's health. The properties keep their last
  * values.
@@ -587,7 +589,9 @@ cp_health_monitor_stop (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_get_channel:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
+ *
+ * Gets the channel the health checks go through.
  *
  * Returns: (transfer none): the channel to the server
  */
@@ -601,7 +605,9 @@ cp_health_monitor_get_channel (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_get_service:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
+ *
+ * Gets the name of the service whose health is followed (`""`: the whole server).
  *
  * Returns: (transfer none): the service followed (`""`: the whole server)
  */
@@ -615,7 +621,9 @@ cp_health_monitor_get_service (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_get_serving_status:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
+ *
+ * Gets the last serving status reported.
  *
  * Returns: the serving status last reported
  */
@@ -629,7 +637,9 @@ cp_health_monitor_get_serving_status (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_get_health_state:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
+ *
+ * Gets the health state derived from the last reports.
  *
  * Returns: the plugin's health
  */
@@ -643,7 +653,9 @@ cp_health_monitor_get_health_state (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_get_reason:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
+ *
+ * Gets why the health last changed, if known.
  *
  * Returns: (transfer none) (nullable): why the plugin is not healthy
  */
@@ -657,7 +669,9 @@ cp_health_monitor_get_reason (CpHealthMonitor *self)
 
 /**
  * cp_health_monitor_get_mode:
- * @self: a #CpHealthMonitor
+ * @self: a [class@ConnectPlugin.HealthMonitor]
+ *
+ * Gets how the health is followed now (watch stream or polling).
  *
  * Returns: how the monitor follows the server
  */

@@ -11,19 +11,19 @@
  * CpInProcessDiscovery:
  *
  * A [iface@Discovery] for plugins served by a server in the host's own
- * process: the channels it makes (cp_channel_new_in_process()) hand every
+ * process: the channels it makes ([ctor@ConnectPlugin.Channel.new_in_process]) hand every
  * request to the server's handlers directly, with no socket at all. The
- * URL it answers is %CP_IN_PROCESS_URL.
+ * URL it answers is [const@ConnectPlugin.IN_PROCESS_URL].
  *
  * Useful for tests, and for plugins linked into the host that should still
  * be called through the same typed proxies as out-of-process ones.
  *
- * Made for a [class@Server] (cp_in_process_discovery_new_for_server()), the
- * discovery starts it (cp_server_start(): services registered, nothing
+ * Made for a [class@Server] ([ctor@ConnectPlugin.InProcessDiscovery.new_for_server]), the
+ * discovery starts it ([method@ConnectPlugin.Server.start]: services registered, nothing
  * listening) when first asked, and gives it a control secret (see
  * [property@Server:control-secret]) unless it has one or serves PluginControl
  * and PluginIdentity without: calls to those go through
- * cp_client_new_control_call_options().
+ * [method@ConnectPlugin.Client.new_control_call_options].
  */
 struct _CpInProcessDiscovery
 {
@@ -211,7 +211,7 @@ cp_in_process_discovery_class_init (CpInProcessDiscoveryClass *klass)
   /**
    * CpInProcessDiscovery:server:
    *
-   * The server whose plugins are reached (the #CpRpcServer under a
+   * The server whose plugins are reached (the [class@ConnectPlugin.RpcServer] under a
    * plugin server).
    */
   properties[PROP_SERVER] =
@@ -253,7 +253,9 @@ cp_in_process_discovery_init (CpInProcessDiscovery *self)
  * cp_in_process_discovery_new:
  * @server: the server serving the plugins, in this process
  *
- * Returns: (transfer full): a new #CpInProcessDiscovery
+ * Creates a discovery that reaches @server in this process, without sockets.
+ *
+ * Returns: (transfer full): a new [class@ConnectPlugin.InProcessDiscovery]
  */
 CpInProcessDiscovery *
 cp_in_process_discovery_new (CpRpcServer *server)
@@ -267,7 +269,9 @@ cp_in_process_discovery_new (CpRpcServer *server)
  * cp_in_process_discovery_new_for_server:
  * @server: the plugin server, in this process
  *
- * Returns: (transfer full): a new #CpInProcessDiscovery for the plugins of
+ * Creates a discovery that reaches the plugin server @server in this process, without sockets.
+ *
+ * Returns: (transfer full): a new [class@ConnectPlugin.InProcessDiscovery] for the plugins of
  *   @server, which it starts (without listening) when first asked
  */
 CpInProcessDiscovery *
@@ -280,7 +284,9 @@ cp_in_process_discovery_new_for_server (CpServer *server)
 
 /**
  * cp_in_process_discovery_get_plugin_server:
- * @self: a #CpInProcessDiscovery
+ * @self: a [class@ConnectPlugin.InProcessDiscovery]
+ *
+ * Gets the plugin server this discovery reaches, if it was made for one.
  *
  * Returns: (transfer none) (nullable): the plugin server, when the
  *   discovery was made for one
@@ -295,7 +301,9 @@ cp_in_process_discovery_get_plugin_server (CpInProcessDiscovery *self)
 
 /**
  * cp_in_process_discovery_get_server:
- * @self: a #CpInProcessDiscovery
+ * @self: a [class@ConnectPlugin.InProcessDiscovery]
+ *
+ * Gets the RPC server this discovery reaches.
  *
  * Returns: (transfer none): the server
  */

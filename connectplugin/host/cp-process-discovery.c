@@ -37,7 +37,7 @@
  * emitted; with a [property@ProcessDiscovery:restart-policy] the plugin is
  * launched again after an exponential backoff.
  *
- * cp_process_discovery_stop_async() (also cp_discovery_shutdown_async(),
+ * [method@ConnectPlugin.ProcessDiscovery.stop_async] (also [method@ConnectPlugin.Discovery.shutdown_async],
  * used by [method@Client.close_async]) shuts the plugin down: it calls
  * `PluginControl.Shutdown`, sends `SIGTERM` if the plugin is still there
  * after [property@ProcessDiscovery:shutdown-grace-ms] (or at once if it
@@ -49,9 +49,9 @@
  * command line; `PluginControl.Shutdown` carries it as
  * `Authorization: Bearer SECRET` (see [property@Server:control-secret]),
  * and so must the host's own PluginControl and PluginIdentity calls
- * (cp_client_new_control_call_options()).
+ * ([method@ConnectPlugin.Client.new_control_call_options]).
  *
- * With cp_process_discovery_new_attach() the discovery launches nothing:
+ * With [ctor@ConnectPlugin.ProcessDiscovery.new_attach] the discovery launches nothing:
  * it re-attaches to a plugin that is already running at a known address
  * (e.g. one launched by an earlier run of the host), and stopping it only
  * calls `PluginControl.Shutdown`, with the
@@ -284,8 +284,8 @@ start_internal (CpProcessDiscovery *self,
 
 /**
  * cp_process_discovery_start_async:
- * @self: a #CpProcessDiscovery
- * @cancellable: (nullable): a #GCancellable (cancels the wait, not the launch)
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ * @cancellable: (nullable): a [class@Gio.Cancellable] (cancels the wait, not the launch)
  * @callback: (scope async): called once the plugin serves, or failed to start
  * @user_data: (closure): data for @callback
  *
@@ -314,11 +314,11 @@ cp_process_discovery_start_async (CpProcessDiscovery  *self,
 
 /**
  * cp_process_discovery_start_finish:
- * @self: a #CpProcessDiscovery
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_process_discovery_start_async().
+ * Finishes [method@ConnectPlugin.ProcessDiscovery.start_async].
  *
  * Returns: (transfer full): the URL the plugin serves, or %NULL on error
  */
@@ -754,7 +754,7 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
    * Unless set, a fresh one is generated for each launch and given to the
    * plugin in the environment variable `CONNECTPLUGIN_CONTROL_SECRET`; it
    * can be read here while the plugin runs (keep it secret). Set it for a
-   * re-attached plugin (cp_process_discovery_new_attach()): the secret it
+   * re-attached plugin ([ctor@ConnectPlugin.ProcessDiscovery.new_attach]): the secret it
    * was launched with. A secret set here is given to every launch.
    */
   properties[PROP_CONTROL_SECRET] =
@@ -815,6 +815,8 @@ cp_process_discovery_init (CpProcessDiscovery *self)
  * cp_process_discovery_new:
  * @argv: (array zero-terminated=1): the plugin's command line
  *
+ * Creates a discovery that launches the plugin executable @argv.
+ *
  * Returns: (transfer full): a discovery that launches @argv when first asked
  */
 CpProcessDiscovery *
@@ -829,6 +831,8 @@ cp_process_discovery_new (const char * const *argv)
  * cp_process_discovery_new_attach:
  * @url: the address of a plugin that is already running
  *
+ * Creates a discovery that re-attaches to a plugin already running at @url and launches nothing.
+ *
  * Returns: (transfer full): a discovery for the plugin serving @url, which
  *   it did not launch
  */
@@ -842,7 +846,9 @@ cp_process_discovery_new_attach (const char *url)
 
 /**
  * cp_process_discovery_get_name:
- * @self: a #CpProcessDiscovery
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ *
+ * Gets the plugin's name, used in log messages.
  *
  * Returns: (transfer none): the plugin's name in logs
  */
@@ -856,7 +862,9 @@ cp_process_discovery_get_name (CpProcessDiscovery *self)
 
 /**
  * cp_process_discovery_get_state:
- * @self: a #CpProcessDiscovery
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ *
+ * Gets the state of the plugin process.
  *
  * Returns: the state of the plugin process
  */
@@ -870,7 +878,9 @@ cp_process_discovery_get_state (CpProcessDiscovery *self)
 
 /**
  * cp_process_discovery_get_url:
- * @self: a #CpProcessDiscovery
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ *
+ * Gets the URL the plugin announced, if it is running.
  *
  * Returns: (transfer none) (nullable): the URL the plugin serves, %NULL
  *   when it is not running
@@ -885,7 +895,9 @@ cp_process_discovery_get_url (CpProcessDiscovery *self)
 
 /**
  * cp_process_discovery_get_pid:
- * @self: a #CpProcessDiscovery
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ *
+ * Gets the process id of the running plugin.
  *
  * Returns: the plugin's process id, 0 when no process is running (or the
  *   plugin was re-attached)
@@ -902,7 +914,9 @@ cp_process_discovery_get_pid (CpProcessDiscovery *self)
 
 /**
  * cp_process_discovery_get_restart_count:
- * @self: a #CpProcessDiscovery
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ *
+ * Gets how many times the plugin was launched again after it exited.
  *
  * Returns: how many times in a row the plugin was restarted
  */

@@ -135,8 +135,8 @@ send_shutdown_rpc (CpProcessDiscovery *self,
 
 /**
  * cp_process_discovery_stop_async:
- * @self: a #CpProcessDiscovery
- * @cancellable: (nullable): a #GCancellable (cancels the wait, not the shutdown)
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ * @cancellable: (nullable): a [class@Gio.Cancellable] (cancels the wait, not the shutdown)
  * @callback: (scope async): called once the plugin is gone
  * @user_data: (closure): data for @callback
  *
@@ -214,11 +214,11 @@ cp_process_discovery_stop_async (CpProcessDiscovery  *self,
 
 /**
  * cp_process_discovery_stop_finish:
- * @self: a #CpProcessDiscovery
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_process_discovery_stop_async().
+ * Finishes [method@ConnectPlugin.ProcessDiscovery.stop_async].
  *
  * Returns: %TRUE once the plugin is gone
  */

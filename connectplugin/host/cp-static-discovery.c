@@ -17,7 +17,7 @@
  * The secret such a plugin was started with (see
  * [property@Server:control-secret]), when the operator knows it, goes in
  * [property@StaticDiscovery:control-secret]: the host's PluginControl and
- * PluginIdentity calls carry it (cp_client_new_control_call_options()).
+ * PluginIdentity calls carry it ([method@ConnectPlugin.Client.new_control_call_options]).
  */
 struct _CpStaticDiscovery
 {
@@ -176,7 +176,9 @@ cp_static_discovery_init (CpStaticDiscovery *self)
  * cp_static_discovery_new:
  * @urls: (array zero-terminated=1) (nullable): the endpoint URLs, best first
  *
- * Returns: (transfer full): a new #CpStaticDiscovery
+ * Creates a discovery that always offers @urls.
+ *
+ * Returns: (transfer full): a new [class@ConnectPlugin.StaticDiscovery]
  */
 CpStaticDiscovery *
 cp_static_discovery_new (const char * const *urls)
@@ -186,7 +188,9 @@ cp_static_discovery_new (const char * const *urls)
 
 /**
  * cp_static_discovery_get_urls:
- * @self: a #CpStaticDiscovery
+ * @self: a [class@ConnectPlugin.StaticDiscovery]
+ *
+ * Gets the endpoint URLs this discovery offers.
  *
  * Returns: (transfer none) (array zero-terminated=1) (nullable): the URLs
  */
@@ -200,7 +204,7 @@ cp_static_discovery_get_urls (CpStaticDiscovery *self)
 
 /**
  * cp_static_discovery_set_urls:
- * @self: a #CpStaticDiscovery
+ * @self: a [class@ConnectPlugin.StaticDiscovery]
  * @urls: (array zero-terminated=1) (nullable): the new endpoint URLs
  *
  * Replaces the URLs and emits [signal@Discovery::changed] when they differ.

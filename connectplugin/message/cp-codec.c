@@ -10,7 +10,7 @@
 
 /**
  * cp_codec_to_string:
- * @codec: a #CpCodec
+ * @codec: a [enum@ConnectPlugin.Codec]
  *
  * Gets the codec name used in content types: `proto` or `json`.
  *

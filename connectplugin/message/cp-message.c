@@ -16,15 +16,15 @@
  * A protobuf message as a GObject.
  *
  * Each subclass is bound to one protobuf-c message descriptor (see
- * cp_message_class_set_descriptor()) and owns one instance of the
+ * [method@ConnectPlugin.MessageClass.set_descriptor]) and owns one instance of the
  * corresponding C struct. Messages can be serialized to and parsed from
  * the binary protobuf encoding and the proto3 JSON mapping, compared and
  * copied, and their fields can be read and written by name with
- * cp_message_get_field() and cp_message_set_field(), which is how bindings
+ * [method@ConnectPlugin.Message.get_field] and [method@ConnectPlugin.Message.set_field], which is how bindings
  * use messages without generated accessors.
  *
  * Subclasses register their fully-qualified protobuf name, so the GType of
- * a message can be found with cp_message_type_from_name(). The library
+ * a message can be found with [func@ConnectPlugin.Message.type_from_name]. The library
  * ships subclasses for `google.protobuf.Empty` and the common wrapper
  * types, see [class@ConnectPlugin.Empty] and [class@ConnectPlugin.StringValue].
  */
@@ -96,12 +96,12 @@ cp_message_init (CpMessage *self)
 
 /**
  * cp_message_class_set_descriptor: (skip)
- * @klass: a #CpMessageClass
+ * @klass: a [struct@ConnectPlugin.MessageClass]
  * @descriptor: (type gpointer): the `const ProtobufCMessageDescriptor *` of the message
  *
  * Binds a message class to its protobuf-c descriptor. Call it from the
  * class_init function of every subclass. This also registers the
- * descriptor's full name for cp_message_type_from_name(); the first class
+ * descriptor's full name for [func@ConnectPlugin.Message.type_from_name]; the first class
  * registered for a name keeps it.
  */
 void
@@ -127,7 +127,7 @@ cp_message_class_set_descriptor (CpMessageClass *klass,
 
 /**
  * cp_message_class_get_descriptor: (skip)
- * @klass: a #CpMessageClass
+ * @klass: a [struct@ConnectPlugin.MessageClass]
  *
  * Gets the protobuf-c descriptor bound to a message class.
  *
@@ -192,7 +192,7 @@ ref_subclasses (GType parent)
  *
  * Finds the message class registered for a protobuf message name.
  *
- * Returns: the #GType, or %G_TYPE_INVALID if no class is registered
+ * Returns: the [alias@GObject.Type], or %G_TYPE_INVALID if no class is registered
  */
 GType
 cp_message_type_from_name (const char *full_name)
@@ -243,7 +243,7 @@ check_message_type (GType message_type)
 
 /**
  * cp_message_new:
- * @message_type: a subtype of #CpMessage bound to a descriptor
+ * @message_type: a subtype of [class@ConnectPlugin.Message] bound to a descriptor
  *
  * Creates a message of @message_type with every field at its default.
  *
@@ -259,7 +259,7 @@ cp_message_new (GType message_type)
 
 /**
  * cp_message_new_take: (skip)
- * @message_type: a subtype of #CpMessage bound to a descriptor
+ * @message_type: a subtype of [class@ConnectPlugin.Message] bound to a descriptor
  * @c_message: (transfer full): a `ProtobufCMessage *` of the class's
  *   descriptor, allocated with protobuf-c's default allocator
  *
@@ -284,10 +284,10 @@ cp_message_new_take (GType    message_type,
 
 /**
  * cp_message_new_from_bytes:
- * @message_type: a subtype of #CpMessage bound to a descriptor
+ * @message_type: a subtype of [class@ConnectPlugin.Message] bound to a descriptor
  * @codec: the encoding of @data
  * @data: the encoded message (may be empty for %CP_CODEC_PROTO)
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Decodes a message. Malformed input gives %CP_ERROR_INVALID_ARGUMENT.
  *
@@ -327,7 +327,7 @@ cp_message_new_from_bytes_bounded (GType    message_type,
 
 /**
  * cp_message_get_full_name:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  *
  * Gets the fully-qualified protobuf name of the message type, e.g.
  * `google.protobuf.StringValue`.
@@ -345,7 +345,7 @@ cp_message_get_full_name (CpMessage *message)
 
 /**
  * cp_message_get_c_message: (skip)
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  *
  * Gets the underlying protobuf-c message, owned by @message. It may be
  * modified in place; anything stored in it must come from malloc().
@@ -362,7 +362,7 @@ cp_message_get_c_message (CpMessage *message)
 
 /**
  * cp_message_take_c_message: (skip)
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  * @c_message: (transfer full): a `ProtobufCMessage *` of the class's
  *   descriptor, allocated with protobuf-c's default allocator
  *
@@ -387,9 +387,9 @@ cp_message_take_c_message (CpMessage *message,
 
 /**
  * cp_message_serialize:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  * @codec: the encoding to produce
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Encodes the message. The binary encoding never fails; JSON fails with
  * %CP_ERROR_INTERNAL if a string field holds invalid UTF-8.
@@ -410,10 +410,10 @@ cp_message_serialize (CpMessage *message,
 
 /**
  * cp_message_parse:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  * @codec: the encoding of @data
  * @data: the encoded message
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Replaces the contents of @message with the decoded @data. On error
  * (%CP_ERROR_INVALID_ARGUMENT) @message is left unchanged.
@@ -442,7 +442,7 @@ cp_message_parse (CpMessage *message,
 
 /**
  * cp_message_to_bytes:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  *
  * Encodes the message in the binary protobuf format.
  *
@@ -456,7 +456,7 @@ cp_message_to_bytes (CpMessage *message)
 
 /**
  * cp_message_to_json:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  *
  * Encodes the message as compact proto3 JSON.
  *
@@ -491,7 +491,7 @@ c_message_copy (const ProtobufCMessage           *src,
 
 /**
  * cp_message_copy:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  *
  * Makes a deep copy of @message, of the same type.
  *
@@ -681,8 +681,8 @@ canonical_bytes (CpMessage *message)
 
 /**
  * cp_message_equal:
- * @a: a #CpMessage
- * @b: a #CpMessage
+ * @a: a [class@ConnectPlugin.Message]
+ * @b: a [class@ConnectPlugin.Message]
  *
  * Compares two messages of the same protobuf type by their binary
  * encoding, with map fields compared as unordered: the entries of a map
@@ -741,20 +741,20 @@ wrap_sub_message (const ProtobufCFieldDescriptor *f,
 
 /**
  * cp_message_get_field:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  * @name: the proto field name (`foo_bar`) or its JSON name (`fooBar`)
  * @value: (out caller-allocates): return location for the value
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
- * Reads a field into a #GValue. The value type follows the field type:
+ * Reads a field into a [struct@GObject.Value]. The value type follows the field type:
  * 32-bit integers and enums give `gint`/`guint`, 64-bit integers
  * `gint64`/`guint64`, `float`, `double` and `bool` map to their GLib types,
- * `string` to a string, `bytes` to #GBytes, message fields to a copy of the
- * sub-message as the #CpMessage subclass registered for its type (%NULL when
- * unset), `repeated string` to a #GStrv. A oneof member that is not the
+ * `string` to a string, `bytes` to [struct@GLib.Bytes], message fields to a copy of the
+ * sub-message as the [class@ConnectPlugin.Message] subclass registered for its type (%NULL when
+ * unset), `repeated string` to a [alias@GLib.Strv]. A oneof member that is not the
  * selected one reads as its default.
  *
- * Unknown names, and field kinds without a #GValue mapping (maps, repeated
+ * Unknown names, and field kinds without a [struct@GObject.Value] mapping (maps, repeated
  * fields other than strings), give %CP_ERROR_INVALID_ARGUMENT.
  *
  * Returns: (skip): %TRUE on success
@@ -1106,16 +1106,16 @@ scalar_from_value (const ProtobufCFieldDescriptor *f,
 
 /**
  * cp_message_set_field:
- * @message: a #CpMessage
+ * @message: a [class@ConnectPlugin.Message]
  * @name: the proto field name (`foo_bar`) or its JSON name (`fooBar`)
  * @value: the new value
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
- * Writes a field from a #GValue, with the mapping of cp_message_get_field().
+ * Writes a field from a [struct@GObject.Value], with the mapping of [method@ConnectPlugin.Message.get_field].
  * Numeric values of any integer or floating type are accepted when they fit
  * the field exactly; enum fields also take the value name as a string;
- * message fields take a #CpMessage of the field's protobuf type (copied).
- * A %NULL string, #GBytes, #GStrv or message clears the field. Setting a
+ * message fields take a [class@ConnectPlugin.Message] of the field's protobuf type (copied).
+ * A %NULL string, [struct@GLib.Bytes], [alias@GLib.Strv] or message clears the field. Setting a
  * oneof member selects it.
  *
  * Unknown names, unsupported field kinds and values that do not fit give

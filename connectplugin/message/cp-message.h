@@ -24,7 +24,7 @@ G_DECLARE_DERIVABLE_TYPE (CpMessage, cp_message, CP, MESSAGE, GObject)
  * @parent_class: the parent class
  *
  * Subclasses (generated code, or hand-written ones) bind the class to a
- * protobuf-c descriptor in class_init with cp_message_class_set_descriptor().
+ * protobuf-c descriptor in class_init with [method@ConnectPlugin.MessageClass.set_descriptor].
  */
 struct _CpMessageClass
 {

@@ -47,7 +47,7 @@ cp_empty_init (CpEmpty *self)
  *
  * Creates a `google.protobuf.Empty` message.
  *
- * Returns: (transfer full): a new #CpEmpty
+ * Returns: (transfer full): a new [class@ConnectPlugin.Empty]
  */
 CpEmpty *
 cp_empty_new (void)
@@ -89,7 +89,7 @@ cp_string_value_init (CpStringValue *self)
  *
  * Creates a `google.protobuf.StringValue` message.
  *
- * Returns: (transfer full): a new #CpStringValue
+ * Returns: (transfer full): a new [class@ConnectPlugin.StringValue]
  */
 CpStringValue *
 cp_string_value_new (const char *value)
@@ -101,7 +101,7 @@ cp_string_value_new (const char *value)
 
 /**
  * cp_string_value_get_value:
- * @self: a #CpStringValue
+ * @self: a [class@ConnectPlugin.StringValue]
  *
  * Gets the wrapped string.
  *
@@ -120,7 +120,7 @@ cp_string_value_get_value (CpStringValue *self)
 
 /**
  * cp_string_value_set_value:
- * @self: a #CpStringValue
+ * @self: a [class@ConnectPlugin.StringValue]
  * @value: (nullable): the string (valid UTF-8), or %NULL for ""
  *
  * Sets the wrapped string.
@@ -172,7 +172,7 @@ cp_bytes_value_init (CpBytesValue *self)
  *
  * Creates a `google.protobuf.BytesValue` message.
  *
- * Returns: (transfer full): a new #CpBytesValue
+ * Returns: (transfer full): a new [class@ConnectPlugin.BytesValue]
  */
 CpBytesValue *
 cp_bytes_value_new (GBytes *value)
@@ -184,7 +184,7 @@ cp_bytes_value_new (GBytes *value)
 
 /**
  * cp_bytes_value_get_value:
- * @self: a #CpBytesValue
+ * @self: a [class@ConnectPlugin.BytesValue]
  *
  * Gets a copy of the wrapped bytes.
  *
@@ -203,7 +203,7 @@ cp_bytes_value_get_value (CpBytesValue *self)
 
 /**
  * cp_bytes_value_set_value:
- * @self: a #CpBytesValue
+ * @self: a [class@ConnectPlugin.BytesValue]
  * @value: (nullable): the bytes, or %NULL for none
  *
  * Sets the wrapped bytes (copied).
@@ -256,7 +256,7 @@ cp_int32_value_init (CpInt32Value *self)
  *
  * Creates a `google.protobuf.Int32Value` message.
  *
- * Returns: (transfer full): a new #CpInt32Value
+ * Returns: (transfer full): a new [class@ConnectPlugin.Int32Value]
  */
 CpInt32Value *
 cp_int32_value_new (gint32 value)
@@ -268,7 +268,7 @@ cp_int32_value_new (gint32 value)
 
 /**
  * cp_int32_value_get_value:
- * @self: a #CpInt32Value
+ * @self: a [class@ConnectPlugin.Int32Value]
  *
  * Gets the wrapped number.
  *
@@ -284,7 +284,7 @@ cp_int32_value_get_value (CpInt32Value *self)
 
 /**
  * cp_int32_value_set_value:
- * @self: a #CpInt32Value
+ * @self: a [class@ConnectPlugin.Int32Value]
  * @value: the number
  *
  * Sets the wrapped number.
@@ -328,7 +328,7 @@ cp_int64_value_init (CpInt64Value *self)
  *
  * Creates a `google.protobuf.Int64Value` message.
  *
- * Returns: (transfer full): a new #CpInt64Value
+ * Returns: (transfer full): a new [class@ConnectPlugin.Int64Value]
  */
 CpInt64Value *
 cp_int64_value_new (gint64 value)
@@ -340,7 +340,7 @@ cp_int64_value_new (gint64 value)
 
 /**
  * cp_int64_value_get_value:
- * @self: a #CpInt64Value
+ * @self: a [class@ConnectPlugin.Int64Value]
  *
  * Gets the wrapped number.
  *
@@ -356,7 +356,7 @@ cp_int64_value_get_value (CpInt64Value *self)
 
 /**
  * cp_int64_value_set_value:
- * @self: a #CpInt64Value
+ * @self: a [class@ConnectPlugin.Int64Value]
  * @value: the number
  *
  * Sets the wrapped number.
@@ -400,7 +400,7 @@ cp_bool_value_init (CpBoolValue *self)
  *
  * Creates a `google.protobuf.BoolValue` message.
  *
- * Returns: (transfer full): a new #CpBoolValue
+ * Returns: (transfer full): a new [class@ConnectPlugin.BoolValue]
  */
 CpBoolValue *
 cp_bool_value_new (gboolean value)
@@ -412,7 +412,7 @@ cp_bool_value_new (gboolean value)
 
 /**
  * cp_bool_value_get_value:
- * @self: a #CpBoolValue
+ * @self: a [class@ConnectPlugin.BoolValue]
  *
  * Gets the wrapped boolean.
  *
@@ -428,7 +428,7 @@ cp_bool_value_get_value (CpBoolValue *self)
 
 /**
  * cp_bool_value_set_value:
- * @self: a #CpBoolValue
+ * @self: a [class@ConnectPlugin.BoolValue]
  * @value: the boolean
  *
  * Sets the wrapped boolean.
@@ -447,8 +447,8 @@ cp_bool_value_set_value (CpBoolValue *self,
  *
  * `google.protobuf.Any`: a message of any type, as its type URL
  * (`type.googleapis.com/full.Name`) and its binary encoding. Pack one with
- * cp_any_pack(), and unpack it with cp_any_unpack(), which finds the class
- * through the registry of #CpMessage (cp_message_type_from_name()): the
+ * [func@ConnectPlugin.Any.pack], and unpack it with [method@ConnectPlugin.Any.unpack], which finds the class
+ * through the registry of [class@ConnectPlugin.Message] ([func@ConnectPlugin.Message.type_from_name]): the
  * class must have been initialised, e.g. with g_type_ensure(). Its JSON
  * form is the object of the message with an `"@type"` member (or, for
  * well-known types with a special JSON form, `{"@type": ..., "value": ...}`).
@@ -476,7 +476,7 @@ cp_any_init (CpAny *self)
  *
  * Creates an empty `google.protobuf.Any` (no type URL, no value).
  *
- * Returns: (transfer full): a new #CpAny
+ * Returns: (transfer full): a new [class@ConnectPlugin.Any]
  */
 CpAny *
 cp_any_new (void)
@@ -487,12 +487,12 @@ cp_any_new (void)
 /**
  * cp_any_pack:
  * @message: the message to pack
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Packs @message into a `google.protobuf.Any` with the type URL
  * `type.googleapis.com/` followed by the message's full name.
  *
- * Returns: (transfer full) (nullable): a new #CpAny, or %NULL on error
+ * Returns: (transfer full) (nullable): a new [class@ConnectPlugin.Any], or %NULL on error
  */
 CpAny *
 cp_any_pack (CpMessage  *message,
@@ -516,8 +516,8 @@ cp_any_pack (CpMessage  *message,
 
 /**
  * cp_any_unpack:
- * @self: a #CpAny
- * @error: return location for a #GError
+ * @self: a [class@ConnectPlugin.Any]
+ * @error: return location for a [struct@GLib.Error]
  *
  * Decodes the packed message as an instance of the class registered for
  * its type name (the part of the type URL after the last `/`).
@@ -552,7 +552,7 @@ cp_any_unpack (CpAny   *self,
 
 /**
  * cp_any_get_type_url:
- * @self: a #CpAny
+ * @self: a [class@ConnectPlugin.Any]
  *
  * Gets the type URL, e.g. `type.googleapis.com/kv.v1.GetRequest`.
  *
@@ -571,7 +571,7 @@ cp_any_get_type_url (CpAny *self)
 
 /**
  * cp_any_get_type_name:
- * @self: a #CpAny
+ * @self: a [class@ConnectPlugin.Any]
  *
  * Gets the full message name of the type URL: what follows its last `/`.
  *
@@ -591,7 +591,7 @@ cp_any_get_type_name (CpAny *self)
 
 /**
  * cp_any_get_value:
- * @self: a #CpAny
+ * @self: a [class@ConnectPlugin.Any]
  *
  * Gets the binary encoding of the packed message.
  *
@@ -610,7 +610,7 @@ cp_any_get_value (CpAny *self)
 
 /**
  * cp_any_set:
- * @self: a #CpAny
+ * @self: a [class@ConnectPlugin.Any]
  * @type_url: (nullable): the type URL
  * @value: (nullable): the binary encoding of a message of that type
  *
@@ -648,8 +648,8 @@ cp_any_set (CpAny      *self,
  * CpStruct:
  *
  * `google.protobuf.Struct`: a JSON object. Its JSON form is the object
- * itself; read and write it as JSON (cp_message_to_json(),
- * cp_message_parse()) or through its `fields` map.
+ * itself; read and write it as JSON ([method@ConnectPlugin.Message.to_json],
+ * [method@ConnectPlugin.Message.parse]) or through its `fields` map.
  */
 struct _CpStruct
 {
@@ -674,7 +674,7 @@ cp_struct_init (CpStruct *self)
  *
  * Creates an empty `google.protobuf.Struct`.
  *
- * Returns: (transfer full): a new #CpStruct
+ * Returns: (transfer full): a new [class@ConnectPlugin.Struct]
  */
 CpStruct *
 cp_struct_new (void)
@@ -711,7 +711,7 @@ cp_value_init (CpValue *self)
  *
  * Creates a `google.protobuf.Value` with no kind set.
  *
- * Returns: (transfer full): a new #CpValue
+ * Returns: (transfer full): a new [class@ConnectPlugin.Value]
  */
 CpValue *
 cp_value_new (void)
@@ -747,7 +747,7 @@ cp_list_value_init (CpListValue *self)
  *
  * Creates an empty `google.protobuf.ListValue`.
  *
- * Returns: (transfer full): a new #CpListValue
+ * Returns: (transfer full): a new [class@ConnectPlugin.ListValue]
  */
 CpListValue *
 cp_list_value_new (void)

@@ -40,7 +40,7 @@
 /**
  * CP_SERVER_VERSION:
  *
- * The `server_version` a #CpServer reports in its handshake metadata.
+ * The `server_version` a [class@ConnectPlugin.Server] reports in its handshake metadata.
  */
 #define CP_SERVER_VERSION "0.1.0"
 
@@ -48,7 +48,7 @@
  * CP_LISTEN_ENV:
  *
  * The environment variable telling a plugin executable where to listen
- * (`127.0.0.1:0`, `unix:/path`); see cp_server_run().
+ * (`127.0.0.1:0`, `unix:/path`); see [method@ConnectPlugin.Server.run].
  */
 #define CP_LISTEN_ENV "CONNECTPLUGIN_LISTEN"
 
@@ -57,7 +57,7 @@
  *
  * The environment variable through which a host gives a plugin it launches
  * the secret that PluginControl and PluginIdentity calls must carry
- * (`Authorization: Bearer SECRET`); see #CpServer:control-secret. The
+ * (`Authorization: Bearer SECRET`); see [property@ConnectPlugin.Server:control-secret]. The
  * server removes it from its environment when it reads it.
  */
 #define CP_CONTROL_SECRET_ENV "CONNECTPLUGIN_CONTROL_SECRET"
@@ -65,7 +65,7 @@
 /**
  * CP_DEFAULT_SHUTDOWN_TIMEOUT_MS:
  *
- * The default graceful shutdown timeout of a #CpServer (30 s).
+ * The default graceful shutdown timeout of a [class@ConnectPlugin.Server] (30 s).
  */
 #define CP_DEFAULT_SHUTDOWN_TIMEOUT_MS 30000
 

@@ -165,9 +165,9 @@ cp_plugin_init (CpPlugin *self)
  * provides to and requires from other plugins.
  *
  * On the plugin side, each service comes with its implementation, a
- * generated #CpSkeleton ([method@Plugin.add_service]); a #CpServer serves the
- * plugin. On the host side, a #CpPlugin describes what a client wants: the
- * name and the #CpServiceDescriptor of each service to dispense, without
+ * generated [class@ConnectPlugin.Skeleton] ([method@Plugin.add_service]); a [class@ConnectPlugin.Server] serves the
+ * plugin. On the host side, a [class@ConnectPlugin.Plugin] describes what a client wants: the
+ * name and the [struct@ConnectPlugin.ServiceDescriptor] of each service to dispense, without
  * implementation ([method@Plugin.add_service_descriptor]).
  */
 
@@ -178,7 +178,7 @@ cp_plugin_init (CpPlugin *self)
  *
  * Creates a plugin with no services.
  *
- * Returns: (transfer full): a new #CpPlugin
+ * Returns: (transfer full): a new [class@ConnectPlugin.Plugin]
  */
 CpPlugin *
 cp_plugin_new (const char *name,
@@ -191,7 +191,7 @@ cp_plugin_new (const char *name,
 
 /**
  * cp_plugin_get_name:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Gets the plugin's name.
  *
@@ -206,7 +206,7 @@ cp_plugin_get_name (CpPlugin *plugin)
 
 /**
  * cp_plugin_get_version:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Gets the plugin's version.
  *
@@ -221,7 +221,7 @@ cp_plugin_get_version (CpPlugin *plugin)
 
 /**
  * cp_plugin_add_service:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @implementation: a generated skeleton implementing one service
  *
  * Adds a service with its implementation. When a service of the same name
@@ -253,12 +253,12 @@ cp_plugin_add_service (CpPlugin   *plugin,
 
 /**
  * cp_plugin_add_service_descriptor:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @descriptor: the service
  *
  * Adds a service without implementation: what a host wants to dispense,
  * or a service whose implementation [method@Plugin.add_service] adds later.
- * A #CpServer refuses to serve a plugin with a service left without
+ * A [class@ConnectPlugin.Server] refuses to serve a plugin with a service left without
  * implementation.
  */
 void
@@ -277,7 +277,7 @@ cp_plugin_add_service_descriptor (CpPlugin            *plugin,
 
 /**
  * cp_plugin_get_descriptors:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Gets the services of @plugin, in the order they were added.
  *
@@ -303,7 +303,7 @@ cp_plugin_get_descriptors (CpPlugin *plugin)
 
 /**
  * cp_plugin_lookup_descriptor:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @service_name: a full service name (`kv.v1.KVService`) or a service path
  *   (`/kv.v1.KVService/`)
  *
@@ -330,7 +330,7 @@ cp_plugin_lookup_descriptor (CpPlugin   *plugin,
 
 /**
  * cp_plugin_get_implementation:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @descriptor: one of the plugin's services
  *
  * Gets the skeleton implementing a service.
@@ -357,7 +357,7 @@ cp_plugin_get_implementation (CpPlugin            *plugin,
 
 /**
  * cp_plugin_get_service_path:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Gets the path of the plugin's first service (`/kv.v1.KVService/`), as
  * reported in the handshake's `PluginInfo.service_path`.
@@ -379,7 +379,7 @@ cp_plugin_get_service_path (CpPlugin *plugin)
 
 /**
  * cp_plugin_add_provides:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @type: the service type provided to other plugins, e.g. `cache`
  * @version: (nullable): its version
  * @path: (nullable): where it is served, e.g. `/cache.v1.Cache/`
@@ -406,7 +406,7 @@ cp_plugin_add_provides (CpPlugin   *plugin,
 
 /**
  * cp_plugin_add_requires:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @type: the service type required, e.g. `logger`
  * @min_version: (nullable): the lowest acceptable version
  * @required_for_startup: whether the plugin cannot start without it
@@ -446,7 +446,7 @@ copy_messages (GPtrArray *messages)
 
 /**
  * cp_plugin_get_provides:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Gets the services the plugin provides.
  *
@@ -462,7 +462,7 @@ cp_plugin_get_provides (CpPlugin *plugin)
 
 /**
  * cp_plugin_get_requires:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Gets the services the plugin requires.
  *
@@ -478,7 +478,7 @@ cp_plugin_get_requires (CpPlugin *plugin)
 
 /**
  * cp_plugin_to_info:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  *
  * Describes @plugin as the handshake does.
  *
@@ -502,10 +502,10 @@ cp_plugin_to_info (CpPlugin *plugin)
 
 /**
  * cp_plugin_validate:
- * @plugin: a #CpPlugin
+ * @plugin: a [class@ConnectPlugin.Plugin]
  * @need_implementations: whether every service must have an implementation
  *   (a server's plugins)
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Checks that @plugin has a name, that no service appears twice and, when
  * @need_implementations is set, that it serves at least one service and

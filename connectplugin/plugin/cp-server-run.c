@@ -65,25 +65,25 @@ pick_listen_address (CpServer   *self,
 
 /**
  * cp_server_run:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @argc: the program's argument count
  * @argv: (array length=argc) (nullable): the program's arguments
  *
  * Runs a plugin executable: the whole of its `main ()` after the plugins
  * have been added. It takes the address to listen on from `--listen ADDR`,
  * else the environment variable `CONNECTPLUGIN_LISTEN`, else `PORT`
- * (`127.0.0.1:$PORT`), else #CpServer:listen-address, else `127.0.0.1:0`;
+ * (`127.0.0.1:$PORT`), else [property@ConnectPlugin.Server:listen-address], else `127.0.0.1:0`;
  * listens; prints the URL it serves as the first line of standard output;
  * and runs the thread-default main loop until the server stops. `SIGTERM`
  * and `SIGINT` start a graceful shutdown (a second one closes at once), so
  * does PluginControl.Shutdown, which this function enables unless
- * #CpServer:plugin-control-enabled was set explicitly.
+ * [property@ConnectPlugin.Server:plugin-control-enabled] was set explicitly.
  *
  * PluginControl and PluginIdentity calls must carry the secret that the
  * launching host gave in the environment variable `CONNECTPLUGIN_CONTROL_SECRET`
- * (see #CpServer:control-secret); a plugin started without one refuses
+ * (see [property@ConnectPlugin.Server:control-secret]); a plugin started without one refuses
  * them, unless it is run with `--insecure-control`
- * (#CpServer:control-allow-unauthenticated), for hosts that cannot send a
+ * ([property@ConnectPlugin.Server:control-allow-unauthenticated]), for hosts that cannot send a
  * secret.
  *
  * Returns: the exit status for `main ()`: 0 after a clean shutdown, 1 on

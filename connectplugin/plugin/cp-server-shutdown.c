@@ -162,15 +162,15 @@ cp_server_shutdown_with_timeout (CpServer            *self,
 
 /**
  * cp_server_shutdown_async:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @cancellable: (nullable): cancel to stop waiting and close at once
  * @callback: (scope async): called when the server has stopped
  * @user_data: (closure): data for @callback
  *
  * Stops @server gracefully: every health status becomes NOT_SERVING (Watch
  * streams hear it and end), the server stops accepting connections, running
- * calls and streams may finish for up to #CpServer:shutdown-timeout-ms,
- * then everything is closed and #CpServer::closed is emitted.
+ * calls and streams may finish for up to [property@ConnectPlugin.Server:shutdown-timeout-ms],
+ * then everything is closed and [signal@ConnectPlugin.Server::closed] is emitted.
  */
 void
 cp_server_shutdown_async (CpServer            *server,
@@ -187,11 +187,11 @@ cp_server_shutdown_async (CpServer            *server,
 
 /**
  * cp_server_shutdown_finish:
- * @server: a #CpServer
- * @result: the #GAsyncResult
- * @error: return location for a #GError
+ * @server: a [class@ConnectPlugin.Server]
+ * @result: the [iface@Gio.AsyncResult]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_server_shutdown_async(). The server is closed either way.
+ * Finishes [method@ConnectPlugin.Server.shutdown_async]. The server is closed either way.
  *
  * Returns: %TRUE when every running call finished in time; %FALSE with
  *   %G_IO_ERROR_TIMED_OUT when some had to be cut
@@ -209,10 +209,10 @@ cp_server_shutdown_finish (CpServer      *server,
 
 /**
  * cp_server_close:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
  * Stops @server at once: health NOT_SERVING, every connection closed,
- * running calls cancelled. Emits #CpServer::closed (once).
+ * running calls cancelled. Emits [signal@ConnectPlugin.Server::closed] (once).
  */
 void
 cp_server_close (CpServer *server)

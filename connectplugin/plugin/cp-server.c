@@ -422,7 +422,7 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:rpc-server:
    *
    * The Connect engine under the server; give it to
-   * cp_channel_new_in_process() for an in-process client.
+   * [ctor@ConnectPlugin.Channel.new_in_process] for an in-process client.
    */
   cp_server_properties[PROP_RPC_SERVER] =
     g_param_spec_object ("rpc-server", NULL, NULL, CP_TYPE_RPC_SERVER, ro);
@@ -430,8 +430,8 @@ cp_server_class_init (CpServerClass *klass)
   /**
    * CpServer:listen-address:
    *
-   * Where cp_server_listen() listens when given no address, and
-   * cp_server_run() when neither `--listen` nor the environment says:
+   * Where [method@ConnectPlugin.Server.listen] listens when given no address, and
+   * [method@ConnectPlugin.Server.run] when neither `--listen` nor the environment says:
    * `HOST:PORT` (port 0 picks a free port) or `unix:/path`. Default
    * `127.0.0.1:0`.
    */
@@ -442,7 +442,7 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:magic-cookie-key:
    *
    * The magic cookie key clients must present. Default
-   * %CP_MAGIC_COOKIE_KEY.
+   * [const@ConnectPlugin.MAGIC_COOKIE_KEY].
    */
   cp_server_properties[PROP_MAGIC_COOKIE_KEY] =
     g_param_spec_string ("magic-cookie-key", NULL, NULL, CP_MAGIC_COOKIE_KEY, rw);
@@ -451,7 +451,7 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:magic-cookie-value:
    *
    * The magic cookie value clients must present. Default
-   * %CP_MAGIC_COOKIE_VALUE.
+   * [const@ConnectPlugin.MAGIC_COOKIE_VALUE].
    */
   cp_server_properties[PROP_MAGIC_COOKIE_VALUE] =
     g_param_spec_string ("magic-cookie-value", NULL, NULL, CP_MAGIC_COOKIE_VALUE, rw);
@@ -459,7 +459,7 @@ cp_server_class_init (CpServerClass *klass)
   /**
    * CpServer:core-protocol-version:
    *
-   * The core protocol version (%CP_CORE_PROTOCOL_VERSION); clients with
+   * The core protocol version ([const@ConnectPlugin.CORE_PROTOCOL_VERSION]); clients with
    * another one fail the handshake with `invalid_argument`.
    */
   cp_server_properties[PROP_CORE_PROTOCOL_VERSION] =
@@ -480,7 +480,7 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:server-metadata: (type GLib.HashTable(utf8,utf8))
    *
    * Extra `server_metadata` of the handshake. The server always adds
-   * `server_version` (%CP_SERVER_VERSION) unless this sets it.
+   * `server_version` ([const@ConnectPlugin.SERVER_VERSION]) unless this sets it.
    */
   cp_server_properties[PROP_SERVER_METADATA] =
     g_param_spec_boxed ("server-metadata", NULL, NULL, G_TYPE_HASH_TABLE, rw);
@@ -508,7 +508,7 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:plugin-control-enabled:
    *
    * Whether the server serves `connectplugin.v1.PluginControl`
-   * (GetHealth, Shutdown). Default %FALSE, but cp_server_run() turns it on
+   * (GetHealth, Shutdown). Default %FALSE, but [method@ConnectPlugin.Server.run] turns it on
    * unless it was set explicitly. Read when the server starts.
    */
   cp_server_properties[PROP_PLUGIN_CONTROL_ENABLED] =
@@ -533,11 +533,11 @@ cp_server_class_init (CpServerClass *klass)
    * another one, are answered `unauthenticated` and change nothing.
    *
    * A host that launches a plugin generates one and passes it in the
-   * environment variable %CP_CONTROL_SECRET_ENV; the server takes it from
+   * environment variable [const@ConnectPlugin.CONTROL_SECRET_ENV]; the server takes it from
    * there when it starts (unless this property is set) and removes the
    * variable, so that the plugin's children do not inherit it. %NULL or
    * `""`: no secret, and PluginControl and PluginIdentity are refused
-   * unless #CpServer:control-allow-unauthenticated is set. The handshake
+   * unless [property@ConnectPlugin.Server:control-allow-unauthenticated] is set. The handshake
    * and the health service never need it.
    */
   cp_server_properties[PROP_CONTROL_SECRET] =
@@ -546,8 +546,8 @@ cp_server_class_init (CpServerClass *klass)
   /**
    * CpServer:control-allow-unauthenticated:
    *
-   * Whether a server without #CpServer:control-secret serves PluginControl
-   * and PluginIdentity to anyone who can reach it (cp_server_run():
+   * Whether a server without [property@ConnectPlugin.Server:control-secret] serves PluginControl
+   * and PluginIdentity to anyone who can reach it ([method@ConnectPlugin.Server.run]:
    * `--insecure-control`), for hosts that cannot send a secret. Without
    * effect when the server has a secret. Default %FALSE.
    */
@@ -574,7 +574,7 @@ cp_server_class_init (CpServerClass *klass)
   /**
    * CpServer:serving:
    *
-   * Whether the server is serving: %TRUE from cp_server_start() until a
+   * Whether the server is serving: %TRUE from [method@ConnectPlugin.Server.start] until a
    * shutdown begins.
    */
   cp_server_properties[PROP_SERVING] =
@@ -609,7 +609,7 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:max-receive-size:
    *
    * The largest request message accepted, in bytes: the
-   * #CpRpcServer:max-receive-size of #CpServer:rpc-server (default 4 MiB;
+   * [property@ConnectPlugin.RpcServer:max-receive-size] of [property@ConnectPlugin.Server:rpc-server] (default 4 MiB;
    * larger requests fail with `resource_exhausted`).
    */
   cp_server_properties[PROP_MAX_RECEIVE_SIZE] =
@@ -620,8 +620,8 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:max-send-queue-size:
    *
    * How many response bytes a stream may queue for a client that does not
-   * read them: the #CpRpcServer:max-send-queue-size of
-   * #CpServer:rpc-server (default 4 MiB).
+   * read them: the [property@ConnectPlugin.RpcServer:max-send-queue-size] of
+   * [property@ConnectPlugin.Server:rpc-server] (default 4 MiB).
    */
   cp_server_properties[PROP_MAX_SEND_QUEUE_SIZE] =
     g_param_spec_uint ("max-send-queue-size", NULL, NULL, 0, G_MAXUINT, 4 * 1024 * 1024,
@@ -648,7 +648,7 @@ cp_server_class_init (CpServerClass *klass)
    * @server: the server
    *
    * Emitted once, when the server has stopped (after a graceful shutdown
-   * or cp_server_close()).
+   * or [method@ConnectPlugin.Server.close]).
    */
   cp_server_signals[SIGNAL_CLOSED] =
     g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -683,10 +683,10 @@ cp_server_init (CpServer *self)
  * answers the `connectplugin.v1.HandshakeService`, and, by default, the
  * `connectplugin.health.v1.HealthService` with `/healthz` and `/readyz`;
  * `connectplugin.v1.PluginControl` and `PluginIdentity` are opt-in, and
- * need the bearer secret of #CpServer:control-secret.
+ * need the bearer secret of [property@ConnectPlugin.Server:control-secret].
  *
  * |[<!-- language="C" -->
- * g_autoptr(CpServer) server = cp_server_new ();
+ * g_autoptr(CpServer) server = [ctor@ConnectPlugin.Server.new];
  * g_autoptr(CpPlugin) plugin = cp_plugin_new ("kv", "1.0.0");
  *
  * cp_plugin_add_service (plugin, CP_SKELETON (kv_skeleton));
@@ -694,12 +694,12 @@ cp_server_init (CpServer *self)
  * return cp_server_run (server, argc, argv);
  * ]|
  *
- * All of its handlers and signals run in the #GMainContext that was the
+ * All of its handlers and signals run in the [struct@GLib.MainContext] that was the
  * thread-default one when the server was created.
  *
- * Interceptors (cp_server_add_interceptor()) see every RPC call, the
+ * Interceptors ([method@ConnectPlugin.Server.add_interceptor]) see every RPC call, the
  * built-in services' included: an authenticating interceptor lets the
- * handshake through by its procedure (cp_invocation_get_procedure()) if
+ * handshake through by its procedure ([method@ConnectPlugin.Invocation.get_procedure]) if
  * hosts authenticate after it.
  */
 
@@ -708,7 +708,7 @@ cp_server_init (CpServer *self)
  *
  * Creates a server with no plugins.
  *
- * Returns: (transfer full): a new #CpServer
+ * Returns: (transfer full): a new [class@ConnectPlugin.Server]
  */
 CpServer *
 cp_server_new (void)
@@ -718,11 +718,11 @@ cp_server_new (void)
 
 /**
  * cp_server_add_plugin:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @plugin: a plugin whose services all have implementations
  *
  * Adds a plugin to serve. Plugins are checked when the server starts
- * (cp_server_start()): duplicate names, two services at one path, services
+ * ([method@ConnectPlugin.Server.start]): duplicate names, two services at one path, services
  * without implementation are errors.
  */
 void
@@ -738,7 +738,7 @@ cp_server_add_plugin (CpServer *server,
 
 /**
  * cp_server_get_plugins:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
  * Gets the plugins added to @server.
  *
@@ -759,12 +759,12 @@ cp_server_get_plugins (CpServer *server)
 
 /**
  * cp_server_set_metadata:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @key: a metadata key
  * @value: (nullable): its value; %NULL removes it
  *
  * Sets one entry of the handshake's `server_metadata` (see
- * #CpServer:server-metadata).
+ * [property@ConnectPlugin.Server:server-metadata]).
  */
 void
 cp_server_set_metadata (CpServer   *server,
@@ -783,12 +783,12 @@ cp_server_set_metadata (CpServer   *server,
 
 /**
  * cp_server_get_rpc_server:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
  * Gets the Connect engine under @server, e.g. for
- * cp_channel_new_in_process() or to add methods of its own.
+ * [ctor@ConnectPlugin.Channel.new_in_process] or to add methods of its own.
  *
- * Returns: (transfer none): the #CpRpcServer
+ * Returns: (transfer none): the [class@ConnectPlugin.RpcServer]
  */
 CpRpcServer *
 cp_server_get_rpc_server (CpServer *server)
@@ -799,11 +799,11 @@ cp_server_get_rpc_server (CpServer *server)
 
 /**
  * cp_server_add_interceptor:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @interceptor: the interceptor
  *
  * Appends @interceptor to the chain of the server's engine
- * (cp_rpc_server_add_interceptor()): it sees every RPC call before its
+ * ([method@ConnectPlugin.RpcServer.add_interceptor]): it sees every RPC call before its
  * handler, in the order interceptors were added — the plugins' methods and
  * the built-in ones (handshake, health `Check` and `Watch`, PluginControl,
  * PluginIdentity) alike. The plain HTTP probes `/healthz` and `/readyz`
@@ -822,13 +822,13 @@ cp_server_add_interceptor (CpServer            *server,
 
 /**
  * cp_server_start:
- * @server: a #CpServer
- * @error: return location for a #GError
+ * @server: a [class@ConnectPlugin.Server]
+ * @error: return location for a [struct@GLib.Error]
  *
  * Checks the plugins, registers the built-in services and the plugins'
  * skeletons, and marks the server and every plugin service SERVING,
  * without listening: enough for an in-process client on
- * #CpServer:rpc-server. cp_server_listen() calls it. Does nothing when the
+ * [property@ConnectPlugin.Server:rpc-server]. [method@ConnectPlugin.Server.listen] calls it. Does nothing when the
  * server was started already.
  *
  * Errors (%CP_ERROR): `invalid_argument` for duplicate plugin names and
@@ -892,12 +892,12 @@ cp_server_start (CpServer  *server,
 
 /**
  * cp_server_listen:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @address: (nullable): `HOST:PORT` (port 0 picks a free port) or
- *   `unix:/path`; %NULL for #CpServer:listen-address
- * @error: return location for a #GError
+ *   `unix:/path`; %NULL for [property@ConnectPlugin.Server:listen-address]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Starts the server (cp_server_start()) if needed and serves on @address.
+ * Starts the server ([method@ConnectPlugin.Server.start]) if needed and serves on @address.
  * May be called several times (e.g. TCP and a unix socket).
  *
  * Returns: (transfer full): the URL served (`http://127.0.0.1:41234`,
@@ -921,12 +921,12 @@ cp_server_listen (CpServer    *server,
 
 /**
  * cp_server_get_url:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
  * Gets the URL of the first address the server listens on.
  *
  * Returns: (transfer none) (nullable): the URL, or %NULL before
- *   cp_server_listen()
+ *   [method@ConnectPlugin.Server.listen]
  */
 const char *
 cp_server_get_url (CpServer *server)
@@ -941,9 +941,9 @@ cp_server_get_url (CpServer *server)
 
 /**
  * cp_server_get_serving:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
- * Gets #CpServer:serving.
+ * Gets [property@ConnectPlugin.Server:serving].
  *
  * Returns: whether the server is serving
  */
@@ -956,7 +956,7 @@ cp_server_get_serving (CpServer *server)
 
 /**
  * cp_server_set_serving_status:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @service: a service name (`kv.v1.KVService`), or `""` for the whole server
  * @status: its status
  *
@@ -977,7 +977,7 @@ cp_server_set_serving_status (CpServer        *server,
 
 /**
  * cp_server_get_serving_status:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @service: a service name, or `""` for the whole server
  *
  * Gets a status of the health service.
@@ -997,7 +997,7 @@ cp_server_get_serving_status (CpServer   *server,
 
 /**
  * cp_server_set_health:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  * @state: the plugin's own health
  * @reason: (nullable): why, for degraded and unhealthy states
  * @unavailable_dependencies: (nullable) (array zero-terminated=1): the
@@ -1022,9 +1022,9 @@ cp_server_set_health (CpServer           *server,
 
 /**
  * cp_server_get_runtime_id:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
- * Gets #CpServer:runtime-id.
+ * Gets [property@ConnectPlugin.Server:runtime-id].
  *
  * Returns: (transfer none) (nullable): the runtime id a host assigned
  */
@@ -1037,9 +1037,9 @@ cp_server_get_runtime_id (CpServer *server)
 
 /**
  * cp_server_get_runtime_token:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
- * Gets #CpServer:runtime-token.
+ * Gets [property@ConnectPlugin.Server:runtime-token].
  *
  * Returns: (transfer none) (nullable): the runtime token a host assigned
  */
@@ -1052,9 +1052,9 @@ cp_server_get_runtime_token (CpServer *server)
 
 /**
  * cp_server_get_host_url:
- * @server: a #CpServer
+ * @server: a [class@ConnectPlugin.Server]
  *
- * Gets #CpServer:host-url.
+ * Gets [property@ConnectPlugin.Server:host-url].
  *
  * Returns: (transfer none) (nullable): the host URL a host gave
  */

@@ -16,7 +16,7 @@
  * [method@CallOptions.get_request_headers]; protocol headers
  * (`Content-Type`, `Connect-*`, ...) added there are ignored.
  *
- * One #CpCallOptions describes one call at a time: the response headers and
+ * One [class@ConnectPlugin.CallOptions] describes one call at a time: the response headers and
  * trailers are replaced when a call made with it completes (also when it
  * fails).
  */
@@ -161,7 +161,7 @@ cp_call_options_class_init (CpCallOptionsClass *klass)
    *
    * An absolute deadline on the g_get_monotonic_time() clock (microseconds),
    * 0 for none. Used to propagate a server handler's deadline
-   * (cp_invocation_get_deadline()) to downstream calls; when both a
+   * ([method@ConnectPlugin.Invocation.get_deadline]) to downstream calls; when both a
    * deadline and a timeout apply, the earlier one wins.
    */
   properties[PROP_DEADLINE] =
@@ -252,7 +252,7 @@ cp_call_options_init (CpCallOptions *self)
  *
  * Creates call options with every setting at its default (the channel's).
  *
- * Returns: (transfer full): a new #CpCallOptions
+ * Returns: (transfer full): a new [class@ConnectPlugin.CallOptions]
  */
 CpCallOptions *
 cp_call_options_new (void)
@@ -262,7 +262,7 @@ cp_call_options_new (void)
 
 /**
  * cp_call_options_set_timeout_ms:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  * @timeout_ms: the timeout in milliseconds; 0 = the channel's default
  *   ([property@Channel:timeout-ms] for unary calls, none for streams),
  *   negative = no timeout
@@ -286,7 +286,9 @@ cp_call_options_set_timeout_ms (CpCallOptions *options,
 
 /**
  * cp_call_options_get_timeout_ms:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Gets the timeout of calls made with these options.
  *
  * Returns: the timeout in milliseconds (0 = the channel's default, -1 = none)
  */
@@ -300,11 +302,11 @@ cp_call_options_get_timeout_ms (CpCallOptions *options)
 
 /**
  * cp_call_options_set_deadline:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  * @deadline: a g_get_monotonic_time() value in microseconds, 0 for none
  *
  * Sets an absolute deadline, e.g. the one of the server call being served
- * (cp_invocation_get_deadline()). A deadline that has already passed when
+ * ([method@ConnectPlugin.Invocation.get_deadline]). A deadline that has already passed when
  * the call is made fails it with `deadline_exceeded` without sending
  * anything.
  */
@@ -323,7 +325,9 @@ cp_call_options_set_deadline (CpCallOptions *options,
 
 /**
  * cp_call_options_get_deadline:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Gets the absolute deadline of calls made with these options.
  *
  * Returns: the absolute deadline (monotonic microseconds), 0 for none
  */
@@ -337,7 +341,7 @@ cp_call_options_get_deadline (CpCallOptions *options)
 
 /**
  * cp_call_options_set_codec:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  * @codec: the codec
  *
  * Sets the codec of the call, overriding the channel's.
@@ -357,9 +361,11 @@ cp_call_options_set_codec (CpCallOptions *options,
 
 /**
  * cp_call_options_get_codec:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  *
- * Returns: the codec set with cp_call_options_set_codec(), or
+ * Gets the codec calls made with these options use.
+ *
+ * Returns: the codec set with [method@ConnectPlugin.CallOptions.set_codec], or
  *   %CP_CODEC_PROTO when none was set
  */
 CpCodec
@@ -372,7 +378,7 @@ cp_call_options_get_codec (CpCallOptions *options)
 
 /**
  * cp_call_options_set_compression:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  * @compression: the compression of request messages
  *
  * Sets how request messages are compressed, overriding the channel's.
@@ -392,9 +398,11 @@ cp_call_options_set_compression (CpCallOptions *options,
 
 /**
  * cp_call_options_get_compression:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  *
- * Returns: the compression set with cp_call_options_set_compression(), or
+ * Gets the compression of the requests of calls made with these options.
+ *
+ * Returns: the compression set with [method@ConnectPlugin.CallOptions.set_compression], or
  *   %CP_COMPRESSION_IDENTITY when none was set
  */
 CpCompression
@@ -407,7 +415,7 @@ cp_call_options_get_compression (CpCallOptions *options)
 
 /**
  * cp_call_options_set_use_get:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  * @use_get: whether to send a unary call as HTTP GET
  *
  * Sends a unary call as HTTP GET (`connect=v1&...&message=...`). Only for
@@ -428,7 +436,9 @@ cp_call_options_set_use_get (CpCallOptions *options,
 
 /**
  * cp_call_options_get_use_get:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Whether unary calls with these options are sent as HTTP GET.
  *
  * Returns: whether unary calls are sent as HTTP GET
  */
@@ -442,10 +452,10 @@ cp_call_options_get_use_get (CpCallOptions *options)
 
 /**
  * cp_call_options_get_request_headers:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  *
  * The request metadata; add headers to it before making the call. Binary
- * values go in keys ending in `-bin` (see cp_metadata_append_binary()).
+ * values go in keys ending in `-bin` (see [func@ConnectPlugin.metadata_append_binary]).
  *
  * Returns: (transfer none): the request headers
  */
@@ -459,7 +469,7 @@ cp_call_options_get_request_headers (CpCallOptions *options)
 
 /**
  * cp_call_options_get_response_headers:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  *
  * The response headers (leading metadata) of the last completed call,
  * including a failed one; empty before.
@@ -476,7 +486,7 @@ cp_call_options_get_response_headers (CpCallOptions *options)
 
 /**
  * cp_call_options_get_response_trailers:
- * @options: a #CpCallOptions
+ * @options: a [class@ConnectPlugin.CallOptions]
  *
  * The trailing metadata of the last completed call (unary: the
  * `Trailer-` headers with the prefix removed; streams: the EndStream

@@ -39,10 +39,10 @@
  * A channel talks to a server given by a base URL: `http://host:port`,
  * `https://host:port` (optionally with a path prefix, e.g.
  * `http://host:port/api`) or `unix:/path/to/socket`; or, with
- * cp_channel_new_in_process(), to a [class@RpcServer] in the same process
+ * [ctor@ConnectPlugin.Channel.new_in_process], to a [class@RpcServer] in the same process
  * without any socket.
  *
- * HTTP goes through one #SoupSession per channel, tuned for RPC: no
+ * HTTP goes through one [class@Soup.Session] per channel, tuned for RPC: no
  * transparent content decoding (Connect compression is done by the
  * channel), up to 64 connections per host, and no inactivity timeouts (the
  * channel enforces each call's deadline itself, and streams may stay quiet
@@ -56,7 +56,7 @@
  *
  * Threading: the channel follows connectplugin's actor model. The result of
  * an asynchronous call and the signals of a stream are delivered in the
- * #GMainContext that was the thread-default one when the call was made, on
+ * [struct@GLib.MainContext] that was the thread-default one when the call was made, on
  * that context's thread. A channel may be used from several threads, each
  * with its own thread-default context; configure it (properties) in the
  * thread that created it, before the first call.
@@ -320,13 +320,13 @@ build_get_query (CpCallSettings *settings,
 
 /**
  * cp_channel_call_async:
- * @channel: a #CpChannel
+ * @channel: a [class@ConnectPlugin.Channel]
  * @procedure: the procedure, e.g. `/kv.v1.KVService/Get`
  * @request: the request message
- * @response_type: the #GType of the response message (a #CpMessage subclass)
+ * @response_type: the [alias@GObject.Type] of the response message (a [class@ConnectPlugin.Message] subclass)
  * @options: (nullable): per-call options; their response headers and
  *   trailers are filled in when the call completes
- * @cancellable: (nullable): a #GCancellable; cancelling fails the call with
+ * @cancellable: (nullable): a [class@Gio.Cancellable]; cancelling fails the call with
  *   `canceled` and aborts its HTTP exchange
  * @callback: (scope async): called when the call completes, in the
  *   thread-default main context of the caller
@@ -430,11 +430,11 @@ cp_channel_call_async (CpChannel           *channel,
 
 /**
  * cp_channel_call_finish:
- * @channel: a #CpChannel
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError (domain %CP_ERROR)
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
  *
- * Finishes a call started with cp_channel_call_async().
+ * Finishes a call started with [method@ConnectPlugin.Channel.call_async].
  *
  * Returns: (transfer full): the response message, or %NULL on error
  */
@@ -521,13 +521,13 @@ server_context_is_ours (GMainContext *context)
 
 /**
  * cp_channel_call_sync:
- * @channel: a #CpChannel
+ * @channel: a [class@ConnectPlugin.Channel]
  * @procedure: the procedure, e.g. `/kv.v1.KVService/Get`
  * @request: the request message
- * @response_type: the #GType of the response message
+ * @response_type: the [alias@GObject.Type] of the response message
  * @options: (nullable): per-call options
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError (domain %CP_ERROR)
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
  *
  * Makes a unary call and blocks until it completes, running a main context
  * of its own meanwhile (as GIO's synchronous calls do), so no other source
@@ -580,15 +580,15 @@ cp_channel_call_sync (CpChannel      *channel,
 
 /**
  * cp_channel_call_server_stream:
- * @channel: a #CpChannel
+ * @channel: a [class@ConnectPlugin.Channel]
  * @procedure: the procedure, e.g. `/kv.v1.KVService/Watch`
  * @request: the request message
- * @response_type: the #GType of the response messages
+ * @response_type: the [alias@GObject.Type] of the response messages
  * @options: (nullable): per-call options (use-get is ignored)
  *
  * Starts a server-streaming call. Connect to the stream's signals; the
  * request is sent when control returns to the main loop of the current
- * thread-default context (or at cp_response_stream_start()), and the
+ * thread-default context (or at [method@ConnectPlugin.ResponseStream.start]), and the
  * signals are emitted in that context.
  *
  * Returns: (transfer full): the response stream
@@ -611,13 +611,13 @@ cp_channel_call_server_stream (CpChannel     *channel,
 
 /**
  * cp_channel_call_client_stream:
- * @channel: a #CpChannel
+ * @channel: a [class@ConnectPlugin.Channel]
  * @procedure: the procedure
- * @response_type: the #GType of the response message
+ * @response_type: the [alias@GObject.Type] of the response message
  * @options: (nullable): per-call options (use-get is ignored)
  *
  * Starts a client-streaming call (half-duplex over HTTP/1.1): queue
- * messages with cp_request_stream_send(), then cp_request_stream_close_async()
+ * messages with [method@ConnectPlugin.RequestStream.send], then [method@ConnectPlugin.RequestStream.close_async]
  * sends them and returns the response. The deadline counts from now.
  *
  * Returns: (transfer full): the request stream
@@ -638,15 +638,15 @@ cp_channel_call_client_stream (CpChannel     *channel,
 
 /**
  * cp_channel_call_bidi_stream:
- * @channel: a #CpChannel
+ * @channel: a [class@ConnectPlugin.Channel]
  * @procedure: the procedure
- * @response_type: the #GType of the response messages
+ * @response_type: the [alias@GObject.Type] of the response messages
  * @options: (nullable): per-call options (use-get is ignored)
  *
  * Starts a bidirectional-streaming call, half-duplex as HTTP/1.1 allows:
- * queue messages with cp_request_stream_send(), then
- * cp_request_stream_close_and_receive() sends them and returns the
- * #CpResponseStream carrying the responses. The deadline counts from now.
+ * queue messages with [method@ConnectPlugin.RequestStream.send], then
+ * [method@ConnectPlugin.RequestStream.close_and_receive] sends them and returns the
+ * [class@ConnectPlugin.ResponseStream] carrying the responses. The deadline counts from now.
  *
  * Returns: (transfer full): the request stream
  */
@@ -853,7 +853,7 @@ cp_channel_class_init (CpChannelClass *klass)
    * CpChannel:server:
    *
    * The in-process server this channel calls without any socket; see
-   * cp_channel_new_in_process().
+   * [ctor@ConnectPlugin.Channel.new_in_process].
    */
   properties[PROP_SERVER] =
     g_param_spec_object ("server", NULL, NULL, CP_TYPE_RPC_SERVER,
@@ -909,7 +909,7 @@ cp_channel_class_init (CpChannelClass *klass)
   /**
    * CpChannel:tls-database:
    *
-   * The #GTlsDatabase used to verify `https://` servers; %NULL for the
+   * The [class@Gio.TlsDatabase] used to verify `https://` servers; %NULL for the
    * system's default.
    */
   properties[PROP_TLS_DATABASE] =
@@ -932,11 +932,11 @@ cp_channel_init (CpChannel *self)
  * cp_channel_new:
  * @base_url: the server's URL: `http://host:port`, `https://host:port` or
  *   `unix:/path/to/socket`
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Creates a channel to the server at @base_url. Nothing is connected yet.
  *
- * Returns: (transfer full): a new #CpChannel, or %NULL if @base_url is
+ * Returns: (transfer full): a new [class@ConnectPlugin.Channel], or %NULL if @base_url is
  *   invalid
  */
 CpChannel *
@@ -958,15 +958,15 @@ cp_channel_new (const char  *base_url,
 
 /**
  * cp_channel_new_in_process:
- * @server: a #CpRpcServer
+ * @server: a [class@ConnectPlugin.RpcServer]
  *
  * Creates a channel that calls @server directly, without sockets or HTTP
  * parsing: requests are handed to the server as in-process exchanges.
- * Create the channel in the #GMainContext the server runs in (its
+ * Create the channel in the [struct@GLib.MainContext] the server runs in (its
  * thread-default one when it was created); calls may then be made from any
  * context, and results come back where each call was made.
  *
- * Returns: (transfer full): a new #CpChannel
+ * Returns: (transfer full): a new [class@ConnectPlugin.Channel]
  */
 CpChannel *
 cp_channel_new_in_process (CpRpcServer *server)

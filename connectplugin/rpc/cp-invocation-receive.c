@@ -391,13 +391,13 @@ cp_invocation_on_body_end (CpHttpExchange *exchange,
 
 /**
  * cp_invocation_receive_async:
- * @invocation: a #CpInvocation of a client-streaming or bidi method
- * @cancellable: (nullable): a #GCancellable
+ * @invocation: a [class@ConnectPlugin.Invocation] of a client-streaming or bidi method
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called with the next request
  * @user_data: (closure): data for @callback
  *
  * Receives the next request message of the stream, in order. At the end of
- * the stream cp_invocation_receive_finish() returns %NULL without error.
+ * the stream [method@ConnectPlugin.Invocation.receive_finish] returns %NULL without error.
  */
 void
 cp_invocation_receive_async (CpInvocation        *invocation,
@@ -424,11 +424,11 @@ cp_invocation_receive_async (CpInvocation        *invocation,
 
 /**
  * cp_invocation_receive_finish:
- * @invocation: a #CpInvocation
- * @result: the #GAsyncResult
- * @error: return location for a #GError
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ * @result: the [iface@Gio.AsyncResult]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_invocation_receive_async().
+ * Finishes [method@ConnectPlugin.Invocation.receive_async].
  *
  * Returns: (transfer full) (nullable): the next request, or %NULL at the end
  *   of the stream (@error unset) or on error (the call ended or

@@ -432,10 +432,10 @@ check_send_queue (CpInvocation *self,
 
 /**
  * cp_invocation_send_headers:
- * @invocation: a #CpInvocation of a server-streaming or bidi method
+ * @invocation: a [class@ConnectPlugin.Invocation] of a server-streaming or bidi method
  *
  * Sends the response headers of a stream now, with the leading metadata set
- * so far in cp_invocation_get_response_headers(), instead of with the first
+ * so far in [method@ConnectPlugin.Invocation.get_response_headers], instead of with the first
  * message. A client learns that its stream was accepted before any message
  * exists (a watch of changes that may not come for a long time, say). Does
  * nothing when the headers were already sent or the call is over.
@@ -453,13 +453,13 @@ cp_invocation_send_headers (CpInvocation *invocation)
 
 /**
  * cp_invocation_send_message:
- * @invocation: a #CpInvocation of a server-streaming or bidi method
+ * @invocation: a [class@ConnectPlugin.Invocation] of a server-streaming or bidi method
  * @message: the message to send, an instance of the method's output type
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Queues @message on the response stream, without waiting: a fast producer
  * facing a slow client grows the write queue; see
- * cp_invocation_send_message_async() for back-pressure. The response
+ * [method@ConnectPlugin.Invocation.send_message_async] for back-pressure. The response
  * headers are sent with the first message.
  *
  * Returns: %TRUE on success; %FALSE when the call is over (client gone,
@@ -494,9 +494,9 @@ cp_invocation_send_message (CpInvocation *invocation,
 
 /**
  * cp_invocation_send_message_async:
- * @invocation: a #CpInvocation of a server-streaming or bidi method
+ * @invocation: a [class@ConnectPlugin.Invocation] of a server-streaming or bidi method
  * @message: the message to send, an instance of the method's output type
- * @cancellable: (nullable): a #GCancellable
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when the message is queued and the
  *   connection can take more
  * @user_data: (closure): data for @callback
@@ -565,11 +565,11 @@ cp_invocation_send_message_async (CpInvocation        *invocation,
 
 /**
  * cp_invocation_send_message_finish:
- * @invocation: a #CpInvocation
- * @result: the #GAsyncResult
- * @error: return location for a #GError
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ * @result: the [iface@Gio.AsyncResult]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_invocation_send_message_async().
+ * Finishes [method@ConnectPlugin.Invocation.send_message_async].
  *
  * Returns: %TRUE on success; %FALSE when the call ended (client gone,
  *   deadline passed) or @cancellable was cancelled

@@ -662,36 +662,36 @@ cp_invocation_init (CpInvocation *self)
 /**
  * CpInvocation:
  *
- * The server side of one RPC call, handed to a #CpMethodHandler.
+ * The server side of one RPC call, handed to a [callback@ConnectPlugin.MethodHandler].
  *
  * The handler reads the request metadata, then answers exactly once, now or
- * later: cp_invocation_return_message(), cp_invocation_return_error(),
- * cp_invocation_return_gerror(), cp_invocation_take_error() or
- * cp_invocation_return_ok(). A handler that answers later keeps a
+ * later: [method@ConnectPlugin.Invocation.return_message], [method@ConnectPlugin.Invocation.return_error],
+ * [method@ConnectPlugin.Invocation.return_gerror], [method@ConnectPlugin.Invocation.take_error] or
+ * [method@ConnectPlugin.Invocation.return_ok]. A handler that answers later keeps a
  * reference (g_object_ref()) until then; an invocation released without an
  * answer answers `internal` ("handler did not answer"). Answering twice is a
  * programming error.
  *
  * Server-streaming and bidi handlers send messages with
- * cp_invocation_send_message() or, honouring back-pressure from a slow
- * client, cp_invocation_send_message_async(), then end the stream with
- * cp_invocation_return_ok() or an error. Client-streaming and bidi handlers
- * read requests with cp_invocation_receive_async().
+ * [method@ConnectPlugin.Invocation.send_message] or, honouring back-pressure from a slow
+ * client, [method@ConnectPlugin.Invocation.send_message_async], then end the stream with
+ * [method@ConnectPlugin.Invocation.return_ok] or an error. Client-streaming and bidi handlers
+ * read requests with [method@ConnectPlugin.Invocation.receive_async].
  *
  * When the client goes away or the deadline passes, the invocation's
- * #GCancellable (cp_invocation_get_cancellable()) is cancelled; answers
+ * [class@Gio.Cancellable] ([method@ConnectPlugin.Invocation.get_cancellable]) is cancelled; answers
  * given after that are ignored.
  *
- * Before the handler runs, the server's interceptors (#CpServerInterceptor)
+ * Before the handler runs, the server's interceptors ([class@ConnectPlugin.ServerInterceptor])
  * see the invocation: they may add response headers and trailers, or
  * answer it themselves, in which case the handler is not called.
  *
- * All functions must be called in the #GMainContext of the server.
+ * All functions must be called in the [struct@GLib.MainContext] of the server.
  */
 
 /**
  * cp_invocation_get_method_info:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the description of the called method.
  *
@@ -706,7 +706,7 @@ cp_invocation_get_method_info (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_procedure:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the called procedure, e.g. `/kv.v1.KVService/Get`.
  *
@@ -721,11 +721,11 @@ cp_invocation_get_procedure (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_codec:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the codec of the call (the request's, also used for the response).
  *
- * Returns: the #CpCodec
+ * Returns: the [enum@ConnectPlugin.Codec]
  */
 CpCodec
 cp_invocation_get_codec (CpInvocation *invocation)
@@ -736,7 +736,7 @@ cp_invocation_get_codec (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_request_headers:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the HTTP request headers, which carry the client's metadata.
  *
@@ -751,7 +751,7 @@ cp_invocation_get_request_headers (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_response_headers:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the response headers (leading metadata) to fill before answering,
  * or, for streams, before the first message is sent. Protocol headers
@@ -770,7 +770,7 @@ cp_invocation_get_response_headers (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_response_trailers:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the response trailers (trailing metadata) to fill before answering.
  * Unary calls send them as `Trailer-` prefixed headers, streams in the
@@ -789,7 +789,7 @@ cp_invocation_get_response_trailers (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_deadline:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the deadline of the call, in the time base of g_get_monotonic_time():
  * the arrival of the request plus the client's `Connect-Timeout-Ms`. When
@@ -807,7 +807,7 @@ cp_invocation_get_deadline (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_timeout_ms:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the timeout the client gave (`Connect-Timeout-Ms`), that is the time
  * that remained when the request arrived.
@@ -823,9 +823,9 @@ cp_invocation_get_timeout_ms (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_cancellable:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
- * Gets a #GCancellable that is cancelled when the call can no longer be
+ * Gets a [class@Gio.Cancellable] that is cancelled when the call can no longer be
  * answered usefully: the client went away, the deadline passed, or the
  * engine ended the call because of bad input. Pass it to the operations the
  * handler starts.
@@ -847,7 +847,7 @@ cp_invocation_get_cancellable (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_http_method:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the HTTP method of the request: `POST`, or `GET` for unary methods
  * without side effects called with HTTP GET.
@@ -863,7 +863,7 @@ cp_invocation_get_http_method (CpInvocation *invocation)
 
 /**
  * cp_invocation_get_remote_address:
- * @invocation: a #CpInvocation
+ * @invocation: a [class@ConnectPlugin.Invocation]
  *
  * Gets the address of the client.
  *
@@ -892,7 +892,7 @@ begin_answer (CpInvocation *self)
 
 /**
  * cp_invocation_return_message:
- * @invocation: (transfer none): a #CpInvocation
+ * @invocation: (transfer none): a [class@ConnectPlugin.Invocation]
  * @response: the response, an instance of the method's output type
  *
  * Answers the call with @response: for unary and client-streaming methods,
@@ -918,7 +918,7 @@ cp_invocation_return_message (CpInvocation *invocation,
 
 /**
  * cp_invocation_return_error:
- * @invocation: (transfer none): a #CpInvocation
+ * @invocation: (transfer none): a [class@ConnectPlugin.Invocation]
  * @code: the Connect error code
  * @format: printf()-style format of the error message
  * @...: arguments for @format
@@ -945,11 +945,11 @@ cp_invocation_return_error (CpInvocation *invocation,
 
 /**
  * cp_invocation_return_error_literal:
- * @invocation: (transfer none): a #CpInvocation
+ * @invocation: (transfer none): a [class@ConnectPlugin.Invocation]
  * @code: the Connect error code
  * @message: the error message
  *
- * Answers the call with an error; like cp_invocation_return_error()
+ * Answers the call with an error; like [method@ConnectPlugin.Invocation.return_error]
  * without printf()-style formatting.
  */
 void
@@ -965,7 +965,7 @@ cp_invocation_return_error_literal (CpInvocation *invocation,
 
 /**
  * cp_invocation_return_gerror:
- * @invocation: (transfer none): a #CpInvocation
+ * @invocation: (transfer none): a [class@ConnectPlugin.Invocation]
  * @error: the error
  *
  * Answers the call with a copy of @error. A #CP_ERROR error is sent as is,
@@ -985,10 +985,10 @@ cp_invocation_return_gerror (CpInvocation *invocation,
 
 /**
  * cp_invocation_take_error: (skip)
- * @invocation: (transfer none): a #CpInvocation
+ * @invocation: (transfer none): a [class@ConnectPlugin.Invocation]
  * @error: (transfer full): the error
  *
- * Like cp_invocation_return_gerror(), but takes ownership of @error.
+ * Like [method@ConnectPlugin.Invocation.return_gerror], but takes ownership of @error.
  */
 void
 cp_invocation_take_error (CpInvocation *invocation,
@@ -1011,7 +1011,7 @@ cp_invocation_take_error (CpInvocation *invocation,
 
 /**
  * cp_invocation_return_ok:
- * @invocation: (transfer none): a #CpInvocation
+ * @invocation: (transfer none): a [class@ConnectPlugin.Invocation]
  *
  * Ends a server-streaming or bidi call successfully. For unary and
  * client-streaming methods, answers with a default (empty) instance of the

@@ -13,7 +13,7 @@
  * kind, its input and output message types and its idempotency level.
  *
  * Method infos are reference counted; generated code creates one per method
- * and passes it to cp_rpc_server_add_method().
+ * and passes it to [method@ConnectPlugin.RpcServer.add_method].
  */
 struct _CpMethodInfo
 {
@@ -45,13 +45,13 @@ procedure_is_valid (const char *procedure)
  * cp_method_info_new:
  * @procedure: the procedure name, `/pkg.Service/Method`
  * @kind: the kind of RPC
- * @input_type: the #GType of the request message, a #CpMessage subclass
- * @output_type: the #GType of the response message, a #CpMessage subclass
+ * @input_type: the [alias@GObject.Type] of the request message, a [class@ConnectPlugin.Message] subclass
+ * @output_type: the [alias@GObject.Type] of the response message, a [class@ConnectPlugin.Message] subclass
  *
  * Creates a method description. The idempotency level starts as
- * %CP_IDEMPOTENCY_UNKNOWN; see cp_method_info_set_idempotency().
+ * %CP_IDEMPOTENCY_UNKNOWN; see [method@ConnectPlugin.MethodInfo.set_idempotency].
  *
- * Returns: (transfer full): a new #CpMethodInfo
+ * Returns: (transfer full): a new [struct@ConnectPlugin.MethodInfo]
  */
 CpMethodInfo *
 cp_method_info_new (const char   *procedure,
@@ -82,7 +82,7 @@ cp_method_info_new (const char   *procedure,
 
 /**
  * cp_method_info_ref:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Acquires a reference on @info.
  *
@@ -99,7 +99,7 @@ cp_method_info_ref (CpMethodInfo *info)
 
 /**
  * cp_method_info_unref:
- * @info: (transfer full): a #CpMethodInfo
+ * @info: (transfer full): a [struct@ConnectPlugin.MethodInfo]
  *
  * Releases a reference on @info, freeing it when the last one is gone.
  */
@@ -119,7 +119,7 @@ cp_method_info_unref (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_procedure:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the procedure name, the URL path of the method without any routing
  * prefix, e.g. `/kv.v1.KVService/Get`.
@@ -135,7 +135,7 @@ cp_method_info_get_procedure (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_service_name:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the fully-qualified service name, e.g. `kv.v1.KVService`.
  *
@@ -150,7 +150,7 @@ cp_method_info_get_service_name (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_method_name:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the method name, e.g. `Get`.
  *
@@ -165,11 +165,11 @@ cp_method_info_get_method_name (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_kind:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the kind of RPC.
  *
- * Returns: the #CpMethodKind
+ * Returns: the [enum@ConnectPlugin.MethodKind]
  */
 CpMethodKind
 cp_method_info_get_kind (CpMethodInfo *info)
@@ -180,11 +180,11 @@ cp_method_info_get_kind (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_input_type:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the type of the request messages.
  *
- * Returns: a #CpMessage subclass
+ * Returns: a [class@ConnectPlugin.Message] subclass
  */
 GType
 cp_method_info_get_input_type (CpMethodInfo *info)
@@ -195,11 +195,11 @@ cp_method_info_get_input_type (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_output_type:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the type of the response messages.
  *
- * Returns: a #CpMessage subclass
+ * Returns: a [class@ConnectPlugin.Message] subclass
  */
 GType
 cp_method_info_get_output_type (CpMethodInfo *info)
@@ -210,11 +210,11 @@ cp_method_info_get_output_type (CpMethodInfo *info)
 
 /**
  * cp_method_info_get_idempotency:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  *
  * Gets the method's idempotency level.
  *
- * Returns: the #CpIdempotency
+ * Returns: the [enum@ConnectPlugin.Idempotency]
  */
 CpIdempotency
 cp_method_info_get_idempotency (CpMethodInfo *info)
@@ -225,7 +225,7 @@ cp_method_info_get_idempotency (CpMethodInfo *info)
 
 /**
  * cp_method_info_set_idempotency:
- * @info: a #CpMethodInfo
+ * @info: a [struct@ConnectPlugin.MethodInfo]
  * @idempotency: the idempotency level
  *
  * Sets the method's idempotency level (the proto option

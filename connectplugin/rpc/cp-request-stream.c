@@ -14,15 +14,15 @@
  * CpRequestStream:
  *
  * The client side of a client-streaming call, made with
- * cp_channel_call_client_stream(), or the request side of a half-duplex
- * bidirectional call, made with cp_channel_call_bidi_stream() (closed with
- * cp_request_stream_close_and_receive()).
+ * [method@ConnectPlugin.Channel.call_client_stream], or the request side of a half-duplex
+ * bidirectional call, made with [method@ConnectPlugin.Channel.call_bidi_stream] (closed with
+ * [method@ConnectPlugin.RequestStream.close_and_receive]).
  *
- * Over HTTP/1.1 client streams are half-duplex: cp_request_stream_send()
- * queues enveloped messages, and cp_request_stream_close_async() sends the
+ * Over HTTP/1.1 client streams are half-duplex: [method@ConnectPlugin.RequestStream.send]
+ * queues enveloped messages, and [method@ConnectPlugin.RequestStream.close_async] sends the
  * whole request body (with a `Content-Length`) and waits for the single
- * response message. The result is delivered in the #GMainContext that was
- * the thread-default one when cp_request_stream_close_async() was called.
+ * response message. The result is delivered in the [struct@GLib.MainContext] that was
+ * the thread-default one when [method@ConnectPlugin.RequestStream.close_async] was called.
  */
 struct _CpRequestStream
 {
@@ -204,11 +204,11 @@ static const CpChannelExchangeCallbacks stream_callbacks = {
 
 /**
  * cp_request_stream_send:
- * @stream: a #CpRequestStream
+ * @stream: a [class@ConnectPlugin.RequestStream]
  * @message: a request message
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
- * Queues @message; it is sent by cp_request_stream_close_async().
+ * Queues @message; it is sent by [method@ConnectPlugin.RequestStream.close_async].
  *
  * Returns: %TRUE on success; %FALSE (`failed_precondition`) after the
  *   stream was closed or cancelled, or when @message cannot be encoded
@@ -232,8 +232,8 @@ cp_request_stream_send (CpRequestStream  *stream,
 
 /**
  * cp_request_stream_close_async:
- * @stream: a #CpRequestStream
- * @cancellable: (nullable): a #GCancellable
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called with the response, in the thread-default
  *   main context of the caller
  * @user_data: (closure): data for @callback
@@ -287,11 +287,11 @@ cp_request_stream_close_async (CpRequestStream     *stream,
 
 /**
  * cp_request_stream_close_finish:
- * @stream: a #CpRequestStream
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError (domain %CP_ERROR)
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
  *
- * Finishes cp_request_stream_close_async().
+ * Finishes [method@ConnectPlugin.RequestStream.close_async].
  *
  * Returns: (transfer full): the response message, or %NULL on error
  */
@@ -308,21 +308,21 @@ cp_request_stream_close_finish (CpRequestStream  *stream,
 
 /**
  * cp_request_stream_close_and_receive:
- * @stream: a #CpRequestStream
+ * @stream: a [class@ConnectPlugin.RequestStream]
  *
  * Ends the request stream of a half-duplex bidirectional call (made with
- * cp_channel_call_bidi_stream()): sends every queued message, and returns
+ * [method@ConnectPlugin.Channel.call_bidi_stream]): sends every queued message, and returns
  * the stream on which the responses arrive. Connect to its signals right
  * away; the request is sent when control returns to the main loop of the
- * thread-default main context (or at cp_response_stream_start()), and the
+ * thread-default main context (or at [method@ConnectPlugin.ResponseStream.start]), and the
  * signals are emitted in that context. Also usable for client-streaming
  * calls (the response stream then carries the single response).
  *
  * The call's deadline still counts from the creation of @stream. Cancel the
- * call from now on with cp_response_stream_cancel(). If @stream was already
+ * call from now on with [method@ConnectPlugin.ResponseStream.cancel]. If @stream was already
  * closed or cancelled, the returned stream closes with
  * `failed_precondition` or `canceled` without sending anything. Call it
- * once, instead of cp_request_stream_close_async().
+ * once, instead of [method@ConnectPlugin.RequestStream.close_async].
  *
  * Returns: (transfer full): the response stream
  */
@@ -350,9 +350,9 @@ cp_request_stream_close_and_receive (CpRequestStream *stream)
 
 /**
  * cp_request_stream_cancel:
- * @stream: a #CpRequestStream
+ * @stream: a [class@ConnectPlugin.RequestStream]
  *
- * Cancels the call: a pending cp_request_stream_close_async() fails with
+ * Cancels the call: a pending [method@ConnectPlugin.RequestStream.close_async] fails with
  * `canceled` (its HTTP exchange is aborted); before it, the stream refuses
  * further messages and closing fails with `canceled`.
  */
@@ -368,7 +368,9 @@ cp_request_stream_cancel (CpRequestStream *stream)
 
 /**
  * cp_request_stream_get_response_headers:
- * @stream: a #CpRequestStream
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ *
+ * Gets the response headers, once they arrived.
  *
  * Returns: (transfer none): the response headers; empty until the
  *   response arrived
@@ -383,7 +385,9 @@ cp_request_stream_get_response_headers (CpRequestStream *stream)
 
 /**
  * cp_request_stream_get_response_trailers:
- * @stream: a #CpRequestStream
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ *
+ * Gets the response trailers, once the call ended.
  *
  * Returns: (transfer none): the trailers (EndStream metadata); empty until
  *   the call completed

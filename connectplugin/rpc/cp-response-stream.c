@@ -13,20 +13,20 @@
  * CpResponseStream:
  *
  * The client side of a server-streaming call, made with
- * cp_channel_call_server_stream().
+ * [method@ConnectPlugin.Channel.call_server_stream].
  *
  * The stream emits [signal@ResponseStream::headers] once the response
  * headers arrived, [signal@ResponseStream::message] for each response
  * message and finally [signal@ResponseStream::closed], always in the
- * #GMainContext that was the thread-default one when the call was made.
+ * [struct@GLib.MainContext] that was the thread-default one when the call was made.
  *
  * The request is sent from an idle callback of that context, so connect the
  * signals right after creating the stream; or call
- * cp_response_stream_start() explicitly.
+ * [method@ConnectPlugin.ResponseStream.start] explicitly.
  *
- * cp_response_stream_pause() stops delivering messages and stops reading
+ * [method@ConnectPlugin.ResponseStream.pause] stops delivering messages and stops reading
  * the response body (so the server is eventually slowed down by TCP flow
- * control) until cp_response_stream_resume(). The deadline keeps running
+ * control) until [method@ConnectPlugin.ResponseStream.resume]. The deadline keeps running
  * while paused.
  */
 struct _CpResponseStream
@@ -155,7 +155,7 @@ cp_response_stream_class_init (CpResponseStreamClass *klass)
    *   (domain %CP_ERROR) that ended it
    *
    * Emitted once when the call is over; no signal follows. The trailers
-   * are available from cp_response_stream_get_response_trailers().
+   * are available from [method@ConnectPlugin.ResponseStream.get_response_trailers].
    */
   signals[SIGNAL_CLOSED] =
     g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -394,7 +394,7 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
 
 /**
  * cp_response_stream_start:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
  *
  * Sends the request now instead of from the idle callback scheduled at
  * creation. Call it in the context the stream was created in. Does
@@ -430,10 +430,10 @@ cp_response_stream_start (CpResponseStream *stream)
 
 /**
  * cp_response_stream_pause:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
  *
  * Stops emitting [signal@ResponseStream::message] and stops reading the
- * response, until cp_response_stream_resume(). May be called from a signal
+ * response, until [method@ConnectPlugin.ResponseStream.resume]. May be called from a signal
  * handler: no message is emitted after it returns.
  */
 void
@@ -451,9 +451,9 @@ cp_response_stream_pause (CpResponseStream *stream)
 
 /**
  * cp_response_stream_resume:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
  *
- * Undoes cp_response_stream_pause(). Messages received meanwhile are
+ * Undoes [method@ConnectPlugin.ResponseStream.pause]. Messages received meanwhile are
  * emitted from the main loop, not from within this function.
  */
 void
@@ -474,7 +474,7 @@ cp_response_stream_resume (CpResponseStream *stream)
 
 /**
  * cp_response_stream_cancel:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
  *
  * Cancels the call: the HTTP exchange is aborted (its connection closed)
  * and [signal@ResponseStream::closed] is emitted with `canceled` from the
@@ -503,7 +503,9 @@ cp_response_stream_cancel (CpResponseStream *stream)
 
 /**
  * cp_response_stream_is_closed:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
+ *
+ * Whether the stream has ended (its [signal@ConnectPlugin.ResponseStream::closed] signal was emitted).
  *
  * Returns: %TRUE once [signal@ResponseStream::closed] has been emitted
  */
@@ -517,7 +519,9 @@ cp_response_stream_is_closed (CpResponseStream *stream)
 
 /**
  * cp_response_stream_get_response_headers:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
+ *
+ * Gets the response headers, once they arrived.
  *
  * Returns: (transfer none): the response headers; empty until
  *   [signal@ResponseStream::headers]
@@ -532,7 +536,9 @@ cp_response_stream_get_response_headers (CpResponseStream *stream)
 
 /**
  * cp_response_stream_get_response_trailers:
- * @stream: a #CpResponseStream
+ * @stream: a [class@ConnectPlugin.ResponseStream]
+ *
+ * Gets the response trailers, once the stream ended.
  *
  * Returns: (transfer none): the trailers (EndStream metadata); empty until
  *   [signal@ResponseStream::closed]

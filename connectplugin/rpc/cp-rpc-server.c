@@ -603,7 +603,7 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
    * CpRpcServer:tls-certificate:
    *
    * When set, TCP listeners speak TLS with this certificate (set it before
-   * cp_rpc_server_listen()).
+   * [method@ConnectPlugin.RpcServer.listen]).
    */
   properties[PROP_TLS_CERTIFICATE] =
     g_param_spec_object ("tls-certificate", NULL, NULL,
@@ -628,9 +628,9 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
    * How many response bytes one stream may queue for a client that does
    * not read them, in bytes, beyond the connection's own small write
    * buffer (256 KiB). Default 4 MiB. A handler that sends past it with
-   * cp_invocation_send_message() ends the stream with
+   * [method@ConnectPlugin.Invocation.send_message] ends the stream with
    * `resource_exhausted` (that send fails with it) and the connection
-   * closes. Handlers using cp_invocation_send_message_async(), which
+   * closes. Handlers using [method@ConnectPlugin.Invocation.send_message_async], which
    * waits while the client is slow, never reach it. 0 means no limit.
    */
   properties[PROP_MAX_SEND_QUEUE_SIZE] =
@@ -666,13 +666,13 @@ cp_rpc_server_init (CpRpcServer *self)
  * the Connect protocol (unary calls over POST and GET, server, client and
  * half-duplex bidi streams), on our own HTTP transport.
  *
- * Register methods with cp_rpc_server_add_method(), then serve them with
- * cp_rpc_server_listen(). Handlers run in the #GMainContext that was the
+ * Register methods with [method@ConnectPlugin.RpcServer.add_method], then serve them with
+ * [method@ConnectPlugin.RpcServer.listen]. Handlers run in the [struct@GLib.MainContext] that was the
  * thread-default one when the server was created. Interceptors
- * (cp_rpc_server_add_interceptor()) see every call before its handler.
+ * ([method@ConnectPlugin.RpcServer.add_interceptor]) see every call before its handler.
  *
- * Calls keep the server alive while they run; call cp_rpc_server_close()
- * (which ends them all) or cp_rpc_server_shutdown_async() before dropping
+ * Calls keep the server alive while they run; call [method@ConnectPlugin.RpcServer.close]
+ * (which ends them all) or [method@ConnectPlugin.RpcServer.shutdown_async] before dropping
  * the last reference of a server that has long-lived streams.
  */
 
@@ -680,9 +680,9 @@ cp_rpc_server_init (CpRpcServer *self)
  * cp_rpc_server_new:
  *
  * Creates a server with no methods, bound to the thread-default
- * #GMainContext.
+ * [struct@GLib.MainContext].
  *
- * Returns: (transfer full): a new #CpRpcServer
+ * Returns: (transfer full): a new [class@ConnectPlugin.RpcServer]
  */
 CpRpcServer *
 cp_rpc_server_new (void)
@@ -692,7 +692,7 @@ cp_rpc_server_new (void)
 
 /**
  * cp_rpc_server_add_method:
- * @server: a #CpRpcServer
+ * @server: a [class@ConnectPlugin.RpcServer]
  * @info: the method to serve
  * @handler: (scope notified) (closure user_data) (destroy destroy): called
  *   for every call of the method
@@ -727,12 +727,12 @@ cp_rpc_server_add_method (CpRpcServer     *server,
 
 /**
  * cp_rpc_server_add_interceptor:
- * @server: a #CpRpcServer
+ * @server: a [class@ConnectPlugin.RpcServer]
  * @interceptor: the interceptor
  *
  * Appends @interceptor to the chain that sees every RPC call before its
- * handler (see #CpServerInterceptor): interceptors run in the order they
- * were added, in the server's #GMainContext. Calls already running keep
+ * handler (see [class@ConnectPlugin.ServerInterceptor]): interceptors run in the order they
+ * were added, in the server's [struct@GLib.MainContext]. Calls already running keep
  * the chain they started with. Plain HTTP paths (`/healthz`) are not RPC
  * calls and are not intercepted.
  */
@@ -781,10 +781,10 @@ cp_rpc_server_add_plain_handler (CpRpcServer       *server,
 
 /**
  * cp_rpc_server_listen:
- * @server: a #CpRpcServer
+ * @server: a [class@ConnectPlugin.RpcServer]
  * @address: where to listen: `HOST:PORT` (port 0 picks a free port,
  *   `[::1]:0` for IPv6) or `unix:/path/to/socket`
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Starts serving on @address. May be called several times.
  *
@@ -805,7 +805,7 @@ cp_rpc_server_listen (CpRpcServer  *server,
 
 /**
  * cp_rpc_server_get_urls:
- * @server: a #CpRpcServer
+ * @server: a [class@ConnectPlugin.RpcServer]
  *
  * Gets the URLs of all listeners, in the order they were added.
  *
@@ -820,7 +820,7 @@ cp_rpc_server_get_urls (CpRpcServer *server)
 
 /**
  * cp_rpc_server_close:
- * @server: a #CpRpcServer
+ * @server: a [class@ConnectPlugin.RpcServer]
  *
  * Stops listening and closes every connection at once. Running calls see
  * their client disappear: their cancellables are cancelled and their
@@ -858,15 +858,15 @@ destroy_source (gpointer data)
 
 /**
  * cp_rpc_server_shutdown_async:
- * @server: a #CpRpcServer
- * @cancellable: (nullable): a #GCancellable
+ * @server: a [class@ConnectPlugin.RpcServer]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async): called when no call is running any more
  * @user_data: (closure): data for @callback
  *
  * Gracefully stops @server: it stops accepting connections and closes idle
  * ones at once, lets running calls finish, then completes. Open streams
  * count as running calls: end them (or cancel @cancellable and call
- * cp_rpc_server_close()) if they may last forever.
+ * [method@ConnectPlugin.RpcServer.close]) if they may last forever.
  */
 void
 cp_rpc_server_shutdown_async (CpRpcServer         *server,
@@ -905,11 +905,11 @@ cp_rpc_server_shutdown_async (CpRpcServer         *server,
 
 /**
  * cp_rpc_server_shutdown_finish:
- * @server: a #CpRpcServer
- * @result: the #GAsyncResult
- * @error: return location for a #GError
+ * @server: a [class@ConnectPlugin.RpcServer]
+ * @result: the [iface@Gio.AsyncResult]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_rpc_server_shutdown_async().
+ * Finishes [method@ConnectPlugin.RpcServer.shutdown_async].
  *
  * Returns: %TRUE when every call finished; %FALSE if the operation was
  *   cancelled

@@ -23,12 +23,12 @@ G_DECLARE_FINAL_TYPE (CpRpcServer, cp_rpc_server, CP, RPC_SERVER, GObject)
 
 /**
  * CpMethodHandler:
- * @invocation: the call; answer it with cp_invocation_return_message() and friends
+ * @invocation: the call; answer it with [method@ConnectPlugin.Invocation.return_message] and friends
  * @request: (nullable): the request for unary and server-streaming methods;
- *   %NULL for client and bidi streams (use cp_invocation_receive_async())
- * @user_data: (closure): data given to cp_rpc_server_add_method()
+ *   %NULL for client and bidi streams (use [method@ConnectPlugin.Invocation.receive_async])
+ * @user_data: (closure): data given to [method@ConnectPlugin.RpcServer.add_method]
  *
- * Runs in the server's #GMainContext for every call of a method.
+ * Runs in the server's [struct@GLib.MainContext] for every call of a method.
  */
 typedef void (*CpMethodHandler) (CpInvocation *invocation,
                                  CpMessage    *request,

@@ -98,20 +98,20 @@ cp_server_interceptor_init (CpServerInterceptor *self)
 /**
  * CpServerInterceptor:
  *
- * Sees every RPC call of a #CpRpcServer before its handler runs, and its
+ * Sees every RPC call of a [class@ConnectPlugin.RpcServer] before its handler runs, and its
  * outcome when it is over: the place for authentication, rate limiting,
  * logging and metrics.
  *
- * Add interceptors with cp_rpc_server_add_interceptor() (or
- * cp_server_add_interceptor(), whose built-in services — handshake,
+ * Add interceptors with [method@ConnectPlugin.RpcServer.add_interceptor] (or
+ * [method@ConnectPlugin.Server.add_interceptor], whose built-in services — handshake,
  * health, control, identity — are intercepted like the plugins' own). They
- * form a chain run in registration order, in the server's #GMainContext,
+ * form a chain run in registration order, in the server's [struct@GLib.MainContext],
  * once the request is decoded (unary and server-streaming methods) or the
  * request headers are in (client and bidi streams, whose @request is
- * %NULL). Each interceptor sees the #CpInvocation: procedure, method info,
+ * %NULL). Each interceptor sees the [class@ConnectPlugin.Invocation]: procedure, method info,
  * request headers, peer address, deadline; it may add response headers and
- * trailers there (cp_invocation_get_response_headers(),
- * cp_invocation_get_response_trailers()), which are sent with the answer
+ * trailers there ([method@ConnectPlugin.Invocation.get_response_headers],
+ * [method@ConnectPlugin.Invocation.get_response_trailers]), which are sent with the answer
  * whatever it is.
  *
  * An interceptor decides:
@@ -123,17 +123,17 @@ cp_server_interceptor_init (CpServerInterceptor *self)
  *   answered with that error (an error body for unary calls, an EndStream
  *   for streams), and neither later interceptors nor the handler run. An
  *   interceptor may also answer the invocation itself
- *   (cp_invocation_return_error(), even cp_invocation_return_message()):
+ *   ([method@ConnectPlugin.Invocation.return_error], even [method@ConnectPlugin.Invocation.return_message]):
  *   the chain stops there as well.
  *
- * Decisions that need I/O override #CpServerInterceptorClass.intercept_async
- * and #CpServerInterceptorClass.intercept_finish; the call waits (its
+ * Decisions that need I/O override [struct@ConnectPlugin.ServerInterceptorClass].intercept_async
+ * and [struct@ConnectPlugin.ServerInterceptorClass].intercept_finish; the call waits (its
  * deadline still runs: if it passes, or the client goes away, the call ends
  * and the handler is not run, whatever the decision). Simple ones override
- * #CpServerInterceptorClass.intercept, which the engine calls directly.
+ * [struct@ConnectPlugin.ServerInterceptorClass].intercept, which the engine calls directly.
  *
  * Every interceptor whose decision was asked is told the outcome, through
- * the #CpServerInterceptor::completed signal (and class handler), in the
+ * the [signal@ConnectPlugin.ServerInterceptor::completed] signal (and class handler), in the
  * reverse order of the chain. Calls refused by the engine before they
  * reach the chain (malformed requests, unknown compression, a request body
  * that does not decode) are not intercepted.
@@ -143,18 +143,18 @@ cp_server_interceptor_init (CpServerInterceptor *self)
  * existing object takes on; a class gives every virtual method a default
  * (proceed, synchronous decision, nothing to observe), so a subclass — in
  * C, Vala or Python (`do_intercept`) — overrides only what it needs; the
- * base class can be instantiated (cp_server_interceptor_new()) to observe
+ * base class can be instantiated ([ctor@ConnectPlugin.ServerInterceptor.new]) to observe
  * outcomes through the signal alone; and virtual methods can be added
  * later in the reserved padding without breaking subclasses.
  */
 
 /**
  * CpServerInterceptorClass::intercept:
- * @self: a #CpServerInterceptor
+ * @self: a [class@ConnectPlugin.ServerInterceptor]
  * @invocation: the call
  * @request: (nullable): the decoded request of a unary or server-streaming
  *   call; %NULL for client and bidi streams
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Decides synchronously whether @invocation proceeds.
  *
@@ -164,21 +164,21 @@ cp_server_interceptor_init (CpServerInterceptor *self)
 
 /**
  * CpServerInterceptorClass::completed:
- * @self: a #CpServerInterceptor
+ * @self: a [class@ConnectPlugin.ServerInterceptor]
  * @invocation: the call, answered
  * @error: (nullable): %NULL when the call succeeded, otherwise its
  *   #CP_ERROR error
  *
- * Class handler of #CpServerInterceptor::completed.
+ * Class handler of [signal@ConnectPlugin.ServerInterceptor::completed].
  */
 
 /**
  * cp_server_interceptor_new:
  *
  * Creates an interceptor that lets every call proceed; connect to
- * #CpServerInterceptor::completed to observe outcomes without subclassing.
+ * [signal@ConnectPlugin.ServerInterceptor::completed] to observe outcomes without subclassing.
  *
- * Returns: (transfer full): a new #CpServerInterceptor
+ * Returns: (transfer full): a new [class@ConnectPlugin.ServerInterceptor]
  */
 CpServerInterceptor *
 cp_server_interceptor_new (void)
@@ -188,11 +188,11 @@ cp_server_interceptor_new (void)
 
 /**
  * cp_server_interceptor_intercept_async:
- * @self: a #CpServerInterceptor
+ * @self: a [class@ConnectPlugin.ServerInterceptor]
  * @invocation: the call
  * @request: (nullable): the decoded request of a unary or server-streaming
  *   call; %NULL for client and bidi streams
- * @cancellable: (nullable): a #GCancellable; the engine passes the
+ * @cancellable: (nullable): a [class@Gio.Cancellable]; the engine passes the
  *   invocation's, cancelled when the deadline passes or the client goes away
  * @callback: (scope async): called with the decision
  * @user_data: (closure): data for @callback
@@ -219,11 +219,11 @@ cp_server_interceptor_intercept_async (CpServerInterceptor *self,
 
 /**
  * cp_server_interceptor_intercept_finish:
- * @self: a #CpServerInterceptor
- * @result: the #GAsyncResult
- * @error: return location for a #GError
+ * @self: a [class@ConnectPlugin.ServerInterceptor]
+ * @result: the [iface@Gio.AsyncResult]
+ * @error: return location for a [struct@GLib.Error]
  *
- * Finishes cp_server_interceptor_intercept_async().
+ * Finishes [method@ConnectPlugin.ServerInterceptor.intercept_async].
  *
  * Returns: %TRUE when the call may proceed; %FALSE with @error set when
  *   @self refuses it (@error is the answer)

@@ -31,12 +31,12 @@ G_DECLARE_DERIVABLE_TYPE (CpServerInterceptor, cp_server_interceptor, CP, SERVER
  * @intercept_async: starts an asynchronous decision (for I/O: a token
  *   check against a remote service, a shared rate limiter). The default
  *   implementation calls @intercept; the engine calls @intercept directly,
- *   without a #GTask, when @intercept_async is not overridden.
+ *   without a [class@Gio.Task], when @intercept_async is not overridden.
  * @intercept_finish: finishes @intercept_async, with the meaning of
  *   @intercept's return value and error.
- * @completed: class handler of #CpServerInterceptor::completed.
+ * @completed: class handler of [signal@ConnectPlugin.ServerInterceptor::completed].
  *
- * The virtual methods of #CpServerInterceptor. Override either @intercept
+ * The virtual methods of [class@ConnectPlugin.ServerInterceptor]. Override either @intercept
  * or the @intercept_async / @intercept_finish pair, and @completed to
  * observe outcomes.
  */

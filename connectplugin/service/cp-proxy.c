@@ -12,15 +12,15 @@
  * protoc-gen-cp generates (`KvKVServiceProxy`), which add a typed
  * `…_call_<method>()` function per method.
  *
- * A proxy is a thin, stateless object over a #CpChannel (its construct-only
- * #CpProxy:channel property): `g_object_new (type, "channel", channel, NULL)`
+ * A proxy is a thin, stateless object over a [class@ConnectPlugin.Channel] (its construct-only
+ * [property@ConnectPlugin.Proxy:channel] property): `g_object_new (type, "channel", channel, NULL)`
  * makes one, so does the generated `…_proxy_new()`. The class knows its
- * service through a #CpServiceDescriptor; cp_proxy_call_async() and
+ * service through a [struct@ConnectPlugin.ServiceDescriptor]; [method@ConnectPlugin.Proxy.call_async] and
  * friends call a method by name, which is what the generated functions do
  * and what generic code (a host dispensing any service) can use directly.
  *
  * Like the channel, a proxy delivers every callback and stream signal in
- * the thread-default #GMainContext of the caller that started the call.
+ * the thread-default [struct@GLib.MainContext] of the caller that started the call.
  */
 
 typedef struct
@@ -125,7 +125,7 @@ cp_proxy_init (CpProxy *self)
 
 /**
  * cp_proxy_get_channel:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  *
  * Gets the channel the proxy calls on.
  *
@@ -144,7 +144,7 @@ cp_proxy_get_channel (CpProxy *proxy)
 
 /**
  * cp_proxy_get_descriptor:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  *
  * Gets the description of the service the proxy's class calls.
  *
@@ -161,7 +161,7 @@ cp_proxy_get_descriptor (CpProxy *proxy)
 
 /**
  * cp_proxy_class_set_descriptor:
- * @klass: a #CpProxyClass
+ * @klass: a [struct@ConnectPlugin.ProxyClass]
  * @descriptor: the service the class calls
  *
  * Binds a proxy class to its service; generated code calls this in its
@@ -228,18 +228,18 @@ call_done (GObject      *source,
 
 /**
  * cp_proxy_call_async:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  * @method_name: the name of a unary method of the service, e.g. `Get`
  * @request: the request, of the method's input type
  * @options: (nullable): per-call options
- * @cancellable: (nullable): a #GCancellable
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @callback: (scope async) (nullable): called when the call completes
  * @user_data: (closure): data for @callback
  *
  * Makes a unary call of the method @method_name through the proxy's
- * channel; see cp_channel_call_async(). @callback runs in the thread-default
+ * channel; see [method@ConnectPlugin.Channel.call_async]. @callback runs in the thread-default
  * main context of the caller, with @proxy as its source object; call
- * cp_proxy_call_finish() there. A method the service does not have as a
+ * [method@ConnectPlugin.Proxy.call_finish] there. A method the service does not have as a
  * unary method fails with %CP_ERROR_UNIMPLEMENTED.
  */
 void
@@ -283,11 +283,11 @@ cp_proxy_call_async (CpProxy             *proxy,
 
 /**
  * cp_proxy_call_finish:
- * @proxy: a #CpProxy
- * @result: the #GAsyncResult given to the callback
- * @error: return location for a #GError (domain %CP_ERROR)
+ * @proxy: a [class@ConnectPlugin.Proxy]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
  *
- * Finishes a call started with cp_proxy_call_async().
+ * Finishes a call started with [method@ConnectPlugin.Proxy.call_async].
  *
  * Returns: (transfer full): the response, of the method's output type, or
  *   %NULL on error
@@ -306,15 +306,15 @@ cp_proxy_call_finish (CpProxy       *proxy,
 
 /**
  * cp_proxy_call_sync:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  * @method_name: the name of a unary method of the service, e.g. `Get`
  * @request: the request, of the method's input type
  * @options: (nullable): per-call options
- * @cancellable: (nullable): a #GCancellable
- * @error: return location for a #GError (domain %CP_ERROR)
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
  *
  * Makes a unary call and blocks until it completes; see
- * cp_channel_call_sync(). Never call this from the thread whose main
+ * [method@ConnectPlugin.Channel.call_sync]. Never call this from the thread whose main
  * context serves the called server (except through an in-process channel):
  * the server could not answer.
  *
@@ -351,13 +351,13 @@ cp_proxy_call_sync (CpProxy        *proxy,
 
 /**
  * cp_proxy_call_server_stream:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  * @method_name: the name of a server-streaming method of the service
  * @request: the request, of the method's input type
  * @options: (nullable): per-call options
  *
- * Starts a server-streaming call; see cp_channel_call_server_stream(). The
- * stream's #CpResponseStream::message signal carries messages of the
+ * Starts a server-streaming call; see [method@ConnectPlugin.Channel.call_server_stream]. The
+ * stream's [signal@ConnectPlugin.ResponseStream::message] signal carries messages of the
  * method's output type.
  *
  * Returns: (transfer full) (nullable): the response stream, or %NULL (with
@@ -421,11 +421,11 @@ call_request_stream (CpProxy       *proxy,
 
 /**
  * cp_proxy_call_client_stream:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  * @method_name: the name of a client-streaming method of the service
  * @options: (nullable): per-call options
  *
- * Starts a client-streaming call; see cp_channel_call_client_stream(). Send
+ * Starts a client-streaming call; see [method@ConnectPlugin.Channel.call_client_stream]. Send
  * messages of the method's input type on the returned stream, then close
  * it to get the response, of the method's output type.
  *
@@ -446,13 +446,13 @@ cp_proxy_call_client_stream (CpProxy       *proxy,
 
 /**
  * cp_proxy_call_bidi_stream:
- * @proxy: a #CpProxy
+ * @proxy: a [class@ConnectPlugin.Proxy]
  * @method_name: the name of a bidirectional-streaming method of the service
  * @options: (nullable): per-call options
  *
  * Starts a half-duplex bidirectional-streaming call; see
- * cp_channel_call_bidi_stream(). Send messages of the method's input type
- * on the returned stream, then cp_request_stream_close_and_receive() gives
+ * [method@ConnectPlugin.Channel.call_bidi_stream]. Send messages of the method's input type
+ * on the returned stream, then [method@ConnectPlugin.RequestStream.close_and_receive] gives
  * the stream of responses, of the method's output type.
  *
  * Returns: (transfer full) (nullable): the request stream, or %NULL (with a

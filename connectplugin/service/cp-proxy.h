@@ -29,7 +29,7 @@ G_DECLARE_DERIVABLE_TYPE (CpProxy, cp_proxy, CP, PROXY, GObject)
  * @parent_class: the parent class
  *
  * Generated subclasses bind the class to their service in class_init with
- * cp_proxy_class_set_descriptor().
+ * [method@ConnectPlugin.ProxyClass.set_descriptor].
  */
 struct _CpProxyClass
 {

@@ -12,14 +12,14 @@
  * CpServiceDescriptor:
  *
  * Describes one RPC service: its full name (`kv.v1.KVService`), the URL
- * path prefix of its procedures (`/kv.v1.KVService/`), a #CpMethodInfo per
- * method, and the #CpProxy and #CpSkeleton subclasses generated for it.
+ * path prefix of its procedures (`/kv.v1.KVService/`), a [struct@ConnectPlugin.MethodInfo] per
+ * method, and the [class@ConnectPlugin.Proxy] and [class@ConnectPlugin.Skeleton] subclasses generated for it.
  *
  * protoc-gen-cp generates a function returning the descriptor of each
  * service (`kv_kv_service_get_descriptor()`); the plugin system uses it to
  * register a skeleton on a server and to make proxies for a client.
  *
- * A descriptor is filled in once (cp_service_descriptor_add_method()) and
+ * A descriptor is filled in once ([method@ConnectPlugin.ServiceDescriptor.add_method]) and
  * read-only afterwards; it may then be shared between threads.
  */
 struct _CpServiceDescriptor
@@ -46,15 +46,15 @@ full_name_is_valid (const char *full_name)
 /**
  * cp_service_descriptor_new:
  * @full_name: the fully qualified service name, e.g. `kv.v1.KVService`
- * @proxy_type: the #CpProxy subclass generated for the service, or
+ * @proxy_type: the [class@ConnectPlugin.Proxy] subclass generated for the service, or
  *   %G_TYPE_INVALID if there is none
- * @skeleton_type: the #CpSkeleton subclass generated for the service, or
+ * @skeleton_type: the [class@ConnectPlugin.Skeleton] subclass generated for the service, or
  *   %G_TYPE_INVALID if there is none
  *
  * Creates a service description without methods; add them with
- * cp_service_descriptor_add_method().
+ * [method@ConnectPlugin.ServiceDescriptor.add_method].
  *
- * Returns: (transfer full): a new #CpServiceDescriptor
+ * Returns: (transfer full): a new [struct@ConnectPlugin.ServiceDescriptor]
  */
 CpServiceDescriptor *
 cp_service_descriptor_new (const char *full_name,
@@ -82,7 +82,7 @@ cp_service_descriptor_new (const char *full_name,
 
 /**
  * cp_service_descriptor_ref:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Takes a reference.
  *
@@ -99,7 +99,7 @@ cp_service_descriptor_ref (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_unref:
- * @descriptor: (transfer full): a #CpServiceDescriptor
+ * @descriptor: (transfer full): a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Releases a reference; the last one frees the descriptor.
  */
@@ -119,7 +119,7 @@ cp_service_descriptor_unref (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_add_method:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  * @info: a method of the service: its procedure must be
  *   `/<full name>/<method>`, and no other method of @descriptor may have
  *   the same name
@@ -147,7 +147,7 @@ cp_service_descriptor_add_method (CpServiceDescriptor *descriptor,
 
 /**
  * cp_service_descriptor_get_full_name:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Gets the fully qualified name of the service.
  *
@@ -163,7 +163,7 @@ cp_service_descriptor_get_full_name (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_get_path:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Gets the URL path prefix of the service's procedures.
  *
@@ -179,12 +179,12 @@ cp_service_descriptor_get_path (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_get_proxy_type:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Gets the client class of the service: create an instance with
  * `g_object_new (type, "channel", channel, NULL)`.
  *
- * Returns: the #CpProxy subclass, or %G_TYPE_INVALID
+ * Returns: the [class@ConnectPlugin.Proxy] subclass, or %G_TYPE_INVALID
  */
 GType
 cp_service_descriptor_get_proxy_type (CpServiceDescriptor *descriptor)
@@ -196,12 +196,12 @@ cp_service_descriptor_get_proxy_type (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_get_skeleton_type:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Gets the server class of the service, the base class of its
  * implementations.
  *
- * Returns: the #CpSkeleton subclass, or %G_TYPE_INVALID
+ * Returns: the [class@ConnectPlugin.Skeleton] subclass, or %G_TYPE_INVALID
  */
 GType
 cp_service_descriptor_get_skeleton_type (CpServiceDescriptor *descriptor)
@@ -213,7 +213,7 @@ cp_service_descriptor_get_skeleton_type (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_get_methods:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  *
  * Gets the methods of the service, in declaration order.
  *
@@ -229,7 +229,7 @@ cp_service_descriptor_get_methods (CpServiceDescriptor *descriptor)
 
 /**
  * cp_service_descriptor_lookup_method:
- * @descriptor: a #CpServiceDescriptor
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
  * @method_name: a method name, e.g. `Get`
  *
  * Finds a method of the service by name.

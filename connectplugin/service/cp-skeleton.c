@@ -11,19 +11,19 @@
  *
  * The server side of one RPC service: the base class of the Skeleton
  * classes protoc-gen-cp generates (`KvKVServiceSkeleton`), as
- * #GDBusInterfaceSkeleton is for gdbus-codegen.
+ * [class@Gio.DBusInterfaceSkeleton] is for gdbus-codegen.
  *
  * A generated skeleton has a `handle-<method>` signal per method, whose
  * class handler is a virtual method: implement a service by connecting to
  * the signals, or by subclassing the skeleton (in C, Vala or Python) and
- * overriding the virtual methods. A handler receives the #CpInvocation and
+ * overriding the virtual methods. A handler receives the [class@ConnectPlugin.Invocation] and
  * the typed request, returns %TRUE, and answers now or later
- * (the generated `…_complete_<method>()`, cp_invocation_return_error(), …);
+ * (the generated `…_complete_<method>()`, [method@ConnectPlugin.Invocation.return_error], …);
  * a call nobody handles is answered `unimplemented`.
  *
- * cp_skeleton_export() serves every method of the service on a
- * #CpRpcServer. Calls are dispatched in the server's #GMainContext, which
- * must be the thread-default context of the caller of cp_skeleton_export():
+ * [method@ConnectPlugin.Skeleton.export] serves every method of the service on a
+ * [class@ConnectPlugin.RpcServer]. Calls are dispatched in the server's [struct@GLib.MainContext], which
+ * must be the thread-default context of the caller of [method@ConnectPlugin.Skeleton.export]:
  * a skeleton is served where it was exported from. While exported, the
  * server keeps a reference on the skeleton.
  */
@@ -167,7 +167,7 @@ cp_skeleton_init (CpSkeleton *self)
 
 /**
  * cp_skeleton_get_descriptor:
- * @skeleton: a #CpSkeleton
+ * @skeleton: a [class@ConnectPlugin.Skeleton]
  *
  * Gets the description of the service the skeleton's class implements.
  *
@@ -184,7 +184,7 @@ cp_skeleton_get_descriptor (CpSkeleton *skeleton)
 
 /**
  * cp_skeleton_class_set_descriptor:
- * @klass: a #CpSkeletonClass
+ * @klass: a [struct@ConnectPlugin.SkeletonClass]
  * @descriptor: the service the class implements
  *
  * Binds a skeleton class to its service; generated code calls this in its
@@ -203,14 +203,14 @@ cp_skeleton_class_set_descriptor (CpSkeletonClass     *klass,
 
 /**
  * cp_skeleton_export:
- * @skeleton: a #CpSkeleton
+ * @skeleton: a [class@ConnectPlugin.Skeleton]
  * @server: the server to serve the service on
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Serves every method of the skeleton's service on @server
- * (cp_rpc_server_add_method()), replacing methods already served at the
+ * ([method@ConnectPlugin.RpcServer.add_method]), replacing methods already served at the
  * same paths. Each call is dispatched to the skeleton's `handle-<method>`
- * signal in the server's #GMainContext; calls nobody handles are answered
+ * signal in the server's [struct@GLib.MainContext]; calls nobody handles are answered
  * `unimplemented`.
  *
  * Call this from the thread-default context @server was created in; it
@@ -282,7 +282,7 @@ cp_skeleton_export (CpSkeleton   *skeleton,
 
 /**
  * cp_skeleton_unexport:
- * @skeleton: a #CpSkeleton
+ * @skeleton: a [class@ConnectPlugin.Skeleton]
  *
  * Stops serving @skeleton on every server it was exported on: calls
  * arriving afterwards are answered `unimplemented` (calls already running
@@ -312,7 +312,7 @@ cp_skeleton_unexport (CpSkeleton *skeleton)
 
 /**
  * cp_skeleton_is_exported:
- * @skeleton: a #CpSkeleton
+ * @skeleton: a [class@ConnectPlugin.Skeleton]
  *
  * Tells whether @skeleton is served on at least one server.
  *

@@ -32,7 +32,7 @@ G_DECLARE_DERIVABLE_TYPE (CpSkeleton, cp_skeleton, CP, SKELETON, GObject)
  *   their `handle-<method>` signal.
  *
  * Generated subclasses bind the class to their service in class_init with
- * cp_skeleton_class_set_descriptor() and implement @dispatch.
+ * [method@ConnectPlugin.SkeletonClass.set_descriptor] and implement @dispatch.
  */
 struct _CpSkeletonClass
 {

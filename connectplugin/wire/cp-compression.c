@@ -51,7 +51,7 @@ return_converter (GPrivate   *cache,
 
 /**
  * cp_compression_to_string:
- * @compression: a #CpCompression
+ * @compression: a [enum@ConnectPlugin.Compression]
  *
  * Gets the name of @compression as used in `Content-Encoding` and
  * `Connect-Content-Encoding`.
@@ -102,9 +102,9 @@ cp_compression_from_string (const char    *name,
 
 /**
  * cp_compress:
- * @compression: a #CpCompression
+ * @compression: a [enum@ConnectPlugin.Compression]
  * @data: the bytes to compress
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Compresses @data. Each call produces an independent stream (a gzip
  * member for %CP_COMPRESSION_GZIP); %CP_COMPRESSION_IDENTITY returns @data.
@@ -188,10 +188,10 @@ check_limit (gsize    size,
 
 /**
  * cp_decompress:
- * @compression: a #CpCompression
+ * @compression: a [enum@ConnectPlugin.Compression]
  * @data: the received bytes
  * @max_size: the largest decompressed size accepted, 0 for no limit
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Decompresses @data, stopping as soon as the output would exceed
  * @max_size (so a small "compression bomb" never inflates in memory).

@@ -60,7 +60,7 @@ cp_error_private_clear (CpErrorPrivate *priv)
  *
  * The error domain of Connect RPC errors.
  *
- * Returns: the #GQuark of %CP_ERROR
+ * Returns: the [alias@GLib.Quark] of %CP_ERROR
  */
 G_DEFINE_EXTENDED_ERROR (CpError, cp_error)
 
@@ -95,7 +95,7 @@ code_is_valid (int code)
 
 /**
  * cp_error_code_to_string:
- * @code: a #CpError
+ * @code: a [error@ConnectPlugin.Error]
  *
  * Gets the wire name of @code, such as `invalid_argument`.
  *
@@ -142,7 +142,7 @@ cp_error_code_from_string (const char  *name,
 
 /**
  * cp_error_code_to_http_status:
- * @code: a #CpError
+ * @code: a [error@ConnectPlugin.Error]
  *
  * Gets the HTTP status a server answers a unary call failing with @code.
  *
@@ -162,9 +162,9 @@ cp_error_code_to_http_status (CpError code)
  *
  * Maps an HTTP status that came without a usable Connect error (no JSON
  * body, or a streaming call answered with a status other than 200) to a
- * code. This is not the inverse of cp_error_code_to_http_status().
+ * code. This is not the inverse of [func@ConnectPlugin.Error.code_to_http_status].
  *
- * Returns: the #CpError for @http_status
+ * Returns: the [error@ConnectPlugin.Error] for @http_status
  */
 CpError
 cp_error_code_from_http_status (guint http_status)
@@ -191,13 +191,13 @@ cp_error_code_from_http_status (guint http_status)
 
 /**
  * cp_error_get_code:
- * @error: a #GError
+ * @error: a [struct@GLib.Error]
  *
  * Gets the Connect code that @error stands for: its own code for a
  * %CP_ERROR error, `canceled` for %G_IO_ERROR_CANCELLED, `deadline_exceeded`
  * for %G_IO_ERROR_TIMED_OUT, `unknown` otherwise.
  *
- * Returns: the #CpError of @error
+ * Returns: the [error@ConnectPlugin.Error] of @error
  */
 CpError
 cp_error_get_code (const GError *error)
@@ -244,7 +244,7 @@ G_DEFINE_BOXED_TYPE (CpErrorDetail, cp_error_detail, cp_error_detail_ref, cp_err
  *
  * Creates an error detail.
  *
- * Returns: (transfer full): a new #CpErrorDetail
+ * Returns: (transfer full): a new [struct@ConnectPlugin.ErrorDetail]
  */
 CpErrorDetail *
 cp_error_detail_new (const char *type_name,
@@ -268,7 +268,7 @@ cp_error_detail_new (const char *type_name,
 
 /**
  * cp_error_detail_ref:
- * @detail: a #CpErrorDetail
+ * @detail: a [struct@ConnectPlugin.ErrorDetail]
  *
  * Takes a reference on @detail.
  *
@@ -285,7 +285,7 @@ cp_error_detail_ref (CpErrorDetail *detail)
 
 /**
  * cp_error_detail_unref:
- * @detail: (transfer full): a #CpErrorDetail
+ * @detail: (transfer full): a [struct@ConnectPlugin.ErrorDetail]
  *
  * Drops a reference on @detail, freeing it when it was the last one.
  */
@@ -304,7 +304,7 @@ cp_error_detail_unref (CpErrorDetail *detail)
 
 /**
  * cp_error_detail_get_type_name:
- * @detail: a #CpErrorDetail
+ * @detail: a [struct@ConnectPlugin.ErrorDetail]
  *
  * Gets the protobuf message name of @detail, without URL prefix.
  *
@@ -320,7 +320,7 @@ cp_error_detail_get_type_name (CpErrorDetail *detail)
 
 /**
  * cp_error_detail_get_value:
- * @detail: a #CpErrorDetail
+ * @detail: a [struct@ConnectPlugin.ErrorDetail]
  *
  * Gets the binary protobuf encoding of @detail.
  *
@@ -336,8 +336,8 @@ cp_error_detail_get_value (CpErrorDetail *detail)
 
 /**
  * cp_error_add_detail:
- * @error: a %CP_ERROR #GError
- * @detail: a #CpErrorDetail
+ * @error: a %CP_ERROR [struct@GLib.Error]
+ * @detail: a [struct@ConnectPlugin.ErrorDetail]
  *
  * Appends @detail to the details of @error.
  */
@@ -356,7 +356,7 @@ cp_error_add_detail (GError        *error,
 
 /**
  * cp_error_get_details:
- * @error: a #GError
+ * @error: a [struct@GLib.Error]
  *
  * Gets the details of a %CP_ERROR error.
  *
@@ -376,7 +376,7 @@ cp_error_get_details (const GError *error)
 
 /**
  * cp_error_get_metadata:
- * @error: a #GError
+ * @error: a [struct@GLib.Error]
  *
  * Gets the metadata (headers) attached to a %CP_ERROR error. The headers may
  * be modified to attach metadata: a server sends them with the error.
@@ -402,7 +402,7 @@ cp_error_get_metadata (const GError *error)
 
 /**
  * cp_error_set_metadata:
- * @error: a %CP_ERROR #GError
+ * @error: a %CP_ERROR [struct@GLib.Error]
  * @metadata: (nullable): headers to copy into @error
  *
  * Replaces the metadata of @error with a copy of @metadata (%NULL clears

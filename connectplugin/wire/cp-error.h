@@ -18,8 +18,8 @@ G_BEGIN_DECLS
  * CP_ERROR:
  *
  * Error domain for Connect RPC errors. Errors in this domain carry a
- * #CpError code; they may also carry details and metadata, see
- * cp_error_get_details() and cp_error_get_metadata().
+ * [error@ConnectPlugin.Error] code; they may also carry details and metadata, see
+ * [func@ConnectPlugin.Error.get_details] and [func@ConnectPlugin.Error.get_metadata].
  */
 #define CP_ERROR (cp_error_quark ())
 

@@ -75,7 +75,7 @@ cp_metadata_is_binary_key (const char *name)
 
 /**
  * cp_metadata_append_binary:
- * @headers: a #SoupMessageHeaders
+ * @headers: a [struct@Soup.MessageHeaders]
  * @name: a binary header name (ending in `-bin`)
  * @value: the bytes to send
  *
@@ -132,9 +132,9 @@ split_values (SoupMessageHeaders *headers,
 
 /**
  * cp_metadata_get_binary:
- * @headers: a #SoupMessageHeaders
+ * @headers: a [struct@Soup.MessageHeaders]
  * @name: a binary header name (ending in `-bin`)
- * @error: return location for a #GError
+ * @error: return location for a [struct@GLib.Error]
  *
  * Decodes every value of the binary header @name: repeated headers and
  * comma-separated values give one element each; standard and URL-safe
@@ -177,7 +177,7 @@ cp_metadata_get_binary (SoupMessageHeaders *headers,
 
 /**
  * cp_metadata_get_values:
- * @headers: a #SoupMessageHeaders
+ * @headers: a [struct@Soup.MessageHeaders]
  * @name: a header name
  *
  * Gets all values of @name: repeated headers and comma-separated values
@@ -209,7 +209,7 @@ cp_metadata_get_values (SoupMessageHeaders *headers,
  * @prefix: (nullable): a prefix for the copied names, such as `trailer-`
  *
  * Appends every header of @src that is not reserved (see
- * cp_metadata_is_reserved()) to @dest, its name prefixed with @prefix when
+ * [func@ConnectPlugin.metadata_is_reserved]) to @dest, its name prefixed with @prefix when
  * given. This is how a server sends a unary RPC's trailers
  * (`trailer-` prefix) and an error's metadata.
  */
