@@ -10,45 +10,8 @@
 #include <connectplugin.h>
 
 #include "kv.cp.h"
+#include "../service/service-test-util.h"
 #include "services.cp.h"
-
-/* ------------------------------------------------------------------ */
-/* Helpers                                                              */
-
-static void
-store_result (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  GAsyncResult **slot = user_data;
-
-  g_assert_null (*slot);
-  *slot = g_object_ref (result);
-}
-
-static GAsyncResult *
-wait_result (GAsyncResult **slot)
-{
-  while (*slot == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  return *slot;
-}
-
-static GBytes *
-bytes_from_string (const char *s)
-{
-  return g_bytes_new (s, strlen (s));
-}
-
-static void
-assert_bytes_equal (GBytes     *bytes,
-                    const char *expected)
-{
-  gsize size;
-  const char *data = g_bytes_get_data (bytes, &size);
-
-  g_assert_cmpmem (data, size, expected, strlen (expected));
-}
 
 /* ------------------------------------------------------------------ */
 /* Tests                                                                */
