@@ -53,7 +53,8 @@ struct _CpHttpExchange
   guint              response_has_body : 1;
   guint              finished : 1;
   guint              aborted : 1;
-  guint              close : 1;
+  guint              close : 1;           /* no further request on this connection */
+  guint              discard_body : 1;    /* the handler takes no more body: drain it */
   guint              congestion_reported : 1;
   guint              counted_active : 1;
 

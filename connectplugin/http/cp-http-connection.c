@@ -323,7 +323,7 @@ conn_want_read (CpHttpConnection *conn)
     {
       CpHttpExchange *ex = conn->ex;
 
-      if (conn->discard || ex->finished || ex->close)
+      if (conn->discard || ex->finished || ex->discard_body)
         return TRUE;
       return cp_http_exchange_can_deliver (ex);
     }
@@ -707,7 +707,7 @@ conn_advance_body (CpHttpConnection *conn)
 
   while (conn->state == CONN_OPEN && conn->ex == ex && !conn->close_after_flush)
     {
-      gboolean deliver = !conn->discard && !ex->finished && !ex->aborted && !ex->close;
+      gboolean deliver = !conn->discard && !ex->finished && !ex->aborted && !ex->discard_body;
       gsize avail = conn->rend - conn->rstart;
 
       if (conn->body == BODY_DONE)
@@ -838,7 +838,7 @@ static gboolean
 conn_body_waits_for_handler (CpHttpConnection *conn)
 {
   CpHttpExchange *ex = conn->ex;
-  gboolean deliver = !conn->discard && !ex->finished && !ex->aborted && !ex->close;
+  gboolean deliver = !conn->discard && !ex->finished && !ex->aborted && !ex->discard_body;
 
   return deliver && !cp_http_exchange_can_deliver (ex);
 }

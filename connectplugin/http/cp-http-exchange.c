@@ -56,7 +56,8 @@ cp_http_exchange_reset (CpHttpExchange *exchange)
   exchange->handler_returned = exchange->paused = exchange->body_ended = FALSE;
   exchange->response_started = exchange->chunked_response = FALSE;
   exchange->response_has_body = exchange->finished = exchange->aborted = FALSE;
-  exchange->close = exchange->congestion_reported = exchange->counted_active = FALSE;
+  exchange->close = exchange->discard_body = FALSE;
+  exchange->congestion_reported = exchange->counted_active = FALSE;
 }
 
 CpHttpExchange *
@@ -330,7 +331,7 @@ void
 cp_http_exchange_set_close (CpHttpExchange *exchange)
 {
   g_return_if_fail (exchange != NULL);
-  exchange->close = TRUE;
+  exchange->close = exchange->discard_body = TRUE;
   if (exchange->conn != NULL && exchange->handler_returned)
     cp_http_connection_body_flow (exchange->conn);
 }

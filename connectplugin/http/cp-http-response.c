@@ -286,9 +286,13 @@ queue_head (CpHttpConnection   *conn,
             SoupMessageHeaders *headers,
             gint64              content_length)  /* -1: streamed */
 {
-  /* Decide now whether this connection ends with this response. */
+  /* Decide now whether this connection ends with this response. Only a
+   * client still waiting for 100 Continue loses the rest of its body; for
+   * the other reasons (HTTP/1.0, Connection: close, stopping) a streaming
+   * handler still reads the body to its end. */
+  if (ex->expect_continue && !ex->handler_returned && conn->body != BODY_DONE)
+    ex->close = ex->discard_body = TRUE;
   if (!ex->keep_alive || cp_http_server_is_stopping (conn->server) ||
-      (ex->expect_continue && !ex->handler_returned && conn->body != BODY_DONE) ||
       (content_length < 0 && ex->version == SOUP_HTTP_1_0) ||
       (conn->read_eof && conn->rend == conn->rstart))
     ex->close = TRUE;

@@ -154,6 +154,13 @@ on_body_end (CpHttpExchange *ex, gpointer user_data)
       cp_http_exchange_respond (ex, 200, NULL, body);
       return;
     }
+  if (g_str_equal (call->kind, "/bidi"))
+    {
+      g_autoptr(GBytes) body = g_bytes_new (call->body->data, call->body->len);
+      cp_http_exchange_write (ex, body);
+      cp_http_exchange_end_response (ex);
+      return;
+    }
   echo_respond (call);
 }
 
@@ -262,6 +269,8 @@ test_handler (CpHttpServer *server, CpHttpExchange *ex, gpointer user_data)
       cp_http_exchange_begin_response (ex, 200, NULL);
       congest_fill (call);
     }
+  else if (g_str_equal (path, "/bidi"))
+    cp_http_exchange_begin_response (ex, 200, NULL);  /* answers the body once it ends */
 }
 
 static gpointer
@@ -1407,6 +1416,39 @@ test_early_response_eof (Fixture *f, gconstpointer data)
   expect_still_serving (f);
 }
 
+/* HTTP/1.0 (or Connection: close): the streamed response that starts before
+ * the body is read must still get the whole body and its end, and bytes
+ * after the body are no request; after client EOF the connection ends. The
+ * body used to be dropped once the response head said "close", so the
+ * handler never saw its end and the connection stayed open for good. */
+static void
+test_close_delimited_reads_body (Fixture *f, gconstpointer data)
+{
+  const char *requests[] = {
+    "POST /bidi HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello" "GET / HTTP/1.0\r\n\r\n",
+    "POST /bidi HTTP/1.0\r\nContent-Length: 5\r\n\r\nhello",
+    "POST /bidi HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello junk",
+  };
+
+  fixture_start (f);
+  for (guint i = 0; i < G_N_ELEMENTS (requests); i++)
+    {
+      g_autoptr(Client) c = client_new (f);
+      g_autoptr(Response) r = NULL;
+
+      client_send_str (c, requests[i]);
+      g_socket_shutdown (c->socket, FALSE, TRUE, NULL);
+      r = client_read_response (c, FALSE);
+      g_assert_nonnull (r);
+      g_assert_cmpuint (r->status, ==, 200);
+      assert_body (r, "hello");
+      g_assert_true (client_wait_closed (c));
+      g_assert_true (wait_n_connections (f, 0));
+    }
+  g_assert_cmpuint (f->n_requests, ==, G_N_ELEMENTS (requests));
+  expect_still_serving (f);
+}
+
 /* EOF in the middle of a chunk-size line that the handler waits for */
 static void
 test_eof_in_chunk_line (Fixture *f, gconstpointer data)
@@ -1652,6 +1694,7 @@ main (int argc, char **argv)
   ADD ("/http/server/unix-socket", test_unix_socket);
   ADD ("/http/server/close-aborts", test_close_aborts);
   ADD ("/http/server/early-response-eof", test_early_response_eof);
+  ADD ("/http/server/close-delimited-reads-body", test_close_delimited_reads_body);
   ADD ("/http/server/eof-in-chunk-line", test_eof_in_chunk_line);
   ADD ("/http/server/early-response-drain-timeout", test_early_response_drain_timeout);
   ADD ("/http/server/body-timeout", test_body_timeout);
