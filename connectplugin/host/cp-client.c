@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * One unit, one state machine (CREATED → CONNECTING → CONNECTED → READY,
- * DISCONNECTED/FAILED; see CpClient:state below): the connect sequence,
+ * then RECONNECTING, FAILED or CLOSED; see CpClient:state): the connect sequence,
  * reconnects and dispensing all read and move that one state, so it stays
  * whole although it is a little over 1,500 lines with its property table.
  */
