@@ -36,5 +36,7 @@
 #include "cp-in-process-discovery.h"
 #include "cp-health-monitor.h"
 #include "cp-client.h"
+#include "cp-plugin-instance.h"
+#include "cp-broker.h"
 
 #undef __CONNECTPLUGIN_H_INSIDE__

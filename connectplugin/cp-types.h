@@ -59,5 +59,7 @@ typedef struct _CpProcessDiscovery CpProcessDiscovery;
 typedef struct _CpInProcessDiscovery CpInProcessDiscovery;
 typedef struct _CpHealthMonitor CpHealthMonitor;
 typedef struct _CpClient CpClient;
+typedef struct _CpPluginInstance CpPluginInstance;
+typedef struct _CpBroker CpBroker;
 
 G_END_DECLS

@@ -136,26 +136,16 @@ handle_handshake (CpInvocation *invocation,
 
   if (self_id[0] != '\0')
     {
-      RuntimeIdentity *identity = g_new0 (RuntimeIdentity, 1);
       g_autofree char *runtime_id = NULL;
+      g_autofree char *token = NULL;
 
-      /* A fresh identity on every handshake (ids collide with p = 2^-16:
-       * draw again). */
-      expire_identities (self);
-      do
-        {
-          g_free (runtime_id);
-          runtime_id = cp_generate_runtime_id (self_id);
-        }
-      while (g_hash_table_contains (self->issued, runtime_id));
-
-      identity->self_id = g_strdup (self_id);
-      identity->token = cp_generate_token (32);
-      identity->expires = g_get_monotonic_time () + RUNTIME_TOKEN_TTL_US;
+      cp_server_issue_runtime_identity (self, self_id, &runtime_id, &token);
       cp_handshake_response_set_runtime_id (response, runtime_id);
-      cp_handshake_response_set_runtime_token (response, identity->token);
-      g_hash_table_replace (self->issued, g_steal_pointer (&runtime_id), identity);
+      cp_handshake_response_set_runtime_token (response, token);
     }
+
+  if (self->handshake_hook != NULL)
+    self->handshake_hook (self, request, response, self->handshake_hook_data);
 
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
 }
@@ -168,6 +158,59 @@ cp_server_register_handshake (CpServer *server)
 {
   cp_server_add_builtin (server, CP_PROCEDURE_HANDSHAKE, CP_METHOD_UNARY,
                          CP_TYPE_HANDSHAKE_REQUEST, CP_TYPE_HANDSHAKE_RESPONSE, handle_handshake);
+}
+
+void
+cp_server_issue_runtime_identity (CpServer    *server,
+                                  const char  *self_id,
+                                  char       **runtime_id_out,
+                                  char       **token_out)
+{
+  RuntimeIdentity *identity;
+  g_autofree char *runtime_id = NULL;
+
+  g_return_if_fail (CP_IS_SERVER (server));
+  g_return_if_fail (cp_self_id_is_valid (self_id));
+
+  /* A fresh identity every time (ids collide with p = 2^-16: draw again). */
+  expire_identities (server);
+  do
+    {
+      g_free (runtime_id);
+      runtime_id = cp_generate_runtime_id (self_id);
+    }
+  while (g_hash_table_contains (server->issued, runtime_id));
+
+  identity = g_new0 (RuntimeIdentity, 1);
+  identity->self_id = g_strdup (self_id);
+  identity->token = cp_generate_token (32);
+  identity->expires = g_get_monotonic_time () + RUNTIME_TOKEN_TTL_US;
+  if (token_out != NULL)
+    *token_out = g_strdup (identity->token);
+  if (runtime_id_out != NULL)
+    *runtime_id_out = g_strdup (runtime_id);
+  g_hash_table_replace (server->issued, g_steal_pointer (&runtime_id), identity);
+}
+
+void
+cp_server_revoke_runtime_identity (CpServer   *server,
+                                   const char *runtime_id)
+{
+  g_return_if_fail (CP_IS_SERVER (server));
+
+  if (runtime_id != NULL)
+    g_hash_table_remove (server->issued, runtime_id);
+}
+
+void
+cp_server_set_handshake_hook (CpServer             *server,
+                              CpServerHandshakeHook hook,
+                              gpointer              user_data)
+{
+  g_return_if_fail (CP_IS_SERVER (server));
+
+  server->handshake_hook = hook;
+  server->handshake_hook_data = user_data;
 }
 
 gboolean

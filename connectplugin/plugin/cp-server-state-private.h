@@ -62,6 +62,8 @@ struct _CpServer
   char *host_url;
 
   GHashTable *issued;             /* runtime id → RuntimeIdentity* */
+  CpServerHandshakeHook handshake_hook;
+  gpointer handshake_hook_data;
 
   gboolean started;
   gboolean serving;

@@ -48,6 +48,39 @@ void          cp_rpc_server_add_plain_handler    (CpRpcServer       *server,
                                                   gpointer           user_data,
                                                   GDestroyNotify     destroy);
 
+/* Hands every request whose path starts with @prefix (and matches no
+ * method or plain path) to @handler, which owns the exchange from then on
+ * and must answer it. The longest matching prefix wins; a handler already
+ * registered for @prefix is replaced. For the host's router
+ * (`/services/`) and capability endpoints (`/capabilities/`). Runs in the
+ * server's context. */
+typedef void (*CpRpcExchangeHandler) (CpRpcServer    *server,
+                                      CpHttpExchange *exchange,
+                                      gpointer        user_data);
+void          cp_rpc_server_add_prefix_handler   (CpRpcServer          *server,
+                                                  const char           *prefix,
+                                                  CpRpcExchangeHandler  handler,
+                                                  gpointer              user_data,
+                                                  GDestroyNotify        destroy);
+void          cp_rpc_server_remove_prefix_handler (CpRpcServer         *server,
+                                                  const char           *prefix);
+
+/* Serves @exchange (from any server's transport) as a call of @server's
+ * method at @procedure ("/pkg.Service/Method"), with @server's interceptors,
+ * limits and context: how the broker dispatches a capability call
+ * in-process to the capability's own (never listening) CpRpcServer.
+ * FALSE (and the exchange untouched) when @server has no such method. */
+gboolean      cp_rpc_server_dispatch             (CpRpcServer    *server,
+                                                  CpHttpExchange *exchange,
+                                                  const char     *procedure);
+
+/* Answers @exchange with @status and a `text/plain` body of @text (or the
+ * status phrase) and a newline; no body for HEAD; closes the connection
+ * when the request body was not read. */
+void          cp_rpc_server_respond_plain        (CpHttpExchange *exchange,
+                                                  guint           status,
+                                                  const char     *text);
+
 /* The interceptors, in order, as an immutable snapshot (a new array is made
  * when one is added, so a call keeps the chain it started with): transfer
  * none, NULL when there are none. */

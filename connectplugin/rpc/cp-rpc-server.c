@@ -34,6 +34,7 @@ struct _CpRpcServer
   CpHttpServer *http_server;
   GHashTable *routes;            /* procedure → Route */
   GHashTable *plain_routes;      /* path → PlainRoute */
+  GPtrArray *prefix_routes;      /* PrefixRoute*, longest prefix first */
   GPtrArray *interceptors;       /* CpServerInterceptor*, immutable; NULL if none */
 
   guint max_receive_size;
@@ -68,6 +69,24 @@ typedef struct {
   gpointer user_data;
   GDestroyNotify destroy;
 } PlainRoute;
+
+typedef struct {
+  char *prefix;
+  CpRpcExchangeHandler handler;
+  gpointer user_data;
+  GDestroyNotify destroy;
+} PrefixRoute;
+
+static void
+prefix_route_free (gpointer data)
+{
+  PrefixRoute *route = data;
+
+  if (route->destroy != NULL)
+    route->destroy (route->user_data);
+  g_free (route->prefix);
+  g_free (route);
+}
 
 static void
 plain_route_free (gpointer data)
@@ -244,13 +263,70 @@ codec_from_content_type (SoupMessageHeaders *headers,
   return TRUE;
 }
 
+static PrefixRoute *
+lookup_prefix_route (CpRpcServer *self,
+                     const char  *path)
+{
+  if (self->prefix_routes == NULL)
+    return NULL;
+  for (guint i = 0; i < self->prefix_routes->len; i++)
+    {
+      PrefixRoute *route = self->prefix_routes->pdata[i];
+
+      if (g_str_has_prefix (path, route->prefix))
+        return route;
+    }
+  return NULL;
+}
+
+static void dispatch_route (CpRpcServer    *self,
+                            CpHttpExchange *exchange,
+                            Route          *route);
+
 static void
 on_http_request (CpHttpServer   *http_server,
                  CpHttpExchange *exchange,
                  gpointer        user_data)
 {
   CpRpcServer *self = user_data;
+  const char *path = cp_http_exchange_get_path (exchange);
   Route *route;
+
+  /* 1. Route (nothing is left to route to once disposed). */
+  if (self->routes == NULL)
+    {
+      respond_plain (exchange, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL, NULL);
+      return;
+    }
+  route = g_hash_table_lookup (self->routes, path);
+  if (route == NULL)
+    {
+      PlainRoute *plain_route = g_hash_table_lookup (self->plain_routes, path);
+      PrefixRoute *prefix_route;
+
+      if (plain_route != NULL)
+        {
+          respond_plain_route (self, exchange, plain_route);
+          return;
+        }
+      prefix_route = lookup_prefix_route (self, path);
+      if (prefix_route != NULL)
+        {
+          prefix_route->handler (self, exchange, prefix_route->user_data);
+          return;
+        }
+      respond_plain (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
+      return;
+    }
+  dispatch_route (self, exchange, route);
+}
+
+/* Server checks 2–4 for a routed call, then the call itself. */
+static void
+dispatch_route (CpRpcServer    *self,
+                CpHttpExchange *exchange,
+                Route          *route)
+{
   CpMethodKind kind;
   const char *method;
   gboolean get_allowed, is_get;
@@ -259,27 +335,6 @@ on_http_request (CpHttpServer   *http_server,
   CpCodec codec;
   g_autoptr(CpInvocation) invocation = NULL;
 
-  /* 1. Route (nothing is left to route to once disposed). */
-  if (self->routes == NULL)
-    {
-      respond_plain (exchange, SOUP_STATUS_SERVICE_UNAVAILABLE, NULL, NULL);
-      return;
-    }
-  route = g_hash_table_lookup (self->routes, cp_http_exchange_get_path (exchange));
-  if (route == NULL)
-    {
-      PlainRoute *plain_route = self->plain_routes != NULL
-        ? g_hash_table_lookup (self->plain_routes, cp_http_exchange_get_path (exchange))
-        : NULL;
-
-      if (plain_route != NULL)
-        {
-          respond_plain_route (self, exchange, plain_route);
-          return;
-        }
-      respond_plain (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
-      return;
-    }
   kind = cp_method_info_get_kind (route->info);
 
   /* 2. Bidi over HTTP/1.1: served half-duplex (requests, then answers). */
@@ -458,6 +513,7 @@ cp_rpc_server_dispose (GObject *object)
     cp_http_server_close (self->http_server);
   g_clear_pointer (&self->routes, g_hash_table_unref);
   g_clear_pointer (&self->plain_routes, g_hash_table_unref);
+  g_clear_pointer (&self->prefix_routes, g_ptr_array_unref);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->dispose (object);
@@ -647,6 +703,7 @@ cp_rpc_server_init (CpRpcServer *self)
   self->context = g_main_context_ref_thread_default ();
   self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, route_free);
   self->plain_routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, plain_route_free);
+  self->prefix_routes = g_ptr_array_new_with_free_func (prefix_route_free);
   self->http_server = cp_http_server_new ();
   cp_http_server_set_handler (self->http_server, on_http_request, self, NULL);
   g_queue_init (&self->shutdown_tasks);
@@ -777,6 +834,99 @@ cp_rpc_server_add_plain_handler (CpRpcServer       *server,
   route->user_data = user_data;
   route->destroy = destroy;
   g_hash_table_replace (server->plain_routes, g_strdup (path), route);
+}
+
+static int
+compare_prefix_length (gconstpointer a,
+                       gconstpointer b)
+{
+  const PrefixRoute *ra = *(const PrefixRoute * const *) a;
+  const PrefixRoute *rb = *(const PrefixRoute * const *) b;
+  size_t la = strlen (ra->prefix), lb = strlen (rb->prefix);
+
+  return la < lb ? 1 : la > lb ? -1 : 0;
+}
+
+void
+cp_rpc_server_add_prefix_handler (CpRpcServer          *server,
+                                  const char           *prefix,
+                                  CpRpcExchangeHandler  handler,
+                                  gpointer              user_data,
+                                  GDestroyNotify        destroy)
+{
+  PrefixRoute *route;
+
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  g_return_if_fail (prefix != NULL && prefix[0] == '/');
+  g_return_if_fail (handler != NULL);
+  g_return_if_fail (server->prefix_routes != NULL);
+
+  for (guint i = 0; i < server->prefix_routes->len; i++)
+    if (strcmp (((PrefixRoute *) server->prefix_routes->pdata[i])->prefix, prefix) == 0)
+      {
+        g_ptr_array_remove_index (server->prefix_routes, i);
+        break;
+      }
+  route = g_new0 (PrefixRoute, 1);
+  route->prefix = g_strdup (prefix);
+  route->handler = handler;
+  route->user_data = user_data;
+  route->destroy = destroy;
+  g_ptr_array_add (server->prefix_routes, route);
+  g_ptr_array_sort (server->prefix_routes, compare_prefix_length);
+}
+
+void
+cp_rpc_server_remove_prefix_handler (CpRpcServer *server,
+                                     const char  *prefix)
+{
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+  g_return_if_fail (prefix != NULL);
+
+  if (server->prefix_routes == NULL)
+    return;
+  for (guint i = 0; i < server->prefix_routes->len; i++)
+    if (strcmp (((PrefixRoute *) server->prefix_routes->pdata[i])->prefix, prefix) == 0)
+      {
+        g_ptr_array_remove_index (server->prefix_routes, i);
+        return;
+      }
+}
+
+gboolean
+cp_rpc_server_dispatch (CpRpcServer    *server,
+                        CpHttpExchange *exchange,
+                        const char     *procedure)
+{
+  Route *route;
+
+  g_return_val_if_fail (CP_IS_RPC_SERVER (server), FALSE);
+  g_return_val_if_fail (exchange != NULL, FALSE);
+  g_return_val_if_fail (procedure != NULL, FALSE);
+
+  route = server->routes != NULL ? g_hash_table_lookup (server->routes, procedure) : NULL;
+  if (route == NULL)
+    return FALSE;
+  dispatch_route (server, exchange, route);
+  return TRUE;
+}
+
+void
+cp_rpc_server_respond_plain (CpHttpExchange *exchange,
+                             guint           status,
+                             const char     *text)
+{
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autofree char *line = g_strdup_printf ("%s\n", text != NULL ? text : soup_status_get_phrase (status));
+  g_autoptr(GBytes) body = g_bytes_new (line, strlen (line));
+
+  soup_message_headers_replace (headers, "Content-Type", "text/plain; charset=utf-8");
+  soup_message_headers_replace (headers, "Cache-Control", "no-store");
+  if (!cp_http_exchange_has_empty_body (exchange))
+    cp_http_exchange_set_close (exchange);
+  if (strcmp (cp_http_exchange_get_method (exchange), "HEAD") == 0)
+    g_clear_pointer (&body, g_bytes_unref);
+  cp_http_exchange_respond (exchange, status, headers, body);
 }
 
 /**
