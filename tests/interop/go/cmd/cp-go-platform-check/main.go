@@ -12,7 +12,8 @@
 //
 // HOST_CMD (default PEERS_DIR/cp-go-platform-host) is started with
 // ARGS… --listen 127.0.0.1:0 and must print its URL as its first stdout
-// line. The Platform checks always use the Go host.
+// line. The checks of the original's own behaviour (quirks.go) and of its
+// Platform run only with the default (Go) host.
 package main
 
 import (
@@ -363,7 +364,10 @@ func main() {
 		})
 	}
 
-	platformChecks(peers)
+	if len(os.Args) == 2 {
+		quirkChecks(peers, host.url, me, ids)
+		platformChecks(peers)
+	}
 
 	for _, name := range []string{"app", "cache", "logger"} {
 		if p := plugins[name]; p != nil {
