@@ -215,6 +215,32 @@ func platformChecks(peers string) {
 		}
 		return nil
 	})
+	check("Platform.ReplacePlugin as the original's: the new plugin never gets its identity, replace-failed", func() error {
+		var pls [2]*proc
+		for i := range pls {
+			pl, err := start("managed logger", nil, filepath.Join(peers, "cp-go-logger-plugin"), "--prepare-managed")
+			if err != nil {
+				return err
+			}
+			defer pl.stop()
+			pls[i] = pl
+		}
+		h, err := start("platform host", nil, filepath.Join(peers, "cp-go-platform-host"), "--listen", "127.0.0.1:0",
+			"--add", pls[0].url, "--replace", pls[1].url, "--identity-host-url", "self", "--health-timeout", "2s")
+		if err != nil {
+			return err
+		}
+		defer h.stop()
+		added, err := h.next(40 * time.Second)
+		if err != nil || !strings.HasPrefix(added, "added logger-plugin-") {
+			return fmt.Errorf("AddPlugin: %q %v", added, err)
+		}
+		line, err := h.next(40 * time.Second)
+		if err != nil || line != "replace-failed: new version did not become healthy: timeout waiting for plugin to become healthy" {
+			return fmt.Errorf("ReplacePlugin: %q %v", line, err)
+		}
+		return nil
+	})
 	check("Platform.AddPlugin then RemovePlugin of a managed Go logger (--prepare-managed): added, removed, plugin exits 0", func() error {
 		pl, err := start("managed logger", nil, filepath.Join(peers, "cp-go-logger-plugin"), "--prepare-managed")
 		if err != nil {

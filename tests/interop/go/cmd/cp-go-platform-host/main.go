@@ -20,6 +20,10 @@
 //	                         "added RUNTIME_ID" or "add-failed: ERROR"
 //	  --remove               then Platform.RemovePlugin; prints "removed
 //	                         RUNTIME_ID" or "remove-failed: ERROR"
+//	  --replace URL          then (instead of --remove) Platform.ReplacePlugin
+//	                         by the plugin at URL; prints "replaced NEW_ID" or
+//	                         "replace-failed: ERROR" (the original's always
+//	                         fails: it never gives the new plugin its identity)
 //	  --identity-host-url U  host_url AddPlugin sends: "" (the original's),
 //	                         or "self" for this host's URL
 //	  --remove-grace D       RemovePlugin's sleep (default 5s, the original's)
@@ -114,6 +118,7 @@ func main() {
 	flag.Var(&sel, "selection", "TYPE=STRATEGY")
 	add := flag.String("add", "", "plugin URL for Platform.AddPlugin")
 	remove := flag.Bool("remove", false, "Platform.RemovePlugin after --add")
+	replace := flag.String("replace", "", "plugin URL for Platform.ReplacePlugin after --add")
 	identityHostURL := flag.String("identity-host-url", "", `host_url AddPlugin sends ("" or "self")`)
 	removeGrace := flag.Duration("remove-grace", 5*time.Second, "RemovePlugin's sleep")
 	healthTimeout := flag.Duration("health-timeout", 30*time.Second, "AddPlugin's wait for HEALTHY")
@@ -210,7 +215,7 @@ func main() {
 		} else {
 			platform.IdentityHostURL = *identityHostURL
 		}
-		go drive(platform, *add, *remove)
+		go drive(platform, *add, *remove, *replace)
 	}
 
 	sigCh := make(chan os.Signal, 1)
@@ -219,8 +224,9 @@ func main() {
 	srv.Close()
 }
 
-// drive: AddPlugin, then RemovePlugin if asked; one stdout line each.
-func drive(platform *cpgo.Platform, url string, remove bool) {
+// drive: AddPlugin, then ReplacePlugin or RemovePlugin if asked; one
+// stdout line each.
+func drive(platform *cpgo.Platform, url string, remove bool, replace string) {
 	ctx := context.Background()
 	id, err := platform.AddPlugin(ctx, cpgo.PluginConfig{Endpoint: url})
 	if err != nil {
@@ -228,6 +234,16 @@ func drive(platform *cpgo.Platform, url string, remove bool) {
 		return
 	}
 	fmt.Printf("added %s\n", id)
+	if replace != "" {
+		old := platform.Plugin(id)
+		err := platform.ReplacePlugin(ctx, id, cpgo.PluginConfig{SelfID: old.SelfID, Endpoint: replace, Metadata: old.Metadata})
+		if err != nil {
+			fmt.Printf("replace-failed: %v\n", err)
+			return
+		}
+		fmt.Printf("replaced %s\n", id)
+		return
+	}
 	if !remove {
 		return
 	}
