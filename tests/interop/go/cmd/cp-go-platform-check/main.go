@@ -61,7 +61,8 @@ type proc struct {
 	cmd    *exec.Cmd
 	url    string
 	lines  chan string
-	exited chan error
+	exited chan error    // the exit status, once
+	done   chan struct{} // closed at exit
 }
 
 var procs []*proc
@@ -77,7 +78,7 @@ func start(name string, env []string, path string, args ...string) (*proc, error
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	p := &proc{name: name, cmd: cmd, lines: make(chan string, 16), exited: make(chan error, 1)}
+	p := &proc{name: name, cmd: cmd, lines: make(chan string, 16), exited: make(chan error, 1), done: make(chan struct{})}
 	procs = append(procs, p)
 	go func() {
 		sc := bufio.NewScanner(out)
@@ -86,6 +87,7 @@ func start(name string, env []string, path string, args ...string) (*proc, error
 		}
 		close(p.lines)
 		p.exited <- cmd.Wait()
+		close(p.done)
 	}()
 	line, err := p.next(15 * time.Second)
 	if err != nil {
@@ -110,18 +112,23 @@ func (p *proc) next(timeout time.Duration) (string, error) {
 	}
 }
 
-// stop: SIGTERM by PID, then wait (SIGKILL after 10 s).
+// stop: SIGTERM by PID, then wait (SIGKILL after 10 s). An exit status
+// already read elsewhere counts as success.
 func (p *proc) stop() error {
-	if p.cmd.ProcessState != nil {
+	select {
+	case <-p.done:
 		return nil
+	default:
 	}
 	p.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case err := <-p.exited:
 		return err
+	case <-p.done:
+		return nil
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill()
-		<-p.exited
+		<-p.done
 		return fmt.Errorf("%s (pid %d) ignored SIGTERM for 10 s", p.name, p.cmd.Process.Pid)
 	}
 }
@@ -280,17 +287,17 @@ func main() {
 	if len(os.Args) > 2 {
 		hostCmd, hostArgs = os.Args[2], os.Args[3:]
 	}
-	defer func() {
+	// os.Exit skips defers: kill what is left before each exit.
+	cleanup := func() {
 		for _, p := range procs {
-			if p.cmd.ProcessState == nil {
-				p.cmd.Process.Kill()
-			}
+			p.cmd.Process.Kill() // an error for those already gone
 		}
-	}()
+	}
 	host, err := start("host", nil, hostCmd, append(hostArgs, "--listen", "127.0.0.1:0")...)
 	check("host started on 127.0.0.1 port 0, URL on its first line", func() error { return err })
 	if err != nil {
 		fmt.Println("1 failed")
+		cleanup()
 		os.Exit(1)
 	}
 	fmt.Printf("#    host %s\n", host.url)
@@ -402,6 +409,7 @@ func main() {
 	}
 	check(fmt.Sprintf("host stops on SIGTERM (pid %d), exit 0", host.cmd.Process.Pid), host.stop)
 	fmt.Printf("%d failed\n", failures)
+	cleanup()
 	if failures > 0 {
 		os.Exit(1)
 	}
