@@ -3,10 +3,10 @@
 #
 # Copies this module to OUTDIR/mod, generates the Go code for our protos
 # (proto/connectplugin/v1, proto/connectplugin/health/v1,
-# examples/kv/kv.proto) into OUTDIR/mod/gen with protoc-gen-go and
-# protoc-gen-connect-go built from the versions pinned in go.mod, and builds
-# OUTDIR/{cp-go-host,cp-go-kv-plugin,cp-go-codec} (the protoc plugins go
-# to OUTDIR/tools). Nothing is written to the source tree: module cache
+# examples/kv/kv.proto, examples/platform/*.proto) into OUTDIR/mod/gen with
+# protoc-gen-go and protoc-gen-connect-go built from the versions pinned in
+# go.mod, and builds every command of cmd/ into OUTDIR (the protoc plugins
+# go to OUTDIR/tools). Nothing is written to the source tree: module cache
 # $GOMODCACHE (default $HOME/go/pkg/mod), build cache $GOCACHE (default
 # $HOME/.cache/go-build). Does nothing when the inputs (and the Go
 # version) are those of the last build.
@@ -30,6 +30,8 @@ if ! command -v protoc >/dev/null 2>&1; then
 fi
 
 
+cmds=$(cd "$src/cmd" && ls)
+
 mkdir -p "$out"
 # One build at a time (meson runs tests in parallel).
 exec 9>"$out/.lock"
@@ -38,10 +40,13 @@ flock 9 2>/dev/null || true
 # Up to date?
 stamp=$( (go version; protoc --version
           cd "$root" && cat proto/connectplugin/v1/*.proto proto/connectplugin/health/v1/*.proto \
-                            examples/kv/kv.proto
-          cd "$src" && cat go.mod go.sum cpgo/*.go cmd/*/*.go build.sh) | sha256sum | cut -d' ' -f1)
-if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ] && \
-   [ -x "$out/cp-go-host" ] && [ -x "$out/cp-go-kv-plugin" ] && [ -x "$out/cp-go-codec" ]; then
+                            examples/kv/kv.proto examples/platform/*.proto
+          cd "$src" && echo $cmds && cat go.mod go.sum cpgo/*.go cmd/*/*.go build.sh) | sha256sum | cut -d' ' -f1)
+built=yes
+for p in $cmds; do
+  [ -x "$out/$p" ] || built=no
+done
+if [ -f "$out/.stamp" ] && [ "$(cat "$out/.stamp")" = "$stamp" ] && [ $built = yes ]; then
   exit 0
 fi
 rm -f "$out/.stamp"
@@ -76,12 +81,15 @@ gen "$root/proto/connectplugin/v1" cpv1 broker.proto control.proto handshake.pro
     identity.proto lifecycle.proto registry.proto
 gen "$root/proto/connectplugin/health/v1" healthv1 health.proto
 gen "$root/examples/kv" kvv1 kv.proto
+for p in logger cache app secrets; do
+  gen "$root/examples/platform" "${p}v1" "$p.proto"
+done
 
 rm -rf "$mod"
 mv "$mod.new" "$mod"
 cd "$mod"
 go vet ./cmd/... ./cpgo/...
-for p in cp-go-host cp-go-kv-plugin cp-go-codec; do
+for p in $cmds; do
   go build -trimpath -o "$out/$p" "./cmd/$p"
 done
 echo "$stamp" >"$out/.stamp"

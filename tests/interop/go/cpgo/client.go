@@ -16,12 +16,14 @@ import (
 // ClientConfig mirrors connect-plugin-go's ClientConfig (the fields used here).
 type ClientConfig struct {
 	Endpoint         string
+	HostURL          string   // alias of Endpoint (phase 2 naming); Endpoint wins
 	Plugins          []string // requested plugin names (PluginSet keys)
 	ProtocolVersion  int
 	MagicCookieKey   string
 	MagicCookieValue string
 	SelfID           string
 	SelfVersion      string
+	Metadata         PluginMetadata // phase 2: what the plugin provides and requires
 	// CoreProtocolVersion is always 1 in connect-plugin-go; settable here
 	// only to test the server's answer to a wrong one (0 means 1).
 	CoreProtocolVersion int32
@@ -38,12 +40,18 @@ type Client struct {
 	runtimeID    string
 	runtimeToken string
 	response     *cpv1.HandshakeResponse
+	// Phase 2, set when the host issued (or assigned) a runtime identity.
+	lifecycleClient cpv1connect.PluginLifecycleClient
+	registryClient  cpv1connect.ServiceRegistryClient
 }
 
 // NewClient creates a client; like the Go project's, it connects lazily.
 func NewClient(cfg ClientConfig) (*Client, error) {
 	if cfg.Endpoint == "" {
-		return nil, fmt.Errorf("invalid config: Endpoint is required")
+		cfg.Endpoint = cfg.HostURL
+	}
+	if cfg.Endpoint == "" {
+		return nil, fmt.Errorf("invalid config: Endpoint, HostURL, or Discovery is required")
 	}
 	return &Client{cfg: cfg}, nil
 }
@@ -112,8 +120,12 @@ func (c *Client) doHandshake(ctx context.Context) error {
 			return fmt.Errorf("requested plugin %q not available on server", name)
 		}
 	}
-	c.runtimeID = resp.Msg.RuntimeId
-	c.runtimeToken = resp.Msg.RuntimeToken
+	if resp.Msg.RuntimeId != "" {
+		c.runtimeID = resp.Msg.RuntimeId
+		c.runtimeToken = resp.Msg.RuntimeToken
+		c.lifecycleClient = cpv1connect.NewPluginLifecycleClient(c.httpClient, c.cfg.Endpoint)
+		c.registryClient = cpv1connect.NewServiceRegistryClient(c.httpClient, c.cfg.Endpoint)
+	}
 	c.response = resp.Msg
 	return nil
 }
@@ -139,6 +151,67 @@ func (c *Client) Dispense(name string) (any, error) {
 // RuntimeID and RuntimeToken: the identity the handshake issued.
 func (c *Client) RuntimeID() string    { c.mu.Lock(); defer c.mu.Unlock(); return c.runtimeID }
 func (c *Client) RuntimeToken() string { c.mu.Lock(); defer c.mu.Unlock(); return c.runtimeToken }
+
+// RegistryClient: nil until a runtime identity was issued or assigned.
+func (c *Client) RegistryClient() cpv1connect.ServiceRegistryClient {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.registryClient
+}
+
+// Config: the configuration (Endpoint and HostURL follow SetRuntimeIdentity).
+func (c *Client) Config() ClientConfig {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.cfg
+}
+
+// SetRuntimeIdentity (managed plugins, from PluginIdentity). As in the
+// original, the phase 2 clients are made only if Connect ran before: the
+// original's example plugins never Connect in managed mode, so they get no
+// registry client, skip registration ("Registry client not available
+// yet") and never report health: a Platform.AddPlugin of them times out.
+// PrepareHTTPClient (stand-in only) avoids that.
+func (c *Client) SetRuntimeIdentity(runtimeID, runtimeToken, hostURL string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.runtimeID = runtimeID
+	c.runtimeToken = runtimeToken
+	if hostURL != "" && c.cfg.Endpoint != hostURL {
+		c.cfg.Endpoint = hostURL
+		c.cfg.HostURL = hostURL
+	}
+	if c.lifecycleClient == nil && c.httpClient != nil {
+		c.lifecycleClient = cpv1connect.NewPluginLifecycleClient(c.httpClient, c.cfg.Endpoint)
+		c.registryClient = cpv1connect.NewServiceRegistryClient(c.httpClient, c.cfg.Endpoint)
+	}
+}
+
+// PrepareHTTPClient gives the client its http client without a handshake
+// (not in the original; see SetRuntimeIdentity).
+func (c *Client) PrepareHTTPClient() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.httpClient == nil {
+		c.httpClient = &http.Client{}
+	}
+}
+
+// ReportHealth sends the state with X-Plugin-Runtime-ID and the runtime
+// token as bearer.
+func (c *Client) ReportHealth(ctx context.Context, state cpv1.HealthState, reason string, unavailableDeps []string) error {
+	c.mu.Lock()
+	lc, id, tok := c.lifecycleClient, c.runtimeID, c.runtimeToken
+	c.mu.Unlock()
+	if lc == nil {
+		return fmt.Errorf("ReportHealth requires Phase 2 runtime identity (provide SelfID in ClientConfig)")
+	}
+	req := connect.NewRequest(&cpv1.ReportHealthRequest{State: state, Reason: reason, UnavailableDependencies: unavailableDeps})
+	req.Header().Set("X-Plugin-Runtime-ID", id)
+	req.Header().Set("Authorization", "Bearer "+tok)
+	_, err := lc.ReportHealth(ctx, req)
+	return err
+}
 
 // HandshakeResponse is not in connect-plugin-go's API; the checks read the
 // plugin list from it.
