@@ -25,6 +25,8 @@
  */
 #pragma once
 
+#include <libsoup/soup.h>
+
 #include "cp-channel.h"
 
 G_BEGIN_DECLS
@@ -34,6 +36,13 @@ CpCodec        cp_channel_get_codec            (CpChannel *channel);
 CpCompression  cp_channel_get_compression      (CpChannel *channel);
 gint64         cp_channel_get_timeout_ms       (CpChannel *channel);
 guint64        cp_channel_get_max_receive_size (CpChannel *channel);
+
+/* CpChannel:method-only-paths. */
+gboolean       cp_channel_get_method_only_paths (CpChannel *channel);
+/* Appends the channel's headers (cp_channel_set_header()) that @headers
+ * does not have yet; thread-safe. */
+void           cp_channel_add_headers          (CpChannel          *channel,
+                                                SoupMessageHeaders *headers);
 
 /* Transport. The in-process server, or NULL for HTTP. */
 CpRpcServer   *cp_channel_get_server           (CpChannel *channel);

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include "client-test-util.h"
+#include "cp-rpc-server-private.h"
 
 #define KV_PROCEDURE_PUT_MANY "/kv.v1.KVService/PutMany"
 
@@ -478,6 +479,42 @@ test_unknown_method (Fixture       *f,
   g_assert_error (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED);
 }
 
+static guint
+count_plain_hit (CpRpcServer  *server,
+                 const char  **text,
+                 gpointer      user_data)
+{
+  guint *hits = user_data;
+
+  (*hits)++;
+  *text = "method only";
+  return 418;
+}
+
+/* CpChannel:method-only-paths on every transport (in-process included):
+ * the request goes to "/Get", not to the KV service's "/kv.v1.KVService/Get". */
+static void
+test_method_only_paths (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  guint hits = 0;
+
+  cp_rpc_server_add_plain_handler (f->server, "/Get", count_plain_hit, &hits, NULL);
+  response = kv_get (f, "k", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hits, ==, 0);
+  g_clear_object (&response);
+
+  g_object_set (f->channel, "method-only-paths", TRUE, NULL);
+  response = kv_get (f, "k", NULL, &error);
+  g_assert_null (response);
+  g_assert_nonnull (error);
+  g_assert_cmpuint (hits, ==, 1);
+}
+
 static gboolean
 server_saw_cancel (gpointer data)
 {
@@ -827,6 +864,7 @@ add_tests (const char *transport)
   ADD ("metadata", test_metadata);
   ADD ("error", test_error);
   ADD ("unknown-method", test_unknown_method);
+  ADD ("method-only-paths", test_method_only_paths);
   ADD ("timeout", test_timeout);
   ADD ("cancel", test_cancel);
   ADD ("stream", test_stream);
