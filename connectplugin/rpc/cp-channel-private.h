@@ -51,7 +51,12 @@ GMainContext  *cp_channel_get_context          (CpChannel *channel);
 /* HTTP only: the session, and "http://host:port[/prefix]" without a
  * trailing '/'. */
 SoupSession   *cp_channel_get_session          (CpChannel *channel);
-const char    *cp_channel_get_http_base        (CpChannel *channel);
+char          *cp_channel_dup_http_base        (CpChannel *channel);
+/* Points an HTTP channel at another http(s) base URL (a renewed capability
+ * grant's endpoint) for the calls made from now on; thread-safe. */
+gboolean       cp_channel_rebase               (CpChannel   *channel,
+                                                const char  *base_url,
+                                                GError     **error);
 /* Why the channel cannot make calls (an invalid base URL), or NULL. */
 const GError  *cp_channel_get_setup_error      (CpChannel *channel);
 

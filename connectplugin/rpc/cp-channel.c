@@ -78,8 +78,9 @@ struct _CpChannel
   GMainContext *context; /* construction context; the server's for in-process */
   GError *setup_error;
 
-  /* cp_channel_set_header() may run in any thread while calls are being
-   * built in others: the headers are only touched under the lock. */
+  /* cp_channel_set_header() and cp_channel_rebase() may run in any thread
+   * while calls are being built in others: the headers and http_base are
+   * only touched under the lock once constructed. */
   GMutex headers_lock;
   SoupMessageHeaders *headers;
   gboolean method_only_paths;
@@ -1115,10 +1116,43 @@ cp_channel_get_session (CpChannel *channel)
   return channel->session;
 }
 
-const char *
-cp_channel_get_http_base (CpChannel *channel)
+char *
+cp_channel_dup_http_base (CpChannel *channel)
 {
-  return channel->http_base;
+  char *base;
+
+  g_mutex_lock (&channel->headers_lock);
+  base = g_strdup (channel->http_base);
+  g_mutex_unlock (&channel->headers_lock);
+  return base;
+}
+
+gboolean
+cp_channel_rebase (CpChannel   *channel,
+                   const char  *base_url,
+                   GError     **error)
+{
+  g_autoptr(GUri) uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL);
+  char *base;
+  gsize len;
+
+  if (channel->session == NULL || uri == NULL ||
+      (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 &&
+       g_strcmp0 (g_uri_get_scheme (uri), "https") != 0) ||
+      g_uri_get_query (uri) != NULL || g_uri_get_fragment (uri) != NULL)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "invalid URL \"%s\"", base_url);
+      return FALSE;
+    }
+  base = g_strdup (base_url);
+  len = strlen (base);
+  while (len > 0 && base[len - 1] == '/')
+    base[--len] = '\0';
+  g_mutex_lock (&channel->headers_lock);
+  g_free (channel->http_base);
+  channel->http_base = base;
+  g_mutex_unlock (&channel->headers_lock);
+  return TRUE;
 }
 
 const GError *
