@@ -941,8 +941,8 @@ cp_channel_class_init (CpChannelClass *klass)
    *
    * This is the form of a call routed by a plugin host: its router
    * serves a provider's service at `HOST/services/{type}/{provider_id}`
-   * and expects the method name after it (a plugin gets such a channel
-   * from its [class@ConnectPlugin.Server]'s `discover_service`). By default
+   * and expects the method name after it; a plugin gets such a channel
+   * from [method@ConnectPlugin.Server.discover_service_async]. By default
    * %FALSE: the URL is the base URL followed by the whole procedure.
    *
    */
