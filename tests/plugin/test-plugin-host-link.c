@@ -7,6 +7,9 @@
  */
 #include <connectplugin.h>
 #include <string.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <unistd.h>
 
 #include "cp-server-private.h"
 #include "cp-channel-private.h"
@@ -880,6 +883,61 @@ test_watch (Fixture       *f,
   g_free (changes.provider);
 }
 
+static void
+on_registered_stop (CpServer   *server,
+                    GParamSpec *pspec,
+                    Fixture    *f)
+{
+  if (cp_server_get_host_registered (server))
+    cp_server_shutdown_async (server, NULL, on_shutdown_done, f);
+}
+
+static gboolean
+on_run_guard (gpointer user_data)
+{
+  Fixture *f = user_data;
+
+  cp_server_close (f->plugin);  /* a hang guard: the assertions fail */
+  return G_SOURCE_REMOVE;
+}
+
+/* cp_server_run() takes the host URL from $HOST_URL (connect-plugin-go's
+ * convention): it registers, and unregisters when it stops. */
+static void
+test_run_host_url (Fixture       *f,
+                   gconstpointer  data)
+{
+  char *argv[] = { (char *) "pt-plugin", NULL };
+  int saved_stdout, devnull, status;
+  guint guard;
+
+  g_setenv ("HOST_URL", f->host_url, TRUE);
+  g_setenv ("CONNECTPLUGIN_LISTEN", "127.0.0.1:0", TRUE);
+  g_signal_connect (f->plugin, "notify::host-registered", G_CALLBACK (on_registered_stop), f);
+  /* The URL line cp_server_run() prints must not reach the TAP stream. */
+  fflush (stdout);
+  saved_stdout = dup (STDOUT_FILENO);
+  devnull = open ("/dev/null", O_WRONLY);
+  dup2 (devnull, STDOUT_FILENO);
+  guard = g_timeout_add_seconds (10, on_run_guard, f);
+  status = cp_server_run (f->plugin, 1, argv);
+  g_source_remove (guard);
+  fflush (stdout);
+  dup2 (saved_stdout, STDOUT_FILENO);
+  close (saved_stdout);
+  close (devnull);
+  g_unsetenv ("HOST_URL");
+  g_unsetenv ("CONNECTPLUGIN_LISTEN");
+
+  g_assert_cmpint (status, ==, 0);
+  g_assert_cmpstr (cp_server_get_host_url (f->plugin), ==, f->host_url);
+  g_assert_cmpuint (f->registered->len, ==, 2);
+  g_assert_cmpuint (f->unregistered->len, ==, 2);
+  assert_log (f, 0, P_HANDSHAKE, FALSE);
+  assert_log (f, 3, P_HEALTH, TRUE);
+  assert_log (f, 4, P_UNREGISTER, TRUE);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -896,6 +954,7 @@ main (int argc, char **argv)
   ADD ("capability", test_capability);
   ADD ("discover", test_discover);
   ADD ("watch", test_watch);
+  ADD ("run-host-url", test_run_host_url);
 #undef ADD
 
   return g_test_run ();
