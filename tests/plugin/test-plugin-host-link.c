@@ -121,6 +121,12 @@ closed (Fixture *f)
 }
 
 static gboolean
+two_health_reports (Fixture *f)
+{
+  return f->health->len >= 2;
+}
+
+static gboolean
 on_register (CpServiceRegistry        *registry,
              CpInvocation             *invocation,
              CpRegisterServiceRequest *request,
@@ -487,8 +493,7 @@ test_register_lifecycle (Fixture       *f,
 
   /* A change is reported as it happens. */
   cp_server_set_health (f->plugin, CP_HEALTH_STATE_DEGRADED, "no logger", deps);
-  while (f->health->len < 2)
-    g_main_context_iteration (NULL, TRUE);
+  wait_until (two_health_reports, f);
   health = f->health->pdata[1];
   g_assert_cmpint (cp_report_health_request_get_state (health), ==, CP_HEALTH_STATE_DEGRADED);
   g_assert_cmpstr (cp_report_health_request_get_reason (health), ==, "no logger");
