@@ -413,13 +413,14 @@ cp_server_host_link_start (CpServer *self,
 void
 cp_server_host_report_health (CpServer *self)
 {
-  if (!self->host_registered || self->shutting_down)
-    return;
+  /* Also while the first report is on its way: sent again after it. */
   if (self->health_report_busy)
     {
       self->health_report_dirty = TRUE;
       return;
     }
+  if (!self->host_registered || self->shutting_down)
+    return;
   send_health (self);
 }
 
@@ -532,6 +533,9 @@ sync_end (GMainContext *context,
 /* ------------------------------------------------------------------ */
 /* Capability grants                                                    */
 
+/* Shared (atomic refcount) by the channel's data and the timer, so that a
+ * channel dropped in another thread cannot free it under a running timer
+ * callback. endpoint_url is only touched in the server's context. */
 typedef struct {
   GWeakRef server;
   GWeakRef channel;
@@ -543,22 +547,34 @@ typedef struct {
 } GrantRenewal;
 
 static void
-grant_renewal_free (gpointer data)
+grant_renewal_clear (gpointer data)
 {
   GrantRenewal *renewal = data;
 
-  if (renewal->timer != NULL)
-    {
-      g_source_destroy (renewal->timer);
-      g_source_unref (renewal->timer);
-    }
+  g_clear_pointer (&renewal->timer, g_source_unref);
   g_weak_ref_clear (&renewal->server);
   g_weak_ref_clear (&renewal->channel);
   g_free (renewal->capability_type);
   g_free (renewal->min_version);
   g_free (renewal->reason);
   g_free (renewal->endpoint_url);
-  g_free (renewal);
+}
+
+static void
+grant_renewal_release (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, grant_renewal_clear);
+}
+
+/* The channel's reference: its timer stops with it. */
+static void
+grant_renewal_detach (gpointer data)
+{
+  GrantRenewal *renewal = data;
+
+  if (renewal->timer != NULL)
+    g_source_destroy (renewal->timer);
+  grant_renewal_release (renewal);
 }
 
 static void
@@ -676,7 +692,7 @@ grant_channel_new (CpServer          *self,
   if (channel == NULL)
     return NULL;
   set_grant_token (channel, grant);
-  renewal = g_new0 (GrantRenewal, 1);
+  renewal = g_atomic_rc_box_new0 (GrantRenewal);
   g_weak_ref_init (&renewal->server, self);
   g_weak_ref_init (&renewal->channel, channel);
   renewal->capability_type = g_strdup (cp_capability_grant_get_capability_type (grant));
@@ -686,11 +702,12 @@ grant_channel_new (CpServer          *self,
   if (self->grant_renew_interval_ms > 0)
     {
       renewal->timer = g_timeout_source_new (self->grant_renew_interval_ms);
-      g_source_set_callback (renewal->timer, on_grant_timer, renewal, NULL);
+      g_source_set_callback (renewal->timer, on_grant_timer,
+                             g_atomic_rc_box_acquire (renewal), grant_renewal_release);
       g_source_set_static_name (renewal->timer, "[connectplugin] capability grant renewal");
       g_source_attach (renewal->timer, cp_rpc_server_get_context (self->rpc_server));
     }
-  g_object_set_data_full (G_OBJECT (channel), "cp-grant-renewal", renewal, grant_renewal_free);
+  g_object_set_data_full (G_OBJECT (channel), "cp-grant-renewal", renewal, grant_renewal_detach);
   return g_steal_pointer (&channel);
 }
 
