@@ -59,7 +59,9 @@
  * [struct@GLib.MainContext] that was the thread-default one when the call was made, on
  * that context's thread. A channel may be used from several threads, each
  * with its own thread-default context; configure it (properties) in the
- * thread that created it, before the first call.
+ * thread that created it, before the first call. Headers set with
+ * [method@ConnectPlugin.Channel.set_header] are the exception: they are
+ * guarded by a lock and may change at any time, from any thread.
  */
 struct _CpChannel
 {
@@ -944,7 +946,6 @@ cp_channel_class_init (CpChannelClass *klass)
    * and expects the method name after it; a plugin gets such a channel
    * from [method@ConnectPlugin.Server.discover_service_async]. By default
    * %FALSE: the URL is the base URL followed by the whole procedure.
-   *
    */
   properties[PROP_METHOD_ONLY_PATHS] =
     g_param_spec_boolean ("method-only-paths", NULL, NULL, FALSE,
