@@ -373,11 +373,8 @@ fixture_setup (Fixture       *f,
 }
 
 static void
-fixture_teardown (Fixture       *f,
-                  gconstpointer  data)
+host_teardown (Fixture *f)
 {
-  cp_server_close (f->plugin);
-  g_assert_finalize_object (f->plugin);
   if (f->watch != NULL)
     cp_invocation_return_ok (f->watch);
   g_clear_object (&f->watch);
@@ -401,6 +398,68 @@ fixture_teardown (Fixture       *f,
   g_ptr_array_unref (f->health);
   g_ptr_array_unref (f->held);
   g_free (f->host_url);
+}
+
+static void
+fixture_teardown (Fixture       *f,
+                  gconstpointer  data)
+{
+  cp_server_close (f->plugin);
+  g_assert_finalize_object (f->plugin);
+  host_teardown (f);
+}
+
+/* The host in a thread of its own, for the blocking (_sync) requests. */
+typedef struct {
+  Fixture fixture;
+  GThread *thread;
+  GMainContext *context;
+  gint ready;
+  gint stop;
+} ThreadedFixture;
+
+static gpointer
+host_thread (gpointer data)
+{
+  ThreadedFixture *t = data;
+
+  g_main_context_push_thread_default (t->context);
+  host_setup (&t->fixture);
+  g_atomic_int_set (&t->ready, 1);
+  while (!g_atomic_int_get (&t->stop))
+    g_main_context_iteration (t->context, TRUE);
+  host_teardown (&t->fixture);
+  g_main_context_pop_thread_default (t->context);
+  return NULL;
+}
+
+static void
+threaded_setup (ThreadedFixture *t,
+                gconstpointer    data)
+{
+  t->context = g_main_context_new ();
+  t->thread = g_thread_new ("host", host_thread, t);
+  while (!g_atomic_int_get (&t->ready))
+    g_usleep (1000);
+  plugin_setup (&t->fixture);
+}
+
+static gboolean
+wake (gpointer data)
+{
+  return G_SOURCE_REMOVE;
+}
+
+static void
+threaded_teardown (ThreadedFixture *t,
+                   gconstpointer    data)
+{
+  cp_server_close (t->fixture.plugin);
+  g_assert_finalize_object (t->fixture.plugin);
+  g_atomic_int_set (&t->stop, 1);
+  g_main_context_invoke (t->context, wake, NULL);
+  g_thread_join (t->thread);
+  g_main_context_unref (t->context);
 }
 
 static void
@@ -893,6 +952,97 @@ test_watch (Fixture       *f,
 }
 
 static void
+on_watch_closed (CpServiceWatch *watch,
+                 const GError   *error,
+                 guint          *n_closed)
+{
+  g_assert_no_error (error);
+  (*n_closed)++;
+}
+
+static gboolean
+watch_started (Fixture *f)
+{
+  return f->watch != NULL;
+}
+
+/* The host ends the stream: closed (no error), active FALSE, once. */
+static void
+test_watch_host_ends (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(CpServiceWatch) watch = NULL;
+  g_autoptr(GError) error = NULL;
+  guint n_closed = 0;
+  gint64 end = g_get_monotonic_time () + 10 * G_USEC_PER_SEC;
+
+  g_object_set (f->plugin, "host-url", f->host_url, NULL);
+  plugin_listen (f);
+  wait_until (registered, f);
+  watch = cp_server_watch_service (f->plugin, "slow", &error);
+  g_assert_no_error (error);
+  g_signal_connect (watch, "closed", G_CALLBACK (on_watch_closed), &n_closed);
+  wait_until (watch_started, f);
+  cp_invocation_return_ok (f->watch);
+  g_clear_object (&f->watch);
+  while (n_closed == 0)
+    {
+      g_assert_cmpint (g_get_monotonic_time (), <, end);
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (1000);
+    }
+  g_assert_false (cp_service_watch_get_active (watch));
+  g_assert_cmpint (cp_service_watch_get_state (watch), ==, CP_SERVICE_STATE_AVAILABLE);
+  cp_service_watch_cancel (watch);  /* harmless after the end */
+  g_assert_cmpuint (n_closed, ==, 1);
+}
+
+/* The _sync forms block the calling thread (its own main context runs);
+ * the host answers from its thread. */
+static void
+test_sync_requests (ThreadedFixture *t,
+                    gconstpointer    data)
+{
+  Fixture *f = &t->fixture;
+  g_autoptr(CpChannel) grant = NULL;
+  g_autoptr(CpChannel) routed = NULL;
+  g_autoptr(CpChannel) missing = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *grant_url = NULL;
+  g_autofree char *routed_url = NULL;
+  g_autofree char *expected = NULL;
+  gboolean method_only = FALSE;
+
+  /* No identity yet: refused at once, nothing sent. */
+  grant = cp_server_request_capability_sync (f->plugin, "secrets", "1.0.0", NULL, NULL, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION);
+  g_assert_null (grant);
+  g_clear_error (&error);
+
+  g_object_set (f->plugin, "host-url", f->host_url, NULL);
+  plugin_listen (f);
+  wait_until (registered, f);
+
+  grant = cp_server_request_capability_sync (f->plugin, "secrets", "1.0.0", "tests", NULL, &error);
+  g_assert_no_error (error);
+  g_object_get (grant, "base-url", &grant_url, NULL);
+  expected = g_strdup_printf ("%s/capabilities/secrets/GRANT1", f->host_url);
+  g_assert_cmpstr (grant_url, ==, expected);
+
+  routed = cp_server_discover_service_sync (f->plugin, "slow", "1.0.0", NULL, &error);
+  g_assert_no_error (error);
+  g_object_get (routed, "base-url", &routed_url, "method-only-paths", &method_only, NULL);
+  g_clear_pointer (&expected, g_free);
+  expected = g_strdup_printf ("%s/services/slow/" PROVIDER, f->host_url);
+  g_assert_cmpstr (routed_url, ==, expected);
+  g_assert_true (method_only);
+
+  missing = cp_server_discover_service_sync (f->plugin, "missing", NULL, NULL, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_NOT_FOUND);
+  g_assert_null (missing);
+}
+
+static void
 on_registered_stop (CpServer   *server,
                     GParamSpec *pspec,
                     Fixture    *f)
@@ -964,6 +1114,9 @@ main (int argc, char **argv)
   ADD ("discover", test_discover);
   ADD ("watch", test_watch);
   ADD ("run-host-url", test_run_host_url);
+  ADD ("watch-host-ends", test_watch_host_ends);
+  g_test_add ("/plugin/host-link/sync-requests", ThreadedFixture, NULL,
+              threaded_setup, test_sync_requests, threaded_teardown);
 #undef ADD
 
   return g_test_run ();
