@@ -596,12 +596,13 @@ request_grant (CpServer            *self,
   cp_capability_broker_call_request_capability (proxy, request, NULL, cancellable, callback, user_data);
 }
 
-/* The grant of a response, checked; NULL with @error otherwise. */
+/* The grant of a response (transfer full), checked; NULL with @error
+ * otherwise. */
 static CpCapabilityGrant *
 response_grant (CpRequestCapabilityResponse *response,
                 GError                     **error)
 {
-  CpCapabilityGrant *grant = cp_request_capability_response_get_grant (response);
+  g_autoptr(CpCapabilityGrant) grant = cp_request_capability_response_get_grant (response);
 
   if (grant == NULL || cp_capability_grant_get_endpoint_url (grant)[0] == '\0' ||
       cp_capability_grant_get_bearer_token (grant)[0] == '\0')
@@ -610,7 +611,7 @@ response_grant (CpRequestCapabilityResponse *response,
                            "the host answered a capability request without a usable grant");
       return NULL;
     }
-  return grant;
+  return g_steal_pointer (&grant);
 }
 
 static void
@@ -633,7 +634,7 @@ on_grant_renewed (GObject      *source,
   g_autoptr(CpRequestCapabilityResponse) response = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
-  CpCapabilityGrant *grant = NULL;
+  g_autoptr(CpCapabilityGrant) grant = NULL;
 
   response = cp_capability_broker_call_request_capability_finish (CP_CAPABILITY_BROKER (source),
                                                                   result, &error);
@@ -737,7 +738,7 @@ on_grant (GObject      *source,
   CpServer *self = g_task_get_source_object (task);
   GrantRequest *request = g_task_get_task_data (task);
   g_autoptr(CpRequestCapabilityResponse) response = NULL;
-  CpCapabilityGrant *grant = NULL;
+  g_autoptr(CpCapabilityGrant) grant = NULL;
   CpChannel *channel = NULL;
   GError *error = NULL;
 
@@ -908,7 +909,7 @@ on_discovered (GObject      *source,
   CpServer *self = g_task_get_source_object (task);
   g_autoptr(CpDiscoverServiceResponse) response = NULL;
   g_autofree char *url = NULL;
-  CpServiceEndpoint *endpoint = NULL;
+  g_autoptr(CpServiceEndpoint) endpoint = NULL;
   CpChannel *channel;
   GError *error = NULL;
 

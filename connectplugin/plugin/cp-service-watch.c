@@ -84,7 +84,7 @@ on_message (CpResponseStream *stream,
 {
   CpServiceWatch *self = user_data;
   CpWatchServiceEvent *event = CP_WATCH_SERVICE_EVENT (message);
-  CpServiceEndpoint *endpoint = cp_watch_service_event_get_endpoint (event);
+  g_autoptr(CpServiceEndpoint) endpoint = cp_watch_service_event_get_endpoint (event);
 
   g_object_freeze_notify (G_OBJECT (self));
   if (self->state != cp_watch_service_event_get_state (event))

@@ -516,6 +516,7 @@ test_register_lifecycle (Fixture       *f,
 {
   CpRegisterServiceRequest *reg;
   CpReportHealthRequest *health;
+  g_autoptr(GHashTable) metadata = NULL;
   const char *deps[] = { "logger", NULL };
 
   g_object_set (f->plugin, "host-url", f->host_url, NULL);
@@ -541,8 +542,8 @@ test_register_lifecycle (Fixture       *f,
   g_assert_cmpstr (cp_register_service_request_get_service_type (reg), ==, "slow");
   g_assert_cmpstr (cp_register_service_request_get_version (reg), ==, "1.0.0");
   g_assert_cmpstr (cp_register_service_request_get_endpoint_path (reg), ==, "/plugintest.v1.SlowService/");
-  g_assert_cmpstr (g_hash_table_lookup (cp_register_service_request_get_metadata (reg), "base_url"),
-                   ==, cp_server_get_url (f->plugin));
+  metadata = cp_register_service_request_get_metadata (reg);
+  g_assert_cmpstr (g_hash_table_lookup (metadata, "base_url"), ==, cp_server_get_url (f->plugin));
   reg = f->registered->pdata[1];
   g_assert_cmpstr (cp_register_service_request_get_service_type (reg), ==, "slow-admin");
   g_assert_cmpstr (cp_register_service_request_get_version (reg), ==, "1.1.0");
