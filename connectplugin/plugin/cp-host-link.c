@@ -94,7 +94,7 @@ host_resolve (CpServer   *self,
 
   if (g_uri_peek_scheme (path) != NULL)
     return g_strdup (path);
-  base = g_strdup (self->host_url);
+  base = g_strdup (self->host_url ? self->host_url : "");
   len = strlen (base);
   while (len > 0 && base[len - 1] == '/')
     base[--len] = '\0';
@@ -121,6 +121,15 @@ ensure_host_channel (CpServer  *self,
       g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
                            "the server has no host URL");
       return NULL;
+    }
+  if (self->host_channel != NULL)
+    {
+      g_autofree char *base_url = NULL;
+
+      /* SetRuntimeIdentity may have named another host. */
+      g_object_get (self->host_channel, "base-url", &base_url, NULL);
+      if (g_strcmp0 (base_url, self->host_url) != 0)
+        g_clear_object (&self->host_channel);
     }
   if (self->host_channel == NULL)
     {
