@@ -2,7 +2,7 @@
 """The plugin side of the platform from Python through GObject-Introspection
 (issue 14): a CpServer linked to a host registers its provides, asks the
 host for a capability and discovers another plugin's service, then calls
-both through the generated Kv proxy.
+both through the generated Kv proxy; it also watches a service type.
 
 The host is a fixture written here in Python: a Cp.Server serving
 ServiceRegistry, PluginLifecycle and CapabilityBroker skeletons subclassed
@@ -74,6 +74,15 @@ class Registry(Cp.ServiceRegistrySkeleton):
                                 request.get_metadata().get("base_url")))
         self.complete_register_service(invocation, Cp.RegisterServiceResponse(
             registration_id="reg-%016x" % len(self.registered)))
+        return True
+
+    def do_handle_watch_service(self, invocation, request):
+        self.watch = invocation
+        endpoint = Cp.ServiceEndpoint(provider_id=PROVIDER, version="1.0.0",
+                                      endpoint_url="/services/kv/" + PROVIDER)
+        invocation.send_message(Cp.WatchServiceEvent(service_type=request.props.service_type,
+                                                     state=Cp.ServiceState.AVAILABLE,
+                                                     endpoint=endpoint))
         return True
 
     def do_handle_unregister_service(self, invocation, request):
@@ -208,6 +217,20 @@ class PlatformTest(unittest.TestCase):
         self.plugin.set_health(Cp.HealthState.DEGRADED, "testing", None)
         wait_until(self, lambda: len(self.host.lifecycle.states) == 2, "the health report")
         self.assertEqual(self.host.lifecycle.states[1], Cp.HealthState.DEGRADED)
+
+    def test_watch_service(self):
+        self.listen_and_register()
+        watch = self.plugin.watch_service("kv")
+        changes = []
+        watch.connect("changed", lambda w, state, endpoint:
+                      changes.append((state, endpoint.props.provider_id)))
+        wait_until(self, lambda: changes, "the first watch event")
+        self.assertEqual(changes, [(Cp.ServiceState.AVAILABLE, PROVIDER)])
+        self.assertEqual(watch.props.state, Cp.ServiceState.AVAILABLE)
+        self.assertEqual(watch.props.endpoint.props.endpoint_url, "/services/kv/" + PROVIDER)
+        watch.cancel()
+        self.assertFalse(watch.props.active)
+        self.host.registry.watch.return_ok()
 
     def test_channel_headers(self):
         channel = Cp.Channel.new(self.host.url + "/capabilities/kv/GRANT1")
