@@ -29,6 +29,7 @@
 #include "cp-plugin-protos.h"
 #include "cp-plugin.h"
 #include "cp-server.h"
+#include "cp-service-watch.h"
 #include "cp-host-enum-types.h"
 #include "cp-discovery.h"
 #include "cp-static-discovery.h"

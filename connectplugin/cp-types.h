@@ -51,6 +51,7 @@ typedef struct _CpSkeleton CpSkeleton;
 /* plugin */
 typedef struct _CpPlugin CpPlugin;
 typedef struct _CpServer CpServer;
+typedef struct _CpServiceWatch CpServiceWatch;
 
 /* host */
 typedef struct _CpDiscovery CpDiscovery;

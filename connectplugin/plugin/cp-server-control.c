@@ -272,6 +272,8 @@ handle_set_runtime_identity (CpInvocation *invocation,
   response = cp_set_runtime_identity_response_new ();
   cp_set_runtime_identity_response_set_acknowledged (response, TRUE);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
+  /* Managed mode: register with the identity given (no handshake). */
+  cp_server_host_link_start (self, TRUE);
 }
 
 /* ------------------------------------------------------------------ */

@@ -79,6 +79,10 @@ pick_listen_address (CpServer   *self,
  * does PluginControl.Shutdown, which this function enables unless
  * [property@ConnectPlugin.Server:plugin-control-enabled] was set explicitly.
  *
+ * When the environment variable `HOST_URL` is set (connect-plugin-go's
+ * convention) and [property@ConnectPlugin.Server:host-url] is not, it becomes
+ * the host URL: the server registers with that host once it listens.
+ *
  * PluginControl and PluginIdentity calls must carry the secret that the
  * launching host gave in the environment variable `CONNECTPLUGIN_CONTROL_SECRET`
  * (see [property@ConnectPlugin.Server:control-secret]); a plugin started without one refuses
@@ -145,6 +149,9 @@ cp_server_run (CpServer  *server,
   g_source_set_callback (sigint_source, on_unix_signal, &state, NULL);
   g_source_attach (sigint_source, context);
 
+  /* connect-plugin-go's convention: a plugin given HOST_URL links to it. */
+  if (server->host_url == NULL && g_getenv ("HOST_URL") != NULL && *g_getenv ("HOST_URL") != '\0')
+    g_object_set (server, "host-url", g_getenv ("HOST_URL"), NULL);
   address = pick_listen_address (server, listen_option);
   url = cp_server_listen (server, address, &error);
   if (url == NULL)

@@ -25,6 +25,9 @@ finish_close (CpServer *self)
 
   if (!self->closed)
     {
+      /* Best effort: sent while the main loop runs, never waited for. */
+      if (!self->shutting_down)
+        cp_server_host_unregister_async (self, NULL, NULL);
       self->closed = TRUE;
       self->shutting_down = TRUE;
       cp_health_server_shutdown (self->health);
@@ -126,6 +129,19 @@ begin_drain (CpServer *self,
                                 on_drained, g_object_ref (self));
 }
 
+static void
+on_unregistered_then_drain (GObject      *source,
+                            GAsyncResult *result,
+                            gpointer      user_data)
+{
+  g_autoptr(CpServer) self = CP_SERVER (source);
+  guint timeout_ms = GPOINTER_TO_UINT (user_data);
+
+  /* close() may have come meanwhile: it finished the waiting tasks. */
+  if (!self->closed)
+    begin_drain (self, timeout_ms);
+}
+
 void
 cp_server_shutdown_with_timeout (CpServer            *self,
                                  guint                timeout_ms,
@@ -146,7 +162,18 @@ cp_server_shutdown_with_timeout (CpServer            *self,
   g_queue_push_tail (&self->shutdown_tasks, task);
 
   if (!self->shutting_down)
-    begin_drain (self, timeout_ms);
+    {
+      /* Unregister from the host first (bounded by host-timeout-ms), so
+       * that it stops routing calls here while we still serve them. */
+      if (cp_server_host_unregister_async (self, on_unregistered_then_drain,
+                                           GUINT_TO_POINTER (timeout_ms)))
+        {
+          self->shutting_down = TRUE;
+          g_object_ref (self);
+        }
+      else
+        begin_drain (self, timeout_ms);
+    }
 
   if (cancellable != NULL)
     {
@@ -167,7 +194,10 @@ cp_server_shutdown_with_timeout (CpServer            *self,
  * @callback: (scope async): called when the server has stopped
  * @user_data: (closure): data for @callback
  *
- * Stops @server gracefully: every health status becomes NOT_SERVING (Watch
+ * Stops @server gracefully: a server registered with a host
+ * ([property@ConnectPlugin.Server:host-url]) first unregisters its services
+ * there (each call bounded by [property@ConnectPlugin.Server:host-timeout-ms]),
+ * then every health status becomes NOT_SERVING (Watch
  * streams hear it and end), the server stops accepting connections, running
  * calls and streams may finish for up to [property@ConnectPlugin.Server:shutdown-timeout-ms],
  * then everything is closed and [signal@ConnectPlugin.Server::closed] is emitted.
@@ -213,6 +243,8 @@ cp_server_shutdown_finish (CpServer      *server,
  *
  * Stops @server at once: health NOT_SERVING, every connection closed,
  * running calls cancelled. Emits [signal@ConnectPlugin.Server::closed] (once).
+ * A server registered with a host sends its UnregisterService calls
+ * without waiting for them (they go out while the main loop runs).
  */
 void
 cp_server_close (CpServer *server)

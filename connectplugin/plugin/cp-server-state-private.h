@@ -10,7 +10,10 @@
  *   cp-server-control.c    PluginControl and PluginIdentity, behind the
  *                          control secret;
  *   cp-server-shutdown.c   graceful shutdown (drain with a timeout) and close;
- *   cp-server-run.c        cp_server_run(): options, signals, main loop.
+ *   cp-server-run.c        cp_server_run(): options, signals, main loop;
+ *   cp-host-link.c         the link to a host (register, report health,
+ *                          unregister) and what a plugin asks of it
+ *                          (capability grants, discovery, watches).
  */
 #pragma once
 
@@ -65,6 +68,22 @@ struct _CpServer
   CpServerHandshakeHook handshake_hook;
   gpointer handshake_hook_data;
 
+  /* The link to the host (cp-host-link.c) */
+  guint host_timeout_ms;
+  guint grant_renew_interval_ms;
+  CpChannel *host_channel;        /* to host_url, with the runtime headers */
+  GCancellable *host_cancellable; /* the link's own calls */
+  GSource *host_retry;
+  int host_step;                  /* HostStep */
+  guint host_attempt;
+  guint host_provide_index;
+  GPtrArray *host_provides;       /* CpServiceDeclaration* still to register */
+  GPtrArray *registrations;       /* char* registration ids */
+  gboolean host_link_started;
+  gboolean host_registered;
+  gboolean health_report_busy;
+  gboolean health_report_dirty;
+
   gboolean started;
   gboolean serving;
   gboolean shutting_down;
@@ -98,12 +117,16 @@ enum {
   PROP_HOST_URL,
   PROP_MAX_RECEIVE_SIZE,
   PROP_MAX_SEND_QUEUE_SIZE,
+  PROP_HOST_REGISTERED,
+  PROP_HOST_TIMEOUT_MS,
+  PROP_GRANT_RENEW_INTERVAL_MS,
   N_PROPS
 };
 
 enum {
   SIGNAL_SHUTDOWN_REQUESTED,
   SIGNAL_CLOSED,
+  SIGNAL_HOST_LINK_FAILED,
   N_SIGNALS
 };
 
@@ -145,6 +168,24 @@ void     cp_server_register_handshake   (CpServer        *server);
 void     cp_server_take_control_secret_from_env (CpServer *self);
 /* PluginControl and PluginIdentity, as enabled. */
 void     cp_server_register_control     (CpServer        *server);
+
+/* cp-host-link.c */
+/* Links to #CpServer:host-url once the server listens: handshakes for a
+ * runtime identity unless @managed (SetRuntimeIdentity gave one), then
+ * registers the provides and reports health. Does nothing without a host
+ * URL, before listening, or when already linked. */
+void     cp_server_host_link_start      (CpServer        *self,
+                                         gboolean         managed);
+/* Reports the current health to the host when registered. */
+void     cp_server_host_report_health   (CpServer        *self);
+/* Unregisters every registration, each call bounded by
+ * #CpServer:host-timeout-ms; never fails. @callback may be NULL (close).
+ * FALSE, without calling @callback, when there was nothing to unregister. */
+gboolean cp_server_host_unregister_async (CpServer           *self,
+                                          GAsyncReadyCallback callback,
+                                          gpointer            user_data);
+/* Stops the link's retries and calls (dispose). */
+void     cp_server_host_link_stop       (CpServer        *self);
 
 /* cp-server-shutdown.c */
 /* cp_server_shutdown_async() with @timeout_ms instead of

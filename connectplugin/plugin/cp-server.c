@@ -186,6 +186,7 @@ cp_server_dispose (GObject *object)
       g_source_destroy (self->drain_timeout);
       g_clear_pointer (&self->drain_timeout, g_source_unref);
     }
+  cp_server_host_link_stop (self);
   if (self->rpc_server != NULL && !self->closed)
     {
       self->closed = TRUE;
@@ -225,6 +226,10 @@ cp_server_finalize (GObject *object)
   g_free (self->runtime_id);
   g_free (self->runtime_token);
   g_free (self->host_url);
+  g_clear_object (&self->host_channel);
+  g_clear_object (&self->host_cancellable);
+  g_clear_pointer (&self->host_provides, g_ptr_array_unref);
+  g_clear_pointer (&self->registrations, g_ptr_array_unref);
 
   G_OBJECT_CLASS (cp_server_parent_class)->finalize (object);
 }
@@ -306,6 +311,15 @@ cp_server_get_property (GObject    *object,
       break;
     case PROP_MAX_RECEIVE_SIZE:
       g_object_get_property (G_OBJECT (self->rpc_server), "max-receive-size", value);
+      break;
+    case PROP_HOST_REGISTERED:
+      g_value_set_boolean (value, self->host_registered);
+      break;
+    case PROP_HOST_TIMEOUT_MS:
+      g_value_set_uint (value, self->host_timeout_ms);
+      break;
+    case PROP_GRANT_RENEW_INTERVAL_MS:
+      g_value_set_uint (value, self->grant_renew_interval_ms);
       break;
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_object_get_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
@@ -397,6 +411,20 @@ cp_server_set_property (GObject      *object,
       break;
     case PROP_MAX_RECEIVE_SIZE:
       g_object_set_property (G_OBJECT (self->rpc_server), "max-receive-size", value);
+      break;
+    case PROP_HOST_URL:
+      if (g_strcmp0 (self->host_url, g_value_get_string (value)) != 0)
+        {
+          replace_string (&self->host_url, value);
+          g_clear_object (&self->host_channel);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_HOST_TIMEOUT_MS:
+      self->host_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_GRANT_RENEW_INTERVAL_MS:
+      self->grant_renew_interval_ms = g_value_get_uint (value);
       break;
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_object_set_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
@@ -583,7 +611,9 @@ cp_server_class_init (CpServerClass *klass)
   /**
    * CpServer:runtime-id:
    *
-   * The runtime id a host assigned with PluginIdentity.SetRuntimeIdentity.
+   * The runtime id a host assigned: with PluginIdentity.SetRuntimeIdentity,
+   * or in answer to the server's own handshake with
+   * [property@ConnectPlugin.Server:host-url].
    */
   cp_server_properties[PROP_RUNTIME_ID] =
     g_param_spec_string ("runtime-id", NULL, NULL, NULL, ro);
@@ -592,7 +622,8 @@ cp_server_class_init (CpServerClass *klass)
    * CpServer:runtime-token:
    *
    * The runtime token a host assigned with
-   * PluginIdentity.SetRuntimeIdentity (a secret).
+   * PluginIdentity.SetRuntimeIdentity or the server's own handshake (a
+   * secret).
    */
   cp_server_properties[PROP_RUNTIME_TOKEN] =
     g_param_spec_string ("runtime-token", NULL, NULL, NULL, ro);
@@ -600,10 +631,60 @@ cp_server_class_init (CpServerClass *klass)
   /**
    * CpServer:host-url:
    *
-   * The host URL given with PluginIdentity.SetRuntimeIdentity.
+   * The URL of the plugin host this server links to: set it (or the
+   * `HOST_URL` environment variable read by [method@ConnectPlugin.Server.run],
+   * connect-plugin-go's convention) before the server listens, or let a
+   * host give it with PluginIdentity.SetRuntimeIdentity (managed mode).
+   *
+   * Once the server listens with a host URL and a self id
+   * ([property@ConnectPlugin.Server:self-id], else the first plugin's name), it
+   * handshakes with the host for a runtime identity, registers every
+   * service its plugins provide ([method@ConnectPlugin.Plugin.add_provides])
+   * with the metadata `base_url` = [method@ConnectPlugin.Server.get_url],
+   * reports its health ([method@ConnectPlugin.Server.set_health], and again on
+   * every change) and unregisters when it shuts down. In managed mode the
+   * identity given is used and there is no handshake. Calls to the host
+   * carry `X-Plugin-Runtime-ID` and `Authorization: Bearer <runtime
+   * token>`; [property@ConnectPlugin.Server:host-registered] and
+   * [signal@ConnectPlugin.Server::host-link-failed] tell how it went.
    */
   cp_server_properties[PROP_HOST_URL] =
-    g_param_spec_string ("host-url", NULL, NULL, NULL, ro);
+    g_param_spec_string ("host-url", NULL, NULL, NULL, rw);
+
+  /**
+   * CpServer:host-registered:
+   *
+   * Whether the server is registered with its host: %TRUE once every
+   * provided service is registered and the health reported, %FALSE again
+   * when the server shuts down. See [property@ConnectPlugin.Server:host-url].
+   */
+  cp_server_properties[PROP_HOST_REGISTERED] =
+    g_param_spec_boolean ("host-registered", NULL, NULL, FALSE, ro);
+
+  /**
+   * CpServer:host-timeout-ms:
+   *
+   * The timeout of each call to the host in milliseconds (handshake,
+   * registration, health reports, discovery, capability requests, and the
+   * unregistration at shutdown, which a host that is gone therefore
+   * delays by at most this much). By default 10000 (10 s, the handshake
+   * timeout of the wire contract). A host that is unavailable is tried
+   * up to 5 times, 100 ms apart doubling, before the link fails.
+   */
+  cp_server_properties[PROP_HOST_TIMEOUT_MS] =
+    g_param_spec_uint ("host-timeout-ms", NULL, NULL, 1, G_MAXUINT, 10000, rw);
+
+  /**
+   * CpServer:grant-renew-interval-ms:
+   *
+   * How often a capability grant
+   * ([method@ConnectPlugin.Server.request_capability_async]) is renewed, in
+   * milliseconds; 0 never renews. By default 3000000 (50 minutes): a
+   * grant message carries no expiry, and hosts keep a grant for one hour
+   * by default. Applies to grants requested after it is set.
+   */
+  cp_server_properties[PROP_GRANT_RENEW_INTERVAL_MS] =
+    g_param_spec_uint ("grant-renew-interval-ms", NULL, NULL, 0, G_MAXUINT, 50 * 60 * 1000, rw);
 
   /**
    * CpServer:max-receive-size:
@@ -653,6 +734,21 @@ cp_server_class_init (CpServerClass *klass)
   cp_server_signals[SIGNAL_CLOSED] =
     g_signal_new ("closed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 0);
+
+  /**
+   * CpServer::host-link-failed:
+   * @server: the server
+   * @error: what failed (domain %CP_ERROR; the host's error when it
+   *   answered one)
+   *
+   * Emitted when linking to the host
+   * ([property@ConnectPlugin.Server:host-url]) fails: the handshake or a
+   * registration failed (after retries while the host was unavailable), or
+   * a later health report did. The server keeps serving.
+   */
+  cp_server_signals[SIGNAL_HOST_LINK_FAILED] =
+    g_signal_new ("host-link-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
@@ -668,6 +764,8 @@ cp_server_init (CpServer *self)
   self->shutdown_timeout_ms = CP_DEFAULT_SHUTDOWN_TIMEOUT_MS;
   self->health_enabled = TRUE;
   self->health_state = CP_HEALTH_STATE_HEALTHY;
+  self->host_timeout_ms = 10000;
+  self->grant_renew_interval_ms = 50 * 60 * 1000;
   g_queue_init (&self->shutdown_tasks);
 }
 
@@ -914,9 +1012,14 @@ cp_server_listen (CpServer    *server,
   if (address == NULL)
     address = server->listen_address != NULL ? server->listen_address : "127.0.0.1:0";
 
+  g_autofree char *url = NULL;
+
   if (!cp_server_start (server, error))
     return NULL;
-  return cp_rpc_server_listen (server->rpc_server, address, error);
+  url = cp_rpc_server_listen (server->rpc_server, address, error);
+  if (url != NULL)
+    cp_server_host_link_start (server, FALSE);
+  return g_steal_pointer (&url);
 }
 
 /**
@@ -1003,7 +1106,9 @@ cp_server_get_serving_status (CpServer   *server,
  * @unavailable_dependencies: (nullable) (array zero-terminated=1): the
  *   services the plugin misses
  *
- * Sets what PluginControl.GetHealth answers. Default: healthy.
+ * Sets what PluginControl.GetHealth answers, and reports it to the host
+ * (PluginLifecycle.ReportHealth) when the server is registered with one
+ * ([property@ConnectPlugin.Server:host-url]). Default: healthy.
  */
 void
 cp_server_set_health (CpServer           *server,
@@ -1018,6 +1123,7 @@ cp_server_set_health (CpServer           *server,
   server->health_reason = g_strdup (reason);
   g_strfreev (server->unavailable_dependencies);
   server->unavailable_dependencies = g_strdupv ((GStrv) unavailable_dependencies);
+  cp_server_host_report_health (server);
 }
 
 /**
@@ -1056,11 +1162,26 @@ cp_server_get_runtime_token (CpServer *server)
  *
  * Gets [property@ConnectPlugin.Server:host-url].
  *
- * Returns: (transfer none) (nullable): the host URL a host gave
+ * Returns: (transfer none) (nullable): the host URL
  */
 const char *
 cp_server_get_host_url (CpServer *server)
 {
   g_return_val_if_fail (CP_IS_SERVER (server), NULL);
   return server->host_url;
+}
+
+/**
+ * cp_server_get_host_registered:
+ * @server: a [class@ConnectPlugin.Server]
+ *
+ * Gets [property@ConnectPlugin.Server:host-registered].
+ *
+ * Returns: whether the server is registered with its host
+ */
+gboolean
+cp_server_get_host_registered (CpServer *server)
+{
+  g_return_val_if_fail (CP_IS_SERVER (server), FALSE);
+  return server->host_registered;
 }

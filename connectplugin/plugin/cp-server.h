@@ -12,6 +12,8 @@
 #include "cp-types.h"
 #include "cp-plugin.h"
 #include "cp-rpc-server.h"
+#include "cp-channel.h"
+#include "cp-service-watch.h"
 #include "connectplugin/protocol/lifecycle.cp.h"
 #include "connectplugin/protocol/health.cp.h"
 
@@ -70,6 +72,49 @@ CP_AVAILABLE_IN_ALL
 const char      *cp_server_get_runtime_token  (CpServer            *server);
 CP_AVAILABLE_IN_ALL
 const char      *cp_server_get_host_url       (CpServer            *server);
+CP_AVAILABLE_IN_ALL
+gboolean         cp_server_get_host_registered (CpServer           *server);
+
+CP_AVAILABLE_IN_ALL
+void             cp_server_request_capability_async  (CpServer            *server,
+                                                      const char          *capability_type,
+                                                      const char          *min_version,
+                                                      const char          *reason,
+                                                      GCancellable        *cancellable,
+                                                      GAsyncReadyCallback  callback,
+                                                      gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+CpChannel       *cp_server_request_capability_finish (CpServer            *server,
+                                                      GAsyncResult        *result,
+                                                      GError             **error);
+CP_AVAILABLE_IN_ALL
+CpChannel       *cp_server_request_capability_sync   (CpServer            *server,
+                                                      const char          *capability_type,
+                                                      const char          *min_version,
+                                                      const char          *reason,
+                                                      GCancellable        *cancellable,
+                                                      GError             **error);
+CP_AVAILABLE_IN_ALL
+void             cp_server_discover_service_async    (CpServer            *server,
+                                                      const char          *service_type,
+                                                      const char          *min_version,
+                                                      GCancellable        *cancellable,
+                                                      GAsyncReadyCallback  callback,
+                                                      gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+CpChannel       *cp_server_discover_service_finish   (CpServer            *server,
+                                                      GAsyncResult        *result,
+                                                      GError             **error);
+CP_AVAILABLE_IN_ALL
+CpChannel       *cp_server_discover_service_sync     (CpServer            *server,
+                                                      const char          *service_type,
+                                                      const char          *min_version,
+                                                      GCancellable        *cancellable,
+                                                      GError             **error);
+CP_AVAILABLE_IN_ALL
+CpServiceWatch  *cp_server_watch_service             (CpServer            *server,
+                                                      const char          *service_type,
+                                                      GError             **error);
 
 CP_AVAILABLE_IN_ALL
 void             cp_server_shutdown_async     (CpServer            *server,

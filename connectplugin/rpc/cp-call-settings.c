@@ -57,6 +57,8 @@ cp_call_settings_init (CpCallSettings *settings,
       soup_message_headers_foreach (cp_call_options_get_request_headers (options),
                                     copy_metadata, settings->metadata);
     }
+  /* After the call's own: those of the same name win. */
+  cp_channel_add_headers (channel, settings->metadata);
 
   if (timeout_ms > 0)
     {

@@ -316,7 +316,8 @@ cp_channel_exchange_transport_busy (CpChannelExchange *self)
 void
 cp_channel_exchange_soup_start (CpChannelExchange *self)
 {
-  g_autofree char *uri = g_strconcat (cp_channel_get_http_base (self->channel), self->path_and_query, NULL);
+  g_autofree char *base = cp_channel_dup_http_base (self->channel);
+  g_autofree char *uri = g_strconcat (base, self->path_and_query, NULL);
 
   self->msg = soup_message_new (self->method, uri);
   if (self->msg == NULL)

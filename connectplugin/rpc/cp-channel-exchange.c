@@ -39,10 +39,23 @@
  * transport, the deadline or cancellation). close() finishes at once
  * without the end callback.
  */
+#include <string.h>
+
 #include "cp-channel-exchange-impl-private.h"
 #include "cp-channel-private.h"
 #include "cp-error.h"
 #include "cp-timeout-private.h"
+
+/* "/pkg.Service/Method?query" → "/Method?query" (CpChannel:method-only-paths). */
+static char *
+method_only_path (const char *path_and_query)
+{
+  const char *query = strchr (path_and_query, '?');
+  gsize path_len = query ? (gsize) (query - path_and_query) : strlen (path_and_query);
+  const char *slash = g_strrstr_len (path_and_query, path_len, "/");
+
+  return g_strdup (slash ? slash : path_and_query);
+}
 
 CpChannelExchange *
 cp_channel_exchange_new (CpChannel                        *channel,
@@ -62,7 +75,9 @@ cp_channel_exchange_new (CpChannel                        *channel,
   self->channel = g_object_ref (channel);
   self->context = g_main_context_ref_thread_default ();
   self->method = g_strdup (http_method);
-  self->path_and_query = g_strdup (path_and_query);
+  self->path_and_query = cp_channel_get_method_only_paths (channel)
+                         ? method_only_path (path_and_query)
+                         : g_strdup (path_and_query);
   self->request_headers = soup_message_headers_ref (headers);
   self->body = body ? g_bytes_ref (body) : NULL;
   self->deadline = deadline;

@@ -25,6 +25,8 @@
  */
 #pragma once
 
+#include <libsoup/soup.h>
+
 #include "cp-channel.h"
 
 G_BEGIN_DECLS
@@ -35,6 +37,13 @@ CpCompression  cp_channel_get_compression      (CpChannel *channel);
 gint64         cp_channel_get_timeout_ms       (CpChannel *channel);
 guint64        cp_channel_get_max_receive_size (CpChannel *channel);
 
+/* CpChannel:method-only-paths. */
+gboolean       cp_channel_get_method_only_paths (CpChannel *channel);
+/* Appends the channel's headers (cp_channel_set_header()) that @headers
+ * does not have yet; thread-safe. */
+void           cp_channel_add_headers          (CpChannel          *channel,
+                                                SoupMessageHeaders *headers);
+
 /* Transport. The in-process server, or NULL for HTTP. */
 CpRpcServer   *cp_channel_get_server           (CpChannel *channel);
 /* The construction context; for an in-process channel the server's. */
@@ -42,7 +51,12 @@ GMainContext  *cp_channel_get_context          (CpChannel *channel);
 /* HTTP only: the session, and "http://host:port[/prefix]" without a
  * trailing '/'. */
 SoupSession   *cp_channel_get_session          (CpChannel *channel);
-const char    *cp_channel_get_http_base        (CpChannel *channel);
+char          *cp_channel_dup_http_base        (CpChannel *channel);
+/* Points an HTTP channel at another http(s) base URL (a renewed capability
+ * grant's endpoint) for the calls made from now on; thread-safe. */
+gboolean       cp_channel_rebase               (CpChannel   *channel,
+                                                const char  *base_url,
+                                                GError     **error);
 /* Why the channel cannot make calls (an invalid base URL), or NULL. */
 const GError  *cp_channel_get_setup_error      (CpChannel *channel);
 

@@ -59,7 +59,9 @@
  * [struct@GLib.MainContext] that was the thread-default one when the call was made, on
  * that context's thread. A channel may be used from several threads, each
  * with its own thread-default context; configure it (properties) in the
- * thread that created it, before the first call.
+ * thread that created it, before the first call. Headers set with
+ * [method@ConnectPlugin.Channel.set_header] are the exception: they are
+ * guarded by a lock and may change at any time, from any thread.
  */
 struct _CpChannel
 {
@@ -77,6 +79,13 @@ struct _CpChannel
   SoupSession *session;
   GMainContext *context; /* construction context; the server's for in-process */
   GError *setup_error;
+
+  /* cp_channel_set_header() and cp_channel_rebase() may run in any thread
+   * while calls are being built in others: the headers and http_base are
+   * only touched under the lock once constructed. */
+  GMutex headers_lock;
+  SoupMessageHeaders *headers;
+  gboolean method_only_paths;
 };
 
 G_DEFINE_FINAL_TYPE (CpChannel, cp_channel, G_TYPE_OBJECT)
@@ -90,6 +99,7 @@ enum {
   PROP_TIMEOUT_MS,
   PROP_MAX_RECEIVE_SIZE,
   PROP_TLS_DATABASE,
+  PROP_METHOD_ONLY_PATHS,
   N_PROPS
 };
 
@@ -749,6 +759,8 @@ cp_channel_finalize (GObject *object)
   g_clear_object (&self->tls_database);
   g_clear_error (&self->setup_error);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_pointer (&self->headers, soup_message_headers_unref);
+  g_mutex_clear (&self->headers_lock);
   g_free (self->base_url);
   g_free (self->http_base);
 
@@ -785,6 +797,9 @@ cp_channel_get_property (GObject    *object,
       break;
     case PROP_TLS_DATABASE:
       g_value_set_object (value, self->tls_database);
+      break;
+    case PROP_METHOD_ONLY_PATHS:
+      g_value_set_boolean (value, self->method_only_paths);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -823,6 +838,9 @@ cp_channel_set_property (GObject      *object,
       g_set_object (&self->tls_database, g_value_get_object (value));
       if (self->session != NULL)
         soup_session_set_tls_database (self->session, self->tls_database);
+      break;
+    case PROP_METHOD_ONLY_PATHS:
+      self->method_only_paths = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -916,12 +934,31 @@ cp_channel_class_init (CpChannelClass *klass)
     g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpChannel:method-only-paths:
+   *
+   * Whether requests go to the base URL followed by the method name
+   * only (`/Get`), leaving out the service part of the procedure
+   * (`/kv.v1.KVService`), for every kind of call and both transports.
+   *
+   * This is the form of a call routed by a plugin host: its router
+   * serves a provider's service at `HOST/services/{type}/{provider_id}`
+   * and expects the method name after it; a plugin gets such a channel
+   * from [method@ConnectPlugin.Server.discover_service_async]. By default
+   * %FALSE: the URL is the base URL followed by the whole procedure.
+   */
+  properties[PROP_METHOD_ONLY_PATHS] =
+    g_param_spec_boolean ("method-only-paths", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
 static void
 cp_channel_init (CpChannel *self)
 {
+  g_mutex_init (&self->headers_lock);
+  self->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   self->codec = CP_CODEC_PROTO;
   self->compression = CP_COMPRESSION_IDENTITY;
   self->timeout_ms = DEFAULT_TIMEOUT_MS;
@@ -976,8 +1013,67 @@ cp_channel_new_in_process (CpRpcServer *server)
   return g_object_new (CP_TYPE_CHANNEL, "server", server, NULL);
 }
 
+/**
+ * cp_channel_set_header:
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @name: a header name, e.g. `Authorization`
+ * @value: (nullable): its value, or %NULL to remove the header
+ *
+ * Sets a request header that every call made on @channel from now on
+ * carries (calls already running keep the headers they were sent with).
+ * A header of the same name in a call's [class@ConnectPlugin.CallOptions]
+ * replaces the channel's for that call. Protocol headers
+ * ([func@ConnectPlugin.metadata_is_reserved]) are ignored, as in call
+ * options.
+ *
+ * Unlike the channel's properties, this may be called at any time and
+ * from any thread, also while other threads make calls: a token that is
+ * renewed is updated in place this way.
+ */
+void
+cp_channel_set_header (CpChannel  *channel,
+                       const char *name,
+                       const char *value)
+{
+  g_return_if_fail (CP_IS_CHANNEL (channel));
+  g_return_if_fail (name != NULL && *name != '\0');
+
+  if (cp_metadata_is_reserved (name))
+    {
+      g_debug ("Ignoring protocol header %s set on a channel", name);
+      return;
+    }
+  g_mutex_lock (&channel->headers_lock);
+  if (value != NULL)
+    soup_message_headers_replace (channel->headers, name, value);
+  else
+    soup_message_headers_remove (channel->headers, name);
+  g_mutex_unlock (&channel->headers_lock);
+}
+
 /* ------------------------------------------------------------------------ */
 /* For the channel's other units (cp-channel-private.h)                      */
+
+gboolean
+cp_channel_get_method_only_paths (CpChannel *channel)
+{
+  return channel->method_only_paths;
+}
+
+void
+cp_channel_add_headers (CpChannel          *channel,
+                        SoupMessageHeaders *headers)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  g_mutex_lock (&channel->headers_lock);
+  soup_message_headers_iter_init (&iter, channel->headers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    if (soup_message_headers_get_one (headers, name) == NULL)
+      soup_message_headers_append (headers, name, value);
+  g_mutex_unlock (&channel->headers_lock);
+}
 
 CpCodec
 cp_channel_get_codec (CpChannel *channel)
@@ -1021,10 +1117,43 @@ cp_channel_get_session (CpChannel *channel)
   return channel->session;
 }
 
-const char *
-cp_channel_get_http_base (CpChannel *channel)
+char *
+cp_channel_dup_http_base (CpChannel *channel)
 {
-  return channel->http_base;
+  char *base;
+
+  g_mutex_lock (&channel->headers_lock);
+  base = g_strdup (channel->http_base);
+  g_mutex_unlock (&channel->headers_lock);
+  return base;
+}
+
+gboolean
+cp_channel_rebase (CpChannel   *channel,
+                   const char  *base_url,
+                   GError     **error)
+{
+  g_autoptr(GUri) uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL);
+  char *base;
+  gsize len;
+
+  if (channel->session == NULL || uri == NULL ||
+      (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 &&
+       g_strcmp0 (g_uri_get_scheme (uri), "https") != 0) ||
+      g_uri_get_query (uri) != NULL || g_uri_get_fragment (uri) != NULL)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "invalid URL \"%s\"", base_url);
+      return FALSE;
+    }
+  base = g_strdup (base_url);
+  len = strlen (base);
+  while (len > 0 && base[len - 1] == '/')
+    base[--len] = '\0';
+  g_mutex_lock (&channel->headers_lock);
+  g_free (channel->http_base);
+  channel->http_base = base;
+  g_mutex_unlock (&channel->headers_lock);
+  return TRUE;
 }
 
 const GError *

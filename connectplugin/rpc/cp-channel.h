@@ -27,12 +27,17 @@ G_DECLARE_FINAL_TYPE (CpChannel, cp_channel, CP, CHANNEL, GObject)
  * "unix:/path"), server (construct-only CpRpcServer, in-process), codec,
  * compression, timeout-ms (default for unary calls, 30 s; 0 = none),
  * max-receive-size (4 MiB; 0 = none),
- * tls-database. */
+ * tls-database, method-only-paths. */
 CP_AVAILABLE_IN_ALL
 CpChannel  *cp_channel_new              (const char          *base_url,
                                          GError             **error);
 CP_AVAILABLE_IN_ALL
 CpChannel  *cp_channel_new_in_process   (CpRpcServer         *server);
+
+CP_AVAILABLE_IN_ALL
+void        cp_channel_set_header       (CpChannel           *channel,
+                                         const char          *name,
+                                         const char          *value);
 
 CP_AVAILABLE_IN_ALL
 void        cp_channel_call_async       (CpChannel           *channel,

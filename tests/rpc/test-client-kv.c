@@ -7,6 +7,7 @@
 #include <string.h>
 #include <glib/gstdio.h>
 #include "client-test-util.h"
+#include "cp-rpc-server-private.h"
 
 #define KV_PROCEDURE_PUT_MANY "/kv.v1.KVService/PutMany"
 
@@ -478,6 +479,102 @@ test_unknown_method (Fixture       *f,
   g_assert_error (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED);
 }
 
+static guint
+count_plain_hit (CpRpcServer  *server,
+                 const char  **text,
+                 gpointer      user_data)
+{
+  guint *hits = user_data;
+
+  (*hits)++;
+  *text = "method only";
+  return 418;
+}
+
+/* CpChannel:method-only-paths on every transport (in-process included):
+ * the request goes to "/Get", not to the KV service's "/kv.v1.KVService/Get". */
+static void
+test_method_only_paths (Fixture       *f,
+                        gconstpointer  data)
+{
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  guint hits = 0;
+
+  cp_rpc_server_add_plain_handler (f->server, "/Get", count_plain_hit, &hits, NULL);
+  response = kv_get (f, "k", NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (hits, ==, 0);
+  g_clear_object (&response);
+
+  g_object_set (f->channel, "method-only-paths", TRUE, NULL);
+  response = kv_get (f, "k", NULL, &error);
+  g_assert_null (response);
+  g_assert_nonnull (error);
+  g_assert_cmpuint (hits, ==, 1);
+}
+
+typedef struct {
+  CpChannel *channel;
+  gint stop;
+} HeaderFlipper;
+
+static gpointer
+flip_headers (gpointer data)
+{
+  HeaderFlipper *flipper = data;
+  guint i = 0;
+
+  while (!g_atomic_int_get (&flipper->stop))
+    cp_channel_set_header (flipper->channel, "Authorization",
+                           (i++ % 2) ? "Bearer odd-token" : "Bearer even-token");
+  return NULL;
+}
+
+static void
+record_authorization (CpServerInterceptor *interceptor,
+                      CpInvocation        *invocation,
+                      const GError        *error,
+                      GPtrArray           *seen)
+{
+  SoupMessageHeaders *headers = cp_invocation_get_request_headers (invocation);
+
+  g_ptr_array_add (seen, g_strdup (soup_message_headers_get_list (headers, "Authorization")));
+}
+
+/* cp_channel_set_header() from another thread while calls are made: every
+ * call carries exactly one of the values, whole (the channel's lock). */
+static void
+test_set_header_concurrent (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(CpServerInterceptor) interceptor = cp_server_interceptor_new ();
+  g_autoptr(GPtrArray) seen = g_ptr_array_new_with_free_func (g_free);
+  HeaderFlipper flipper = { f->channel, 0 };
+  GThread *thread;
+
+  g_signal_connect (interceptor, "completed", G_CALLBACK (record_authorization), seen);
+  cp_rpc_server_add_interceptor (f->server, interceptor);
+  cp_channel_set_header (f->channel, "Authorization", "Bearer even-token");
+  thread = g_thread_new ("flipper", flip_headers, &flipper);
+  for (guint i = 0; i < 200; i++)
+    {
+      g_autoptr(CpMessage) response = NULL;
+      g_autoptr(GError) error = NULL;
+
+      response = kv_get (f, "k", NULL, &error);
+      g_assert_no_error (error);
+    }
+  g_atomic_int_set (&flipper.stop, 1);
+  g_thread_join (thread);
+
+  g_assert_cmpuint (seen->len, ==, 200);
+  for (guint i = 0; i < seen->len; i++)
+    g_assert_true (g_strcmp0 (seen->pdata[i], "Bearer odd-token") == 0 ||
+                   g_strcmp0 (seen->pdata[i], "Bearer even-token") == 0);
+}
+
 static gboolean
 server_saw_cancel (gpointer data)
 {
@@ -827,6 +924,8 @@ add_tests (const char *transport)
   ADD ("metadata", test_metadata);
   ADD ("error", test_error);
   ADD ("unknown-method", test_unknown_method);
+  ADD ("method-only-paths", test_method_only_paths);
+  ADD ("set-header-concurrent", test_set_header_concurrent);
   ADD ("timeout", test_timeout);
   ADD ("cancel", test_cancel);
   ADD ("stream", test_stream);

@@ -1540,6 +1540,185 @@ test_stream_no_default_deadline (Fixture       *f,
   stream_run_clear (&run);
 }
 
+/* ---- channel headers and URL shapes ---- */
+
+/* Replaces f->channel by one at the raw server's URL followed by @suffix. */
+static void
+rebase (Fixture    *f,
+        const char *suffix,
+        gboolean    method_only)
+{
+  g_autofree char *url = g_strconcat (raw_server_get_url (f->server), suffix, NULL);
+  g_autoptr(GError) error = NULL;
+
+  g_clear_object (&f->channel);
+  f->channel = cp_channel_new (url, &error);
+  g_assert_no_error (error);
+  g_object_set (f->channel, "method-only-paths", method_only, NULL);
+}
+
+static char *
+last_header (Fixture    *f,
+             const char *name)
+{
+  g_autoptr(GBytes) request = last_request (f);
+
+  return raw_request_header (request, name);
+}
+
+static char *
+last_line (Fixture *f)
+{
+  g_autoptr(GBytes) request = last_request (f);
+
+  return raw_request_line (request);
+}
+
+static void
+test_channel_headers (Fixture       *f,
+                      gconstpointer  data)
+{
+  g_autoptr(GBytes) body = test_get_response ("v", TRUE, CP_CODEC_PROTO);
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) request = NULL;
+  g_autofree char *raw = NULL;
+
+  cp_channel_set_header (f->channel, "Authorization", "Bearer t1");
+  cp_channel_set_header (f->channel, "X-Tenant", "channel");
+  cp_channel_set_header (f->channel, "Content-Type", "evil/x");  /* reserved: ignored */
+  soup_message_headers_append (cp_call_options_get_request_headers (options), "X-Tenant", "call");
+
+  for (guint round = 0; round < 3; round++)
+    {
+      g_autoptr(CpMessage) response = NULL;
+      g_autofree char *auth = NULL;
+      g_autofree char *tenant = NULL;
+      g_autofree char *ct = NULL;
+      g_autofree char *whole = NULL;
+
+      serve (f, 200, "Content-Type: application/proto\r\n", body);
+      response = get (f, "k", round == 0 ? options : NULL, &error);
+      g_assert_no_error (error);
+      auth = last_header (f, "Authorization");
+      tenant = last_header (f, "X-Tenant");
+      ct = last_header (f, "Content-Type");
+      g_assert_cmpstr (ct, ==, "application/proto");
+      request = last_request (f);
+      whole = g_strndup (g_bytes_get_data (request, NULL), g_bytes_get_size (request));
+      g_clear_pointer (&request, g_bytes_unref);
+      switch (round)
+        {
+        case 0:
+          /* The call's own header wins, and is the only one of its name. */
+          g_assert_cmpstr (auth, ==, "Bearer t1");
+          g_assert_cmpstr (tenant, ==, "call");
+          g_assert_null (strstr (whole, "channel"));
+          /* A renewed token replaces the old one in place. */
+          cp_channel_set_header (f->channel, "Authorization", "Bearer t2");
+          break;
+        case 1:
+          g_assert_cmpstr (auth, ==, "Bearer t2");
+          g_assert_cmpstr (tenant, ==, "channel");
+          g_assert_null (strstr (whole, "t1"));
+          cp_channel_set_header (f->channel, "Authorization", NULL);
+          break;
+        default:
+          g_assert_null (auth);
+          g_assert_cmpstr (tenant, ==, "channel");
+        }
+    }
+}
+
+/* A base URL with a path (a capability grant's endpoint): URL = base-url +
+ * procedure, for unary calls (POST and GET) and streams. */
+static void
+test_channel_base_path (Fixture       *f,
+                        gconstpointer  data)
+{
+  const char *base = "/capabilities/secrets/R3JhbnQtaWQtMTIzNDU2Nw==";
+  g_autoptr(GBytes) body = test_get_response ("v", TRUE, CP_CODEC_PROTO);
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  g_autofree char *expected = NULL;
+
+  rebase (f, base, FALSE);
+  serve (f, 200, "Content-Type: application/proto\r\n", body);
+  response = get (f, "k", NULL, &error);
+  g_assert_no_error (error);
+  line = last_line (f);
+  expected = g_strdup_printf ("POST %s/kv.v1.KVService/Get HTTP/1.1", base);
+  g_assert_cmpstr (line, ==, expected);
+}
+
+static void
+check_stream_line (Fixture    *f,
+                   const char *expected)
+{
+  g_autofree char *line = last_line (f);
+  g_autofree char *auth = last_header (f, "Authorization");
+
+  g_assert_cmpstr (line, ==, expected);
+  g_assert_cmpstr (auth, ==, "Bearer rt");
+}
+
+/* method-only-paths: URL = base-url + "/" + method, for every call kind. */
+static void
+test_channel_method_only_paths (Fixture       *f,
+                                gconstpointer  data)
+{
+  g_autoptr(GBytes) body = test_get_response ("v", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) m1 = test_get_response ("one", TRUE, CP_CODEC_PROTO);
+  g_autoptr(GBytes) end = text_bytes ("{}");
+  g_autoptr(GBytes) stream_body = envelopes (0, m1, 2, end, -1);
+  g_autoptr(CpCallOptions) get_options = cp_call_options_new ();
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(CpMessage) client_response = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *line = NULL;
+  gboolean method_only = FALSE;
+  StreamRun run;
+
+  rebase (f, "/services/kv/kv-plugin-3fa0/", TRUE);
+  cp_channel_set_header (f->channel, "Authorization", "Bearer rt");
+  g_object_get (f->channel, "method-only-paths", &method_only, NULL);
+  g_assert_true (method_only);
+
+  serve (f, 200, "Content-Type: application/proto\r\n", body);
+  response = get (f, "k", NULL, &error);
+  g_assert_no_error (error);
+  check_stream_line (f, "POST /services/kv/kv-plugin-3fa0/Get HTTP/1.1");
+  g_clear_object (&response);
+
+  cp_call_options_set_use_get (get_options, TRUE);
+  serve (f, 200, "Content-Type: application/proto\r\n", body);
+  response = get (f, "k", get_options, &error);
+  g_assert_no_error (error);
+  check_stream_line (f, "GET /services/kv/kv-plugin-3fa0/Get?connect=v1&base64=1&encoding=proto&message=CgFr HTTP/1.1");
+
+  serve_stream (f, STREAM_CT, stream_body, TRUE, RAW_AFTER_CLOSE);
+  stream_run_init (&run, watch (f, NULL));
+  stream_run_wait (&run);
+  g_assert_no_error (run.error);
+  stream_run_clear (&run);
+  check_stream_line (f, "POST /services/kv/kv-plugin-3fa0/GetMany HTTP/1.1");
+
+  serve_stream (f, STREAM_CT, stream_body, TRUE, RAW_AFTER_CLOSE);
+  client_response = client_stream (f, 1, &error);
+  g_assert_no_error (error);
+  check_stream_line (f, "POST /services/kv/kv-plugin-3fa0/PutMany HTTP/1.1");
+
+  /* Off again: the whole procedure. */
+  g_object_set (f->channel, "method-only-paths", FALSE, NULL);
+  g_clear_object (&response);
+  serve (f, 200, "Content-Type: application/proto\r\n", body);
+  response = get (f, "k", NULL, &error);
+  g_assert_no_error (error);
+  line = last_line (f);
+  g_assert_cmpstr (line, ==, "POST /services/kv/kv-plugin-3fa0/kv.v1.KVService/Get HTTP/1.1");
+}
+
 #define ADD(path, func) \
   g_test_add ("/client/raw/" path, Fixture, NULL, fixture_setup, func, fixture_teardown)
 
@@ -1557,6 +1736,9 @@ main (int argc, char **argv)
   kv_test_ensure_types ();
 
   ADD ("unary/proto", test_unary_proto);
+  ADD ("channel/headers", test_channel_headers);
+  ADD ("channel/base-path", test_channel_base_path);
+  ADD ("channel/method-only-paths", test_channel_method_only_paths);
   ADD ("unary/json", test_unary_json);
   ADD ("unary/empty-proto-body", test_unary_empty_proto);
   ADD ("unary/timeout-header", test_unary_timeout_header);
