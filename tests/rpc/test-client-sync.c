@@ -169,7 +169,7 @@ count_server_connections (guint port)
       unsigned int local_port, state;
 
       if (sscanf (lines[i], " %*u: %*x:%x %*x:%*x %x", &local_port, &state) == 2 &&
-          local_port == port && (state == 0x01 || state == 0x08))
+          local_port == port && state == 0x01 /* ESTABLISHED: a connection the client still holds */)
         n++;
     }
   return n;
