@@ -35,6 +35,9 @@ typedef struct {
   gboolean err_eof;             /* its stderr is drained */
   gboolean exit_handled;
   GSource *exit_grace;          /* waits for stderr to drain after the exit */
+  guint16 port;                 /* CP_STARTUP_MODE_PORT: the port it was given */
+  GSource *probe_retry;         /* ... and the next connection attempt */
+  guint probe_delay_ms;
 } Launch;
 
 struct _CpProcessDiscovery
@@ -45,6 +48,8 @@ struct _CpProcessDiscovery
   GStrv environment;
   char *name;
   CpListenMode listen_mode;
+  CpStartupMode startup_mode;
+  char *host_url;
   guint start_timeout_ms;
   guint shutdown_grace_ms;
   CpRestartPolicy restart_policy;
@@ -80,6 +85,8 @@ enum {
   PROP_NAME,
   PROP_URL,
   PROP_LISTEN_MODE,
+  PROP_STARTUP_MODE,
+  PROP_HOST_URL,
   PROP_START_TIMEOUT_MS,
   PROP_SHUTDOWN_GRACE_MS,
   PROP_RESTART_POLICY,

@@ -22,6 +22,10 @@
 #include "cp-runtime-identity-private.h"
 
 #define EXIT_GRACE_MS 500
+/* Port mode: connection attempts start this far apart and back off to
+ * the maximum (a refused local connection fails at once). */
+#define PROBE_FIRST_DELAY_MS 5
+#define PROBE_MAX_DELAY_MS   100
 
 static void launch_next_line (Launch *launch, GDataInputStream *stream);
 
@@ -37,6 +41,7 @@ launch_clear (gpointer data)
       g_source_destroy (launch->exit_grace);
       g_clear_pointer (&launch->exit_grace, g_source_unref);
     }
+  cp_process_clear_source (&launch->probe_retry);
   g_clear_object (&launch->proc);
   g_clear_object (&launch->cancellable);
   g_clear_object (&launch->out);
@@ -128,9 +133,15 @@ start_timeout_cb (gpointer user_data)
   CpProcessDiscovery *self = user_data;
 
   g_clear_pointer (&self->start_timeout, g_source_unref);
-  start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
-                                   "plugin %s did not announce its address within %u ms",
-                                   self->name, self->start_timeout_ms));
+  if (self->startup_mode == CP_STARTUP_MODE_PORT && self->launch != NULL)
+    start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                     "plugin %s did not accept connections on 127.0.0.1:%u "
+                                     "(the port given in PORT) within %u ms",
+                                     self->name, self->launch->port, self->start_timeout_ms));
+  else
+    start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                     "plugin %s did not announce its address within %u ms",
+                                     self->name, self->start_timeout_ms));
   return G_SOURCE_REMOVE;
 }
 
@@ -232,7 +243,8 @@ read_line_cb (GObject      *source,
     line[len - 1] = '\0';
 
   if (self != NULL && is_stdout && !launch->announced && self->launch == launch &&
-      self->state == CP_PROCESS_STATE_STARTING)
+      self->state == CP_PROCESS_STATE_STARTING &&
+      self->startup_mode == CP_STARTUP_MODE_STDOUT_LINE)
     announced (self, launch, line);
   else
     {
@@ -377,6 +389,92 @@ wait_cb (GObject      *source,
     }
 }
 
+/* ---- port mode: waiting until the plugin's port accepts ---- */
+
+static void probe (Launch *launch);
+
+/* Whether the probe of @launch is still wanted. */
+static gboolean
+probing (Launch *launch)
+{
+  CpProcessDiscovery *self = launch->self;
+
+  return self != NULL && self->launch == launch && !launch->announced &&
+         self->state == CP_PROCESS_STATE_STARTING;
+}
+
+static gboolean
+probe_retry_cb (gpointer user_data)
+{
+  Launch *launch = user_data;
+
+  g_clear_pointer (&launch->probe_retry, g_source_unref);
+  if (probing (launch))
+    probe (launch);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+probe_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(Launch) launch = user_data;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+
+  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (!probing (launch))
+    return;
+  if (connection != NULL)
+    {
+      g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", launch->port);
+
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      announced (launch->self, launch, url);
+      return;
+    }
+
+  /* Not listening yet: try again soon (its exit or the start timeout
+   * ends this). */
+  launch->probe_retry = g_timeout_source_new (launch->probe_delay_ms);
+  g_source_set_callback (launch->probe_retry, probe_retry_cb, cp_process_launch_ref (launch),
+                         (GDestroyNotify) cp_process_launch_unref);
+  g_source_set_static_name (launch->probe_retry, "[connectplugin] plugin port probe");
+  g_source_attach (launch->probe_retry, launch->self->context);
+  launch->probe_delay_ms = MIN (launch->probe_delay_ms * 2, PROBE_MAX_DELAY_MS);
+}
+
+static void
+probe (Launch *launch)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, launch->port);
+
+  g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (address), launch->cancellable,
+                                 probe_cb, cp_process_launch_ref (launch));
+}
+
+/* A TCP port on 127.0.0.1 that is free now, for a plugin told to listen
+ * on it. */
+static guint16
+pick_free_port (GError **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL || !g_socket_bind (socket, any_port, FALSE, error))
+    return 0;
+  bound = g_socket_get_local_address (socket, error);
+  if (bound == NULL)
+    return 0;
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
+}
+
 #ifdef __linux__
 /* In the child, before exec: async-signal-safe calls only. */
 static void
@@ -414,7 +512,19 @@ cp_process_launch (CpProcessDiscovery  *self,
 
   g_assert (self->launch == NULL);
 
-  if (self->listen_mode == CP_LISTEN_UNIX)
+  if (self->startup_mode == CP_STARTUP_MODE_PORT)
+    {
+      launch->port = pick_free_port (&local_error);
+      if (launch->port == 0)
+        {
+          g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                       "could not find a free port for plugin %s: %s",
+                       self->name, local_error->message);
+          return FALSE;
+        }
+      listen = g_strdup_printf ("127.0.0.1:%u", launch->port);
+    }
+  else if (self->listen_mode == CP_LISTEN_UNIX)
     {
       launch->tmpdir = g_dir_make_tmp ("connectplugin-XXXXXX", &local_error);
       if (launch->tmpdir == NULL)
@@ -441,6 +551,15 @@ cp_process_launch (CpProcessDiscovery  *self,
         g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
     }
   g_subprocess_launcher_setenv (launcher, CP_LISTEN_ENV, listen, TRUE);
+  if (launch->port != 0)
+    {
+      /* connect-plugin-go's ProcessStrategy conventions. */
+      g_autofree char *port = g_strdup_printf ("%u", launch->port);
+
+      g_subprocess_launcher_setenv (launcher, "PORT", port, TRUE);
+      if (self->host_url != NULL)
+        g_subprocess_launcher_setenv (launcher, "HOST_URL", self->host_url, TRUE);
+    }
   /* In the environment, never in argv: /proc/PID/cmdline is world-readable. */
   if (!self->control_secret_given)
     cp_process_replace_control_secret (self, cp_generate_token (32));
@@ -476,6 +595,11 @@ cp_process_launch (CpProcessDiscovery  *self,
   g_subprocess_wait_async (launch->proc, NULL, wait_cb, cp_process_launch_ref (launch));
   launch_next_line (launch, launch->out);
   launch_next_line (launch, launch->err);
+  if (launch->port != 0)
+    {
+      launch->probe_delay_ms = PROBE_FIRST_DELAY_MS;
+      probe (launch);
+    }
   if (self->start_timeout_ms > 0)
     self->start_timeout = cp_process_add_timeout (self, self->start_timeout_ms, start_timeout_cb);
 
