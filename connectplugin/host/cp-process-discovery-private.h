@@ -17,14 +17,24 @@
 
 G_BEGIN_DECLS
 
+/* One of a launched child's output pipes, read line by line. */
+typedef struct {
+  GPollableInputStream *stream;
+  GSource *source;              /* readable (or cancelled); NULL at the end */
+  GString *partial;             /* the start of a line not ended yet */
+} LaunchPipe;
+
 /* One launched child process. Outlives the discovery if need be: the
- * pending wait/read operations hold references, and find self == NULL. */
+ * pending wait/read operations hold references, and find self == NULL.
+ * Its sources (output pipes, exit wait, start-up timers) are in @context,
+ * the thread-default context it was launched from. */
 typedef struct {
   CpProcessDiscovery *self;     /* NULL once detached */
+  GMainContext *context;
   GSubprocess *proc;
-  GCancellable *cancellable;    /* of the pipe readers */
-  GDataInputStream *out;
-  GDataInputStream *err;
+  GCancellable *cancellable;    /* of the pipe readers and the probe */
+  LaunchPipe out;
+  LaunchPipe err;
   char *pid;
   char *tmpdir;                 /* unix socket directory, removed at the end */
   char *socket_path;
