@@ -61,6 +61,21 @@ find_entry (CpPlugin   *self,
   return NULL;
 }
 
+/* `/pkg.Service/` → `pkg.Service`; anything else (a bare name, a longer
+ * path) is kept as it is. */
+static char *
+bare_service_name (const char *path)
+{
+  gsize len;
+
+  if (path == NULL || path[0] != '/')
+    return g_strdup (path);
+  len = strlen (path);
+  if (len > 2 && path[len - 1] == '/' && memchr (path + 1, '/', len - 2) == NULL)
+    return g_strndup (path + 1, len - 2);
+  return g_strdup (path);
+}
+
 static void
 cp_plugin_finalize (GObject *object)
 {
@@ -359,10 +374,14 @@ cp_plugin_get_implementation (CpPlugin            *plugin,
  * cp_plugin_get_service_path:
  * @plugin: a [class@ConnectPlugin.Plugin]
  *
- * Gets the path of the plugin's first service (`/kv.v1.KVService/`), as
- * reported in the handshake's `PluginInfo.service_path`.
+ * Gets the name of the plugin's first service (`kv.v1.KVService`), as
+ * reported in the handshake's `PluginInfo.service_path`. It is the bare
+ * service name, as connect-plugin-go writes it; readers such as
+ * [method@ConnectPlugin.Plugin.lookup_descriptor] also accept the older
+ * `/kv.v1.KVService/` form.
  *
- * Returns: (transfer none) (nullable): the path, or %NULL without services
+ * Returns: (transfer none) (nullable): the service name, or %NULL without
+ *   services
  */
 const char *
 cp_plugin_get_service_path (CpPlugin *plugin)
@@ -374,7 +393,7 @@ cp_plugin_get_service_path (CpPlugin *plugin)
   if (plugin->services->len == 0)
     return NULL;
   entry = plugin->services->pdata[0];
-  return cp_service_descriptor_get_path (entry->descriptor);
+  return cp_service_descriptor_get_full_name (entry->descriptor);
 }
 
 /**
@@ -382,9 +401,12 @@ cp_plugin_get_service_path (CpPlugin *plugin)
  * @plugin: a [class@ConnectPlugin.Plugin]
  * @type: the service type provided to other plugins, e.g. `cache`
  * @version: (nullable): its version
- * @path: (nullable): where it is served, e.g. `/cache.v1.Cache/`
+ * @path: (nullable): where it is served, e.g. `cache.v1.Cache`
  *
  * Declares a service the plugin provides (`ServiceDeclaration`).
+ *
+ * A service path given as `/cache.v1.Cache/` is stored and sent as the bare
+ * `cache.v1.Cache`, as connect-plugin-go writes `ServiceDeclaration.path`.
  */
 void
 cp_plugin_add_provides (CpPlugin   *plugin,
@@ -392,6 +414,7 @@ cp_plugin_add_provides (CpPlugin   *plugin,
                         const char *version,
                         const char *path)
 {
+  g_autofree char *bare_path = bare_service_name (path);
   CpServiceDeclaration *declaration;
 
   g_return_if_fail (CP_IS_PLUGIN (plugin));
@@ -400,7 +423,7 @@ cp_plugin_add_provides (CpPlugin   *plugin,
   declaration = cp_service_declaration_new ();
   cp_service_declaration_set_type_ (declaration, type);
   cp_service_declaration_set_version (declaration, version);
-  cp_service_declaration_set_path (declaration, path);
+  cp_service_declaration_set_path (declaration, bare_path);
   g_ptr_array_add (plugin->provides, declaration);
 }
 
