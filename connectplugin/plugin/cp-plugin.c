@@ -61,21 +61,6 @@ find_entry (CpPlugin   *self,
   return NULL;
 }
 
-/* `/pkg.Service/` → `pkg.Service`; anything else (a bare name, a longer
- * path) is kept as it is. */
-static char *
-bare_service_name (const char *path)
-{
-  gsize len;
-
-  if (path == NULL || path[0] != '/')
-    return g_strdup (path);
-  len = strlen (path);
-  if (len > 2 && path[len - 1] == '/' && memchr (path + 1, '/', len - 2) == NULL)
-    return g_strndup (path + 1, len - 2);
-  return g_strdup (path);
-}
-
 static void
 cp_plugin_finalize (GObject *object)
 {
@@ -401,12 +386,13 @@ cp_plugin_get_service_path (CpPlugin *plugin)
  * @plugin: a [class@ConnectPlugin.Plugin]
  * @type: the service type provided to other plugins, e.g. `cache`
  * @version: (nullable): its version
- * @path: (nullable): where it is served, e.g. `cache.v1.Cache`
+ * @path: (nullable): where it is served, e.g. `/cache.v1.Cache/`
  *
- * Declares a service the plugin provides (`ServiceDeclaration`).
- *
- * A service path given as `/cache.v1.Cache/` is stored and sent as the bare
- * `cache.v1.Cache`, as connect-plugin-go writes `ServiceDeclaration.path`.
+ * Declares a service the plugin provides (`ServiceDeclaration`). The path
+ * is sent as given: it is the `endpoint_path` the plugin registers with its
+ * host, which the host's router puts between the plugin's URL and the
+ * method name, so connect-plugin-go's examples (and ours) write it
+ * `/pkg.Service/`.
  */
 void
 cp_plugin_add_provides (CpPlugin   *plugin,
@@ -414,7 +400,6 @@ cp_plugin_add_provides (CpPlugin   *plugin,
                         const char *version,
                         const char *path)
 {
-  g_autofree char *bare_path = bare_service_name (path);
   CpServiceDeclaration *declaration;
 
   g_return_if_fail (CP_IS_PLUGIN (plugin));
@@ -423,7 +408,7 @@ cp_plugin_add_provides (CpPlugin   *plugin,
   declaration = cp_service_declaration_new ();
   cp_service_declaration_set_type_ (declaration, type);
   cp_service_declaration_set_version (declaration, version);
-  cp_service_declaration_set_path (declaration, bare_path);
+  cp_service_declaration_set_path (declaration, path);
   g_ptr_array_add (plugin->provides, declaration);
 }
 

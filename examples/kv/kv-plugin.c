@@ -52,7 +52,7 @@ main (int argc, char **argv)
 
   plugin = cp_plugin_new ("kv", "1.0.0");
   cp_plugin_add_service (plugin, CP_SKELETON (kv));
-  cp_plugin_add_provides (plugin, "kv", "1.0.0", "kv.v1.KVService");
+  cp_plugin_add_provides (plugin, "kv", "1.0.0", "/kv.v1.KVService/");
 
   server = cp_server_new ();
   cp_server_add_plugin (server, plugin);

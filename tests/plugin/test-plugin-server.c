@@ -268,7 +268,7 @@ check_handshake_ok (Fixture *f,
   provides = cp_plugin_info_get_provides (info);
   g_assert_cmpuint (provides->len, ==, 1);
   g_assert_cmpstr (cp_service_declaration_get_type_ (provides->pdata[0]), ==, "slow");
-  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "plugintest.v1.SlowService");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "/plugintest.v1.SlowService/");
   requires = cp_plugin_info_get_requires_ (info);
   g_assert_cmpuint (requires->len, ==, 1);
   g_assert_cmpstr (cp_service_dependency_get_type_ (requires->pdata[0]), ==, "logger");
@@ -861,15 +861,16 @@ test_plugin_descriptors (void)
   g_assert_no_error (error);
   g_assert_cmpstr (cp_plugin_get_service_path (host_side), ==, "plugintest.v1.SlowService");
 
-  /* provides[].path goes out bare, as connect-plugin-go writes it; other
-   * paths are kept as given. */
+  /* provides[].path goes out as given: it is the endpoint path the plugin
+   * registers with its host (connect-plugin-go's examples write
+   * "/pkg.Service/"). */
   cp_plugin_add_provides (host_side, "a", NULL, "/plugintest.v1.SlowService/");
   cp_plugin_add_provides (host_side, "b", NULL, "plugintest.v1.SlowService");
   cp_plugin_add_provides (host_side, "c", NULL, "/services/slow/");
   cp_plugin_add_provides (host_side, "d", NULL, NULL);
   provides = cp_plugin_get_provides (host_side);
   g_assert_cmpuint (provides->len, ==, 4);
-  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "plugintest.v1.SlowService");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "/plugintest.v1.SlowService/");
   g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[1]), ==, "plugintest.v1.SlowService");
   g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[2]), ==, "/services/slow/");
   g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[3]), ==, "");
@@ -1075,7 +1076,7 @@ test_identity (Fixture *f, gconstpointer data)
   g_assert_cmpstr (cp_get_plugin_info_response_get_self_version (info), ==, "1.2.3");
   provides = cp_get_plugin_info_response_get_provides (info);
   g_assert_cmpuint (provides->len, ==, 1);
-  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "plugintest.v1.SlowService");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "/plugintest.v1.SlowService/");
   metadata = cp_get_plugin_info_response_get_metadata (info);
   g_assert_cmpstr (g_hash_table_lookup (metadata, "team"), ==, "plugins");
 
