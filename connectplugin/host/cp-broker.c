@@ -466,6 +466,8 @@ cp_broker_new (CpServer *server)
  * cp_broker_get_server:
  * @broker: a [class@ConnectPlugin.Broker]
  *
+ * Gets the host's server the broker serves on.
+ *
  * Returns: (transfer none): the host's server
  */
 CpServer *
@@ -496,6 +498,8 @@ cp_broker_get_plugins (CpBroker *broker)
  * cp_broker_lookup_plugin:
  * @broker: a [class@ConnectPlugin.Broker]
  * @runtime_id: a runtime id
+ *
+ * Finds a plugin by its runtime id.
  *
  * Returns: (transfer none) (nullable): the plugin with @runtime_id
  */
