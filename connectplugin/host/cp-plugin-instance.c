@@ -30,6 +30,7 @@ struct _CpPluginInstance
   GPtrArray *provides;
   GPtrArray *requires;
   GQueue drain_tasks;             /* GTask* waiting for n_inflight == 0 */
+  GWeakRef replacement;
 };
 
 enum {
@@ -92,6 +93,7 @@ cp_plugin_instance_finalize (GObject *object)
   g_strfreev (self->unavailable_dependencies);
   g_clear_pointer (&self->provides, g_ptr_array_unref);
   g_clear_pointer (&self->requires, g_ptr_array_unref);
+  g_weak_ref_clear (&self->replacement);
   G_OBJECT_CLASS (cp_plugin_instance_parent_class)->finalize (object);
 }
 
@@ -261,6 +263,7 @@ cp_plugin_instance_init (CpPluginInstance *self)
 {
   self->routable = TRUE;
   g_queue_init (&self->drain_tasks);
+  g_weak_ref_init (&self->replacement, NULL);
 }
 
 /**
@@ -404,6 +407,21 @@ cp_plugin_instance_set_requires (CpPluginInstance *self,
     g_ptr_array_ref (requires);
   g_clear_pointer (&self->requires, g_ptr_array_unref);
   self->requires = requires;
+}
+
+void
+cp_plugin_instance_set_replacement (CpPluginInstance *self,
+                                    CpPluginInstance *replacement)
+{
+  g_return_if_fail (CP_IS_PLUGIN_INSTANCE (self));
+  g_weak_ref_set (&self->replacement, replacement);
+}
+
+CpPluginInstance *
+cp_plugin_instance_get_replacement (CpPluginInstance *self)
+{
+  g_return_val_if_fail (CP_IS_PLUGIN_INSTANCE (self), NULL);
+  return g_weak_ref_get (&self->replacement);
 }
 
 void
