@@ -14,11 +14,15 @@
  *   - secrets-reader requests the "secrets" capability from the Go broker
  *     and reads db-password through the grant (it logs the value, which
  *     comes to this process's log through CpProcessDiscovery).
+ *   - the Go host's Platform.AddPlugin and RemovePlugin drive one of our
+ *     plugins (a CpServer in this process) through PluginIdentity and
+ *     PluginControl.
  * Every process is stopped by PID at the end.
  */
 #include <string.h>
 
 #include "app.cp.h"
+#include "logger.cp.h"
 
 #define GUARD_S 30
 
@@ -211,6 +215,102 @@ test_capability_from_go (void)
   go_host_stop (&host);
 }
 
+/* A Go host's Platform.AddPlugin / RemovePlugin drive our plugin through
+ * PluginIdentity (GetPluginInfo, SetRuntimeIdentity with the host's URL:
+ * our plugin registers and reports HEALTHY to the Go host) and
+ * PluginControl.Shutdown. connect-plugin-go sends no control secret, so the
+ * plugin allows unauthenticated control, as `--insecure-control` does. */
+static gboolean shutdown_requested;
+
+static void
+on_shutdown_requested (CpServer *server, int grace, const char *reason, gpointer data)
+{
+  shutdown_requested = TRUE;
+}
+
+static void
+on_line (GObject *source, GAsyncResult *result, gpointer data)
+{
+  char **line = data;
+
+  *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
+  if (*line == NULL)
+    *line = g_strdup ("(end of output)");
+}
+
+static char *
+read_line (GDataInputStream *out)
+{
+  char *line = NULL;
+  guint guard = g_timeout_add_seconds (GUARD_S, on_guard, NULL);
+
+  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, on_line, &line);
+  while (line == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (guard);
+  return line;
+}
+
+static void
+test_go_platform_drives_ours (void)
+{
+  g_autoptr(DemoLogger) logger = demo_logger_skeleton_new ();
+  g_autoptr(CpPlugin) plugin = cp_plugin_new ("logger", "1.0.0");
+  g_autoptr(CpServer) server = NULL;
+  g_autoptr(GSubprocess) go = NULL;
+  g_autoptr(GDataInputStream) out = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *go_url = NULL;
+  g_autofree char *added = NULL;
+  g_autofree char *removed = NULL;
+  g_autofree char *expected = NULL;
+
+  cp_plugin_add_service (plugin, CP_SKELETON (logger));
+  cp_plugin_add_provides (plugin, "logger", "1.0.0", "/logger.v1.Logger/");
+  server = g_object_new (CP_TYPE_SERVER, "self-id", "logger-plugin", "self-version", "1.0.0",
+                         "identity-enabled", TRUE, "plugin-control-enabled", TRUE,
+                         "control-allow-unauthenticated", TRUE, NULL);
+  g_signal_connect (server, "shutdown-requested", G_CALLBACK (on_shutdown_requested), NULL);
+  cp_server_add_plugin (server, plugin);
+  g_assert_true (cp_server_start (server, &error));
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+
+  go = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, go_host_path,
+                         "--listen", "127.0.0.1:0", "--add", url, "--remove",
+                         "--identity-host-url", "self", "--remove-grace", "0s", NULL);
+  g_assert_no_error (error);
+  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (go));
+  go_url = read_line (out);
+  added = read_line (out);
+  g_test_message ("Go host %s: %s", go_url, added);
+  expected = g_strdup_printf ("added %s", cp_server_get_runtime_id (server));
+  g_assert_cmpstr (added, ==, expected);
+  /* Registered with the Go registry too (the health report may come
+   * first). */
+  {
+    guint guard = g_timeout_add_seconds (GUARD_S, on_guard, NULL);
+
+    while (!cp_server_get_host_registered (server))
+      g_main_context_iteration (NULL, TRUE);
+    g_source_remove (guard);
+  }
+  g_assert_cmpstr (cp_server_get_host_url (server), ==, go_url);
+
+  removed = read_line (out);
+  g_free (expected);
+  expected = g_strdup_printf ("removed %s", cp_server_get_runtime_id (server));
+  g_assert_cmpstr (removed, ==, expected);
+  while (!shutdown_requested)
+    g_main_context_iteration (NULL, TRUE);
+
+  g_subprocess_send_signal (go, SIGTERM);
+  g_subprocess_wait (go, NULL, NULL);
+  cp_server_close (server);
+  cp_skeleton_unexport (CP_SKELETON (logger));
+}
+
 int
 main (int argc, char **argv)
 {
@@ -225,5 +325,6 @@ main (int argc, char **argv)
   plugin_dir = argv[2];
   g_test_add_func ("/interop/go/platform/routed-through-go-router", test_routed_through_go);
   g_test_add_func ("/interop/go/platform/capability-from-go-broker", test_capability_from_go);
+  g_test_add_func ("/interop/go/platform/go-add-remove-drives-ours", test_go_platform_drives_ours);
   return g_test_run ();
 }
