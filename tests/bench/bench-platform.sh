@@ -123,11 +123,13 @@ if [ -z "$GO_SKIP" ]; then
 fi
 
 for round in $(seq "$ROUNDS"); do
-  (unset ROUTE_ID ROUTE_TOKEN; ROUTE_PATH=/kv.v1.KVService/Get run_wrk direct "$DIRECT"; declare -p RPS P50 P99 >"$TMP/direct.$round")
-  source "$TMP/direct.$round"
-  ROUTE_ID=${OUR_ROUTE[0]} ROUTE_TOKEN=${OUR_ROUTE[1]} ROUTE_PATH=${OUR_ROUTE[2]} run_wrk routed "$OURS"
+  export ROUTE_ID= ROUTE_TOKEN= ROUTE_PATH=/kv.v1.KVService/Get
+  run_wrk direct "$DIRECT"
+  export ROUTE_ID=${OUR_ROUTE[0]} ROUTE_TOKEN=${OUR_ROUTE[1]} ROUTE_PATH=${OUR_ROUTE[2]}
+  run_wrk routed "$OURS"
   if [ -z "$GO_SKIP" ]; then
-    ROUTE_ID=${GO_ROUTE[0]} ROUTE_TOKEN=${GO_ROUTE[1]} ROUTE_PATH=${GO_ROUTE[2]} run_wrk go-routed "$GOHOST"
+    export ROUTE_ID=${GO_ROUTE[0]} ROUTE_TOKEN=${GO_ROUTE[1]} ROUTE_PATH=${GO_ROUTE[2]}
+    run_wrk go-routed "$GOHOST"
   fi
 done
 
