@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cp-error.h"
+#include "cp-http-connection-private.h"
 
 #define READ_SIZE (16 * 1024)
 
@@ -100,12 +101,24 @@ route_call_finish (RouteCall *call)
 static void
 route_call_cut (RouteCall *call)
 {
-  if (!call->aborted && !cp_http_exchange_is_finished (call->exchange))
+  g_autoptr(CpHttpExchange) exchange = cp_http_exchange_ref (call->exchange);
+  gboolean aborted = call->aborted;
+
+  route_call_finish (call);     /* may free @call */
+  if (aborted || cp_http_exchange_is_finished (exchange))
+    return;
+  if (exchange->conn != NULL)
     {
-      cp_http_exchange_set_close (call->exchange);
-      cp_http_exchange_end_response (call->exchange);
+      /* A reset, not a clean end of the chunked body. */
+      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
+                                                      "upstream failed mid-response");
+      cp_http_connection_close (exchange->conn, error);
     }
-  route_call_finish (call);
+  else
+    {
+      cp_http_exchange_set_close (exchange);
+      cp_http_exchange_end_response (exchange);
+    }
 }
 
 static void read_next (RouteCall *call);
@@ -465,7 +478,7 @@ handle (CpRpcServer    *server,
                                    "service unavailable (provider unhealthy)");
       return;
     }
-  g_debug ("router: %s → %s %s (service %s)", cp_plugin_instance_get_runtime_id (caller),
+  g_debug ("router: %s -> %s %s (service %s)", cp_plugin_instance_get_runtime_id (caller),
            provider_id, method, type);
   forward (router, exchange, provider,
            target_url (provider, endpoint_path, method, cp_http_exchange_get_query (exchange)));
