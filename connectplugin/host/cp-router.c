@@ -40,6 +40,7 @@ typedef struct {
   gboolean aborted;             /* the caller went away */
   gboolean timed_out;
   gboolean waiting_writable;
+  gboolean completed;           /* the upstream response was read to its end */
   gboolean finished;
 } RouteCall;
 
@@ -80,7 +81,10 @@ route_call_finish (RouteCall *call)
       g_source_destroy (call->deadline);
       g_clear_pointer (&call->deadline, g_source_unref);
     }
-  g_cancellable_cancel (call->cancellable);
+  /* A completed upstream response keeps its connection for the next call;
+   * anything else is cancelled. */
+  if (!call->completed)
+    g_cancellable_cancel (call->cancellable);
   if (call->body != NULL)
     {
       g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -139,6 +143,7 @@ on_read (GObject      *source,
     route_call_cut (call);
   else if (g_bytes_get_size (chunk) == 0)
     {
+      call->completed = TRUE;
       cp_http_exchange_end_response (call->exchange);
       route_call_finish (call);
     }
