@@ -144,6 +144,10 @@ on_read (GObject      *source,
   else if (g_bytes_get_size (chunk) == 0)
     {
       call->completed = TRUE;
+      /* After EOF closing cannot block, and doing it now hands the
+       * connection back to libsoup's pool before the next call arrives. */
+      g_input_stream_close (call->response, NULL, NULL);
+      g_clear_object (&call->response);
       cp_http_exchange_end_response (call->exchange);
       route_call_finish (call);
     }
@@ -332,6 +336,9 @@ upstream_message (CpHttpExchange *exchange,
   if (uri == NULL)
     return NULL;
   msg = soup_message_new_from_uri (cp_http_exchange_get_method (exchange), uri);
+  /* Connect calls are POSTs: without IDEMPOTENT libsoup opens a new
+   * connection for every one of them. */
+  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
   if (body != NULL)
     soup_message_set_request_body (msg, NULL, G_INPUT_STREAM (body),
                                    soup_message_headers_get_content_length (in) > 0 &&

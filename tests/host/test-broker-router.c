@@ -454,7 +454,7 @@ test_unary_proxy (Fixture *f, gconstpointer data)
   cp_channel_set_header (channel, "Authorization", bearer);
   cp_channel_set_header (channel, "X-Custom", "yes");
   proxy = kv_kv_service_proxy_new (channel);
-  for (int i = 0; i < 3; i++)
+  for (int i = 0; i < 5; i++)
     {
       g_clear_pointer (&value, g_free);
       kv_kv_service_call_get (proxy, request, NULL, NULL, on_get_done, &value);
@@ -463,6 +463,8 @@ test_unary_proxy (Fixture *f, gconstpointer data)
       g_assert_cmpstr (value, ==, "k1|auth=-;rid=-;custom=yes");
     }
   g_assert_cmpuint (cp_plugin_instance_get_n_inflight (f->provider), ==, 0);
+  /* Sequential calls share one upstream connection (keep-alive). */
+  g_assert_cmpuint (cp_http_server_get_n_connections (cp_rpc_server_get_http_server (f->up)), ==, 1);
   (void) done;
 }
 
