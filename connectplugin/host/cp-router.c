@@ -92,6 +92,12 @@ route_call_finish (RouteCall *call)
       cp_router_body_detach (call->body);
       cp_router_body_fail (call->body, error);
     }
+  if (call->body_paused && !call->aborted)
+    {
+      /* Let the transport drain what the caller still sends. */
+      call->body_paused = FALSE;
+      cp_http_exchange_resume_body (call->exchange);
+    }
   cp_plugin_instance_call_finished (call->provider);
   if (call->router != NULL)
     g_hash_table_remove (call->router->calls, call);
@@ -333,7 +339,11 @@ upstream_message (CpHttpExchange *exchange,
   SoupMessageHeadersIter iter;
   const char *name, *value;
 
-  if (uri == NULL)
+  /* Plugins register where they listen over TCP (base_url); a unix: URL
+   * is not routable by this session. */
+  if (uri == NULL || g_uri_get_host (uri) == NULL ||
+      (g_ascii_strcasecmp (g_uri_get_scheme (uri), "http") != 0 &&
+       g_ascii_strcasecmp (g_uri_get_scheme (uri), "https") != 0))
     return NULL;
   msg = soup_message_new_from_uri (cp_http_exchange_get_method (exchange), uri);
   /* Connect calls are POSTs: without IDEMPOTENT libsoup opens a new

@@ -136,6 +136,8 @@ up_raw (CpRpcServer    *server,
       g_clear_pointer (&f->held, cp_http_exchange_unref);
       f->held = cp_http_exchange_ref (exchange);
     }
+  else if (g_str_equal (path, "/raw.v1.Raw/Early"))
+    cp_http_exchange_respond (exchange, 200, NULL, g_bytes_new_static ("early", 5));
   else if (g_str_equal (path, "/raw.v1.Raw/Silent"))
     {
       g_clear_pointer (&f->held, cp_http_exchange_unref);
@@ -660,6 +662,40 @@ test_bad_gateway (Fixture *f, gconstpointer data)
   cp_plugin_instance_set_url (f->provider, dead);
   ASSERT_CALL (f, path, "caller", "502 upstream failed\n");
   g_assert_cmpuint (cp_plugin_instance_get_n_inflight (f->provider), ==, 0);
+  /* A URL the router cannot reach over HTTP. */
+  cp_plugin_instance_set_url (f->provider, "unix:/tmp/nowhere.sock");
+  ASSERT_CALL (f, path, "caller", "502 invalid provider URL\n");
+  g_assert_cmpuint (cp_plugin_instance_get_n_inflight (f->provider), ==, 0);
+}
+
+/* The provider answers before reading a large client stream: the call
+ * ends at once, nothing stays in flight, the host serves the next call. */
+static void
+test_early_answer (Fixture *f, gconstpointer data)
+{
+  g_autofree char *path = g_strdup_printf ("/services/raw/%s/Early", f->pid);
+  g_autofree char *headers = g_strdup_printf ("/services/raw/%s/Headers", f->pid);
+  g_autoptr(CpRouterBody) body = cp_router_body_new (NULL, NULL);
+  g_autofree guint8 *block = g_malloc0 (16 * 1024);
+  Req *req;
+
+  for (int i = 0; i < 64; i++)
+    cp_router_body_push (body, g_bytes_new_static (block, 16 * 1024));
+  cp_router_body_end (body);
+  req = req_start (f, "POST", path, "caller", G_INPUT_STREAM (body));
+  wait_for (&req->done);
+  /* libsoup writes the whole request body before it reads an answer, so
+   * the router's upstream write fails (the provider closed after its
+   * early answer): the caller gets 502, or the pipe breaks under its own
+   * body write for the same reason. Either way nothing hangs. */
+  if (req->error == NULL)
+    g_assert_cmpuint (req->status, ==, 502);
+  else
+    g_test_message ("caller saw: %s", req->error->message);
+  g_assert_cmpuint (cp_plugin_instance_get_n_inflight (f->provider), ==, 0);
+  req_free (req);
+  /* The host still serves the next call. */
+  ASSERT_CALL (f, headers, "caller", "203 auth=-;rid=-;custom=yes;timeout=-;query=-");
 }
 
 /* A provider that never answers: 502 at the caller's deadline, or at the
@@ -809,6 +845,7 @@ main (int argc, char **argv)
   ADD ("/broker/router/503", test_unavailable);
   ADD ("/broker/router/502", test_bad_gateway);
   ADD ("/broker/router/502-timeout", test_timeout_before_headers);
+  ADD ("/broker/router/early-answer", test_early_answer);
   ADD ("/broker/router/hang-mid-stream", test_hang_mid_stream);
   ADD ("/broker/router/caller-abort", test_caller_abort);
   ADD ("/broker/rate/router-429", test_rate_limit_router);
