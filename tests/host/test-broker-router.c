@@ -40,6 +40,16 @@ typedef struct {
   gboolean up_body_done;
 } Fixture;
 
+/* Hands a new GBytes to a transfer-none call and drops it. */
+static GBytes *
+scratch (GBytes *bytes)
+{
+  static GBytes *last;
+
+  g_clear_pointer (&last, g_bytes_unref);
+  return last = bytes;
+}
+
 static void
 wait_for (gboolean *flag)
 {
@@ -90,7 +100,7 @@ up_end (CpHttpExchange *exchange, gpointer user_data)
 
   f->up_body_done = TRUE;
   if (g_str_has_suffix (cp_http_exchange_get_path (exchange), "/Count"))
-    cp_http_exchange_respond (exchange, 200, NULL, g_bytes_new (text, strlen (text)));
+    cp_http_exchange_respond (exchange, 200, NULL, scratch (g_bytes_new (text, strlen (text))));
 }
 
 static void
@@ -125,19 +135,19 @@ up_raw (CpRpcServer    *server,
       g_autoptr(SoupMessageHeaders) out = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
 
       soup_message_headers_append (out, "X-Upstream", "yes");
-      cp_http_exchange_respond (exchange, 203, out, g_bytes_new (text, strlen (text)));
+      cp_http_exchange_respond (exchange, 203, out, scratch (g_bytes_new (text, strlen (text))));
     }
   else if (g_str_equal (path, "/raw.v1.Raw/Count"))
     ;                                   /* answered at body end */
   else if (g_str_equal (path, "/raw.v1.Raw/Stream") || g_str_equal (path, "/raw.v1.Raw/Hang"))
     {
       cp_http_exchange_begin_response (exchange, 200, NULL);
-      cp_http_exchange_write (exchange, g_bytes_new_static ("first\n", 6));
+      cp_http_exchange_write (exchange, scratch (g_bytes_new_static ("first\n", 6)));
       g_clear_pointer (&f->held, cp_http_exchange_unref);
       f->held = cp_http_exchange_ref (exchange);
     }
   else if (g_str_equal (path, "/raw.v1.Raw/Early"))
-    cp_http_exchange_respond (exchange, 200, NULL, g_bytes_new_static ("early", 5));
+    cp_http_exchange_respond (exchange, 200, NULL, scratch (g_bytes_new_static ("early", 5)));
   else if (g_str_equal (path, "/raw.v1.Raw/Silent"))
     {
       g_clear_pointer (&f->held, cp_http_exchange_unref);
@@ -387,6 +397,7 @@ raw_call_full (Fixture    *f,
   g_autofree char *bearer = g_strdup_printf ("Bearer %s", f->ctok);
   GThread *thread;
   const char *body;
+  char *result;
   guint status;
 
   raw.address = g_strdup (f->host_url + strlen ("http://"));
@@ -402,9 +413,11 @@ raw_call_full (Fixture    *f,
   status = atoi (raw.answer->str + strlen ("HTTP/1.1 "));
   body = strstr (raw.answer->str, "\r\n\r\n");
   g_assert_nonnull (body);
+  result = g_strdup_printf ("%u %s", status, body + 4);
   g_free (raw.address);
   g_free (raw.request);
-  return g_strdup_printf ("%u %s", status, body + 4);
+  g_string_free (raw.answer, TRUE);
+  return result;
 }
 
 static char *
@@ -428,11 +441,13 @@ on_get_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(KvGetResponse) response = kv_kv_service_call_get_finish (KV_KV_SERVICE (source), result, &error);
+  g_autoptr(GBytes) value = NULL;
   char **out = user_data;
 
   g_assert_no_error (error);
-  *out = g_strndup (g_bytes_get_data (kv_get_response_get_value (response), NULL),
-                    g_bytes_get_size (kv_get_response_get_value (response)));
+  value = kv_get_response_get_value (response);
+
+  *out = g_strndup (g_bytes_get_data (value, NULL), g_bytes_get_size (value));
 }
 
 /* A generated proxy on a channel through the router, as
@@ -505,7 +520,7 @@ test_server_stream (Fixture *f, gconstpointer data)
   g_assert_cmpstr (req->body->str, ==, "first\n");
   g_assert_false (req->done);
   g_assert_cmpuint (cp_plugin_instance_get_n_inflight (f->provider), ==, 1);
-  cp_http_exchange_write (f->held, g_bytes_new_static ("last\n", 5));
+  cp_http_exchange_write (f->held, scratch (g_bytes_new_static ("last\n", 5)));
   cp_http_exchange_end_response (f->held);
   wait_for (&req->done);
   g_assert_no_error (req->error);
@@ -527,7 +542,7 @@ test_client_stream (Fixture *f, gconstpointer data)
   g_autofree guint8 *block = g_malloc0 (16 * 1024);
   gsize total = 1000;
 
-  cp_router_body_push (body, g_bytes_new_static (block, 1000));
+  cp_router_body_push (body, scratch (g_bytes_new_static (block, 1000)));
   while (f->up_bytes < 1000)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, end);
@@ -535,7 +550,7 @@ test_client_stream (Fixture *f, gconstpointer data)
     }
   g_assert_false (f->up_body_done);
   for (int i = 0; i < 64; i++, total += 16 * 1024)   /* 1 MiB */
-    cp_router_body_push (body, g_bytes_new_static (block, 16 * 1024));
+    cp_router_body_push (body, scratch (g_bytes_new_static (block, 16 * 1024)));
   cp_router_body_end (body);
   wait_for (&req->done);
   g_assert_no_error (req->error);
@@ -680,7 +695,7 @@ test_early_answer (Fixture *f, gconstpointer data)
   Req *req;
 
   for (int i = 0; i < 64; i++)
-    cp_router_body_push (body, g_bytes_new_static (block, 16 * 1024));
+    cp_router_body_push (body, scratch (g_bytes_new_static (block, 16 * 1024)));
   cp_router_body_end (body);
   req = req_start (f, "POST", path, "caller", G_INPUT_STREAM (body));
   wait_for (&req->done);
