@@ -70,7 +70,7 @@ cp_rate_limit_interceptor_intercept (CpServerInterceptor  *interceptor,
   CpRateLimitInterceptor *self = (CpRateLimitInterceptor *) interceptor;
   g_autofree char *key = NULL;
 
-  if (self->limiter == NULL ||
+  if (self->limiter == NULL || self->limiter->broker->rate_limit_rps <= 0 ||
       !g_str_has_prefix (cp_invocation_get_procedure (invocation), "/connectplugin.v1."))
     return TRUE;
   key = invocation_key (self, invocation);
