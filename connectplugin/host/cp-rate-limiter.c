@@ -54,11 +54,14 @@ invocation_key (CpRateLimitInterceptor *self,
   /* Only a proven identity gets its own bucket: anyone can send a header. */
   if (id != NULL && auth != NULL && g_str_has_prefix (auth, "Bearer ") &&
       cp_server_check_runtime_token (self->server, id, auth + strlen ("Bearer ")))
-    return g_strdup (id);
+    return g_strconcat ("id:", id, NULL);
   address = cp_invocation_get_remote_address (invocation);
   if (G_IS_INET_SOCKET_ADDRESS (address))
-    return g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
-  return g_strdup ("local");
+    {
+      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
+      return g_strconcat ("ip:", ip, NULL);
+    }
+  return g_strdup ("ip:local");
 }
 
 static gboolean

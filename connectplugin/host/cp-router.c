@@ -447,11 +447,14 @@ rate_key (CpHttpExchange   *exchange,
   GSocketAddress *address;
 
   if (caller != NULL)
-    return g_strdup (cp_plugin_instance_get_runtime_id (caller));
+    return g_strconcat ("id:", cp_plugin_instance_get_runtime_id (caller), NULL);
   address = cp_http_exchange_get_remote_address (exchange);
   if (G_IS_INET_SOCKET_ADDRESS (address))
-    return g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
-  return g_strdup ("local");
+    {
+      g_autofree char *ip = g_inet_address_to_string (g_inet_socket_address_get_address (G_INET_SOCKET_ADDRESS (address)));
+      return g_strconcat ("ip:", ip, NULL);
+    }
+  return g_strdup ("ip:local");
 }
 
 static void
