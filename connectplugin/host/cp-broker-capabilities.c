@@ -422,21 +422,47 @@ segment_is_valid (const char *segment,
   return TRUE;
 }
 
-/* Splits the path into its four parts; FALSE when malformed (also for
- * percent-encodings: none of the parts may need one). */
-static gboolean
-parse_capability_path (const char *path,
-                       char     ***parts)
-{
-  g_auto(GStrv) split = g_strsplit (path + strlen (CAPABILITIES_PREFIX), "/", 5);
+/* A capability path, split in place (no allocation: every call parses
+ * one): type, grant id, service, and the procedure "/{Service}/{Method}". */
+typedef struct {
+  char buf[4 * MAX_SEGMENT + 8];
+  const char *type;
+  const char *grant_id;
+  char procedure[2 * MAX_SEGMENT + 4];
+} CapabilityPath;
 
-  if (g_strv_length (split) != 4 ||
-      !segment_is_valid (split[0], "._-") ||   /* type */
-      !segment_is_valid (split[1], "_-=") ||   /* grant id: base64url */
-      !segment_is_valid (split[2], "._") ||    /* package.Service */
-      !segment_is_valid (split[3], "_"))       /* Method */
+/* FALSE when malformed: not exactly four parts, an empty or dot part, a
+ * character outside each part's alphabet (so also any percent-encoding:
+ * none of the parts may need one). */
+static gboolean
+parse_capability_path (const char     *path,
+                       CapabilityPath *out)
+{
+  const char *rest = path + strlen (CAPABILITIES_PREFIX);
+  char *parts[4];
+  char *p;
+  guint n = 0;
+
+  if (strlen (rest) >= sizeof out->buf)
     return FALSE;
-  *parts = g_steal_pointer (&split);
+  strcpy (out->buf, rest);
+  for (p = out->buf; n < 4; n++)
+    {
+      parts[n] = p;
+      p = strchr (p, '/');
+      if (p == NULL)
+        break;
+      *p++ = '\0';
+    }
+  if (n != 3 ||
+      !segment_is_valid (parts[0], "._-") ||   /* type */
+      !segment_is_valid (parts[1], "_-=") ||   /* grant id: base64url */
+      !segment_is_valid (parts[2], "._") ||    /* package.Service */
+      !segment_is_valid (parts[3], "_"))       /* Method */
+    return FALSE;
+  out->type = parts[0];
+  out->grant_id = parts[1];
+  g_snprintf (out->procedure, sizeof out->procedure, "/%s/%s", parts[2], parts[3]);
   return TRUE;
 }
 
@@ -483,8 +509,7 @@ on_capability_exchange (CpRpcServer    *server,
 {
   CpBrokerCapabilities *caps = user_data;
   SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (exchange);
-  g_auto(GStrv) parts = NULL;
-  g_autofree char *procedure = NULL;
+  CapabilityPath parts;
   const char *refusal = NULL;
   Capability *cap;
   Grant *grant;
@@ -495,13 +520,13 @@ on_capability_exchange (CpRpcServer    *server,
       return;
     }
   /* The types on offer are public (every handshake lists them). */
-  cap = g_hash_table_lookup (caps->capabilities, parts[0]);
+  cap = g_hash_table_lookup (caps->capabilities, parts.type);
   if (cap == NULL)
     {
       cp_rpc_server_respond_plain (exchange, SOUP_STATUS_NOT_FOUND, "capability not available");
       return;
     }
-  grant = check_grant (caps, headers, parts[1], &refusal);
+  grant = check_grant (caps, headers, parts.grant_id, &refusal);
   if (grant == NULL)
     {
       cp_rpc_server_respond_plain (exchange, SOUP_STATUS_UNAUTHORIZED, refusal);
@@ -519,8 +544,7 @@ on_capability_exchange (CpRpcServer    *server,
   soup_message_headers_remove (headers, "Authorization");
   soup_message_headers_replace (headers, "X-Plugin-Runtime-ID",
                                 cp_plugin_instance_get_runtime_id (grant->instance));
-  procedure = g_strdup_printf ("/%s/%s", parts[2], parts[3]);
-  if (!cp_rpc_server_dispatch (cap->server, exchange, procedure))
+  if (!cp_rpc_server_dispatch (cap->server, exchange, parts.procedure))
     cp_rpc_server_respond_plain (exchange, SOUP_STATUS_NOT_FOUND, "unknown capability method");
 }
 
