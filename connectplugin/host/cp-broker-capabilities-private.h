@@ -16,11 +16,4 @@ void   cp_broker_capabilities_advance_clock (CpBrokerCapabilities *caps,
 /* How many grants are held (expired ones not swept yet included). */
 guint  cp_broker_capabilities_get_n_grants  (CpBrokerCapabilities *caps);
 
-/* Compares two semantic versions (`MAJOR.MINOR.PATCH[-pre][+build]`, a
- * leading `v` allowed): <0, 0, >0 in *@result; FALSE when either is not
- * one. */
-gboolean cp_broker_semver_compare           (const char           *a,
-                                             const char           *b,
-                                             int                  *result);
-
 G_END_DECLS

@@ -19,6 +19,7 @@
 
 #include "cp-error.h"
 #include "cp-runtime-identity-private.h"
+#include "cp-semver-private.h"
 #include "connectplugin/protocol/broker.cp.h"
 #include "connectplugin/protocol/handshake.cp.h"
 
@@ -126,143 +127,6 @@ cap_plugin_grants (CpBrokerCapabilities *caps,
 }
 
 /* ------------------------------------------------------------------ */
-/* Semantic versions                                                    */
-
-typedef struct {
-  guint64 core[3];
-  const char *pre;                   /* NULL: a release */
-  gsize pre_len;
-} SemVer;
-
-static gboolean
-parse_number (const char **p,
-              guint64     *value)
-{
-  const char *s = *p;
-
-  if (!g_ascii_isdigit (*s) || (s[0] == '0' && g_ascii_isdigit (s[1])))
-    return FALSE;
-  *value = 0;
-  for (; g_ascii_isdigit (*s); s++)
-    {
-      if (*value > (G_MAXUINT64 - 9) / 10)
-        return FALSE;
-      *value = *value * 10 + (guint64) (*s - '0');
-    }
-  *p = s;
-  return TRUE;
-}
-
-static gboolean
-is_ident_char (char c)
-{
-  return g_ascii_isalnum (c) || c == '-' || c == '.';
-}
-
-static gboolean
-semver_parse (const char *text,
-              SemVer     *v)
-{
-  const char *p = text;
-  const char *end;
-
-  if (*p == 'v')
-    p++;
-  for (guint i = 0; i < 3; i++)
-    {
-      if (i > 0 && *p++ != '.')
-        return FALSE;
-      if (!parse_number (&p, &v->core[i]))
-        return FALSE;
-    }
-  v->pre = NULL;
-  v->pre_len = 0;
-  if (*p == '-')
-    {
-      v->pre = ++p;
-      for (end = p; is_ident_char (*end); end++)
-        ;
-      v->pre_len = end - p;
-      if (v->pre_len == 0 || p[0] == '.' || end[-1] == '.' || strstr (p, "..") != NULL)
-        return FALSE;
-      p = end;
-    }
-  if (*p == '+')
-    {
-      for (end = ++p; is_ident_char (*end); end++)
-        ;
-      if (end == p)
-        return FALSE;
-      p = end;
-    }
-  return *p == '\0';
-}
-
-static gboolean
-all_digits (const char *s,
-            gsize       len)
-{
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isdigit (s[i]))
-      return FALSE;
-  return len > 0;
-}
-
-/* Pre-release precedence (semver.org item 11). */
-static int
-compare_pre (const SemVer *a,
-             const SemVer *b)
-{
-  const char *pa = a->pre, *pb = b->pre;
-  const char *ea = a->pre + a->pre_len, *eb = b->pre + b->pre_len;
-
-  if (pa == NULL || pb == NULL)
-    return (pa == NULL) - (pb == NULL);  /* a release ranks higher */
-  while (pa < ea && pb < eb)
-    {
-      const char *da = memchr (pa, '.', ea - pa), *db = memchr (pb, '.', eb - pb);
-      gsize la = (da ? da : ea) - pa, lb = (db ? db : eb) - pb;
-      gboolean na = all_digits (pa, la), nb = all_digits (pb, lb);
-      int c;
-
-      if (na && nb)
-        c = la != lb ? (la < lb ? -1 : 1) : memcmp (pa, pb, la);
-      else if (na != nb)
-        c = na ? -1 : 1;
-      else
-        {
-          c = memcmp (pa, pb, MIN (la, lb));
-          if (c == 0 && la != lb)
-            c = la < lb ? -1 : 1;
-        }
-      if (c != 0)
-        return c < 0 ? -1 : 1;
-      pa += la + (da ? 1 : 0);
-      pb += lb + (db ? 1 : 0);
-    }
-  return (pa < ea) - (pb < eb);
-}
-
-gboolean
-cp_broker_semver_compare (const char *a,
-                          const char *b,
-                          int        *result)
-{
-  SemVer va, vb;
-
-  if (!semver_parse (a, &va) || !semver_parse (b, &vb))
-    return FALSE;
-  for (guint i = 0; i < 3; i++)
-    if (va.core[i] != vb.core[i])
-      {
-        *result = va.core[i] < vb.core[i] ? -1 : 1;
-        return TRUE;
-      }
-  *result = compare_pre (&va, &vb);
-  return TRUE;
-}
-
-/* ------------------------------------------------------------------ */
 /* RequestCapability                                                    */
 
 /* TRUE when @instance may use @type (no allow-list for its self id, or
@@ -288,7 +152,6 @@ check_request (CpBrokerCapabilities       *caps,
   const char *type = cp_request_capability_request_get_capability_type (request);
   const char *min_version = cp_request_capability_request_get_min_version (request);
   Capability *cap;
-  int order;
 
   if (type[0] == '\0')
     {
@@ -296,7 +159,7 @@ check_request (CpBrokerCapabilities       *caps,
                            "capability_type required");
       return NULL;
     }
-  if (min_version[0] != '\0' && !cp_broker_semver_compare (min_version, min_version, &order))
+  if (min_version[0] != '\0' && !cp_semver_is_valid (min_version))
     {
       g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
                    "min_version \"%s\" is not a semantic version", min_version);
@@ -317,8 +180,7 @@ check_request (CpBrokerCapabilities       *caps,
     }
   /* Too old is "not available" too: no capability satisfying the request
    * exists here, as a discovery with min_version finds no provider. */
-  if (min_version[0] != '\0' &&
-      (!cp_broker_semver_compare (cap->version, min_version, &order) || order < 0))
+  if (!cp_semver_at_least (cap->version, min_version))
     {
       g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND,
                    "capability \"%s\" version %s is older than %s", type, cap->version, min_version);
@@ -682,7 +544,8 @@ drop_grants_of_type (CpBrokerCapabilities *caps,
  * @broker: a [class@ConnectPlugin.Broker]
  * @capability_type: the capability's type, e.g. `secrets` (letters,
  *   digits, `.`, `_`, `-`)
- * @version: its semantic version, e.g. `1.0.0`
+ * @version: its semantic version, e.g. `1.0.0` (`MAJOR.MINOR.PATCH`, an
+ *   optional `-PRERELEASE`)
  * @skeleton: the implementation: any generated skeleton (a subclass of
  *   [class@ConnectPlugin.Skeleton], also one made in Python or Vala), not
  *   exported anywhere yet
@@ -716,11 +579,10 @@ cp_broker_add_capability (CpBroker   *broker,
   g_autoptr(GError) error = NULL;
   CpBrokerCapabilities *caps;
   Capability *cap;
-  int order;
 
   g_return_if_fail (CP_IS_BROKER (broker));
   g_return_if_fail (capability_type != NULL && segment_is_valid (capability_type, "._-"));
-  g_return_if_fail (version != NULL && cp_broker_semver_compare (version, version, &order));
+  g_return_if_fail (version != NULL && cp_semver_is_valid (version));
   g_return_if_fail (CP_IS_SKELETON (skeleton));
   g_return_if_fail (!cp_skeleton_is_exported (skeleton));
   g_return_if_fail (broker->capabilities != NULL);
