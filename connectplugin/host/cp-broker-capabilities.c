@@ -402,6 +402,18 @@ on_capability_exchange (CpRpcServer    *server,
                                    "grant is not for this capability");
       return;
     }
+  /* Capability calls share the plugin's bucket with its host API calls. */
+  if (caps->broker->rate_limit_rps > 0 && caps->broker->limiter != NULL)
+    {
+      g_autofree char *key = g_strconcat ("id:", cp_plugin_instance_get_runtime_id (grant->instance),
+                                          NULL);
+
+      if (!cp_rate_limiter_allow (caps->broker->limiter, key))
+        {
+          cp_rpc_server_respond_plain (exchange, 429, "rate limit exceeded");
+          return;
+        }
+    }
   /* The capability sees who calls, never the grant's token. */
   soup_message_headers_remove (headers, "Authorization");
   soup_message_headers_replace (headers, "X-Plugin-Runtime-ID",

@@ -880,6 +880,40 @@ test_remove_capability (Fixture       *f,
   g_assert_cmpuint (n_grants (f), ==, 1);
 }
 
+static void
+set_rate_limit (Fixture *f,
+                gpointer data)
+{
+  g_object_set (f->broker, "rate-limit-rps", 0.001, "rate-limit-burst", 3, NULL);
+}
+
+/* With CpBroker:rate-limit-rps, capability calls are counted in the
+ * plugin's bucket (id:<runtime id>): past the burst, 429. */
+static void
+test_rate_limit (Fixture       *f,
+                 gconstpointer  data)
+{
+  CpServer *a = plugin_new (f, "app-plugin");
+  g_autoptr(CpCapabilityGrant) grant = grant_for (f, a, "secrets");
+  g_autofree char *good = bearer (grant);
+  const char *id = cp_capability_grant_get_grant_id (grant);
+
+  in_host (f, set_rate_limit, NULL);
+  for (guint i = 0; i < 3; i++)
+    {
+      g_auto(Reply) ok = call_capability (f, "secrets", id, good);
+
+      assert_reply (&ok, 200, "db=value");
+    }
+  {
+    g_auto(Reply) limited = call_capability (f, "secrets", id, good);
+    g_auto(Reply) request = post (f, RC, "{\"capabilityType\":\"secrets\"}", AUTH (a), NULL);
+
+    assert_reply (&limited, 429, "rate limit exceeded");
+    assert_reply (&request, 429, "\"resource_exhausted\"");
+  }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -897,6 +931,7 @@ main (int argc, char **argv)
   ADD ("bounded", test_bounded);
   ADD ("plugin-gone", test_plugin_gone);
   ADD ("remove-capability", test_remove_capability);
+  ADD ("rate-limit", test_rate_limit);
 
   return g_test_run ();
 }
