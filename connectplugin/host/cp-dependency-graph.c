@@ -1021,32 +1021,50 @@ find_cycle (Edges          *e,
 }
 
 static void
-report_cycle (GPtrArray   *cycle,
-              char      ***out_cycle,
-              GError     **error)
+report_cycle (GPtrArray  *cycle,
+              GError    **error)
 {
   g_autoptr(GString) msg = g_string_new ("dependency cycle between plugins (→ = requires): ");
-  g_autoptr(GStrvBuilder) ids = g_strv_builder_new ();
 
   for (guint i = 0; i < cycle->len; i++)
-    {
-      const Node *node = g_ptr_array_index (cycle, i);
-      g_string_append_printf (msg, "%s → ", node->runtime_id);
-      g_strv_builder_add (ids, node->runtime_id);
-    }
+    g_string_append_printf (msg, "%s → ", ((Node *) g_ptr_array_index (cycle, i))->runtime_id);
   g_string_append (msg, ((Node *) g_ptr_array_index (cycle, 0))->runtime_id);
-  if (out_cycle != NULL)
-    *out_cycle = g_strv_builder_end (ids);
   g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION, msg->str);
+}
+
+/* Kahn's algorithm; the ready plugin of lowest rank goes next (n is the
+ * number of plugins a host runs, so the linear scan is fine). Adds the
+ * order to @order and returns NULL, or returns the cycle that blocks it. */
+static GPtrArray *
+topological_order (Edges        *e,
+                   GStrvBuilder *order)
+{
+  guint n = e->nodes->len, n_done = 0;
+  g_autofree guint *waiting = g_new (guint, n);
+  g_autofree gboolean *done = g_new0 (gboolean, n);
+
+  for (guint i = 0; i < n; i++)
+    waiting[i] = e->preds[i]->len;
+  while (n_done < n)
+    {
+      guint next = 0;
+      while (next < n && (done[next] || waiting[next] > 0))
+        next++;
+      if (next == n)
+        return find_cycle (e, done);
+      done[next] = TRUE;
+      n_done++;
+      if (order != NULL)
+        g_strv_builder_add (order, ((Node *) g_ptr_array_index (e->nodes, next))->runtime_id);
+      for (guint k = 0; k < e->succs[next]->len; k++)
+        waiting[g_array_index (e->succs[next], guint, k)]--;
+    }
+  return NULL;
 }
 
 /**
  * cp_dependency_graph_dup_startup_order:
  * @self: a [class@ConnectPlugin.DependencyGraph]
- * @cycle: (out) (optional) (nullable) (transfer full) (array zero-terminated=1):
- *   on a cycle, the runtime ids that form it, each requiring the next and
- *   the last requiring the first, starting at the lowest self id (then
- *   runtime id); %NULL otherwise
  * @error: return location for a #GError
  *
  * Computes the order in which to start the plugins: each after every
@@ -1062,28 +1080,25 @@ report_cycle (GPtrArray   *cycle,
  * and minimum version (and the versions of providers that are too old). A
  * plugin that requires only what it provides itself is a cycle of one.
  * Then, on a cycle, it fails with %CP_ERROR_FAILED_PRECONDITION and a
- * message such as `… a-1 → b-1 → a-1`, and sets @cycle.
+ * message such as `… a-1 → b-1 → a-1`;
+ * [method@ConnectPlugin.DependencyGraph.dup_cycle] then returns its members.
  *
  * Returns: (transfer full) (array zero-terminated=1) (nullable): the runtime
  *   ids in start-up order, or %NULL on error
  */
 char **
-cp_dependency_graph_dup_startup_order (CpDependencyGraph   *self,
-                                       char              ***cycle,
-                                       GError             **error)
+cp_dependency_graph_dup_startup_order (CpDependencyGraph  *self,
+                                       GError            **error)
 {
   g_autoptr(GString) msg = g_string_new (NULL);
   g_autoptr(GStrvBuilder) order = g_strv_builder_new ();
-  g_autofree guint *waiting = NULL;
-  g_autofree gboolean *done = NULL;
+  g_autoptr(GPtrArray) found = NULL;
   Edges e = { 0 };
-  guint n, n_done = 0;
+  guint n;
 
   g_return_val_if_fail (CP_IS_DEPENDENCY_GRAPH (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
-  if (cycle != NULL)
-    *cycle = NULL;
   edges_build (self, &e);
   n = e.nodes->len;
   for (guint i = 0; i < n; i++)
@@ -1103,34 +1118,45 @@ cp_dependency_graph_dup_startup_order (CpDependencyGraph   *self,
       return NULL;
     }
 
-  /* Kahn's algorithm; the ready plugin of lowest rank goes next. n is the
-   * number of plugins a host runs, so the linear scan is fine. */
-  waiting = g_new (guint, n);
-  done = g_new0 (gboolean, n);
-  for (guint i = 0; i < n; i++)
-    waiting[i] = e.preds[i]->len;
-  while (n_done < n)
+  found = topological_order (&e, order);
+  edges_clear (&e);
+  if (found != NULL)
     {
-      guint next = 0;
-      while (next < n && (done[next] || waiting[next] > 0))
-        next++;
-      if (next == n)
-        break;
-      done[next] = TRUE;
-      n_done++;
-      g_strv_builder_add (order, ((Node *) g_ptr_array_index (e.nodes, next))->runtime_id);
-      for (guint k = 0; k < e.succs[next]->len; k++)
-        waiting[g_array_index (e.succs[next], guint, k)]--;
-    }
-  if (n_done < n)
-    {
-      g_autoptr(GPtrArray) found = find_cycle (&e, done);
-      report_cycle (found, cycle, error);
-      edges_clear (&e);
+      report_cycle (found, error);
       return NULL;
     }
-  edges_clear (&e);
   return g_strv_builder_end (order);
+}
+
+/**
+ * cp_dependency_graph_dup_cycle:
+ * @self: a [class@ConnectPlugin.DependencyGraph]
+ *
+ * Finds the dependency cycle that
+ * [method@ConnectPlugin.DependencyGraph.dup_startup_order] reports in its
+ * error message, as a list. Missing providers are ignored here.
+ *
+ * Returns: (transfer full) (array zero-terminated=1) (nullable): the runtime
+ *   ids that form a cycle, each requiring the next and the last requiring
+ *   the first, starting at the lowest self id (then runtime id); %NULL if
+ *   there is none
+ */
+char **
+cp_dependency_graph_dup_cycle (CpDependencyGraph *self)
+{
+  g_autoptr(GPtrArray) found = NULL;
+  g_autoptr(GStrvBuilder) ids = g_strv_builder_new ();
+  Edges e = { 0 };
+
+  g_return_val_if_fail (CP_IS_DEPENDENCY_GRAPH (self), NULL);
+  edges_build (self, &e);
+  found = topological_order (&e, NULL);
+  edges_clear (&e);
+  if (found == NULL)
+    return NULL;
+  for (guint i = 0; i < found->len; i++)
+    g_strv_builder_add (ids, ((Node *) g_ptr_array_index (found, i))->runtime_id);
+  return g_strv_builder_end (ids);
 }
 
 /* ---- impact analysis ---- */

@@ -76,8 +76,9 @@ gboolean            cp_dependency_graph_check_plugin     (CpDependencyGraph *sel
                                                           GError           **error);
 CP_AVAILABLE_IN_ALL
 char              **cp_dependency_graph_dup_startup_order (CpDependencyGraph *self,
-                                                          char            ***cycle,
                                                           GError           **error);
+CP_AVAILABLE_IN_ALL
+char              **cp_dependency_graph_dup_cycle        (CpDependencyGraph *self);
 CP_AVAILABLE_IN_ALL
 CpDependencyImpact *cp_dependency_graph_analyze_impact   (CpDependencyGraph *self,
                                                           const char        *runtime_id);
