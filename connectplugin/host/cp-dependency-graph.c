@@ -907,6 +907,7 @@ typedef struct
   GPtrArray *nodes;             /* Node*, sorted: the index is the tie-break rank */
   GArray **preds;               /* per node: indices of the providers it waits for */
   GArray **succs;               /* per node: indices of the plugins waiting for it */
+  GPtrArray *unmet;             /* Node*, Require* pairs no other plugin satisfies */
 } Edges;
 
 static void
@@ -920,6 +921,7 @@ edges_clear (Edges *e)
   g_free (e->preds);
   g_free (e->succs);
   g_clear_pointer (&e->nodes, g_ptr_array_unref);
+  g_clear_pointer (&e->unmet, g_ptr_array_unref);
 }
 
 static void
@@ -942,9 +944,12 @@ static void
 edges_build (CpDependencyGraph *self,
              Edges             *e)
 {
+  g_autoptr(GHashTable) by_type = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                                         (GDestroyNotify) g_array_unref);
   guint n;
 
   e->nodes = sorted_nodes (self);
+  e->unmet = g_ptr_array_new ();
   n = e->nodes->len;
   e->preds = g_new0 (GArray *, n);
   e->succs = g_new0 (GArray *, n);
@@ -953,25 +958,51 @@ edges_build (CpDependencyGraph *self,
       e->preds[i] = g_array_new (FALSE, FALSE, sizeof (guint));
       e->succs[i] = g_array_new (FALSE, FALSE, sizeof (guint));
     }
+  /* type -> ranks of the nodes providing it, so that each dependency only
+   * looks at the providers of its type */
+  for (guint i = 0; i < n; i++)
+    {
+      const Node *node = g_ptr_array_index (e->nodes, i);
+      for (guint k = 0; k < node->provides->len; k++)
+        {
+          const char *type = ((Provide *) g_ptr_array_index (node->provides, k))->type;
+          GArray *ranks = g_hash_table_lookup (by_type, type);
+
+          if (ranks == NULL)
+            g_hash_table_insert (by_type, (gpointer) type,
+                                 ranks = g_array_new (FALSE, FALSE, sizeof (guint)));
+          if (ranks->len == 0 || g_array_index (ranks, guint, ranks->len - 1) != i)
+            g_array_append_val (ranks, i);
+        }
+    }
   for (guint i = 0; i < n; i++)
     {
       const Node *node = g_ptr_array_index (e->nodes, i);
       for (guint r = 0; r < node->requires->len; r++)
         {
           const Require *req = g_ptr_array_index (node->requires, r);
+          GArray *ranks = g_hash_table_lookup (by_type, req->type);
           gboolean found = FALSE;
 
           if (!req->required)
             continue;
-          for (guint j = 0; j < n; j++)
-            if (j != i && node_satisfies (g_ptr_array_index (e->nodes, j),
-                                          req->type, req->min_version))
-              {
-                edges_add (e, j, i);
-                found = TRUE;
-              }
+          for (guint k = 0; ranks != NULL && k < ranks->len; k++)
+            {
+              guint j = g_array_index (ranks, guint, k);
+              if (j != i && node_satisfies (g_ptr_array_index (e->nodes, j),
+                                            req->type, req->min_version))
+                {
+                  edges_add (e, j, i);
+                  found = TRUE;
+                }
+            }
           if (!found && node_satisfies (node, req->type, req->min_version))
             edges_add (e, i, i);
+          else if (!found)
+            {
+              g_ptr_array_add (e->unmet, (gpointer) node);
+              g_ptr_array_add (e->unmet, (gpointer) req);
+            }
         }
     }
 }
@@ -1094,23 +1125,14 @@ cp_dependency_graph_dup_startup_order (CpDependencyGraph  *self,
   g_autoptr(GStrvBuilder) order = g_strv_builder_new ();
   g_autoptr(GPtrArray) found = NULL;
   Edges e = { 0 };
-  guint n;
 
   g_return_val_if_fail (CP_IS_DEPENDENCY_GRAPH (self), NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
   edges_build (self, &e);
-  n = e.nodes->len;
-  for (guint i = 0; i < n; i++)
-    {
-      const Node *node = g_ptr_array_index (e.nodes, i);
-      for (guint r = 0; r < node->requires->len; r++)
-        {
-          const Require *req = g_ptr_array_index (node->requires, r);
-          if (req->required && !node_satisfies (node, req->type, req->min_version))
-            explain_requirement (self, node, req, msg);
-        }
-    }
+  for (guint i = 0; i < e.unmet->len; i += 2)
+    explain_requirement (self, g_ptr_array_index (e.unmet, i),
+                         g_ptr_array_index (e.unmet, i + 1), msg);
   if (msg->len > 0)
     {
       g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION, msg->str);
