@@ -37,6 +37,28 @@ typedef struct
   GPtrArray *requires;          /* Require* */
 } Node;
 
+/**
+ * CpDependencyGraph:
+ *
+ * The plugins of a host as a dependency graph: one node per plugin, keyed
+ * by runtime id, with the services it provides (type and semantic version)
+ * and those it requires (type, minimum version, whether it needs them to
+ * start).
+ *
+ * From that it computes a deterministic start-up order
+ * ([method@ConnectPlugin.DependencyGraph.dup_startup_order]), reports a
+ * dependency cycle with the plugins that form it and a missing or too old
+ * provider by name (as %CP_ERROR_FAILED_PRECONDITION), answers "is there a
+ * service of this type at this version"
+ * ([method@ConnectPlugin.DependencyGraph.has_service]) and tells what
+ * removing a plugin would break
+ * ([method@ConnectPlugin.DependencyGraph.analyze_impact]).
+ *
+ * Every list it returns is sorted by self id, then runtime id, never by
+ * hash order, so the answers do not depend on the order plugins were added
+ * in. Versions compare as [func@ConnectPlugin.DependencyGraph.compare_versions]
+ * says. The graph is plain data: no signals, not thread-safe.
+ */
 struct _CpDependencyGraph
 {
   GObject parent_instance;
@@ -45,6 +67,16 @@ struct _CpDependencyGraph
 
 G_DEFINE_FINAL_TYPE (CpDependencyGraph, cp_dependency_graph, G_TYPE_OBJECT)
 
+/**
+ * CpDependencyImpact:
+ *
+ * What removing one plugin from a [class@ConnectPlugin.DependencyGraph]
+ * would break, from [method@ConnectPlugin.DependencyGraph.analyze_impact]:
+ * the plugins affected (directly and transitively), those degraded (an
+ * optional dependency lost) or rebound (served by an alternative), the
+ * services that become unavailable and, per service type, the alternative
+ * providers. It is a snapshot: it does not follow later graph changes.
+ */
 struct _CpDependencyImpact
 {
   GObject parent_instance;
@@ -471,13 +503,6 @@ cp_dependency_graph_init (CpDependencyGraph *self)
  *
  * Creates an empty dependency graph.
  *
- * A [class@ConnectPlugin.DependencyGraph] holds one node per plugin, keyed by
- * runtime id, with what it provides (service type and semantic version) and
- * what it requires (service type, minimum version and whether it is needed
- * to start). From that it computes a deterministic start-up order, reports
- * dependency cycles and missing providers by name, and tells what removing
- * a plugin would break. It is plain data: not thread-safe, no signals.
- *
  * Returns: (transfer full): a new graph
  */
 CpDependencyGraph *
@@ -832,16 +857,15 @@ explain_requirement (CpDependencyGraph *self,
     }
   g_ptr_array_sort (any, node_compare);
   g_string_append (msg, ", but the only providers are too old:");
-  for (guint i = 0; i < any->len; i++)
+  for (guint i = 0, listed = 0; i < any->len; i++)
     {
       const Node *p = g_ptr_array_index (any, i);
       for (guint j = 0; j < p->provides->len; j++)
         {
           const Provide *pv = g_ptr_array_index (p->provides, j);
           if (g_str_equal (pv->type, req->type))
-            g_string_append_printf (msg, " %s %s%s", p->runtime_id,
-                                    pv->version[0] ? pv->version : "(unversioned)",
-                                    i + 1 < any->len ? "," : "");
+            g_string_append_printf (msg, "%s %s %s", listed++ > 0 ? "," : "", p->runtime_id,
+                                    pv->version[0] ? pv->version : "(unversioned)");
         }
     }
   return FALSE;
