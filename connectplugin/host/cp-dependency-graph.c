@@ -1238,12 +1238,45 @@ served_by_gone (const Node    *node,
   return FALSE;
 }
 
-/* One round: the plugins outside @gone that lose a required dependency. */
-static GPtrArray *
-lose_required (CpDependencyGraph *self,
-               GHashTable        *gone)
+/* Whether @user has a required dependency on @type that @gone_node served
+ * and that no plugin outside @gone (and other than @user) serves. */
+static gboolean
+loses_dependency (const Node *user,
+                  const Node *gone_node,
+                  const char *type,
+                  GHashTable *providers,
+                  GHashTable *gone)
 {
-  GPtrArray *lost = g_ptr_array_new ();
+  GPtrArray *candidates = g_hash_table_lookup (providers, type);
+
+  for (guint r = 0; r < user->requires->len; r++)
+    {
+      const Require *req = g_ptr_array_index (user->requires, r);
+      gboolean kept = FALSE;
+
+      if (!req->required || !g_str_equal (req->type, type) || gone_node == user ||
+          !node_satisfies (gone_node, type, req->min_version))
+        continue;
+      for (guint k = 0; !kept && candidates != NULL && k < candidates->len; k++)
+        {
+          const Node *c = g_ptr_array_index (candidates, k);
+          kept = c != user && !g_hash_table_contains (gone, c) &&
+                 node_satisfies (c, type, req->min_version);
+        }
+      if (!kept)
+        return TRUE;
+    }
+  return FALSE;
+}
+
+/* type -> GPtrArray of the nodes that provide it (@consumers FALSE) or
+ * require it for start-up (@consumers TRUE) */
+static GHashTable *
+index_by_type (CpDependencyGraph *self,
+               gboolean           consumers)
+{
+  GHashTable *index = g_hash_table_new_full (g_str_hash, g_str_equal, NULL,
+                                             (GDestroyNotify) g_ptr_array_unref);
   GHashTableIter iter;
   gpointer value;
 
@@ -1251,20 +1284,62 @@ lose_required (CpDependencyGraph *self,
   while (g_hash_table_iter_next (&iter, NULL, &value))
     {
       const Node *node = value;
-      if (g_hash_table_contains (gone, node))
-        continue;
-      for (guint r = 0; r < node->requires->len; r++)
+      GPtrArray *decls = consumers ? node->requires : node->provides;
+
+      for (guint i = 0; i < decls->len; i++)
         {
-          const Require *req = g_ptr_array_index (node->requires, r);
-          if (req->required && served_by_gone (node, req, gone) &&
-              !still_satisfied (self, node, req, gone))
-            {
-              g_ptr_array_add (lost, value);
-              break;
-            }
+          const char *type = consumers ? ((Require *) g_ptr_array_index (decls, i))->type
+                                       : ((Provide *) g_ptr_array_index (decls, i))->type;
+          GPtrArray *nodes;
+
+          if (consumers && !((Require *) g_ptr_array_index (decls, i))->required)
+            continue;
+          if ((nodes = g_hash_table_lookup (index, type)) == NULL)
+            g_hash_table_insert (index, (gpointer) type, nodes = g_ptr_array_new ());
+          if (nodes->len == 0 || g_ptr_array_index (nodes, nodes->len - 1) != node)
+            g_ptr_array_add (nodes, value);
         }
     }
-  return lost;
+  return index;
+}
+
+/* Adds to @gone, breadth first from @target, every plugin that loses a
+ * required dependency; only the consumers of a gone plugin's types are
+ * looked at, so this is linear in the edges it follows. */
+static void
+grow_gone (CpDependencyGraph *self,
+           const Node        *target,
+           GHashTable        *providers,
+           GHashTable        *gone,
+           GPtrArray         *affected,
+           GPtrArray         *direct)
+{
+  g_autoptr(GHashTable) consumers = index_by_type (self, TRUE);
+  const Node *g = target;
+
+  for (guint next = 0;; g = g_ptr_array_index (affected, next++))
+    {
+      for (guint i = 0; i < g->provides->len; i++)
+        {
+          const Provide *p = g_ptr_array_index (g->provides, i);
+          GPtrArray *users = g_hash_table_lookup (consumers, p->type);
+
+          for (guint u = 0; users != NULL && u < users->len; u++)
+            {
+              Node *user = g_ptr_array_index (users, u);
+              if (!g_hash_table_contains (gone, user) &&
+                  loses_dependency (user, g, p->type, providers, gone))
+                {
+                  g_hash_table_add (gone, user);
+                  g_ptr_array_add (affected, user);
+                  if (g == target)
+                    g_ptr_array_add (direct, user);
+                }
+            }
+        }
+      if (next == affected->len)
+        break;
+    }
 }
 
 /* The plugins outside @gone with a dependency @gone served: rebound ones
@@ -1305,7 +1380,7 @@ classify_survivors (CpDependencyGraph *self,
 
 /* For every type the gone plugins provide: the other providers (any version). */
 static void
-collect_services (CpDependencyGraph  *self,
+collect_services (GHashTable         *providers,
                   CpDependencyImpact *impact,
                   const Node         *target,
                   GHashTable         *gone)
@@ -1327,7 +1402,7 @@ collect_services (CpDependencyGraph  *self,
 
           if (g_hash_table_contains (impact->alternatives, p->type))
             continue;
-          others = find_providers (self, p->type, "", NULL);
+          others = g_ptr_array_copy (g_hash_table_lookup (providers, p->type), NULL, NULL);
           for (guint j = others->len; j > 0; j--)
             if (g_hash_table_contains (gone, g_ptr_array_index (others, j - 1)))
               g_ptr_array_remove_index_fast (others, j - 1);
@@ -1370,8 +1445,9 @@ cp_dependency_graph_analyze_impact (CpDependencyGraph *self,
 {
   g_autoptr(CpDependencyImpact) impact = NULL;
   g_autoptr(GHashTable) gone = NULL;
+  g_autoptr(GHashTable) providers = NULL;
   g_autoptr(GPtrArray) affected = g_ptr_array_new ();
-  g_autoptr(GPtrArray) direct = NULL;
+  g_autoptr(GPtrArray) direct = g_ptr_array_new ();
   g_autoptr(GPtrArray) degraded = g_ptr_array_new ();
   g_autoptr(GPtrArray) rebound = g_ptr_array_new ();
   Node *target;
@@ -1386,24 +1462,10 @@ cp_dependency_graph_analyze_impact (CpDependencyGraph *self,
   gone = g_hash_table_new (NULL, NULL);
   g_hash_table_add (gone, target);
 
-  /* Grow the removed set until no more plugin loses a required dependency. */
-  for (guint round = 0;; round++)
-    {
-      g_autoptr(GPtrArray) lost = lose_required (self, gone);
-      if (lost->len == 0)
-        break;
-      if (round == 0)
-        direct = g_ptr_array_copy (lost, NULL, NULL);
-      for (guint i = 0; i < lost->len; i++)
-        {
-          g_hash_table_add (gone, g_ptr_array_index (lost, i));
-          g_ptr_array_add (affected, g_ptr_array_index (lost, i));
-        }
-    }
-  if (direct == NULL)
-    direct = g_ptr_array_new ();
+  providers = index_by_type (self, FALSE);
+  grow_gone (self, target, providers, gone, affected, direct);
   classify_survivors (self, gone, degraded, rebound);
-  collect_services (self, impact, target, gone);
+  collect_services (providers, impact, target, gone);
 
   impact->affected = runtime_ids_strv (affected);
   impact->direct = runtime_ids_strv (direct);
