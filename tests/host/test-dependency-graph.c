@@ -481,6 +481,74 @@ test_impact_unknown (void)
   g_assert_cmpstrv (alts, ((const char *[]) { NULL }));
 }
 
+/* Random graphs: a start-up order puts every provider of a required
+ * dependency before the plugin, and the answer (order or error) and the
+ * impact do not change when the same plugins are added in another order. */
+static void
+test_random (void)
+{
+  static const char *versions[] = { "", "1.0.0", "2.0.0-rc.1", "2.0.0" };
+
+  for (guint round = 0; round < 300; round++)
+    {
+      char *specs[8];
+      guint n = (guint) g_test_rand_int_range (1, 8), perm[8];
+      g_autoptr(CpDependencyGraph) a = NULL, b = NULL;
+      g_autoptr(GError) error_a = NULL, error_b = NULL;
+      g_auto(GStrv) order_a = NULL, order_b = NULL;
+
+      for (guint i = 0; i < n; i++)
+        {
+          GString *spec = g_string_new (NULL);
+          g_string_append_printf (spec, "p%u-%u s%u", i, round, (guint) g_test_rand_int_range (0, 4));
+          for (gint k = g_test_rand_int_range (0, 3); k > 0; k--)
+            g_string_append_printf (spec, " P:t%d@%s", g_test_rand_int_range (0, 5),
+                                    versions[g_test_rand_int_range (0, 4)]);
+          for (gint k = g_test_rand_int_range (0, 3); k > 0; k--)
+            g_string_append_printf (spec, " %c:t%d>=%s", g_test_rand_bit () ? 'R' : 'O',
+                                    g_test_rand_int_range (0, 5),
+                                    versions[g_test_rand_int_range (0, 4)]);
+          specs[i] = g_string_free (spec, FALSE);
+          perm[i] = n - 1 - i;
+        }
+      a = build_graph ((const char * const *) specs, NULL, n);
+      b = build_graph ((const char * const *) specs, perm, n);
+      order_a = cp_dependency_graph_dup_startup_order (a, &error_a);
+      order_b = cp_dependency_graph_dup_startup_order (b, &error_b);
+      g_assert_true ((order_a == NULL) == (order_b == NULL));
+      if (order_a == NULL)
+        g_assert_cmpstr (error_a->message, ==, error_b->message);
+      else
+        {
+          g_assert_cmpstrv (order_a, order_b);
+          g_assert_cmpuint (g_strv_length (order_a), ==, n);
+          /* every provider of a required dependency starts first */
+          for (guint i = 0; order_a[i] != NULL; i++)
+            for (guint j = i + 1; order_a[j] != NULL; j++)
+              {
+                g_autoptr(CpDependencyImpact) impact =
+                  cp_dependency_graph_analyze_impact (a, order_a[j]);
+                g_assert_false (g_strv_contains (
+                  cp_dependency_impact_get_directly_affected_plugins (impact), order_a[i]));
+              }
+        }
+      for (guint i = 0; i < n; i++)
+        {
+          g_autofree char *id = g_strdup_printf ("p%u-%u", i, round);
+          g_autoptr(CpDependencyImpact) ia = cp_dependency_graph_analyze_impact (a, id);
+          g_autoptr(CpDependencyImpact) ib = cp_dependency_graph_analyze_impact (b, id);
+          g_assert_cmpstrv (cp_dependency_impact_get_affected_plugins (ia),
+                            cp_dependency_impact_get_affected_plugins (ib));
+          g_assert_cmpstrv (cp_dependency_impact_get_rebound_plugins (ia),
+                            cp_dependency_impact_get_rebound_plugins (ib));
+          g_assert_cmpstrv (cp_dependency_impact_get_unavailable_services (ia),
+                            cp_dependency_impact_get_unavailable_services (ib));
+        }
+      for (guint i = 0; i < n; i++)
+        g_free (specs[i]);
+    }
+}
+
 int
 main (int argc, char **argv)
 {
@@ -501,5 +569,6 @@ main (int argc, char **argv)
       g_test_add_data_func (path, &impact_cases[i], test_impact);
     }
   g_test_add_func ("/host/dependency-graph/impact/unknown", test_impact_unknown);
+  g_test_add_func ("/host/dependency-graph/random", test_random);
   return g_test_run ();
 }
