@@ -8,3 +8,4 @@ const char *cp_registry_lookup_endpoint_path (CpRegistry *registry, const char *
 void cp_registry_free (CpRegistry *registry) { g_free (registry); }
 void cp_broker_allow_service (CpBroker *broker, const char *self_id, const char *service_type) { g_return_if_reached (); }
 void cp_broker_set_selection_strategy (CpBroker *broker, const char *service_type, CpSelectionStrategy strategy) { g_return_if_reached (); }
+gboolean cp_registry_has_provider (CpRegistry *registry, const char *service_type, const char *min_version) { return FALSE; }
