@@ -14,6 +14,7 @@
 
 #include "cp-dependency-graph.h"
 #include "cp-error.h"
+#include "cp-semver-private.h"
 #include "connectplugin/protocol/handshake.cp.h"
 
 typedef struct
@@ -94,172 +95,18 @@ G_DEFINE_FINAL_TYPE (CpDependencyImpact, cp_dependency_impact, G_TYPE_OBJECT)
 
 /* ---- semantic versions ---- */
 
-typedef struct
-{
-  guint64 num[3];
-  const char *pre;              /* after '-', up to '+' or end; NULL if none */
-  gsize pre_len;
-} Version;
-
-static gboolean
-parse_number (const char **p,
-              guint64     *out)
-{
-  const char *s = *p;
-  guint64 v = 0;
-  gsize n = 0;
-
-  for (; g_ascii_isdigit (*s); s++, n++)
-    {
-      if (n >= 18)              /* keeps v far from overflow */
-        return FALSE;
-      v = v * 10 + (guint64) (*s - '0');
-    }
-  if (n == 0)
-    return FALSE;
-  *p = s;
-  *out = v;
-  return TRUE;
-}
-
-/* Dot-separated non-empty identifiers of [0-9A-Za-z-], up to @stop or NUL. */
-static gboolean
-valid_identifiers (const char *s,
-                   const char **end,
-                   char         stop)
-{
-  gsize run = 0;
-
-  for (; *s != '\0' && *s != stop; s++)
-    {
-      if (*s == '.')
-        {
-          if (run == 0)
-            return FALSE;
-          run = 0;
-        }
-      else if (g_ascii_isalnum (*s) || *s == '-')
-        run++;
-      else
-        return FALSE;
-    }
-  *end = s;
-  return run > 0;
-}
-
-/* Accepts [v]MAJOR[.MINOR[.PATCH]][-PRERELEASE][+BUILD]; missing parts are 0. */
-static gboolean
-parse_version (const char *s,
-               Version    *v)
-{
-  const char *end;
-
-  memset (v, 0, sizeof *v);
-  if (s == NULL)
-    return FALSE;
-  if (*s == 'v' || *s == 'V')
-    s++;
-  for (guint i = 0; i < 3; i++)
-    {
-      if (i > 0 && *s != '.')
-        break;
-      if (i > 0)
-        s++;
-      if (!parse_number (&s, &v->num[i]))
-        return FALSE;
-    }
-  if (*s == '-')
-    {
-      v->pre = ++s;
-      if (!valid_identifiers (s, &end, '+'))
-        return FALSE;
-      v->pre_len = (gsize) (end - s);
-      s = end;
-    }
-  if (*s == '+')
-    {
-      if (!valid_identifiers (s + 1, &end, '\0'))
-        return FALSE;
-      s = end;
-    }
-  return *s == '\0';
-}
-
-static gboolean
-all_digits (const char *s,
-            gsize       n)
-{
-  for (gsize i = 0; i < n; i++)
-    if (!g_ascii_isdigit (s[i]))
-      return FALSE;
-  return TRUE;
-}
-
-static int
-compare_identifier (const char *a, gsize an,
-                    const char *b, gsize bn)
-{
-  gboolean a_num = all_digits (a, an), b_num = all_digits (b, bn);
-  int c;
-
-  if (a_num && b_num)
-    {
-      /* Compare numerically without parsing: strip zeros, longer is larger. */
-      while (an > 1 && *a == '0')
-        a++, an--;
-      while (bn > 1 && *b == '0')
-        b++, bn--;
-      if (an != bn)
-        return an < bn ? -1 : 1;
-      return memcmp (a, b, an);
-    }
-  if (a_num != b_num)
-    return a_num ? -1 : 1;      /* numeric identifiers sort first */
-  c = memcmp (a, b, MIN (an, bn));
-  if (c != 0)
-    return c;
-  return an == bn ? 0 : (an < bn ? -1 : 1);
-}
-
-static int
-compare_prerelease (const Version *a,
-                    const Version *b)
-{
-  const char *pa = a->pre, *pb = b->pre;
-  const char *ea = pa + a->pre_len, *eb = pb + b->pre_len;
-
-  if (pa == NULL || pb == NULL)   /* a release is above its prereleases */
-    return (pa == NULL) - (pb == NULL) == 0 ? 0 : (pa == NULL ? 1 : -1);
-
-  while (pa < ea && pb < eb)
-    {
-      const char *da = memchr (pa, '.', (gsize) (ea - pa));
-      const char *db = memchr (pb, '.', (gsize) (eb - pb));
-      int c;
-
-      da = da ? da : ea;
-      db = db ? db : eb;
-      c = compare_identifier (pa, (gsize) (da - pa), pb, (gsize) (db - pb));
-      if (c != 0)
-        return c;
-      pa = da < ea ? da + 1 : ea;
-      pb = db < eb ? db + 1 : eb;
-    }
-  /* A longer list of identifiers with an equal prefix is larger. */
-  return (pa < ea) - (pb < eb);
-}
-
 /**
  * cp_dependency_graph_compare_versions:
- * @a: a semantic version such as `1.2.3`, `v2.0` or `1.0.0-rc.1`
+ * @a: a semantic version such as `1.2.3` or `1.0.0-rc.1`
  * @b: another one
  *
- * Compares two semantic versions the way the graph matches a dependency's
- * `min_version`: MAJOR, MINOR and PATCH numerically (missing parts count
- * as 0, a leading `v` is ignored), a prerelease below its release and
- * prerelease identifiers as semver 2.0 orders them; build metadata after
- * `+` is ignored. A string that is not a version sorts below every version;
- * two such strings compare as strcmp() does.
+ * Compares two semantic versions the way the graph (and the host's
+ * registry) matches a dependency's `min_version`. A version is
+ * `MAJOR.MINOR.PATCH` with an optional `-PRERELEASE` of `[0-9A-Za-z.-]`, at
+ * most 64 bytes, as connect-plugin-go accepts. The numbers compare
+ * numerically, a prerelease is below its release, and prerelease
+ * identifiers compare as semver 2.0.0 says. A string that is not a version
+ * sorts below every version, and two such strings are equal.
  *
  * Returns: a negative value if @a is older than @b, 0 if they are
  *   equivalent, a positive value if @a is newer
@@ -268,32 +115,19 @@ int
 cp_dependency_graph_compare_versions (const char *a,
                                       const char *b)
 {
-  Version va, vb;
-  gboolean ok_a = parse_version (a, &va), ok_b = parse_version (b, &vb);
-
-  if (!ok_a || !ok_b)
-    {
-      if (ok_a != ok_b)
-        return ok_a ? 1 : -1;
-      return g_strcmp0 (a, b) < 0 ? -1 : g_strcmp0 (a, b) > 0;
-    }
-  for (guint i = 0; i < 3; i++)
-    if (va.num[i] != vb.num[i])
-      return va.num[i] < vb.num[i] ? -1 : 1;
-  return compare_prerelease (&va, &vb);
+  return cp_semver_compare (a, b);
 }
 
-/* Whether a provider at @version satisfies a dependency on @min_version. */
+/* Whether a provider at @version satisfies a dependency on @min_version:
+ * any version if @min_version is empty, else a valid one at least as new;
+ * nothing satisfies an invalid @min_version. */
 static gboolean
 version_satisfies (const char *version,
                    const char *min_version)
 {
-  Version v;
-
-  if (min_version[0] == '\0')
-    return TRUE;
-  return parse_version (version, &v) &&
-         cp_dependency_graph_compare_versions (version, min_version) >= 0;
+  if (min_version[0] != '\0' && !cp_semver_is_valid (min_version))
+    return FALSE;
+  return cp_semver_at_least (version, min_version);
 }
 
 static gboolean
@@ -301,12 +135,11 @@ check_version (const char  *what,
                const char  *version,
                GError     **error)
 {
-  Version v;
-
-  if (version == NULL || version[0] == '\0' || parse_version (version, &v))
+  if (version == NULL || version[0] == '\0' || cp_semver_is_valid (version))
     return TRUE;
   g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-               "%s “%s” is not a semantic version (MAJOR.MINOR.PATCH)", what, version);
+               "%s “%s” is not a semantic version (MAJOR.MINOR.PATCH[-PRERELEASE])",
+               what, version);
   return FALSE;
 }
 
@@ -783,7 +616,8 @@ find_providers (CpDependencyGraph *self,
  * cp_dependency_graph_dup_providers:
  * @self: a [class@ConnectPlugin.DependencyGraph]
  * @service_type: a service type
- * @min_version: (nullable): the lowest acceptable version, or %NULL for any
+ * @min_version: (nullable): the lowest acceptable version, or %NULL for any;
+ *   a string that is not a semantic version matches no provider
  *
  * Returns: (transfer full) (array zero-terminated=1): the runtime ids of the
  *   plugins providing @service_type at @min_version or newer, sorted by self
@@ -806,7 +640,8 @@ cp_dependency_graph_dup_providers (CpDependencyGraph *self,
  * cp_dependency_graph_has_service:
  * @self: a [class@ConnectPlugin.DependencyGraph]
  * @service_type: a service type
- * @min_version: (nullable): the lowest acceptable version, or %NULL for any
+ * @min_version: (nullable): the lowest acceptable version, or %NULL for any;
+ *   a string that is not a semantic version matches no provider
  *
  * Returns: whether some plugin provides @service_type at @min_version or
  *   newer (see cp_dependency_graph_compare_versions())
