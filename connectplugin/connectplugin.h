@@ -39,5 +39,6 @@
 #include "cp-client.h"
 #include "cp-plugin-instance.h"
 #include "cp-broker.h"
+#include "cp-dependency-graph.h"
 
 #undef __CONNECTPLUGIN_H_INSIDE__

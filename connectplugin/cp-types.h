@@ -62,5 +62,7 @@ typedef struct _CpHealthMonitor CpHealthMonitor;
 typedef struct _CpClient CpClient;
 typedef struct _CpPluginInstance CpPluginInstance;
 typedef struct _CpBroker CpBroker;
+typedef struct _CpDependencyGraph CpDependencyGraph;
+typedef struct _CpDependencyImpact CpDependencyImpact;
 
 G_END_DECLS
