@@ -14,6 +14,7 @@
 #pragma once
 
 #include "cp-broker.h"
+#include "cp-dependency-graph.h"
 #include "cp-plugin-instance-private.h"
 #include "cp-server-private.h"
 #include "cp-rpc-server-private.h"
@@ -47,6 +48,7 @@ struct _CpBroker
   guint add_timeout_ms;             /* 30000 */
   guint drain_timeout_ms;           /* 30000 */
 
+  CpDependencyGraph *graph;         /* what plugins declared they provide and require */
   GHashTable *controls;             /* runtime id → CpChannel* to a plugin the host added */
 
   CpBrokerCapabilities *capabilities;

@@ -74,6 +74,7 @@ cp_broker_dispose (GObject *object)
     g_list_store_remove_all (self->plugins);
   g_clear_pointer (&self->plugins_by_id, g_hash_table_unref);
   g_clear_pointer (&self->controls, g_hash_table_unref);
+  g_clear_object (&self->graph);
   g_clear_object (&self->rpc_server);
   g_clear_object (&self->server);
   G_OBJECT_CLASS (cp_broker_parent_class)->dispose (object);
@@ -345,6 +346,7 @@ cp_broker_init (CpBroker *self)
   self->max_watch_queue = DEFAULT_MAX_WATCH_QUEUE;
   self->add_timeout_ms = DEFAULT_ADD_TIMEOUT_MS;
   self->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
+  self->graph = cp_dependency_graph_new ();
   self->controls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 }
 
@@ -427,6 +429,16 @@ cp_broker_add_instance (CpBroker         *broker,
   g_return_if_fail (!g_hash_table_contains (broker->plugins_by_id, runtime_id));
 
   g_hash_table_replace (broker->plugins_by_id, g_strdup (runtime_id), g_object_ref (instance));
+  if (cp_plugin_instance_get_provides (instance) != NULL || cp_plugin_instance_get_requires (instance) != NULL)
+    {
+      g_autoptr(GError) error = NULL;
+
+      if (!cp_dependency_graph_add_declared (broker->graph, runtime_id,
+                                             cp_plugin_instance_get_self_id (instance),
+                                             cp_plugin_instance_get_provides (instance),
+                                             cp_plugin_instance_get_requires (instance), &error))
+        g_debug ("broker: %s is not in the dependency graph: %s", runtime_id, error->message);
+    }
   g_signal_connect_object (instance, "health-changed",
                            G_CALLBACK (on_instance_health_changed), broker, 0);
   g_list_store_append (broker->plugins, instance);
@@ -450,6 +462,8 @@ cp_broker_remove_instance (CpBroker         *broker,
     cp_broker_capabilities_plugin_gone (broker->capabilities, instance);
   cp_server_revoke_runtime_identity (broker->server, runtime_id);
   g_hash_table_remove (broker->controls, runtime_id);
+  if (cp_dependency_graph_has_plugin (broker->graph, runtime_id))
+    cp_dependency_graph_remove_plugin (broker->graph, runtime_id);
   g_signal_handlers_disconnect_by_func (instance, on_instance_health_changed, broker);
   g_hash_table_remove (broker->plugins_by_id, runtime_id);
   if (g_list_store_find (broker->plugins, instance, &position))
@@ -596,4 +610,23 @@ cp_broker_lookup_plugin (CpBroker   *broker,
   g_return_val_if_fail (runtime_id != NULL, NULL);
 
   return broker->plugins_by_id != NULL ? g_hash_table_lookup (broker->plugins_by_id, runtime_id) : NULL;
+}
+
+/**
+ * cp_broker_get_dependency_graph:
+ * @broker: a [class@ConnectPlugin.Broker]
+ *
+ * Gets the graph of what the plugins the host added declared they provide
+ * and require (from their `GetPluginInfo`), kept up to date as plugins come
+ * and go: ask it for a start-up order, or for the impact of removing a
+ * plugin ([method@ConnectPlugin.DependencyGraph.analyze_impact]) before
+ * calling [method@ConnectPlugin.Broker.remove_plugin_async].
+ *
+ * Returns: (transfer none): the dependency graph
+ */
+CpDependencyGraph *
+cp_broker_get_dependency_graph (CpBroker *broker)
+{
+  g_return_val_if_fail (CP_IS_BROKER (broker), NULL);
+  return broker->graph;
 }

@@ -13,6 +13,7 @@
 #include "cp-server.h"
 #include "cp-skeleton.h"
 #include "cp-plugin-instance.h"
+#include "cp-dependency-graph.h"
 
 G_BEGIN_DECLS
 
@@ -48,6 +49,9 @@ GListModel       *cp_broker_get_plugins            (CpBroker            *broker)
 CP_AVAILABLE_IN_ALL
 CpPluginInstance *cp_broker_lookup_plugin          (CpBroker            *broker,
                                                     const char          *runtime_id);
+
+CP_AVAILABLE_IN_ALL
+CpDependencyGraph *cp_broker_get_dependency_graph  (CpBroker            *broker);
 
 CP_AVAILABLE_IN_ALL
 void              cp_broker_add_capability         (CpBroker            *broker,

@@ -184,6 +184,8 @@ test_add_remove (Fixture *f, gconstpointer data)
   g_assert_true (g_str_has_prefix (cp_plugin_instance_get_runtime_id (instance), "kv-plugin-"));
   g_assert_cmpstr (cp_server_get_runtime_id (plugin->server), ==, cp_plugin_instance_get_runtime_id (instance));
   g_assert_cmpuint (g_list_model_get_n_items (plugins), ==, 1);
+  /* What it declared is in the broker's dependency graph. */
+  g_assert_true (cp_dependency_graph_has_service (cp_broker_get_dependency_graph (f->broker), "kv", "1.0.0"));
 
   /* Routable: a call through the router reaches it. */
   channel = routed_channel (f, cp_plugin_instance_get_runtime_id (instance));
@@ -196,6 +198,8 @@ test_add_remove (Fixture *f, gconstpointer data)
   g_assert_true (cp_broker_remove_plugin_finish (f->broker, wait_result (&result), &error));
   g_assert_no_error (error);
   g_assert_cmpuint (g_list_model_get_n_items (plugins), ==, 0);
+  g_assert_false (cp_dependency_graph_has_plugin (cp_broker_get_dependency_graph (f->broker),
+                                                  cp_plugin_instance_get_runtime_id (instance)));
   g_assert_null (cp_broker_lookup_plugin (f->broker, cp_plugin_instance_get_runtime_id (instance)));
   /* Its token no longer authenticates anything, and it was told to stop. */
   g_assert_false (cp_server_check_runtime_token (f->host, cp_plugin_instance_get_runtime_id (instance),
