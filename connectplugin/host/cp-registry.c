@@ -163,6 +163,14 @@ build_event (CpRegistry *registry,
 /* ------------------------------------------------------------------ */
 /* Watchers                                                             */
 
+/* Queue entries: events, or NULL for a resync. */
+static void
+event_free (gpointer event)
+{
+  if (event != NULL)
+    g_object_unref (event);
+}
+
 static Watcher *
 watcher_ref (Watcher *watcher)
 {
@@ -172,7 +180,7 @@ watcher_ref (Watcher *watcher)
 static void
 watcher_clear (Watcher *watcher)
 {
-  g_queue_clear_full (&watcher->queue, (GDestroyNotify) g_object_unref);
+  g_queue_clear_full (&watcher->queue, event_free);
   g_clear_object (&watcher->invocation);
   g_free (watcher->service_type);
 }
@@ -198,7 +206,7 @@ watcher_drop (Watcher *watcher)
   g_cancellable_disconnect (cp_invocation_get_cancellable (watcher->invocation),
                             watcher->cancelled_id);
   watcher->cancelled_id = 0;
-  g_queue_clear_full (&watcher->queue, (GDestroyNotify) g_object_unref);
+  g_queue_clear_full (&watcher->queue, event_free);
   cp_invocation_return_ok (watcher->invocation);
   entry = g_hash_table_lookup (registry->types, service_type);
   if (entry != NULL)
@@ -255,7 +263,7 @@ watcher_push (Watcher             *watcher,
     }
   if (g_queue_get_length (&watcher->queue) >= MAX (registry->broker->max_watch_queue, 1))
     {
-      g_queue_clear_full (&watcher->queue, (GDestroyNotify) g_object_unref);
+      g_queue_clear_full (&watcher->queue, event_free);
       g_clear_object (&event);
       registry->n_resyncs++;
     }
