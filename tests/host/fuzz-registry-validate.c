@@ -49,7 +49,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
 {
   g_autoptr(GBytes) bytes = g_bytes_new (data, size);
-  g_autofree char *text = g_strndup ((const char *) data, size);
+  g_autofree char *text = size > 0 ? g_strndup ((const char *) data, size) : g_strdup ("");
   g_auto(GStrv) parts = NULL;
 
   for (CpCodec codec = CP_CODEC_PROTO; codec <= CP_CODEC_JSON; codec++)
