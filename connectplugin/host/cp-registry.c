@@ -323,17 +323,24 @@ provider_weight (Provider *provider)
   return (guint) weight;
 }
 
+static CpSelectionStrategy
+strategy_of (CpRegistry *registry,
+             const char *service_type)
+{
+  gpointer value = g_hash_table_lookup (registry->strategies, service_type);
+
+  return value != NULL ? GPOINTER_TO_INT (value) - 1 : CP_SELECTION_FIRST;
+}
+
 static Provider *
 apply_strategy (CpRegistry *registry,
                 TypeEntry  *entry,
                 const char *service_type,
                 GPtrArray  *available)
 {
-  gpointer value = g_hash_table_lookup (registry->strategies, service_type);
-  CpSelectionStrategy strategy = value != NULL ? GPOINTER_TO_INT (value) - 1 : CP_SELECTION_FIRST;
   guint64 total = 0, draw;
 
-  switch (strategy)
+  switch (strategy_of (registry, service_type))
     {
     case CP_SELECTION_ROUND_ROBIN:
       {
@@ -388,8 +395,12 @@ select_provider (CpRegistry  *registry,
           cp_registry_semver_compare (provider->version, min_version) < 0)
         continue;
       compatible = TRUE;
-      if (provider_available (provider))
-        g_ptr_array_add (available, provider);
+      if (!provider_available (provider))
+        continue;
+      /* The default strategy needs no list: O(1) with many providers. */
+      if (strategy_of (registry, service_type) == CP_SELECTION_FIRST)
+        return provider;
+      g_ptr_array_add (available, provider);
     }
   if (!compatible)
     {
