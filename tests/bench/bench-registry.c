@@ -6,6 +6,9 @@
  * The host (CpServer + CpBroker) runs in a thread of its own; the callers
  * drive async calls from the main thread.
  *   BUILD/tests/bench/bench-registry [--seconds N]
+ * With --serve, only the host runs (one provider of "one" registered) and
+ * prints its URL, a runtime id and token, for wrk and discover.lua:
+ *   CP_ID=… CP_TOKEN=… wrk -t2 -c16 -d5s -s tests/bench/discover.lua URL
  */
 #include <connectplugin.h>
 #include <stdio.h>
@@ -155,6 +158,20 @@ on_registered (GObject      *source,
   n_registered++;
 }
 
+static void
+register_one (CpServiceRegistry *proxy)
+{
+  g_autoptr(CpRegisterServiceRequest) request = cp_register_service_request_new ();
+
+  cp_register_service_request_set_service_type (request, "one");
+  cp_register_service_request_set_version (request, "1.0.0");
+  cp_register_service_request_set_endpoint_path (request, "/one.v1.One/");
+  cp_service_registry_call_register_service (proxy, request, NULL, NULL, on_registered, NULL);
+  while (n_registered < 1)
+    g_main_context_iteration (NULL, TRUE);
+  n_registered = 0;
+}
+
 static long
 rss_kib (void)
 {
@@ -179,6 +196,19 @@ main (int   argc,
   long rss_before, rss_after;
   double register_s;
 
+  if (argc == 2 && g_str_equal (argv[1], "--serve"))
+    {
+      host.context = g_main_context_new ();
+      thread = g_thread_new ("host", host_thread, &host);
+      while (!g_atomic_int_get (&host.ready))
+        g_usleep (1000);
+      proxies[0] = proxy_for (&host, 0);
+      register_one (proxies[0]);
+      printf ("%s %s %s\n", host.url, host.ids[N_PLUGINS], host.tokens[N_PLUGINS]);
+      fflush (stdout);
+      g_thread_join (thread);
+      return 0;
+    }
   if (argc == 3 && g_str_equal (argv[1], "--seconds"))
     seconds = g_ascii_strtod (argv[2], NULL);
   host.context = g_main_context_new ();
@@ -188,15 +218,7 @@ main (int   argc,
 
   /* One provider: Discover calls/s. */
   proxies[0] = proxy_for (&host, 0);
-  {
-    g_autoptr(CpRegisterServiceRequest) request = cp_register_service_request_new ();
-    cp_register_service_request_set_service_type (request, "one");
-    cp_register_service_request_set_version (request, "1.0.0");
-    cp_register_service_request_set_endpoint_path (request, "/one.v1.One/");
-    cp_service_registry_call_register_service (proxies[0], request, NULL, NULL, on_registered, NULL);
-    while (n_registered < 1)
-      g_main_context_iteration (NULL, TRUE);
-  }
+  register_one (proxies[0]);
   rate_one = discover_rate (&host, "one", seconds);
 
   /* 10,000 registrations of "many" from 100 plugins, 100 each. */
