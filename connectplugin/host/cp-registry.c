@@ -653,12 +653,21 @@ handle_report_health (CpPluginLifecycle     *lifecycle,
   g_autoptr(CpReportHealthResponse) response = NULL;
   g_auto(GStrv) unavailable = NULL;
   CpPluginInstance *instance = authenticate (registry, invocation);
+  CpHealthState state;
 
   if (instance == NULL)
     return TRUE;
+  /* proto3 keeps unknown enum numbers: they must not reach the property. */
+  state = cp_report_health_request_get_state (request);
+  if ((guint) state > CP_HEALTH_STATE_UNHEALTHY)
+    {
+      cp_invocation_return_error (invocation, CP_ERROR_INVALID_ARGUMENT, "unknown health state %d",
+                                  (int) state);
+      return TRUE;
+    }
   unavailable = cp_report_health_request_get_unavailable_dependencies (request);
   /* ::health-changed reaches cp_registry_health_changed() through the broker. */
-  cp_plugin_instance_set_health (instance, cp_report_health_request_get_state (request),
+  cp_plugin_instance_set_health (instance, state,
                                  cp_report_health_request_get_reason (request),
                                  (const char * const *) unavailable);
   response = cp_report_health_response_new ();

@@ -480,9 +480,10 @@ test_validation (Fixture       *f,
 }
 
 static CpError
-report_health_code (Fixture    *f,
-                    const char *runtime_id,
-                    const char *token)
+report_health_code (Fixture       *f,
+                    const char    *runtime_id,
+                    const char    *token,
+                    CpHealthState  state)
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(CpChannel) channel = cp_channel_new (f->host_url, &error);
@@ -497,7 +498,7 @@ report_health_code (Fixture    *f,
   if (bearer != NULL)
     cp_channel_set_header (channel, "Authorization", bearer);
   lifecycle = cp_plugin_lifecycle_proxy_new (channel);
-  cp_report_health_request_set_state (request, CP_HEALTH_STATE_UNHEALTHY);
+  cp_report_health_request_set_state (request, state);
   cp_plugin_lifecycle_call_report_health (lifecycle, request, NULL, NULL, on_result, &result);
   wait_until (have_result, &result);
   response = cp_plugin_lifecycle_call_report_health_finish (lifecycle, result, &error);
@@ -523,7 +524,8 @@ assert_refused (Fixture    *f,
   g_clear_error (&error);
   response = do_discover (proxy, "cache", NULL, &error);
   assert_error (error, CP_ERROR_UNAUTHENTICATED, message);
-  g_assert_cmpint (report_health_code (f, runtime_id, token), ==, CP_ERROR_UNAUTHENTICATED);
+  g_assert_cmpint (report_health_code (f, runtime_id, token, CP_HEALTH_STATE_UNHEALTHY), ==,
+                   CP_ERROR_UNAUTHENTICATED);
 }
 
 /* Forged, near-miss, revoked tokens; A's token with B's id; no headers. */
@@ -554,6 +556,14 @@ test_authentication (Fixture       *f,
   reg = register_ok (a, "cache", "1.0.0", NULL);
   g_assert_cmpint (cp_plugin_instance_get_health_state (instance_of_id (f, a->runtime_id)), ==,
                    CP_HEALTH_STATE_UNSPECIFIED);
+
+  /* ReportHealth: an unknown state number is refused, a known one set. */
+  g_assert_cmpint (report_health_code (f, a->runtime_id, a->token, 7), ==, CP_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpint (cp_plugin_instance_get_health_state (instance_of_id (f, a->runtime_id)), ==,
+                   CP_HEALTH_STATE_UNSPECIFIED);
+  g_assert_cmpint (report_health_code (f, a->runtime_id, a->token, CP_HEALTH_STATE_DEGRADED), ==, 0);
+  g_assert_cmpint (cp_plugin_instance_get_health_state (instance_of_id (f, a->runtime_id)), ==,
+                   CP_HEALTH_STATE_DEGRADED);
 }
 
 /* cp_broker_allow_service per self id; a plugin's declared provides. */
