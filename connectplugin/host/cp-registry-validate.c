@@ -210,7 +210,7 @@ gboolean
 cp_registry_validate_register (CpRegisterServiceRequest  *request,
                                GError                   **error)
 {
-  GHashTable *metadata = cp_register_service_request_get_metadata (request);
+  g_autoptr(GHashTable) metadata = cp_register_service_request_get_metadata (request);
 
   return cp_registry_validate_service_type (cp_register_service_request_get_service_type (request), error) &&
          cp_registry_validate_version (cp_register_service_request_get_version (request), error) &&

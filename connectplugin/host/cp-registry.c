@@ -467,7 +467,7 @@ handle_register (CpServiceRegistry        *service,
   CpPluginInstance *instance = authenticate (registry, invocation);
   const char *type = cp_register_service_request_get_service_type (request);
   const char *runtime_id, *base_url;
-  GHashTable *metadata = cp_register_service_request_get_metadata (request);
+  g_autoptr(GHashTable) metadata = cp_register_service_request_get_metadata (request);
   guint count;
   Provider *provider;
 

@@ -28,7 +28,7 @@ static void
 check_request (CpRegisterServiceRequest *request)
 {
   g_autoptr(GError) error = NULL;
-  GHashTable *metadata;
+  g_autoptr(GHashTable) metadata = NULL;
 
   if (!cp_registry_validate_register (request, &error))
     {

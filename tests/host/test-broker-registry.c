@@ -204,9 +204,11 @@ discover_id (Identity   *id,
 {
   g_autoptr(GError) error = NULL;
   g_autoptr(CpDiscoverServiceResponse) response = do_discover (id->proxy, type, min_version, &error);
+  g_autoptr(CpServiceEndpoint) endpoint = NULL;
 
   g_assert_no_error (error);
-  return g_strdup (cp_service_endpoint_get_provider_id (cp_discover_service_response_get_endpoint (response)));
+  endpoint = cp_discover_service_response_get_endpoint (response);
+  return g_strdup (cp_service_endpoint_get_provider_id (endpoint));
 }
 
 static void
@@ -328,7 +330,8 @@ test_register_discover (Fixture       *f,
   CpServer *a = plugin_start (f, "cache-a", "cache", "1.9.0");
   CpServer *b = plugin_start (f, "cache-b", "cache", "1.10.0");
   const char *a_id = cp_server_get_runtime_id (a), *b_id = cp_server_get_runtime_id (b);
-  CpServiceEndpoint *endpoint;
+  g_autoptr(CpServiceEndpoint) endpoint = NULL;
+  g_autoptr(GHashTable) metadata = NULL;
   g_autofree char *url = NULL, *picked = NULL;
 
   /* The registration's base_url is where the router reaches the plugin. */
@@ -343,7 +346,8 @@ test_register_discover (Fixture       *f,
   g_assert_cmpstr (cp_service_endpoint_get_provider_id (endpoint), ==, a_id);
   g_assert_cmpstr (cp_service_endpoint_get_version (endpoint), ==, "1.9.0");
   g_assert_cmpstr (cp_service_endpoint_get_endpoint_url (endpoint), ==, url);
-  g_assert_cmpstr (g_hash_table_lookup (cp_service_endpoint_get_metadata (endpoint), "base_url"),
+  metadata = cp_service_endpoint_get_metadata (endpoint);
+  g_assert_cmpstr (g_hash_table_lookup (metadata, "base_url"),
                    ==, cp_server_get_url (a));
   g_assert_false (cp_discover_service_response_get_single_provider (response));
 
