@@ -456,6 +456,15 @@ may_register (CpRegistry       *registry,
   return declared;
 }
 
+/* A provider stops (or resumes) taking new calls: as a health change. */
+static void
+on_routable_changed (CpPluginInstance *instance,
+                     GParamSpec       *pspec,
+                     CpRegistry       *registry)
+{
+  cp_registry_health_changed (registry, instance);
+}
+
 static gboolean
 handle_register (CpServiceRegistry        *service,
                  CpInvocation             *invocation,
@@ -510,6 +519,8 @@ handle_register (CpServiceRegistry        *service,
   g_ptr_array_add (ensure_type (registry, type)->providers, provider);
   g_hash_table_insert (registry->registrations, provider->registration_id, provider);
   g_hash_table_insert (registry->counts, g_strdup (runtime_id), GUINT_TO_POINTER (count + 1));
+  if (count == 0)
+    g_signal_connect (instance, "notify::routable", G_CALLBACK (on_routable_changed), registry);
 
   /* The router reaches the plugin where it says it listens. */
   base_url = metadata != NULL ? g_hash_table_lookup (metadata, "base_url") : NULL;
@@ -534,7 +545,10 @@ remove_provider (CpRegistry *registry,
   guint count = GPOINTER_TO_UINT (g_hash_table_lookup (registry->counts, runtime_id));
 
   if (count <= 1)
-    g_hash_table_remove (registry->counts, runtime_id);
+    {
+      g_signal_handlers_disconnect_by_func (provider->instance, on_routable_changed, registry);
+      g_hash_table_remove (registry->counts, runtime_id);
+    }
   else
     g_hash_table_insert (registry->counts, g_strdup (runtime_id), GUINT_TO_POINTER (count - 1));
   g_hash_table_remove (registry->registrations, provider->registration_id);
@@ -767,6 +781,7 @@ cp_registry_free (CpRegistry *registry)
   g_autoptr(GPtrArray) watchers = g_ptr_array_new_with_free_func ((GDestroyNotify) watcher_unref);
   GHashTableIter iter;
   TypeEntry *entry;
+  Provider *provider;
 
   g_hash_table_iter_init (&iter, registry->types);
   while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &entry))
@@ -774,6 +789,9 @@ cp_registry_free (CpRegistry *registry)
       g_ptr_array_add (watchers, watcher_ref (entry->watchers->pdata[i]));
   for (guint i = 0; i < watchers->len; i++)
     watcher_drop (watchers->pdata[i]);
+  g_hash_table_iter_init (&iter, registry->registrations);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &provider))
+    g_signal_handlers_disconnect_by_func (provider->instance, on_routable_changed, registry);
   cp_skeleton_unexport (CP_SKELETON (registry->service));
   cp_skeleton_unexport (CP_SKELETON (registry->lifecycle));
   g_signal_handlers_disconnect_by_data (registry->service, registry);

@@ -819,6 +819,20 @@ wait_n_watchers (Fixture *f,
   wait_until (n_watchers_is, data);
 }
 
+static void
+on_watch_closed (CpServiceWatch *watch,
+                 const GError   *error,
+                 GError        **out)
+{
+  *out = error != NULL ? g_error_copy (error) : g_error_new_literal (CP_ERROR, CP_ERROR_UNKNOWN, "clean end");
+}
+
+static gboolean
+watch_closed (gpointer data)
+{
+  return *(GError **) data != NULL;
+}
+
 /* The current state first, then one event per change: registration,
  * health (degraded, unhealthy), the plugin leaving. */
 static void
@@ -833,6 +847,7 @@ test_watch (Fixture       *f,
   g_autofree char *reg_a = NULL, *reg_b = NULL;
   CpServer *consumer = plugin_start (f, "consumer", NULL, NULL);
   CpPluginInstance *ia, *ib;
+  GError *closed_error = NULL;
 
   watch = cp_server_watch_service (consumer, "cache", &error);
   g_assert_no_error (error);
@@ -853,14 +868,29 @@ test_watch (Fixture       *f,
   expect_event (events, 6, CP_SERVICE_STATE_UNAVAILABLE, NULL);       /* A unhealthy */
   cp_plugin_instance_set_health (ia, CP_HEALTH_STATE_HEALTHY, NULL, NULL);
   expect_event (events, 7, CP_SERVICE_STATE_AVAILABLE, a->runtime_id);
-  cp_broker_remove_instance (f->broker, ia);
+  /* Being removed (not routable), then gone. */
+  cp_plugin_instance_set_routable (ia, FALSE);
   expect_event (events, 8, CP_SERVICE_STATE_UNAVAILABLE, NULL);
+  cp_plugin_instance_set_routable (ia, TRUE);
+  expect_event (events, 9, CP_SERVICE_STATE_AVAILABLE, a->runtime_id);
+  cp_broker_remove_instance (f->broker, ia);
+  expect_event (events, 10, CP_SERVICE_STATE_UNAVAILABLE, NULL);
   (void) ib;
 
   /* Cancel ends the watch on the host too. */
   g_assert_cmpuint (cp_registry_get_n_watchers (f->broker->registry), ==, 1);
   cp_service_watch_cancel (watch);
   wait_n_watchers (f, 0);
+
+  /* A type that could never be registered is refused. */
+  g_clear_object (&watch);
+  watch = cp_server_watch_service (consumer, "bad/type", &error);
+  g_assert_no_error (error);
+  g_signal_connect (watch, "closed", G_CALLBACK (on_watch_closed), &closed_error);
+  wait_until (watch_closed, &closed_error);
+  g_assert_error (closed_error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT);
+  g_assert_cmpuint (cp_registry_get_n_watchers (f->broker->registry), ==, 0);
+  g_clear_error (&closed_error);
 }
 
 /* A WatchService call on a plain socket that never reads its answer (a
