@@ -16,6 +16,9 @@
 # Parameters (--cp_opt=KEY=VALUE, comma-separated, or --cp_out=KEY=VALUE:OUT):
 #   prefix=Foo        namespace of the generated types (default: the first
 #                     package component, capitalised, or the file name stem)
+#   namespace=Foo     GIR namespace of the generated types, for the
+#                     [class@Foo.Type] links of the doc comments (default:
+#                     the prefix; ConnectPlugin for the prefix Cp)
 #   decorator=MACRO   put MACRO before every public declaration (e.g. an
 #                     export macro such as FOO_AVAILABLE_IN_ALL)
 #   include=FILE.h    #include "FILE.h" in every generated header (where
@@ -760,6 +763,17 @@ class FileGenerator:
         protos.append('%s *%s_skeleton_new (void)' % (n.camel, n.snake))
         return protos
 
+    def namespace(self, prefix):
+        """The GIR namespace of the types with C prefix @prefix."""
+        if self.params.get('namespace') and prefix == self.model.prefix_for(self.file):
+            return self.params['namespace']
+        return 'ConnectPlugin' if prefix == 'Cp' else prefix
+
+    def link(self, kind, names, member=''):
+        """A gi-docgen link: [class@Kv.GetRequest], [signal@Kv.KVService::handle-get]."""
+        return '[%s@%s.%s%s]' % (kind, self.namespace(names.prefix),
+                                 names.camel[len(names.prefix):], member)
+
     def gen_services_header(self, out):
         w = out.append
         for s in self.services:
@@ -772,11 +786,11 @@ class FileGenerator:
             w('')
             out.extend(doc_block(
                 n.camel + 'Interface',
-                ['The virtual methods of #%s: the class handlers of its' % n.camel,
+                ['The virtual methods of %s: the class handlers of its' % self.link('iface', n),
                  '`handle-<method>` signals. Override them in a subclass of',
-                 '#%s.' % k.camel],
+                 '%s.' % self.link('class', k)],
                 [('parent_iface', 'the parent interface')] +
-                [(m.vfunc, 'handler for the #%s::%s signal' % (n.camel, m.signal))
+                [(m.vfunc, 'handler for the %s signal' % self.link('signal', n, '::' + m.signal))
                  for m in s.served]))
             w('struct _%sInterface' % n.camel)
             w('{')
@@ -792,7 +806,7 @@ class FileGenerator:
                 w(self.decl('G_DECLARE_DERIVABLE_TYPE (%s, %s, %s, %s, %s)'
                             % (t.camel, t.snake, t.module, t.obj, parent)))
                 w('')
-                out.extend(doc_block(t.camel + 'Class', ['The class structure of #%s.' % t.camel],
+                out.extend(doc_block(t.camel + 'Class', ['The class structure of %s.' % self.link('class', t)],
                                      [('parent_class', 'the parent class')]))
                 w('struct _%sClass' % t.camel)
                 w('{')
@@ -818,9 +832,9 @@ class FileGenerator:
         # -- the interface: signals and their class handlers
         body = comment + [''] if comment else []
         body += ['The `%s` service.' % s.full_name, '',
-                 'Implemented by #%s, the client side (its' % p.camel,
+                 'Implemented by %s, the client side (its' % self.link('class', p),
                  '`%s_call_…()` functions call the service), and by' % n.snake,
-                 '#%s, the server side (its `handle-…` signals' % k.camel,
+                 '%s, the server side (its `handle-…` signals' % self.link('class', k),
                  'receive the calls). %s_get_descriptor() describes the service.' % n.snake]
         out.extend(doc_block(n.camel, body))
         w('G_DEFINE_INTERFACE (%s, %s, G_TYPE_OBJECT)' % (n.camel, n.snake))
@@ -843,25 +857,25 @@ class FileGenerator:
             mc = self.service_comment(s, m)
             body = mc + [''] if mc else []
             body += ['Emitted for each call of `%s` (%s).' % (m.procedure, self.kind_text(m)), '']
-            params = [('object', 'the #%s receiving the call' % n.camel),
+            params = [('object', 'the %s receiving the call' % self.link('iface', n)),
                       ('invocation', 'the call')]
             if m.bidi:
-                body += ['Half-duplex over HTTP/1.1: read the requests (#%s) with'
-                         % m.input.names.camel,
+                body += ['Half-duplex over HTTP/1.1: read the requests (%s) with'
+                         % self.link('class', m.input.names),
                          'cp_invocation_receive_async() (%NULL without error at the end),',
-                         'then send #%s messages with cp_invocation_send_message()'
-                         % m.output.names.camel,
+                         'then send %s messages with cp_invocation_send_message()'
+                         % self.link('class', m.output.names),
                          'or cp_invocation_send_message_async(), and end the call with',
                          'cp_invocation_return_ok() or an error. When the client goes away,',
                          'cp_invocation_get_cancellable() is cancelled.']
             elif m.client_streaming:
-                body += ['Read the requests (#%s) with cp_invocation_receive_async(),'
-                         % m.input.names.camel,
+                body += ['Read the requests (%s) with cp_invocation_receive_async(),'
+                         % self.link('class', m.input.names),
                          'then answer with %s_complete_%s() or an error.' % (n.snake, m.ident)]
             elif m.server_streaming:
                 params.append(('request', 'the request'))
-                body += ['The invocation is the response stream: send #%s messages'
-                         % m.output.names.camel,
+                body += ['The invocation is the response stream: send %s messages'
+                         % self.link('class', m.output.names),
                          'with cp_invocation_send_message() or cp_invocation_send_message_async(),',
                          'then end it with cp_invocation_return_ok() or an error. When the',
                          'client goes away, cp_invocation_get_cancellable() is cancelled.']
@@ -891,7 +905,7 @@ class FileGenerator:
         out.extend(doc_block(
             '%s_get_descriptor' % n.snake,
             ['Gets the description of the `%s` service: its methods, and' % s.full_name,
-             '#%s and #%s.' % (p.camel, k.camel)],
+             '%s and %s.' % (self.link('class', p), self.link('class', k))],
             returns='(transfer none): the service descriptor'))
         w('CpServiceDescriptor *')
         w('%s_get_descriptor (void)' % n.snake)
@@ -934,15 +948,17 @@ class FileGenerator:
                 self.gen_stream_call(w, out, s, m, call, indent, intro + [
                     'Calls `%s`, a bidirectional-streaming method, half-duplex' % m.procedure,
                     'as HTTP/1.1 allows (see cp_channel_call_bidi_stream()).', '',
-                    'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
+                    'Send %s messages with cp_request_stream_send(), then' % self.link('class', in_),
                     'cp_request_stream_close_and_receive() sends them and returns the',
-                    '#CpResponseStream whose #CpResponseStream::message signal carries',
-                    'the #%s responses.' % outn.camel])
+                    '[class@ConnectPlugin.ResponseStream] whose',
+                    '[signal@ConnectPlugin.ResponseStream::message] signal carries',
+                    'the %s responses.' % self.link('class', outn)])
             elif m.server_streaming:
                 self.gen_stream_call(w, out, s, m, call, indent, intro + [
                     'Calls `%s`, a server-streaming method.' % m.procedure, '',
-                    'Connect to the stream\'s #CpResponseStream::message signal, which',
-                    'carries #%s messages, and to #CpResponseStream::closed,' % outn.camel,
+                    'Connect to the stream\'s [signal@ConnectPlugin.ResponseStream::message]',
+                    'signal, which carries %s messages, and to' % self.link('class', outn),
+                    '[signal@ConnectPlugin.ResponseStream::closed],',
                     'which tells how the stream ended. The request is sent when',
                     'control returns to the main loop of the thread-default main',
                     'context (or at cp_response_stream_start()); the signals are',
@@ -950,9 +966,9 @@ class FileGenerator:
             elif m.client_streaming:
                 self.gen_stream_call(w, out, s, m, call, indent, intro + [
                     'Calls `%s`, a client-streaming method.' % m.procedure, '',
-                    'Send #%s messages with cp_request_stream_send(), then' % in_.camel,
+                    'Send %s messages with cp_request_stream_send(), then' % self.link('class', in_),
                     'cp_request_stream_close_async() ends the stream; its',
-                    'cp_request_stream_close_finish() returns the #%s response.' % outn.camel])
+                    'cp_request_stream_close_finish() returns the %s response.' % self.link('class', outn)])
             else:
                 self.gen_unary_call(w, out, s, m, call, indent, intro)
 
@@ -966,8 +982,8 @@ class FileGenerator:
                 fn,
                 ['Answers a call of `%s` with @response (a helper over' % m.procedure,
                  'cp_invocation_return_message()). Use it once per call, from a handler',
-                 'of #%s::%s or later.' % (n.camel, m.signal)],
-                [('object', 'a #%s' % n.camel),
+                 'of %s or later.' % self.link('signal', n, '::' + m.signal)],
+                [('object', 'a %s' % self.link('iface', n)),
                  ('invocation', 'the call, as given to the handler'),
                  ('response', 'the response')]))
             c_signature(w, 'void', fn, ['%s *object' % n.camel, 'CpInvocation *invocation',
@@ -989,7 +1005,7 @@ class FileGenerator:
         request stream (client or bidi streaming) or the response stream
         (server streaming, the request its parameter)."""
         n, p, in_ = s.names, s.proxy, m.input.names
-        params = [('proxy', 'a #%s' % p.camel)]
+        params = [('proxy', 'a %s' % self.link('class', p))]
         c_params = ['%s *proxy' % n.camel]
         takes_request = not m.client_streaming
         if takes_request:
@@ -1018,7 +1034,7 @@ class FileGenerator:
         """Writes the call functions of unary method @m: the asynchronous
         call, its _finish() and the blocking _sync()."""
         n, p, in_, outn = s.names, s.proxy, m.input.names, m.output.names
-        proxy_doc = ('proxy', 'a #%s' % p.camel)
+        proxy_doc = ('proxy', 'a %s' % self.link('class', p))
         out.extend(doc_block(
             call,
             intro + ['Calls `%s` asynchronously.' % m.procedure, '',
@@ -1027,7 +1043,7 @@ class FileGenerator:
                      'See %s_sync() for the blocking version.' % call],
             [proxy_doc, ('request', 'the request'),
              ('options', '(nullable): per-call options'),
-             ('cancellable', '(nullable): a #GCancellable'),
+             ('cancellable', '(nullable): a [class@Gio.Cancellable]'),
              ('callback', '(scope async) (nullable): called when the call completes'),
              ('user_data', '(closure): data for @callback')]))
         c_signature(w, 'void', call, ['%s *proxy' % n.camel, '%s *request' % in_.camel,
@@ -1044,8 +1060,8 @@ class FileGenerator:
         out.extend(doc_block(
             call + '_finish',
             ['Finishes a call started with %s().' % call],
-            [proxy_doc, ('res', 'the #GAsyncResult given to the callback'),
-             ('error', 'return location for a #GError (domain %CP_ERROR)')],
+            [proxy_doc, ('res', 'the [iface@Gio.AsyncResult] given to the callback'),
+             ('error', 'return location for a [struct@GLib.Error] (domain %CP_ERROR)')],
             returns='(transfer full): the response, or %NULL on error'))
         c_signature(w, '%s *' % outn.camel, call + '_finish',
                     ['%s *proxy' % n.camel, 'GAsyncResult *res', 'GError **error'])
@@ -1063,8 +1079,8 @@ class FileGenerator:
              'server could not answer. See %s() for the asynchronous version.' % call],
             [proxy_doc, ('request', 'the request'),
              ('options', '(nullable): per-call options'),
-             ('cancellable', '(nullable): a #GCancellable'),
-             ('error', 'return location for a #GError (domain %CP_ERROR)')],
+             ('cancellable', '(nullable): a [class@Gio.Cancellable]'),
+             ('error', 'return location for a [struct@GLib.Error] (domain %CP_ERROR)')],
             returns='(transfer full): the response, or %NULL on error'))
         c_signature(w, '%s *' % outn.camel, call + '_sync',
                     ['%s *proxy' % n.camel, '%s *request' % in_.camel, 'CpCallOptions *options',
@@ -1093,9 +1109,9 @@ class FileGenerator:
     def gen_service_proxy(self, w, out, s):
         n, p = s.names, s.proxy
         self.gen_service_class_head(w, out, s, p, 'CP_TYPE_PROXY', [
-            'The client side of the `%s` service: a #CpProxy implementing' % s.full_name,
-            '#%s. Make one with %s_proxy_new() and call the service with' % (n.camel, n.snake),
-            'the `%s_call_…()` functions.' % n.snake])
+            'The client side of the `%s` service: a [class@ConnectPlugin.Proxy]' % s.full_name,
+            'implementing %s. Make one with %s_proxy_new() and call the' % (self.link('iface', n), n.snake),
+            'service with the `%s_call_…()` functions.' % n.snake])
         w('static void')
         w('%s_class_init (%sClass *klass)' % (p.snake, p.camel))
         w('{')
@@ -1107,7 +1123,7 @@ class FileGenerator:
             '%s_proxy_new' % n.snake,
             ['Creates a proxy calling the `%s` service through @channel.' % s.full_name],
             [('channel', 'the channel to call on')],
-            returns='(transfer full) (type %s): a new #%s' % (p.camel, p.camel)))
+            returns='(transfer full) (type %s): a new %s' % (p.camel, self.link('class', p))))
         w('%s *' % n.camel)
         w('%s_proxy_new (CpChannel *channel)' % n.snake)
         w('{')
@@ -1120,10 +1136,10 @@ class FileGenerator:
     def gen_service_skeleton(self, w, out, s):
         n, k = s.names, s.skeleton
         self.gen_service_class_head(w, out, s, k, 'CP_TYPE_SKELETON', [
-            'The server side of the `%s` service: a #CpSkeleton implementing' % s.full_name,
-            '#%s. Serve it with cp_skeleton_export(); implement the' % n.camel,
-            'methods by connecting to the `handle-…` signals or by overriding the',
-            'virtual methods of #%sInterface in a subclass.' % n.camel])
+            'The server side of the `%s` service: a [class@ConnectPlugin.Skeleton]' % s.full_name,
+            'implementing %s. Serve it with cp_skeleton_export(); implement' % self.link('iface', n),
+            'the methods by connecting to the `handle-…` signals or by overriding',
+            'the virtual methods of %s in a subclass.' % self.link('iface', n)])
         dispatch = '%s_dispatch' % k.snake
         c_signature(w, 'static gboolean', dispatch,
                     ['CpSkeleton   *skeleton', 'CpMethodInfo *method', 'CpInvocation *invocation',
@@ -1165,7 +1181,7 @@ class FileGenerator:
             ['Creates a skeleton serving the `%s` service once exported' % s.full_name,
              'with cp_skeleton_export(). Connect to its `handle-…` signals to',
              'implement the methods.'],
-            returns='(transfer full) (type %s): a new #%s' % (k.camel, k.camel)))
+            returns='(transfer full) (type %s): a new %s' % (k.camel, self.link('class', k))))
         w('%s *' % n.camel)
         w('%s_skeleton_new (void)' % n.snake)
         w('{')
@@ -1503,8 +1519,8 @@ class FileGenerator:
                 body = body + ['']
             body.append('The `%s` field (%d, `%s`).' % (f.name, f.number, f.proto_type_name()))
             if f.optional:
-                body.append('An optional field: setting it makes it present (#%s:%s).'
-                            % (n.camel, f.has_prop))
+                body.append('An optional field: setting it makes it present (%s).'
+                            % self.link('property', n, ':' + f.has_prop))
             elif f.oneof:
                 body.append('Member of the `%s` oneof: setting it selects it.' % f.oneof.name)
             for line in doc_block('%s:%s' % (n.camel, f.prop), body):
@@ -1530,7 +1546,7 @@ class FileGenerator:
         c_empty_function(w, 'static void', '%s_init' % n.snake, ['%s *self' % n.camel])
         out.extend(doc_block('%s_new' % n.snake,
                              ['Creates a `%s` message with every field at its default.' % m.full_name],
-                             returns='(transfer full): a new #%s' % n.camel))
+                             returns='(transfer full): a new %s' % self.link('class', n)))
         w('%s *' % n.camel)
         w('%s_new (void)' % n.snake)
         w('{')
@@ -1724,7 +1740,7 @@ class FileGenerator:
         w = out.append
         n = m.names
         o = f.oneof
-        selfdoc = ('self', 'a #%s' % n.camel)
+        selfdoc = ('self', 'a %s' % self.link('class', n))
         selected = 'm->%s == %d' % (o.pbc_case_member, f.number)
         name = '%s_has_%s' % (n.snake, f.ident)
         out.extend(doc_block(name, ['Tells whether the optional `%s` field is present: set, even '
@@ -1751,7 +1767,7 @@ class FileGenerator:
         get = '%s_get_%s' % (n.snake, f.ident)
         set_ = '%s_set_%s' % (n.snake, f.ident)
         mem = 'm->' + f.pbc_member
-        selfdoc = ('self', 'a #%s' % n.camel)
+        selfdoc = ('self', 'a %s' % self.link('class', n))
         what = 'the `%s` field' % f.name
         k = f.kind
         selected = None
@@ -2074,7 +2090,7 @@ class FileGenerator:
         w = out.append
         n = m.names
         cn = o.case_names
-        selfdoc = ('self', 'a #%s' % n.camel)
+        selfdoc = ('self', 'a %s' % self.link('class', n))
         name = '%s_get_%s_case' % (n.snake, o.ident)
         out.extend(doc_block(name, ['Gets which member of the `%s` oneof is set.' % o.name], [selfdoc],
                              returns='the member that is set, or %%%s_NOT_SET' % cn.upper))
@@ -2171,9 +2187,11 @@ def parse_parameter(parameter):
     params = {}
     for item in filter(None, (p.strip() for p in parameter.split(','))):
         key, sep, value = item.partition('=')
-        if not sep or key not in ('prefix', 'decorator', 'include', 'base', 'c_layer', 'protoc_gen_c'):
-            raise GeneratorError('unknown parameter "%s" (known: prefix=Name, decorator=MACRO, '
-                                 'include=FILE.h, base=FILE.h, c_layer=yes|no, protoc_gen_c=PATH)' % item)
+        if not sep or key not in ('prefix', 'namespace', 'decorator', 'include', 'base', 'c_layer',
+                                  'protoc_gen_c'):
+            raise GeneratorError('unknown parameter "%s" (known: prefix=Name, namespace=Name, '
+                                 'decorator=MACRO, include=FILE.h, base=FILE.h, c_layer=yes|no, '
+                                 'protoc_gen_c=PATH)' % item)
         params[key] = value
     if 'prefix' in params and not re.match(r'^[A-Z][A-Za-z0-9]*$', params['prefix']):
         raise GeneratorError('prefix "%s" must be CamelCase, like Kv or MyApp' % params['prefix'])

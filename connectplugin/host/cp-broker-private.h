@@ -8,7 +8,8 @@
  *   cp-broker-capabilities.c  CapabilityBroker, grants, /capabilities/;
  *   cp-registry.c             ServiceRegistry and PluginLifecycle;
  *   cp-router.c               /services/ (routed plugin-to-plugin calls);
- *   cp-rate-limiter.c         token buckets for host APIs and the router.
+ *   cp-rate-limiter.c         token buckets for host APIs and the router;
+ *   cp-broker-plugins.c       adding, removing, replacing plugins.
  */
 #pragma once
 
@@ -43,6 +44,10 @@ struct _CpBroker
   double rate_limit_rps;            /* 0: no limit */
   guint rate_limit_burst;
   guint max_watch_queue;            /* events kept per slow watcher */
+  guint add_timeout_ms;             /* 30000 */
+  guint drain_timeout_ms;           /* 30000 */
+
+  GHashTable *controls;             /* runtime id → CpChannel* to a plugin the host added */
 
   CpBrokerCapabilities *capabilities;
   CpRegistry *registry;
@@ -72,6 +77,19 @@ void              cp_broker_remove_instance  (CpBroker            *broker,
 void              cp_broker_health_changed   (CpBroker            *broker,
                                               CpPluginInstance    *instance);
 
+/* The channel (with the control secret) to a plugin the host added, for
+ * its removal's Shutdown. */
+void              cp_broker_set_control_channel (CpBroker         *broker,
+                                                 CpPluginInstance *instance,
+                                                 CpChannel        *channel);
+CpChannel        *cp_broker_steal_control_channel (CpBroker       *broker,
+                                                   CpPluginInstance *instance);
+/* Where a call addressed to @runtime_id goes: its instance, or, when that
+ * one was replaced and no longer takes calls, its replacement (transfer
+ * none; NULL for an unknown id). For the router. */
+CpPluginInstance *cp_broker_route_target     (CpBroker            *broker,
+                                              const char          *runtime_id);
+
 /* Each unit: created by cp_broker_new() (which attaches it to the host's
  * server), told when a plugin goes, freed at finalize. */
 CpBrokerCapabilities *cp_broker_capabilities_new (CpBroker *broker);
@@ -85,6 +103,11 @@ void              cp_registry_plugin_gone    (CpRegistry          *registry,
 /* A plugin's health changed: watchers of its types get an event. */
 void              cp_registry_health_changed (CpRegistry          *registry,
                                               CpPluginInstance    *instance);
+/* A routable, not unhealthy provider of @service_type at @min_version or
+ * newer is registered. */
+gboolean          cp_registry_has_provider   (CpRegistry          *registry,
+                                              const char          *service_type,
+                                              const char          *min_version);
 /* The provider @runtime_id registered for @service_type: its endpoint path
  * (transfer none), or NULL. */
 const char       *cp_registry_lookup_endpoint_path (CpRegistry    *registry,

@@ -16,6 +16,8 @@
 #define DEFAULT_MAX_REGISTRATIONS 100
 #define DEFAULT_ROUTE_TIMEOUT_MS 30000
 #define DEFAULT_MAX_WATCH_QUEUE 64
+#define DEFAULT_ADD_TIMEOUT_MS 30000
+#define DEFAULT_DRAIN_TIMEOUT_MS 30000
 
 enum {
   PROP_0,
@@ -27,6 +29,8 @@ enum {
   PROP_RATE_LIMIT_RPS,
   PROP_RATE_LIMIT_BURST,
   PROP_MAX_WATCH_QUEUE,
+  PROP_ADD_TIMEOUT_MS,
+  PROP_DRAIN_TIMEOUT_MS,
   N_PROPS
 };
 
@@ -69,6 +73,7 @@ cp_broker_dispose (GObject *object)
   if (self->plugins != NULL)
     g_list_store_remove_all (self->plugins);
   g_clear_pointer (&self->plugins_by_id, g_hash_table_unref);
+  g_clear_pointer (&self->controls, g_hash_table_unref);
   g_clear_object (&self->rpc_server);
   g_clear_object (&self->server);
   G_OBJECT_CLASS (cp_broker_parent_class)->dispose (object);
@@ -119,6 +124,12 @@ cp_broker_get_property (GObject    *object,
     case PROP_MAX_WATCH_QUEUE:
       g_value_set_uint (value, self->max_watch_queue);
       break;
+    case PROP_ADD_TIMEOUT_MS:
+      g_value_set_uint (value, self->add_timeout_ms);
+      break;
+    case PROP_DRAIN_TIMEOUT_MS:
+      g_value_set_uint (value, self->drain_timeout_ms);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -161,6 +172,12 @@ cp_broker_set_property (GObject      *object,
       break;
     case PROP_MAX_WATCH_QUEUE:
       self->max_watch_queue = g_value_get_uint (value);
+      break;
+    case PROP_ADD_TIMEOUT_MS:
+      self->add_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_DRAIN_TIMEOUT_MS:
+      self->drain_timeout_ms = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -260,6 +277,26 @@ cp_broker_class_init (CpBrokerClass *klass)
                        DEFAULT_MAX_WATCH_QUEUE,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpBroker:add-timeout-ms:
+   *
+   * How long [method@ConnectPlugin.Broker.add_plugin_async] (and a
+   * replacement) waits for the plugin's first healthy report, in
+   * milliseconds.
+   */
+  properties[PROP_ADD_TIMEOUT_MS] =
+    g_param_spec_uint ("add-timeout-ms", NULL, NULL, 1, G_MAXUINT32, DEFAULT_ADD_TIMEOUT_MS,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * CpBroker:drain-timeout-ms:
+   *
+   * How long a removal (or the end of a replacement) waits for the calls
+   * the router has in flight to the plugin, in milliseconds; 0: no limit.
+   */
+  properties[PROP_DRAIN_TIMEOUT_MS] =
+    g_param_spec_uint ("drain-timeout-ms", NULL, NULL, 0, G_MAXUINT32, DEFAULT_DRAIN_TIMEOUT_MS,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -306,6 +343,9 @@ cp_broker_init (CpBroker *self)
   self->max_registrations_per_plugin = DEFAULT_MAX_REGISTRATIONS;
   self->route_timeout_ms = DEFAULT_ROUTE_TIMEOUT_MS;
   self->max_watch_queue = DEFAULT_MAX_WATCH_QUEUE;
+  self->add_timeout_ms = DEFAULT_ADD_TIMEOUT_MS;
+  self->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
+  self->controls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 }
 
 /* ------------------------------------------------------------------ */
@@ -409,6 +449,7 @@ cp_broker_remove_instance (CpBroker         *broker,
   if (broker->capabilities != NULL)
     cp_broker_capabilities_plugin_gone (broker->capabilities, instance);
   cp_server_revoke_runtime_identity (broker->server, runtime_id);
+  g_hash_table_remove (broker->controls, runtime_id);
   g_signal_handlers_disconnect_by_func (instance, on_instance_health_changed, broker);
   g_hash_table_remove (broker->plugins_by_id, runtime_id);
   if (g_list_store_find (broker->plugins, instance, &position))
@@ -423,6 +464,50 @@ cp_broker_health_changed (CpBroker         *broker,
   if (broker->registry != NULL)
     cp_registry_health_changed (broker->registry, instance);
   g_signal_emit (broker, signals[SIGNAL_PLUGIN_HEALTH_CHANGED], 0, instance);
+}
+
+void
+cp_broker_set_control_channel (CpBroker         *broker,
+                               CpPluginInstance *instance,
+                               CpChannel        *channel)
+{
+  g_hash_table_replace (broker->controls, g_strdup (cp_plugin_instance_get_runtime_id (instance)),
+                        g_object_ref (channel));
+}
+
+CpChannel *
+cp_broker_steal_control_channel (CpBroker         *broker,
+                                 CpPluginInstance *instance)
+{
+  gpointer key = NULL, channel = NULL;
+
+  if (broker->controls == NULL ||
+      !g_hash_table_steal_extended (broker->controls, cp_plugin_instance_get_runtime_id (instance),
+                                    &key, &channel))
+    return NULL;
+  g_free (key);
+  return channel;
+}
+
+CpPluginInstance *
+cp_broker_route_target (CpBroker   *broker,
+                        const char *runtime_id)
+{
+  CpPluginInstance *instance;
+
+  instance = broker->plugins_by_id != NULL ? g_hash_table_lookup (broker->plugins_by_id, runtime_id) : NULL;
+  /* Follow replacements (a replaced plugin may have been replaced again),
+   * as long as the replacement is still in the platform. */
+  for (guint hops = 0; instance != NULL && !cp_plugin_instance_get_routable (instance) && hops < 8; hops++)
+    {
+      g_autoptr(CpPluginInstance) next = cp_plugin_instance_get_replacement (instance);
+
+      if (next == NULL ||
+          g_hash_table_lookup (broker->plugins_by_id, cp_plugin_instance_get_runtime_id (next)) != next)
+        break;
+      instance = next;
+    }
+  return instance;
 }
 
 /* ------------------------------------------------------------------ */
@@ -466,6 +551,8 @@ cp_broker_new (CpServer *server)
  * cp_broker_get_server:
  * @broker: a [class@ConnectPlugin.Broker]
  *
+ * Gets the host's server the broker serves on.
+ *
  * Returns: (transfer none): the host's server
  */
 CpServer *
@@ -496,6 +583,8 @@ cp_broker_get_plugins (CpBroker *broker)
  * cp_broker_lookup_plugin:
  * @broker: a [class@ConnectPlugin.Broker]
  * @runtime_id: a runtime id
+ *
+ * Finds a plugin by its runtime id.
  *
  * Returns: (transfer none) (nullable): the plugin with @runtime_id
  */

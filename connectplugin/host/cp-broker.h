@@ -71,4 +71,38 @@ void              cp_broker_set_selection_strategy (CpBroker            *broker,
                                                     const char          *service_type,
                                                     CpSelectionStrategy  strategy);
 
+CP_AVAILABLE_IN_ALL
+void              cp_broker_add_plugin_async       (CpBroker            *broker,
+                                                    const char          *url,
+                                                    const char          *control_secret,
+                                                    GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+CpPluginInstance *cp_broker_add_plugin_finish      (CpBroker            *broker,
+                                                    GAsyncResult        *result,
+                                                    GError             **error);
+CP_AVAILABLE_IN_ALL
+void              cp_broker_remove_plugin_async    (CpBroker            *broker,
+                                                    CpPluginInstance    *plugin,
+                                                    GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+gboolean          cp_broker_remove_plugin_finish   (CpBroker            *broker,
+                                                    GAsyncResult        *result,
+                                                    GError             **error);
+CP_AVAILABLE_IN_ALL
+void              cp_broker_replace_plugin_async   (CpBroker            *broker,
+                                                    CpPluginInstance    *plugin,
+                                                    const char          *url,
+                                                    const char          *control_secret,
+                                                    GCancellable        *cancellable,
+                                                    GAsyncReadyCallback  callback,
+                                                    gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+CpPluginInstance *cp_broker_replace_plugin_finish  (CpBroker            *broker,
+                                                    GAsyncResult        *result,
+                                                    GError             **error);
+
 G_END_DECLS

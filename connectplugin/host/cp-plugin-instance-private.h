@@ -34,6 +34,12 @@ void              cp_plugin_instance_set_provides (CpPluginInstance  *self,
 void              cp_plugin_instance_set_requires (CpPluginInstance  *self,
                                                    GPtrArray         *requires);
 
+/* The instance that took over from this one (replace); NULL by default.
+ * get: transfer full. */
+void              cp_plugin_instance_set_replacement (CpPluginInstance *self,
+                                                   CpPluginInstance  *replacement);
+CpPluginInstance *cp_plugin_instance_get_replacement (CpPluginInstance *self);
+
 /* The router brackets every call it forwards to the plugin with these. */
 void              cp_plugin_instance_call_started  (CpPluginInstance *self);
 void              cp_plugin_instance_call_finished (CpPluginInstance *self);

@@ -30,6 +30,7 @@ struct _CpPluginInstance
   GPtrArray *provides;
   GPtrArray *requires;
   GQueue drain_tasks;             /* GTask* waiting for n_inflight == 0 */
+  GWeakRef replacement;
 };
 
 enum {
@@ -92,6 +93,7 @@ cp_plugin_instance_finalize (GObject *object)
   g_strfreev (self->unavailable_dependencies);
   g_clear_pointer (&self->provides, g_ptr_array_unref);
   g_clear_pointer (&self->requires, g_ptr_array_unref);
+  g_weak_ref_clear (&self->replacement);
   G_OBJECT_CLASS (cp_plugin_instance_parent_class)->finalize (object);
 }
 
@@ -261,6 +263,7 @@ cp_plugin_instance_init (CpPluginInstance *self)
 {
   self->routable = TRUE;
   g_queue_init (&self->drain_tasks);
+  g_weak_ref_init (&self->replacement, NULL);
 }
 
 /**
@@ -407,6 +410,21 @@ cp_plugin_instance_set_requires (CpPluginInstance *self,
 }
 
 void
+cp_plugin_instance_set_replacement (CpPluginInstance *self,
+                                    CpPluginInstance *replacement)
+{
+  g_return_if_fail (CP_IS_PLUGIN_INSTANCE (self));
+  g_weak_ref_set (&self->replacement, replacement);
+}
+
+CpPluginInstance *
+cp_plugin_instance_get_replacement (CpPluginInstance *self)
+{
+  g_return_val_if_fail (CP_IS_PLUGIN_INSTANCE (self), NULL);
+  return g_weak_ref_get (&self->replacement);
+}
+
+void
 cp_plugin_instance_call_started (CpPluginInstance *self)
 {
   g_return_if_fail (CP_IS_PLUGIN_INSTANCE (self));
@@ -498,6 +516,8 @@ cp_plugin_instance_drain_finish (CpPluginInstance *self,
  * cp_plugin_instance_get_runtime_id:
  * @self: a [class@ConnectPlugin.PluginInstance]
  *
+ * Gets the runtime id the host issued to the plugin.
+ *
  * Returns: the plugin's runtime id
  */
 const char *
@@ -510,6 +530,8 @@ cp_plugin_instance_get_runtime_id (CpPluginInstance *self)
 /**
  * cp_plugin_instance_get_self_id:
  * @self: a [class@ConnectPlugin.PluginInstance]
+ *
+ * Gets the identity the plugin declared.
  *
  * Returns: (nullable): the identity the plugin declared
  */
@@ -524,6 +546,8 @@ cp_plugin_instance_get_self_id (CpPluginInstance *self)
  * cp_plugin_instance_get_self_version:
  * @self: a [class@ConnectPlugin.PluginInstance]
  *
+ * Gets the version the plugin declared.
+ *
  * Returns: (nullable): the version the plugin declared
  */
 const char *
@@ -536,6 +560,8 @@ cp_plugin_instance_get_self_version (CpPluginInstance *self)
 /**
  * cp_plugin_instance_get_url:
  * @self: a [class@ConnectPlugin.PluginInstance]
+ *
+ * Gets where the plugin listens.
  *
  * Returns: (nullable): where the plugin listens, if known
  */
@@ -550,6 +576,8 @@ cp_plugin_instance_get_url (CpPluginInstance *self)
  * cp_plugin_instance_get_managed:
  * @self: a [class@ConnectPlugin.PluginInstance]
  *
+ * Gets whether the host added the plugin itself.
+ *
  * Returns: whether the host added the plugin itself
  */
 gboolean
@@ -562,6 +590,8 @@ cp_plugin_instance_get_managed (CpPluginInstance *self)
 /**
  * cp_plugin_instance_get_health_state:
  * @self: a [class@ConnectPlugin.PluginInstance]
+ *
+ * Gets the health the plugin last reported.
  *
  * Returns: the health the plugin last reported
  */
@@ -576,6 +606,8 @@ cp_plugin_instance_get_health_state (CpPluginInstance *self)
  * cp_plugin_instance_get_health_reason:
  * @self: a [class@ConnectPlugin.PluginInstance]
  *
+ * Gets the reason the plugin gave with its last health report.
+ *
  * Returns: (nullable): the reason of the last health report
  */
 const char *
@@ -588,6 +620,8 @@ cp_plugin_instance_get_health_reason (CpPluginInstance *self)
 /**
  * cp_plugin_instance_get_unavailable_dependencies:
  * @self: a [class@ConnectPlugin.PluginInstance]
+ *
+ * Gets the service types the plugin reported as missing.
  *
  * Returns: (nullable) (array zero-terminated=1) (transfer none): the
  *   service types the plugin reported as missing
@@ -603,6 +637,8 @@ cp_plugin_instance_get_unavailable_dependencies (CpPluginInstance *self)
  * cp_plugin_instance_get_routable:
  * @self: a [class@ConnectPlugin.PluginInstance]
  *
+ * Gets whether the router sends new calls to the plugin.
+ *
  * Returns: whether the router sends new calls to the plugin
  */
 gboolean
@@ -615,6 +651,8 @@ cp_plugin_instance_get_routable (CpPluginInstance *self)
 /**
  * cp_plugin_instance_get_n_inflight:
  * @self: a [class@ConnectPlugin.PluginInstance]
+ *
+ * Gets how many calls the router is forwarding to the plugin.
  *
  * Returns: the number of calls the router is forwarding to the plugin
  */
@@ -629,6 +667,8 @@ cp_plugin_instance_get_n_inflight (CpPluginInstance *self)
  * cp_plugin_instance_get_provides:
  * @self: a [class@ConnectPlugin.PluginInstance]
  *
+ * Gets the services the plugin declared it provides.
+ *
  * Returns: (nullable) (transfer none) (element-type ConnectPlugin.ServiceDeclaration):
  *   the services the plugin declared it provides, if known
  */
@@ -642,6 +682,8 @@ cp_plugin_instance_get_provides (CpPluginInstance *self)
 /**
  * cp_plugin_instance_get_requires:
  * @self: a [class@ConnectPlugin.PluginInstance]
+ *
+ * Gets the services the plugin declared it requires.
  *
  * Returns: (nullable) (transfer none) (element-type ConnectPlugin.ServiceDependency):
  *   the services the plugin declared it requires, if known

@@ -17,14 +17,24 @@
 
 G_BEGIN_DECLS
 
+/* One of a launched child's output pipes, read line by line. */
+typedef struct {
+  GPollableInputStream *stream;
+  GSource *source;              /* readable (or cancelled); NULL at the end */
+  GString *partial;             /* the start of a line not ended yet */
+} LaunchPipe;
+
 /* One launched child process. Outlives the discovery if need be: the
- * pending wait/read operations hold references, and find self == NULL. */
+ * pending wait/read operations hold references, and find self == NULL.
+ * Its sources (output pipes, exit wait, start-up timers) are in @context,
+ * the thread-default context it was launched from. */
 typedef struct {
   CpProcessDiscovery *self;     /* NULL once detached */
+  GMainContext *context;
   GSubprocess *proc;
-  GCancellable *cancellable;    /* of the pipe readers */
-  GDataInputStream *out;
-  GDataInputStream *err;
+  GCancellable *cancellable;    /* of the pipe readers and the probe */
+  LaunchPipe out;
+  LaunchPipe err;
   char *pid;
   char *tmpdir;                 /* unix socket directory, removed at the end */
   char *socket_path;
@@ -35,6 +45,9 @@ typedef struct {
   gboolean err_eof;             /* its stderr is drained */
   gboolean exit_handled;
   GSource *exit_grace;          /* waits for stderr to drain after the exit */
+  guint16 port;                 /* CP_STARTUP_MODE_PORT: the port it was given */
+  GSource *probe_retry;         /* ... and the next connection attempt */
+  guint probe_delay_ms;
 } Launch;
 
 struct _CpProcessDiscovery
@@ -45,6 +58,8 @@ struct _CpProcessDiscovery
   GStrv environment;
   char *name;
   CpListenMode listen_mode;
+  CpStartupMode startup_mode;
+  char *host_url;
   guint start_timeout_ms;
   guint shutdown_grace_ms;
   CpRestartPolicy restart_policy;
@@ -80,6 +95,8 @@ enum {
   PROP_NAME,
   PROP_URL,
   PROP_LISTEN_MODE,
+  PROP_STARTUP_MODE,
+  PROP_HOST_URL,
   PROP_START_TIMEOUT_MS,
   PROP_SHUTDOWN_GRACE_MS,
   PROP_RESTART_POLICY,

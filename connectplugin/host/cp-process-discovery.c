@@ -51,6 +51,13 @@
  * and so must the host's own PluginControl and PluginIdentity calls
  * ([method@ConnectPlugin.Client.new_control_call_options]).
  *
+ * Plugins that do not print their URL (connect-plugin-go's) are launched
+ * with [property@ProcessDiscovery:startup-mode] set to
+ * %CP_STARTUP_MODE_PORT: the discovery picks a free port, passes it in
+ * `PORT` (and [property@ProcessDiscovery:host-url] in `HOST_URL`), and
+ * connects to `127.0.0.1:PORT` again and again, a few milliseconds apart,
+ * until the port accepts; the plugin then serves `http://127.0.0.1:PORT`.
+ *
  * With [ctor@ConnectPlugin.ProcessDiscovery.new_attach] the discovery launches nothing:
  * it re-attaches to a plugin that is already running at a known address
  * (e.g. one launched by an earlier run of the host), and stopping it only
@@ -458,6 +465,7 @@ cp_process_discovery_finalize (GObject *object)
   g_clear_pointer (&self->argv, g_strfreev);
   g_clear_pointer (&self->environment, g_strfreev);
   g_clear_pointer (&self->name, g_free);
+  g_clear_pointer (&self->host_url, g_free);
   if (self->control_secret != NULL)
     explicit_bzero (self->control_secret, strlen (self->control_secret));
   g_clear_pointer (&self->control_secret, g_free);
@@ -519,6 +527,12 @@ cp_process_discovery_get_property (GObject    *object,
     case PROP_LISTEN_MODE:
       g_value_set_enum (value, self->listen_mode);
       break;
+    case PROP_STARTUP_MODE:
+      g_value_set_enum (value, self->startup_mode);
+      break;
+    case PROP_HOST_URL:
+      g_value_set_string (value, self->host_url);
+      break;
     case PROP_START_TIMEOUT_MS:
       g_value_set_uint (value, self->start_timeout_ms);
       break;
@@ -578,6 +592,13 @@ cp_process_discovery_set_property (GObject      *object,
       break;
     case PROP_LISTEN_MODE:
       self->listen_mode = g_value_get_enum (value);
+      break;
+    case PROP_STARTUP_MODE:
+      self->startup_mode = g_value_get_enum (value);
+      break;
+    case PROP_HOST_URL:
+      g_free (self->host_url);
+      self->host_url = g_value_dup_string (value);
       break;
     case PROP_START_TIMEOUT_MS:
       self->start_timeout_ms = g_value_get_uint (value);
@@ -676,6 +697,32 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
   properties[PROP_LISTEN_MODE] =
     g_param_spec_enum ("listen-mode", NULL, NULL, CP_TYPE_LISTEN_MODE, CP_LISTEN_TCP,
                        settable);
+
+  /**
+   * CpProcessDiscovery:startup-mode:
+   *
+   * How the discovery learns where a launched plugin serves: from the
+   * first line of its standard output (%CP_STARTUP_MODE_STDOUT_LINE, the
+   * default), or by giving it a free port in `PORT` and waiting until
+   * `127.0.0.1:PORT` accepts a connection (%CP_STARTUP_MODE_PORT, for
+   * plugins written with connect-plugin-go, which print nothing). In port
+   * mode [property@ProcessDiscovery:listen-mode] is ignored (the plugin
+   * listens on TCP), `CONNECTPLUGIN_LISTEN` is set to `127.0.0.1:PORT`, and
+   * the lines on the plugin's standard output are only logged.
+   */
+  properties[PROP_STARTUP_MODE] =
+    g_param_spec_enum ("startup-mode", NULL, NULL, CP_TYPE_STARTUP_MODE,
+                       CP_STARTUP_MODE_STDOUT_LINE, settable);
+
+  /**
+   * CpProcessDiscovery:host-url:
+   *
+   * The host's URL, given to plugins launched in %CP_STARTUP_MODE_PORT in
+   * the environment variable `HOST_URL` (connect-plugin-go's plugins then
+   * register with that host); %NULL (the default) sets no `HOST_URL`.
+   */
+  properties[PROP_HOST_URL] =
+    g_param_spec_string ("host-url", NULL, NULL, NULL, settable);
 
   /**
    * CpProcessDiscovery:start-timeout-ms:

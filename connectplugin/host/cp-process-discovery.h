@@ -61,6 +61,25 @@ typedef enum {
   CP_LISTEN_UNIX,
 } CpListenMode;
 
+/**
+ * CpStartupMode:
+ * @CP_STARTUP_MODE_STDOUT_LINE: the plugin listens where
+ *   `CONNECTPLUGIN_LISTEN` says and prints the URL it serves as the first
+ *   line of its standard output (connectplugin's plugins)
+ * @CP_STARTUP_MODE_PORT: the plugin prints nothing: the discovery picks a
+ *   free TCP port, passes it in the environment variable `PORT` (and
+ *   [property@ProcessDiscovery:host-url] in `HOST_URL`), and the plugin
+ *   serves `http://127.0.0.1:PORT` once the port accepts a connection
+ *   (connect-plugin-go's plugins)
+ *
+ * How [class@ProcessDiscovery] learns that a launched plugin serves, and
+ * where.
+ */
+typedef enum {
+  CP_STARTUP_MODE_STDOUT_LINE,
+  CP_STARTUP_MODE_PORT,
+} CpStartupMode;
+
 #define CP_TYPE_PROCESS_DISCOVERY (cp_process_discovery_get_type ())
 
 CP_AVAILABLE_IN_ALL

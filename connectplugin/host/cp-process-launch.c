@@ -3,9 +3,12 @@
  *
  * The child of a CpProcessDiscovery (see cp-process-discovery-private.h):
  * its launch record, the environment it gets (listen address, a fresh
- * control secret), reading the address it announces on its standard
- * output, forwarding the rest of its output to the host's log, and noticing
- * its exit (once its standard error is drained).
+ * control secret; in port mode a free port in PORT and HOST_URL), reading
+ * the address it announces on its standard output (or, in port mode,
+ * probing the port until it accepts), forwarding its output to the host's
+ * log line by line (pollable pipe sources in the context it was launched
+ * from; a line is cut at 64 KiB), and noticing its exit (once its standard
+ * error is drained).
  */
 #include <errno.h>
 #include <signal.h>
@@ -22,8 +25,16 @@
 #include "cp-runtime-identity-private.h"
 
 #define EXIT_GRACE_MS 500
+/* Port mode: connection attempts start this far apart and back off to
+ * the maximum (a refused local connection fails at once). */
+#define PROBE_FIRST_DELAY_MS 5
+#define PROBE_MAX_DELAY_MS   100
 
-static void launch_next_line (Launch *launch, GDataInputStream *stream);
+/* A line longer than this is cut (a plugin writing without newlines
+ * cannot make the host buffer without limit). */
+#define MAX_LINE_BYTES (64 * 1024)
+
+static void pipe_watch (Launch *launch, LaunchPipe *pipe);
 
 /* ---- the launch record ---- */
 
@@ -37,10 +48,17 @@ launch_clear (gpointer data)
       g_source_destroy (launch->exit_grace);
       g_clear_pointer (&launch->exit_grace, g_source_unref);
     }
+  cp_process_clear_source (&launch->probe_retry);
   g_clear_object (&launch->proc);
   g_clear_object (&launch->cancellable);
-  g_clear_object (&launch->out);
-  g_clear_object (&launch->err);
+  for (LaunchPipe *pipe = &launch->out; pipe != NULL; pipe = pipe == &launch->out ? &launch->err : NULL)
+    {
+      cp_process_clear_source (&pipe->source);
+      g_clear_object (&pipe->stream);
+      if (pipe->partial != NULL)
+        g_string_free (pipe->partial, TRUE);
+    }
+  g_clear_pointer (&launch->context, g_main_context_unref);
   if (launch->socket_path != NULL)
     g_unlink (launch->socket_path);
   if (launch->tmpdir != NULL)
@@ -128,10 +146,30 @@ start_timeout_cb (gpointer user_data)
   CpProcessDiscovery *self = user_data;
 
   g_clear_pointer (&self->start_timeout, g_source_unref);
-  start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
-                                   "plugin %s did not announce its address within %u ms",
-                                   self->name, self->start_timeout_ms));
+  if (self->startup_mode == CP_STARTUP_MODE_PORT && self->launch != NULL)
+    start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                     "plugin %s did not accept connections on 127.0.0.1:%u "
+                                     "(the port given in PORT) within %u ms",
+                                     self->name, self->launch->port, self->start_timeout_ms));
+  else
+    start_failed (self, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
+                                     "plugin %s did not announce its address within %u ms",
+                                     self->name, self->start_timeout_ms));
   return G_SOURCE_REMOVE;
+}
+
+/* The start-up limit of @launch, in its context. */
+static GSource *
+start_timeout_new (CpProcessDiscovery *self,
+                   Launch             *launch,
+                   guint               ms)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, start_timeout_cb, self, NULL);
+  g_source_set_static_name (source, "[connectplugin] plugin start-up");
+  g_source_attach (source, launch->context);
+  return source;
 }
 
 static gboolean
@@ -181,58 +219,20 @@ announced (CpProcessDiscovery *self,
 
 static void handle_exit (Launch *launch);
 
-typedef struct {
-  Launch *launch;
-  GDataInputStream *stream;
-} ReadData;
-
+/* One line of the plugin's output: its announcement, or one for the log. */
 static void
-read_line_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+pipe_line (Launch     *launch,
+           gboolean    is_stdout,
+           char       *line)
 {
-  ReadData *data = user_data;
-  g_autoptr(Launch) launch = data->launch;
-  GDataInputStream *stream = data->stream;
   CpProcessDiscovery *self = launch->self;
-  gboolean is_stdout = stream == launch->out;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  gsize len;
+  gsize len = strlen (line);
 
-  g_free (data);
-  line = g_data_input_stream_read_line_finish_utf8 (stream, result, &len, &error);
-  if (line == NULL && error != NULL &&
-      g_error_matches (error, G_IO_ERROR, G_IO_ERROR_INVALID_DATA))
-    {
-      /* Not UTF-8: read it as bytes next time round is not possible with
-       * the _utf8 variant's consumed data; say so and go on. */
-      g_clear_error (&error);
-      line = g_strdup ("(invalid UTF-8 output)");
-    }
-  if (line == NULL)
-    {
-      /* End of the stream or cancelled. A plugin that closes its standard
-       * output before announcing is handled by its exit or the timeout. */
-      if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        return;
-      if (error != NULL)
-        g_debug ("plugin %s: reading its output: %s",
-                 self != NULL ? self->name : "?", error->message);
-      if (!is_stdout)
-        {
-          launch->err_eof = TRUE;
-          /* Its last words are in: the exit can be told. */
-          if (launch->exited && !launch->exit_handled)
-            handle_exit (launch);
-        }
-      return;
-    }
   if (len > 0 && line[len - 1] == '\r')
     line[len - 1] = '\0';
-
   if (self != NULL && is_stdout && !launch->announced && self->launch == launch &&
-      self->state == CP_PROCESS_STATE_STARTING)
+      self->state == CP_PROCESS_STATE_STARTING &&
+      self->startup_mode == CP_STARTUP_MODE_STDOUT_LINE)
     announced (self, launch, line);
   else
     {
@@ -240,23 +240,106 @@ read_line_cb (GObject      *source,
       if (!is_stdout)
         {
           g_free (launch->last_stderr);
-          launch->last_stderr = g_steal_pointer (&line);
+          launch->last_stderr = g_utf8_make_valid (line, -1);
         }
     }
+}
 
-  launch_next_line (launch, stream);
+/* The end of a pipe. A plugin that closes its standard output before
+ * announcing is handled by its exit or the timeout. */
+static void
+pipe_end (Launch     *launch,
+          LaunchPipe *pipe)
+{
+  if (pipe->partial->len > 0)
+    {
+      g_autofree char *line = g_strndup (pipe->partial->str, pipe->partial->len);
+
+      g_string_truncate (pipe->partial, 0);
+      pipe_line (launch, pipe == &launch->out, line);
+    }
+  g_clear_pointer (&pipe->source, g_source_unref);
+  if (pipe == &launch->err)
+    {
+      launch->err_eof = TRUE;
+      /* Its last words are in: the exit can be told. */
+      if (launch->exited && !launch->exit_handled)
+        handle_exit (launch);
+    }
+}
+
+static gboolean
+pipe_readable_cb (GObject  *stream,
+                  gpointer  user_data)
+{
+  Launch *launch = user_data;
+  LaunchPipe *pipe = G_POLLABLE_INPUT_STREAM (stream) == launch->out.stream ? &launch->out
+                                                                          : &launch->err;
+  g_autoptr(GError) error = NULL;
+  char buf[4096];
+  gssize n;
+
+  if (g_cancellable_is_cancelled (launch->cancellable))
+    {
+      g_clear_pointer (&pipe->source, g_source_unref);
+      return G_SOURCE_REMOVE;
+    }
+  n = g_pollable_input_stream_read_nonblocking (pipe->stream, buf, sizeof buf, NULL, &error);
+  if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+    return G_SOURCE_CONTINUE;
+  if (n <= 0)
+    {
+      if (error != NULL)
+        g_debug ("plugin %s: reading its output: %s",
+                 launch->self != NULL ? launch->self->name : "?", error->message);
+      pipe_end (launch, pipe);
+      return G_SOURCE_REMOVE;
+    }
+
+  g_string_append_len (pipe->partial, buf, n);
+  for (;;)
+    {
+      char *nl = memchr (pipe->partial->str, '\n', pipe->partial->len);
+      gsize take = nl != NULL ? (gsize) (nl - pipe->partial->str)
+                              : pipe->partial->len >= MAX_LINE_BYTES ? pipe->partial->len : 0;
+      g_autofree char *line = NULL;
+
+      if (nl == NULL && take == 0)
+        break;
+      line = g_strndup (pipe->partial->str, take);
+      g_string_erase (pipe->partial, 0, nl != NULL ? take + 1 : take);
+      pipe_line (launch, pipe == &launch->out, line);
+      /* The line may have ended the launch (a bad announcement). */
+      if (g_cancellable_is_cancelled (launch->cancellable))
+        {
+          g_clear_pointer (&pipe->source, g_source_unref);
+          return G_SOURCE_REMOVE;
+        }
+    }
+  return G_SOURCE_CONTINUE;
+}
+
+/* Reads @pipe in the launch's context (again, after a move). */
+static void
+pipe_watch (Launch     *launch,
+            LaunchPipe *pipe)
+{
+  cp_process_clear_source (&pipe->source);
+  pipe->source = g_pollable_input_stream_create_source (pipe->stream, launch->cancellable);
+  g_source_set_callback (pipe->source, (GSourceFunc) (void (*) (void)) pipe_readable_cb,
+                         cp_process_launch_ref (launch), (GDestroyNotify) cp_process_launch_unref);
+  g_source_set_static_name (pipe->source, "[connectplugin] plugin output");
+  g_source_attach (pipe->source, launch->context);
 }
 
 static void
-launch_next_line (Launch           *launch,
-                  GDataInputStream *stream)
+pipe_init (Launch       *launch,
+           LaunchPipe   *pipe,
+           GInputStream *stream)
 {
-  ReadData *data = g_new0 (ReadData, 1);
-
-  data->launch = cp_process_launch_ref (launch);
-  data->stream = stream;
-  g_data_input_stream_read_line_async (stream, G_PRIORITY_DEFAULT, launch->cancellable,
-                                       read_line_cb, data);
+  pipe->stream = G_POLLABLE_INPUT_STREAM (g_object_ref (stream));
+  pipe->partial = g_string_new (NULL);
+  pipe_watch (launch, pipe);
 }
 
 /* The process ended and its standard error is drained (or the grace
@@ -338,6 +421,21 @@ handle_exit (Launch *launch)
   g_object_unref (self);
 }
 
+/* A timeout in the launch's context, holding a reference on it. */
+static GSource *
+launch_timeout (Launch      *launch,
+                guint        ms,
+                GSourceFunc  func)
+{
+  GSource *source = g_timeout_source_new (ms);
+
+  g_source_set_callback (source, func, cp_process_launch_ref (launch),
+                         (GDestroyNotify) cp_process_launch_unref);
+  g_source_set_static_name (source, "[connectplugin] plugin launch");
+  g_source_attach (source, launch->context);
+  return source;
+}
+
 static gboolean
 exit_grace_cb (gpointer user_data)
 {
@@ -369,12 +467,102 @@ wait_cb (GObject      *source,
       /* Its standard error may still hold its last words (why it failed):
        * they arrive with the end of the pipe, at once unless a child of
        * the plugin keeps the pipe open. */
-      launch->exit_grace = g_timeout_source_new (EXIT_GRACE_MS);
-      g_source_set_callback (launch->exit_grace, exit_grace_cb, cp_process_launch_ref (launch),
-                             (GDestroyNotify) cp_process_launch_unref);
-      g_source_set_static_name (launch->exit_grace, "[connectplugin] plugin exit");
-      g_source_attach (launch->exit_grace, self->context);
+      launch->exit_grace = launch_timeout (launch, EXIT_GRACE_MS, exit_grace_cb);
     }
+}
+
+/* Waits for the end of the process, in the launch's context. */
+static void
+launch_wait (Launch *launch)
+{
+  g_main_context_push_thread_default (launch->context);
+  g_subprocess_wait_async (launch->proc, NULL, wait_cb,
+                           cp_process_launch_ref (launch));
+  g_main_context_pop_thread_default (launch->context);
+}
+
+/* ---- port mode: waiting until the plugin's port accepts ---- */
+
+static void probe (Launch *launch);
+
+/* Whether the probe of @launch is still wanted. */
+static gboolean
+probing (Launch *launch)
+{
+  CpProcessDiscovery *self = launch->self;
+
+  return self != NULL && self->launch == launch && !launch->announced &&
+         self->state == CP_PROCESS_STATE_STARTING;
+}
+
+static gboolean
+probe_retry_cb (gpointer user_data)
+{
+  Launch *launch = user_data;
+
+  g_clear_pointer (&launch->probe_retry, g_source_unref);
+  if (probing (launch))
+    probe (launch);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+probe_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  g_autoptr(Launch) launch = user_data;
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+
+  connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  if (!probing (launch))
+    return;
+  if (connection != NULL)
+    {
+      g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", launch->port);
+
+      g_io_stream_close (G_IO_STREAM (connection), NULL, NULL);
+      announced (launch->self, launch, url);
+      return;
+    }
+
+  /* Not listening yet: try again soon (its exit or the start timeout
+   * ends this). */
+  launch->probe_retry = launch_timeout (launch, launch->probe_delay_ms, probe_retry_cb);
+  launch->probe_delay_ms = MIN (launch->probe_delay_ms * 2, PROBE_MAX_DELAY_MS);
+}
+
+static void
+probe (Launch *launch)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, launch->port);
+
+  g_main_context_push_thread_default (launch->context);
+  g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (address), launch->cancellable,
+                                 probe_cb, cp_process_launch_ref (launch));
+  g_main_context_pop_thread_default (launch->context);
+}
+
+/* A TCP port on 127.0.0.1 that is free now, for a plugin told to listen
+ * on it. */
+static guint16
+pick_free_port (GError **error)
+{
+  g_autoptr(GSocket) socket = NULL;
+  g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
+  g_autoptr(GSocketAddress) any_port = g_inet_socket_address_new (loopback, 0);
+  g_autoptr(GSocketAddress) bound = NULL;
+
+  socket = g_socket_new (G_SOCKET_FAMILY_IPV4, G_SOCKET_TYPE_STREAM, G_SOCKET_PROTOCOL_TCP, error);
+  if (socket == NULL || !g_socket_bind (socket, any_port, FALSE, error))
+    return 0;
+  bound = g_socket_get_local_address (socket, error);
+  if (bound == NULL)
+    return 0;
+  return g_inet_socket_address_get_port (G_INET_SOCKET_ADDRESS (bound));
 }
 
 #ifdef __linux__
@@ -414,7 +602,19 @@ cp_process_launch (CpProcessDiscovery  *self,
 
   g_assert (self->launch == NULL);
 
-  if (self->listen_mode == CP_LISTEN_UNIX)
+  if (self->startup_mode == CP_STARTUP_MODE_PORT)
+    {
+      launch->port = pick_free_port (&local_error);
+      if (launch->port == 0)
+        {
+          g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                       "could not find a free port for plugin %s: %s",
+                       self->name, local_error->message);
+          return FALSE;
+        }
+      listen = g_strdup_printf ("127.0.0.1:%u", launch->port);
+    }
+  else if (self->listen_mode == CP_LISTEN_UNIX)
     {
       launch->tmpdir = g_dir_make_tmp ("connectplugin-XXXXXX", &local_error);
       if (launch->tmpdir == NULL)
@@ -441,6 +641,15 @@ cp_process_launch (CpProcessDiscovery  *self,
         g_subprocess_launcher_setenv (launcher, kv[0], kv[1], TRUE);
     }
   g_subprocess_launcher_setenv (launcher, CP_LISTEN_ENV, listen, TRUE);
+  if (launch->port != 0)
+    {
+      /* connect-plugin-go's ProcessStrategy conventions. */
+      g_autofree char *port = g_strdup_printf ("%u", launch->port);
+
+      g_subprocess_launcher_setenv (launcher, "PORT", port, TRUE);
+      if (self->host_url != NULL)
+        g_subprocess_launcher_setenv (launcher, "HOST_URL", self->host_url, TRUE);
+    }
   /* In the environment, never in argv: /proc/PID/cmdline is world-readable. */
   if (!self->control_secret_given)
     cp_process_replace_control_secret (self, cp_generate_token (32));
@@ -461,23 +670,25 @@ cp_process_launch (CpProcessDiscovery  *self,
     }
 
   launch->self = self;
+  launch->context = g_main_context_ref_thread_default ();
   launch->cancellable = g_cancellable_new ();
   launch->pid = g_strdup (g_subprocess_get_identifier (launch->proc));
   launch->started_at = g_get_monotonic_time ();
-  launch->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (launch->proc));
-  launch->err = g_data_input_stream_new (g_subprocess_get_stderr_pipe (launch->proc));
-  g_data_input_stream_set_newline_type (launch->out, G_DATA_STREAM_NEWLINE_TYPE_LF);
-  g_data_input_stream_set_newline_type (launch->err, G_DATA_STREAM_NEWLINE_TYPE_LF);
 
   self->launch = cp_process_launch_ref (launch);
   cp_process_notify (self, PROP_PID);
   cp_process_set_state (self, CP_PROCESS_STATE_STARTING);
 
-  g_subprocess_wait_async (launch->proc, NULL, wait_cb, cp_process_launch_ref (launch));
-  launch_next_line (launch, launch->out);
-  launch_next_line (launch, launch->err);
+  launch_wait (launch);
+  pipe_init (launch, &launch->out, g_subprocess_get_stdout_pipe (launch->proc));
+  pipe_init (launch, &launch->err, g_subprocess_get_stderr_pipe (launch->proc));
+  if (launch->port != 0)
+    {
+      launch->probe_delay_ms = PROBE_FIRST_DELAY_MS;
+      probe (launch);
+    }
   if (self->start_timeout_ms > 0)
-    self->start_timeout = cp_process_add_timeout (self, self->start_timeout_ms, start_timeout_cb);
+    self->start_timeout = start_timeout_new (self, launch, self->start_timeout_ms);
 
   g_debug ("launched plugin %s (pid %s), listening on %s", self->name, launch->pid, listen);
   return TRUE;

@@ -1,5 +1,5 @@
-/* cp-registry-private.h: the service registry's request validation, semver
- * comparison and test hooks
+/* cp-registry-private.h: the service registry's request validation and
+ * test hooks
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The validation is pure (cp-registry-validate.c, no broker state) so the
@@ -35,11 +35,6 @@ gboolean cp_registry_validate_metadata      (GHashTable  *metadata,
  * an absolute http(s) URL: the router connects to it. */
 gboolean cp_registry_validate_register      (CpRegisterServiceRequest *request,
                                              GError     **error);
-
-/* Semantic-version precedence (semver.org §11) of two versions that passed
- * cp_registry_validate_version(): <0, 0, >0. */
-int      cp_registry_semver_compare         (const char  *a,
-                                             const char  *b);
 
 /* Test hooks: fix the random draws; the most events queued for one watcher
  * now; how many times a watcher's queue was collapsed to a resync; the

@@ -1,5 +1,5 @@
 /* cp-registry-validate.c: the service registry's request validation and
- * semver precedence (pure functions, linked alone by the fuzz target)
+ * (pure functions, linked alone by the fuzz target)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The limits and messages are connect-plugin-go's validation.go; Go's %q
@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "cp-error.h"
+#include "cp-semver-private.h"
 
 #define KEY_PATTERN "^[a-zA-Z][a-zA-Z0-9_.\\-]*$"
 
@@ -40,38 +41,6 @@ matches_key_pattern (const char *s)
     return FALSE;
   for (s++; *s != '\0'; s++)
     if (!g_ascii_isalnum (*s) && *s != '_' && *s != '.' && *s != '-')
-      return FALSE;
-  return TRUE;
-}
-
-/* One or more digits at *s; advances past them. */
-static gboolean
-skip_digits (const char **s)
-{
-  const char *start = *s;
-
-  while (g_ascii_isdigit (**s))
-    (*s)++;
-  return *s != start;
-}
-
-/* validVersionPattern: ^[0-9]+\.[0-9]+\.[0-9]+(-[a-zA-Z0-9.-]+)?$ */
-static gboolean
-matches_version_pattern (const char *s)
-{
-  for (guint i = 0; i < 3; i++)
-    {
-      if (!skip_digits (&s))
-        return FALSE;
-      if (i < 2 && *s++ != '.')
-        return FALSE;
-    }
-  if (*s == '\0')
-    return TRUE;
-  if (*s++ != '-' || *s == '\0')
-    return FALSE;
-  for (; *s != '\0'; s++)
-    if (!g_ascii_isalnum (*s) && *s != '.' && *s != '-')
       return FALSE;
   return TRUE;
 }
@@ -112,7 +81,7 @@ cp_registry_validate_version (const char  *version,
   if (len > CP_REGISTRY_MAX_VERSION_LEN)
     return invalid (error, "version too long: %" G_GSIZE_FORMAT " bytes (max: %d)",
                     len, CP_REGISTRY_MAX_VERSION_LEN);
-  if (!matches_version_pattern (version))
+  if (!cp_semver_is_valid (version))
     {
       quoted = g_strescape (version, NULL);
       return invalid (error, "version \"%s\" must be semantic version (e.g., 1.0.0, 2.1.3-beta)",
@@ -217,99 +186,4 @@ cp_registry_validate_register (CpRegisterServiceRequest  *request,
          cp_registry_validate_endpoint_path (cp_register_service_request_get_endpoint_path (request), error) &&
          cp_registry_validate_metadata (metadata, error) &&
          validate_base_url (metadata, error);
-}
-
-/* ------------------------------------------------------------------ */
-/* Semver precedence                                                    */
-
-static gboolean
-is_numeric (const char *s,
-            gsize       len)
-{
-  if (len == 0)
-    return FALSE;
-  for (gsize i = 0; i < len; i++)
-    if (!g_ascii_isdigit (s[i]))
-      return FALSE;
-  return TRUE;
-}
-
-/* Numbers of any length: without leading zeros, longer is larger. */
-static int
-compare_numbers (const char *a,
-                 gsize       a_len,
-                 const char *b,
-                 gsize       b_len)
-{
-  int cmp;
-
-  while (a_len > 1 && a[0] == '0')
-    a++, a_len--;
-  while (b_len > 1 && b[0] == '0')
-    b++, b_len--;
-  if (a_len != b_len)
-    return a_len < b_len ? -1 : 1;
-  cmp = memcmp (a, b, a_len);
-  return cmp < 0 ? -1 : cmp > 0;
-}
-
-/* semver.org §11.4: identifiers one by one; numeric ones compare as
- * numbers and sort before alphanumeric ones (ASCII order); a shorter list
- * that is a prefix of the other is lower. */
-static int
-compare_prerelease (const char *a,
-                    const char *b)
-{
-  while (TRUE)
-    {
-      gsize a_len = strcspn (a, "."), b_len = strcspn (b, ".");
-      gboolean a_num = is_numeric (a, a_len), b_num = is_numeric (b, b_len);
-      int cmp;
-
-      if (a_num && b_num)
-        cmp = compare_numbers (a, a_len, b, b_len);
-      else if (a_num != b_num)
-        cmp = a_num ? -1 : 1;
-      else
-        {
-          cmp = memcmp (a, b, MIN (a_len, b_len));
-          if (cmp == 0 && a_len != b_len)
-            cmp = a_len < b_len ? -1 : 1;
-        }
-      if (cmp != 0)
-        return cmp < 0 ? -1 : 1;
-      a += a_len;
-      b += b_len;
-      if (*a == '\0' || *b == '\0')
-        return *a == *b ? 0 : (*a == '\0' ? -1 : 1);
-      a++, b++;
-    }
-}
-
-int
-cp_registry_semver_compare (const char *a,
-                            const char *b)
-{
-  /* major, minor, patch */
-  for (guint i = 0; i < 3; i++)
-    {
-      gsize a_len = strspn (a, "0123456789"), b_len = strspn (b, "0123456789");
-      int cmp = compare_numbers (a, a_len, b, b_len);
-
-      if (cmp != 0)
-        return cmp;
-      a += a_len;
-      b += b_len;
-      if (i < 2)
-        {
-          if (*a == '.')
-            a++;
-          if (*b == '.')
-            b++;
-        }
-    }
-  /* A pre-release is lower than its release. */
-  if (*a != '-' || *b != '-')
-    return *a == *b ? 0 : (*a == '-' ? -1 : 1);
-  return compare_prerelease (a + 1, b + 1);
 }

@@ -15,6 +15,7 @@
 
 #include "cp-error.h"
 #include "cp-runtime-identity-private.h"
+#include "cp-semver-private.h"
 #include "connectplugin/protocol/lifecycle.cp.h"
 
 typedef struct {
@@ -391,8 +392,7 @@ select_provider (CpRegistry  *registry,
     {
       Provider *provider = entry->providers->pdata[i];
 
-      if (min_version != NULL && min_version[0] != '\0' &&
-          cp_registry_semver_compare (provider->version, min_version) < 0)
+      if (!cp_semver_at_least (provider->version, min_version))
         continue;
       compatible = TRUE;
       if (!provider_available (provider))
@@ -756,6 +756,23 @@ cp_registry_health_changed (CpRegistry       *registry,
         }
   for (guint i = 0; i < types->len; i++)
     notify_watchers (registry, types->pdata[i]);
+}
+
+gboolean
+cp_registry_has_provider (CpRegistry *registry,
+                          const char *service_type,
+                          const char *min_version)
+{
+  TypeEntry *entry = g_hash_table_lookup (registry->types, service_type);
+
+  for (guint i = 0; entry != NULL && i < entry->providers->len; i++)
+    {
+      Provider *provider = entry->providers->pdata[i];
+
+      if (provider_available (provider) && cp_semver_at_least (provider->version, min_version))
+        return TRUE;
+    }
+  return FALSE;
 }
 
 const char *

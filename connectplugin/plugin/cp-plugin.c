@@ -359,10 +359,14 @@ cp_plugin_get_implementation (CpPlugin            *plugin,
  * cp_plugin_get_service_path:
  * @plugin: a [class@ConnectPlugin.Plugin]
  *
- * Gets the path of the plugin's first service (`/kv.v1.KVService/`), as
- * reported in the handshake's `PluginInfo.service_path`.
+ * Gets the name of the plugin's first service (`kv.v1.KVService`), as
+ * reported in the handshake's `PluginInfo.service_path`. It is the bare
+ * service name, as connect-plugin-go writes it; readers such as
+ * [method@ConnectPlugin.Plugin.lookup_descriptor] also accept the older
+ * `/kv.v1.KVService/` form.
  *
- * Returns: (transfer none) (nullable): the path, or %NULL without services
+ * Returns: (transfer none) (nullable): the service name, or %NULL without
+ *   services
  */
 const char *
 cp_plugin_get_service_path (CpPlugin *plugin)
@@ -374,7 +378,7 @@ cp_plugin_get_service_path (CpPlugin *plugin)
   if (plugin->services->len == 0)
     return NULL;
   entry = plugin->services->pdata[0];
-  return cp_service_descriptor_get_path (entry->descriptor);
+  return cp_service_descriptor_get_full_name (entry->descriptor);
 }
 
 /**
@@ -384,7 +388,11 @@ cp_plugin_get_service_path (CpPlugin *plugin)
  * @version: (nullable): its version
  * @path: (nullable): where it is served, e.g. `/cache.v1.Cache/`
  *
- * Declares a service the plugin provides (`ServiceDeclaration`).
+ * Declares a service the plugin provides (`ServiceDeclaration`). The path
+ * is sent as given: it is the `endpoint_path` the plugin registers with its
+ * host, which the host's router puts between the plugin's URL and the
+ * method name, so connect-plugin-go's examples (and ours) write it
+ * `/pkg.Service/`.
  */
 void
 cp_plugin_add_provides (CpPlugin   *plugin,

@@ -172,7 +172,7 @@ class LaunchedKvPluginTest(unittest.TestCase):
         # The plugin list from the handshake.
         infos = self.client.get_plugin_infos()
         self.assertEqual([(i.get_name(), i.get_version(), i.get_service_path()) for i in infos],
-                         [("kv", "1.0.0", "/kv.v1.KVService/")])
+                         [("kv", "1.0.0", "kv.v1.KVService")])
         response = self.client.get_handshake_response()
         self.assertIsInstance(response, Cp.HandshakeResponse)
         self.assertEqual(response.get_core_protocol_version(), 1)

@@ -69,6 +69,8 @@ class Naming(unittest.TestCase):
     def test_parameters(self):
         self.assertEqual(cg.parse_parameter('prefix=Foo,decorator=FOO_API'),
                          {'prefix': 'Foo', 'decorator': 'FOO_API'})
+        self.assertEqual(cg.parse_parameter('prefix=Cp,namespace=ConnectPlugin'),
+                         {'prefix': 'Cp', 'namespace': 'ConnectPlugin'})
         with self.assertRaises(cg.GeneratorError):
             cg.parse_parameter('prefix=foo')
         with self.assertRaises(cg.GeneratorError):
@@ -279,6 +281,25 @@ class Services(unittest.TestCase):
         self.assertIn('g_signal_new ("handle-chat"', source)
         self.assertIn('cp_method_info_new ("/svc.v1.Calculator/Chat", CP_METHOD_BIDI_STREAMING,',
                       source)
+
+    def test_doc_links(self):
+        # Doc comments link in gi-docgen syntax, each type in its own GIR
+        # namespace (namespace= overrides the prefix's), never as #CpType.
+        rc, stderr, files = run_protoc('services.proto', '--cp_opt=namespace=Services')
+        self.assertEqual(rc, 0, stderr)
+        header, source = files['services.cp.h'], files['services.cp.c']
+        for text in (header, source):
+            self.assertNotRegex(text, r'#[A-Z][A-Za-z]+[ .:,)]')
+        self.assertIn('a [class@Services.CalculatorProxy]', source)
+        self.assertIn('[signal@Services.Calculator::handle-ping]', source)
+        self.assertIn('the [iface@Services.Calculator] receiving the call', source)
+        self.assertIn('[class@ConnectPlugin.ResponseStream]', source)
+        self.assertIn('[signal@ConnectPlugin.ResponseStream::closed]', source)
+        self.assertIn('a [class@Gio.Cancellable]', source)
+        self.assertIn('The class structure of [class@Services.CalculatorSkeleton].', header)
+        rc, stderr, files = run_protoc('optional.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertIn('[property@Cgopt.Maybe:has-count]', files['optional.cp.c'])
 
     def test_well_known_types(self):
         rc, stderr, files = run_protoc('wkt-service.proto')

@@ -11,6 +11,9 @@
  *   fake-plugin never-announce sleeps without printing anything
  *   fake-plugin exit-early     complains on stderr and exits with status 3
  *   fake-plugin garbage        prints something that is not an address
+ *   fake-plugin port-serve     like connect-plugin-go's plugins: prints no
+ *                              address, listens on 127.0.0.1:$PORT a moment
+ *                              after starting (logs $HOST_URL on stderr)
  *   fake-plugin chatty         like serve, plus lines on stderr and stdout
  *   fake-plugin host           a host: launches "fake-plugin serve", prints its
  *                              pid, waits to be killed
@@ -104,6 +107,48 @@ serve (int    argc,
   return cp_server_run (server, 1, argv);
 }
 
+static gboolean
+listen_on_port (gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *address = g_strdup_printf ("127.0.0.1:%s", g_getenv ("PORT"));
+  g_autofree char *url = cp_server_listen (user_data, address, &error);
+
+  if (url == NULL)
+    {
+      fprintf (stderr, "fake-plugin: %s\n", error->message);
+      exit (1);
+    }
+  fprintf (stderr, "fake-plugin: listening on %s\n", address);
+  fflush (stderr);
+  return G_SOURCE_REMOVE;
+}
+
+/* Only $PORT says where (not CONNECTPLUGIN_LISTEN), nothing is printed on
+ * stdout but a line that is not an address, and the port opens late, so
+ * that the host has to poll for it. */
+static int
+port_serve (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(GMainLoop) loop = g_main_loop_new (NULL, FALSE);
+
+  if (g_getenv ("PORT") == NULL)
+    {
+      fprintf (stderr, "fake-plugin: no PORT\n");
+      return 4;
+    }
+  fprintf (stderr, "fake-plugin: HOST_URL=%s\n", g_getenv ("HOST_URL") ? g_getenv ("HOST_URL") : "(unset)");
+  fflush (stderr);
+  printf ("starting up, not an address\n");
+  fflush (stdout);
+  g_timeout_add (200, listen_on_port, server);
+  g_unix_signal_add (SIGTERM, sigterm_quit, loop);
+  g_main_loop_run (loop);
+  cp_server_close (server);
+  return 0;
+}
+
 int
 main (int    argc,
       char **argv)
@@ -195,6 +240,9 @@ main (int    argc,
       for (;;)
         pause ();
     }
+
+  if (g_str_equal (mode, "port-serve"))
+    return port_serve ();
 
   fprintf (stderr, "fake-plugin: unknown mode %s\n", mode);
   return 2;

@@ -265,6 +265,46 @@ test_launch_unix (void)
   HOST_TEST_WAIT_UNTIL (!g_file_test (dir, G_FILE_TEST_EXISTS));
 }
 
+/* A plugin that prints no address (connect-plugin-go's way): it gets a
+ * free port in PORT and the host URL in HOST_URL, and serves once the port
+ * accepts. */
+static void
+test_launch_port (void)
+{
+  Events events;
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("port-serve", &events);
+  g_autoptr(CpClient) client = NULL;
+  g_autofree char *listening = NULL;
+  CpStartupMode mode;
+
+  g_object_get (discovery, "startup-mode", &mode, NULL);
+  g_assert_cmpint (mode, ==, CP_STARTUP_MODE_STDOUT_LINE);
+  g_object_set (discovery,
+                "startup-mode", CP_STARTUP_MODE_PORT,
+                "host-url", "http://host.example:8080",
+                "start-timeout-ms", 30000,
+                NULL);
+  host_test_plugin_logs_clear ();
+
+  client = client_new (discovery);
+  connect_client (client);
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_RUNNING);
+  g_assert_true (g_str_has_prefix (cp_process_discovery_get_url (discovery), "http://127.0.0.1:"));
+  g_assert_cmpstr (cp_client_get_url (client), ==, cp_process_discovery_get_url (discovery));
+  assert_say (client);
+
+  /* It listened where PORT said, saw HOST_URL, and its stdout was logged. */
+  listening = g_strconcat ("listening on ",
+                           cp_process_discovery_get_url (discovery) + strlen ("http://"), NULL);
+  g_assert_true (host_test_plugin_log_has ("port-serve", "stderr", listening));
+  g_assert_true (host_test_plugin_log_has ("port-serve", "stderr",
+                                           "HOST_URL=http://host.example:8080"));
+  g_assert_true (host_test_plugin_log_has ("port-serve", "stdout", "not an address"));
+
+  stop (discovery);
+  g_assert_cmpuint (events.exits, ==, 1);
+}
+
 /* A plugin that never becomes usable: start() fails with @code and a
  * message naming the cause, the process is gone. */
 typedef struct {
@@ -275,6 +315,7 @@ typedef struct {
   const char  *message[2];      /* in the error message (NULL: none) */
   int          exit_status;     /* -1: no exit was seen or checked */
   gboolean     then_client;     /* a client on it fails the same way */
+  gboolean     port_mode;       /* CP_STARTUP_MODE_PORT */
 } StartFailure;
 
 static const StartFailure start_failures[] = {
@@ -286,6 +327,15 @@ static const StartFailure start_failures[] = {
     { "hello, I am a plugin", NULL }, -1, FALSE },
   { "launch-failure", NULL, 0, CP_ERROR_UNAVAILABLE,
     { "connectplugin-plugin", NULL }, -1, FALSE },
+  /* Port mode: the port never opens, the plugin exits first, and a line on
+   * its stdout is no announcement. */
+  { "port/never-listens", "never-announce", 300, CP_ERROR_DEADLINE_EXCEEDED,
+    { "did not accept connections on 127.0.0.1:", "(the port given in PORT) within 300 ms" },
+    -1, FALSE, TRUE },
+  { "port/exit-during-startup", "exit-early", 0, CP_ERROR_UNAVAILABLE,
+    { "exit status 3", "cannot read my configuration" }, 3, TRUE, TRUE },
+  { "port/stdout-is-no-announcement", "garbage", 300, CP_ERROR_DEADLINE_EXCEEDED,
+    { "did not accept connections on 127.0.0.1:", NULL }, -1, FALSE, TRUE },
 };
 
 static void
@@ -304,6 +354,8 @@ test_start_failure (gconstpointer data)
     discovery = cp_process_discovery_new (missing_argv);
   if (c->start_timeout_ms > 0)
     g_object_set (discovery, "start-timeout-ms", c->start_timeout_ms, NULL);
+  if (c->port_mode)
+    g_object_set (discovery, "startup-mode", CP_STARTUP_MODE_PORT, NULL);
 
   url = start (discovery, &error);
   g_assert_null (url);
@@ -909,6 +961,7 @@ main (int    argc,
 
   g_test_add_func ("/host/process/launch-tcp", test_launch_tcp);
   g_test_add_func ("/host/process/launch-unix", test_launch_unix);
+  g_test_add_func ("/host/process/launch-port", test_launch_port);
   for (gsize i = 0; i < G_N_ELEMENTS (start_failures); i++)
     {
       g_autofree char *path = g_strconcat ("/host/process/", start_failures[i].path, NULL);

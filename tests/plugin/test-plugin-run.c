@@ -128,7 +128,7 @@ assert_handshake (const char *url)
   g_assert_cmpuint (plugins->len, ==, 1);
   g_assert_cmpstr (cp_plugin_info_get_name (plugins->pdata[0]), ==, "kv");
   g_assert_cmpstr (cp_plugin_info_get_version (plugins->pdata[0]), ==, "1.0.0");
-  g_assert_cmpstr (cp_plugin_info_get_service_path (plugins->pdata[0]), ==, "/kv.v1.KVService/");
+  g_assert_cmpstr (cp_plugin_info_get_service_path (plugins->pdata[0]), ==, "kv.v1.KVService");
 }
 
 static void

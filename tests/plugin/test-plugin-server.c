@@ -264,10 +264,11 @@ check_handshake_ok (Fixture *f,
   info = plugins->pdata[0];
   g_assert_cmpstr (cp_plugin_info_get_name (info), ==, "test");
   g_assert_cmpstr (cp_plugin_info_get_version (info), ==, "1.2.3");
-  g_assert_cmpstr (cp_plugin_info_get_service_path (info), ==, "/plugintest.v1.SlowService/");
+  g_assert_cmpstr (cp_plugin_info_get_service_path (info), ==, "plugintest.v1.SlowService");
   provides = cp_plugin_info_get_provides (info);
   g_assert_cmpuint (provides->len, ==, 1);
   g_assert_cmpstr (cp_service_declaration_get_type_ (provides->pdata[0]), ==, "slow");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "/plugintest.v1.SlowService/");
   requires = cp_plugin_info_get_requires_ (info);
   g_assert_cmpuint (requires->len, ==, 1);
   g_assert_cmpstr (cp_service_dependency_get_type_ (requires->pdata[0]), ==, "logger");
@@ -838,6 +839,7 @@ static void
 test_plugin_descriptors (void)
 {
   g_autoptr(CpPlugin) host_side = cp_plugin_new ("test", NULL);
+  g_autoptr(GPtrArray) provides = NULL;
   g_autoptr(CpSkeleton) skeleton = CP_SKELETON (plugintest_slow_service_skeleton_new ());
   g_autoptr(GError) error = NULL;
   CpServiceDescriptor *d = plugintest_slow_service_get_descriptor ();
@@ -857,7 +859,21 @@ test_plugin_descriptors (void)
   g_assert_true (cp_plugin_get_implementation (host_side, d) == skeleton);
   g_assert_true (cp_plugin_validate (host_side, TRUE, &error));
   g_assert_no_error (error);
-  g_assert_cmpstr (cp_plugin_get_service_path (host_side), ==, "/plugintest.v1.SlowService/");
+  g_assert_cmpstr (cp_plugin_get_service_path (host_side), ==, "plugintest.v1.SlowService");
+
+  /* provides[].path goes out as given: it is the endpoint path the plugin
+   * registers with its host (connect-plugin-go's examples write
+   * "/pkg.Service/"). */
+  cp_plugin_add_provides (host_side, "a", NULL, "/plugintest.v1.SlowService/");
+  cp_plugin_add_provides (host_side, "b", NULL, "plugintest.v1.SlowService");
+  cp_plugin_add_provides (host_side, "c", NULL, "/services/slow/");
+  cp_plugin_add_provides (host_side, "d", NULL, NULL);
+  provides = cp_plugin_get_provides (host_side);
+  g_assert_cmpuint (provides->len, ==, 4);
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[0]), ==, "/plugintest.v1.SlowService/");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[1]), ==, "plugintest.v1.SlowService");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[2]), ==, "/services/slow/");
+  g_assert_cmpstr (cp_service_declaration_get_path (provides->pdata[3]), ==, "");
 }
 
 /* ------------------------------------------------------------------ */

@@ -365,6 +365,63 @@ test_graceful (void)
   go_plugin_stop (&plugin);
 }
 
+static void
+on_connected (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Call *call = user_data;
+
+  cp_client_connect_finish (CP_CLIENT (source), result, &call->error);
+  call->done = TRUE;
+}
+
+static void
+on_closed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  Call *call = user_data;
+
+  cp_client_close_finish (CP_CLIENT (source), result, &call->error);
+  call->done = TRUE;
+}
+
+/* CpProcessDiscovery launches the Go plugin unchanged in port mode, as
+ * connect-plugin-go's ProcessStrategy does: PORT in the environment, the
+ * port polled until it accepts; then the client uses it and stops it. */
+static void
+test_process_port (void)
+{
+  const char *argv[] = { go_plugin, NULL };
+  g_autoptr(CpProcessDiscovery) discovery = cp_process_discovery_new (argv);
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(KvKVService) kv = NULL;
+  g_autoptr(KvGetResponse) got = NULL;
+  g_autoptr(GBytes) value = g_bytes_new_static ("\x00port\xff", 6);
+  g_autoptr(GError) error = NULL;
+  const char *plugins[] = { "kv", NULL };
+  Call connected = { 0 }, closed = { 0 };
+
+  g_object_set (discovery, "startup-mode", CP_STARTUP_MODE_PORT,
+                "host-url", "http://127.0.0.1:1", NULL);
+  client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  cp_client_set_plugins (client, plugins);
+  cp_client_connect_async (client, NULL, on_connected, &connected);
+  wait_for (&connected.done, "the Go plugin launched in port mode");
+  g_assert_no_error (connected.error);
+  g_assert_true (g_str_has_prefix (cp_process_discovery_get_url (discovery), "http://127.0.0.1:"));
+  g_print ("# ok   Go plugin launched in port mode serves %s\n",
+           cp_process_discovery_get_url (discovery));
+
+  kv = KV_KV_SERVICE (cp_client_dispense (client, "kv", KV_TYPE_KV_SERVICE_PROXY, &error));
+  g_assert_no_error (error);
+  put (kv, "k", value);
+  got = get (kv, "k");
+  g_assert_true (kv_get_response_get_found (got));
+
+  cp_client_close_async (client, NULL, on_closed, &closed);
+  wait_for (&closed.done, "the Go plugin to stop");
+  g_assert_no_error (closed.error);
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STOPPED);
+}
+
 /* The Go handshake server's refusals keep their codes through CpClient. */
 static void
 test_handshake_errors (void)
@@ -415,5 +472,6 @@ main (int argc, char **argv)
   g_test_add_func ("/interop/go/host/kv", test_kv);
   g_test_add_func ("/interop/go/host/graceful", test_graceful);
   g_test_add_func ("/interop/go/host/handshake-errors", test_handshake_errors);
+  g_test_add_func ("/interop/go/host/process-port", test_process_port);
   return g_test_run ();
 }
