@@ -49,7 +49,8 @@ struct _CpBroker
   guint drain_timeout_ms;           /* 30000 */
 
   CpDependencyGraph *graph;         /* what plugins declared they provide and require */
-  GHashTable *controls;             /* runtime id → CpChannel* to a plugin the host added */
+  GHashTable *controls;
+  GHashTable *aliases;              /* runtime id of a replaced plugin that left → its replacement's */             /* runtime id → CpChannel* to a plugin the host added */
 
   CpBrokerCapabilities *capabilities;
   CpRegistry *registry;

@@ -17,6 +17,7 @@
 #define DEFAULT_ROUTE_TIMEOUT_MS 30000
 #define DEFAULT_MAX_WATCH_QUEUE 64
 #define DEFAULT_ADD_TIMEOUT_MS 30000
+#define MAX_ALIASES 1024
 #define DEFAULT_DRAIN_TIMEOUT_MS 30000
 
 enum {
@@ -74,6 +75,7 @@ cp_broker_dispose (GObject *object)
     g_list_store_remove_all (self->plugins);
   g_clear_pointer (&self->plugins_by_id, g_hash_table_unref);
   g_clear_pointer (&self->controls, g_hash_table_unref);
+  g_clear_pointer (&self->aliases, g_hash_table_unref);
   g_clear_object (&self->graph);
   g_clear_object (&self->rpc_server);
   g_clear_object (&self->server);
@@ -347,6 +349,7 @@ cp_broker_init (CpBroker *self)
   self->add_timeout_ms = DEFAULT_ADD_TIMEOUT_MS;
   self->drain_timeout_ms = DEFAULT_DRAIN_TIMEOUT_MS;
   self->graph = cp_dependency_graph_new ();
+  self->aliases = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
   self->controls = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
 }
 
@@ -462,6 +465,19 @@ cp_broker_remove_instance (CpBroker         *broker,
     cp_broker_capabilities_plugin_gone (broker->capabilities, instance);
   cp_server_revoke_runtime_identity (broker->server, runtime_id);
   g_hash_table_remove (broker->controls, runtime_id);
+  {
+    g_autoptr(CpPluginInstance) replacement = cp_plugin_instance_get_replacement (instance);
+
+    /* Callers that discovered the replaced plugin keep its runtime id in
+     * their URLs: it keeps leading to the replacement (a bounded table). */
+    if (replacement != NULL)
+      {
+        if (g_hash_table_size (broker->aliases) >= MAX_ALIASES)
+          g_hash_table_remove_all (broker->aliases);
+        g_hash_table_replace (broker->aliases, g_strdup (runtime_id),
+                              g_strdup (cp_plugin_instance_get_runtime_id (replacement)));
+      }
+  }
   if (cp_dependency_graph_has_plugin (broker->graph, runtime_id))
     cp_dependency_graph_remove_plugin (broker->graph, runtime_id);
   g_signal_handlers_disconnect_by_func (instance, on_instance_health_changed, broker);
@@ -509,7 +525,17 @@ cp_broker_route_target (CpBroker   *broker,
 {
   CpPluginInstance *instance;
 
-  instance = broker->plugins_by_id != NULL ? g_hash_table_lookup (broker->plugins_by_id, runtime_id) : NULL;
+  if (broker->plugins_by_id == NULL)
+    return NULL;
+  instance = g_hash_table_lookup (broker->plugins_by_id, runtime_id);
+  /* A replaced plugin that has left: its replacement (which may itself
+   * have been replaced since). */
+  for (guint hops = 0; instance == NULL && runtime_id != NULL && hops < 8; hops++)
+    {
+      runtime_id = g_hash_table_lookup (broker->aliases, runtime_id);
+      if (runtime_id != NULL)
+        instance = g_hash_table_lookup (broker->plugins_by_id, runtime_id);
+    }
   /* Follow replacements (a replaced plugin may have been replaced again),
    * as long as the replacement is still in the platform. */
   for (guint hops = 0; instance != NULL && !cp_plugin_instance_get_routable (instance) && hops < 8; hops++)

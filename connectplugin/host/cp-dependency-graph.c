@@ -546,6 +546,8 @@ cp_dependency_graph_remove_plugin (CpDependencyGraph *self,
  * @self: a [class@ConnectPlugin.DependencyGraph]
  * @runtime_id: a plugin's runtime id
  *
+ * Checks whether a plugin with @runtime_id is in the graph.
+ *
  * Returns: whether a plugin with @runtime_id is in the graph
  */
 gboolean
@@ -561,6 +563,9 @@ cp_dependency_graph_has_plugin (CpDependencyGraph *self,
  * cp_dependency_graph_get_self_id:
  * @self: a [class@ConnectPlugin.DependencyGraph]
  * @runtime_id: a plugin's runtime id
+ *
+ * Gets the self id the plugin was added with , or %NULL if it is not in the
+ * graph.
  *
  * Returns: (nullable): the self id the plugin was added with (empty if it
  *   had none), or %NULL if it is not in the graph
@@ -580,6 +585,9 @@ cp_dependency_graph_get_self_id (CpDependencyGraph *self,
 /**
  * cp_dependency_graph_dup_plugins:
  * @self: a [class@ConnectPlugin.DependencyGraph]
+ *
+ * Gets the runtime ids of the plugins in the graph, sorted by self id, then
+ * runtime id.
  *
  * Returns: (transfer full) (array zero-terminated=1): the runtime ids of the
  *   plugins in the graph, sorted by self id, then runtime id
@@ -619,6 +627,9 @@ find_providers (CpDependencyGraph *self,
  * @min_version: (nullable): the lowest acceptable version, or %NULL for any;
  *   a string that is not a semantic version matches no provider
  *
+ * Gets the runtime ids of the plugins providing @service_type at @min_version
+ * or newer, sorted by self id, then runtime id; empty if there are none.
+ *
  * Returns: (transfer full) (array zero-terminated=1): the runtime ids of the
  *   plugins providing @service_type at @min_version or newer, sorted by self
  *   id, then runtime id; empty if there are none
@@ -642,6 +653,9 @@ cp_dependency_graph_dup_providers (CpDependencyGraph *self,
  * @service_type: a service type
  * @min_version: (nullable): the lowest acceptable version, or %NULL for any;
  *   a string that is not a semantic version matches no provider
+ *
+ * Checks whether some plugin provides @service_type at @min_version or newer
+ * ).
  *
  * Returns: whether some plugin provides @service_type at @min_version or
  *   newer (see cp_dependency_graph_compare_versions())
@@ -1361,6 +1375,9 @@ cp_dependency_impact_get_target (CpDependencyImpact *self)
  * cp_dependency_impact_get_affected_plugins:
  * @self: a [class@ConnectPlugin.DependencyImpact]
  *
+ * Gets the plugins that lose a `required_for_startup` dependency, directly or
+ * through another affected plugin, and would have to stop too.
+ *
  * Returns: (transfer none) (array zero-terminated=1): the plugins that lose
  *   a `required_for_startup` dependency, directly or through another
  *   affected plugin, and would have to stop too
@@ -1376,6 +1393,9 @@ cp_dependency_impact_get_affected_plugins (CpDependencyImpact *self)
  * cp_dependency_impact_get_directly_affected_plugins:
  * @self: a [class@ConnectPlugin.DependencyImpact]
  *
+ * Gets the affected plugins that lose a required dependency the target itself
+ * served.
+ *
  * Returns: (transfer none) (array zero-terminated=1): the affected plugins
  *   that lose a required dependency the target itself served
  */
@@ -1389,6 +1409,9 @@ cp_dependency_impact_get_directly_affected_plugins (CpDependencyImpact *self)
 /**
  * cp_dependency_impact_get_degraded_plugins:
  * @self: a [class@ConnectPlugin.DependencyImpact]
+ *
+ * Gets the plugins that keep running but lose an optional dependency  that
+ * has no other provider.
  *
  * Returns: (transfer none) (array zero-terminated=1): the plugins that keep
  *   running but lose an optional dependency (not `required_for_startup`)
@@ -1405,6 +1428,10 @@ cp_dependency_impact_get_degraded_plugins (CpDependencyImpact *self)
  * cp_dependency_impact_get_rebound_plugins:
  * @self: a [class@ConnectPlugin.DependencyImpact]
  *
+ * Gets the plugins that use a service of a removed plugin but keep every
+ * dependency, because an alternative provider remains; they have to switch to
+ * it.
+ *
  * Returns: (transfer none) (array zero-terminated=1): the plugins that use
  *   a service of a removed plugin but keep every dependency, because an
  *   alternative provider remains; they have to switch to it
@@ -1420,6 +1447,8 @@ cp_dependency_impact_get_rebound_plugins (CpDependencyImpact *self)
  * cp_dependency_impact_get_services:
  * @self: a [class@ConnectPlugin.DependencyImpact]
  *
+ * Gets the service types the target provides, sorted, each once.
+ *
  * Returns: (transfer none) (array zero-terminated=1): the service types the
  *   target provides, sorted, each once
  */
@@ -1433,6 +1462,9 @@ cp_dependency_impact_get_services (CpDependencyImpact *self)
 /**
  * cp_dependency_impact_get_unavailable_services:
  * @self: a [class@ConnectPlugin.DependencyImpact]
+ *
+ * Gets the service types provided by the target or an affected plugin that no
+ * remaining plugin provides at any version, sorted.
  *
  * Returns: (transfer none) (array zero-terminated=1): the service types
  *   provided by the target or an affected plugin that no remaining plugin
@@ -1449,6 +1481,9 @@ cp_dependency_impact_get_unavailable_services (CpDependencyImpact *self)
  * cp_dependency_impact_has_alternative:
  * @self: a [class@ConnectPlugin.DependencyImpact]
  * @service_type: a service type
+ *
+ * Checks whether a plugin that remains  provides @service_type, at any
+ * version.
  *
  * Returns: whether a plugin that remains (neither the target nor an
  *   affected plugin) provides @service_type, at any version
@@ -1469,6 +1504,10 @@ cp_dependency_impact_has_alternative (CpDependencyImpact *self,
  * cp_dependency_impact_dup_alternatives:
  * @self: a [class@ConnectPlugin.DependencyImpact]
  * @service_type: a service type a removed plugin provides
+ *
+ * Gets the runtime ids of the remaining plugins that provide @service_type,
+ * sorted by self id, then runtime id; empty if there are none or no removed
+ * plugin provided it.
  *
  * Returns: (transfer full) (array zero-terminated=1): the runtime ids of the
  *   remaining plugins that provide @service_type, sorted by self id, then
