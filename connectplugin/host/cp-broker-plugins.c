@@ -390,6 +390,19 @@ drain_and_drop (CpBroker         *broker,
                                   task != NULL ? g_object_ref (task) : NULL);
 }
 
+/* FALSE, and @task answered `not_found`, when @plugin is not the broker's. */
+static gboolean
+in_platform (CpBroker         *broker,
+             CpPluginInstance *plugin,
+             GTask            *task)
+{
+  if (cp_broker_lookup_plugin (broker, cp_plugin_instance_get_runtime_id (plugin)) == plugin)
+    return TRUE;
+  g_task_return_new_error (task, CP_ERROR, CP_ERROR_NOT_FOUND, "plugin %s is not in the platform",
+                           cp_plugin_instance_get_runtime_id (plugin));
+  return FALSE;
+}
+
 /* ------------------------------------------------------------------ */
 /* Public API                                                           */
 
@@ -483,12 +496,8 @@ cp_broker_remove_plugin_async (CpBroker            *broker,
 
   task = g_task_new (broker, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_broker_remove_plugin_async);
-  if (cp_broker_lookup_plugin (broker, cp_plugin_instance_get_runtime_id (plugin)) != plugin)
-    {
-      g_task_return_new_error (task, CP_ERROR, CP_ERROR_NOT_FOUND, "plugin %s is not in the platform",
-                               cp_plugin_instance_get_runtime_id (plugin));
-      return;
-    }
+  if (!in_platform (broker, plugin, task))
+    return;
   drain_and_drop (broker, plugin, task);
 }
 
@@ -547,12 +556,8 @@ cp_broker_replace_plugin_async (CpBroker            *broker,
 
   task = g_task_new (broker, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_broker_replace_plugin_async);
-  if (cp_broker_lookup_plugin (broker, cp_plugin_instance_get_runtime_id (plugin)) != plugin)
-    {
-      g_task_return_new_error (task, CP_ERROR, CP_ERROR_NOT_FOUND, "plugin %s is not in the platform",
-                               cp_plugin_instance_get_runtime_id (plugin));
-      return;
-    }
+  if (!in_platform (broker, plugin, task))
+    return;
   start_add (broker, url, control_secret, plugin, task);
 }
 
