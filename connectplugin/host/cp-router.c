@@ -4,8 +4,10 @@
  * Routed plugin-to-plugin calls (connect-plugin-go's router.go): the
  * caller is authenticated by its runtime identity, the provider looked up
  * in the registry, and the call forwarded to `base_url + endpoint path +
- * Method` with a SoupSession, both bodies streamed with back-pressure
- * (CpRouterBody upstream, the exchange's congestion downstream).
+ * Method` on a keep-alive connection of the router's CpUpstreamPool, both
+ * bodies streamed with back-pressure (the upstream queue's high-water
+ * mark pauses the caller's body, the exchange's congestion pauses the
+ * upstream response).
  */
 #include "cp-router-private.h"
 
@@ -14,13 +16,14 @@
 
 #include "cp-error.h"
 #include "cp-http-connection-private.h"
+#include "cp-upstream-private.h"
 
 #define READ_SIZE (16 * 1024)
 
 struct _CpRouter
 {
   CpBroker *broker;
-  SoupSession *session;
+  CpUpstreamPool *upstream;
   GHashTable *calls;            /* RouteCall* in flight */
   GHashTable *test_endpoints;   /* "type/runtime id" → endpoint path (tests) */
 };
@@ -30,26 +33,16 @@ typedef struct {
   CpRouter *router;             /* NULL once the router is gone */
   CpHttpExchange *exchange;
   CpPluginInstance *provider;
-  SoupMessage *msg;
-  CpRouterBody *body;
-  GCancellable *cancellable;
-  GInputStream *response;
+  CpUpstreamCall *upstream;     /* NULL once it is over */
   GSource *deadline;
   char *target;
   gboolean body_paused;
+  gboolean response_paused;
+  gboolean started;             /* the response head went to the caller */
   gboolean aborted;             /* the caller went away */
   gboolean timed_out;
-  gboolean waiting_writable;
-  gboolean completed;           /* the upstream response was read to its end */
   gboolean finished;
 } RouteCall;
-
-static RouteCall *
-route_call_ref (RouteCall *call)
-{
-  call->refs++;
-  return call;
-}
 
 static void
 route_call_unref (RouteCall *call)
@@ -57,19 +50,13 @@ route_call_unref (RouteCall *call)
   if (--call->refs > 0)
     return;
   g_assert (call->finished);
-  if (call->body != NULL)
-    cp_router_body_detach (call->body);
-  g_clear_object (&call->body);
-  g_clear_object (&call->response);
-  g_clear_object (&call->msg);
-  g_clear_object (&call->cancellable);
   g_clear_object (&call->provider);
   g_clear_pointer (&call->exchange, cp_http_exchange_unref);
   g_free (call->target);
   g_free (call);
 }
 
-/* The call is over on our side: bracket closed, upstream cancelled. */
+/* The call is over on our side: the upstream call ended or cancelled. */
 static void
 route_call_finish (RouteCall *call)
 {
@@ -81,17 +68,8 @@ route_call_finish (RouteCall *call)
       g_source_destroy (call->deadline);
       g_clear_pointer (&call->deadline, g_source_unref);
     }
-  /* A completed upstream response keeps its connection for the next call;
-   * anything else is cancelled. */
-  if (!call->completed)
-    g_cancellable_cancel (call->cancellable);
-  if (call->body != NULL)
-    {
-      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                                                      "routed call finished");
-      cp_router_body_detach (call->body);
-      cp_router_body_fail (call->body, error);
-    }
+  if (call->upstream != NULL)
+    cp_upstream_call_cancel (g_steal_pointer (&call->upstream));
   if (call->body_paused && !call->aborted)
     {
       /* Let the transport drain what the caller still sends. */
@@ -131,50 +109,6 @@ route_call_cut (RouteCall *call)
     }
 }
 
-static void read_next (RouteCall *call);
-
-static void
-on_read (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
-{
-  RouteCall *call = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GBytes) chunk = g_input_stream_read_bytes_finish (G_INPUT_STREAM (source),
-                                                             result, &error);
-
-  if (call->finished)
-    ;
-  else if (chunk == NULL)
-    route_call_cut (call);
-  else if (g_bytes_get_size (chunk) == 0)
-    {
-      call->completed = TRUE;
-      /* After EOF closing cannot block, and doing it now hands the
-       * connection back to libsoup's pool before the next call arrives. */
-      g_input_stream_close (call->response, NULL, NULL);
-      g_clear_object (&call->response);
-      cp_http_exchange_end_response (call->exchange);
-      route_call_finish (call);
-    }
-  else
-    {
-      cp_http_exchange_write (call->exchange, chunk);
-      if (cp_http_exchange_is_congested (call->exchange))
-        call->waiting_writable = TRUE;
-      else
-        read_next (call);
-    }
-  route_call_unref (call);
-}
-
-static void
-read_next (RouteCall *call)
-{
-  g_input_stream_read_bytes_async (call->response, READ_SIZE, G_PRIORITY_DEFAULT,
-                                   call->cancellable, on_read, route_call_ref (call));
-}
-
 static gboolean
 hop_by_hop (const char *name)
 {
@@ -190,65 +124,76 @@ hop_by_hop (const char *name)
   return FALSE;
 }
 
+/* ---- upstream → caller ---- */
+
 static void
-begin_response (RouteCall *call)
+on_upstream_head (CpUpstreamCall     *upstream,
+                  guint               status,
+                  SoupMessageHeaders *in,
+                  gpointer            user_data)
 {
+  RouteCall *call = user_data;
   g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
   SoupMessageHeadersIter iter;
   const char *name, *value;
 
-  soup_message_headers_iter_init (&iter, soup_message_get_response_headers (call->msg));
+  soup_message_headers_iter_init (&iter, in);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     if (!hop_by_hop (name))
       soup_message_headers_append (headers, name, value);
-  cp_http_exchange_begin_response (call->exchange, soup_message_get_status (call->msg), headers);
+  call->started = TRUE;
+  cp_http_exchange_begin_response (call->exchange, status, headers);
 }
 
 static void
-on_sent (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
+on_upstream_data (CpUpstreamCall *upstream,
+                  GBytes         *chunk,
+                  gpointer        user_data)
 {
   RouteCall *call = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = soup_session_send_finish (SOUP_SESSION (source), result, &error);
 
-  if (call->finished)
-    ;
-  else if (stream == NULL)
+  cp_http_exchange_write (call->exchange, chunk);
+  if (cp_http_exchange_is_congested (call->exchange) && !call->response_paused)
     {
-      g_debug ("router: %s failed: %s", call->target, error->message);
-      if (!call->aborted)
-        cp_rpc_server_respond_plain (call->exchange, SOUP_STATUS_BAD_GATEWAY,
-                                     call->timed_out ? "upstream timed out"
-                                                     : "upstream failed");
-      route_call_finish (call);
+      call->response_paused = TRUE;
+      cp_upstream_call_pause (upstream);
     }
-  else
-    {
-      call->response = g_steal_pointer (&stream);
-      begin_response (call);
-      read_next (call);
-    }
-  route_call_unref (call);
 }
 
-static gboolean
-on_deadline (gpointer user_data)
+static void
+on_upstream_done (CpUpstreamCall *upstream,
+                  gpointer        user_data)
 {
   RouteCall *call = user_data;
 
-  call->timed_out = TRUE;
-  g_clear_pointer (&call->deadline, g_source_unref);
-  if (call->response != NULL)
+  call->upstream = NULL;
+  cp_http_exchange_end_response (call->exchange);
+  route_call_finish (call);
+}
+
+static void
+on_upstream_failed (CpUpstreamCall *upstream,
+                    const GError   *error,
+                    gboolean        started,
+                    gpointer        user_data)
+{
+  RouteCall *call = user_data;
+
+  call->upstream = NULL;
+  g_debug ("router: %s failed: %s", call->target, error->message);
+  if (call->started)
     route_call_cut (call);
   else
-    g_cancellable_cancel (call->cancellable);   /* on_sent answers 502 */
-  return G_SOURCE_REMOVE;
+    {
+      if (!call->aborted)
+        cp_rpc_server_respond_plain (call->exchange, SOUP_STATUS_BAD_GATEWAY, "upstream failed");
+      route_call_finish (call);
+    }
 }
 
 static void
-on_body_drained (gpointer user_data)
+on_upstream_drained (CpUpstreamCall *upstream,
+                     gpointer        user_data)
 {
   RouteCall *call = user_data;
 
@@ -259,6 +204,32 @@ on_body_drained (gpointer user_data)
     }
 }
 
+static const CpUpstreamCallbacks upstream_callbacks = {
+  on_upstream_head, on_upstream_data, on_upstream_done, on_upstream_failed,
+  on_upstream_drained,
+};
+
+static gboolean
+on_deadline (gpointer user_data)
+{
+  RouteCall *call = user_data;
+
+  call->timed_out = TRUE;
+  g_clear_pointer (&call->deadline, g_source_unref);
+  if (call->started)
+    route_call_cut (call);
+  else
+    {
+      if (!call->aborted)
+        cp_rpc_server_respond_plain (call->exchange, SOUP_STATUS_BAD_GATEWAY,
+                                     "upstream timed out");
+      route_call_finish (call);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- caller → upstream ---- */
+
 static void
 on_body_chunk (CpHttpExchange *exchange,
                GBytes         *chunk,
@@ -266,7 +237,8 @@ on_body_chunk (CpHttpExchange *exchange,
 {
   RouteCall *call = user_data;
 
-  if (call->body != NULL && cp_router_body_push (call->body, chunk) && !call->body_paused)
+  if (call->upstream != NULL && cp_upstream_call_write (call->upstream, chunk) &&
+      !call->body_paused)
     {
       call->body_paused = TRUE;
       cp_http_exchange_pause_body (exchange);
@@ -279,8 +251,8 @@ on_body_end (CpHttpExchange *exchange,
 {
   RouteCall *call = user_data;
 
-  if (call->body != NULL)
-    cp_router_body_end (call->body);
+  if (call->upstream != NULL)
+    cp_upstream_call_end (call->upstream);
 }
 
 static void
@@ -300,10 +272,10 @@ on_writable (CpHttpExchange *exchange,
 {
   RouteCall *call = user_data;
 
-  if (call->waiting_writable && !call->finished)
+  if (call->response_paused && call->upstream != NULL)
     {
-      call->waiting_writable = FALSE;
-      read_next (call);
+      call->response_paused = FALSE;
+      cp_upstream_call_resume (call->upstream);
     }
 }
 
@@ -327,40 +299,34 @@ call_timeout_ms (CpRouter           *router,
   return router->broker->route_timeout_ms;
 }
 
-static SoupMessage *
-upstream_message (CpHttpExchange *exchange,
-                  const char     *target,
-                  CpRouterBody   *body)
+/* The caller's headers minus hop-by-hop ones and its credentials. */
+static SoupMessageHeaders *
+upstream_headers (CpHttpExchange *exchange)
 {
   SoupMessageHeaders *in = cp_http_exchange_get_request_headers (exchange);
-  g_autoptr(GUri) uri = g_uri_parse (target, SOUP_HTTP_URI_FLAGS, NULL);
-  SoupMessage *msg;
-  SoupMessageHeaders *out;
+  SoupMessageHeaders *out = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
   SoupMessageHeadersIter iter;
   const char *name, *value;
 
-  /* Plugins register where they listen over TCP (base_url); a unix: URL
-   * is not routable by this session. */
-  if (uri == NULL || g_uri_get_host (uri) == NULL ||
-      (g_ascii_strcasecmp (g_uri_get_scheme (uri), "http") != 0 &&
-       g_ascii_strcasecmp (g_uri_get_scheme (uri), "https") != 0))
-    return NULL;
-  msg = soup_message_new_from_uri (cp_http_exchange_get_method (exchange), uri);
-  /* Connect calls are POSTs: without IDEMPOTENT libsoup opens a new
-   * connection for every one of them. */
-  soup_message_add_flags (msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
-  if (body != NULL)
-    soup_message_set_request_body (msg, NULL, G_INPUT_STREAM (body),
-                                   soup_message_headers_get_content_length (in) > 0 &&
-                                   soup_message_headers_get_encoding (in) == SOUP_ENCODING_CONTENT_LENGTH
-                                   ? (gssize) soup_message_headers_get_content_length (in) : -1);
-  out = soup_message_get_request_headers (msg);
   soup_message_headers_iter_init (&iter, in);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     if (!hop_by_hop (name) && g_ascii_strcasecmp (name, "Authorization") != 0 &&
         g_ascii_strcasecmp (name, "X-Plugin-Runtime-ID") != 0)
       soup_message_headers_append (out, name, value);
-  return msg;
+  return out;
+}
+
+/* -1 (chunked) unless the caller framed its body with a Content-Length. */
+static gint64
+upstream_length (CpHttpExchange *exchange)
+{
+  SoupMessageHeaders *in = cp_http_exchange_get_request_headers (exchange);
+
+  if (cp_http_exchange_has_empty_body (exchange))
+    return 0;
+  if (soup_message_headers_get_encoding (in) == SOUP_ENCODING_CONTENT_LENGTH)
+    return soup_message_headers_get_content_length (in);
+  return -1;
 }
 
 static const char *
@@ -380,25 +346,23 @@ lookup_endpoint (CpRouter   *router,
   return path;
 }
 
+/* endpoint path + Method [+ ?query]: the request target at the provider. */
 static char *
-target_url (CpPluginInstance *provider,
-            const char       *endpoint_path,
-            const char       *method,
-            const char       *query)
+target_path (const char *endpoint_path,
+             const char *method,
+             const char *query)
 {
-  const char *base = cp_plugin_instance_get_url (provider);
-  gsize len = strlen (base);
-  GString *url = g_string_new_len (base, len > 0 && base[len - 1] == '/' ? len - 1 : len);
+  GString *target = g_string_new (NULL);
 
   if (endpoint_path[0] != '/')
-    g_string_append_c (url, '/');
-  g_string_append (url, endpoint_path);
-  if (url->len == 0 || url->str[url->len - 1] != '/')
-    g_string_append_c (url, '/');
-  g_string_append (url, method);
+    g_string_append_c (target, '/');
+  g_string_append (target, endpoint_path);
+  if (target->str[target->len - 1] != '/')
+    g_string_append_c (target, '/');
+  g_string_append (target, method);
   if (query != NULL)
-    g_string_append_printf (url, "?%s", query);
-  return g_string_free (url, FALSE);
+    g_string_append_printf (target, "?%s", query);
+  return g_string_free (target, FALSE);
 }
 
 static void
@@ -408,23 +372,28 @@ forward (CpRouter         *router,
          char             *target)
 {
   RouteCall *call = g_new0 (RouteCall, 1);
+  g_autoptr(SoupMessageHeaders) headers = upstream_headers (exchange);
+  g_autoptr(GError) error = NULL;
   guint timeout_ms;
 
   call->refs = 2;               /* in flight + the exchange's callbacks */
   call->router = router;
   call->exchange = cp_http_exchange_ref (exchange);
   call->provider = g_object_ref (provider);
-  call->cancellable = g_cancellable_new ();
   call->target = target;
-  if (!cp_http_exchange_has_empty_body (exchange))
-    call->body = cp_router_body_new (G_CALLBACK (on_body_drained), call);
-  call->msg = upstream_message (exchange, target, call->body);
   g_hash_table_add (router->calls, call);
   cp_plugin_instance_call_started (provider);
   cp_http_exchange_set_callbacks (exchange, &route_callbacks, call,
                                   (GDestroyNotify) route_call_unref);
-  if (call->msg == NULL)
+  /* Plugins register where they listen over TCP (base_url); a unix: URL
+   * is not routable. */
+  call->upstream = cp_upstream_call_start (router->upstream, cp_plugin_instance_get_url (provider),
+                                           cp_http_exchange_get_method (exchange), target,
+                                           headers, upstream_length (exchange),
+                                           &upstream_callbacks, call, &error);
+  if (call->upstream == NULL)
     {
+      g_debug ("router: %s", error->message);
       cp_rpc_server_respond_plain (exchange, SOUP_STATUS_BAD_GATEWAY, "invalid provider URL");
       route_call_finish (call);
       return;
@@ -436,8 +405,6 @@ forward (CpRouter         *router,
       g_source_set_callback (call->deadline, on_deadline, call, NULL);
       g_source_attach (call->deadline, g_main_context_get_thread_default ());
     }
-  soup_session_send_async (router->session, call->msg, G_PRIORITY_DEFAULT,
-                           call->cancellable, on_sent, route_call_ref (call));
 }
 
 static char *
@@ -508,7 +475,7 @@ handle (CpRpcServer    *server,
   g_debug ("router: %s -> %s %s (service %s)", cp_plugin_instance_get_runtime_id (caller),
            provider_id, method, type);
   forward (router, exchange, provider,
-           target_url (provider, endpoint_path, method, cp_http_exchange_get_query (exchange)));
+           target_path (endpoint_path, method, cp_http_exchange_get_query (exchange)));
 }
 
 CpRouter *
@@ -518,15 +485,7 @@ cp_router_new (CpBroker *broker)
 
   router->broker = broker;
   router->calls = g_hash_table_new (NULL, NULL);
-  router->session = g_object_new (SOUP_TYPE_SESSION,
-                                  "max-conns-per-host", 64,
-                                  "max-conns", 256,
-                                  "timeout", 0,
-                                  "idle-timeout", 0,
-                                  "user-agent", "connectplugin-router/0.1",
-                                  NULL);
-  soup_session_remove_feature_by_type (router->session, SOUP_TYPE_CONTENT_DECODER);
-  soup_session_remove_feature_by_type (router->session, SOUP_TYPE_AUTH_MANAGER);
+  router->upstream = cp_upstream_pool_new ();
   cp_rpc_server_add_prefix_handler (broker->rpc_server, CP_ROUTER_PREFIX, handle, router, NULL);
   return router;
 }
@@ -534,19 +493,25 @@ cp_router_new (CpBroker *broker)
 void
 cp_router_free (CpRouter *router)
 {
-  GHashTableIter iter;
-  RouteCall *call;
+  g_autoptr(GList) calls = g_hash_table_get_keys (router->calls);
 
   cp_rpc_server_remove_prefix_handler (router->broker->rpc_server, CP_ROUTER_PREFIX);
-  g_hash_table_iter_init (&iter, router->calls);
-  while (g_hash_table_iter_next (&iter, (gpointer *) &call, NULL))
+  /* Calls in flight end as if their provider failed: 502, or a cut
+   * response once it had begun. */
+  for (GList *l = calls; l != NULL; l = l->next)
     {
+      RouteCall *call = l->data;
+      const GError error = { G_IO_ERROR, G_IO_ERROR_CANCELLED, (char *) "the router is going away" };
+
       call->router = NULL;
-      g_cancellable_cancel (call->cancellable);
+      if (call->upstream != NULL)
+        {
+          cp_upstream_call_cancel (g_steal_pointer (&call->upstream));
+          on_upstream_failed (NULL, &error, call->started, call);
+        }
     }
   g_hash_table_unref (router->calls);
-  soup_session_abort (router->session);
-  g_object_unref (router->session);
+  cp_upstream_pool_free (router->upstream);
   g_clear_pointer (&router->test_endpoints, g_hash_table_unref);
   g_free (router);
 }

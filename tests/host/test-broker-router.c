@@ -20,6 +20,7 @@
 #include "cp-http-exchange-private.h"
 #include "cp-plugin-constants.h"
 #include "kv-test.h"
+#include "test-body.h"
 
 typedef struct {
   CpServer *host;
@@ -536,13 +537,13 @@ static void
 test_client_stream (Fixture *f, gconstpointer data)
 {
   g_autofree char *path = g_strdup_printf ("/services/raw/%s/Count", f->pid);
-  g_autoptr(CpRouterBody) body = cp_router_body_new (NULL, NULL);
+  g_autoptr(TestBody) body = test_body_new (NULL, NULL);
   Req *req = req_start (f, "POST", path, "caller", G_INPUT_STREAM (body));
   gint64 end = g_get_monotonic_time () + 20 * G_USEC_PER_SEC;
   g_autofree guint8 *block = g_malloc0 (16 * 1024);
   gsize total = 1000;
 
-  cp_router_body_push (body, scratch (g_bytes_new_static (block, 1000)));
+  test_body_push (body, scratch (g_bytes_new_static (block, 1000)));
   while (f->up_bytes < 1000)
     {
       g_assert_cmpint (g_get_monotonic_time (), <, end);
@@ -550,8 +551,8 @@ test_client_stream (Fixture *f, gconstpointer data)
     }
   g_assert_false (f->up_body_done);
   for (int i = 0; i < 64; i++, total += 16 * 1024)   /* 1 MiB */
-    cp_router_body_push (body, scratch (g_bytes_new_static (block, 16 * 1024)));
-  cp_router_body_end (body);
+    test_body_push (body, scratch (g_bytes_new_static (block, 16 * 1024)));
+  test_body_end (body);
   wait_for (&req->done);
   g_assert_no_error (req->error);
   g_assert_cmpuint (req->status, ==, 200);
@@ -690,13 +691,13 @@ test_early_answer (Fixture *f, gconstpointer data)
 {
   g_autofree char *path = g_strdup_printf ("/services/raw/%s/Early", f->pid);
   g_autofree char *headers = g_strdup_printf ("/services/raw/%s/Headers", f->pid);
-  g_autoptr(CpRouterBody) body = cp_router_body_new (NULL, NULL);
+  g_autoptr(TestBody) body = test_body_new (NULL, NULL);
   g_autofree guint8 *block = g_malloc0 (16 * 1024);
   Req *req;
 
   for (int i = 0; i < 64; i++)
-    cp_router_body_push (body, scratch (g_bytes_new_static (block, 16 * 1024)));
-  cp_router_body_end (body);
+    test_body_push (body, scratch (g_bytes_new_static (block, 16 * 1024)));
+  test_body_end (body);
   req = req_start (f, "POST", path, "caller", G_INPUT_STREAM (body));
   wait_for (&req->done);
   /* libsoup writes the whole request body before it reads an answer, so

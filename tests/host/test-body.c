@@ -1,18 +1,17 @@
-/* cp-router-body.c: the upstream request body of a routed call
+/* test-body.c: an in-memory request body a test pushes into
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * A bounded pipe in memory: the router pushes the caller's body chunks,
- * libsoup reads them with read_async. Bounded by pausing the caller's
- * connection, so a large client stream is never buffered whole.
+ * A GInputStream that returns what the test pushed, read asynchronously
+ * by libsoup as a request body: the caller side of the router tests.
  */
-#include "cp-router-private.h"
+#include "test-body.h"
 
 #include <string.h>
 
 #define HIGH_WATER (64 * 1024)
 #define LOW_WATER (16 * 1024)
 
-struct _CpRouterBody
+struct _TestBody
 {
   GInputStream parent_instance;
 
@@ -33,10 +32,10 @@ struct _CpRouterBody
   gpointer user_data;
 };
 
-G_DEFINE_FINAL_TYPE (CpRouterBody, cp_router_body, G_TYPE_INPUT_STREAM)
+G_DEFINE_FINAL_TYPE (TestBody, test_body, G_TYPE_INPUT_STREAM)
 
 static gssize
-take (CpRouterBody *self,
+take (TestBody *self,
       void         *buffer,
       gsize         count)
 {
@@ -69,7 +68,7 @@ take (CpRouterBody *self,
 }
 
 static void
-complete_pending (CpRouterBody *self)
+complete_pending (TestBody *self)
 {
   g_autoptr(GTask) task = NULL;
 
@@ -104,7 +103,7 @@ complete_pending_idle (gpointer user_data)
 
 static void
 on_cancelled (GCancellable *cancellable,
-              CpRouterBody *self)
+              TestBody *self)
 {
   /* May run in another thread or inside g_cancellable_cancel(): finish
    * from the stream's context. */
@@ -113,7 +112,7 @@ on_cancelled (GCancellable *cancellable,
 }
 
 static void
-cp_router_body_read_async (GInputStream        *stream,
+test_body_read_async (GInputStream        *stream,
                            void                *buffer,
                            gsize                count,
                            int                  io_priority,
@@ -121,10 +120,10 @@ cp_router_body_read_async (GInputStream        *stream,
                            GAsyncReadyCallback  callback,
                            gpointer             user_data)
 {
-  CpRouterBody *self = CP_ROUTER_BODY (stream);
+  TestBody *self = TEST_BODY (stream);
   g_autoptr(GTask) task = g_task_new (stream, cancellable, callback, user_data);
 
-  g_task_set_source_tag (task, cp_router_body_read_async);
+  g_task_set_source_tag (task, test_body_read_async);
   if (!g_queue_is_empty (&self->chunks))
     g_task_return_int (task, take (self, buffer, count));
   else if (self->error != NULL)
@@ -148,7 +147,7 @@ cp_router_body_read_async (GInputStream        *stream,
 }
 
 static gssize
-cp_router_body_read_finish (GInputStream  *stream,
+test_body_read_finish (GInputStream  *stream,
                             GAsyncResult  *result,
                             GError       **error)
 {
@@ -156,13 +155,13 @@ cp_router_body_read_finish (GInputStream  *stream,
 }
 
 static gssize
-cp_router_body_read (GInputStream  *stream,
+test_body_read (GInputStream  *stream,
                      void          *buffer,
                      gsize          count,
                      GCancellable  *cancellable,
                      GError       **error)
 {
-  CpRouterBody *self = CP_ROUTER_BODY (stream);
+  TestBody *self = TEST_BODY (stream);
 
   /* Only what is already here: the router never reads synchronously. */
   if (!g_queue_is_empty (&self->chunks))
@@ -180,7 +179,7 @@ cp_router_body_read (GInputStream  *stream,
 }
 
 static void
-cp_router_body_close_async (GInputStream        *stream,
+test_body_close_async (GInputStream        *stream,
                             int                  io_priority,
                             GCancellable        *cancellable,
                             GAsyncReadyCallback  callback,
@@ -192,7 +191,7 @@ cp_router_body_close_async (GInputStream        *stream,
 }
 
 static gboolean
-cp_router_body_close_finish (GInputStream  *stream,
+test_body_close_finish (GInputStream  *stream,
                              GAsyncResult  *result,
                              GError       **error)
 {
@@ -200,7 +199,7 @@ cp_router_body_close_finish (GInputStream  *stream,
 }
 
 static gboolean
-cp_router_body_close (GInputStream  *stream,
+test_body_close (GInputStream  *stream,
                       GCancellable  *cancellable,
                       GError       **error)
 {
@@ -208,53 +207,53 @@ cp_router_body_close (GInputStream  *stream,
 }
 
 static void
-cp_router_body_dispose (GObject *object)
+test_body_dispose (GObject *object)
 {
-  CpRouterBody *self = CP_ROUTER_BODY (object);
+  TestBody *self = TEST_BODY (object);
 
   if (self->pending != NULL && self->error == NULL)
     self->error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CLOSED, "routed call gone");
   complete_pending (self);
-  G_OBJECT_CLASS (cp_router_body_parent_class)->dispose (object);
+  G_OBJECT_CLASS (test_body_parent_class)->dispose (object);
 }
 
 static void
-cp_router_body_finalize (GObject *object)
+test_body_finalize (GObject *object)
 {
-  CpRouterBody *self = CP_ROUTER_BODY (object);
+  TestBody *self = TEST_BODY (object);
 
   g_queue_clear_full (&self->chunks, (GDestroyNotify) g_bytes_unref);
   g_clear_error (&self->error);
-  G_OBJECT_CLASS (cp_router_body_parent_class)->finalize (object);
+  G_OBJECT_CLASS (test_body_parent_class)->finalize (object);
 }
 
 static void
-cp_router_body_class_init (CpRouterBodyClass *klass)
+test_body_class_init (TestBodyClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
   GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
 
-  object_class->dispose = cp_router_body_dispose;
-  object_class->finalize = cp_router_body_finalize;
-  stream_class->read_fn = cp_router_body_read;
-  stream_class->read_async = cp_router_body_read_async;
-  stream_class->read_finish = cp_router_body_read_finish;
-  stream_class->close_fn = cp_router_body_close;
-  stream_class->close_async = cp_router_body_close_async;
-  stream_class->close_finish = cp_router_body_close_finish;
+  object_class->dispose = test_body_dispose;
+  object_class->finalize = test_body_finalize;
+  stream_class->read_fn = test_body_read;
+  stream_class->read_async = test_body_read_async;
+  stream_class->read_finish = test_body_read_finish;
+  stream_class->close_fn = test_body_close;
+  stream_class->close_async = test_body_close_async;
+  stream_class->close_finish = test_body_close_finish;
 }
 
 static void
-cp_router_body_init (CpRouterBody *self)
+test_body_init (TestBody *self)
 {
   g_queue_init (&self->chunks);
 }
 
-CpRouterBody *
-cp_router_body_new (GCallback drained,
+TestBody *
+test_body_new (GCallback drained,
                     gpointer  user_data)
 {
-  CpRouterBody *self = g_object_new (CP_TYPE_ROUTER_BODY, NULL);
+  TestBody *self = g_object_new (TEST_TYPE_BODY, NULL);
 
   self->drained = (void (*) (gpointer)) drained;
   self->user_data = user_data;
@@ -262,7 +261,7 @@ cp_router_body_new (GCallback drained,
 }
 
 gboolean
-cp_router_body_push (CpRouterBody *self,
+test_body_push (TestBody *self,
                      GBytes       *chunk)
 {
   if (self->ended || self->error != NULL || g_bytes_get_size (chunk) == 0)
@@ -276,14 +275,14 @@ cp_router_body_push (CpRouterBody *self,
 }
 
 void
-cp_router_body_end (CpRouterBody *self)
+test_body_end (TestBody *self)
 {
   self->ended = TRUE;
   complete_pending (self);
 }
 
 void
-cp_router_body_fail (CpRouterBody *self,
+test_body_fail (TestBody *self,
                      const GError *error)
 {
   if (self->error == NULL && !self->ended)
@@ -292,7 +291,7 @@ cp_router_body_fail (CpRouterBody *self,
 }
 
 void
-cp_router_body_detach (CpRouterBody *self)
+test_body_detach (TestBody *self)
 {
   self->drained = NULL;
   self->user_data = NULL;
