@@ -22,7 +22,6 @@ struct _CpRouter
   CpBroker *broker;
   SoupSession *session;
   GHashTable *calls;            /* RouteCall* in flight */
-  GHashTable *test_endpoints;   /* "type/runtime id" → endpoint path (tests) */
 };
 
 typedef struct {
@@ -368,16 +367,9 @@ lookup_endpoint (CpRouter   *router,
                  const char *service_type,
                  const char *runtime_id)
 {
-  const char *path = NULL;
-
-  if (router->broker->registry != NULL)
-    path = cp_registry_lookup_endpoint_path (router->broker->registry, service_type, runtime_id);
-  if (path == NULL && router->test_endpoints != NULL)
-    {
-      g_autofree char *key = g_strconcat (service_type, "/", runtime_id, NULL);
-      path = g_hash_table_lookup (router->test_endpoints, key);
-    }
-  return path;
+  if (router->broker->registry == NULL)
+    return NULL;
+  return cp_registry_lookup_endpoint_path (router->broker->registry, service_type, runtime_id);
 }
 
 static char *
@@ -547,26 +539,5 @@ cp_router_free (CpRouter *router)
   g_hash_table_unref (router->calls);
   soup_session_abort (router->session);
   g_object_unref (router->session);
-  g_clear_pointer (&router->test_endpoints, g_hash_table_unref);
   g_free (router);
-}
-
-void
-cp_router_test_set_endpoint (CpBroker   *broker,
-                             const char *service_type,
-                             const char *runtime_id,
-                             const char *endpoint_path)
-{
-  CpRouter *router = broker->router;
-  char *key = g_strconcat (service_type, "/", runtime_id, NULL);
-
-  if (router->test_endpoints == NULL)
-    router->test_endpoints = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  if (endpoint_path != NULL)
-    g_hash_table_replace (router->test_endpoints, key, g_strdup (endpoint_path));
-  else
-    {
-      g_hash_table_remove (router->test_endpoints, key);
-      g_free (key);
-    }
 }

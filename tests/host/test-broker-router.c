@@ -6,9 +6,9 @@
  * service, plus raw streaming endpoints), called over real sockets with
  * libsoup and with a generated proxy.
  *
- * Until the registry unit is merged, the provider's endpoint is declared
- * with the router's TEST-ONLY hook cp_router_test_set_endpoint(); the
- * provider's runtime identity is issued by the host as a handshake does.
+ * The provider's runtime identity is issued by the host as a handshake
+ * does, and the provider registers its two services with the host's
+ * ServiceRegistry as a plugin does (base_url: where it listens).
  */
 #include <connectplugin.h>
 #include <stdlib.h>
@@ -178,6 +178,47 @@ authenticate (Fixture    *f,
 }
 
 static void
+on_registered (GObject      *source,
+               GAsyncResult *result,
+               gpointer      user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpRegisterServiceResponse) response =
+    cp_service_registry_call_register_service_finish (CP_SERVICE_REGISTRY (source), result, &error);
+
+  g_assert_no_error (error);
+  *(gboolean *) user_data = TRUE;
+}
+
+/* The provider registers @type with the host's ServiceRegistry under its
+ * own runtime identity, saying where it listens. */
+static void
+register_service (Fixture    *f,
+                  const char *type,
+                  const char *endpoint_path)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = cp_channel_new (f->host_url, &error);
+  g_autofree char *bearer = g_strdup_printf ("Bearer %s", f->ptok);
+  g_autoptr(CpServiceRegistry) registry = NULL;
+  g_autoptr(CpRegisterServiceRequest) request = cp_register_service_request_new ();
+  g_autoptr(GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean done = FALSE;
+
+  g_assert_no_error (error);
+  cp_channel_set_header (channel, "X-Plugin-Runtime-ID", f->pid);
+  cp_channel_set_header (channel, "Authorization", bearer);
+  registry = cp_service_registry_proxy_new (channel);
+  g_hash_table_insert (metadata, "base_url", f->up_url);
+  cp_register_service_request_set_service_type (request, type);
+  cp_register_service_request_set_version (request, "1.0.0");
+  cp_register_service_request_set_endpoint_path (request, endpoint_path);
+  cp_register_service_request_set_metadata (request, metadata);
+  cp_service_registry_call_register_service (registry, request, NULL, NULL, on_registered, &done);
+  wait_for (&done);
+}
+
+static void
 fixture_setup (Fixture       *f,
                gconstpointer  data)
 {
@@ -198,12 +239,11 @@ fixture_setup (Fixture       *f,
 
   cp_server_issue_runtime_identity (f->host, "kv-plugin", &f->pid, &f->ptok);
   cp_server_issue_runtime_identity (f->host, "app-plugin", &f->cid, &f->ctok);
+  register_service (f, "kv", "/kv.v1.KVService/");
+  register_service (f, "raw", "/raw.v1.Raw/");
   f->provider = g_object_ref (authenticate (f, f->pid, f->ptok));
-  cp_plugin_instance_set_url (f->provider, f->up_url);
+  g_assert_cmpstr (cp_plugin_instance_get_url (f->provider), ==, f->up_url);
   authenticate (f, f->cid, f->ctok);
-  /* TEST-ONLY until the registry is merged (see cp-router-private.h). */
-  cp_router_test_set_endpoint (f->broker, "kv", f->pid, "/kv.v1.KVService/");
-  cp_router_test_set_endpoint (f->broker, "raw", f->pid, "/raw.v1.Raw/");
 
   f->client = soup_session_new ();
   g_object_set (f->client, "timeout", 0, "idle-timeout", 0, NULL);
