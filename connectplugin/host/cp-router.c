@@ -25,7 +25,6 @@ struct _CpRouter
   CpBroker *broker;
   CpUpstreamPool *upstream;
   GHashTable *calls;            /* RouteCall* in flight */
-  GHashTable *test_endpoints;   /* "type/runtime id" → endpoint path (tests) */
 };
 
 typedef struct {
@@ -334,16 +333,9 @@ lookup_endpoint (CpRouter   *router,
                  const char *service_type,
                  const char *runtime_id)
 {
-  const char *path = NULL;
-
-  if (router->broker->registry != NULL)
-    path = cp_registry_lookup_endpoint_path (router->broker->registry, service_type, runtime_id);
-  if (path == NULL && router->test_endpoints != NULL)
-    {
-      g_autofree char *key = g_strconcat (service_type, "/", runtime_id, NULL);
-      path = g_hash_table_lookup (router->test_endpoints, key);
-    }
-  return path;
+  if (router->broker->registry == NULL)
+    return NULL;
+  return cp_registry_lookup_endpoint_path (router->broker->registry, service_type, runtime_id);
 }
 
 /* endpoint path + Method [+ ?query]: the request target at the provider. */
@@ -512,26 +504,5 @@ cp_router_free (CpRouter *router)
     }
   g_hash_table_unref (router->calls);
   cp_upstream_pool_free (router->upstream);
-  g_clear_pointer (&router->test_endpoints, g_hash_table_unref);
   g_free (router);
-}
-
-void
-cp_router_test_set_endpoint (CpBroker   *broker,
-                             const char *service_type,
-                             const char *runtime_id,
-                             const char *endpoint_path)
-{
-  CpRouter *router = broker->router;
-  char *key = g_strconcat (service_type, "/", runtime_id, NULL);
-
-  if (router->test_endpoints == NULL)
-    router->test_endpoints = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
-  if (endpoint_path != NULL)
-    g_hash_table_replace (router->test_endpoints, key, g_strdup (endpoint_path));
-  else
-    {
-      g_hash_table_remove (router->test_endpoints, key);
-      g_free (key);
-    }
 }

@@ -9,8 +9,9 @@
  *
  *   bench-router [--seconds 3] [--concurrency 16]
  *
- * The provider's endpoint is declared with the router's test hook until the
- * registry unit is merged (see cp-router-private.h).
+ * The provider registers its service with the host's ServiceRegistry as a
+ * plugin does (runtime identity issued by the host, base_url where it
+ * listens) before the measurements.
  */
 #include <connectplugin.h>
 
@@ -18,8 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "cp-broker-private.h"
-#include "cp-router-private.h"
+#include "cp-server-private.h"
 #include "kv-test.h"
 
 typedef struct {
@@ -31,8 +31,7 @@ typedef struct {
   gboolean ready;
   char *url;
   /* host only */
-  const char *provider_url;
-  char *pid, *cid, *ctok;
+  char *pid, *ptok, *cid, *ctok;
 } Side;
 
 static gboolean
@@ -83,24 +82,14 @@ host_thread (gpointer data)
   g_autoptr(GError) error = NULL;
   g_autoptr(CpServer) host = NULL;
   g_autoptr(CpBroker) broker = NULL;
-  g_autoptr(SoupMessageHeaders) h = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autofree char *ptok = NULL, *bearer = NULL;
-  CpPluginInstance *provider;
 
   g_main_context_push_thread_default (side->context);
   host = cp_server_new ();
   broker = cp_broker_new (host);
   if ((side->url = cp_server_listen (host, "127.0.0.1:0", &error)) == NULL)
     g_error ("host: %s", error->message);
-  cp_server_issue_runtime_identity (host, "kv-plugin", &side->pid, &ptok);
+  cp_server_issue_runtime_identity (host, "kv-plugin", &side->pid, &side->ptok);
   cp_server_issue_runtime_identity (host, "app-plugin", &side->cid, &side->ctok);
-  bearer = g_strdup_printf ("Bearer %s", ptok);
-  soup_message_headers_append (h, "X-Plugin-Runtime-ID", side->pid);
-  soup_message_headers_append (h, "Authorization", bearer);
-  provider = cp_broker_authenticate (broker, h, &error);
-  g_assert_nonnull (provider);
-  cp_plugin_instance_set_url (provider, side->provider_url);
-  cp_router_test_set_endpoint (broker, "kv", side->pid, "/kv.v1.KVService/");
   side_ready (side);
   g_main_loop_run (side->loop);
   cp_server_close (host);
@@ -129,6 +118,44 @@ side_stop (Side *side)
   g_thread_join (side->thread);
   g_main_loop_unref (side->loop);
   g_main_context_unref (side->context);
+}
+
+static void
+on_registered (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpRegisterServiceResponse) response =
+    cp_service_registry_call_register_service_finish (CP_SERVICE_REGISTRY (source), result, &error);
+
+  if (response == NULL)
+    g_error ("RegisterService: %s", error->message);
+  *(gboolean *) user_data = TRUE;
+}
+
+/* The provider's registration, as its plugin would make it. */
+static void
+register_provider (Side *host, const char *provider_url)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = cp_channel_new (host->url, &error);
+  g_autofree char *bearer = g_strdup_printf ("Bearer %s", host->ptok);
+  g_autoptr(CpServiceRegistry) registry = NULL;
+  g_autoptr(CpRegisterServiceRequest) request = cp_register_service_request_new ();
+  g_autoptr(GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
+  gboolean done = FALSE;
+
+  g_assert_no_error (error);
+  cp_channel_set_header (channel, "X-Plugin-Runtime-ID", host->pid);
+  cp_channel_set_header (channel, "Authorization", bearer);
+  registry = cp_service_registry_proxy_new (channel);
+  g_hash_table_insert (metadata, "base_url", (gpointer) provider_url);
+  cp_register_service_request_set_service_type (request, "kv");
+  cp_register_service_request_set_version (request, "1.0.0");
+  cp_register_service_request_set_endpoint_path (request, "/kv.v1.KVService/");
+  cp_register_service_request_set_metadata (request, metadata);
+  cp_service_registry_call_register_service (registry, request, NULL, NULL, on_registered, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
 }
 
 /* ------------------------------------------------------------------ */
@@ -245,8 +272,8 @@ main (int argc, char **argv)
     g_error ("%s", error->message);
 
   side_start (&provider, "provider", provider_thread);
-  host.provider_url = provider.url;
   side_start (&host, "host", host_thread);
+  register_provider (&host, provider.url);
 
   direct = cp_channel_new (provider.url, &error);
   g_assert_no_error (error);
@@ -270,6 +297,7 @@ main (int argc, char **argv)
   g_free (provider.url);
   g_free (host.url);
   g_free (host.pid);
+  g_free (host.ptok);
   g_free (host.cid);
   g_free (host.ctok);
   return 0;
