@@ -208,9 +208,13 @@ log_writer (GLogLevelFlags   level,
 static void
 on_exited (CpProcessDiscovery *process,
            int                 status,
+           int                 term_signal,
            gpointer            user_data)
 {
-  g_print ("  process %s exited (status %d)\n", cp_process_discovery_get_name (process), status);
+  if (term_signal != 0)
+    g_print ("  process %s killed by signal %d\n", cp_process_discovery_get_name (process), term_signal);
+  else
+    g_print ("  process %s exited (status %d)\n", cp_process_discovery_get_name (process), status);
 }
 
 /* Launches DIR/NAME without HOST_URL: it serves, and waits to be added. */
