@@ -682,8 +682,10 @@ main (int argc, char **argv)
 
   ok = run (broker, url, plugin_dir, (guint) MAX (n_calls, 1), processes, &load);
 
-  /* The end: the client stops, the host removes what is left (each plugin
-   * is asked to shut down), and the processes are waited for. */
+  /* The end: the client stops, the host removes what is left (the plugins
+   * it added are asked to shut down; the client, which registered itself
+   * and has no way to leave, is only dropped), and the processes are
+   * waited for. */
   load.stop = TRUE;
   if (load.busy > 0 && !wait_until (load_stopped, &load, "the client's last calls"))
     ok = FALSE;
@@ -705,7 +707,7 @@ main (int argc, char **argv)
     {
       g_autoptr(CpPluginInstance) plugin = g_list_model_get_item (plugins, i - 1);
 
-      if (cp_plugin_instance_get_managed (plugin) && !remove_plugin (broker, plugin))
+      if (!remove_plugin (broker, plugin))
         ok = FALSE;
     }
   for (guint i = 0; i < processes->len; i++)

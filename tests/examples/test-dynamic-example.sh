@@ -5,8 +5,8 @@
 # cache added and removed, each while calls ran; calls in each of the four
 # phases, the second cache serving some, the old cache's runtime id
 # leading to its replacement, the GListModel without the plugins that
-# left, every plugin process exiting with 0, and "dynamic: N calls,
-# 0 failed" with exit status 0.
+# left, an empty list at the end, every plugin process exiting with 0,
+# and "dynamic: N calls, 0 failed" with exit status 0.
 set -u
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
@@ -58,6 +58,8 @@ case "$after_remove" in
 esac
 case "$after_remove" in *"$removed"*) fail "$removed is still listed after its removal" ;; esac
 
+# At the end the host removed everything it listed.
+[ "$(grep '^  plugins (' "$out" | tail -n 1)" = "  plugins (0):" ] || fail "plugins left at the end"
 n=$(grep -c '^  process [a-z-]* exited (status 0)' "$out")
 [ "$n" -eq 4 ] || fail "expected 4 plugin processes to exit with 0, saw $n"
 total=$(sed -n 's/^dynamic: \([0-9]*\) calls, 0 failed.*/\1/p' "$out")

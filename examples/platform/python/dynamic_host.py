@@ -58,7 +58,7 @@ def print_plugins(broker):
         f'{p.props.runtime_id} [{p.props.health_state.value_nick}'
         f'{", added by the host" if p.props.managed else ""}'
         f'{"" if p.props.routable else ", not routable"}]' for p in items)
-    print(f'  plugins ({len(items)}): {listed}', flush=True)
+    print(f'  plugins ({len(items)}):' + (f' {listed}' if listed else ''), flush=True)
 
 
 def launch(plugin_dir, name, processes):
@@ -300,12 +300,12 @@ def main():
     try:
         load = run(broker, url, plugin_dir, n_calls, processes)
     finally:
-        # The host removes what is left (each plugin is asked to shut down)
-        # and waits for the processes.
+        # The host removes what is left (the plugins it added are asked to
+        # shut down; the client, which registered itself and has no way to
+        # leave, is only dropped) and waits for the processes.
         model = broker.get_plugins()
         for plugin in reversed([model.get_item(i) for i in range(model.get_n_items())]):
-            if plugin.props.managed:
-                remove(broker, plugin)
+            remove(broker, plugin)
         for process in processes:
             process.stop_finish(finish(lambda cb: process.stop_async(None, cb), 'stop'))
         print_plugins(broker)
