@@ -244,6 +244,17 @@ launch (const char  *dir,
   return g_steal_pointer (&process);
 }
 
+static gboolean
+all_exited (gpointer data)
+{
+  GPtrArray *processes = data;
+
+  for (guint i = 0; i < processes->len; i++)
+    if (cp_process_discovery_get_state (processes->pdata[i]) != CP_PROCESS_STATE_EXITED)
+      return FALSE;
+  return TRUE;
+}
+
 static char *
 secret_of (CpProcessDiscovery *process)
 {
@@ -710,15 +721,19 @@ main (int argc, char **argv)
       if (!remove_plugin (broker, plugin))
         ok = FALSE;
     }
-  for (guint i = 0; i < processes->len; i++)
+  /* The removals asked each plugin to shut down: wait for them to exit
+   * (stopping them, with SIGTERM if need be, only if one does not). */
+  if (!wait_until (all_exited, processes, "the plugins' exit"))
     {
-      g_autoptr(GAsyncResult) result = NULL;
+      ok = FALSE;
+      for (guint i = 0; i < processes->len; i++)
+        {
+          g_autoptr(GAsyncResult) result = NULL;
 
-      cp_process_discovery_stop_async (processes->pdata[i], NULL, store_result, &result);
-      if (!wait_until (result_ready, &result, "a plugin's exit") ||
-          !cp_process_discovery_stop_finish (processes->pdata[i], result, NULL))
-        g_printerr ("dynamic-host: %s did not stop cleanly\n",
-                    cp_process_discovery_get_name (processes->pdata[i]));
+          cp_process_discovery_stop_async (processes->pdata[i], NULL, store_result, &result);
+          if (wait_until (result_ready, &result, "a plugin's stop"))
+            cp_process_discovery_stop_finish (processes->pdata[i], result, NULL);
+        }
     }
   print_plugins (broker);
   for (guint i = 0; i < N_WORKERS; i++)

@@ -306,8 +306,9 @@ def main():
         model = broker.get_plugins()
         for plugin in reversed([model.get_item(i) for i in range(model.get_n_items())]):
             remove(broker, plugin)
-        for process in processes:
-            process.stop_finish(finish(lambda cb: process.stop_async(None, cb), 'stop'))
+        # The removals asked each plugin to shut down: wait for them to exit.
+        wait(lambda: all(p.get_state() == ConnectPlugin.ProcessState.EXITED for p in processes),
+             "the plugins' exit")
         print_plugins(broker)
         server.close()
 
