@@ -82,7 +82,7 @@ struct _Load {
   guint calls, failed, rerouted;
   guint phase_calls[N_PHASES], phase_failed[N_PHASES], phase_rerouted[N_PHASES];
   GHashTable *served[N_PHASES]; /* cache runtime id -> calls it served */
-  const char *replaced_id;      /* calls addressed to it, served by another */
+  char *replaced_id;            /* calls addressed to it, served by another */
   guint forwarded;
 };
 
@@ -552,7 +552,8 @@ run (CpBroker   *broker,
   Leaving leaving = { NULL, FALSE };
   PhaseGoal goal = { load, n_calls, NULL, 0, NULL };
   gulong leaving_id;
-  guint calls_before, in_flight;
+  gboolean waited;
+  guint in_flight;
   gint64 start;
 
   /* 1. The logger, then the cache that requires it. */
@@ -582,13 +583,14 @@ run (CpBroker   *broker,
   leaving.plugin = cache;
   leaving_id = g_signal_connect (broker, "plugin-removed", G_CALLBACK (on_leaving_removed), &leaving);
   load->phase = PHASE_REPLACE;
-  load->replaced_id = cp_plugin_instance_get_runtime_id (cache);
+  load->replaced_id = g_strdup (cp_plugin_instance_get_runtime_id (cache));
   start = g_get_monotonic_time ();
   cp_broker_replace_plugin_async (broker, cache, new_url, secret, NULL, store_result, &result);
   if (!wait_until (result_ready, &result, "replace") ||
       (replacement = cp_broker_replace_plugin_finish (broker, result, &error)) == NULL)
     {
       g_printerr ("dynamic-host: replace failed: %s\n", error != NULL ? error->message : "timed out");
+      g_signal_handler_disconnect (broker, leaving_id);
       return FALSE;
     }
   in_flight = cp_plugin_instance_get_n_inflight (cache);
@@ -597,9 +599,10 @@ run (CpBroker   *broker,
            cp_plugin_instance_get_runtime_id (cache), cp_plugin_instance_get_runtime_id (replacement),
            ms_since (start), load->phase_calls[PHASE_REPLACE], in_flight);
   goal.also = &leaving.gone;
-  if (!wait_until (phase_done, &goal, "phase 2"))
-    return FALSE;
+  waited = wait_until (phase_done, &goal, "phase 2");
   g_signal_handler_disconnect (broker, leaving_id);
+  if (!waited)
+    return FALSE;
   print_plugins (broker);
   print_phase (load, PHASE_REPLACE);
   g_print ("  %u calls addressed to %s were served by its replacement\n", load->forwarded,
@@ -608,7 +611,6 @@ run (CpBroker   *broker,
 
   /* 4. A second cache: the workers' next discoveries spread over both. */
   load->phase = PHASE_ADD;
-  start = g_get_monotonic_time ();
   if ((second = add (broker, dir, "cache-plugin", processes)) == NULL)
     return FALSE;
   g_print ("  (calls answered while it was added: %u)\n", load->phase_calls[PHASE_ADD]);
@@ -632,8 +634,7 @@ run (CpBroker   *broker,
            cp_plugin_instance_get_runtime_id (second), ms_since (start), in_flight,
            load->phase_calls[PHASE_REMOVE]);
   print_plugins (broker);
-  calls_before = load->phase_calls[PHASE_REMOVE];
-  goal.min_calls = calls_before + n_calls;
+  goal.min_calls = load->phase_calls[PHASE_REMOVE] + n_calls;
   if (!wait_until (phase_done, &goal, "phase 4"))
     return FALSE;
   print_phase (load, PHASE_REMOVE);
@@ -743,6 +744,7 @@ main (int argc, char **argv)
     }
   for (guint i = 0; i < N_PHASES; i++)
     g_hash_table_unref (load.served[i]);
+  g_free (load.replaced_id);
   cp_server_close (server);
 
   g_print ("dynamic: %u calls, %u failed (%u rerouted after the router refused them)\n",
