@@ -36,13 +36,19 @@ typedef struct {
   CpPluginInstance *replaces;   /* replace: the old instance */
   gulong health_handler;
   GSource *timeout;
+  gboolean done;                /* the task has its result */
 } AddData;
+
+/* The instance's add while it waits (not a reference): a removal ends it. */
+#define ADDING_KEY "cp-broker-adding"
 
 /* The health handler and the timeout each hold a reference to the task
  * while the add waits; this drops both. */
 static void
 stop_waiting (AddData *add)
 {
+  if (add->instance != NULL)
+    g_object_set_data (G_OBJECT (add->instance), ADDING_KEY, NULL);
   if (add->health_handler != 0)
     {
       g_signal_handler_disconnect (add->instance, add->health_handler);
@@ -124,6 +130,7 @@ fail_add (GTask  *task,
   AddData *add = g_task_get_task_data (task);
 
   stop_waiting (add);
+  add->done = TRUE;
   if (add->instance != NULL)
     cp_broker_remove_instance (add->broker, add->instance);
   g_task_return_error (task, error);
@@ -140,6 +147,7 @@ add_done (GTask *task)
   AddData *add = g_task_get_task_data (task);
 
   stop_waiting (add);
+  add->done = TRUE;
   cp_plugin_instance_set_routable (add->instance, TRUE);
   if (add->replaces != NULL)
     {
@@ -159,8 +167,9 @@ on_add_health (CpPluginInstance *instance,
                gpointer          user_data)
 {
   GTask *task = user_data;
+  AddData *add = g_task_get_task_data (task);
 
-  if (state == CP_HEALTH_STATE_HEALTHY && !g_task_get_completed (task))
+  if (state == CP_HEALTH_STATE_HEALTHY && !add->done)
     add_done (task);
 }
 
@@ -171,7 +180,7 @@ on_add_timeout (gpointer user_data)
   AddData *add = g_task_get_task_data (task);
   CpBroker *broker = add->broker;
 
-  if (!g_task_get_completed (task))
+  if (!add->done)
     fail_add (task, g_error_new (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED,
                                  "plugin %s did not report healthy within %u ms",
                                  cp_plugin_instance_get_runtime_id (add->instance),
@@ -190,7 +199,7 @@ on_identity_set (GObject      *source,
   g_autoptr(CpSetRuntimeIdentityResponse) response =
     cp_plugin_identity_call_set_runtime_identity_finish (CP_PLUGIN_IDENTITY (source), result, &error);
 
-  if (g_task_get_completed (task))
+  if (add->done)
     return;
   if (response == NULL)
     {
@@ -228,7 +237,10 @@ assign_identity (GTask                   *task,
   cp_plugin_instance_set_requires (add->instance, requires);
   cp_plugin_instance_set_routable (add->instance, FALSE);
   cp_broker_set_control_channel (broker, add->instance, add->channel);
+  g_object_set_data (G_OBJECT (add->instance), ADDING_KEY, task);
   cp_broker_add_instance (broker, add->instance);
+  if (add->done)
+    return;                     /* removed by a plugin-added handler */
 
   add->health_handler = g_signal_connect_data (add->instance, "health-changed",
                                                G_CALLBACK (on_add_health), g_object_ref (task),
@@ -379,11 +391,34 @@ on_drained (GObject      *source,
                                    g_steal_pointer (&task));
 }
 
+/* A plugin is listed, and can be removed, from the moment its identity is
+ * issued: a removal before it reported healthy ends its add (which would
+ * otherwise wait for a health report its revoked identity cannot make,
+ * until add-timeout-ms, or make a removed plugin routable). */
+static void
+abort_add (CpPluginInstance *instance)
+{
+  GTask *task = g_object_get_data (G_OBJECT (instance), ADDING_KEY);
+  AddData *add;
+
+  if (task == NULL)
+    return;
+  g_object_ref (task);
+  add = g_task_get_task_data (task);
+  stop_waiting (add);
+  add->done = TRUE;
+  g_task_return_new_error (task, CP_ERROR, CP_ERROR_ABORTED,
+                           "plugin %s was removed while it was being added",
+                           cp_plugin_instance_get_runtime_id (instance));
+  g_object_unref (task);
+}
+
 static void
 drain_and_drop (CpBroker         *broker,
                 CpPluginInstance *instance,
                 GTask            *task)
 {
+  abort_add (instance);
   cp_plugin_instance_set_routable (instance, FALSE);
   g_object_set_data_full (G_OBJECT (instance), "cp-broker", g_object_ref (broker), g_object_unref);
   cp_plugin_instance_drain_async (instance, broker->drain_timeout_ms, NULL, on_drained,
@@ -453,7 +488,9 @@ cp_broker_add_plugin_async (CpBroker            *broker,
  * @result: the [iface@Gio.AsyncResult]
  * @error: return location for a [struct@GLib.Error]: `failed_precondition`
  *   when a required service is missing, `deadline_exceeded` when the plugin
- *   did not report healthy in time, or the plugin's own error
+ *   did not report healthy in time, `aborted` when it was removed before
+ *   (see [method@ConnectPlugin.Broker.remove_plugin_async]), or the plugin's
+ *   own error
  *
  * Finishes [method@ConnectPlugin.Broker.add_plugin_async].
  *
@@ -481,6 +518,10 @@ cp_broker_add_plugin_finish (CpBroker      *broker,
  * most [property@ConnectPlugin.Broker:drain-timeout-ms]), its
  * registrations, grants and identity are dropped, and a plugin the host
  * added itself is asked to shut down (`PluginControl.Shutdown`).
+ *
+ * A plugin whose [method@ConnectPlugin.Broker.add_plugin_async] has not
+ * finished yet (it is listed from the moment its identity is issued) can be
+ * removed too: that add then fails with `aborted`.
  */
 void
 cp_broker_remove_plugin_async (CpBroker            *broker,

@@ -10,6 +10,10 @@
  * header `X-Plugin-Route: <cache runtime id> -> <logger runtime id>` (the
  * convention of the Go stand-in's cache plugin), so that the app plugin can
  * report the whole route.
+ *
+ * Started without HOST_URL it waits for a host to add it
+ * (cp_broker_add_plugin_async(): PluginIdentity, behind the control secret
+ * its launcher gave it), as dynamic-host does.
  */
 #include <stdio.h>
 
@@ -181,7 +185,8 @@ main (int argc, char **argv)
   cp_plugin_add_provides (plugin, "cache", "1.0.0", "/cache.v1.Cache/");
   cp_plugin_add_requires (plugin, "logger", "1.0.0", TRUE, TRUE);
   cp_server_add_plugin (cache.server, plugin);
-  g_object_set (cache.server, "self-id", "cache-plugin", "self-version", "1.0.0", NULL);
+  g_object_set (cache.server, "self-id", "cache-plugin", "self-version", "1.0.0",
+                "identity-enabled", TRUE, NULL);
 
   status = cp_server_run (cache.server, argc, argv);
 

@@ -7,6 +7,10 @@
  * its host as the service type "logger" (endpoint path /logger.v1.Logger/).
  * Other plugins reach it only through the host's router. Each Log call is
  * written to stderr, which the host shows in its own log.
+ *
+ * Started without HOST_URL it waits for a host to add it
+ * (cp_broker_add_plugin_async(): PluginIdentity, behind the control secret
+ * its launcher gave it), as dynamic-host does.
  */
 #include <stdio.h>
 
@@ -37,6 +41,7 @@ main (int argc, char **argv)
   cp_plugin_add_service (plugin, CP_SKELETON (logger));
   cp_plugin_add_provides (plugin, "logger", "1.0.0", "/logger.v1.Logger/");
   cp_server_add_plugin (server, plugin);
-  g_object_set (server, "self-id", "logger-plugin", "self-version", "1.0.0", NULL);
+  g_object_set (server, "self-id", "logger-plugin", "self-version", "1.0.0",
+                "identity-enabled", TRUE, NULL);
   return cp_server_run (server, argc, argv);
 }

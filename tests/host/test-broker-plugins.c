@@ -273,6 +273,80 @@ test_wrong_secret (Fixture *f, gconstpointer data)
   plugin_free (plugin);
 }
 
+/* A plugin is listed from the moment its identity is issued, before it is
+ * healthy: removing it then ends the add, at once, with an error (not with
+ * a plugin that is no longer in the platform, nor after add-timeout-ms). */
+static void
+remove_on_added (CpBroker         *broker,
+                 CpPluginInstance *instance,
+                 GAsyncResult    **result)
+{
+  g_assert_false (cp_plugin_instance_get_routable (instance));
+  cp_broker_remove_plugin_async (broker, instance, NULL, store_result, result);
+}
+
+static void
+test_remove_while_adding (Fixture *f, gconstpointer data)
+{
+  Plugin *plugin = plugin_new ("kv-plugin", NULL);
+  g_autoptr(GAsyncResult) added = NULL;
+  g_autoptr(GAsyncResult) removed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpPluginInstance) instance = NULL;
+  gulong handler;
+  gint64 start = g_get_monotonic_time ();
+
+  handler = g_signal_connect (f->broker, "plugin-added", G_CALLBACK (remove_on_added), &removed);
+  cp_broker_add_plugin_async (f->broker, plugin->url, SECRET, NULL, store_result, &added);
+  instance = cp_broker_add_plugin_finish (f->broker, wait_result (&added), &error);
+  g_signal_handler_disconnect (f->broker, handler);
+  g_assert_null (instance);
+  g_assert_error (error, CP_ERROR, CP_ERROR_ABORTED);
+  /* Not after the add timeout (10 s here). */
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_true (cp_broker_remove_plugin_finish (f->broker, wait_result (&removed), NULL));
+  g_assert_cmpuint (g_list_model_get_n_items (cp_broker_get_plugins (f->broker)), ==, 0);
+  while (!plugin->shutdown_requested)
+    g_main_context_iteration (NULL, TRUE);
+  plugin_free (plugin);
+}
+
+/* The same once the plugin has its identity and reported, but not healthy. */
+static void
+remove_on_degraded (CpBroker         *broker,
+                    CpPluginInstance *instance,
+                    GAsyncResult    **result)
+{
+  if (*result == NULL && cp_plugin_instance_get_health_state (instance) == CP_HEALTH_STATE_DEGRADED)
+    cp_broker_remove_plugin_async (broker, instance, NULL, store_result, result);
+}
+
+static void
+test_remove_while_degraded (Fixture *f, gconstpointer data)
+{
+  Plugin *plugin = plugin_new ("kv-plugin", NULL);
+  g_autoptr(GAsyncResult) added = NULL;
+  g_autoptr(GAsyncResult) removed = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpPluginInstance) instance = NULL;
+  gulong handler;
+  gint64 start = g_get_monotonic_time ();
+
+  cp_server_set_health (plugin->server, CP_HEALTH_STATE_DEGRADED, "warming up", NULL);
+  handler = g_signal_connect (f->broker, "plugin-health-changed", G_CALLBACK (remove_on_degraded), &removed);
+  cp_broker_add_plugin_async (f->broker, plugin->url, SECRET, NULL, store_result, &added);
+  instance = cp_broker_add_plugin_finish (f->broker, wait_result (&added), &error);
+  g_signal_handler_disconnect (f->broker, handler);
+  g_assert_null (instance);
+  g_assert_error (error, CP_ERROR, CP_ERROR_ABORTED);
+  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
+  g_assert_true (cp_broker_remove_plugin_finish (f->broker, wait_result (&removed), NULL));
+  g_assert_cmpuint (g_list_model_get_n_items (cp_broker_get_plugins (f->broker)), ==, 0);
+  while (!plugin->shutdown_requested)
+    g_main_context_iteration (NULL, TRUE);
+  plugin_free (plugin);
+}
+
 /* ---- replace under load ---- */
 
 typedef struct {
@@ -380,6 +454,8 @@ main (int argc, char **argv)
   g_test_add ("/host/broker/plugins/add-remove", Fixture, NULL, fixture_set_up, test_add_remove, fixture_tear_down);
   g_test_add ("/host/broker/plugins/missing-dependency", Fixture, NULL, fixture_set_up, test_missing_dependency, fixture_tear_down);
   g_test_add ("/host/broker/plugins/wrong-secret", Fixture, NULL, fixture_set_up, test_wrong_secret, fixture_tear_down);
+  g_test_add ("/host/broker/plugins/remove-while-adding", Fixture, NULL, fixture_set_up, test_remove_while_adding, fixture_tear_down);
+  g_test_add ("/host/broker/plugins/remove-while-degraded", Fixture, NULL, fixture_set_up, test_remove_while_degraded, fixture_tear_down);
   g_test_add ("/host/broker/plugins/replace-under-load", Fixture, NULL, fixture_set_up, test_replace_under_load, fixture_tear_down);
   return g_test_run ();
 }
