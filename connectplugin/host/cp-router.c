@@ -20,6 +20,15 @@
 
 #define READ_SIZE (16 * 1024)
 
+/* Per-call debug lines: formatted only when debug output is on (g_debug
+ * formats its message before the writer drops it, which on the routed hot
+ * path cost about 2% of the host's time). */
+#define ROUTE_DEBUG(...) \
+  G_STMT_START { \
+    if (!g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN)) \
+      g_debug (__VA_ARGS__); \
+  } G_STMT_END
+
 struct _CpRouter
 {
   CpBroker *broker;
@@ -78,7 +87,7 @@ route_call_finish (RouteCall *call)
   cp_plugin_instance_call_finished (call->provider);
   if (call->router != NULL)
     g_hash_table_remove (call->router->calls, call);
-  g_debug ("router: %s done%s%s", call->target, call->aborted ? " (caller gone)" : "",
+  ROUTE_DEBUG ("router: %s done%s%s", call->target, call->aborted ? " (caller gone)" : "",
            call->timed_out ? " (timed out)" : "");
   route_call_unref (call);     /* the in-flight reference */
 }
@@ -464,7 +473,7 @@ handle (CpRpcServer    *server,
                                    "service unavailable (provider unhealthy)");
       return;
     }
-  g_debug ("router: %s -> %s %s (service %s)", cp_plugin_instance_get_runtime_id (caller),
+  ROUTE_DEBUG ("router: %s -> %s %s (service %s)", cp_plugin_instance_get_runtime_id (caller),
            provider_id, method, type);
   forward (router, exchange, provider,
            target_path (endpoint_path, method, cp_http_exchange_get_query (exchange)));

@@ -663,16 +663,29 @@ cp_upstream_call_start (CpUpstreamPool            *pool,
   g_hash_table_add (pool->calls, call);
 
   head = g_string_sized_new (512);
-  g_string_append_printf (head, "%s %s HTTP/1.1\r\nHost: ", method, target);
+  /* Plain appends, not printf: this runs once per routed call. */
+  g_string_append (head, method);
+  g_string_append_c (head, ' ');
+  g_string_append (head, target);
+  g_string_append (head, " HTTP/1.1\r\nHost: ");
   /* An IPv6 literal keeps its brackets in Host. */
   if (strchr (call->host, ':') != NULL)
-    g_string_append_printf (head, "[%s]", call->host);
+    {
+      g_string_append_c (head, '[');
+      g_string_append (head, call->host);
+      g_string_append_c (head, ']');
+    }
   else
     g_string_append (head, call->host);
   g_string_append_printf (head, ":%u\r\n", call->port);
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
-    g_string_append_printf (head, "%s: %s\r\n", name, value);
+    {
+      g_string_append (head, name);
+      g_string_append (head, ": ");
+      g_string_append (head, value);
+      g_string_append (head, "\r\n");
+    }
   if (content_length < 0)
     g_string_append (head, "Transfer-Encoding: chunked\r\n");
   else if (content_length > 0 || g_ascii_strcasecmp (method, "POST") == 0 ||
