@@ -411,6 +411,14 @@ on_host_link_failed (CpServer *server, const GError *error, gpointer data)
     link_error = g_error_copy (error);
 }
 
+/* Logged only: whether it comes before Shutdown is not ordered (see
+ * test_go_platform_drives_ours). */
+static void
+on_host_registered (CpServer *server, GParamSpec *pspec, gpointer data)
+{
+  g_test_message ("host-registered: %s", cp_server_get_host_registered (server) ? "TRUE" : "FALSE");
+}
+
 /* The Go host's next stdout line must be "@verb RUNTIME-ID" for @server. */
 static void
 expect_line (GoHost     *host,
@@ -444,6 +452,7 @@ test_go_platform_drives_ours (void)
   g_signal_connect (server, "shutdown-requested", G_CALLBACK (on_shutdown_requested), NULL);
   g_signal_connect (server, "closed", G_CALLBACK (on_closed), NULL);
   g_signal_connect (server, "host-link-failed", G_CALLBACK (on_host_link_failed), NULL);
+  g_signal_connect (server, "notify::host-registered", G_CALLBACK (on_host_registered), NULL);
   cp_server_add_plugin (server, plugin);
   g_assert_true (cp_server_start (server, &error));
   url = cp_server_listen (server, "127.0.0.1:0", &error);
