@@ -17,29 +17,127 @@
  *   - the Go host's Platform.AddPlugin and RemovePlugin drive one of our
  *     plugins (a CpServer in this process) through PluginIdentity and
  *     PluginControl.
- * Every process is stopped by PID at the end.
+ * Every process is stopped by PID at the end. Every wait has a guard
+ * (GUARD_S); the Go hosts die with this program (PR_SET_PDEATHSIG), and
+ * their stderr goes to a temporary file, printed when a wait fails and
+ * kept when the test fails.
  */
+#include <glib/gstdio.h>
+#include <signal.h>
 #include <string.h>
+#ifdef __linux__
+#include <sys/prctl.h>
+#include <unistd.h>
+#endif
 
 #include "app.cp.h"
 #include "logger.cp.h"
 
+/* Every wait is event-driven and ends after this long with a failure
+ * that names what it waited for, kills the Go hosts and prints their
+ * logs: nothing here waits forever. */
 #define GUARD_S 30
 
 static char *plugin_dir;
 static char *go_host_path;
+static char *log_dir;           /* the Go hosts' stderr, one file each */
+static GPtrArray *running;      /* (element-type GoHost) not stopped yet */
 
 typedef struct {
   GSubprocess *process;
+  GDataInputStream *out;
   char *url;
+  char *log_path;
 } GoHost;
+
+static void
+dump_log (GoHost *host)
+{
+  g_autofree char *text = NULL;
+  g_auto(GStrv) lines = NULL;
+
+  if (!g_file_get_contents (host->log_path, &text, NULL, NULL))
+    return;
+  g_test_message ("--- Go host %s (%s) stderr:", host->url ? host->url : "(no URL yet)",
+                  host->log_path);
+  lines = g_strsplit (text, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    if (lines[i][0] != '\0')
+      g_test_message ("go: %s", lines[i]);
+  g_test_message ("--- end of Go host stderr");
+}
+
+/* Fails the test: the Go hosts still running are killed by PID (they
+ * would also get SIGKILL when this process dies, see die_with_test) and
+ * their stderr printed. */
+static void G_GNUC_PRINTF (1, 2) G_GNUC_NORETURN
+fail_now (const char *format, ...)
+{
+  g_autofree char *message = NULL;
+  va_list args;
+
+  va_start (args, format);
+  message = g_strdup_vprintf (format, args);
+  va_end (args);
+  for (guint i = 0; running != NULL && i < running->len; i++)
+    {
+      GoHost *host = running->pdata[i];
+
+      g_test_message ("killing Go host pid %s", g_subprocess_get_identifier (host->process));
+      g_subprocess_force_exit (host->process);
+      dump_log (host);
+    }
+  g_error ("%s", message);
+}
+
+typedef struct {
+  const char *what;
+  gboolean expired;
+  guint source;
+} Guard;
 
 static gboolean
 on_guard (gpointer data)
 {
-  g_error ("a wait ran past its %d s guard", GUARD_S);
+  Guard *guard = data;
+
+  guard->expired = TRUE;
+  guard->source = 0;
   return G_SOURCE_REMOVE;
 }
+
+static void
+guard_start (Guard      *guard,
+             const char *what)
+{
+  guard->what = what;
+  guard->expired = FALSE;
+  guard->source = g_timeout_add_seconds (GUARD_S, on_guard, guard);
+}
+
+static void
+guard_iterate (Guard *guard)
+{
+  g_main_context_iteration (NULL, TRUE);
+  if (guard->expired)
+    fail_now ("waited more than %d s for %s", GUARD_S, guard->what);
+}
+
+static void
+guard_end (Guard *guard)
+{
+  g_clear_handle_id (&guard->source, g_source_remove);
+}
+
+/* Runs the main context until @cond holds, for at most GUARD_S. */
+#define WAIT_UNTIL(cond, what) \
+  G_STMT_START { \
+    Guard guard_; \
+    guard_start (&guard_, (what)); \
+    while (!(cond)) \
+      guard_iterate (&guard_); \
+    guard_end (&guard_); \
+  } G_STMT_END
 
 static void
 store_result (GObject *source, GAsyncResult *result, gpointer data)
@@ -48,39 +146,108 @@ store_result (GObject *source, GAsyncResult *result, gpointer data)
 }
 
 static GAsyncResult *
-wait_result (GAsyncResult **result)
+wait_result (GAsyncResult **result,
+             const char    *what)
 {
-  guint guard = g_timeout_add_seconds (GUARD_S, on_guard, NULL);
-
-  while (*result == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (guard);
+  WAIT_UNTIL (*result != NULL, what);
   return *result;
 }
 
+#ifdef __linux__
+/* In the child, before exec: a failed assertion aborts this program, and
+ * the Go host must not outlive it (holding its port, and running until
+ * meson's timeout). */
 static void
-go_host_start (GoHost *host)
+die_with_test (gpointer data)
 {
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
+  prctl (PR_SET_PDEATHSIG, SIGKILL);
+  /* The test may have died before prctl () took effect. */
+  if (getppid () != (pid_t) GPOINTER_TO_INT (data))
+    _exit (1);
+}
+#endif
 
-  host->process = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error,
-                                    go_host_path, "--listen", "127.0.0.1:0", NULL);
+static void
+on_line (GObject *source, GAsyncResult *result, gpointer data)
+{
+  char **line = data;
+
+  *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
+  if (*line == NULL)
+    *line = g_strdup ("");      /* end of output or an error */
+}
+
+/* The next line the Go host prints on stdout (@what names it). */
+static char *
+go_host_read_line (GoHost     *host,
+                   const char *what)
+{
+  char *line = NULL;
+
+  g_data_input_stream_read_line_async (host->out, G_PRIORITY_DEFAULT, NULL, on_line, &line);
+  WAIT_UNTIL (line != NULL, what);
+  if (line[0] == '\0')
+    fail_now ("the Go host's output ended before %s", what);
+  return line;
+}
+
+/* Starts cp-go-platform-host on 127.0.0.1 port 0 with @args: stdout is
+ * read by the test, stderr goes to a file in log_dir. */
+static void
+go_host_start (GoHost            *host,
+               const char * const *args)
+{
+  static guint count;
+  g_autoptr(GSubprocessLauncher) launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE);
+  g_autoptr(GPtrArray) argv = g_ptr_array_new ();
+  g_autofree char *name = g_strdup_printf ("go-host-%u.log", ++count);
+  g_autoptr(GError) error = NULL;
+
+  g_ptr_array_add (argv, go_host_path);
+  g_ptr_array_add (argv, "--listen");
+  g_ptr_array_add (argv, "127.0.0.1:0");
+  for (guint i = 0; args != NULL && args[i] != NULL; i++)
+    g_ptr_array_add (argv, (char *) args[i]);
+  g_ptr_array_add (argv, NULL);
+
+  host->log_path = g_build_filename (log_dir, name, NULL);
+  g_subprocess_launcher_set_stderr_file_path (launcher, host->log_path);
+#ifdef __linux__
+  g_subprocess_launcher_set_child_setup (launcher, die_with_test,
+                                         GINT_TO_POINTER ((int) getpid ()), NULL);
+#endif
+  host->process = g_subprocess_launcher_spawnv (launcher, (const char * const *) argv->pdata, &error);
   g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (host->process));
-  host->url = g_data_input_stream_read_line (out, NULL, NULL, &error);
-  g_assert_no_error (error);
-  g_assert_nonnull (host->url);
-  g_test_message ("Go platform host at %s", host->url);
+  g_ptr_array_add (running, host);
+  host->out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (host->process));
+  host->url = go_host_read_line (host, "the Go host's URL");
+  g_test_message ("Go platform host at %s, pid %s, stderr in %s", host->url,
+                  g_subprocess_get_identifier (host->process), host->log_path);
 }
 
 static void
 go_host_stop (GoHost *host)
 {
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GError) error = NULL;
+
   g_subprocess_send_signal (host->process, SIGTERM);
-  g_subprocess_wait (host->process, NULL, NULL);
+  g_subprocess_wait_async (host->process, NULL, store_result, &result);
+  g_assert_true (g_subprocess_wait_finish (host->process,
+                                           wait_result (&result, "the Go host to exit after SIGTERM"),
+                                           &error));
+  g_assert_no_error (error);
+  if (!g_subprocess_get_if_exited (host->process) || g_subprocess_get_exit_status (host->process) != 0)
+    {
+      g_test_message ("the Go host did not exit with 0 after SIGTERM");
+      dump_log (host);
+    }
+  g_ptr_array_remove (running, host);
+  g_clear_object (&host->out);
   g_clear_object (&host->process);
-  g_free (host->url);
+  g_clear_pointer (&host->url, g_free);
+  g_unlink (host->log_path);
+  g_clear_pointer (&host->log_path, g_free);
 }
 
 static CpClient *
@@ -96,14 +263,17 @@ launch (const char *name,
   g_autoptr(CpClient) client = NULL;
   g_autoptr(GAsyncResult) result = NULL;
   g_autoptr(GError) error = NULL;
+  g_autofree char *what = g_strdup_printf ("%s to start and connect", name);
+  gboolean connected;
 
   discovery = g_object_new (CP_TYPE_PROCESS_DISCOVERY, "argv", argv, "name", name,
                             "environment", env, NULL);
   client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
   cp_client_set_plugins (client, plugins);
   cp_client_connect_async (client, NULL, store_result, &result);
-  g_assert_true (cp_client_connect_finish (client, wait_result (&result), &error));
+  connected = cp_client_connect_finish (client, wait_result (&result, what), &error);
   g_assert_no_error (error);
+  g_assert_true (connected);
   return g_steal_pointer (&client);
 }
 
@@ -113,7 +283,7 @@ close_client (CpClient *client)
   g_autoptr(GAsyncResult) result = NULL;
 
   cp_client_close_async (client, NULL, store_result, &result);
-  cp_client_close_finish (client, wait_result (&result), NULL);
+  cp_client_close_finish (client, wait_result (&result, "a plugin to close"), NULL);
   g_object_unref (client);
 }
 
@@ -134,7 +304,7 @@ test_routed_through_go (void)
   g_auto(GStrv) route = NULL;
   gint64 deadline;
 
-  go_host_start (&host);
+  go_host_start (&host, NULL);
   logger = launch ("logger-plugin", "logger", host.url);
   cache = launch ("cache-plugin", "cache", host.url);
   app = launch ("app-plugin", "app", host.url);
@@ -154,7 +324,7 @@ test_routed_through_go (void)
       g_clear_error (&error);
       demo_process_request_set_input (request, "go");
       demo_app_call_process (proxy, request, NULL, NULL, store_result, &result);
-      response = demo_app_call_process_finish (proxy, wait_result (&result), &error);
+      response = demo_app_call_process_finish (proxy, wait_result (&result, "app.Process"), &error);
       if (response != NULL)
         {
           g_assert_cmpstr (demo_process_response_get_result (response), ==, "GO");
@@ -166,8 +336,7 @@ test_routed_through_go (void)
       g_test_message ("not routed yet: %s", error != NULL ? error->message : "cache did not reach logger");
       g_assert_cmpint (g_get_monotonic_time (), <, deadline);
       g_timeout_add (100, on_retry, &retry);
-      while (!retry)
-        g_main_context_iteration (NULL, TRUE);
+      WAIT_UNTIL (retry, "the retry timer");
     }
   g_test_message ("route: %s | %s", route[0], route[1]);
   g_assert_true (g_str_has_prefix (route[0], "app-plugin-"));
@@ -203,14 +372,10 @@ test_capability_from_go (void)
 {
   GoHost host = { 0 };
   CpClient *reader;
-  guint guard;
 
-  go_host_start (&host);
+  go_host_start (&host, NULL);
   reader = launch ("secrets-reader", NULL, host.url);
-  guard = g_timeout_add_seconds (GUARD_S, on_guard, NULL);
-  while (!secret_seen)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (guard);
+  WAIT_UNTIL (secret_seen, "secrets-reader to log the secret it read");
   close_client (reader);
   go_host_stop (&host);
 }
@@ -228,27 +393,45 @@ on_shutdown_requested (CpServer *server, int grace, const char *reason, gpointer
   shutdown_requested = TRUE;
 }
 
-static void
-on_line (GObject *source, GAsyncResult *result, gpointer data)
-{
-  char **line = data;
+static gboolean server_closed;
 
-  *line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, NULL, NULL);
-  if (*line == NULL)
-    *line = g_strdup ("(end of output)");
+static void
+on_closed (CpServer *server, gpointer data)
+{
+  server_closed = TRUE;
 }
 
-static char *
-read_line (GDataInputStream *out)
-{
-  char *line = NULL;
-  guint guard = g_timeout_add_seconds (GUARD_S, on_guard, NULL);
+static GError *link_error;
 
-  g_data_input_stream_read_line_async (out, G_PRIORITY_DEFAULT, NULL, on_line, &line);
-  while (line == NULL)
-    g_main_context_iteration (NULL, TRUE);
-  g_source_remove (guard);
-  return line;
+static void
+on_host_link_failed (CpServer *server, const GError *error, gpointer data)
+{
+  g_test_message ("host link failed: %s", error->message);
+  if (link_error == NULL)
+    link_error = g_error_copy (error);
+}
+
+/* Logged only: whether it comes before Shutdown is not ordered (see
+ * test_go_platform_drives_ours). */
+static void
+on_host_registered (CpServer *server, GParamSpec *pspec, gpointer data)
+{
+  g_test_message ("host-registered: %s", cp_server_get_host_registered (server) ? "TRUE" : "FALSE");
+}
+
+/* The Go host's next stdout line must be "@verb RUNTIME-ID" for @server. */
+static void
+expect_line (GoHost     *host,
+             CpServer   *server,
+             const char *verb)
+{
+  g_autofree char *what = g_strdup_printf ("its \"%s\" line", verb);
+  g_autofree char *line = go_host_read_line (host, what);
+  g_autofree char *expected = g_strdup_printf ("%s %s", verb, cp_server_get_runtime_id (server));
+
+  g_test_message ("Go host %s: %s", host->url, line);
+  if (g_strcmp0 (line, expected) != 0)
+    fail_now ("the Go host printed \"%s\", expected \"%s\"", line, expected);
 }
 
 static void
@@ -257,14 +440,9 @@ test_go_platform_drives_ours (void)
   g_autoptr(DemoLogger) logger = demo_logger_skeleton_new ();
   g_autoptr(CpPlugin) plugin = cp_plugin_new ("logger", "1.0.0");
   g_autoptr(CpServer) server = NULL;
-  g_autoptr(GSubprocess) go = NULL;
-  g_autoptr(GDataInputStream) out = NULL;
   g_autoptr(GError) error = NULL;
   g_autofree char *url = NULL;
-  g_autofree char *go_url = NULL;
-  g_autofree char *added = NULL;
-  g_autofree char *removed = NULL;
-  g_autofree char *expected = NULL;
+  GoHost go = { 0 };
 
   cp_plugin_add_service (plugin, CP_SKELETON (logger));
   cp_plugin_add_provides (plugin, "logger", "1.0.0", "/logger.v1.Logger/");
@@ -272,41 +450,40 @@ test_go_platform_drives_ours (void)
                          "identity-enabled", TRUE, "plugin-control-enabled", TRUE,
                          "control-allow-unauthenticated", TRUE, NULL);
   g_signal_connect (server, "shutdown-requested", G_CALLBACK (on_shutdown_requested), NULL);
+  g_signal_connect (server, "closed", G_CALLBACK (on_closed), NULL);
+  g_signal_connect (server, "host-link-failed", G_CALLBACK (on_host_link_failed), NULL);
+  g_signal_connect (server, "notify::host-registered", G_CALLBACK (on_host_registered), NULL);
   cp_server_add_plugin (server, plugin);
   g_assert_true (cp_server_start (server, &error));
   url = cp_server_listen (server, "127.0.0.1:0", &error);
   g_assert_no_error (error);
 
-  go = g_subprocess_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE, &error, go_host_path,
-                         "--listen", "127.0.0.1:0", "--add", url, "--remove",
-                         "--identity-host-url", "self", "--remove-grace", "0s", NULL);
-  g_assert_no_error (error);
-  out = g_data_input_stream_new (g_subprocess_get_stdout_pipe (go));
-  go_url = read_line (out);
-  added = read_line (out);
-  g_test_message ("Go host %s: %s", go_url, added);
-  expected = g_strdup_printf ("added %s", cp_server_get_runtime_id (server));
-  g_assert_cmpstr (added, ==, expected);
-  /* Registered with the Go registry too (the health report may come
-   * first). */
-  {
-    guint guard = g_timeout_add_seconds (GUARD_S, on_guard, NULL);
+  /* AddPlugin gives up on HEALTHY before our guard does: its
+   * "add-failed: ..." line then tells why. */
+  go_host_start (&go, (const char *[]) { "--add", url, "--remove", "--identity-host-url", "self",
+                                         "--remove-grace", "0s", "--health-timeout", "20s", NULL });
 
-    while (!cp_server_get_host_registered (server))
-      g_main_context_iteration (NULL, TRUE);
-    g_source_remove (guard);
-  }
-  g_assert_cmpstr (cp_server_get_host_url (server), ==, go_url);
+  /* AddPlugin returns once the Go lifecycle service holds a HEALTHY report
+   * under the runtime id it gave our plugin with SetRuntimeIdentity, which
+   * also named the Go host as ours: the link then registered the logger
+   * service there and reported health (registering comes first; a failed
+   * registration ends the link without a report). Whether the reply to
+   * that report reaches us (host-registered turning TRUE) before
+   * RemovePlugin's Shutdown is not ordered: Shutdown cancels the link, so
+   * host-registered is not waited for. */
+  expect_line (&go, server, "added");
+  g_assert_cmpstr (cp_server_get_host_url (server), ==, go.url);
+  g_assert_nonnull (cp_server_get_runtime_token (server));
+  g_assert_no_error (link_error);
 
-  removed = read_line (out);
-  g_free (expected);
-  expected = g_strdup_printf ("removed %s", cp_server_get_runtime_id (server));
-  g_assert_cmpstr (removed, ==, expected);
-  while (!shutdown_requested)
-    g_main_context_iteration (NULL, TRUE);
+  /* RemovePlugin: the Go registry drops the plugin's services, then
+   * PluginControl.Shutdown (whose error it ignores: our handler must have
+   * run) and our server stops gracefully. */
+  expect_line (&go, server, "removed");
+  WAIT_UNTIL (shutdown_requested, "PluginControl.Shutdown from the Go host");
+  WAIT_UNTIL (server_closed, "our server to stop after Shutdown");
 
-  g_subprocess_send_signal (go, SIGTERM);
-  g_subprocess_wait (go, NULL, NULL);
+  go_host_stop (&go);
   cp_server_close (server);
   cp_skeleton_unexport (CP_SKELETON (logger));
 }
@@ -314,6 +491,9 @@ test_go_platform_drives_ours (void)
 int
 main (int argc, char **argv)
 {
+  g_autoptr(GError) error = NULL;
+  int status;
+
   g_test_init (&argc, &argv, NULL);
   if (argc < 3)
     {
@@ -323,8 +503,17 @@ main (int argc, char **argv)
   g_log_set_writer_func (watch_log, NULL, NULL);
   go_host_path = argv[1];
   plugin_dir = argv[2];
+  log_dir = g_dir_make_tmp ("test-go-platform-XXXXXX", &error);
+  g_assert_no_error (error);
+  running = g_ptr_array_new ();
   g_test_add_func ("/interop/go/platform/routed-through-go-router", test_routed_through_go);
   g_test_add_func ("/interop/go/platform/capability-from-go-broker", test_capability_from_go);
   g_test_add_func ("/interop/go/platform/go-add-remove-drives-ours", test_go_platform_drives_ours);
-  return g_test_run ();
+  status = g_test_run ();
+  /* Each stopped Go host removed its log; a failure leaves the others. */
+  if (g_rmdir (log_dir) != 0)
+    g_test_message ("Go host logs kept in %s", log_dir);
+  g_ptr_array_unref (running);
+  g_free (log_dir);
+  return status;
 }
