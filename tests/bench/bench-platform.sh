@@ -10,6 +10,7 @@
 #   go-routed   the same through the Go stand-in's router
 #               (cp-go-platform-host, connect-plugin-go's router.go);
 #               skipped, saying why, without Go
+# It also drives DiscoverService{kv} with wrk (discover.lua) at both hosts.
 # Processes are pinned: host and plugin on CPU 0, wrk on CPU 1 (the router
 # and the plugin share a core, as on a small machine). It prints req/s, p50
 # and p99 and the ratios routed/direct and routed/go-routed, and the p50
@@ -122,7 +123,24 @@ if [ -z "$GO_SKIP" ]; then
   GO_ROUTE=("$ROUTE_ID" "$ROUTE_TOKEN" "$ROUTE_PATH")
 fi
 
+# run_discover NAME URL ID TOKEN: wrk posts DiscoverService{kv} to a host.
+declare -A DISC
+run_discover () {
+  local name=$1 url=$2 out rps
+  out=$(CP_ID=$3 CP_TOKEN=$4 CP_SERVICE_TYPE=kv taskset -c "$LOAD_CPU" \
+    wrk -t1 -c16 -d"$DURATION" -s "$SRC/discover.lua" "$url" 2>&1)
+  rps=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')
+  if [ -z "$rps" ] || echo "$out" | grep -q 'Non-2xx' || ! echo "$out" | grep -q 'non-200 answers: 0$'; then
+    fail "wrk discover $name: $(echo "$out" | grep -E 'Non-2xx|non-200|Requests' | tr '\n' ' ')"
+    return
+  fi
+  echo "  round $round: discover $name: $rps calls/s" >&2
+  [ "$rps" -gt "${DISC[$name]:-0}" ] && DISC[$name]=$rps
+}
+
 for round in $(seq "$ROUNDS"); do
+  run_discover ours "$OURS" "${OUR_ROUTE[0]}" "${OUR_ROUTE[1]}"
+  [ -z "$GO_SKIP" ] && run_discover go "$GOHOST" "${GO_ROUTE[0]}" "${GO_ROUTE[1]}"
   export ROUTE_ID= ROUTE_TOKEN= ROUTE_PATH=/kv.v1.KVService/Get
   run_wrk direct "$DIRECT"
   export ROUTE_ID=${OUR_ROUTE[0]} ROUTE_TOKEN=${OUR_ROUTE[1]} ROUTE_PATH=${OUR_ROUTE[2]}
@@ -147,4 +165,7 @@ if [ -n "${RPS[go-routed]:-}" ] && [ -n "${RPS[routed]:-}" ]; then
 else
   echo "go-routed: ${GO_SKIP:-no result}"
 fi
+echo "== DiscoverService{kv} calls/s, 16 connections (wrk -t1 -d$DURATION, best of $ROUNDS; host on CPU $SERVER_CPU)"
+[ -n "${DISC[ours]:-}" ] && echo "cp-host      ${DISC[ours]} calls/s (target >= 20000)"
+[ -n "${DISC[go]:-}" ] && echo "go host      ${DISC[go]} calls/s"
 exit $FAILED

@@ -1,6 +1,6 @@
--- discover.lua: wrk script posting DiscoverService{service_type: "one"}
--- (0a 03 6f 6e 65) as the plugin CP_ID with runtime token CP_TOKEN, to a
--- host started by `bench-registry --serve`.
+-- discover.lua: wrk script posting DiscoverService{service_type: T} as the
+-- plugin CP_ID with runtime token CP_TOKEN; T is CP_SERVICE_TYPE, default
+-- "one" (what a host started by `bench-registry --serve` has registered).
 -- SPDX-License-Identifier: LGPL-2.1-or-later
 wrk.method = "POST"
 wrk.path = "/connectplugin.v1.ServiceRegistry/DiscoverService"
@@ -8,7 +8,8 @@ wrk.headers["Content-Type"] = "application/proto"
 wrk.headers["Connect-Protocol-Version"] = "1"
 wrk.headers["X-Plugin-Runtime-ID"] = os.getenv("CP_ID")
 wrk.headers["Authorization"] = "Bearer " .. os.getenv("CP_TOKEN")
-wrk.body = "\010\003one"
+local service_type = os.getenv("CP_SERVICE_TYPE") or "one"
+wrk.body = "\010" .. string.char(#service_type) .. service_type
 
 -- Count non-200 answers so a refused call cannot pass for a fast one.
 local bad = 0
