@@ -513,7 +513,13 @@ cp_broker_add_plugin_finish (CpBroker      *broker,
  * @callback: called when the plugin is out of the platform
  * @user_data: data for @callback
  *
- * Removes a plugin: the router stops sending it new calls and discovery
+ * Removes a plugin. First the impact check: what the removal breaks is
+ * computed from the [method@ConnectPlugin.Broker.get_dependency_graph];
+ * when other plugins need the plugin and
+ * [property@ConnectPlugin.Broker:protect-dependents] is set, the removal
+ * is refused (`failed_precondition`, naming them); otherwise
+ * [signal@ConnectPlugin.Broker::plugin-removing] reports the impact. Then
+ * the router stops sending the plugin new calls and discovery
  * stops offering it, the calls in flight through the router finish (at
  * most [property@ConnectPlugin.Broker:drain-timeout-ms]), its
  * registrations, grants and identity are dropped, and a plugin the host
@@ -531,6 +537,9 @@ cp_broker_remove_plugin_async (CpBroker            *broker,
                                gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
+  g_autoptr(CpDependencyImpact) impact = NULL;
+  const char * const *affected;
+  const char *runtime_id;
 
   g_return_if_fail (CP_IS_BROKER (broker));
   g_return_if_fail (CP_IS_PLUGIN_INSTANCE (plugin));
@@ -539,6 +548,30 @@ cp_broker_remove_plugin_async (CpBroker            *broker,
   g_task_set_source_tag (task, cp_broker_remove_plugin_async);
   if (!in_platform (broker, plugin, task))
     return;
+  runtime_id = cp_plugin_instance_get_runtime_id (plugin);
+  /* The impact check, before anything changes. */
+  if (cp_dependency_graph_has_plugin (broker->graph, runtime_id))
+    impact = cp_dependency_graph_analyze_impact (broker->graph, runtime_id);
+  affected = impact != NULL ? cp_dependency_impact_get_affected_plugins (impact) : NULL;
+  if (affected != NULL && affected[0] != NULL)
+    {
+      g_autofree char *plugins = g_strjoinv (", ", (char **) affected);
+      g_autofree char *services = NULL;
+      const char * const *lost = cp_dependency_impact_get_unavailable_services (impact);
+
+      services = lost[0] != NULL ? g_strjoinv (", ", (char **) lost) : g_strdup ("none");
+      if (broker->protect_dependents)
+        {
+          g_task_return_new_error (task, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                                   "removing plugin %s would stop %s, which require what it "
+                                   "provides (services left without a provider: %s)",
+                                   runtime_id, plugins, services);
+          return;
+        }
+      g_debug ("removing plugin %s stops %s (services left without a provider: %s)",
+               runtime_id, plugins, services);
+    }
+  cp_broker_plugin_removing (broker, plugin, impact);
   drain_and_drop (broker, plugin, task);
 }
 

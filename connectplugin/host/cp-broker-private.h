@@ -47,10 +47,11 @@ struct _CpBroker
   guint max_watch_queue;            /* events kept per slow watcher */
   guint add_timeout_ms;             /* 30000 */
   guint drain_timeout_ms;           /* 30000 */
+  gboolean protect_dependents;      /* refuse removals that stop other plugins */
 
   CpDependencyGraph *graph;         /* what plugins declared they provide and require */
-  GHashTable *controls;
-  GHashTable *aliases;              /* runtime id of a replaced plugin that left → its replacement's */             /* runtime id → CpChannel* to a plugin the host added */
+  GHashTable *controls;             /* runtime id → CpChannel* to a plugin the host added */
+  GHashTable *aliases;              /* runtime id of a replaced plugin that left → its replacement's */
 
   CpBrokerCapabilities *capabilities;
   CpRegistry *registry;
@@ -79,6 +80,10 @@ void              cp_broker_remove_instance  (CpBroker            *broker,
 /* A plugin reported health (::plugin-health-changed). */
 void              cp_broker_health_changed   (CpBroker            *broker,
                                               CpPluginInstance    *instance);
+/* A removal passed its impact check (::plugin-removing). */
+void              cp_broker_plugin_removing  (CpBroker            *broker,
+                                              CpPluginInstance    *instance,
+                                              CpDependencyImpact  *impact);
 
 /* The channel (with the control secret) to a plugin the host added, for
  * its removal's Shutdown. */

@@ -32,11 +32,13 @@ enum {
   PROP_MAX_WATCH_QUEUE,
   PROP_ADD_TIMEOUT_MS,
   PROP_DRAIN_TIMEOUT_MS,
+  PROP_PROTECT_DEPENDENTS,
   N_PROPS
 };
 
 enum {
   SIGNAL_PLUGIN_ADDED,
+  SIGNAL_PLUGIN_REMOVING,
   SIGNAL_PLUGIN_REMOVED,
   SIGNAL_PLUGIN_HEALTH_CHANGED,
   N_SIGNALS
@@ -133,6 +135,9 @@ cp_broker_get_property (GObject    *object,
     case PROP_DRAIN_TIMEOUT_MS:
       g_value_set_uint (value, self->drain_timeout_ms);
       break;
+    case PROP_PROTECT_DEPENDENTS:
+      g_value_set_boolean (value, self->protect_dependents);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -181,6 +186,9 @@ cp_broker_set_property (GObject      *object,
       break;
     case PROP_DRAIN_TIMEOUT_MS:
       self->drain_timeout_ms = g_value_get_uint (value);
+      break;
+    case PROP_PROTECT_DEPENDENTS:
+      self->protect_dependents = g_value_get_boolean (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -299,6 +307,21 @@ cp_broker_class_init (CpBrokerClass *klass)
   properties[PROP_DRAIN_TIMEOUT_MS] =
     g_param_spec_uint ("drain-timeout-ms", NULL, NULL, 0, G_MAXUINT32, DEFAULT_DRAIN_TIMEOUT_MS,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  /**
+   * CpBroker:protect-dependents:
+   *
+   * Whether [method@ConnectPlugin.Broker.remove_plugin_async] refuses, with
+   * `failed_precondition`, to remove a plugin that other plugins need: one
+   * whose removal leaves a plugin without a `required_for_startup`
+   * dependency that no other plugin provides (the
+   * [method@ConnectPlugin.DependencyImpact.get_affected_plugins] of the
+   * removal). %FALSE (the default, as connect-plugin-go does): the removal
+   * goes ahead; [signal@ConnectPlugin.Broker::plugin-removing] tells what
+   * it breaks.
+   */
+  properties[PROP_PROTECT_DEPENDENTS] =
+    g_param_spec_boolean ("protect-dependents", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
@@ -313,6 +336,24 @@ cp_broker_class_init (CpBrokerClass *klass)
   signals[SIGNAL_PLUGIN_ADDED] =
     g_signal_new ("plugin-added", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, CP_TYPE_PLUGIN_INSTANCE);
+  /**
+   * CpBroker::plugin-removing:
+   * @broker: the broker
+   * @plugin: the [class@ConnectPlugin.PluginInstance] about to be removed
+   * @impact: (nullable): what its removal breaks, from the
+   *   [method@ConnectPlugin.Broker.get_dependency_graph]; %NULL when the
+   *   plugin declared nothing there (it was not added by the host)
+   *
+   * [method@ConnectPlugin.Broker.remove_plugin_async] checked the impact of
+   * a removal and goes ahead: the plugin still routes calls when this is
+   * emitted, and stops right after. Not emitted for a removal that
+   * [property@ConnectPlugin.Broker:protect-dependents] refused, nor for
+   * the old instance of a replacement (its services stay provided).
+   */
+  signals[SIGNAL_PLUGIN_REMOVING] =
+    g_signal_new ("plugin-removing", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 2, CP_TYPE_PLUGIN_INSTANCE,
+                  CP_TYPE_DEPENDENCY_IMPACT);
   /**
    * CpBroker::plugin-removed:
    * @broker: the broker
@@ -485,6 +526,14 @@ cp_broker_remove_instance (CpBroker         *broker,
   if (g_list_store_find (broker->plugins, instance, &position))
     g_list_store_remove (broker->plugins, position);
   g_signal_emit (broker, signals[SIGNAL_PLUGIN_REMOVED], 0, instance);
+}
+
+void
+cp_broker_plugin_removing (CpBroker           *broker,
+                           CpPluginInstance   *instance,
+                           CpDependencyImpact *impact)
+{
+  g_signal_emit (broker, signals[SIGNAL_PLUGIN_REMOVING], 0, instance, impact);
 }
 
 void

@@ -49,9 +49,11 @@ on_shutdown_requested (CpServer   *server,
   plugin->shutdown_requested = TRUE;
 }
 
+/* A plugin serving kv.v1.KVService, declared as @provided_type. */
 static Plugin *
-plugin_new (const char *self_id,
-            const char *required_type)
+plugin_new_full (const char *self_id,
+                 const char *provided_type,
+                 const char *required_type)
 {
   Plugin *plugin = g_new0 (Plugin, 1);
   g_autoptr(CpPlugin) p = cp_plugin_new ("kv", "1.0.0");
@@ -60,7 +62,7 @@ plugin_new (const char *self_id,
   plugin->kv = kv_kv_service_skeleton_new ();
   g_signal_connect (plugin->kv, "handle-get", G_CALLBACK (on_get), plugin);
   cp_plugin_add_service (p, CP_SKELETON (plugin->kv));
-  cp_plugin_add_provides (p, "kv", "1.0.0", "/kv.v1.KVService/");
+  cp_plugin_add_provides (p, provided_type, "1.0.0", "/kv.v1.KVService/");
   if (required_type != NULL)
     cp_plugin_add_requires (p, required_type, "1.0.0", TRUE, FALSE);
   plugin->server = g_object_new (CP_TYPE_SERVER, "self-id", self_id, "self-version", "1.0.0",
@@ -73,6 +75,13 @@ plugin_new (const char *self_id,
   plugin->url = cp_server_listen (plugin->server, "127.0.0.1:0", &error);
   g_assert_no_error (error);
   return plugin;
+}
+
+static Plugin *
+plugin_new (const char *self_id,
+            const char *required_type)
+{
+  return plugin_new_full (self_id, "kv", required_type);
 }
 
 static void
@@ -241,6 +250,113 @@ test_add_remove (Fixture *f, gconstpointer data)
   g_assert_null (response);
   g_assert_nonnull (error);
   plugin_free (plugin);
+}
+
+typedef struct {
+  guint n;
+  CpPluginInstance *plugin;
+  CpDependencyImpact *impact;
+  gboolean routable;          /* the plugin's, when the signal came */
+} Removing;
+
+static void
+on_plugin_removing (CpBroker           *broker,
+                    CpPluginInstance   *plugin,
+                    CpDependencyImpact *impact,
+                    Removing           *removing)
+{
+  removing->n++;
+  g_set_object (&removing->plugin, plugin);
+  g_set_object (&removing->impact, impact);
+  removing->routable = cp_plugin_instance_get_routable (plugin);
+}
+
+static gboolean
+remove_plugin (Fixture *f, CpPluginInstance *instance, GError **error)
+{
+  g_autoptr(GAsyncResult) result = NULL;
+
+  cp_broker_remove_plugin_async (f->broker, instance, NULL, store_result, &result);
+  return cp_broker_remove_plugin_finish (f->broker, wait_result (&result), error);
+}
+
+/* The impact check of a removal: refused with protect-dependents while
+ * another plugin requires what the plugin alone provides; reported by
+ * ::plugin-removing otherwise. */
+static void
+test_remove_impact (Fixture *f, gconstpointer data)
+{
+  Plugin *cache_plugin = plugin_new_full ("cache-plugin", "cache", NULL);
+  Plugin *app_plugin = plugin_new_full ("app-plugin", "app", "cache");
+  Plugin *app_plugin2 = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpPluginInstance) cache = add (f, cache_plugin, &error);
+  g_autoptr(CpPluginInstance) app = NULL;
+  Removing removing = { 0, };
+  const char *cache_id, *app_id;
+
+  g_assert_no_error (error);
+  app = add (f, app_plugin, &error);
+  g_assert_no_error (error);
+  cache_id = cp_plugin_instance_get_runtime_id (cache);
+  app_id = cp_plugin_instance_get_runtime_id (app);
+  g_signal_connect (f->broker, "plugin-removing", G_CALLBACK (on_plugin_removing), &removing);
+
+  /* Refused: app requires cache, and nothing else provides it. */
+  g_object_set (f->broker, "protect-dependents", TRUE, NULL);
+  g_assert_false (remove_plugin (f, cache, &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION);
+  g_assert_nonnull (strstr (error->message, cache_id));
+  g_assert_nonnull (strstr (error->message, app_id));
+  g_assert_nonnull (strstr (error->message, "without a provider: app, cache)"));
+  g_clear_error (&error);
+  g_assert_cmpuint (removing.n, ==, 0);
+  /* Nothing changed: still listed, routable, in the graph, authenticated. */
+  g_assert_true (listed (f, cache));
+  g_assert_true (cp_plugin_instance_get_routable (cache));
+  g_assert_true (cp_dependency_graph_has_plugin (cp_broker_get_dependency_graph (f->broker), cache_id));
+  g_assert_true (cp_server_check_runtime_token (f->host, cache_id,
+                                                cp_server_get_runtime_token (cache_plugin->server)));
+  g_assert_false (cache_plugin->shutdown_requested);
+
+  /* The dependent itself can go: nothing requires it. */
+  g_assert_true (remove_plugin (f, app, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (removing.n, ==, 1);
+  g_assert_true (removing.plugin == app);
+  g_assert_true (removing.routable);
+  g_assert_nonnull (removing.impact);
+  g_assert_cmpstr (cp_dependency_impact_get_target (removing.impact), ==, app_id);
+  g_assert_null (cp_dependency_impact_get_affected_plugins (removing.impact)[0]);
+  g_assert_cmpstr (cp_dependency_impact_get_services (removing.impact)[0], ==, "app");
+
+  /* Without protect-dependents (the default) a removal that breaks a
+   * dependent goes ahead, and the signal says what it breaks. */
+  g_clear_object (&app);
+  app_plugin2 = plugin_new_full ("app-plugin", "app", "cache");
+  app = add (f, app_plugin2, &error);
+  g_assert_no_error (error);
+  app_id = cp_plugin_instance_get_runtime_id (app);
+  g_object_set (f->broker, "protect-dependents", FALSE, NULL);
+  g_assert_true (remove_plugin (f, cache, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (removing.n, ==, 2);
+  g_assert_true (removing.plugin == cache);
+  g_assert_true (removing.routable);
+  g_assert_cmpstr (cp_dependency_impact_get_affected_plugins (removing.impact)[0], ==, app_id);
+  g_assert_null (cp_dependency_impact_get_affected_plugins (removing.impact)[1]);
+  /* Sorted: app goes with its dependency. */
+  g_assert_cmpstr (cp_dependency_impact_get_unavailable_services (removing.impact)[0], ==, "app");
+  g_assert_cmpstr (cp_dependency_impact_get_unavailable_services (removing.impact)[1], ==, "cache");
+  g_assert_null (cp_dependency_impact_get_unavailable_services (removing.impact)[2]);
+  g_assert_false (listed (f, cache));
+
+  g_clear_object (&removing.plugin);
+  g_clear_object (&removing.impact);
+  g_signal_handlers_disconnect_by_func (f->broker, on_plugin_removing, &removing);
+  plugin_free (cache_plugin);
+  plugin_free (app_plugin);
+  plugin_free (app_plugin2);
 }
 
 static void
@@ -452,6 +568,7 @@ main (int argc, char **argv)
 {
   g_test_init (&argc, &argv, NULL);
   g_test_add ("/host/broker/plugins/add-remove", Fixture, NULL, fixture_set_up, test_add_remove, fixture_tear_down);
+  g_test_add ("/host/broker/plugins/remove-impact", Fixture, NULL, fixture_set_up, test_remove_impact, fixture_tear_down);
   g_test_add ("/host/broker/plugins/missing-dependency", Fixture, NULL, fixture_set_up, test_missing_dependency, fixture_tear_down);
   g_test_add ("/host/broker/plugins/wrong-secret", Fixture, NULL, fixture_set_up, test_wrong_secret, fixture_tear_down);
   g_test_add ("/host/broker/plugins/remove-while-adding", Fixture, NULL, fixture_set_up, test_remove_while_adding, fixture_tear_down);
