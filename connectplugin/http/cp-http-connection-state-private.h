@@ -106,6 +106,8 @@ struct _CpHttpConnection
   gboolean           waiting;
 
   gboolean           in_process;
+  gboolean           dispatching;   /* in conn_source_dispatch() */
+  gboolean           reentered;     /* ...and a nested loop dispatched it again */
   gboolean           pending_process;
   gboolean           close_after_flush;
   gboolean           writable_check;

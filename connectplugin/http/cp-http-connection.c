@@ -10,7 +10,19 @@
  * the fd (g_source_add_unix_fd, interest changed in place with
  * g_source_modify_unix_fd) and carries the connection's single deadline
  * (head / body / drain / idle / linger timeouts) as its ready time; no source is created
- * per request. TLS connections use that source for the deadline only, and
+ * per request. That ready time (conn->ready_time: -1 never, 0 now, else a
+ * monotonic deadline) is read by the source's prepare and check functions
+ * rather than set with g_source_set_ready_time(), which in GLib 2.74 signals
+ * the context's wakeup fd on every change: two system calls and an extra
+ * loop iteration per request on a routed call. Connections are only touched
+ * from their context's thread (docs/architecture.md), which runs prepare
+ * again before it polls, so nothing needs waking. For the same reason the
+ * source can recurse: GLib 2.74 blocks a non-recursive source around each
+ * dispatch by removing and re-adding its fds, and each of those signals the
+ * wakeup fd too. The connection blocks itself instead, and only when a
+ * main loop run inside its own dispatch (a handler iterating the server's
+ * context) dispatches it again: it then drops its fd interest until the
+ * outer dispatch returns. TLS connections use that source for the deadline only, and
  * GPollable sources of the GTlsConnection's streams for I/O.
  *
  * Request heads are checked against RFC 9112's grammar (cp-http-syntax.c:
@@ -155,14 +167,67 @@ conn_source_dispatch (GSource     *source,
   CpHttpConnection *conn = ((ConnSource *) source)->conn;
   GIOCondition revents = 0;
 
+  if (conn->dispatching)
+    {
+      conn->reentered = TRUE;
+      if (conn->fd_tag != NULL && conn->fd_events != 0)
+        {
+          g_source_modify_unix_fd (source, conn->fd_tag, 0);
+          conn->fd_events = 0;
+        }
+      return G_SOURCE_CONTINUE;
+    }
   if (conn->fd_tag != NULL)
     revents = g_source_query_unix_fd (source, conn->fd_tag);
+  conn_ref (conn);
+  conn->dispatching = TRUE;
   conn_handle (conn, revents);
+  conn->dispatching = FALSE;
+  if (conn->reentered)
+    {
+      conn->reentered = FALSE;
+      if (conn->state != CONN_CLOSED)
+        cp_http_conn_update_io (conn);    /* takes its fd interest back */
+    }
+  cp_http_connection_unref (conn);
   return G_SOURCE_CONTINUE;
 }
 
+static gboolean
+conn_source_prepare (GSource *source,
+                     int     *timeout)
+{
+  CpHttpConnection *conn = ((ConnSource *) source)->conn;
+  gint64 now;
+
+  if (conn->ready_time < 0 || conn->dispatching)
+    {
+      *timeout = -1;
+      return FALSE;
+    }
+  now = conn->ready_time == 0 ? 0 : g_source_get_time (source);
+  if (conn->ready_time <= now)
+    {
+      *timeout = 0;
+      return TRUE;
+    }
+  /* Rounded up: waking before the deadline would only poll again. */
+  *timeout = (int) MIN ((conn->ready_time - now + 999) / 1000, G_MAXINT);
+  return FALSE;
+}
+
+static gboolean
+conn_source_check (GSource *source)
+{
+  CpHttpConnection *conn = ((ConnSource *) source)->conn;
+
+  if (conn->ready_time < 0 || conn->dispatching)
+    return FALSE;
+  return conn->ready_time == 0 || conn->ready_time <= g_source_get_time (source);
+}
+
 static GSourceFuncs conn_source_funcs = {
-  NULL, NULL, conn_source_dispatch, NULL, NULL, NULL,
+  conn_source_prepare, conn_source_check, conn_source_dispatch, NULL, NULL, NULL,
 };
 
 void
@@ -172,7 +237,6 @@ cp_http_conn_schedule (CpHttpConnection *conn)
   if (!conn->in_process && conn->state != CONN_CLOSED && conn->ready_time != 0)
     {
       conn->ready_time = 0;
-      g_source_set_ready_time (conn->source, 0);
     }
 }
 
@@ -195,7 +259,6 @@ cp_http_conn_defer_flush (CpHttpConnection *conn)
   if (conn->source != NULL && conn->ready_time != 0)
     {
       conn->ready_time = 0;
-      g_source_set_ready_time (conn->source, 0);
     }
 }
 
@@ -980,6 +1043,8 @@ cp_http_conn_update_io (CpHttpConnection *conn)
     {
       GIOCondition events = (want_read ? G_IO_IN : 0) | (want_write ? G_IO_OUT : 0);
 
+      if (conn->reentered)
+        events = 0;               /* until the outer dispatch returns */
       if (events != conn->fd_events)
         {
           g_source_modify_unix_fd (conn->source, conn->fd_tag, events);
@@ -1022,11 +1087,7 @@ cp_http_conn_update_io (CpHttpConnection *conn)
     ready_time = conn->deadline;
   else
     ready_time = -1;
-  if (ready_time != conn->ready_time)
-    {
-      conn->ready_time = ready_time;
-      g_source_set_ready_time (conn->source, ready_time);
-    }
+  conn->ready_time = ready_time;
 }
 
 static void
@@ -1188,6 +1249,7 @@ cp_http_connection_new (CpHttpServer    *server,
   source = g_source_new (&conn_source_funcs, sizeof (ConnSource));
   ((ConnSource *) source)->conn = conn;
   g_source_set_static_name (source, "[connectplugin] http connection");
+  g_source_set_can_recurse (source, TRUE);   /* see the top of this file */
   conn->source = source;
   cp_http_conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (server));
 
@@ -1205,7 +1267,6 @@ cp_http_connection_new (CpHttpServer    *server,
   conn->waiting = TRUE;
   cp_http_server_touch_waiting (server, &conn->waiting_link, FALSE);
   conn->ready_time = conn->deadline;
-  g_source_set_ready_time (source, conn->deadline);
   g_source_attach (source, conn->context);
   conn->cancellable = g_cancellable_new ();
   g_main_context_push_thread_default (conn->context);

@@ -216,6 +216,13 @@ congest_fill (Call *call)
   g_mutex_unlock (&call->f->lock);
 }
 
+static gboolean
+set_flag_once (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
 static void
 test_handler (CpHttpServer *server, CpHttpExchange *ex, gpointer user_data)
 {
@@ -254,6 +261,32 @@ test_handler (CpHttpServer *server, CpHttpExchange *ex, gpointer user_data)
           cp_http_exchange_write (ex, chunk);
         }
       cp_http_exchange_end_response (ex);
+      return;
+    }
+
+  if (g_str_equal (path, "/nested"))
+    {
+      /* Runs the server's context itself for 100 ms (as a handler that
+       * waits for something the same loop must deliver would), and answers
+       * how many iterations that took. */
+      gboolean fired = FALSE;
+      guint iterations = 0;
+      GSource *timeout = g_timeout_source_new (100);
+      char *text;
+
+      g_source_set_callback (timeout, set_flag_once, &fired, NULL);
+      g_source_attach (timeout, f->context);
+      while (!fired)
+        {
+          g_main_context_iteration (f->context, TRUE);
+          iterations++;
+        }
+      g_source_unref (timeout);
+      text = g_strdup_printf ("%u", iterations);
+      {
+        g_autoptr(GBytes) body = g_bytes_new_take (text, strlen (text));
+        cp_http_exchange_respond (ex, 200, NULL, body);
+      }
       return;
     }
 
@@ -801,6 +834,48 @@ test_pipelining (Fixture *f, gconstpointer data)
           assert_body (r, "xy");
         }
     }
+}
+
+/* A handler that iterates the server's context while its own connection
+ * has a pipelined request waiting (the connection's source may recurse,
+ * see cp-http-connection.c): the connection is not dispatched inside
+ * itself and does not keep the nested loop spinning on its readable
+ * socket (a few iterations in 100 ms, not thousands); another connection
+ * is served meanwhile; the pipelined request is answered afterwards. */
+static void
+test_nested_loop (Fixture *f, gconstpointer data)
+{
+  g_autoptr(Client) c = NULL;
+  g_autoptr(Client) other = NULL;
+  g_autoptr(Response) nested = NULL;
+  g_autoptr(Response) next = NULL;
+  g_autoptr(Response) r = NULL;
+  g_autofree char *count = NULL;
+
+  fixture_start (f);
+  c = client_new (f);
+  client_send_str (c, "GET /nested HTTP/1.1\r\nHost: x\r\n\r\n");
+  g_assert_true (fixture_wait (f, &f->n_requests, 1));
+  /* Pipelined while the handler runs its loop: the socket turns readable. */
+  client_send_str (c, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  other = client_new (f);
+  client_send_str (other, "GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+  r = client_read_response (other, FALSE);
+  g_assert_nonnull (r);
+  g_assert_cmpuint (r->status, ==, 200);
+  assert_body (r, "onetwothree");
+
+  nested = client_read_response (c, FALSE);
+  g_assert_nonnull (nested);
+  g_assert_cmpuint (nested->status, ==, 200);
+  count = g_strndup ((const char *) nested->body->data, nested->body->len);
+  g_test_message ("nested loop: %s iterations in 100 ms", count);
+  g_assert_cmpuint (g_ascii_strtoull (count, NULL, 10), >=, 1);
+  g_assert_cmpuint (g_ascii_strtoull (count, NULL, 10), <, 100);
+  next = client_read_response (c, FALSE);
+  g_assert_nonnull (next);
+  g_assert_cmpuint (next->status, ==, 200);
+  assert_body (next, "onetwothree");
 }
 
 static void
@@ -1681,6 +1756,7 @@ main (int argc, char **argv)
   ADD ("/http/server/keep-alive", test_keep_alive);
   ADD ("/http/server/http-1.0", test_http10);
   ADD ("/http/server/pipelining", test_pipelining);
+  ADD ("/http/server/nested-loop", test_nested_loop);
   ADD ("/http/server/chunked-response", test_chunked_response);
   ADD ("/http/server/early-response-drains-body", test_early_response_drains_body);
   ADD ("/http/server/head-too-large", test_head_too_large);
