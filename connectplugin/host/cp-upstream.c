@@ -38,6 +38,7 @@ struct _CpUpstreamPool
   GHashTable *calls;            /* every live CpUpstreamCall* */
   GSocketClient *client;
   GSocketClient *tls_client;
+  Conn *reading;                /* in on_conn_readable() */
 };
 
 struct _Conn
@@ -47,6 +48,8 @@ struct _Conn
   GIOStream *stream;
   GPollableInputStream *in;
   GPollableOutputStream *out;
+  GSocket *socket;              /* plain TCP: read through a socket source */
+  gboolean reentered;           /* on_conn_readable() ran inside itself */
   GSource *in_source;
   GSource *out_source;
   CpUpstreamCall *call;         /* NULL while idle */
@@ -311,11 +314,60 @@ conn_deliver (Conn    *conn,
   call_unref (call);
 }
 
+static gboolean conn_readable (Conn *conn);
+static void conn_watch_in (Conn *conn);
+
+/* The read source of a plain connection is a socket source that may
+ * recurse: GLib 2.74 blocks a non-recursive source around its dispatch by
+ * removing and re-adding its fd, each time signalling the context's wakeup
+ * fd (and a GPollable source does so for its child source too): four
+ * system calls per response read. Nothing here runs a main loop, but a
+ * callback (the router's, and through it an application's GTask callback)
+ * might: a nested dispatch of the same connection drops its source, which
+ * is put back when the outer one returns. */
 static gboolean
 on_conn_readable (GObject  *stream,
                   gpointer  user_data)
 {
   Conn *conn = user_data;
+  CpUpstreamPool *pool = conn->pool;
+  Conn *outer = pool->reading;
+  gboolean result;
+
+  if (outer == conn)
+    {
+      conn->reentered = TRUE;
+      if (conn->in_source != NULL)
+        {
+          g_source_destroy (conn->in_source);
+          g_clear_pointer (&conn->in_source, g_source_unref);
+        }
+      return G_SOURCE_REMOVE;
+    }
+  pool->reading = conn;
+  result = conn_readable (conn);
+  pool->reading = outer;
+  /* @conn may be gone; if it is still there, it watches again. */
+  if (g_hash_table_contains (pool->conns, conn) && conn->reentered)
+    {
+      conn->reentered = FALSE;
+      conn_watch_in (conn);
+      result = G_SOURCE_REMOVE;   /* conn_watch_in() made a new source */
+    }
+  return result;
+}
+
+static gboolean
+on_socket_readable (GSocket      *socket,
+                    GIOCondition  condition,
+                    gpointer      user_data)
+{
+  return on_conn_readable (NULL, user_data);
+}
+
+static gboolean
+conn_readable (Conn *conn)
+{
   CpUpstreamCall *call = conn->call;
   gboolean eof = FALSE;
 
@@ -387,8 +439,17 @@ conn_watch_in (Conn *conn)
 {
   if (conn->in_source != NULL)
     return;
-  conn->in_source = g_pollable_input_stream_create_source (conn->in, NULL);
-  g_source_set_callback (conn->in_source, G_SOURCE_FUNC (on_conn_readable), conn, NULL);
+  if (conn->socket != NULL)
+    {
+      conn->in_source = g_socket_create_source (conn->socket, G_IO_IN, NULL);
+      g_source_set_callback (conn->in_source, G_SOURCE_FUNC (on_socket_readable), conn, NULL);
+      g_source_set_can_recurse (conn->in_source, TRUE);   /* see on_conn_readable() */
+    }
+  else
+    {
+      conn->in_source = g_pollable_input_stream_create_source (conn->in, NULL);
+      g_source_set_callback (conn->in_source, G_SOURCE_FUNC (on_conn_readable), conn, NULL);
+    }
   g_source_attach (conn->in_source, conn->pool->context);
 }
 
@@ -553,6 +614,9 @@ on_connected (GObject      *source,
   conn->out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (conn->stream));
   g_socket_set_option (g_socket_connection_get_socket (G_SOCKET_CONNECTION (conn->stream)),
                        IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  /* TLS buffers inside its streams: only a plain socket is read directly. */
+  if (!call->tls)
+    conn->socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (conn->stream));
   g_hash_table_add (call->pool->conns, conn);
   call_attach (call, conn, TRUE);
   call_unref (call);
