@@ -194,6 +194,7 @@ typedef struct {
   GPtrArray *conns;            /* GSocketConnection* open */
   guint live;                  /* ServerConn* whose read is pending */
   GCancellable *cancellable;
+  const char *late;            /* written 20 ms after each answer */
 } Server;
 
 typedef struct {
@@ -204,6 +205,16 @@ typedef struct {
 } ServerConn;
 
 static void server_read (ServerConn *sc);
+
+static gboolean
+write_late (gpointer data)
+{
+  ServerConn *sc = data;
+
+  g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (sc->conn)),
+                             sc->server->late, strlen (sc->server->late), NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
 
 /* A request is complete at its blank line when it has no body, or after
  * Content-Length bytes, or at the last chunk. Good enough for the tests. */
@@ -266,6 +277,8 @@ on_server_read (GObject *source, GAsyncResult *result, gpointer user_data)
       g_string_erase (sc->pending, 0, len);
       g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (sc->conn)),
                                  answer, strlen (answer), NULL, NULL, NULL);
+      if (s->late != NULL)
+        g_timeout_add (20, write_late, sc);
       if (s->close_after_answer)
         {
           g_io_stream_close (G_IO_STREAM (sc->conn), NULL, NULL);
@@ -465,6 +478,100 @@ test_pool_keep_alive (void)
   server_free (s);
 }
 
+/* A callback that runs the pool's context itself (the router's callbacks
+ * lead to an application's GTask callbacks, which may) while the rest of
+ * the response arrives: the connection's source, which may recurse, is not
+ * dispatched inside it, no callback is nested in another, the nested loop
+ * does not spin on the readable socket, and the body comes after. */
+typedef struct {
+  Result r;
+  gboolean in_head;
+  guint iterations;
+  guint nested_data;
+} Nested;
+
+static gboolean
+set_flag (gpointer data)
+{
+  *(gboolean *) data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+static void
+on_head_nested (CpUpstreamCall *call, guint status, SoupMessageHeaders *headers, gpointer user_data)
+{
+  Nested *n = user_data;
+  gboolean fired = FALSE;
+
+  n->r.status = status;
+  n->in_head = TRUE;
+  g_timeout_add (100, set_flag, &fired);
+  while (!fired)
+    {
+      g_main_context_iteration (NULL, TRUE);
+      n->iterations++;
+    }
+  n->in_head = FALSE;
+}
+
+static void
+on_data_nested (CpUpstreamCall *call, GBytes *chunk, gpointer user_data)
+{
+  Nested *n = user_data;
+
+  if (n->in_head)
+    n->nested_data++;
+  on_data (call, chunk, &n->r);
+}
+
+static void
+on_done_nested (CpUpstreamCall *call, gpointer user_data)
+{
+  on_done (call, &((Nested *) user_data)->r);
+}
+
+static void
+on_failed_nested (CpUpstreamCall *call, const GError *error, gboolean started, gpointer user_data)
+{
+  on_failed (call, error, started, &((Nested *) user_data)->r);
+}
+
+static void
+test_pool_nested_loop (void)
+{
+  static const CpUpstreamCallbacks nested_callbacks = {
+    on_head_nested, on_data_nested, on_done_nested, on_failed_nested, NULL
+  };
+  Server *s = server_new ();
+  CpUpstreamPool *pool = cp_upstream_pool_new ();
+  g_autofree char *url = g_strdup_printf ("http://127.0.0.1:%u", s->port);
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(GError) error = NULL;
+  Nested n = { 0, };
+  guint guard;
+
+  g_ptr_array_add (s->responses, g_strdup ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"));
+  s->late = "0123456789";
+  n.r.body = g_string_new (NULL);
+  g_assert_nonnull (cp_upstream_call_start (pool, url, "POST", "/kv.v1.KVService/Get", headers, 0,
+                                            &nested_callbacks, &n, &error));
+  g_assert_no_error (error);
+  guard = g_timeout_add_seconds (10, on_guard, NULL);
+  while (!n.r.over)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (guard);
+  g_test_message ("nested loop: %u iterations in 100 ms", n.iterations);
+  g_assert_false (n.r.failed);
+  g_assert_cmpuint (n.r.status, ==, 200);
+  g_assert_cmpstr (n.r.body->str, ==, "0123456789");
+  g_assert_cmpuint (n.nested_data, ==, 0);
+  g_assert_cmpuint (n.iterations, >=, 1);
+  g_assert_cmpuint (n.iterations, <, 100);
+  result_clear (&n.r);
+  cp_upstream_pool_free (pool);
+  server_free (s);
+}
+
 static void
 test_pool_chunked_request (void)
 {
@@ -602,5 +709,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/host/upstream/pool/refused", test_pool_refused);
   g_test_add_func ("/host/upstream/pool/malformed", test_pool_malformed);
   g_test_add_func ("/host/upstream/pool/bad-url", test_pool_bad_url);
+  g_test_add_func ("/host/upstream/pool/nested-loop", test_pool_nested_loop);
   return g_test_run ();
 }
