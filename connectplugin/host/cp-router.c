@@ -117,19 +117,46 @@ route_call_cut (RouteCall *call)
     }
 }
 
+/* Hop-by-hop headers (and the framing ones, which each side writes for
+ * itself). Switched on the first letter: this runs for every header of
+ * every routed request and response. */
 static gboolean
 hop_by_hop (const char *name)
 {
-  static const char *const names[] = {
-    "Connection", "Keep-Alive", "Proxy-Connection", "Proxy-Authenticate",
-    "Proxy-Authorization", "TE", "Trailer", "Transfer-Encoding", "Upgrade",
-    "Content-Length", "Host", "Expect",
-  };
+  switch (name[0])
+    {
+    case 'c': case 'C':
+      return g_ascii_strcasecmp (name, "Connection") == 0 ||
+             g_ascii_strcasecmp (name, "Content-Length") == 0;
+    case 'e': case 'E':
+      return g_ascii_strcasecmp (name, "Expect") == 0;
+    case 'h': case 'H':
+      return g_ascii_strcasecmp (name, "Host") == 0;
+    case 'k': case 'K':
+      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
+    case 'p': case 'P':
+      return g_ascii_strcasecmp (name, "Proxy-Connection") == 0 ||
+             g_ascii_strcasecmp (name, "Proxy-Authenticate") == 0 ||
+             g_ascii_strcasecmp (name, "Proxy-Authorization") == 0;
+    case 't': case 'T':
+      return g_ascii_strcasecmp (name, "TE") == 0 ||
+             g_ascii_strcasecmp (name, "Trailer") == 0 ||
+             g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
+    case 'u': case 'U':
+      return g_ascii_strcasecmp (name, "Upgrade") == 0;
+    default:
+      return FALSE;
+    }
+}
 
-  for (gsize i = 0; i < G_N_ELEMENTS (names); i++)
-    if (g_ascii_strcasecmp (name, names[i]) == 0)
-      return TRUE;
-  return FALSE;
+/* The ones a connection's response head leaves out by itself. */
+static gboolean
+framing (const char *name)
+{
+  return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
+         g_ascii_strcasecmp (name, "Connection") == 0 ||
+         g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
+         g_ascii_strcasecmp (name, "Keep-Alive") == 0;
 }
 
 /* ---- upstream → caller ---- */
@@ -141,16 +168,27 @@ on_upstream_head (CpUpstreamCall     *upstream,
                   gpointer            user_data)
 {
   RouteCall *call = user_data;
-  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autoptr(SoupMessageHeaders) headers = NULL;
   SoupMessageHeadersIter iter;
   const char *name, *value;
+  /* An in-process caller gets the headers as they are: strip them all. */
+  gboolean copy = call->exchange->conn == NULL;
 
+  /* Usually the provider sends only framing headers among the hop-by-hop
+   * ones, which the connection leaves out anyway: no copy then. */
   soup_message_headers_iter_init (&iter, in);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    if (!hop_by_hop (name))
-      soup_message_headers_append (headers, name, value);
+  while (!copy && soup_message_headers_iter_next (&iter, &name, &value))
+    copy = hop_by_hop (name) && !framing (name);
+  if (copy)
+    {
+      headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      soup_message_headers_iter_init (&iter, in);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        if (!hop_by_hop (name))
+          soup_message_headers_append (headers, name, value);
+    }
   call->started = TRUE;
-  cp_http_exchange_begin_response (call->exchange, status, headers);
+  cp_http_exchange_begin_response (call->exchange, status, copy ? headers : in);
 }
 
 static void
@@ -307,21 +345,13 @@ call_timeout_ms (CpRouter           *router,
   return router->broker->route_timeout_ms;
 }
 
-/* The caller's headers minus hop-by-hop ones and its credentials. */
-static SoupMessageHeaders *
-upstream_headers (CpHttpExchange *exchange)
+/* What of the caller's headers goes upstream: not the hop-by-hop ones,
+ * not its credentials. */
+static gboolean
+keep_upstream (const char *name)
 {
-  SoupMessageHeaders *in = cp_http_exchange_get_request_headers (exchange);
-  SoupMessageHeaders *out = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-
-  soup_message_headers_iter_init (&iter, in);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    if (!hop_by_hop (name) && g_ascii_strcasecmp (name, "Authorization") != 0 &&
-        g_ascii_strcasecmp (name, "X-Plugin-Runtime-ID") != 0)
-      soup_message_headers_append (out, name, value);
-  return out;
+  return !hop_by_hop (name) && g_ascii_strcasecmp (name, "Authorization") != 0 &&
+         g_ascii_strcasecmp (name, "X-Plugin-Runtime-ID") != 0;
 }
 
 /* -1 (chunked) unless the caller framed its body with a Content-Length. */
@@ -373,7 +403,6 @@ forward (CpRouter         *router,
          char             *target)
 {
   RouteCall *call = g_new0 (RouteCall, 1);
-  g_autoptr(SoupMessageHeaders) headers = upstream_headers (exchange);
   g_autoptr(GError) error = NULL;
   guint timeout_ms;
 
@@ -390,7 +419,8 @@ forward (CpRouter         *router,
    * is not routable. */
   call->upstream = cp_upstream_call_start (router->upstream, cp_plugin_instance_get_url (provider),
                                            cp_http_exchange_get_method (exchange), target,
-                                           headers, upstream_length (exchange),
+                                           cp_http_exchange_get_request_headers (exchange),
+                                           keep_upstream, upstream_length (exchange),
                                            &upstream_callbacks, call, &error);
   if (call->upstream == NULL)
     {
@@ -445,8 +475,9 @@ handle (CpRpcServer    *server,
       return;
     }
   caller = cp_broker_authenticate (broker, cp_http_exchange_get_request_headers (exchange), &error);
-  key = rate_key (exchange, caller);
-  if (!cp_rate_limiter_allow (broker->limiter, key))
+  if (broker->rate_limit_rps > 0)
+    key = rate_key (exchange, caller);
+  if (key != NULL && !cp_rate_limiter_allow (broker->limiter, key))
     {
       cp_rpc_server_respond_plain (exchange, 429, "rate limit exceeded");
       return;

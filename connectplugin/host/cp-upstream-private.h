@@ -85,9 +85,12 @@ typedef struct {
 CpUpstreamPool *cp_upstream_pool_new  (void);   /* the thread-default context */
 void            cp_upstream_pool_free (CpUpstreamPool *pool);
 
+/* TRUE when a request header named @name is to be sent. */
+typedef gboolean (*CpUpstreamHeaderFilter) (const char *name);
+
 /* Starts a call to @base_url (http:// or https://) + @target (path and
- * query). @headers (transfer none) are sent as they are, after Host and
- * the framing headers: @content_length -1 sends a chunked body, 0 none,
+ * query). @headers (transfer none) are sent as they are, those @keep
+ * (NULL: all) accepts, after Host and the framing headers: @content_length -1 sends a chunked body, 0 none,
  * else exactly that many bytes. Callbacks run from the pool's context,
  * never from inside a cp_upstream_* call. NULL with @error when
  * @base_url is not usable. */
@@ -96,6 +99,7 @@ CpUpstreamCall *cp_upstream_call_start (CpUpstreamPool      *pool,
                                         const char          *method,
                                         const char          *target,
                                         SoupMessageHeaders  *headers,
+                                        CpUpstreamHeaderFilter keep,
                                         gint64               content_length,
                                         const CpUpstreamCallbacks *callbacks,
                                         gpointer             user_data,

@@ -39,7 +39,28 @@ struct _CpUpstreamPool
   GSocketClient *client;
   GSocketClient *tls_client;
   Conn *reading;                /* in on_conn_readable() */
+  GHashTable *origins;          /* base URL → Origin*, parsed once */
 };
+
+/* A base URL, parsed (a call copies what it needs). */
+typedef struct {
+  char *host;
+  char *origin;                 /* scheme://host:port, the idle-queue key */
+  guint16 port;
+  gboolean tls;
+} Origin;
+
+#define MAX_ORIGINS 1024
+
+static void
+origin_free (gpointer data)
+{
+  Origin *o = data;
+
+  g_free (o->host);
+  g_free (o->origin);
+  g_free (o);
+}
 
 struct _Conn
 {
@@ -643,6 +664,7 @@ cp_upstream_pool_new (void)
   pool->idle = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                       (GDestroyNotify) g_queue_free);
   pool->conns = g_hash_table_new (NULL, NULL);
+  pool->origins = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, origin_free);
   pool->calls = g_hash_table_new (NULL, NULL);
   pool->client = g_socket_client_new ();
   /* Providers are reached as they registered, never through a proxy. */
@@ -674,11 +696,42 @@ cp_upstream_pool_free (CpUpstreamPool *pool)
     }
   g_hash_table_unref (pool->calls);
   g_hash_table_unref (pool->conns);
+  g_hash_table_unref (pool->origins);
   g_hash_table_unref (pool->idle);
   g_object_unref (pool->client);
   g_object_unref (pool->tls_client);
   g_main_context_unref (pool->context);
   g_free (pool);
+}
+
+/* @base_url parsed, from the pool's cache; NULL when it is not an http or
+ * https URL with a host. */
+static const Origin *
+lookup_origin (CpUpstreamPool *pool,
+               const char     *base_url)
+{
+  Origin *o = g_hash_table_lookup (pool->origins, base_url);
+  g_autoptr(GUri) uri = NULL;
+  const char *scheme;
+  int port;
+
+  if (o != NULL)
+    return o;
+  uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL);
+  scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
+  if (scheme == NULL || g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0' ||
+      (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0))
+    return NULL;
+  o = g_new0 (Origin, 1);
+  o->tls = g_ascii_strcasecmp (scheme, "https") == 0;
+  port = g_uri_get_port (uri);
+  o->port = port > 0 ? port : (o->tls ? 443 : 80);
+  o->host = g_strdup (g_uri_get_host (uri));
+  o->origin = g_strdup_printf ("%s://%s:%u", o->tls ? "https" : "http", o->host, o->port);
+  if (g_hash_table_size (pool->origins) >= MAX_ORIGINS)
+    g_hash_table_remove_all (pool->origins);
+  g_hash_table_insert (pool->origins, g_strdup (base_url), o);
+  return o;
 }
 
 CpUpstreamCall *
@@ -687,22 +740,20 @@ cp_upstream_call_start (CpUpstreamPool            *pool,
                         const char                *method,
                         const char                *target,
                         SoupMessageHeaders        *headers,
+                        CpUpstreamHeaderFilter     keep,
                         gint64                     content_length,
                         const CpUpstreamCallbacks *callbacks,
                         gpointer                   user_data,
                         GError                   **error)
 {
-  g_autoptr(GUri) uri = g_uri_parse (base_url, G_URI_FLAGS_NONE, NULL);
+  const Origin *origin = lookup_origin (pool, base_url);
   CpUpstreamCall *call;
   SoupMessageHeadersIter iter;
-  const char *name, *value, *scheme;
+  const char *name, *value;
   GString *head;
   GQueue *idle;
-  int port;
 
-  scheme = uri != NULL ? g_uri_get_scheme (uri) : NULL;
-  if (scheme == NULL || g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0' ||
-      (g_ascii_strcasecmp (scheme, "http") != 0 && g_ascii_strcasecmp (scheme, "https") != 0))
+  if (origin == NULL)
     {
       g_set_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT,
                    "not an http or https URL: %s", base_url);
@@ -712,11 +763,10 @@ cp_upstream_call_start (CpUpstreamPool            *pool,
   call = g_new0 (CpUpstreamCall, 1);
   call->refs = 1;               /* the pool's, until done/failed/cancel */
   call->pool = pool;
-  call->tls = g_ascii_strcasecmp (scheme, "https") == 0;
-  port = g_uri_get_port (uri);
-  call->port = port > 0 ? port : (call->tls ? 443 : 80);
-  call->host = g_strdup (g_uri_get_host (uri));
-  call->origin = g_strdup_printf ("%s://%s:%u", call->tls ? "https" : "http", call->host, call->port);
+  call->tls = origin->tls;
+  call->port = origin->port;
+  call->host = g_strdup (origin->host);
+  call->origin = g_strdup (origin->origin);
   call->cb = *callbacks;
   call->user_data = user_data;
   call->chunked = content_length < 0;
@@ -745,6 +795,8 @@ cp_upstream_call_start (CpUpstreamPool            *pool,
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     {
+      if (keep != NULL && !keep (name))
+        continue;
       g_string_append (head, name);
       g_string_append (head, ": ");
       g_string_append (head, value);

@@ -129,13 +129,16 @@ up_raw (CpRpcServer    *server,
       const char *custom = soup_message_headers_get_one (h, "X-Custom");
       const char *timeout = soup_message_headers_get_one (h, "Connect-Timeout-Ms");
       const char *query = cp_http_exchange_get_query (exchange);
-      g_autofree char *text = g_strdup_printf ("auth=%s;rid=%s;custom=%s;timeout=%s;query=%s",
+      const char *proxy_auth = soup_message_headers_get_one (h, "Proxy-Authorization");
+      g_autofree char *text = g_strdup_printf ("auth=%s;rid=%s;custom=%s;timeout=%s;query=%s;proxy-auth=%s",
                                                auth ? auth : "-", rid ? rid : "-",
                                                custom ? custom : "-", timeout ? timeout : "-",
-                                               query ? query : "-");
+                                               query ? query : "-", proxy_auth ? proxy_auth : "-");
       g_autoptr(SoupMessageHeaders) out = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
 
       soup_message_headers_append (out, "X-Upstream", "yes");
+      /* Hop-by-hop: the router must not pass it on. */
+      soup_message_headers_append (out, "Proxy-Authenticate", "Basic realm=\"provider\"");
       cp_http_exchange_respond (exchange, 203, out, scratch (g_bytes_new (text, strlen (text))));
     }
   else if (g_str_equal (path, "/raw.v1.Raw/Count"))
@@ -535,12 +538,16 @@ test_headers (Fixture *f, gconstpointer data)
 
   soup_message_headers_append (soup_message_get_request_headers (req->msg),
                                "Connect-Timeout-Ms", "5000");
+  soup_message_headers_append (soup_message_get_request_headers (req->msg),
+                               "Proxy-Authorization", "Basic c2VjcmV0");
   wait_for (&req->done);
   g_assert_no_error (req->error);
   g_assert_cmpuint (req->status, ==, 203);
   g_assert_cmpstr (soup_message_headers_get_one (soup_message_get_response_headers (req->msg),
                                                  "X-Upstream"), ==, "yes");
-  g_assert_cmpstr (req->body->str, ==, "auth=-;rid=-;custom=yes;timeout=5000;query=a=1&b=two");
+  g_assert_null (soup_message_headers_get_one (soup_message_get_response_headers (req->msg),
+                                               "Proxy-Authenticate"));
+  g_assert_cmpstr (req->body->str, ==, "auth=-;rid=-;custom=yes;timeout=5000;query=a=1&b=two;proxy-auth=-");
   req_free (req);
 }
 
@@ -686,7 +693,7 @@ test_unavailable (Fixture *f, gconstpointer data)
 {
   g_autofree char *path = g_strdup_printf ("/services/raw/%s/Headers", f->pid);
   const char *unavailable = "503 service unavailable (provider unhealthy)\n";
-  const char *ok = "203 auth=-;rid=-;custom=yes;timeout=-;query=-";
+  const char *ok = "203 auth=-;rid=-;custom=yes;timeout=-;query=-;proxy-auth=-";
 
   cp_plugin_instance_set_health (f->provider, CP_HEALTH_STATE_UNHEALTHY, "db down", NULL);
   ASSERT_CALL (f, path, "caller", unavailable);
@@ -752,7 +759,7 @@ test_early_answer (Fixture *f, gconstpointer data)
   g_assert_cmpuint (cp_plugin_instance_get_n_inflight (f->provider), ==, 0);
   req_free (req);
   /* The host still serves the next call. */
-  ASSERT_CALL (f, headers, "caller", "203 auth=-;rid=-;custom=yes;timeout=-;query=-");
+  ASSERT_CALL (f, headers, "caller", "203 auth=-;rid=-;custom=yes;timeout=-;query=-;proxy-auth=-");
 }
 
 /* A provider that never answers: 502 at the caller's deadline, or at the
@@ -810,7 +817,7 @@ test_rate_limit_router (Fixture *f, gconstpointer data)
 {
   g_autofree char *path = g_strdup_printf ("/services/raw/%s/Headers", f->pid);
   g_autofree char *provider_auth = g_strdup_printf ("%s|%s", f->pid, f->ptok);
-  const char *ok = "203 auth=-;rid=-;custom=yes;timeout=-;query=-";
+  const char *ok = "203 auth=-;rid=-;custom=yes;timeout=-;query=-;proxy-auth=-";
 
   g_object_set (f->broker, "rate-limit-rps", 0.001, "rate-limit-burst", 2, NULL);
   ASSERT_CALL (f, path, "caller", ok);

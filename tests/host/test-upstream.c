@@ -424,7 +424,7 @@ run_call (CpUpstreamPool *pool,
   memset (r, 0, sizeof *r);
   r->body = g_string_new (NULL);
   soup_message_headers_append (headers, "Content-Type", "application/proto");
-  call = cp_upstream_call_start (pool, url, "POST", "/kv.v1.KVService/Get", headers, length,
+  call = cp_upstream_call_start (pool, url, "POST", "/kv.v1.KVService/Get", headers, NULL, length,
                                  &callbacks, r, &error);
   g_assert_no_error (error);
   if (body != NULL)
@@ -553,7 +553,7 @@ test_pool_nested_loop (void)
   g_ptr_array_add (s->responses, g_strdup ("HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n"));
   s->late = "0123456789";
   n.r.body = g_string_new (NULL);
-  g_assert_nonnull (cp_upstream_call_start (pool, url, "POST", "/kv.v1.KVService/Get", headers, 0,
+  g_assert_nonnull (cp_upstream_call_start (pool, url, "POST", "/kv.v1.KVService/Get", headers, NULL, 0,
                                             &nested_callbacks, &n, &error));
   g_assert_no_error (error);
   guard = g_timeout_add_seconds (10, on_guard, NULL);
@@ -688,7 +688,7 @@ test_pool_bad_url (void)
     {
       g_autoptr(GError) error = NULL;
 
-      g_assert_null (cp_upstream_call_start (pool, urls[i], "POST", "/x", headers, 0,
+      g_assert_null (cp_upstream_call_start (pool, urls[i], "POST", "/x", headers, NULL, 0,
                                              &callbacks, NULL, &error));
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_INVALID_ARGUMENT);
     }
