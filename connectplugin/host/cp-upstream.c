@@ -403,6 +403,7 @@ conn_readable (Conn *conn)
   for (guint i = 0; i < 4 && !eof; i++)
     {
       g_autoptr(GError) error = NULL;
+      gsize space;
       gssize n;
 
       if (conn->rbuf == NULL)
@@ -415,8 +416,9 @@ conn_readable (Conn *conn)
           conn->rend -= conn->rstart;
           conn->rstart = 0;
         }
+      space = READ_CHUNK - conn->rend;
       n = g_pollable_input_stream_read_nonblocking (conn->in, conn->rbuf + conn->rend,
-                                                    READ_CHUNK - conn->rend, NULL, &error);
+                                                    space, NULL, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         break;
       if (n < 0)
@@ -432,6 +434,10 @@ conn_readable (Conn *conn)
           conn->rend += n;
         }
       if (conn->rend - conn->rstart >= READ_CHUNK / 2)
+        break;
+      /* A short read drained a plain socket (TLS may hold more inside):
+       * poll says when there is more, no read needs to see EAGAIN. */
+      if (conn->socket != NULL && n > 0 && (gsize) n < space)
         break;
     }
 

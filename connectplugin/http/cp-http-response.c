@@ -386,8 +386,12 @@ cp_http_connection_begin_response (CpHttpConnection   *conn,
     return;
   queue_head (conn, ex, status, headers, -1);
   ex->response_has_body = !ex->head_request && status_has_body (status);
+  /* Outside the process loop (a response that a callback, such as the
+   * router's, produces): the head goes out at the next iteration, with
+   * what is written meanwhile, or with the end of the response if it
+   * comes first. */
   if (!conn->in_process)
-    cp_http_conn_flush (conn);
+    cp_http_conn_defer_flush (conn);
 }
 
 void
