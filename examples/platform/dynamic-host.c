@@ -182,6 +182,30 @@ on_plugin_added (CpBroker         *broker,
   g_print ("  signal plugin-added: %s\n", cp_plugin_instance_get_runtime_id (plugin));
 }
 
+/* The removal's impact, from the broker's dependency graph: which plugins
+ * would have to stop, which services would have no provider left. */
+static void
+on_plugin_removing (CpBroker           *broker,
+                    CpPluginInstance   *plugin,
+                    CpDependencyImpact *impact,
+                    gpointer            user_data)
+{
+  g_autofree char *stops = NULL;
+  g_autofree char *lost = NULL;
+
+  if (impact != NULL)
+    {
+      const char * const *affected = cp_dependency_impact_get_affected_plugins (impact);
+      const char * const *unavailable = cp_dependency_impact_get_unavailable_services (impact);
+
+      stops = affected[0] != NULL ? g_strjoinv (", ", (char **) affected) : NULL;
+      lost = unavailable[0] != NULL ? g_strjoinv (", ", (char **) unavailable) : NULL;
+    }
+  g_print ("  signal plugin-removing: %s (stops: %s; services left without a provider: %s)\n",
+           cp_plugin_instance_get_runtime_id (plugin), stops != NULL ? stops : "none",
+           lost != NULL ? lost : "none");
+}
+
 static void
 on_plugin_removed (CpBroker         *broker,
                    CpPluginInstance *plugin,
@@ -682,6 +706,7 @@ main (int argc, char **argv)
   broker = cp_broker_new (server);
   cp_broker_set_selection_strategy (broker, "cache", CP_SELECTION_ROUND_ROBIN);
   g_signal_connect (broker, "plugin-added", G_CALLBACK (on_plugin_added), NULL);
+  g_signal_connect (broker, "plugin-removing", G_CALLBACK (on_plugin_removing), NULL);
   g_signal_connect (broker, "plugin-removed", G_CALLBACK (on_plugin_removed), NULL);
   if (!cp_server_start (server, &error) ||
       (url = cp_server_listen (server, "127.0.0.1:0", &error)) == NULL)

@@ -5,7 +5,8 @@
 # cache added and removed, each while calls ran; calls in each of the four
 # phases, the second cache serving some, the old cache's runtime id
 # leading to its replacement, the GListModel without the plugins that
-# left, an empty list at the end, every plugin process exiting with 0,
+# left, an empty list at the end, the impact each removal reported
+# (plugin-removing), every plugin process exiting with 0,
 # and "dynamic: N calls, 0 failed" with exit status 0.
 set -u
 out=$(mktemp)
@@ -45,6 +46,12 @@ grep "^phase 3 (" "$out" | grep -q "$new [1-9]" || fail "the replacement served 
 # The host's list after each step: the replaced and the removed cache left it.
 grep -q "^  signal plugin-removed: $old" "$out" || fail "no plugin-removed for $old"
 grep -q "^  signal plugin-removed: $removed" "$out" || fail "no plugin-removed for $removed"
+# Its impact check: the other cache still provides "cache", nothing stops.
+grep -q "^  signal plugin-removing: $removed (stops: none; services left without a provider: none)" "$out" ||
+  fail "no plugin-removing with an empty impact for $removed"
+# The logger, removed at the end, leaves "logger" without a provider.
+grep -q "^  signal plugin-removing: logger-plugin-$id (stops: none; services left without a provider: logger)" "$out" ||
+  fail "no plugin-removing naming the logger service"
 after_replace=$(sed -n "/^phase 2 (/{x;p;q;};h" "$out")
 case "$after_replace" in
   "  plugins ("*"$new"*) ;;

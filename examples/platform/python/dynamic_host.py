@@ -84,6 +84,14 @@ def add(broker, plugin_dir, name, processes):
     return plugin
 
 
+def on_plugin_removing(broker, plugin, impact):
+    """The removal's impact, from the broker's dependency graph."""
+    stops = ', '.join(impact.get_affected_plugins()) if impact else ''
+    lost = ', '.join(impact.get_unavailable_services()) if impact else ''
+    print(f'  signal plugin-removing: {plugin.props.runtime_id} (stops: {stops or "none"}; '
+          f'services left without a provider: {lost or "none"})', flush=True)
+
+
 def remove(broker, plugin):
     broker.remove_plugin_finish(
         finish(lambda cb: broker.remove_plugin_async(plugin, None, cb), 'remove'))
@@ -290,6 +298,7 @@ def main():
     broker.set_selection_strategy('cache', ConnectPlugin.SelectionStrategy.ROUND_ROBIN)
     broker.connect('plugin-added', lambda b, p: print(
         f'  signal plugin-added: {p.props.runtime_id}', flush=True))
+    broker.connect('plugin-removing', on_plugin_removing)
     broker.connect('plugin-removed', lambda b, p: print(
         f'  signal plugin-removed: {p.props.runtime_id}', flush=True))
     server.start()
