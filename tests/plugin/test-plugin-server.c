@@ -1458,6 +1458,37 @@ test_interceptors (Fixture *f, gconstpointer data)
 }
 
 /* CpServer forwards the engine's limits (finite by default). */
+/* The issued identities are bounded (4,096): past that the oldest goes
+ * (its token fails from then on), the newest ones stay valid. */
+static void
+test_identity_cap (void)
+{
+  g_autoptr(CpServer) server = cp_server_new ();
+  g_autofree char *first_id = NULL, *first_token = NULL;
+  g_autofree char *second_id = NULL, *second_token = NULL;
+  g_autofree char *last_id = NULL, *last_token = NULL;
+  const guint cap = 4096;
+
+  gint64 issued;
+
+  cp_server_issue_runtime_identity (server, "first", &first_id, &first_token);
+  /* Age is by expiry time, in microseconds: the first must be the oldest. */
+  issued = g_get_monotonic_time ();
+  while (g_get_monotonic_time () == issued)
+    ;
+  cp_server_issue_runtime_identity (server, "second", &second_id, &second_token);
+  for (guint i = 2; i < cap; i++)
+    cp_server_issue_runtime_identity (server, "flood", NULL, NULL);
+  /* At the cap: both still valid. */
+  g_assert_true (cp_server_check_runtime_token (server, first_id, first_token));
+  g_assert_true (cp_server_check_runtime_token (server, second_id, second_token));
+  /* One more: only the oldest went. */
+  cp_server_issue_runtime_identity (server, "last", &last_id, &last_token);
+  g_assert_false (cp_server_check_runtime_token (server, first_id, first_token));
+  g_assert_true (cp_server_check_runtime_token (server, second_id, second_token));
+  g_assert_true (cp_server_check_runtime_token (server, last_id, last_token));
+}
+
 static void
 test_engine_limits (void)
 {
@@ -1511,6 +1542,7 @@ main (int argc, char **argv)
   g_test_add_func ("/plugin/validation", test_validation);
   g_test_add_func ("/plugin/plugin/descriptors", test_plugin_descriptors);
   g_test_add_func ("/plugin/server/engine-limits", test_engine_limits);
+  g_test_add_func ("/plugin/identity/cap", test_identity_cap);
 
   return g_test_run ();
 }
