@@ -29,6 +29,7 @@
 #include <string.h>
 
 #include "cp-broker-private.h"
+#include "bench-thread.h"
 #include "kv-test.h"
 
 #define SECRET "bench-control-secret"
@@ -36,47 +37,6 @@
 /* The broker follows a replaced runtime id through at most 8 replacements
  * (cp_broker_route_target). */
 #define MAX_REPLACES 7
-
-typedef struct {
-  GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
-  GMutex lock;
-  GCond cond;
-  gboolean ready;
-} Side;
-
-static void
-side_ready (Side *side)
-{
-  g_mutex_lock (&side->lock);
-  side->ready = TRUE;
-  g_cond_signal (&side->cond);
-  g_mutex_unlock (&side->lock);
-}
-
-static void
-side_start (Side *side, const char *name, GThreadFunc func, gpointer data)
-{
-  g_mutex_init (&side->lock);
-  g_cond_init (&side->cond);
-  side->context = g_main_context_new ();
-  side->loop = g_main_loop_new (side->context, FALSE);
-  side->thread = g_thread_new (name, func, data);
-  g_mutex_lock (&side->lock);
-  while (!side->ready)
-    g_cond_wait (&side->cond, &side->lock);
-  g_mutex_unlock (&side->lock);
-}
-
-static void
-side_stop (Side *side)
-{
-  g_main_loop_quit (side->loop);
-  g_thread_join (side->thread);
-  g_main_loop_unref (side->loop);
-  g_main_context_unref (side->context);
-}
 
 /* ------------------------------------------------------------------ */
 /* The plugins' thread                                                  */
@@ -90,7 +50,7 @@ typedef struct {
 } Plugin;
 
 typedef struct {
-  Side side;
+  BenchThread side;
   guint n;
   Plugin *plugins;
 } Plugins;
@@ -139,7 +99,7 @@ plugins_thread (gpointer data)
   g_main_context_push_thread_default (plugins->side.context);
   for (guint i = 0; i < plugins->n; i++)
     plugin_start (&plugins->plugins[i], i);
-  side_ready (&plugins->side);
+  bench_thread_ready (&plugins->side);
   g_main_loop_run (plugins->side.loop);
   for (guint i = 0; i < plugins->n; i++)
     {
@@ -162,7 +122,7 @@ plugins_thread (gpointer data)
 /* The host's thread                                                    */
 
 typedef struct {
-  Side side;
+  BenchThread side;
   CpServer *server;
   CpBroker *broker;
   char *url;
@@ -269,7 +229,7 @@ host_thread (gpointer data)
       (host->url = cp_server_listen (host->server, "127.0.0.1:0", &error)) == NULL)
     g_error ("host: %s", error->message);
   cp_server_issue_runtime_identity (host->server, "client", &host->caller_id, &host->caller_token);
-  side_ready (&host->side);
+  bench_thread_ready (&host->side);
   g_main_loop_run (host->side.loop);
   g_clear_object (&host->broker);
   cp_server_close (host->server);
@@ -412,8 +372,8 @@ main (int argc, char **argv)
 
   plugins.n = n_replaces + 1;
   plugins.plugins = g_new0 (Plugin, plugins.n);
-  side_start (&plugins.side, "plugins", plugins_thread, &plugins);
-  side_start (&host.side, "host", host_thread, &host);
+  bench_thread_start (&plugins.side, "plugins", plugins_thread, &plugins);
+  bench_thread_start (&host.side, "host", host_thread, &host);
 
   /* Generation 0 joins the platform. */
   ops = g_new0 (Op, n_replaces + 1);
@@ -469,8 +429,8 @@ main (int argc, char **argv)
   run_us = g_get_monotonic_time () - run_start;
   g_clear_object (&load.kv);
   /* Both threads stop here: what they wrote is read below. */
-  side_stop (&host.side);
-  side_stop (&plugins.side);
+  bench_thread_stop (&host.side);
+  bench_thread_stop (&plugins.side);
 
   printf ("| replace # | request -> replace_finish | -> new instance's first call handled "
           "| -> caller's first answer from it | -> old instance gone | calls answered meanwhile | failed |\n");

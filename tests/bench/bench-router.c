@@ -20,15 +20,11 @@
 #include <string.h>
 
 #include "cp-server-private.h"
+#include "bench-thread.h"
 #include "kv-test.h"
 
 typedef struct {
-  GMainContext *context;
-  GMainLoop *loop;
-  GThread *thread;
-  GMutex lock;
-  GCond cond;
-  gboolean ready;
+  BenchThread t;
   char *url;
   /* host only */
   char *pid, *ptok, *cid, *ctok;
@@ -44,15 +40,6 @@ on_get (KvKVService *kv, CpInvocation *invocation, KvGetRequest *request, gpoint
   return TRUE;
 }
 
-static void
-side_ready (Side *side)
-{
-  g_mutex_lock (&side->lock);
-  side->ready = TRUE;
-  g_cond_signal (&side->cond);
-  g_mutex_unlock (&side->lock);
-}
-
 static gpointer
 provider_thread (gpointer data)
 {
@@ -61,17 +48,17 @@ provider_thread (gpointer data)
   g_autoptr(CpRpcServer) server = NULL;
   g_autoptr(KvKVService) kv = NULL;
 
-  g_main_context_push_thread_default (side->context);
+  g_main_context_push_thread_default (side->t.context);
   server = cp_rpc_server_new ();
   kv = kv_kv_service_skeleton_new ();
   g_signal_connect (kv, "handle-get", G_CALLBACK (on_get), NULL);
   if (!cp_skeleton_export (CP_SKELETON (kv), server, &error) ||
       (side->url = cp_rpc_server_listen (server, "127.0.0.1:0", &error)) == NULL)
     g_error ("provider: %s", error->message);
-  side_ready (side);
-  g_main_loop_run (side->loop);
+  bench_thread_ready (&side->t);
+  g_main_loop_run (side->t.loop);
   cp_rpc_server_close (server);
-  g_main_context_pop_thread_default (side->context);
+  g_main_context_pop_thread_default (side->t.context);
   return NULL;
 }
 
@@ -83,42 +70,20 @@ host_thread (gpointer data)
   g_autoptr(CpServer) host = NULL;
   g_autoptr(CpBroker) broker = NULL;
 
-  g_main_context_push_thread_default (side->context);
+  g_main_context_push_thread_default (side->t.context);
   host = cp_server_new ();
   broker = cp_broker_new (host);
   if ((side->url = cp_server_listen (host, "127.0.0.1:0", &error)) == NULL)
     g_error ("host: %s", error->message);
   cp_server_issue_runtime_identity (host, "kv-plugin", &side->pid, &side->ptok);
   cp_server_issue_runtime_identity (host, "app-plugin", &side->cid, &side->ctok);
-  side_ready (side);
-  g_main_loop_run (side->loop);
+  bench_thread_ready (&side->t);
+  g_main_loop_run (side->t.loop);
   cp_server_close (host);
-  g_main_context_pop_thread_default (side->context);
+  g_main_context_pop_thread_default (side->t.context);
   return NULL;
 }
 
-static void
-side_start (Side *side, const char *name, GThreadFunc func)
-{
-  g_mutex_init (&side->lock);
-  g_cond_init (&side->cond);
-  side->context = g_main_context_new ();
-  side->loop = g_main_loop_new (side->context, FALSE);
-  side->thread = g_thread_new (name, func, side);
-  g_mutex_lock (&side->lock);
-  while (!side->ready)
-    g_cond_wait (&side->cond, &side->lock);
-  g_mutex_unlock (&side->lock);
-}
-
-static void
-side_stop (Side *side)
-{
-  g_main_loop_quit (side->loop);
-  g_thread_join (side->thread);
-  g_main_loop_unref (side->loop);
-  g_main_context_unref (side->context);
-}
 
 static void
 on_registered (GObject *source, GAsyncResult *result, gpointer user_data)
@@ -271,8 +236,8 @@ main (int argc, char **argv)
   if (!g_option_context_parse (options, &argc, &argv, &error))
     g_error ("%s", error->message);
 
-  side_start (&provider, "provider", provider_thread);
-  side_start (&host, "host", host_thread);
+  bench_thread_start (&provider.t, "provider", provider_thread, &provider);
+  bench_thread_start (&host.t, "host", host_thread, &host);
   register_provider (&host, provider.url);
 
   direct = cp_channel_new (provider.url, &error);
@@ -292,8 +257,8 @@ main (int argc, char **argv)
 
   g_clear_object (&direct);
   g_clear_object (&routed);
-  side_stop (&host);
-  side_stop (&provider);
+  bench_thread_stop (&host.t);
+  bench_thread_stop (&provider.t);
   g_free (provider.url);
   g_free (host.url);
   g_free (host.pid);
