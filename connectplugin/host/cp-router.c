@@ -15,7 +15,7 @@
 #include <string.h>
 
 #include "cp-error.h"
-#include "cp-http-connection-private.h"
+#include "cp-http-exchange-private.h"
 #include "cp-upstream-private.h"
 
 #define READ_SIZE (16 * 1024)
@@ -101,20 +101,8 @@ route_call_cut (RouteCall *call)
   gboolean aborted = call->aborted;
 
   route_call_finish (call);     /* may free @call */
-  if (aborted || cp_http_exchange_is_finished (exchange))
-    return;
-  if (exchange->conn != NULL)
-    {
-      /* A reset, not a clean end of the chunked body. */
-      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE,
-                                                      "upstream failed mid-response");
-      cp_http_connection_close (exchange->conn, error);
-    }
-  else
-    {
-      cp_http_exchange_set_close (exchange);
-      cp_http_exchange_end_response (exchange);
-    }
+  if (!aborted)
+    cp_http_exchange_fail_response (exchange, "upstream failed mid-response");
 }
 
 /* Hop-by-hop headers (and the framing ones, which each side writes for
@@ -149,15 +137,6 @@ hop_by_hop (const char *name)
     }
 }
 
-/* The ones a connection's response head leaves out by itself. */
-static gboolean
-framing (const char *name)
-{
-  return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-         g_ascii_strcasecmp (name, "Connection") == 0 ||
-         g_ascii_strcasecmp (name, "Transfer-Encoding") == 0 ||
-         g_ascii_strcasecmp (name, "Keep-Alive") == 0;
-}
 
 /* ---- upstream → caller ---- */
 
@@ -172,13 +151,13 @@ on_upstream_head (CpUpstreamCall     *upstream,
   SoupMessageHeadersIter iter;
   const char *name, *value;
   /* An in-process caller gets the headers as they are: strip them all. */
-  gboolean copy = call->exchange->conn == NULL;
+  gboolean copy = cp_http_exchange_is_local (call->exchange);
 
   /* Usually the provider sends only framing headers among the hop-by-hop
    * ones, which the connection leaves out anyway: no copy then. */
   soup_message_headers_iter_init (&iter, in);
   while (!copy && soup_message_headers_iter_next (&iter, &name, &value))
-    copy = hop_by_hop (name) && !framing (name);
+    copy = hop_by_hop (name) && !cp_http_is_framing_header (name);
   if (copy)
     {
       headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);

@@ -66,7 +66,10 @@ void                cp_http_exchange_resume_body      (CpHttpExchange *exchange)
 
 /* Response side: either respond() once, or begin_response() + write()* +
  * end_response(). The transport adds Date-free minimal framing headers
- * (Content-Length or Transfer-Encoding: chunked, Connection). */
+ * (Content-Length or Transfer-Encoding: chunked, Connection); on a
+ * connection, the framing headers of @headers are left out (those for
+ * which cp_http_is_framing_header() is TRUE). */
+gboolean            cp_http_is_framing_header         (const char     *name);
 void                cp_http_exchange_respond          (CpHttpExchange *exchange,
                                                        guint           status,
                                                        SoupMessageHeaders *headers, /* nullable, transfer none */
@@ -84,6 +87,15 @@ void                cp_http_exchange_end_response     (CpHttpExchange *exchange)
  * any unread request body. */
 void                cp_http_exchange_set_close        (CpHttpExchange *exchange);
 gboolean            cp_http_exchange_is_finished      (CpHttpExchange *exchange);
+/* Ends a begun response as a failure (@reason is logged): on a connection
+ * the connection is closed without the end of the body, so the client
+ * sees a reset rather than a clean end; in-process, the response ends and
+ * the exchange is marked close. Nothing once the exchange is finished. */
+void                cp_http_exchange_fail_response    (CpHttpExchange *exchange,
+                                                       const char     *reason);
+/* TRUE for an exchange of the in-process transport: its response headers
+ * reach the caller as given (no framing headers left out). */
+gboolean            cp_http_exchange_is_local         (CpHttpExchange *exchange);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpHttpExchange, cp_http_exchange_unref)
 

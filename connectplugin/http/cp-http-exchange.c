@@ -342,3 +342,31 @@ cp_http_exchange_is_finished (CpHttpExchange *exchange)
   g_return_val_if_fail (exchange != NULL, TRUE);
   return exchange->finished || exchange->aborted;
 }
+
+void
+cp_http_exchange_fail_response (CpHttpExchange *exchange,
+                                const char     *reason)
+{
+  g_return_if_fail (exchange != NULL);
+
+  if (cp_http_exchange_is_finished (exchange))
+    return;
+  if (exchange->conn != NULL)
+    {
+      g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, reason);
+
+      cp_http_connection_close (exchange->conn, error);
+    }
+  else if (exchange->local)
+    {
+      cp_http_exchange_set_close (exchange);
+      cp_http_exchange_end_response (exchange);
+    }
+}
+
+gboolean
+cp_http_exchange_is_local (CpHttpExchange *exchange)
+{
+  g_return_val_if_fail (exchange != NULL, FALSE);
+  return exchange->local;
+}

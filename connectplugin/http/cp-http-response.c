@@ -262,8 +262,10 @@ cp_http_conn_fail (CpHttpConnection *conn,
   conn->close_after_flush = TRUE;
 }
 
-static gboolean
-is_framing_header (const char *name)
+/* Content-Length, Transfer-Encoding, Connection, Keep-Alive: what
+ * queue_head() writes itself. */
+gboolean
+cp_http_is_framing_header (const char *name)
 {
   switch (name[0])
     {
@@ -306,7 +308,7 @@ queue_head (CpHttpConnection   *conn,
       soup_message_headers_iter_init (&iter, headers);
       while (soup_message_headers_iter_next (&iter, &name, &value))
         {
-          if (is_framing_header (name))
+          if (cp_http_is_framing_header (name))
             continue;
           queue_str (conn, name);
           cp_http_conn_queue_copy (conn, ": ", 2);
