@@ -38,13 +38,13 @@ struct _CpUpstreamPool
   GHashTable *calls;            /* every live CpUpstreamCall* */
   GSocketClient *client;
   GSocketClient *tls_client;
-  Conn *reading;                /* in on_conn_readable() */
   GHashTable *origins;          /* base URL → Origin*, parsed once */
 };
 
 /* A base URL, parsed (a call copies what it needs). */
 typedef struct {
   char *host;
+  char *authority;              /* the Host header: host:port, [v6]:port */
   char *origin;                 /* scheme://host:port, the idle-queue key */
   guint16 port;
   gboolean tls;
@@ -58,6 +58,7 @@ origin_free (gpointer data)
   Origin *o = data;
 
   g_free (o->host);
+  g_free (o->authority);
   g_free (o->origin);
   g_free (o);
 }
@@ -70,7 +71,8 @@ struct _Conn
   GPollableInputStream *in;
   GPollableOutputStream *out;
   GSocket *socket;              /* plain TCP: read through a socket source */
-  gboolean reentered;           /* on_conn_readable() ran inside itself */
+  gboolean reading;             /* in on_conn_readable() */
+  gboolean reentered;           /* ...and it ran inside itself */
   GSource *in_source;
   GSource *out_source;
   CpUpstreamCall *call;         /* NULL while idle */
@@ -352,10 +354,9 @@ on_conn_readable (GObject  *stream,
 {
   Conn *conn = user_data;
   CpUpstreamPool *pool = conn->pool;
-  Conn *outer = pool->reading;
   gboolean result;
 
-  if (outer == conn)
+  if (conn->reading)
     {
       conn->reentered = TRUE;
       if (conn->in_source != NULL)
@@ -365,11 +366,14 @@ on_conn_readable (GObject  *stream,
         }
       return G_SOURCE_REMOVE;
     }
-  pool->reading = conn;
+  conn->reading = TRUE;
   result = conn_readable (conn);
-  pool->reading = outer;
-  /* @conn may be gone; if it is still there, it watches again. */
-  if (g_hash_table_contains (pool->conns, conn) && conn->reentered)
+  /* @conn may be gone; if it is still there and was dispatched inside
+   * itself, it watches again. */
+  if (!g_hash_table_contains (pool->conns, conn))
+    return result;
+  conn->reading = FALSE;
+  if (conn->reentered)
     {
       conn->reentered = FALSE;
       conn_watch_in (conn);
@@ -734,6 +738,9 @@ lookup_origin (CpUpstreamPool *pool,
   o->port = port > 0 ? port : (o->tls ? 443 : 80);
   o->host = g_strdup (g_uri_get_host (uri));
   o->origin = g_strdup_printf ("%s://%s:%u", o->tls ? "https" : "http", o->host, o->port);
+  /* An IPv6 literal keeps its brackets in Host. */
+  o->authority = strchr (o->host, ':') != NULL ? g_strdup_printf ("[%s]:%u", o->host, o->port)
+                                               : g_strdup_printf ("%s:%u", o->host, o->port);
   if (g_hash_table_size (pool->origins) >= MAX_ORIGINS)
     g_hash_table_remove_all (pool->origins);
   g_hash_table_insert (pool->origins, g_strdup (base_url), o);
@@ -788,16 +795,8 @@ cp_upstream_call_start (CpUpstreamPool            *pool,
   g_string_append_c (head, ' ');
   g_string_append (head, target);
   g_string_append (head, " HTTP/1.1\r\nHost: ");
-  /* An IPv6 literal keeps its brackets in Host. */
-  if (strchr (call->host, ':') != NULL)
-    {
-      g_string_append_c (head, '[');
-      g_string_append (head, call->host);
-      g_string_append_c (head, ']');
-    }
-  else
-    g_string_append (head, call->host);
-  g_string_append_printf (head, ":%u\r\n", call->port);
+  g_string_append (head, origin->authority);
+  g_string_append (head, "\r\n");
   soup_message_headers_iter_init (&iter, headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     {

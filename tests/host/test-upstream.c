@@ -572,6 +572,50 @@ test_pool_nested_loop (void)
   server_free (s);
 }
 
+/* An IPv6 literal provider URL: connected to, and named in brackets in
+ * the Host header. */
+static void
+test_pool_ipv6_host (void)
+{
+  Server *s = server_new ();
+  CpUpstreamPool *pool = cp_upstream_pool_new ();
+  g_autofree char *url = g_strdup_printf ("http://[::1]:%u", s->port);
+  g_autofree char *host = g_strdup_printf ("\r\nHost: [::1]:%u\r\n", s->port);
+  g_autoptr(SoupMessageHeaders) headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  g_autoptr(GSocket) probe = g_socket_new (G_SOCKET_FAMILY_IPV6, G_SOCKET_TYPE_STREAM,
+                                           G_SOCKET_PROTOCOL_TCP, NULL);
+  g_autoptr(GError) error = NULL;
+  Result r = { 0, };
+  guint guard;
+
+  if (probe == NULL)
+    {
+      g_test_skip ("no IPv6 on this machine");
+      cp_upstream_pool_free (pool);
+      server_free (s);
+      return;
+    }
+  g_ptr_array_add (s->responses, g_strdup ("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nv6"));
+  r.body = g_string_new (NULL);
+  g_assert_nonnull (cp_upstream_call_start (pool, url, "POST", "/x", headers, NULL, 0,
+                                            &callbacks, &r, &error));
+  g_assert_no_error (error);
+  guard = g_timeout_add_seconds (10, on_guard, NULL);
+  while (!r.over)
+    g_main_context_iteration (NULL, TRUE);
+  g_source_remove (guard);
+  if (r.failed)
+    g_test_skip (r.error);   /* ::1 not reachable here */
+  else
+    {
+      g_assert_cmpstr (r.body->str, ==, "v6");
+      g_assert_nonnull (strstr (s->requests->str, host));
+    }
+  result_clear (&r);
+  cp_upstream_pool_free (pool);
+  server_free (s);
+}
+
 static void
 test_pool_chunked_request (void)
 {
@@ -710,5 +754,6 @@ main (int argc, char *argv[])
   g_test_add_func ("/host/upstream/pool/malformed", test_pool_malformed);
   g_test_add_func ("/host/upstream/pool/bad-url", test_pool_bad_url);
   g_test_add_func ("/host/upstream/pool/nested-loop", test_pool_nested_loop);
+  g_test_add_func ("/host/upstream/pool/ipv6-host", test_pool_ipv6_host);
   return g_test_run ();
 }
