@@ -234,10 +234,8 @@ void
 cp_http_conn_schedule (CpHttpConnection *conn)
 {
   conn->pending_process = TRUE;
-  if (!conn->in_process && conn->state != CONN_CLOSED && conn->ready_time != 0)
-    {
-      conn->ready_time = 0;
-    }
+  if (!conn->in_process && conn->state != CONN_CLOSED)
+    conn->ready_time = 0;     /* read by conn_source_prepare() */
 }
 
 void
@@ -256,10 +254,8 @@ void
 cp_http_conn_defer_flush (CpHttpConnection *conn)
 {
   conn->flush_pending = TRUE;
-  if (conn->source != NULL && conn->ready_time != 0)
-    {
-      conn->ready_time = 0;
-    }
+  if (conn->source != NULL)
+    conn->ready_time = 0;
 }
 
 /* ---- closing ---- */

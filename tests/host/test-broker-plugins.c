@@ -402,8 +402,8 @@ remove_on_added (CpBroker         *broker,
 }
 
 /* Adds @plugin with @callback connected to the broker's @signal (which
- * starts a removal into *result); the add must end with `aborted`, well
- * before the add timeout, and the removal succeed. */
+ * starts a removal into *result); the add must end with `aborted` (not
+ * the add timeout's `deadline_exceeded`), and the removal succeed. */
 static void
 remove_during_add (Fixture    *f,
                    Plugin     *plugin,
@@ -415,16 +415,14 @@ remove_during_add (Fixture    *f,
   g_autoptr(GError) error = NULL;
   g_autoptr(CpPluginInstance) instance = NULL;
   gulong handler;
-  gint64 start = g_get_monotonic_time ();
 
   handler = g_signal_connect (f->broker, signal, callback, &removed);
   cp_broker_add_plugin_async (f->broker, plugin->url, SECRET, NULL, store_result, &added);
   instance = cp_broker_add_plugin_finish (f->broker, wait_result (&added), &error);
   g_signal_handler_disconnect (f->broker, handler);
   g_assert_null (instance);
+  /* Ended by the removal, not by the add timeout (deadline_exceeded). */
   g_assert_error (error, CP_ERROR, CP_ERROR_ABORTED);
-  /* Not after the add timeout (10 s here). */
-  g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
   g_assert_true (cp_broker_remove_plugin_finish (f->broker, wait_result (&removed), NULL));
   g_assert_cmpuint (g_list_model_get_n_items (cp_broker_get_plugins (f->broker)), ==, 0);
   while (!plugin->shutdown_requested)
