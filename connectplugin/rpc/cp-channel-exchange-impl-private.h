@@ -57,6 +57,7 @@ struct _CpChannelExchange
 
   /* libsoup transport (cp-channel-exchange-soup.c) */
   SoupMessage *msg;
+  gboolean sync_pool;            /* sent on the channel's session for blocking calls */
   gboolean msg_finished;         /* libsoup is done with msg and its connection */
   GInputStream *stream;
   GSource *read_source;          /* waiting for a pollable body stream */

@@ -38,6 +38,9 @@ CpChannelExchange  *cp_channel_exchange_new    (CpChannel                       
                                                 GDestroyNotify                    destroy);
 CpChannelExchange  *cp_channel_exchange_ref    (CpChannelExchange *exchange);
 void                cp_channel_exchange_unref  (CpChannelExchange *exchange);
+/* Before start: the exchange is a blocking call's, sent on the channel's
+ * connection pool for those (see cp_channel_get_sync_session ()). */
+void                cp_channel_exchange_set_sync_pool (CpChannelExchange *exchange);
 /* Sends the request (after checking cancellation and the deadline, which
  * adds Connect-Timeout-Ms). */
 void                cp_channel_exchange_start  (CpChannelExchange *exchange);

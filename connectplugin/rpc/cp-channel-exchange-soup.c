@@ -335,7 +335,9 @@ cp_channel_exchange_soup_start (CpChannelExchange *self)
                                                                             "Content-Type"),
                                               self->body);
 
-  soup_session_send_async (cp_channel_get_session (self->channel), self->msg,
+  soup_session_send_async (self->sync_pool ? cp_channel_get_sync_session (self->channel)
+                                            : cp_channel_get_session (self->channel),
+                           self->msg,
                            G_PRIORITY_DEFAULT, self->cancellable, on_sent,
                            cp_channel_exchange_ref (self));
 }

@@ -57,6 +57,14 @@ method_only_path (const char *path_and_query)
   return g_strdup (slash ? slash : path_and_query);
 }
 
+void
+cp_channel_exchange_set_sync_pool (CpChannelExchange *self)
+{
+  g_return_if_fail (!self->started);
+
+  self->sync_pool = TRUE;
+}
+
 CpChannelExchange *
 cp_channel_exchange_new (CpChannel                        *channel,
                          const char                       *http_method,

@@ -51,6 +51,12 @@ GMainContext  *cp_channel_get_context          (CpChannel *channel);
 /* HTTP only: the session, and "http://host:port[/prefix]" without a
  * trailing '/'. */
 SoupSession   *cp_channel_get_session          (CpChannel *channel);
+/* The session of cp_channel_call_sync (): its own connection pool. libsoup
+ * 3.2 makes a message wait for a connection that the same thread is
+ * opening in another context (in case it becomes HTTP/2), so a blocking
+ * call sharing the pool with the asynchronous calls of a context it blocks
+ * waited for that context, that is until its deadline. */
+SoupSession   *cp_channel_get_sync_session     (CpChannel *channel);
 char          *cp_channel_dup_http_base        (CpChannel *channel);
 /* Points an HTTP channel at another http(s) base URL (a renewed capability
  * grant's endpoint) for the calls made from now on; thread-safe. */

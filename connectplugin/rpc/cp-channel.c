@@ -77,6 +77,7 @@ struct _CpChannel
   GTlsDatabase *tls_database;
 
   SoupSession *session;
+  SoupSession *sync_session;    /* for cp_channel_call_sync () */
   GMainContext *context; /* construction context; the server's for in-process */
   GError *setup_error;
 
@@ -328,6 +329,10 @@ build_get_query (CpCallSettings *settings,
   return g_string_free (query, FALSE);
 }
 
+static void call_start (CpChannel *channel, const char *procedure, CpMessage *request,
+                        GType response_type, CpCallOptions *options, GCancellable *cancellable,
+                        gboolean sync, GAsyncReadyCallback callback, gpointer user_data);
+
 /**
  * cp_channel_call_async:
  * @channel: a [class@ConnectPlugin.Channel]
@@ -355,6 +360,21 @@ cp_channel_call_async (CpChannel           *channel,
                        GCancellable        *cancellable,
                        GAsyncReadyCallback  callback,
                        gpointer             user_data)
+{
+  call_start (channel, procedure, request, response_type, options, cancellable, FALSE,
+              callback, user_data);
+}
+
+static void
+call_start (CpChannel           *channel,
+            const char          *procedure,
+            CpMessage           *request,
+            GType                response_type,
+            CpCallOptions       *options,
+            GCancellable        *cancellable,
+            gboolean             sync,
+            GAsyncReadyCallback  callback,
+            gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
   g_autoptr(SoupMessageHeaders) headers = NULL;
@@ -435,6 +455,8 @@ cp_channel_call_async (CpChannel           *channel,
                                             use_get ? NULL : payload, data->settings.deadline,
                                             cancellable, &unary_callbacks,
                                             g_object_ref (task), g_object_unref);
+  if (sync)
+    cp_channel_exchange_set_sync_pool (data->exchange);
   cp_channel_exchange_start (data->exchange);
 }
 
@@ -543,7 +565,9 @@ server_context_is_ours (GMainContext *context)
  * of its own meanwhile (as GIO's synchronous calls do), so no other source
  * of the caller's context is dispatched. No main loop needs to run: when
  * the call returns, its HTTP connection is back in the channel's pool, so
- * a loop of sync calls keeps reusing one connection.
+ * a loop of sync calls keeps reusing one connection. Blocking calls have a
+ * pool of their own: they never wait for a connection that an asynchronous
+ * call of the context they block is opening.
  *
  * For an in-process channel whose server runs in the calling thread's
  * context, that context is iterated instead so that the server can answer.
@@ -575,8 +599,8 @@ cp_channel_call_sync (CpChannel      *channel,
     }
 
   g_main_context_push_thread_default (context);
-  cp_channel_call_async (channel, procedure, request, response_type, options,
-                         cancellable, sync_done, &data);
+  call_start (channel, procedure, request, response_type, options, cancellable, TRUE,
+              sync_done, &data);
   while (!data.done)
     g_main_context_iteration (context, TRUE);
   sync_wait_released (context, &data);
@@ -677,6 +701,25 @@ cp_channel_call_bidi_stream (CpChannel     *channel,
 /* ------------------------------------------------------------------------ */
 /* The channel object                                                        */
 
+static SoupSession *
+new_session (CpChannel          *self,
+             GSocketConnectable *connectable)
+{
+  SoupSession *session = g_object_new (SOUP_TYPE_SESSION,
+                                       "max-conns-per-host", 64,
+                                       "max-conns", 128,
+                                       "timeout", 0,
+                                       "idle-timeout", 0,
+                                       "user-agent", "connectplugin/0.1",
+                                       "remote-connectable", connectable,
+                                       "tls-database", self->tls_database,
+                                       NULL);
+
+  soup_session_remove_feature_by_type (session, SOUP_TYPE_CONTENT_DECODER);
+  soup_session_remove_feature_by_type (session, SOUP_TYPE_AUTH_MANAGER);
+  return session;
+}
+
 static gboolean
 setup_http (CpChannel  *self,
             GError    **error)
@@ -723,17 +766,8 @@ setup_http (CpChannel  *self,
         self->http_base[--len] = '\0';
     }
 
-  self->session = g_object_new (SOUP_TYPE_SESSION,
-                                "max-conns-per-host", 64,
-                                "max-conns", 128,
-                                "timeout", 0,
-                                "idle-timeout", 0,
-                                "user-agent", "connectplugin/0.1",
-                                "remote-connectable", connectable,
-                                "tls-database", self->tls_database,
-                                NULL);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_CONTENT_DECODER);
-  soup_session_remove_feature_by_type (self->session, SOUP_TYPE_AUTH_MANAGER);
+  self->session = new_session (self, connectable);
+  self->sync_session = new_session (self, connectable);
   return TRUE;
 }
 
@@ -755,6 +789,7 @@ cp_channel_finalize (GObject *object)
   CpChannel *self = CP_CHANNEL (object);
 
   g_clear_object (&self->session);
+  g_clear_object (&self->sync_session);
   g_clear_object (&self->server);
   g_clear_object (&self->tls_database);
   g_clear_error (&self->setup_error);
@@ -838,6 +873,8 @@ cp_channel_set_property (GObject      *object,
       g_set_object (&self->tls_database, g_value_get_object (value));
       if (self->session != NULL)
         soup_session_set_tls_database (self->session, self->tls_database);
+      if (self->sync_session != NULL)
+        soup_session_set_tls_database (self->sync_session, self->tls_database);
       break;
     case PROP_METHOD_ONLY_PATHS:
       self->method_only_paths = g_value_get_boolean (value);
@@ -1115,6 +1152,12 @@ SoupSession *
 cp_channel_get_session (CpChannel *channel)
 {
   return channel->session;
+}
+
+SoupSession *
+cp_channel_get_sync_session (CpChannel *channel)
+{
+  return channel->sync_session;
 }
 
 char *

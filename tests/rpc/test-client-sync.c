@@ -346,6 +346,55 @@ test_mixed (void)
 }
 
 static void
+async_done (GObject      *source,
+            GAsyncResult *result,
+            gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* A blocking call made while an asynchronous call of this thread's context
+ * is still connecting: libsoup 3.2 makes a message wait for a connection
+ * the same thread is opening (in case it becomes HTTP/2), and that one
+ * only completes when the blocked context runs. Blocking calls have a
+ * connection pool of their own, so they do not wait (they used to, until
+ * their deadline). */
+static void
+test_async_connecting (void)
+{
+  ServerThread st;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("async");
+  g_autoptr(CpCallOptions) options = guarded_options ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(CpMessage) response = NULL;
+  gint64 started;
+
+  server_start (&st);
+  channel = cp_channel_new (st.url, &error);
+  g_assert_no_error (error);
+  cp_channel_call_async (channel, KV_PROCEDURE_GET, CP_MESSAGE (request), KV_TYPE_GET_RESPONSE,
+                         options, NULL, async_done, &result);
+  /* One dispatch: libsoup starts opening a connection for it. */
+  g_main_context_iteration (NULL, FALSE);
+  g_assert_null (result);
+
+  started = g_get_monotonic_time ();
+  sync_get_ok (channel, "sync");
+  g_test_message ("the blocking call took %" G_GINT64_FORMAT " µs",
+                  g_get_monotonic_time () - started);
+
+  while (result == NULL)
+    g_main_context_iteration (NULL, TRUE);
+  response = cp_channel_call_finish (channel, result, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (test_get_value (response), ==, "async");
+  g_clear_object (&channel);
+  server_stop (&st);
+}
+
+static void
 test_errors (void)
 {
   ServerThread st;
@@ -437,6 +486,7 @@ main (int argc, char **argv)
   g_test_add_func ("/client/sync/sequential", test_sequential);
   g_test_add_func ("/client/sync/threads", test_threads);
   g_test_add_func ("/client/sync/mixed", test_mixed);
+  g_test_add_func ("/client/sync/async-connecting", test_async_connecting);
   g_test_add_func ("/client/sync/errors", test_errors);
   g_test_add_func ("/client/sync/deadline", test_deadline);
   g_test_add_func ("/client/sync/in-process", test_in_process);
