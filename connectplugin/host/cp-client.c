@@ -9,7 +9,11 @@
 #include <string.h>
 
 #include "cp-client.h"
+#include "cp-health-monitor-private.h"
 #include "cp-host-enum-types.h"
+#include "cp-in-process-discovery.h"
+#include "cp-process-discovery.h"
+#include "cp-rpc-server-private.h"
 #include "cp-static-discovery.h"
 #include "cp-error.h"
 #include "cp-host-private.h"
@@ -90,6 +94,10 @@ struct _CpClient
   GPtrArray *connect_waiters;   /* GTask */
   GSource *ready_timeout;
   gulong changed_id;
+  /* cp_client_connect_sync() runs: the handshake is a sync call, and the
+   * health monitor is left to it */
+  gboolean sync_connect;
+  GCancellable *sync_cancellable;
 
   char *url;
   CpChannel *channel;
@@ -178,7 +186,10 @@ complete_waiters (CpClient     *self,
   for (guint i = 0; i < tasks->len; i++)
     {
       GTask *task = g_ptr_array_index (tasks, i);
+      GSource *cancel_source = g_task_get_task_data (task);
 
+      if (cancel_source != NULL)
+        g_source_destroy (cancel_source);
       if (error != NULL)
         g_task_return_error (task, g_error_copy (error));
       else
@@ -290,17 +301,25 @@ health_changed_cb (CpHealthMonitor *monitor,
     }
 }
 
-static gboolean
-ready_timeout_cb (gpointer user_data)
+/* No good health report came in time. */
+static void
+fail_not_ready (CpClient *self)
 {
-  CpClient *self = user_data;
   const char *reason = self->monitor != NULL ? cp_health_monitor_get_reason (self->monitor) : NULL;
 
-  g_clear_pointer (&self->ready_timeout, g_source_unref);
   fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
                            "plugin server %s did not report healthy within %u ms%s%s",
                            self->url, self->health_timeout_ms,
                            reason != NULL ? ": " : "", reason != NULL ? reason : ""));
+}
+
+static gboolean
+ready_timeout_cb (gpointer user_data)
+{
+  CpClient *self = user_data;
+
+  g_clear_pointer (&self->ready_timeout, g_source_unref);
+  fail_not_ready (self);
   return G_SOURCE_REMOVE;
 }
 
@@ -365,6 +384,8 @@ accept_response (CpClient             *self,
   return TRUE;
 }
 
+static void start_monitor (CpClient *self);
+
 static void
 connected (CpClient  *self,
            Attempt   *a)
@@ -385,7 +406,16 @@ connected (CpClient  *self,
       become_ready (self);
       return;
     }
+  if (!self->sync_connect)
+    start_monitor (self);
+}
 
+/* Starts the health monitor, whose first good report makes a connected
+ * client ready, in the client's context. */
+static void
+start_monitor (CpClient *self)
+{
+  g_main_context_push_thread_default (self->context);
   self->monitor = g_object_new (CP_TYPE_HEALTH_MONITOR,
                                 "channel", self->channel,
                                 "interval-ms", self->health_interval_ms,
@@ -398,20 +428,21 @@ connected (CpClient  *self,
   g_source_set_static_name (self->ready_timeout, "[connectplugin] client ready timeout");
   g_source_attach (self->ready_timeout, self->context);
   cp_health_monitor_start (self->monitor);
+  g_main_context_pop_thread_default (self->context);
 }
 
+/* The handshake's answer, or its error. Takes all three. */
 static void
-handshake_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
+handshake_done (Attempt   *attempt,
+                CpMessage *answer,
+                GError    *call_error)
 {
-  g_autoptr(Attempt) a = user_data;
+  g_autoptr(Attempt) a = attempt;
   CpClient *self = a->self;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = call_error;
+  g_autoptr(CpMessage) response = answer;
   const char *url = a->urls[a->index];
 
-  response = cp_channel_call_finish (CP_CHANNEL (source), result, &error);
   if (!attempt_is_current (a))
     return;
 
@@ -448,6 +479,17 @@ handshake_cb (GObject      *source,
 }
 
 static void
+handshake_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GError *error = NULL;
+  CpMessage *response = cp_channel_call_finish (CP_CHANNEL (source), result, &error);
+
+  handshake_done (user_data, response, error);
+}
+
+static void
 try_url (Attempt *a)
 {
   CpClient *self = a->self;
@@ -458,7 +500,11 @@ try_url (Attempt *a)
   const char *url = a->urls[a->index];
 
   g_clear_object (&a->channel);
+  /* The channel outlives this attempt, and belongs to the client's context
+   * (libsoup's session keeps the one it was made in). */
+  g_main_context_push_thread_default (self->context);
   a->channel = cp_discovery_create_channel (self->discovery, url, &error);
+  g_main_context_pop_thread_default (self->context);
   if (a->channel == NULL)
     {
       g_prefix_error (&error, "cannot reach %s: ", url);
@@ -482,6 +528,20 @@ try_url (Attempt *a)
 
   cp_call_options_set_timeout_ms (options, self->handshake_timeout_ms > 0
                                              ? (gint64) self->handshake_timeout_ms : -1);
+  if (self->sync_connect)
+    {
+      /* cp_channel_call_sync() returns once libsoup let go of the message,
+       * so nothing of it is left behind in cp_client_connect_sync()'s
+       * private context. */
+      GError *call_error = NULL;
+      CpMessage *response = cp_channel_call_sync (a->channel, CP_PROCEDURE_HANDSHAKE,
+                                                  CP_MESSAGE (request),
+                                                  CP_TYPE_HANDSHAKE_RESPONSE, options,
+                                                  self->sync_cancellable, &call_error);
+
+      handshake_done (a, response, call_error);
+      return;
+    }
   cp_channel_call_async (a->channel, CP_PROCEDURE_HANDSHAKE, CP_MESSAGE (request),
                          CP_TYPE_HANDSHAKE_RESPONSE, options, self->attempt_cancellable,
                          handshake_cb, a);
@@ -555,11 +615,49 @@ discovery_changed_cb (CpDiscovery *discovery,
 
 /* ---- public API ---- */
 
+/* A connect_async () caller whose cancellable fired: its wait ends (the
+ * attempt goes on for the others). */
+static gboolean
+waiter_cancelled_cb (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = g_object_ref (user_data);
+  CpClient *self = g_task_get_source_object (task);
+
+  if (g_ptr_array_remove (self->connect_waiters, task))
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                             "the connection wait was cancelled");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+destroy_cancel_source (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+static void
+add_waiter (CpClient *self,
+            GTask    *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (cancellable != NULL)
+    {
+      GSource *source = g_cancellable_source_new (cancellable);
+
+      g_task_set_task_data (task, source, destroy_cancel_source);
+      g_task_attach_source (task, source, (GSourceFunc) (void (*) (void)) waiter_cancelled_cb);
+    }
+  g_ptr_array_add (self->connect_waiters, g_object_ref (task));
+}
+
 /**
  * cp_client_connect_async:
  * @client: a [class@ConnectPlugin.Client]
- * @cancellable: (nullable): a [class@Gio.Cancellable] (cancels the wait; the
- *   connection attempt goes on for other callers)
+ * @cancellable: (nullable): a [class@Gio.Cancellable] (ends this caller's wait
+ *   with %G_IO_ERROR_CANCELLED; the connection attempt goes on for the others)
  * @callback: (scope async): called when the client is ready or failed
  * @user_data: (closure): data for @callback
  *
@@ -581,7 +679,8 @@ cp_client_connect_async (CpClient            *client,
 
   task = g_task_new (client, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_client_connect_async);
-  g_task_set_return_on_cancel (task, TRUE);
+  if (g_task_return_error_if_cancelled (task))
+    return;
 
   switch (client->state)
     {
@@ -595,15 +694,15 @@ cp_client_connect_async (CpClient            *client,
     case CP_CLIENT_STATE_CONNECTING:
     case CP_CLIENT_STATE_RECONNECTING:
     case CP_CLIENT_STATE_CONNECTED:
-      g_ptr_array_add (client->connect_waiters, g_object_ref (task));
+      add_waiter (client, task);
       return;
     case CP_CLIENT_STATE_CREATED:
-      g_ptr_array_add (client->connect_waiters, g_object_ref (task));
+      add_waiter (client, task);
       begin_connect (client, CP_CLIENT_STATE_CONNECTING);
       return;
     case CP_CLIENT_STATE_FAILED:
     default:
-      g_ptr_array_add (client->connect_waiters, g_object_ref (task));
+      add_waiter (client, task);
       begin_connect (client, CP_CLIENT_STATE_RECONNECTING);
       return;
     }
@@ -629,12 +728,132 @@ cp_client_connect_finish (CpClient      *client,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-static void
-sync_cb (GObject      *source,
-         GAsyncResult *result,
-         gpointer      user_data)
+/* The context a blocking connect runs: a private one; or, for an
+ * in-process server this thread serves, the server's, so that it can
+ * answer (as cp_channel_call_sync () does). Acquired. */
+static GMainContext *
+sync_context_new (CpClient *self)
 {
-  *(GAsyncResult **) user_data = g_object_ref (result);
+  GMainContext *context = NULL;
+
+  if (CP_IS_IN_PROCESS_DISCOVERY (self->discovery))
+    {
+      CpRpcServer *server = cp_in_process_discovery_get_server (CP_IN_PROCESS_DISCOVERY (self->discovery));
+      GMainContext *server_context = server != NULL ? cp_rpc_server_get_context (server) : NULL;
+      g_autoptr(GMainContext) thread_default = g_main_context_ref_thread_default ();
+
+      if (server_context != NULL &&
+          (g_main_context_is_owner (server_context) || server_context == thread_default) &&
+          g_main_context_acquire (server_context))
+        context = g_main_context_ref (server_context);
+    }
+  if (context == NULL)
+    {
+      context = g_main_context_new ();
+      g_main_context_acquire (context);
+    }
+  return context;
+}
+
+static gboolean
+sync_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  CpClient *self = user_data;
+
+  if (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
+    fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the connection was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+sync_wake_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits @ms in @context, or until @cancellable fires. */
+static void
+sync_sleep (GMainContext *context,
+            guint         ms,
+            GCancellable *cancellable)
+{
+  gboolean woken = FALSE;
+  GSource *timer = g_timeout_source_new (ms);
+  GSource *cancel = g_cancellable_source_new (cancellable);
+
+  g_source_set_callback (timer, sync_wake_cb, &woken, NULL);
+  g_source_set_static_name (timer, "[connectplugin] connect_sync health wait");
+  g_source_attach (timer, context);
+  g_source_set_callback (cancel, (GSourceFunc) (void (*) (void)) sync_wake_cb, &woken, NULL);
+  g_source_attach (cancel, context);
+  while (!woken)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  g_source_destroy (cancel);
+  g_source_unref (cancel);
+}
+
+#define SYNC_CHECK_FIRST_DELAY_MS 20
+#define SYNC_CHECK_MAX_DELAY_MS   500
+
+/* A connected client waits for its first good health report: its monitor
+ * runs in the client's context, which is not iterated here, so Check is
+ * asked (blocking) until the answer is good or the health timeout is over. */
+static void
+sync_wait_healthy (CpClient     *self,
+                   GMainContext *context,
+                   GCancellable *cancellable)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) self->health_timeout_ms * 1000;
+  guint delay_ms = SYNC_CHECK_FIRST_DELAY_MS;
+  gboolean first = TRUE;
+
+  start_monitor (self);
+  while (self->state == CP_CLIENT_STATE_CONNECTED)
+    {
+      g_autoptr(CpHealthCheckRequest) request = cp_health_check_request_new ();
+      g_autoptr(CpCallOptions) options = cp_call_options_new ();
+      g_autoptr(CpMessage) response = NULL;
+      g_autoptr(GError) error = NULL;
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      g_autoptr(CpChannel) channel = g_object_ref (self->channel);
+
+      if (left_ms <= 0 && !first)
+        {
+          fail_not_ready (self);
+          return;
+        }
+      first = FALSE;
+      cp_health_check_request_set_service (request, cp_health_monitor_get_service (self->monitor));
+      cp_call_options_set_timeout_ms (options, MAX (left_ms, 1));
+      response = cp_channel_call_sync (channel, CP_PROCEDURE_HEALTH_CHECK, CP_MESSAGE (request),
+                                       CP_TYPE_HEALTH_CHECK_RESPONSE, options, cancellable, &error);
+      if (self->state != CP_CLIENT_STATE_CONNECTED)
+        return;   /* closed meanwhile (from another context's callback) */
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the connection was cancelled"));
+          return;
+        }
+      if (response == NULL && !g_error_matches (error, CP_ERROR, CP_ERROR_NOT_FOUND) &&
+          !g_error_matches (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED))
+        {
+          fail (self, g_error_new (error->domain, error->code,
+                                   "plugin server %s: health check failed: %s",
+                                   self->url, error->message));
+          return;
+        }
+      /* A good report makes the client ready (health_changed_cb ()). */
+      cp_health_monitor_apply_check (self->monitor, response, error);
+      if (self->state != CP_CLIENT_STATE_CONNECTED)
+        return;
+      left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      sync_sleep (context, (guint) CLAMP (left_ms, 0, (gint64) delay_ms), cancellable);
+      delay_ms = MIN (delay_ms * 2, SYNC_CHECK_MAX_DELAY_MS);
+    }
 }
 
 /**
@@ -643,17 +862,24 @@ sync_cb (GObject      *source,
  * @cancellable: (nullable): a [class@Gio.Cancellable]
  * @error: return location for a [struct@GLib.Error]
  *
- * Connects, blocking. Iterates the client's [struct@GLib.MainContext] (the
- * thread-default one when it was made) until done, so call it from that
- * context's thread, outside of a callback that must not be re-entered.
+ * Connects, blocking: discovers the server, handshakes and waits for a good
+ * health report. Returns %TRUE at once when the client is ready. After a
+ * failure it connects again (state `RECONNECTING`).
  *
- * Unlike [method@ConnectPlugin.Channel.call_sync], this does not run a private context:
- * other sources of the client's context are dispatched meanwhile. What the
- * connection sets up lives on after it returns and must keep running in
- * the client's context (the health monitor's `Watch` stream, whose first
- * report makes the client ready; a launched plugin's output and exit
- * watch), and a plugin server run by the same context must be able to
- * answer.
+ * As GIO's synchronous calls do, it runs a private [struct@GLib.MainContext]
+ * while it waits, so no other source of the caller's context is dispatched
+ * meanwhile. (For a [class@ConnectPlugin.InProcessDiscovery] whose server
+ * this thread serves, the server's context is iterated instead, so that the
+ * server can answer.) What the connection leaves running goes on in the
+ * client's context: the health monitor's `Watch` stream, and a launched
+ * plugin's output and exit watch, which are moved there before it returns.
+ * It asks the health `Check` method for the first report, again until the
+ * answer is good or [property@ConnectPlugin.Client:health-timeout-ms] is over.
+ *
+ * While an attempt started by [method@ConnectPlugin.Client.connect_async] is
+ * under way, it fails with %CP_ERROR_FAILED_PRECONDITION: wait for that one
+ * asynchronously. Cancelling @cancellable ends the attempt (state `FAILED`,
+ * %G_IO_ERROR_CANCELLED).
  *
  * Returns: %TRUE when the client is ready
  */
@@ -662,14 +888,91 @@ cp_client_connect_sync (CpClient      *client,
                         GCancellable  *cancellable,
                         GError       **error)
 {
-  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(GMainContext) context = NULL;
+  g_autoptr(CpClient) self = NULL;
+  GSource *cancel_source = NULL;
 
   g_return_val_if_fail (CP_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
 
-  cp_client_connect_async (client, cancellable, sync_cb, &result);
-  while (result == NULL)
-    g_main_context_iteration (client->context, TRUE);
-  return cp_client_connect_finish (client, result, error);
+  switch (client->state)
+    {
+    case CP_CLIENT_STATE_READY:
+      return TRUE;
+    case CP_CLIENT_STATE_CLOSED:
+      g_set_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION, "the client is closed");
+      return FALSE;
+    case CP_CLIENT_STATE_CONNECTING:
+    case CP_CLIENT_STATE_RECONNECTING:
+    case CP_CLIENT_STATE_CONNECTED:
+      g_set_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                   "a connection attempt started by cp_client_connect_async() is under way; "
+                   "wait for it with cp_client_connect_async()");
+      return FALSE;
+    default:
+      break;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  self = g_object_ref (client);
+  context = sync_context_new (self);
+  g_main_context_push_thread_default (context);
+  if (cancellable != NULL)
+    {
+      cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (cancel_source, (GSourceFunc) (void (*) (void)) sync_cancelled_cb,
+                             self, NULL);
+      g_source_attach (cancel_source, context);
+    }
+
+  /* Discovery and handshake, in @context. */
+  self->sync_connect = TRUE;
+  g_set_object (&self->sync_cancellable, cancellable);
+  begin_connect (self, self->state == CP_CLIENT_STATE_CREATED ? CP_CLIENT_STATE_CONNECTING
+                                                               : CP_CLIENT_STATE_RECONNECTING);
+  while (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
+    g_main_context_iteration (context, TRUE);
+  self->sync_connect = FALSE;
+  g_clear_object (&self->sync_cancellable);
+
+  /* A launched plugin goes on in the client's context: its output, its
+   * exit (also after a failure: a start-up timeout still has to end it). */
+  if (CP_IS_PROCESS_DISCOVERY (self->discovery))
+    cp_process_discovery_move_launch (CP_PROCESS_DISCOVERY (self->discovery), context, self->context);
+
+  if (self->state == CP_CLIENT_STATE_CONNECTED)
+    sync_wait_healthy (self, context, cancellable);
+
+  if (cancel_source != NULL)
+    {
+      g_source_destroy (cancel_source);
+      g_source_unref (cancel_source);
+    }
+  /* What was cancelled or completed in @context finishes here (the
+   * discovery's result, a cancelled exit wait). */
+  for (guint i = 0; i < 100 && g_main_context_pending (context); i++)
+    g_main_context_iteration (context, FALSE);
+  g_main_context_pop_thread_default (context);
+  g_main_context_release (context);
+
+  switch (self->state)
+    {
+    case CP_CLIENT_STATE_READY:
+      return TRUE;
+    case CP_CLIENT_STATE_FAILED:
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (error != NULL)
+        *error = g_error_copy (self->error);
+      return FALSE;
+    default:
+      /* Closed meanwhile, or a notify handler changed the state. */
+      g_set_error (error, CP_ERROR, CP_ERROR_ABORTED,
+                   "the connection was interrupted (the client is %s)",
+                   self->state == CP_CLIENT_STATE_CLOSED ? "closed" : "no longer connecting");
+      return FALSE;
+    }
 }
 
 /* "kv.v1.KVService" and "/kv.v1.KVService/" name the same service. */

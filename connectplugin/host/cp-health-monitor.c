@@ -1,7 +1,7 @@
 /* cp-health-monitor.c: follows the health of a plugin server
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
-#include "cp-health-monitor.h"
+#include "cp-health-monitor-private.h"
 #include "cp-host-enum-types.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
@@ -246,30 +246,18 @@ check_cb (GObject      *source,
       (self->cancellable != NULL && g_cancellable_is_cancelled (self->cancellable)))
     return;
 
-  if (response != NULL)
-    apply_status (self, cp_health_check_response_get_status (CP_HEALTH_CHECK_RESPONSE (response)));
-  else if (g_error_matches (error, CP_ERROR, CP_ERROR_NOT_FOUND))
-    apply_status (self, CP_SERVING_STATUS_SERVICE_UNKNOWN);
-  else if (g_error_matches (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED))
+  if (g_error_matches (error, CP_ERROR, CP_ERROR_CANCELED))
+    return;
+  if (g_error_matches (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED))
     {
       /* It answers, but has no Check to read. */
       self->failures = 0;
       if (self->mode == CP_HEALTH_MODE_POLLING)
         apply (self, CP_SERVING_STATUS_UNSPECIFIED, CP_HEALTH_STATE_HEALTHY,
                "the server has no health service");
+      return;
     }
-  else if (g_error_matches (error, CP_ERROR, CP_ERROR_CANCELED))
-    return;
-  else
-    {
-      g_autofree char *reason = g_strdup_printf ("health check failed: %s", error->message);
-
-      self->failures++;
-      apply (self, self->status,
-             self->failures >= self->failure_threshold ? CP_HEALTH_STATE_UNHEALTHY
-                                                       : CP_HEALTH_STATE_DEGRADED,
-             reason);
-    }
+  cp_health_monitor_apply_check (self, response, error);
 }
 
 static void
@@ -535,6 +523,36 @@ cp_health_monitor_new (CpChannel  *channel,
                        "channel", channel,
                        "service", service != NULL ? service : "",
                        NULL);
+}
+
+void
+cp_health_monitor_apply_check (CpHealthMonitor *self,
+                               CpMessage       *response,
+                               const GError    *error)
+{
+  g_return_if_fail (CP_IS_HEALTH_MONITOR (self));
+  g_return_if_fail ((response != NULL) != (error != NULL));
+
+  if (response != NULL)
+    apply_status (self, cp_health_check_response_get_status (CP_HEALTH_CHECK_RESPONSE (response)));
+  else if (g_error_matches (error, CP_ERROR, CP_ERROR_NOT_FOUND))
+    apply_status (self, CP_SERVING_STATUS_SERVICE_UNKNOWN);
+  else if (g_error_matches (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED))
+    {
+      self->failures = 0;
+      apply (self, CP_SERVING_STATUS_UNSPECIFIED, CP_HEALTH_STATE_HEALTHY,
+             "the server has no health Check");
+    }
+  else
+    {
+      g_autofree char *reason = g_strdup_printf ("health check failed: %s", error->message);
+
+      self->failures++;
+      apply (self, self->status,
+             self->failures >= self->failure_threshold ? CP_HEALTH_STATE_UNHEALTHY
+                                                       : CP_HEALTH_STATE_DEGRADED,
+             reason);
+    }
 }
 
 /**

@@ -5,6 +5,8 @@
 
 #include <glib.h>
 
+#include "cp-process-discovery.h"
+
 G_BEGIN_DECLS
 
 /* Replaces the string vector *@field with a copy of @value unless they are
@@ -23,5 +25,14 @@ cp_host_strv_replace (GStrv              *field,
   *field = g_strdupv ((char **) value);
   return TRUE;
 }
+
+/* For cp_client_connect_sync (), which launches in a private context:
+ * moves the sources of @self's current launch (its output pipes, exit
+ * wait, port probe and start-up timers) from @from to @to, keeping the
+ * time the timers had left. Does nothing unless the launch runs in @from.
+ * (cp-process-launch.c) */
+void cp_process_discovery_move_launch (CpProcessDiscovery *self,
+                                       GMainContext       *from,
+                                       GMainContext       *to);
 
 G_END_DECLS

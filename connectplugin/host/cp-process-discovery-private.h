@@ -27,12 +27,16 @@ typedef struct {
 /* One launched child process. Outlives the discovery if need be: the
  * pending wait/read operations hold references, and find self == NULL.
  * Its sources (output pipes, exit wait, start-up timers) are in @context,
- * the thread-default context it was launched from. */
+ * the thread-default context it was launched from, or the one
+ * cp_process_discovery_move_launch () moved them to. */
 typedef struct {
   CpProcessDiscovery *self;     /* NULL once detached */
   GMainContext *context;
   GSubprocess *proc;
   GCancellable *cancellable;    /* of the pipe readers and the probe */
+  GCancellable *wait_cancellable;   /* of the exit wait (ended by a move) */
+  GCancellable *probe_cancellable;  /* of the probe in flight (ended by a move) */
+  gboolean probe_pending;       /* a connection attempt is in flight */
   LaunchPipe out;
   LaunchPipe err;
   char *pid;
@@ -140,6 +144,8 @@ void     cp_process_maybe_restart    (CpProcessDiscovery *self,
 
 /* cp-process-launch.c */
 Launch  *cp_process_launch_ref       (Launch             *launch);
+/* Ends the launch's reading and probing (its cancellables). */
+void     cp_process_launch_cancel    (Launch             *launch);
 void     cp_process_launch_unref     (Launch             *launch);
 /* Launches the child: state STARTING, self->launch set. */
 gboolean cp_process_launch           (CpProcessDiscovery *self,

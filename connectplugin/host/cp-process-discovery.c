@@ -448,7 +448,7 @@ cp_process_discovery_dispose (GObject *object)
       /* Nobody asked it to stop: ask it now, without waiting. Its wait
        * callback cleans up once it is gone. */
       launch->self = NULL;
-      g_cancellable_cancel (launch->cancellable);
+      cp_process_launch_cancel (launch);
       if (!launch->exited)
         g_subprocess_send_signal (launch->proc, SIGTERM);
       cp_process_launch_unref (launch);

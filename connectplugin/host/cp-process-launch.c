@@ -7,8 +7,9 @@
  * the address it announces on its standard output (or, in port mode,
  * probing the port until it accepts), forwarding its output to the host's
  * log line by line (pollable pipe sources in the context it was launched
- * from; a line is cut at 64 KiB), and noticing its exit (once its standard
- * error is drained).
+ * from; a line is cut at 64 KiB), noticing its exit (once its standard
+ * error is drained), and moving all that to another context (for
+ * cp_client_connect_sync (), which launches in a private one).
  */
 #include <errno.h>
 #include <signal.h>
@@ -20,6 +21,7 @@
 #endif
 
 #include "cp-process-discovery-private.h"
+#include "cp-host-private.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
 #include "cp-runtime-identity-private.h"
@@ -51,6 +53,8 @@ launch_clear (gpointer data)
   cp_process_clear_source (&launch->probe_retry);
   g_clear_object (&launch->proc);
   g_clear_object (&launch->cancellable);
+  g_clear_object (&launch->wait_cancellable);
+  g_clear_object (&launch->probe_cancellable);
   for (LaunchPipe *pipe = &launch->out; pipe != NULL; pipe = pipe == &launch->out ? &launch->err : NULL)
     {
       cp_process_clear_source (&pipe->source);
@@ -67,6 +71,14 @@ launch_clear (gpointer data)
   g_free (launch->tmpdir);
   g_free (launch->pid);
   g_free (launch->last_stderr);
+}
+
+void
+cp_process_launch_cancel (Launch *launch)
+{
+  g_cancellable_cancel (launch->cancellable);
+  if (launch->probe_cancellable != NULL)
+    g_cancellable_cancel (launch->probe_cancellable);
 }
 
 Launch *
@@ -125,7 +137,7 @@ start_failed (CpProcessDiscovery *self,
     {
       /* Detach it: its wait callback only cleans up. */
       launch->self = NULL;
-      g_cancellable_cancel (launch->cancellable);
+      cp_process_launch_cancel (launch);
       if (!launch->exited)
         g_subprocess_force_exit (launch->proc);
       self->launch = NULL;
@@ -454,8 +466,9 @@ wait_cb (GObject      *source,
   g_autoptr(Launch) launch = user_data;
   CpProcessDiscovery *self = launch->self;
 
-  /* The wait never fails without a cancellable. */
-  g_subprocess_wait_finish (launch->proc, result, NULL);
+  /* It fails only when a move cancelled it (and waits again elsewhere). */
+  if (!g_subprocess_wait_finish (launch->proc, result, NULL))
+    return;
   launch->exited = TRUE;
   if (self == NULL || self->launch != launch)
     return;
@@ -475,8 +488,10 @@ wait_cb (GObject      *source,
 static void
 launch_wait (Launch *launch)
 {
+  g_clear_object (&launch->wait_cancellable);
+  launch->wait_cancellable = g_cancellable_new ();
   g_main_context_push_thread_default (launch->context);
-  g_subprocess_wait_async (launch->proc, NULL, wait_cb,
+  g_subprocess_wait_async (launch->proc, launch->wait_cancellable, wait_cb,
                            cp_process_launch_ref (launch));
   g_main_context_pop_thread_default (launch->context);
 }
@@ -516,6 +531,10 @@ probe_cb (GObject      *source,
   g_autoptr(GError) error = NULL;
 
   connection = g_socket_client_connect_finish (G_SOCKET_CLIENT (source), result, &error);
+  /* Cancelled: the launch ended, or a move probes again elsewhere. */
+  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+    return;
+  launch->probe_pending = FALSE;
   if (!probing (launch))
     return;
   if (connection != NULL)
@@ -540,10 +559,82 @@ probe (Launch *launch)
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, launch->port);
 
+  g_clear_object (&launch->probe_cancellable);
+  launch->probe_cancellable = g_cancellable_new ();
+  launch->probe_pending = TRUE;
   g_main_context_push_thread_default (launch->context);
-  g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (address), launch->cancellable,
+  g_socket_client_connect_async (client, G_SOCKET_CONNECTABLE (address), launch->probe_cancellable,
                                  probe_cb, cp_process_launch_ref (launch));
   g_main_context_pop_thread_default (launch->context);
+}
+
+/* ---- moving to another context ---- */
+
+/* The milliseconds @source has left before it is due (0: due now). */
+static guint
+ms_left (GSource *source)
+{
+  gint64 ready = g_source_get_ready_time (source);
+  gint64 now = g_get_monotonic_time ();
+
+  if (ready < 0 || ready <= now)
+    return 0;
+  return (guint) MIN ((ready - now + 999) / 1000, (gint64) G_MAXUINT);
+}
+
+void
+cp_process_discovery_move_launch (CpProcessDiscovery *self,
+                                  GMainContext       *from,
+                                  GMainContext       *to)
+{
+  Launch *launch;
+
+  g_return_if_fail (CP_IS_PROCESS_DISCOVERY (self));
+
+  launch = self->launch;
+  if (launch == NULL || launch->context != from || from == to)
+    return;
+
+  g_debug ("plugin %s (pid %s): moving its launch to another context", self->name, launch->pid);
+  g_main_context_unref (launch->context);
+  launch->context = g_main_context_ref (to);
+
+  for (LaunchPipe *pipe = &launch->out; pipe != NULL; pipe = pipe == &launch->out ? &launch->err : NULL)
+    if (pipe->source != NULL)
+      pipe_watch (launch, pipe);
+
+  /* The old wait ends cancelled in @from (wait_cb ignores it). */
+  if (!launch->exited)
+    {
+      g_cancellable_cancel (launch->wait_cancellable);
+      launch_wait (launch);
+    }
+  if (launch->exit_grace != NULL)
+    {
+      guint ms = ms_left (launch->exit_grace);
+
+      cp_process_clear_source (&launch->exit_grace);
+      launch->exit_grace = launch_timeout (launch, ms, exit_grace_cb);
+    }
+  if (launch->probe_retry != NULL)
+    {
+      guint ms = ms_left (launch->probe_retry);
+
+      cp_process_clear_source (&launch->probe_retry);
+      launch->probe_retry = launch_timeout (launch, ms, probe_retry_cb);
+    }
+  if (launch->probe_pending)
+    {
+      g_cancellable_cancel (launch->probe_cancellable);
+      probe (launch);
+    }
+  if (self->start_timeout != NULL)
+    {
+      guint ms = ms_left (self->start_timeout);
+
+      cp_process_clear_source (&self->start_timeout);
+      self->start_timeout = start_timeout_new (self, launch, ms);
+    }
 }
 
 /* A TCP port on 127.0.0.1 that is free now, for a plugin told to listen

@@ -1,6 +1,7 @@
 /* test-host-client.c: CpClient, static and in-process discovery
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
+#include <signal.h>
 #include <string.h>
 
 #include "host-test-util.h"
@@ -769,14 +770,18 @@ test_stream_outlives_call_timeout (void)
   gboolean closed = FALSE, elapsed = FALSE;
   guint n_messages = 0;
   gint64 channel_timeout;
+  Connect c;
 
   url = cp_server_listen (server, "127.0.0.1:0", &error);
   g_assert_no_error (error);
   client = cp_client_new (url);
   cp_client_set_plugins (client, plugins);
   g_object_set (client, "call-timeout-ms", 100, NULL);
-  g_assert_true (cp_client_connect_sync (client, NULL, &error));
-  g_assert_no_error (error);
+  /* The server runs in this thread's context: connect_sync () would not
+   * let it answer. */
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  connect_clear (&c, client);
   g_object_get (cp_client_get_channel (client), "timeout-ms", &channel_timeout, NULL);
   g_assert_cmpint (channel_timeout, ==, 100);
   proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_ECHO_SERVICE_PROXY, &error);
@@ -799,6 +804,143 @@ test_stream_outlives_call_timeout (void)
   g_signal_handlers_disconnect_by_data (stream, &closed);
   close_client (client);
   cp_server_close (server);
+}
+
+static CpProcessDiscovery *
+fake_plugin_discovery_new (const char *mode)
+{
+  const char *argv[] = { FAKE_PLUGIN_PATH, mode, NULL };
+
+  return g_object_new (CP_TYPE_PROCESS_DISCOVERY, "argv", argv, "name", mode,
+                       "restart-policy", CP_RESTART_NEVER,
+                       "startup-mode", g_str_equal (mode, "port-serve") ? CP_STARTUP_MODE_PORT
+                                                                       : CP_STARTUP_MODE_STDOUT_LINE,
+                       NULL);
+}
+
+static CpClient *
+fake_plugin_client_new (CpProcessDiscovery *discovery)
+{
+  CpClient *client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
+  const char *plugins[] = { "echo", NULL };
+
+  cp_client_set_plugins (client, plugins);
+  g_object_set (client, "auto-reconnect", FALSE, NULL);
+  return client;
+}
+
+/* connect_sync () runs a context of its own: the caller's sources wait.
+ * What it set up (the launched plugin's exit watch, the health Watch) then
+ * runs in the client's context. */
+static void
+test_connect_sync_private_context (gconstpointer data)
+{
+  const char *mode = data;
+  g_autoptr(CpProcessDiscovery) discovery = fake_plugin_discovery_new (mode);
+  g_autoptr(CpClient) client = fake_plugin_client_new (discovery);
+  g_autoptr(GError) error = NULL;
+  gboolean idle_ran = FALSE;
+  GPid pid;
+
+  g_idle_add (set_flag, &idle_ran);
+  g_assert_true (cp_client_connect_sync (client, NULL, &error));
+  g_assert_no_error (error);
+  g_assert_false (idle_ran);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_READY);
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_RUNNING);
+  g_assert_cmpint (cp_health_monitor_get_mode (cp_client_get_health_monitor (client)), ==,
+                   CP_HEALTH_MODE_WATCHING);
+  HOST_TEST_WAIT_UNTIL (idle_ran);
+
+  /* The exit is noticed in this context: by the discovery (the moved exit
+   * wait) and by the client (its health Watch breaks). */
+  pid = cp_process_discovery_get_pid (discovery);
+  g_assert_cmpint (pid, >, 0);
+  g_assert_cmpint (kill (pid, SIGKILL), ==, 0);
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_EXITED);
+  HOST_TEST_WAIT_UNTIL (cp_client_get_state (client) == CP_CLIENT_STATE_FAILED);
+  g_assert_error (cp_client_get_error (client), CP_ERROR, CP_ERROR_UNAVAILABLE);
+  close_client (client);
+}
+
+typedef struct {
+  GCancellable *cancellable;
+  guint delay_ms;
+} CancelLater;
+
+static gpointer
+cancel_later_thread (gpointer data)
+{
+  CancelLater *later = data;
+
+  g_usleep (later->delay_ms * 1000);
+  g_cancellable_cancel (later->cancellable);
+  return NULL;
+}
+
+/* Cancelling connect_sync () from another thread ends its attempt; the
+ * plugin it launched goes on in the client's context, where its start-up
+ * timeout ends it. While an asynchronous attempt runs, connect_sync ()
+ * refuses. */
+static void
+test_connect_sync_cancel (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = fake_plugin_discovery_new ("never-announce");
+  g_autoptr(CpClient) client = fake_plugin_client_new (discovery);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  CancelLater later = { cancellable, 300 };
+  GThread *thread;
+  gint64 started = g_get_monotonic_time ();
+  Connect c;
+
+  g_object_set (discovery, "start-timeout-ms", 1500, NULL);
+  thread = g_thread_new ("cancel-later", cancel_later_thread, &later);
+  g_assert_false (cp_client_connect_sync (client, cancellable, &error));
+  g_thread_join (thread);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (g_get_monotonic_time () - started, <, 1500 * 1000);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_FAILED);
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STARTING);
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_EXITED);
+  g_clear_error (&error);
+
+  /* An asynchronous attempt is under way: no second one. */
+  connect_init (&c, client);
+  cp_client_connect_async (client, NULL, connect_cb, &c);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_RECONNECTING);
+  g_assert_false (cp_client_connect_sync (client, NULL, &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION);
+  close_client (client);
+  host_test_wait_flag (&c.done);
+  connect_clear (&c, client);
+}
+
+/* connect_async ()'s cancellable ends that caller's wait at once; the
+ * attempt goes on for the others. */
+static void
+test_connect_async_cancel_wait (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = fake_plugin_discovery_new ("never-announce");
+  g_autoptr(CpClient) client = fake_plugin_client_new (discovery);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Connect mine, other;
+
+  connect_init (&mine, client);
+  connect_init (&other, client);
+  cp_client_connect_async (client, cancellable, connect_cb, &mine);
+  cp_client_connect_async (client, NULL, connect_cb, &other);
+  g_cancellable_cancel (cancellable);
+  host_test_wait_flag (&mine.done);
+  g_assert_false (mine.ok);
+  g_assert_error (mine.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (mine.state_at_callback, ==, CP_CLIENT_STATE_CONNECTING);
+  g_assert_false (other.done);
+  close_client (client);
+  host_test_wait_flag (&other.done);
+  g_assert_error (other.error, CP_ERROR, CP_ERROR_CANCELED);
+  connect_clear (&mine, client);
+  connect_clear (&other, client);
 }
 
 static void
@@ -841,6 +983,12 @@ main (int    argc,
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
+  g_test_add_data_func ("/host/client/connect-sync/private-context/stdout-line", "serve",
+                        test_connect_sync_private_context);
+  g_test_add_data_func ("/host/client/connect-sync/private-context/port", "port-serve",
+                        test_connect_sync_private_context);
+  g_test_add_func ("/host/client/connect-sync/cancel", test_connect_sync_cancel);
+  g_test_add_func ("/host/client/connect-async/cancel-wait", test_connect_async_cancel_wait);
   g_test_add_func ("/host/client/self-id", test_self_id);
   g_test_add_func ("/host/client/stream-outlives-call-timeout", test_stream_outlives_call_timeout);
   g_test_add_func ("/host/client/handshake/wrong-cookie", test_wrong_cookie);
