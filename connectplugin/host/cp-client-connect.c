@@ -1,0 +1,860 @@
+/* cp-client-connect.c: how a CpClient connects
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * One unit of CpClient (see cp-client-private.h): an attempt runs
+ * discovery → handshake (each endpoint in turn) → the first health report;
+ * connect_async () callers wait on it, connect_sync () runs it in a private
+ * context and moves what outlives it to the client's; a failure, the
+ * plugin becoming unhealthy or the discovery's "changed" ends it.
+ */
+#include "cp-client-private.h"
+#include "cp-health-monitor-private.h"
+#include "cp-host-enum-types.h"
+#include "cp-in-process-discovery.h"
+#include "cp-process-discovery.h"
+#include "cp-rpc-server-private.h"
+#include "cp-error.h"
+#include "cp-host-private.h"
+#include "cp-plugin-constants.h"
+
+/* One connection attempt: stale callbacks (attempt != self->attempt) only
+ * clean up. */
+typedef struct {
+  CpClient *self;     /* strong */
+  guint attempt;
+  GStrv urls;
+  guint index;
+  CpChannel *channel;
+} Attempt;
+
+static void
+attempt_free (Attempt *a)
+{
+  g_clear_object (&a->self);
+  g_clear_pointer (&a->urls, g_strfreev);
+  g_clear_object (&a->channel);
+  g_free (a);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (Attempt, attempt_free)
+
+static gboolean
+attempt_is_current (Attempt *a)
+{
+  return a->attempt == a->self->attempt &&
+         (a->self->state == CP_CLIENT_STATE_CONNECTING ||
+          a->self->state == CP_CLIENT_STATE_RECONNECTING);
+}
+
+/* ---- state ---- */
+
+void
+cp_client_set_state (CpClient      *self,
+           CpClientState  state)
+{
+  if (self->state == state)
+    return;
+  g_debug ("client: state %d → %d", self->state, state);
+  self->state = state;
+  cp_client_notify (self, PROP_STATE);
+}
+
+void
+cp_client_complete_waiters (CpClient     *self,
+                  const GError *error)
+{
+  g_autoptr(GPtrArray) tasks = g_steal_pointer (&self->connect_waiters);
+
+  self->connect_waiters = g_ptr_array_new_with_free_func (g_object_unref);
+  for (guint i = 0; i < tasks->len; i++)
+    {
+      GTask *task = g_ptr_array_index (tasks, i);
+      GSource *cancel_source = g_task_get_task_data (task);
+
+      if (cancel_source != NULL)
+        g_source_destroy (cancel_source);
+      if (error != NULL)
+        g_task_return_error (task, g_error_copy (error));
+      else
+        g_task_return_boolean (task, TRUE);
+    }
+}
+
+static void
+clear_source (GSource **source)
+{
+  if (*source != NULL)
+    {
+      g_source_destroy (*source);
+      g_clear_pointer (source, g_source_unref);
+    }
+}
+
+/* Drops the connection (channel, monitor, handshake results). */
+void
+cp_client_teardown (CpClient *self)
+{
+  clear_source (&self->ready_timeout);
+  if (self->monitor != NULL)
+    {
+      g_signal_handlers_disconnect_by_data (self->monitor, self);
+      cp_health_monitor_stop (self->monitor);
+      g_clear_object (&self->monitor);
+      cp_client_notify (self, PROP_HEALTH_MONITOR);
+    }
+  if (self->channel != NULL)
+    {
+      g_clear_object (&self->channel);
+      cp_client_notify (self, PROP_CHANNEL);
+    }
+  g_clear_object (&self->response);
+  g_clear_pointer (&self->infos, g_ptr_array_unref);
+  if (self->url != NULL)
+    {
+      g_clear_pointer (&self->url, g_free);
+      cp_client_notify (self, PROP_URL);
+    }
+}
+
+/* The connection failed, or the plugin went bad: state FAILED; pending
+ * connects get @error. Takes @error. */
+static void
+fail (CpClient *self,
+      GError   *error)
+{
+  g_object_ref (self);
+  if (self->attempt_cancellable != NULL)
+    {
+      g_cancellable_cancel (self->attempt_cancellable);
+      g_clear_object (&self->attempt_cancellable);
+    }
+  self->attempt++;
+  cp_client_teardown (self);
+  g_clear_error (&self->error);
+  self->error = error;
+  g_debug ("client failed: %s", error->message);
+  cp_client_set_state (self, CP_CLIENT_STATE_FAILED);
+  cp_client_complete_waiters (self, error);
+  g_object_unref (self);
+}
+
+static void
+become_ready (CpClient *self)
+{
+  clear_source (&self->ready_timeout);
+  g_clear_error (&self->error);
+  cp_client_set_state (self, CP_CLIENT_STATE_READY);
+  cp_client_complete_waiters (self, NULL);
+}
+
+/* ---- health ---- */
+
+static void
+health_changed_cb (CpHealthMonitor *monitor,
+                   CpHealthState    health,
+                   CpServingStatus  status,
+                   gpointer         user_data)
+{
+  CpClient *self = user_data;
+  const char *reason = cp_health_monitor_get_reason (monitor);
+
+  switch (self->state)
+    {
+    case CP_CLIENT_STATE_CONNECTED:
+      /* Waiting for the first good report; a plugin that is still starting
+       * may say NOT_SERVING first (the ready timeout bounds the wait). */
+      if (health == CP_HEALTH_STATE_HEALTHY || health == CP_HEALTH_STATE_DEGRADED)
+        become_ready (self);
+      else if (cp_health_monitor_get_mode (monitor) == CP_HEALTH_MODE_POLLING &&
+               status == CP_SERVING_STATUS_UNSPECIFIED)
+        /* The health stream broke before the first report. */
+        fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE, "plugin server %s: %s",
+                                 self->url, reason != NULL ? reason : "unhealthy"));
+      break;
+
+    case CP_CLIENT_STATE_READY:
+      if (health == CP_HEALTH_STATE_UNHEALTHY)
+        fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                 "plugin server %s became unhealthy: %s", self->url,
+                                 reason != NULL ? reason : "no reason given"));
+      break;
+
+    default:
+      break;
+    }
+}
+
+/* No good health report came in time. */
+static void
+fail_not_ready (CpClient *self)
+{
+  const char *reason = self->monitor != NULL ? cp_health_monitor_get_reason (self->monitor) : NULL;
+
+  fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                           "plugin server %s did not report healthy within %u ms%s%s",
+                           self->url, self->health_timeout_ms,
+                           reason != NULL ? ": " : "", reason != NULL ? reason : ""));
+}
+
+static gboolean
+ready_timeout_cb (gpointer user_data)
+{
+  CpClient *self = user_data;
+
+  g_clear_pointer (&self->ready_timeout, g_source_unref);
+  fail_not_ready (self);
+  return G_SOURCE_REMOVE;
+}
+
+/* ---- handshake ---- */
+
+static void try_url (Attempt *a);
+
+static gboolean
+plugin_info_matches (CpPluginInfo *info,
+                     const char   *name)
+{
+  return g_strcmp0 (cp_plugin_info_get_name (info), name) == 0;
+}
+
+/* Checks the answer; on success the client is connected. */
+static gboolean
+accept_response (CpClient             *self,
+                 const char           *url,
+                 CpHandshakeResponse  *response,
+                 GError              **error)
+{
+  g_autoptr(GPtrArray) infos = cp_handshake_response_get_plugins (response);
+  int core = cp_handshake_response_get_core_protocol_version (response);
+  int app = cp_handshake_response_get_app_protocol_version (response);
+
+  if (core != CP_CORE_PROTOCOL_VERSION)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                   "plugin server %s speaks core protocol version %d, not %d",
+                   url, core, CP_CORE_PROTOCOL_VERSION);
+      return FALSE;
+    }
+  if (app != self->app_version)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                   "plugin server %s speaks app protocol version %d, not %d",
+                   url, app, self->app_version);
+      return FALSE;
+    }
+  for (guint i = 0; self->plugins != NULL && self->plugins[i] != NULL; i++)
+    {
+      gboolean found = FALSE;
+
+      for (guint j = 0; j < infos->len && !found; j++)
+        found = plugin_info_matches (g_ptr_array_index (infos, j), self->plugins[i]);
+      if (!found)
+        {
+          g_autoptr(GString) served = g_string_new (NULL);
+
+          for (guint j = 0; j < infos->len; j++)
+            g_string_append_printf (served, "%s“%s”", j > 0 ? ", " : "",
+                                    cp_plugin_info_get_name (g_ptr_array_index (infos, j)));
+          g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND,
+                       "plugin “%s” is not served by %s (it serves %s)",
+                       self->plugins[i], url, served->len > 0 ? served->str : "none of them");
+          return FALSE;
+        }
+    }
+
+  self->response = g_object_ref (response);
+  self->infos = g_steal_pointer (&infos);
+  return TRUE;
+}
+
+static void start_monitor (CpClient *self);
+
+static void
+connected (CpClient  *self,
+           Attempt   *a)
+{
+  self->channel = g_steal_pointer (&a->channel);
+  self->url = g_strdup (a->urls[a->index]);
+  g_clear_object (&self->attempt_cancellable);
+  g_object_freeze_notify (G_OBJECT (self));
+  cp_client_notify (self, PROP_CHANNEL);
+  cp_client_notify (self, PROP_URL);
+  g_object_thaw_notify (G_OBJECT (self));
+  cp_client_set_state (self, CP_CLIENT_STATE_CONNECTED);
+  if (self->state != CP_CLIENT_STATE_CONNECTED)
+    return;   /* a notify handler closed us */
+
+  if (!self->health_check)
+    {
+      become_ready (self);
+      return;
+    }
+  if (!self->sync_connect)
+    start_monitor (self);
+}
+
+/* Starts the health monitor, whose first good report makes a connected
+ * client ready, in the client's context. */
+static void
+start_monitor (CpClient *self)
+{
+  g_main_context_push_thread_default (self->context);
+  self->monitor = g_object_new (CP_TYPE_HEALTH_MONITOR,
+                                "channel", self->channel,
+                                "interval-ms", self->health_interval_ms,
+                                "timeout-ms", self->health_timeout_ms,
+                                NULL);
+  cp_client_notify (self, PROP_HEALTH_MONITOR);
+  g_signal_connect (self->monitor, "changed", G_CALLBACK (health_changed_cb), self);
+  self->ready_timeout = g_timeout_source_new (MAX (self->health_timeout_ms, 1));
+  g_source_set_callback (self->ready_timeout, ready_timeout_cb, self, NULL);
+  g_source_set_static_name (self->ready_timeout, "[connectplugin] client ready timeout");
+  g_source_attach (self->ready_timeout, self->context);
+  cp_health_monitor_start (self->monitor);
+  g_main_context_pop_thread_default (self->context);
+}
+
+/* The handshake's answer, or its error. Takes all three. */
+static void
+handshake_done (Attempt   *attempt,
+                CpMessage *answer,
+                GError    *call_error)
+{
+  g_autoptr(Attempt) a = attempt;
+  CpClient *self = a->self;
+  g_autoptr(GError) error = call_error;
+  g_autoptr(CpMessage) response = answer;
+  const char *url = a->urls[a->index];
+
+  if (!attempt_is_current (a))
+    return;
+
+  if (response == NULL)
+    {
+      gboolean transport = g_error_matches (error, CP_ERROR, CP_ERROR_UNAVAILABLE) ||
+                           g_error_matches (error, CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED);
+
+      if (transport && a->urls[a->index + 1] != NULL)
+        {
+          g_debug ("handshake with %s failed (%s), trying the next endpoint",
+                   url, error->message);
+          a->index++;
+          try_url (g_steal_pointer (&a));
+          return;
+        }
+      if (error->domain == CP_ERROR &&
+          (error->code == CP_ERROR_UNIMPLEMENTED || error->code == CP_ERROR_UNKNOWN ||
+           error->code == CP_ERROR_INTERNAL))
+        g_prefix_error (&error, "%s does not look like a connectplugin server "
+                        "(its handshake failed): ", url);
+      else
+        g_prefix_error (&error, "handshake with %s failed: ", url);
+      fail (self, g_steal_pointer (&error));
+      return;
+    }
+
+  if (!accept_response (self, url, CP_HANDSHAKE_RESPONSE (response), &error))
+    {
+      fail (self, g_steal_pointer (&error));
+      return;
+    }
+  connected (self, a);
+}
+
+static void
+handshake_cb (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  GError *error = NULL;
+  CpMessage *response = cp_channel_call_finish (CP_CHANNEL (source), result, &error);
+
+  handshake_done (user_data, response, error);
+}
+
+static void
+try_url (Attempt *a)
+{
+  CpClient *self = a->self;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpHandshakeRequest) request = cp_handshake_request_new ();
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  g_autoptr(GHashTable) metadata = g_hash_table_new (g_str_hash, g_str_equal);
+  const char *url = a->urls[a->index];
+
+  g_clear_object (&a->channel);
+  /* The channel outlives this attempt, and belongs to the client's context
+   * (libsoup's session keeps the one it was made in). */
+  g_main_context_push_thread_default (self->context);
+  a->channel = cp_discovery_create_channel (self->discovery, url, &error);
+  g_main_context_pop_thread_default (self->context);
+  if (a->channel == NULL)
+    {
+      g_prefix_error (&error, "cannot reach %s: ", url);
+      fail (self, g_steal_pointer (&error));
+      attempt_free (a);
+      return;
+    }
+  g_object_set (a->channel, "timeout-ms", (gint64) self->call_timeout_ms, NULL);
+
+  cp_handshake_request_set_core_protocol_version (request, CP_CORE_PROTOCOL_VERSION);
+  cp_handshake_request_set_app_protocol_version (request, self->app_version);
+  cp_handshake_request_set_magic_cookie_key (request, self->cookie_key);
+  cp_handshake_request_set_magic_cookie_value (request, self->cookie_value);
+  cp_handshake_request_set_requested_plugins (request, (const char * const *) self->plugins);
+  g_hash_table_insert (metadata, (gpointer) "client_version", (gpointer) CP_CLIENT_VERSION);
+  cp_handshake_request_set_client_metadata (request, metadata);
+  if (self->self_id != NULL)
+    cp_handshake_request_set_self_id (request, self->self_id);
+  if (self->self_version != NULL)
+    cp_handshake_request_set_self_version (request, self->self_version);
+
+  cp_call_options_set_timeout_ms (options, self->handshake_timeout_ms > 0
+                                             ? (gint64) self->handshake_timeout_ms : -1);
+  if (self->sync_connect)
+    {
+      /* cp_channel_call_sync() returns once libsoup let go of the message,
+       * so nothing of it is left behind in cp_client_connect_sync()'s
+       * private context. */
+      GError *call_error = NULL;
+      CpMessage *response = cp_channel_call_sync (a->channel, CP_PROCEDURE_HANDSHAKE,
+                                                  CP_MESSAGE (request),
+                                                  CP_TYPE_HANDSHAKE_RESPONSE, options,
+                                                  self->sync_cancellable, &call_error);
+
+      handshake_done (a, response, call_error);
+      return;
+    }
+  cp_channel_call_async (a->channel, CP_PROCEDURE_HANDSHAKE, CP_MESSAGE (request),
+                         CP_TYPE_HANDSHAKE_RESPONSE, options, self->attempt_cancellable,
+                         handshake_cb, a);
+}
+
+static void
+discover_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  g_autoptr(Attempt) a = user_data;
+  g_autoptr(GError) error = NULL;
+
+  a->urls = cp_discovery_discover_finish (CP_DISCOVERY (source), result, &error);
+  if (!attempt_is_current (a))
+    return;
+  if (a->urls == NULL || a->urls[0] == NULL)
+    {
+      if (error == NULL)
+        error = g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE, "no plugin endpoint found");
+      else if (error->domain != CP_ERROR)
+        {
+          GError *e = g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                   "plugin discovery failed: %s", error->message);
+          g_clear_error (&error);
+          error = e;
+        }
+      fail (a->self, g_steal_pointer (&error));
+      return;
+    }
+  try_url (g_steal_pointer (&a));
+}
+
+static void
+begin_connect (CpClient      *self,
+               CpClientState  state)
+{
+  Attempt *a;
+
+  if (self->attempt_cancellable != NULL)
+    g_cancellable_cancel (self->attempt_cancellable);
+  g_clear_object (&self->attempt_cancellable);
+  cp_client_teardown (self);
+
+  self->attempt++;
+  self->attempt_cancellable = g_cancellable_new ();
+  cp_client_set_state (self, state);
+  if (self->state != state)
+    return;   /* a notify handler changed it */
+
+  a = g_new0 (Attempt, 1);
+  a->self = g_object_ref (self);
+  a->attempt = self->attempt;
+  cp_discovery_discover_async (self->discovery, (const char * const *) self->plugins,
+                               self->attempt_cancellable, discover_cb, a);
+}
+
+void
+cp_client_discovery_changed_cb (CpDiscovery *discovery,
+                      gpointer     user_data)
+{
+  CpClient *self = user_data;
+
+  if (!self->auto_reconnect)
+    return;
+  if (self->state == CP_CLIENT_STATE_READY ||
+      self->state == CP_CLIENT_STATE_CONNECTED ||
+      self->state == CP_CLIENT_STATE_FAILED)
+    begin_connect (self, CP_CLIENT_STATE_RECONNECTING);
+}
+
+/* ---- public API ---- */
+
+/* A connect_async () caller whose cancellable fired: its wait ends (the
+ * attempt goes on for the others). */
+static gboolean
+waiter_cancelled_cb (GCancellable *cancellable,
+                     gpointer      user_data)
+{
+  g_autoptr(GTask) task = g_object_ref (user_data);
+  CpClient *self = g_task_get_source_object (task);
+
+  if (g_ptr_array_remove (self->connect_waiters, task))
+    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                             "the connection wait was cancelled");
+  return G_SOURCE_REMOVE;
+}
+
+static void
+destroy_cancel_source (gpointer data)
+{
+  g_source_destroy (data);
+  g_source_unref (data);
+}
+
+static void
+add_waiter (CpClient *self,
+            GTask    *task)
+{
+  GCancellable *cancellable = g_task_get_cancellable (task);
+
+  if (cancellable != NULL)
+    {
+      GSource *source = g_cancellable_source_new (cancellable);
+
+      g_task_set_task_data (task, source, destroy_cancel_source);
+      g_task_attach_source (task, source, (GSourceFunc) (void (*) (void)) waiter_cancelled_cb);
+    }
+  g_ptr_array_add (self->connect_waiters, g_object_ref (task));
+}
+
+/**
+ * cp_client_connect_async:
+ * @client: a [class@ConnectPlugin.Client]
+ * @cancellable: (nullable): a [class@Gio.Cancellable] (ends this caller's wait
+ *   with %G_IO_ERROR_CANCELLED; the connection attempt goes on for the others)
+ * @callback: (scope async): called when the client is ready or failed
+ * @user_data: (closure): data for @callback
+ *
+ * Connects: discovers the server, handshakes and waits for its first
+ * health report. Idempotent: when ready, completes at once; while
+ * connecting, joins the attempt under way; after a failure, connects again
+ * (state `RECONNECTING`, with a new handshake).
+ */
+void
+cp_client_connect_async (CpClient            *client,
+                         GCancellable        *cancellable,
+                         GAsyncReadyCallback  callback,
+                         gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+
+  g_return_if_fail (CP_IS_CLIENT (client));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (client, cancellable, callback, user_data);
+  g_task_set_source_tag (task, cp_client_connect_async);
+  if (g_task_return_error_if_cancelled (task))
+    return;
+
+  switch (client->state)
+    {
+    case CP_CLIENT_STATE_READY:
+      g_task_return_boolean (task, TRUE);
+      return;
+    case CP_CLIENT_STATE_CLOSED:
+      g_task_return_new_error (task, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                               "the client is closed");
+      return;
+    case CP_CLIENT_STATE_CONNECTING:
+    case CP_CLIENT_STATE_RECONNECTING:
+    case CP_CLIENT_STATE_CONNECTED:
+      add_waiter (client, task);
+      return;
+    case CP_CLIENT_STATE_CREATED:
+      add_waiter (client, task);
+      begin_connect (client, CP_CLIENT_STATE_CONNECTING);
+      return;
+    case CP_CLIENT_STATE_FAILED:
+    default:
+      add_waiter (client, task);
+      begin_connect (client, CP_CLIENT_STATE_RECONNECTING);
+      return;
+    }
+}
+
+/**
+ * cp_client_connect_finish:
+ * @client: a [class@ConnectPlugin.Client]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes [method@ConnectPlugin.Client.connect_async].
+ *
+ * Returns: %TRUE when the client is ready
+ */
+gboolean
+cp_client_connect_finish (CpClient      *client,
+                          GAsyncResult  *result,
+                          GError       **error)
+{
+  g_return_val_if_fail (g_task_is_valid (result, client), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/* The context a blocking connect runs: a private one; or, for an
+ * in-process server this thread serves, the server's, so that it can
+ * answer (as cp_channel_call_sync () does). Acquired. */
+static GMainContext *
+sync_context_new (CpClient *self)
+{
+  GMainContext *context = NULL;
+
+  if (CP_IS_IN_PROCESS_DISCOVERY (self->discovery))
+    {
+      CpRpcServer *server = cp_in_process_discovery_get_server (CP_IN_PROCESS_DISCOVERY (self->discovery));
+      GMainContext *server_context = server != NULL ? cp_rpc_server_get_context (server) : NULL;
+      g_autoptr(GMainContext) thread_default = g_main_context_ref_thread_default ();
+
+      if (server_context != NULL &&
+          (g_main_context_is_owner (server_context) || server_context == thread_default) &&
+          g_main_context_acquire (server_context))
+        context = g_main_context_ref (server_context);
+    }
+  if (context == NULL)
+    {
+      context = g_main_context_new ();
+      g_main_context_acquire (context);
+    }
+  return context;
+}
+
+static gboolean
+sync_cancelled_cb (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  CpClient *self = user_data;
+
+  if (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
+    fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the connection was cancelled"));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+sync_wake_cb (gpointer user_data)
+{
+  *(gboolean *) user_data = TRUE;
+  return G_SOURCE_REMOVE;
+}
+
+/* Waits @ms in @context, or until @cancellable fires. */
+static void
+sync_sleep (GMainContext *context,
+            guint         ms,
+            GCancellable *cancellable)
+{
+  gboolean woken = FALSE;
+  GSource *timer = g_timeout_source_new (ms);
+  GSource *cancel = g_cancellable_source_new (cancellable);
+
+  g_source_set_callback (timer, sync_wake_cb, &woken, NULL);
+  g_source_set_static_name (timer, "[connectplugin] connect_sync health wait");
+  g_source_attach (timer, context);
+  g_source_set_callback (cancel, (GSourceFunc) (void (*) (void)) sync_wake_cb, &woken, NULL);
+  g_source_attach (cancel, context);
+  while (!woken)
+    g_main_context_iteration (context, TRUE);
+  g_source_destroy (timer);
+  g_source_unref (timer);
+  g_source_destroy (cancel);
+  g_source_unref (cancel);
+}
+
+#define SYNC_CHECK_FIRST_DELAY_MS 20
+#define SYNC_CHECK_MAX_DELAY_MS   500
+
+/* A connected client waits for its first good health report: its monitor
+ * runs in the client's context, which is not iterated here, so Check is
+ * asked (blocking) until the answer is good or the health timeout is over. */
+static void
+sync_wait_healthy (CpClient     *self,
+                   GMainContext *context,
+                   GCancellable *cancellable)
+{
+  gint64 deadline = g_get_monotonic_time () + (gint64) self->health_timeout_ms * 1000;
+  guint delay_ms = SYNC_CHECK_FIRST_DELAY_MS;
+  gboolean first = TRUE;
+
+  start_monitor (self);
+  while (self->state == CP_CLIENT_STATE_CONNECTED)
+    {
+      g_autoptr(CpHealthCheckRequest) request = cp_health_check_request_new ();
+      g_autoptr(CpCallOptions) options = cp_call_options_new ();
+      g_autoptr(CpMessage) response = NULL;
+      g_autoptr(GError) error = NULL;
+      gint64 left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      g_autoptr(CpChannel) channel = g_object_ref (self->channel);
+
+      if (left_ms <= 0 && !first)
+        {
+          fail_not_ready (self);
+          return;
+        }
+      first = FALSE;
+      cp_health_check_request_set_service (request, cp_health_monitor_get_service (self->monitor));
+      cp_call_options_set_timeout_ms (options, MAX (left_ms, 1));
+      response = cp_channel_call_sync (channel, CP_PROCEDURE_HEALTH_CHECK, CP_MESSAGE (request),
+                                       CP_TYPE_HEALTH_CHECK_RESPONSE, options, cancellable, &error);
+      if (self->state != CP_CLIENT_STATE_CONNECTED)
+        return;   /* closed meanwhile (from another context's callback) */
+      if (g_cancellable_is_cancelled (cancellable))
+        {
+          fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the connection was cancelled"));
+          return;
+        }
+      if (response == NULL && !g_error_matches (error, CP_ERROR, CP_ERROR_NOT_FOUND) &&
+          !g_error_matches (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED))
+        {
+          fail (self, g_error_new (error->domain, error->code,
+                                   "plugin server %s: health check failed: %s",
+                                   self->url, error->message));
+          return;
+        }
+      /* A good report makes the client ready (health_changed_cb ()). */
+      cp_health_monitor_apply_check (self->monitor, response, error);
+      if (self->state != CP_CLIENT_STATE_CONNECTED)
+        return;
+      left_ms = (deadline - g_get_monotonic_time ()) / 1000;
+      sync_sleep (context, (guint) CLAMP (left_ms, 0, (gint64) delay_ms), cancellable);
+      delay_ms = MIN (delay_ms * 2, SYNC_CHECK_MAX_DELAY_MS);
+    }
+}
+
+/**
+ * cp_client_connect_sync:
+ * @client: a [class@ConnectPlugin.Client]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Connects, blocking: discovers the server, handshakes and waits for a good
+ * health report. Returns %TRUE at once when the client is ready. After a
+ * failure it connects again (state `RECONNECTING`).
+ *
+ * As GIO's synchronous calls do, it runs a private [struct@GLib.MainContext]
+ * while it waits, so no other source of the caller's context is dispatched
+ * meanwhile. (For a [class@ConnectPlugin.InProcessDiscovery] whose server
+ * this thread serves, the server's context is iterated instead, so that the
+ * server can answer.) What the connection leaves running goes on in the
+ * client's context: the health monitor's `Watch` stream, and a launched
+ * plugin's output and exit watch, which are moved there before it returns.
+ * It asks the health `Check` method for the first report, again until the
+ * answer is good or [property@ConnectPlugin.Client:health-timeout-ms] is over.
+ *
+ * While an attempt started by [method@ConnectPlugin.Client.connect_async] is
+ * under way, it fails with %CP_ERROR_FAILED_PRECONDITION: wait for that one
+ * asynchronously. Cancelling @cancellable ends the attempt (state `FAILED`,
+ * %G_IO_ERROR_CANCELLED).
+ *
+ * Returns: %TRUE when the client is ready
+ */
+gboolean
+cp_client_connect_sync (CpClient      *client,
+                        GCancellable  *cancellable,
+                        GError       **error)
+{
+  g_autoptr(GMainContext) context = NULL;
+  g_autoptr(CpClient) self = NULL;
+  GSource *cancel_source = NULL;
+
+  g_return_val_if_fail (CP_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+
+  switch (client->state)
+    {
+    case CP_CLIENT_STATE_READY:
+      return TRUE;
+    case CP_CLIENT_STATE_CLOSED:
+      g_set_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION, "the client is closed");
+      return FALSE;
+    case CP_CLIENT_STATE_CONNECTING:
+    case CP_CLIENT_STATE_RECONNECTING:
+    case CP_CLIENT_STATE_CONNECTED:
+      g_set_error (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                   "a connection attempt started by cp_client_connect_async() is under way; "
+                   "wait for it with cp_client_connect_async()");
+      return FALSE;
+    default:
+      break;
+    }
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return FALSE;
+
+  self = g_object_ref (client);
+  context = sync_context_new (self);
+  g_main_context_push_thread_default (context);
+  if (cancellable != NULL)
+    {
+      cancel_source = g_cancellable_source_new (cancellable);
+      g_source_set_callback (cancel_source, (GSourceFunc) (void (*) (void)) sync_cancelled_cb,
+                             self, NULL);
+      g_source_attach (cancel_source, context);
+    }
+
+  /* Discovery and handshake, in @context. */
+  self->sync_connect = TRUE;
+  g_set_object (&self->sync_cancellable, cancellable);
+  begin_connect (self, self->state == CP_CLIENT_STATE_CREATED ? CP_CLIENT_STATE_CONNECTING
+                                                               : CP_CLIENT_STATE_RECONNECTING);
+  while (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
+    g_main_context_iteration (context, TRUE);
+  self->sync_connect = FALSE;
+  g_clear_object (&self->sync_cancellable);
+
+  /* A launched plugin goes on in the client's context: its output, its
+   * exit (also after a failure: a start-up timeout still has to end it). */
+  if (CP_IS_PROCESS_DISCOVERY (self->discovery))
+    cp_process_discovery_move_launch (CP_PROCESS_DISCOVERY (self->discovery), context, self->context);
+
+  if (self->state == CP_CLIENT_STATE_CONNECTED)
+    sync_wait_healthy (self, context, cancellable);
+
+  if (cancel_source != NULL)
+    {
+      g_source_destroy (cancel_source);
+      g_source_unref (cancel_source);
+    }
+  /* What was cancelled or completed in @context finishes here (the
+   * discovery's result, a cancelled exit wait). */
+  for (guint i = 0; i < 100 && g_main_context_pending (context); i++)
+    g_main_context_iteration (context, FALSE);
+  g_main_context_pop_thread_default (context);
+  g_main_context_release (context);
+
+  switch (self->state)
+    {
+    case CP_CLIENT_STATE_READY:
+      return TRUE;
+    case CP_CLIENT_STATE_FAILED:
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return FALSE;
+      if (error != NULL)
+        *error = g_error_copy (self->error);
+      return FALSE;
+    default:
+      /* Closed meanwhile, or a notify handler changed the state. */
+      g_set_error (error, CP_ERROR, CP_ERROR_ABORTED,
+                   "the connection was interrupted (the client is %s)",
+                   self->state == CP_CLIENT_STATE_CLOSED ? "closed" : "no longer connecting");
+      return FALSE;
+    }
+}
+

@@ -1,0 +1,101 @@
+/* cp-client-private.h: the units of CpClient
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * CpClient is cut into two files that share its struct:
+ * - cp-client.c: the object (properties, dispensing proxies, closing);
+ * - cp-client-connect.c: connecting (discovery, handshake, the first
+ *   health report; connect_async and connect_sync, reconnects) and
+ *   failing.
+ * Both read and move one state (CpClient:state).
+ */
+#pragma once
+
+#include "cp-client.h"
+#include "cp-health-monitor.h"
+
+G_BEGIN_DECLS
+
+struct _CpClient
+{
+  GObject parent_instance;
+
+  /* configuration */
+  CpDiscovery *discovery;
+  char *endpoint;
+  GStrv plugins;
+  char *cookie_key;
+  char *cookie_value;
+  int app_version;
+  guint handshake_timeout_ms;
+  guint health_timeout_ms;
+  guint call_timeout_ms;
+  guint health_interval_ms;
+  gboolean health_check;
+  gboolean auto_reconnect;
+  gboolean shutdown_on_close;
+  char *self_id;
+  char *self_version;
+
+  /* state */
+  GMainContext *context;
+  CpClientState state;
+  GError *error;
+  guint attempt;                /* generation of the current connection attempt */
+  GCancellable *attempt_cancellable;
+  GPtrArray *connect_waiters;   /* GTask */
+  GSource *ready_timeout;
+  gulong changed_id;
+  /* cp_client_connect_sync() runs: the handshake is a sync call, and the
+   * health monitor is left to it */
+  gboolean sync_connect;
+  GCancellable *sync_cancellable;
+
+  char *url;
+  CpChannel *channel;
+  CpHandshakeResponse *response;
+  GPtrArray *infos;             /* CpPluginInfo */
+  CpHealthMonitor *monitor;
+};
+
+enum {
+  PROP_0,
+  PROP_DISCOVERY,
+  PROP_ENDPOINT,
+  PROP_PLUGINS,
+  PROP_MAGIC_COOKIE_KEY,
+  PROP_MAGIC_COOKIE_VALUE,
+  PROP_APP_PROTOCOL_VERSION,
+  PROP_HANDSHAKE_TIMEOUT_MS,
+  PROP_HEALTH_TIMEOUT_MS,
+  PROP_CALL_TIMEOUT_MS,
+  PROP_HEALTH_INTERVAL_MS,
+  PROP_HEALTH_CHECK,
+  PROP_AUTO_RECONNECT,
+  PROP_SHUTDOWN_ON_CLOSE,
+  PROP_SELF_ID,
+  PROP_SELF_VERSION,
+  PROP_STATE,
+  PROP_URL,
+  PROP_CHANNEL,
+  PROP_HEALTH_MONITOR,
+  N_PROPS
+};
+
+/* cp-client.c */
+void cp_client_notify                (CpClient      *self,
+                                      guint          prop_id);
+
+/* cp-client-connect.c */
+void cp_client_set_state             (CpClient      *self,
+                                      CpClientState  state);
+/* Completes the pending connects: with @error, else TRUE. */
+void cp_client_complete_waiters      (CpClient      *self,
+                                      const GError  *error);
+/* Drops the connection (channel, monitor, handshake results). */
+void cp_client_teardown              (CpClient      *self);
+/* The discovery's "changed": reconnects when auto-reconnect is on. */
+void cp_client_discovery_changed_cb  (CpDiscovery   *discovery,
+                                      gpointer       user_data);
+
+G_END_DECLS
+
