@@ -3,7 +3,7 @@
  */
 #pragma once
 
-#include <glib.h>
+#include <gio/gio.h>
 
 #include "cp-process-discovery.h"
 
@@ -25,6 +25,17 @@ cp_host_strv_replace (GStrv              *field,
   *field = g_strdupv ((char **) value);
   return TRUE;
 }
+
+/* Callers waiting on one outcome (cp-host-waiters.c): adds @task to
+ * *@waiters (the owner's field; the owner must outlive its tasks). When the
+ * task's cancellable fires, the task leaves the list at once and returns
+ * G_IO_ERROR_CANCELLED; the operation goes on for the others. The task
+ * data is the helper's. */
+void       cp_host_waiters_add  (GPtrArray **waiters,
+                                 GTask      *task);
+/* Empties *@waiters (a new, empty array takes its place) and returns the
+ * tasks in it, to be completed; their cancellables no longer end them. */
+GPtrArray *cp_host_waiters_take (GPtrArray **waiters);
 
 /* For cp_client_connect_sync (), which launches in a private context:
  * moves the sources of @self's current launch (its output pipes, exit

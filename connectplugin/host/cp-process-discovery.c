@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cp-process-discovery-private.h"
+#include "cp-host-private.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
 
@@ -151,9 +152,8 @@ cp_process_complete_waiters (GPtrArray    **waiters,
                              const char    *url,
                              const GError  *error)
 {
-  g_autoptr(GPtrArray) tasks = g_steal_pointer (waiters);
+  g_autoptr(GPtrArray) tasks = cp_host_waiters_take (waiters);
 
-  *waiters = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < tasks->len; i++)
     {
       GTask *task = g_ptr_array_index (tasks, i);
@@ -253,7 +253,7 @@ start_internal (CpProcessDiscovery *self,
 
     case CP_PROCESS_STATE_STARTING:
     case CP_PROCESS_STATE_RESTARTING:
-      g_ptr_array_add (self->start_waiters, g_object_ref (task));
+      cp_host_waiters_add (&self->start_waiters, task);
       return;
 
     case CP_PROCESS_STATE_STOPPING:
@@ -279,7 +279,7 @@ start_internal (CpProcessDiscovery *self,
   self->restarting = FALSE;
   self->restart_count = 0;
   self->next_delay_ms = self->restart_delay_ms;
-  g_ptr_array_add (self->start_waiters, g_object_ref (task));
+  cp_host_waiters_add (&self->start_waiters, task);
   if (!cp_process_launch (self, &error))
     {
       g_free (self->exit_description);
@@ -315,7 +315,6 @@ cp_process_discovery_start_async (CpProcessDiscovery  *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_process_discovery_start_async);
-  g_task_set_return_on_cancel (task, TRUE);
   start_internal (self, task);
 }
 
@@ -352,7 +351,6 @@ cp_process_discovery_discover_async (CpDiscovery         *discovery,
   g_autoptr(GTask) task = g_task_new (self, cancellable, callback, user_data);
 
   g_task_set_source_tag (task, cp_process_discovery_discover_async);
-  g_task_set_return_on_cancel (task, TRUE);
 
   /* A plugin that exited stays down unless the restart policy brings it
    * back: discovering again does not relaunch it behind the policy's back

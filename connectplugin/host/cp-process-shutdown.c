@@ -10,6 +10,7 @@
 #include <signal.h>
 
 #include "cp-process-discovery-private.h"
+#include "cp-host-private.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
 #include "control.cp.h"
@@ -160,7 +161,6 @@ cp_process_discovery_stop_async (CpProcessDiscovery  *self,
 
   task = g_task_new (self, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_process_discovery_stop_async);
-  g_task_set_return_on_cancel (task, TRUE);
 
   cp_process_clear_source (&self->restart_source);
   launch = self->launch;
@@ -187,7 +187,7 @@ cp_process_discovery_stop_async (CpProcessDiscovery  *self,
       return;
     }
 
-  g_ptr_array_add (self->stop_waiters, g_object_ref (task));
+  cp_host_waiters_add (&self->stop_waiters, task);
   if (self->state == CP_PROCESS_STATE_STOPPING)
     return;
 

@@ -776,6 +776,32 @@ test_stop_during_startup (void)
   result_clear (&started);
 }
 
+/* A start_async () caller's cancellable ends its own wait at once; the
+ * launch goes on for the others. */
+static void
+test_start_wait_cancelled (void)
+{
+  Events events;
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new ("never-announce", &events);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  Result mine = { 0 }, other = { 0 };
+
+  cp_process_discovery_start_async (discovery, cancellable, start_cb, &mine);
+  cp_process_discovery_start_async (discovery, NULL, start_cb, &other);
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_pid (discovery) > 0);
+  g_cancellable_cancel (cancellable);
+  host_test_wait_flag (&mine.done);
+  g_assert_error (mine.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STARTING);
+  g_assert_false (other.done);
+
+  stop (discovery);
+  host_test_wait_flag (&other.done);
+  g_assert_error (other.error, CP_ERROR, CP_ERROR_CANCELED);
+  result_clear (&mine);
+  result_clear (&other);
+}
+
 static void
 test_stop_while_restarting (void)
 {
@@ -987,6 +1013,7 @@ main (int    argc,
   g_test_add_func ("/host/process/die-with-host", test_die_with_host);
   g_test_add_func ("/host/process/stop-during-startup", test_stop_during_startup);
   g_test_add_func ("/host/process/stop-while-restarting", test_stop_while_restarting);
+  g_test_add_func ("/host/process/start-wait-cancelled", test_start_wait_cancelled);
 
   return g_test_run ();
 }
