@@ -63,16 +63,12 @@ void
 cp_client_complete_waiters (CpClient     *self,
                   const GError *error)
 {
-  g_autoptr(GPtrArray) tasks = g_steal_pointer (&self->connect_waiters);
+  g_autoptr(GPtrArray) tasks = cp_host_waiters_take (&self->connect_waiters);
 
-  self->connect_waiters = g_ptr_array_new_with_free_func (g_object_unref);
   for (guint i = 0; i < tasks->len; i++)
     {
       GTask *task = g_ptr_array_index (tasks, i);
-      GSource *cancel_source = g_task_get_task_data (task);
 
-      if (cancel_source != NULL)
-        g_source_destroy (cancel_source);
       if (error != NULL)
         g_task_return_error (task, g_error_copy (error));
       else
@@ -498,44 +494,6 @@ cp_client_discovery_changed_cb (CpDiscovery *discovery,
 
 /* ---- public API ---- */
 
-/* A connect_async () caller whose cancellable fired: its wait ends (the
- * attempt goes on for the others). */
-static gboolean
-waiter_cancelled_cb (GCancellable *cancellable,
-                     gpointer      user_data)
-{
-  g_autoptr(GTask) task = g_object_ref (user_data);
-  CpClient *self = g_task_get_source_object (task);
-
-  if (g_ptr_array_remove (self->connect_waiters, task))
-    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
-                             "the connection wait was cancelled");
-  return G_SOURCE_REMOVE;
-}
-
-static void
-destroy_cancel_source (gpointer data)
-{
-  g_source_destroy (data);
-  g_source_unref (data);
-}
-
-static void
-add_waiter (CpClient *self,
-            GTask    *task)
-{
-  GCancellable *cancellable = g_task_get_cancellable (task);
-
-  if (cancellable != NULL)
-    {
-      GSource *source = g_cancellable_source_new (cancellable);
-
-      g_task_set_task_data (task, source, destroy_cancel_source);
-      g_task_attach_source (task, source, (GSourceFunc) (void (*) (void)) waiter_cancelled_cb);
-    }
-  g_ptr_array_add (self->connect_waiters, g_object_ref (task));
-}
-
 /**
  * cp_client_connect_async:
  * @client: a [class@ConnectPlugin.Client]
@@ -577,15 +535,15 @@ cp_client_connect_async (CpClient            *client,
     case CP_CLIENT_STATE_CONNECTING:
     case CP_CLIENT_STATE_RECONNECTING:
     case CP_CLIENT_STATE_CONNECTED:
-      add_waiter (client, task);
+      cp_host_waiters_add (&client->connect_waiters, task);
       return;
     case CP_CLIENT_STATE_CREATED:
-      add_waiter (client, task);
+      cp_host_waiters_add (&client->connect_waiters, task);
       begin_connect (client, CP_CLIENT_STATE_CONNECTING);
       return;
     case CP_CLIENT_STATE_FAILED:
     default:
-      add_waiter (client, task);
+      cp_host_waiters_add (&client->connect_waiters, task);
       begin_connect (client, CP_CLIENT_STATE_RECONNECTING);
       return;
     }
@@ -647,6 +605,44 @@ sync_cancelled_cb (GCancellable *cancellable,
   if (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
     fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the connection was cancelled"));
   return G_SOURCE_REMOVE;
+}
+
+/* The caller's cancellable may be cancelled from another thread. GLib
+ * 2.74's GCancellableSource can leak when it is disposed while another
+ * thread is still emitting "cancelled", so the sources and calls of
+ * connect_sync () watch a cancellable of their own, cancelled in the
+ * private context's thread when the caller's fires. */
+static gboolean
+sync_forward_cancel_cb (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+typedef struct {
+  GMainContext *context;
+  GCancellable *internal;
+} SyncForward;
+
+static void
+sync_forward_free (gpointer data)
+{
+  SyncForward *forward = data;
+
+  g_main_context_unref (forward->context);
+  g_object_unref (forward->internal);
+  g_free (forward);
+}
+
+/* Runs in the thread that cancels the caller's cancellable. */
+static void
+sync_caller_cancelled_cb (GCancellable *cancellable,
+                          gpointer      user_data)
+{
+  SyncForward *forward = user_data;
+
+  g_main_context_invoke_full (forward->context, G_PRIORITY_DEFAULT, sync_forward_cancel_cb,
+                              g_object_ref (forward->internal), g_object_unref);
 }
 
 static gboolean
@@ -773,7 +769,9 @@ cp_client_connect_sync (CpClient      *client,
 {
   g_autoptr(GMainContext) context = NULL;
   g_autoptr(CpClient) self = NULL;
-  GSource *cancel_source = NULL;
+  g_autoptr(GCancellable) internal = NULL;
+  GSource *cancel_source;
+  gulong forward_id = 0;
 
   g_return_val_if_fail (CP_IS_CLIENT (client), FALSE);
   g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
@@ -801,17 +799,24 @@ cp_client_connect_sync (CpClient      *client,
   self = g_object_ref (client);
   context = sync_context_new (self);
   g_main_context_push_thread_default (context);
+  internal = g_cancellable_new ();
   if (cancellable != NULL)
     {
-      cancel_source = g_cancellable_source_new (cancellable);
-      g_source_set_callback (cancel_source, (GSourceFunc) (void (*) (void)) sync_cancelled_cb,
-                             self, NULL);
-      g_source_attach (cancel_source, context);
+      SyncForward *forward = g_new0 (SyncForward, 1);
+
+      forward->context = g_main_context_ref (context);
+      forward->internal = g_object_ref (internal);
+      forward_id = g_cancellable_connect (cancellable, G_CALLBACK (sync_caller_cancelled_cb),
+                                          forward, sync_forward_free);
     }
+  cancel_source = g_cancellable_source_new (internal);
+  g_source_set_callback (cancel_source, (GSourceFunc) (void (*) (void)) sync_cancelled_cb,
+                         self, NULL);
+  g_source_attach (cancel_source, context);
 
   /* Discovery and handshake, in @context. */
   self->sync_connect = TRUE;
-  g_set_object (&self->sync_cancellable, cancellable);
+  g_set_object (&self->sync_cancellable, internal);
   begin_connect (self, self->state == CP_CLIENT_STATE_CREATED ? CP_CLIENT_STATE_CONNECTING
                                                                : CP_CLIENT_STATE_RECONNECTING);
   while (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
@@ -825,13 +830,12 @@ cp_client_connect_sync (CpClient      *client,
     cp_process_discovery_move_launch (CP_PROCESS_DISCOVERY (self->discovery), context, self->context);
 
   if (self->state == CP_CLIENT_STATE_CONNECTED)
-    sync_wait_healthy (self, context, cancellable);
+    sync_wait_healthy (self, context, internal);
 
-  if (cancel_source != NULL)
-    {
-      g_source_destroy (cancel_source);
-      g_source_unref (cancel_source);
-    }
+  /* Waits for a "cancelled" handler running in another thread. */
+  g_cancellable_disconnect (cancellable, forward_id);
+  g_source_destroy (cancel_source);
+  g_source_unref (cancel_source);
   /* What was cancelled or completed in @context finishes here (the
    * discovery's result, a cancelled exit wait). */
   for (guint i = 0; i < 100 && g_main_context_pending (context); i++)
@@ -844,7 +848,8 @@ cp_client_connect_sync (CpClient      *client,
     case CP_CLIENT_STATE_READY:
       return TRUE;
     case CP_CLIENT_STATE_FAILED:
-      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+      if (g_cancellable_set_error_if_cancelled (cancellable, error) ||
+          g_cancellable_set_error_if_cancelled (internal, error))
         return FALSE;
       if (error != NULL)
         *error = g_error_copy (self->error);
