@@ -2,7 +2,7 @@
  * platform (docs/wire-contract.md)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * With #CpServer:host-url set (or $HOST_URL under cp_server_run()) and once
+ * With CpServer:host-url set (or $HOST_URL under cp_server_run()) and once
  * the server listens, the link runs these steps in the server's context,
  * as connect-plugin-go's Client.Connect and its example plugins do:
  *
@@ -16,8 +16,8 @@
  *
  * A step failing with `unavailable` is retried (HOST_ATTEMPTS, backoff
  * from HOST_BACKOFF_MS doubling); any other failure ends the link with
- * #CpServer::host-link-failed. Shutdown unregisters (bounded by
- * #CpServer:host-timeout-ms). Every call carries X-Plugin-Runtime-ID and
+ * CpServer::host-link-failed. Shutdown unregisters (bounded by
+ * CpServer:host-timeout-ms). Every call carries X-Plugin-Runtime-ID and
  * Authorization: Bearer <runtime token>.
  *
  * The public calls at the end ask the host for channels: a capability

@@ -3,7 +3,7 @@
  *
  * Shutdown: health NOT_SERVING everywhere (Watch streams end), stop
  * accepting, drain running calls up to a timeout (the drain cancellable
- * cuts them), then finish_close(): the engine closed, #CpServer::closed
+ * cuts them), then finish_close(): the engine closed, CpServer::closed
  * emitted once, every pending shutdown task completed. cp_server_close()
  * and a cancelled shutdown jump to the end.
  */

@@ -148,7 +148,7 @@ extern GParamSpec *cp_server_properties[N_PROPS];
 extern guint cp_server_signals[N_SIGNALS];
 
 /* cp-server.c */
-/* Sets #CpServer:serving, notifying a change. */
+/* Sets CpServer:serving, notifying a change. */
 void     cp_server_set_serving          (CpServer        *self,
                                          gboolean         serving);
 /* Serves a built-in method with @self as its handler's user data. */
@@ -170,7 +170,7 @@ void     cp_server_take_control_secret_from_env (CpServer *self);
 void     cp_server_register_control     (CpServer        *server);
 
 /* cp-host-link.c */
-/* Links to #CpServer:host-url once the server listens: handshakes for a
+/* Links to CpServer:host-url once the server listens: handshakes for a
  * runtime identity unless @managed (SetRuntimeIdentity gave one), then
  * registers the provides and reports health. Does nothing without a host
  * URL, before listening, or when already linked. */
@@ -179,7 +179,7 @@ void     cp_server_host_link_start      (CpServer        *self,
 /* Reports the current health to the host when registered. */
 void     cp_server_host_report_health   (CpServer        *self);
 /* Unregisters every registration, each call bounded by
- * #CpServer:host-timeout-ms; never fails. @callback may be NULL (close).
+ * CpServer:host-timeout-ms; never fails. @callback may be NULL (close).
  * FALSE, without calling @callback, when there was nothing to unregister. */
 gboolean cp_server_host_unregister_async (CpServer           *self,
                                           GAsyncReadyCallback callback,
@@ -189,7 +189,7 @@ void     cp_server_host_link_stop       (CpServer        *self);
 
 /* cp-server-shutdown.c */
 /* cp_server_shutdown_async() with @timeout_ms instead of
- * #CpServer:shutdown-timeout-ms (PluginControl.Shutdown's grace period). */
+ * CpServer:shutdown-timeout-ms (PluginControl.Shutdown's grace period). */
 void     cp_server_shutdown_with_timeout (CpServer            *self,
                                           guint                timeout_ms,
                                           GCancellable        *cancellable,

@@ -64,7 +64,7 @@ typedef enum {
   CP_ERROR_UNAUTHENTICATED = 16,
 } CpError;
 
-/* CpErrorCode: the C name used across the library for a #CpError value. */
+/* CpErrorCode: the C name used across the library for a CpError value. */
 #ifndef __GI_SCANNER__
 typedef CpError CpErrorCode;
 #endif
