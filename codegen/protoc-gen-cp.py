@@ -1061,7 +1061,7 @@ class FileGenerator:
             call + '_finish',
             ['Finishes a call started with %s().' % call],
             [proxy_doc, ('res', 'the [iface@Gio.AsyncResult] given to the callback'),
-             ('error', 'return location for a [struct@GLib.Error] (domain %CP_ERROR)')],
+             ('error', 'return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)')],
             returns='(transfer full): the response, or %NULL on error'))
         c_signature(w, '%s *' % outn.camel, call + '_finish',
                     ['%s *proxy' % n.camel, 'GAsyncResult *res', 'GError **error'])
@@ -1080,7 +1080,7 @@ class FileGenerator:
             [proxy_doc, ('request', 'the request'),
              ('options', '(nullable): per-call options'),
              ('cancellable', '(nullable): a [class@Gio.Cancellable]'),
-             ('error', 'return location for a [struct@GLib.Error] (domain %CP_ERROR)')],
+             ('error', 'return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)')],
             returns='(transfer full): the response, or %NULL on error'))
         c_signature(w, '%s *' % outn.camel, call + '_sync',
                     ['%s *proxy' % n.camel, '%s *request' % in_.camel, 'CpCallOptions *options',

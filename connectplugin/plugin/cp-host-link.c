@@ -197,7 +197,7 @@ step_done (CpServer *self,
       return;
     }
   self->host_step = STEP_DONE;
-  if (!g_error_matches (error, CP_ERROR, CP_ERROR_CANCELED))
+  if (cp_error_get_code (error) != CP_ERROR_CANCELED)
     link_failed (self, error);
   g_error_free (error);
 }
@@ -346,7 +346,7 @@ on_health_reported (GObject      *source,
         }
       step_done (self, g_steal_pointer (&error));
     }
-  else if (response == NULL && !g_error_matches (error, CP_ERROR, CP_ERROR_CANCELED))
+  else if (response == NULL && cp_error_get_code (error) != CP_ERROR_CANCELED)
     link_failed (self, error);
   /* A change that came while this report was on its way. */
   if (self->health_report_dirty && self->host_registered)
@@ -652,7 +652,7 @@ on_grant_renewed (GObject      *source,
   if (grant == NULL || renewal == NULL || self == NULL)
     {
       /* The old grant stays until it expires; the timer tries again. */
-      if (error != NULL && !g_error_matches (error, CP_ERROR, CP_ERROR_CANCELED))
+      if (error != NULL && cp_error_get_code (error) != CP_ERROR_CANCELED)
         g_message ("connectplugin: renewing the %s capability grant failed: %s",
                    renewal ? renewal->capability_type : "?", error->message);
       return;

@@ -47,7 +47,7 @@ void                cp_channel_exchange_start  (CpChannelExchange *exchange);
 /* Back-pressure: stop/restart reading the response body. */
 void                cp_channel_exchange_pause  (CpChannelExchange *exchange);
 void                cp_channel_exchange_resume (CpChannelExchange *exchange);
-/* Ends with `canceled` (end callback follows from the main loop). */
+/* Ends with G_IO_ERROR_CANCELLED (end callback follows from the main loop). */
 void                cp_channel_exchange_cancel (CpChannelExchange *exchange);
 /* Stops now and aborts the exchange: no callback follows. */
 void                cp_channel_exchange_close  (CpChannelExchange *exchange);

@@ -10,13 +10,14 @@
 
 #define READ_CHUNK_SIZE  (64 * 1024)
 
-/* A transport error as a Connect one: cancelled I/O is `canceled`, any
- * other failure `unavailable`. */
+/* A transport error as the call's: cancelled I/O stays
+ * G_IO_ERROR_CANCELLED (the caller cancelled, as in GIO), any other failure
+ * is `unavailable`. */
 static GError *
 transport_error (const GError *error)
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED, "the call was cancelled");
+    return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
   if (error->domain == CP_ERROR)
     return g_error_copy (error);
   return g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE, "%s", error->message);

@@ -267,7 +267,7 @@ on_cancelled (GCancellable *cancellable,
   CpChannelExchange *self = user_data;
 
   g_clear_pointer (&self->cancel_source, g_source_unref);
-  cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
+  cp_channel_exchange_finish (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                               "the call was cancelled"), TRUE);
   return G_SOURCE_REMOVE;
 }
@@ -296,7 +296,7 @@ cp_channel_exchange_start (CpChannelExchange *self)
     }
   if (g_cancellable_is_cancelled (self->user_cancellable))
     {
-      cp_channel_exchange_finish_later (self, g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
+      cp_channel_exchange_finish_later (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                "the call was cancelled"));
       return;
     }

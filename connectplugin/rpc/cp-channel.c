@@ -342,7 +342,7 @@ static void call_start (CpChannel *channel, const char *procedure, CpMessage *re
  * @options: (nullable): per-call options; their response headers and
  *   trailers are filled in when the call completes
  * @cancellable: (nullable): a [class@Gio.Cancellable]; cancelling fails the call with
- *   `canceled` and aborts its HTTP exchange
+ *   %G_IO_ERROR_CANCELLED and aborts its HTTP exchange
  * @callback: (scope async): called when the call completes, in the
  *   thread-default main context of the caller
  * @user_data: (closure): data for @callback
@@ -396,7 +396,7 @@ call_start (CpChannel           *channel,
   task = g_task_new (channel, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_channel_call_async);
   g_task_set_name (task, "[connectplugin] unary call");
-  /* Cancellation is reported as CP_ERROR_CANCELED by the call itself. */
+  /* Cancellation is reported (G_IO_ERROR_CANCELLED) by the call itself. */
   g_task_set_check_cancellable (task, FALSE);
   data = g_new0 (UnaryData, 1);
   data->options = options ? g_object_ref (options) : NULL;
@@ -464,7 +464,7 @@ call_start (CpChannel           *channel,
  * cp_channel_call_finish:
  * @channel: a [class@ConnectPlugin.Channel]
  * @result: the [iface@Gio.AsyncResult] given to the callback
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
  *
  * Finishes a call started with [method@ConnectPlugin.Channel.call_async].
  *
@@ -559,7 +559,7 @@ server_context_is_ours (GMainContext *context)
  * @response_type: the [alias@GObject.Type] of the response message
  * @options: (nullable): per-call options
  * @cancellable: (nullable): a [class@Gio.Cancellable]
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
  *
  * Makes a unary call and blocks until it completes, running a main context
  * of its own meanwhile (as GIO's synchronous calls do), so no other source

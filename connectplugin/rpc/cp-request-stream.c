@@ -257,7 +257,7 @@ cp_request_stream_close_async (CpRequestStream     *stream,
   task = g_task_new (stream, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_request_stream_close_async);
   g_task_set_name (task, "[connectplugin] client stream");
-  /* Cancellation is reported as CP_ERROR_CANCELED by the call itself. */
+  /* Cancellation is reported (G_IO_ERROR_CANCELLED) by the call itself. */
   g_task_set_check_cancellable (task, FALSE);
 
   if (stream->closing)
@@ -271,7 +271,7 @@ cp_request_stream_close_async (CpRequestStream     *stream,
     cp_call_options_set_response (stream->options, NULL, NULL);
   if (stream->cancelled)
     {
-      g_task_return_new_error (task, CP_ERROR, CP_ERROR_CANCELED, "the call was cancelled");
+      g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
       return;
     }
 
@@ -289,7 +289,7 @@ cp_request_stream_close_async (CpRequestStream     *stream,
  * cp_request_stream_close_finish:
  * @stream: a [class@ConnectPlugin.RequestStream]
  * @result: the [iface@Gio.AsyncResult] given to the callback
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
  *
  * Finishes [method@ConnectPlugin.RequestStream.close_async].
  *
@@ -321,7 +321,7 @@ cp_request_stream_close_finish (CpRequestStream  *stream,
  * The call's deadline still counts from the creation of @stream. Cancel the
  * call from now on with [method@ConnectPlugin.ResponseStream.cancel]. If @stream was already
  * closed or cancelled, the returned stream closes with
- * `failed_precondition` or `canceled` without sending anything. Call it
+ * `failed_precondition` or %G_IO_ERROR_CANCELLED without sending anything. Call it
  * once, instead of [method@ConnectPlugin.RequestStream.close_async].
  *
  * Returns: (transfer full): the response stream
@@ -338,7 +338,7 @@ cp_request_stream_close_and_receive (CpRequestStream *stream)
     error = g_error_new_literal (CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
                                  "the request stream is already closed");
   else if (stream->cancelled)
-    error = g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED, "the call was cancelled");
+    error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
   else
     body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
   stream->closing = TRUE;
@@ -353,8 +353,9 @@ cp_request_stream_close_and_receive (CpRequestStream *stream)
  * @stream: a [class@ConnectPlugin.RequestStream]
  *
  * Cancels the call: a pending [method@ConnectPlugin.RequestStream.close_async] fails with
- * `canceled` (its HTTP exchange is aborted); before it, the stream refuses
- * further messages and closing fails with `canceled`.
+ * %G_IO_ERROR_CANCELLED (its HTTP exchange is aborted); before it, the
+ * stream refuses further messages and closing fails with
+ * %G_IO_ERROR_CANCELLED.
  */
 void
 cp_request_stream_cancel (CpRequestStream *stream)

@@ -152,7 +152,7 @@ cp_response_stream_class_init (CpResponseStreamClass *klass)
    * CpResponseStream::closed:
    * @stream: the stream
    * @error: (nullable): %NULL when the call succeeded, otherwise the error
-   *   (domain %CP_ERROR) that ended it
+   *   (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED) that ended it
    *
    * Emitted once when the call is over; no signal follows. The trailers
    * are available from [method@ConnectPlugin.ResponseStream.get_response_trailers].
@@ -477,7 +477,7 @@ cp_response_stream_resume (CpResponseStream *stream)
  * @stream: a [class@ConnectPlugin.ResponseStream]
  *
  * Cancels the call: the HTTP exchange is aborted (its connection closed)
- * and [signal@ResponseStream::closed] is emitted with `canceled` from the
+ * and [signal@ResponseStream::closed] is emitted with %G_IO_ERROR_CANCELLED from the
  * main loop. Does nothing when the stream is already closed.
  */
 void
@@ -494,7 +494,7 @@ cp_response_stream_cancel (CpResponseStream *stream)
       cp_channel_exchange_close (stream->exchange);
       g_clear_pointer (&stream->exchange, cp_channel_exchange_unref);
     }
-  stream->pending_close = g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED,
+  stream->pending_close = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                "the call was cancelled");
   /* Delivered even while paused: a cancelled stream always closes. */
   stream->paused = FALSE;

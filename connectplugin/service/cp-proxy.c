@@ -264,7 +264,7 @@ cp_proxy_call_async (CpProxy             *proxy,
 
   task = g_task_new (proxy, cancellable, callback, user_data);
   g_task_set_source_tag (task, cp_proxy_call_async);
-  /* The channel reports cancellation as CP_ERROR_CANCELED: keep it. */
+  /* The channel reports cancellation (G_IO_ERROR_CANCELLED) itself. */
   g_task_set_check_cancellable (task, FALSE);
 
   info = lookup_method (proxy, method_name, CP_METHOD_UNARY, &error);
@@ -285,7 +285,7 @@ cp_proxy_call_async (CpProxy             *proxy,
  * cp_proxy_call_finish:
  * @proxy: a [class@ConnectPlugin.Proxy]
  * @result: the [iface@Gio.AsyncResult] given to the callback
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
  *
  * Finishes a call started with [method@ConnectPlugin.Proxy.call_async].
  *
@@ -311,7 +311,7 @@ cp_proxy_call_finish (CpProxy       *proxy,
  * @request: the request, of the method's input type
  * @options: (nullable): per-call options
  * @cancellable: (nullable): a [class@Gio.Cancellable]
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR)
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
  *
  * Makes a unary call and blocks until it completes; see
  * [method@ConnectPlugin.Channel.call_sync]. Never call this from the thread whose main

@@ -20,12 +20,18 @@ G_BEGIN_DECLS
  * Error domain for Connect RPC errors. Errors in this domain carry a
  * [error@ConnectPlugin.Error] code; they may also carry details and metadata, see
  * [func@ConnectPlugin.Error.get_details] and [func@ConnectPlugin.Error.get_metadata].
+ *
+ * A call that the caller cancelled (through its [class@Gio.Cancellable] or a
+ * stream's `cancel` method) fails with %G_IO_ERROR_CANCELLED, as GIO calls
+ * do; %CP_ERROR_CANCELED means that the server answered `canceled`. Use
+ * [func@ConnectPlugin.Error.get_code] to get a Connect code for either.
  */
 #define CP_ERROR (cp_error_quark ())
 
 /**
  * CpError:
- * @CP_ERROR_CANCELED: `canceled`: the operation was cancelled, typically by the caller.
+ * @CP_ERROR_CANCELED: `canceled`: the server reports the operation as cancelled
+ *   (a call cancelled locally fails with %G_IO_ERROR_CANCELLED instead)
  * @CP_ERROR_UNKNOWN: `unknown`
  * @CP_ERROR_INVALID_ARGUMENT: `invalid_argument`
  * @CP_ERROR_DEADLINE_EXCEEDED: `deadline_exceeded`

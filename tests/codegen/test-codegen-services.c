@@ -557,7 +557,7 @@ test_several_services (void)
     g_signal_connect (responses, "closed", G_CALLBACK (on_stream_closed), &log);
     while (!log.closed)
       g_main_context_iteration (NULL, TRUE);
-    g_assert_error (log.error, CP_ERROR, CP_ERROR_CANCELED);
+    g_assert_error (log.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
     g_assert_cmpuint (log.events->len, ==, 0);
     g_clear_error (&log.error);
     g_ptr_array_unref (log.events);

@@ -144,7 +144,7 @@ test_finish (Test *test)
     {
       GPtrArray *details = cp_error_get_details (test->error);
 
-      pb_error.code = test->error->domain == CP_ERROR ? test->error->code : CP_ERROR_UNKNOWN;
+      pb_error.code = (Connectrpc__Conformance__V1__Code) cp_error_get_code (test->error);
       if (test->error->message != NULL && test->error->message[0] != '\0')
         {
           pb_error._message_case = CONNECTRPC__CONFORMANCE__V1__ERROR___MESSAGE_MESSAGE;

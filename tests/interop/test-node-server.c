@@ -219,7 +219,7 @@ test_watch (gconstpointer data)
 
   g_clear_handle_id (&wd.ping_source, g_source_remove);
   g_assert_true (wd.closed);
-  g_assert_error (wd.closed_error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (wd.closed_error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (wd.keys->len, ==, 3);
   g_autofree char *e1 = g_strdup_printf ("1:%s1", prefix);
   g_autofree char *e3 = g_strdup_printf ("1:%s3", prefix);

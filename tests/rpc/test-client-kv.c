@@ -622,7 +622,7 @@ test_cancel (Fixture       *f,
   g_timeout_add (1, cancel_when_hanging, f);
   response = test_call_unary (f->channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
                               KV_TYPE_GET_RESPONSE, NULL, cancellable, &error);
-  g_assert_error (error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (f->hanging->len, ==, 1);
   /* The server notices the aborted exchange. */
   test_wait_until (server_saw_cancel, f);
@@ -742,7 +742,7 @@ test_stream_live_and_cancel (Fixture       *f,
 
   cp_response_stream_cancel (run.stream);
   stream_run_wait (&run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   /* The server notices the aborted exchange. */
   test_wait_until (server_saw_cancel, f);
   stream_run_clear (&run);
@@ -847,7 +847,7 @@ test_streams_no_default_deadline (Fixture       *f,
 
   cp_response_stream_cancel (run.stream);
   stream_run_wait (&run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   stream_run_clear (&run);
 }
 

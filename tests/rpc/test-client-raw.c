@@ -298,7 +298,7 @@ test_unary_cancel (Fixture       *f,
   g_assert_false (run.done);
   g_cancellable_cancel (cancellable);
   test_wait_for (&run.done);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&run.error);
   test_wait_until (peer_closed, f->server);
 
@@ -307,7 +307,7 @@ test_unary_cancel (Fixture       *f,
   cp_channel_call_async (f->channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
                          KV_TYPE_GET_RESPONSE, NULL, cancellable, on_call_done, &run);
   test_wait_for (&run.done);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&run.error);
   g_assert_cmpuint (raw_server_get_n_requests (f->server), ==, 1);
 }
@@ -427,6 +427,24 @@ test_unary_error_details (Fixture       *f,
                                                  "X-Head"), ==, "h");
   g_assert_cmpstr (soup_message_headers_get_one (cp_call_options_get_response_trailers (options),
                                                  "X-Tail"), ==, "t");
+}
+
+/* A `canceled` the server answers is the Connect code, not GIO's
+ * cancellation (which only the caller's cancellable gives). */
+static void
+test_unary_server_canceled (Fixture       *f,
+                            gconstpointer  data)
+{
+  g_autoptr(CpMessage) response = NULL;
+  g_autoptr(GError) error = NULL;
+
+  serve_text (f, 499, "Content-Type: application/json\r\n",
+              "{\"code\":\"canceled\",\"message\":\"gave up\"}");
+  response = get (f, "k", NULL, &error);
+  g_assert_null (response);
+  g_assert_error (error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_cmpstr (error->message, ==, "gave up");
+  g_assert_cmpint (cp_error_get_code (error), ==, CP_ERROR_CANCELED);
 }
 
 static void
@@ -1123,7 +1141,7 @@ test_stream_cancel (Fixture       *f,
   stream_run_init (&run, watch (f, NULL));
   run.cancel_at = 1;
   stream_run_wait (&run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (run.messages->len, ==, 1);
   /* The connection was aborted. */
   test_wait_until (peer_closed, f->server);
@@ -1536,7 +1554,7 @@ test_stream_no_default_deadline (Fixture       *f,
 
   cp_response_stream_cancel (run.stream);
   stream_run_wait (&run);
-  g_assert_error (run.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   stream_run_clear (&run);
 }
 
@@ -1745,6 +1763,7 @@ main (int argc, char **argv)
   ADD ("unary/deadline-expired", test_unary_deadline_expired);
   ADD ("unary/timeout-enforced", test_unary_timeout_enforced);
   ADD ("unary/cancel", test_unary_cancel);
+  ADD ("unary/server-canceled", test_unary_server_canceled);
   for (gsize i = 0; i < G_N_ELEMENTS (http_status_cases); i++)
     {
       g_autofree char *path = g_strdup_printf ("/client/raw/unary/http-status/%u",

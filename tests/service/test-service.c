@@ -367,7 +367,7 @@ test_cancelled (Fixture       *f,
   kv_kv_service_call_get (f->proxy, request, NULL, cancellable, store_result, &result);
   response = kv_kv_service_call_get_finish (f->proxy, wait_result (&result), &error);
   g_assert_null (response);
-  g_assert_error (error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpuint (f->impl.n_gets, ==, 0);
 }
 
@@ -704,7 +704,7 @@ test_watch_client_cancel (Fixture       *f,
   cp_response_stream_cancel (stream);
   while (!g_cancellable_is_cancelled (cancellable) || !log.closed)
     g_main_context_iteration (NULL, TRUE);
-  g_assert_error (log.error, CP_ERROR, CP_ERROR_CANCELED);
+  g_assert_error (log.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&log.error);
   g_ptr_array_unref (log.events);
 }
