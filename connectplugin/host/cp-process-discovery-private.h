@@ -73,6 +73,7 @@ struct _CpProcessDiscovery
   gboolean die_with_host;
   char *control_secret;
   gboolean control_secret_given;  /* set by the user: not replaced per launch */
+  GLogLevelFlags output_log_level;  /* of the plain lines it prints */
 
   GMainContext *context;
   CpProcessState state;
@@ -109,6 +110,7 @@ enum {
   PROP_MAX_RESTART_DELAY_MS,
   PROP_DIE_WITH_HOST,
   PROP_CONTROL_SECRET,
+  PROP_OUTPUT_LOG_LEVEL,
   PROP_STATE,
   PROP_PID,
   N_PROPS
@@ -153,6 +155,19 @@ gboolean cp_process_launch           (CpProcessDiscovery *self,
 /* Takes @secret (transfer full, nullable); wipes the old one. */
 void     cp_process_replace_control_secret (CpProcessDiscovery *self,
                                             char               *secret);
+/* A line of a plugin's output as GLib's default log writer
+ * (g_log_writer_format_fields ()) prints a record:
+ *   [** ][(PRGNAME:PID): ][DOMAIN-]LEVEL[ (recursed)][ **]: HH:MM:SS.mmm: TEXT
+ * where "** " starts a record without a domain, " **" ends the level of
+ * ERROR, CRITICAL and WARNING, and the process prefix depends on
+ * G_MESSAGES_PREFIXED. Returns the record's level (one of
+ * G_LOG_LEVEL_ERROR ... G_LOG_LEVEL_DEBUG), sets *@domain to its domain
+ * (newly allocated; NULL without one) and *@text to the message (inside
+ * @line). Anything else is a plain line: returns 0, *@domain NULL and
+ * *@text @line. Pure, on any bytes (tests/host/fuzz-plugin-output.c). */
+GLogLevelFlags cp_process_parse_glib_line (const char   *line,
+                                           char        **domain,
+                                           const char  **text);
 
 /* cp-process-shutdown.c */
 /* The process is gone: completes the stop waiters. */

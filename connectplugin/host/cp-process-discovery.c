@@ -26,9 +26,22 @@
  * (`http://127.0.0.1:PORT` or `unix:/path`): the discovery reads it, with
  * [property@ProcessDiscovery:start-timeout-ms] as the limit. Further lines
  * of its standard output and every line of its standard error are
- * forwarded to the host's structured log (g_log_structured(), log domain
- * `ConnectPlugin`, level %G_LOG_LEVEL_MESSAGE) with the field `CP_PLUGIN`
- * set to the plugin's name and `CP_PLUGIN_STREAM` to `stderr` or `stdout`.
+ * forwarded to the host's structured log (g_log_structured_array(), log
+ * domain `ConnectPlugin`) with the field `CP_PLUGIN` set to the plugin's
+ * name, `CP_PLUGIN_STREAM` to `stderr` or `stdout` and `CP_PLUGIN_PID` to
+ * its process id; the message is `NAME: line` (the line alone when it
+ * already starts with `NAME:`), and empty lines are dropped. A plain line
+ * is logged at [property@ProcessDiscovery:output-log-level]
+ * (%G_LOG_LEVEL_DEBUG unless set). A line that GLib's default log writer
+ * printed in the plugin, such as
+ * `(prgname:1234): Domain-WARNING **: 12:34:56.789: text` or
+ * `** Message: 12:34:56.789: text`, keeps its level (%G_LOG_LEVEL_ERROR
+ * becomes %G_LOG_LEVEL_CRITICAL, so that it does not abort the host); its
+ * message loses GLib's prefix and time stamp, and its log domain goes into
+ * the field `CP_PLUGIN_DOMAIN`. g_log_writer_default() does not make these
+ * records fatal under the host's `G_DEBUG=fatal-warnings` (or a GTest
+ * host's fatal criticals). The following lines of a message that spans
+ * several lines are plain lines.
  *
  * The end of the child is noticed at once (g_subprocess_wait_async();
  * reported once its standard error is drained, so that its last words are
@@ -555,6 +568,9 @@ cp_process_discovery_get_property (GObject    *object,
     case PROP_CONTROL_SECRET:
       g_value_set_string (value, self->control_secret);
       break;
+    case PROP_OUTPUT_LOG_LEVEL:
+      g_value_set_uint (value, self->output_log_level);
+      break;
     case PROP_STATE:
       g_value_set_enum (value, self->state);
       break;
@@ -629,6 +645,9 @@ cp_process_discovery_set_property (GObject      *object,
         if (self->control_secret_given || self->launch == NULL)
           cp_process_replace_control_secret (self, self->control_secret_given ? g_strdup (secret) : NULL);
       }
+      break;
+    case PROP_OUTPUT_LOG_LEVEL:
+      cp_process_discovery_set_output_log_level (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -807,6 +826,23 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   /**
+   * CpProcessDiscovery:output-log-level:
+   *
+   * The level at which the plain lines a launched plugin prints on its
+   * standard output and standard error are forwarded to the host's log:
+   * one of %G_LOG_LEVEL_DEBUG (the default), %G_LOG_LEVEL_INFO,
+   * %G_LOG_LEVEL_MESSAGE and %G_LOG_LEVEL_WARNING (a
+   * [flags@GLib.LogLevelFlags] value; the property is an unsigned integer
+   * because GLib registers no type for those flags). Lines that GLib's
+   * default log writer printed in the plugin keep their own level (see
+   * [class@ProcessDiscovery]).
+   */
+  properties[PROP_OUTPUT_LOG_LEVEL] =
+    g_param_spec_uint ("output-log-level", NULL, NULL,
+                       G_LOG_LEVEL_WARNING, G_LOG_LEVEL_DEBUG, G_LOG_LEVEL_DEBUG,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
    * CpProcessDiscovery:state:
    *
    * Where the plugin process is in its life cycle.
@@ -854,6 +890,7 @@ cp_process_discovery_init (CpProcessDiscovery *self)
   self->restart_delay_ms = DEFAULT_RESTART_DELAY_MS;
   self->max_restart_delay_ms = DEFAULT_MAX_RESTART_DELAY_MS;
   self->die_with_host = TRUE;
+  self->output_log_level = G_LOG_LEVEL_DEBUG;
 }
 
 /**
@@ -955,6 +992,46 @@ cp_process_discovery_get_pid (CpProcessDiscovery *self)
   if (self->launch == NULL || self->launch->pid == NULL)
     return 0;
   return (GPid) g_ascii_strtoll (self->launch->pid, NULL, 10);
+}
+
+/**
+ * cp_process_discovery_get_output_log_level:
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ *
+ * Gets [property@ProcessDiscovery:output-log-level].
+ *
+ * Returns: the level at which the plugin's plain output lines are logged
+ */
+GLogLevelFlags
+cp_process_discovery_get_output_log_level (CpProcessDiscovery *self)
+{
+  g_return_val_if_fail (CP_IS_PROCESS_DISCOVERY (self), G_LOG_LEVEL_DEBUG);
+
+  return self->output_log_level;
+}
+
+/**
+ * cp_process_discovery_set_output_log_level:
+ * @self: a [class@ConnectPlugin.ProcessDiscovery]
+ * @level: %G_LOG_LEVEL_DEBUG, %G_LOG_LEVEL_INFO, %G_LOG_LEVEL_MESSAGE or
+ *   %G_LOG_LEVEL_WARNING
+ *
+ * Sets [property@ProcessDiscovery:output-log-level]: the level at which
+ * the plain lines the plugin prints are forwarded to the host's log, from
+ * the next line on.
+ */
+void
+cp_process_discovery_set_output_log_level (CpProcessDiscovery *self,
+                                           GLogLevelFlags      level)
+{
+  g_return_if_fail (CP_IS_PROCESS_DISCOVERY (self));
+  g_return_if_fail (level == G_LOG_LEVEL_DEBUG || level == G_LOG_LEVEL_INFO ||
+                    level == G_LOG_LEVEL_MESSAGE || level == G_LOG_LEVEL_WARNING);
+
+  if (self->output_log_level == level)
+    return;
+  self->output_log_level = level;
+  cp_process_notify (self, PROP_OUTPUT_LOG_LEVEL);
 }
 
 /**

@@ -119,5 +119,10 @@ CP_AVAILABLE_IN_ALL
 GPid                cp_process_discovery_get_pid      (CpProcessDiscovery  *self);
 CP_AVAILABLE_IN_ALL
 guint               cp_process_discovery_get_restart_count (CpProcessDiscovery *self);
+CP_AVAILABLE_IN_ALL
+GLogLevelFlags      cp_process_discovery_get_output_log_level (CpProcessDiscovery *self);
+CP_AVAILABLE_IN_ALL
+void                cp_process_discovery_set_output_log_level (CpProcessDiscovery *self,
+                                                               GLogLevelFlags      level);
 
 G_END_DECLS

@@ -7,7 +7,9 @@
  * the address it announces on its standard output (or, in port mode,
  * probing the port until it accepts), forwarding its output to the host's
  * log line by line (pollable pipe sources in the context it was launched
- * from; a line is cut at 64 KiB), noticing its exit (once its standard
+ * from; a line is cut at 64 KiB; plain lines at the discovery's
+ * output-log-level, lines of GLib's default log writer at their own
+ * level), noticing its exit (once its standard
  * error is drained), and moving all that to another context (for
  * cp_client_connect_sync (), which launches in a private one).
  */
@@ -95,6 +97,141 @@ cp_process_launch_unref (Launch *launch)
 
 /* ---- output and exit ---- */
 
+/* The level names of mklevel_prefix () in GLib's gmessages.c. */
+static const struct {
+  const char *name;
+  GLogLevelFlags level;
+} glib_levels[] = {
+  { "ERROR", G_LOG_LEVEL_ERROR },
+  { "CRITICAL", G_LOG_LEVEL_CRITICAL },
+  { "WARNING", G_LOG_LEVEL_WARNING },
+  { "Message", G_LOG_LEVEL_MESSAGE },
+  { "INFO", G_LOG_LEVEL_INFO },
+  { "DEBUG", G_LOG_LEVEL_DEBUG },
+};
+
+/* The levels GLib marks with " **" (and an empty line before). */
+#define GLIB_ALERT_LEVELS (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)
+
+/* "HH:MM:SS.mmm: " at @p. */
+#define GLIB_TIMESTAMP_LEN 14
+
+static gboolean
+glib_timestamp (const char *p)
+{
+  static const char shape[] = "00:00:00.000: ";
+
+  for (gsize i = 0; i < GLIB_TIMESTAMP_LEN; i++)
+    if (shape[i] == '0' ? !g_ascii_isdigit (p[i]) : p[i] != shape[i])
+      return FALSE;
+  return TRUE;
+}
+
+/* After "(PRGNAME:PID): " at @p, or NULL. */
+static const char *
+skip_glib_process_prefix (const char *p)
+{
+  const char *end, *digits;
+
+  if (p[0] != '(')
+    return NULL;
+  end = strstr (p, "): ");
+  if (end == NULL)
+    return NULL;
+  for (digits = end; digits > p + 1 && g_ascii_isdigit (digits[-1]); digits--)
+    ;
+  /* A program name (at least one byte), ':', at least one digit. */
+  if (digits == end || digits - 1 <= p + 1 || digits[-1] != ':')
+    return NULL;
+  return end + 3;
+}
+
+/* "[DOMAIN-]LEVEL[ (recursed)][ **]: HH:MM:SS.mmm: TEXT" at @p. */
+static GLogLevelFlags
+parse_glib_level (const char   *p,
+                  gboolean      with_domain,
+                  char        **domain,
+                  const char  **text)
+{
+  const char *colon = strstr (p, ": ");
+  const char *end = colon;
+  gboolean alert;
+
+  if (colon == NULL)
+    return 0;
+  alert = end - p >= 3 && memcmp (end - 3, " **", 3) == 0;
+  if (alert)
+    end -= 3;
+  if (end - p >= 11 && memcmp (end - 11, " (recursed)", 11) == 0)
+    end -= 11;
+
+  for (gsize i = 0; i < G_N_ELEMENTS (glib_levels); i++)
+    {
+      gsize len = strlen (glib_levels[i].name);
+      gsize head;
+
+      if ((gsize) (end - p) < len || memcmp (end - len, glib_levels[i].name, len) != 0)
+        continue;
+      /* What precedes the level: "DOMAIN-" (a domain of one byte at
+       * least), or nothing when the record had no domain ("** "). */
+      head = (gsize) (end - p) - len;
+      if (with_domain ? head < 2 || p[head - 1] != '-' : head != 0)
+        return 0;
+      if (alert != ((glib_levels[i].level & GLIB_ALERT_LEVELS) != 0) ||
+          !glib_timestamp (colon + 2))
+        return 0;
+      *domain = with_domain ? g_strndup (p, head - 1) : NULL;
+      *text = colon + 2 + GLIB_TIMESTAMP_LEN;
+      return glib_levels[i].level;
+    }
+  return 0;
+}
+
+GLogLevelFlags
+cp_process_parse_glib_line (const char   *line,
+                            char        **domain,
+                            const char  **text)
+{
+  gboolean no_domain = g_str_has_prefix (line, "** ");
+  const char *p = no_domain ? line + 3 : line;
+  const char *after_prefix = skip_glib_process_prefix (p);
+  GLogLevelFlags level = 0;
+
+  *domain = NULL;
+  *text = line;
+  /* A domain may itself look like a process prefix: try both. */
+  if (after_prefix != NULL)
+    level = parse_glib_level (after_prefix, !no_domain, domain, text);
+  if (level == 0)
+    level = parse_glib_level (p, !no_domain, domain, text);
+  return level;
+}
+
+/* The journal's priority of @level, as g_log_structured () gives it. */
+static const char *
+log_priority (GLogLevelFlags level)
+{
+  switch (level)
+    {
+    case G_LOG_LEVEL_CRITICAL:
+    case G_LOG_LEVEL_WARNING:
+      return "4";
+    case G_LOG_LEVEL_MESSAGE:
+      return "5";
+    case G_LOG_LEVEL_INFO:
+      return "6";
+    default:
+      return "7";
+    }
+}
+
+/* One line of the plugin's output, into the host's log: a record GLib's
+ * default writer printed keeps its level (ERROR as CRITICAL: an ERROR
+ * record aborts the process that logs it) and the plugin's domain in
+ * CP_PLUGIN_DOMAIN, without GLib's prefix and timestamp; any other line
+ * goes at the discovery's output-log-level. The message is "NAME: text",
+ * unless the text already starts with "NAME:". Empty lines are dropped
+ * (GLib's writer prints one before each warning). */
 static void
 log_plugin_line (CpProcessDiscovery *self,
                  Launch             *launch,
@@ -102,13 +239,44 @@ log_plugin_line (CpProcessDiscovery *self,
                  const char         *line)
 {
   const char *name = self != NULL ? self->name : "plugin";
+  gsize name_len = strlen (name);
   g_autofree char *valid = g_utf8_make_valid (line, -1);
+  g_autofree char *domain = NULL;
+  g_autofree char *message = NULL;
+  const char *text;
+  GLogLevelFlags level = cp_process_parse_glib_line (valid, &domain, &text);
+  GLogField fields[] = {
+    /* First, so that g_log_writer_default () does not make the record
+     * fatal when the host runs with G_DEBUG=fatal-warnings (or as a GTest
+     * program): how fatal a plugin's record was is the plugin's business,
+     * as for records of the old g_log () API, which pass this field. */
+    { "GLIB_OLD_LOG_API", "1", -1 },
+    { "MESSAGE", NULL, -1 },
+    { "PRIORITY", NULL, -1 },
+    { "GLIB_DOMAIN", G_LOG_DOMAIN, -1 },
+    { "CP_PLUGIN", name, -1 },
+    { "CP_PLUGIN_STREAM", stream, -1 },
+    { "CP_PLUGIN_PID", launch->pid != NULL ? launch->pid : "", -1 },
+    { "CP_PLUGIN_DOMAIN", NULL, -1 },   /* last: left out without a domain */
+  };
 
-  g_log_structured (G_LOG_DOMAIN, G_LOG_LEVEL_MESSAGE,
-                    "CP_PLUGIN", name,
-                    "CP_PLUGIN_STREAM", stream,
-                    "CP_PLUGIN_PID", launch->pid != NULL ? launch->pid : "",
-                    "MESSAGE", "%s: %s", name, valid);
+  if (level == 0)
+    {
+      if (valid[0] == '\0')
+        return;
+      level = self != NULL ? self->output_log_level : G_LOG_LEVEL_DEBUG;
+    }
+  else if (level == G_LOG_LEVEL_ERROR)
+    level = G_LOG_LEVEL_CRITICAL;
+
+  if (strncmp (text, name, name_len) == 0 && text[name_len] == ':')
+    message = g_strdup (text);
+  else
+    message = g_strconcat (name, ": ", text, NULL);
+  fields[1].value = message;
+  fields[2].value = log_priority (level);
+  fields[G_N_ELEMENTS (fields) - 1].value = domain;
+  g_log_structured_array (level, fields, G_N_ELEMENTS (fields) - (domain == NULL ? 1 : 0));
 }
 
 static char *

@@ -4,7 +4,8 @@
  *   cp-host [--listen ADDR] [--config FILE] [--capabilities-dir DIR]
  *           [--grant-ttl SECONDS] [--rate-limit RPS[:BURST]]
  *           [--selection TYPE=first|round-robin|random|weighted]...
- *           [--port-mode] [PLUGIN-COMMAND]...
+ *           [--port-mode] [--plugin-log-level debug|info|message|warning]
+ *           [PLUGIN-COMMAND]...
  *
  * What an operator runs when the host application is not written yet: a
  * CpServer with a CpBroker (capability broker, service registry, plugin
@@ -19,6 +20,11 @@
  * its URL: it gets a free port in PORT and is polled until it accepts, so
  * connect-plugin-go's plugins run unchanged.
  *
+ * What the plugins print goes to the host's log (standard error): lines
+ * of GLib's default log writer at their own level, other lines at
+ * --plugin-log-level (default debug: shown only with G_MESSAGES_DEBUG set,
+ * e.g. G_MESSAGES_DEBUG=ConnectPlugin).
+ *
  * The configuration file is a GKeyFile:
  *
  *   [host]
@@ -27,6 +33,7 @@
  *   grant-ttl=3600
  *   rate-limit=100:200
  *   selection=cache=round-robin;logger=first
+ *   plugin-log-level=info
  *
  *   [plugin logger]
  *   command=/usr/libexec/myapp/logger-plugin --verbose
@@ -65,6 +72,7 @@ typedef struct {
   CpBroker *broker;
   char *url;
   GPtrArray *plugins;           /* Plugin* */
+  GLogLevelFlags plugin_log_level;  /* of the plugins' plain output lines */
   guint n_stopping;
   int status;
 } Host;
@@ -136,6 +144,32 @@ parse_selection (CpBroker    *broker,
       }
   g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
                "unknown selection strategy \"%s\" (first, round-robin, random, weighted)", eq + 1);
+  return FALSE;
+}
+
+static gboolean
+parse_plugin_log_level (Host        *host,
+                        const char  *name,
+                        GError     **error)
+{
+  static const struct {
+    const char *name;
+    GLogLevelFlags level;
+  } levels[] = {
+    { "debug", G_LOG_LEVEL_DEBUG },
+    { "info", G_LOG_LEVEL_INFO },
+    { "message", G_LOG_LEVEL_MESSAGE },
+    { "warning", G_LOG_LEVEL_WARNING },
+  };
+
+  for (guint i = 0; i < G_N_ELEMENTS (levels); i++)
+    if (g_ascii_strcasecmp (name, levels[i].name) == 0)
+      {
+        host->plugin_log_level = levels[i].level;
+        return TRUE;
+      }
+  g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+               "unknown plugin log level \"%s\" (debug, info, message, warning)", name);
   return FALSE;
 }
 
@@ -213,6 +247,7 @@ typedef struct {
   char *rate_limit;
   char **selection;
   gboolean port_mode;
+  char *plugin_log_level;
   char **commands;
 } Options;
 
@@ -234,6 +269,8 @@ apply_config (Host        *host,
     options->grant_ttl = g_key_file_get_integer (file, "host", "grant-ttl", NULL);
   if (options->rate_limit == NULL)
     options->rate_limit = g_key_file_get_string (file, "host", "rate-limit", NULL);
+  if (options->plugin_log_level == NULL)
+    options->plugin_log_level = g_key_file_get_string (file, "host", "plugin-log-level", NULL);
   if (g_key_file_has_key (file, "host", "selection", NULL))
     {
       g_auto(GStrv) specs = g_key_file_get_string_list (file, "host", "selection", NULL, NULL);
@@ -325,6 +362,7 @@ launch (Host   *host,
                                     "startup-mode", plugin->port_mode ? CP_STARTUP_MODE_PORT
                                                                       : CP_STARTUP_MODE_STDOUT_LINE,
                                     "host-url", host->url,
+                                    "output-log-level", (guint) host->plugin_log_level,
                                     NULL);
   cp_discovery_discover_async (plugin->discovery, names, NULL, on_launched, plugin);
 }
@@ -377,6 +415,7 @@ main (int argc, char **argv)
     { "rate-limit", 0, 0, G_OPTION_ARG_STRING, &options.rate_limit, "Calls per second per plugin on host APIs and the router", "RPS[:BURST]" },
     { "selection", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.selection, "Provider selection for a service type", "TYPE=STRATEGY" },
     { "port-mode", 0, 0, G_OPTION_ARG_NONE, &options.port_mode, "Launch the plugins with PORT and poll it (plugins that print no URL)", NULL },
+    { "plugin-log-level", 0, 0, G_OPTION_ARG_STRING, &options.plugin_log_level, "Log level of the plugins' plain output lines (default debug)", "debug|info|message|warning" },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.commands, NULL, "PLUGIN-COMMAND…" },
     { NULL }
   };
@@ -395,6 +434,7 @@ main (int argc, char **argv)
   host.server = cp_server_new ();
   host.broker = cp_broker_new (host.server);
   host.plugins = g_ptr_array_new_with_free_func (plugin_free);
+  host.plugin_log_level = G_LOG_LEVEL_DEBUG;
   g_signal_connect (host.broker, "plugin-added", G_CALLBACK (on_plugin_added), NULL);
   g_signal_connect (host.broker, "plugin-removed", G_CALLBACK (on_plugin_removed), NULL);
   g_signal_connect (host.broker, "plugin-health-changed", G_CALLBACK (on_plugin_health), NULL);
@@ -408,6 +448,9 @@ main (int argc, char **argv)
     if (!parse_selection (host.broker, options.selection[i], &error))
       goto fail;
   if (options.rate_limit != NULL && !parse_rate_limit (host.broker, options.rate_limit, &error))
+    goto fail;
+  if (options.plugin_log_level != NULL &&
+      !parse_plugin_log_level (&host, options.plugin_log_level, &error))
     goto fail;
   if (options.grant_ttl > 0)
     g_object_set (host.broker, "grant-ttl-seconds", (guint) options.grant_ttl, NULL);
@@ -444,6 +487,7 @@ out:
   g_free (options.config);
   g_free (options.capabilities_dir);
   g_free (options.rate_limit);
+  g_free (options.plugin_log_level);
   g_strfreev (options.selection);
   g_strfreev (options.commands);
   return host.status;

@@ -9,7 +9,8 @@
  * PluginControl, and shuts down gracefully on SIGTERM/SIGINT or
  * PluginControl.Shutdown. PluginControl needs the secret its host gives in
  * CONNECTPLUGIN_CONTROL_SECRET; started by hand without one, it refuses
- * PluginControl unless run with --insecure-control. Logs go to stderr.
+ * PluginControl unless run with --insecure-control. Logs go to stderr
+ * (GLib's debug records too), each call at debug level (G_MESSAGES_DEBUG=kv).
  *
  * The service is ExampleKvStore (kv-store.c, shared with kv-server), a
  * subclass of the KvKVServiceSkeleton that protoc-gen-cp generates from
@@ -47,8 +48,10 @@ main (int argc, char **argv)
   g_autoptr(CpServer) server = NULL;
   int status;
 
-  /* stdout is the address channel: the store logs to stderr. */
-  kv = example_kv_store_new (stderr);
+  /* stdout is the address channel: GLib writes its debug and info
+   * records there unless told otherwise. */
+  g_log_writer_default_set_use_stderr (TRUE);
+  kv = example_kv_store_new ();
 
   plugin = cp_plugin_new ("kv", "1.0.0");
   cp_plugin_add_service (plugin, CP_SKELETON (kv));

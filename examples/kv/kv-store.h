@@ -8,8 +8,6 @@
  */
 #pragma once
 
-#include <stdio.h>
-
 #include "kv.cp.h"
 
 G_BEGIN_DECLS
@@ -17,8 +15,8 @@ G_BEGIN_DECLS
 #define EXAMPLE_TYPE_KV_STORE (example_kv_store_get_type ())
 G_DECLARE_FINAL_TYPE (ExampleKvStore, example_kv_store, EXAMPLE, KV_STORE, KvKVServiceSkeleton)
 
-/* A store logging one line per call to @log (stdout, stderr). */
-ExampleKvStore *example_kv_store_new         (FILE           *log);
+/* An empty store; it logs each call with g_debug () (domain "kv"). */
+ExampleKvStore *example_kv_store_new         (void);
 
 /* Ends every open Watch call with OK: a graceful shutdown waits for the
  * running calls, and a Watch runs until it is ended. */

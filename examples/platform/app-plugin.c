@@ -7,9 +7,10 @@
  * Process(input) stores the input upper-cased in the "cache" service and
  * reads it back, both through the host's router, and answers the value with
  * the route the calls took: its own hop to the cache, then the cache's hop
- * to the logger (from the cache's `X-Plugin-Route` answer header).
+ * to the logger (from the cache's `X-Plugin-Route` answer header). Each
+ * call is logged with g_debug () (G_MESSAGES_DEBUG=app-plugin shows them).
  */
-#include <stdio.h>
+#define G_LOG_DOMAIN "app-plugin"
 
 #include "app.cp.h"
 #include "cache.cp.h"
@@ -150,7 +151,7 @@ on_process (DemoApp            *skeleton,
   pending->skeleton = g_object_ref (skeleton);
   pending->invocation = g_object_ref (invocation);
   pending->input = g_strdup (demo_process_request_get_input (request));
-  fprintf (stderr, "app-plugin: Process(%s)\n", pending->input);
+  g_debug ("Process(%s)", pending->input);
   if (app->cache != NULL)
     use_cache (pending);
   else

@@ -6,13 +6,14 @@
  * A plugin (cp_server_run()) that provides logger.v1.Logger, registered with
  * its host as the service type "logger" (endpoint path /logger.v1.Logger/).
  * Other plugins reach it only through the host's router. Each Log call is
- * written to stderr, which the host shows in its own log.
+ * logged with g_debug () (G_MESSAGES_DEBUG=logger-plugin shows them; a host
+ * forwards the plugin's GLib records to its own log at their level).
  *
  * Started without HOST_URL it waits for a host to add it
  * (cp_broker_add_plugin_async(): PluginIdentity, behind the control secret
  * its launcher gave it), as dynamic-host does.
  */
-#include <stdio.h>
+#define G_LOG_DOMAIN "logger-plugin"
 
 #include "logger.cp.h"
 
@@ -24,8 +25,7 @@ on_log (DemoLogger     *logger,
 {
   g_autoptr(DemoLogResponse) response = demo_log_response_new ();
 
-  fprintf (stderr, "logger-plugin: [%s] %s\n",
-           demo_log_request_get_level (request), demo_log_request_get_message (request));
+  g_debug ("[%s] %s", demo_log_request_get_level (request), demo_log_request_get_message (request));
   demo_logger_complete_log (logger, invocation, response);
   return TRUE;
 }

@@ -15,6 +15,12 @@
  *                              address, listens on 127.0.0.1:$PORT a moment
  *                              after starting (logs $HOST_URL on stderr)
  *   fake-plugin chatty         like serve, plus lines on stderr and stdout
+ *   fake-plugin glib-logs      like serve, then plain lines and records of
+ *                              GLib's default log writer (messages,
+ *                              warnings, debug ... records, without a
+ *                              domain or in FakePlugin; debug ones need
+ *                              G_MESSAGES_DEBUG=FakePlugin), then
+ *                              "glib-logs done" on stderr
  *   fake-plugin host           a host: launches "fake-plugin serve", prints its
  *                              pid, waits to be killed
  */
@@ -66,6 +72,27 @@ print_later (gpointer user_data)
 {
   printf ("fake-plugin: a line on stdout after the address\n");
   fflush (stdout);
+  return G_SOURCE_REMOVE;
+}
+
+/* Once serving: what test-plugin-output expects, in GLib's own formats
+ * (INFO and DEBUG records go to stdout, the others to stderr). */
+static gboolean
+print_glib_logs (gpointer user_data)
+{
+  fprintf (stderr, "a plain line\n");
+  fprintf (stderr, "fake-plugin: a plain line with the name\n");
+  fflush (stderr);
+  /* (g_message () would have the domain ConnectPlugin, from the build.) */
+  g_log_structured (NULL, G_LOG_LEVEL_MESSAGE, "MESSAGE", "a message without a domain");
+  g_log_structured ("FakePlugin", G_LOG_LEVEL_WARNING, "MESSAGE", "a warning");
+  g_log_structured ("FakePlugin", G_LOG_LEVEL_INFO, "MESSAGE", "an info");
+  g_log_structured ("FakePlugin", G_LOG_LEVEL_DEBUG, "MESSAGE", "a debug line");
+  g_log_structured (NULL, G_LOG_LEVEL_CRITICAL, "MESSAGE", "a critical without a domain");
+  /* g_error () would end the plugin: its line, as GLib prints it. */
+  fprintf (stderr, "\n** (fake-plugin:%d): ERROR **: 12:34:56.789: a pretend error\n", (int) getpid ());
+  fprintf (stderr, "glib-logs done\n");
+  fflush (stderr);
   return G_SOURCE_REMOVE;
 }
 
@@ -186,6 +213,11 @@ main (int    argc,
       fflush (stderr);
       /* Runs once the server has announced its address. */
       g_idle_add (print_later, NULL);
+      return serve (argc, argv);
+    }
+  if (g_str_equal (mode, "glib-logs"))
+    {
+      g_idle_add (print_glib_logs, NULL);
       return serve (argc, argv);
     }
   if (g_str_equal (mode, "ignore-term"))

@@ -1,8 +1,9 @@
 #!/usr/bin/python3
 # kv_server.py [--listen ADDRESS]: the KV service (kv.v1.KVService) in Python,
 # a subclass of the generated Kv.KVServiceSkeleton overriding its virtual
-# methods. Prints the URL it serves as the first line of stdout, then one
-# line per call, like kv-server.c; SIGINT/SIGTERM stop it.
+# methods. Prints the URL it serves as the first line of stdout and logs
+# each call at debug level (G_MESSAGES_DEBUG=kv shows them), like
+# kv-server.c; SIGINT/SIGTERM stop it.
 # SPDX-License-Identifier: LGPL-2.1-or-later
 import argparse
 import collections
@@ -19,8 +20,17 @@ from gi.repository import ConnectPlugin, GLib, GObject, Kv  # noqa: E402
 WATCH_MAX_PENDING_BYTES = 4 * 1024 * 1024
 
 
-def log(line):
-    print(line, flush=True)
+def log(level, line):
+    """A GLib log record in the domain "kv" (g_debug () and g_message () in C)."""
+    GLib.log_variant('kv', level, GLib.Variant('a{sv}', {'MESSAGE': GLib.Variant('s', line)}))
+
+
+def debug(line):
+    log(GLib.LogLevelFlags.LEVEL_DEBUG, line)
+
+
+def message(line):
+    log(GLib.LogLevelFlags.LEVEL_MESSAGE, line)
 
 
 class Watcher:
@@ -42,7 +52,7 @@ class PyKV(Kv.KVServiceSkeleton):
 
     def do_handle_get(self, invocation, request):
         value = self.store.get(request.props.key)
-        log(f'get {request.props.key} → {"found" if value is not None else "not found"}')
+        debug(f'get {request.props.key} → {"found" if value is not None else "not found"}')
         self.complete_get(invocation, Kv.GetResponse(found=value is not None,
                                                      value=GLib.Bytes(value or b'')))
         return True
@@ -53,7 +63,7 @@ class PyKV(Kv.KVServiceSkeleton):
             invocation.return_error_literal(ConnectPlugin.Error.INVALID_ARGUMENT,
                                             'key must not be empty')
             return True
-        log(f'put {key} ({len(value)} bytes)')
+        debug(f'put {key} ({len(value)} bytes)')
         self.store[key] = value
         self.publish(Kv.EventType.PUT, key, value)
         self.complete_put(invocation, Kv.PutResponse())
@@ -62,14 +72,14 @@ class PyKV(Kv.KVServiceSkeleton):
     def do_handle_delete(self, invocation, request):
         key = request.props.key
         found = self.store.pop(key, None) is not None
-        log(f'delete {key} → {"found" if found else "not found"}')
+        debug(f'delete {key} → {"found" if found else "not found"}')
         if found:
             self.publish(Kv.EventType.DELETE, key, b'')
         self.complete_delete(invocation, Kv.DeleteResponse(found=found))
         return True
 
     def do_handle_watch(self, invocation, request):
-        log(f'watch prefix="{request.props.prefix}"')
+        debug(f'watch prefix="{request.props.prefix}"')
         cancellable = invocation.get_cancellable()
         if cancellable.is_cancelled():
             return True  # already over: the engine answers
@@ -80,7 +90,7 @@ class PyKV(Kv.KVServiceSkeleton):
         return True
 
     def on_watch_cancelled(self, cancellable, invocation):
-        log('watch ended')
+        debug('watch ended')
         self.watchers.pop(invocation, None)
 
     def publish(self, event_type, key, value):
@@ -89,7 +99,7 @@ class PyKV(Kv.KVServiceSkeleton):
                 continue
             size = len(key) + len(value)
             if watcher.pending_bytes + size > WATCH_MAX_PENDING_BYTES:
-                log('watch: the client does not keep up; ending its watch')
+                message('watch: the client does not keep up; ending its watch')
                 del self.watchers[invocation]
                 invocation.return_error_literal(ConnectPlugin.Error.RESOURCE_EXHAUSTED,
                                                 'the watcher does not keep up with the changes')
@@ -112,7 +122,7 @@ class PyKV(Kv.KVServiceSkeleton):
         try:
             invocation.send_message_finish(result)
         except GLib.Error as e:
-            log(f'watch: dropping events: {e.message}')
+            message(f'watch: dropping events: {e.message}')
             return
         self.send_next(invocation, watcher)
 
@@ -126,7 +136,7 @@ def main():
     server = ConnectPlugin.RpcServer.new()
     kv = PyKV()
     kv.export(server)
-    log(server.listen(args.listen))
+    print(server.listen(args.listen), flush=True)
 
     loop = GLib.MainLoop()
     for signum in (signal.SIGINT, signal.SIGTERM):
