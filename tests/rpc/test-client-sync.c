@@ -338,8 +338,13 @@ test_mixed (void)
                                   KV_TYPE_GET_RESPONSE, options, NULL, &error);
       g_assert_no_error (error);
       g_assert_cmpstr (test_get_value (response), ==, "async");
+      /* Blocking and asynchronous calls have a pool each, so each of the
+       * two sequential callers may hold its MAX_CONNECTIONS (seen under
+       * ASan on a loaded machine: the async call's connection goes back
+       * to its pool an iteration after the callback). Stranded
+       * connections would grow past that. */
       if (i % 10 == 9)
-        g_assert_cmpuint (count_server_connections (st.port), <=, MAX_CONNECTIONS + 1);
+        g_assert_cmpuint (count_server_connections (st.port), <=, 2 * MAX_CONNECTIONS);
     }
   g_clear_object (&channel);
   server_stop (&st);
