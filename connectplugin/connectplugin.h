@@ -19,6 +19,7 @@
 #include "cp-server-interceptor.h"
 #include "cp-rpc-server.h"
 #include "cp-call-options.h"
+#include "cp-circuit-breaker.h"
 #include "cp-response-stream.h"
 #include "cp-request-stream.h"
 #include "cp-channel.h"

@@ -39,6 +39,7 @@ typedef struct _CpInvocation CpInvocation;
 typedef struct _CpServerInterceptor CpServerInterceptor;
 typedef struct _CpRpcServer CpRpcServer;
 typedef struct _CpCallOptions CpCallOptions;
+typedef struct _CpCircuitBreaker CpCircuitBreaker;
 typedef struct _CpResponseStream CpResponseStream;
 typedef struct _CpRequestStream CpRequestStream;
 typedef struct _CpChannel CpChannel;

@@ -8,6 +8,7 @@
  * plugin becoming unhealthy or the discovery's "changed" ends it.
  */
 #include "cp-client-private.h"
+#include "cp-call-options-private.h"
 #include "cp-health-monitor-private.h"
 #include "cp-host-enum-types.h"
 #include "cp-in-process-discovery.h"
@@ -152,7 +153,18 @@ health_changed_cb (CpHealthMonitor *monitor,
                    gpointer         user_data)
 {
   CpClient *self = user_data;
+  g_autoptr(CpClient) hold = g_object_ref (self);
   const char *reason = cp_health_monitor_get_reason (monitor);
+
+  /* The health reports move the circuit breaker before the calls find out
+   * (handlers of its signals run here, in the client's context). */
+  if (self->circuit_breaker != NULL)
+    {
+      if (health == CP_HEALTH_STATE_UNHEALTHY)
+        cp_circuit_breaker_force_open (self->circuit_breaker);
+      else if (status == CP_SERVING_STATUS_SERVING)
+        cp_circuit_breaker_force_half_open (self->circuit_breaker);
+    }
 
   switch (self->state)
     {
@@ -270,6 +282,9 @@ connected (CpClient  *self,
            Attempt   *a)
 {
   self->channel = g_steal_pointer (&a->channel);
+  /* The same breaker across reconnects. */
+  if (self->circuit_breaker != NULL)
+    cp_channel_set_circuit_breaker (self->channel, self->circuit_breaker);
   self->url = g_strdup (a->urls[a->index]);
   g_clear_object (&self->attempt_cancellable);
   g_object_freeze_notify (G_OBJECT (self));
@@ -407,6 +422,7 @@ try_url (Attempt *a)
 
   cp_call_options_set_timeout_ms (options, self->handshake_timeout_ms > 0
                                              ? (gint64) self->handshake_timeout_ms : -1);
+  cp_call_options_set_circuit_breaker_exempt (options, TRUE);
   if (self->sync_connect)
     {
       /* cp_channel_call_sync() returns once libsoup let go of the message,
@@ -708,6 +724,7 @@ sync_wait_healthy (CpClient     *self,
       first = FALSE;
       cp_health_check_request_set_service (request, cp_health_monitor_get_service (self->monitor));
       cp_call_options_set_timeout_ms (options, MAX (left_ms, 1));
+      cp_call_options_set_circuit_breaker_exempt (options, TRUE);
       response = cp_channel_call_sync (channel, CP_PROCEDURE_HEALTH_CHECK, CP_MESSAGE (request),
                                        CP_TYPE_HEALTH_CHECK_RESPONSE, options, cancellable, &error);
       if (self->state != CP_CLIENT_STATE_CONNECTED)

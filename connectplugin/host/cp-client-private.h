@@ -35,6 +35,7 @@ struct _CpClient
   gboolean shutdown_on_close;
   char *self_id;
   char *self_version;
+  CpCircuitBreaker *circuit_breaker;  /* set on each channel connected with */
 
   /* state */
   GMainContext *context;
@@ -78,6 +79,7 @@ enum {
   PROP_URL,
   PROP_CHANNEL,
   PROP_HEALTH_MONITOR,
+  PROP_CIRCUIT_BREAKER,
   N_PROPS
 };
 

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "cp-client-private.h"
+#include "cp-call-options-private.h"
 #include "cp-host-enum-types.h"
 #include "cp-static-discovery.h"
 #include "cp-error.h"
@@ -48,6 +49,12 @@
  * client is ready after the first healthy report (or at once when
  * [property@Client:health-check] is off), and fails when the plugin
  * becomes unhealthy.
+ *
+ * With a [property@Client:circuit-breaker], the calls made through the
+ * client's channel (the proxies it dispenses) fail at once while the
+ * plugin keeps failing, and the health reports move the breaker too: an
+ * unhealthy report opens it at once, a `SERVING` report makes an open
+ * circuit half-open.
  *
  * [method@ConnectPlugin.Client.close_async] stops everything, and asks the discovery to
  * shut down what it launched (a plugin process).
@@ -308,6 +315,7 @@ cp_client_finalize (GObject *object)
   g_clear_pointer (&self->cookie_value, g_free);
   g_clear_pointer (&self->self_id, g_free);
   g_clear_pointer (&self->self_version, g_free);
+  g_clear_object (&self->circuit_breaker);
   g_clear_pointer (&self->connect_waiters, g_ptr_array_unref);
   g_clear_error (&self->error);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -382,6 +390,9 @@ cp_client_get_property (GObject    *object,
     case PROP_HEALTH_MONITOR:
       g_value_set_object (value, self->monitor);
       break;
+    case PROP_CIRCUIT_BREAKER:
+      g_value_set_object (value, self->circuit_breaker);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -450,6 +461,9 @@ cp_client_set_property (GObject      *object,
       break;
     case PROP_SELF_VERSION:
       set_string (&self->self_version, value, NULL);
+      break;
+    case PROP_CIRCUIT_BREAKER:
+      cp_client_set_circuit_breaker (self, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -638,6 +652,39 @@ cp_client_class_init (CpClientClass *klass)
    */
   properties[PROP_HEALTH_MONITOR] =
     g_param_spec_object ("health-monitor", NULL, NULL, CP_TYPE_HEALTH_MONITOR, readable);
+
+  /**
+   * CpClient:circuit-breaker:
+   *
+   * The [class@CircuitBreaker] of the calls made through the client's
+   * channel, and so through the proxies it dispenses; %NULL (the default)
+   * for none, as in connect-plugin-go, where the breaker is an interceptor
+   * one adds.
+   *
+   * The client sets it as the [property@Channel:circuit-breaker] of every
+   * channel it connects with, so one breaker follows the plugin across
+   * reconnects (and proxies dispensed before a reconnect keep using it).
+   * The client's own calls about the server — the handshake, the health
+   * monitor's `Check` and `Watch`, calls with
+   * [method@ConnectPlugin.Client.new_control_call_options] — are neither
+   * stopped nor counted by it.
+   *
+   * The health reports drive it besides the calls' outcomes: when the
+   * [class@HealthMonitor] reports the plugin unhealthy (`NOT_SERVING`, an
+   * unknown service, a health stream that broke) the circuit opens at once
+   * ([method@ConnectPlugin.CircuitBreaker.force_open]); when it reports
+   * `SERVING`, an open circuit becomes half-open
+   * ([method@ConnectPlugin.CircuitBreaker.force_half_open]) and probe
+   * calls decide. The breaker's signals for these transitions are emitted
+   * where the report is handled: in the client's context, or in the thread
+   * of [method@ConnectPlugin.Client.connect_sync] while it waits for the
+   * first report.
+   *
+   * Setting it while connected applies to the current channel at once.
+   */
+  properties[PROP_CIRCUIT_BREAKER] =
+    g_param_spec_object ("circuit-breaker", NULL, NULL, CP_TYPE_CIRCUIT_BREAKER,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -892,7 +939,9 @@ cp_client_get_plugin_info (CpClient   *client,
  * [property@InProcessDiscovery:control-secret]; a discovery of one's own
  * may have one too). Without a secret the options carry no header.
  * Do not use them for the plugins' own services: the secret is for the
- * plugin alone.
+ * plugin alone. Calls made with them pass the
+ * [property@Client:circuit-breaker] whatever its state, and are not
+ * counted by it.
  *
  * Returns: (transfer full): new call options
  */
@@ -906,6 +955,7 @@ cp_client_new_control_call_options (CpClient *client)
   g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
 
   options = cp_call_options_new ();
+  cp_call_options_set_circuit_breaker_exempt (options, TRUE);
   pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (client->discovery), "control-secret");
   if (pspec != NULL && pspec->value_type == G_TYPE_STRING && (pspec->flags & G_PARAM_READABLE))
     g_object_get (client->discovery, "control-secret", &secret, NULL);
@@ -919,4 +969,42 @@ cp_client_new_control_call_options (CpClient *client)
       explicit_bzero (secret, strlen (secret));
     }
   return options;
+}
+
+/**
+ * cp_client_set_circuit_breaker:
+ * @client: a [class@ConnectPlugin.Client]
+ * @breaker: (nullable): a [class@ConnectPlugin.CircuitBreaker], or %NULL for none
+ *
+ * Sets [property@Client:circuit-breaker], also on the channel of the
+ * current connection.
+ */
+void
+cp_client_set_circuit_breaker (CpClient         *client,
+                               CpCircuitBreaker *breaker)
+{
+  g_return_if_fail (CP_IS_CLIENT (client));
+  g_return_if_fail (breaker == NULL || CP_IS_CIRCUIT_BREAKER (breaker));
+
+  if (!g_set_object (&client->circuit_breaker, breaker))
+    return;
+  if (client->channel != NULL)
+    cp_channel_set_circuit_breaker (client->channel, breaker);
+  g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_CIRCUIT_BREAKER]);
+}
+
+/**
+ * cp_client_get_circuit_breaker:
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets [property@Client:circuit-breaker].
+ *
+ * Returns: (transfer none) (nullable): the client's circuit breaker
+ */
+CpCircuitBreaker *
+cp_client_get_circuit_breaker (CpClient *client)
+{
+  g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
+
+  return client->circuit_breaker;
 }

@@ -118,4 +118,10 @@ CpPluginInfo    *cp_client_get_plugin_info    (CpClient             *client,
 CP_AVAILABLE_IN_ALL
 CpCallOptions   *cp_client_new_control_call_options (CpClient       *client);
 
+CP_AVAILABLE_IN_ALL
+void              cp_client_set_circuit_breaker (CpClient         *client,
+                                                 CpCircuitBreaker *breaker);
+CP_AVAILABLE_IN_ALL
+CpCircuitBreaker *cp_client_get_circuit_breaker (CpClient         *client);
+
 G_END_DECLS

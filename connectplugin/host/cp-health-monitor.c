@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "cp-health-monitor-private.h"
+#include "cp-call-options-private.h"
 #include "cp-host-enum-types.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
@@ -37,6 +38,10 @@
  *
  * Changes are notified on the properties and by
  * [signal@HealthMonitor::changed], in the monitor's [struct@GLib.MainContext].
+ *
+ * The monitor's calls pass the channel's
+ * [property@Channel:circuit-breaker] whatever its state and are not
+ * counted by it: health reports keep coming while the circuit is open.
  */
 
 #define DEFAULT_INTERVAL_MS       30000
@@ -220,6 +225,8 @@ open_watch (CpHealthMonitor *self)
   cp_health_check_request_set_service (request, self->service);
   /* A watch stays open as long as the server lives. */
   cp_call_options_set_timeout_ms (options, -1);
+  /* Health reports come also (above all) while the circuit is open. */
+  cp_call_options_set_circuit_breaker_exempt (options, TRUE);
   self->watch = cp_channel_call_server_stream (self->channel, CP_PROCEDURE_HEALTH_WATCH,
                                                CP_MESSAGE (request),
                                                CP_TYPE_HEALTH_CHECK_RESPONSE, options);
@@ -270,6 +277,7 @@ do_check (CpHealthMonitor *self)
     return;
   cp_health_check_request_set_service (request, self->service);
   cp_call_options_set_timeout_ms (options, self->timeout_ms > 0 ? (gint64) self->timeout_ms : -1);
+  cp_call_options_set_circuit_breaker_exempt (options, TRUE);
   self->check_pending = TRUE;
   cp_channel_call_async (self->channel, CP_PROCEDURE_HEALTH_CHECK, CP_MESSAGE (request),
                          CP_TYPE_HEALTH_CHECK_RESPONSE, options, self->cancellable,

@@ -10,6 +10,14 @@ G_BEGIN_DECLS
 
 gboolean  cp_call_options_get_codec_is_set       (CpCallOptions      *options);
 gboolean  cp_call_options_get_compression_is_set (CpCallOptions      *options);
+/* A call of the plugin system's own protocol (the handshake, health checks
+ * and watches, plugin control) that a client makes about the server rather
+ * than for its user: the channel's circuit breaker neither stops it nor
+ * hears its outcome, so that health reports keep coming while the circuit
+ * is open. get: FALSE for NULL options. */
+void      cp_call_options_set_circuit_breaker_exempt (CpCallOptions *options,
+                                                      gboolean       exempt);
+gboolean  cp_call_options_get_circuit_breaker_exempt (CpCallOptions *options);
 /* Replaces the response headers/trailers (copies; either may be NULL). */
 void      cp_call_options_set_response           (CpCallOptions      *options,
                                                   SoupMessageHeaders *headers,

@@ -31,6 +31,7 @@ struct _CpCallOptions
   guint codec_set : 1;
   guint compression_set : 1;
   guint use_get : 1;
+  guint circuit_breaker_exempt : 1;
 
   SoupMessageHeaders *request_headers;
   SoupMessageHeaders *response_headers;
@@ -508,6 +509,19 @@ gboolean
 cp_call_options_get_codec_is_set (CpCallOptions *options)
 {
   return options->codec_set;
+}
+
+void
+cp_call_options_set_circuit_breaker_exempt (CpCallOptions *options,
+                                            gboolean       exempt)
+{
+  options->circuit_breaker_exempt = exempt != FALSE;
+}
+
+gboolean
+cp_call_options_get_circuit_breaker_exempt (CpCallOptions *options)
+{
+  return options != NULL && options->circuit_breaker_exempt;
 }
 
 gboolean

@@ -8,18 +8,22 @@
  *
  *   cp-channel.c            CpChannel, unary calls   → request and response
  *                                                      stream, exchange,
- *                                                      settings, util
+ *                                                      settings, util,
+ *                                                      circuit breaker
  *   cp-request-stream.c     client/bidi streaming    → response stream,
  *                                                      exchange, settings,
- *                                                      stream decoder, util
+ *                                                      stream decoder, util,
+ *                                                      this one (admission)
  *   cp-response-stream.c    server streaming         → exchange, settings,
- *                                                      stream decoder, util
+ *                                                      stream decoder, util,
+ *                                                      this one (admission)
  *   cp-stream-decoder.c     Connect streaming bodies → exchange, util
  *   cp-call-settings.c      settings of one call     → this one, util
  *   cp-channel-exchange.c   one HTTP exchange: core  → this one, exchange-impl
  *   cp-channel-exchange-soup.c, -local.c: its two transports (the same)
  *   cp-channel-util.c       response checks, errors  → (none)
  *   cp-call-options.c       CpCallOptions            → (none)
+ *   cp-circuit-breaker.c    CpCircuitBreaker         → (none)
  *
  * (cp-call-options-private.h, for cp_headers_copy_into(), is left out.)
  */
@@ -65,5 +69,28 @@ gboolean       cp_channel_rebase               (CpChannel   *channel,
                                                 GError     **error);
 /* Why the channel cannot make calls (an invalid base URL), or NULL. */
 const GError  *cp_channel_get_setup_error      (CpChannel *channel);
+
+/* The circuit breaker (transfer full), or NULL; thread-safe. */
+CpCircuitBreaker *cp_channel_dup_circuit_breaker (CpChannel *channel);
+
+/* A call let through the channel's circuit breaker, until its outcome is
+ * told. Zero-initialised: no breaker (none, or an exempt call). */
+typedef struct {
+  CpCircuitBreaker *breaker;
+  guint64           ticket;
+} CpChannelAdmission;
+
+/* Before a call sends anything: asks the channel's breaker, unless @options
+ * exempt the call (cp_call_options_set_circuit_breaker_exempt ()). FALSE
+ * with @error (`unavailable`) when the call must fail at once. */
+gboolean       cp_channel_admit                (CpChannel           *channel,
+                                                CpCallOptions       *options,
+                                                CpChannelAdmission  *admission,
+                                                GError             **error);
+/* The call's outcome (NULL = success), once; then @admission is empty. */
+void           cp_channel_admission_settle     (CpChannelAdmission  *admission,
+                                                const GError        *outcome);
+/* A call dropped without an outcome; nothing when already settled. */
+void           cp_channel_admission_clear      (CpChannelAdmission  *admission);
 
 G_END_DECLS

@@ -12,6 +12,7 @@
 #include "cp-channel-private.h"
 #include "cp-call-options-private.h"
 #include "cp-call-settings-private.h"
+#include "cp-circuit-breaker-private.h"
 #include "cp-channel-exchange-private.h"
 #include "cp-channel-util-private.h"
 #include "cp-request-stream-private.h"
@@ -60,8 +61,9 @@
  * that context's thread. A channel may be used from several threads, each
  * with its own thread-default context; configure it (properties) in the
  * thread that created it, before the first call. Headers set with
- * [method@ConnectPlugin.Channel.set_header] are the exception: they are
- * guarded by a lock and may change at any time, from any thread.
+ * [method@ConnectPlugin.Channel.set_header] and the
+ * [property@Channel:circuit-breaker] are the exception: they are guarded
+ * by a lock and may change at any time, from any thread.
  */
 struct _CpChannel
 {
@@ -87,6 +89,8 @@ struct _CpChannel
   GMutex headers_lock;
   SoupMessageHeaders *headers;
   gboolean method_only_paths;
+  /* Replaceable at any time, from any thread: under headers_lock too. */
+  CpCircuitBreaker *circuit_breaker;
 };
 
 G_DEFINE_FINAL_TYPE (CpChannel, cp_channel, G_TYPE_OBJECT)
@@ -101,6 +105,7 @@ enum {
   PROP_MAX_RECEIVE_SIZE,
   PROP_TLS_DATABASE,
   PROP_METHOD_ONLY_PATHS,
+  PROP_CIRCUIT_BREAKER,
   N_PROPS
 };
 
@@ -118,11 +123,13 @@ typedef struct {
   gsize body_limit;
   gboolean body_truncated;
   CpCompression response_encoding;
+  CpChannelAdmission admission;
 } UnaryData;
 
 static void
 unary_data_free (UnaryData *data)
 {
+  cp_channel_admission_clear (&data->admission);
   g_clear_object (&data->options);
   cp_call_settings_clear (&data->settings);
   g_clear_pointer (&data->exchange, cp_channel_exchange_unref);
@@ -194,6 +201,7 @@ unary_complete (GTask  *task,
         message = cp_channel_decode_message (data->response_type, data->settings.codec, body, &error);
     }
 
+  cp_channel_admission_settle (&data->admission, error);
   if (error != NULL)
     {
       cp_channel_error_set_metadata (error, headers, trailers);
@@ -350,6 +358,11 @@ static void call_start (CpChannel *channel, const char *procedure, CpMessage *re
  * Makes a unary call. The deadline (from @options or the channel's
  * [property@Channel:timeout-ms], 30 s unless set) is enforced locally and
  * sent as `Connect-Timeout-Ms`.
+ *
+ * When the channel's [property@Channel:circuit-breaker] is open, the call
+ * fails with `unavailable` ("circuit breaker is open") without sending
+ * anything; @callback is still called from the main loop, never from
+ * within this function. Otherwise the breaker hears the call's outcome.
  */
 void
 cp_channel_call_async (CpChannel           *channel,
@@ -399,14 +412,19 @@ call_start (CpChannel           *channel,
   /* Cancellation is reported (G_IO_ERROR_CANCELLED) by the call itself. */
   g_task_set_check_cancellable (task, FALSE);
   data = g_new0 (UnaryData, 1);
+  g_task_set_task_data (task, data, (GDestroyNotify) unary_data_free);
+  if (options != NULL)
+    cp_call_options_set_response (options, NULL, NULL);
+  /* First of all: an open circuit fails the call before any work. */
+  if (!cp_channel_admit (channel, options, &data->admission, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
   data->options = options ? g_object_ref (options) : NULL;
   data->response_type = response_type;
   data->body = g_byte_array_new ();
   cp_call_settings_init (&data->settings, channel, options, TRUE);
-  g_task_set_task_data (task, data, (GDestroyNotify) unary_data_free);
-
-  if (options != NULL)
-    cp_call_options_set_response (options, NULL, NULL);
 
   payload = cp_message_serialize (request, data->settings.codec, &error);
   if (payload == NULL)
@@ -792,6 +810,7 @@ cp_channel_finalize (GObject *object)
   g_clear_object (&self->sync_session);
   g_clear_object (&self->server);
   g_clear_object (&self->tls_database);
+  g_clear_object (&self->circuit_breaker);
   g_clear_error (&self->setup_error);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->headers, soup_message_headers_unref);
@@ -836,6 +855,9 @@ cp_channel_get_property (GObject    *object,
     case PROP_METHOD_ONLY_PATHS:
       g_value_set_boolean (value, self->method_only_paths);
       break;
+    case PROP_CIRCUIT_BREAKER:
+      g_value_take_object (value, cp_channel_dup_circuit_breaker (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -878,6 +900,9 @@ cp_channel_set_property (GObject      *object,
       break;
     case PROP_METHOD_ONLY_PATHS:
       self->method_only_paths = g_value_get_boolean (value);
+      break;
+    case PROP_CIRCUIT_BREAKER:
+      cp_channel_set_circuit_breaker (self, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -988,6 +1013,37 @@ cp_channel_class_init (CpChannelClass *klass)
     g_param_spec_boolean ("method-only-paths", NULL, NULL, FALSE,
                           G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpChannel:circuit-breaker:
+   *
+   * The [class@CircuitBreaker] that every call made through the channel
+   * asks before it sends anything, and tells its outcome; %NULL (the
+   * default) for none.
+   *
+   * Unary calls (asynchronous and blocking) ask when they start; a
+   * server stream when its request is sent
+   * ([method@ConnectPlugin.ResponseStream.start]); a client or
+   * bidirectional stream when it is closed
+   * ([method@ConnectPlugin.RequestStream.close_async],
+   * [method@ConnectPlugin.RequestStream.close_and_receive]), as nothing is
+   * sent before. A refused call fails with `unavailable` ("circuit breaker
+   * is open") the way its kind reports errors: through its callback or the
+   * stream's [signal@ResponseStream::closed] signal, from the main loop. A
+   * unary call's outcome is its result; a stream's, the status it ends
+   * with. A cancelled call counts for nothing.
+   *
+   * The calls a [class@Client] and a [class@HealthMonitor] make about the
+   * server itself (the handshake, health checks and watches, plugin
+   * control) pass whatever the breaker's state and are not counted.
+   *
+   * One breaker may serve several channels, and this property may be
+   * changed at any time and from any thread (calls under way report to the
+   * breaker that let them through).
+   */
+  properties[PROP_CIRCUIT_BREAKER] =
+    g_param_spec_object ("circuit-breaker", NULL, NULL, CP_TYPE_CIRCUIT_BREAKER,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1086,6 +1142,55 @@ cp_channel_set_header (CpChannel  *channel,
   else
     soup_message_headers_remove (channel->headers, name);
   g_mutex_unlock (&channel->headers_lock);
+}
+
+/**
+ * cp_channel_set_circuit_breaker:
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @breaker: (nullable): a [class@ConnectPlugin.CircuitBreaker], or %NULL for none
+ *
+ * Sets [property@Channel:circuit-breaker]: the calls made from now on ask
+ * @breaker before they send anything and tell it their outcome. May be
+ * called at any time, from any thread.
+ */
+void
+cp_channel_set_circuit_breaker (CpChannel        *channel,
+                                CpCircuitBreaker *breaker)
+{
+  CpCircuitBreaker *old;
+
+  g_return_if_fail (CP_IS_CHANNEL (channel));
+  g_return_if_fail (breaker == NULL || CP_IS_CIRCUIT_BREAKER (breaker));
+
+  g_mutex_lock (&channel->headers_lock);
+  old = channel->circuit_breaker;
+  channel->circuit_breaker = breaker != NULL ? g_object_ref (breaker) : NULL;
+  g_mutex_unlock (&channel->headers_lock);
+  if (old != breaker)
+    g_object_notify_by_pspec (G_OBJECT (channel), properties[PROP_CIRCUIT_BREAKER]);
+  g_clear_object (&old);
+}
+
+/**
+ * cp_channel_get_circuit_breaker:
+ * @channel: a [class@ConnectPlugin.Channel]
+ *
+ * Gets [property@Channel:circuit-breaker]. When another thread may
+ * replace it meanwhile, read the property instead (it gives a reference).
+ *
+ * Returns: (transfer none) (nullable): the channel's circuit breaker
+ */
+CpCircuitBreaker *
+cp_channel_get_circuit_breaker (CpChannel *channel)
+{
+  CpCircuitBreaker *breaker;
+
+  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
+
+  g_mutex_lock (&channel->headers_lock);
+  breaker = channel->circuit_breaker;
+  g_mutex_unlock (&channel->headers_lock);
+  return breaker;
 }
 
 /* ------------------------------------------------------------------------ */
@@ -1203,4 +1308,55 @@ const GError *
 cp_channel_get_setup_error (CpChannel *channel)
 {
   return channel->setup_error;
+}
+
+CpCircuitBreaker *
+cp_channel_dup_circuit_breaker (CpChannel *channel)
+{
+  CpCircuitBreaker *breaker;
+
+  g_mutex_lock (&channel->headers_lock);
+  breaker = channel->circuit_breaker != NULL ? g_object_ref (channel->circuit_breaker) : NULL;
+  g_mutex_unlock (&channel->headers_lock);
+  return breaker;
+}
+
+gboolean
+cp_channel_admit (CpChannel           *channel,
+                  CpCallOptions       *options,
+                  CpChannelAdmission  *admission,
+                  GError             **error)
+{
+  g_autoptr(CpCircuitBreaker) breaker = NULL;
+
+  g_assert (admission->breaker == NULL);
+  if (cp_call_options_get_circuit_breaker_exempt (options))
+    return TRUE;
+  breaker = cp_channel_dup_circuit_breaker (channel);
+  if (breaker == NULL)
+    return TRUE;
+  admission->ticket = cp_circuit_breaker_admit (breaker, error);
+  if (admission->ticket == 0)
+    return FALSE;
+  admission->breaker = g_steal_pointer (&breaker);
+  return TRUE;
+}
+
+void
+cp_channel_admission_settle (CpChannelAdmission *admission,
+                             const GError       *outcome)
+{
+  g_autoptr(CpCircuitBreaker) breaker = g_steal_pointer (&admission->breaker);
+
+  if (breaker != NULL)
+    cp_circuit_breaker_settle (breaker, admission->ticket, outcome);
+}
+
+void
+cp_channel_admission_clear (CpChannelAdmission *admission)
+{
+  g_autoptr(CpCircuitBreaker) breaker = g_steal_pointer (&admission->breaker);
+
+  if (breaker != NULL)
+    cp_circuit_breaker_abandon (breaker, admission->ticket);
 }

@@ -11,6 +11,7 @@
 #include "cp-version-macros.h"
 #include "cp-types.h"
 #include "cp-call-options.h"
+#include "cp-circuit-breaker.h"
 #include "cp-message.h"
 #include "cp-rpc-server.h"
 #include "cp-response-stream.h"
@@ -27,7 +28,8 @@ G_DECLARE_FINAL_TYPE (CpChannel, cp_channel, CP, CHANNEL, GObject)
  * "unix:/path"), server (construct-only CpRpcServer, in-process), codec,
  * compression, timeout-ms (default for unary calls, 30 s; 0 = none),
  * max-receive-size (4 MiB; 0 = none),
- * tls-database, method-only-paths. */
+ * tls-database, method-only-paths, circuit-breaker (CpCircuitBreaker, NULL
+ * = none; settable at any time, from any thread). */
 CP_AVAILABLE_IN_ALL
 CpChannel  *cp_channel_new              (const char          *base_url,
                                          GError             **error);
@@ -38,6 +40,12 @@ CP_AVAILABLE_IN_ALL
 void        cp_channel_set_header       (CpChannel           *channel,
                                          const char          *name,
                                          const char          *value);
+
+CP_AVAILABLE_IN_ALL
+void              cp_channel_set_circuit_breaker (CpChannel        *channel,
+                                                  CpCircuitBreaker *breaker);
+CP_AVAILABLE_IN_ALL
+CpCircuitBreaker *cp_channel_get_circuit_breaker (CpChannel        *channel);
 
 CP_AVAILABLE_IN_ALL
 void        cp_channel_call_async       (CpChannel           *channel,

@@ -6,6 +6,7 @@
 #include "cp-call-options-private.h"
 #include "cp-call-settings-private.h"
 #include "cp-channel-exchange-private.h"
+#include "cp-channel-private.h"
 #include "cp-channel-util-private.h"
 #include "cp-stream-decoder-private.h"
 #include "cp-error.h"
@@ -38,6 +39,7 @@ struct _CpRequestStream
   gboolean closing;
   gboolean cancelled;
   CpChannelExchange *exchange;
+  CpChannelAdmission admission;  /* from the channel's circuit breaker */
   CpStreamDecoder *decoder;
   GTask *task;
   CpMessage *response;
@@ -56,6 +58,7 @@ cp_request_stream_finalize (GObject *object)
 
   g_assert (self->task == NULL);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
+  cp_channel_admission_clear (&self->admission);
   g_clear_pointer (&self->decoder, cp_stream_decoder_free);
   g_clear_object (&self->response);
   g_clear_pointer (&self->body, g_byte_array_unref);
@@ -127,6 +130,7 @@ stream_complete (CpRequestStream *self,
   if (self->options != NULL)
     cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
 
+  cp_channel_admission_settle (&self->admission, error);
   if (error != NULL)
     {
       cp_channel_error_set_metadata (error, self->response_headers, self->response_trailers);
@@ -240,6 +244,10 @@ cp_request_stream_send (CpRequestStream  *stream,
  *
  * Ends the request stream: sends every queued message and waits for the
  * server's single response message. Call it once.
+ *
+ * This is when the channel's [property@Channel:circuit-breaker] is asked:
+ * when it refuses the call, it fails with `unavailable` ("circuit breaker
+ * is open") without sending anything.
  */
 void
 cp_request_stream_close_async (CpRequestStream     *stream,
@@ -250,6 +258,7 @@ cp_request_stream_close_async (CpRequestStream     *stream,
   g_autoptr(GTask) task = NULL;
   g_autoptr(SoupMessageHeaders) headers = NULL;
   g_autoptr(GBytes) body = NULL;
+  GError *error = NULL;
 
   g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -272,6 +281,12 @@ cp_request_stream_close_async (CpRequestStream     *stream,
   if (stream->cancelled)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
+      return;
+    }
+
+  if (!cp_channel_admit (stream->channel, stream->options, &stream->admission, &error))
+    {
+      g_task_return_error (task, error);
       return;
     }
 

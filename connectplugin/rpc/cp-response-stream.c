@@ -5,6 +5,7 @@
 #include "cp-call-options-private.h"
 #include "cp-call-settings-private.h"
 #include "cp-channel-exchange-private.h"
+#include "cp-channel-private.h"
 #include "cp-channel-util-private.h"
 #include "cp-stream-decoder-private.h"
 #include "cp-error.h"
@@ -43,6 +44,7 @@ struct _CpResponseStream
   GError *setup_error;
 
   CpChannelExchange *exchange;
+  CpChannelAdmission admission;  /* from the channel's circuit breaker */
   CpStreamDecoder *decoder;
   GSource *start_source;
   GSource *process_source;
@@ -91,6 +93,7 @@ cp_response_stream_dispose (GObject *object)
       cp_channel_exchange_close (self->exchange);
       g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
     }
+  cp_channel_admission_clear (&self->admission);
 
   G_OBJECT_CLASS (cp_response_stream_parent_class)->dispose (object);
 }
@@ -198,6 +201,7 @@ stream_close (CpResponseStream *self,
   if (self->options != NULL)
     cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
   cp_channel_error_set_metadata (owned, self->response_headers, self->response_trailers);
+  cp_channel_admission_settle (&self->admission, owned);
 
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0, owned);
 }
@@ -399,11 +403,16 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
  * Sends the request now instead of from the idle callback scheduled at
  * creation. Call it in the context the stream was created in. Does
  * nothing if the call has started already.
+ *
+ * This is when the channel's [property@Channel:circuit-breaker] is asked:
+ * when it refuses the call, the stream closes with `unavailable` ("circuit
+ * breaker is open") without sending anything.
  */
 void
 cp_response_stream_start (CpResponseStream *stream)
 {
   g_autoptr(SoupMessageHeaders) headers = NULL;
+  GError *error = NULL;
 
   g_return_if_fail (CP_IS_RESPONSE_STREAM (stream));
 
@@ -415,6 +424,11 @@ cp_response_stream_start (CpResponseStream *stream)
   if (stream->setup_error != NULL)
     {
       stream_close (stream, g_steal_pointer (&stream->setup_error));
+      return;
+    }
+  if (!cp_channel_admit (stream->channel, stream->options, &stream->admission, &error))
+    {
+      stream_close (stream, error);
       return;
     }
 

@@ -968,6 +968,116 @@ test_self_id (void)
   cp_server_close (server);
 }
 
+static void
+breaker_state_cb (CpCircuitBreaker *breaker,
+                  CpCircuitState    old_state,
+                  CpCircuitState    new_state,
+                  GArray           *states)
+{
+  g_array_append_val (states, new_state);
+}
+
+/* Say through @proxy; returns its error. */
+static GError *
+say_error (CpProxy *proxy)
+{
+  g_autoptr(HosttestSayRequest) request = hosttest_say_request_new ();
+  g_autoptr(HosttestSayResponse) response = NULL;
+  g_autoptr(GAsyncResult) result = NULL;
+  GError *error = NULL;
+
+  hosttest_say_request_set_text (request, "hello");
+  hosttest_echo_service_call_say (HOSTTEST_ECHO_SERVICE (proxy), request, NULL, NULL,
+                                  result_cb, &result);
+  HOST_TEST_WAIT_UNTIL (result != NULL);
+  response = hosttest_echo_service_call_say_finish (HOSTTEST_ECHO_SERVICE (proxy), result, &error);
+  g_assert_true ((response == NULL) == (error != NULL));
+  return error;
+}
+
+/* The client's circuit breaker follows the plugin's health: NOT_SERVING
+ * opens it at once (no call failed, and its open timeout is 10 s), SERVING
+ * after a reconnect makes it half-open; probes close it. The handshake and
+ * the health calls pass the open circuit. @data: how to reconnect,
+ * "async" (the monitor's Watch) or "sync" (blocking Check calls). */
+static void
+test_circuit_breaker_health (gconstpointer data)
+{
+  gboolean sync = g_str_equal (data, "sync");
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(CpCircuitBreaker) breaker = cp_circuit_breaker_new ();
+  g_autoptr(CpChannel) first_channel = NULL;
+  g_autoptr(CpProxy) old_proxy = NULL;
+  g_autoptr(GArray) states = g_array_new (FALSE, FALSE, sizeof (CpCircuitState));
+  g_autoptr(GError) error = NULL;
+  const char *plugins[] = { "echo", NULL };
+  Connect c;
+
+  g_assert_true (cp_server_start (server, &error));
+  client = client_for_server (server);
+  cp_client_set_plugins (client, plugins);
+  g_object_set (client, "circuit-breaker", breaker, NULL);
+  g_assert_true (cp_client_get_circuit_breaker (client) == breaker);
+  g_signal_connect (breaker, "state-changed", G_CALLBACK (breaker_state_cb), states);
+
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  first_channel = g_object_ref (cp_client_get_channel (client));
+  g_assert_true (cp_channel_get_circuit_breaker (first_channel) == breaker);
+  assert_say (client, "echo");
+  old_proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_ECHO_SERVICE_PROXY, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_CLOSED);
+  g_assert_cmpuint (states->len, ==, 0);
+
+  /* The plugin stops serving: open at once. */
+  cp_server_set_serving_status (server, "", CP_SERVING_STATUS_NOT_SERVING);
+  HOST_TEST_WAIT_UNTIL (cp_client_get_state (client) == CP_CLIENT_STATE_FAILED);
+  g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_OPEN);
+  g_assert_cmpuint (states->len, ==, 1);
+  /* A proxy dispensed before fails without calling. */
+  error = say_error (old_proxy);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_cmpstr (error->message, ==, "circuit breaker is open");
+  g_clear_error (&error);
+
+  /* Serving again: the reconnect's handshake and health calls pass the
+   * open circuit, and the SERVING report makes it half-open. */
+  cp_server_set_serving_status (server, "", CP_SERVING_STATUS_SERVING);
+  if (sync)
+    {
+      g_assert_true (cp_client_connect_sync (client, NULL, &error));
+      g_assert_no_error (error);
+    }
+  else
+    g_assert_true (run_connect (&c, client));
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_READY);
+  g_assert_true (cp_client_get_channel (client) != first_channel);
+  g_assert_true (cp_channel_get_circuit_breaker (cp_client_get_channel (client)) == breaker);
+  g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_HALF_OPEN);
+  g_assert_cmpuint (states->len, ==, 2);
+
+  /* Two successful probes (the old proxy's too) close it. */
+  assert_say (client, "echo");
+  g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_HALF_OPEN);
+  error = say_error (old_proxy);
+  g_assert_no_error (error);
+  g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_CLOSED);
+  g_assert_cmpuint (states->len, ==, 3);
+  g_assert_cmpint (g_array_index (states, CpCircuitState, 0), ==, CP_CIRCUIT_STATE_OPEN);
+  g_assert_cmpint (g_array_index (states, CpCircuitState, 1), ==, CP_CIRCUIT_STATE_HALF_OPEN);
+  g_assert_cmpint (g_array_index (states, CpCircuitState, 2), ==, CP_CIRCUIT_STATE_CLOSED);
+
+  /* Taken off the client, it is off the channel too. */
+  cp_client_set_circuit_breaker (client, NULL);
+  g_assert_null (cp_channel_get_circuit_breaker (cp_client_get_channel (client)));
+
+  g_signal_handlers_disconnect_by_data (breaker, states);
+  connect_clear (&c, client);
+  cp_server_close (server);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -1002,6 +1112,10 @@ main (int    argc,
   g_test_add_func ("/host/client/handshake/nobody-listening", test_nobody_listening);
   g_test_add_func ("/host/client/health/unhealthy-fails", test_unhealthy_fails);
   g_test_add_func ("/host/client/health/not-serving-at-start", test_not_serving_at_start);
+  g_test_add_data_func ("/host/client/health/circuit-breaker/async", "async",
+                        test_circuit_breaker_health);
+  g_test_add_data_func ("/host/client/health/circuit-breaker/sync", "sync",
+                        test_circuit_breaker_health);
   g_test_add_func ("/host/client/dispense-errors", test_dispense_errors);
   g_test_add_func ("/host/client/close-while-connecting", test_close_while_connecting);
 
