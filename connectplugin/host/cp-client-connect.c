@@ -472,10 +472,12 @@ discover_cb (GObject      *source,
 
 static void
 begin_connect (CpClient      *self,
-               CpClientState  state)
+               CpClientState  state,
+               gboolean       by_caller)
 {
   Attempt *a;
 
+  self->attempt_by_caller = by_caller;
   if (self->attempt_cancellable != NULL)
     g_cancellable_cancel (self->attempt_cancellable);
   g_clear_object (&self->attempt_cancellable);
@@ -505,7 +507,30 @@ cp_client_discovery_changed_cb (CpDiscovery *discovery,
   if (self->state == CP_CLIENT_STATE_READY ||
       self->state == CP_CLIENT_STATE_CONNECTED ||
       self->state == CP_CLIENT_STATE_FAILED)
-    begin_connect (self, CP_CLIENT_STATE_RECONNECTING);
+    begin_connect (self, CP_CLIENT_STATE_RECONNECTING, FALSE);
+}
+
+/* An attempt that a caller ended: state FAILED with G_IO_ERROR_CANCELLED,
+ * and a plugin process launched for it is stopped (a new attempt launches
+ * it again), so that nothing runs that no one is using. */
+static void
+end_cancelled (CpClient *self)
+{
+  fail (self, g_error_new (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the connection was cancelled"));
+  if (CP_IS_PROCESS_DISCOVERY (self->discovery))
+    cp_process_discovery_stop_async (CP_PROCESS_DISCOVERY (self->discovery), NULL, NULL, NULL);
+}
+
+/* The last connect_async () caller waiting cancelled. */
+static void
+all_waiters_cancelled (GObject *owner)
+{
+  CpClient *self = CP_CLIENT (owner);
+
+  if (self->attempt_by_caller &&
+      (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING ||
+       self->state == CP_CLIENT_STATE_CONNECTED))
+    end_cancelled (self);
 }
 
 /* ---- public API ---- */
@@ -514,7 +539,7 @@ cp_client_discovery_changed_cb (CpDiscovery *discovery,
  * cp_client_connect_async:
  * @client: a [class@ConnectPlugin.Client]
  * @cancellable: (nullable): a [class@Gio.Cancellable] (ends this caller's wait
- *   with %G_IO_ERROR_CANCELLED; the connection attempt goes on for the others)
+ *   with %G_IO_ERROR_CANCELLED; see below for the attempt)
  * @callback: (scope async): called when the client is ready or failed
  * @user_data: (closure): data for @callback
  *
@@ -522,6 +547,16 @@ cp_client_discovery_changed_cb (CpDiscovery *discovery,
  * health report. Idempotent: when ready, completes at once; while
  * connecting, joins the attempt under way; after a failure, connects again
  * (state `RECONNECTING`, with a new handshake).
+ *
+ * Cancelling @cancellable ends this caller's wait at once. The attempt goes
+ * on while others wait for it. When no one is left waiting and the attempt
+ * was started by this function (not by an automatic reconnection), it
+ * ends: the client is `FAILED`, [method@ConnectPlugin.Client.get_error]
+ * gives %G_IO_ERROR_CANCELLED, nothing of the connection is kept,
+ * and a plugin process that a [class@ConnectPlugin.ProcessDiscovery]
+ * launched is stopped (gracefully, as by
+ * [method@ConnectPlugin.ProcessDiscovery.stop_async]). Connecting again
+ * launches it anew.
  */
 void
 cp_client_connect_async (CpClient            *client,
@@ -551,16 +586,16 @@ cp_client_connect_async (CpClient            *client,
     case CP_CLIENT_STATE_CONNECTING:
     case CP_CLIENT_STATE_RECONNECTING:
     case CP_CLIENT_STATE_CONNECTED:
-      cp_host_waiters_add (&client->connect_waiters, task);
+      cp_host_waiters_add (&client->connect_waiters, task, all_waiters_cancelled);
       return;
     case CP_CLIENT_STATE_CREATED:
-      cp_host_waiters_add (&client->connect_waiters, task);
-      begin_connect (client, CP_CLIENT_STATE_CONNECTING);
+      cp_host_waiters_add (&client->connect_waiters, task, all_waiters_cancelled);
+      begin_connect (client, CP_CLIENT_STATE_CONNECTING, TRUE);
       return;
     case CP_CLIENT_STATE_FAILED:
     default:
-      cp_host_waiters_add (&client->connect_waiters, task);
-      begin_connect (client, CP_CLIENT_STATE_RECONNECTING);
+      cp_host_waiters_add (&client->connect_waiters, task, all_waiters_cancelled);
+      begin_connect (client, CP_CLIENT_STATE_RECONNECTING, TRUE);
       return;
     }
 }
@@ -775,7 +810,8 @@ sync_wait_healthy (CpClient     *self,
  * While an attempt started by [method@ConnectPlugin.Client.connect_async] is
  * under way, it fails with %CP_ERROR_FAILED_PRECONDITION: wait for that one
  * asynchronously. Cancelling @cancellable ends the attempt (state `FAILED`,
- * %G_IO_ERROR_CANCELLED).
+ * %G_IO_ERROR_CANCELLED) and stops a plugin process launched for it, as
+ * with [method@ConnectPlugin.Client.connect_async].
  *
  * Returns: %TRUE when the client is ready
  */
@@ -835,7 +871,8 @@ cp_client_connect_sync (CpClient      *client,
   self->sync_connect = TRUE;
   g_set_object (&self->sync_cancellable, internal);
   begin_connect (self, self->state == CP_CLIENT_STATE_CREATED ? CP_CLIENT_STATE_CONNECTING
-                                                               : CP_CLIENT_STATE_RECONNECTING);
+                                                               : CP_CLIENT_STATE_RECONNECTING,
+                 TRUE);
   while (self->state == CP_CLIENT_STATE_CONNECTING || self->state == CP_CLIENT_STATE_RECONNECTING)
     g_main_context_iteration (context, TRUE);
   self->sync_connect = FALSE;
@@ -859,6 +896,12 @@ cp_client_connect_sync (CpClient      *client,
     g_main_context_iteration (context, FALSE);
   g_main_context_pop_thread_default (context);
   g_main_context_release (context);
+
+  /* Cancelled: a plugin launched for the attempt does not run on unused
+   * (its launch is in the client's context by now). */
+  if (self->state == CP_CLIENT_STATE_FAILED && g_cancellable_is_cancelled (internal) &&
+      CP_IS_PROCESS_DISCOVERY (self->discovery))
+    cp_process_discovery_stop_async (CP_PROCESS_DISCOVERY (self->discovery), NULL, NULL, NULL);
 
   switch (self->state)
     {

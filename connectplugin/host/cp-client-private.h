@@ -49,6 +49,9 @@ struct _CpClient
   /* cp_client_connect_sync() runs: the handshake is a sync call, and the
    * health monitor is left to it */
   gboolean sync_connect;
+  /* The attempt under way was started by cp_client_connect_async (): when
+   * its last caller cancels, it ends. */
+  gboolean attempt_by_caller;
   GCancellable *sync_cancellable;
 
   char *url;

@@ -26,13 +26,19 @@ cp_host_strv_replace (GStrv              *field,
   return TRUE;
 }
 
+/* Called with the tasks' source object when a cancelled waiter was the
+ * last one left. */
+typedef void (*CpHostWaitersCancelled) (GObject *owner);
+
 /* Callers waiting on one outcome (cp-host-waiters.c): adds @task to
  * *@waiters (the owner's field; the owner must outlive its tasks). When the
  * task's cancellable fires, the task leaves the list at once and returns
- * G_IO_ERROR_CANCELLED; the operation goes on for the others. The task
+ * G_IO_ERROR_CANCELLED; the operation goes on for the others, and
+ * @all_cancelled (nullable) is called when no one is left waiting. The task
  * data is the helper's. */
-void       cp_host_waiters_add  (GPtrArray **waiters,
-                                 GTask      *task);
+void       cp_host_waiters_add  (GPtrArray              **waiters,
+                                 GTask                   *task,
+                                 CpHostWaitersCancelled   all_cancelled);
 /* Empties *@waiters (a new, empty array takes its place) and returns the
  * tasks in it, to be completed; their cancellables no longer end them. */
 GPtrArray *cp_host_waiters_take (GPtrArray **waiters);

@@ -15,6 +15,7 @@
 typedef struct {
   GPtrArray **waiters;          /* the owner's field: the owner outlives its tasks' sources */
   GSource *source;              /* the cancellable's */
+  CpHostWaitersCancelled all_cancelled;
 } Waiter;
 
 static void
@@ -34,14 +35,23 @@ waiter_cancelled_cb (GCancellable *cancellable,
   g_autoptr(GTask) task = g_object_ref (user_data);
   Waiter *waiter = g_task_get_task_data (task);
 
-  if (*waiter->waiters != NULL && g_ptr_array_remove (*waiter->waiters, task))
-    g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the wait was cancelled");
+  CpHostWaitersCancelled all_cancelled = waiter->all_cancelled;
+  GPtrArray **waiters = waiter->waiters;
+  /* The callback may drop the owner's last reference elsewhere. */
+  g_autoptr(GObject) owner = g_object_ref (g_task_get_source_object (task));
+
+  if (*waiters == NULL || !g_ptr_array_remove (*waiters, task))
+    return G_SOURCE_REMOVE;
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the wait was cancelled");
+  if (all_cancelled != NULL && *waiters != NULL && (*waiters)->len == 0)
+    all_cancelled (owner);
   return G_SOURCE_REMOVE;
 }
 
 void
-cp_host_waiters_add (GPtrArray **waiters,
-                     GTask      *task)
+cp_host_waiters_add (GPtrArray              **waiters,
+                     GTask                   *task,
+                     CpHostWaitersCancelled   all_cancelled)
 {
   GCancellable *cancellable = g_task_get_cancellable (task);
 
@@ -50,6 +60,7 @@ cp_host_waiters_add (GPtrArray **waiters,
       Waiter *waiter = g_new0 (Waiter, 1);
 
       waiter->waiters = waiters;
+      waiter->all_cancelled = all_cancelled;
       waiter->source = g_cancellable_source_new (cancellable);
       /* Before the source is attached: the task data holds it. */
       g_task_set_task_data (task, waiter, waiter_free);

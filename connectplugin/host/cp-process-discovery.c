@@ -266,7 +266,7 @@ start_internal (CpProcessDiscovery *self,
 
     case CP_PROCESS_STATE_STARTING:
     case CP_PROCESS_STATE_RESTARTING:
-      cp_host_waiters_add (&self->start_waiters, task);
+      cp_host_waiters_add (&self->start_waiters, task, NULL);
       return;
 
     case CP_PROCESS_STATE_STOPPING:
@@ -292,7 +292,7 @@ start_internal (CpProcessDiscovery *self,
   self->restarting = FALSE;
   self->restart_count = 0;
   self->next_delay_ms = self->restart_delay_ms;
-  cp_host_waiters_add (&self->start_waiters, task);
+  cp_host_waiters_add (&self->start_waiters, task, NULL);
   if (!cp_process_launch (self, &error))
     {
       g_free (self->exit_description);

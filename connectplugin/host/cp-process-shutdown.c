@@ -187,7 +187,7 @@ cp_process_discovery_stop_async (CpProcessDiscovery  *self,
       return;
     }
 
-  cp_host_waiters_add (&self->stop_waiters, task);
+  cp_host_waiters_add (&self->stop_waiters, task, NULL);
   if (self->state == CP_PROCESS_STATE_STOPPING)
     return;
 

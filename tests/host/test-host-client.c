@@ -901,8 +901,11 @@ test_connect_sync_cancel (void)
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_assert_cmpint (g_get_monotonic_time () - started, <, 1500 * 1000);
   g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_FAILED);
-  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STARTING);
-  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_EXITED);
+  /* The plugin launched for the attempt is stopped, not left running until
+   * its start-up timeout. */
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STOPPING);
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_STOPPED);
+  g_assert_cmpint (g_get_monotonic_time () - started, <, 1500 * 1000);
   g_clear_error (&error);
 
   /* An asynchronous attempt is under way: no second one. */
@@ -914,6 +917,43 @@ test_connect_sync_cancel (void)
   close_client (client);
   host_test_wait_flag (&c.done);
   connect_clear (&c, client);
+}
+
+/* The only caller of connect_async () cancels: the attempt ends (FAILED,
+ * G_IO_ERROR_CANCELLED), the plugin launched for it is stopped, and
+ * connecting again launches it anew. */
+static void
+test_connect_async_cancel_last (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = fake_plugin_discovery_new ("serve");
+  g_autoptr(CpClient) client = fake_plugin_client_new (discovery);
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(GError) error = NULL;
+  Connect c, again;
+
+  connect_init (&c, client);
+  cp_client_connect_async (client, cancellable, connect_cb, &c);
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_pid (discovery) > 0);
+  g_cancellable_cancel (cancellable);
+  host_test_wait_flag (&c.done);
+  g_assert_false (c.ok);
+  g_assert_error (c.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_FAILED);
+  g_assert_error (cp_client_get_error (client), G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  g_assert_null (cp_client_get_channel (client));
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_STOPPED);
+  g_assert_cmpint (cp_process_discovery_get_pid (discovery), ==, 0);
+  connect_clear (&c, client);
+
+  connect_init (&again, client);
+  cp_client_connect_async (client, NULL, connect_cb, &again);
+  host_test_wait_flag (&again.done);
+  g_assert_no_error (again.error);
+  g_assert_true (again.ok);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_READY);
+  g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_RUNNING);
+  connect_clear (&again, client);
+  close_client (client);
 }
 
 /* connect_async ()'s cancellable ends that caller's wait at once; the
@@ -1099,6 +1139,7 @@ main (int    argc,
                         test_connect_sync_private_context);
   g_test_add_func ("/host/client/connect-sync/cancel", test_connect_sync_cancel);
   g_test_add_func ("/host/client/connect-async/cancel-wait", test_connect_async_cancel_wait);
+  g_test_add_func ("/host/client/connect-async/cancel-last", test_connect_async_cancel_last);
   g_test_add_func ("/host/client/self-id", test_self_id);
   g_test_add_func ("/host/client/stream-outlives-call-timeout", test_stream_outlives_call_timeout);
   g_test_add_func ("/host/client/handshake/wrong-cookie", test_wrong_cookie);
