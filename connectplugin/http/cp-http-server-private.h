@@ -69,6 +69,8 @@ void          cp_http_server_stop_accepting (CpHttpServer *server);
 /* Close everything now; in-flight exchanges see aborted. */
 void          cp_http_server_close          (CpHttpServer *server);
 guint         cp_http_server_get_n_connections (CpHttpServer *server);
+/* Connections accepted since the server was made (open or closed since). */
+guint64       cp_http_server_get_n_accepted (CpHttpServer *server);
 guint         cp_http_server_get_n_active_exchanges (CpHttpServer *server);
 
 G_END_DECLS

@@ -48,6 +48,7 @@ struct _CpHttpServer
    * links belong to the connections. The head is evicted at the cap. */
   GQueue         waiting;
   guint          n_active;
+  guint64        n_accepted;    /* connections ever accepted (metrics) */
   gboolean       stopping;
   gboolean       closing;
 };
@@ -359,7 +360,10 @@ cp_http_server_accept_socket (CpHttpServer *server,
     tls = FALSE;
   conn = cp_http_connection_new (server, socket, tls ? server->tls_certificate : NULL);
   if (conn != NULL)
-    g_hash_table_add (server->connections, conn);
+    {
+      g_hash_table_add (server->connections, conn);
+      server->n_accepted++;
+    }
 }
 
 /* Closes the connection that has waited longest on its client, to make room
@@ -690,6 +694,13 @@ cp_http_server_get_n_connections (CpHttpServer *server)
 {
   g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
   return g_hash_table_size (server->connections);
+}
+
+guint64
+cp_http_server_get_n_accepted (CpHttpServer *server)
+{
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
+  return server->n_accepted;
 }
 
 guint

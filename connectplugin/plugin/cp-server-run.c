@@ -1,7 +1,7 @@
 /* cp-server-run.c: cp_server_run(), a plugin executable's main ()
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Parses --listen and --insecure-control, picks the address (option,
+ * Parses --listen, --insecure-control and --metrics, picks the address (option,
  * environment, property, default), catches SIGTERM and SIGINT, prints the
  * URL served and runs the main loop until the server closes.
  */
@@ -90,6 +90,9 @@ pick_listen_address (CpServer   *self,
  * ([property@ConnectPlugin.Server:control-allow-unauthenticated]), for hosts that cannot send a
  * secret.
  *
+ * `--metrics` sets [property@ConnectPlugin.Server:metrics-enabled]: the
+ * server then serves its counters at `/metrics` for Prometheus to scrape.
+ *
  * Returns: the exit status for `main ()`: 0 after a clean shutdown, 1 on
  *   errors (reported on standard error), 2 for bad arguments
  */
@@ -102,6 +105,7 @@ cp_server_run (CpServer  *server,
   g_autofree char *address = NULL;
   g_autofree char *url = NULL;
   gboolean insecure_control = FALSE;
+  gboolean metrics = FALSE;
   g_autoptr(GOptionContext) options = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GMainContext) context = NULL;
@@ -112,6 +116,8 @@ cp_server_run (CpServer  *server,
     { "insecure-control", 0, 0, G_OPTION_ARG_NONE, &insecure_control,
       "Without " CP_CONTROL_SECRET_ENV ", serve PluginControl and PluginIdentity "
       "to anyone who can connect", NULL },
+    { "metrics", 0, 0, G_OPTION_ARG_NONE, &metrics,
+      "Serve Prometheus metrics at /metrics", NULL },
     G_OPTION_ENTRY_NULL
   };
   RunState state = { server, NULL, 0 };
@@ -136,6 +142,8 @@ cp_server_run (CpServer  *server,
     server->plugin_control_enabled = TRUE;
   if (insecure_control)
     g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
+  if (metrics)
+    g_object_set (server, "metrics-enabled", TRUE, NULL);
 
   /* Signals are caught from before the address is announced: a host may
    * send SIGTERM as soon as it has read it. */

@@ -4,7 +4,7 @@
  * CpServer is one object in five files (only they include this header):
  *   cp-server.c            the object, its properties and public API, and
  *                          cp_server_start() (validation, registration,
- *                          the /healthz and /readyz probes);
+ *                          the /healthz and /readyz probes, /metrics);
  *   cp-server-handshake.c  HandshakeService and the runtime identities it
  *                          issues (cp-server-private.h);
  *   cp-server-control.c    PluginControl and PluginIdentity, behind the
@@ -51,6 +51,7 @@ struct _CpServer
   gboolean identity_enabled;
   char *control_secret;           /* PluginControl/PluginIdentity bearer */
   gboolean control_allow_unauthenticated;
+  gboolean metrics_enabled;       /* read by cp_server_start() */
   char *self_id;
   char *self_version;
 
@@ -120,6 +121,7 @@ enum {
   PROP_HOST_REGISTERED,
   PROP_HOST_TIMEOUT_MS,
   PROP_GRANT_RENEW_INTERVAL_MS,
+  PROP_METRICS_ENABLED,
   N_PROPS
 };
 

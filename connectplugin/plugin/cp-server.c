@@ -68,6 +68,50 @@ handle_readyz (CpRpcServer  *rpc_server,
 }
 
 /* ------------------------------------------------------------------ */
+/* /metrics (CpServer:metrics-enabled)                                  */
+
+/* The plugin's own gauges, after the engine's families. */
+static void
+collect_plugin_metrics (GString  *out,
+                        gpointer  user_data)
+{
+  static const struct {
+    CpHealthState state;
+    const char *label;
+  } states[] = {
+    { CP_HEALTH_STATE_HEALTHY, "healthy" },
+    { CP_HEALTH_STATE_DEGRADED, "degraded" },
+    { CP_HEALTH_STATE_UNHEALTHY, "unhealthy" },
+  };
+  CpServer *self = user_data;
+  gboolean ready = self->serving &&
+                   cp_health_server_get_status (self->health, "") == CP_SERVING_STATUS_SERVING;
+
+  cp_metrics_write_family (out, "connectplugin_plugin_health", "gauge",
+                           "The health the plugin reports (PluginControl.GetHealth): 1 for "
+                           "the current state, 0 for the others.");
+  for (guint i = 0; i < G_N_ELEMENTS (states); i++)
+    g_string_append_printf (out, "connectplugin_plugin_health{state=\"%s\"} %d\n",
+                            states[i].label, self->health_state == states[i].state);
+  cp_metrics_write_family (out, "connectplugin_plugin_ready", "gauge",
+                           "1 when the server is serving and its overall health status is "
+                           "SERVING (what /readyz answers with 200), else 0.");
+  g_string_append_printf (out, "connectplugin_plugin_ready %d\n", ready);
+}
+
+static void
+start_metrics (CpServer *self)
+{
+  CpMetrics *metrics;
+
+  g_object_set (self->rpc_server, "metrics-enabled", TRUE, NULL);
+  metrics = cp_rpc_server_get_metrics (self->rpc_server);
+  /* Unowned: the engine drops its collectors when it is disposed, which
+   * our dispose does. */
+  cp_metrics_add_collector (metrics, collect_plugin_metrics, self, NULL);
+}
+
+/* ------------------------------------------------------------------ */
 /* Start: validation, registration                                      */
 
 void
@@ -324,6 +368,9 @@ cp_server_get_property (GObject    *object,
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_object_get_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
       break;
+    case PROP_METRICS_ENABLED:
+      g_value_set_boolean (value, self->metrics_enabled);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -428,6 +475,13 @@ cp_server_set_property (GObject      *object,
       break;
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_object_set_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
+      break;
+    case PROP_METRICS_ENABLED:
+      if (self->metrics_enabled != g_value_get_boolean (value))
+        {
+          self->metrics_enabled = g_value_get_boolean (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -708,6 +762,26 @@ cp_server_class_init (CpServerClass *klass)
     g_param_spec_uint ("max-send-queue-size", NULL, NULL, 0, G_MAXUINT, 4 * 1024 * 1024,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpServer:metrics-enabled:
+   *
+   * Whether the server counts its calls and serves `/metrics` in the
+   * Prometheus text format ([method@ConnectPlugin.Server.run]: `--metrics`).
+   * Default %FALSE: `/metrics` is then `404` and calls cost nothing more.
+   * Read when the server starts ([method@ConnectPlugin.Server.start]).
+   *
+   * It turns on [property@ConnectPlugin.RpcServer:metrics-enabled] of
+   * [property@ConnectPlugin.Server:rpc-server] (the calls of every
+   * service, built-in ones included, and the connections; see there) and
+   * adds the plugin's own gauges: `connectplugin_plugin_health{state}`
+   * (1 for the health set with [method@ConnectPlugin.Server.set_health])
+   * and `connectplugin_plugin_ready` (what `/readyz` says). Like `/healthz`,
+   * `/metrics` is plain HTTP: interceptors do not see it, and anyone who
+   * can connect may read it.
+   */
+  cp_server_properties[PROP_METRICS_ENABLED] =
+    g_param_spec_boolean ("metrics-enabled", NULL, NULL, FALSE, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, cp_server_properties);
 
   /**
@@ -782,6 +856,8 @@ cp_server_init (CpServer *self)
  * `connectplugin.health.v1.HealthService` with `/healthz` and `/readyz`;
  * `connectplugin.v1.PluginControl` and `PluginIdentity` are opt-in, and
  * need the bearer secret of [property@ConnectPlugin.Server:control-secret].
+ * Prometheus metrics at `/metrics` are opt-in too
+ * ([property@ConnectPlugin.Server:metrics-enabled]).
  *
  * |[<!-- language="C" -->
  * g_autoptr(CpServer) server = [ctor@ConnectPlugin.Server.new];
@@ -965,6 +1041,8 @@ cp_server_start (CpServer  *server,
                                        handle_readyz, server, NULL);
     }
   cp_server_register_control (server);
+  if (server->metrics_enabled)
+    start_metrics (server);
 
   for (guint i = 0; i < server->plugins->len; i++)
     {

@@ -6,6 +6,7 @@
 #include "cp-invocation.h"
 #include "cp-rpc-server.h"
 #include "cp-http-exchange-private.h"
+#include "cp-metrics-private.h"
 
 G_BEGIN_DECLS
 
@@ -22,6 +23,13 @@ CpInvocation *cp_invocation_new   (CpRpcServer     *server,
                                    CpCodec          codec,
                                    const char      *content_type,
                                    GHashTable      *query);
+
+/* Counts the call into @metrics (CpRpcServer:metrics-enabled): started
+ * now, its bytes and stream messages as they go, its code and duration
+ * (from the arrival of the request head) when it ends. Before
+ * cp_invocation_start(). */
+void          cp_invocation_count_in (CpInvocation    *invocation,
+                                      CpMetricsMethod *metrics);
 
 /* Runs server checks 5–7 (docs/engine.md): negotiation, header checks, deadline, request body,
  * handler. The invocation keeps itself alive until the handler has been

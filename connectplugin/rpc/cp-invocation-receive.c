@@ -232,6 +232,8 @@ process_envelopes (CpInvocation *self)
         }
 
       self->n_requests++;
+      if (self->metrics != NULL)
+        self->metrics->messages_received++;
       if (self->kind == CP_METHOD_SERVER_STREAMING)
         {
           if (self->n_requests > 1)
@@ -314,6 +316,8 @@ cp_invocation_on_body_chunk (CpHttpExchange *exchange,
     return;
 
   self->received_bytes += g_bytes_get_size (chunk);
+  if (self->metrics != NULL)
+    self->metrics->request_bytes += g_bytes_get_size (chunk);
   if (!is_stream (self))
     {
       if (!self->reading_body)

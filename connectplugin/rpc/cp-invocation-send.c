@@ -225,6 +225,8 @@ respond_unary_error (CpInvocation *self,
   merge_metadata (headers, self->response_trailers, "trailer-");
 
   prepare_answer (self);
+  if (self->metrics != NULL)
+    self->metrics->response_bytes += g_bytes_get_size (body);
   cp_http_exchange_respond (self->exchange,
                             cp_error_code_to_http_status (cp_error_get_code (error)),
                             headers, body);
@@ -263,6 +265,8 @@ respond_unary_message (CpInvocation *self,
   merge_metadata (headers, self->response_trailers, "trailer-");
 
   prepare_answer (self);
+  if (self->metrics != NULL)
+    self->metrics->response_bytes += g_bytes_get_size (body);
   cp_http_exchange_respond (self->exchange, SOUP_STATUS_OK, headers, body);
   return TRUE;
 }
@@ -316,6 +320,11 @@ write_stream_message (CpInvocation *self,
 
   ensure_stream_headers (self);
   envelope = cp_envelope_encode (flags, payload);
+  if (self->metrics != NULL)
+    {
+      self->metrics->response_bytes += g_bytes_get_size (envelope);
+      self->metrics->messages_sent++;
+    }
   cp_http_exchange_write (self->exchange, envelope);
   if (cp_http_exchange_is_congested (self->exchange))
     self->congested_bytes += g_bytes_get_size (envelope);
@@ -331,6 +340,8 @@ end_stream (CpInvocation *self,
 
   prepare_answer (self);
   ensure_stream_headers (self);
+  if (self->metrics != NULL)
+    self->metrics->response_bytes += g_bytes_get_size (envelope);
   cp_http_exchange_write (self->exchange, envelope);
   cp_http_exchange_end_response (self->exchange);
 }

@@ -118,6 +118,10 @@ struct _CpInvocation
   GSource *send_source;        /* created on demand */
   gsize congested_bytes;       /* written since the exchange was last congested */
 
+  /* Metrics (cp_invocation_count_in()): NULL when not counted. */
+  CpMetricsMethod *metrics;
+  gint64 metrics_start;        /* monotonic µs: the arrival of the request head */
+
   /* Interceptors. */
   GPtrArray *interceptors;     /* the server's chain when the call came; NULL if none */
   guint n_intercepted;         /* interceptors asked so far (told the outcome) */

@@ -146,6 +146,10 @@ cp_invocation_mark_finished (CpInvocation *self,
       g_clear_pointer (&self->deadline_source, g_source_unref);
     }
 
+  if (self->metrics != NULL)
+    cp_metrics_method_finished (self->metrics, outcome != NULL ? cp_error_get_code (outcome) : 0,
+                                g_get_monotonic_time () - self->metrics_start);
+
   cp_invocation_complete_send_tasks (self, self->finish_error);
   cp_invocation_complete_receive_tasks (self);
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
@@ -546,6 +550,20 @@ cp_invocation_start (CpInvocation *self)
     default:
       g_assert_not_reached ();
     }
+}
+
+void
+cp_invocation_count_in (CpInvocation    *self,
+                        CpMetricsMethod *metrics)
+{
+  g_return_if_fail (CP_IS_INVOCATION (self));
+  g_return_if_fail (!self->started);
+
+  self->metrics = metrics;
+  self->metrics_start = cp_http_exchange_get_arrival_time (self->exchange);
+  if (self->metrics_start == 0)
+    self->metrics_start = g_get_monotonic_time ();
+  metrics->started++;
 }
 
 CpInvocation *

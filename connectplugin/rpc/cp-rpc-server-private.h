@@ -6,6 +6,7 @@
 #include "cp-rpc-server.h"
 #include "cp-compression.h"
 #include "cp-http-server-private.h"
+#include "cp-metrics-private.h"
 
 G_BEGIN_DECLS
 
@@ -80,6 +81,12 @@ gboolean      cp_rpc_server_dispatch             (CpRpcServer    *server,
 void          cp_rpc_server_respond_plain        (CpHttpExchange *exchange,
                                                   guint           status,
                                                   const char     *text);
+
+/* The server's counters (CpRpcServer:metrics-enabled), e.g. to add a
+ * collector: NULL until metrics were first enabled; transfer none, kept
+ * until the server is finalized. Collectors are dropped when the server
+ * is disposed. */
+CpMetrics    *cp_rpc_server_get_metrics          (CpRpcServer    *server);
 
 /* The interceptors, in order, as an immutable snapshot (a new array is made
  * when one is added, so a call keeps the chain it started with): transfer

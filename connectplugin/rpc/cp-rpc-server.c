@@ -5,7 +5,10 @@
  * 1–4 (path, verb, content type) are decided here with bare HTTP statuses;
  * everything after that belongs to the CpInvocation of the call. Plain
  * paths (cp_rpc_server_add_plain_handler(), CpServer's /healthz and
- * /readyz) are answered here with the handler's status and text.
+ * /readyz, and /metrics with CpRpcServer:metrics-enabled) are answered
+ * here with the handler's status and text. A call's metrics series is
+ * found here, once per method (cached on its route), and handed to the
+ * invocation, which counts into it (cp-metrics-private.h).
  */
 #include "cp-rpc-server-private.h"
 
@@ -18,6 +21,7 @@ typedef struct {
   CpMethodHandler handler;
   gpointer user_data;
   GDestroyNotify destroy;
+  CpMetricsMethod *metrics;      /* the method's series, from its first counted call */
 } Route;
 
 #define CP_RPC_SERVER_DEFAULT_COMPRESS_MIN_BYTES 1024
@@ -47,6 +51,11 @@ struct _CpRpcServer
 
   guint n_inflight;
   GQueue shutdown_tasks;
+
+  /* Metrics: `metrics` is what calls check (NULL when off); the store
+   * outlives turning them off, for the calls that still count into it. */
+  CpMetrics *metrics;
+  CpMetrics *metrics_store;
 };
 
 enum {
@@ -57,6 +66,7 @@ enum {
   PROP_TLS_CERTIFICATE,
   PROP_REQUIRE_CONNECT_PROTOCOL_HEADER,
   PROP_MAX_SEND_QUEUE_SIZE,
+  PROP_METRICS_ENABLED,
   N_PROPS
 };
 
@@ -68,6 +78,7 @@ typedef struct {
   CpRpcPlainHandler handler;
   gpointer user_data;
   GDestroyNotify destroy;
+  const char *content_type;      /* static */
 } PlainRoute;
 
 typedef struct {
@@ -150,7 +161,7 @@ respond_plain_route (CpRpcServer    *self,
     text = "";
   body = g_bytes_new (text, strlen (text));
 
-  soup_message_headers_replace (headers, "Content-Type", "text/plain; charset=utf-8");
+  soup_message_headers_replace (headers, "Content-Type", route->content_type);
   soup_message_headers_replace (headers, "Cache-Control", "no-store");
   /* A body sent with the probe is not read: do not reuse the connection. */
   if (!cp_http_exchange_has_empty_body (exchange))
@@ -388,11 +399,106 @@ dispatch_route (CpRpcServer    *self,
   self->n_inflight++;
   invocation = cp_invocation_new (self, route->info, route->handler, route->user_data,
                                   exchange, codec, content_type, query);
+  if (G_UNLIKELY (self->metrics != NULL))
+    {
+      /* Looked up once per method, then cached on its route. */
+      if (route->metrics == NULL)
+        route->metrics = cp_metrics_get_method (self->metrics,
+                                                cp_method_info_get_procedure (route->info),
+                                                kind != CP_METHOD_UNARY);
+      cp_invocation_count_in (invocation, route->metrics);
+    }
   cp_invocation_start (invocation);
+}
+
+static void
+add_plain_route (CpRpcServer       *self,
+                 const char        *path,
+                 const char        *content_type,
+                 CpRpcPlainHandler  handler,
+                 gpointer           user_data,
+                 GDestroyNotify     destroy)
+{
+  PlainRoute *route = g_new0 (PlainRoute, 1);
+
+  route->handler = handler;
+  route->user_data = user_data;
+  route->destroy = destroy;
+  route->content_type = content_type;
+  g_hash_table_replace (self->plain_routes, g_strdup (path), route);
+}
+
+/* ------------------------------------------------------------------ */
+/* Metrics (CpRpcServer:metrics-enabled, docs/engine.md "Metrics")     */
+
+#define METRICS_PATH "/metrics"
+/* The Prometheus text exposition format. */
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+static guint
+handle_metrics (CpRpcServer  *server,
+                const char  **text,
+                gpointer      user_data)
+{
+  if (server->metrics == NULL)
+    return SOUP_STATUS_NOT_FOUND;
+  *text = cp_metrics_render (server->metrics);
+  return SOUP_STATUS_OK;
+}
+
+static void
+collect_connections (GString  *out,
+                     gpointer  user_data)
+{
+  CpRpcServer *self = user_data;
+
+  cp_metrics_write_family (out, "connectplugin_server_connections_open", "gauge",
+                           "Client connections open on the server's listeners.");
+  g_string_append_printf (out, "connectplugin_server_connections_open %u\n",
+                          cp_http_server_get_n_connections (self->http_server));
+  cp_metrics_write_family (out, "connectplugin_server_connections_total", "counter",
+                           "Client connections the server's listeners accepted.");
+  g_string_append_printf (out, "connectplugin_server_connections_total %" G_GUINT64_FORMAT "\n",
+                          cp_http_server_get_n_accepted (self->http_server));
+}
+
+static void
+set_metrics_enabled (CpRpcServer *self,
+                     gboolean     enabled)
+{
+  if (enabled == (self->metrics != NULL))
+    return;
+
+  if (enabled)
+    {
+      if (self->metrics_store == NULL)
+        {
+          self->metrics_store = cp_metrics_new ();
+          /* Unowned: collectors are dropped in dispose. */
+          cp_metrics_add_collector (self->metrics_store, collect_connections, self, NULL);
+        }
+      self->metrics = self->metrics_store;
+      if (self->plain_routes != NULL)
+        add_plain_route (self, METRICS_PATH, METRICS_CONTENT_TYPE, handle_metrics, NULL, NULL);
+    }
+  else
+    {
+      self->metrics = NULL;
+      if (self->plain_routes != NULL)
+        g_hash_table_remove (self->plain_routes, METRICS_PATH);
+    }
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_METRICS_ENABLED]);
 }
 
 /* ------------------------------------------------------------------ */
 /* Private API                                                          */
+
+CpMetrics *
+cp_rpc_server_get_metrics (CpRpcServer *server)
+{
+  g_return_val_if_fail (CP_IS_RPC_SERVER (server), NULL);
+  return server->metrics_store;
+}
 
 CpHttpServer *
 cp_rpc_server_get_http_server (CpRpcServer *server)
@@ -515,6 +621,10 @@ cp_rpc_server_dispose (GObject *object)
   g_clear_pointer (&self->plain_routes, g_hash_table_unref);
   g_clear_pointer (&self->prefix_routes, g_ptr_array_unref);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  /* Collectors may point at their owners (CpServer): nothing renders
+   * after dispose, which took /metrics down with the plain routes. */
+  if (self->metrics_store != NULL)
+    cp_metrics_clear_collectors (self->metrics_store);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->dispose (object);
 }
@@ -528,6 +638,7 @@ cp_rpc_server_finalize (GObject *object)
   g_main_context_unref (self->context);
   g_strfreev (self->compressions);
   g_free (self->accept_encoding);
+  cp_metrics_free (self->metrics_store);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->finalize (object);
 }
@@ -559,6 +670,9 @@ cp_rpc_server_get_property (GObject    *object,
       break;
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_value_set_uint (value, self->max_send_queue_size);
+      break;
+    case PROP_METRICS_ENABLED:
+      g_value_set_boolean (value, self->metrics != NULL);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -592,6 +706,9 @@ cp_rpc_server_set_property (GObject      *object,
       break;
     case PROP_MAX_SEND_QUEUE_SIZE:
       self->max_send_queue_size = g_value_get_uint (value);
+      break;
+    case PROP_METRICS_ENABLED:
+      set_metrics_enabled (self, g_value_get_boolean (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -694,6 +811,34 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
                        0, G_MAXUINT, CP_RPC_SERVER_DEFAULT_MAX_SEND_QUEUE_SIZE,
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpRpcServer:metrics-enabled:
+   *
+   * Whether the server counts its calls and serves them at `/metrics`
+   * in the Prometheus text format (version 0.0.4), as plain HTTP next to
+   * the methods (any verb, not intercepted). Default %FALSE: then a call
+   * costs nothing more and `/metrics` is `404`.
+   *
+   * What is counted (the names are in docs/engine.md, "Metrics"): calls
+   * started and completed per service, method and Connect code, the
+   * calls in flight, a histogram of their durations from the arrival of
+   * the request head to the end of the response, request and response
+   * body bytes, the messages of streams in each direction, and the open
+   * and accepted connections. Calls are those that passed routing, verb
+   * and content-type checks (a `404`, `405` or `415` is not a call);
+   * in-process calls count too. A method gets its series at its first
+   * call. Counters start when this is first set and are kept when it is
+   * turned off and on again; calls that started while it was on keep
+   * counting.
+   *
+   * [property@ConnectPlugin.Server:metrics-enabled] sets it for a
+   * [class@ConnectPlugin.Server].
+   */
+  properties[PROP_METRICS_ENABLED] =
+    g_param_spec_boolean ("metrics-enabled", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -727,6 +872,8 @@ cp_rpc_server_init (CpRpcServer *self)
  * [method@ConnectPlugin.RpcServer.listen]. Handlers run in the [struct@GLib.MainContext] that was the
  * thread-default one when the server was created. Interceptors
  * ([method@ConnectPlugin.RpcServer.add_interceptor]) see every call before its handler.
+ * With [property@ConnectPlugin.RpcServer:metrics-enabled] it counts its calls
+ * and serves them at `/metrics` for Prometheus.
  *
  * Calls keep the server alive while they run; call [method@ConnectPlugin.RpcServer.close]
  * (which ends them all) or [method@ConnectPlugin.RpcServer.shutdown_async] before dropping
@@ -822,18 +969,12 @@ cp_rpc_server_add_plain_handler (CpRpcServer       *server,
                                  gpointer           user_data,
                                  GDestroyNotify     destroy)
 {
-  PlainRoute *route;
-
   g_return_if_fail (CP_IS_RPC_SERVER (server));
   g_return_if_fail (path != NULL && path[0] == '/');
   g_return_if_fail (handler != NULL);
   g_return_if_fail (server->plain_routes != NULL);
 
-  route = g_new0 (PlainRoute, 1);
-  route->handler = handler;
-  route->user_data = user_data;
-  route->destroy = destroy;
-  g_hash_table_replace (server->plain_routes, g_strdup (path), route);
+  add_plain_route (server, path, "text/plain; charset=utf-8", handler, user_data, destroy);
 }
 
 static int

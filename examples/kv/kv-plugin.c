@@ -1,7 +1,7 @@
 /* kv-plugin.c: the KV service as a connectplugin plugin ("kv", 1.0.0)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- *   kv-plugin [--listen 127.0.0.1:PORT | --listen unix:PATH] [--insecure-control]
+ *   kv-plugin [--listen 127.0.0.1:PORT | --listen unix:PATH] [--insecure-control] [--metrics]
  *
  * Served by CpServer through cp_server_run(): prints the URL it serves as
  * the first line of stdout (hosts read it), listens where --listen,
@@ -9,7 +9,8 @@
  * PluginControl, and shuts down gracefully on SIGTERM/SIGINT or
  * PluginControl.Shutdown. PluginControl needs the secret its host gives in
  * CONNECTPLUGIN_CONTROL_SECRET; started by hand without one, it refuses
- * PluginControl unless run with --insecure-control. Logs go to stderr
+ * PluginControl unless run with --insecure-control. --metrics serves
+ * Prometheus metrics at /metrics (CpServer:metrics-enabled). Logs go to stderr
  * (GLib's debug records too), each call at debug level (G_MESSAGES_DEBUG=kv).
  *
  * The service is ExampleKvStore (kv-store.c, shared with kv-server), a

@@ -10,6 +10,7 @@
  *          with cp_invocation_send_message() and awaits the 64th.
  *
  *   bench-kv-server [--listen 127.0.0.1:0 | --listen unix:/path] [--compress-min-bytes N]
+ *                   [--metrics]
  *
  * Prints the URL it serves as the first stdout line; runs until
  * SIGINT/SIGTERM.
@@ -141,6 +142,7 @@ main (int argc, char **argv)
   g_autofree char *listen_address = NULL;
   g_autofree char *url = NULL;
   gint compress_min_bytes = -1;
+  gboolean metrics = FALSE;
   g_autoptr(GOptionContext) options = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(CpRpcServer) server = NULL;
@@ -151,6 +153,8 @@ main (int argc, char **argv)
     { "listen", 0, 0, G_OPTION_ARG_STRING, &listen_address, "Address to listen on", "HOST:PORT|unix:PATH" },
     { "compress-min-bytes", 0, 0, G_OPTION_ARG_INT, &compress_min_bytes,
       "Set CpRpcServer:compress-min-bytes (default: the engine's)", "N" },
+    { "metrics", 0, 0, G_OPTION_ARG_NONE, &metrics,
+      "Set CpRpcServer:metrics-enabled (serve /metrics)", NULL },
     { NULL }
   };
 
@@ -171,6 +175,8 @@ main (int argc, char **argv)
   server = cp_rpc_server_new ();
   if (compress_min_bytes >= 0)
     g_object_set (server, "compress-min-bytes", (guint) compress_min_bytes, NULL);
+  if (metrics)
+    g_object_set (server, "metrics-enabled", TRUE, NULL);
   get_info = cp_method_info_new (KV_PROCEDURE_GET, CP_METHOD_UNARY,
                                  KV_TYPE_GET_REQUEST, KV_TYPE_GET_RESPONSE);
   cp_method_info_set_idempotency (get_info, CP_IDEMPOTENCY_NO_SIDE_EFFECTS);
