@@ -9,6 +9,7 @@
  */
 #include "cp-client-private.h"
 #include "cp-call-options-private.h"
+#include "cp-channel-private.h"
 #include "cp-health-monitor-private.h"
 #include "cp-host-enum-types.h"
 #include "cp-in-process-discovery.h"
@@ -282,9 +283,12 @@ connected (CpClient  *self,
            Attempt   *a)
 {
   self->channel = g_steal_pointer (&a->channel);
-  /* The same breaker across reconnects. */
+  /* The same breaker, retry policy and interceptors across reconnects. */
   if (self->circuit_breaker != NULL)
     cp_channel_set_circuit_breaker (self->channel, self->circuit_breaker);
+  if (self->retry_policy != NULL)
+    cp_channel_set_retry_policy (self->channel, self->retry_policy);
+  cp_channel_set_client_interceptors (self->channel, self->interceptors);
   self->url = g_strdup (a->urls[a->index]);
   g_clear_object (&self->attempt_cancellable);
   g_object_freeze_notify (G_OBJECT (self));

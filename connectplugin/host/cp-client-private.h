@@ -36,6 +36,8 @@ struct _CpClient
   char *self_id;
   char *self_version;
   CpCircuitBreaker *circuit_breaker;  /* set on each channel connected with */
+  CpRetryPolicy *retry_policy;        /* the same */
+  GPtrArray *interceptors;            /* CpClientInterceptor; the same */
 
   /* state */
   GMainContext *context;
@@ -83,6 +85,7 @@ enum {
   PROP_CHANNEL,
   PROP_HEALTH_MONITOR,
   PROP_CIRCUIT_BREAKER,
+  PROP_RETRY_POLICY,
   N_PROPS
 };
 

@@ -8,6 +8,7 @@
 
 #include "cp-client-private.h"
 #include "cp-call-options-private.h"
+#include "cp-channel-private.h"
 #include "cp-host-enum-types.h"
 #include "cp-static-discovery.h"
 #include "cp-error.h"
@@ -55,6 +56,12 @@
  * plugin keeps failing, and the health reports move the breaker too: an
  * unhealthy report opens it at once, a `SERVING` report makes an open
  * circuit half-open.
+ *
+ * A [property@Client:retry-policy] and interceptors
+ * ([method@ConnectPlugin.Client.add_interceptor]) apply the same way to the
+ * calls of every proxy the client dispenses, across reconnects: the
+ * client's interceptors first, then the channel's own, then the call's;
+ * retries inside them, the circuit breaker inside the retries.
  *
  * [method@ConnectPlugin.Client.close_async] stops everything, and asks the discovery to
  * shut down what it launched (a plugin process).
@@ -316,6 +323,8 @@ cp_client_finalize (GObject *object)
   g_clear_pointer (&self->self_id, g_free);
   g_clear_pointer (&self->self_version, g_free);
   g_clear_object (&self->circuit_breaker);
+  g_clear_object (&self->retry_policy);
+  g_clear_pointer (&self->interceptors, g_ptr_array_unref);
   g_clear_pointer (&self->connect_waiters, g_ptr_array_unref);
   g_clear_error (&self->error);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -393,6 +402,9 @@ cp_client_get_property (GObject    *object,
     case PROP_CIRCUIT_BREAKER:
       g_value_set_object (value, self->circuit_breaker);
       break;
+    case PROP_RETRY_POLICY:
+      g_value_set_object (value, self->retry_policy);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -464,6 +476,9 @@ cp_client_set_property (GObject      *object,
       break;
     case PROP_CIRCUIT_BREAKER:
       cp_client_set_circuit_breaker (self, g_value_get_object (value));
+      break;
+    case PROP_RETRY_POLICY:
+      cp_client_set_retry_policy (self, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -684,6 +699,29 @@ cp_client_class_init (CpClientClass *klass)
    */
   properties[PROP_CIRCUIT_BREAKER] =
     g_param_spec_object ("circuit-breaker", NULL, NULL, CP_TYPE_CIRCUIT_BREAKER,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpClient:retry-policy:
+   *
+   * The [class@RetryPolicy] of the calls made through the client's
+   * channel, and so through the proxies it dispenses; %NULL (the default)
+   * for none.
+   *
+   * The client sets it as the [property@Channel:retry-policy] of every
+   * channel it connects with, so it follows the plugin across reconnects.
+   * The generated proxies know which methods are declared `IDEMPOTENT` or
+   * `NO_SIDE_EFFECTS`: only those are retried for their error codes; any
+   * call is retried when it never reached the plugin (the connection was
+   * refused, as while a plugin process restarts). The client's own calls
+   * about the server (handshake, health, plugin control) are not retried.
+   *
+   * Each attempt asks the [property@Client:circuit-breaker]; a refusal is
+   * not retried. Setting it while connected applies to the current channel
+   * at once.
+   */
+  properties[PROP_RETRY_POLICY] =
+    g_param_spec_object ("retry-policy", NULL, NULL, CP_TYPE_RETRY_POLICY,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
@@ -941,7 +979,9 @@ cp_client_get_plugin_info (CpClient   *client,
  * Do not use them for the plugins' own services: the secret is for the
  * plugin alone. Calls made with them pass the
  * [property@Client:circuit-breaker] whatever its state, and are not
- * counted by it.
+ * counted by it; the [property@Client:retry-policy] and the client's and
+ * channel's interceptors leave them alone too (interceptors added to the
+ * options themselves still apply).
  *
  * Returns: (transfer full): new call options
  */
@@ -991,6 +1031,72 @@ cp_client_set_circuit_breaker (CpClient         *client,
   if (client->channel != NULL)
     cp_channel_set_circuit_breaker (client->channel, breaker);
   g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_CIRCUIT_BREAKER]);
+}
+
+/**
+ * cp_client_set_retry_policy:
+ * @client: a [class@ConnectPlugin.Client]
+ * @policy: (nullable): a [class@ConnectPlugin.RetryPolicy], or %NULL for none
+ *
+ * Sets [property@Client:retry-policy], also on the channel of the current
+ * connection.
+ */
+void
+cp_client_set_retry_policy (CpClient      *client,
+                            CpRetryPolicy *policy)
+{
+  g_return_if_fail (CP_IS_CLIENT (client));
+  g_return_if_fail (policy == NULL || CP_IS_RETRY_POLICY (policy));
+
+  if (!g_set_object (&client->retry_policy, policy))
+    return;
+  if (client->channel != NULL)
+    cp_channel_set_retry_policy (client->channel, policy);
+  g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_RETRY_POLICY]);
+}
+
+/**
+ * cp_client_get_retry_policy:
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Gets [property@Client:retry-policy].
+ *
+ * Returns: (transfer none) (nullable): the client's retry policy
+ */
+CpRetryPolicy *
+cp_client_get_retry_policy (CpClient *client)
+{
+  g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
+
+  return client->retry_policy;
+}
+
+/**
+ * cp_client_add_interceptor:
+ * @client: a [class@ConnectPlugin.Client]
+ * @interceptor: a [class@ConnectPlugin.ClientInterceptor]
+ *
+ * Appends @interceptor to the client's interceptors, which see every call
+ * made through the client's channel — the calls of the proxies it
+ * dispenses — from now on, across reconnects: the client's come first, in
+ * the order they were added, before the channel's own
+ * ([method@ConnectPlugin.Channel.add_interceptor]) and the call's
+ * ([method@ConnectPlugin.CallOptions.add_interceptor]). The client's own
+ * calls about the server (handshake, health checks and watches, plugin
+ * control) are not intercepted. Applies to the current connection at once.
+ */
+void
+cp_client_add_interceptor (CpClient            *client,
+                           CpClientInterceptor *interceptor)
+{
+  g_return_if_fail (CP_IS_CLIENT (client));
+  g_return_if_fail (CP_IS_CLIENT_INTERCEPTOR (interceptor));
+
+  if (client->interceptors == NULL)
+    client->interceptors = g_ptr_array_new_with_free_func (g_object_unref);
+  g_ptr_array_add (client->interceptors, g_object_ref (interceptor));
+  if (client->channel != NULL)
+    cp_channel_set_client_interceptors (client->channel, client->interceptors);
 }
 
 /**

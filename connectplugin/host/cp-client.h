@@ -124,4 +124,13 @@ void              cp_client_set_circuit_breaker (CpClient         *client,
 CP_AVAILABLE_IN_ALL
 CpCircuitBreaker *cp_client_get_circuit_breaker (CpClient         *client);
 
+CP_AVAILABLE_IN_ALL
+void              cp_client_set_retry_policy    (CpClient         *client,
+                                                 CpRetryPolicy    *policy);
+CP_AVAILABLE_IN_ALL
+CpRetryPolicy    *cp_client_get_retry_policy    (CpClient         *client);
+CP_AVAILABLE_IN_ALL
+void              cp_client_add_interceptor     (CpClient            *client,
+                                                 CpClientInterceptor *interceptor);
+
 G_END_DECLS

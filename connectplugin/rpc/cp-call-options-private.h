@@ -14,10 +14,15 @@ gboolean  cp_call_options_get_compression_is_set (CpCallOptions      *options);
  * and watches, plugin control) that a client makes about the server rather
  * than for its user: the channel's circuit breaker neither stops it nor
  * hears its outcome, so that health reports keep coming while the circuit
- * is open. get: FALSE for NULL options. */
+ * is open; the channel's retry policy and interceptors (its client's and
+ * its own) leave it alone too (the options' own still apply). get: FALSE
+ * for NULL options. */
 void      cp_call_options_set_circuit_breaker_exempt (CpCallOptions *options,
                                                       gboolean       exempt);
 gboolean  cp_call_options_get_circuit_breaker_exempt (CpCallOptions *options);
+/* The interceptors added with cp_call_options_add_interceptor (), or NULL
+ * (also for NULL options). Immutable: replaced, not changed, by an add. */
+GPtrArray *cp_call_options_get_interceptors      (CpCallOptions      *options);
 /* Replaces the response headers/trailers (copies; either may be NULL). */
 void      cp_call_options_set_response           (CpCallOptions      *options,
                                                   SoupMessageHeaders *headers,

@@ -19,6 +19,12 @@
  * One [class@ConnectPlugin.CallOptions] describes one call at a time: the response headers and
  * trailers are replaced when a call made with it completes (also when it
  * fails).
+ *
+ * Options also carry what applies to one call only: interceptors
+ * ([method@ConnectPlugin.CallOptions.add_interceptor], run after the
+ * client's and the channel's), a [class@RetryPolicy] that replaces the
+ * channel's, and whether the call may be sent twice
+ * ([property@CallOptions:idempotent]).
  */
 struct _CpCallOptions
 {
@@ -32,6 +38,9 @@ struct _CpCallOptions
   guint compression_set : 1;
   guint use_get : 1;
   guint circuit_breaker_exempt : 1;
+  guint idempotent : 1;
+  CpRetryPolicy *retry_policy;
+  GPtrArray *interceptors;      /* CpClientInterceptor; replaced on add */
 
   SoupMessageHeaders *request_headers;
   SoupMessageHeaders *response_headers;
@@ -50,6 +59,8 @@ enum {
   PROP_REQUEST_HEADERS,
   PROP_RESPONSE_HEADERS,
   PROP_RESPONSE_TRAILERS,
+  PROP_IDEMPOTENT,
+  PROP_RETRY_POLICY,
   N_PROPS
 };
 
@@ -63,6 +74,8 @@ cp_call_options_finalize (GObject *object)
   g_clear_pointer (&self->request_headers, soup_message_headers_unref);
   g_clear_pointer (&self->response_headers, soup_message_headers_unref);
   g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
+  g_clear_object (&self->retry_policy);
+  g_clear_pointer (&self->interceptors, g_ptr_array_unref);
 
   G_OBJECT_CLASS (cp_call_options_parent_class)->finalize (object);
 }
@@ -101,6 +114,12 @@ cp_call_options_get_property (GObject    *object,
     case PROP_RESPONSE_TRAILERS:
       g_value_set_boxed (value, self->response_trailers);
       break;
+    case PROP_IDEMPOTENT:
+      g_value_set_boolean (value, self->idempotent);
+      break;
+    case PROP_RETRY_POLICY:
+      g_value_set_object (value, self->retry_policy);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -130,6 +149,12 @@ cp_call_options_set_property (GObject      *object,
       break;
     case PROP_USE_GET:
       cp_call_options_set_use_get (self, g_value_get_boolean (value));
+      break;
+    case PROP_IDEMPOTENT:
+      cp_call_options_set_idempotent (self, g_value_get_boolean (value));
+      break;
+    case PROP_RETRY_POLICY:
+      cp_call_options_set_retry_policy (self, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -234,6 +259,34 @@ cp_call_options_class_init (CpCallOptionsClass *klass)
     g_param_spec_boxed ("response-trailers", NULL, NULL,
                         SOUP_TYPE_MESSAGE_HEADERS,
                         G_PARAM_READABLE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpCallOptions:idempotent:
+   *
+   * Whether the call may be sent twice, as a method declared
+   * `idempotency_level = IDEMPOTENT` or `NO_SIDE_EFFECTS` may: its
+   * [class@RetryPolicy] then retries it for its retryable codes. Generated
+   * proxies know this from the proto and need not set it; calls made with
+   * [method@ConnectPlugin.Channel.call_async] and friends do not know the
+   * method and are not retried for their codes unless this is set.
+   */
+  properties[PROP_IDEMPOTENT] =
+    g_param_spec_boolean ("idempotent", NULL, NULL,
+                          FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpCallOptions:retry-policy:
+   *
+   * The [class@RetryPolicy] of the call, replacing the channel's
+   * ([property@Channel:retry-policy]); %NULL (the default) for the
+   * channel's. A policy with [property@RetryPolicy:max-attempts] 1 turns
+   * retries off for the call.
+   */
+  properties[PROP_RETRY_POLICY] =
+    g_param_spec_object ("retry-policy", NULL, NULL,
+                         CP_TYPE_RETRY_POLICY,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -452,6 +505,110 @@ cp_call_options_get_use_get (CpCallOptions *options)
 }
 
 /**
+ * cp_call_options_set_idempotent:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ * @idempotent: whether the call may be sent twice
+ *
+ * Sets [property@CallOptions:idempotent]: the caller asserts that the
+ * method has no other effect when called twice, so that a
+ * [class@RetryPolicy] may retry it for its codes.
+ */
+void
+cp_call_options_set_idempotent (CpCallOptions *options,
+                                gboolean       idempotent)
+{
+  g_return_if_fail (CP_IS_CALL_OPTIONS (options));
+
+  idempotent = !!idempotent;
+  if (options->idempotent == (guint) idempotent)
+    return;
+  options->idempotent = idempotent;
+  g_object_notify_by_pspec (G_OBJECT (options), properties[PROP_IDEMPOTENT]);
+}
+
+/**
+ * cp_call_options_get_idempotent:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Gets [property@CallOptions:idempotent].
+ *
+ * Returns: whether calls made with these options may be sent twice
+ */
+gboolean
+cp_call_options_get_idempotent (CpCallOptions *options)
+{
+  g_return_val_if_fail (CP_IS_CALL_OPTIONS (options), FALSE);
+
+  return options->idempotent;
+}
+
+/**
+ * cp_call_options_set_retry_policy:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ * @policy: (nullable): a [class@ConnectPlugin.RetryPolicy], or %NULL for the
+ *   channel's
+ *
+ * Sets [property@CallOptions:retry-policy].
+ */
+void
+cp_call_options_set_retry_policy (CpCallOptions *options,
+                                  CpRetryPolicy *policy)
+{
+  g_return_if_fail (CP_IS_CALL_OPTIONS (options));
+  g_return_if_fail (policy == NULL || CP_IS_RETRY_POLICY (policy));
+
+  if (g_set_object (&options->retry_policy, policy))
+    g_object_notify_by_pspec (G_OBJECT (options), properties[PROP_RETRY_POLICY]);
+}
+
+/**
+ * cp_call_options_get_retry_policy:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Gets [property@CallOptions:retry-policy].
+ *
+ * Returns: (transfer none) (nullable): the call's retry policy, or %NULL
+ *   for the channel's
+ */
+CpRetryPolicy *
+cp_call_options_get_retry_policy (CpCallOptions *options)
+{
+  g_return_val_if_fail (CP_IS_CALL_OPTIONS (options), NULL);
+
+  return options->retry_policy;
+}
+
+/**
+ * cp_call_options_add_interceptor:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ * @interceptor: a [class@ConnectPlugin.ClientInterceptor]
+ *
+ * Appends @interceptor to the interceptors of the calls made with these
+ * options. They run after the channel's (its [class@Client]'s first,
+ * then its own), in the order they were added: they are the innermost
+ * of the chain (see [class@ClientInterceptor]). Calls already made are not
+ * affected.
+ */
+void
+cp_call_options_add_interceptor (CpCallOptions       *options,
+                                 CpClientInterceptor *interceptor)
+{
+  GPtrArray *chain;
+
+  g_return_if_fail (CP_IS_CALL_OPTIONS (options));
+  g_return_if_fail (CP_IS_CLIENT_INTERCEPTOR (interceptor));
+
+  /* A new array: calls under way keep the one they took. */
+  chain = g_ptr_array_new_full ((options->interceptors ? options->interceptors->len : 0) + 1,
+                                g_object_unref);
+  for (guint i = 0; options->interceptors != NULL && i < options->interceptors->len; i++)
+    g_ptr_array_add (chain, g_object_ref (options->interceptors->pdata[i]));
+  g_ptr_array_add (chain, g_object_ref (interceptor));
+  g_clear_pointer (&options->interceptors, g_ptr_array_unref);
+  options->interceptors = chain;
+}
+
+/**
  * cp_call_options_get_request_headers:
  * @options: a [class@ConnectPlugin.CallOptions]
  *
@@ -522,6 +679,12 @@ gboolean
 cp_call_options_get_circuit_breaker_exempt (CpCallOptions *options)
 {
   return options != NULL && options->circuit_breaker_exempt;
+}
+
+GPtrArray *
+cp_call_options_get_interceptors (CpCallOptions *options)
+{
+  return options != NULL ? options->interceptors : NULL;
 }
 
 gboolean

@@ -12,6 +12,8 @@
 #include "cp-types.h"
 #include "cp-codec.h"
 #include "cp-compression.h"
+#include "cp-client-interceptor.h"
+#include "cp-retry-policy.h"
 
 G_BEGIN_DECLS
 
@@ -24,7 +26,8 @@ G_DECLARE_FINAL_TYPE (CpCallOptions, cp_call_options, CP, CALL_OPTIONS, GObject)
  * deadline (gint64, monotonic µs, 0 = none), codec,
  * compression, use-get (gboolean), request-headers (SoupMessageHeaders,
  * read-only, add to it), response-headers / response-trailers (filled in
- * when the call completes). */
+ * when the call completes), idempotent (gboolean), retry-policy
+ * (CpRetryPolicy, NULL = the channel's). */
 CP_AVAILABLE_IN_ALL
 CpCallOptions      *cp_call_options_new                   (void);
 CP_AVAILABLE_IN_ALL
@@ -52,6 +55,19 @@ void                cp_call_options_set_use_get           (CpCallOptions *option
                                                            gboolean       use_get);
 CP_AVAILABLE_IN_ALL
 gboolean            cp_call_options_get_use_get           (CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+void                cp_call_options_set_idempotent        (CpCallOptions *options,
+                                                           gboolean       idempotent);
+CP_AVAILABLE_IN_ALL
+gboolean            cp_call_options_get_idempotent        (CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+void                cp_call_options_set_retry_policy      (CpCallOptions *options,
+                                                           CpRetryPolicy *policy);
+CP_AVAILABLE_IN_ALL
+CpRetryPolicy      *cp_call_options_get_retry_policy      (CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+void                cp_call_options_add_interceptor       (CpCallOptions       *options,
+                                                           CpClientInterceptor *interceptor);
 CP_AVAILABLE_IN_ALL
 SoupMessageHeaders *cp_call_options_get_request_headers   (CpCallOptions *options);
 CP_AVAILABLE_IN_ALL

@@ -8,6 +8,8 @@
 
 #include "cp-channel.h"
 #include "cp-call-options.h"
+#include "cp-client-call-private.h"
+#include "cp-retry-policy-private.h"
 
 G_BEGIN_DECLS
 
@@ -33,6 +35,28 @@ void      cp_call_settings_clear      (CpCallSettings *settings);
  * Accept-Encoding: identity, user metadata). Connect-Timeout-Ms is added at
  * send time by the exchange (cp_channel_exchange_start()). */
 SoupMessageHeaders *cp_call_settings_stream_headers (CpCallSettings *settings);
+
+/* Appends the call's metadata to @headers, leaving out protocol headers
+ * (an interceptor may have added some since cp_call_settings_init ()). */
+void      cp_call_settings_copy_metadata (CpCallSettings     *settings,
+                                          SoupMessageHeaders *headers);
+
+/* What wraps the attempts of a call (see cp-channel-private.h): @retry
+ * gets the call's retry policy (the options', else the channel's unless
+ * the call is exempt, cp_call_options_set_circuit_breaker_exempt ()) and
+ * whether the call may be sent twice (@idempotency of its method, the
+ * options' idempotent flag, or GET); and when an interceptor applies (the
+ * channel's unless exempt, then the options'), the CpClientCall that runs
+ * them is returned (transfer full; NULL when none). @request: nullable,
+ * for interceptors to see. */
+CpClientCall *cp_call_settings_wrap   (CpCallSettings *settings,
+                                       CpChannel      *channel,
+                                       CpCallOptions  *options,
+                                       const char     *procedure,
+                                       CpMethodKind    kind,
+                                       CpIdempotency   idempotency,
+                                       CpMessage      *request,
+                                       CpCallRetry    *retry);
 
 /* Serializes @message as one envelope (compressed per settings) and appends
  * it to @out. */

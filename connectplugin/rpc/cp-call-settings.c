@@ -89,8 +89,57 @@ cp_call_settings_stream_headers (CpCallSettings *settings)
                                  cp_compression_to_string (settings->compression));
   soup_message_headers_append (headers, "Connect-Accept-Encoding", "gzip");
   soup_message_headers_append (headers, "Accept-Encoding", "identity");
-  cp_headers_copy_into (headers, settings->metadata);
+  cp_call_settings_copy_metadata (settings, headers);
   return headers;
+}
+
+static void
+copy_metadata_checked (const char *name,
+                       const char *value,
+                       gpointer    user_data)
+{
+  if (!cp_metadata_is_reserved (name))
+    soup_message_headers_append (user_data, name, value);
+  else
+    g_debug ("Ignoring protocol header %s in call metadata", name);
+}
+
+void
+cp_call_settings_copy_metadata (CpCallSettings     *settings,
+                                SoupMessageHeaders *headers)
+{
+  soup_message_headers_foreach (settings->metadata, copy_metadata_checked, headers);
+}
+
+CpClientCall *
+cp_call_settings_wrap (CpCallSettings *settings,
+                       CpChannel      *channel,
+                       CpCallOptions  *options,
+                       const char     *procedure,
+                       CpMethodKind    kind,
+                       CpIdempotency   idempotency,
+                       CpMessage      *request,
+                       CpCallRetry    *retry)
+{
+  gboolean exempt = cp_call_options_get_circuit_breaker_exempt (options);
+  CpRetryPolicy *policy = options != NULL ? cp_call_options_get_retry_policy (options) : NULL;
+  gboolean safe = idempotency != CP_IDEMPOTENCY_UNKNOWN ||
+                  (options != NULL && cp_call_options_get_idempotent (options)) ||
+                  (kind == CP_METHOD_UNARY && settings->use_get);
+  GPtrArray *chain;
+
+  if (policy != NULL)
+    g_object_ref (policy);
+  else if (!exempt)
+    policy = cp_channel_dup_retry_policy (channel);
+  cp_call_retry_init (retry, policy, cp_channel_get_retry_budget (channel), safe,
+                      settings->deadline);
+
+  chain = cp_channel_collect_interceptors (channel, options, exempt);
+  if (chain == NULL)
+    return NULL;
+  return cp_client_call_new_internal (channel, procedure, kind, request, settings->metadata,
+                                      safe, settings->deadline, chain);
 }
 
 gboolean

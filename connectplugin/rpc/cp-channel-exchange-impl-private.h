@@ -50,6 +50,7 @@ struct _CpChannelExchange
   gboolean read_pending;
   gboolean eof;
   gboolean connection_lost;      /* see body_connection_lost () */
+  gboolean not_sent;             /* libsoup: no connection could be made */
 
   guint status;
   char *reason;

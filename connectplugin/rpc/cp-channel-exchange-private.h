@@ -58,6 +58,11 @@ SoupMessageHeaders *cp_channel_exchange_get_response_headers (CpChannelExchange 
  * connection rather than by its own framing (see body_connection_lost ()
  * in cp-channel-exchange-soup.c): a stream cut off that way is `unavailable`. */
 gboolean            cp_channel_exchange_get_connection_lost  (CpChannelExchange *exchange);
+/* TRUE when the exchange failed because no connection to the server could
+ * be made (refused, no such socket, host or network unreachable, name not
+ * resolved): no byte of the request was written, so the request may be
+ * sent again whatever its method. Always FALSE in-process. */
+gboolean            cp_channel_exchange_get_not_sent         (CpChannelExchange *exchange);
 /* Whether libsoup still holds the exchange (and its connection): after the
  * body ended or was aborted, it finishes the message from a source of the
  * exchange's context, in a later iteration. Always FALSE in-process. */

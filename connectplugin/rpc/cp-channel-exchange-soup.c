@@ -23,6 +23,23 @@ transport_error (const GError *error)
   return g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE, "%s", error->message);
 }
 
+/* Whether @error is GSocketClient's failure to make a connection (connect()
+ * or name resolution): libsoup reports it from soup_session_send_finish ()
+ * before any byte of the request was written. Not a TLS handshake error
+ * (the server's TCP stack was reached), not an I/O error on a reused
+ * connection (a request may have been written). */
+static gboolean
+is_connect_error (const GError *error)
+{
+  if (error->domain == G_RESOLVER_ERROR)
+    return TRUE;
+  return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CONNECTION_REFUSED) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_HOST_UNREACHABLE) ||
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NETWORK_UNREACHABLE) ||
+         /* a unix socket path without a socket */
+         g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND);
+}
+
 static void
 close_stream_done (GObject      *source,
                    GAsyncResult *result,
@@ -273,6 +290,7 @@ on_sent (GObject      *source,
     }
   if (stream == NULL)
     {
+      self->not_sent = is_connect_error (error);
       cp_channel_exchange_finish (self, transport_error (error), TRUE);
       return;
     }

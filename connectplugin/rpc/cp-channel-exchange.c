@@ -6,7 +6,7 @@
  * cycle, deadline, cancellation, back-pressure and the end.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * The unary call (cp-channel.c) and the stream objects each drive one
+ * The unary call (cp-channel-unary.c) and the stream objects each drive one
  * exchange. It is named an exchange, not a call: an RPC "call" is the
  * public cp_channel_call_*() API and the streams on top of this, while this
  * unit only moves HTTP bytes (in-process it is the client end of a
@@ -30,6 +30,8 @@
  *   msg_finished     libsoup has unqueued the message and released its
  *                    connection (transport_busy() is FALSE from then on)
  *   connection_lost  libsoup: hint that the server's close ended the body
+ *   not_sent         libsoup: the connection could not be made, so no
+ *                    byte of the request was written (safe to re-send)
  *   local_done       in-process, server context: the server ended the
  *                    response
  *   aborted          in-process, under lock: no more events are queued
@@ -156,6 +158,12 @@ gboolean
 cp_channel_exchange_get_connection_lost (CpChannelExchange *self)
 {
   return self->connection_lost;
+}
+
+gboolean
+cp_channel_exchange_get_not_sent (CpChannelExchange *self)
+{
+  return self->not_sent;
 }
 
 /* Stops both transports' I/O (only the one in use has any). */

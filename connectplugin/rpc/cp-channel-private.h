@@ -4,12 +4,16 @@
  *
  * The client engine's units, and the private headers each one includes
  * besides its own (no cycle; the exchange and the settings read the
- * channel through this header, which includes none of the others):
+ * channel through this header, which includes none of the others but
+ * cp-retry-policy-private.h, a leaf):
  *
- *   cp-channel.c            CpChannel, unary calls   → request and response
- *                                                      stream, exchange,
- *                                                      settings, util,
- *                                                      circuit breaker
+ *   cp-channel.c            CpChannel, what wraps    → request and response
+ *                           calls, stream entries      stream, circuit
+ *                                                      breaker
+ *   cp-channel-unary.c      unary calls              → exchange, settings,
+ *                                                      util, client call,
+ *                                                      retry (through
+ *                                                      settings)
  *   cp-request-stream.c     client/bidi streaming    → response stream,
  *                                                      exchange, settings,
  *                                                      stream decoder, util,
@@ -18,12 +22,17 @@
  *                                                      stream decoder, util,
  *                                                      this one (admission)
  *   cp-stream-decoder.c     Connect streaming bodies → exchange, util
- *   cp-call-settings.c      settings of one call     → this one, util
+ *   cp-call-settings.c      settings of one call,    → this one, util,
+ *                           what wraps it              client call, retry
  *   cp-channel-exchange.c   one HTTP exchange: core  → this one, exchange-impl
  *   cp-channel-exchange-soup.c, -local.c: its two transports (the same)
  *   cp-channel-util.c       response checks, errors  → (none)
  *   cp-call-options.c       CpCallOptions            → (none)
  *   cp-circuit-breaker.c    CpCircuitBreaker         → (none)
+ *   cp-retry-policy.c       CpRetryPolicy, the retry → (none)
+ *                           budget, one call's retries
+ *   cp-client-call.c        CpClientCall, the chain  → client interceptor
+ *   cp-client-interceptor.c CpClientInterceptor      → (none)
  *
  * (cp-call-options-private.h, for cp_headers_copy_into(), is left out.)
  */
@@ -32,6 +41,7 @@
 #include <libsoup/soup.h>
 
 #include "cp-channel.h"
+#include "cp-retry-policy-private.h"
 
 G_BEGIN_DECLS
 
@@ -92,5 +102,47 @@ void           cp_channel_admission_settle     (CpChannelAdmission  *admission,
                                                 const GError        *outcome);
 /* A call dropped without an outcome; nothing when already settled. */
 void           cp_channel_admission_clear      (CpChannelAdmission  *admission);
+
+/* The retry policy (transfer full), or NULL; thread-safe. */
+CpRetryPolicy *cp_channel_dup_retry_policy     (CpChannel           *channel);
+/* The retry budget all the channel's calls share (thread-safe). */
+CpRetryBudget *cp_channel_get_retry_budget     (CpChannel           *channel);
+/* A CpClient's interceptors (copied; NULL or empty = none): they come
+ * before the channel's own. Thread-safe. */
+void           cp_channel_set_client_interceptors (CpChannel        *channel,
+                                                   GPtrArray        *interceptors);
+/* The interceptor chain of a call: the client's and the channel's own
+ * (unless @exempt), then @options'. Transfer full; NULL when empty.
+ * Thread-safe. */
+GPtrArray     *cp_channel_collect_interceptors (CpChannel           *channel,
+                                                CpCallOptions       *options,
+                                                gboolean             exempt);
+
+/* The calls of a method whose description is known (CpProxy's): as the
+ * public entry points with @info's procedure and output type, and its
+ * idempotency level, which lets a retry policy retry it for its codes.
+ * The results finish with cp_channel_call_finish () and the streams'
+ * usual functions. */
+void           cp_channel_call_method_async    (CpChannel           *channel,
+                                                CpMethodInfo        *info,
+                                                CpMessage           *request,
+                                                CpCallOptions       *options,
+                                                GCancellable        *cancellable,
+                                                GAsyncReadyCallback  callback,
+                                                gpointer             user_data);
+CpMessage     *cp_channel_call_method_sync     (CpChannel           *channel,
+                                                CpMethodInfo        *info,
+                                                CpMessage           *request,
+                                                CpCallOptions       *options,
+                                                GCancellable        *cancellable,
+                                                GError             **error);
+CpResponseStream *cp_channel_call_method_server_stream  (CpChannel     *channel,
+                                                         CpMethodInfo  *info,
+                                                         CpMessage     *request,
+                                                         CpCallOptions *options);
+/* A client- or bidi-streaming method (@info's kind). */
+CpRequestStream  *cp_channel_call_method_request_stream (CpChannel     *channel,
+                                                         CpMethodInfo  *info,
+                                                         CpCallOptions *options);
 
 G_END_DECLS

@@ -1,5 +1,5 @@
 /* cp-channel-util.c: response checks and error helpers shared by the
- * channel's units: unary calls (cp-channel.c), call settings and the
+ * channel's units: unary calls (cp-channel-unary.c), call settings and the
  * streaming response decoder
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */

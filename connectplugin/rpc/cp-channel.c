@@ -1,8 +1,9 @@
 /* cp-channel.c: CpChannel, the Connect client engine: the channel object
- * and its transport, unary calls (async and sync), and the entry points of
- * the streaming calls. Its other units: cp-call-settings.c,
- * cp-channel-exchange.c, cp-stream-decoder.c, cp-channel-util.c and the
- * stream objects (see cp-channel-private.h)
+ * and its transport, what wraps its calls (interceptors, retry policy and
+ * budget, circuit breaker), and the entry points of the streaming calls.
+ * Its other units: cp-channel-unary.c (unary calls), cp-call-settings.c,
+ * cp-channel-exchange.c, cp-stream-decoder.c, cp-channel-util.c, the
+ * stream objects and the wrappers' objects (see cp-channel-private.h)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include <string.h>
@@ -11,21 +12,13 @@
 #include "cp-channel.h"
 #include "cp-channel-private.h"
 #include "cp-call-options-private.h"
-#include "cp-call-settings-private.h"
 #include "cp-circuit-breaker-private.h"
-#include "cp-channel-exchange-private.h"
-#include "cp-channel-util-private.h"
 #include "cp-request-stream-private.h"
 #include "cp-response-stream-private.h"
 #include "cp-enum-types.h"
 #include "cp-error.h"
-#include "cp-error-private.h"
-#include "cp-base64-private.h"
-#include "cp-compression.h"
 #include "cp-metadata.h"
 
-/* Cap on the body of a unary error response we are willing to buffer. */
-#define ERROR_BODY_LIMIT (1024 * 1024)
 /* Defaults of CpChannel:timeout-ms (the wire contract's RPC timeout, as
  * CpClient's call-timeout-ms) and CpChannel:max-receive-size (as servers'). */
 #define DEFAULT_TIMEOUT_MS       30000
@@ -61,9 +54,17 @@
  * that context's thread. A channel may be used from several threads, each
  * with its own thread-default context; configure it (properties) in the
  * thread that created it, before the first call. Headers set with
- * [method@ConnectPlugin.Channel.set_header] and the
- * [property@Channel:circuit-breaker] are the exception: they are guarded
- * by a lock and may change at any time, from any thread.
+ * [method@ConnectPlugin.Channel.set_header], the
+ * [property@Channel:circuit-breaker], the [property@Channel:retry-policy]
+ * and the interceptors ([method@ConnectPlugin.Channel.add_interceptor]) are
+ * the exception: they are guarded by a lock and may change at any time,
+ * from any thread (calls under way keep what they started with).
+ *
+ * Every call goes, in this order, through: the interceptors
+ * ([class@ClientInterceptor]: the channel's [class@Client]'s, the
+ * channel's own, then the call's), which see one logical call; its
+ * [class@RetryPolicy], which may make several attempts; the
+ * [class@CircuitBreaker], asked by each attempt; and the transport.
  */
 struct _CpChannel
 {
@@ -91,6 +92,12 @@ struct _CpChannel
   gboolean method_only_paths;
   /* Replaceable at any time, from any thread: under headers_lock too. */
   CpCircuitBreaker *circuit_breaker;
+  CpRetryPolicy *retry_policy;
+  /* Immutable arrays (CpClientInterceptor), replaced on change; NULL when
+   * empty. Under headers_lock. */
+  GPtrArray *client_interceptors;   /* set by a CpClient */
+  GPtrArray *interceptors;          /* cp_channel_add_interceptor () */
+  CpRetryBudget retry_budget;
 };
 
 G_DEFINE_FINAL_TYPE (CpChannel, cp_channel, G_TYPE_OBJECT)
@@ -106,529 +113,12 @@ enum {
   PROP_TLS_DATABASE,
   PROP_METHOD_ONLY_PATHS,
   PROP_CIRCUIT_BREAKER,
+  PROP_RETRY_POLICY,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
 
-/* ------------------------------------------------------------------------ */
-/* Unary calls                                                               */
-
-typedef struct {
-  CpCallOptions *options;
-  CpCallSettings settings;
-  GType response_type;
-  CpChannelExchange *exchange;
-  GByteArray *body;
-  gsize body_limit;
-  gboolean body_truncated;
-  CpCompression response_encoding;
-  CpChannelAdmission admission;
-} UnaryData;
-
-static void
-unary_data_free (UnaryData *data)
-{
-  cp_channel_admission_clear (&data->admission);
-  g_clear_object (&data->options);
-  cp_call_settings_clear (&data->settings);
-  g_clear_pointer (&data->exchange, cp_channel_exchange_unref);
-  g_clear_pointer (&data->body, g_byte_array_unref);
-  g_free (data);
-}
-
-/* Completes the task: @error (transfer full) is a transport error, or NULL
- * to decode the received response. */
-static void
-unary_complete (GTask  *task,
-                GError *error)
-{
-  UnaryData *data = g_task_get_task_data (task);
-  CpChannelExchange *exchange = data->exchange;
-  SoupMessageHeaders *response = cp_channel_exchange_get_response_headers (exchange);
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-  g_autoptr(SoupMessageHeaders) trailers = NULL;
-  g_autoptr(GBytes) body = NULL;
-  guint status = cp_channel_exchange_get_status (exchange);
-  CpMessage *message = NULL;
-
-  if (response != NULL)
-    {
-      headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-      cp_metadata_split_trailers (response, headers, trailers);
-    }
-  if (data->options != NULL)
-    cp_call_options_set_response (data->options, headers, trailers);
-
-  if (error == NULL)
-    body = g_byte_array_free_to_bytes (g_steal_pointer (&data->body));
-
-  if (error == NULL && status != SOUP_STATUS_OK)
-    {
-      g_autofree char *type = cp_channel_media_type (response);
-      CpCompression encoding = CP_COMPRESSION_IDENTITY;
-      g_autoptr(GBytes) json = NULL;
-
-      if (!data->body_truncated &&
-          g_strcmp0 (type, "application/json") == 0 &&
-          cp_channel_parse_encoding (response, "Content-Encoding", &encoding, &error))
-        {
-          if (encoding != CP_COMPRESSION_IDENTITY && g_bytes_get_size (body) > 0)
-            json = cp_decompress (encoding, body, ERROR_BODY_LIMIT, NULL);
-          else
-            json = g_bytes_ref (body);
-        }
-      if (error == NULL)
-        error = cp_error_from_json (json, status, cp_channel_exchange_get_reason (exchange));
-    }
-  else if (error == NULL)
-    {
-      if (data->response_encoding != CP_COMPRESSION_IDENTITY && g_bytes_get_size (body) > 0)
-        {
-          GBytes *plain = cp_decompress (data->response_encoding, body,
-                                         data->settings.max_receive_size, &error);
-
-          if (plain != NULL)
-            {
-              g_bytes_unref (body);
-              body = plain;
-            }
-          else
-            error = cp_channel_ensure_cp_error (error, CP_ERROR_INVALID_ARGUMENT);
-        }
-      if (error == NULL)
-        message = cp_channel_decode_message (data->response_type, data->settings.codec, body, &error);
-    }
-
-  cp_channel_admission_settle (&data->admission, error);
-  if (error != NULL)
-    {
-      cp_channel_error_set_metadata (error, headers, trailers);
-      g_task_return_error (task, error);
-    }
-  else
-    g_task_return_pointer (task, message, g_object_unref);
-}
-
-/* Validates a 200 response head; FALSE with error when unusable. */
-static gboolean
-unary_check_head (UnaryData          *data,
-                  SoupMessageHeaders *headers,
-                  GError            **error)
-{
-  g_autofree char *type = cp_channel_media_type (headers);
-  const char *codec_name = cp_codec_to_string (data->settings.codec);
-
-  if (type == NULL || !g_str_has_prefix (type, "application/"))
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_UNKNOWN,
-                   "unexpected response content type \"%s\"", type ? type : "");
-      return FALSE;
-    }
-  if (g_strcmp0 (type + strlen ("application/"), codec_name) != 0)
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-                   "response content type \"%s\" does not match the request codec \"%s\"",
-                   type, codec_name);
-      return FALSE;
-    }
-  return cp_channel_parse_encoding (headers, "Content-Encoding", &data->response_encoding, error);
-}
-
-static void
-unary_on_head (CpChannelExchange *exchange,
-               gpointer           user_data)
-{
-  GTask *task = user_data;
-  UnaryData *data = g_task_get_task_data (task);
-  GError *error = NULL;
-
-  if (cp_channel_exchange_get_status (exchange) == SOUP_STATUS_OK)
-    {
-      data->body_limit = data->settings.max_receive_size;
-      if (!unary_check_head (data, cp_channel_exchange_get_response_headers (exchange), &error))
-        {
-          g_autoptr(GTask) keep = g_object_ref (task);
-
-          cp_channel_exchange_close (exchange);
-          unary_complete (keep, error);
-        }
-    }
-  else
-    data->body_limit = ERROR_BODY_LIMIT;
-}
-
-static void
-unary_on_chunk (CpChannelExchange *exchange,
-                GBytes            *chunk,
-                gpointer           user_data)
-{
-  GTask *task = user_data;
-  UnaryData *data = g_task_get_task_data (task);
-  gsize size = g_bytes_get_size (chunk);
-
-  if (data->body_limit > 0 && data->body->len + size > data->body_limit)
-    {
-      g_autoptr(GTask) keep = g_object_ref (task);
-
-      cp_channel_exchange_close (exchange);
-      if (cp_channel_exchange_get_status (exchange) == SOUP_STATUS_OK)
-        unary_complete (keep, g_error_new (CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
-                                           "the response message is larger than the limit of %"
-                                           G_GSIZE_FORMAT " bytes", data->body_limit));
-      else
-        {
-          data->body_truncated = TRUE;
-          unary_complete (keep, NULL);
-        }
-      return;
-    }
-  g_byte_array_append (data->body, g_bytes_get_data (chunk, NULL), size);
-}
-
-static void
-unary_on_end (CpChannelExchange *exchange,
-              const GError      *error,
-              gpointer           user_data)
-{
-  unary_complete (user_data, error ? g_error_copy (error) : NULL);
-}
-
-static const CpChannelExchangeCallbacks unary_callbacks = {
-  unary_on_head,
-  unary_on_chunk,
-  unary_on_end,
-};
-
-/* ?connect=v1&base64=1&compression=gzip&encoding=proto&message=... */
-static char *
-build_get_query (CpCallSettings *settings,
-                 GBytes         *payload,
-                 gboolean        compressed)
-{
-  GString *query = g_string_new ("?connect=v1");
-  gboolean binary = settings->codec != CP_CODEC_JSON || compressed;
-
-  if (binary)
-    g_string_append (query, "&base64=1");
-  if (compressed)
-    g_string_append_printf (query, "&compression=%s",
-                            cp_compression_to_string (settings->compression));
-  g_string_append_printf (query, "&encoding=%s", cp_codec_to_string (settings->codec));
-  g_string_append (query, "&message=");
-  if (binary)
-    {
-      gsize len;
-      const guint8 *bytes = g_bytes_get_data (payload, &len);
-      g_autofree char *text = cp_base64_url_encode_unpadded (bytes, len);
-
-      g_string_append (query, text);
-    }
-  else
-    {
-      gsize len;
-      const char *data = g_bytes_get_data (payload, &len);
-      g_autofree char *text = g_strndup (data, len);
-      g_autofree char *escaped = g_uri_escape_string (text, NULL, FALSE);
-
-      g_string_append (query, escaped);
-    }
-  return g_string_free (query, FALSE);
-}
-
-static void call_start (CpChannel *channel, const char *procedure, CpMessage *request,
-                        GType response_type, CpCallOptions *options, GCancellable *cancellable,
-                        gboolean sync, GAsyncReadyCallback callback, gpointer user_data);
-
-/**
- * cp_channel_call_async:
- * @channel: a [class@ConnectPlugin.Channel]
- * @procedure: the procedure, e.g. `/kv.v1.KVService/Get`
- * @request: the request message
- * @response_type: the [alias@GObject.Type] of the response message (a [class@ConnectPlugin.Message] subclass)
- * @options: (nullable): per-call options; their response headers and
- *   trailers are filled in when the call completes
- * @cancellable: (nullable): a [class@Gio.Cancellable]; cancelling fails the call with
- *   %G_IO_ERROR_CANCELLED and aborts its HTTP exchange
- * @callback: (scope async): called when the call completes, in the
- *   thread-default main context of the caller
- * @user_data: (closure): data for @callback
- *
- * Makes a unary call. The deadline (from @options or the channel's
- * [property@Channel:timeout-ms], 30 s unless set) is enforced locally and
- * sent as `Connect-Timeout-Ms`.
- *
- * When the channel's [property@Channel:circuit-breaker] is open, the call
- * fails with `unavailable` ("circuit breaker is open") without sending
- * anything; @callback is still called from the main loop, never from
- * within this function. Otherwise the breaker hears the call's outcome.
- */
-void
-cp_channel_call_async (CpChannel           *channel,
-                       const char          *procedure,
-                       CpMessage           *request,
-                       GType                response_type,
-                       CpCallOptions       *options,
-                       GCancellable        *cancellable,
-                       GAsyncReadyCallback  callback,
-                       gpointer             user_data)
-{
-  call_start (channel, procedure, request, response_type, options, cancellable, FALSE,
-              callback, user_data);
-}
-
-static void
-call_start (CpChannel           *channel,
-            const char          *procedure,
-            CpMessage           *request,
-            GType                response_type,
-            CpCallOptions       *options,
-            GCancellable        *cancellable,
-            gboolean             sync,
-            GAsyncReadyCallback  callback,
-            gpointer             user_data)
-{
-  g_autoptr(GTask) task = NULL;
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-  g_autoptr(GBytes) payload = NULL;
-  g_autofree char *path = NULL;
-  g_autofree char *content_type = NULL;
-  GError *error = NULL;
-  UnaryData *data;
-  gboolean compressed = FALSE;
-  gboolean use_get;
-
-  g_return_if_fail (CP_IS_CHANNEL (channel));
-  g_return_if_fail (procedure != NULL && procedure[0] == '/');
-  g_return_if_fail (CP_IS_MESSAGE (request));
-  g_return_if_fail (g_type_is_a (response_type, CP_TYPE_MESSAGE));
-  g_return_if_fail (options == NULL || CP_IS_CALL_OPTIONS (options));
-  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
-
-  task = g_task_new (channel, cancellable, callback, user_data);
-  g_task_set_source_tag (task, cp_channel_call_async);
-  g_task_set_name (task, "[connectplugin] unary call");
-  /* Cancellation is reported (G_IO_ERROR_CANCELLED) by the call itself. */
-  g_task_set_check_cancellable (task, FALSE);
-  data = g_new0 (UnaryData, 1);
-  g_task_set_task_data (task, data, (GDestroyNotify) unary_data_free);
-  if (options != NULL)
-    cp_call_options_set_response (options, NULL, NULL);
-  /* First of all: an open circuit fails the call before any work. */
-  if (!cp_channel_admit (channel, options, &data->admission, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-  data->options = options ? g_object_ref (options) : NULL;
-  data->response_type = response_type;
-  data->body = g_byte_array_new ();
-  cp_call_settings_init (&data->settings, channel, options, TRUE);
-
-  payload = cp_message_serialize (request, data->settings.codec, &error);
-  if (payload == NULL)
-    {
-      g_task_return_error (task, cp_channel_ensure_cp_error (error, CP_ERROR_INTERNAL));
-      return;
-    }
-  /* Even an empty message is compressed: a server may insist on the
-   * negotiated encoding (the conformance suite's reference server does). */
-  if (data->settings.compression != CP_COMPRESSION_IDENTITY)
-    {
-      GBytes *c = cp_compress (data->settings.compression, payload, &error);
-
-      if (c == NULL)
-        {
-          g_task_return_error (task, cp_channel_ensure_cp_error (error, CP_ERROR_INTERNAL));
-          return;
-        }
-      g_bytes_unref (payload);
-      payload = c;
-      compressed = TRUE;
-    }
-
-  use_get = data->settings.use_get;
-  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  if (use_get)
-    {
-      g_autofree char *query = build_get_query (&data->settings, payload, compressed);
-
-      path = g_strconcat (procedure, query, NULL);
-    }
-  else
-    {
-      path = g_strdup (procedure);
-      content_type = g_strconcat ("application/", cp_codec_to_string (data->settings.codec), NULL);
-      soup_message_headers_append (headers, "Content-Type", content_type);
-      soup_message_headers_append (headers, "Connect-Protocol-Version", "1");
-      if (compressed)
-        soup_message_headers_append (headers, "Content-Encoding",
-                                     cp_compression_to_string (data->settings.compression));
-    }
-  soup_message_headers_append (headers, "Accept-Encoding", "gzip");
-  cp_headers_copy_into (headers, data->settings.metadata);
-
-  data->exchange = cp_channel_exchange_new (channel, use_get ? "GET" : "POST", path, headers,
-                                            use_get ? NULL : payload, data->settings.deadline,
-                                            cancellable, &unary_callbacks,
-                                            g_object_ref (task), g_object_unref);
-  if (sync)
-    cp_channel_exchange_set_sync_pool (data->exchange);
-  cp_channel_exchange_start (data->exchange);
-}
-
-/**
- * cp_channel_call_finish:
- * @channel: a [class@ConnectPlugin.Channel]
- * @result: the [iface@Gio.AsyncResult] given to the callback
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
- *
- * Finishes a call started with [method@ConnectPlugin.Channel.call_async].
- *
- * Returns: (transfer full): the response message, or %NULL on error
- */
-CpMessage *
-cp_channel_call_finish (CpChannel     *channel,
-                        GAsyncResult  *result,
-                        GError       **error)
-{
-  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
-  g_return_val_if_fail (g_task_is_valid (result, channel), NULL);
-
-  return g_task_propagate_pointer (G_TASK (result), error);
-}
-
-typedef struct {
-  GAsyncResult *result;
-  gboolean done;
-  gboolean guard_expired;
-} SyncData;
-
-/* Bound on the wait for libsoup to let go of a finished call: normally one
- * iteration. libsoup 3.2 does not finish a cancelled message still queued
- * for a connection slot (all max-conns-per-host busy) until a slot frees;
- * such a message holds no connection, so the call need not wait for it. */
-#define SYNC_RELEASE_GUARD_MS 1000
-
-static void
-sync_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  SyncData *data = user_data;
-
-  data->result = g_object_ref (result);
-  data->done = TRUE;
-}
-
-static gboolean
-on_sync_release_guard (gpointer user_data)
-{
-  SyncData *data = user_data;
-
-  data->guard_expired = TRUE;
-  return G_SOURCE_REMOVE;
-}
-
-/* libsoup 3.2 finishes an asynchronous message (unqueues it and hands its
- * connection back to the pool) from the session's queue source in the
- * context the message was sent from, an iteration after its body was
- * closed; no other context ever does (soup-session.c, async_run_queue()
- * only collects the items of the thread-default context). The result of a
- * call comes first, so a sync call keeps running its private context until
- * then: leaving earlier strands the connection "in use" for good, and once
- * max-conns-per-host of them are stranded the next call waits for ever. */
-static void
-sync_wait_released (GMainContext *context,
-                    SyncData     *data)
-{
-  UnaryData *unary = g_task_get_task_data (G_TASK (data->result));
-  GSource *guard;
-
-  if (unary->exchange == NULL || !cp_channel_exchange_transport_busy (unary->exchange))
-    return;
-  guard = g_timeout_source_new (SYNC_RELEASE_GUARD_MS);
-  g_source_set_callback (guard, on_sync_release_guard, data, NULL);
-  g_source_set_static_name (guard, "[connectplugin] sync call release guard");
-  g_source_attach (guard, context);
-  while (cp_channel_exchange_transport_busy (unary->exchange) && !data->guard_expired)
-    g_main_context_iteration (context, TRUE);
-  if (data->guard_expired)
-    g_debug ("libsoup did not release a finished sync call in %d ms", SYNC_RELEASE_GUARD_MS);
-  g_source_destroy (guard);
-  g_source_unref (guard);
-}
-
-/* Whether @context is this thread's: owned by it, or its thread-default. */
-static gboolean
-server_context_is_ours (GMainContext *context)
-{
-  g_autoptr(GMainContext) thread_default = g_main_context_ref_thread_default ();
-
-  return g_main_context_is_owner (context) || thread_default == context;
-}
-
-/**
- * cp_channel_call_sync:
- * @channel: a [class@ConnectPlugin.Channel]
- * @procedure: the procedure, e.g. `/kv.v1.KVService/Get`
- * @request: the request message
- * @response_type: the [alias@GObject.Type] of the response message
- * @options: (nullable): per-call options
- * @cancellable: (nullable): a [class@Gio.Cancellable]
- * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
- *
- * Makes a unary call and blocks until it completes, running a main context
- * of its own meanwhile (as GIO's synchronous calls do), so no other source
- * of the caller's context is dispatched. No main loop needs to run: when
- * the call returns, its HTTP connection is back in the channel's pool, so
- * a loop of sync calls keeps reusing one connection. Blocking calls have a
- * pool of their own: they never wait for a connection that an asynchronous
- * call of the context they block is opening.
- *
- * For an in-process channel whose server runs in the calling thread's
- * context, that context is iterated instead so that the server can answer.
- *
- * Returns: (transfer full): the response message, or %NULL on error
- */
-CpMessage *
-cp_channel_call_sync (CpChannel      *channel,
-                      const char     *procedure,
-                      CpMessage      *request,
-                      GType           response_type,
-                      CpCallOptions  *options,
-                      GCancellable   *cancellable,
-                      GError        **error)
-{
-  g_autoptr(GMainContext) context = NULL;
-  SyncData data = { NULL, FALSE, FALSE };
-  CpMessage *message;
-
-  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
-
-  if (channel->server != NULL && server_context_is_ours (channel->context) &&
-      g_main_context_acquire (channel->context))
-    context = g_main_context_ref (channel->context);
-  else
-    {
-      context = g_main_context_new ();
-      g_main_context_acquire (context);
-    }
-
-  g_main_context_push_thread_default (context);
-  call_start (channel, procedure, request, response_type, options, cancellable, TRUE,
-              sync_done, &data);
-  while (!data.done)
-    g_main_context_iteration (context, TRUE);
-  sync_wait_released (context, &data);
-  g_main_context_pop_thread_default (context);
-  g_main_context_release (context);
-
-  message = cp_channel_call_finish (channel, data.result, error);
-  g_object_unref (data.result);
-  return message;
-}
 
 /**
  * cp_channel_call_server_stream:
@@ -658,7 +148,8 @@ cp_channel_call_server_stream (CpChannel     *channel,
   g_return_val_if_fail (g_type_is_a (response_type, CP_TYPE_MESSAGE), NULL);
   g_return_val_if_fail (options == NULL || CP_IS_CALL_OPTIONS (options), NULL);
 
-  return cp_response_stream_new_internal (channel, procedure, request, response_type, options);
+  return cp_response_stream_new_internal (channel, procedure, request, response_type, options,
+                                          CP_IDEMPOTENCY_UNKNOWN);
 }
 
 /**
@@ -685,7 +176,8 @@ cp_channel_call_client_stream (CpChannel     *channel,
   g_return_val_if_fail (g_type_is_a (response_type, CP_TYPE_MESSAGE), NULL);
   g_return_val_if_fail (options == NULL || CP_IS_CALL_OPTIONS (options), NULL);
 
-  return cp_request_stream_new_internal (channel, procedure, response_type, options);
+  return cp_request_stream_new_internal (channel, procedure, CP_METHOD_CLIENT_STREAMING,
+                                         response_type, options, CP_IDEMPOTENCY_UNKNOWN);
 }
 
 /**
@@ -713,7 +205,8 @@ cp_channel_call_bidi_stream (CpChannel     *channel,
   g_return_val_if_fail (g_type_is_a (response_type, CP_TYPE_MESSAGE), NULL);
   g_return_val_if_fail (options == NULL || CP_IS_CALL_OPTIONS (options), NULL);
 
-  return cp_request_stream_new_internal (channel, procedure, response_type, options);
+  return cp_request_stream_new_internal (channel, procedure, CP_METHOD_BIDI_STREAMING,
+                                         response_type, options, CP_IDEMPOTENCY_UNKNOWN);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -811,6 +304,10 @@ cp_channel_finalize (GObject *object)
   g_clear_object (&self->server);
   g_clear_object (&self->tls_database);
   g_clear_object (&self->circuit_breaker);
+  g_clear_object (&self->retry_policy);
+  g_clear_pointer (&self->client_interceptors, g_ptr_array_unref);
+  g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  cp_retry_budget_clear (&self->retry_budget);
   g_clear_error (&self->setup_error);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->headers, soup_message_headers_unref);
@@ -858,6 +355,9 @@ cp_channel_get_property (GObject    *object,
     case PROP_CIRCUIT_BREAKER:
       g_value_take_object (value, cp_channel_dup_circuit_breaker (self));
       break;
+    case PROP_RETRY_POLICY:
+      g_value_take_object (value, cp_channel_dup_retry_policy (self));
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -903,6 +403,9 @@ cp_channel_set_property (GObject      *object,
       break;
     case PROP_CIRCUIT_BREAKER:
       cp_channel_set_circuit_breaker (self, g_value_get_object (value));
+      break;
+    case PROP_RETRY_POLICY:
+      cp_channel_set_retry_policy (self, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1020,8 +523,10 @@ cp_channel_class_init (CpChannelClass *klass)
    * asks before it sends anything, and tells its outcome; %NULL (the
    * default) for none.
    *
-   * Unary calls (asynchronous and blocking) ask when they start; a
-   * server stream when its request is sent
+   * Unary calls (asynchronous and blocking) ask when they start (after
+   * the interceptors, and again before each retry of their
+   * [property@Channel:retry-policy]); a server stream when its request is
+   * sent
    * ([method@ConnectPlugin.ResponseStream.start]); a client or
    * bidirectional stream when it is closed
    * ([method@ConnectPlugin.RequestStream.close_async],
@@ -1044,6 +549,27 @@ cp_channel_class_init (CpChannelClass *klass)
     g_param_spec_object ("circuit-breaker", NULL, NULL, CP_TYPE_CIRCUIT_BREAKER,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpChannel:retry-policy:
+   *
+   * The [class@RetryPolicy] of the calls made through the channel, unless
+   * a call's options have one ([property@CallOptions:retry-policy]); %NULL
+   * (the default) makes every call once.
+   *
+   * Retries sit inside the interceptors (they see one call) and outside
+   * the [property@Channel:circuit-breaker] (each attempt asks it, and a
+   * refusal is not retried). The channel keeps the retry budget of all its
+   * calls (see [class@RetryPolicy]).
+   *
+   * The calls a [class@Client] and a [class@HealthMonitor] make about the
+   * server itself are not retried. This property may be changed at any
+   * time and from any thread; calls under way keep the policy they started
+   * with.
+   */
+  properties[PROP_RETRY_POLICY] =
+    g_param_spec_object ("retry-policy", NULL, NULL, CP_TYPE_RETRY_POLICY,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
 
@@ -1056,6 +582,7 @@ cp_channel_init (CpChannel *self)
   self->compression = CP_COMPRESSION_IDENTITY;
   self->timeout_ms = DEFAULT_TIMEOUT_MS;
   self->max_receive_size = DEFAULT_MAX_RECEIVE_SIZE;
+  cp_retry_budget_init (&self->retry_budget);
 }
 
 /**
@@ -1193,8 +720,195 @@ cp_channel_get_circuit_breaker (CpChannel *channel)
   return breaker;
 }
 
+/**
+ * cp_channel_set_retry_policy:
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @policy: (nullable): a [class@ConnectPlugin.RetryPolicy], or %NULL for none
+ *
+ * Sets [property@Channel:retry-policy]: the calls made from now on may be
+ * tried again as @policy says. May be called at any time, from any
+ * thread.
+ */
+void
+cp_channel_set_retry_policy (CpChannel     *channel,
+                             CpRetryPolicy *policy)
+{
+  CpRetryPolicy *old;
+
+  g_return_if_fail (CP_IS_CHANNEL (channel));
+  g_return_if_fail (policy == NULL || CP_IS_RETRY_POLICY (policy));
+
+  g_mutex_lock (&channel->headers_lock);
+  old = channel->retry_policy;
+  channel->retry_policy = policy != NULL ? g_object_ref (policy) : NULL;
+  g_mutex_unlock (&channel->headers_lock);
+  if (old != policy)
+    g_object_notify_by_pspec (G_OBJECT (channel), properties[PROP_RETRY_POLICY]);
+  g_clear_object (&old);
+}
+
+/**
+ * cp_channel_get_retry_policy:
+ * @channel: a [class@ConnectPlugin.Channel]
+ *
+ * Gets [property@Channel:retry-policy]. When another thread may replace
+ * it meanwhile, read the property instead (it gives a reference).
+ *
+ * Returns: (transfer none) (nullable): the channel's retry policy
+ */
+CpRetryPolicy *
+cp_channel_get_retry_policy (CpChannel *channel)
+{
+  CpRetryPolicy *policy;
+
+  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
+
+  g_mutex_lock (&channel->headers_lock);
+  policy = channel->retry_policy;
+  g_mutex_unlock (&channel->headers_lock);
+  return policy;
+}
+
+/* A copy of @chain (NULL = empty) with @extra (nullable) appended. */
+static GPtrArray *
+chain_append (GPtrArray           *chain,
+              CpClientInterceptor *extra)
+{
+  GPtrArray *copy = g_ptr_array_new_full ((chain != NULL ? chain->len : 0) + 1, g_object_unref);
+
+  for (guint i = 0; chain != NULL && i < chain->len; i++)
+    g_ptr_array_add (copy, g_object_ref (chain->pdata[i]));
+  if (extra != NULL)
+    g_ptr_array_add (copy, g_object_ref (extra));
+  return copy;
+}
+
+/**
+ * cp_channel_add_interceptor:
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @interceptor: a [class@ConnectPlugin.ClientInterceptor]
+ *
+ * Appends @interceptor to the channel's own interceptors, which see every
+ * call made through the channel from now on: after those of the
+ * [class@Client] the channel belongs to (if any), in the order they were
+ * added, and before those of each call's [class@CallOptions]. See
+ * [class@ClientInterceptor] for what they may do. May be called at any
+ * time, from any thread; calls under way keep the chain they started with.
+ */
+void
+cp_channel_add_interceptor (CpChannel           *channel,
+                            CpClientInterceptor *interceptor)
+{
+  GPtrArray *chain;
+
+  g_return_if_fail (CP_IS_CHANNEL (channel));
+  g_return_if_fail (CP_IS_CLIENT_INTERCEPTOR (interceptor));
+
+  g_mutex_lock (&channel->headers_lock);
+  chain = chain_append (channel->interceptors, interceptor);
+  g_clear_pointer (&channel->interceptors, g_ptr_array_unref);
+  channel->interceptors = chain;
+  g_mutex_unlock (&channel->headers_lock);
+}
+
 /* ------------------------------------------------------------------------ */
 /* For the channel's other units (cp-channel-private.h)                      */
+
+CpRetryPolicy *
+cp_channel_dup_retry_policy (CpChannel *channel)
+{
+  CpRetryPolicy *policy;
+
+  g_mutex_lock (&channel->headers_lock);
+  policy = channel->retry_policy != NULL ? g_object_ref (channel->retry_policy) : NULL;
+  g_mutex_unlock (&channel->headers_lock);
+  return policy;
+}
+
+CpRetryBudget *
+cp_channel_get_retry_budget (CpChannel *channel)
+{
+  return &channel->retry_budget;
+}
+
+void
+cp_channel_set_client_interceptors (CpChannel *channel,
+                                    GPtrArray *interceptors)
+{
+  GPtrArray *chain = NULL;
+
+  if (interceptors != NULL && interceptors->len > 0)
+    chain = chain_append (interceptors, NULL);
+  g_mutex_lock (&channel->headers_lock);
+  g_clear_pointer (&channel->client_interceptors, g_ptr_array_unref);
+  channel->client_interceptors = chain;
+  g_mutex_unlock (&channel->headers_lock);
+}
+
+static void
+add_all (GPtrArray *chain,
+         GPtrArray *interceptors)
+{
+  for (guint i = 0; interceptors != NULL && i < interceptors->len; i++)
+    g_ptr_array_add (chain, g_object_ref (interceptors->pdata[i]));
+}
+
+GPtrArray *
+cp_channel_collect_interceptors (CpChannel     *channel,
+                                 CpCallOptions *options,
+                                 gboolean       exempt)
+{
+  GPtrArray *parts[3] = { NULL, NULL, cp_call_options_get_interceptors (options) };
+  GPtrArray *chain = NULL;
+  guint n_parts = 0;
+
+  g_mutex_lock (&channel->headers_lock);
+  if (!exempt)
+    {
+      parts[0] = channel->client_interceptors;
+      parts[1] = channel->interceptors;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+    if (parts[i] != NULL)
+      {
+        n_parts++;
+        chain = parts[i];
+      }
+  /* The arrays are never changed (replaced instead): one alone is shared,
+   * as most chains are. */
+  if (n_parts == 1)
+    chain = g_ptr_array_ref (chain);
+  else if (n_parts > 1)
+    {
+      chain = g_ptr_array_new_with_free_func (g_object_unref);
+      for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
+        add_all (chain, parts[i]);
+    }
+  g_mutex_unlock (&channel->headers_lock);
+  return chain;
+}
+
+CpResponseStream *
+cp_channel_call_method_server_stream (CpChannel     *channel,
+                                      CpMethodInfo  *info,
+                                      CpMessage     *request,
+                                      CpCallOptions *options)
+{
+  return cp_response_stream_new_internal (channel, cp_method_info_get_procedure (info), request,
+                                          cp_method_info_get_output_type (info), options,
+                                          cp_method_info_get_idempotency (info));
+}
+
+CpRequestStream *
+cp_channel_call_method_request_stream (CpChannel     *channel,
+                                       CpMethodInfo  *info,
+                                       CpCallOptions *options)
+{
+  return cp_request_stream_new_internal (channel, cp_method_info_get_procedure (info),
+                                         cp_method_info_get_kind (info),
+                                         cp_method_info_get_output_type (info), options,
+                                         cp_method_info_get_idempotency (info));
+}
 
 gboolean
 cp_channel_get_method_only_paths (CpChannel *channel)

@@ -12,6 +12,8 @@
 #include "cp-types.h"
 #include "cp-call-options.h"
 #include "cp-circuit-breaker.h"
+#include "cp-client-interceptor.h"
+#include "cp-retry-policy.h"
 #include "cp-message.h"
 #include "cp-rpc-server.h"
 #include "cp-response-stream.h"
@@ -29,7 +31,8 @@ G_DECLARE_FINAL_TYPE (CpChannel, cp_channel, CP, CHANNEL, GObject)
  * compression, timeout-ms (default for unary calls, 30 s; 0 = none),
  * max-receive-size (4 MiB; 0 = none),
  * tls-database, method-only-paths, circuit-breaker (CpCircuitBreaker, NULL
- * = none; settable at any time, from any thread). */
+ * = none) and retry-policy (CpRetryPolicy, NULL = none), both settable at
+ * any time, from any thread. */
 CP_AVAILABLE_IN_ALL
 CpChannel  *cp_channel_new              (const char          *base_url,
                                          GError             **error);
@@ -46,6 +49,15 @@ void              cp_channel_set_circuit_breaker (CpChannel        *channel,
                                                   CpCircuitBreaker *breaker);
 CP_AVAILABLE_IN_ALL
 CpCircuitBreaker *cp_channel_get_circuit_breaker (CpChannel        *channel);
+
+CP_AVAILABLE_IN_ALL
+void              cp_channel_set_retry_policy    (CpChannel        *channel,
+                                                  CpRetryPolicy    *policy);
+CP_AVAILABLE_IN_ALL
+CpRetryPolicy    *cp_channel_get_retry_policy    (CpChannel        *channel);
+CP_AVAILABLE_IN_ALL
+void              cp_channel_add_interceptor     (CpChannel           *channel,
+                                                  CpClientInterceptor *interceptor);
 
 CP_AVAILABLE_IN_ALL
 void        cp_channel_call_async       (CpChannel           *channel,

@@ -4,6 +4,7 @@
 #include "cp-request-stream-private.h"
 #include "cp-response-stream-private.h"
 #include "cp-call-options-private.h"
+#include "cp-client-call-private.h"
 #include "cp-call-settings-private.h"
 #include "cp-channel-exchange-private.h"
 #include "cp-channel-private.h"
@@ -24,6 +25,13 @@
  * whole request body (with a `Content-Length`) and waits for the single
  * response message. The result is delivered in the [struct@GLib.MainContext] that was
  * the thread-default one when [method@ConnectPlugin.RequestStream.close_async] was called.
+ *
+ * As the whole request body is buffered before it is sent, a
+ * [class@RetryPolicy] may send it again when an attempt failed before the
+ * response message arrived (for a method that may be sent twice, or an
+ * attempt that never reached the server). The channel's and the call's
+ * [class@ClientInterceptor]s decide at close time, before anything is
+ * sent, and are told the outcome.
  */
 struct _CpRequestStream
 {
@@ -40,6 +48,12 @@ struct _CpRequestStream
   gboolean cancelled;
   CpChannelExchange *exchange;
   CpChannelAdmission admission;  /* from the channel's circuit breaker */
+  CpMethodKind kind;
+  CpIdempotency idempotency;
+  GBytes *request_body;          /* sent by every attempt */
+  CpClientCall *call;            /* NULL when no interceptor applies */
+  CpCallRetry retry;
+  gboolean not_sent;             /* the last attempt never reached the server */
   CpStreamDecoder *decoder;
   GTask *task;
   CpMessage *response;
@@ -59,6 +73,9 @@ cp_request_stream_finalize (GObject *object)
   g_assert (self->task == NULL);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   cp_channel_admission_clear (&self->admission);
+  cp_call_retry_clear (&self->retry);
+  g_clear_pointer (&self->call, cp_client_call_unref);
+  g_clear_pointer (&self->request_body, g_bytes_unref);
   g_clear_pointer (&self->decoder, cp_stream_decoder_free);
   g_clear_object (&self->response);
   g_clear_pointer (&self->body, g_byte_array_unref);
@@ -91,10 +108,15 @@ cp_request_stream_init (CpRequestStream *self)
 CpRequestStream *
 cp_request_stream_new_internal (CpChannel     *channel,
                                 const char    *procedure,
+                                CpMethodKind   kind,
                                 GType          response_type,
-                                CpCallOptions *options)
+                                CpCallOptions *options,
+                                CpIdempotency  idempotency)
 {
   CpRequestStream *self = g_object_new (CP_TYPE_REQUEST_STREAM, NULL);
+
+  self->kind = kind;
+  self->idempotency = idempotency;
 
   self->channel = g_object_ref (channel);
   self->options = options ? g_object_ref (options) : NULL;
@@ -119,6 +141,7 @@ stream_complete (CpRequestStream *self,
       g_clear_error (&error);
       return;
     }
+  cp_call_retry_stop_wait (&self->retry);
   if (self->exchange != NULL)
     {
       cp_channel_exchange_close (self->exchange);
@@ -132,12 +155,65 @@ stream_complete (CpRequestStream *self,
 
   cp_channel_admission_settle (&self->admission, error);
   if (error != NULL)
+    cp_channel_error_set_metadata (error, self->response_headers, self->response_trailers);
+  if (self->call != NULL)
     {
-      cp_channel_error_set_metadata (error, self->response_headers, self->response_trailers);
-      g_task_return_error (task, error);
+      cp_client_call_set_attempts (self->call, self->retry.attempts);
+      cp_client_call_set_response_metadata (self->call, self->response_headers,
+                                            self->response_trailers);
+      cp_client_call_complete (self->call, error, error == NULL ? self->response : NULL);
     }
+  if (error != NULL)
+    g_task_return_error (task, error);
   else
     g_task_return_pointer (task, g_steal_pointer (&self->response), g_object_unref);
+}
+
+static void request_attempt (CpRequestStream *self);
+
+static void
+request_backoff_over (GObject  *owner,
+                      gboolean  cancelled)
+{
+  CpRequestStream *self = CP_REQUEST_STREAM (owner);
+
+  if (self->task == NULL)
+    return;
+  if (cancelled || self->cancelled)
+    stream_complete (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                "the call was cancelled"));
+  else
+    request_attempt (self);
+}
+
+/* The attempt under way failed with @error (transfer full): tries again
+ * after a backoff when the call's retry policy says so, else completes. */
+static void
+attempt_fail (CpRequestStream *self,
+              GError          *error)
+{
+  guint delay_ms;
+
+  if (self->task == NULL || self->cancelled ||
+      g_cancellable_is_cancelled (g_task_get_cancellable (self->task)) ||
+      !cp_call_retry_decide (&self->retry, self->procedure, error, self->not_sent,
+                             self->n_messages > 0, &delay_ms))
+    {
+      stream_complete (self, error);
+      return;
+    }
+  g_debug ("%s: attempt %u failed (%s), retrying in %u ms", self->procedure,
+           self->retry.attempts, error->message, delay_ms);
+  if (self->exchange != NULL)
+    {
+      cp_channel_exchange_close (self->exchange);
+      g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
+    }
+  cp_channel_admission_settle (&self->admission, error);
+  g_error_free (error);
+  cp_call_retry_wait (&self->retry, g_task_get_context (self->task), delay_ms,
+                      g_task_get_cancellable (self->task), request_backoff_over,
+                      G_OBJECT (self));
 }
 
 static void
@@ -148,7 +224,7 @@ on_head (CpChannelExchange *exchange,
   GError *error = NULL;
 
   if (!cp_stream_decoder_exchange_head (self->decoder, exchange, self->response_headers, &error))
-    stream_complete (self, error);
+    attempt_fail (self, error);
 }
 
 static void
@@ -167,7 +243,7 @@ on_chunk (CpChannelExchange *exchange,
       if (!cp_stream_decoder_next (self->decoder, &message, &error))
         {
           if (error != NULL)
-            stream_complete (self, error);
+            attempt_fail (self, error);
           return;
         }
       if (++self->n_messages > 1)
@@ -188,11 +264,12 @@ on_end (CpChannelExchange *exchange,
   CpRequestStream *self = user_data;
   GError *stream_error = NULL;
 
+  self->not_sent = cp_channel_exchange_get_not_sent (exchange);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   if (error != NULL)
-    stream_complete (self, g_error_copy (error));
+    attempt_fail (self, g_error_copy (error));
   else if (!cp_stream_decoder_finish (self->decoder, &stream_error))
-    stream_complete (self, stream_error);
+    attempt_fail (self, stream_error);
   else if (self->n_messages != 1)
     stream_complete (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
                                                 "a client-streaming call returned no message"));
@@ -234,6 +311,59 @@ cp_request_stream_send (CpRequestStream  *stream,
   return cp_call_settings_append_envelope (&stream->settings, message, stream->body, error);
 }
 
+/* One attempt: the breaker, then the exchange. */
+static void
+request_attempt (CpRequestStream *self)
+{
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  GError *error = NULL;
+
+  cp_call_retry_begin_attempt (&self->retry);
+  /* A refusal of the circuit breaker is never retried. */
+  if (!cp_channel_admit (self->channel, self->options, &self->admission, &error))
+    {
+      stream_complete (self, error);
+      return;
+    }
+  if (self->retry.attempts > 1)
+    {
+      /* What the failed attempt left. */
+      cp_stream_decoder_free (self->decoder);
+      self->decoder = cp_stream_decoder_new (self->response_type, self->settings.codec,
+                                             self->settings.max_receive_size);
+      soup_message_headers_clear (self->response_headers);
+      g_clear_object (&self->response);
+      self->n_messages = 0;
+      self->not_sent = FALSE;
+    }
+  headers = cp_call_settings_stream_headers (&self->settings);
+  self->exchange = cp_channel_exchange_new (self->channel, "POST", self->procedure,
+                                            headers, self->request_body, self->settings.deadline,
+                                            g_task_get_cancellable (self->task), &stream_callbacks,
+                                            g_object_ref (self), g_object_unref);
+  cp_channel_exchange_start (self->exchange);
+}
+
+/* The interceptors decided (cp_client_call_intercept ()). */
+static void
+request_decided (GObject   *owner,
+                 GError    *error,
+                 CpMessage *answer)
+{
+  CpRequestStream *self = CP_REQUEST_STREAM (owner);
+
+  g_clear_object (&answer);   /* unary calls only */
+  if (self->task == NULL)
+    g_clear_error (&error);
+  else if (error != NULL)
+    stream_complete (self, error);
+  else if (self->cancelled || g_cancellable_is_cancelled (g_task_get_cancellable (self->task)))
+    stream_complete (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                "the call was cancelled"));
+  else
+    request_attempt (self);
+}
+
 /**
  * cp_request_stream_close_async:
  * @stream: a [class@ConnectPlugin.RequestStream]
@@ -245,9 +375,10 @@ cp_request_stream_send (CpRequestStream  *stream,
  * Ends the request stream: sends every queued message and waits for the
  * server's single response message. Call it once.
  *
- * This is when the channel's [property@Channel:circuit-breaker] is asked:
- * when it refuses the call, it fails with `unavailable` ("circuit breaker
- * is open") without sending anything.
+ * This is when the interceptors decide, then the channel's
+ * [property@Channel:circuit-breaker] is asked (by each attempt): when it
+ * refuses the call, it fails with `unavailable` ("circuit breaker is
+ * open") without sending anything.
  */
 void
 cp_request_stream_close_async (CpRequestStream     *stream,
@@ -256,9 +387,6 @@ cp_request_stream_close_async (CpRequestStream     *stream,
                                gpointer             user_data)
 {
   g_autoptr(GTask) task = NULL;
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-  g_autoptr(GBytes) body = NULL;
-  GError *error = NULL;
 
   g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
   g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
@@ -284,20 +412,15 @@ cp_request_stream_close_async (CpRequestStream     *stream,
       return;
     }
 
-  if (!cp_channel_admit (stream->channel, stream->options, &stream->admission, &error))
-    {
-      g_task_return_error (task, error);
-      return;
-    }
-
   stream->task = g_steal_pointer (&task);
-  headers = cp_call_settings_stream_headers (&stream->settings);
-  body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
-  stream->exchange = cp_channel_exchange_new (stream->channel, "POST", stream->procedure,
-                                              headers, body, stream->settings.deadline,
-                                              cancellable, &stream_callbacks,
-                                              g_object_ref (stream), g_object_unref);
-  cp_channel_exchange_start (stream->exchange);
+  stream->request_body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
+  stream->call = cp_call_settings_wrap (&stream->settings, stream->channel, stream->options,
+                                        stream->procedure, stream->kind, stream->idempotency,
+                                        NULL, &stream->retry);
+  if (stream->call != NULL)
+    cp_client_call_intercept (stream->call, G_OBJECT (stream), cancellable, request_decided);
+  else
+    request_attempt (stream);
 }
 
 /**
@@ -359,7 +482,8 @@ cp_request_stream_close_and_receive (CpRequestStream *stream)
   stream->closing = TRUE;
 
   return cp_response_stream_new_for_body_internal (stream->channel, stream->procedure, body,
-                                                   error, stream->response_type,
+                                                   error, stream->kind, stream->idempotency,
+                                                   stream->response_type,
                                                    stream->options, stream->settings.deadline);
 }
 
@@ -380,6 +504,13 @@ cp_request_stream_cancel (CpRequestStream *stream)
   stream->cancelled = TRUE;
   if (stream->exchange != NULL)
     cp_channel_exchange_cancel (stream->exchange);
+  else if (cp_call_retry_is_waiting (&stream->retry))
+    {
+      /* Waiting before a retry: it ends now, from the main loop. */
+      cp_call_retry_stop_wait (&stream->retry);
+      cp_call_retry_wait (&stream->retry, g_task_get_context (stream->task), 0, NULL,
+                          request_backoff_over, G_OBJECT (stream));
+    }
 }
 
 /**

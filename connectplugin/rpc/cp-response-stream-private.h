@@ -5,6 +5,7 @@
 
 #include "cp-response-stream.h"
 #include "cp-channel.h"
+#include "cp-method-info.h"
 
 G_BEGIN_DECLS
 
@@ -12,15 +13,19 @@ CpResponseStream *cp_response_stream_new_internal (CpChannel     *channel,
                                                    const char    *procedure,
                                                    CpMessage     *request,
                                                    GType          response_type,
-                                                   CpCallOptions *options);
-/* The response side of a half-duplex call whose request body is @body
- * (referenced; NULL = empty), or that fails with @error (transfer full,
- * nullable) once started. @deadline (monotonic µs, 0 = none) replaces the
- * one @options would give. */
+                                                   CpCallOptions *options,
+                                                   CpIdempotency  idempotency);
+/* The response side of a half-duplex call (@kind: client or bidi) whose
+ * request body is @body (referenced; NULL = empty), or that fails with
+ * @error (transfer full, nullable) once started. @deadline (monotonic µs,
+ * 0 = none) replaces the one @options would give. @idempotency: the
+ * method's (CP_IDEMPOTENCY_UNKNOWN when not known). */
 CpResponseStream *cp_response_stream_new_for_body_internal (CpChannel     *channel,
                                                             const char    *procedure,
                                                             GBytes        *body,
                                                             GError        *error,
+                                                            CpMethodKind   kind,
+                                                            CpIdempotency  idempotency,
                                                             GType          response_type,
                                                             CpCallOptions *options,
                                                             gint64         deadline);

@@ -3,6 +3,7 @@
  */
 #include "cp-response-stream-private.h"
 #include "cp-call-options-private.h"
+#include "cp-client-call-private.h"
 #include "cp-call-settings-private.h"
 #include "cp-channel-exchange-private.h"
 #include "cp-channel-private.h"
@@ -29,6 +30,16 @@
  * the response body (so the server is eventually slowed down by TCP flow
  * control) until [method@ConnectPlugin.ResponseStream.resume]. The deadline keeps running
  * while paused.
+ *
+ * The channel's and the call's [class@ClientInterceptor]s decide when the
+ * request is about to be sent, and are told the status the stream closes
+ * with. With a [class@RetryPolicy], a stream that failed before any
+ * message arrived may be sent again after a backoff (when its method may
+ * be sent twice, or it never reached the server); it is never sent again
+ * once [signal@ResponseStream::message] was emitted. Each attempt that
+ * gets a response emits [signal@ResponseStream::headers], so the signal
+ * may come again, before any message, after a failed attempt; `closed`
+ * is emitted once, with the final status.
  */
 struct _CpResponseStream
 {
@@ -45,6 +56,12 @@ struct _CpResponseStream
 
   CpChannelExchange *exchange;
   CpChannelAdmission admission;  /* from the channel's circuit breaker */
+  CpMethodKind kind;
+  CpClientCall *call;            /* NULL when no interceptor applies */
+  GCancellable *cancellable;     /* given to the interceptors' decisions */
+  CpCallRetry retry;
+  guint n_received;              /* messages emitted */
+  gboolean not_sent;             /* the last attempt never reached the server */
   CpStreamDecoder *decoder;
   GSource *start_source;
   GSource *process_source;
@@ -94,6 +111,7 @@ cp_response_stream_dispose (GObject *object)
       g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
     }
   cp_channel_admission_clear (&self->admission);
+  cp_call_retry_stop_wait (&self->retry);
 
   G_OBJECT_CLASS (cp_response_stream_parent_class)->dispose (object);
 }
@@ -104,6 +122,9 @@ cp_response_stream_finalize (GObject *object)
   CpResponseStream *self = CP_RESPONSE_STREAM (object);
 
   g_clear_pointer (&self->decoder, cp_stream_decoder_free);
+  cp_call_retry_clear (&self->retry);
+  g_clear_pointer (&self->call, cp_client_call_unref);
+  g_clear_object (&self->cancellable);
   g_clear_error (&self->setup_error);
   g_clear_error (&self->pending_close);
   g_clear_pointer (&self->body, g_bytes_unref);
@@ -132,7 +153,9 @@ cp_response_stream_class_init (CpResponseStreamClass *klass)
    * @headers: the response headers (leading metadata)
    *
    * Emitted once, when the response headers of a successful (HTTP 200)
-   * response arrived, before any message.
+   * response arrived, before any message. When a [class@RetryPolicy]
+   * tries the call again after a failure that came before any message, it
+   * is emitted again with the headers of the new attempt.
    */
   signals[SIGNAL_HEADERS] =
     g_signal_new ("headers", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
@@ -187,6 +210,9 @@ stream_close (CpResponseStream *self,
 
   destroy_source (&self->start_source);
   destroy_source (&self->process_source);
+  cp_call_retry_stop_wait (&self->retry);
+  if (self->cancellable != NULL)
+    g_cancellable_cancel (self->cancellable);
   if (self->exchange != NULL)
     {
       cp_channel_exchange_close (self->exchange);
@@ -202,8 +228,56 @@ stream_close (CpResponseStream *self,
     cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
   cp_channel_error_set_metadata (owned, self->response_headers, self->response_trailers);
   cp_channel_admission_settle (&self->admission, owned);
+  if (self->call != NULL)
+    {
+      cp_client_call_set_attempts (self->call, self->retry.attempts);
+      cp_client_call_set_response_metadata (self->call, self->response_headers,
+                                            self->response_trailers);
+      cp_client_call_complete (self->call, owned, NULL);
+    }
 
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0, owned);
+}
+
+static void stream_attempt (CpResponseStream *self);
+
+static void
+stream_backoff_over (GObject  *owner,
+                     gboolean  cancelled)
+{
+  CpResponseStream *self = CP_RESPONSE_STREAM (owner);
+
+  if (!self->closed)
+    stream_attempt (self);
+}
+
+/* The attempt under way failed with @error (transfer full): tries again
+ * after a backoff when the call's retry policy says so, else closes. */
+static void
+stream_fail (CpResponseStream *self,
+             GError           *error)
+{
+  guint delay_ms;
+
+  if (self->closed || self->pending_close != NULL ||
+      !cp_call_retry_decide (&self->retry, self->procedure, error, self->not_sent,
+                             self->n_received > 0, &delay_ms))
+    {
+      stream_close (self, error);
+      return;
+    }
+  g_debug ("%s: attempt %u failed (%s), retrying in %u ms", self->procedure,
+           self->retry.attempts, error->message, delay_ms);
+  if (self->exchange != NULL)
+    {
+      cp_channel_exchange_close (self->exchange);
+      g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
+    }
+  destroy_source (&self->process_source);
+  cp_channel_admission_settle (&self->admission, error);
+  g_error_free (error);
+  cp_call_retry_wait (&self->retry, self->context, delay_ms, NULL, stream_backoff_over,
+                      G_OBJECT (self));
 }
 
 /* Delivers decoded messages while not paused; closes at the end. */
@@ -224,12 +298,13 @@ stream_process (CpResponseStream *self)
         }
       if (cp_stream_decoder_next (self->decoder, &message, &error))
         {
+          self->n_received++;
           g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, message);
           continue;
         }
       if (error != NULL)
         {
-          stream_close (self, error);
+          stream_fail (self, error);
           return;
         }
       if (self->body_ended)
@@ -239,13 +314,13 @@ stream_process (CpResponseStream *self)
           else if (self->connection_lost && !cp_stream_decoder_has_end_stream (self->decoder))
             {
               /* Cut off, not a server that forgot EndStream (`internal`). */
-              stream_close (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
-                                               "the server closed the connection "
-                                               "before the end of the stream"));
               g_error_free (error);
+              stream_fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                              "the server closed the connection "
+                                              "before the end of the stream"));
             }
           else
-            stream_close (self, error);
+            stream_fail (self, error);
         }
       return;
     }
@@ -260,7 +335,7 @@ on_head (CpChannelExchange *exchange,
 
   if (!cp_stream_decoder_exchange_head (self->decoder, exchange, self->response_headers, &error))
     {
-      stream_close (self, error);
+      stream_fail (self, error);
       return;
     }
   g_signal_emit (self, signals[SIGNAL_HEADERS], 0, self->response_headers);
@@ -285,10 +360,11 @@ on_end (CpChannelExchange *exchange,
   CpResponseStream *self = user_data;
 
   self->connection_lost = cp_channel_exchange_get_connection_lost (exchange);
+  self->not_sent = cp_channel_exchange_get_not_sent (exchange);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   if (error != NULL)
     {
-      stream_close (self, g_error_copy (error));
+      stream_fail (self, g_error_copy (error));
       return;
     }
   self->body_ended = TRUE;
@@ -340,7 +416,8 @@ cp_response_stream_new_internal (CpChannel     *channel,
                                  const char    *procedure,
                                  CpMessage     *request,
                                  GType          response_type,
-                                 CpCallOptions *options)
+                                 CpCallOptions *options,
+                                 CpIdempotency  idempotency)
 {
   CpResponseStream *self = g_object_new (CP_TYPE_RESPONSE_STREAM, NULL);
   g_autoptr(GByteArray) body = g_byte_array_new ();
@@ -350,7 +427,10 @@ cp_response_stream_new_internal (CpChannel     *channel,
   self->options = options ? g_object_ref (options) : NULL;
   self->response_type = response_type;
   self->procedure = g_strdup (procedure);
+  self->kind = CP_METHOD_SERVER_STREAMING;
   cp_call_settings_init (&self->settings, channel, options, FALSE);
+  self->call = cp_call_settings_wrap (&self->settings, channel, options, procedure, self->kind,
+                                      idempotency, request, &self->retry);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
                                          self->settings.max_receive_size);
   if (options != NULL)
@@ -368,6 +448,8 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
                                           const char    *procedure,
                                           GBytes        *body,
                                           GError        *error,
+                                          CpMethodKind   kind,
+                                          CpIdempotency  idempotency,
                                           GType          response_type,
                                           CpCallOptions *options,
                                           gint64         deadline)
@@ -382,6 +464,9 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
   cp_call_settings_init (&self->settings, channel, options, FALSE);
   /* The deadline of a half-duplex call counts from its creation. */
   self->settings.deadline = deadline;
+  self->kind = kind;
+  self->call = cp_call_settings_wrap (&self->settings, channel, options, procedure, kind,
+                                      idempotency, NULL, &self->retry);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
                                          self->settings.max_receive_size);
   if (options != NULL)
@@ -396,6 +481,60 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
   return self;
 }
 
+/* One attempt: the breaker, then the exchange. */
+static void
+stream_attempt (CpResponseStream *self)
+{
+  g_autoptr(SoupMessageHeaders) headers = NULL;
+  GError *error = NULL;
+
+  cp_call_retry_begin_attempt (&self->retry);
+  /* A refusal of the circuit breaker is never retried. */
+  if (!cp_channel_admit (self->channel, self->options, &self->admission, &error))
+    {
+      stream_close (self, error);
+      return;
+    }
+  if (self->retry.attempts > 1)
+    {
+      /* What the failed attempt left. */
+      cp_stream_decoder_free (self->decoder);
+      self->decoder = cp_stream_decoder_new (self->response_type, self->settings.codec,
+                                             self->settings.max_receive_size);
+      soup_message_headers_clear (self->response_headers);
+      soup_message_headers_clear (self->response_trailers);
+      self->body_ended = FALSE;
+      self->connection_lost = FALSE;
+      self->not_sent = FALSE;
+    }
+
+  headers = cp_call_settings_stream_headers (&self->settings);
+  self->exchange = cp_channel_exchange_new (self->channel, "POST", self->procedure,
+                                            headers, self->body, self->settings.deadline,
+                                            NULL, &stream_callbacks,
+                                            g_object_ref (self), g_object_unref);
+  if (self->paused)
+    cp_channel_exchange_pause (self->exchange);
+  cp_channel_exchange_start (self->exchange);
+}
+
+/* The interceptors decided (cp_client_call_intercept ()). */
+static void
+stream_decided (GObject   *owner,
+                GError    *error,
+                CpMessage *answer)
+{
+  CpResponseStream *self = CP_RESPONSE_STREAM (owner);
+
+  g_clear_object (&answer);   /* unary calls only */
+  if (self->closed)
+    g_clear_error (&error);
+  else if (error != NULL)
+    stream_close (self, error);
+  else
+    stream_attempt (self);
+}
+
 /**
  * cp_response_stream_start:
  * @stream: a [class@ConnectPlugin.ResponseStream]
@@ -404,16 +543,14 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
  * creation. Call it in the context the stream was created in. Does
  * nothing if the call has started already.
  *
- * This is when the channel's [property@Channel:circuit-breaker] is asked:
- * when it refuses the call, the stream closes with `unavailable` ("circuit
- * breaker is open") without sending anything.
+ * This is when the interceptors decide (an asynchronous decision delays
+ * the request), then the channel's [property@Channel:circuit-breaker] is
+ * asked: when it refuses the call, the stream closes with `unavailable`
+ * ("circuit breaker is open") without sending anything.
  */
 void
 cp_response_stream_start (CpResponseStream *stream)
 {
-  g_autoptr(SoupMessageHeaders) headers = NULL;
-  GError *error = NULL;
-
   g_return_if_fail (CP_IS_RESPONSE_STREAM (stream));
 
   if (stream->started || stream->closed)
@@ -426,20 +563,14 @@ cp_response_stream_start (CpResponseStream *stream)
       stream_close (stream, g_steal_pointer (&stream->setup_error));
       return;
     }
-  if (!cp_channel_admit (stream->channel, stream->options, &stream->admission, &error))
+  if (stream->call != NULL)
     {
-      stream_close (stream, error);
+      stream->cancellable = g_cancellable_new ();
+      cp_client_call_intercept (stream->call, G_OBJECT (stream), stream->cancellable,
+                                stream_decided);
       return;
     }
-
-  headers = cp_call_settings_stream_headers (&stream->settings);
-  stream->exchange = cp_channel_exchange_new (stream->channel, "POST", stream->procedure,
-                                              headers, stream->body, stream->settings.deadline,
-                                              NULL, &stream_callbacks,
-                                              g_object_ref (stream), g_object_unref);
-  if (stream->paused)
-    cp_channel_exchange_pause (stream->exchange);
-  cp_channel_exchange_start (stream->exchange);
+  stream_attempt (stream);
 }
 
 /**

@@ -3,6 +3,7 @@
  */
 #include "cp-proxy.h"
 
+#include "cp-channel-private.h"
 #include "cp-error.h"
 
 /**
@@ -21,6 +22,11 @@
  *
  * Like the channel, a proxy delivers every callback and stream signal in
  * the thread-default [struct@GLib.MainContext] of the caller that started the call.
+ *
+ * A proxy knows its methods' `idempotency_level` (from the proto, through
+ * the descriptor): the channel's [class@RetryPolicy] retries the calls of
+ * methods declared `IDEMPOTENT` or `NO_SIDE_EFFECTS` for their error codes,
+ * and those of other methods only when they never reached the server.
  */
 
 typedef struct
@@ -275,10 +281,8 @@ cp_proxy_call_async (CpProxy             *proxy,
     }
   g_return_if_fail (G_TYPE_CHECK_INSTANCE_TYPE (request, cp_method_info_get_input_type (info)));
 
-  cp_channel_call_async (cp_proxy_get_channel (proxy),
-                         cp_method_info_get_procedure (info), request,
-                         cp_method_info_get_output_type (info), options, cancellable,
-                         call_done, g_steal_pointer (&task));
+  cp_channel_call_method_async (cp_proxy_get_channel (proxy), info, request, options,
+                                cancellable, call_done, g_steal_pointer (&task));
 }
 
 /**
@@ -343,10 +347,8 @@ cp_proxy_call_sync (CpProxy        *proxy,
   g_return_val_if_fail (G_TYPE_CHECK_INSTANCE_TYPE (request, cp_method_info_get_input_type (info)),
                         NULL);
 
-  return cp_channel_call_sync (cp_proxy_get_channel (proxy),
-                               cp_method_info_get_procedure (info), request,
-                               cp_method_info_get_output_type (info), options,
-                               cancellable, error);
+  return cp_channel_call_method_sync (cp_proxy_get_channel (proxy), info, request, options,
+                                      cancellable, error);
 }
 
 /**
@@ -386,9 +388,8 @@ cp_proxy_call_server_stream (CpProxy       *proxy,
   g_return_val_if_fail (G_TYPE_CHECK_INSTANCE_TYPE (request, cp_method_info_get_input_type (info)),
                         NULL);
 
-  return cp_channel_call_server_stream (cp_proxy_get_channel (proxy),
-                                        cp_method_info_get_procedure (info), request,
-                                        cp_method_info_get_output_type (info), options);
+  return cp_channel_call_method_server_stream (cp_proxy_get_channel (proxy), info, request,
+                                               options);
 }
 
 /* The client- and bidi-streaming calls: both start with a request stream
@@ -400,10 +401,7 @@ call_request_stream (CpProxy       *proxy,
                      CpCallOptions *options)
 {
   g_autoptr(GError) error = NULL;
-  CpChannel *channel = cp_proxy_get_channel (proxy);
   CpMethodInfo *info;
-  const char *procedure;
-  GType output_type;
 
   info = lookup_method (proxy, method_name, kind, &error);
   if (info == NULL)
@@ -411,12 +409,7 @@ call_request_stream (CpProxy       *proxy,
       g_critical ("%s", error->message);
       return NULL;
     }
-
-  procedure = cp_method_info_get_procedure (info);
-  output_type = cp_method_info_get_output_type (info);
-  if (kind == CP_METHOD_BIDI_STREAMING)
-    return cp_channel_call_bidi_stream (channel, procedure, output_type, options);
-  return cp_channel_call_client_stream (channel, procedure, output_type, options);
+  return cp_channel_call_method_request_stream (cp_proxy_get_channel (proxy), info, options);
 }
 
 /**
