@@ -98,15 +98,13 @@ test_stopped_plugin (void)
   g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_OPEN);
   g_assert_cmpuint (opened, ==, 1);
 
-  /* Open: the call fails before any socket activity, so long before the
-   * deadline it was given. */
+  /* Open: the breaker refuses the call before any socket activity (the
+   * frozen plugin could only have let it end at its deadline). */
   {
-    gint64 start = g_get_monotonic_time ();
     g_autoptr(GError) refused = say (channel, 10000);
 
     g_assert_error (refused, CP_ERROR, CP_ERROR_UNAVAILABLE);
     g_assert_nonnull (strstr (refused->message, "circuit breaker is open"));
-    g_assert_cmpint (g_get_monotonic_time () - start, <, 5 * G_USEC_PER_SEC);
   }
 
   /* The health monitor notices too: the client fails as unhealthy. */

@@ -904,8 +904,8 @@ test_connect_sync_cancel (void)
   /* The plugin launched for the attempt is stopped, not left running until
    * its start-up timeout. */
   g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_STOPPING);
+  /* STOPPED, not EXITED: stopped by the client, not by its start-up timeout. */
   HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_STOPPED);
-  g_assert_cmpint (g_get_monotonic_time () - started, <, 1500 * 1000);
   g_clear_error (&error);
 
   /* An asynchronous attempt is under way: no second one. */
