@@ -399,6 +399,18 @@ announced (CpProcessDiscovery *self,
 
 static void handle_exit (Launch *launch);
 
+/* A record of GLib's default log writer, which prints INFO and DEBUG ones
+ * on standard output: one before the address (a plugin run with
+ * G_MESSAGES_DEBUG) is logged, not taken for the announcement. */
+static gboolean
+is_glib_record (const char *line)
+{
+  g_autofree char *domain = NULL;
+  const char *text;
+
+  return cp_process_parse_glib_line (line, &domain, &text) != 0;
+}
+
 /* One line of the plugin's output: its announcement, or one for the log. */
 static void
 pipe_line (Launch     *launch,
@@ -412,7 +424,8 @@ pipe_line (Launch     *launch,
     line[len - 1] = '\0';
   if (self != NULL && is_stdout && !launch->announced && self->launch == launch &&
       self->state == CP_PROCESS_STATE_STARTING &&
-      self->startup_mode == CP_STARTUP_MODE_STDOUT_LINE)
+      self->startup_mode == CP_STARTUP_MODE_STDOUT_LINE &&
+      !is_glib_record (line))
     announced (self, launch, line);
   else
     {

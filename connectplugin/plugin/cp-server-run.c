@@ -93,6 +93,15 @@ pick_listen_address (CpServer   *self,
  * `--metrics` sets [property@ConnectPlugin.Server:metrics-enabled]: the
  * server then serves its counters at `/metrics` for Prometheus to scrape.
  *
+ * Standard output belongs to the host: its first line is the address.
+ * GLib's default log writer prints `INFO` and `DEBUG` records (shown with
+ * `G_MESSAGES_DEBUG`) on standard output; a [class@ProcessDiscovery] logs
+ * such records and keeps waiting for the address, but other hosts
+ * (connect-plugin-go's) take the first line as it is. A plugin that logs
+ * at those levels before it serves should call
+ * [func@GLib.log_writer_default_set_use_stderr] at the top of `main ()`,
+ * before any thread is created (GLib refuses it later).
+ *
  * Returns: the exit status for `main ()`: 0 after a clean shutdown, 1 on
  *   errors (reported on standard error), 2 for bad arguments
  */

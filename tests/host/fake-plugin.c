@@ -19,10 +19,19 @@
  *                              GLib's default log writer (messages,
  *                              warnings, debug ... records, without a
  *                              domain or in FakePlugin; debug ones need
- *                              G_MESSAGES_DEBUG=FakePlugin), then
+ *                              G_MESSAGES_DEBUG=FakePlugin; one INFO
+ *                              record before the address), then
  *                              "glib-logs done" on stderr
  *   fake-plugin host           a host: launches "fake-plugin serve", prints its
  *                              pid, waits to be killed
+ *   fake-plugin crash-on-file  serves the echo plugin (not "other"); a Say
+ *                              while the file $FAKE_PLUGIN_CRASH_FILE
+ *                              exists ends the process (status 70) before
+ *                              answering: a plugin in a crash loop
+ *   fake-plugin slow           serves the echo plugin; Say waits
+ *                              $FAKE_PLUGIN_SLOW_MS ms, then fails with
+ *                              unavailable "slow: timeout=N" where N is the
+ *                              call's Connect-Timeout-Ms (-1 for none)
  */
 #include <signal.h>
 #include <stdio.h>
@@ -118,6 +127,68 @@ serving_changed (CpServer   *server,
                g_getenv (CP_CONTROL_SECRET_ENV) != NULL ? "yes" : "no");
       fflush (stderr);
     }
+}
+
+/* ---- the fault modes ---- */
+
+static gboolean
+crash_or_say (HosttestEchoService *object,
+              CpInvocation        *invocation,
+              HosttestSayRequest  *request,
+              gpointer             user_data)
+{
+  g_autoptr(HosttestSayResponse) response = hosttest_say_response_new ();
+
+  if (g_file_test (g_getenv ("FAKE_PLUGIN_CRASH_FILE"), G_FILE_TEST_EXISTS))
+    _exit (70);
+  hosttest_say_response_set_text (response, hosttest_say_request_get_text (request));
+  hosttest_echo_service_complete_say (object, invocation, response);
+  return TRUE;
+}
+
+static gboolean
+fail_slowly (gpointer user_data)
+{
+  CpInvocation *invocation = user_data;
+
+  cp_invocation_return_error (invocation, CP_ERROR_UNAVAILABLE, "slow: timeout=%" G_GINT64_FORMAT,
+                              cp_invocation_get_timeout_ms (invocation));
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+say_slowly (HosttestEchoService *object,
+            CpInvocation        *invocation,
+            HosttestSayRequest  *request,
+            gpointer             user_data)
+{
+  guint delay_ms = (guint) g_ascii_strtoull (g_getenv ("FAKE_PLUGIN_SLOW_MS"), NULL, 10);
+
+  g_timeout_add_full (G_PRIORITY_DEFAULT, delay_ms, fail_slowly,
+                      g_object_ref (invocation), g_object_unref);
+  return TRUE;
+}
+
+/* The echo plugin alone, with @say as its Say handler, through
+ * cp_server_run (). */
+static int
+serve_fault (GCallback   say,
+             const char *env,
+             char      **argv)
+{
+  g_autoptr(CpServer) server = cp_server_new ();
+  g_autoptr(CpPlugin) echo = cp_plugin_new ("echo", "1.2.3");
+  g_autoptr(HosttestEchoService) echo_impl = hosttest_echo_service_skeleton_new ();
+
+  if (g_getenv (env) == NULL)
+    {
+      fprintf (stderr, "fake-plugin: no %s\n", env);
+      return 4;
+    }
+  g_signal_connect (echo_impl, "handle-say", say, NULL);
+  cp_plugin_add_service (echo, CP_SKELETON (echo_impl));
+  cp_server_add_plugin (server, echo);
+  return cp_server_run (server, 1, argv);
 }
 
 static int
@@ -217,6 +288,8 @@ main (int    argc,
     }
   if (g_str_equal (mode, "glib-logs"))
     {
+      /* A record on stdout before the address: logged, not announced. */
+      g_log_structured ("FakePlugin", G_LOG_LEVEL_INFO, "MESSAGE", "an info before the address");
       g_idle_add (print_glib_logs, NULL);
       return serve (argc, argv);
     }
@@ -275,6 +348,10 @@ main (int    argc,
 
   if (g_str_equal (mode, "port-serve"))
     return port_serve ();
+  if (g_str_equal (mode, "crash-on-file"))
+    return serve_fault (G_CALLBACK (crash_or_say), "FAKE_PLUGIN_CRASH_FILE", argv);
+  if (g_str_equal (mode, "slow"))
+    return serve_fault (G_CALLBACK (say_slowly), "FAKE_PLUGIN_SLOW_MS", argv);
 
   fprintf (stderr, "fake-plugin: unknown mode %s\n", mode);
   return 2;

@@ -313,9 +313,11 @@ run_glib_logs (GLogLevelFlags plain_level)
   assert_record ("fake-plugin: starting", plain, "stderr", NULL);
 
   /* GLib's records: their own level and domain, GLib's prefix gone
-   * (INFO and DEBUG come on standard output, as GLib writes them). */
+   * (INFO and DEBUG come on standard output, as GLib writes them; the
+   * first one came before the address and was not taken for it). */
   assert_record ("fake-plugin: a message without a domain", G_LOG_LEVEL_MESSAGE, "stderr", NULL);
   assert_record ("fake-plugin: a warning", G_LOG_LEVEL_WARNING, "stderr", "FakePlugin");
+  assert_record ("fake-plugin: an info before the address", G_LOG_LEVEL_INFO, "stdout", "FakePlugin");
   assert_record ("fake-plugin: an info", G_LOG_LEVEL_INFO, "stdout", "FakePlugin");
   assert_record ("fake-plugin: a debug line", G_LOG_LEVEL_DEBUG, "stdout", "FakePlugin");
   assert_record ("fake-plugin: a critical without a domain", G_LOG_LEVEL_CRITICAL, "stderr", NULL);
