@@ -223,3 +223,46 @@ test_get_value (CpMessage *message)
   buf[len] = '\0';
   return buf;
 }
+
+CpMessage *
+test_kv_get (CpChannel      *channel,
+             const char     *key,
+             CpCallOptions  *options,
+             GError        **error)
+{
+  g_autoptr(KvGetRequest) request = kv_test_get_request (key);
+
+  /* Asserts that the callback does not run within the call. */
+  return test_call_unary (channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
+                          KV_TYPE_GET_RESPONSE, options, NULL, error);
+}
+
+static void
+received_one (GObject      *source,
+              GAsyncResult *result,
+              gpointer      user_data)
+{
+  g_autoptr(CpInvocation) invocation = user_data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) message = cp_invocation_receive_finish (invocation, result, &error);
+
+  if (message != NULL)
+    {
+      CpInvocation *next = g_steal_pointer (&invocation);
+
+      cp_invocation_receive_async (next, NULL, received_one, next);
+      return;
+    }
+  if (error == NULL)
+    {
+      g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
+
+      cp_invocation_return_message (invocation, CP_MESSAGE (response));
+    }
+}
+
+void
+test_receive_all_then_found (CpInvocation *invocation)
+{
+  cp_invocation_receive_async (invocation, NULL, received_one, g_object_ref (invocation));
+}

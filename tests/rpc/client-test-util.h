@@ -44,6 +44,16 @@ void        stream_run_clear     (StreamRun        *run);
 CpMessage  *test_client_stream   (CpRequestStream *stream,
                                   GError         **error);
 
+/* A unary KV Get of @key on @channel (test_call_unary ()). */
+CpMessage  *test_kv_get          (CpChannel      *channel,
+                                  const char     *key,
+                                  CpCallOptions  *options,
+                                  GError        **error);
+
+/* A client-stream handler's body: receives every request message, then
+ * answers a found GetResponse (nothing when the stream failed). */
+void        test_receive_all_then_found (CpInvocation *invocation);
+
 GBytes     *test_get_response    (const char *value,
                                   gboolean    found,
                                   CpCodec     codec);

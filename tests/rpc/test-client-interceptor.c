@@ -338,30 +338,6 @@ handle_watch (CpInvocation *invocation,
 }
 
 static void
-put_many_received (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  g_autoptr(CpInvocation) invocation = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CpMessage) message = cp_invocation_receive_finish (invocation, result, &error);
-
-  if (message != NULL)
-    {
-      CpInvocation *next = g_steal_pointer (&invocation);
-
-      cp_invocation_receive_async (next, NULL, put_many_received, next);
-      return;
-    }
-  if (error == NULL)
-    {
-      g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
-
-      cp_invocation_return_message (invocation, CP_MESSAGE (response));
-    }
-}
-
-static void
 handle_put_many (CpInvocation *invocation,
                  CpMessage    *request,
                  gpointer      user_data)
@@ -371,7 +347,7 @@ handle_put_many (CpInvocation *invocation,
   f->n_put_many++;
   g_string_append (f->log, "| ");
   remember_headers (f, invocation);
-  cp_invocation_receive_async (invocation, NULL, put_many_received, g_object_ref (invocation));
+  test_receive_all_then_found (invocation);
 }
 
 static void
@@ -426,11 +402,7 @@ get (Fixture        *f,
      CpCallOptions  *options,
      GError        **error)
 {
-  g_autoptr(KvGetRequest) request = kv_test_get_request (key);
-
-  /* Asserts that the callback does not run within the call. */
-  return test_call_unary (f->channel, KV_PROCEDURE_GET, CP_MESSAGE (request),
-                          KV_TYPE_GET_RESPONSE, options, NULL, error);
+  return test_kv_get (f->channel, key, options, error);
 }
 
 static void

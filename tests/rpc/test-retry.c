@@ -5,8 +5,9 @@
  * (the next N requests, or every request, possibly after a delay) and
  * counts the requests it sees; nothing listening and a scripted raw server
  * that drops connections give the transport failures. Timings are only
- * asserted from below (a backoff was waited) or loosely from above (the
- * deadline was not overrun by seconds); attempt counts and codes are exact.
+ * asserted from below (a backoff was waited); "at once" is proven by
+ * backoffs of 25 s that the test would otherwise wait (the attempt counts
+ * or the 10 s watchdogs then fail it); attempt counts and codes are exact.
  */
 #include <string.h>
 #include <glib/gstdio.h>
@@ -14,8 +15,11 @@
 #include "raw-server.h"
 
 #define KV_PROCEDURE_PUT_MANY "/kv.v1.KVService/PutMany"
-/* Slack for "at once" on a loaded machine (ASan, 2 cores). */
-#define SLACK_US (1500 * 1000)
+/* A backoff no test waits for: if one were waited, the call would be
+ * tried again (the attempt counts fail) or the wait outlast the 10 s
+ * watchdog of test_wait_for (); it stays within the channel's default
+ * 30 s timeout so that it is not refused for the deadline. */
+#define LONG_BACKOFF_MS (25 * 1000)
 
 /* ------------------------------------------------------------------------ */
 /* The policy alone                                                          */
@@ -254,30 +258,6 @@ handle_watch (CpInvocation *invocation,
 }
 
 static void
-put_many_received (GObject      *source,
-                   GAsyncResult *result,
-                   gpointer      user_data)
-{
-  g_autoptr(CpInvocation) invocation = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CpMessage) message = cp_invocation_receive_finish (invocation, result, &error);
-
-  if (message != NULL)
-    {
-      CpInvocation *next = g_steal_pointer (&invocation);
-
-      cp_invocation_receive_async (next, NULL, put_many_received, next);
-      return;
-    }
-  if (error == NULL)
-    {
-      g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
-
-      cp_invocation_return_message (invocation, CP_MESSAGE (response));
-    }
-}
-
-static void
 handle_put_many (CpInvocation *invocation,
                  CpMessage    *request,
                  gpointer      user_data)
@@ -290,7 +270,7 @@ handle_put_many (CpInvocation *invocation,
       cp_invocation_return_error (invocation, f->fail_code, "down");
       return;
     }
-  cp_invocation_receive_async (invocation, NULL, put_many_received, g_object_ref (invocation));
+  test_receive_all_then_found (invocation);
 }
 
 static void
@@ -731,16 +711,14 @@ test_deadline (Fixture       *f,
   f->fail_delay_ms = 100;
 
   /* A backoff that would end past the deadline is not waited: the call
-   * fails at once with the attempt's error. */
-  cp_retry_policy_set_initial_backoff_ms (f->policy, 400);
+   * fails at once with the attempt's error (a 25 s backoff). */
+  cp_retry_policy_set_max_backoff_ms (f->policy, LONG_BACKOFF_MS);
+  cp_retry_policy_set_initial_backoff_ms (f->policy, LONG_BACKOFF_MS);
   cp_call_options_set_timeout_ms (options, 300);
-  start = g_get_monotonic_time ();
   response = call (f, KV_PROCEDURE_GET, options, NULL, &error);
-  elapsed = g_get_monotonic_time () - start;
   g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
   g_clear_error (&error);
   g_assert_cmpuint (attempts, ==, 1);
-  g_assert_cmpint (elapsed, <, 300 * 1000 + SLACK_US);
 
   /* Short backoffs: attempts until the deadline, counted from the first;
    * the call ends with it (or with the last attempt's error if no backoff
@@ -757,7 +735,6 @@ test_deadline (Fixture       *f,
   g_assert_cmpuint (attempts, >=, 2);
   g_assert_cmpuint (attempts, <=, 4);
   g_assert_cmpint (elapsed, >=, 200 * 1000);
-  g_assert_cmpint (elapsed, <, 350 * 1000 + SLACK_US);
 }
 
 typedef struct {
@@ -775,7 +752,7 @@ cancel_now (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
-/* On the first retry: cancel 30 ms into its (5 s) backoff. */
+/* On the first retry: cancel 30 ms into its (25 s) backoff. */
 static void
 cancel_soon (CpRetryPolicy *policy,
              const char    *procedure,
@@ -784,7 +761,7 @@ cancel_soon (CpRetryPolicy *policy,
              const GError  *error,
              Canceller     *c)
 {
-  g_assert_cmpuint (delay_ms, ==, 5000);
+  g_assert_cmpuint (delay_ms, ==, LONG_BACKOFF_MS);
   g_timeout_add (30, cancel_now, c);
 }
 
@@ -798,7 +775,8 @@ test_cancel (Fixture       *f,
   g_autoptr(CpMessage) response = NULL;
   Canceller c = { cancellable, 0 };
 
-  cp_retry_policy_set_initial_backoff_ms (f->policy, 5000);
+  cp_retry_policy_set_max_backoff_ms (f->policy, LONG_BACKOFF_MS);
+  cp_retry_policy_set_initial_backoff_ms (f->policy, LONG_BACKOFF_MS);
   g_signal_connect (f->policy, "retrying", G_CALLBACK (cancel_soon), &c);
   f->always_fail = TRUE;
 
@@ -806,7 +784,6 @@ test_cancel (Fixture       *f,
   g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
   g_clear_error (&error);
   g_assert_cmpint (c.cancelled_at, >, 0);
-  g_assert_cmpint (g_get_monotonic_time () - c.cancelled_at, <, SLACK_US);
   g_assert_cmpuint (f->n_get, ==, 1);
 
   /* A blocking call (in-process: its server is served meanwhile). */
@@ -820,7 +797,6 @@ test_cancel (Fixture       *f,
                                        KV_TYPE_GET_RESPONSE, options, cancellable, &error);
       g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
       g_assert_cmpint (c.cancelled_at, >, 0);
-      g_assert_cmpint (g_get_monotonic_time () - c.cancelled_at, <, SLACK_US);
       g_assert_cmpuint (f->n_get, ==, 2);
     }
   g_signal_handlers_disconnect_by_data (f->policy, &c);
@@ -924,25 +900,22 @@ test_server_stream (Fixture       *f,
   watch_clear (&w);
 
   /* Cancelled during the backoff: closed at once. */
-  cp_retry_policy_set_initial_backoff_ms (f->policy, 5000);
+  cp_retry_policy_set_max_backoff_ms (f->policy, LONG_BACKOFF_MS);
+  cp_retry_policy_set_initial_backoff_ms (f->policy, LONG_BACKOFF_MS);
   f->fail_next = 1;
   {
     CpResponseStream *stream = cp_channel_call_server_stream (f->channel, KV_PROCEDURE_WATCH,
                                                               CP_MESSAGE (request),
                                                               KV_TYPE_WATCH_EVENT, options);
-    gint64 start;
-
     g_object_ref (stream);
     memset (&w, 0, sizeof w);
     w.messages = g_ptr_array_new_with_free_func (g_object_unref);
     g_signal_connect (stream, "closed", G_CALLBACK (watch_closed), &w);
     while (f->attempts->len < 2)
       g_main_context_iteration (NULL, TRUE);
-    start = g_get_monotonic_time ();
     cp_response_stream_cancel (stream);
     test_wait_for (&w.closed);
     g_assert_error (w.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
-    g_assert_cmpint (g_get_monotonic_time () - start, <, SLACK_US);
     g_assert_cmpuint (f->n_watch, ==, 5);
     g_object_unref (stream);
     g_object_unref (stream);
