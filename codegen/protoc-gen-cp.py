@@ -194,10 +194,18 @@ def c_signature(w, ret, name, params, indent=None):
         w('%s%s%s' % (name + ' (' if i == 0 else pad, param, ')' if i == len(params) - 1 else ','))
 
 
+def c_param_name(param):
+    """The name in a C parameter declaration ('Foo *self' -> 'self')."""
+    return param.split()[-1].lstrip('*')
+
+
 def c_empty_function(w, ret, name, params):
-    """Writes a C function with an empty body (a class or instance init)."""
+    """Writes a C function with an empty body (a class or instance init),
+    its parameters marked used (user projects build with -Wextra)."""
     c_signature(w, ret, name, params)
     w('{')
+    for param in params:
+        w('  (void) %s;' % c_param_name(param))
     w('}')
     w('')
 
@@ -992,6 +1000,7 @@ class FileGenerator:
             w('  g_return_if_fail (CP_IS_INVOCATION (invocation));')
             w('  g_return_if_fail (%s (response));' % outn.is_macro)
             w('')
+            w('  (void) object;  /* for the language bindings: a method of the service */')
             w('  cp_invocation_return_message (invocation, CP_MESSAGE (response));')
             w('}')
             w('')

@@ -1,0 +1,43 @@
+#!/bin/bash
+# test-install.sh BUILD_DIR: installs the build into a staging directory and
+# builds a project of one's own against it (consumer/): C under -Wall -Wextra
+# -Werror and Vala, with nothing but pkg-config pointing at the staged
+# prefix (no XDG_DATA_DIRS, no include paths by hand).
+# SPDX-License-Identifier: LGPL-2.1-or-later
+set -eu
+BUILD=$(cd "$1" && pwd)
+HERE=$(cd "$(dirname "$0")" && pwd)
+TMP=$(mktemp -d)
+trap 'rm -rf "$TMP"' EXIT
+
+meson install -C "$BUILD" --no-rebuild --destdir "$TMP/dest" --quiet >/dev/null
+PREFIX=$(meson introspect --buildoptions "$BUILD" |
+  /usr/bin/python3 -c 'import json,sys; print(next(o["value"] for o in json.load(sys.stdin) if o["name"] == "prefix"))')
+STAGE=$TMP/dest$PREFIX
+PC=$(find "$STAGE" -name connectplugin-1.0.pc)
+[ -n "$PC" ] || { echo "no connectplugin-1.0.pc installed"; exit 1; }
+# The staged tree stands where it was meant to be installed.
+sed -i "s|^prefix=.*|prefix=$STAGE|" "$PC"
+
+echo "# installed .pc:"; sed 's/^/#   /' "$PC"
+export PKG_CONFIG_PATH=$(dirname "$PC")
+export PATH=$STAGE/bin:$PATH
+export LD_LIBRARY_PATH=$STAGE/$(pkg-config --variable=libdir connectplugin-1.0 | sed "s|^$STAGE/||")
+for v in girdir vapidir typelibdir; do
+  d=$(pkg-config --variable=$v connectplugin-1.0)
+  [ -d "$d" ] || { echo "pkg-config $v=$d: no such directory"; exit 1; }
+done
+[ -f "$(pkg-config --variable=girdir connectplugin-1.0)/ConnectPlugin-1.0.gir" ] || { echo "no GIR in girdir"; exit 1; }
+if command -v valac >/dev/null; then
+  VAPIDIR=$(pkg-config --variable=vapidir connectplugin-1.0)
+  for f in connectplugin-1.0.vapi connectplugin-1.0.deps; do
+    [ -f "$VAPIDIR/$f" ] || { echo "no $f in vapidir $VAPIDIR"; exit 1; }
+  done
+fi
+if pkg-config --print-requires connectplugin-1.0 | grep -q json-glib; then
+  echo "json-glib-1.0 is in Requires: no public header uses it"; exit 1
+fi
+
+meson setup "$TMP/consumer" "$HERE/consumer" >"$TMP/setup.log" 2>&1 || { cat "$TMP/setup.log"; exit 1; }
+meson compile -C "$TMP/consumer" >"$TMP/compile.log" 2>&1 || { cat "$TMP/compile.log"; exit 1; }
+meson test -C "$TMP/consumer" --print-errorlogs --verbose
