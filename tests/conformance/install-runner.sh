@@ -6,7 +6,13 @@
 #   protos=/path/to/module/proto
 # Everything else goes to stderr. Exit status 0 on success, 1 when Go or the
 # module proxy is unavailable (callers then skip the conformance suite).
+#   install-runner.sh --cached-only   never downloads: succeeds only when
+#                                     both are already in the cache (what
+#                                     meson's configure step runs)
 set -eu
+
+cached_only=
+[ "${1:-}" = --cached-only ] && cached_only=1
 
 version="${CP_CONFORMANCE_VERSION:-v1.0.5}"
 module=connectrpc.com/conformance
@@ -35,6 +41,12 @@ with_sumdb_fallback () {
   echo "install-runner: retrying with GONOSUMDB=connectrpc.com" >&2
   GONOSUMDB=connectrpc.com "$@" >&2
 }
+
+if [ -n "$cached_only" ]; then
+  # The module cache alone: no proxy, no checksum database.
+  export GOPROXY=off
+  [ -x "$runner" ] || { echo "install-runner: $runner not installed" >&2; exit 1; }
+fi
 
 if [ ! -x "$runner" ]; then
   echo "install-runner: go install $module/cmd/connectconformance@$version into $GOBIN" >&2

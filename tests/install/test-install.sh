@@ -1,14 +1,34 @@
 #!/bin/bash
-# test-install.sh BUILD_DIR: installs the build into a staging directory and
-# builds a project of one's own against it (consumer/): C under -Wall -Wextra
-# -Werror and Vala, with nothing but pkg-config pointing at the staged
-# prefix (no XDG_DATA_DIRS, no include paths by hand).
+# test-install.sh BUILD_DIR [--subproject]: installs the build into a
+# staging directory and builds a project of one's own against it
+# (consumer/): C under -Wall -Wextra -Werror, its own .proto and Vala, with
+# nothing but pkg-config pointing at the staged prefix (no XDG_DATA_DIRS, no
+# include paths by hand). With --subproject, the same project with this
+# source tree as subprojects/connectplugin instead (a build of the library
+# of its own, without tests or examples; no network).
 # SPDX-License-Identifier: LGPL-2.1-or-later
 set -eu
 BUILD=$(cd "$1" && pwd)
 HERE=$(cd "$(dirname "$0")" && pwd)
+ROOT=$(cd "$HERE/../.." && pwd)
 TMP=$(mktemp -d)
 trap 'rm -rf "$TMP"' EXIT
+
+if [ "${2:-}" = --subproject ]; then
+  mkdir -p "$TMP/project/subprojects"
+  cp "$HERE"/consumer/* "$TMP/project/"
+  ln -s "$ROOT" "$TMP/project/subprojects/connectplugin"
+  meson setup "$TMP/build" "$TMP/project" -Dconnectplugin:docs=false >"$TMP/setup.log" 2>&1 ||
+    { cat "$TMP/setup.log"; exit 1; }
+  grep -E 'Subproject connectplugin|Run-time dependency connectplugin' "$TMP/setup.log" || true
+  meson compile -C "$TMP/build" >"$TMP/compile.log" 2>&1 || { tail -n 40 "$TMP/compile.log"; exit 1; }
+  # Only the library, its tools and bindings were built.
+  if [ -e "$TMP/build/subprojects/connectplugin/tests" ] || [ -e "$TMP/build/subprojects/connectplugin/examples" ]; then
+    echo "the subproject built its tests or examples"; exit 1
+  fi
+  meson test -C "$TMP/build" --print-errorlogs --verbose
+  exit
+fi
 
 meson install -C "$BUILD" --no-rebuild --destdir "$TMP/dest" --quiet >/dev/null
 PREFIX=$(meson introspect --buildoptions "$BUILD" |
