@@ -620,9 +620,82 @@ class FileGenerator:
                          for i, sd in enumerate(file.service)]
         self.register_identifiers()
         self.register_service_identifiers()
+        self.collect_deprecations()
 
     def warnings(self):
         return []
+
+    # -- deprecations (the proto option `deprecated`) ----------------------
+
+    def collect_deprecations(self):
+        """Fills self.deprecated: C function, type, signal and property doc
+        names -> the element of the .proto marked `deprecated`. Its functions
+        are declared G_DEPRECATED, its doc blocks get a Deprecated: tag (the
+        GIR's deprecated attribute), its signals and properties the DEPRECATED
+        flag."""
+        self.deprecated = {}
+
+        def mark(names, element):
+            for name in names:
+                self.deprecated.setdefault(name, element)
+
+        for e in self.enums:
+            if e.desc.options.deprecated:
+                mark([e.names.camel], e.full_name)
+        for m in self.messages:
+            n = m.names
+            if m.desc.options.deprecated:
+                mark([n.camel, n.snake + '_new'], m.full_name)
+            for f in m.fields:
+                if m.desc.options.deprecated or f.desc.options.deprecated:
+                    element = '%s.%s' % (m.full_name, f.name)
+                    mark(['%s_%s_%s' % (n.snake, verb, f.ident)
+                          for verb in ('get', 'set', 'has', 'clear')], element)
+                    if f.has_property:
+                        mark(['%s:%s' % (n.camel, f.prop)], element)
+        for sv in self.services:
+            n = sv.names
+            service_deprecated = sv.desc.options.deprecated
+            if service_deprecated:
+                mark([n.camel, n.camel + 'Interface', sv.proxy.camel, sv.skeleton.camel,
+                      n.snake + '_get_descriptor', n.snake + '_proxy_new',
+                      n.snake + '_skeleton_new'], sv.full_name)
+            for m in sv.served:
+                if not (service_deprecated or m.desc.options.deprecated):
+                    continue
+                call = '%s_call_%s' % (n.snake, m.ident)
+                mark([call, call + '_finish', call + '_sync',
+                      '%s_complete_%s' % (n.snake, m.ident),
+                      '%s::%s' % (n.camel, m.signal)],
+                     sv.full_name if service_deprecated else '%s.%s' % (sv.full_name, m.name))
+
+    def is_deprecated(self, name):
+        return name in self.deprecated
+
+    def deprecation_note(self, name):
+        return 'Deprecated: `%s` is marked deprecated in %s.' % (self.deprecated[name],
+                                                                 self.file.name)
+
+    def proto_decl(self, proto):
+        """A prototype's declaration, G_DEPRECATED when its function is."""
+        name = re.search(r'(\w+) \(', proto).group(1)
+        return self.decl(('G_DEPRECATED ' if self.is_deprecated(name) else '') + proto + ';')
+
+    def add_deprecation_tags(self, text):
+        """Adds a Deprecated: tag to the doc block of each deprecated name
+        in @text (a generated header or source)."""
+        if not self.deprecated:
+            return text
+
+        def tag(match):
+            name = match.group(2)
+            if not self.is_deprecated(name):
+                return match.group(0)
+            indent = match.group(1)
+            return '%s *\n%s * %s\n%s */' % (match.group(0)[:match.group(0).rfind('\n')],
+                                               indent, self.deprecation_note(name), indent)
+
+        return re.sub(r'( *)/\*\*\n *\* ([\w:-]+):.*?\n *\*/', tag, text, flags=re.S)
 
     # -- identifiers ------------------------------------------------------
 
@@ -825,7 +898,7 @@ class FileGenerator:
                 w('};')
                 w('')
             for proto in self.service_prototypes(s):
-                w(self.decl(proto + ';'))
+                w(self.proto_decl(proto))
             w('')
 
     def gen_services_source(self, out):
@@ -902,7 +975,10 @@ class FileGenerator:
             if not m.client_streaming:
                 types.append(m.input.names.type_macro)
             w('  %s_signals[%s_SIGNAL_%s] =' % (n.snake, n.upper, m.vfunc.upper()))
-            w('    g_signal_new ("%s", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,' % m.signal)
+            flags = 'G_SIGNAL_RUN_LAST'
+            if self.is_deprecated('%s::%s' % (n.camel, m.signal)):
+                flags += ' | G_SIGNAL_DEPRECATED'
+            w('    g_signal_new ("%s", G_TYPE_FROM_INTERFACE (iface), %s,' % (m.signal, flags))
             w('                  G_STRUCT_OFFSET (%sInterface, %s),' % (n.camel, m.vfunc))
             w('                  g_signal_accumulator_true_handled, NULL, NULL,')
             w('                  G_TYPE_BOOLEAN, %d, %s);' % (len(types), ', '.join(types)))
@@ -1331,16 +1407,16 @@ class FileGenerator:
             w('')
         for m in self.messages:
             n = m.names
-            w(self.decl('%s *%s_new (void);' % (n.camel, n.snake)))
+            w(self.proto_decl('%s *%s_new (void)' % (n.camel, n.snake)))
             for proto in self.accessor_prototypes(m):
-                w(self.decl(proto + ';'))
+                w(self.proto_decl(proto))
             w('')
 
         self.gen_services_header(out)
 
         w('G_END_DECLS')
         w('')
-        return '\n'.join(out)
+        return self.add_deprecation_tags('\n'.join(out))
 
     def gen_enum_declaration(self, out, n, values, body, params):
         """Declares the enum @n (a proto enum or a oneof's case enum) with
@@ -1416,7 +1492,11 @@ class FileGenerator:
         for m in self.messages:
             self.gen_message(out, m)
         self.gen_services_source(out)
-        return '\n'.join(out) + '\n'
+        if self.deprecated:
+            # The generated code uses what it generated, deprecated or not.
+            out.insert(out.index(HELPERS), 'G_GNUC_BEGIN_IGNORE_DEPRECATIONS\n')
+            w('G_GNUC_END_IGNORE_DEPRECATIONS')
+        return self.add_deprecation_tags('\n'.join(out) + '\n')
 
     def gen_enum_type(self, out, n, values):
         w = out.append
@@ -1587,6 +1667,8 @@ class FileGenerator:
 
     def pspec(self, f):
         flags = 'G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS'
+        if self.is_deprecated('%s:%s' % (f.msg.names.camel, f.prop)):
+            flags += ' | G_PARAM_DEPRECATED'
         name = '"%s", NULL, NULL' % f.prop
         k = f.kind
         if k == 'scalar':

@@ -312,6 +312,47 @@ class Services(unittest.TestCase):
         self.assertIn('CP_TYPE_EMPTY, CP_TYPE_BOOL_VALUE', source)
         self.assertNotIn('google/protobuf', header)
 
+    def test_deprecated(self):
+        rc, stderr, files = run_protoc('deprecated.proto')
+        self.assertEqual(rc, 0, stderr)
+        header, source = files['deprecated.cp.h'], files['deprecated.cp.c']
+        # Functions: G_DEPRECATED, and only those of deprecated elements.
+        for fn in ('cgdep_live_service_call_stale (', 'cgdep_live_service_call_stale_finish (',
+                   'cgdep_live_service_call_stale_sync (', 'cgdep_live_service_complete_stale (',
+                   'cgdep_gone_service_call_call (', 'cgdep_gone_service_proxy_new (',
+                   'cgdep_gone_service_skeleton_new (', 'cgdep_gone_service_get_descriptor (',
+                   'cgdep_thing_get_alias (', 'cgdep_thing_set_alias (',
+                   'cgdep_relic_new (', 'cgdep_relic_get_age ('):
+            line = next(l for l in header.split('\n') if fn in l)
+            self.assertTrue(line.startswith('G_DEPRECATED '), line)
+        for fn in ('cgdep_live_service_call_fresh (', 'cgdep_live_service_proxy_new (',
+                   'cgdep_thing_get_name (', 'cgdep_thing_new ('):
+            line = next(l for l in header.split('\n') if fn in l)
+            self.assertNotIn('G_DEPRECATED', line)
+        # Docs (the GIR's deprecated attribute), signals and properties.
+        self.assertIn(' * cgdep_live_service_call_stale_sync:', source)
+        block = source[source.index(' * cgdep_live_service_call_stale_sync:'):]
+        block = block[:block.index('*/')]
+        self.assertIn('Deprecated: `cgdep.v1.LiveService.Stale` is marked deprecated in '
+                      'deprecated.proto.', block)
+        block = source[source.index(' * cgdep_live_service_call_fresh_sync:'):]
+        self.assertNotIn('Deprecated:', block[:block.index('*/')])
+        self.assertIn('"handle-stale", G_TYPE_FROM_INTERFACE (iface), '
+                      'G_SIGNAL_RUN_LAST | G_SIGNAL_DEPRECATED', source)
+        self.assertIn('"handle-fresh", G_TYPE_FROM_INTERFACE (iface), G_SIGNAL_RUN_LAST,', source)
+        self.assertIn('g_param_spec_string ("alias", NULL, NULL, "", G_PARAM_READWRITE | '
+                      'G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS | G_PARAM_DEPRECATED)', source)
+        self.assertNotIn('G_PARAM_DEPRECATED', source[source.index('g_param_spec_string ("name"'):]
+                         .split('\n')[0])
+        # The generated code uses its own deprecated functions silently.
+        self.assertIn('G_GNUC_BEGIN_IGNORE_DEPRECATIONS', source)
+        self.assertTrue(source.rstrip().endswith('G_GNUC_END_IGNORE_DEPRECATIONS'))
+        # Without deprecations, nothing of it.
+        rc, stderr, files = run_protoc('services.proto')
+        self.assertEqual(rc, 0, stderr)
+        self.assertNotIn('G_DEPRECATED', files['services.cp.h'])
+        self.assertNotIn('IGNORE_DEPRECATIONS', files['services.cp.c'])
+
     def test_no_services_no_service_code(self):
         rc, stderr, files = run_protoc('everything.proto')
         self.assertEqual(rc, 0, stderr)
