@@ -740,6 +740,8 @@ probe (Launch *launch)
   g_autoptr(GInetAddress) loopback = g_inet_address_new_loopback (G_SOCKET_FAMILY_IPV4);
   g_autoptr(GSocketAddress) address = g_inet_socket_address_new (loopback, launch->port);
 
+  /* The plugin's own port: never through a system proxy. */
+  g_socket_client_set_enable_proxy (client, FALSE);
   g_clear_object (&launch->probe_cancellable);
   launch->probe_cancellable = g_cancellable_new ();
   launch->probe_pending = TRUE;

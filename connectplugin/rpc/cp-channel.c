@@ -212,9 +212,12 @@ cp_channel_call_bidi_stream (CpChannel     *channel,
 /* ------------------------------------------------------------------------ */
 /* The channel object                                                        */
 
+/* @direct: a unix socket or a loopback host, never reached through a
+ * proxy (a system http_proxy would send a launched plugin's calls to it). */
 static SoupSession *
 new_session (CpChannel          *self,
-             GSocketConnectable *connectable)
+             GSocketConnectable *connectable,
+             gboolean            direct)
 {
   SoupSession *session = g_object_new (SOUP_TYPE_SESSION,
                                        "max-conns-per-host", 64,
@@ -226,9 +229,29 @@ new_session (CpChannel          *self,
                                        "tls-database", self->tls_database,
                                        NULL);
 
+  if (direct)
+    soup_session_set_proxy_resolver (session, NULL);
   soup_session_remove_feature_by_type (session, SOUP_TYPE_CONTENT_DECODER);
   soup_session_remove_feature_by_type (session, SOUP_TYPE_AUTH_MANAGER);
   return session;
+}
+
+/* localhost, a name under .localhost, 127.0.0.0/8 or ::1. */
+static gboolean
+is_loopback_host (const char *host)
+{
+  g_autoptr(GInetAddress) address = NULL;
+  g_autofree char *bare = NULL;
+
+  if (g_ascii_strcasecmp (host, "localhost") == 0 ||
+      g_str_has_suffix (host, ".localhost"))
+    return TRUE;
+  /* GUri keeps an IPv6 literal's brackets off already; be lenient. */
+  bare = g_strdup (host[0] == '[' ? host + 1 : host);
+  if (bare[0] != '\0' && bare[strlen (bare) - 1] == ']')
+    bare[strlen (bare) - 1] = '\0';
+  address = g_inet_address_new_from_string (bare);
+  return address != NULL && g_inet_address_get_is_loopback (address);
 }
 
 static gboolean
@@ -237,6 +260,7 @@ setup_http (CpChannel  *self,
 {
   g_autoptr(GSocketConnectable) connectable = NULL;
   const char *url = self->base_url;
+  gboolean direct = TRUE;
 
   if (url == NULL)
     {
@@ -271,14 +295,15 @@ setup_http (CpChannel  *self,
           g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "invalid URL \"%s\"", url);
           return FALSE;
         }
+      direct = is_loopback_host (g_uri_get_host (uri));
       self->http_base = g_strdup (url);
       len = strlen (self->http_base);
       while (len > 0 && self->http_base[len - 1] == '/')
         self->http_base[--len] = '\0';
     }
 
-  self->session = new_session (self, connectable);
-  self->sync_session = new_session (self, connectable);
+  self->session = new_session (self, connectable, direct);
+  self->sync_session = new_session (self, connectable, direct);
   return TRUE;
 }
 
@@ -427,6 +452,11 @@ cp_channel_class_init (CpChannelClass *klass)
    *
    * Where the server is: `http://host:port`, `https://host:port` (each
    * optionally followed by a path prefix) or `unix:/path/to/socket`.
+   *
+   * A unix socket or a loopback host (`localhost`, `*.localhost`,
+   * 127.0.0.0/8, `::1`) is always reached directly; other hosts go
+   * through the system's proxy settings ([func@Gio.ProxyResolver.get_default],
+   * e.g. `http_proxy`), as libsoup does.
    */
   properties[PROP_BASE_URL] =
     g_param_spec_string ("base-url", NULL, NULL, NULL,
