@@ -71,6 +71,7 @@ handle_handshake (CpInvocation *invocation,
   g_autoptr(GPtrArray) infos = NULL;
   g_autoptr(GHashTable) metadata = NULL;
   g_auto(GStrv) requested = NULL;
+  g_autofree char *plugin_names = NULL;
   const char *self_id;
   GHashTableIter iter;
   gpointer key, value;
@@ -129,6 +130,19 @@ handle_handshake (CpInvocation *invocation,
    * override. */
   metadata = g_hash_table_new (g_str_hash, g_str_equal);
   g_hash_table_replace (metadata, (gpointer) "server_version", (gpointer) CP_SERVER_VERSION);
+  /* Ours alone (connect-plugin-go's hosts ignore it): the names of the
+   * plugins served, comma-separated, for tools such as cpctl that do not
+   * know them beforehand. */
+  if (self->plugins->len > 0)
+    {
+      GString *names = g_string_new (NULL);
+
+      for (guint i = 0; i < self->plugins->len; i++)
+        g_string_append_printf (names, "%s%s", i > 0 ? "," : "",
+                                cp_plugin_get_name (self->plugins->pdata[i]));
+      plugin_names = g_string_free (names, FALSE);
+      g_hash_table_replace (metadata, (gpointer) "plugins", plugin_names);
+    }
   g_hash_table_iter_init (&iter, self->metadata);
   while (g_hash_table_iter_next (&iter, &key, &value))
     g_hash_table_replace (metadata, key, value);

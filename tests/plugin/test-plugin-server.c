@@ -277,6 +277,8 @@ check_handshake_ok (Fixture *f,
   metadata = cp_handshake_response_get_server_metadata (response);
   g_assert_cmpstr (g_hash_table_lookup (metadata, "server_version"), ==, CP_SERVER_VERSION);
   g_assert_cmpstr (g_hash_table_lookup (metadata, "team"), ==, "plugins");
+  /* Ours alone: the names of every plugin served. */
+  g_assert_cmpstr (g_hash_table_lookup (metadata, "plugins"), ==, "test");
 
   /* No self_id: no runtime identity. */
   g_assert_cmpstr (cp_handshake_response_get_runtime_id (response), ==, "");

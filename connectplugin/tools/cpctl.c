@@ -1,0 +1,839 @@
+/* cpctl.c: the command line of connectplugin servers (as gdbus call is D-Bus's)
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ *   cpctl [OPTION…] plugins URL [PLUGIN…]
+ *   cpctl [OPTION…] health URL [SERVICE]
+ *   cpctl [OPTION…] call URL SERVICE/METHOD [JSON | -]
+ *   cpctl [OPTION…] launch EXECUTABLE [ARG…] -- COMMAND [ARG…]
+ *
+ * Built on the public API only. `plugins` and `health` use the generated
+ * proxies of the library's own protocol; `call` needs no schema: it speaks
+ * Connect's JSON codecs (application/json for unary calls,
+ * application/connect+json for streams) and passes the JSON through, so any
+ * method of any server can be called. docs/cpctl.1 is the manual.
+ */
+#include <stdio.h>
+#include <string.h>
+#include <glib/gprintf.h>
+#include <gio/gunixsocketaddress.h>
+#include <connectplugin.h>
+
+#define EXIT_RPC_ERROR 1
+#define EXIT_USAGE 2
+
+static char **opt_headers;
+static gint64 opt_timeout_ms;
+static char *opt_cacert;
+static gboolean opt_json;
+static gboolean opt_watch;
+static char *opt_kind;
+
+static const GOptionEntry entries[] = {
+  { "header", 'H', 0, G_OPTION_ARG_STRING_ARRAY, &opt_headers,
+    "Add a request header (\"Name: value\"; repeatable)", "HEADER" },
+  { "timeout-ms", 't', 0, G_OPTION_ARG_INT64, &opt_timeout_ms,
+    "Deadline of each call, in milliseconds (Connect-Timeout-Ms)", "MS" },
+  { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &opt_cacert,
+    "Trust the CA certificates of FILE (PEM) for https:// URLs", "FILE" },
+  { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
+    "plugins, health: print the responses as JSON", NULL },
+  { "watch", 'w', 0, G_OPTION_ARG_NONE, &opt_watch,
+    "health: follow the status (grpc.health.v1 Watch) until interrupted", NULL },
+  { "kind", 'k', 0, G_OPTION_ARG_STRING, &opt_kind,
+    "call: unary or stream (default: unary for one request message, "
+    "falling back to a stream when the method is one)", "KIND" },
+  G_OPTION_ENTRY_NULL
+};
+
+static int run_command (int argc, char **argv);
+
+static int
+usage_error (const char *format,
+             ...) G_GNUC_PRINTF (1, 2);
+
+static int
+usage_error (const char *format,
+             ...)
+{
+  va_list args;
+
+  va_start (args, format);
+  g_printerr ("cpctl: ");
+  g_vfprintf (stderr, format, args);
+  g_printerr ("\nTry \"cpctl --help\".\n");
+  va_end (args);
+  return EXIT_USAGE;
+}
+
+static int
+rpc_error (const GError *error)
+{
+  if (error->domain == CP_ERROR)
+    g_printerr ("cpctl: %s: %s\n", cp_error_code_to_string (error->code), error->message);
+  else
+    g_printerr ("cpctl: %s\n", error->message);
+  return EXIT_RPC_ERROR;
+}
+
+/* ---- what every command needs ---- */
+
+static GTlsDatabase *
+tls_database (GError **error)
+{
+  if (opt_cacert == NULL)
+    return NULL;
+  return g_tls_file_database_new (opt_cacert, error);
+}
+
+static gboolean
+add_headers (SoupMessageHeaders  *headers,
+             GError             **error)
+{
+  for (char **h = opt_headers; h != NULL && *h != NULL; h++)
+    {
+      const char *colon = strchr (*h, ':');
+      g_autofree char *name = NULL;
+
+      if (colon == NULL || colon == *h)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "header \"%s\" is not \"Name: value\"", *h);
+          return FALSE;
+        }
+      name = g_strstrip (g_strndup (*h, (gsize) (colon - *h)));
+      soup_message_headers_append (headers, name, g_strchug ((char *) colon + 1));
+    }
+  return TRUE;
+}
+
+static CpChannel *
+channel_new (const char  *url,
+             GError     **error)
+{
+  g_autoptr(GTlsDatabase) database = tls_database (error);
+  CpChannel *channel;
+
+  if (opt_cacert != NULL && database == NULL)
+    return NULL;
+  channel = cp_channel_new (url, error);
+  if (channel != NULL && database != NULL)
+    g_object_set (channel, "tls-database", database, NULL);
+  return channel;
+}
+
+static CpCallOptions *
+call_options_new (GError **error)
+{
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+
+  if (opt_timeout_ms > 0)
+    cp_call_options_set_timeout_ms (options, opt_timeout_ms);
+  for (char **h = opt_headers; h != NULL && *h != NULL; h++)
+    {
+      const char *colon = strchr (*h, ':');
+      g_autofree char *name = NULL;
+      g_autofree char *value = NULL;
+
+      if (colon == NULL || colon == *h)
+        {
+          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                       "header \"%s\" is not \"Name: value\"", *h);
+          return NULL;
+        }
+      name = g_strstrip (g_strndup (*h, (gsize) (colon - *h)));
+      value = g_strstrip (g_strdup (colon + 1));
+      soup_message_headers_append (cp_call_options_get_request_headers (options), name, value);
+    }
+  return g_steal_pointer (&options);
+}
+
+/* ---- plugins ---- */
+
+static void
+print_strings (const char *label,
+               GPtrArray  *values,
+               const char *(*get) (gpointer))
+{
+  if (values == NULL || values->len == 0)
+    return;
+  g_print ("    %s:", label);
+  for (guint i = 0; i < values->len; i++)
+    g_print ("%s %s", i > 0 ? "," : "", get (values->pdata[i]));
+  g_print ("\n");
+}
+
+static const char *
+declaration_type (gpointer declaration)
+{
+  return cp_service_declaration_get_type_ (declaration);
+}
+
+static int
+cmd_plugins (int    argc,
+             char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpHandshakeService) proxy = NULL;
+  g_autoptr(CpHandshakeRequest) request = cp_handshake_request_new ();
+  g_autoptr(CpHandshakeResponse) response = NULL;
+  g_autoptr(CpCallOptions) options = NULL;
+  GPtrArray *plugins, *capabilities;
+
+  if (argc < 2)
+    return usage_error ("plugins takes the server's URL, and optionally plugin names");
+  if ((options = call_options_new (&error)) == NULL)
+    return usage_error ("%s", error->message);
+  if ((channel = channel_new (argv[1], &error)) == NULL)
+    return rpc_error (error);
+  proxy = cp_handshake_service_proxy_new (channel);
+  cp_handshake_request_set_core_protocol_version (request, CP_CORE_PROTOCOL_VERSION);
+  cp_handshake_request_set_app_protocol_version (request, 1);
+  cp_handshake_request_set_magic_cookie_key (request, CP_MAGIC_COOKIE_KEY);
+  cp_handshake_request_set_magic_cookie_value (request, CP_MAGIC_COOKIE_VALUE);
+  if (argc > 2)
+    cp_handshake_request_set_requested_plugins (request, (const char * const *) argv + 2);
+  response = cp_handshake_service_call_handshake_sync (proxy, request, options, NULL, &error);
+  if (response == NULL)
+    return rpc_error (error);
+  if (argc == 2)
+    {
+      /* The plugins are listed only when asked for by name: a connectplugin
+       * server says their names in its metadata. */
+      g_autoptr(GHashTable) metadata = cp_handshake_response_get_server_metadata (response);
+      const char *names = metadata ? g_hash_table_lookup (metadata, "plugins") : NULL;
+
+      if (names != NULL && *names != '\0')
+        {
+          g_auto(GStrv) requested = g_strsplit (names, ",", -1);
+
+          cp_handshake_request_set_requested_plugins (request, (const char * const *) requested);
+          g_clear_object (&response);
+          response = cp_handshake_service_call_handshake_sync (proxy, request, options, NULL, &error);
+          if (response == NULL)
+            return rpc_error (error);
+        }
+    }
+
+  if (opt_json)
+    {
+      g_autofree char *json = cp_message_to_json (CP_MESSAGE (response));
+
+      g_print ("%s\n", json);
+      return 0;
+    }
+  g_print ("protocol %d, application protocol %d\n",
+           cp_handshake_response_get_core_protocol_version (response),
+           cp_handshake_response_get_app_protocol_version (response));
+  plugins = cp_handshake_response_get_plugins (response);
+  for (guint i = 0; plugins != NULL && i < plugins->len; i++)
+    {
+      CpPluginInfo *info = plugins->pdata[i];
+
+      g_print ("%s %s\n", cp_plugin_info_get_name (info), cp_plugin_info_get_version (info));
+      if (*cp_plugin_info_get_service_path (info) != '\0')
+        g_print ("    path: %s\n", cp_plugin_info_get_service_path (info));
+      print_strings ("provides", cp_plugin_info_get_provides (info), declaration_type);
+      print_strings ("requires", cp_plugin_info_get_requires_ (info), declaration_type);
+    }
+  capabilities = cp_handshake_response_get_host_capabilities (response);
+  for (guint i = 0; capabilities != NULL && i < capabilities->len; i++)
+    {
+      CpCapability *capability = capabilities->pdata[i];
+
+      g_print ("capability %s %s at %s\n", cp_capability_get_type_ (capability),
+               cp_capability_get_version (capability), cp_capability_get_endpoint (capability));
+    }
+  if (plugins != NULL)
+    g_ptr_array_unref (plugins);
+  if (capabilities != NULL)
+    g_ptr_array_unref (capabilities);
+  return 0;
+}
+
+/* ---- health ---- */
+
+static const char *
+status_name (CpServingStatus status)
+{
+  switch (status)
+    {
+    case CP_SERVING_STATUS_SERVING: return "SERVING";
+    case CP_SERVING_STATUS_NOT_SERVING: return "NOT_SERVING";
+    case CP_SERVING_STATUS_SERVICE_UNKNOWN: return "SERVICE_UNKNOWN";
+    case CP_SERVING_STATUS_UNSPECIFIED:
+    default: return "UNKNOWN";
+    }
+}
+
+static void
+print_health (CpHealthCheckResponse *response)
+{
+  if (opt_json)
+    {
+      g_autofree char *json = cp_message_to_json (CP_MESSAGE (response));
+
+      g_print ("%s\n", json);
+    }
+  else
+    g_print ("%s\n", status_name (cp_health_check_response_get_status (response)));
+}
+
+typedef struct {
+  GMainLoop *loop;
+  GError *error;
+} Watch;
+
+static void
+watch_message (CpResponseStream *stream,
+               CpMessage        *message,
+               Watch            *watch)
+{
+  print_health (CP_HEALTH_CHECK_RESPONSE (message));
+}
+
+static void
+watch_closed (CpResponseStream *stream,
+              const GError     *error,
+              Watch            *watch)
+{
+  if (error != NULL)
+    watch->error = g_error_copy (error);
+  g_main_loop_quit (watch->loop);
+}
+
+static int
+cmd_health (int    argc,
+            char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(CpHealthService) proxy = NULL;
+  g_autoptr(CpHealthCheckRequest) request = cp_health_check_request_new ();
+  g_autoptr(CpCallOptions) options = NULL;
+
+  if (argc < 2 || argc > 3)
+    return usage_error ("health takes the server's URL and optionally a service name");
+  if ((options = call_options_new (&error)) == NULL)
+    return usage_error ("%s", error->message);
+  if ((channel = channel_new (argv[1], &error)) == NULL)
+    return rpc_error (error);
+  proxy = cp_health_service_proxy_new (channel);
+  cp_health_check_request_set_service (request, argc == 3 ? argv[2] : "");
+
+  if (opt_watch)
+    {
+      Watch watch = { g_main_loop_new (NULL, FALSE), NULL };
+      g_autoptr(CpResponseStream) stream = NULL;
+
+      /* A watch has no deadline. */
+      cp_call_options_set_timeout_ms (options, 0);
+      stream = cp_health_service_call_watch (proxy, request, options);
+      g_signal_connect (stream, "message", G_CALLBACK (watch_message), &watch);
+      g_signal_connect (stream, "closed", G_CALLBACK (watch_closed), &watch);
+      cp_response_stream_start (stream);
+      g_main_loop_run (watch.loop);
+      g_main_loop_unref (watch.loop);
+      if (watch.error != NULL)
+        {
+          int status = rpc_error (watch.error);
+
+          g_error_free (watch.error);
+          return status;
+        }
+      return 0;
+    }
+  else
+    {
+      g_autoptr(CpHealthCheckResponse) response =
+        cp_health_service_call_check_sync (proxy, request, options, NULL, &error);
+
+      if (response == NULL)
+        return rpc_error (error);
+      print_health (response);
+      return cp_health_check_response_get_status (response) == CP_SERVING_STATUS_SERVING ? 0 : 3;
+    }
+}
+
+/* ---- call: Connect with the JSON codecs, no schema ---- */
+
+typedef struct {
+  SoupSession *session;
+  char *base;               /* http(s)://host[:port][/prefix], no trailing slash */
+} Target;
+
+static void
+target_clear (Target *target)
+{
+  g_clear_object (&target->session);
+  g_clear_pointer (&target->base, g_free);
+}
+
+static gboolean
+target_init (Target      *target,
+             const char  *url,
+             GError     **error)
+{
+  g_autoptr(GSocketConnectable) connectable = NULL;
+  g_autoptr(GTlsDatabase) database = tls_database (error);
+  gsize len;
+
+  if (opt_cacert != NULL && database == NULL)
+    return FALSE;
+  if (g_str_has_prefix (url, "unix:"))
+    {
+      connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (url + strlen ("unix:")));
+      target->base = g_strdup ("http://localhost");
+    }
+  else if (g_str_has_prefix (url, "http://") || g_str_has_prefix (url, "https://"))
+    target->base = g_strdup (url);
+  else
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                   "\"%s\" is not an http://, https:// or unix: URL", url);
+      return FALSE;
+    }
+  len = strlen (target->base);
+  while (len > 0 && target->base[len - 1] == '/')
+    target->base[--len] = '\0';
+  target->session = g_object_new (SOUP_TYPE_SESSION, "timeout", 0, "idle-timeout", 0,
+                                  "user-agent", "cpctl/" G_STRINGIFY (CP_MAJOR_VERSION) "."
+                                                G_STRINGIFY (CP_MINOR_VERSION),
+                                  "remote-connectable", connectable,
+                                  "tls-database", database, NULL);
+  return TRUE;
+}
+
+static SoupMessage *
+call_message_new (Target      *target,
+                  const char  *method,
+                  const char  *content_type,
+                  GBytes      *body,
+                  GError     **error)
+{
+  g_autofree char *uri = g_strdup_printf ("%s/%s", target->base, method);
+  g_autoptr(SoupMessage) message = soup_message_new (SOUP_METHOD_POST, uri);
+  SoupMessageHeaders *headers;
+
+  if (message == NULL)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "invalid URL %s", uri);
+      return NULL;
+    }
+  headers = soup_message_get_request_headers (message);
+  soup_message_headers_replace (headers, "Connect-Protocol-Version", "1");
+  if (opt_timeout_ms > 0)
+    {
+      g_autofree char *ms = g_strdup_printf ("%" G_GINT64_FORMAT, opt_timeout_ms);
+
+      soup_message_headers_replace (headers, "Connect-Timeout-Ms", ms);
+    }
+  if (!add_headers (headers, error))
+    return NULL;
+  soup_message_set_request_body_from_bytes (message, content_type, body);
+  return g_steal_pointer (&message);
+}
+
+/* A Connect error body ({"code": …, "message": …}) as an error. */
+static GError *
+error_from_json (const char *json,
+                 gsize       len,
+                 guint       http_status)
+{
+  g_autoptr(GRegex) code_re = g_regex_new ("\"code\"\\s*:\\s*\"([a-z_]+)\"", 0, 0, NULL);
+  g_autoptr(GRegex) message_re = g_regex_new ("\"message\"\\s*:\\s*\"((?:[^\"\\\\]|\\\\.)*)\"", 0, 0, NULL);
+  g_autoptr(GMatchInfo) code_match = NULL;
+  g_autoptr(GMatchInfo) message_match = NULL;
+  g_autofree char *text = g_utf8_make_valid (json, (gssize) len);
+  g_autofree char *code = NULL;
+  g_autofree char *message = NULL;
+  CpError error_code = CP_ERROR_UNKNOWN;
+
+  if (g_regex_match (code_re, text, 0, &code_match))
+    {
+      code = g_match_info_fetch (code_match, 1);
+      if (!cp_error_code_from_string (code, &error_code))
+        error_code = CP_ERROR_UNKNOWN;
+    }
+  else
+    error_code = cp_error_code_from_http_status (http_status);
+  if (g_regex_match (message_re, text, 0, &message_match))
+    message = g_match_info_fetch (message_match, 1);
+  if (message != NULL)
+    return g_error_new (CP_ERROR, error_code, "%s", message);
+  return g_error_new (CP_ERROR, error_code, "HTTP status %u", http_status);
+}
+
+/* The call could not be made (connection refused, TLS, …): unavailable, as
+ * the library's channel says. (CP_ERROR errors carry private data: a new
+ * error, never an error whose domain is changed.) */
+static int
+transport_error (const char   *method,
+                 const GError *error)
+{
+  g_autoptr(GError) rpc = g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE, "%s: %s",
+                                       method, error->message);
+
+  return rpc_error (rpc);
+}
+
+/* One unary call; *unsupported is set on 415 (a streaming method). */
+static int
+call_unary (Target     *target,
+            const char *method,
+            const char *json,
+            gboolean   *unsupported)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GBytes) body = g_bytes_new (json, strlen (json));
+  g_autoptr(SoupMessage) message = call_message_new (target, method, "application/json", body, &error);
+  g_autoptr(GBytes) response = NULL;
+  const char *data;
+  gsize len;
+  guint status;
+
+  *unsupported = FALSE;
+  if (message == NULL)
+    return usage_error ("%s", error->message);
+  response = soup_session_send_and_read (target->session, message, NULL, &error);
+  if (response == NULL)
+    return transport_error (method, error);
+  status = soup_message_get_status (message);
+  data = g_bytes_get_data (response, &len);
+  if (status == SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE)
+    {
+      *unsupported = TRUE;
+      return 0;
+    }
+  if (status != SOUP_STATUS_OK)
+    {
+      g_autoptr(GError) rpc = error_from_json (data, len, status);
+
+      return rpc_error (rpc);
+    }
+  fwrite (data, 1, len, stdout);
+  g_print ("\n");
+  return 0;
+}
+
+static void
+append_envelope (GByteArray *body,
+                 guint8      flags,
+                 const char *data,
+                 gsize       len)
+{
+  guint8 head[5] = { flags, (guint8) (len >> 24), (guint8) (len >> 16),
+                     (guint8) (len >> 8), (guint8) len };
+
+  g_byte_array_append (body, head, sizeof head);
+  g_byte_array_append (body, (const guint8 *) data, (guint) len);
+}
+
+/* Reads exactly @len bytes; FALSE at a clean end before the first byte. */
+static gboolean
+read_exact (GInputStream  *in,
+            guint8        *buffer,
+            gsize          len,
+            GError       **error)
+{
+  gsize got = 0;
+
+  if (!g_input_stream_read_all (in, buffer, len, &got, NULL, error))
+    return FALSE;
+  if (got == 0 && len > 0)
+    return FALSE;
+  if (got != len)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended inside a message");
+      return FALSE;
+    }
+  return TRUE;
+}
+
+#define MAX_MESSAGE (64 * 1024 * 1024)
+
+/* A streaming call: @requests enveloped, the response messages printed
+ * one JSON a line as they arrive, then the end of the stream. */
+static int
+call_stream (Target     *target,
+             const char *method,
+             GPtrArray  *requests)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GByteArray) body = g_byte_array_new ();
+  g_autoptr(GBytes) bytes = NULL;
+  g_autoptr(SoupMessage) message = NULL;
+  g_autoptr(GInputStream) in = NULL;
+  guint status;
+
+  for (guint i = 0; i < requests->len; i++)
+    append_envelope (body, 0, requests->pdata[i], strlen (requests->pdata[i]));
+  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+  message = call_message_new (target, method, "application/connect+json", bytes, &error);
+  if (message == NULL)
+    return usage_error ("%s", error->message);
+  in = soup_session_send (target->session, message, NULL, &error);
+  if (in == NULL)
+    return transport_error (method, error);
+  status = soup_message_get_status (message);
+  if (status != SOUP_STATUS_OK)
+    {
+      g_autoptr(GBytes) all = NULL;
+      g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
+      g_autoptr(GError) rpc = NULL;
+
+      g_output_stream_splice (sink, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, NULL);
+      all = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (sink));
+      rpc = error_from_json (g_bytes_get_data (all, NULL), g_bytes_get_size (all), status);
+      return rpc_error (rpc);
+    }
+
+  for (;;)
+    {
+      guint8 head[5];
+      g_autofree guint8 *data = NULL;
+      guint32 len;
+
+      if (!read_exact (in, head, sizeof head, &error))
+        {
+          if (error == NULL)
+            g_set_error (&error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended without its end message");
+          return rpc_error (error);
+        }
+      len = (guint32) head[1] << 24 | (guint32) head[2] << 16 | (guint32) head[3] << 8 | head[4];
+      if (len > MAX_MESSAGE)
+        {
+          g_set_error (&error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
+                       "a message of %u bytes (more than %u)", len, MAX_MESSAGE);
+          return rpc_error (error);
+        }
+      data = g_malloc (len + 1);
+      if (len > 0 && !read_exact (in, data, len, &error))
+        {
+          if (error == NULL)
+            g_set_error (&error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended inside a message");
+          return rpc_error (error);
+        }
+      data[len] = '\0';
+      if (head[0] & 0x01)
+        {
+          g_set_error (&error, CP_ERROR, CP_ERROR_INTERNAL,
+                       "a compressed message, though none was asked for");
+          return rpc_error (error);
+        }
+      if (head[0] & 0x02)
+        {
+          /* The end: {"error": {...}} or success. */
+          if (strstr ((char *) data, "\"error\"") != NULL)
+            {
+              g_autoptr(GError) rpc = error_from_json ((char *) data, len, 200);
+
+              return rpc_error (rpc);
+            }
+          return 0;
+        }
+      fwrite (data, 1, len, stdout);
+      g_print ("\n");
+      fflush (stdout);
+    }
+}
+
+/* Request messages: the argument, or JSON lines on standard input for
+ * "-" (or no argument). */
+static GPtrArray *
+read_requests (const char *argument)
+{
+  GPtrArray *requests = g_ptr_array_new_with_free_func (g_free);
+
+  if (argument != NULL && g_strcmp0 (argument, "-") != 0)
+    g_ptr_array_add (requests, g_strdup (argument));
+  else
+    {
+      char line[65536];
+
+      while (fgets (line, sizeof line, stdin) != NULL)
+        {
+          g_strstrip (line);
+          if (*line != '\0')
+            g_ptr_array_add (requests, g_strdup (line));
+        }
+    }
+  return requests;
+}
+
+static int
+cmd_call (int    argc,
+          char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) requests = NULL;
+  Target target = { NULL, NULL };
+  const char *method;
+  gboolean unary, stream, unsupported = FALSE;
+  int status;
+
+  if (argc < 3 || argc > 4)
+    return usage_error ("call takes the server's URL, SERVICE/METHOD and optionally the JSON request");
+  method = argv[2][0] == '/' ? argv[2] + 1 : argv[2];
+  if (strchr (method, '/') == NULL)
+    return usage_error ("\"%s\" is not SERVICE/METHOD", argv[2]);
+  unary = opt_kind == NULL || g_str_equal (opt_kind, "unary");
+  stream = opt_kind == NULL || g_str_equal (opt_kind, "stream");
+  if (!unary && !stream)
+    return usage_error ("--kind is unary or stream, not \"%s\"", opt_kind);
+  if (!target_init (&target, argv[1], &error))
+    return rpc_error (error);
+
+  requests = read_requests (argc == 4 ? argv[3] : NULL);
+  if (requests->len == 0 && argc == 4)
+    g_ptr_array_add (requests, g_strdup ("{}"));
+  if (unary && requests->len == 1)
+    {
+      status = call_unary (&target, method, requests->pdata[0], &unsupported);
+      if (status != 0 || !unsupported || !stream)
+        {
+          if (unsupported)
+            status = rpc_error (error = g_error_new (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                                     "%s is not a unary method", method));
+          target_clear (&target);
+          return status;
+        }
+    }
+  else if (!stream)
+    {
+      target_clear (&target);
+      return usage_error ("a unary call takes exactly one request message, not %u", requests->len);
+    }
+  status = call_stream (&target, method, requests);
+  target_clear (&target);
+  return status;
+}
+
+/* ---- launch ---- */
+
+static void
+launched (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  GTask *task = user_data;
+  GError *error = NULL;
+  char *url = cp_process_discovery_start_finish (CP_PROCESS_DISCOVERY (source), result, &error);
+
+  if (url == NULL)
+    g_task_return_error (task, error);
+  else
+    g_task_return_pointer (task, url, g_free);
+  g_object_unref (task);
+}
+
+static void
+stopped (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  cp_process_discovery_stop_finish (CP_PROCESS_DISCOVERY (source), result, NULL);
+  *(gboolean *) user_data = TRUE;
+}
+
+static int
+cmd_launch (int    argc,
+            char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) plugin_argv = g_ptr_array_new ();
+  g_autoptr(GPtrArray) command = g_ptr_array_new ();
+  g_autoptr(CpProcessDiscovery) discovery = NULL;
+  g_autoptr(GTask) task = NULL;
+  g_autofree char *url = NULL;
+  gboolean done = FALSE;
+  int i, status;
+
+  for (i = 1; i < argc && g_strcmp0 (argv[i], "--") != 0; i++)
+    g_ptr_array_add (plugin_argv, argv[i]);
+  if (plugin_argv->len == 0 || i + 1 >= argc)
+    return usage_error ("launch takes EXECUTABLE [ARG…] -- COMMAND [ARG…]");
+  if (g_str_equal (argv[i + 1], "launch"))
+    return usage_error ("launch cannot run launch");
+  g_ptr_array_add (plugin_argv, NULL);
+
+  discovery = cp_process_discovery_new ((const char * const *) plugin_argv->pdata);
+  task = g_task_new (NULL, NULL, NULL, NULL);
+  cp_process_discovery_start_async (discovery, NULL, launched, g_object_ref (task));
+  while (!g_task_get_completed (task))
+    g_main_context_iteration (NULL, TRUE);
+  url = g_task_propagate_pointer (task, &error);
+  if (url == NULL)
+    return rpc_error (error);
+
+  /* COMMAND URL ARG…: the launched plugin's URL first. */
+  g_ptr_array_add (command, argv[i + 1]);
+  g_ptr_array_add (command, url);
+  for (int j = i + 2; j < argc; j++)
+    g_ptr_array_add (command, argv[j]);
+  g_ptr_array_add (command, NULL);
+  status = run_command ((int) command->len - 1, (char **) command->pdata);
+
+  cp_process_discovery_stop_async (discovery, NULL, stopped, &done);
+  while (!done)
+    g_main_context_iteration (NULL, TRUE);
+  return status;
+}
+
+/* ---- main ---- */
+
+static int
+run_command (int    argc,
+             char **argv)
+{
+  g_autoptr(GOptionContext) context = g_option_context_new (NULL);
+  g_autoptr(GError) error = NULL;
+  const char *command = argv[0];
+
+  /* Options may also follow the command (not after launch's "--"). */
+  if (!g_str_equal (command, "launch"))
+    {
+      g_option_context_add_main_entries (context, entries, NULL);
+      g_option_context_set_help_enabled (context, FALSE);
+      if (!g_option_context_parse (context, &argc, &argv, &error))
+        return usage_error ("%s", error->message);
+    }
+  if (g_str_equal (command, "plugins"))
+    return cmd_plugins (argc, argv);
+  if (g_str_equal (command, "health"))
+    return cmd_health (argc, argv);
+  if (g_str_equal (command, "call"))
+    return cmd_call (argc, argv);
+  if (g_str_equal (command, "launch"))
+    return cmd_launch (argc, argv);
+  return usage_error ("unknown command \"%s\"", command);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_autoptr(GOptionContext) context =
+    g_option_context_new ("COMMAND [ARG…] — call connectplugin servers");
+  g_autoptr(GError) error = NULL;
+
+  g_option_context_add_main_entries (context, entries, NULL);
+  g_option_context_set_strict_posix (context, TRUE);
+  g_option_context_set_summary (context,
+    "Commands:\n"
+    "  plugins URL [PLUGIN…]               handshake; list plugins, versions, paths, capabilities\n"
+    "  health URL [SERVICE]                grpc.health.v1 status (--watch follows it)\n"
+    "  call URL SERVICE/METHOD [JSON|-]    call any method with JSON (JSON lines on stdin with -)\n"
+    "  launch EXECUTABLE [ARG…] -- COMMAND [ARG…]\n"
+    "                                      launch a plugin, run COMMAND on its URL, stop it\n"
+    "\n"
+    "URL: http://HOST:PORT, https://HOST:PORT or unix:/PATH.");
+  g_option_context_set_description (context,
+    "Exit status: 0 on success, 1 when a call failed (the Connect code and message are\n"
+    "printed on standard error), 2 for bad arguments, 3 when health is not SERVING.");
+  if (!g_option_context_parse (context, &argc, &argv, &error))
+    return usage_error ("%s", error->message);
+  if (argc < 2)
+    return usage_error ("no command");
+  return run_command (argc - 1, argv + 1);
+}
