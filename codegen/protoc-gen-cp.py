@@ -901,7 +901,48 @@ class FileGenerator:
                 w(self.proto_decl(proto))
             w('')
 
+    @property
+    def descriptor_set_symbol(self):
+        stem = re.sub(r'[^A-Za-z0-9_]', '_', camel_to_snake(file_stem(self.file.name)).lower())
+        return '%s_file_descriptor_set' % stem
+
+    def descriptor_set_bytes(self):
+        """This file's FileDescriptorProto and those of every file it imports,
+        imports first, as a serialized FileDescriptorSet (without source
+        comments): what server reflection answers."""
+        files = self.model.files
+        order, seen = [], set()
+
+        def visit(name):
+            if name in seen or name not in files:
+                return
+            seen.add(name)
+            for dep in files[name].dependency:
+                visit(dep)
+            order.append(name)
+
+        visit(self.file.name)
+        fds = descriptor_pb2.FileDescriptorSet()
+        for name in order:
+            f = fds.file.add()
+            f.CopyFrom(files[name])
+            f.ClearField('source_code_info')
+        return fds.SerializeToString()
+
+    def gen_descriptor_set(self, out):
+        data = self.descriptor_set_bytes()
+        w = out.append
+        w('/* The FileDescriptorSet of %s and its imports (%d bytes), for server' % (self.file.name, len(data)))
+        w(' * reflection: cp_service_descriptor_get_file_descriptor_set (). */')
+        w('static const guint8 %s[] = {' % self.descriptor_set_symbol)
+        for i in range(0, len(data), 16):
+            w('  ' + ', '.join('0x%02x' % b for b in data[i:i + 16]) + ',')
+        w('};')
+        w('')
+
     def gen_services_source(self, out):
+        if self.services:
+            self.gen_descriptor_set(out)
         for s in self.services:
             self.gen_service(out, s)
 
@@ -1012,6 +1053,9 @@ class FileGenerator:
             w('      cp_service_descriptor_add_method (d, info);')
             w('      cp_method_info_unref (info);')
         w('')
+        w('      cp_service_descriptor_set_file_descriptor_set (d,')
+        w('        g_bytes_new_static (%s, sizeof %s));' % (self.descriptor_set_symbol,
+                                                             self.descriptor_set_symbol))
         w('      g_once_init_leave (&descriptor, d);')
         w('    }')
         w('  return descriptor;')

@@ -92,6 +92,7 @@ pick_listen_address (CpServer   *self,
  *
  * `--metrics` sets [property@ConnectPlugin.Server:metrics-enabled]: the
  * server then serves its counters at `/metrics` for Prometheus to scrape.
+ * `--reflection` sets [property@ConnectPlugin.Server:reflection-enabled].
  *
  * Standard output belongs to the host: its first line is the address.
  * GLib's default log writer prints `INFO` and `DEBUG` records (shown with
@@ -115,6 +116,7 @@ cp_server_run (CpServer  *server,
   g_autofree char *url = NULL;
   gboolean insecure_control = FALSE;
   gboolean metrics = FALSE;
+  gboolean reflection = FALSE;
   g_autoptr(GOptionContext) options = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GMainContext) context = NULL;
@@ -127,6 +129,8 @@ cp_server_run (CpServer  *server,
       "to anyone who can connect", NULL },
     { "metrics", 0, 0, G_OPTION_ARG_NONE, &metrics,
       "Serve Prometheus metrics at /metrics", NULL },
+    { "reflection", 0, 0, G_OPTION_ARG_NONE, &reflection,
+      "Answer gRPC server reflection (grpc.reflection.v1 and v1alpha)", NULL },
     G_OPTION_ENTRY_NULL
   };
   RunState state = { server, NULL, 0 };
@@ -153,6 +157,8 @@ cp_server_run (CpServer  *server,
     g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
   if (metrics)
     g_object_set (server, "metrics-enabled", TRUE, NULL);
+  if (reflection)
+    g_object_set (server, "reflection-enabled", TRUE, NULL);
 
   /* Signals are caught from before the address is announced: a host may
    * send SIGTERM as soon as it has read it. */

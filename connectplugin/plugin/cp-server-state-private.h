@@ -52,6 +52,7 @@ struct _CpServer
   char *control_secret;           /* PluginControl/PluginIdentity bearer */
   gboolean control_allow_unauthenticated;
   gboolean metrics_enabled;       /* read by cp_server_start() */
+  gboolean reflection_enabled;    /* read by cp_server_start() */
   char *self_id;
   char *self_version;
 
@@ -122,6 +123,7 @@ enum {
   PROP_HOST_TIMEOUT_MS,
   PROP_GRANT_RENEW_INTERVAL_MS,
   PROP_METRICS_ENABLED,
+  PROP_REFLECTION_ENABLED,
   N_PROPS
 };
 
@@ -163,6 +165,10 @@ void     cp_server_add_builtin          (CpServer        *self,
 
 /* cp-server-handshake.c */
 void     cp_server_register_handshake   (CpServer        *server);
+
+/* cp-server-reflection.c */
+/* gRPC server reflection, v1 and v1alpha, describing the plugins' services. */
+void     cp_server_register_reflection  (CpServer        *server);
 
 /* cp-server-control.c */
 /* Takes the secret a launching host put in the environment, and removes it

@@ -371,6 +371,9 @@ cp_server_get_property (GObject    *object,
     case PROP_METRICS_ENABLED:
       g_value_set_boolean (value, self->metrics_enabled);
       break;
+    case PROP_REFLECTION_ENABLED:
+      g_value_set_boolean (value, self->reflection_enabled);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -480,6 +483,13 @@ cp_server_set_property (GObject      *object,
       if (self->metrics_enabled != g_value_get_boolean (value))
         {
           self->metrics_enabled = g_value_get_boolean (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_REFLECTION_ENABLED:
+      if (self->reflection_enabled != g_value_get_boolean (value))
+        {
+          self->reflection_enabled = g_value_get_boolean (value);
           g_object_notify_by_pspec (object, pspec);
         }
       break;
@@ -782,6 +792,22 @@ cp_server_class_init (CpServerClass *klass)
   cp_server_properties[PROP_METRICS_ENABLED] =
     g_param_spec_boolean ("metrics-enabled", NULL, NULL, FALSE, rw);
 
+  /**
+   * CpServer:reflection-enabled:
+   *
+   * Whether the server answers gRPC server reflection
+   * (`grpc.reflection.v1.ServerReflection/ServerReflectionInfo`, and the
+   * same under `grpc.reflection.v1alpha`), over Connect like any method:
+   * it lists the plugins' services and answers with the descriptors of
+   * their `.proto` files, which the generated code compiles in
+   * ([method@ConnectPlugin.ServiceDescriptor.get_file_descriptor_set]), so
+   * that tools need no schema file. Off by default (it tells whoever can
+   * connect what the server serves); `--reflection` with
+   * [method@ConnectPlugin.Server.run]. Read when the server starts.
+   */
+  cp_server_properties[PROP_REFLECTION_ENABLED] =
+    g_param_spec_boolean ("reflection-enabled", NULL, NULL, FALSE, rw);
+
   g_object_class_install_properties (object_class, N_PROPS, cp_server_properties);
 
   /**
@@ -1043,6 +1069,8 @@ cp_server_start (CpServer  *server,
   cp_server_register_control (server);
   if (server->metrics_enabled)
     start_metrics (server);
+  if (server->reflection_enabled)
+    cp_server_register_reflection (server);
 
   for (guint i = 0; i < server->plugins->len; i++)
     {

@@ -31,6 +31,7 @@ struct _CpServiceDescriptor
   GType skeleton_type;
   GPtrArray *methods;         /* of CpMethodInfo, owned */
   GHashTable *by_name;        /* method name → CpMethodInfo (borrowed) */
+  GBytes *file_descriptor_set;  /* for server reflection, or NULL */
 };
 
 G_DEFINE_BOXED_TYPE (CpServiceDescriptor, cp_service_descriptor,
@@ -112,6 +113,7 @@ cp_service_descriptor_unref (CpServiceDescriptor *descriptor)
     return;
   g_hash_table_unref (descriptor->by_name);
   g_ptr_array_unref (descriptor->methods);
+  g_clear_pointer (&descriptor->file_descriptor_set, g_bytes_unref);
   g_free (descriptor->path);
   g_free (descriptor->full_name);
   g_free (descriptor);
@@ -245,4 +247,48 @@ cp_service_descriptor_lookup_method (CpServiceDescriptor *descriptor,
   g_return_val_if_fail (method_name != NULL, NULL);
 
   return g_hash_table_lookup (descriptor->by_name, method_name);
+}
+
+/**
+ * cp_service_descriptor_set_file_descriptor_set:
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
+ * @file_descriptor_set: (nullable): a serialized `google.protobuf.FileDescriptorSet`
+ *   with the `.proto` file that declares the service and every file it
+ *   imports, imports first
+ *
+ * Gives the service its schema, which a server with
+ * [property@ConnectPlugin.Server:reflection-enabled] answers gRPC server
+ * reflection requests with. The code protoc-gen-cp generates calls this
+ * with the descriptors it compiles in; a hand-written descriptor may leave
+ * it unset (its service is then listed, but not described).
+ */
+void
+cp_service_descriptor_set_file_descriptor_set (CpServiceDescriptor *descriptor,
+                                               GBytes              *file_descriptor_set)
+{
+  g_return_if_fail (descriptor != NULL);
+
+  if (file_descriptor_set != NULL)
+    g_bytes_ref (file_descriptor_set);
+  g_clear_pointer (&descriptor->file_descriptor_set, g_bytes_unref);
+  descriptor->file_descriptor_set = file_descriptor_set;
+}
+
+/**
+ * cp_service_descriptor_get_file_descriptor_set:
+ * @descriptor: a [struct@ConnectPlugin.ServiceDescriptor]
+ *
+ * Gets what [method@ConnectPlugin.ServiceDescriptor.set_file_descriptor_set]
+ * set.
+ *
+ * Returns: (transfer none) (nullable): the serialized
+ *   `google.protobuf.FileDescriptorSet` of the service's `.proto` file and
+ *   its imports, or %NULL
+ */
+GBytes *
+cp_service_descriptor_get_file_descriptor_set (CpServiceDescriptor *descriptor)
+{
+  g_return_val_if_fail (descriptor != NULL, NULL);
+
+  return descriptor->file_descriptor_set;
 }

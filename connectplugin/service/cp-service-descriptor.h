@@ -45,6 +45,12 @@ CP_AVAILABLE_IN_ALL
 CpMethodInfo        *cp_service_descriptor_lookup_method     (CpServiceDescriptor *descriptor,
                                                               const char          *method_name);
 
+CP_AVAILABLE_IN_ALL
+void                 cp_service_descriptor_set_file_descriptor_set (CpServiceDescriptor *descriptor,
+                                                                    GBytes              *file_descriptor_set);
+CP_AVAILABLE_IN_ALL
+GBytes              *cp_service_descriptor_get_file_descriptor_set (CpServiceDescriptor *descriptor);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpServiceDescriptor, cp_service_descriptor_unref)
 
 G_END_DECLS

@@ -3,6 +3,7 @@
  *
  *   cpctl [OPTION…] plugins URL [PLUGIN…]
  *   cpctl [OPTION…] health URL [SERVICE]
+ *   cpctl [OPTION…] describe URL [SERVICE]
  *   cpctl [OPTION…] call URL SERVICE/METHOD [JSON | -]
  *   cpctl [OPTION…] launch EXECUTABLE [ARG…] -- COMMAND [ARG…]
  *
@@ -10,13 +11,18 @@
  * proxies of the library's own protocol; `call` needs no schema: it speaks
  * Connect's JSON codecs (application/json for unary calls,
  * application/connect+json for streams) and passes the JSON through, so any
- * method of any server can be called. docs/cpctl.1 is the manual.
+ * method of any server can be called; `describe` asks the server's gRPC
+ * reflection (CpServer:reflection-enabled) the same way. data/cpctl.1 is
+ * the manual.
  */
 #include <stdio.h>
 #include <string.h>
 #include <glib/gprintf.h>
 #include <gio/gunixsocketaddress.h>
+#include <json-glib/json-glib.h>
 #include <connectplugin.h>
+
+#include "cpctl-describe.h"
 
 #define EXIT_RPC_ERROR 1
 #define EXIT_USAGE 2
@@ -552,40 +558,51 @@ read_exact (GInputStream  *in,
 
 #define MAX_MESSAGE (64 * 1024 * 1024)
 
-/* A streaming call: @requests enveloped, the response messages printed
- * one JSON a line as they arrive, then the end of the stream. */
-static int
-call_stream (Target     *target,
-             const char *method,
-             GPtrArray  *requests)
+typedef void (*MessageFunc) (const char *json,
+                             gsize       len,
+                             gpointer    user_data);
+
+/* A streaming call: @requests enveloped, @func called on each response
+ * message as it arrives, then the end of the stream: FALSE with the
+ * call's error. */
+static gboolean
+stream_call (Target       *target,
+             const char   *method,
+             GPtrArray    *requests,
+             MessageFunc   func,
+             gpointer      user_data,
+             GError      **error)
 {
-  g_autoptr(GError) error = NULL;
   g_autoptr(GByteArray) body = g_byte_array_new ();
   g_autoptr(GBytes) bytes = NULL;
   g_autoptr(SoupMessage) message = NULL;
   g_autoptr(GInputStream) in = NULL;
+  g_autoptr(GError) local = NULL;
   guint status;
 
   for (guint i = 0; i < requests->len; i++)
     append_envelope (body, 0, requests->pdata[i], strlen (requests->pdata[i]));
   bytes = g_byte_array_free_to_bytes (g_steal_pointer (&body));
-  message = call_message_new (target, method, "application/connect+json", bytes, &error);
+  message = call_message_new (target, method, "application/connect+json", bytes, error);
   if (message == NULL)
-    return usage_error ("%s", error->message);
-  in = soup_session_send (target->session, message, NULL, &error);
+    return FALSE;
+  in = soup_session_send (target->session, message, NULL, &local);
   if (in == NULL)
-    return transport_error (method, error);
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE, "%s: %s", method, local->message);
+      return FALSE;
+    }
   status = soup_message_get_status (message);
   if (status != SOUP_STATUS_OK)
     {
       g_autoptr(GBytes) all = NULL;
       g_autoptr(GOutputStream) sink = g_memory_output_stream_new_resizable ();
-      g_autoptr(GError) rpc = NULL;
 
       g_output_stream_splice (sink, in, G_OUTPUT_STREAM_SPLICE_CLOSE_TARGET, NULL, NULL);
       all = g_memory_output_stream_steal_as_bytes (G_MEMORY_OUTPUT_STREAM (sink));
-      rpc = error_from_json (g_bytes_get_data (all, NULL), g_bytes_get_size (all), status);
-      return rpc_error (rpc);
+      g_propagate_error (error, error_from_json (g_bytes_get_data (all, NULL),
+                                                 g_bytes_get_size (all), status));
+      return FALSE;
     }
 
   for (;;)
@@ -594,48 +611,236 @@ call_stream (Target     *target,
       g_autofree guint8 *data = NULL;
       guint32 len;
 
-      if (!read_exact (in, head, sizeof head, &error))
+      if (!read_exact (in, head, sizeof head, error))
         {
-          if (error == NULL)
-            g_set_error (&error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended without its end message");
-          return rpc_error (error);
+          if (error != NULL && *error == NULL)
+            g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended without its end message");
+          return FALSE;
         }
       len = (guint32) head[1] << 24 | (guint32) head[2] << 16 | (guint32) head[3] << 8 | head[4];
       if (len > MAX_MESSAGE)
         {
-          g_set_error (&error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
+          g_set_error (error, CP_ERROR, CP_ERROR_RESOURCE_EXHAUSTED,
                        "a message of %u bytes (more than %u)", len, MAX_MESSAGE);
-          return rpc_error (error);
+          return FALSE;
         }
       data = g_malloc (len + 1);
-      if (len > 0 && !read_exact (in, data, len, &error))
+      if (len > 0 && !read_exact (in, data, len, error))
         {
-          if (error == NULL)
-            g_set_error (&error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended inside a message");
-          return rpc_error (error);
+          if (error != NULL && *error == NULL)
+            g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "the stream ended inside a message");
+          return FALSE;
         }
       data[len] = '\0';
       if (head[0] & 0x01)
         {
-          g_set_error (&error, CP_ERROR, CP_ERROR_INTERNAL,
+          g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
                        "a compressed message, though none was asked for");
-          return rpc_error (error);
+          return FALSE;
         }
       if (head[0] & 0x02)
         {
           /* The end: {"error": {...}} or success. */
           if (strstr ((char *) data, "\"error\"") != NULL)
             {
-              g_autoptr(GError) rpc = error_from_json ((char *) data, len, 200);
-
-              return rpc_error (rpc);
+              g_propagate_error (error, error_from_json ((char *) data, len, 200));
+              return FALSE;
             }
+          return TRUE;
+        }
+      func ((const char *) data, len, user_data);
+    }
+}
+
+static void
+print_line (const char *json,
+            gsize       len,
+            gpointer    user_data)
+{
+  fwrite (json, 1, len, stdout);
+  g_print ("\n");
+  fflush (stdout);
+}
+
+static int
+call_stream (Target     *target,
+             const char *method,
+             GPtrArray  *requests)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (!stream_call (target, method, requests, print_line, NULL, &error))
+    return rpc_error (error);
+  return 0;
+}
+
+/* ---- describe: gRPC server reflection, over Connect with JSON ---- */
+
+static void
+collect (const char *json,
+         gsize       len,
+         gpointer    user_data)
+{
+  g_ptr_array_add (user_data, g_strndup (json, len));
+}
+
+/* One reflection request; its response, parsed. v1, else v1alpha. */
+static JsonNode *
+reflect (Target      *target,
+         const char  *request,
+         GError     **error)
+{
+  static const char * const methods[] = {
+    "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+    "grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo",
+  };
+  g_autoptr(GPtrArray) requests = g_ptr_array_new ();
+  g_autoptr(GPtrArray) responses = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(JsonParser) parser = json_parser_new ();
+
+  g_ptr_array_add (requests, (gpointer) request);
+  for (guint i = 0; i < G_N_ELEMENTS (methods); i++)
+    {
+      g_autoptr(GError) local = NULL;
+
+      if (stream_call (target, methods[i], requests, collect, responses, &local))
+        break;
+      if (!g_error_matches (local, CP_ERROR, CP_ERROR_UNIMPLEMENTED) || i + 1 == G_N_ELEMENTS (methods))
+        {
+          if (g_error_matches (local, CP_ERROR, CP_ERROR_UNIMPLEMENTED))
+            g_set_error_literal (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                 "the server does not offer gRPC reflection "
+                                 "(a CpServer needs reflection-enabled, or --reflection)");
+          else
+            g_propagate_error (error, g_steal_pointer (&local));
+          return NULL;
+        }
+    }
+  if (responses->len != 1)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "%u reflection answers to one request",
+                   responses->len);
+      return NULL;
+    }
+  if (!json_parser_load_from_data (parser, responses->pdata[0], -1, error))
+    return NULL;
+  if (!JSON_NODE_HOLDS_OBJECT (json_parser_get_root (parser)))
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL, "a reflection answer is not an object");
+      return NULL;
+    }
+  return json_node_copy (json_parser_get_root (parser));
+}
+
+/* The answer's errorResponse as an error. */
+static gboolean
+reflection_ok (JsonObject  *answer,
+               GError     **error)
+{
+  JsonObject *failure;
+
+  if (!json_object_has_member (answer, "errorResponse"))
+    return TRUE;
+  failure = json_object_get_object_member (answer, "errorResponse");
+  g_set_error (error, CP_ERROR,
+               failure != NULL && json_object_get_int_member_with_default (failure, "errorCode", 0) == 5
+                 ? CP_ERROR_NOT_FOUND : CP_ERROR_UNKNOWN,
+               "%s", failure != NULL ? json_object_get_string_member_with_default (failure, "errorMessage", "")
+                                     : "reflection error");
+  return FALSE;
+}
+
+static int
+describe_services (Target *target)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonNode) root = reflect (target, "{\"listServices\": \"*\"}", &error);
+  JsonObject *list;
+  JsonArray *services;
+
+  if (root == NULL || !reflection_ok (json_node_get_object (root), &error))
+    return rpc_error (error);
+  list = json_object_get_object_member (json_node_get_object (root), "listServicesResponse");
+  services = list != NULL && json_object_has_member (list, "service")
+             ? json_object_get_array_member (list, "service") : NULL;
+  for (guint i = 0; services != NULL && i < json_array_get_length (services); i++)
+    {
+      JsonObject *service = json_array_get_object_element (services, i);
+
+      if (service != NULL)
+        g_print ("%s\n", json_object_get_string_member_with_default (service, "name", ""));
+    }
+  return 0;
+}
+
+static int
+describe_service (Target     *target,
+                  const char *name)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(JsonBuilder) builder = json_builder_new ();
+  g_autoptr(JsonNode) request = NULL;
+  g_autofree char *request_json = NULL;
+  g_autoptr(JsonNode) root = NULL;
+  g_autoptr(GString) out = g_string_new (NULL);
+  JsonObject *files;
+  JsonArray *protos;
+
+  json_builder_begin_object (builder);
+  json_builder_set_member_name (builder, "fileContainingSymbol");
+  json_builder_add_string_value (builder, name);
+  json_builder_end_object (builder);
+  request = json_builder_get_root (builder);
+  request_json = json_to_string (request, FALSE);
+  root = reflect (target, request_json, &error);
+  if (root == NULL || !reflection_ok (json_node_get_object (root), &error))
+    return rpc_error (error);
+  files = json_object_get_object_member (json_node_get_object (root), "fileDescriptorResponse");
+  protos = files != NULL && json_object_has_member (files, "fileDescriptorProto")
+           ? json_object_get_array_member (files, "fileDescriptorProto") : NULL;
+  for (guint i = 0; protos != NULL && i < json_array_get_length (protos); i++)
+    {
+      const char *base64 = json_array_get_string_element (protos, i);
+      g_autofree guint8 *data = NULL;
+      gsize len = 0;
+      gboolean malformed;
+
+      if (base64 == NULL)
+        continue;
+      data = g_base64_decode (base64, &len);
+      if (cpctl_describe_service (data, len, name, out, &malformed))
+        {
+          g_print ("%s", out->str);
           return 0;
         }
-      fwrite (data, 1, len, stdout);
-      g_print ("\n");
-      fflush (stdout);
+      if (malformed)
+        {
+          g_autoptr(GError) bad = g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
+                                               "the server sent a malformed descriptor");
+
+          return rpc_error (bad);
+        }
     }
+  error = g_error_new (CP_ERROR, CP_ERROR_NOT_FOUND,
+                       "%s is declared by the server's schema, but is not a service", name);
+  return rpc_error (error);
+}
+
+static int
+cmd_describe (int    argc,
+              char **argv)
+{
+  g_autoptr(GError) error = NULL;
+  Target target = { NULL, NULL };
+  int status;
+
+  if (argc < 2 || argc > 3)
+    return usage_error ("describe takes the server's URL and optionally a service name");
+  if (!target_init (&target, argv[1], &error))
+    return rpc_error (error);
+  status = argc == 2 ? describe_services (&target) : describe_service (&target, argv[2]);
+  target_clear (&target);
+  return status;
 }
 
 /* Request messages: the argument, or JSON lines on standard input for
@@ -804,6 +1009,8 @@ run_command (int    argc,
     return cmd_health (argc, argv);
   if (g_str_equal (command, "call"))
     return cmd_call (argc, argv);
+  if (g_str_equal (command, "describe"))
+    return cmd_describe (argc, argv);
   if (g_str_equal (command, "launch"))
     return cmd_launch (argc, argv);
   return usage_error ("unknown command \"%s\"", command);
@@ -823,6 +1030,7 @@ main (int    argc,
     "Commands:\n"
     "  plugins URL [PLUGIN…]               handshake; list plugins, versions, paths, capabilities\n"
     "  health URL [SERVICE]                grpc.health.v1 status (--watch follows it)\n"
+    "  describe URL [SERVICE]              list the services, or show one (gRPC reflection)\n"
     "  call URL SERVICE/METHOD [JSON|-]    call any method with JSON (JSON lines on stdin with -)\n"
     "  launch EXECUTABLE [ARG…] -- COMMAND [ARG…]\n"
     "                                      launch a plugin, run COMMAND on its URL, stop it\n"

@@ -39,7 +39,7 @@ def cpctl(*args, stdin=None, timeout=30):
 class Cpctl(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.kv, cls.kv_url = start([KV_PLUGIN, '--listen', '127.0.0.1:0'])
+        cls.kv, cls.kv_url = start([KV_PLUGIN, '--listen', '127.0.0.1:0', '--reflection'])
         cls.test, cls.test_url = start([TEST_SERVER])
 
     @classmethod
@@ -96,6 +96,36 @@ class Cpctl(unittest.TestCase):
         finally:
             proc.kill()
             proc.wait()
+
+    # describe (gRPC server reflection)
+
+    def test_describe(self):
+        r = cpctl('describe', self.kv_url)
+        self.assert_ok(r)
+        self.assertEqual(r.stdout.split(), ['connectplugin.health.v1.HealthService',
+                                            'grpc.reflection.v1.ServerReflection',
+                                            'grpc.reflection.v1alpha.ServerReflection',
+                                            'kv.v1.KVService'])
+        r = cpctl('describe', self.kv_url, 'kv.v1.KVService')
+        self.assert_ok(r)
+        self.assertEqual(r.stdout, 'service kv.v1.KVService {\n'
+                         '  rpc Get(kv.v1.GetRequest) returns (kv.v1.GetResponse);\n'
+                         '  rpc Put(kv.v1.PutRequest) returns (kv.v1.PutResponse);\n'
+                         '  rpc Delete(kv.v1.DeleteRequest) returns (kv.v1.DeleteResponse);\n'
+                         '  rpc Watch(kv.v1.WatchRequest) returns (stream kv.v1.WatchEvent);\n'
+                         '}\n')
+
+    def test_describe_errors(self):
+        r = cpctl('describe', self.kv_url, 'no.such.Service')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('not_found', r.stderr)
+        r = cpctl('describe', self.kv_url, 'kv.v1.GetRequest')
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('not a service', r.stderr)
+        # A server without reflection (v1, then v1alpha, both unimplemented).
+        r = cpctl('describe', self.test_url)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn('does not offer gRPC reflection', r.stderr)
 
     # call: unary
 
@@ -193,7 +223,7 @@ class Cpctl(unittest.TestCase):
 
 
 class Documentation(unittest.TestCase):
-    COMMANDS = ['plugins', 'health', 'call', 'launch']
+    COMMANDS = ['plugins', 'health', 'describe', 'call', 'launch']
 
     def test_help_and_manual_agree(self):
         r = cpctl('--help')
@@ -226,6 +256,7 @@ class Documentation(unittest.TestCase):
         self.assertEqual(self.complete('cpctl call --k'), ['--kind'])
         self.assertEqual(self.complete('cpctl call --kind '), ['stream', 'unary'])
         self.assertEqual(self.complete('cpctl launch ./p -- h'), ['health'])
+        self.assertEqual(self.complete('cpctl d'), ['describe'])
 
 
 if __name__ == '__main__':
