@@ -27,6 +27,7 @@ typedef struct {
   GStrv urls;
   guint index;
   CpChannel *channel;
+  GStrv all_plugins;  /* the second handshake of a client that named none */
 } Attempt;
 
 static void
@@ -35,6 +36,7 @@ attempt_free (Attempt *a)
   g_clear_object (&a->self);
   g_clear_pointer (&a->urls, g_strfreev);
   g_clear_object (&a->channel);
+  g_clear_pointer (&a->all_plugins, g_strfreev);
   g_free (a);
 }
 
@@ -368,6 +370,24 @@ handshake_done (Attempt   *attempt,
       return;
     }
 
+  if (a->all_plugins == NULL && (self->plugins == NULL || self->plugins[0] == NULL))
+    {
+      /* A client that named no plugin wants all the server has: a
+       * connectplugin server names them in its metadata; ask again for
+       * them (connect-plugin-go's servers do not: none then, as there). */
+      g_autoptr(GPtrArray) infos = cp_handshake_response_get_plugins (CP_HANDSHAKE_RESPONSE (response));
+      g_autoptr(GHashTable) metadata =
+        cp_handshake_response_get_server_metadata (CP_HANDSHAKE_RESPONSE (response));
+      const char *names = metadata != NULL ? g_hash_table_lookup (metadata, "plugins") : NULL;
+
+      if (infos->len == 0 && names != NULL && *names != '\0')
+        {
+          a->all_plugins = g_strsplit (names, ",", -1);
+          try_url (g_steal_pointer (&a));
+          return;
+        }
+    }
+
   if (!accept_response (self, url, CP_HANDSHAKE_RESPONSE (response), &error))
     {
       fail (self, g_steal_pointer (&error));
@@ -416,7 +436,8 @@ try_url (Attempt *a)
   cp_handshake_request_set_app_protocol_version (request, self->app_version);
   cp_handshake_request_set_magic_cookie_key (request, self->cookie_key);
   cp_handshake_request_set_magic_cookie_value (request, self->cookie_value);
-  cp_handshake_request_set_requested_plugins (request, (const char * const *) self->plugins);
+  cp_handshake_request_set_requested_plugins (request, (const char * const *)
+                                             (a->all_plugins != NULL ? a->all_plugins : self->plugins));
   g_hash_table_insert (metadata, (gpointer) "client_version", (gpointer) CP_CLIENT_VERSION);
   cp_handshake_request_set_client_metadata (request, metadata);
   if (self->self_id != NULL)

@@ -522,6 +522,11 @@ cp_client_class_init (CpClientClass *klass)
    *
    * The names of the plugins wanted (requested in the handshake; each must
    * be served). Takes effect at the next connect.
+   *
+   * None (the default) means all the server offers: a connectplugin
+   * server names them in its handshake metadata, and the client asks for
+   * them in a second handshake; a server that does not (connect-plugin-go's)
+   * leaves the client connected with none, as its own clients are.
    */
   properties[PROP_PLUGINS] =
     g_param_spec_boxed ("plugins", NULL, NULL, G_TYPE_STRV,

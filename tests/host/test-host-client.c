@@ -340,6 +340,35 @@ test_static_tcp (void)
   cp_server_close (server);
 }
 
+/* No plugin named: the client asks for all the server offers (a second
+ * handshake, from the names in the first one's metadata). */
+static void
+test_all_plugins (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  GPtrArray *infos;
+  Connect c;
+
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  client = cp_client_new (url);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  g_assert_no_error (c.error);
+  infos = cp_client_get_plugin_infos (client);
+  g_assert_cmpuint (infos->len, ==, 2);
+  g_assert_cmpstr (cp_plugin_info_get_name (infos->pdata[0]), ==, "echo");
+  g_assert_cmpstr (cp_plugin_info_get_name (infos->pdata[1]), ==, "other");
+  assert_say (client, "echo");
+
+  connect_clear (&c, client);
+  close_client (client);
+  cp_server_close (server);
+}
+
 static void
 changed_count_cb (CpDiscovery *discovery,
                   guint       *count)
@@ -1130,6 +1159,7 @@ main (int    argc,
   g_test_add_func ("/host/client/control-secret/in-process", test_in_process_control_secret);
   g_test_add_func ("/host/client/control-secret/static", test_static_control_secret);
   g_test_add_func ("/host/client/static-tcp", test_static_tcp);
+  g_test_add_func ("/host/client/all-plugins", test_all_plugins);
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
