@@ -18,7 +18,7 @@
 
 #include "cp-server-state-private.h"
 #include "cp-descriptor-set-private.h"
-#include "connectplugin/plugin/reflection.cp.h"
+#include "reflection.cp.h"
 
 #define PROCEDURE_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define PROCEDURE_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"

@@ -10,7 +10,7 @@
 
 #include "host-test-util.h"
 #include "cp-descriptor-set-private.h"
-#include "connectplugin/plugin/reflection.cp.h"
+#include "reflection.cp.h"
 
 #define V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
