@@ -67,6 +67,38 @@
 
 #define CP_AVAILABLE_IN_ALL _CP_EXTERN
 
+/**
+ * CP_DEPRECATED_FOR:
+ * @f: the replacement
+ *
+ * Declares a symbol deprecated in favour of @f (warns unless
+ * CP_DISABLE_DEPRECATION_WARNINGS is defined).
+ */
+
+/**
+ * CP_UNAVAILABLE:
+ * @maj: the major version that added the symbol
+ * @min: the minor version that added the symbol
+ *
+ * Declares a symbol added after CP_VERSION_MAX_ALLOWED (warns when used).
+ */
+
+/**
+ * CP_DEPRECATED_IN_0_1_FOR:
+ * @f: the replacement
+ *
+ * Declares a symbol deprecated in 0.1 in favour of @f: it warns when
+ * CP_VERSION_MIN_REQUIRED is 0.1 or later.
+ */
+
+/**
+ * CP_DEPRECATED_IN_0_2_FOR:
+ * @f: the replacement
+ *
+ * Declares a symbol deprecated in 0.2 in favour of @f: it warns when
+ * CP_VERSION_MIN_REQUIRED is 0.2 or later.
+ */
+
 #if defined(CP_DISABLE_DEPRECATION_WARNINGS) || defined(CONNECTPLUGIN_COMPILATION)
 # define CP_DEPRECATED _CP_EXTERN
 # define CP_DEPRECATED_FOR(f) _CP_EXTERN
