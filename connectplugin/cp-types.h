@@ -43,9 +43,15 @@ typedef struct _CpCircuitBreaker CpCircuitBreaker;
 typedef struct _CpRetryPolicy CpRetryPolicy;
 typedef struct _CpClientCall CpClientCall;
 typedef struct _CpClientInterceptor CpClientInterceptor;
+typedef struct _CpAuthProvider CpAuthProvider;
+typedef struct _CpTokenAuthProvider CpTokenAuthProvider;
+typedef struct _CpAuthInterceptor CpAuthInterceptor;
+typedef struct _CpCredentialsInterceptor CpCredentialsInterceptor;
 typedef struct _CpResponseStream CpResponseStream;
 typedef struct _CpRequestStream CpRequestStream;
 typedef struct _CpChannel CpChannel;
+typedef struct _CpSpanContext CpSpanContext;
+typedef struct _CpSpan CpSpan;
 
 /* service */
 typedef struct _CpServiceDescriptor CpServiceDescriptor;

@@ -159,6 +159,8 @@ health_changed_cb (CpHealthMonitor *monitor,
   g_autoptr(CpClient) hold = g_object_ref (self);
   const char *reason = cp_health_monitor_get_reason (monitor);
 
+  if (self->metrics != NULL)
+    cp_client_metrics_set_health (self->metrics, health);
   /* The health reports move the circuit breaker before the calls find out
    * (handlers of its signals run here, in the client's context). */
   if (self->circuit_breaker != NULL)
@@ -292,6 +294,12 @@ connected (CpClient  *self,
     cp_channel_set_retry_policy (self->channel, self->retry_policy);
   cp_channel_set_client_interceptors (self->channel, self->interceptors);
   self->url = g_strdup (a->urls[a->index]);
+  /* The same metrics too, so the series survive reconnects. */
+  if (self->metrics_enabled)
+    {
+      cp_client_update_metrics_label (self);
+      cp_channel_set_client_metrics (self->channel, self->metrics);
+    }
   g_clear_object (&self->attempt_cancellable);
   g_object_freeze_notify (G_OBJECT (self));
   cp_client_notify (self, PROP_CHANNEL);

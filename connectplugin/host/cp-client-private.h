@@ -12,6 +12,7 @@
 
 #include "cp-client.h"
 #include "cp-health-monitor.h"
+#include "cp-client-metrics-private.h"
 
 G_BEGIN_DECLS
 
@@ -38,6 +39,12 @@ struct _CpClient
   CpCircuitBreaker *circuit_breaker;  /* set on each channel connected with */
   CpRetryPolicy *retry_policy;        /* the same */
   GPtrArray *interceptors;            /* CpClientInterceptor; the same */
+  gboolean metrics_enabled;
+  char *metrics_label;
+  /* Made when metrics are first enabled, then kept (running calls and a
+   * server's /metrics hold references); given to each channel connected
+   * with while metrics_enabled. */
+  CpClientMetrics *metrics;
 
   /* state */
   GMainContext *context;
@@ -86,12 +93,17 @@ enum {
   PROP_HEALTH_MONITOR,
   PROP_CIRCUIT_BREAKER,
   PROP_RETRY_POLICY,
+  PROP_METRICS_ENABLED,
+  PROP_METRICS_LABEL,
   N_PROPS
 };
 
 /* cp-client.c */
 void cp_client_notify                (CpClient      *self,
                                       guint          prop_id);
+/* The `plugin` label of the client's metrics, recomputed (the default
+ * depends on the plugins asked for and the URL connected to). */
+void cp_client_update_metrics_label  (CpClient      *self);
 
 /* cp-client-connect.c */
 void cp_client_set_state             (CpClient      *self,

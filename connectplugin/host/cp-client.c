@@ -14,6 +14,8 @@
 #include "cp-error.h"
 #include "cp-host-private.h"
 #include "cp-plugin-constants.h"
+#include "cp-rpc-server-private.h"
+#include "cp-server.h"
 
 /**
  * CpClient:
@@ -325,6 +327,8 @@ cp_client_finalize (GObject *object)
   g_clear_object (&self->circuit_breaker);
   g_clear_object (&self->retry_policy);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  g_clear_pointer (&self->metrics, cp_client_metrics_unref);
+  g_clear_pointer (&self->metrics_label, g_free);
   g_clear_pointer (&self->connect_waiters, g_ptr_array_unref);
   g_clear_error (&self->error);
   g_clear_pointer (&self->context, g_main_context_unref);
@@ -405,9 +409,131 @@ cp_client_get_property (GObject    *object,
     case PROP_RETRY_POLICY:
       g_value_set_object (value, self->retry_policy);
       break;
+    case PROP_METRICS_ENABLED:
+      g_value_set_boolean (value, self->metrics_enabled);
+      break;
+    case PROP_METRICS_LABEL:
+      g_value_set_string (value, self->metrics_label);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
+}
+
+/* ------------------------------------------------------------------ */
+/* Metrics (CpClient:metrics-enabled)                                   */
+
+void
+cp_client_update_metrics_label (CpClient *self)
+{
+  const char *label = self->metrics_label;
+
+  if (self->metrics == NULL)
+    return;
+  if (label == NULL && self->plugins != NULL && self->plugins[0] != NULL)
+    label = self->plugins[0];
+  if (label == NULL)
+    label = self->endpoint != NULL ? self->endpoint : self->url;
+  cp_client_metrics_set_plugin (self->metrics, label);
+}
+
+static void
+set_metrics_enabled (CpClient *self,
+                     gboolean  enabled)
+{
+  if (self->metrics_enabled == enabled)
+    return;
+  self->metrics_enabled = enabled;
+  if (enabled && self->metrics == NULL)
+    {
+      self->metrics = cp_client_metrics_new (NULL);
+      cp_client_update_metrics_label (self);
+      cp_client_metrics_set_circuit_breaker (self->metrics, self->circuit_breaker);
+      if (self->monitor != NULL)
+        cp_client_metrics_set_health (self->metrics,
+                                      cp_health_monitor_get_health_state (self->monitor));
+    }
+  if (self->channel != NULL)
+    cp_channel_set_client_metrics (self->channel, enabled ? self->metrics : NULL);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_METRICS_ENABLED]);
+}
+
+/**
+ * cp_client_render_metrics:
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * Writes the client's series (see [property@Client:metrics-enabled]) in
+ * the Prometheus text exposition format 0.0.4, for an application that
+ * serves its metrics its own way. Every client family is declared, even
+ * without samples.
+ *
+ * Returns: (transfer full): the exposition
+ */
+char *
+cp_client_render_metrics (CpClient *client)
+{
+  g_autoptr(GPtrArray) sources = g_ptr_array_new ();
+  GString *out = g_string_new (NULL);
+
+  g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
+
+  if (client->metrics != NULL)
+    g_ptr_array_add (sources, client->metrics);
+  cp_client_metrics_render (out, sources);
+  return g_string_free (out, FALSE);
+}
+
+#define SOURCES_KEY "cp-client-metrics-sources"
+
+/* The clients' families, after the server's own (unowned @user_data: the
+ * server's object data, freed after its collectors are dropped). */
+static void
+collect_clients (GString  *out,
+                 gpointer  user_data)
+{
+  cp_client_metrics_render (out, user_data);
+}
+
+/**
+ * cp_client_add_metrics_to_server:
+ * @client: a [class@ConnectPlugin.Client]
+ * @server: the host's [class@ConnectPlugin.Server]
+ *
+ * Serves the client's metrics at the `/metrics` of @server, next to the
+ * server's own: turns on [property@Client:metrics-enabled] and
+ * [property@ConnectPlugin.Server:metrics-enabled] (and the metrics of its
+ * [class@RpcServer] at once). Any number of clients may be added to one
+ * server: their series are written family by family, each family declared
+ * once, told apart by their `plugin` label ([property@Client:metrics-label]).
+ * The server keeps the client's series (not the client) until it is
+ * finalized. Call it in the server's thread; adding a client twice does
+ * nothing.
+ */
+void
+cp_client_add_metrics_to_server (CpClient *client,
+                                 CpServer *server)
+{
+  CpRpcServer *rpc;
+  GPtrArray *sources;
+
+  g_return_if_fail (CP_IS_CLIENT (client));
+  g_return_if_fail (CP_IS_SERVER (server));
+
+  set_metrics_enabled (client, TRUE);
+  g_object_set (server, "metrics-enabled", TRUE, NULL);
+  rpc = cp_server_get_rpc_server (server);
+  g_object_set (rpc, "metrics-enabled", TRUE, NULL);
+
+  sources = g_object_get_data (G_OBJECT (rpc), SOURCES_KEY);
+  if (sources == NULL)
+    {
+      sources = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_client_metrics_unref);
+      g_object_set_data_full (G_OBJECT (rpc), SOURCES_KEY, sources,
+                              (GDestroyNotify) g_ptr_array_unref);
+      cp_metrics_add_collector (cp_rpc_server_get_metrics (rpc), collect_clients, sources, NULL);
+    }
+  if (!g_ptr_array_find (sources, client->metrics, NULL))
+    g_ptr_array_add (sources, cp_client_metrics_ref (client->metrics));
 }
 
 static void
@@ -479,6 +605,17 @@ cp_client_set_property (GObject      *object,
       break;
     case PROP_RETRY_POLICY:
       cp_client_set_retry_policy (self, g_value_get_object (value));
+      break;
+    case PROP_METRICS_ENABLED:
+      set_metrics_enabled (self, g_value_get_boolean (value));
+      break;
+    case PROP_METRICS_LABEL:
+      if (g_strcmp0 (self->metrics_label, g_value_get_string (value)) != 0)
+        {
+          set_string (&self->metrics_label, value, NULL);
+          cp_client_update_metrics_label (self);
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -727,6 +864,38 @@ cp_client_class_init (CpClientClass *klass)
    */
   properties[PROP_RETRY_POLICY] =
     g_param_spec_object ("retry-policy", NULL, NULL, CP_TYPE_RETRY_POLICY,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpClient:metrics-enabled:
+   *
+   * Whether the client's calls are counted for Prometheus: it turns on
+   * [property@Channel:metrics-enabled] of every channel it connects with,
+   * sharing one set of series so that they survive reconnects, and adds
+   * per-plugin gauges: the health its [class@HealthMonitor] last reported
+   * and the state of its [property@Client:circuit-breaker]. The client's
+   * own calls about the server (handshake, health, plugin control) are
+   * not counted. Every series carries a `plugin` label
+   * ([property@Client:metrics-label]).
+   *
+   * Read them with [method@ConnectPlugin.Client.render_metrics], or serve
+   * them at a server's `/metrics` with
+   * [method@ConnectPlugin.Client.add_metrics_to_server]. Default %FALSE.
+   */
+  properties[PROP_METRICS_ENABLED] =
+    g_param_spec_boolean ("metrics-enabled", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpClient:metrics-label:
+   *
+   * The value of the `plugin` label of the client's series. %NULL (the
+   * default) stands for the first name of [property@Client:plugins], else
+   * the endpoint, else the URL connected to. Give each client exposed by
+   * one server a distinct label.
+   */
+  properties[PROP_METRICS_LABEL] =
+    g_param_spec_string ("metrics-label", NULL, NULL, NULL,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
@@ -1035,6 +1204,8 @@ cp_client_set_circuit_breaker (CpClient         *client,
     return;
   if (client->channel != NULL)
     cp_channel_set_circuit_breaker (client->channel, breaker);
+  if (client->metrics != NULL)
+    cp_client_metrics_set_circuit_breaker (client->metrics, breaker);
   g_object_notify_by_pspec (G_OBJECT (client), properties[PROP_CIRCUIT_BREAKER]);
 }
 

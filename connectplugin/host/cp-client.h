@@ -133,4 +133,10 @@ CP_AVAILABLE_IN_ALL
 void              cp_client_add_interceptor     (CpClient            *client,
                                                  CpClientInterceptor *interceptor);
 
+CP_AVAILABLE_IN_ALL
+char             *cp_client_render_metrics      (CpClient            *client);
+CP_AVAILABLE_IN_ALL
+void              cp_client_add_metrics_to_server (CpClient          *client,
+                                                   CpServer          *server);
+
 G_END_DECLS

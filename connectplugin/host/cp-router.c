@@ -17,6 +17,8 @@
 #include "cp-error.h"
 #include "cp-http-exchange-private.h"
 #include "cp-upstream-private.h"
+#include "cp-rpc-server-private.h"
+#include "cp-trace-private.h"
 
 #define READ_SIZE (16 * 1024)
 
@@ -50,6 +52,11 @@ typedef struct {
   gboolean aborted;             /* the caller went away */
   gboolean timed_out;
   gboolean finished;
+  /* Tracing (the host's CpRpcServer::span-finished connected): the
+   * router span, between the caller's span and the provider's. */
+  CpSpanContext *span;
+  gint64 span_start;            /* real µs */
+  guint status;                 /* of the provider's response head; 0: none */
 } RouteCall;
 
 static void
@@ -60,8 +67,53 @@ route_call_unref (RouteCall *call)
   g_assert (call->finished);
   g_clear_object (&call->provider);
   g_clear_pointer (&call->exchange, cp_http_exchange_unref);
+  g_clear_pointer (&call->span, cp_span_context_unref);
   g_free (call->target);
   g_free (call);
+}
+
+/* The router span: a child of the caller's traceparent (or a new trace),
+ * sent on as the provider's parent. Only when the host traces. */
+static void
+route_trace_begin (RouteCall   *call,
+                   CpRpcServer *server)
+{
+  SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (call->exchange);
+  g_autofree char *traceparent = NULL;
+
+  if (!cp_rpc_server_get_tracing (server))
+    return;
+  call->span = cp_trace_server_span (headers, TRUE);
+  call->span_start = g_get_real_time ();
+  traceparent = cp_span_context_to_traceparent (call->span);
+  /* The request headers are read once more, when the upstream request
+   * copies them. */
+  soup_message_headers_replace (headers, "traceparent", traceparent);
+}
+
+static void
+route_trace_end (RouteCall *call)
+{
+  g_autoptr(GError) outcome = NULL;
+  g_autoptr(CpSpan) span = NULL;
+  g_autofree char *peer = NULL;
+
+  if (call->router == NULL || !cp_rpc_server_get_tracing (call->router->broker->rpc_server))
+    return;
+  /* What the router saw: a Connect stream's status is in its body. */
+  if (call->aborted)
+    outcome = g_error_new_literal (CP_ERROR, CP_ERROR_CANCELED, "the caller went away");
+  else if (call->timed_out)
+    outcome = g_error_new_literal (CP_ERROR, CP_ERROR_DEADLINE_EXCEEDED, "the route timed out");
+  else if (call->status == 0)
+    outcome = g_error_new_literal (CP_ERROR, CP_ERROR_UNAVAILABLE, "upstream failed");
+  else if (call->status != SOUP_STATUS_OK)
+    outcome = g_error_new (CP_ERROR, cp_error_code_from_http_status (call->status),
+                           "HTTP %u", call->status);
+  peer = cp_trace_peer_string (cp_http_exchange_get_remote_address (call->exchange));
+  span = cp_span_new_internal (call->span, call->target, CP_SPAN_KIND_ROUTER, call->span_start,
+                               g_get_real_time (), outcome, peer);
+  cp_rpc_server_emit_span_finished (call->router->broker->rpc_server, span);
 }
 
 /* The call is over on our side: the upstream call ended or cancelled. */
@@ -85,6 +137,8 @@ route_call_finish (RouteCall *call)
       cp_http_exchange_resume_body (call->exchange);
     }
   cp_plugin_instance_call_finished (call->provider);
+  if (call->span != NULL)
+    route_trace_end (call);
   if (call->router != NULL)
     g_hash_table_remove (call->router->calls, call);
   ROUTE_DEBUG ("router: %s done%s%s", call->target, call->aborted ? " (caller gone)" : "",
@@ -167,6 +221,7 @@ on_upstream_head (CpUpstreamCall     *upstream,
           soup_message_headers_append (headers, name, value);
     }
   call->started = TRUE;
+  call->status = status;
   cp_http_exchange_begin_response (call->exchange, status, copy ? headers : in);
 }
 
@@ -394,6 +449,7 @@ forward (CpRouter         *router,
   cp_plugin_instance_call_started (provider);
   cp_http_exchange_set_callbacks (exchange, &route_callbacks, call,
                                   (GDestroyNotify) route_call_unref);
+  route_trace_begin (call, router->broker->rpc_server);
   /* Plugins register where they listen over TCP (base_url); a unix: URL
    * is not routable. */
   call->upstream = cp_upstream_call_start (router->upstream, cp_plugin_instance_get_url (provider),

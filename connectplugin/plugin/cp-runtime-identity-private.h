@@ -7,6 +7,7 @@
 #pragma once
 
 #include <glib.h>
+#include "cp-secret-private.h"
 
 G_BEGIN_DECLS
 
@@ -24,8 +25,7 @@ char     *cp_generate_runtime_id   (const char *self_id);
 char     *cp_generate_registration_id (void);
 /* 1–128 chars matching ^[a-zA-Z][a-zA-Z0-9_.\-]*$ */
 gboolean  cp_self_id_is_valid      (const char *self_id);
-/* Constant-time comparison (in the length of @b, the expected value). */
-gboolean  cp_token_equal           (const char *a,
-                                    const char *b);
+/* cp_token_equal (), the constant-time comparison, lives in the wire
+ * layer (cp-secret-private.h) so that the rpc auth interceptor shares it. */
 
 G_END_DECLS

@@ -113,20 +113,3 @@ cp_self_id_is_valid (const char *self_id)
     }
   return TRUE;
 }
-
-gboolean
-cp_token_equal (const char *a,
-                const char *b)
-{
-  gsize la, lb;
-  guint8 diff;
-
-  if (a == NULL || b == NULL)
-    return FALSE;
-  la = strlen (a);
-  lb = strlen (b);
-  diff = la != lb;
-  for (gsize i = 0; i < lb; i++)
-    diff |= (guint8) (b[i] ^ (i < la ? a[i] : 0));
-  return diff == 0;
-}

@@ -41,6 +41,7 @@ struct _CpCallOptions
   guint idempotent : 1;
   CpRetryPolicy *retry_policy;
   GPtrArray *interceptors;      /* CpClientInterceptor; replaced on add */
+  CpSpanContext *parent_span;   /* NULL: the thread-default span */
 
   SoupMessageHeaders *request_headers;
   SoupMessageHeaders *response_headers;
@@ -76,6 +77,7 @@ cp_call_options_finalize (GObject *object)
   g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
   g_clear_object (&self->retry_policy);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  g_clear_pointer (&self->parent_span, cp_span_context_unref);
 
   G_OBJECT_CLASS (cp_call_options_parent_class)->finalize (object);
 }
@@ -718,4 +720,45 @@ cp_call_options_set_response (CpCallOptions      *options,
   soup_message_headers_clear (options->response_trailers);
   cp_headers_copy_into (options->response_headers, headers);
   cp_headers_copy_into (options->response_trailers, trailers);
+}
+
+/**
+ * cp_call_options_set_parent_span:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ * @parent: (nullable): the span the call continues, or %NULL for the
+ *   thread-default one
+ *
+ * Makes the call continue the trace of @parent: it is sent a
+ * `traceparent` of @parent's trace, whose parent is the call's own client
+ * span. A handler that makes calls from a callback, after it returned,
+ * passes [method@ConnectPlugin.Invocation.get_span_context] here; during
+ * the handler itself the call's span is the thread-default one
+ * ([func@ConnectPlugin.SpanContext.get_thread_default]) and calls continue
+ * it without this. A `traceparent` in the request headers wins over both.
+ */
+void
+cp_call_options_set_parent_span (CpCallOptions *options,
+                                 CpSpanContext *parent)
+{
+  g_return_if_fail (CP_IS_CALL_OPTIONS (options));
+
+  if (parent != NULL)
+    cp_span_context_ref (parent);
+  g_clear_pointer (&options->parent_span, cp_span_context_unref);
+  options->parent_span = parent;
+}
+
+/**
+ * cp_call_options_get_parent_span:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Gets the span set with [method@ConnectPlugin.CallOptions.set_parent_span].
+ *
+ * Returns: (transfer none) (nullable): the parent span, or %NULL
+ */
+CpSpanContext *
+cp_call_options_get_parent_span (CpCallOptions *options)
+{
+  g_return_val_if_fail (CP_IS_CALL_OPTIONS (options), NULL);
+  return options->parent_span;
 }

@@ -14,6 +14,7 @@
 #include "cp-compression.h"
 #include "cp-client-interceptor.h"
 #include "cp-retry-policy.h"
+#include "cp-span-context.h"
 
 G_BEGIN_DECLS
 
@@ -74,5 +75,10 @@ CP_AVAILABLE_IN_ALL
 SoupMessageHeaders *cp_call_options_get_response_headers  (CpCallOptions *options);
 CP_AVAILABLE_IN_ALL
 SoupMessageHeaders *cp_call_options_get_response_trailers (CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+void                cp_call_options_set_parent_span       (CpCallOptions *options,
+                                                           CpSpanContext *parent);
+CP_AVAILABLE_IN_ALL
+CpSpanContext      *cp_call_options_get_parent_span       (CpCallOptions *options);
 
 G_END_DECLS

@@ -20,6 +20,14 @@ typedef struct {
   gsize               max_receive_size; /* 0 = unlimited */
   gboolean            use_get;
   SoupMessageHeaders *metadata;         /* user request headers; owned */
+  guint               n_envelopes;      /* messages appended (stream requests) */
+  CpClientMetricsCall metrics;          /* the call's counting, from wrap to end */
+  /* Tracing: the call's client span (NULL: no trace sent), when it began
+   * (monotonic and real µs), whether it was reported. */
+  CpSpanContext      *span;
+  gint64              start_time;
+  gint64              span_start;
+  gboolean            trace_ended;
 } CpCallSettings;
 
 /* @unary: whether the channel's default timeout applies (streams get no
@@ -37,9 +45,23 @@ void      cp_call_settings_clear      (CpCallSettings *settings);
 SoupMessageHeaders *cp_call_settings_stream_headers (CpCallSettings *settings);
 
 /* Appends the call's metadata to @headers, leaving out protocol headers
- * (an interceptor may have added some since cp_call_settings_init ()). */
+ * (an interceptor may have added some since cp_call_settings_init ()),
+ * and the call's `traceparent` / `tracestate` when it has a span. */
 void      cp_call_settings_copy_metadata (CpCallSettings     *settings,
                                           SoupMessageHeaders *headers);
+
+/* The call's outcome for the channel's metrics (CpChannel:metrics-enabled),
+ * once: @error NULL for success. Nothing when the call is not counted. */
+#define cp_call_settings_end(settings, error) \
+  cp_client_metrics_call_end (&(settings)->metrics, (error))
+
+/* The call is over (@error NULL for success): its client span goes to the
+ * channel's span-finished handlers and its log line to the debug log,
+ * when wanted. Once; later calls do nothing. */
+void      cp_call_settings_trace_end  (CpCallSettings *settings,
+                                       CpChannel      *channel,
+                                       const char     *procedure,
+                                       const GError   *error);
 
 /* What wraps the attempts of a call (see cp-channel-private.h): @retry
  * gets the call's retry policy (the options', else the channel's unless
@@ -48,7 +70,9 @@ void      cp_call_settings_copy_metadata (CpCallSettings     *settings,
  * options' idempotent flag, or GET); and when an interceptor applies (the
  * channel's unless exempt, then the options'), the CpClientCall that runs
  * them is returned (transfer full; NULL when none). @request: nullable,
- * for interceptors to see. */
+ * for interceptors to see. The call starts counting in the channel's
+ * metrics here (exempt calls are not counted), with the messages appended
+ * so far; cp_call_settings_end () or cp_call_settings_clear () ends it. */
 CpClientCall *cp_call_settings_wrap   (CpCallSettings *settings,
                                        CpChannel      *channel,
                                        CpCallOptions  *options,

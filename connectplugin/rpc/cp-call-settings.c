@@ -11,6 +11,7 @@
 #include "cp-channel-util-private.h"
 #include "cp-envelope-private.h"
 #include "cp-metadata.h"
+#include "cp-trace-private.h"
 
 static void
 copy_metadata (const char *name,
@@ -23,6 +24,62 @@ copy_metadata (const char *name,
       return;
     }
   soup_message_headers_append (user_data, name, value);
+}
+
+/* The call's client span: a child of the caller's own `traceparent`
+ * (request metadata), else of the options' parent span, else of the
+ * thread-default span (a server handler running); else a new trace when
+ * the channel traces every call, except for the plugin system's own calls
+ * (handshake, health checks: exempt), which would fill traces with noise. */
+static void
+trace_begin (CpCallSettings *settings,
+             CpChannel      *channel,
+             CpCallOptions  *options)
+{
+  const char *traceparent = soup_message_headers_get_one (settings->metadata, "traceparent");
+  g_autoptr(CpSpanContext) given = NULL;
+  CpSpanContext *parent;
+
+  if (traceparent != NULL)
+    given = cp_span_context_parse (traceparent,
+                                   soup_message_headers_get_list (settings->metadata, "tracestate"));
+  parent = given;
+  if (parent == NULL && options != NULL)
+    parent = cp_call_options_get_parent_span (options);
+  if (parent == NULL)
+    parent = cp_span_context_get_thread_default ();
+  if (parent != NULL)
+    settings->span = cp_span_context_new_child (parent);
+  else if (cp_channel_get_tracing (channel) && !cp_call_options_get_circuit_breaker_exempt (options))
+    settings->span = cp_span_context_new_root (TRUE);
+  if (settings->span != NULL)
+    settings->span_start = g_get_real_time ();
+}
+
+void
+cp_call_settings_trace_end (CpCallSettings *settings,
+                            CpChannel      *channel,
+                            const char     *procedure,
+                            const GError   *error)
+{
+  gboolean log;
+
+  if (settings->trace_ended)
+    return;
+  settings->trace_ended = TRUE;
+  log = cp_trace_log_enabled ();
+  if (settings->span != NULL && cp_channel_wants_spans (channel))
+    {
+      g_autoptr(CpSpan) span = cp_span_new_internal (settings->span, procedure, CP_SPAN_KIND_CLIENT,
+                                                     settings->span_start, g_get_real_time (),
+                                                     error, cp_channel_get_peer (channel));
+
+      cp_channel_emit_span_finished (channel, span);
+    }
+  if (log)
+    cp_trace_log_call (CP_SPAN_KIND_CLIENT, procedure, error,
+                       g_get_monotonic_time () - settings->start_time,
+                       cp_channel_get_peer (channel), settings->span);
 }
 
 void
@@ -59,6 +116,8 @@ cp_call_settings_init (CpCallSettings *settings,
     }
   /* After the call's own: those of the same name win. */
   cp_channel_add_headers (channel, settings->metadata);
+  settings->start_time = now;
+  trace_begin (settings, channel, options);
 
   if (timeout_ms > 0)
     {
@@ -72,7 +131,9 @@ cp_call_settings_init (CpCallSettings *settings,
 void
 cp_call_settings_clear (CpCallSettings *settings)
 {
+  cp_client_metrics_call_clear (&settings->metrics);
   g_clear_pointer (&settings->metadata, soup_message_headers_unref);
+  g_clear_pointer (&settings->span, cp_span_context_unref);
 }
 
 SoupMessageHeaders *
@@ -109,6 +170,17 @@ cp_call_settings_copy_metadata (CpCallSettings     *settings,
                                 SoupMessageHeaders *headers)
 {
   soup_message_headers_foreach (settings->metadata, copy_metadata_checked, headers);
+  if (settings->span != NULL)
+    {
+      g_autofree char *traceparent = cp_span_context_to_traceparent (settings->span);
+      const char *tracestate = cp_span_context_get_tracestate (settings->span);
+
+      soup_message_headers_replace (headers, "traceparent", traceparent);
+      if (tracestate != NULL)
+        soup_message_headers_replace (headers, "tracestate", tracestate);
+      else
+        soup_message_headers_remove (headers, "tracestate");
+    }
 }
 
 CpClientCall *
@@ -134,6 +206,13 @@ cp_call_settings_wrap (CpCallSettings *settings,
     policy = cp_channel_dup_retry_policy (channel);
   cp_call_retry_init (retry, policy, cp_channel_get_retry_budget (channel), safe,
                       settings->deadline);
+  if (G_UNLIKELY (!exempt && cp_channel_get_metrics (channel) != NULL))
+    {
+      cp_client_metrics_call_begin (&settings->metrics, cp_channel_get_metrics (channel),
+                                    procedure, kind != CP_METHOD_UNARY);
+      cp_client_metrics_call_add_messages (&settings->metrics, TRUE, settings->n_envelopes);
+      retry->metrics = settings->metrics.method;
+    }
 
   chain = cp_channel_collect_interceptors (channel, options, exempt);
   if (chain == NULL)
@@ -172,5 +251,6 @@ cp_call_settings_append_envelope (CpCallSettings  *settings,
       flags |= CP_ENVELOPE_FLAG_COMPRESSED;
     }
   cp_envelope_append (out, flags, payload);
+  settings->n_envelopes++;
   return TRUE;
 }

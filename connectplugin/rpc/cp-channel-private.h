@@ -5,7 +5,7 @@
  * The client engine's units, and the private headers each one includes
  * besides its own (no cycle; the exchange and the settings read the
  * channel through this header, which includes none of the others but
- * cp-retry-policy-private.h, a leaf):
+ * cp-retry-policy-private.h, a leaf but for cp-client-metrics-private.h):
  *
  *   cp-channel.c            CpChannel, what wraps    → request and response
  *                           calls, stream entries      stream, circuit
@@ -29,8 +29,10 @@
  *   cp-channel-util.c       response checks, errors  → (none)
  *   cp-call-options.c       CpCallOptions            → (none)
  *   cp-circuit-breaker.c    CpCircuitBreaker         → (none)
- *   cp-retry-policy.c       CpRetryPolicy, the retry → (none)
+ *   cp-retry-policy.c       CpRetryPolicy, the retry → client metrics
  *                           budget, one call's retries
+ *   cp-client-metrics.c     the calls' counters      → (none)
+ *                           (CpChannel:metrics-enabled)
  *   cp-client-call.c        CpClientCall, the chain  → client interceptor
  *   cp-client-interceptor.c CpClientInterceptor      → (none)
  *
@@ -102,6 +104,27 @@ void           cp_channel_admission_settle     (CpChannelAdmission  *admission,
                                                 const GError        *outcome);
 /* A call dropped without an outcome; nothing when already settled. */
 void           cp_channel_admission_clear      (CpChannelAdmission  *admission);
+
+/* The metrics calls count into (CpChannel:metrics-enabled), or NULL when
+ * off: transfer none, valid as long as the channel (a call takes its own
+ * reference). Thread-safe, one atomic read. */
+CpClientMetrics *cp_channel_get_metrics        (CpChannel           *channel);
+/* A CpClient's metrics (shared by the channels it connects, so the series
+ * survive reconnects): set before the first call; NULL turns counting
+ * off. Thread-safe. */
+void           cp_channel_set_client_metrics   (CpChannel           *channel,
+                                                CpClientMetrics     *metrics);
+
+/* CpChannel:tracing (thread-safe): calls without a parent span start a
+ * trace. */
+gboolean       cp_channel_get_tracing          (CpChannel           *channel);
+/* Whether a CpChannel::span-finished handler is connected. */
+gboolean       cp_channel_wants_spans          (CpChannel           *channel);
+void           cp_channel_emit_span_finished   (CpChannel           *channel,
+                                                CpSpan              *span);
+/* The base URL, "in-process" for an in-process channel (thread-safe:
+ * set at construction). */
+const char    *cp_channel_get_peer             (CpChannel           *channel);
 
 /* The retry policy (transfer full), or NULL; thread-safe. */
 CpRetryPolicy *cp_channel_dup_retry_policy     (CpChannel           *channel);

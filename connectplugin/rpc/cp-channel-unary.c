@@ -87,6 +87,8 @@ unary_finish (GTask     *task,
   UnaryData *data = g_task_get_task_data (task);
 
   cp_call_retry_stop_wait (&data->retry);
+  cp_call_settings_end (&data->settings, error);
+  cp_call_settings_trace_end (&data->settings, data->channel, data->procedure, error);
   if (data->call != NULL)
     {
       cp_client_call_set_attempts (data->call, data->retry.attempts);
@@ -282,6 +284,7 @@ unary_on_chunk (CpChannelExchange *exchange,
   UnaryData *data = g_task_get_task_data (task);
   gsize size = g_bytes_get_size (chunk);
 
+  cp_client_metrics_call_add_bytes (&data->settings.metrics, FALSE, size);
   if (data->body_limit > 0 && data->body->len + size > data->body_limit)
     {
       g_autoptr(GTask) keep = g_object_ref (task);
@@ -438,6 +441,9 @@ unary_attempt (GTask *task)
                                             &unary_callbacks, g_object_ref (task), g_object_unref);
   if (data->sync)
     cp_channel_exchange_set_sync_pool (data->exchange);
+  if (data->payload != NULL)
+    cp_client_metrics_call_add_bytes (&data->settings.metrics, TRUE,
+                                      g_bytes_get_size (data->payload));
   cp_channel_exchange_start (data->exchange);
 }
 

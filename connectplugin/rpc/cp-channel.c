@@ -13,11 +13,13 @@
 #include "cp-channel-private.h"
 #include "cp-call-options-private.h"
 #include "cp-circuit-breaker-private.h"
+#include "cp-client-metrics-private.h"
 #include "cp-request-stream-private.h"
 #include "cp-response-stream-private.h"
 #include "cp-enum-types.h"
 #include "cp-error.h"
 #include "cp-metadata.h"
+#include "cp-span.h"
 
 /* Defaults of CpChannel:timeout-ms (the wire contract's RPC timeout, as
  * CpClient's call-timeout-ms) and CpChannel:max-receive-size (as servers'). */
@@ -98,6 +100,15 @@ struct _CpChannel
   GPtrArray *client_interceptors;   /* set by a CpClient */
   GPtrArray *interceptors;          /* cp_channel_add_interceptor () */
   CpRetryBudget retry_budget;
+
+  /* CpChannel:metrics-enabled. `metrics` is made (or given by a CpClient)
+   * before `metrics_on` is first set and then kept until finalize: a call
+   * reads it without a lock (and holds its own reference). */
+  CpClientMetrics *metrics;
+  gint metrics_on;                  /* atomic */
+  char *metrics_label;              /* under headers_lock */
+
+  gint tracing;                     /* atomic: CpChannel:tracing */
 };
 
 G_DEFINE_FINAL_TYPE (CpChannel, cp_channel, G_TYPE_OBJECT)
@@ -114,10 +125,40 @@ enum {
   PROP_METHOD_ONLY_PATHS,
   PROP_CIRCUIT_BREAKER,
   PROP_RETRY_POLICY,
+  PROP_METRICS_ENABLED,
+  PROP_METRICS_LABEL,
+  PROP_TRACING,
   N_PROPS
 };
 
 static GParamSpec *properties[N_PROPS];
+static guint span_finished_signal;
+
+/* Library-internal (cp-channel-private.h). */
+const char *
+cp_channel_get_peer (CpChannel *channel)
+{
+  return channel->base_url != NULL ? channel->base_url : "in-process";
+}
+
+gboolean
+cp_channel_get_tracing (CpChannel *channel)
+{
+  return g_atomic_int_get (&channel->tracing);
+}
+
+gboolean
+cp_channel_wants_spans (CpChannel *channel)
+{
+  return g_signal_has_handler_pending (channel, span_finished_signal, 0, TRUE);
+}
+
+void
+cp_channel_emit_span_finished (CpChannel *channel,
+                               CpSpan    *span)
+{
+  g_signal_emit (channel, span_finished_signal, 0, span);
+}
 
 
 /**
@@ -339,8 +380,103 @@ cp_channel_finalize (GObject *object)
   g_mutex_clear (&self->headers_lock);
   g_free (self->base_url);
   g_free (self->http_base);
+  g_clear_pointer (&self->metrics, cp_client_metrics_unref);
+  g_free (self->metrics_label);
 
   G_OBJECT_CLASS (cp_channel_parent_class)->finalize (object);
+}
+
+/* ------------------------------------------------------------------------ */
+/* Metrics (CpChannel:metrics-enabled)                                       */
+
+/* Under headers_lock. */
+static const char *
+metrics_label (CpChannel *self)
+{
+  if (self->metrics_label != NULL)
+    return self->metrics_label;
+  return self->base_url != NULL ? self->base_url : "in-process";
+}
+
+static void
+set_metrics_enabled (CpChannel *self,
+                     gboolean   enabled)
+{
+  g_mutex_lock (&self->headers_lock);
+  if (enabled && self->metrics == NULL)
+    self->metrics = cp_client_metrics_new (metrics_label (self));
+  g_mutex_unlock (&self->headers_lock);
+  if (g_atomic_int_exchange (&self->metrics_on, enabled ? 1 : 0) != (enabled ? 1 : 0))
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_METRICS_ENABLED]);
+}
+
+static void
+set_metrics_label (CpChannel  *self,
+                   const char *label)
+{
+  gboolean changed;
+
+  g_mutex_lock (&self->headers_lock);
+  changed = g_strcmp0 (self->metrics_label, label) != 0;
+  if (changed)
+    {
+      g_free (self->metrics_label);
+      self->metrics_label = g_strdup (label);
+      if (self->metrics != NULL)
+        cp_client_metrics_set_plugin (self->metrics, metrics_label (self));
+    }
+  g_mutex_unlock (&self->headers_lock);
+  if (changed)
+    g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_METRICS_LABEL]);
+}
+
+CpClientMetrics *
+cp_channel_get_metrics (CpChannel *channel)
+{
+  return g_atomic_int_get (&channel->metrics_on) ? channel->metrics : NULL;
+}
+
+void
+cp_channel_set_client_metrics (CpChannel       *channel,
+                               CpClientMetrics *metrics)
+{
+  g_return_if_fail (CP_IS_CHANNEL (channel));
+
+  g_mutex_lock (&channel->headers_lock);
+  if (metrics != NULL)
+    cp_client_metrics_ref (metrics);
+  g_clear_pointer (&channel->metrics, cp_client_metrics_unref);
+  channel->metrics = metrics;
+  g_mutex_unlock (&channel->headers_lock);
+  set_metrics_enabled (channel, metrics != NULL);
+}
+
+/**
+ * cp_channel_render_metrics:
+ * @channel: a [class@ConnectPlugin.Channel]
+ *
+ * Writes the channel's series (see [property@Channel:metrics-enabled]) in
+ * the Prometheus text exposition format 0.0.4, for an application that
+ * serves its metrics its own way. Every family is declared even when it
+ * has no sample yet. May be called from any thread.
+ *
+ * Returns: (transfer full): the exposition; only the families' `# HELP`
+ *   and `# TYPE` lines when metrics were never enabled
+ */
+char *
+cp_channel_render_metrics (CpChannel *channel)
+{
+  g_autoptr(GPtrArray) sources = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_client_metrics_unref);
+  GString *out = g_string_new (NULL);
+
+  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
+
+  g_mutex_lock (&channel->headers_lock);
+  if (channel->metrics != NULL)
+    g_ptr_array_add (sources, cp_client_metrics_ref (channel->metrics));
+  g_mutex_unlock (&channel->headers_lock);
+  cp_client_metrics_render (out, sources);
+  return g_string_free (out, FALSE);
 }
 
 static void
@@ -382,6 +518,17 @@ cp_channel_get_property (GObject    *object,
       break;
     case PROP_RETRY_POLICY:
       g_value_take_object (value, cp_channel_dup_retry_policy (self));
+      break;
+    case PROP_METRICS_ENABLED:
+      g_value_set_boolean (value, g_atomic_int_get (&self->metrics_on));
+      break;
+    case PROP_METRICS_LABEL:
+      g_mutex_lock (&self->headers_lock);
+      g_value_set_string (value, self->metrics_label);
+      g_mutex_unlock (&self->headers_lock);
+      break;
+    case PROP_TRACING:
+      g_value_set_boolean (value, g_atomic_int_get (&self->tracing));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -431,6 +578,17 @@ cp_channel_set_property (GObject      *object,
       break;
     case PROP_RETRY_POLICY:
       cp_channel_set_retry_policy (self, g_value_get_object (value));
+      break;
+    case PROP_METRICS_ENABLED:
+      set_metrics_enabled (self, g_value_get_boolean (value));
+      break;
+    case PROP_METRICS_LABEL:
+      set_metrics_label (self, g_value_get_string (value));
+      break;
+    case PROP_TRACING:
+      if (g_atomic_int_exchange (&self->tracing, g_value_get_boolean (value)) !=
+          g_value_get_boolean (value))
+        g_object_notify_by_pspec (object, pspec);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -600,7 +758,69 @@ cp_channel_class_init (CpChannelClass *klass)
     g_param_spec_object ("retry-policy", NULL, NULL, CP_TYPE_RETRY_POLICY,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpChannel:metrics-enabled:
+   *
+   * Whether the channel counts its calls for Prometheus: calls started and
+   * completed (by Connect code) and in flight, a duration histogram, request
+   * and response bytes, stream messages, retries and retries refused by the
+   * budget, per procedure ([method@ConnectPlugin.Channel.render_metrics];
+   * docs/engine.md, "Metrics", lists the series). Default %FALSE: a call
+   * then pays one check.
+   *
+   * The calls a [class@Client] and a [class@HealthMonitor] make about the
+   * server itself are not counted. Counting may be turned on and off at any
+   * time, from any thread; the counts are kept while it is off. The
+   * counters are atomic, so calls from several threads count correctly.
+   */
+  properties[PROP_METRICS_ENABLED] =
+    g_param_spec_boolean ("metrics-enabled", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpChannel:metrics-label:
+   *
+   * The value of the `plugin` label of the channel's series. %NULL (the
+   * default) stands for the base URL, or `in-process`. A [class@Client]'s
+   * channels carry the client's [property@Client:metrics-label] instead.
+   */
+  properties[PROP_METRICS_LABEL] =
+    g_param_spec_string ("metrics-label", NULL, NULL, NULL,
+                         G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpChannel:tracing:
+   *
+   * Whether every call starts a trace when it has no parent span: it then
+   * sends a `traceparent` (W3C Trace Context) of a new trace. Off by
+   * default, as in connect-plugin-go: calls send no trace headers unless
+   * they continue a trace, which they always do when they have a parent
+   * span (the thread-default span, e.g. while a server handler runs, or
+   * [method@ConnectPlugin.CallOptions.set_parent_span], or a
+   * `traceparent` in the call's request headers). May be changed at any
+   * time, from any thread.
+   */
+  properties[PROP_TRACING] =
+    g_param_spec_boolean ("tracing", NULL, NULL, FALSE,
+                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * CpChannel::span-finished:
+   * @channel: the channel
+   * @span: the finished client span of a call
+   *
+   * Emitted once for every call that carried a trace (see
+   * [property@Channel:tracing]) when it is over, with its client span (all
+   * its attempts), in the context the call completes in (the caller's
+   * thread-default context). Export it to a tracing system from here
+   * (docs/engine.md, "Tracing").
+   */
+  span_finished_signal =
+    g_signal_new ("span-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  CP_TYPE_SPAN | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void

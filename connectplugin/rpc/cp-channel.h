@@ -98,4 +98,7 @@ CpRequestStream  *cp_channel_call_bidi_stream   (CpChannel     *channel,
                                                  GType          response_type,
                                                  CpCallOptions *options);
 
+CP_AVAILABLE_IN_ALL
+char             *cp_channel_render_metrics     (CpChannel     *channel);
+
 G_END_DECLS

@@ -26,5 +26,7 @@ void      cp_circuit_breaker_settle  (CpCircuitBreaker *breaker,
  * sent): gives its probe slot back, counts for nothing. */
 void      cp_circuit_breaker_abandon (CpCircuitBreaker *breaker,
                                       guint64           ticket);
+/* How many times the circuit opened (CpClient's metrics). */
+guint64   cp_circuit_breaker_get_n_opened (CpCircuitBreaker *breaker);
 
 G_END_DECLS

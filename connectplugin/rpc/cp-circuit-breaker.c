@@ -84,6 +84,7 @@ struct _CpCircuitBreaker
   guint successes;      /* while half-open */
   guint probes;         /* calls under way let through while half-open */
   gint64 opened_at;     /* monotonic µs */
+  guint64 n_opened;     /* transitions to open, for metrics */
 };
 
 G_DEFINE_FINAL_TYPE (CpCircuitBreaker, cp_circuit_breaker, G_TYPE_OBJECT)
@@ -134,7 +135,10 @@ enter_state (CpCircuitBreaker *self,
   self->successes = 0;
   self->probes = 0;
   if (state == CP_CIRCUIT_STATE_OPEN)
-    self->opened_at = g_get_monotonic_time ();
+    {
+      self->opened_at = g_get_monotonic_time ();
+      self->n_opened++;
+    }
 }
 
 /* Without the lock, in the thread that caused the transition. */
@@ -758,4 +762,17 @@ CpCircuitBreaker *
 cp_circuit_breaker_new (void)
 {
   return g_object_new (CP_TYPE_CIRCUIT_BREAKER, NULL);
+}
+
+guint64
+cp_circuit_breaker_get_n_opened (CpCircuitBreaker *breaker)
+{
+  guint64 n;
+
+  g_return_val_if_fail (CP_IS_CIRCUIT_BREAKER (breaker), 0);
+
+  g_mutex_lock (&breaker->lock);
+  n = breaker->n_opened;
+  g_mutex_unlock (&breaker->lock);
+  return n;
 }

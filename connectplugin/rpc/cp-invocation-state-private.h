@@ -18,6 +18,7 @@
 #include "cp-invocation-private.h"
 #include "cp-envelope-private.h"
 #include "cp-rpc-server-private.h"
+#include "cp-trace-private.h"
 
 G_BEGIN_DECLS
 
@@ -122,10 +123,20 @@ struct _CpInvocation
   CpMetricsMethod *metrics;
   gint64 metrics_start;        /* monotonic µs: the arrival of the request head */
 
+  /* Tracing (cp-trace-private.h): the server span, NULL when the call
+   * came without a traceparent and tracing is off. */
+  CpSpanContext *span;
+  gint64 span_start;           /* real µs, set with span */
+
   /* Interceptors. */
   GPtrArray *interceptors;     /* the server's chain when the call came; NULL if none */
   guint n_intercepted;         /* interceptors asked so far (told the outcome) */
   CpMessage *chain_request;    /* the request, while the chain decides */
+
+  /* Authentication (cp_invocation_set_principal()): NULL until an
+   * interceptor vouched for the caller. */
+  char *principal;
+  char *auth_scheme;
 };
 static inline gboolean
 is_stream (CpInvocation *self)

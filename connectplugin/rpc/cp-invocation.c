@@ -126,6 +126,32 @@ notify_completed (CpInvocation *self,
     cp_server_interceptor_emit_completed (self->interceptors->pdata[i - 1], self, outcome);
 }
 
+/* The call's span goes to the span-finished handlers, and its log line
+ * to the debug log, when either is wanted. */
+static void
+trace_finished (CpInvocation *self,
+                const GError *outcome)
+{
+  const char *procedure = cp_method_info_get_procedure (self->info);
+  g_autofree char *peer = cp_trace_peer_string (cp_http_exchange_get_remote_address (self->exchange));
+
+  if (self->span != NULL && cp_rpc_server_get_tracing (self->server))
+    {
+      g_autoptr(CpSpan) span = cp_span_new_internal (self->span, procedure, CP_SPAN_KIND_SERVER,
+                                                     self->span_start, g_get_real_time (),
+                                                     outcome, peer);
+
+      cp_rpc_server_emit_span_finished (self->server, span);
+    }
+  if (cp_trace_log_enabled ())
+    {
+      gint64 arrival = cp_http_exchange_get_arrival_time (self->exchange);
+
+      cp_trace_log_call (CP_SPAN_KIND_SERVER, procedure, outcome,
+                         arrival != 0 ? g_get_monotonic_time () - arrival : 0, peer, self->span);
+    }
+}
+
 /* @outcome: the call's error (NULL on success); @by_engine: the engine,
  * not the handler, ended the call, and later operations of the handler
  * fail with @outcome. */
@@ -150,6 +176,9 @@ cp_invocation_mark_finished (CpInvocation *self,
     cp_metrics_method_finished (self->metrics, outcome != NULL ? cp_error_get_code (outcome) : 0,
                                 g_get_monotonic_time () - self->metrics_start);
 
+  if ((self->span != NULL && cp_rpc_server_get_tracing (self->server)) || cp_trace_log_enabled ())
+    trace_finished (self, outcome);
+
   cp_invocation_complete_send_tasks (self, self->finish_error);
   cp_invocation_complete_receive_tasks (self);
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
@@ -169,6 +198,23 @@ cp_invocation_mark_finished (CpInvocation *self,
 /* Running the handler                                                  */
 
 static void run_chain (CpInvocation *self);
+
+/* Calls made while the handler runs continue the call's trace. */
+static void
+call_handler (CpInvocation *self,
+              CpMessage    *request)
+{
+  CpSpanContext *span = self->span;
+
+  if (span == NULL)
+    {
+      self->handler (self, request, self->handler_data);
+      return;
+    }
+  cp_span_context_push_thread_default (span);
+  self->handler (self, request, self->handler_data);
+  cp_span_context_pop_thread_default (span);
+}
 
 /* An interceptor refused the call (with @error, or answered it itself). */
 static void
@@ -246,7 +292,7 @@ run_chain (CpInvocation *self)
     }
 
   request = g_steal_pointer (&self->chain_request);
-  self->handler (self, request, self->handler_data);
+  call_handler (self, request);
   release_engine_ref (self);
 }
 
@@ -269,7 +315,7 @@ cp_invocation_dispatch (CpInvocation *self,
       return;
     }
 
-  self->handler (self, request, self->handler_data);
+  call_handler (self, request);
   release_engine_ref (self);
 }
 
@@ -488,6 +534,23 @@ start_deadline (CpInvocation *self)
   g_source_attach (self->deadline_source, cp_rpc_server_get_context (self->server));
 }
 
+/* The server span: the caller's trace continued, or a new one when
+ * tracing is on. Costs one header lookup when neither. */
+static void
+trace_start (CpInvocation *self)
+{
+  gint64 arrival;
+
+  self->span = cp_trace_server_span (cp_http_exchange_get_request_headers (self->exchange),
+                                     cp_rpc_server_get_tracing (self->server));
+  if (self->span == NULL)
+    return;
+  self->span_start = g_get_real_time ();
+  arrival = cp_http_exchange_get_arrival_time (self->exchange);
+  if (arrival != 0)
+    self->span_start -= g_get_monotonic_time () - arrival;
+}
+
 void
 cp_invocation_start (CpInvocation *self)
 {
@@ -508,6 +571,7 @@ cp_invocation_start (CpInvocation *self)
   cp_http_exchange_set_callbacks (self->exchange, &exchange_callbacks,
                                   g_rc_box_acquire (self->link), link_release);
 
+  trace_start (self);
   error = check_request (self);
   if (error == NULL)
     error = check_declared_length (self);
@@ -647,6 +711,9 @@ cp_invocation_finalize (GObject *object)
   g_clear_pointer (&self->info, cp_method_info_unref);
   g_clear_object (&self->chain_request);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  g_clear_pointer (&self->span, cp_span_context_unref);
+  g_clear_pointer (&self->principal, g_free);
+  g_clear_pointer (&self->auth_scheme, g_free);
   g_clear_object (&self->server);
 
   G_OBJECT_CLASS (cp_invocation_parent_class)->finalize (object);
@@ -701,8 +768,10 @@ cp_invocation_init (CpInvocation *self)
  * given after that are ignored.
  *
  * Before the handler runs, the server's interceptors ([class@ConnectPlugin.ServerInterceptor])
- * see the invocation: they may add response headers and trailers, or
- * answer it themselves, in which case the handler is not called.
+ * see the invocation: they may add response headers and trailers, record
+ * the authenticated caller ([method@ConnectPlugin.Invocation.set_principal],
+ * as [class@ConnectPlugin.AuthInterceptor] does), or answer it themselves,
+ * in which case the handler is not called.
  *
  * All functions must be called in the [struct@GLib.MainContext] of the server.
  */
@@ -895,6 +964,69 @@ cp_invocation_get_remote_address (CpInvocation *invocation)
   return cp_http_exchange_get_remote_address (invocation->exchange);
 }
 
+/**
+ * cp_invocation_set_principal:
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ * @principal: (nullable): who the caller is (a user name, a service
+ *   account, a key id), or %NULL to forget it
+ * @scheme: (nullable): how the caller proved it: `bearer`, `api-key`, or
+ *   a name of the authenticating interceptor's choosing
+ *
+ * Records the authenticated caller of the call, for the handler to read
+ * with [method@ConnectPlugin.Invocation.get_principal]. A
+ * [class@ConnectPlugin.AuthInterceptor] calls it when one of its providers
+ * accepts the call; a custom [class@ConnectPlugin.ServerInterceptor] that
+ * authenticates may call it too, before the handler runs. Never put the
+ * credential itself here.
+ */
+void
+cp_invocation_set_principal (CpInvocation *invocation,
+                             const char   *principal,
+                             const char   *scheme)
+{
+  g_return_if_fail (CP_IS_INVOCATION (invocation));
+
+  g_free (invocation->principal);
+  invocation->principal = g_strdup (principal);
+  g_free (invocation->auth_scheme);
+  invocation->auth_scheme = principal != NULL ? g_strdup (scheme) : NULL;
+}
+
+/**
+ * cp_invocation_get_principal:
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ *
+ * Gets the authenticated caller, as an interceptor recorded it with
+ * [method@ConnectPlugin.Invocation.set_principal].
+ *
+ * Returns: (transfer none) (nullable): the principal, or %NULL when no
+ *   interceptor authenticated the call (no authentication installed, a
+ *   public procedure, an anonymous call)
+ */
+const char *
+cp_invocation_get_principal (CpInvocation *invocation)
+{
+  g_return_val_if_fail (CP_IS_INVOCATION (invocation), NULL);
+  return invocation->principal;
+}
+
+/**
+ * cp_invocation_get_auth_scheme:
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ *
+ * Gets how the caller was authenticated: `bearer`, `api-key`, or the
+ * scheme a custom provider or interceptor gave.
+ *
+ * Returns: (transfer none) (nullable): the scheme, or %NULL when there is
+ *   no principal
+ */
+const char *
+cp_invocation_get_auth_scheme (CpInvocation *invocation)
+{
+  g_return_val_if_fail (CP_IS_INVOCATION (invocation), NULL);
+  return invocation->auth_scheme;
+}
+
 static gboolean
 begin_answer (CpInvocation *self)
 {
@@ -1054,4 +1186,30 @@ cp_invocation_return_ok (CpInvocation *invocation)
         cp_message_new (cp_method_info_get_output_type (invocation->info));
       cp_invocation_finish_with_message (invocation, empty);
     }
+}
+
+/**
+ * cp_invocation_get_span_context:
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ *
+ * Gets the server span of the call (W3C Trace Context): the same trace as
+ * the caller's `traceparent`, a new span id, the caller's span as parent.
+ * Without a valid `traceparent`, the call starts a new trace when tracing
+ * is on ([signal@ConnectPlugin.RpcServer::span-finished] has a handler)
+ * and has no span otherwise.
+ *
+ * Calls made through a [class@Channel] while the handler runs (its
+ * synchronous part) continue this span by themselves (it is the
+ * thread-default span, [func@ConnectPlugin.SpanContext.get_thread_default]).
+ * Calls made later, from a callback, must be given it:
+ * [method@ConnectPlugin.CallOptions.set_parent_span], or
+ * [method@ConnectPlugin.SpanContext.push_thread_default] around them.
+ *
+ * Returns: (transfer none) (nullable): the span context, or %NULL
+ */
+CpSpanContext *
+cp_invocation_get_span_context (CpInvocation *invocation)
+{
+  g_return_val_if_fail (CP_IS_INVOCATION (invocation), NULL);
+  return invocation->span;
 }

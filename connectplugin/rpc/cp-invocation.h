@@ -45,6 +45,18 @@ CP_AVAILABLE_IN_ALL
 const char         *cp_invocation_get_http_method      (CpInvocation *invocation);
 CP_AVAILABLE_IN_ALL
 GSocketAddress     *cp_invocation_get_remote_address   (CpInvocation *invocation);
+CP_AVAILABLE_IN_ALL
+CpSpanContext      *cp_invocation_get_span_context     (CpInvocation *invocation);
+
+/* Authentication. */
+CP_AVAILABLE_IN_ALL
+const char         *cp_invocation_get_principal        (CpInvocation *invocation);
+CP_AVAILABLE_IN_ALL
+const char         *cp_invocation_get_auth_scheme      (CpInvocation *invocation);
+CP_AVAILABLE_IN_ALL
+void                cp_invocation_set_principal        (CpInvocation *invocation,
+                                                        const char   *principal,
+                                                        const char   *scheme);
 
 /* Answers (exactly once). */
 CP_AVAILABLE_IN_ALL

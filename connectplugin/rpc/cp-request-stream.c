@@ -156,6 +156,8 @@ stream_complete (CpRequestStream *self,
   cp_channel_admission_settle (&self->admission, error);
   if (error != NULL)
     cp_channel_error_set_metadata (error, self->response_headers, self->response_trailers);
+  cp_call_settings_end (&self->settings, error);
+  cp_call_settings_trace_end (&self->settings, self->channel, self->procedure, error);
   if (self->call != NULL)
     {
       cp_client_call_set_attempts (self->call, self->retry.attempts);
@@ -234,6 +236,7 @@ on_chunk (CpChannelExchange *exchange,
 {
   CpRequestStream *self = user_data;
 
+  cp_client_metrics_call_add_bytes (&self->settings.metrics, FALSE, g_bytes_get_size (chunk));
   cp_stream_decoder_push (self->decoder, chunk);
   for (;;)
     {
@@ -252,6 +255,7 @@ on_chunk (CpChannelExchange *exchange,
                                                       "a client-streaming call returned more than one message"));
           return;
         }
+      cp_client_metrics_call_add_messages (&self->settings.metrics, FALSE, 1);
       self->response = g_steal_pointer (&message);
     }
 }
@@ -341,6 +345,8 @@ request_attempt (CpRequestStream *self)
                                             headers, self->request_body, self->settings.deadline,
                                             g_task_get_cancellable (self->task), &stream_callbacks,
                                             g_object_ref (self), g_object_unref);
+  cp_client_metrics_call_add_bytes (&self->settings.metrics, TRUE,
+                                    g_bytes_get_size (self->request_body));
   cp_channel_exchange_start (self->exchange);
 }
 
@@ -484,7 +490,8 @@ cp_request_stream_close_and_receive (CpRequestStream *stream)
   return cp_response_stream_new_for_body_internal (stream->channel, stream->procedure, body,
                                                    error, stream->kind, stream->idempotency,
                                                    stream->response_type,
-                                                   stream->options, stream->settings.deadline);
+                                                   stream->options, stream->settings.deadline,
+                                                   stream->settings.n_envelopes);
 }
 
 /**

@@ -28,6 +28,7 @@ CpResponseStream *cp_response_stream_new_for_body_internal (CpChannel     *chann
                                                             CpIdempotency  idempotency,
                                                             GType          response_type,
                                                             CpCallOptions *options,
-                                                            gint64         deadline);
+                                                            gint64         deadline,
+                                                            guint          n_messages);
 
 G_END_DECLS

@@ -228,6 +228,8 @@ stream_close (CpResponseStream *self,
     cp_call_options_set_response (self->options, self->response_headers, self->response_trailers);
   cp_channel_error_set_metadata (owned, self->response_headers, self->response_trailers);
   cp_channel_admission_settle (&self->admission, owned);
+  cp_call_settings_end (&self->settings, owned);
+  cp_call_settings_trace_end (&self->settings, self->channel, self->procedure, owned);
   if (self->call != NULL)
     {
       cp_client_call_set_attempts (self->call, self->retry.attempts);
@@ -299,6 +301,7 @@ stream_process (CpResponseStream *self)
       if (cp_stream_decoder_next (self->decoder, &message, &error))
         {
           self->n_received++;
+          cp_client_metrics_call_add_messages (&self->settings.metrics, FALSE, 1);
           g_signal_emit (self, signals[SIGNAL_MESSAGE], 0, message);
           continue;
         }
@@ -348,6 +351,7 @@ on_chunk (CpChannelExchange *exchange,
 {
   CpResponseStream *self = user_data;
 
+  cp_client_metrics_call_add_bytes (&self->settings.metrics, FALSE, g_bytes_get_size (chunk));
   cp_stream_decoder_push (self->decoder, chunk);
   stream_process (self);
 }
@@ -437,7 +441,10 @@ cp_response_stream_new_internal (CpChannel     *channel,
     cp_call_options_set_response (options, NULL, NULL);
 
   if (cp_call_settings_append_envelope (&self->settings, request, body, &self->setup_error))
-    self->body = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+    {
+      self->body = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+      cp_client_metrics_call_add_messages (&self->settings.metrics, TRUE, 1);
+    }
 
   schedule (self, &self->start_source, on_start_idle, "[connectplugin] stream start");
   return self;
@@ -452,7 +459,8 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
                                           CpIdempotency  idempotency,
                                           GType          response_type,
                                           CpCallOptions *options,
-                                          gint64         deadline)
+                                          gint64         deadline,
+                                          guint          n_messages)
 {
   CpResponseStream *self = g_object_new (CP_TYPE_RESPONSE_STREAM, NULL);
 
@@ -465,6 +473,8 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
   /* The deadline of a half-duplex call counts from its creation. */
   self->settings.deadline = deadline;
   self->kind = kind;
+  /* The request stream's messages, counted as the call's (metrics). */
+  self->settings.n_envelopes = n_messages;
   self->call = cp_call_settings_wrap (&self->settings, channel, options, procedure, kind,
                                       idempotency, NULL, &self->retry);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
@@ -515,6 +525,8 @@ stream_attempt (CpResponseStream *self)
                                             g_object_ref (self), g_object_unref);
   if (self->paused)
     cp_channel_exchange_pause (self->exchange);
+  if (self->body != NULL)
+    cp_client_metrics_call_add_bytes (&self->settings.metrics, TRUE, g_bytes_get_size (self->body));
   cp_channel_exchange_start (self->exchange);
 }
 

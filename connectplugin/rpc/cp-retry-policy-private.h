@@ -7,6 +7,7 @@
 #include <gio/gio.h>
 
 #include "cp-retry-policy.h"
+#include "cp-client-metrics-private.h"
 
 G_BEGIN_DECLS
 
@@ -48,6 +49,7 @@ typedef struct {
   gboolean        retry_safe;    /* idempotent, or without side effects */
   gint64          deadline;      /* monotonic µs, 0 = none */
   guint           attempts;      /* attempts begun so far */
+  CpClientMetricsMethod *metrics; /* counts retries and refusals; NULL = off */
 
   /* A backoff wait under way. */
   GSource        *timer;

@@ -768,6 +768,8 @@ cp_call_retry_decide (CpCallRetry  *retry,
       g_mutex_lock (&policy->lock);
       policy->n_throttled++;
       g_mutex_unlock (&policy->lock);
+      if (retry->metrics != NULL)
+        cp_client_metrics_add (retry->metrics->throttled, 1);
       g_debug ("%s: retry budget exhausted, not retrying after: %s", procedure, error->message);
       return FALSE;
     }
@@ -775,6 +777,8 @@ cp_call_retry_decide (CpCallRetry  *retry,
   g_mutex_lock (&policy->lock);
   policy->n_retries++;
   g_mutex_unlock (&policy->lock);
+  if (retry->metrics != NULL)
+    cp_client_metrics_add (retry->metrics->retries, 1);
   g_signal_emit (policy, signals[SIGNAL_RETRYING], 0, procedure, retry->attempts + 1, delay, error);
   *delay_ms = delay;
   return TRUE;

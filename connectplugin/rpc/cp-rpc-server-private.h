@@ -7,6 +7,7 @@
 #include "cp-compression.h"
 #include "cp-http-server-private.h"
 #include "cp-metrics-private.h"
+#include "cp-span.h"
 
 G_BEGIN_DECLS
 
@@ -92,5 +93,11 @@ CpMetrics    *cp_rpc_server_get_metrics          (CpRpcServer    *server);
  * when one is added, so a call keeps the chain it started with): transfer
  * none, NULL when there are none. */
 GPtrArray    *cp_rpc_server_get_interceptor_chain (CpRpcServer   *server);
+
+/* Tracing is on when a CpRpcServer::span-finished handler is connected:
+ * calls without a traceparent then start a trace. */
+gboolean      cp_rpc_server_get_tracing          (CpRpcServer    *server);
+void          cp_rpc_server_emit_span_finished   (CpRpcServer    *server,
+                                                  CpSpan         *span);
 
 G_END_DECLS

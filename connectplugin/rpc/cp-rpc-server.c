@@ -551,6 +551,22 @@ cp_rpc_server_get_context (CpRpcServer *server)
   return server->context;
 }
 
+static guint span_finished_signal;
+
+/* Library-internal (cp-rpc-server-private.h). */
+gboolean
+cp_rpc_server_get_tracing (CpRpcServer *server)
+{
+  return g_signal_has_handler_pending (server, span_finished_signal, 0, TRUE);
+}
+
+void
+cp_rpc_server_emit_span_finished (CpRpcServer *server,
+                                  CpSpan      *span)
+{
+  g_signal_emit (server, span_finished_signal, 0, span);
+}
+
 /* Library-internal (cp-rpc-server-private.h). */
 GPtrArray *
 cp_rpc_server_get_interceptor_chain (CpRpcServer *server)
@@ -840,6 +856,26 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
+
+  /**
+   * CpRpcServer::span-finished:
+   * @server: the server
+   * @span: the finished server span of a call
+   *
+   * Emitted in the server's context once for every call, when its answer
+   * is complete or the client went away, with the call's server span:
+   * a child of the caller's `traceparent`, or a new trace. Export it to
+   * a tracing system from here (docs/engine.md, "Tracing").
+   *
+   * Connecting a handler turns tracing on: calls that come without a
+   * `traceparent` then start a new trace, and their handlers' calls
+   * continue it. With no handler, a call that brings a `traceparent`
+   * still has a span context (and passes it on), and nothing is emitted.
+   */
+  span_finished_signal =
+    g_signal_new ("span-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1,
+                  CP_TYPE_SPAN | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void

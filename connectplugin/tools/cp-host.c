@@ -5,7 +5,7 @@
  *           [--grant-ttl SECONDS] [--rate-limit RPS[:BURST]]
  *           [--selection TYPE=first|round-robin|random|weighted]...
  *           [--port-mode] [--plugin-log-level debug|info|message|warning]
- *           [PLUGIN-COMMAND]...
+ *           [--metrics] [PLUGIN-COMMAND]...
  *
  * What an operator runs when the host application is not written yet: a
  * CpServer with a CpBroker (capability broker, service registry, plugin
@@ -45,6 +45,10 @@
  *   gboolean cp_host_module_init (CpBroker *broker, GError **error);
  *
  * is called; it adds its capabilities with cp_broker_add_capability().
+ *
+ * --metrics serves the host server's counters (the broker's and router's
+ * calls, connections) at /metrics in the Prometheus text format
+ * (CpServer:metrics-enabled; docs/engine.md, "Metrics").
  *
  * SIGINT or SIGTERM stops the plugins (PluginControl.Shutdown, then
  * signals) and exits 0.
@@ -248,6 +252,7 @@ typedef struct {
   char **selection;
   gboolean port_mode;
   char *plugin_log_level;
+  gboolean metrics;
   char **commands;
 } Options;
 
@@ -416,6 +421,7 @@ main (int argc, char **argv)
     { "selection", 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.selection, "Provider selection for a service type", "TYPE=STRATEGY" },
     { "port-mode", 0, 0, G_OPTION_ARG_NONE, &options.port_mode, "Launch the plugins with PORT and poll it (plugins that print no URL)", NULL },
     { "plugin-log-level", 0, 0, G_OPTION_ARG_STRING, &options.plugin_log_level, "Log level of the plugins' plain output lines (default debug)", "debug|info|message|warning" },
+    { "metrics", 0, 0, G_OPTION_ARG_NONE, &options.metrics, "Serve Prometheus metrics at /metrics", NULL },
     { G_OPTION_REMAINING, 0, 0, G_OPTION_ARG_STRING_ARRAY, &options.commands, NULL, "PLUGIN-COMMAND…" },
     { NULL }
   };
@@ -458,6 +464,8 @@ main (int argc, char **argv)
       !load_capabilities (host.broker, options.capabilities_dir, &error))
     goto fail;
 
+  if (options.metrics)
+    g_object_set (host.server, "metrics-enabled", TRUE, NULL);
   if (!cp_server_start (host.server, &error) ||
       (host.url = cp_server_listen (host.server, options.listen != NULL ? options.listen : "127.0.0.1:0",
                                     &error)) == NULL)
