@@ -529,6 +529,71 @@ test_unary_proxy (Fixture *f, gconstpointer data)
   (void) done;
 }
 
+static void
+on_span (GObject *source, CpSpan *span, GPtrArray *into)
+{
+  g_ptr_array_add (into, cp_span_ref (span));
+}
+
+/* A call from one plugin through the router to another keeps one trace:
+ * the router passes traceparent on, and when the host traces (a
+ * span-finished handler on its server) it records a router span between
+ * the caller's span and the provider's. */
+static void
+test_trace (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *base = g_strdup_printf ("%s/services/kv/%s", f->host_url, f->pid);
+  g_autofree char *bearer = g_strdup_printf ("Bearer %s", f->ctok);
+  g_autoptr(CpChannel) channel = cp_channel_new (base, &error);
+  g_autoptr(KvKVService) proxy = NULL;
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k1");
+  g_autoptr(GPtrArray) client = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_span_unref);
+  g_autoptr(GPtrArray) router = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_span_unref);
+  g_autoptr(GPtrArray) provider = g_ptr_array_new_with_free_func ((GDestroyNotify) cp_span_unref);
+  CpSpanContext *c, *r, *p;
+
+  g_assert_no_error (error);
+  g_object_set (channel, "method-only-paths", TRUE, "tracing", TRUE, NULL);
+  cp_channel_set_header (channel, "X-Plugin-Runtime-ID", f->cid);
+  cp_channel_set_header (channel, "Authorization", bearer);
+  g_signal_connect (channel, "span-finished", G_CALLBACK (on_span), client);
+  g_signal_connect (f->up, "span-finished", G_CALLBACK (on_span), provider);
+  proxy = kv_kv_service_proxy_new (channel);
+
+  for (guint round = 0; round < 2; round++)
+    {
+      g_autofree char *value = NULL;
+
+      /* Second round: the host traces too. */
+      if (round == 1)
+        g_signal_connect (cp_server_get_rpc_server (f->host), "span-finished",
+                          G_CALLBACK (on_span), router);
+      kv_kv_service_call_get (proxy, request, NULL, NULL, on_get_done, &value);
+      while (value == NULL || client->len <= round || provider->len <= round)
+        g_main_context_iteration (NULL, TRUE);
+      c = cp_span_get_context (client->pdata[round]);
+      p = cp_span_get_context (provider->pdata[round]);
+      g_assert_cmpstr (cp_span_context_get_trace_id (p), ==, cp_span_context_get_trace_id (c));
+      /* The provider's client is the router's upstream connection. */
+      g_assert_true (g_str_has_prefix (cp_span_get_peer (provider->pdata[round]), "127.0.0.1:"));
+      if (round == 0)
+        {
+          g_assert_cmpuint (router->len, ==, 0);
+          g_assert_cmpstr (cp_span_context_get_parent_span_id (p), ==, cp_span_context_get_span_id (c));
+          continue;
+        }
+      while (router->len == 0)
+        g_main_context_iteration (NULL, TRUE);
+      r = cp_span_get_context (router->pdata[0]);
+      g_assert_cmpint (cp_span_get_kind (router->pdata[0]), ==, CP_SPAN_KIND_ROUTER);
+      g_assert_cmpuint (cp_span_get_status_code (router->pdata[0]), ==, 0);
+      g_assert_cmpstr (cp_span_context_get_trace_id (r), ==, cp_span_context_get_trace_id (c));
+      g_assert_cmpstr (cp_span_context_get_parent_span_id (r), ==, cp_span_context_get_span_id (c));
+      g_assert_cmpstr (cp_span_context_get_parent_span_id (p), ==, cp_span_context_get_span_id (r));
+    }
+}
+
 /* Status, headers, query string and deadline pass through. */
 static void
 test_headers (Fixture *f, gconstpointer data)
@@ -900,6 +965,7 @@ main (int argc, char **argv)
 #define ADD(name, fn) g_test_add (name, Fixture, NULL, fixture_setup, fn, fixture_teardown)
   ADD ("/broker/router/unary-proxy", test_unary_proxy);
   ADD ("/broker/router/headers", test_headers);
+  ADD ("/broker/router/trace", test_trace);
   ADD ("/broker/router/server-stream", test_server_stream);
   ADD ("/broker/router/client-stream", test_client_stream);
   ADD ("/broker/router/400", test_bad_request);

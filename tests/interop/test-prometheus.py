@@ -2,13 +2,17 @@
 # test-prometheus.py: our /metrics against the real Prometheus (issue 15)
 # SPDX-License-Identifier: LGPL-2.1-or-later
 #
-#   test-prometheus.py KV_PLUGIN KV_SERVER
+#   test-prometheus.py KV_PLUGIN KV_SERVER [METRICS_HOST]
 #
 # 1. Starts examples/kv/kv-plugin and kv-server with --metrics on
 #    127.0.0.1:0 (each prints its URL as its first stdout line), makes known
 #    calls (Put, Gets, a Put refused with invalid_argument), fetches
 #    /metrics and checks it with `promtool check metrics` (which also lints
-#    names, units and HELP).
+#    names, units and HELP). With METRICS_HOST (tests/interop/metrics-host.c):
+#    starts two more kv-plugins and the host, whose /metrics carries its
+#    two CpClients' series (client families, one plugin label each) next
+#    to its server's; checks it with promtool and the counts of the calls
+#    it made.
 # 2. Starts a `prometheus` of its own (a temporary config scraping the
 #    plugin every second, --storage.tsdb.path in a temporary directory,
 #    --web.listen-address on a free 127.0.0.1 port) and asks its HTTP API
@@ -122,6 +126,33 @@ def promtool_check(name, url, tmp):
         log(result.stderr.strip())
     if result.returncode != 0:
         fail(f"promtool check metrics failed on {name}'s /metrics")
+    return text
+
+
+def check_host(metrics_host, kv_plugin, env, tmp, peers):
+    """A host with two clients (kv-1, kv-2): promtool and the client counts."""
+    plugins = []
+    for i in (1, 2):
+        plugins.append(Peer(f"kv-plugin-{i}", [kv_plugin, "--listen", "127.0.0.1:0"], env, tmp))
+        peers.append(plugins[-1])
+    host = Peer("metrics-host", [metrics_host] + [p.url for p in plugins], env, tmp)
+    peers.append(host)
+    text = promtool_check(host.name, host.url, tmp)
+    families = [line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")]
+    if len(families) != len(set(families)):
+        fail(f"a family is declared twice in the host's /metrics: {families}")
+    expected = {
+        'connectplugin_client_calls_total{plugin="kv-1",service="kv.v1.KVService",method="Get",code="ok"}': 4,
+        'connectplugin_client_calls_total{plugin="kv-2",service="kv.v1.KVService",method="Get",code="ok"}': 1,
+        'connectplugin_client_plugin_health{plugin="kv-1",state="healthy"}': 1,
+        'connectplugin_client_circuit_state{plugin="kv-2",state="closed"}': 1,
+    }
+    samples = dict(line.rsplit(" ", 1) for line in text.splitlines()
+                   if line and not line.startswith("#"))
+    for series, value in expected.items():
+        log(f"  {series} {samples.get(series)}")
+        if float(samples.get(series, "nan")) != value:
+            fail(f"host /metrics: {series} is {samples.get(series)}, not {value}")
 
 
 def free_port():
@@ -157,10 +188,12 @@ def wait_for(prometheus_url, promql, check, deadline):
 
 
 def main():
-    if len(sys.argv) != 3:
-        print(__doc__ or "usage: test-prometheus.py KV_PLUGIN KV_SERVER", file=sys.stderr)
+    if len(sys.argv) not in (3, 4):
+        print(__doc__ or "usage: test-prometheus.py KV_PLUGIN KV_SERVER [METRICS_HOST]",
+              file=sys.stderr)
         return 2
-    kv_plugin, kv_server = sys.argv[1:]
+    kv_plugin, kv_server = sys.argv[1:3]
+    metrics_host = sys.argv[3] if len(sys.argv) == 4 else None
     for tool in ("prometheus", "promtool"):
         if shutil.which(tool) is None:
             log(f"SKIP: {tool} is not installed (scripts/dev setup installs Debian's prometheus)")
@@ -183,6 +216,8 @@ def main():
             make_calls(peer.url)
             promtool_check(peer.name, peer.url, tmp)
         server.stop()
+        if metrics_host is not None:
+            check_host(metrics_host, kv_plugin, env, tmp, peers)
 
         # 2. Prometheus scraping the plugin.
         target = urllib.parse.urlparse(plugin.url).netloc

@@ -1459,6 +1459,68 @@ test_interceptors (Fixture *f, gconstpointer data)
   g_assert_cmpstr (outcomes->str, ==, expected);
 }
 
+/* The library's CpAuthInterceptor on a CpServer, as docs/engine.md
+ * "Authentication" installs it: the handshake and health checks public,
+ * the plugin's methods behind a bearer token. */
+static void
+test_auth_interceptor (Fixture *f, gconstpointer data)
+{
+  g_autoptr(CpAuthInterceptor) auth = cp_auth_interceptor_new ();
+  g_autoptr(CpAuthProvider) bearer = cp_token_auth_provider_new_bearer ();
+  g_autoptr(PlugintestSlowResponse) answer = plugintest_slow_response_new ();
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpMessage) response = NULL;
+
+  cp_token_auth_provider_add_token (CP_TOKEN_AUTH_PROVIDER (bearer), "good", "host-1");
+  cp_auth_interceptor_add_provider (auth, bearer);
+  cp_auth_interceptor_add_public_procedure (auth, CP_PROCEDURE_HANDSHAKE);
+  cp_auth_interceptor_add_public_procedure (auth, "/connectplugin.health.v1.HealthService/" "*");
+  cp_server_add_interceptor (f->server, CP_SERVER_INTERCEPTOR (auth));
+
+  {
+    g_autoptr(CpHandshakeRequest) request = handshake_request_new ();
+    g_autoptr(CpMessage) handshake = call (f->channel, CP_PROCEDURE_HANDSHAKE, request,
+                                           CP_TYPE_HANDSHAKE_RESPONSE, CP_CODEC_PROTO, &error);
+    g_assert_no_error (error);
+    g_assert_nonnull (handshake);
+  }
+  g_assert_cmpint (check_status (f, "", &error), ==, CP_SERVING_STATUS_SERVING);
+  g_assert_no_error (error);
+
+  f->hold = TRUE;
+  response = call_slow (f, NULL, &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_clear_error (&error);
+  response = call_slow (f, "Bearer bad", &error);
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAUTHENTICATED);
+  g_assert_null (strstr (error->message, "bad"));
+  g_clear_error (&error);
+  g_assert_cmpuint (f->held->len, ==, 0);
+
+  /* The handler sees the principal (answered from the held invocation). */
+  {
+    g_autoptr(PlugintestSlowRequest) request = plugintest_slow_request_new ();
+    g_autoptr(CpCallOptions) options = cp_call_options_new ();
+    GAsyncResult *result = NULL;
+
+    plugintest_slow_request_set_text (request, "hi");
+    soup_message_headers_replace (cp_call_options_get_request_headers (options),
+                                  "Authorization", "Bearer good");
+    cp_channel_call_async (f->channel, "/plugintest.v1.SlowService/Slow", CP_MESSAGE (request),
+                           PLUGINTEST_TYPE_SLOW_RESPONSE, options, NULL, store_result, &result);
+    while (f->held->len == 0)
+      g_main_context_iteration (NULL, TRUE);
+    g_assert_cmpstr (cp_invocation_get_principal (f->held->pdata[0]), ==, "host-1");
+    g_assert_cmpstr (cp_invocation_get_auth_scheme (f->held->pdata[0]), ==, "bearer");
+    plugintest_slow_response_set_text (answer, "ok");
+    cp_invocation_return_message (f->held->pdata[0], CP_MESSAGE (answer));
+    response = cp_channel_call_finish (f->channel, wait_for_result (&result), &error);
+    g_object_unref (result);
+    g_assert_no_error (error);
+    g_assert_nonnull (response);
+  }
+}
+
 /* CpServer forwards the engine's limits (finite by default). */
 /* The issued identities are bounded (4,096): past that the oldest goes
  * (its token fails from then on), the newest ones stay valid. */
@@ -1536,6 +1598,7 @@ main (int argc, char **argv)
   ADD ("/plugin/control/auth/right-secret", test_control_right_secret);
   ADD ("/plugin/control/auth/raw-shutdown", test_control_raw_shutdown);
   ADD ("/plugin/interceptors", test_interceptors);
+  ADD ("/plugin/auth-interceptor", test_auth_interceptor);
 #undef ADD
   g_test_add_func ("/plugin/control/disabled", test_control_disabled);
   g_test_add_func ("/plugin/control/auth/without-secret", test_control_without_secret);
