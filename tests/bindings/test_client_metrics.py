@@ -97,6 +97,8 @@ class ClientMetricsTest(unittest.TestCase):
         # --- the README's snippet ---
         client = Cp.Client.new_for_discovery(discovery)   # or Cp.Client.new(url)
         client.set_plugins(["kv"])                        # the `plugin` label: "kv"
+        retry = Cp.RetryPolicy.new()
+        client.set_retry_policy(retry)
         breaker = Cp.CircuitBreaker.new()
         client.set_circuit_breaker(breaker)
         host = Cp.Server.new()
@@ -131,6 +133,8 @@ class ClientMetricsTest(unittest.TestCase):
                  if line.startswith("# TYPE ")]
         self.assertEqual(len(types), len(set(types)))
         self.assertIn("connectplugin_server_calls_total", types)
+        self.assertIn("connectplugin_client_retries_total", types)
+        self.assertEqual(retry.props.n_retries, 0)
 
         # The same client families, for an application serving them itself.
         text = client.render_metrics()
