@@ -301,6 +301,8 @@ connected (CpClient  *self,
       cp_channel_set_client_metrics (self->channel, self->metrics);
     }
   g_clear_object (&self->attempt_cancellable);
+  /* Proxies dispensed before follow, as a GDBusProxy follows its name. */
+  cp_client_move_proxies (self);
   g_object_freeze_notify (G_OBJECT (self));
   cp_client_notify (self, PROP_CHANNEL);
   cp_client_notify (self, PROP_URL);

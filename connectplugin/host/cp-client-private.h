@@ -39,6 +39,8 @@ struct _CpClient
   CpCircuitBreaker *circuit_breaker;  /* set on each channel connected with */
   CpRetryPolicy *retry_policy;        /* the same */
   GPtrArray *interceptors;            /* CpClientInterceptor; the same */
+  GPtrArray *dispensed;               /* GWeakRef * of the proxies dispensed: they
+                                       * follow the client to each new channel */
   gboolean metrics_enabled;
   char *metrics_label;
   /* Made when metrics are first enabled, then kept (running calls and a
@@ -113,6 +115,11 @@ void cp_client_complete_waiters      (CpClient      *self,
                                       const GError  *error);
 /* Drops the connection (channel, monitor, handshake results). */
 void cp_client_teardown              (CpClient      *self);
+/* The proxies dispensed, followed to each new channel (cp-client.c). */
+void cp_client_track_proxy           (CpClient      *self,
+                                      CpProxy       *proxy);
+void cp_client_move_proxies          (CpClient      *self);
+void cp_client_weak_ref_free         (gpointer       data);
 /* The discovery's "changed": reconnects when auto-reconnect is on. */
 void cp_client_discovery_changed_cb  (CpDiscovery   *discovery,
                                       gpointer       user_data);

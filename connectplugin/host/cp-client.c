@@ -115,6 +115,13 @@ service_matches (const char *path,
  * ready, `not_found` when the server does not serve @plugin_name, or the
  * plugin declares services and @proxy_type's is not among them.
  *
+ * The proxy follows the client: when it reconnects (a launched plugin
+ * restarted on another port, another endpoint), the client moves the
+ * proxies it dispensed to the new channel
+ * ([property@ConnectPlugin.Proxy:channel]), so they can be kept.
+ * Calls made while the client is between two connections go to the old
+ * channel and fail, as they would without a client.
+ *
  * Returns: (transfer full): a new proxy of type @proxy_type, or %NULL
  */
 CpProxy *
@@ -178,7 +185,50 @@ cp_client_dispense (CpClient    *client,
         return NULL;
       }
   }
+  cp_client_track_proxy (client, proxy);
   return proxy;
+}
+
+/* Remembers @proxy (weakly), to move it to each new channel. */
+void
+cp_client_track_proxy (CpClient *self,
+                       CpProxy  *proxy)
+{
+  GWeakRef *ref;
+
+  if (self->dispensed == NULL)
+    self->dispensed = g_ptr_array_new_with_free_func (cp_client_weak_ref_free);
+  /* Forget the proxies gone since. */
+  for (guint i = self->dispensed->len; i > 0; i--)
+    {
+      g_autoptr(GObject) alive = g_weak_ref_get (self->dispensed->pdata[i - 1]);
+
+      if (alive == NULL)
+        g_ptr_array_remove_index_fast (self->dispensed, i - 1);
+    }
+  ref = g_new0 (GWeakRef, 1);
+  g_weak_ref_init (ref, proxy);
+  g_ptr_array_add (self->dispensed, ref);
+}
+
+void
+cp_client_weak_ref_free (gpointer data)
+{
+  g_weak_ref_clear (data);
+  g_free (data);
+}
+
+/* Moves the proxies dispensed so far to the client's (new) channel. */
+void
+cp_client_move_proxies (CpClient *self)
+{
+  for (guint i = 0; self->dispensed != NULL && i < self->dispensed->len; i++)
+    {
+      g_autoptr(CpProxy) proxy = g_weak_ref_get (self->dispensed->pdata[i]);
+
+      if (proxy != NULL)
+        cp_proxy_set_channel (proxy, self->channel);
+    }
 }
 
 static void
@@ -327,6 +377,7 @@ cp_client_finalize (GObject *object)
   g_clear_object (&self->circuit_breaker);
   g_clear_object (&self->retry_policy);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  g_clear_pointer (&self->dispensed, g_ptr_array_unref);
   g_clear_pointer (&self->metrics, cp_client_metrics_unref);
   g_clear_pointer (&self->metrics_label, g_free);
   g_clear_pointer (&self->connect_waiters, g_ptr_array_unref);

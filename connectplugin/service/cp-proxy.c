@@ -31,6 +31,9 @@
 
 typedef struct
 {
+  /* Replaced when a CpClient that dispensed the proxy reconnects, maybe
+   * while another thread calls: read it with dup_channel (). */
+  GMutex lock;
   CpChannel *channel;
 } CpProxyPrivate;
 
@@ -52,7 +55,7 @@ cp_proxy_constructed (GObject *object)
   G_OBJECT_CLASS (cp_proxy_parent_class)->constructed (object);
 
   if (priv->channel == NULL)
-    g_critical ("%s: a proxy needs a channel (the construct-only \"channel\" property)",
+    g_critical ("%s: a proxy needs a channel (the \"channel\" property)",
                 G_OBJECT_TYPE_NAME (object));
 }
 
@@ -61,9 +64,34 @@ cp_proxy_dispose (GObject *object)
 {
   CpProxyPrivate *priv = cp_proxy_get_instance_private (CP_PROXY (object));
 
+  g_mutex_lock (&priv->lock);
   g_clear_object (&priv->channel);
+  g_mutex_unlock (&priv->lock);
 
   G_OBJECT_CLASS (cp_proxy_parent_class)->dispose (object);
+}
+
+static void
+cp_proxy_finalize (GObject *object)
+{
+  CpProxyPrivate *priv = cp_proxy_get_instance_private (CP_PROXY (object));
+
+  g_mutex_clear (&priv->lock);
+
+  G_OBJECT_CLASS (cp_proxy_parent_class)->finalize (object);
+}
+
+/* The channel, referenced: it may be replaced meanwhile. */
+static CpChannel *
+dup_channel (CpProxy *proxy)
+{
+  CpProxyPrivate *priv = cp_proxy_get_instance_private (proxy);
+  CpChannel *channel;
+
+  g_mutex_lock (&priv->lock);
+  channel = priv->channel != NULL ? g_object_ref (priv->channel) : NULL;
+  g_mutex_unlock (&priv->lock);
+  return channel;
 }
 
 static void
@@ -72,12 +100,10 @@ cp_proxy_get_property (GObject    *object,
                        GValue     *value,
                        GParamSpec *pspec)
 {
-  CpProxyPrivate *priv = cp_proxy_get_instance_private (CP_PROXY (object));
-
   switch (prop_id)
     {
     case PROP_CHANNEL:
-      g_value_set_object (value, priv->channel);
+      g_value_take_object (value, dup_channel (CP_PROXY (object)));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -90,12 +116,10 @@ cp_proxy_set_property (GObject      *object,
                        const GValue *value,
                        GParamSpec   *pspec)
 {
-  CpProxyPrivate *priv = cp_proxy_get_instance_private (CP_PROXY (object));
-
   switch (prop_id)
     {
     case PROP_CHANNEL:
-      priv->channel = g_value_dup_object (value);
+      cp_proxy_set_channel (CP_PROXY (object), g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -109,17 +133,22 @@ cp_proxy_class_init (CpProxyClass *klass)
 
   object_class->constructed = cp_proxy_constructed;
   object_class->dispose = cp_proxy_dispose;
+  object_class->finalize = cp_proxy_finalize;
   object_class->get_property = cp_proxy_get_property;
   object_class->set_property = cp_proxy_set_property;
 
   /**
    * CpProxy:channel:
    *
-   * The channel calls are made on.
+   * The channel calls are made on. Setting it moves the calls that start
+   * afterwards to another channel (calls under way finish on theirs): a
+   * [class@ConnectPlugin.Client] does so for the proxies it dispensed when
+   * it reconnects, as a [class@Gio.DBusProxy] follows its name's owner.
    */
   props[PROP_CHANNEL] =
     g_param_spec_object ("channel", NULL, NULL, CP_TYPE_CHANNEL,
-                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT_ONLY | G_PARAM_STATIC_STRINGS);
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_EXPLICIT_NOTIFY |
+                         G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, props);
 }
@@ -127,13 +156,49 @@ cp_proxy_class_init (CpProxyClass *klass)
 static void
 cp_proxy_init (CpProxy *self)
 {
+  CpProxyPrivate *priv = cp_proxy_get_instance_private (self);
+
+  g_mutex_init (&priv->lock);
+}
+
+/**
+ * cp_proxy_set_channel:
+ * @proxy: a [class@ConnectPlugin.Proxy]
+ * @channel: the channel for the calls started from now on
+ *
+ * Sets [property@ConnectPlugin.Proxy:channel]. Calls under way finish on
+ * the channel they started on. Safe while other threads call.
+ */
+void
+cp_proxy_set_channel (CpProxy   *proxy,
+                      CpChannel *channel)
+{
+  CpProxyPrivate *priv;
+  g_autoptr(CpChannel) old = NULL;
+
+  g_return_if_fail (CP_IS_PROXY (proxy));
+  g_return_if_fail (channel == NULL || CP_IS_CHANNEL (channel));
+
+  priv = cp_proxy_get_instance_private (proxy);
+  g_mutex_lock (&priv->lock);
+  if (priv->channel == channel)
+    {
+      g_mutex_unlock (&priv->lock);
+      return;
+    }
+  old = g_steal_pointer (&priv->channel);
+  priv->channel = channel != NULL ? g_object_ref (channel) : NULL;
+  g_mutex_unlock (&priv->lock);
+  g_object_notify_by_pspec (G_OBJECT (proxy), props[PROP_CHANNEL]);
 }
 
 /**
  * cp_proxy_get_channel:
  * @proxy: a [class@ConnectPlugin.Proxy]
  *
- * Gets the channel the proxy calls on.
+ * Gets the channel the proxy calls on. A proxy dispensed by a
+ * [class@ConnectPlugin.Client] changes channel when the client reconnects:
+ * use the channel right away, or take a reference.
  *
  * Returns: (transfer none): the channel
  */
@@ -281,8 +346,12 @@ cp_proxy_call_async (CpProxy             *proxy,
     }
   g_return_if_fail (G_TYPE_CHECK_INSTANCE_TYPE (request, cp_method_info_get_input_type (info)));
 
-  cp_channel_call_method_async (cp_proxy_get_channel (proxy), info, request, options,
-                                cancellable, call_done, g_steal_pointer (&task));
+  {
+    g_autoptr(CpChannel) channel = dup_channel (proxy);
+
+    cp_channel_call_method_async (channel, info, request, options,
+                                  cancellable, call_done, g_steal_pointer (&task));
+  }
 }
 
 /**
@@ -347,8 +416,11 @@ cp_proxy_call_sync (CpProxy        *proxy,
   g_return_val_if_fail (G_TYPE_CHECK_INSTANCE_TYPE (request, cp_method_info_get_input_type (info)),
                         NULL);
 
-  return cp_channel_call_method_sync (cp_proxy_get_channel (proxy), info, request, options,
-                                      cancellable, error);
+  {
+    g_autoptr(CpChannel) channel = dup_channel (proxy);
+
+    return cp_channel_call_method_sync (channel, info, request, options, cancellable, error);
+  }
 }
 
 /**
@@ -388,8 +460,11 @@ cp_proxy_call_server_stream (CpProxy       *proxy,
   g_return_val_if_fail (G_TYPE_CHECK_INSTANCE_TYPE (request, cp_method_info_get_input_type (info)),
                         NULL);
 
-  return cp_channel_call_method_server_stream (cp_proxy_get_channel (proxy), info, request,
-                                               options);
+  {
+    g_autoptr(CpChannel) channel = dup_channel (proxy);
+
+    return cp_channel_call_method_server_stream (channel, info, request, options);
+  }
 }
 
 /* The client- and bidi-streaming calls: both start with a request stream
@@ -409,7 +484,11 @@ call_request_stream (CpProxy       *proxy,
       g_critical ("%s", error->message);
       return NULL;
     }
-  return cp_channel_call_method_request_stream (cp_proxy_get_channel (proxy), info, options);
+  {
+    g_autoptr(CpChannel) channel = dup_channel (proxy);
+
+    return cp_channel_call_method_request_stream (channel, info, options);
+  }
 }
 
 /**

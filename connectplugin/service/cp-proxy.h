@@ -43,6 +43,9 @@ struct _CpProxyClass
 CP_AVAILABLE_IN_ALL
 CpChannel           *cp_proxy_get_channel          (CpProxy             *proxy);
 CP_AVAILABLE_IN_ALL
+void                 cp_proxy_set_channel          (CpProxy             *proxy,
+                                                    CpChannel           *channel);
+CP_AVAILABLE_IN_ALL
 CpServiceDescriptor *cp_proxy_get_descriptor       (CpProxy             *proxy);
 CP_AVAILABLE_IN_ALL
 void                 cp_proxy_class_set_descriptor (CpProxyClass        *klass,

@@ -183,19 +183,22 @@ count_channels (CpClient   *client,
     (*channels)++;
 }
 
-/* One Say as an application makes it: through the client's channel, or,
- * while the client is between two connections and has none, through the
- * last one it had (as a proxy dispensed before would). *error is set when
+/* One Say through a proxy the client dispensed, as an application makes
+ * it: the proxy follows the client to each new channel. *error is set when
  * the call failed. */
 static void
-say_through (CpClient   *client,
-             CpChannel **last,
-             GError    **error)
+say_through (CpProxy  *proxy,
+             GError  **error)
 {
-  if (cp_client_get_channel (client) != NULL && cp_client_get_channel (client) != *last)
-    g_set_object (last, cp_client_get_channel (client));
-  g_assert_nonnull (*last);
-  *error = say (*last, 5000);
+  g_autoptr(HosttestSayRequest) request = hosttest_say_request_new ();
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  g_autoptr(HosttestSayResponse) response = NULL;
+
+  hosttest_say_request_set_text (request, "hello");
+  cp_call_options_set_timeout_ms (options, 5000);
+  response = hosttest_echo_service_call_say_sync (HOSTTEST_ECHO_SERVICE (proxy), request,
+                                                  options, NULL, error);
+  g_assert_true ((response == NULL) == (*error != NULL));
 }
 
 /* A plugin in a crash loop: each Say kills it (while a file exists), the
@@ -203,7 +206,9 @@ say_through (CpClient   *client,
  * again. Behind a retry policy and a circuit breaker: every call fails
  * with unavailable, the circuit opens and then refuses calls without
  * trying them, the retries stay within the channel budgets, and once the
- * plugin stops crashing the calls succeed again and the circuit closes. */
+ * plugin stops crashing the calls succeed again and the circuit closes.
+ * The calls go through one proxy, dispensed before the first crash, which
+ * follows the client to each restarted instance. */
 static void
 test_crash_loop (void)
 {
@@ -220,7 +225,7 @@ test_crash_loop (void)
   g_autoptr(GError) error = NULL;
   const char *plugins[] = { "echo", NULL };
   CallCount count = { 0, 0 };
-  g_autoptr(CpChannel) last = NULL;
+  g_autoptr(CpProxy) proxy = NULL;
   guint opened = 0, channels = 0, refused_open = 0, i;
   const double ratio = 0.5;
 
@@ -247,7 +252,9 @@ test_crash_loop (void)
   g_assert_true (cp_client_connect_sync (client, NULL, &error));
   g_assert_no_error (error);
   channels = 1;
-  say_through (client, &last, &error);
+  proxy = cp_client_dispense (client, "echo", HOSTTEST_TYPE_ECHO_SERVICE_PROXY, &error);
+  g_assert_no_error (error);
+  say_through (proxy, &error);
   g_assert_no_error (error);
 
   /* The crash loop: 40 calls, a few ms apart. */
@@ -256,7 +263,7 @@ test_crash_loop (void)
     {
       g_autoptr(GError) failed = NULL;
 
-      say_through (client, &last, &failed);
+      say_through (proxy, &failed);
       g_assert_error (failed, CP_ERROR, CP_ERROR_UNAVAILABLE);
       if (strstr (failed->message, "circuit breaker is open") != NULL)
         refused_open++;
@@ -289,7 +296,7 @@ test_crash_loop (void)
       {
         g_autoptr(GError) failed = NULL;
 
-        say_through (client, &last, &failed);
+        say_through (proxy, &failed);
         if (failed == NULL)
           break;
         if (g_get_monotonic_time () > end)
@@ -297,8 +304,11 @@ test_crash_loop (void)
         run_for_ms (20);
       }
   }
-  say_through (client, &last, &error);
+  say_through (proxy, &error);
   g_assert_no_error (error);
+  /* The proxy dispensed before the first crash calls the plugin's latest
+   * instance: it followed the client across every reconnect. */
+  g_assert_true (cp_proxy_get_channel (proxy) == cp_client_get_channel (client));
   g_assert_cmpint (cp_circuit_breaker_get_state (breaker), ==, CP_CIRCUIT_STATE_CLOSED);
 
   close_client (client);
