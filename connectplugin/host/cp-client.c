@@ -13,6 +13,7 @@
 #include "cp-static-discovery.h"
 #include "cp-error.h"
 #include "cp-host-private.h"
+#include "cp-sync-private.h"
 #include "cp-plugin-constants.h"
 #include "cp-rpc-server-private.h"
 #include "cp-server.h"
@@ -320,6 +321,51 @@ cp_client_close_finish (CpClient      *client,
   g_return_val_if_fail (g_task_is_valid (result, client), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+typedef struct {
+  CpClient *client;
+  GCancellable *cancellable;
+} CloseSync;
+
+static void
+start_close (gpointer             data,
+             GAsyncReadyCallback  callback,
+             gpointer             callback_data)
+{
+  CloseSync *sync = data;
+
+  cp_client_close_async (sync->client, sync->cancellable, callback, callback_data);
+}
+
+/**
+ * cp_client_close_sync:
+ * @client: a [class@ConnectPlugin.Client]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * The blocking form of [method@ConnectPlugin.Client.close_async]: returns
+ * once the client is closed and what its discovery launched is shut down.
+ * The client's [struct@GLib.MainContext] keeps running meanwhile: this
+ * thread iterates it when it may (it runs it, or no thread does); else the
+ * close runs there and this thread waits.
+ *
+ * Returns: %TRUE when the shutdown of what was launched succeeded (the
+ *   client is closed either way)
+ */
+gboolean
+cp_client_close_sync (CpClient      *client,
+                      GCancellable  *cancellable,
+                      GError       **error)
+{
+  CloseSync sync = { client, cancellable };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_return_val_if_fail (CP_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+
+  result = cp_run_sync (client->context, start_close, &sync);
+  return cp_client_close_finish (client, result, error);
 }
 
 /* ---- GObject ---- */

@@ -95,6 +95,10 @@ CP_AVAILABLE_IN_ALL
 gboolean         cp_client_close_finish       (CpClient             *client,
                                                GAsyncResult         *result,
                                                GError              **error);
+CP_AVAILABLE_IN_ALL
+gboolean         cp_client_close_sync         (CpClient             *client,
+                                               GCancellable         *cancellable,
+                                               GError              **error);
 
 CP_AVAILABLE_IN_ALL
 CpClientState    cp_client_get_state          (CpClient             *client);

@@ -8,6 +8,8 @@
  * and a cancelled shutdown jump to the end.
  */
 #include "cp-server-state-private.h"
+#include "cp-sync-private.h"
+#include "cp-rpc-server-private.h"
 
 /* ------------------------------------------------------------------ */
 /* Shutdown                                                             */
@@ -235,6 +237,51 @@ cp_server_shutdown_finish (CpServer      *server,
   g_return_val_if_fail (g_task_is_valid (result, server), FALSE);
 
   return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+typedef struct {
+  CpServer *server;
+  GCancellable *cancellable;
+} ShutdownSync;
+
+static void
+start_shutdown (gpointer             data,
+                GAsyncReadyCallback  callback,
+                gpointer             callback_data)
+{
+  ShutdownSync *sync = data;
+
+  cp_server_shutdown_async (sync->server, sync->cancellable, callback, callback_data);
+}
+
+/**
+ * cp_server_shutdown_sync:
+ * @server: a [class@ConnectPlugin.Server]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]: cancelling it closes
+ *   the server at once, as for [method@ConnectPlugin.Server.shutdown_async]
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * The blocking form of [method@ConnectPlugin.Server.shutdown_async]: a
+ * graceful shutdown, waiting until the calls under way are done (or the
+ * timeout closes the server). The server's [struct@GLib.MainContext] keeps
+ * running meanwhile: this thread iterates it when it may (it runs it, or
+ * no thread does); else the shutdown runs there and this thread waits.
+ *
+ * Returns: %TRUE when the shutdown finished
+ */
+gboolean
+cp_server_shutdown_sync (CpServer      *server,
+                         GCancellable  *cancellable,
+                         GError       **error)
+{
+  ShutdownSync sync = { server, cancellable };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_return_val_if_fail (CP_IS_SERVER (server), FALSE);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), FALSE);
+
+  result = cp_run_sync (cp_rpc_server_get_context (server->rpc_server), start_shutdown, &sync);
+  return cp_server_shutdown_finish (server, result, error);
 }
 
 /**

@@ -126,6 +126,10 @@ gboolean         cp_server_shutdown_finish    (CpServer            *server,
                                                GAsyncResult        *result,
                                                GError             **error);
 CP_AVAILABLE_IN_ALL
+gboolean         cp_server_shutdown_sync      (CpServer            *server,
+                                               GCancellable        *cancellable,
+                                               GError             **error);
+CP_AVAILABLE_IN_ALL
 void             cp_server_close              (CpServer            *server);
 
 CP_AVAILABLE_IN_ALL

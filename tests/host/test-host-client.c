@@ -369,6 +369,76 @@ test_all_plugins (void)
   cp_server_close (server);
 }
 
+static gboolean
+start_connect (gpointer data)
+{
+  cp_client_connect_async (data, NULL, NULL, NULL);
+  return G_SOURCE_REMOVE;
+}
+
+static gpointer
+run_loop (gpointer data)
+{
+  GMainContext *context = g_main_loop_get_context (data);
+
+  g_main_context_push_thread_default (context);
+  g_main_loop_run (data);
+  g_main_context_pop_thread_default (context);
+  return NULL;
+}
+
+/* cp_client_close_sync (): from the thread that runs the client's context
+ * (it iterates it), and from another one while a thread runs it (the close
+ * runs there, the caller waits). */
+static void
+test_close_sync (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *plugins[] = { "echo", NULL };
+
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+
+  {
+    g_autoptr(CpClient) client = cp_client_new (url);
+    Connect c;
+
+    cp_client_set_plugins (client, plugins);
+    connect_init (&c, client);
+    g_assert_true (run_connect (&c, client));
+    connect_clear (&c, client);
+    g_assert_true (cp_client_close_sync (client, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_CLOSED);
+  }
+
+  {
+    g_autoptr(GMainContext) context = g_main_context_new ();
+    g_autoptr(GMainLoop) loop = g_main_loop_new (context, FALSE);
+    g_autoptr(CpClient) client = NULL;
+    GThread *thread;
+
+    /* The client lives in @context, which a thread of its own runs. */
+    g_main_context_push_thread_default (context);
+    client = cp_client_new (url);
+    g_main_context_pop_thread_default (context);
+    cp_client_set_plugins (client, plugins);
+    thread = g_thread_new ("client-context", run_loop, loop);
+    /* Connects in @context; this thread serves the server meanwhile. */
+    g_main_context_invoke (context, start_connect, client);
+    HOST_TEST_WAIT_UNTIL (cp_client_get_state (client) == CP_CLIENT_STATE_READY);
+    g_assert_true (cp_client_close_sync (client, NULL, &error));
+    g_assert_no_error (error);
+    g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_CLOSED);
+    g_main_loop_quit (loop);
+    g_thread_join (thread);
+  }
+  g_assert_true (cp_server_shutdown_sync (server, NULL, &error));
+  g_assert_no_error (error);
+}
+
 static void
 changed_count_cb (CpDiscovery *discovery,
                   guint       *count)
@@ -1160,6 +1230,7 @@ main (int    argc,
   g_test_add_func ("/host/client/control-secret/static", test_static_control_secret);
   g_test_add_func ("/host/client/static-tcp", test_static_tcp);
   g_test_add_func ("/host/client/all-plugins", test_all_plugins);
+  g_test_add_func ("/host/client/close-sync", test_close_sync);
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
