@@ -27,6 +27,17 @@ GPtrArray *cp_call_options_get_interceptors      (CpCallOptions      *options);
 void      cp_call_options_set_response           (CpCallOptions      *options,
                                                   SoupMessageHeaders *headers,
                                                   SoupMessageHeaders *trailers);
+/* The options' cancellable (if any) cancels @target: @cancel (@target) is
+ * called in @context, whichever thread cancels, while @target lives (a
+ * weak reference). Returns the handler id for
+ * cp_call_options_disconnect_cancel (), 0 when there is nothing to
+ * disconnect (no cancellable, or already cancelled: @cancel was scheduled). */
+gulong    cp_call_options_connect_cancel         (CpCallOptions      *options,
+                                                  GObject            *target,
+                                                  GMainContext       *context,
+                                                  void              (*cancel) (gpointer target));
+void      cp_call_options_disconnect_cancel      (CpCallOptions      *options,
+                                                  gulong              id);
 /* Appends every header of @src (NULL = none) to @dest. */
 void      cp_headers_copy_into                   (SoupMessageHeaders *dest,
                                                   SoupMessageHeaders *src);

@@ -42,6 +42,7 @@ struct _CpCallOptions
   CpRetryPolicy *retry_policy;
   GPtrArray *interceptors;      /* CpClientInterceptor; replaced on add */
   CpSpanContext *parent_span;   /* NULL: the thread-default span */
+  GCancellable *cancellable;    /* for stream calls, which take none */
 
   SoupMessageHeaders *request_headers;
   SoupMessageHeaders *response_headers;
@@ -78,6 +79,7 @@ cp_call_options_finalize (GObject *object)
   g_clear_object (&self->retry_policy);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
   g_clear_pointer (&self->parent_span, cp_span_context_unref);
+  g_clear_object (&self->cancellable);
 
   G_OBJECT_CLASS (cp_call_options_parent_class)->finalize (object);
 }
@@ -761,4 +763,130 @@ cp_call_options_get_parent_span (CpCallOptions *options)
 {
   g_return_val_if_fail (CP_IS_CALL_OPTIONS (options), NULL);
   return options->parent_span;
+}
+
+/**
+ * cp_call_options_set_cancellable:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ *
+ * Gives the stream calls made with @options a [class@Gio.Cancellable], as
+ * the unary calls take one as a parameter: cancelling it cancels each
+ * stream started with these options ([method@ConnectPlugin.ResponseStream.cancel],
+ * [method@ConnectPlugin.RequestStream.cancel]; the stream closes with
+ * %G_IO_ERROR_CANCELLED in its own context), from any thread; a stream
+ * started with it already cancelled closes at once, without sending
+ * anything. Unary calls use their own @cancellable parameter and ignore
+ * this one.
+ */
+void
+cp_call_options_set_cancellable (CpCallOptions *options,
+                                 GCancellable  *cancellable)
+{
+  g_return_if_fail (CP_IS_CALL_OPTIONS (options));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  g_set_object (&options->cancellable, cancellable);
+}
+
+/**
+ * cp_call_options_get_cancellable:
+ * @options: a [class@ConnectPlugin.CallOptions]
+ *
+ * Gets the [class@Gio.Cancellable] set with
+ * [method@ConnectPlugin.CallOptions.set_cancellable].
+ *
+ * Returns: (transfer none) (nullable): the cancellable
+ */
+GCancellable *
+cp_call_options_get_cancellable (CpCallOptions *options)
+{
+  g_return_val_if_fail (CP_IS_CALL_OPTIONS (options), NULL);
+
+  return options->cancellable;
+}
+
+typedef struct {
+  GWeakRef target;
+  GMainContext *context;
+  void (*cancel) (gpointer target);
+} CancelLink;
+
+static void
+cancel_link_free (gpointer data)
+{
+  CancelLink *link = data;
+
+  g_weak_ref_clear (&link->target);
+  g_main_context_unref (link->context);
+  g_free (link);
+}
+
+typedef struct {
+  GObject *target;
+  void (*cancel) (gpointer target);
+} CancelNow;
+
+static gboolean
+cancel_in_context (gpointer data)
+{
+  CancelNow *now = data;
+
+  now->cancel (now->target);
+  return G_SOURCE_REMOVE;
+}
+
+static void
+cancel_now_free (gpointer data)
+{
+  CancelNow *now = data;
+
+  g_object_unref (now->target);
+  g_free (now);
+}
+
+/* Runs in the thread that cancels: the cancellation goes to the stream's
+ * context. */
+static void
+on_options_cancelled (GCancellable *cancellable,
+                      gpointer      data)
+{
+  CancelLink *link = data;
+  GObject *target = g_weak_ref_get (&link->target);
+  CancelNow *now;
+
+  if (target == NULL)
+    return;
+  now = g_new0 (CancelNow, 1);
+  now->target = target;
+  now->cancel = link->cancel;
+  g_main_context_invoke_full (link->context, G_PRIORITY_DEFAULT, cancel_in_context, now,
+                              cancel_now_free);
+}
+
+gulong
+cp_call_options_connect_cancel (CpCallOptions *options,
+                                GObject       *target,
+                                GMainContext  *context,
+                                void         (*cancel) (gpointer target))
+{
+  CancelLink *link;
+
+  if (options == NULL || options->cancellable == NULL)
+    return 0;
+  link = g_new0 (CancelLink, 1);
+  g_weak_ref_init (&link->target, target);
+  link->context = g_main_context_ref (context);
+  link->cancel = cancel;
+  /* Already cancelled: the callback runs now (and the id is 0). */
+  return g_cancellable_connect (options->cancellable, G_CALLBACK (on_options_cancelled),
+                                link, cancel_link_free);
+}
+
+void
+cp_call_options_disconnect_cancel (CpCallOptions *options,
+                                   gulong         id)
+{
+  if (options != NULL && options->cancellable != NULL && id != 0)
+    g_cancellable_disconnect (options->cancellable, id);
 }

@@ -80,5 +80,10 @@ void                cp_call_options_set_parent_span       (CpCallOptions *option
                                                            CpSpanContext *parent);
 CP_AVAILABLE_IN_ALL
 CpSpanContext      *cp_call_options_get_parent_span       (CpCallOptions *options);
+CP_AVAILABLE_IN_ALL
+void                cp_call_options_set_cancellable       (CpCallOptions *options,
+                                                           GCancellable  *cancellable);
+CP_AVAILABLE_IN_ALL
+GCancellable       *cp_call_options_get_cancellable       (CpCallOptions *options);
 
 G_END_DECLS

@@ -61,6 +61,7 @@ struct _CpRequestStream
 
   SoupMessageHeaders *response_headers;
   SoupMessageHeaders *response_trailers;
+  gulong options_cancel_id;     /* the options' cancellable cancels the stream */
 };
 
 G_DEFINE_FINAL_TYPE (CpRequestStream, cp_request_stream, G_TYPE_OBJECT)
@@ -71,6 +72,7 @@ cp_request_stream_finalize (GObject *object)
   CpRequestStream *self = CP_REQUEST_STREAM (object);
 
   g_assert (self->task == NULL);
+  cp_call_options_disconnect_cancel (self->options, self->options_cancel_id);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   cp_channel_admission_clear (&self->admission);
   cp_call_retry_clear (&self->retry);
@@ -125,6 +127,12 @@ cp_request_stream_new_internal (CpChannel     *channel,
   cp_call_settings_init (&self->settings, channel, options, FALSE);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
                                          self->settings.max_receive_size);
+  {
+    g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
+
+    self->options_cancel_id = cp_call_options_connect_cancel (options, G_OBJECT (self), context,
+                                                              (void (*) (gpointer)) cp_request_stream_cancel);
+  }
   return self;
 }
 

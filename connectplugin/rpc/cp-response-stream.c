@@ -48,6 +48,7 @@ struct _CpResponseStream
   CpChannel *channel;
   GMainContext *context;
   CpCallOptions *options;
+  gulong options_cancel_id;      /* the options' cancellable cancels the stream */
   CpCallSettings settings;
   GType response_type;
   char *procedure;
@@ -121,6 +122,7 @@ cp_response_stream_finalize (GObject *object)
 {
   CpResponseStream *self = CP_RESPONSE_STREAM (object);
 
+  cp_call_options_disconnect_cancel (self->options, self->options_cancel_id);
   g_clear_pointer (&self->decoder, cp_stream_decoder_free);
   cp_call_retry_clear (&self->retry);
   g_clear_pointer (&self->call, cp_client_call_unref);
@@ -447,6 +449,9 @@ cp_response_stream_new_internal (CpChannel     *channel,
     }
 
   schedule (self, &self->start_source, on_start_idle, "[connectplugin] stream start");
+  /* After the start is scheduled: already cancelled, it is undone now. */
+  self->options_cancel_id = cp_call_options_connect_cancel (options, G_OBJECT (self), self->context,
+                                                            (void (*) (gpointer)) cp_response_stream_cancel);
   return self;
 }
 
@@ -488,6 +493,9 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
     self->body = body != NULL ? g_bytes_ref (body) : g_bytes_new (NULL, 0);
 
   schedule (self, &self->start_source, on_start_idle, "[connectplugin] stream start");
+  /* After the start is scheduled: already cancelled, it is undone now. */
+  self->options_cancel_id = cp_call_options_connect_cancel (options, G_OBJECT (self), self->context,
+                                                            (void (*) (gpointer)) cp_response_stream_cancel);
   return self;
 }
 

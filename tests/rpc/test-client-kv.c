@@ -748,6 +748,62 @@ test_stream_live_and_cancel (Fixture       *f,
   stream_run_clear (&run);
 }
 
+static gpointer
+cancel_in_thread (gpointer data)
+{
+  g_cancellable_cancel (data);
+  return NULL;
+}
+
+/* CpCallOptions:cancellable for stream calls: cancelled from another
+ * thread, the stream closes with G_IO_ERROR_CANCELLED in its own context
+ * (and the server sees the call go); already cancelled, the stream closes
+ * at once without sending anything. */
+static void
+test_stream_options_cancellable (Fixture       *f,
+                                 gconstpointer  data)
+{
+  g_autoptr(CpCallOptions) options = cp_call_options_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  StreamRun run;
+
+  cp_call_options_set_cancellable (options, cancellable);
+  g_assert_true (cp_call_options_get_cancellable (options) == cancellable);
+  stream_run_init (&run, kv_watch (f, "", options));
+  while (run.messages->len == 0 && !run.closed)
+    g_main_context_iteration (NULL, TRUE);
+  test_wait_until (has_watcher, f);
+  g_thread_join (g_thread_new ("cancel", cancel_in_thread, cancellable));
+  stream_run_wait (&run);
+  g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  test_wait_until (server_saw_cancel, f);
+  stream_run_clear (&run);
+
+  /* Already cancelled: nothing reaches the server. */
+  {
+    guint watchers = f->watchers->len;
+
+    stream_run_init (&run, kv_watch (f, "", options));
+    stream_run_wait (&run);
+    g_assert_error (run.error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+    g_assert_cmpuint (run.messages->len, ==, 0);
+    g_assert_cmpuint (f->watchers->len, ==, watchers);
+    stream_run_clear (&run);
+  }
+
+  /* A client stream too. */
+  {
+    g_autoptr(CpRequestStream) upload = cp_channel_call_client_stream (f->channel,
+                                                                        "/kv.v1.KVService/PutMany",
+                                                                        KV_TYPE_GET_RESPONSE, options);
+    g_autoptr(GError) error = NULL;
+    g_autoptr(CpMessage) response = test_client_stream (upload, &error);
+
+    g_assert_null (response);
+    g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+  }
+}
+
 static void
 test_stream_deadline (Fixture       *f,
                       gconstpointer  data)
@@ -932,6 +988,7 @@ add_tests (const char *transport)
   ADD ("stream-error", test_stream_error);
   ADD ("stream-pause-resume", test_stream_pause_resume);
   ADD ("stream-live-cancel", test_stream_live_and_cancel);
+  ADD ("stream-options-cancellable", test_stream_options_cancellable);
   ADD ("stream-deadline", test_stream_deadline);
   ADD ("streams-no-default-deadline", test_streams_no_default_deadline);
   ADD ("client-stream", test_kv_client_stream);
