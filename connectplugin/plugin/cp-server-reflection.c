@@ -66,13 +66,12 @@ index_descriptor_set (Index  *index,
       CpDescriptorFile *file = files->pdata[i];
 
       if (g_hash_table_contains (index->files, file->name))
-        continue;
+        continue;   /* freed with @files */
       files->pdata[i] = NULL;   /* the index owns it now */
       g_hash_table_insert (index->files, file->name, file);
       for (guint j = 0; j < file->symbols->len; j++)
         g_hash_table_insert (index->symbols, file->symbols->pdata[j], file);
     }
-  g_ptr_array_set_free_func (files, NULL);
 }
 
 static Index *

@@ -174,6 +174,12 @@ declaration_type (gpointer declaration)
   return cp_service_declaration_get_type_ (declaration);
 }
 
+static const char *
+dependency_type (gpointer dependency)
+{
+  return cp_service_dependency_get_type_ (dependency);
+}
+
 static int
 cmd_plugins (int    argc,
              char **argv)
@@ -235,12 +241,14 @@ cmd_plugins (int    argc,
   for (guint i = 0; plugins != NULL && i < plugins->len; i++)
     {
       CpPluginInfo *info = plugins->pdata[i];
+      g_autoptr(GPtrArray) provides = cp_plugin_info_get_provides (info);
+      g_autoptr(GPtrArray) requires = cp_plugin_info_get_requires_ (info);
 
       g_print ("%s %s\n", cp_plugin_info_get_name (info), cp_plugin_info_get_version (info));
       if (*cp_plugin_info_get_service_path (info) != '\0')
         g_print ("    path: %s\n", cp_plugin_info_get_service_path (info));
-      print_strings ("provides", cp_plugin_info_get_provides (info), declaration_type);
-      print_strings ("requires", cp_plugin_info_get_requires_ (info), declaration_type);
+      print_strings ("provides", provides, declaration_type);
+      print_strings ("requires", requires, dependency_type);
     }
   capabilities = cp_handshake_response_get_host_capabilities (response);
   for (guint i = 0; capabilities != NULL && i < capabilities->len; i++)
