@@ -15,6 +15,7 @@ TMP=$(mktemp -d)
 trap '[ -n "${KEEP_TMP:-}" ] || rm -rf "$TMP"' EXIT
 
 if [ "${2:-}" = --subproject ]; then
+  export PYTHONPATH=$ROOT/bindings/python${PYTHONPATH:+:$PYTHONPATH}
   mkdir -p "$TMP/project/subprojects"
   cp "$HERE"/consumer/* "$TMP/project/"
   ln -s "$ROOT" "$TMP/project/subprojects/connectplugin"
@@ -42,6 +43,9 @@ sed -i "s|^prefix=.*|prefix=$STAGE|" "$PC"
 echo "# installed .pc:"; sed 's/^/#   /' "$PC"
 export PKG_CONFIG_PATH=$(dirname "$PC")
 export PATH=$STAGE/bin:$PATH
+# The Python overrides and connectplugin package, where meson installed them.
+OVERRIDES=$(find "$STAGE" -path '*/gi/overrides/ConnectPlugin.py' | head -n 1)
+[ -n "$OVERRIDES" ] && export PYTHONPATH=$(dirname "$(dirname "$(dirname "$OVERRIDES")")")${PYTHONPATH:+:$PYTHONPATH}
 export LD_LIBRARY_PATH=$STAGE/$(pkg-config --variable=libdir connectplugin-1.0 | sed "s|^$STAGE/||")
 for v in girdir vapidir typelibdir; do
   d=$(pkg-config --variable=$v connectplugin-1.0)

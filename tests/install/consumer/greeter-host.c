@@ -1,9 +1,9 @@
 /* greeter-host.c: a GApplication host of one's own, in C
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- *   greeter-host PLUGIN-EXECUTABLE
+ *   greeter-host PLUGIN-EXECUTABLE [ARG…]
  *
- * Launches the plugin (C or Vala, the same protocol), connects a CpClient,
+ * Launches the plugin (C, Vala or Python: the same protocol), connects a CpClient,
  * dispenses the generated proxy and calls each method kind asynchronously,
  * printing what comes back (and checking it: the exit status is 0 only when
  * every answer is the expected one); then closes the client (which stops
@@ -197,12 +197,12 @@ command_line (GApplication            *app,
   g_auto(GStrv) args = g_application_command_line_get_arguments (command_line, NULL);
   g_autoptr(CpProcessDiscovery) discovery = NULL;
 
-  if (g_strv_length (args) != 2)
+  if (g_strv_length (args) < 2)
     {
-      g_application_command_line_printerr (command_line, "usage: greeter-host PLUGIN-EXECUTABLE\n");
+      g_application_command_line_printerr (command_line, "usage: greeter-host PLUGIN-EXECUTABLE [ARG…]\n");
       return 2;
     }
-  discovery = cp_process_discovery_new ((const char * const[]) { args[1], NULL });
+  discovery = cp_process_discovery_new ((const char * const *) args + 1);
   host->client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
   g_application_hold (app);
   cp_client_connect_async (host->client, NULL, connected, host);
