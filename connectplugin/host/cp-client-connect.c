@@ -18,6 +18,7 @@
 #include "cp-error.h"
 #include "cp-host-private.h"
 #include "cp-plugin-constants.h"
+#include "cp-tls-private.h"
 
 /* One connection attempt: stale callbacks (attempt != self->attempt) only
  * clean up. */
@@ -441,6 +442,10 @@ try_url (Attempt *a)
       return;
     }
   g_object_set (a->channel, "timeout-ms", (gint64) self->call_timeout_ms, NULL);
+  if (self->tls_database != NULL)
+    g_object_set (a->channel, "tls-database", self->tls_database, NULL);
+  if (self->tls_certificate != NULL)
+    g_object_set (a->channel, "tls-certificate", self->tls_certificate, NULL);
 
   cp_handshake_request_set_core_protocol_version (request, CP_CORE_PROTOCOL_VERSION);
   cp_handshake_request_set_app_protocol_version (request, self->app_version);
@@ -958,3 +963,43 @@ cp_client_connect_sync (CpClient      *client,
     }
 }
 
+
+/**
+ * cp_client_set_tls_files:
+ * @client: a [class@ConnectPlugin.Client]
+ * @cert_pem: (type filename) (nullable): the client certificate (PEM; it
+ *   may hold the key when @key_pem is %NULL)
+ * @key_pem: (type filename) (nullable): its private key (PEM)
+ * @ca_pem: (type filename) (nullable): the CAs that plugins' server
+ *   certificates are verified against (PEM)
+ * @error: return location for a #GError
+ *
+ * Loads TLS settings from files, now, into
+ * [property@ConnectPlugin.Client:tls-certificate] and
+ * [property@ConnectPlugin.Client:tls-database]; arguments left %NULL leave
+ * their property as it is. Call it before connecting.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (unreadable or malformed files,
+ *   a key without a certificate) and the client unchanged
+ */
+gboolean
+cp_client_set_tls_files (CpClient    *client,
+                         const char  *cert_pem,
+                         const char  *key_pem,
+                         const char  *ca_pem,
+                         GError     **error)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+
+  g_return_val_if_fail (CP_IS_CLIENT (client), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!cp_tls_load_files (cert_pem, key_pem, ca_pem, &certificate, &database, error))
+    return FALSE;
+  if (certificate != NULL)
+    g_object_set (client, "tls-certificate", certificate, NULL);
+  if (database != NULL)
+    g_object_set (client, "tls-database", database, NULL);
+  return TRUE;
+}

@@ -47,6 +47,8 @@ struct _CpClient
    * server's /metrics hold references); given to each channel connected
    * with while metrics_enabled. */
   CpClientMetrics *metrics;
+  GTlsCertificate *tls_certificate;   /* given to each channel connected with */
+  GTlsDatabase *tls_database;         /* the same */
 
   /* state */
   GMainContext *context;
@@ -97,6 +99,8 @@ enum {
   PROP_RETRY_POLICY,
   PROP_METRICS_ENABLED,
   PROP_METRICS_LABEL,
+  PROP_TLS_CERTIFICATE,
+  PROP_TLS_DATABASE,
   N_PROPS
 };
 

@@ -422,6 +422,8 @@ cp_client_finalize (GObject *object)
   g_clear_pointer (&self->self_version, g_free);
   g_clear_object (&self->circuit_breaker);
   g_clear_object (&self->retry_policy);
+  g_clear_object (&self->tls_certificate);
+  g_clear_object (&self->tls_database);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
   g_clear_pointer (&self->dispensed, g_ptr_array_unref);
   g_clear_pointer (&self->metrics, cp_client_metrics_unref);
@@ -511,6 +513,12 @@ cp_client_get_property (GObject    *object,
       break;
     case PROP_METRICS_LABEL:
       g_value_set_string (value, self->metrics_label);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_object (value, self->tls_certificate);
+      break;
+    case PROP_TLS_DATABASE:
+      g_value_set_object (value, self->tls_database);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -713,6 +721,12 @@ cp_client_set_property (GObject      *object,
           cp_client_update_metrics_label (self);
           g_object_notify_by_pspec (object, pspec);
         }
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_set_object (&self->tls_certificate, g_value_get_object (value));
+      break;
+    case PROP_TLS_DATABASE:
+      g_set_object (&self->tls_database, g_value_get_object (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -994,6 +1008,31 @@ cp_client_class_init (CpClientClass *klass)
   properties[PROP_METRICS_LABEL] =
     g_param_spec_string ("metrics-label", NULL, NULL, NULL,
                          G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpClient:tls-certificate:
+   *
+   * The client certificate, with its private key, that every channel the
+   * client connects with presents to `https://` plugins asking for one
+   * (mutual TLS, [property@ConnectPlugin.Channel:tls-certificate]). Set it
+   * before connecting; reconnects keep it. From files:
+   * [method@ConnectPlugin.Client.set_tls_files].
+   */
+  properties[PROP_TLS_CERTIFICATE] =
+    g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpClient:tls-database:
+   *
+   * The CAs that `https://` plugins' certificates are verified against, on
+   * every channel the client connects with
+   * ([property@ConnectPlugin.Channel:tls-database]); %NULL for the
+   * system's default.
+   */
+  properties[PROP_TLS_DATABASE] =
+    g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }

@@ -138,6 +138,13 @@ void              cp_client_add_interceptor     (CpClient            *client,
                                                  CpClientInterceptor *interceptor);
 
 CP_AVAILABLE_IN_ALL
+gboolean          cp_client_set_tls_files       (CpClient            *client,
+                                                 const char          *cert_pem,
+                                                 const char          *key_pem,
+                                                 const char          *ca_pem,
+                                                 GError             **error);
+
+CP_AVAILABLE_IN_ALL
 char             *cp_client_render_metrics      (CpClient            *client);
 CP_AVAILABLE_IN_ALL
 void              cp_client_add_metrics_to_server (CpClient          *client,

@@ -104,6 +104,8 @@ void            cp_http_connection_close          (CpHttpConnection *conn,
                                                    const GError     *error);
 gboolean        cp_http_connection_is_idle        (CpHttpConnection *conn);
 GSocketAddress *cp_http_connection_get_remote_address (CpHttpConnection *conn);
+/* The client certificate the TLS handshake verified, or NULL. */
+GTlsCertificate *cp_http_connection_get_peer_certificate (CpHttpConnection *conn);
 
 void            cp_http_connection_respond        (CpHttpConnection *conn,
                                                    CpHttpExchange   *exchange,
@@ -127,6 +129,8 @@ GMainContext   *cp_http_server_get_context        (CpHttpServer *server);
 guint           cp_http_server_get_max_head_size  (CpHttpServer *server);
 guint           cp_http_server_get_max_header_count (CpHttpServer *server);
 guint           cp_http_server_get_head_timeout_ms (CpHttpServer *server);
+GTlsDatabase   *cp_http_server_get_tls_database   (CpHttpServer *server);
+GTlsAuthenticationMode cp_http_server_get_tls_authentication_mode (CpHttpServer *server);
 guint           cp_http_server_get_idle_timeout_ms (CpHttpServer *server);
 guint           cp_http_server_get_body_timeout_ms (CpHttpServer *server);
 /* The server's queue of connections waiting on their client (reading a head

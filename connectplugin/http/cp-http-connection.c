@@ -341,6 +341,14 @@ cp_http_connection_get_remote_address (CpHttpConnection *conn)
   return conn->remote;
 }
 
+GTlsCertificate *
+cp_http_connection_get_peer_certificate (CpHttpConnection *conn)
+{
+  if (conn->tls == NULL || conn->tls_in == NULL)
+    return NULL;
+  return g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (conn->tls));
+}
+
 /* The response is out and the connection ends: rather than close at once,
  * which makes the kernel answer a client still sending (a request body we
  * did not read) with a reset that can destroy the response before the
@@ -1203,6 +1211,20 @@ handshake_done (GObject      *source,
 
 /* ---- creation ---- */
 
+/* glib-networking leaves a client certificate's fate to this signal on a
+ * server connection (a certificate is refused when nobody accepts it): take
+ * it exactly when it verified against the database. */
+static gboolean
+accept_client_certificate (GTlsConnection       *tls,
+                           GTlsCertificate      *certificate,
+                           GTlsCertificateFlags  errors,
+                           gpointer              user_data)
+{
+  if (errors != 0)
+    g_debug ("refusing a TLS client certificate (flags 0x%x)", (guint) errors);
+  return errors == 0;
+}
+
 CpHttpConnection *
 cp_http_connection_new (CpHttpServer    *server,
                         GSocket         *socket,
@@ -1240,6 +1262,13 @@ cp_http_connection_new (CpHttpServer    *server,
           cp_http_connection_unref (conn);
           return NULL;
         }
+      if (cp_http_server_get_tls_database (server) != NULL)
+        g_tls_connection_set_database (G_TLS_CONNECTION (conn->tls),
+                                       cp_http_server_get_tls_database (server));
+      g_object_set (conn->tls, "authentication-mode",
+                    cp_http_server_get_tls_authentication_mode (server), NULL);
+      g_signal_connect (conn->tls, "accept-certificate",
+                        G_CALLBACK (accept_client_certificate), NULL);
     }
 
   source = g_source_new (&conn_source_funcs, sizeof (ConnSource));

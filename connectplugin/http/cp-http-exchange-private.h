@@ -44,6 +44,8 @@ const char         *cp_http_exchange_get_path         (CpHttpExchange *exchange)
 const char         *cp_http_exchange_get_query        (CpHttpExchange *exchange); /* raw, nullable */
 SoupMessageHeaders *cp_http_exchange_get_request_headers (CpHttpExchange *exchange);
 GSocketAddress     *cp_http_exchange_get_remote_address  (CpHttpExchange *exchange); /* nullable */
+/* The verified TLS client certificate (nullable; NULL for plaintext and local exchanges). */
+GTlsCertificate    *cp_http_exchange_get_peer_certificate (CpHttpExchange *exchange);
 gint64              cp_http_exchange_get_arrival_time (CpHttpExchange *exchange); /* g_get_monotonic_time() when the head arrived */
 /* TRUE when the request announced no body or Content-Length: 0. */
 gboolean            cp_http_exchange_has_empty_body   (CpHttpExchange *exchange);

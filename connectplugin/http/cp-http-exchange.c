@@ -128,6 +128,15 @@ cp_http_exchange_get_remote_address (CpHttpExchange *exchange)
   return cp_http_connection_get_remote_address (exchange->conn);
 }
 
+GTlsCertificate *
+cp_http_exchange_get_peer_certificate (CpHttpExchange *exchange)
+{
+  g_return_val_if_fail (exchange != NULL, NULL);
+  if (exchange->conn == NULL)
+    return NULL;
+  return cp_http_connection_get_peer_certificate (exchange->conn);
+}
+
 gint64
 cp_http_exchange_get_arrival_time (CpHttpExchange *exchange)
 {

@@ -44,6 +44,11 @@ typedef void (*CpHttpHandler) (CpHttpServer   *server,
  *                      (a handler working, a response being sent) are never evicted, and
  *                      the newcomer is refused only when all of them are)
  *   tls-certificate    GTlsCertificate*        (when set, TCP listeners speak TLS)
+ *   tls-database       GTlsDatabase*           (verifies client certificates; NULL = the
+ *                      system default database)
+ *   tls-authentication-mode GTlsAuthenticationMode default NONE (REQUESTED: ask for a client
+ *                      certificate; REQUIRED: a client without a certificate valid for
+ *                      tls-database fails the handshake)
  */
 CpHttpServer *cp_http_server_new          (void);
 void          cp_http_server_set_handler  (CpHttpServer   *server,

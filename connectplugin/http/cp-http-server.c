@@ -36,6 +36,8 @@ struct _CpHttpServer
   guint          body_timeout_ms;
   guint          max_connections;
   GTlsCertificate *tls_certificate;
+  GTlsDatabase  *tls_database;
+  GTlsAuthenticationMode tls_auth_mode;
 
   CpHttpHandler  handler;
   gpointer       handler_data;
@@ -62,6 +64,8 @@ enum {
   PROP_BODY_TIMEOUT_MS,
   PROP_MAX_CONNECTIONS,
   PROP_TLS_CERTIFICATE,
+  PROP_TLS_DATABASE,
+  PROP_TLS_AUTHENTICATION_MODE,
   N_PROPS
 };
 
@@ -106,6 +110,7 @@ cp_http_server_finalize (GObject *object)
   if (self->handler_destroy != NULL)
     self->handler_destroy (self->handler_data);
   g_clear_object (&self->tls_certificate);
+  g_clear_object (&self->tls_database);
   g_main_context_unref (self->context);
 
   G_OBJECT_CLASS (cp_http_server_parent_class)->finalize (object);
@@ -141,6 +146,12 @@ cp_http_server_get_property (GObject    *object,
       break;
     case PROP_TLS_CERTIFICATE:
       g_value_set_object (value, self->tls_certificate);
+      break;
+    case PROP_TLS_DATABASE:
+      g_value_set_object (value, self->tls_database);
+      break;
+    case PROP_TLS_AUTHENTICATION_MODE:
+      g_value_set_enum (value, self->tls_auth_mode);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -178,6 +189,12 @@ cp_http_server_set_property (GObject      *object,
     case PROP_TLS_CERTIFICATE:
       g_set_object (&self->tls_certificate, g_value_get_object (value));
       break;
+    case PROP_TLS_DATABASE:
+      g_set_object (&self->tls_database, g_value_get_object (value));
+      break;
+    case PROP_TLS_AUTHENTICATION_MODE:
+      self->tls_auth_mode = g_value_get_enum (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -208,6 +225,13 @@ cp_http_server_class_init (CpHttpServerClass *klass)
   properties[PROP_TLS_CERTIFICATE] =
     g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_TLS_DATABASE] =
+    g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_TLS_AUTHENTICATION_MODE] =
+    g_param_spec_enum ("tls-authentication-mode", NULL, NULL,
+                       G_TYPE_TLS_AUTHENTICATION_MODE, G_TLS_AUTHENTICATION_NONE,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -263,6 +287,18 @@ guint
 cp_http_server_get_max_header_count (CpHttpServer *server)
 {
   return server->max_header_count;
+}
+
+GTlsDatabase *
+cp_http_server_get_tls_database (CpHttpServer *server)
+{
+  return server->tls_database;
+}
+
+GTlsAuthenticationMode
+cp_http_server_get_tls_authentication_mode (CpHttpServer *server)
+{
+  return server->tls_auth_mode;
 }
 
 guint

@@ -6,6 +6,7 @@
  * URL served and runs the main loop until the server closes.
  */
 #include "cp-server-state-private.h"
+#include "cp-tls-private.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -64,6 +65,48 @@ pick_listen_address (CpServer   *self,
 }
 
 /**
+ * cp_server_set_tls_files:
+ * @server: a [class@ConnectPlugin.Server]
+ * @cert_pem: (type filename) (nullable): the server certificate (PEM; it
+ *   may be followed by its chain, and hold the key when @key_pem is %NULL)
+ * @key_pem: (type filename) (nullable): its private key (PEM)
+ * @ca_pem: (type filename) (nullable): the CAs that client certificates
+ *   must chain to (PEM)
+ * @error: return location for a #GError
+ *
+ * Loads TLS settings from files, now, into
+ * [property@ConnectPlugin.Server:tls-certificate] and
+ * [property@ConnectPlugin.Server:tls-database]; arguments left %NULL leave
+ * their property as it is. Call it before the server listens. A CA alone
+ * does not make clients present certificates: set
+ * [property@ConnectPlugin.Server:tls-authentication-mode] too.
+ *
+ * Returns: %TRUE, or %FALSE with @error set (unreadable or malformed files,
+ *   a key without a certificate) and the server unchanged
+ */
+gboolean
+cp_server_set_tls_files (CpServer    *server,
+                         const char  *cert_pem,
+                         const char  *key_pem,
+                         const char  *ca_pem,
+                         GError     **error)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+
+  g_return_val_if_fail (CP_IS_SERVER (server), FALSE);
+  g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+
+  if (!cp_tls_load_files (cert_pem, key_pem, ca_pem, &certificate, &database, error))
+    return FALSE;
+  if (certificate != NULL)
+    g_object_set (server, "tls-certificate", certificate, NULL);
+  if (database != NULL)
+    g_object_set (server, "tls-database", database, NULL);
+  return TRUE;
+}
+
+/**
  * cp_server_run:
  * @server: a [class@ConnectPlugin.Server]
  * @argc: the program's argument count
@@ -94,6 +137,11 @@ pick_listen_address (CpServer   *self,
  * server then serves its counters at `/metrics` for Prometheus to scrape.
  * `--reflection` sets [property@ConnectPlugin.Server:reflection-enabled].
  *
+ * `--tls-cert FILE --tls-key FILE` serve TLS (`https://`) with that
+ * certificate and key; `--tls-ca FILE` gives the CAs that client
+ * certificates must chain to and `--tls-require-client-cert` requires one
+ * (mutual TLS; see [method@ConnectPlugin.Server.set_tls_files]).
+ *
  * Standard output belongs to the host: its first line is the address.
  * GLib's default log writer prints `INFO` and `DEBUG` records (shown with
  * `G_MESSAGES_DEBUG`) on standard output; a [class@ProcessDiscovery] logs
@@ -117,6 +165,10 @@ cp_server_run (CpServer  *server,
   gboolean insecure_control = FALSE;
   gboolean metrics = FALSE;
   gboolean reflection = FALSE;
+  g_autofree char *tls_cert = NULL;
+  g_autofree char *tls_key = NULL;
+  g_autofree char *tls_ca = NULL;
+  gboolean tls_require_client_cert = FALSE;
   g_autoptr(GOptionContext) options = NULL;
   g_autoptr(GError) error = NULL;
   g_autoptr(GMainContext) context = NULL;
@@ -131,6 +183,14 @@ cp_server_run (CpServer  *server,
       "Serve Prometheus metrics at /metrics", NULL },
     { "reflection", 0, 0, G_OPTION_ARG_NONE, &reflection,
       "Answer gRPC server reflection (grpc.reflection.v1 and v1alpha)", NULL },
+    { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert,
+      "Serve TLS with this certificate (PEM)", "FILE" },
+    { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key,
+      "The private key of --tls-cert (PEM)", "FILE" },
+    { "tls-ca", 0, 0, G_OPTION_ARG_FILENAME, &tls_ca,
+      "Verify client certificates against these CAs (PEM)", "FILE" },
+    { "tls-require-client-cert", 0, 0, G_OPTION_ARG_NONE, &tls_require_client_cert,
+      "Require a client certificate valid for --tls-ca (mutual TLS)", NULL },
     G_OPTION_ENTRY_NULL
   };
   RunState state = { server, NULL, 0 };
@@ -159,6 +219,13 @@ cp_server_run (CpServer  *server,
     g_object_set (server, "metrics-enabled", TRUE, NULL);
   if (reflection)
     g_object_set (server, "reflection-enabled", TRUE, NULL);
+  if (!cp_server_set_tls_files (server, tls_cert, tls_key, tls_ca, &error))
+    {
+      g_printerr ("%s\n", error->message);
+      return 2;
+    }
+  if (tls_require_client_cert)
+    g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
 
   /* Signals are caught from before the address is announced: a host may
    * send SIGTERM as soon as it has read it. */

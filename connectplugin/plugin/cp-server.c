@@ -356,6 +356,15 @@ cp_server_get_property (GObject    *object,
     case PROP_MAX_RECEIVE_SIZE:
       g_object_get_property (G_OBJECT (self->rpc_server), "max-receive-size", value);
       break;
+    case PROP_TLS_CERTIFICATE:
+      g_object_get_property (G_OBJECT (self->rpc_server), "tls-certificate", value);
+      break;
+    case PROP_TLS_DATABASE:
+      g_object_get_property (G_OBJECT (self->rpc_server), "tls-database", value);
+      break;
+    case PROP_TLS_AUTHENTICATION_MODE:
+      g_object_get_property (G_OBJECT (self->rpc_server), "tls-authentication-mode", value);
+      break;
     case PROP_HOST_REGISTERED:
       g_value_set_boolean (value, self->host_registered);
       break;
@@ -461,6 +470,15 @@ cp_server_set_property (GObject      *object,
       break;
     case PROP_MAX_RECEIVE_SIZE:
       g_object_set_property (G_OBJECT (self->rpc_server), "max-receive-size", value);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_object_set_property (G_OBJECT (self->rpc_server), "tls-certificate", value);
+      break;
+    case PROP_TLS_DATABASE:
+      g_object_set_property (G_OBJECT (self->rpc_server), "tls-database", value);
+      break;
+    case PROP_TLS_AUTHENTICATION_MODE:
+      g_object_set_property (G_OBJECT (self->rpc_server), "tls-authentication-mode", value);
       break;
     case PROP_HOST_URL:
       if (g_strcmp0 (self->host_url, g_value_get_string (value)) != 0)
@@ -770,6 +788,42 @@ cp_server_class_init (CpServerClass *klass)
    */
   cp_server_properties[PROP_MAX_SEND_QUEUE_SIZE] =
     g_param_spec_uint ("max-send-queue-size", NULL, NULL, 0, G_MAXUINT, 4 * 1024 * 1024,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpServer:tls-certificate:
+   *
+   * The server's certificate, with its private key: when set before the
+   * server listens, TCP listeners speak TLS and the URL is `https://`
+   * ([property@ConnectPlugin.RpcServer:tls-certificate]; from files:
+   * [method@ConnectPlugin.Server.set_tls_files], `--tls-cert` and
+   * `--tls-key` of [method@ConnectPlugin.Server.run]).
+   */
+  cp_server_properties[PROP_TLS_CERTIFICATE] =
+    g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpServer:tls-database:
+   *
+   * The CAs that client certificates must chain to
+   * ([property@ConnectPlugin.RpcServer:tls-database]; `--tls-ca`).
+   */
+  cp_server_properties[PROP_TLS_DATABASE] =
+    g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpServer:tls-authentication-mode:
+   *
+   * Whether clients must present a certificate valid for
+   * [property@ConnectPlugin.Server:tls-database] (mutual TLS;
+   * [property@ConnectPlugin.RpcServer:tls-authentication-mode];
+   * `--tls-require-client-cert` sets %G_TLS_AUTHENTICATION_REQUIRED).
+   */
+  cp_server_properties[PROP_TLS_AUTHENTICATION_MODE] =
+    g_param_spec_enum ("tls-authentication-mode", NULL, NULL,
+                       G_TYPE_TLS_AUTHENTICATION_MODE, G_TLS_AUTHENTICATION_NONE,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**

@@ -133,6 +133,12 @@ CP_AVAILABLE_IN_ALL
 void             cp_server_close              (CpServer            *server);
 
 CP_AVAILABLE_IN_ALL
+gboolean         cp_server_set_tls_files      (CpServer            *server,
+                                               const char          *cert_pem,
+                                               const char          *key_pem,
+                                               const char          *ca_pem,
+                                               GError             **error);
+CP_AVAILABLE_IN_ALL
 int              cp_server_run                (CpServer            *server,
                                                int                  argc,
                                                char               **argv);

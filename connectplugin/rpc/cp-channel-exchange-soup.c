@@ -345,6 +345,9 @@ cp_channel_exchange_soup_start (CpChannelExchange *self)
       return;
     }
   soup_message_add_flags (self->msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+  if (cp_channel_get_tls_certificate (self->channel) != NULL)
+    soup_message_set_tls_client_certificate (self->msg,
+                                             cp_channel_get_tls_certificate (self->channel));
   g_signal_connect (self->msg, "finished", G_CALLBACK (on_msg_finished), self);
   soup_message_headers_foreach (self->request_headers, copy_request_header,
                                 soup_message_get_request_headers (self->msg));

@@ -73,6 +73,7 @@ SoupSession   *cp_channel_get_session          (CpChannel *channel);
  * call sharing the pool with the asynchronous calls of a context it blocks
  * waited for that context, that is until its deadline. */
 SoupSession   *cp_channel_get_sync_session     (CpChannel *channel);
+GTlsCertificate *cp_channel_get_tls_certificate (CpChannel *channel);
 char          *cp_channel_dup_http_base        (CpChannel *channel);
 /* Points an HTTP channel at another http(s) base URL (a renewed capability
  * grant's endpoint) for the calls made from now on; thread-safe. */

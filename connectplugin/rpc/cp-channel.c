@@ -80,6 +80,7 @@ struct _CpChannel
   gint64 timeout_ms;
   guint64 max_receive_size;
   GTlsDatabase *tls_database;
+  GTlsCertificate *tls_certificate;   /* the client certificate, nullable */
 
   SoupSession *session;
   SoupSession *sync_session;    /* for cp_channel_call_sync () */
@@ -122,6 +123,7 @@ enum {
   PROP_TIMEOUT_MS,
   PROP_MAX_RECEIVE_SIZE,
   PROP_TLS_DATABASE,
+  PROP_TLS_CERTIFICATE,
   PROP_METHOD_ONLY_PATHS,
   PROP_CIRCUIT_BREAKER,
   PROP_RETRY_POLICY,
@@ -295,6 +297,33 @@ is_loopback_host (const char *host)
   return address != NULL && g_inet_address_get_is_loopback (address);
 }
 
+G_LOCK_DEFINE_STATIC (plaintext_warned);
+
+/* Like connect-plugin-go: calls in plaintext HTTP to a host that is neither
+ * loopback nor a unix socket are readable on the network. Warned once per
+ * host and process; CONNECTPLUGIN_DISABLE_TLS_WARNING (non-empty) silences. */
+static void
+warn_plaintext (const char *host)
+{
+  static GHashTable *warned;   /* char* host → itself; under plaintext_warned */
+  const char *disable = g_getenv ("CONNECTPLUGIN_DISABLE_TLS_WARNING");
+  char *key;
+  gboolean first;
+
+  if (disable != NULL && disable[0] != '\0')
+    return;
+  key = g_ascii_strdown (host, -1);
+  G_LOCK (plaintext_warned);
+  if (warned == NULL)
+    warned = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  first = g_hash_table_add (warned, key);   /* takes key either way */
+  G_UNLOCK (plaintext_warned);
+  if (first)
+    g_message ("Connecting to %s over plaintext HTTP: the calls and their credentials "
+               "are not encrypted; use https:// (set CONNECTPLUGIN_DISABLE_TLS_WARNING=1 "
+               "to silence this warning)", host);
+}
+
 static gboolean
 setup_http (CpChannel  *self,
             GError    **error)
@@ -337,6 +366,8 @@ setup_http (CpChannel  *self,
           return FALSE;
         }
       direct = is_loopback_host (g_uri_get_host (uri));
+      if (!direct && g_strcmp0 (scheme, "http") == 0)
+        warn_plaintext (g_uri_get_host (uri));
       self->http_base = g_strdup (url);
       len = strlen (self->http_base);
       while (len > 0 && self->http_base[len - 1] == '/')
@@ -369,6 +400,7 @@ cp_channel_finalize (GObject *object)
   g_clear_object (&self->sync_session);
   g_clear_object (&self->server);
   g_clear_object (&self->tls_database);
+  g_clear_object (&self->tls_certificate);
   g_clear_object (&self->circuit_breaker);
   g_clear_object (&self->retry_policy);
   g_clear_pointer (&self->client_interceptors, g_ptr_array_unref);
@@ -510,6 +542,9 @@ cp_channel_get_property (GObject    *object,
     case PROP_TLS_DATABASE:
       g_value_set_object (value, self->tls_database);
       break;
+    case PROP_TLS_CERTIFICATE:
+      g_value_set_object (value, self->tls_certificate);
+      break;
     case PROP_METHOD_ONLY_PATHS:
       g_value_set_boolean (value, self->method_only_paths);
       break;
@@ -569,6 +604,9 @@ cp_channel_set_property (GObject      *object,
         soup_session_set_tls_database (self->session, self->tls_database);
       if (self->sync_session != NULL)
         soup_session_set_tls_database (self->sync_session, self->tls_database);
+      break;
+    case PROP_TLS_CERTIFICATE:
+      g_set_object (&self->tls_certificate, g_value_get_object (value));
       break;
     case PROP_METHOD_ONLY_PATHS:
       self->method_only_paths = g_value_get_boolean (value);
@@ -685,6 +723,18 @@ cp_channel_class_init (CpChannelClass *klass)
    */
   properties[PROP_TLS_DATABASE] =
     g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpChannel:tls-certificate:
+   *
+   * The client certificate (with its private key) presented to `https://`
+   * servers that ask for one (mutual TLS); %NULL for none. Set it before
+   * the first call: connections already open keep the certificate they
+   * were made with.
+   */
+  properties[PROP_TLS_CERTIFICATE] =
+    g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
@@ -1227,6 +1277,12 @@ SoupSession *
 cp_channel_get_sync_session (CpChannel *channel)
 {
   return channel->sync_session;
+}
+
+GTlsCertificate *
+cp_channel_get_tls_certificate (CpChannel *channel)
+{
+  return channel->tls_certificate;
 }
 
 char *

@@ -965,6 +965,84 @@ cp_invocation_get_remote_address (CpInvocation *invocation)
 }
 
 /**
+ * cp_invocation_get_peer_certificate:
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ *
+ * Gets the certificate the client presented in the TLS handshake and that
+ * the server verified against its
+ * [property@ConnectPlugin.RpcServer:tls-database] (mutual TLS, see
+ * [property@ConnectPlugin.RpcServer:tls-authentication-mode]).
+ *
+ * Returns: (transfer none) (nullable): the client's certificate, or %NULL
+ *   for plaintext connections, clients without a certificate and
+ *   in-process calls
+ */
+GTlsCertificate *
+cp_invocation_get_peer_certificate (CpInvocation *invocation)
+{
+  g_return_val_if_fail (CP_IS_INVOCATION (invocation), NULL);
+  return cp_http_exchange_get_peer_certificate (invocation->exchange);
+}
+
+static char *
+peer_identity_of (GTlsCertificate *certificate)
+{
+  g_autofree char *subject = NULL;
+  g_autoptr(GPtrArray) dns_names = NULL;
+  g_autoptr(GPtrArray) ip_addresses = NULL;
+
+  g_object_get (certificate, "subject-name", &subject, "dns-names", &dns_names,
+                "ip-addresses", &ip_addresses, NULL);
+  if (subject != NULL && subject[0] != '\0')
+    return g_steal_pointer (&subject);
+  if (dns_names != NULL && dns_names->len > 0)
+    {
+      gsize len;
+      const char *name = g_bytes_get_data (g_ptr_array_index (dns_names, 0), &len);
+      return g_strndup (name, len);
+    }
+  if (ip_addresses != NULL && ip_addresses->len > 0)
+    return g_inet_address_to_string (g_ptr_array_index (ip_addresses, 0));
+  return NULL;
+}
+
+/**
+ * cp_invocation_get_peer_identity:
+ * @invocation: a [class@ConnectPlugin.Invocation]
+ *
+ * Gets a printable identity of the verified TLS client (see
+ * [method@ConnectPlugin.Invocation.get_peer_certificate]), for
+ * authorization interceptors and logs: the certificate's subject
+ * distinguished name as GnuTLS prints it (for example
+ * `CN=billing,O=Example`); when the subject is empty, the first DNS
+ * subject alternative name, else the first IP address one.
+ *
+ * Returns: (transfer none) (nullable): the identity, or %NULL when there is
+ *   no client certificate
+ */
+const char *
+cp_invocation_get_peer_identity (CpInvocation *invocation)
+{
+  static GQuark quark;
+  GTlsCertificate *certificate;
+  char *identity;
+
+  g_return_val_if_fail (CP_IS_INVOCATION (invocation), NULL);
+  certificate = cp_invocation_get_peer_certificate (invocation);
+  if (certificate == NULL)
+    return NULL;
+  if (quark == 0)
+    quark = g_quark_from_static_string ("cp-invocation-peer-identity");
+  identity = g_object_get_qdata (G_OBJECT (invocation), quark);
+  if (identity == NULL)
+    {
+      identity = peer_identity_of (certificate);
+      g_object_set_qdata_full (G_OBJECT (invocation), quark, identity, g_free);
+    }
+  return identity;
+}
+
+/**
  * cp_invocation_set_principal:
  * @invocation: a [class@ConnectPlugin.Invocation]
  * @principal: (nullable): who the caller is (a user name, a service

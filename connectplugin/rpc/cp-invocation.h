@@ -46,6 +46,10 @@ const char         *cp_invocation_get_http_method      (CpInvocation *invocation
 CP_AVAILABLE_IN_ALL
 GSocketAddress     *cp_invocation_get_remote_address   (CpInvocation *invocation);
 CP_AVAILABLE_IN_ALL
+GTlsCertificate    *cp_invocation_get_peer_certificate (CpInvocation *invocation);
+CP_AVAILABLE_IN_ALL
+const char         *cp_invocation_get_peer_identity    (CpInvocation *invocation);
+CP_AVAILABLE_IN_ALL
 CpSpanContext      *cp_invocation_get_span_context     (CpInvocation *invocation);
 
 /* Authentication. */

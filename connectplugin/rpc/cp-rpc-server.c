@@ -64,6 +64,8 @@ enum {
   PROP_COMPRESSIONS,
   PROP_COMPRESS_MIN_BYTES,
   PROP_TLS_CERTIFICATE,
+  PROP_TLS_DATABASE,
+  PROP_TLS_AUTHENTICATION_MODE,
   PROP_REQUIRE_CONNECT_PROTOCOL_HEADER,
   PROP_MAX_SEND_QUEUE_SIZE,
   PROP_METRICS_ENABLED,
@@ -681,6 +683,12 @@ cp_rpc_server_get_property (GObject    *object,
     case PROP_TLS_CERTIFICATE:
       g_object_get_property (G_OBJECT (self->http_server), "tls-certificate", value);
       break;
+    case PROP_TLS_DATABASE:
+      g_object_get_property (G_OBJECT (self->http_server), "tls-database", value);
+      break;
+    case PROP_TLS_AUTHENTICATION_MODE:
+      g_object_get_property (G_OBJECT (self->http_server), "tls-authentication-mode", value);
+      break;
     case PROP_REQUIRE_CONNECT_PROTOCOL_HEADER:
       g_value_set_boolean (value, self->require_protocol_header);
       break;
@@ -716,6 +724,12 @@ cp_rpc_server_set_property (GObject      *object,
       break;
     case PROP_TLS_CERTIFICATE:
       g_object_set_property (G_OBJECT (self->http_server), "tls-certificate", value);
+      break;
+    case PROP_TLS_DATABASE:
+      g_object_set_property (G_OBJECT (self->http_server), "tls-database", value);
+      break;
+    case PROP_TLS_AUTHENTICATION_MODE:
+      g_object_set_property (G_OBJECT (self->http_server), "tls-authentication-mode", value);
       break;
     case PROP_REQUIRE_CONNECT_PROTOCOL_HEADER:
       self->require_protocol_header = g_value_get_boolean (value);
@@ -798,6 +812,36 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
     g_param_spec_object ("tls-certificate", NULL, NULL,
                          G_TYPE_TLS_CERTIFICATE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpRpcServer:tls-database:
+   *
+   * The database that verifies client certificates when
+   * [property@ConnectPlugin.RpcServer:tls-authentication-mode] is not
+   * %G_TLS_AUTHENTICATION_NONE; %NULL uses the system default database.
+   * Set it before [method@ConnectPlugin.RpcServer.listen]; connections
+   * accepted later use the new value.
+   */
+  properties[PROP_TLS_DATABASE] =
+    g_param_spec_object ("tls-database", NULL, NULL,
+                         G_TYPE_TLS_DATABASE,
+                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpRpcServer:tls-authentication-mode:
+   *
+   * Whether TLS clients must present a certificate (mutual TLS).
+   * %G_TLS_AUTHENTICATION_REQUESTED asks for one;
+   * %G_TLS_AUTHENTICATION_REQUIRED makes the handshake fail for a client
+   * without a certificate valid for
+   * [property@ConnectPlugin.RpcServer:tls-database]. The verified
+   * certificate is on each call:
+   * [method@ConnectPlugin.Invocation.get_peer_certificate].
+   */
+  properties[PROP_TLS_AUTHENTICATION_MODE] =
+    g_param_spec_enum ("tls-authentication-mode", NULL, NULL,
+                       G_TYPE_TLS_AUTHENTICATION_MODE, G_TLS_AUTHENTICATION_NONE,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
    * CpRpcServer:require-connect-protocol-header:

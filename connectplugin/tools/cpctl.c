@@ -30,6 +30,9 @@
 static char **opt_headers;
 static gint64 opt_timeout_ms;
 static char *opt_cacert;
+static char *opt_cert;
+static char *opt_key;
+static GTlsCertificate *client_certificate;   /* loaded from opt_cert/opt_key */
 static gboolean opt_json;
 static gboolean opt_watch;
 static char *opt_kind;
@@ -41,6 +44,10 @@ static const GOptionEntry entries[] = {
     "Deadline of each call, in milliseconds (Connect-Timeout-Ms)", "MS" },
   { "cacert", 0, 0, G_OPTION_ARG_FILENAME, &opt_cacert,
     "Trust the CA certificates of FILE (PEM) for https:// URLs", "FILE" },
+  { "cert", 0, 0, G_OPTION_ARG_FILENAME, &opt_cert,
+    "Present the client certificate of FILE (PEM) to https:// servers (mutual TLS)", "FILE" },
+  { "key", 0, 0, G_OPTION_ARG_FILENAME, &opt_key,
+    "The private key of --cert (PEM; default: in the --cert file)", "FILE" },
   { "json", 0, 0, G_OPTION_ARG_NONE, &opt_json,
     "plugins, health: print the responses as JSON", NULL },
   { "watch", 'w', 0, G_OPTION_ARG_NONE, &opt_watch,
@@ -91,6 +98,26 @@ tls_database (GError **error)
   return g_tls_file_database_new (opt_cacert, error);
 }
 
+/* --cert/--key, loaded once: FALSE with @error when given but unusable. */
+static gboolean
+load_client_certificate (GError **error)
+{
+  if (client_certificate != NULL)
+    return TRUE;
+  if (opt_key != NULL && opt_cert == NULL)
+    {
+      g_set_error_literal (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                           "--key needs --cert");
+      return FALSE;
+    }
+  if (opt_cert == NULL)
+    return TRUE;
+  client_certificate = opt_key != NULL
+                       ? g_tls_certificate_new_from_files (opt_cert, opt_key, error)
+                       : g_tls_certificate_new_from_file (opt_cert, error);
+  return client_certificate != NULL;
+}
+
 static gboolean
 add_headers (SoupMessageHeaders  *headers,
              GError             **error)
@@ -121,9 +148,13 @@ channel_new (const char  *url,
 
   if (opt_cacert != NULL && database == NULL)
     return NULL;
+  if (!load_client_certificate (error))
+    return NULL;
   channel = cp_channel_new (url, error);
   if (channel != NULL && database != NULL)
     g_object_set (channel, "tls-database", database, NULL);
+  if (channel != NULL && client_certificate != NULL)
+    g_object_set (channel, "tls-certificate", client_certificate, NULL);
   return channel;
 }
 
@@ -394,6 +425,8 @@ target_init (Target      *target,
 
   if (opt_cacert != NULL && database == NULL)
     return FALSE;
+  if (!load_client_certificate (error))
+    return FALSE;
   if (g_str_has_prefix (url, "unix:"))
     {
       connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (url + strlen ("unix:")));
@@ -434,6 +467,8 @@ call_message_new (Target      *target,
       g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "invalid URL %s", uri);
       return NULL;
     }
+  if (client_certificate != NULL)
+    soup_message_set_tls_client_certificate (message, client_certificate);
   headers = soup_message_get_request_headers (message);
   soup_message_headers_replace (headers, "Connect-Protocol-Version", "1");
   if (opt_timeout_ms > 0)
@@ -1049,6 +1084,8 @@ main (int    argc,
     "printed on standard error), 2 for bad arguments, 3 when health is not SERVING.");
   if (!g_option_context_parse (context, &argc, &argv, &error))
     return usage_error ("%s", error->message);
+  if (opt_key != NULL && opt_cert == NULL)
+    return usage_error ("--key needs --cert");
   if (argc < 2)
     return usage_error ("no command");
   return run_command (argc - 1, argv + 1);

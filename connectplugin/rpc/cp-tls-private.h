@@ -1,0 +1,22 @@
+/* cp-tls-private.h: loading TLS certificates, keys and CAs from PEM files
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+/* Loads the PEM files given (each may be NULL): @cert_pem with @key_pem (the
+ * key may also be in @cert_pem when @key_pem is NULL) into *@out_certificate,
+ * @ca_pem into a file database in *@out_database. Outputs not loaded are set
+ * to NULL. A key without a certificate is an error (CP_ERROR_INVALID_ARGUMENT);
+ * unreadable or malformed files fail with the GIO/GTls error. */
+gboolean cp_tls_load_files (const char       *cert_pem,
+                            const char       *key_pem,
+                            const char       *ca_pem,
+                            GTlsCertificate **out_certificate,
+                            GTlsDatabase    **out_database,
+                            GError          **error);
+
+G_END_DECLS
