@@ -418,7 +418,10 @@ channel_for (CompatRequest *req,
   gboolean tls = req->server_tls_cert.len > 0;
   g_autofree char *url = g_strdup_printf ("%s://%s:%u", tls ? "https" : "http",
                                           req->host, req->port);
-  CpChannel *channel = g_hash_table_lookup (client.channels, url);
+  /* Channels with a client certificate are kept apart from those without. */
+  g_autofree char *key = g_strdup_printf ("%s%s", url,
+                                          req->client_tls_creds != NULL ? " mtls" : "");
+  CpChannel *channel = g_hash_table_lookup (client.channels, key);
 
   if (channel == NULL)
     {
@@ -434,8 +437,21 @@ channel_for (CompatRequest *req,
             return NULL;
           g_object_set (created, "tls-database", database, NULL);
         }
+      if (tls && req->client_tls_creds != NULL)
+        {
+          g_autofree char *pem = g_strdup_printf ("%.*s\n%.*s",
+                                                  (int) req->client_tls_creds->cert.len,
+                                                  (const char *) req->client_tls_creds->cert.data,
+                                                  (int) req->client_tls_creds->key.len,
+                                                  (const char *) req->client_tls_creds->key.data);
+          g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_pem (pem, -1, error);
+
+          if (certificate == NULL)
+            return NULL;
+          g_object_set (created, "tls-certificate", certificate, NULL);
+        }
       channel = created;
-      g_hash_table_insert (client.channels, g_steal_pointer (&url), g_steal_pointer (&created));
+      g_hash_table_insert (client.channels, g_steal_pointer (&key), g_steal_pointer (&created));
     }
   return g_object_ref (channel);
 }
@@ -448,11 +464,6 @@ test_setup (Test  *test,
   CompatRequest *req = test->req;
   g_autoptr(GError) error = NULL;
 
-  if (req->client_tls_creds != NULL)
-    {
-      *message = g_strdup ("client certificates are not supported by this test client");
-      return FALSE;
-    }
   if (req->protocol != CONNECTRPC__CONFORMANCE__V1__PROTOCOL__PROTOCOL_CONNECT)
     {
       *message = g_strdup_printf ("protocol %d is not supported", req->protocol);

@@ -3,13 +3,16 @@
  *
  * Reads one ServerCompatRequest from stdin, serves
  * connectrpc.conformance.v1.ConformanceService through the generated
- * Skeleton on a CpRpcServer (over TLS with the given server credentials),
+ * Skeleton on a CpRpcServer (over TLS with the given server credentials;
+ * requiring client certificates that chain to client_tls_cert when given),
  * writes ServerCompatResponse{host, port, pem_cert} to stdout, and runs
  * until SIGTERM. Semantics: https://github.com/connectrpc/conformance.
  */
 #include "cf-common.h"
 
 #include <glib-unix.h>
+#include <glib/gstdio.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -374,6 +377,7 @@ main (int    argc,
   g_autoptr(GMainLoop) loop = NULL;
   g_autoptr(GUri) uri = NULL;
   g_autofree char *url = NULL;
+  g_autofree char *client_ca_path = NULL;
   Connectrpc__Conformance__V1__ServerCompatRequest *req;
   Connectrpc__Conformance__V1__ServerCompatResponse resp =
     CONNECTRPC__CONFORMANCE__V1__SERVER_COMPAT_RESPONSE__INIT;
@@ -393,11 +397,6 @@ main (int    argc,
       return 1;
     }
   req = cp_message_get_c_message (request);
-  if (req->client_tls_cert.len > 0)
-    {
-      g_printerr ("conformance server: client certificates are not supported\n");
-      return 1;
-    }
 
   loop = g_main_loop_new (NULL, FALSE);
   server = cp_rpc_server_new ();
@@ -424,6 +423,30 @@ main (int    argc,
         }
       g_object_set (server, "tls-certificate", certificate, NULL);
       resp.pem_cert = req->server_creds->cert;
+    }
+  if (req->client_tls_cert.len > 0)
+    {
+      /* Mutual TLS: require a client certificate that chains to the one
+       * given (GTlsFileDatabase wants a file; it is removed at exit). */
+      g_autoptr(GTlsDatabase) database = NULL;
+      int fd = g_file_open_tmp ("cf-client-ca-XXXXXX.pem", &client_ca_path, &error);
+
+      if (fd >= 0)
+        {
+          close (fd);
+          if (g_file_set_contents (client_ca_path, (const char *) req->client_tls_cert.data,
+                                   (gssize) req->client_tls_cert.len, &error))
+            database = g_tls_file_database_new (client_ca_path, &error);
+        }
+      if (database == NULL)
+        {
+          g_printerr ("conformance server: bad client certificate: %s\n", error->message);
+          if (client_ca_path != NULL)
+            g_unlink (client_ca_path);
+          return 1;
+        }
+      g_object_set (server, "tls-database", database,
+                    "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
     }
   if (req->message_receive_limit > 0)
     g_object_set (server, "max-receive-size", (guint) req->message_receive_limit, NULL);
@@ -463,5 +486,7 @@ main (int    argc,
 
   cp_skeleton_unexport (CP_SKELETON (skeleton));
   cp_rpc_server_close (server);
+  if (client_ca_path != NULL)
+    g_unlink (client_ca_path);
   return 0;
 }

@@ -12,9 +12,11 @@ import json
 import os
 import re
 import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 import unittest
 
@@ -222,6 +224,88 @@ class Cpctl(unittest.TestCase):
             self.assertEqual(r.returncode, 2, (args, r.stdout, r.stderr))
 
 
+
+def openssl(*args, cwd):
+    subprocess.run(['openssl', *args], cwd=cwd, check=True, capture_output=True)
+
+
+def make_cert(directory, name, subject, ca, extensions):
+    """An ECDSA P-256 key and a certificate signed by @ca (name of its files)."""
+    ext = os.path.join(directory, name + '.ext')
+    with open(ext, 'w') as f:
+        f.write(extensions)
+    openssl('req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+            '-keyout', name + '.key', '-out', name + '.csr', '-subj', subject, cwd=directory)
+    openssl('x509', '-req', '-in', name + '.csr', '-CA', ca + '.pem', '-CAkey', ca + '.key',
+            '-set_serial', str(abs(hash(name)) % 100000 + 2), '-days', '1', '-sha256',
+            '-extfile', ext, '-out', name + '.pem', cwd=directory)
+
+
+@unittest.skipUnless(shutil.which('openssl'), 'needs the openssl command (Debian: openssl)')
+class MutualTls(unittest.TestCase):
+    """The KV plugin with --tls-cert/--tls-key/--tls-ca/--tls-require-client-cert,
+    cpctl with --cacert/--cert/--key. Throwaway certificates, made here."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix='cpctl-tls-')
+        d = cls.dir
+        for ca in ('ca', 'other-ca'):
+            openssl('req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
+                    '-nodes', '-keyout', ca + '.key', '-out', ca + '.pem', '-days', '1',
+                    '-subj', '/CN=' + ca, '-addext', 'basicConstraints=critical,CA:TRUE',
+                    '-addext', 'keyUsage=critical,keyCertSign,cRLSign', cwd=d)
+        make_cert(d, 'server', '/CN=localhost', 'ca',
+                  'subjectAltName=IP:127.0.0.1,DNS:localhost\nextendedKeyUsage=serverAuth\n')
+        make_cert(d, 'client', '/CN=cpctl-user', 'ca', 'extendedKeyUsage=clientAuth\n')
+        make_cert(d, 'stranger', '/CN=stranger', 'other-ca', 'extendedKeyUsage=clientAuth\n')
+        cls.kv, cls.url = start([KV_PLUGIN, '--listen', '127.0.0.1:0',
+                                 '--tls-cert', os.path.join(d, 'server.pem'),
+                                 '--tls-key', os.path.join(d, 'server.key'),
+                                 '--tls-ca', os.path.join(d, 'ca.pem'),
+                                 '--tls-require-client-cert'])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.kv.send_signal(signal.SIGTERM)
+        try:
+            cls.kv.wait(10)
+        except subprocess.TimeoutExpired:
+            cls.kv.kill()
+            cls.kv.wait()
+        shutil.rmtree(cls.dir)
+
+    def path(self, name):
+        return os.path.join(self.dir, name)
+
+    def test_https_url(self):
+        self.assertTrue(self.url.startswith('https://127.0.0.1:'), self.url)
+
+    def test_client_certificate(self):
+        r = cpctl('--cacert', self.path('ca.pem'), '--cert', self.path('client.pem'),
+                  '--key', self.path('client.key'), 'health', self.url)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stdout.strip(), 'SERVING')
+        r = cpctl('--cacert', self.path('ca.pem'), '--cert', self.path('client.pem'),
+                  '--key', self.path('client.key'), 'call', self.url, 'kv.v1.KVService/Get',
+                  '{"key": "x"}')
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_refused(self):
+        for args in ([], ['--cert', self.path('stranger.pem'), '--key', self.path('stranger.key')]):
+            r = cpctl('--cacert', self.path('ca.pem'), *args, 'health', self.url)
+            self.assertEqual(r.returncode, 1, (args, r.stdout, r.stderr))
+
+    def test_key_without_cert(self):
+        r = cpctl('--key', self.path('client.key'), 'health', self.url)
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+    def test_bad_plugin_options(self):
+        r = subprocess.run([KV_PLUGIN, '--tls-cert', self.path('absent.pem')],
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(r.returncode, 2, r.stderr)
+
+
 class Documentation(unittest.TestCase):
     COMMANDS = ['plugins', 'health', 'describe', 'call', 'launch']
 
@@ -253,7 +337,7 @@ class Documentation(unittest.TestCase):
         self.assertEqual(self.complete('cpctl '), sorted(self.COMMANDS))
         self.assertEqual(self.complete('cpctl pl'), ['plugins'])
         self.assertEqual(self.complete('cpctl -H "a: b" c'), ['call'])
-        self.assertEqual(self.complete('cpctl call --k'), ['--kind'])
+        self.assertEqual(self.complete('cpctl call --k'), ['--key', '--kind'])
         self.assertEqual(self.complete('cpctl call --kind '), ['stream', 'unary'])
         self.assertEqual(self.complete('cpctl launch ./p -- h'), ['health'])
         self.assertEqual(self.complete('cpctl d'), ['describe'])
