@@ -989,17 +989,8 @@ cp_client_set_tls_files (CpClient    *client,
                          const char  *ca_pem,
                          GError     **error)
 {
-  g_autoptr(GTlsCertificate) certificate = NULL;
-  g_autoptr(GTlsDatabase) database = NULL;
-
   g_return_val_if_fail (CP_IS_CLIENT (client), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!cp_tls_load_files (cert_pem, key_pem, ca_pem, &certificate, &database, error))
-    return FALSE;
-  if (certificate != NULL)
-    g_object_set (client, "tls-certificate", certificate, NULL);
-  if (database != NULL)
-    g_object_set (client, "tls-database", database, NULL);
-  return TRUE;
+  return cp_tls_set_files (G_OBJECT (client), cert_pem, key_pem, ca_pem, error);
 }

@@ -91,19 +91,10 @@ cp_server_set_tls_files (CpServer    *server,
                          const char  *ca_pem,
                          GError     **error)
 {
-  g_autoptr(GTlsCertificate) certificate = NULL;
-  g_autoptr(GTlsDatabase) database = NULL;
-
   g_return_val_if_fail (CP_IS_SERVER (server), FALSE);
   g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
 
-  if (!cp_tls_load_files (cert_pem, key_pem, ca_pem, &certificate, &database, error))
-    return FALSE;
-  if (certificate != NULL)
-    g_object_set (server, "tls-certificate", certificate, NULL);
-  if (database != NULL)
-    g_object_set (server, "tls-database", database, NULL);
-  return TRUE;
+  return cp_tls_set_files (G_OBJECT (server), cert_pem, key_pem, ca_pem, error);
 }
 
 /**

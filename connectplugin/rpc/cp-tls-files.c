@@ -50,3 +50,22 @@ cp_tls_load_files (const char       *cert_pem,
   *out_database = g_steal_pointer (&database);
   return TRUE;
 }
+
+gboolean
+cp_tls_set_files (GObject     *object,
+                  const char  *cert_pem,
+                  const char  *key_pem,
+                  const char  *ca_pem,
+                  GError     **error)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+
+  if (!cp_tls_load_files (cert_pem, key_pem, ca_pem, &certificate, &database, error))
+    return FALSE;
+  if (certificate != NULL)
+    g_object_set (object, "tls-certificate", certificate, NULL);
+  if (database != NULL)
+    g_object_set (object, "tls-database", database, NULL);
+  return TRUE;
+}

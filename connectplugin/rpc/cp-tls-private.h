@@ -19,4 +19,13 @@ gboolean cp_tls_load_files (const char       *cert_pem,
                             GTlsDatabase    **out_database,
                             GError          **error);
 
+/* cp_tls_load_files (), then sets what was loaded as @object's
+ * "tls-certificate" and "tls-database" properties; on error @object is
+ * left as it was. */
+gboolean cp_tls_set_files  (GObject          *object,
+                            const char       *cert_pem,
+                            const char       *key_pem,
+                            const char       *ca_pem,
+                            GError          **error);
+
 G_END_DECLS

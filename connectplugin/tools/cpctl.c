@@ -118,6 +118,7 @@ load_client_certificate (GError **error)
   return client_certificate != NULL;
 }
 
+/* Appends the --header values to @headers ("Name: value", both trimmed). */
 static gboolean
 add_headers (SoupMessageHeaders  *headers,
              GError             **error)
@@ -126,6 +127,7 @@ add_headers (SoupMessageHeaders  *headers,
     {
       const char *colon = strchr (*h, ':');
       g_autofree char *name = NULL;
+      g_autofree char *value = NULL;
 
       if (colon == NULL || colon == *h)
         {
@@ -134,7 +136,8 @@ add_headers (SoupMessageHeaders  *headers,
           return FALSE;
         }
       name = g_strstrip (g_strndup (*h, (gsize) (colon - *h)));
-      soup_message_headers_append (headers, name, g_strchug ((char *) colon + 1));
+      value = g_strstrip (g_strdup (colon + 1));
+      soup_message_headers_append (headers, name, value);
     }
   return TRUE;
 }
@@ -165,22 +168,8 @@ call_options_new (GError **error)
 
   if (opt_timeout_ms > 0)
     cp_call_options_set_timeout_ms (options, opt_timeout_ms);
-  for (char **h = opt_headers; h != NULL && *h != NULL; h++)
-    {
-      const char *colon = strchr (*h, ':');
-      g_autofree char *name = NULL;
-      g_autofree char *value = NULL;
-
-      if (colon == NULL || colon == *h)
-        {
-          g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
-                       "header \"%s\" is not \"Name: value\"", *h);
-          return NULL;
-        }
-      name = g_strstrip (g_strndup (*h, (gsize) (colon - *h)));
-      value = g_strstrip (g_strdup (colon + 1));
-      soup_message_headers_append (cp_call_options_get_request_headers (options), name, value);
-    }
+  if (!add_headers (cp_call_options_get_request_headers (options), error))
+    return NULL;
   return g_steal_pointer (&options);
 }
 
