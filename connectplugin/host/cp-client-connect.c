@@ -110,6 +110,8 @@ cp_client_teardown (CpClient *self)
     }
   g_clear_object (&self->response);
   g_clear_pointer (&self->infos, g_ptr_array_unref);
+  if (self->plugin_model != NULL)
+    g_list_store_remove_all (self->plugin_model);
   if (self->url != NULL)
     {
       g_clear_pointer (&self->url, g_free);
@@ -278,6 +280,10 @@ accept_response (CpClient             *self,
 
   self->response = g_object_ref (response);
   self->infos = g_steal_pointer (&infos);
+  if (self->plugin_model != NULL)
+    g_list_store_splice (self->plugin_model, 0,
+                         g_list_model_get_n_items (G_LIST_MODEL (self->plugin_model)),
+                         self->infos->pdata, self->infos->len);
   return TRUE;
 }
 

@@ -39,6 +39,7 @@ struct _CpClient
   CpCircuitBreaker *circuit_breaker;  /* set on each channel connected with */
   CpRetryPolicy *retry_policy;        /* the same */
   GPtrArray *interceptors;            /* CpClientInterceptor; the same */
+  GListStore *plugin_model;           /* CpPluginInfo: the plugins of the connection */
   GPtrArray *dispensed;               /* GWeakRef * of the proxies dispensed: they
                                        * follow the client to each new channel */
   gboolean metrics_enabled;

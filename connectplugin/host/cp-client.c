@@ -66,6 +66,13 @@
  * client's interceptors first, then the channel's own, then the call's;
  * retries inside them, the circuit breaker inside the retries.
  *
+ * A client is a [iface@Gio.Initable] and a [iface@Gio.AsyncInitable]:
+ * initializing it connects, so `g_async_initable_new_async (CP_TYPE_CLIENT,
+ * …, "discovery", discovery, NULL)` gives a ready client, as
+ * [class@Gio.DBusProxy] does for a proxy.
+ * [method@ConnectPlugin.Client.get_plugin_model] lists the plugins of the
+ * connection as a [iface@Gio.ListModel].
+ *
  * [method@ConnectPlugin.Client.close_async] stops everything, and asks the discovery to
  * shut down what it launched (a plugin process).
  */
@@ -77,7 +84,57 @@
 
 static GParamSpec *properties[N_PROPS];
 
-G_DEFINE_FINAL_TYPE (CpClient, cp_client, G_TYPE_OBJECT)
+static void cp_client_initable_iface_init       (GInitableIface      *iface);
+static void cp_client_async_initable_iface_init (GAsyncInitableIface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CpClient, cp_client, G_TYPE_OBJECT,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_INITABLE,
+                                                      cp_client_initable_iface_init)
+                               G_IMPLEMENT_INTERFACE (G_TYPE_ASYNC_INITABLE,
+                                                      cp_client_async_initable_iface_init))
+
+/* GInitable and GAsyncInitable: initializing is connecting, so that
+ * g_initable_new () / g_async_initable_new_async () (with the
+ * "discovery" property) give a ready client, as GDBusProxy gives a
+ * proxy. */
+static gboolean
+cp_client_initable_init (GInitable     *initable,
+                         GCancellable  *cancellable,
+                         GError       **error)
+{
+  return cp_client_connect_sync (CP_CLIENT (initable), cancellable, error);
+}
+
+static void
+cp_client_initable_iface_init (GInitableIface *iface)
+{
+  iface->init = cp_client_initable_init;
+}
+
+static void
+cp_client_async_initable_init_async (GAsyncInitable      *initable,
+                                     int                  io_priority,
+                                     GCancellable        *cancellable,
+                                     GAsyncReadyCallback  callback,
+                                     gpointer             user_data)
+{
+  cp_client_connect_async (CP_CLIENT (initable), cancellable, callback, user_data);
+}
+
+static gboolean
+cp_client_async_initable_init_finish (GAsyncInitable  *initable,
+                                      GAsyncResult    *result,
+                                      GError         **error)
+{
+  return cp_client_connect_finish (CP_CLIENT (initable), result, error);
+}
+
+static void
+cp_client_async_initable_iface_init (GAsyncInitableIface *iface)
+{
+  iface->init_async = cp_client_async_initable_init_async;
+  iface->init_finish = cp_client_async_initable_init_finish;
+}
 
 void
 cp_client_notify (CpClient *self,
@@ -426,6 +483,7 @@ cp_client_finalize (GObject *object)
   g_clear_object (&self->tls_database);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
   g_clear_pointer (&self->dispensed, g_ptr_array_unref);
+  g_clear_object (&self->plugin_model);
   g_clear_pointer (&self->metrics, cp_client_metrics_unref);
   g_clear_pointer (&self->metrics_label, g_free);
   g_clear_pointer (&self->connect_waiters, g_ptr_array_unref);
@@ -1249,6 +1307,31 @@ cp_client_get_plugin_infos (CpClient *client)
   g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
 
   return client->infos;
+}
+
+/**
+ * cp_client_get_plugin_model:
+ * @client: a [class@ConnectPlugin.Client]
+ *
+ * The plugins of the connection as a [iface@Gio.ListModel] of
+ * [class@ConnectPlugin.PluginInfo], for list widgets and bindings: filled
+ * when a handshake succeeds, emptied when the connection goes, changed
+ * (`items-changed`) in the client's context.
+ *
+ * Returns: (transfer none): the model, for as long as @client lives
+ */
+GListModel *
+cp_client_get_plugin_model (CpClient *client)
+{
+  g_return_val_if_fail (CP_IS_CLIENT (client), NULL);
+
+  if (client->plugin_model == NULL)
+    {
+      client->plugin_model = g_list_store_new (CP_TYPE_PLUGIN_INFO);
+      if (client->infos != NULL)
+        g_list_store_splice (client->plugin_model, 0, 0, client->infos->pdata, client->infos->len);
+    }
+  return G_LIST_MODEL (client->plugin_model);
 }
 
 /**

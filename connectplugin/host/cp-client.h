@@ -117,6 +117,8 @@ CpHandshakeResponse *cp_client_get_handshake_response (CpClient     *client);
 CP_AVAILABLE_IN_ALL
 GPtrArray       *cp_client_get_plugin_infos   (CpClient             *client);
 CP_AVAILABLE_IN_ALL
+GListModel      *cp_client_get_plugin_model   (CpClient             *client);
+CP_AVAILABLE_IN_ALL
 CpPluginInfo    *cp_client_get_plugin_info    (CpClient             *client,
                                                const char           *plugin_name);
 CP_AVAILABLE_IN_ALL

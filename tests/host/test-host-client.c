@@ -369,6 +369,85 @@ test_all_plugins (void)
   cp_server_close (server);
 }
 
+static void
+count_items (GListModel *model,
+             guint       position,
+             guint       removed,
+             guint       added,
+             guint      *changes)
+{
+  (*changes)++;
+}
+
+static void
+client_initialized (GObject      *source,
+                    GAsyncResult *result,
+                    gpointer      user_data)
+{
+  GObject **client = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *client = g_async_initable_new_finish (G_ASYNC_INITABLE (source), result, &error);
+  g_assert_no_error (error);
+}
+
+/* GAsyncInitable / GInitable: initializing connects; the plugins of the
+ * connection as a GListModel, emptied when the connection goes. */
+static void
+test_initable (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpStaticDiscovery) discovery = NULL;
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *plugins[] = { "echo", "other", NULL };
+  const char *endpoints[2] = { NULL, NULL };
+  GListModel *model;
+  guint changes = 0;
+
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  endpoints[0] = url;
+  discovery = cp_static_discovery_new (endpoints);
+  g_async_initable_new_async (CP_TYPE_CLIENT, G_PRIORITY_DEFAULT, NULL, client_initialized,
+                              &client, "discovery", discovery, "plugins", plugins, NULL);
+  HOST_TEST_WAIT_UNTIL (client != NULL);
+  g_assert_cmpint (cp_client_get_state (client), ==, CP_CLIENT_STATE_READY);
+
+  model = cp_client_get_plugin_model (client);
+  g_assert_true (g_list_model_get_item_type (model) == CP_TYPE_PLUGIN_INFO);
+  g_assert_cmpuint (g_list_model_get_n_items (model), ==, 2);
+  {
+    g_autoptr(CpPluginInfo) first = g_list_model_get_item (model, 0);
+
+    g_assert_cmpstr (cp_plugin_info_get_name (first), ==, "echo");
+  }
+  g_signal_connect (model, "items-changed", G_CALLBACK (count_items), &changes);
+  close_client (client);
+  g_assert_cmpuint (g_list_model_get_n_items (model), ==, 0);
+  g_assert_cmpuint (changes, ==, 1);
+
+  /* The blocking form, against a launched plugin (its own process serves
+   * while this thread blocks). */
+  {
+    const char *argv[] = { FAKE_PLUGIN_PATH, "serve", NULL };
+    const char *echo[] = { "echo", NULL };
+    g_autoptr(CpProcessDiscovery) launched = cp_process_discovery_new (argv);
+    g_autoptr(CpClient) blocking = g_initable_new (CP_TYPE_CLIENT, NULL, &error,
+                                                   "discovery", launched, "plugins", echo,
+                                                   NULL);
+
+    g_assert_no_error (error);
+    g_assert_nonnull (blocking);
+    g_assert_cmpint (cp_client_get_state (blocking), ==, CP_CLIENT_STATE_READY);
+    g_assert_cmpuint (g_list_model_get_n_items (cp_client_get_plugin_model (blocking)), ==, 1);
+    g_assert_true (cp_client_close_sync (blocking, NULL, &error));
+    g_assert_no_error (error);
+  }
+  cp_server_close (server);
+}
+
 static gboolean
 start_connect (gpointer data)
 {
@@ -1231,6 +1310,7 @@ main (int    argc,
   g_test_add_func ("/host/client/static-tcp", test_static_tcp);
   g_test_add_func ("/host/client/all-plugins", test_all_plugins);
   g_test_add_func ("/host/client/close-sync", test_close_sync);
+  g_test_add_func ("/host/client/initable", test_initable);
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
