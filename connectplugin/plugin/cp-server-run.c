@@ -97,6 +97,108 @@ cp_server_set_tls_files (CpServer    *server,
   return cp_tls_set_files (G_OBJECT (server), cert_pem, key_pem, ca_pem, error);
 }
 
+/* The options of cp_server_run () and cp_server_bind_application (). */
+static const struct {
+  const char *name;
+  char short_name;
+  GOptionArg arg;
+  const char *description;
+  const char *arg_description;
+} run_options[] = {
+  { "listen", 'l', G_OPTION_ARG_STRING, "Where to listen: HOST:PORT or unix:PATH", "ADDR" },
+  { "insecure-control", 0, G_OPTION_ARG_NONE,
+    "Without " CP_CONTROL_SECRET_ENV ", serve PluginControl and PluginIdentity "
+    "to anyone who can connect", NULL },
+  { "metrics", 0, G_OPTION_ARG_NONE, "Serve Prometheus metrics at /metrics", NULL },
+  { "reflection", 0, G_OPTION_ARG_NONE,
+    "Answer gRPC server reflection (grpc.reflection.v1 and v1alpha)", NULL },
+  { "tls-cert", 0, G_OPTION_ARG_FILENAME, "Serve TLS with this certificate (PEM)", "FILE" },
+  { "tls-key", 0, G_OPTION_ARG_FILENAME, "The private key of --tls-cert (PEM)", "FILE" },
+  { "tls-ca", 0, G_OPTION_ARG_FILENAME, "Verify client certificates against these CAs (PEM)", "FILE" },
+  { "tls-require-client-cert", 0, G_OPTION_ARG_NONE,
+    "Require a client certificate valid for --tls-ca (mutual TLS)", NULL },
+};
+
+/* @entries (G_N_ELEMENTS (run_options) + 1) pointing into @options, or
+ * without storage for NULL @options (a GApplication's, whose values come
+ * in a GVariantDict). */
+static void
+fill_entries (GOptionEntry       *entries,
+              CpServerRunOptions *options)
+{
+  gpointer data[G_N_ELEMENTS (run_options)] = { 0 };
+
+  if (options != NULL)
+    {
+      data[0] = &options->listen;
+      data[1] = &options->insecure_control;
+      data[2] = &options->metrics;
+      data[3] = &options->reflection;
+      data[4] = &options->tls_cert;
+      data[5] = &options->tls_key;
+      data[6] = &options->tls_ca;
+      data[7] = &options->tls_require_client_cert;
+    }
+  for (guint i = 0; i < G_N_ELEMENTS (run_options); i++)
+    entries[i] = (GOptionEntry) { run_options[i].name, run_options[i].short_name, 0,
+                                  run_options[i].arg, data[i], run_options[i].description,
+                                  run_options[i].arg_description };
+  entries[G_N_ELEMENTS (run_options)] = (GOptionEntry) G_OPTION_ENTRY_NULL;
+}
+
+const GOptionEntry *
+cp_server_run_option_entries (void)
+{
+  static GOptionEntry entries[G_N_ELEMENTS (run_options) + 1];
+
+  if (entries[0].long_name == NULL)
+    fill_entries (entries, NULL);
+  return entries;
+}
+
+void
+cp_server_run_options_clear (CpServerRunOptions *options)
+{
+  g_clear_pointer (&options->listen, g_free);
+  g_clear_pointer (&options->tls_cert, g_free);
+  g_clear_pointer (&options->tls_key, g_free);
+  g_clear_pointer (&options->tls_ca, g_free);
+}
+
+int
+cp_server_apply_run_options (CpServer            *server,
+                             CpServerRunOptions  *options,
+                             char               **url,
+                             GError             **error)
+{
+  g_autofree char *address = NULL;
+
+  if (!server->plugin_control_set)
+    server->plugin_control_enabled = TRUE;
+  if (options->insecure_control)
+    g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
+  if (options->metrics)
+    g_object_set (server, "metrics-enabled", TRUE, NULL);
+  if (options->reflection)
+    g_object_set (server, "reflection-enabled", TRUE, NULL);
+  if (!cp_server_set_tls_files (server, options->tls_cert, options->tls_key, options->tls_ca, error))
+    return 2;
+  if (options->tls_require_client_cert)
+    g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
+
+  /* connect-plugin-go's convention: a plugin given HOST_URL links to it. */
+  if (server->host_url == NULL && g_getenv ("HOST_URL") != NULL && *g_getenv ("HOST_URL") != '\0')
+    g_object_set (server, "host-url", g_getenv ("HOST_URL"), NULL);
+  address = pick_listen_address (server, options->listen);
+  *url = cp_server_listen (server, address, error);
+  if (*url == NULL)
+    {
+      g_prefix_error (error, "cannot serve on %s: ", address);
+      return 1;
+    }
+  return 0;
+}
+
 /**
  * cp_server_run:
  * @server: a [class@ConnectPlugin.Server]
@@ -150,43 +252,17 @@ cp_server_run (CpServer  *server,
                int        argc,
                char     **argv)
 {
-  g_autofree char *listen_option = NULL;
-  g_autofree char *address = NULL;
-  g_autofree char *url = NULL;
-  gboolean insecure_control = FALSE;
-  gboolean metrics = FALSE;
-  gboolean reflection = FALSE;
-  g_autofree char *tls_cert = NULL;
-  g_autofree char *tls_key = NULL;
-  g_autofree char *tls_ca = NULL;
-  gboolean tls_require_client_cert = FALSE;
-  g_autoptr(GOptionContext) options = NULL;
+  g_autoptr(GOptionContext) context = NULL;
   g_autoptr(GError) error = NULL;
-  g_autoptr(GMainContext) context = NULL;
+  g_autoptr(GMainContext) main_context = NULL;
   g_auto(GStrv) args = NULL;
-  GOptionEntry entries[] = {
-    { "listen", 'l', 0, G_OPTION_ARG_STRING, &listen_option,
-      "Where to listen: HOST:PORT or unix:PATH", "ADDR" },
-    { "insecure-control", 0, 0, G_OPTION_ARG_NONE, &insecure_control,
-      "Without " CP_CONTROL_SECRET_ENV ", serve PluginControl and PluginIdentity "
-      "to anyone who can connect", NULL },
-    { "metrics", 0, 0, G_OPTION_ARG_NONE, &metrics,
-      "Serve Prometheus metrics at /metrics", NULL },
-    { "reflection", 0, 0, G_OPTION_ARG_NONE, &reflection,
-      "Answer gRPC server reflection (grpc.reflection.v1 and v1alpha)", NULL },
-    { "tls-cert", 0, 0, G_OPTION_ARG_FILENAME, &tls_cert,
-      "Serve TLS with this certificate (PEM)", "FILE" },
-    { "tls-key", 0, 0, G_OPTION_ARG_FILENAME, &tls_key,
-      "The private key of --tls-cert (PEM)", "FILE" },
-    { "tls-ca", 0, 0, G_OPTION_ARG_FILENAME, &tls_ca,
-      "Verify client certificates against these CAs (PEM)", "FILE" },
-    { "tls-require-client-cert", 0, 0, G_OPTION_ARG_NONE, &tls_require_client_cert,
-      "Require a client certificate valid for --tls-ca (mutual TLS)", NULL },
-    G_OPTION_ENTRY_NULL
-  };
+  g_autofree char *url = NULL;
+  CpServerRunOptions options = { 0 };
+  GOptionEntry entries[G_N_ELEMENTS (run_options) + 1];
   RunState state = { server, NULL, 0 };
   GSource *sigterm_source, *sigint_source;
   gulong closed_id;
+  int status;
 
   g_return_val_if_fail (CP_IS_SERVER (server), 1);
 
@@ -194,49 +270,32 @@ cp_server_run (CpServer  *server,
   args = g_new0 (char *, (gsize) MAX (argc, 0) + 1);
   for (int i = 0; argv != NULL && i < argc; i++)
     args[i] = g_strdup (argv[i]);
-  options = g_option_context_new ("- connectplugin plugin");
-  g_option_context_add_main_entries (options, entries, NULL);
-  if (!g_option_context_parse_strv (options, &args, &error))
+  fill_entries (entries, &options);
+  context = g_option_context_new ("- connectplugin plugin");
+  g_option_context_add_main_entries (context, entries, NULL);
+  if (!g_option_context_parse_strv (context, &args, &error))
     {
       g_printerr ("%s\n", error->message);
+      cp_server_run_options_clear (&options);
       return 2;
     }
-
-  if (!server->plugin_control_set)
-    server->plugin_control_enabled = TRUE;
-  if (insecure_control)
-    g_object_set (server, "control-allow-unauthenticated", TRUE, NULL);
-  if (metrics)
-    g_object_set (server, "metrics-enabled", TRUE, NULL);
-  if (reflection)
-    g_object_set (server, "reflection-enabled", TRUE, NULL);
-  if (!cp_server_set_tls_files (server, tls_cert, tls_key, tls_ca, &error))
-    {
-      g_printerr ("%s\n", error->message);
-      return 2;
-    }
-  if (tls_require_client_cert)
-    g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
 
   /* Signals are caught from before the address is announced: a host may
    * send SIGTERM as soon as it has read it. */
-  context = g_main_context_ref_thread_default ();
-  state.loop = g_main_loop_new (context, FALSE);
+  main_context = g_main_context_ref_thread_default ();
+  state.loop = g_main_loop_new (main_context, FALSE);
   closed_id = g_signal_connect (server, "closed", G_CALLBACK (on_run_closed), &state);
   sigterm_source = g_unix_signal_source_new (SIGTERM);
   g_source_set_callback (sigterm_source, on_unix_signal, &state, NULL);
-  g_source_attach (sigterm_source, context);
+  g_source_attach (sigterm_source, main_context);
   sigint_source = g_unix_signal_source_new (SIGINT);
   g_source_set_callback (sigint_source, on_unix_signal, &state, NULL);
-  g_source_attach (sigint_source, context);
+  g_source_attach (sigint_source, main_context);
 
-  /* connect-plugin-go's convention: a plugin given HOST_URL links to it. */
-  if (server->host_url == NULL && g_getenv ("HOST_URL") != NULL && *g_getenv ("HOST_URL") != '\0')
-    g_object_set (server, "host-url", g_getenv ("HOST_URL"), NULL);
-  address = pick_listen_address (server, listen_option);
-  url = cp_server_listen (server, address, &error);
-  if (url == NULL)
-    g_printerr ("cannot serve on %s: %s\n", address, error->message);
+  status = cp_server_apply_run_options (server, &options, &url, &error);
+  cp_server_run_options_clear (&options);
+  if (status != 0)
+    g_printerr ("%s\n", error->message);
   else
     {
       /* The first line of stdout: the host reads it to find us. */
@@ -254,8 +313,8 @@ cp_server_run (CpServer  *server,
   g_signal_handler_disconnect (server, closed_id);
   g_main_loop_unref (state.loop);
 
-  if (url == NULL)
-    return 1;
+  if (status != 0)
+    return status;
   if (g_str_has_prefix (url, "unix:"))
     (void) g_unlink (url + strlen ("unix:"));
   return 0;

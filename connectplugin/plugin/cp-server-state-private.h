@@ -169,6 +169,30 @@ void     cp_server_add_builtin          (CpServer        *self,
 /* cp-server-handshake.c */
 void     cp_server_register_handshake   (CpServer        *server);
 
+/* cp-server-run.c: the options of cp_server_run () and
+ * cp_server_bind_application (), and what they do. */
+typedef struct {
+  char *listen;
+  gboolean insecure_control;
+  gboolean metrics;
+  gboolean reflection;
+  char *tls_cert;
+  char *tls_key;
+  char *tls_ca;
+  gboolean tls_require_client_cert;
+} CpServerRunOptions;
+
+/* The entries without storage, for g_application_add_main_option_entries (). */
+const GOptionEntry *cp_server_run_option_entries (void);
+void     cp_server_run_options_clear    (CpServerRunOptions *options);
+/* Applies @options, then listens (the address from the option, the
+ * environment, the property, or the default): 0 and the URL, else an exit
+ * status (2: bad TLS files, 1: cannot listen) and @error. */
+int      cp_server_apply_run_options    (CpServer            *server,
+                                         CpServerRunOptions  *options,
+                                         char               **url,
+                                         GError             **error);
+
 /* cp-server-reflection.c */
 /* gRPC server reflection, v1 and v1alpha, describing the plugins' services. */
 void     cp_server_register_reflection  (CpServer        *server);

@@ -139,6 +139,9 @@ gboolean         cp_server_set_tls_files      (CpServer            *server,
                                                const char          *ca_pem,
                                                GError             **error);
 CP_AVAILABLE_IN_ALL
+void             cp_server_bind_application   (CpServer            *server,
+                                               GApplication        *application);
+CP_AVAILABLE_IN_ALL
 int              cp_server_run                (CpServer            *server,
                                                int                  argc,
                                                char               **argv);

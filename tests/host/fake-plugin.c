@@ -28,6 +28,10 @@
  *                              while the file $FAKE_PLUGIN_CRASH_FILE
  *                              exists ends the process (status 70) before
  *                              answering: a plugin in a crash loop
+ *   fake-plugin gapplication   the echo server run by a GApplication
+ *                              (cp_server_bind_application ()); its own
+ *                              startup and shutdown handlers say so on
+ *                              stderr
  *   fake-plugin slow           serves the echo plugin; Say waits
  *                              $FAKE_PLUGIN_SLOW_MS ms, then fails with
  *                              unavailable "slow: timeout=N" where N is the
@@ -247,6 +251,32 @@ port_serve (void)
   return 0;
 }
 
+static void
+app_said (GApplication *application,
+          gpointer      what)
+{
+  fprintf (stderr, "fake-plugin: application %s\n", (const char *) what);
+  fflush (stderr);
+}
+
+/* The echo server as a GApplication: the application's own options and
+ * handlers next to the server's. */
+static int
+serve_application (int    argc,
+                   char **argv)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(GApplication) app = g_application_new ("org.example.FakePlugin",
+                                                   G_APPLICATION_NON_UNIQUE);
+
+  cp_server_bind_application (server, app);
+  g_signal_connect (app, "startup", G_CALLBACK (app_said), (gpointer) "startup");
+  g_signal_connect (app, "shutdown", G_CALLBACK (app_said), (gpointer) "shutdown");
+  /* argv without the mode. */
+  argv[1] = argv[0];
+  return g_application_run (app, argc - 1, argv + 1);
+}
+
 int
 main (int    argc,
       char **argv)
@@ -348,6 +378,8 @@ main (int    argc,
 
   if (g_str_equal (mode, "port-serve"))
     return port_serve ();
+  if (g_str_equal (mode, "gapplication"))
+    return serve_application (argc, argv);
   if (g_str_equal (mode, "crash-on-file"))
     return serve_fault (G_CALLBACK (crash_or_say), "FAKE_PLUGIN_CRASH_FILE", argv);
   if (g_str_equal (mode, "slow"))

@@ -448,6 +448,31 @@ test_initable (void)
   cp_server_close (server);
 }
 
+/* A plugin that is a GApplication (cp_server_bind_application ()):
+ * launched, connected, called, and stopped with a graceful shutdown that
+ * ends the application (its shutdown handler runs, status 0). */
+static void
+test_gapplication_plugin (void)
+{
+  const char *argv[] = { FAKE_PLUGIN_PATH, "gapplication", "--metrics", NULL };
+  const char *echo[] = { "echo", NULL };
+  g_autoptr(CpProcessDiscovery) discovery = cp_process_discovery_new (argv);
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GError) error = NULL;
+
+  host_test_capture_plugin_logs ();
+  client = g_initable_new (CP_TYPE_CLIENT, NULL, &error, "discovery", discovery,
+                           "plugins", echo, NULL);
+  g_assert_no_error (error);
+  assert_say (client, "echo");
+  g_assert_true (g_str_has_prefix (cp_client_get_url (client), "http://127.0.0.1:"));
+  g_assert_true (cp_client_close_sync (client, NULL, &error));
+  g_assert_no_error (error);
+  HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_STOPPED);
+  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("fake-plugin", "stderr", "application shutdown"));
+  g_assert_true (host_test_plugin_log_has ("fake-plugin", "stderr", "application startup"));
+}
+
 static gboolean
 start_connect (gpointer data)
 {
@@ -1311,6 +1336,7 @@ main (int    argc,
   g_test_add_func ("/host/client/all-plugins", test_all_plugins);
   g_test_add_func ("/host/client/close-sync", test_close_sync);
   g_test_add_func ("/host/client/initable", test_initable);
+  g_test_add_func ("/host/client/gapplication-plugin", test_gapplication_plugin);
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
