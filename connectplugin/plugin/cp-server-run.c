@@ -1,9 +1,11 @@
 /* cp-server-run.c: cp_server_run(), a plugin executable's main ()
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
- * Parses --listen, --insecure-control and --metrics, picks the address (option,
- * environment, property, default), catches SIGTERM and SIGINT, prints the
- * URL served and runs the main loop until the server closes.
+ * Parses its options (--listen, --insecure-control, --metrics, --reflection,
+ * --tls-*), picks the address (option, environment, property, default),
+ * catches SIGTERM and SIGINT, prints the URL served and runs the main loop
+ * until the server closes. The option table and what the options do are
+ * shared with cp_server_bind_application () (cp-server-application.c).
  */
 #include "cp-server-state-private.h"
 #include "cp-tls-private.h"
@@ -229,6 +231,10 @@ cp_server_apply_run_options (CpServer            *server,
  * `--metrics` sets [property@ConnectPlugin.Server:metrics-enabled]: the
  * server then serves its counters at `/metrics` for Prometheus to scrape.
  * `--reflection` sets [property@ConnectPlugin.Server:reflection-enabled].
+ *
+ * A plugin that is a [class@Gio.Application] uses
+ * [method@ConnectPlugin.Server.bind_application] instead: the same options
+ * and behaviour, in the application's life cycle.
  *
  * `--tls-cert FILE --tls-key FILE` serve TLS (`https://`) with that
  * certificate and key; `--tls-ca FILE` gives the CAs that client
