@@ -903,12 +903,28 @@ cp_server_class_init (CpServerClass *klass)
   cp_server_signals[SIGNAL_HOST_LINK_FAILED] =
     g_signal_new ("host-link-failed", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
                   0, NULL, NULL, NULL, G_TYPE_NONE, 1, G_TYPE_ERROR | G_SIGNAL_TYPE_STATIC_SCOPE);
+
+  /**
+   * CpServer::span-finished:
+   * @server: the server
+   * @span: the finished server span of a call
+   *
+   * [signal@ConnectPlugin.RpcServer::span-finished] of the server's engine,
+   * for every call it serves (the plugins' and the built-in ones): export
+   * spans to a tracing system from here. As there, connecting a handler
+   * turns tracing on (docs/engine.md, "Tracing").
+   */
+  cp_server_signals[SIGNAL_SPAN_FINISHED] =
+    g_signal_new ("span-finished", G_TYPE_FROM_CLASS (klass), G_SIGNAL_RUN_LAST,
+                  0, NULL, NULL, NULL, G_TYPE_NONE, 1, CP_TYPE_SPAN | G_SIGNAL_TYPE_STATIC_SCOPE);
 }
 
 static void
 cp_server_init (CpServer *self)
 {
   self->rpc_server = cp_rpc_server_new ();
+  cp_rpc_server_set_span_forward (self->rpc_server, G_OBJECT (self),
+                                  cp_server_signals[SIGNAL_SPAN_FINISHED]);
   self->health = cp_health_server_new ();
   self->plugins = g_ptr_array_new_with_free_func (g_object_unref);
   self->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);

@@ -97,6 +97,12 @@ GPtrArray    *cp_rpc_server_get_interceptor_chain (CpRpcServer   *server);
 /* Tracing is on when a CpRpcServer::span-finished handler is connected:
  * calls without a traceparent then start a trace. */
 gboolean      cp_rpc_server_get_tracing          (CpRpcServer    *server);
+/* Also emits @signal_id (a span-finished with a CpSpan) on @target (weak;
+ * NULL: none), and counts its handlers as wanting spans: the
+ * CpServer that owns the engine. In the server's context. */
+void          cp_rpc_server_set_span_forward     (CpRpcServer    *server,
+                                                  GObject        *target,
+                                                  guint           signal_id);
 void          cp_rpc_server_emit_span_finished   (CpRpcServer    *server,
                                                   CpSpan         *span);
 

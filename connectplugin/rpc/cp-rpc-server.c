@@ -37,6 +37,8 @@ struct _CpRpcServer
   GMainContext *context;
   CpHttpServer *http_server;
   GHashTable *routes;            /* procedure → Route */
+  GObject *span_forward;         /* weak: the CpServer owning the engine */
+  guint span_forward_signal;
   GHashTable *plain_routes;      /* path → PlainRoute */
   GPtrArray *prefix_routes;      /* PrefixRoute*, longest prefix first */
   GPtrArray *interceptors;       /* CpServerInterceptor*, immutable; NULL if none */
@@ -559,7 +561,9 @@ static guint span_finished_signal;
 gboolean
 cp_rpc_server_get_tracing (CpRpcServer *server)
 {
-  return g_signal_has_handler_pending (server, span_finished_signal, 0, TRUE);
+  return g_signal_has_handler_pending (server, span_finished_signal, 0, TRUE) ||
+         (server->span_forward != NULL &&
+          g_signal_has_handler_pending (server->span_forward, server->span_forward_signal, 0, TRUE));
 }
 
 void
@@ -567,6 +571,21 @@ cp_rpc_server_emit_span_finished (CpRpcServer *server,
                                   CpSpan      *span)
 {
   g_signal_emit (server, span_finished_signal, 0, span);
+  if (server->span_forward != NULL)
+    g_signal_emit (server->span_forward, server->span_forward_signal, 0, span);
+}
+
+void
+cp_rpc_server_set_span_forward (CpRpcServer *server,
+                                GObject     *target,
+                                guint        signal_id)
+{
+  if (server->span_forward != NULL)
+    g_object_remove_weak_pointer (server->span_forward, (gpointer *) &server->span_forward);
+  server->span_forward = target;
+  server->span_forward_signal = signal_id;
+  if (target != NULL)
+    g_object_add_weak_pointer (target, (gpointer *) &server->span_forward);
 }
 
 /* Library-internal (cp-rpc-server-private.h). */

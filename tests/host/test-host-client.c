@@ -473,6 +473,46 @@ test_gapplication_plugin (void)
   g_assert_true (host_test_plugin_log_has ("fake-plugin", "stderr", "application startup"));
 }
 
+static void
+collect_span (CpServer  *server,
+              CpSpan    *span,
+              GPtrArray *names)
+{
+  g_assert_cmpint (cp_span_get_kind (span), ==, CP_SPAN_KIND_SERVER);
+  g_ptr_array_add (names, g_strdup (cp_span_get_name (span)));
+}
+
+/* CpServer::span-finished: the engine's spans, for every call (tracing
+ * turned on by the handler). */
+static void
+test_server_spans (void)
+{
+  g_autoptr(CpServer) server = host_test_echo_server_new ();
+  g_autoptr(CpClient) client = NULL;
+  g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  const char *plugins[] = { "echo", NULL };
+  Connect c;
+
+  g_signal_connect (server, "span-finished", G_CALLBACK (collect_span), names);
+  url = cp_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  client = cp_client_new (url);
+  cp_client_set_plugins (client, plugins);
+  connect_init (&c, client);
+  g_assert_true (run_connect (&c, client));
+  connect_clear (&c, client);
+  assert_say (client, "echo");
+  HOST_TEST_WAIT_UNTIL (g_ptr_array_find_with_equal_func (names, "/hosttest.v1.EchoService/Say",
+                                                          g_str_equal, NULL));
+  /* The built-in calls too: the handshake. */
+  g_assert_true (g_ptr_array_find_with_equal_func (names, "/connectplugin.v1.HandshakeService/Handshake",
+                                                   g_str_equal, NULL));
+  close_client (client);
+  cp_server_close (server);
+}
+
 static gboolean
 start_connect (gpointer data)
 {
@@ -1337,6 +1377,7 @@ main (int    argc,
   g_test_add_func ("/host/client/close-sync", test_close_sync);
   g_test_add_func ("/host/client/initable", test_initable);
   g_test_add_func ("/host/client/gapplication-plugin", test_gapplication_plugin);
+  g_test_add_func ("/host/client/server-spans", test_server_spans);
   g_test_add_func ("/host/client/static-discovery", test_static_discovery);
   g_test_add_func ("/host/client/static-discovery-empty", test_static_discovery_empty);
   g_test_add_func ("/host/client/connect-sync", test_connect_sync);
