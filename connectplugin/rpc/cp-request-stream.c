@@ -4,6 +4,7 @@
 #include "cp-request-stream-private.h"
 #include "cp-response-stream-private.h"
 #include "cp-call-options-private.h"
+#include "cp-sync-private.h"
 #include "cp-client-call-private.h"
 #include "cp-call-settings-private.h"
 #include "cp-channel-exchange-private.h"
@@ -62,6 +63,7 @@ struct _CpRequestStream
   SoupMessageHeaders *response_headers;
   SoupMessageHeaders *response_trailers;
   gulong options_cancel_id;     /* the options' cancellable cancels the stream */
+  GMainContext *context;        /* where it was made: close_sync () runs there */
 };
 
 G_DEFINE_FINAL_TYPE (CpRequestStream, cp_request_stream, G_TYPE_OBJECT)
@@ -73,6 +75,7 @@ cp_request_stream_finalize (GObject *object)
 
   g_assert (self->task == NULL);
   cp_call_options_disconnect_cancel (self->options, self->options_cancel_id);
+  g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   cp_channel_admission_clear (&self->admission);
   cp_call_retry_clear (&self->retry);
@@ -127,12 +130,9 @@ cp_request_stream_new_internal (CpChannel     *channel,
   cp_call_settings_init (&self->settings, channel, options, FALSE);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
                                          self->settings.max_receive_size);
-  {
-    g_autoptr(GMainContext) context = g_main_context_ref_thread_default ();
-
-    self->options_cancel_id = cp_call_options_connect_cancel (options, G_OBJECT (self), context,
-                                                              (void (*) (gpointer)) cp_request_stream_cancel);
-  }
+  self->context = g_main_context_ref_thread_default ();
+  self->options_cancel_id = cp_call_options_connect_cancel (options, G_OBJECT (self), self->context,
+                                                            (void (*) (gpointer)) cp_request_stream_cancel);
   return self;
 }
 
@@ -456,6 +456,51 @@ cp_request_stream_close_finish (CpRequestStream  *stream,
   g_return_val_if_fail (g_task_is_valid (result, stream), NULL);
 
   return g_task_propagate_pointer (G_TASK (result), error);
+}
+
+typedef struct {
+  CpRequestStream *stream;
+  GCancellable *cancellable;
+} CloseSync;
+
+static void
+start_close (gpointer             data,
+             GAsyncReadyCallback  callback,
+             gpointer             callback_data)
+{
+  CloseSync *sync = data;
+
+  cp_request_stream_close_async (sync->stream, sync->cancellable, callback, callback_data);
+}
+
+/**
+ * cp_request_stream_close_sync:
+ * @stream: a [class@ConnectPlugin.RequestStream] of a client-streaming call
+ * @cancellable: (nullable): a [class@Gio.Cancellable]
+ * @error: return location for a [struct@GLib.Error] (domain %CP_ERROR, or %G_IO_ERROR_CANCELLED)
+ *
+ * The blocking form of [method@ConnectPlugin.RequestStream.close_async]:
+ * sends what was queued and waits for the response. The
+ * [struct@GLib.MainContext] the stream was made in keeps running meanwhile:
+ * this thread iterates it when it may (it is the thread that runs it, or no
+ * thread does; a server this thread serves then answers too); else the
+ * close runs there and this thread waits.
+ *
+ * Returns: (transfer full): the response, or %NULL on error
+ */
+CpMessage *
+cp_request_stream_close_sync (CpRequestStream  *stream,
+                              GCancellable     *cancellable,
+                              GError          **error)
+{
+  CloseSync sync = { stream, cancellable };
+  g_autoptr(GAsyncResult) result = NULL;
+
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
+  g_return_val_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable), NULL);
+
+  result = cp_run_sync (stream->context, start_close, &sync);
+  return cp_request_stream_close_finish (stream, result, error);
 }
 
 /**

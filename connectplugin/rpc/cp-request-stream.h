@@ -31,6 +31,10 @@ void                cp_request_stream_close_async    (CpRequestStream     *strea
                                                       GAsyncReadyCallback  callback,
                                                       gpointer             user_data);
 CP_AVAILABLE_IN_ALL
+CpMessage          *cp_request_stream_close_sync     (CpRequestStream     *stream,
+                                                      GCancellable        *cancellable,
+                                                      GError             **error);
+CP_AVAILABLE_IN_ALL
 CpMessage          *cp_request_stream_close_finish   (CpRequestStream     *stream,
                                                       GAsyncResult        *result,
                                                       GError             **error);

@@ -848,6 +848,23 @@ test_kv_client_stream (Fixture       *f,
       g_assert_no_error (error);
       g_assert_cmpstr (test_get_value (response), ==, "3");
     }
+
+  /* The blocking form: this thread iterates the stream's context (where
+   * the in-process and TCP servers of the fixture answer too). */
+  {
+    g_autoptr(CpRequestStream) stream = cp_channel_call_client_stream (f->channel, KV_PROCEDURE_PUT_MANY,
+                                                                        KV_TYPE_GET_RESPONSE, NULL);
+    g_autoptr(GBytes) v = g_bytes_new ("x", 1);
+    g_autoptr(KvPutRequest) put = kv_test_put_request ("k", v);
+    g_autoptr(CpMessage) response = NULL;
+    g_autoptr(GError) error = NULL;
+
+    g_assert_true (cp_request_stream_send (stream, CP_MESSAGE (put), &error));
+    g_assert_true (cp_request_stream_send (stream, CP_MESSAGE (put), &error));
+    response = cp_request_stream_close_sync (stream, NULL, &error);
+    g_assert_no_error (error);
+    g_assert_cmpstr (test_get_value (response), ==, "2");
+  }
 }
 
 static gboolean
