@@ -25,6 +25,7 @@
 
 #include "cp-error.h"
 #include "cp-semver-private.h"
+#include "cp-automtls-private.h"
 #include "cp-runtime-identity-private.h"
 #include "connectplugin/protocol/identity.cp.h"
 #include "connectplugin/protocol/control.cp.h"
@@ -80,7 +81,12 @@ control_channel (const char  *url,
                  GError     **error)
 {
   CpChannel *channel = cp_channel_new (url, error);
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
 
+  /* A plugin launched here with AutoMTLS: its host's credentials. */
+  if (channel != NULL && cp_automtls_lookup (url, &certificate, &database))
+    g_object_set (channel, "tls-certificate", certificate, "tls-database", database, NULL);
   if (channel != NULL && control_secret != NULL && control_secret[0] != '\0')
     {
       g_autofree char *bearer = g_strconcat ("Bearer ", control_secret, NULL);

@@ -14,6 +14,7 @@
 
 #include "cp-process-discovery.h"
 #include "cp-host-enum-types.h"
+#include "cp-automtls-private.h"
 
 G_BEGIN_DECLS
 
@@ -74,6 +75,10 @@ struct _CpProcessDiscovery
   char *control_secret;
   gboolean control_secret_given;  /* set by the user: not replaced per launch */
   GLogLevelFlags output_log_level;  /* of the plain lines it prints */
+  gboolean auto_mtls;
+  guint auto_mtls_lifetime_s;
+  CpAutoMtls *automtls;         /* of the current TCP launch, or NULL */
+  gboolean automtls_registered; /* url is in cp_automtls_register ()'s table */
 
   GMainContext *context;
   CpProcessState state;
@@ -111,6 +116,8 @@ enum {
   PROP_DIE_WITH_HOST,
   PROP_CONTROL_SECRET,
   PROP_OUTPUT_LOG_LEVEL,
+  PROP_AUTO_MTLS,
+  PROP_AUTO_MTLS_LIFETIME,
   PROP_STATE,
   PROP_PID,
   N_PROPS

@@ -132,8 +132,17 @@ cp_process_set_url (CpProcessDiscovery *self,
 {
   if (g_strcmp0 (self->url, url) == 0)
     return;
+  /* AutoMTLS plugins are known to the router and the broker by URL. */
+  if (self->automtls_registered)
+    cp_automtls_unregister (self->url);
+  self->automtls_registered = FALSE;
   g_free (self->url);
   self->url = g_strdup (url);
+  if (url != NULL && self->automtls != NULL && g_str_has_prefix (url, "https://"))
+    {
+      cp_automtls_register (url, self->automtls);
+      self->automtls_registered = TRUE;
+    }
   cp_process_notify (self, PROP_URL);
 }
 
@@ -433,9 +442,32 @@ cp_process_discovery_shutdown_finish (CpDiscovery   *discovery,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
+/* The plugin's https:// URL of an AutoMTLS launch: pinned to its CA, with
+ * the host's client certificate. Other URLs: a plain channel. */
+static CpChannel *
+cp_process_discovery_create_channel (CpDiscovery  *discovery,
+                                     const char   *url,
+                                     GError      **error)
+{
+  CpProcessDiscovery *self = CP_PROCESS_DISCOVERY (discovery);
+  CpChannel *channel = cp_channel_new (url, error);
+
+  if (channel == NULL || self->automtls == NULL)
+    return channel;
+  if (g_str_has_prefix (url, "https://"))
+    g_object_set (channel,
+                  "tls-certificate", self->automtls->client_certificate,
+                  "tls-database", self->automtls->database,
+                  NULL);
+  else
+    g_debug ("plugin %s serves %s: without AutoMTLS", self->name, url);
+  return channel;
+}
+
 static void
 cp_process_discovery_iface_init (CpDiscoveryInterface *iface)
 {
+  iface->create_channel = cp_process_discovery_create_channel;
   iface->discover_async = cp_process_discovery_discover_async;
   iface->discover_finish = cp_process_discovery_discover_finish;
   iface->shutdown_async = cp_process_discovery_shutdown_async;
@@ -473,6 +505,9 @@ cp_process_discovery_finalize (GObject *object)
 {
   CpProcessDiscovery *self = CP_PROCESS_DISCOVERY (object);
 
+  if (self->automtls_registered)
+    cp_automtls_unregister (self->url);
+  g_clear_pointer (&self->automtls, cp_automtls_free);
   g_clear_pointer (&self->argv, g_strfreev);
   g_clear_pointer (&self->environment, g_strfreev);
   g_clear_pointer (&self->name, g_free);
@@ -571,6 +606,12 @@ cp_process_discovery_get_property (GObject    *object,
     case PROP_OUTPUT_LOG_LEVEL:
       g_value_set_uint (value, self->output_log_level);
       break;
+    case PROP_AUTO_MTLS:
+      g_value_set_boolean (value, self->auto_mtls);
+      break;
+    case PROP_AUTO_MTLS_LIFETIME:
+      g_value_set_uint (value, self->auto_mtls_lifetime_s);
+      break;
     case PROP_STATE:
       g_value_set_enum (value, self->state);
       break;
@@ -648,6 +689,12 @@ cp_process_discovery_set_property (GObject      *object,
       break;
     case PROP_OUTPUT_LOG_LEVEL:
       cp_process_discovery_set_output_log_level (self, g_value_get_uint (value));
+      break;
+    case PROP_AUTO_MTLS:
+      self->auto_mtls = g_value_get_boolean (value);
+      break;
+    case PROP_AUTO_MTLS_LIFETIME:
+      self->auto_mtls_lifetime_s = g_value_get_uint (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -843,6 +890,42 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
                        G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
   /**
+   * CpProcessDiscovery:auto-mtls:
+   *
+   * Whether plugins launched over TCP are reached through mutual TLS with
+   * ephemeral certificates (AutoMTLS; %TRUE by default). For each launch
+   * the discovery makes a CA (ECDSA P-256, with GnuTLS), a server
+   * certificate for `127.0.0.1`/`localhost` and a client certificate, both
+   * signed by it, and drops the CA's key. The plugin gets its certificate,
+   * its key and the CA in its environment (`CONNECTPLUGIN_AUTOMTLS_CERT`,
+   * `CONNECTPLUGIN_AUTOMTLS_KEY`, `CONNECTPLUGIN_AUTOMTLS_CA`: never in
+   * argv nor in a file; [method@ConnectPlugin.Server.run] removes them),
+   * serves `https://` and accepts only clients with a certificate from that
+   * CA; the host's channels to it trust only that CA and present the client
+   * certificate. Another local process can thus neither call the plugin
+   * nor pretend to be it. A plugin that does not know AutoMTLS (it
+   * announces `http://`, as connect-plugin-go's do) is reached in plain
+   * text. Not used in [enum@ConnectPlugin.StartupMode.PORT] mode (the host
+   * assumes `http://` there) nor over a unix socket, whose directory is
+   * private to the user (mode 0700). Takes effect at the next launch.
+   */
+  properties[PROP_AUTO_MTLS] =
+    g_param_spec_boolean ("auto-mtls", NULL, NULL, TRUE,
+                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpProcessDiscovery:auto-mtls-lifetime:
+   *
+   * How long, in seconds, the AutoMTLS certificates of a launch are valid
+   * (24 hours by default; at least 60). Past it, the plugin's connections
+   * already open keep working but new ones fail: raise it for plugins that
+   * run longer, or restart them. Takes effect at the next launch.
+   */
+  properties[PROP_AUTO_MTLS_LIFETIME] =
+    g_param_spec_uint ("auto-mtls-lifetime", NULL, NULL, 60, G_MAXUINT32 / 2, 24 * 3600,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
    * CpProcessDiscovery:state:
    *
    * Where the plugin process is in its life cycle.
@@ -891,6 +974,8 @@ cp_process_discovery_init (CpProcessDiscovery *self)
   self->max_restart_delay_ms = DEFAULT_MAX_RESTART_DELAY_MS;
   self->die_with_host = TRUE;
   self->output_log_level = G_LOG_LEVEL_DEBUG;
+  self->auto_mtls = TRUE;
+  self->auto_mtls_lifetime_s = 24 * 3600;
 }
 
 /**

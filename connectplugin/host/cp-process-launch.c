@@ -865,6 +865,56 @@ cp_process_replace_control_secret (CpProcessDiscovery *self,
   cp_process_notify (self, PROP_CONTROL_SECRET);
 }
 
+/* AutoMTLS (CpProcessDiscovery:auto-mtls): fresh certificates for a TCP
+ * launch that announces its address, given in the environment. Otherwise
+ * none: a unix socket's directory is private (0700), and in port mode the
+ * host assumes http://. */
+static gboolean
+setup_automtls (CpProcessDiscovery   *self,
+                GSubprocessLauncher  *launcher,
+                Launch               *launch,
+                GError              **error)
+{
+  g_autoptr(GError) local_error = NULL;
+
+  g_clear_pointer (&self->automtls, cp_automtls_free);
+  g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_CERT_ENV);
+  g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_KEY_ENV);
+  g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_CA_ENV);
+  if (!self->auto_mtls || launch->port != 0 || launch->socket_path != NULL)
+    return TRUE;
+  self->automtls = cp_automtls_new (self->auto_mtls_lifetime_s, &local_error);
+  if (self->automtls == NULL)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                   "could not make AutoMTLS certificates for plugin %s: %s",
+                   self->name, local_error->message);
+      return FALSE;
+    }
+  /* In the environment (readable by the same user only), never in argv
+   * nor in a file. */
+  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_CERT_ENV, self->automtls->server_cert_pem, TRUE);
+  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_KEY_ENV, self->automtls->server_key_pem, TRUE);
+  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_CA_ENV, self->automtls->ca_pem, TRUE);
+  return TRUE;
+}
+
+/* The child has its key: the host's copies are wiped. */
+static void
+wipe_automtls_key (CpProcessDiscovery  *self,
+                   GSubprocessLauncher *launcher)
+{
+  char *value = (char *) g_subprocess_launcher_getenv (launcher, CP_AUTOMTLS_KEY_ENV);
+
+  if (value != NULL)
+    explicit_bzero (value, strlen (value));
+  if (self->automtls != NULL && self->automtls->server_key_pem != NULL)
+    {
+      explicit_bzero (self->automtls->server_key_pem, strlen (self->automtls->server_key_pem));
+      g_clear_pointer (&self->automtls->server_key_pem, g_free);
+    }
+}
+
 gboolean
 cp_process_launch (CpProcessDiscovery  *self,
                    GError             **error)
@@ -928,6 +978,8 @@ cp_process_launch (CpProcessDiscovery  *self,
   if (!self->control_secret_given)
     cp_process_replace_control_secret (self, cp_generate_token (32));
   g_subprocess_launcher_setenv (launcher, CP_CONTROL_SECRET_ENV, self->control_secret, TRUE);
+  if (!setup_automtls (self, launcher, launch, error))
+    return FALSE;
 #ifdef __linux__
   if (self->die_with_host)
     g_subprocess_launcher_set_child_setup (launcher, die_with_host_setup,
@@ -936,6 +988,7 @@ cp_process_launch (CpProcessDiscovery  *self,
 
   launch->proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv,
                                                &local_error);
+  wipe_automtls_key (self, launcher);
   if (launch->proc == NULL)
     {
       g_set_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE,

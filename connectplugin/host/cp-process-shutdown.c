@@ -100,7 +100,9 @@ send_shutdown_rpc (CpProcessDiscovery *self,
                    GTask              *task)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(CpChannel) channel = cp_channel_new (self->url, &error);
+  /* Through the discovery: an AutoMTLS plugin accepts only its host. */
+  g_autoptr(CpChannel) channel = cp_discovery_create_channel (CP_DISCOVERY (self), self->url,
+                                                              &error);
   g_autoptr(CpShutdownRequest) request = cp_shutdown_request_new ();
   g_autoptr(CpCallOptions) options = cp_call_options_new ();
   ShutdownCall *call;

@@ -17,6 +17,7 @@
  * fresh connection, when all its request bytes are still at hand.
  */
 #include "cp-upstream-private.h"
+#include "cp-automtls-private.h"
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -663,6 +664,30 @@ call_connect (CpUpstreamCall *call)
                                          on_connected, call_ref (call));
 }
 
+/* A plugin launched with AutoMTLS accepts only its host's certificate and
+ * has one only that host trusts: both are given to its TLS connections. */
+static void
+on_tls_client_event (GSocketClient      *client,
+                     GSocketClientEvent  event,
+                     GSocketConnectable *connectable,
+                     GIOStream          *connection,
+                     gpointer            user_data)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+
+  if (event != G_SOCKET_CLIENT_TLS_HANDSHAKING || !G_IS_NETWORK_ADDRESS (connectable) ||
+      !G_IS_TLS_CONNECTION (connection))
+    return;
+  if (cp_automtls_lookup_host (g_network_address_get_hostname (G_NETWORK_ADDRESS (connectable)),
+                               g_network_address_get_port (G_NETWORK_ADDRESS (connectable)),
+                               &certificate, &database))
+    {
+      g_tls_connection_set_certificate (G_TLS_CONNECTION (connection), certificate);
+      g_tls_connection_set_database (G_TLS_CONNECTION (connection), database);
+    }
+}
+
 /* ---- public -------------------------------------------------------------- */
 
 CpUpstreamPool *
@@ -682,6 +707,7 @@ cp_upstream_pool_new (void)
   pool->tls_client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (pool->tls_client, FALSE);
   g_socket_client_set_tls (pool->tls_client, TRUE);
+  g_signal_connect (pool->tls_client, "event", G_CALLBACK (on_tls_client_event), NULL);
   return pool;
 }
 

@@ -1252,8 +1252,16 @@ cp_http_connection_new (CpHttpServer    *server,
     {
       g_autoptr(GSocketConnection) base = g_socket_connection_factory_create_connection (socket);
       g_autoptr(GError) error = NULL;
+      GTlsDatabase *database = cp_http_server_get_tls_database (server);
+      GType type = g_tls_backend_get_server_connection_type (g_tls_backend_get_default ());
 
-      conn->tls = g_tls_server_connection_new (G_IO_STREAM (base), certificate, &error);
+      /* The database is given at construction: set afterwards, glib-networking
+       * would first load the system's CAs for the connection (tens of ms). */
+      if (database != NULL)
+        conn->tls = g_initable_new (type, NULL, &error, "base-io-stream", base,
+                                    "certificate", certificate, "database", database, NULL);
+      else
+        conn->tls = g_tls_server_connection_new (G_IO_STREAM (base), certificate, &error);
       if (conn->tls == NULL)
         {
           g_warning ("Cannot create a TLS server connection: %s", error->message);
@@ -1262,9 +1270,6 @@ cp_http_connection_new (CpHttpServer    *server,
           cp_http_connection_unref (conn);
           return NULL;
         }
-      if (cp_http_server_get_tls_database (server) != NULL)
-        g_tls_connection_set_database (G_TLS_CONNECTION (conn->tls),
-                                       cp_http_server_get_tls_database (server));
       g_object_set (conn->tls, "authentication-mode",
                     cp_http_server_get_tls_authentication_mode (server), NULL);
       g_signal_connect (conn->tls, "accept-certificate",

@@ -63,6 +63,35 @@
 #define CP_CONTROL_SECRET_ENV "CONNECTPLUGIN_CONTROL_SECRET"
 
 /**
+ * CP_AUTOMTLS_CERT_ENV:
+ *
+ * The environment variable through which a launching host (AutoMTLS, see
+ * [property@ConnectPlugin.ProcessDiscovery:auto-mtls]) gives a plugin the
+ * server certificate it must serve (PEM). [method@ConnectPlugin.Server.run]
+ * reads it with [const@ConnectPlugin.AUTOMTLS_KEY_ENV] and
+ * [const@ConnectPlugin.AUTOMTLS_CA_ENV] and removes all three from its
+ * environment.
+ */
+#define CP_AUTOMTLS_CERT_ENV "CONNECTPLUGIN_AUTOMTLS_CERT"
+
+/**
+ * CP_AUTOMTLS_KEY_ENV:
+ *
+ * The environment variable holding the private key (PEM) of
+ * [const@ConnectPlugin.AUTOMTLS_CERT_ENV].
+ */
+#define CP_AUTOMTLS_KEY_ENV "CONNECTPLUGIN_AUTOMTLS_KEY"
+
+/**
+ * CP_AUTOMTLS_CA_ENV:
+ *
+ * The environment variable holding the CA (PEM) that the launching host's
+ * client certificate chains to: the only CA an AutoMTLS plugin accepts
+ * clients of.
+ */
+#define CP_AUTOMTLS_CA_ENV "CONNECTPLUGIN_AUTOMTLS_CA"
+
+/**
  * CP_DEFAULT_SHUTDOWN_TIMEOUT_MS:
  *
  * The default graceful shutdown timeout of a [class@ConnectPlugin.Server] (30 s).

@@ -167,6 +167,56 @@ cp_server_run_options_clear (CpServerRunOptions *options)
   g_clear_pointer (&options->tls_ca, g_free);
 }
 
+/* Takes the AutoMTLS variables out of the environment (so the plugin's
+ * own children do not inherit them; the key's bytes are wiped, as
+ * /proc/PID/environ shows the original ones). Unless TLS was set up
+ * otherwise (@explicit_tls), serves TLS with the certificate given and
+ * requires client certificates chaining to the CA given. */
+static gboolean
+apply_automtls_env (CpServer  *server,
+                    gboolean   explicit_tls,
+                    GError   **error)
+{
+  const char *cert = g_getenv (CP_AUTOMTLS_CERT_ENV);
+  const char *key = g_getenv (CP_AUTOMTLS_KEY_ENV);
+  const char *ca = g_getenv (CP_AUTOMTLS_CA_ENV);
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+  g_autoptr(GTlsCertificate) current = NULL;
+  gboolean ok = TRUE;
+
+  if (cert == NULL && key == NULL && ca == NULL)
+    return TRUE;
+  g_object_get (server, "tls-certificate", &current, NULL);
+  if (!explicit_tls && current == NULL && cert != NULL && key != NULL && ca != NULL &&
+      *cert != '\0' && *key != '\0' && *ca != '\0')
+    {
+      g_autofree char *pem = g_strconcat (cert, "\n", key, NULL);
+
+      certificate = g_tls_certificate_new_from_pem (pem, -1, error);
+      explicit_bzero (pem, strlen (pem));
+      if (certificate != NULL)
+        database = cp_tls_database_new_from_pem (ca, error);
+      if (database == NULL)
+        {
+          g_prefix_error (error, "bad AutoMTLS credentials from the host: ");
+          ok = FALSE;
+        }
+      else
+        g_object_set (server,
+                      "tls-certificate", certificate,
+                      "tls-database", database,
+                      "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED,
+                      NULL);
+    }
+  if (key != NULL)
+    explicit_bzero ((char *) key, strlen (key));
+  g_unsetenv (CP_AUTOMTLS_CERT_ENV);
+  g_unsetenv (CP_AUTOMTLS_KEY_ENV);
+  g_unsetenv (CP_AUTOMTLS_CA_ENV);
+  return ok;
+}
+
 int
 cp_server_apply_run_options (CpServer            *server,
                              CpServerRunOptions  *options,
@@ -187,6 +237,8 @@ cp_server_apply_run_options (CpServer            *server,
     return 2;
   if (options->tls_require_client_cert)
     g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
+  if (!apply_automtls_env (server, options->tls_cert != NULL, error))
+    return 2;
 
   /* connect-plugin-go's convention: a plugin given HOST_URL links to it. */
   if (server->host_url == NULL && g_getenv ("HOST_URL") != NULL && *g_getenv ("HOST_URL") != '\0')
@@ -240,6 +292,16 @@ cp_server_apply_run_options (CpServer            *server,
  * certificate and key; `--tls-ca FILE` gives the CAs that client
  * certificates must chain to and `--tls-require-client-cert` requires one
  * (mutual TLS; see [method@ConnectPlugin.Server.set_tls_files]).
+ *
+ * A plugin launched by a [class@ProcessDiscovery] with AutoMTLS (see
+ * [property@ConnectPlugin.ProcessDiscovery:auto-mtls]) finds an ephemeral
+ * certificate, its key and a CA in the environment variables
+ * `CONNECTPLUGIN_AUTOMTLS_CERT`, `CONNECTPLUGIN_AUTOMTLS_KEY` and
+ * `CONNECTPLUGIN_AUTOMTLS_CA`: unless `--tls-cert` or
+ * [property@ConnectPlugin.Server:tls-certificate] is set, it serves TLS with
+ * them and requires client certificates from that CA, so that only the
+ * host that launched it can call it. It removes the variables from its
+ * environment either way.
  *
  * Standard output belongs to the host: its first line is the address.
  * GLib's default log writer prints `INFO` and `DEBUG` records (shown with

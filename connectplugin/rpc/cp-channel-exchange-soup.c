@@ -93,9 +93,35 @@ static void read_next (CpChannelExchange *self);
  *
  * The socket is found under libsoup's body streams (GFilterInputStreams
  * down to the connection's GSocketInputStream, whose "socket" property is
- * readable); over TLS the bottom stream has no socket and the answer is
- * FALSE. Must run before the body stream is closed (which hands the
- * connection back to the session). */
+ * readable). Over TLS (AutoMTLS of launched plugins, for one) the bottom
+ * stream is the GTlsConnection's, without a socket: tls_stream_lost ()
+ * asks it instead. Must run before the body stream is closed (which hands
+ * the connection back to the session). */
+/* The bottom stream of a TLS connection: no peek there, but after a
+ * complete keep-alive response it is idle (not readable: FALSE, nothing
+ * read), while after a cut it reads the end (0) or an error (the peer
+ * closed without close_notify). An HTTP/1.1 server sends nothing unasked,
+ * so the one byte read cannot be a response's. */
+static gboolean
+tls_stream_lost (GInputStream *stream)
+{
+  GPollableInputStream *pollable;
+  g_autoptr(GError) error = NULL;
+  guint8 byte;
+  gssize n;
+
+  if (!G_IS_POLLABLE_INPUT_STREAM (stream))
+    return FALSE;
+  pollable = G_POLLABLE_INPUT_STREAM (stream);
+  if (!g_pollable_input_stream_can_poll (pollable) ||
+      !g_pollable_input_stream_is_readable (pollable))
+    return FALSE;
+  n = g_pollable_input_stream_read_nonblocking (pollable, &byte, 1, NULL, &error);
+  if (n < 0)
+    return !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK);
+  return n == 0;
+}
+
 static gboolean
 body_connection_lost (CpChannelExchange *self)
 {
@@ -117,7 +143,7 @@ body_connection_lost (CpChannelExchange *self)
   pspec = g_object_class_find_property (G_OBJECT_GET_CLASS (stream), "socket");
   if (pspec == NULL || !(pspec->flags & G_PARAM_READABLE) ||
       !g_type_is_a (pspec->value_type, G_TYPE_SOCKET))
-    return FALSE;
+    return tls_stream_lost (stream);
   g_object_get (stream, "socket", &socket, NULL);
   if (socket == NULL || g_socket_is_closed (socket))
     return FALSE;

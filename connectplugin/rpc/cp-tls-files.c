@@ -4,6 +4,13 @@
 #include "cp-tls-private.h"
 #include "cp-error.h"
 
+#include <string.h>
+#include <unistd.h>
+#include <glib/gstdio.h>
+#ifdef __linux__
+#include <sys/mman.h>
+#endif
+
 gboolean
 cp_tls_load_files (const char       *cert_pem,
                    const char       *key_pem,
@@ -68,4 +75,95 @@ cp_tls_set_files (GObject     *object,
   if (database != NULL)
     g_object_set (object, "tls-database", database, NULL);
   return TRUE;
+}
+
+/* glib-networking reads a file database's file again whenever it sets up
+ * a connection's credentials: the file (or memfd) lives as long as the
+ * database. */
+typedef struct {
+  int fd;
+  char *dir;
+  char *path;
+} PemBacking;
+
+static void
+pem_backing_free (gpointer data)
+{
+  PemBacking *backing = data;
+
+  if (backing->fd >= 0)
+    close (backing->fd);
+  else
+    {
+      (void) g_unlink (backing->path);
+      (void) g_rmdir (backing->dir);
+    }
+  g_free (backing->dir);
+  g_free (backing->path);
+  g_free (backing);
+}
+
+#if defined(__linux__) && defined(MFD_CLOEXEC)
+static int
+memfd_with (const char *contents,
+            gsize       len)
+{
+  int fd = memfd_create ("connectplugin-ca", MFD_CLOEXEC);
+  gsize done = 0;
+
+  if (fd < 0)
+    return -1;
+  while (done < len)
+    {
+      gssize n = write (fd, contents + done, len - done);
+
+      if (n <= 0)
+        {
+          close (fd);
+          return -1;
+        }
+      done += (gsize) n;
+    }
+  return fd;
+}
+#endif
+
+GTlsDatabase *
+cp_tls_database_new_from_pem (const char  *ca_pem,
+                              GError     **error)
+{
+  PemBacking *backing = g_new0 (PemBacking, 1);
+  GTlsDatabase *database = NULL;
+  gsize len = strlen (ca_pem);
+
+  backing->fd = -1;
+#if defined(__linux__) && defined(MFD_CLOEXEC)
+  backing->fd = memfd_with (ca_pem, len);
+#endif
+  if (backing->fd >= 0)
+    backing->path = g_strdup_printf ("/proc/self/fd/%d", backing->fd);
+  else
+    {
+      backing->dir = g_dir_make_tmp ("connectplugin-ca-XXXXXX", error);
+      if (backing->dir == NULL)
+        {
+          pem_backing_free (backing);
+          return NULL;
+        }
+      backing->path = g_build_filename (backing->dir, "ca.pem", NULL);
+      if (!g_file_set_contents_full (backing->path, ca_pem, (gssize) len,
+                                     G_FILE_SET_CONTENTS_NONE, 0600, error))
+        {
+          pem_backing_free (backing);
+          return NULL;
+        }
+    }
+  database = g_tls_file_database_new (backing->path, error);
+  if (database == NULL)
+    {
+      pem_backing_free (backing);
+      return NULL;
+    }
+  g_object_set_data_full (G_OBJECT (database), "cp-pem-backing", backing, pem_backing_free);
+  return database;
 }

@@ -28,4 +28,12 @@ gboolean cp_tls_set_files  (GObject          *object,
                             const char       *ca_pem,
                             GError          **error);
 
+/* A file database trusting the CAs in @ca_pem (PEM text, certificates
+ * only), read without writing them to disk: on Linux through a memfd
+ * (/proc/self/fd/N, close-on-exec); elsewhere through a 0600 file in a 0700
+ * temporary directory. Either lives as long as the database (glib-networking
+ * reads the file again for each connection). */
+GTlsDatabase *cp_tls_database_new_from_pem (const char  *ca_pem,
+                                            GError     **error);
+
 G_END_DECLS

@@ -142,6 +142,10 @@ add_headers (SoupMessageHeaders  *headers,
   return TRUE;
 }
 
+/* The plugin `launch` started: its URL is reached through its discovery
+ * (AutoMTLS: the host's certificate, pinned to the plugin's CA). */
+static CpProcessDiscovery *launched_discovery;
+
 static CpChannel *
 channel_new (const char  *url,
              GError     **error)
@@ -153,7 +157,11 @@ channel_new (const char  *url,
     return NULL;
   if (!load_client_certificate (error))
     return NULL;
-  channel = cp_channel_new (url, error);
+  if (launched_discovery != NULL &&
+      g_strcmp0 (url, cp_process_discovery_get_url (launched_discovery)) == 0)
+    channel = cp_discovery_create_channel (CP_DISCOVERY (launched_discovery), url, error);
+  else
+    channel = cp_channel_new (url, error);
   if (channel != NULL && database != NULL)
     g_object_set (channel, "tls-database", database, NULL);
   if (channel != NULL && client_certificate != NULL)
@@ -416,6 +424,19 @@ target_init (Target      *target,
     return FALSE;
   if (!load_client_certificate (error))
     return FALSE;
+  /* The plugin `launch` started: its discovery's AutoMTLS credentials,
+   * unless given on the command line. */
+  if (launched_discovery != NULL &&
+      g_strcmp0 (url, cp_process_discovery_get_url (launched_discovery)) == 0)
+    {
+      g_autoptr(CpChannel) channel = cp_discovery_create_channel (CP_DISCOVERY (launched_discovery),
+                                                                  url, NULL);
+
+      if (channel != NULL && database == NULL)
+        g_object_get (channel, "tls-database", &database, NULL);
+      if (channel != NULL && client_certificate == NULL)
+        g_object_get (channel, "tls-certificate", &client_certificate, NULL);
+    }
   if (g_str_has_prefix (url, "unix:"))
     {
       connectable = G_SOCKET_CONNECTABLE (g_unix_socket_address_new (url + strlen ("unix:")));
@@ -1009,7 +1030,9 @@ cmd_launch (int    argc,
   for (int j = i + 2; j < argc; j++)
     g_ptr_array_add (command, argv[j]);
   g_ptr_array_add (command, NULL);
+  launched_discovery = discovery;
   status = run_command ((int) command->len - 1, (char **) command->pdata);
+  launched_discovery = NULL;
 
   cp_process_discovery_stop_async (discovery, NULL, stopped, &done);
   while (!done)
