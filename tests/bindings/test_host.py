@@ -165,7 +165,8 @@ class LaunchedKvPluginTest(unittest.TestCase):
         self.assertGreater(pid, 0)
         self.assertNotEqual(pid, os.getpid())
         url = self.client.get_url()
-        self.assertTrue(url.startswith("http://127.0.0.1:"), url)
+        # AutoMTLS (CpProcessDiscovery:auto-mtls) is on for TCP launches.
+        self.assertTrue(url.startswith("https://127.0.0.1:"), url)
         self.assertEqual(self.discovery.get_url(), url)
         self.assertEqual(self.client.props.url, url)
 

@@ -465,7 +465,8 @@ test_gapplication_plugin (void)
                            "plugins", echo, NULL);
   g_assert_no_error (error);
   assert_say (client, "echo");
-  g_assert_true (g_str_has_prefix (cp_client_get_url (client), "http://127.0.0.1:"));
+  /* AutoMTLS: bind_application serves TLS with the host's certificates. */
+  g_assert_true (g_str_has_prefix (cp_client_get_url (client), "https://127.0.0.1:"));
   g_assert_true (cp_client_close_sync (client, NULL, &error));
   g_assert_no_error (error);
   HOST_TEST_WAIT_UNTIL (cp_process_discovery_get_state (discovery) == CP_PROCESS_STATE_STOPPED);

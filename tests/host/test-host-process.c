@@ -205,7 +205,8 @@ test_launch_tcp (void)
   client = client_new (discovery);
   connect_client (client);
   g_assert_cmpint (cp_process_discovery_get_state (discovery), ==, CP_PROCESS_STATE_RUNNING);
-  g_assert_true (g_str_has_prefix (cp_process_discovery_get_url (discovery), "http://127.0.0.1:"));
+  /* AutoMTLS is on by default for TCP launches. */
+  g_assert_true (g_str_has_prefix (cp_process_discovery_get_url (discovery), "https://127.0.0.1:"));
   g_assert_cmpstr (cp_client_get_url (client), ==, cp_process_discovery_get_url (discovery));
   g_assert_cmpint (cp_process_discovery_get_pid (discovery), >, 0);
   assert_say (client);
@@ -724,6 +725,8 @@ test_attach (void)
   g_autofree char *url = NULL;
   Result r = { 0 };
 
+  /* An attached discovery has no AutoMTLS certificates: plain HTTP. */
+  g_object_set (launched, "auto-mtls", FALSE, NULL);
   url = start (launched, &error);
   g_assert_no_error (error);
 
@@ -841,7 +844,8 @@ test_control_secret (void)
   g_autofree char *wrong = NULL;
 
   host_test_plugin_logs_clear ();
-  g_object_set (discovery, "shutdown-grace-ms", 60000, NULL);
+  /* Calls with a plain channel (test-automtls.c covers AutoMTLS). */
+  g_object_set (discovery, "shutdown-grace-ms", 60000, "auto-mtls", FALSE, NULL);
   url = start (discovery, &error);
   g_assert_no_error (error);
   first = g_strdup (get_secret (discovery));
@@ -894,7 +898,7 @@ test_control_secret_given (void)
   g_autoptr(CpMessage) ack = NULL;
   g_autofree char *url = NULL;
 
-  g_object_set (discovery, "control-secret", "operator-chosen-secret", NULL);
+  g_object_set (discovery, "control-secret", "operator-chosen-secret", "auto-mtls", FALSE, NULL);
   url = start (discovery, &error);
   g_assert_no_error (error);
   g_assert_cmpstr (get_secret (discovery), ==, "operator-chosen-secret");

@@ -266,8 +266,10 @@ launch (const char *name,
   g_autofree char *what = g_strdup_printf ("%s to start and connect", name);
   gboolean connected;
 
+  /* The Go host routes calls to the plugin itself: no AutoMTLS, whose
+   * certificates only this process would hold. */
   discovery = g_object_new (CP_TYPE_PROCESS_DISCOVERY, "argv", argv, "name", name,
-                            "environment", env, NULL);
+                            "environment", env, "auto-mtls", FALSE, NULL);
   client = cp_client_new_for_discovery (CP_DISCOVERY (discovery));
   cp_client_set_plugins (client, plugins);
   cp_client_connect_async (client, NULL, store_result, &result);

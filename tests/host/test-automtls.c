@@ -1,0 +1,400 @@
+/* test-automtls.c: AutoMTLS of CpProcessDiscovery with launched plugins
+ * SPDX-License-Identifier: LGPL-2.1-or-later
+ *
+ * A "fake-plugin serve" launched over TCP serves https:// with the
+ * certificates its host made for it: the host's channel calls it; a client
+ * without the host's certificate is refused; a host pinned to another CA
+ * does not accept it; the certificates expire when configured; no key is
+ * left on the command line, in the environment or on disk.
+ */
+#include <string.h>
+#include <glib/gstdio.h>
+
+#include "host-test-util.h"
+
+#define SAY "/hosttest.v1.EchoService/Say"
+
+static CpProcessDiscovery *
+discovery_new (const char *tmpdir)
+{
+  const char *argv[] = { FAKE_PLUGIN_PATH, "serve", NULL };
+  g_autofree char *tmp_env = tmpdir != NULL ? g_strconcat ("TMPDIR=", tmpdir, NULL) : NULL;
+  const char *environment[] = { tmp_env, NULL };
+
+  return g_object_new (CP_TYPE_PROCESS_DISCOVERY,
+                       "argv", argv,
+                       "name", "serve",
+                       "environment", tmp_env != NULL ? environment : NULL,
+                       NULL);
+}
+
+static void
+start_cb (GObject      *source,
+          GAsyncResult *result,
+          gpointer      user_data)
+{
+  char **url = user_data;
+  g_autoptr(GError) error = NULL;
+
+  *url = cp_process_discovery_start_finish (CP_PROCESS_DISCOVERY (source), result, &error);
+  g_assert_no_error (error);
+}
+
+static char *
+start (CpProcessDiscovery *discovery)
+{
+  char *url = NULL;
+
+  cp_process_discovery_start_async (discovery, NULL, start_cb, &url);
+  HOST_TEST_WAIT_UNTIL (url != NULL);
+  return url;
+}
+
+static void
+stop_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  gboolean *done = user_data;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_true (cp_process_discovery_stop_finish (CP_PROCESS_DISCOVERY (source), result, &error));
+  g_assert_no_error (error);
+  *done = TRUE;
+}
+
+static void
+stop (CpProcessDiscovery *discovery)
+{
+  gboolean done = FALSE;
+
+  cp_process_discovery_stop_async (discovery, NULL, stop_cb, &done);
+  host_test_wait_flag (&done);
+}
+
+static void
+call_cb (GObject      *source,
+         GAsyncResult *result,
+         gpointer      user_data)
+{
+  *(GAsyncResult **) user_data = g_object_ref (result);
+}
+
+/* Say "hi" through @channel: the answer's text, or NULL and *error. */
+static char *
+say (CpChannel  *channel,
+     GError    **error)
+{
+  g_autoptr(HosttestSayRequest) request = hosttest_say_request_new ();
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(CpMessage) response = NULL;
+
+  hosttest_say_request_set_text (request, "hi");
+  cp_channel_call_async (channel, SAY, CP_MESSAGE (request), HOSTTEST_TYPE_SAY_RESPONSE,
+                         NULL, NULL, call_cb, &result);
+  HOST_TEST_WAIT_UNTIL (result != NULL);
+  response = cp_channel_call_finish (channel, result, error);
+  if (response == NULL)
+    return NULL;
+  return g_strdup (hosttest_say_response_get_text (HOSTTEST_SAY_RESPONSE (response)));
+}
+
+static gboolean
+accept_any (GTlsConnection       *connection,
+            GTlsCertificate      *peer,
+            GTlsCertificateFlags  errors,
+            gpointer              user_data)
+{
+  return TRUE;
+}
+
+/* A raw TLS client of @url that accepts any server certificate and
+ * presents @certificate (nullable), sends one HTTP request and returns
+ * what came back ("" when the server closed or failed the connection).
+ * Sets *@peer_not_after to the server certificate's notAfter. */
+static char *
+raw_request (const char      *url,
+             GTlsCertificate *certificate,
+             GDateTime      **peer_not_after)
+{
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) base = NULL;
+  g_autoptr(GIOStream) tls = NULL;
+  g_autoptr(GError) error = NULL;
+  const char *request = "POST " SAY " HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                        "Content-Type: application/proto\r\nContent-Length: 0\r\n\r\n";
+  char buf[256] = { 0 };
+  gsize n = 0;
+
+  base = g_socket_client_connect_to_host (client, url + strlen ("https://"), 0, NULL, &error);
+  g_assert_no_error (error);
+  tls = g_tls_client_connection_new (G_IO_STREAM (base), NULL, &error);
+  g_assert_no_error (error);
+  g_signal_connect (tls, "accept-certificate", G_CALLBACK (accept_any), NULL);
+  if (certificate != NULL)
+    g_tls_connection_set_certificate (G_TLS_CONNECTION (tls), certificate);
+  if (!g_tls_connection_handshake (G_TLS_CONNECTION (tls), NULL, &error))
+    return g_strdup ("");
+  if (peer_not_after != NULL)
+    g_object_get (g_tls_connection_get_peer_certificate (G_TLS_CONNECTION (tls)),
+                  "not-valid-after", peer_not_after, NULL);
+  if (!g_output_stream_write_all (g_io_stream_get_output_stream (tls), request, strlen (request),
+                                  NULL, NULL, &error) ||
+      !g_input_stream_read_all (g_io_stream_get_input_stream (tls), buf, 12, &n, NULL, &error))
+    return g_strdup ("");
+  return g_strndup (buf, n);
+}
+
+static void
+assert_not_after_within (GDateTime *not_after,
+                         guint      lifetime_s)
+{
+  gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+  gint64 end;
+
+  g_assert_nonnull (not_after);
+  end = g_date_time_to_unix (not_after);
+  g_assert_cmpint (end, >, now);
+  g_assert_cmpint (end, <=, now + (gint64) lifetime_s);
+  g_assert_cmpint (end, >=, now + (gint64) lifetime_s - 300);
+}
+
+static gboolean
+dir_is_empty (const char *path)
+{
+  g_autoptr(GDir) dir = g_dir_open (path, 0, NULL);
+
+  g_assert_nonnull (dir);
+  return g_dir_read_name (dir) == NULL;
+}
+
+static gboolean
+file_contains (const char *path,
+               const char *needle)
+{
+  g_autofree char *contents = NULL;
+  gsize len;
+  gsize n = strlen (needle);
+
+  g_assert_true (g_file_get_contents (path, &contents, &len, NULL));
+  for (gsize i = 0; i + n <= len; i++)
+    if (memcmp (contents + i, needle, n) == 0)
+      return TRUE;
+  return FALSE;
+}
+
+/* The host's channel calls it over https; the PluginControl.Shutdown of
+ * stop () also goes through (the plugin exits on its own). */
+static void
+test_call (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new (NULL);
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *text = NULL;
+  gboolean auto_mtls = FALSE;
+
+  g_object_get (discovery, "auto-mtls", &auto_mtls, NULL);
+  g_assert_true (auto_mtls);
+  url = start (discovery);
+  g_assert_true (g_str_has_prefix (url, "https://127.0.0.1:"));
+  channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
+  g_assert_no_error (error);
+  text = say (channel, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (text, ==, "hi");
+  stop (discovery);
+}
+
+/* Without the host's certificate, or with one from another CA, the
+ * plugin answers nothing; with it, the same raw request is answered. */
+static void
+test_foreign_client (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new (NULL);
+  g_autoptr(CpProcessDiscovery) other = discovery_new (NULL);
+  g_autoptr(CpChannel) host_channel = NULL;
+  g_autoptr(CpChannel) other_channel = NULL;
+  g_autoptr(CpChannel) plain = NULL;
+  g_autoptr(GTlsCertificate) host_cert = NULL;
+  g_autoptr(GTlsCertificate) other_cert = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *other_url = NULL;
+  g_autofree char *text = NULL;
+  g_autofree char *answer = NULL;
+
+  url = start (discovery);
+  other_url = start (other);
+  host_channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
+  g_assert_no_error (error);
+  other_channel = cp_discovery_create_channel (CP_DISCOVERY (other), other_url, &error);
+  g_assert_no_error (error);
+  g_object_get (host_channel, "tls-certificate", &host_cert, NULL);
+  g_object_get (other_channel, "tls-certificate", &other_cert, NULL);
+  g_assert_nonnull (host_cert);
+  g_assert_nonnull (other_cert);
+
+  /* The control: the host's own certificate is answered. */
+  answer = raw_request (url, host_cert, NULL);
+  g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 "));
+  g_clear_pointer (&answer, g_free);
+
+  /* No certificate: refused. */
+  answer = raw_request (url, NULL, NULL);
+  g_assert_false (g_str_has_prefix (answer, "HTTP/"));
+  g_clear_pointer (&answer, g_free);
+
+  /* Another launch's client certificate (another CA): refused. */
+  answer = raw_request (url, other_cert, NULL);
+  g_assert_false (g_str_has_prefix (answer, "HTTP/"));
+  g_clear_pointer (&answer, g_free);
+
+  /* A plain channel (no certificate, the system CAs) fails too. */
+  plain = cp_channel_new (url, &error);
+  g_assert_no_error (error);
+  text = say (plain, &error);
+  g_assert_null (text);
+  g_assert_nonnull (error);
+  g_clear_error (&error);
+
+  stop (discovery);
+  stop (other);
+}
+
+/* A host pinned to another CA does not accept the plugin's certificate:
+ * the other discovery's channel, pointed at this plugin, fails; pointed
+ * at its own plugin, works. */
+static void
+test_impersonation (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new (NULL);
+  g_autoptr(CpProcessDiscovery) other = discovery_new (NULL);
+  g_autoptr(CpChannel) wrong = NULL;
+  g_autoptr(CpChannel) right = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *other_url = NULL;
+  g_autofree char *text = NULL;
+
+  url = start (discovery);
+  other_url = start (other);
+
+  right = cp_discovery_create_channel (CP_DISCOVERY (other), other_url, &error);
+  g_assert_no_error (error);
+  text = say (right, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (text, ==, "hi");
+  g_clear_pointer (&text, g_free);
+
+  wrong = cp_discovery_create_channel (CP_DISCOVERY (other), url, &error);
+  g_assert_no_error (error);
+  text = say (wrong, &error);
+  g_assert_null (text);
+  g_assert_nonnull (error);
+
+  stop (discovery);
+  stop (other);
+}
+
+/* The certificates end when auto-mtls-lifetime says. */
+static void
+test_lifetime (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new (NULL);
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(GTlsCertificate) host_cert = NULL;
+  g_autoptr(GDateTime) client_end = NULL;
+  g_autoptr(GDateTime) server_end = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *answer = NULL;
+  guint lifetime = 0;
+
+  g_object_get (discovery, "auto-mtls-lifetime", &lifetime, NULL);
+  g_assert_cmpuint (lifetime, ==, 24 * 3600);
+  g_object_set (discovery, "auto-mtls-lifetime", 3600, NULL);
+  url = start (discovery);
+  channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
+  g_assert_no_error (error);
+  g_object_get (channel, "tls-certificate", &host_cert, NULL);
+  g_object_get (host_cert, "not-valid-after", &client_end, NULL);
+  assert_not_after_within (client_end, 3600);
+
+  answer = raw_request (url, host_cert, &server_end);
+  assert_not_after_within (server_end, 3600);
+  stop (discovery);
+}
+
+/* No key on the command line, in the plugin's environment (its variables
+ * are removed and the key's bytes wiped) nor in a file. */
+static void
+test_no_secret_left (void)
+{
+  g_autofree char *tmpdir = g_dir_make_tmp ("test-automtls-XXXXXX", NULL);
+  g_autoptr(CpProcessDiscovery) discovery = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *cmdline = NULL;
+  g_autofree char *environ_path = NULL;
+
+  g_assert_nonnull (tmpdir);
+  discovery = discovery_new (tmpdir);
+  host_test_plugin_logs_clear ();
+  url = start (discovery);
+  g_assert_true (g_str_has_prefix (url, "https://"));
+  HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr",
+                                                  "AutoMTLS in the environment: no"));
+  cmdline = g_strdup_printf ("/proc/%d/cmdline", (int) cp_process_discovery_get_pid (discovery));
+  environ_path = g_strdup_printf ("/proc/%d/environ", (int) cp_process_discovery_get_pid (discovery));
+  g_assert_false (file_contains (cmdline, "BEGIN"));
+  g_assert_false (file_contains (environ_path, "PRIVATE KEY"));
+  g_assert_true (dir_is_empty (tmpdir));
+  stop (discovery);
+  g_assert_true (dir_is_empty (tmpdir));
+  g_assert_cmpint (g_rmdir (tmpdir), ==, 0);
+}
+
+/* auto-mtls FALSE: plain http://; a unix socket: no TLS either. */
+static void
+test_off (void)
+{
+  g_autoptr(CpProcessDiscovery) discovery = discovery_new (NULL);
+  g_autoptr(CpProcessDiscovery) unix_discovery = discovery_new (NULL);
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *unix_url = NULL;
+  g_autofree char *text = NULL;
+
+  g_object_set (discovery, "auto-mtls", FALSE, NULL);
+  url = start (discovery);
+  g_assert_true (g_str_has_prefix (url, "http://127.0.0.1:"));
+  channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
+  g_assert_no_error (error);
+  text = say (channel, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (text, ==, "hi");
+  stop (discovery);
+
+  g_object_set (unix_discovery, "listen-mode", CP_LISTEN_UNIX, NULL);
+  unix_url = start (unix_discovery);
+  g_assert_true (g_str_has_prefix (unix_url, "unix:/"));
+  stop (unix_discovery);
+}
+
+int
+main (int    argc,
+      char **argv)
+{
+  g_test_init (&argc, &argv, NULL);
+  host_test_capture_plugin_logs ();
+
+  g_test_add_func ("/automtls/call", test_call);
+  g_test_add_func ("/automtls/foreign-client", test_foreign_client);
+  g_test_add_func ("/automtls/impersonation", test_impersonation);
+  g_test_add_func ("/automtls/lifetime", test_lifetime);
+  g_test_add_func ("/automtls/no-secret-left", test_no_secret_left);
+  g_test_add_func ("/automtls/off", test_off);
+  return g_test_run ();
+}
