@@ -21,57 +21,13 @@
 #include <stdio.h>
 
 #include "kv-test.h"
+#include "bench-calls.h"
 
 #define TOKEN "bench-token-0000000000000000000000000000000"
 
 typedef struct {
-  KvGetRequest *request;
-  gboolean done;
-  guint n_bad;
+  BenchCalls calls;
 } Bench;
-
-static void
-handle_get (CpInvocation *invocation,
-            CpMessage    *request,
-            gpointer      user_data)
-{
-  g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
-
-  cp_invocation_return_message (invocation, CP_MESSAGE (response));
-}
-
-static void
-call_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  Bench *bench = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CpMessage) response = cp_channel_call_finish (CP_CHANNEL (source), result, &error);
-
-  if (response == NULL)
-    bench->n_bad++;
-  bench->done = TRUE;
-}
-
-/* µs per call of @n sequential asynchronous unary calls on @channel. */
-static double
-run_calls (Bench     *bench,
-           CpChannel *channel,
-           guint      n)
-{
-  gint64 start = g_get_monotonic_time ();
-
-  for (guint i = 0; i < n; i++)
-    {
-      bench->done = FALSE;
-      cp_channel_call_async (channel, KV_PROCEDURE_GET, CP_MESSAGE (bench->request),
-                             KV_TYPE_GET_RESPONSE, NULL, NULL, call_done, bench);
-      while (!bench->done)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  return (double) (g_get_monotonic_time () - start) / n;
-}
 
 enum { PLAIN, AUTH_1, AUTH_100, N_VARIANTS };
 
@@ -91,7 +47,7 @@ make_channel (guint         n_tokens,
   CpRpcServer *server = cp_rpc_server_new ();
   CpChannel *channel;
 
-  cp_rpc_server_add_method (server, get, handle_get, NULL, NULL);
+  cp_rpc_server_add_method (server, get, bench_handle_get, NULL, NULL);
   channel = cp_channel_new_in_process (server);
   if (n_tokens > 0)
     {
@@ -141,24 +97,24 @@ main (int    argc,
       return 2;
     }
   kv_test_ensure_types ();
-  bench.request = kv_test_get_request ("hello");
+  bench.calls.request = kv_test_get_request ("hello");
 
   for (guint v = 0; v < N_VARIANTS; v++)
     {
       channels[v] = make_channel (n_tokens[v], &servers[v]);
       best[v] = G_MAXDOUBLE;
-      run_calls (&bench, channels[v], calls / 10 + 1);  /* warm-up */
+      bench_run_calls (&bench.calls, channels[v], calls / 10 + 1);  /* warm-up */
     }
   for (guint round = 0; round < rounds; round++)
     for (guint v = 0; v < N_VARIANTS; v++)
-      best[v] = MIN (best[v], run_calls (&bench, channels[v], calls));
+      best[v] = MIN (best[v], bench_run_calls (&bench.calls, channels[v], calls));
 
   printf ("| in-process, sequential unary Get | µs per call | calls/s | vs baseline |\n");
   printf ("|---|---|---|---|\n");
   for (guint v = 0; v < N_VARIANTS; v++)
     printf ("| %s | %.2f | %.0f | %.3f |\n", variant_names[v], best[v], 1e6 / best[v],
             best[v] / best[PLAIN]);
-  printf ("calls answered wrongly: %u\n", bench.n_bad);
+  printf ("calls answered wrongly: %u\n", bench.calls.n_bad);
 
   for (guint v = 0; v < N_VARIANTS; v++)
     {
@@ -169,7 +125,7 @@ main (int    argc,
     ;
   for (guint v = 0; v < N_VARIANTS; v++)
     g_object_unref (servers[v]);
-  g_clear_object (&bench.request);
+  g_clear_object (&bench.calls.request);
   /* Not a timing check: refused or failed calls fail. */
-  return bench.n_bad == 0 ? 0 : 1;
+  return bench.calls.n_bad == 0 ? 0 : 1;
 }

@@ -26,6 +26,7 @@
 #include <stdio.h>
 
 #include "kv-test.h"
+#include "bench-calls.h"
 #include "cp-client-metrics-private.h"
 
 /* A no-op interceptor. */
@@ -68,54 +69,8 @@ noop_interceptor_init (NoopInterceptor *self)
 }
 
 typedef struct {
-  KvGetRequest *request;
-  CpCallOptions *options;
-  gboolean done;
-  guint n_bad;
+  BenchCalls calls;
 } Bench;
-
-static void
-handle_get (CpInvocation *invocation,
-            CpMessage    *request,
-            gpointer      user_data)
-{
-  g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
-
-  cp_invocation_return_message (invocation, CP_MESSAGE (response));
-}
-
-static void
-call_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  Bench *bench = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CpMessage) response = cp_channel_call_finish (CP_CHANNEL (source), result, &error);
-
-  if (response == NULL)
-    bench->n_bad++;
-  bench->done = TRUE;
-}
-
-/* µs per call of @n sequential asynchronous unary calls on @channel. */
-static double
-run_calls (Bench     *bench,
-           CpChannel *channel,
-           guint      n)
-{
-  gint64 start = g_get_monotonic_time ();
-
-  for (guint i = 0; i < n; i++)
-    {
-      bench->done = FALSE;
-      cp_channel_call_async (channel, KV_PROCEDURE_GET, CP_MESSAGE (bench->request),
-                             KV_TYPE_GET_RESPONSE, bench->options, NULL, call_done, bench);
-      while (!bench->done)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  return (double) (g_get_monotonic_time () - start) / n;
-}
 
 enum { PLAIN, INTERCEPTED, RETRY, BOTH, METRICS, N_VARIANTS };
 
@@ -141,28 +96,28 @@ measure (Bench     *bench,
   for (guint v = 0; v < N_VARIANTS; v++)
     best[v] = G_MAXDOUBLE;
   /* Warm-up of every path. */
-  run_calls (bench, plain, calls / 10 + 1);
-  run_calls (bench, intercepted, calls / 10 + 1);
+  bench_run_calls (&bench->calls, plain, calls / 10 + 1);
+  bench_run_calls (&bench->calls, intercepted, calls / 10 + 1);
   for (guint round = 0; round < rounds; round++)
     {
       cp_channel_set_retry_policy (plain, NULL);
       cp_channel_set_retry_policy (intercepted, NULL);
-      best[PLAIN] = MIN (best[PLAIN], run_calls (bench, plain, calls));
-      best[INTERCEPTED] = MIN (best[INTERCEPTED], run_calls (bench, intercepted, calls));
+      best[PLAIN] = MIN (best[PLAIN], bench_run_calls (&bench->calls, plain, calls));
+      best[INTERCEPTED] = MIN (best[INTERCEPTED], bench_run_calls (&bench->calls, intercepted, calls));
       cp_channel_set_retry_policy (plain, policy);
       cp_channel_set_retry_policy (intercepted, policy);
-      best[RETRY] = MIN (best[RETRY], run_calls (bench, plain, calls));
-      best[BOTH] = MIN (best[BOTH], run_calls (bench, intercepted, calls));
+      best[RETRY] = MIN (best[RETRY], bench_run_calls (&bench->calls, plain, calls));
+      best[BOTH] = MIN (best[BOTH], bench_run_calls (&bench->calls, intercepted, calls));
       cp_channel_set_retry_policy (plain, NULL);
       /* The baseline again, right before metrics on: the first run of a
        * round is often the slowest (HTTP), which would flatter metrics. */
-      best[PLAIN] = MIN (best[PLAIN], run_calls (bench, plain, calls));
+      best[PLAIN] = MIN (best[PLAIN], bench_run_calls (&bench->calls, plain, calls));
       g_object_set (plain, "metrics-enabled", TRUE, NULL);
-      best[METRICS] = MIN (best[METRICS], run_calls (bench, plain, calls));
+      best[METRICS] = MIN (best[METRICS], bench_run_calls (&bench->calls, plain, calls));
       g_object_set (plain, "metrics-enabled", FALSE, NULL);
     }
   if (cp_retry_policy_get_n_retries (policy) != 0)
-    bench->n_bad++;
+    bench->calls.n_bad++;
 }
 
 /* ns per call of what metrics add to a call, alone (begin, bytes, end):
@@ -248,16 +203,16 @@ main (int    argc,
   server = cp_rpc_server_new ();
   get = cp_method_info_new (KV_PROCEDURE_GET, CP_METHOD_UNARY, KV_TYPE_GET_REQUEST,
                             KV_TYPE_GET_RESPONSE);
-  cp_rpc_server_add_method (server, get, handle_get, NULL, NULL);
+  cp_rpc_server_add_method (server, get, bench_handle_get, NULL, NULL);
   url = cp_rpc_server_listen (server, "127.0.0.1:0", &error);
   if (url == NULL)
     {
       g_printerr ("%s\n", error->message);
       return 1;
     }
-  bench.request = kv_test_get_request ("hello");
-  bench.options = cp_call_options_new ();
-  cp_call_options_set_idempotent (bench.options, TRUE);
+  bench.calls.request = kv_test_get_request ("hello");
+  bench.calls.options = cp_call_options_new ();
+  cp_call_options_set_idempotent (bench.calls.options, TRUE);
 
   {
     g_autoptr(CpChannel) plain = cp_channel_new_in_process (server);
@@ -284,13 +239,13 @@ main (int    argc,
     printf ("metrics bookkeeping alone: %.0f ns per call (%.2f %% of an in-process call, "
             "%.3f %% of an HTTP one)\n", ns, ns / 10.0 / local[PLAIN], ns / 10.0 / http[PLAIN]);
   }
-  printf ("calls answered wrongly: %u\n", bench.n_bad);
+  printf ("calls answered wrongly: %u\n", bench.calls.n_bad);
 
-  g_clear_object (&bench.request);
-  g_clear_object (&bench.options);
+  g_clear_object (&bench.calls.request);
+  g_clear_object (&bench.calls.options);
   cp_rpc_server_close (server);
   while (g_main_context_iteration (NULL, FALSE))
     ;
   /* Not a timing check: failed calls (or retries) fail. */
-  return bench.n_bad == 0 ? 0 : 1;
+  return bench.calls.n_bad == 0 ? 0 : 1;
 }

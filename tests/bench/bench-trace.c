@@ -21,37 +21,12 @@
 #include <stdio.h>
 
 #include "kv-test.h"
+#include "bench-calls.h"
 
 typedef struct {
-  KvGetRequest *request;
-  gboolean done;
-  guint n_bad;
+  BenchCalls calls;
   guint n_spans;
 } Bench;
-
-static void
-handle_get (CpInvocation *invocation,
-            CpMessage    *request,
-            gpointer      user_data)
-{
-  g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
-
-  cp_invocation_return_message (invocation, CP_MESSAGE (response));
-}
-
-static void
-call_done (GObject      *source,
-           GAsyncResult *result,
-           gpointer      user_data)
-{
-  Bench *bench = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(CpMessage) response = cp_channel_call_finish (CP_CHANNEL (source), result, &error);
-
-  if (response == NULL)
-    bench->n_bad++;
-  bench->done = TRUE;
-}
 
 static void
 on_span (GObject *source,
@@ -70,24 +45,6 @@ drop_writer (GLogLevelFlags   level,
   if (level & (G_LOG_LEVEL_DEBUG | G_LOG_LEVEL_INFO))
     return G_LOG_WRITER_HANDLED;
   return g_log_writer_default (level, fields, n_fields, user_data);
-}
-
-static double
-run_calls (Bench     *bench,
-           CpChannel *channel,
-           guint      n)
-{
-  gint64 start = g_get_monotonic_time ();
-
-  for (guint i = 0; i < n; i++)
-    {
-      bench->done = FALSE;
-      cp_channel_call_async (channel, KV_PROCEDURE_GET, CP_MESSAGE (bench->request),
-                             KV_TYPE_GET_RESPONSE, NULL, NULL, call_done, bench);
-      while (!bench->done)
-        g_main_context_iteration (NULL, TRUE);
-    }
-  return (double) (g_get_monotonic_time () - start) / n;
 }
 
 enum { OFF, TRACED, LOGGED, N_VARIANTS };
@@ -110,26 +67,26 @@ measure (Bench       *bench,
 
   for (guint v = 0; v < N_VARIANTS; v++)
     best[v] = G_MAXDOUBLE;
-  run_calls (bench, channel, calls / 10 + 1);
+  bench_run_calls (&bench->calls, channel, calls / 10 + 1);
   for (guint round = 0; round < rounds; round++)
     {
       double t;
 
       /* (MIN () evaluates its arguments twice.) */
-      t = run_calls (bench, channel, calls);
+      t = bench_run_calls (&bench->calls, channel, calls);
       best[OFF] = MIN (best[OFF], t);
 
       server_id = g_signal_connect (server, "span-finished", G_CALLBACK (on_span), bench);
       channel_id = g_signal_connect (channel, "span-finished", G_CALLBACK (on_span), bench);
       g_object_set (channel, "tracing", TRUE, NULL);
-      t = run_calls (bench, channel, calls);
+      t = bench_run_calls (&bench->calls, channel, calls);
       best[TRACED] = MIN (best[TRACED], t);
       g_object_set (channel, "tracing", FALSE, NULL);
       g_signal_handler_disconnect (server, server_id);
       g_signal_handler_disconnect (channel, channel_id);
 
       g_setenv ("G_MESSAGES_DEBUG", "ConnectPlugin", TRUE);
-      t = run_calls (bench, channel, calls);
+      t = bench_run_calls (&bench->calls, channel, calls);
       best[LOGGED] = MIN (best[LOGGED], t);
       g_unsetenv ("G_MESSAGES_DEBUG");
     }
@@ -181,14 +138,14 @@ main (int    argc,
   server = cp_rpc_server_new ();
   get = cp_method_info_new (KV_PROCEDURE_GET, CP_METHOD_UNARY, KV_TYPE_GET_REQUEST,
                             KV_TYPE_GET_RESPONSE);
-  cp_rpc_server_add_method (server, get, handle_get, NULL, NULL);
+  cp_rpc_server_add_method (server, get, bench_handle_get, NULL, NULL);
   url = cp_rpc_server_listen (server, "127.0.0.1:0", &error);
   if (url == NULL)
     {
       g_printerr ("%s\n", error->message);
       return 1;
     }
-  bench.request = kv_test_get_request ("hello");
+  bench.calls.request = kv_test_get_request ("hello");
 
   {
     g_autoptr(CpChannel) channel = cp_channel_new_in_process (server);
@@ -208,13 +165,13 @@ main (int    argc,
           local[LOGGED] / local[OFF], http[LOGGED] / http[OFF]);
   /* Two spans (client and server) per traced call. */
   expected_spans = 2 * rounds * (calls + calls / 4 + 1);
-  printf ("calls answered wrongly: %u; spans: %u (expected %u)\n", bench.n_bad, bench.n_spans,
+  printf ("calls answered wrongly: %u; spans: %u (expected %u)\n", bench.calls.n_bad, bench.n_spans,
           expected_spans);
 
-  g_clear_object (&bench.request);
+  g_clear_object (&bench.calls.request);
   cp_rpc_server_close (server);
   while (g_main_context_iteration (NULL, FALSE))
     ;
   /* Not a timing check: failed calls or missing spans fail. */
-  return bench.n_bad == 0 && bench.n_spans == expected_spans ? 0 : 1;
+  return bench.calls.n_bad == 0 && bench.n_spans == expected_spans ? 0 : 1;
 }

@@ -266,3 +266,20 @@ test_receive_all_then_found (CpInvocation *invocation)
 {
   cp_invocation_receive_async (invocation, NULL, received_one, g_object_ref (invocation));
 }
+
+CpChannel *
+test_channel_new (CpRpcServer *server,
+                  const char  *transport)
+{
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  CpChannel *channel;
+
+  if (g_str_equal (transport, "in-process"))
+    return cp_channel_new_in_process (server);
+  url = cp_rpc_server_listen (server, "127.0.0.1:0", &error);
+  g_assert_no_error (error);
+  channel = cp_channel_new (url, &error);
+  g_assert_no_error (error);
+  return channel;
+}

@@ -44,6 +44,11 @@ void        stream_run_clear     (StreamRun        *run);
 CpMessage  *test_client_stream   (CpRequestStream *stream,
                                   GError         **error);
 
+/* A channel to @server: in process for @transport "in-process", else over
+ * TCP on 127.0.0.1 (the server listens on a new port). */
+CpChannel  *test_channel_new     (CpRpcServer    *server,
+                                  const char     *transport);
+
 /* A unary KV Get of @key on @channel (test_call_unary ()). */
 CpMessage  *test_kv_get          (CpChannel      *channel,
                                   const char     *key,

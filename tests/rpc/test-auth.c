@@ -62,16 +62,7 @@ fixture_setup (Fixture       *f,
   f->auth = cp_auth_interceptor_new ();
   cp_rpc_server_add_interceptor (f->server, CP_SERVER_INTERCEPTOR (f->auth));
 
-  if (g_str_equal (data, "in-process"))
-    f->channel = cp_channel_new_in_process (f->server);
-  else
-    {
-      g_autofree char *url = cp_rpc_server_listen (f->server, "127.0.0.1:0", &error);
-
-      g_assert_no_error (error);
-      f->channel = cp_channel_new (url, &error);
-      g_assert_no_error (error);
-    }
+  f->channel = test_channel_new (f->server, data);
 }
 
 static void

@@ -548,16 +548,7 @@ fixture_setup (Fixture       *f,
   cp_rpc_server_add_method (f->server, watch, handle_watch, f, NULL);
   cp_rpc_server_add_method (f->server, put_many, handle_put_many, f, NULL);
 
-  if (g_str_equal (data, "in-process"))
-    f->channel = cp_channel_new_in_process (f->server);
-  else
-    {
-      g_autofree char *url = cp_rpc_server_listen (f->server, "127.0.0.1:0", &error);
-
-      g_assert_no_error (error);
-      f->channel = cp_channel_new (url, &error);
-      g_assert_no_error (error);
-    }
+  f->channel = test_channel_new (f->server, data);
   f->breaker = cp_circuit_breaker_new ();
   cp_channel_set_circuit_breaker (f->channel, f->breaker);
 }
