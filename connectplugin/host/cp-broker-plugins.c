@@ -26,6 +26,7 @@
 #include "cp-error.h"
 #include "cp-semver-private.h"
 #include "cp-automtls-private.h"
+#include "cp-channel-private.h"
 #include "cp-runtime-identity-private.h"
 #include "connectplugin/protocol/identity.cp.h"
 #include "connectplugin/protocol/control.cp.h"
@@ -80,13 +81,25 @@ control_channel (const char  *url,
                  const char  *control_secret,
                  GError     **error)
 {
-  CpChannel *channel = cp_channel_new (url, error);
+  CpChannel *channel = NULL;
   g_autoptr(GTlsCertificate) certificate = NULL;
   g_autoptr(GTlsDatabase) database = NULL;
 
-  /* A plugin launched here with AutoMTLS: its host's credentials. */
-  if (channel != NULL && cp_automtls_lookup (url, &certificate, &database))
-    g_object_set (channel, "tls-certificate", certificate, "tls-database", database, NULL);
+  /* A plugin launched here with AutoMTLS: its host's credentials, given at
+   * construction (the channel's connections then never read the system
+   * CA bundle). */
+  if (cp_automtls_lookup (url, &certificate, &database))
+    {
+      channel = g_object_new (CP_TYPE_CHANNEL, "base-url", url, "tls-certificate", certificate,
+                              "tls-database", database, NULL);
+      if (cp_channel_get_setup_error (channel) != NULL)
+        {
+          g_propagate_error (error, g_error_copy (cp_channel_get_setup_error (channel)));
+          g_clear_object (&channel);
+        }
+    }
+  else
+    channel = cp_channel_new (url, error);
   if (channel != NULL && control_secret != NULL && control_secret[0] != '\0')
     {
       g_autofree char *bearer = g_strconcat ("Bearer ", control_secret, NULL);

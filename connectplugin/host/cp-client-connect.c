@@ -29,6 +29,8 @@ typedef struct {
   guint index;
   CpChannel *channel;
   GStrv all_plugins;  /* the second handshake of a client that named none */
+  char *previous;     /* the URL in use when the attempt began */
+  char *avoid;        /* a URL that stopped serving: tried only if alone */
 } Attempt;
 
 static void
@@ -38,6 +40,8 @@ attempt_free (Attempt *a)
   g_clear_pointer (&a->urls, g_strfreev);
   g_clear_object (&a->channel);
   g_clear_pointer (&a->all_plugins, g_strfreev);
+  g_free (a->previous);
+  g_free (a->avoid);
   g_free (a);
 }
 
@@ -150,6 +154,94 @@ become_ready (CpClient *self)
   cp_client_complete_waiters (self, NULL);
 }
 
+/* ---- graceful shutdown ---- */
+
+/* The endpoint in use takes no new calls (its health says NOT_SERVING, or
+ * the discovery withdrew it): the proxies dispensed move to a channel
+ * whose circuit breaker stays open, so that new calls fail at once with
+ * `unavailable` instead of reaching it, while calls under way keep their
+ * own reference to the old channel and finish. The next connection moves
+ * the proxies on (cp_client_move_proxies ()). The parked channel is never
+ * dialled. */
+static void
+park_proxies (CpClient *self)
+{
+  g_autoptr(CpChannel) parked = NULL;
+  g_autoptr(CpCircuitBreaker) breaker = NULL;
+
+  if (self->dispensed == NULL || self->dispensed->len == 0)
+    return;
+  g_main_context_push_thread_default (self->context);
+  parked = cp_channel_new ("http://127.0.0.1:1", NULL);
+  g_main_context_pop_thread_default (self->context);
+  if (parked == NULL)
+    return;
+  breaker = cp_circuit_breaker_new ();
+  cp_circuit_breaker_set_open_timeout_ms (breaker, G_MAXUINT);
+  cp_circuit_breaker_force_open (breaker);
+  cp_channel_set_circuit_breaker (parked, breaker);
+  /* The client's interceptors still see the calls refused. */
+  cp_channel_set_client_interceptors (parked, self->interceptors);
+  for (guint i = 0; i < self->dispensed->len; i++)
+    {
+      g_autoptr(CpProxy) proxy = g_weak_ref_get (self->dispensed->pdata[i]);
+
+      if (proxy != NULL)
+        cp_proxy_set_channel (proxy, parked);
+    }
+}
+
+static void begin_connect_full (CpClient      *self,
+                                CpClientState  state,
+                                gboolean       by_caller,
+                                const char    *avoid);
+
+/* After a plugin stopped serving: asks the discovery whether another
+ * endpoint serves, and connects to it. */
+typedef struct {
+  CpClient *self;   /* strong */
+  guint attempt;
+  char *draining;
+} Failover;
+
+static void
+failover_cb (GObject      *source,
+             GAsyncResult *result,
+             gpointer      user_data)
+{
+  Failover *f = user_data;
+  g_auto(GStrv) urls = cp_discovery_discover_finish (CP_DISCOVERY (source), result, NULL);
+  gboolean other = FALSE;
+
+  for (guint i = 0; urls != NULL && urls[i] != NULL; i++)
+    other |= g_strcmp0 (urls[i], f->draining) != 0;
+  if (other && f->self->attempt == f->attempt &&
+      f->self->state == CP_CLIENT_STATE_FAILED && f->self->auto_reconnect)
+    begin_connect_full (f->self, CP_CLIENT_STATE_RECONNECTING, FALSE, f->draining);
+  g_object_unref (f->self);
+  g_free (f->draining);
+  g_free (f);
+}
+
+/* Not for a launched plugin (asking its discovery may launch it again):
+ * it is the only endpoint anyway. */
+static void
+start_failover (CpClient   *self,
+                const char *draining)
+{
+  Failover *f;
+
+  if (!self->auto_reconnect || CP_IS_PROCESS_DISCOVERY (self->discovery) ||
+      CP_IS_IN_PROCESS_DISCOVERY (self->discovery))
+    return;
+  f = g_new0 (Failover, 1);
+  f->self = g_object_ref (self);
+  f->attempt = self->attempt;
+  f->draining = g_strdup (draining);
+  cp_discovery_discover_async (self->discovery, (const char * const *) self->plugins,
+                               NULL, failover_cb, f);
+}
+
 /* ---- health ---- */
 
 static void
@@ -190,9 +282,16 @@ health_changed_cb (CpHealthMonitor *monitor,
 
     case CP_CLIENT_STATE_READY:
       if (health == CP_HEALTH_STATE_UNHEALTHY)
-        fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
-                                 "plugin server %s became unhealthy: %s", self->url,
-                                 reason != NULL ? reason : "no reason given"));
+        {
+          g_autofree char *url = g_strdup (self->url);
+
+          /* Graceful shutdown: new calls stop, calls under way finish. */
+          park_proxies (self);
+          fail (self, g_error_new (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                   "plugin server %s became unhealthy: %s", url,
+                                   reason != NULL ? reason : "no reason given"));
+          start_failover (self, url);
+        }
       break;
 
     default:
@@ -452,6 +551,8 @@ try_url (Attempt *a)
     g_object_set (a->channel, "tls-database", self->tls_database, NULL);
   if (self->tls_certificate != NULL)
     g_object_set (a->channel, "tls-certificate", self->tls_certificate, NULL);
+  if (self->http_version != CP_HTTP_VERSION_DEFAULT)
+    cp_channel_set_http_version (a->channel, self->http_version);
 
   cp_handshake_request_set_core_protocol_version (request, CP_CORE_PROTOCOL_VERSION);
   cp_handshake_request_set_app_protocol_version (request, self->app_version);
@@ -499,6 +600,11 @@ discover_cb (GObject      *source,
   a->urls = cp_discovery_discover_finish (CP_DISCOVERY (source), result, &error);
   if (!attempt_is_current (a))
     return;
+  /* The endpoint in use was withdrawn: no new calls to it from now on.
+   * (A launched plugin that moved crashed; its calls fail anyway.) */
+  if (a->previous != NULL && !CP_IS_PROCESS_DISCOVERY (a->self->discovery) &&
+      (a->urls == NULL || !g_strv_contains ((const char * const *) a->urls, a->previous)))
+    park_proxies (a->self);
   if (a->urls == NULL || a->urls[0] == NULL)
     {
       if (error == NULL)
@@ -513,15 +619,30 @@ discover_cb (GObject      *source,
       fail (a->self, g_steal_pointer (&error));
       return;
     }
+  /* An endpoint that stopped serving goes only if no other is known. */
+  if (a->avoid != NULL && g_strv_contains ((const char * const *) a->urls, a->avoid) &&
+      g_strv_length (a->urls) > 1)
+    {
+      GStrvBuilder *builder = g_strv_builder_new ();
+
+      for (guint i = 0; a->urls[i] != NULL; i++)
+        if (strcmp (a->urls[i], a->avoid) != 0)
+          g_strv_builder_add (builder, a->urls[i]);
+      g_strfreev (a->urls);
+      a->urls = g_strv_builder_end (builder);
+      g_strv_builder_unref (builder);
+    }
   try_url (g_steal_pointer (&a));
 }
 
 static void
-begin_connect (CpClient      *self,
-               CpClientState  state,
-               gboolean       by_caller)
+begin_connect_full (CpClient      *self,
+                    CpClientState  state,
+                    gboolean       by_caller,
+                    const char    *avoid)
 {
   Attempt *a;
+  g_autofree char *previous = g_strdup (self->url);
 
   self->attempt_by_caller = by_caller;
   if (self->attempt_cancellable != NULL)
@@ -538,8 +659,18 @@ begin_connect (CpClient      *self,
   a = g_new0 (Attempt, 1);
   a->self = g_object_ref (self);
   a->attempt = self->attempt;
+  a->previous = g_steal_pointer (&previous);
+  a->avoid = g_strdup (avoid);
   cp_discovery_discover_async (self->discovery, (const char * const *) self->plugins,
                                self->attempt_cancellable, discover_cb, a);
+}
+
+static void
+begin_connect (CpClient      *self,
+               CpClientState  state,
+               gboolean       by_caller)
+{
+  begin_connect_full (self, state, by_caller, NULL);
 }
 
 void

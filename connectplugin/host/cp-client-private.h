@@ -50,6 +50,7 @@ struct _CpClient
   CpClientMetrics *metrics;
   GTlsCertificate *tls_certificate;   /* given to each channel connected with */
   GTlsDatabase *tls_database;         /* the same */
+  CpHttpVersion http_version;         /* the same */
 
   /* state */
   GMainContext *context;
@@ -102,6 +103,7 @@ enum {
   PROP_METRICS_LABEL,
   PROP_TLS_CERTIFICATE,
   PROP_TLS_DATABASE,
+  PROP_HTTP_VERSION,
   N_PROPS
 };
 

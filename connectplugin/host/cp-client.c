@@ -10,6 +10,7 @@
 #include "cp-call-options-private.h"
 #include "cp-channel-private.h"
 #include "cp-host-enum-types.h"
+#include "cp-enum-types.h"
 #include "cp-static-discovery.h"
 #include "cp-error.h"
 #include "cp-host-private.h"
@@ -53,6 +54,13 @@
  * client is ready after the first healthy report (or at once when
  * [property@Client:health-check] is off), and fails when the plugin
  * becomes unhealthy.
+ *
+ * Graceful shutdown: when the plugin in use reports `NOT_SERVING`, or
+ * the discovery stops offering it (a Kubernetes endpoint turning not
+ * ready), the client sends it no new call: the proxies it dispensed fail
+ * new calls at once with `unavailable` while the calls already running
+ * finish on the old connection; the client then connects to another
+ * endpoint the discovery offers, if any, and the proxies follow it.
  *
  * With a [property@Client:circuit-breaker], the calls made through the
  * client's channel (the proxies it dispenses) fail at once while the
@@ -178,7 +186,10 @@ service_matches (const char *path,
  * proxies it dispensed to the new channel
  * ([property@ConnectPlugin.Proxy:channel]), so they can be kept.
  * Calls made while the client is between two connections go to the old
- * channel and fail, as they would without a client.
+ * channel and fail, as they would without a client; after the plugin
+ * reported `NOT_SERVING` or was withdrawn by the discovery, they fail at
+ * once with `unavailable` without reaching it (calls already running
+ * finish).
  *
  * Returns: (transfer full): a new proxy of type @proxy_type, or %NULL
  */
@@ -578,6 +589,9 @@ cp_client_get_property (GObject    *object,
     case PROP_TLS_DATABASE:
       g_value_set_object (value, self->tls_database);
       break;
+    case PROP_HTTP_VERSION:
+      g_value_set_enum (value, self->http_version);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -785,6 +799,9 @@ cp_client_set_property (GObject      *object,
       break;
     case PROP_TLS_DATABASE:
       g_set_object (&self->tls_database, g_value_get_object (value));
+      break;
+    case PROP_HTTP_VERSION:
+      self->http_version = g_value_get_enum (value);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -1091,6 +1108,17 @@ cp_client_class_init (CpClientClass *klass)
   properties[PROP_TLS_DATABASE] =
     g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
                          G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpClient:http-version:
+   *
+   * The HTTP version of every channel the client connects with
+   * ([property@ConnectPlugin.Channel:http-version]); by default what
+   * connect-plugin-go speaks. Set it before connecting.
+   */
+  properties[PROP_HTTP_VERSION] =
+    g_param_spec_enum ("http-version", NULL, NULL, CP_TYPE_HTTP_VERSION, CP_HTTP_VERSION_DEFAULT,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
