@@ -24,6 +24,7 @@ struct _CpHttpExchange
 
   CpHttpServer      *server;       /* borrowed; the server outlives its exchanges' transport */
   CpHttpConnection  *conn;         /* borrowed; NULL for local exchanges or once detached */
+  struct _CpHttp2Stream *h2;       /* an HTTP/2 stream (cp-http2-session.c); NULL once released */
 
   /* request */
   char              *method;
@@ -66,6 +67,9 @@ struct _CpHttpExchange
   gpointer           local_user_data;
   GDestroyNotify     local_destroy;
   GQueue             local_body;            /* GBytes* pushed before they could be delivered */
+
+  /* cp_http_exchange_set_response_trailers(): sent after the last chunk */
+  SoupMessageHeaders *response_trailers;    /* nullable */
 };
 
 /* cp-http-exchange.c */
@@ -103,6 +107,8 @@ void            cp_http_connection_unref          (CpHttpConnection *conn);
 void            cp_http_connection_close          (CpHttpConnection *conn,
                                                    const GError     *error);
 gboolean        cp_http_connection_is_idle        (CpHttpConnection *conn);
+/* The server stops accepting: an HTTP/2 connection sends GOAWAY. */
+void            cp_http_connection_stop           (CpHttpConnection *conn);
 GSocketAddress *cp_http_connection_get_remote_address (CpHttpConnection *conn);
 /* The client certificate the TLS handshake verified, or NULL. */
 GTlsCertificate *cp_http_connection_get_peer_certificate (CpHttpConnection *conn);

@@ -113,6 +113,10 @@ struct _CpHttpConnection
   gboolean           writable_check;
   gboolean           flush_pending; /* coalesced writes wait for the source */
   GError            *io_error;     /* a write failed: close from the loop */
+
+  /* HTTP/2 (cp-http2-session.c): set once the connection speaks it */
+  struct _CpHttp2Session *h2;
+  gboolean           preface_checked; /* the first bytes were not the HTTP/2 preface */
 };
 
 /* cp-http-connection.c */

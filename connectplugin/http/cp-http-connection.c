@@ -100,6 +100,7 @@
 #include "cp-http-connection-private.h"
 #include "cp-http-syntax-private.h"
 #include "cp-http-connection-state-private.h"
+#include "cp-http2-session-private.h"
 
 #include <errno.h>
 #include <netinet/in.h>
@@ -140,6 +141,7 @@ cp_http_connection_unref (CpHttpConnection *conn)
     return;
 
   g_assert (conn->state == CONN_CLOSED);
+  g_clear_pointer (&conn->h2, cp_http2_session_free);
   conn_free_buffers (conn);
   g_clear_pointer (&conn->wtail, g_byte_array_unref);
   if (conn->ex != NULL)
@@ -272,6 +274,15 @@ cp_http_connection_close (CpHttpConnection *conn,
   conn_ref (conn);
   conn->state = CONN_CLOSED;
 
+  if (conn->h2 != NULL)
+    {
+      g_autoptr(GError) local_error = NULL;
+
+      if (error == NULL)
+        error = local_error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CONNECTION_CLOSED,
+                                                   "Connection closed");
+      cp_http2_session_abort_all (conn->h2, error);
+    }
   ex = conn->ex;
   if (ex != NULL && !ex->finished && !ex->aborted)
     {
@@ -330,7 +341,18 @@ conn_close_io_error (CpHttpConnection *conn,
 gboolean
 cp_http_connection_is_idle (CpHttpConnection *conn)
 {
+  if (conn->h2 != NULL)
+    return conn->state == CONN_OPEN && cp_http2_session_is_idle (conn->h2) && conn->queued == 0;
   return conn->state == CONN_OPEN && conn->ex == NULL && conn->queued == 0;
+}
+
+/* Graceful shutdown of a busy connection: HTTP/2 says GOAWAY now (HTTP/1.1
+ * closes after the current response). */
+void
+cp_http_connection_stop (CpHttpConnection *conn)
+{
+  if (conn->state == CONN_OPEN && conn->h2 != NULL)
+    cp_http2_session_shutdown (conn->h2);
 }
 
 GSocketAddress *
@@ -384,6 +406,8 @@ conn_want_read (CpHttpConnection *conn)
   if (conn->state != CONN_OPEN || conn->read_eof || conn->close_after_flush ||
       conn->io_error != NULL)
     return FALSE;
+  if (conn->h2 != NULL)
+    return cp_http2_session_want_read (conn->h2);
   if (conn->ex == NULL)
     return TRUE;
   if (conn->body != BODY_DONE)
@@ -605,6 +629,24 @@ conn_parse_head (CpHttpConnection *conn)
   avail = conn->rend - conn->rstart;
   if (avail == 0)
     return FALSE;
+
+  /* HTTP/2 with prior knowledge: the client preface as the first bytes. */
+  if (!conn->preface_checked)
+    {
+      gsize n = MIN (avail, CP_HTTP2_PREFACE_LEN);
+
+      if (memcmp (p, CP_HTTP2_PREFACE, n) != 0)
+        conn->preface_checked = TRUE;
+      else if (n < CP_HTTP2_PREFACE_LEN)
+        return FALSE;   /* wait for the rest of it */
+      else
+        {
+          conn->preface_checked = TRUE;
+          conn->h2 = cp_http2_session_new (conn);
+          cp_http_conn_schedule (conn);
+          return FALSE;
+        }
+    }
 
   if (conn->deadline_kind != DEADLINE_HEAD)
     cp_http_conn_set_deadline (conn, DEADLINE_HEAD, cp_http_server_get_head_timeout_ms (conn->server));
@@ -926,7 +968,10 @@ conn_process (CpHttpConnection *conn)
   do
     {
       conn->pending_process = FALSE;
-      while (conn->state == CONN_OPEN && !conn->close_after_flush && conn->io_error == NULL)
+      if (conn->h2 != NULL && conn->state == CONN_OPEN && conn->io_error == NULL)
+        cp_http2_session_process (conn->h2);
+      while (conn->h2 == NULL && conn->state == CONN_OPEN && !conn->close_after_flush &&
+             conn->io_error == NULL)
         {
           if (conn->ex == NULL)
             {
@@ -946,7 +991,15 @@ conn_process (CpHttpConnection *conn)
 
       if (conn->state == CONN_OPEN && conn->read_eof)
         {
-          if (conn->ex == NULL)
+          if (conn->h2 != NULL)
+            {
+              /* The client is gone: streams it left open cannot complete. */
+              if (!cp_http2_session_is_idle (conn->h2))
+                cp_http_connection_close (conn, NULL);
+              else
+                conn->close_after_flush = TRUE;
+            }
+          else if (conn->ex == NULL)
             conn->close_after_flush = TRUE;
           else if (conn->body != BODY_DONE && !conn_body_waits_for_handler (conn))
             {
@@ -1001,6 +1054,9 @@ conn_update_body_deadline (CpHttpConnection *conn,
   gboolean awaits_body = conn->state == CONN_OPEN && conn->ex != NULL &&
                          conn->body != BODY_DONE && want_read;
 
+  if (conn->h2 != NULL)
+    return;   /* the session keeps its own deadline */
+
   if (awaits_body && conn->deadline_kind == DEADLINE_NONE)
     cp_http_conn_set_deadline (conn, DEADLINE_BODY, cp_http_server_get_body_timeout_ms (conn->server));
   else if (!awaits_body && conn->deadline_kind == DEADLINE_BODY)
@@ -1017,6 +1073,9 @@ conn_update_waiting (CpHttpConnection *conn,
 
   if (conn->state == CONN_LINGER)
     waiting = TRUE;
+  else if (conn->h2 != NULL)
+    waiting = conn->state == CONN_OPEN && want_read && conn->queued == 0 &&
+              cp_http2_session_is_idle (conn->h2);
   else
     waiting = conn->state == CONN_OPEN && want_read && conn->queued == 0 &&
               (conn->ex == NULL || conn->body != BODY_DONE);
@@ -1143,7 +1202,10 @@ conn_handle (CpHttpConnection *conn,
     {
       gint64 now = g_get_monotonic_time ();
 
-      if (conn->deadline_kind != DEADLINE_NONE && now >= conn->deadline)
+      if (conn->deadline_kind != DEADLINE_NONE && now >= conn->deadline &&
+          conn->h2 != NULL && conn->state == CONN_OPEN && cp_http2_session_timeout (conn->h2))
+        ;   /* slow streams reset, or an idle connection told GOAWAY */
+      else if (conn->deadline_kind != DEADLINE_NONE && now >= conn->deadline)
         {
           g_autoptr(GError) error =
             g_error_new_literal (G_IO_ERROR, G_IO_ERROR_TIMED_OUT,
@@ -1204,6 +1266,14 @@ handshake_done (GObject      *source,
       conn->tls_in = G_POLLABLE_INPUT_STREAM (g_io_stream_get_input_stream (conn->tls));
       conn->tls_out = G_POLLABLE_OUTPUT_STREAM (g_io_stream_get_output_stream (conn->tls));
       conn->state = CONN_OPEN;
+      if (g_strcmp0 (g_tls_connection_get_negotiated_protocol (G_TLS_CONNECTION (conn->tls)),
+                     "h2") == 0)
+        {
+          conn->preface_checked = TRUE;
+          conn->h2 = cp_http2_session_new (conn);
+          cp_http2_session_process (conn->h2);   /* our SETTINGS go first */
+          cp_http_conn_flush (conn);
+        }
       cp_http_conn_update_io (conn);
     }
   cp_http_connection_unref (conn);
@@ -1272,6 +1342,11 @@ cp_http_connection_new (CpHttpServer    *server,
         }
       g_object_set (conn->tls, "authentication-mode",
                     cp_http_server_get_tls_authentication_mode (server), NULL);
+      {
+        static const char * const alpn[] = { "h2", "http/1.1", NULL };
+
+        g_tls_connection_set_advertised_protocols (G_TLS_CONNECTION (conn->tls), alpn);
+      }
       g_signal_connect (conn->tls, "accept-certificate",
                         G_CALLBACK (accept_client_certificate), NULL);
     }

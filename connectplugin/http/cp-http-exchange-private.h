@@ -2,8 +2,9 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The handler API of our HTTP server transport. It knows nothing of sockets:
- * the HTTP/1.1 connection code, and the in-process (local) transport
- * (cp-http-local-private.h), both produce CpHttpExchange objects, so
+ * the HTTP/1.1 connection code, the HTTP/2 streams of a connection
+ * (cp-http2-session-private.h) and the in-process (local) transport
+ * (cp-http-local-private.h) all produce CpHttpExchange objects, so
  * handlers see exactly the same calls.
  *
  * Threading: an exchange belongs to the GMainContext of the server that
@@ -95,6 +96,15 @@ gboolean            cp_http_exchange_is_finished      (CpHttpExchange *exchange)
  * the exchange is marked close. Nothing once the exchange is finished. */
 void                cp_http_exchange_fail_response    (CpHttpExchange *exchange,
                                                        const char     *reason);
+/* Trailer fields of a begun response (gRPC's status), sent with its end:
+ * over HTTP/1.1 as the trailer section of the chunked body, in-process
+ * handed to the client (cp_http_exchange_local_get_response_trailers()).
+ * Call before end_response(); @trailers is copied (transfer none). Ignored
+ * for HTTP/1.0, which has no trailers. */
+void                cp_http_exchange_set_response_trailers (CpHttpExchange     *exchange,
+                                                            SoupMessageHeaders *trailers);
+/* The request's HTTP version (SOUP_HTTP_1_1 for in-process exchanges). */
+SoupHTTPVersion     cp_http_exchange_get_http_version (CpHttpExchange *exchange);
 /* TRUE for an exchange of the in-process transport: its response headers
  * reach the caller as given (no framing headers left out). */
 gboolean            cp_http_exchange_is_local         (CpHttpExchange *exchange);

@@ -7,6 +7,7 @@
  * and hands each response call to the exchange's transport.
  */
 #include "cp-http-connection-private.h"
+#include "cp-http2-session-private.h"
 
 #include <string.h>
 
@@ -58,6 +59,7 @@ cp_http_exchange_reset (CpHttpExchange *exchange)
   exchange->response_has_body = exchange->finished = exchange->aborted = FALSE;
   exchange->close = exchange->discard_body = FALSE;
   exchange->congestion_reported = exchange->counted_active = FALSE;
+  g_clear_pointer (&exchange->response_trailers, soup_message_headers_unref);
 }
 
 CpHttpExchange *
@@ -88,6 +90,7 @@ cp_http_exchange_unref (CpHttpExchange *exchange)
   g_free (exchange->method);
   g_free (exchange->path);
   soup_message_headers_unref (exchange->request_headers);
+  g_clear_pointer (&exchange->response_trailers, soup_message_headers_unref);
   g_free (exchange);
 }
 
@@ -123,6 +126,8 @@ GSocketAddress *
 cp_http_exchange_get_remote_address (CpHttpExchange *exchange)
 {
   g_return_val_if_fail (exchange != NULL, NULL);
+  if (exchange->h2 != NULL)
+    return cp_http2_stream_get_remote_address (exchange->h2);
   if (exchange->conn == NULL)
     return NULL;
   return cp_http_connection_get_remote_address (exchange->conn);
@@ -132,6 +137,8 @@ GTlsCertificate *
 cp_http_exchange_get_peer_certificate (CpHttpExchange *exchange)
 {
   g_return_val_if_fail (exchange != NULL, NULL);
+  if (exchange->h2 != NULL)
+    return cp_http2_stream_get_peer_certificate (exchange->h2);
   if (exchange->conn == NULL)
     return NULL;
   return cp_http_connection_get_peer_certificate (exchange->conn);
@@ -220,6 +227,8 @@ cp_http_exchange_set_callbacks (CpHttpExchange                *exchange,
 
   if (exchange->local)
     cp_http_local_schedule_deliver (exchange);
+  else if (exchange->h2 != NULL)
+    cp_http2_stream_body_flow (exchange->h2);
   else if (exchange->conn != NULL && exchange->handler_returned)
     cp_http_connection_body_flow (exchange->conn);
 }
@@ -241,6 +250,8 @@ cp_http_exchange_resume_body (CpHttpExchange *exchange)
   exchange->paused = FALSE;
   if (exchange->local)
     cp_http_local_schedule_deliver (exchange);
+  else if (exchange->h2 != NULL)
+    cp_http2_stream_body_flow (exchange->h2);
   else if (exchange->conn != NULL && exchange->handler_returned)
     cp_http_connection_body_flow (exchange->conn);
 }
@@ -263,6 +274,8 @@ cp_http_exchange_respond (CpHttpExchange     *exchange,
   exchange->response_started = TRUE;
   if (exchange->local)
     cp_http_local_respond (exchange, status, headers, body);
+  else if (exchange->h2 != NULL)
+    cp_http2_stream_respond (exchange->h2, status, headers, body);
   else if (exchange->conn != NULL)
     cp_http_connection_respond (exchange->conn, exchange, status, headers, body);
 }
@@ -283,6 +296,8 @@ cp_http_exchange_begin_response (CpHttpExchange     *exchange,
   exchange->chunked_response = TRUE;
   if (exchange->local)
     cp_http_local_begin_response (exchange, status, headers);
+  else if (exchange->h2 != NULL)
+    cp_http2_stream_begin_response (exchange->h2, status, headers);
   else if (exchange->conn != NULL)
     cp_http_connection_begin_response (exchange->conn, exchange, status, headers);
 }
@@ -302,6 +317,8 @@ cp_http_exchange_write (CpHttpExchange *exchange,
     return;
   if (exchange->local)
     cp_http_local_write (exchange, chunk);
+  else if (exchange->h2 != NULL)
+    cp_http2_stream_write (exchange->h2, chunk);
   else if (exchange->conn != NULL)
     cp_http_connection_write (exchange->conn, exchange, chunk);
 }
@@ -311,9 +328,10 @@ cp_http_exchange_is_congested (CpHttpExchange *exchange)
 {
   g_return_val_if_fail (exchange != NULL, FALSE);
 
-  if (exchange->aborted || exchange->finished || exchange->conn == NULL)
+  if (exchange->aborted || exchange->finished)
     return FALSE;
-  if (cp_http_connection_is_congested (exchange->conn))
+  if (exchange->h2 != NULL ? cp_http2_stream_is_congested (exchange->h2) :
+      exchange->conn != NULL && cp_http_connection_is_congested (exchange->conn))
     {
       exchange->congestion_reported = TRUE;
       return TRUE;
@@ -332,8 +350,35 @@ cp_http_exchange_end_response (CpHttpExchange *exchange)
 
   if (exchange->local)
     cp_http_local_end_response (exchange);
+  else if (exchange->h2 != NULL)
+    cp_http2_stream_end_response (exchange->h2);
   else if (exchange->conn != NULL)
     cp_http_connection_end_response (exchange->conn, exchange);
+}
+
+void
+cp_http_exchange_set_response_trailers (CpHttpExchange     *exchange,
+                                        SoupMessageHeaders *trailers)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  g_return_if_fail (exchange != NULL);
+  g_return_if_fail (trailers != NULL);
+
+  if (exchange->response_trailers == NULL)
+    exchange->response_trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  soup_message_headers_clear (exchange->response_trailers);
+  soup_message_headers_iter_init (&iter, trailers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    soup_message_headers_append (exchange->response_trailers, name, value);
+}
+
+SoupHTTPVersion
+cp_http_exchange_get_http_version (CpHttpExchange *exchange)
+{
+  g_return_val_if_fail (exchange != NULL, SOUP_HTTP_1_1);
+  return exchange->version;
 }
 
 void
@@ -341,7 +386,9 @@ cp_http_exchange_set_close (CpHttpExchange *exchange)
 {
   g_return_if_fail (exchange != NULL);
   exchange->close = exchange->discard_body = TRUE;
-  if (exchange->conn != NULL && exchange->handler_returned)
+  if (exchange->h2 != NULL)
+    cp_http2_stream_body_flow (exchange->h2);
+  else if (exchange->conn != NULL && exchange->handler_returned)
     cp_http_connection_body_flow (exchange->conn);
 }
 
@@ -360,7 +407,9 @@ cp_http_exchange_fail_response (CpHttpExchange *exchange,
 
   if (cp_http_exchange_is_finished (exchange))
     return;
-  if (exchange->conn != NULL)
+  if (exchange->h2 != NULL)
+    cp_http2_stream_fail (exchange->h2, reason);
+  else if (exchange->conn != NULL)
     {
       g_autoptr(GError) error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_BROKEN_PIPE, reason);
 

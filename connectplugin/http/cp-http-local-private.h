@@ -30,5 +30,8 @@ CpHttpExchange *cp_http_exchange_new_local   (const char         *method,
 void            cp_http_exchange_local_push_body (CpHttpExchange *exchange, GBytes *chunk);
 void            cp_http_exchange_local_end_body  (CpHttpExchange *exchange);
 void            cp_http_exchange_local_cancel    (CpHttpExchange *exchange);
+/* The trailers the handler set (cp_http_exchange_set_response_trailers()),
+ * valid from response_end on; NULL when none (transfer none). */
+SoupMessageHeaders *cp_http_exchange_local_get_response_trailers (CpHttpExchange *exchange);
 
 G_END_DECLS

@@ -160,6 +160,13 @@ cp_http_local_end_response (CpHttpExchange *exchange)
 
 /* ---- the client's side ---- */
 
+SoupMessageHeaders *
+cp_http_exchange_local_get_response_trailers (CpHttpExchange *exchange)
+{
+  g_return_val_if_fail (exchange != NULL && exchange->local, NULL);
+  return exchange->response_trailers;
+}
+
 CpHttpExchange *
 cp_http_exchange_new_local (const char                 *method,
                             const char                 *path_and_query,

@@ -9,6 +9,7 @@
  * when to read and when to close is in cp-http-connection.c.
  */
 #include "cp-http-connection-state-private.h"
+#include "cp-http2-session-private.h"
 
 #include <string.h>
 
@@ -175,6 +176,9 @@ cp_http_conn_flush (CpHttpConnection *conn)
    * timer callback of a producer) must arm the write watch itself. */
   if (conn->write_blocked)
     cp_http_conn_update_io (conn);
+  if (conn->h2 != NULL && conn->queued < CP_HTTP_LOW_WATER &&
+      cp_http2_session_want_write (conn->h2))
+    cp_http_conn_schedule (conn);      /* the session has more frames for us */
   if (conn->queued < CP_HTTP_LOW_WATER && conn->ex != NULL &&
       conn->ex->congestion_reported)
     {
@@ -432,6 +436,29 @@ cp_http_connection_write (CpHttpConnection *conn,
     cp_http_conn_defer_flush (conn);
 }
 
+/* The last chunk and the trailer section (RFC 9112 7.1.2); names and
+ * values that could break the framing are left out. */
+static void
+queue_trailer_section (CpHttpConnection   *conn,
+                       SoupMessageHeaders *trailers)
+{
+  GString *out = g_string_new ("0\r\n");
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  soup_message_headers_iter_init (&iter, trailers);
+  while (soup_message_headers_iter_next (&iter, &name, &value))
+    {
+      if (strpbrk (name, "\r\n: ") != NULL || strpbrk (value, "\r\n") != NULL ||
+          cp_http_is_framing_header (name))
+        continue;
+      g_string_append_printf (out, "%s: %s\r\n", name, value);
+    }
+  g_string_append (out, "\r\n");
+  cp_http_conn_queue_copy (conn, out->str, out->len);
+  g_string_free (out, TRUE);
+}
+
 void
 cp_http_connection_end_response (CpHttpConnection *conn,
                                  CpHttpExchange   *ex)
@@ -439,7 +466,12 @@ cp_http_connection_end_response (CpHttpConnection *conn,
   if (conn->state != CONN_OPEN)
     return;
   if (ex->response_has_body && ex->version != SOUP_HTTP_1_0)
-    cp_http_conn_queue_copy (conn, "0\r\n\r\n", 5);
+    {
+      if (ex->response_trailers == NULL)
+        cp_http_conn_queue_copy (conn, "0\r\n\r\n", 5);
+      else
+        queue_trailer_section (conn, ex->response_trailers);
+    }
   cp_http_conn_exchange_finished (conn, ex);
 }
 

@@ -691,6 +691,8 @@ cp_http_server_stop_accepting (CpHttpServer *server)
   while (g_hash_table_iter_next (&iter, &key, NULL))
     if (cp_http_connection_is_idle (key))
       g_ptr_array_add (idle, key);
+    else
+      cp_http_connection_stop (key);
   for (guint i = 0; i < idle->len; i++)
     cp_http_connection_close (idle->pdata[i], NULL);
 }

@@ -7,6 +7,7 @@
 #include "cp-rpc-server.h"
 #include "cp-http-exchange-private.h"
 #include "cp-metrics-private.h"
+#include "cp-protocol.h"
 
 G_BEGIN_DECLS
 
@@ -23,6 +24,12 @@ CpInvocation *cp_invocation_new   (CpRpcServer     *server,
                                    CpCodec          codec,
                                    const char      *content_type,
                                    GHashTable      *query);
+
+/* The call speaks gRPC or gRPC-Web (@text: application/grpc-web-text)
+ * rather than Connect. Before cp_invocation_start(). */
+void          cp_invocation_set_protocol (CpInvocation *invocation,
+                                          CpProtocol    protocol,
+                                          gboolean      text);
 
 /* Counts the call into @metrics (CpRpcServer:metrics-enabled): started
  * now, its bytes and stream messages as they go, its code and duration

@@ -220,7 +220,9 @@ process_envelopes (CpInvocation *self)
         {
           cp_invocation_engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
                                                         "protocol error: received compressed message "
-                                                        "without Connect-Content-Encoding"));
+                                                        "without %s",
+                                                        self->protocol == CP_PROTOCOL_CONNECT
+                                                        ? "Connect-Content-Encoding" : "grpc-encoding"));
           return FALSE;
         }
 
@@ -234,15 +236,16 @@ process_envelopes (CpInvocation *self)
       self->n_requests++;
       if (self->metrics != NULL)
         self->metrics->messages_received++;
-      if (self->kind == CP_METHOD_SERVER_STREAMING)
+      if (!receives_stream (self))
         {
           if (self->n_requests > 1)
             {
               g_object_unref (message);
               cp_invocation_engine_fail (self,
                                          g_error_new (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                                                      "protocol error: server streaming %s received "
+                                                      "protocol error: %s %s received "
                                                       "more than one request message",
+                                                      is_stream (self) ? "server streaming" : "unary",
                                                       cp_method_info_get_procedure (self->info)));
               return FALSE;
             }
@@ -275,6 +278,22 @@ cp_invocation_stream_input_end (CpInvocation *self)
 {
   GError *error = NULL;
 
+  if (self->text_decoder != NULL && !self->input_done && self->reader != NULL)
+    {
+      g_autoptr(GBytes) tail = NULL;
+
+      if (!cp_grpc_text_decoder_finish (self->text_decoder, &tail, &error))
+        {
+          cp_invocation_engine_fail (self, error);
+          return;
+        }
+      if (tail != NULL)
+        {
+          cp_envelope_reader_push (self->reader, tail);
+          if (!process_envelopes (self))
+            return;
+        }
+    }
   if (!self->input_done && self->reader != NULL &&
       !cp_envelope_reader_finish (self->reader, &error))
     {
@@ -283,15 +302,16 @@ cp_invocation_stream_input_end (CpInvocation *self)
     }
   self->input_done = TRUE;
 
-  if (self->kind == CP_METHOD_SERVER_STREAMING)
+  if (!receives_stream (self))
     {
       g_autoptr(CpMessage) request = g_steal_pointer (&self->first_request);
 
       if (request == NULL)
         {
           cp_invocation_engine_fail (self, g_error_new (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                                                        "protocol error: server streaming %s received "
+                                                        "protocol error: %s %s received "
                                                         "no request message",
+                                                        is_stream (self) ? "server streaming" : "unary",
                                                         cp_method_info_get_procedure (self->info)));
           return;
         }
@@ -318,7 +338,7 @@ cp_invocation_on_body_chunk (CpHttpExchange *exchange,
   self->received_bytes += g_bytes_get_size (chunk);
   if (self->metrics != NULL)
     self->metrics->request_bytes += g_bytes_get_size (chunk);
-  if (!is_stream (self))
+  if (!enveloped (self))
     {
       if (!self->reading_body)
         return;
@@ -353,9 +373,25 @@ cp_invocation_on_body_chunk (CpHttpExchange *exchange,
 
   if (self->reader == NULL || self->input_done)
     return;
-  cp_envelope_reader_push (self->reader, chunk);
   /* Any error in there is about framing, size or encoding of the stream. */
   self->close_on_answer = TRUE;
+  if (G_UNLIKELY (self->text_decoder != NULL))
+    {
+      GError *error = NULL;
+      g_autoptr(GBytes) decoded = cp_grpc_text_decoder_push (self->text_decoder,
+                                                             g_bytes_get_data (chunk, NULL),
+                                                             g_bytes_get_size (chunk), &error);
+
+      if (error != NULL)
+        {
+          cp_invocation_engine_fail (self, error);
+          return;
+        }
+      if (decoded != NULL)
+        cp_envelope_reader_push (self->reader, decoded);
+    }
+  else
+    cp_envelope_reader_push (self->reader, chunk);
   process_envelopes (self);
   self->close_on_answer = FALSE;
 }
@@ -373,7 +409,7 @@ cp_invocation_on_body_end (CpHttpExchange *exchange,
   if (self->finished)
     return;
 
-  if (!is_stream (self))
+  if (!enveloped (self))
     {
       g_autoptr(GBytes) data = NULL;
 

@@ -15,6 +15,8 @@
 #include "cp-error-private.h"
 #include "cp-metadata.h"
 
+#include <string.h>
+
 /* Completed sends delivered per dispatch of the send source (see
  * CpSendResult below). */
 #define SEND_BATCH 128
@@ -271,6 +273,23 @@ respond_unary_message (CpInvocation *self,
   return TRUE;
 }
 
+/* The head of an enveloped answer: Content-Type echoed, the protocol's
+ * compression headers. */
+static SoupMessageHeaders *
+new_stream_headers (CpInvocation *self)
+{
+  SoupMessageHeaders *headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  gboolean grpc = self->protocol != CP_PROTOCOL_CONNECT;
+
+  soup_message_headers_append (headers, "Content-Type", self->content_type);
+  soup_message_headers_append (headers, grpc ? "grpc-accept-encoding" : "Connect-Accept-Encoding",
+                               cp_rpc_server_get_accept_encoding (self->server));
+  if (self->response_compression != CP_COMPRESSION_IDENTITY)
+    soup_message_headers_append (headers, grpc ? "grpc-encoding" : "Connect-Content-Encoding",
+                                 cp_compression_to_string (self->response_compression));
+  return headers;
+}
+
 static void
 ensure_stream_headers (CpInvocation *self)
 {
@@ -280,16 +299,33 @@ ensure_stream_headers (CpInvocation *self)
     return;
   self->headers_sent = TRUE;
 
-  headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  soup_message_headers_append (headers, "Content-Type", self->content_type);
-  soup_message_headers_append (headers, "Connect-Accept-Encoding",
-                               cp_rpc_server_get_accept_encoding (self->server));
-  if (self->response_compression != CP_COMPRESSION_IDENTITY)
-    soup_message_headers_append (headers, "Connect-Content-Encoding",
-                                 cp_compression_to_string (self->response_compression));
+  headers = new_stream_headers (self);
   merge_metadata (headers, self->response_headers, NULL);
 
   cp_http_exchange_begin_response (self->exchange, SOUP_STATUS_OK, headers);
+}
+
+/* Writes response body bytes: as they are, or in base64 for
+ * application/grpc-web-text (each write padded on its own). */
+static void
+write_body (CpInvocation *self,
+            GBytes       *bytes)
+{
+  gsize size;
+  const guint8 *data;
+  char *text;
+
+  if (G_LIKELY (!self->grpc_text))
+    {
+      cp_http_exchange_write (self->exchange, bytes);
+      return;
+    }
+  data = g_bytes_get_data (bytes, &size);
+  text = g_base64_encode (data, size);
+  {
+    g_autoptr(GBytes) encoded = g_bytes_new_take (text, strlen (text));
+    cp_http_exchange_write (self->exchange, encoded);
+  }
 }
 
 static gboolean
@@ -325,19 +361,81 @@ write_stream_message (CpInvocation *self,
       self->metrics->response_bytes += g_bytes_get_size (envelope);
       self->metrics->messages_sent++;
     }
-  cp_http_exchange_write (self->exchange, envelope);
+  write_body (self, envelope);
   if (cp_http_exchange_is_congested (self->exchange))
     self->congested_bytes += g_bytes_get_size (envelope);
   return TRUE;
+}
+
+static gboolean
+headers_empty (SoupMessageHeaders *headers)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  if (headers == NULL)
+    return TRUE;
+  soup_message_headers_iter_init (&iter, headers);
+  return !soup_message_headers_iter_next (&iter, &name, &value);
+}
+
+/* gRPC and gRPC-Web: the status and the trailers. With an error and
+ * nothing sent yet (no message, no leading metadata), a "trailers-only"
+ * answer: the status in the response head, no body. Otherwise gRPC-Web
+ * ends the body with a trailers frame, gRPC with HTTP trailers. */
+static void
+end_grpc_stream (CpInvocation *self,
+                 const GError *error)
+{
+  g_autoptr(SoupMessageHeaders) trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+
+  merge_metadata (trailers, self->response_trailers, NULL);
+  cp_grpc_error_to_trailers (error, trailers);
+  prepare_answer (self);
+
+  if (!self->headers_sent && error != NULL && headers_empty (self->response_headers))
+    {
+      g_autoptr(SoupMessageHeaders) headers = new_stream_headers (self);
+      SoupMessageHeadersIter iter;
+      const char *name, *value;
+
+      self->headers_sent = TRUE;
+      soup_message_headers_iter_init (&iter, trailers);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        soup_message_headers_append (headers, name, value);
+      cp_http_exchange_respond (self->exchange, SOUP_STATUS_OK, headers, NULL);
+      return;
+    }
+
+  ensure_stream_headers (self);
+  if (self->protocol == CP_PROTOCOL_GRPC_WEB)
+    {
+      g_autoptr(GBytes) payload = cp_grpc_web_trailers_encode (trailers);
+      g_autoptr(GBytes) envelope = cp_envelope_encode (CP_GRPC_FLAG_TRAILERS, payload);
+
+      if (self->metrics != NULL)
+        self->metrics->response_bytes += g_bytes_get_size (envelope);
+      write_body (self, envelope);
+    }
+  else
+    cp_http_exchange_set_response_trailers (self->exchange, trailers);
+  cp_http_exchange_end_response (self->exchange);
 }
 
 static void
 end_stream (CpInvocation *self,
             const GError *error)
 {
-  g_autoptr(GBytes) payload = cp_end_stream_build (error, self->response_trailers);
-  g_autoptr(GBytes) envelope = cp_envelope_encode (CP_ENVELOPE_FLAG_END_STREAM, payload);
+  g_autoptr(GBytes) payload = NULL;
+  g_autoptr(GBytes) envelope = NULL;
 
+  if (self->protocol != CP_PROTOCOL_CONNECT)
+    {
+      end_grpc_stream (self, error);
+      return;
+    }
+  payload = cp_end_stream_build (error, self->response_trailers);
+  envelope = cp_envelope_encode (CP_ENVELOPE_FLAG_END_STREAM, payload);
   prepare_answer (self);
   ensure_stream_headers (self);
   if (self->metrics != NULL)
@@ -357,7 +455,7 @@ cp_invocation_finish_with_error (CpInvocation *self,
   if (self->finished)
     return;
 
-  if (is_stream (self))
+  if (enveloped (self))
     end_stream (self, error);
   else
     respond_unary_error (self, error);
@@ -385,7 +483,7 @@ cp_invocation_finish_with_message (CpInvocation *self,
   if (self->finished)
     return;
 
-  if (!is_stream (self))
+  if (!enveloped (self))
     {
       if (respond_unary_message (self, message, &error))
         {

@@ -17,6 +17,7 @@
 
 #include "cp-invocation-private.h"
 #include "cp-envelope-private.h"
+#include "cp-grpc-private.h"
 #include "cp-rpc-server-private.h"
 #include "cp-trace-private.h"
 
@@ -75,6 +76,9 @@ struct _CpInvocation
   InvocationLink *link;
 
   CpCodec codec;
+  CpProtocol protocol;         /* CONNECT unless cp_invocation_set_protocol() */
+  gboolean grpc_text;          /* application/grpc-web-text: base64 both ways */
+  CpGrpcTextDecoder *text_decoder;
   char *content_type;
   gboolean is_get;
   GHashTable *query;
@@ -142,6 +146,14 @@ static inline gboolean
 is_stream (CpInvocation *self)
 {
   return self->kind != CP_METHOD_UNARY;
+}
+
+/* The body is envelopes both ways: Connect streams, and every gRPC and
+ * gRPC-Web call (a unary call is a stream of one message each way). */
+static inline gboolean
+enveloped (CpInvocation *self)
+{
+  return self->kind != CP_METHOD_UNARY || self->protocol != CP_PROTOCOL_CONNECT;
 }
 
 static inline gboolean

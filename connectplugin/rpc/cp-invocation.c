@@ -445,6 +445,35 @@ negotiate_compression (CpInvocation *self,
   return TRUE;
 }
 
+/* gRPC and gRPC-Web: grpc-encoding, grpc-accept-encoding, grpc-timeout. */
+static GError *
+check_grpc_request (CpInvocation       *self,
+                    SoupMessageHeaders *headers)
+{
+  const char *timeout;
+  GError *error = NULL;
+
+  if (!negotiate_compression (self, soup_message_headers_get_one (headers, "grpc-encoding"),
+                              soup_message_headers_get_list (headers, "grpc-accept-encoding"),
+                              &error))
+    return error;
+
+  timeout = soup_message_headers_get_one (headers, "grpc-timeout");
+  if (timeout != NULL)
+    {
+      gint64 us = 0;
+
+      if (!cp_grpc_timeout_parse (timeout, &us, &error))
+        return error;
+      if (us >= 0)
+        {
+          self->timeout_ms = (us + 999) / 1000;
+          self->deadline = cp_http_exchange_get_arrival_time (self->exchange) + us;
+        }
+    }
+  return NULL;
+}
+
 static GError *
 check_request (CpInvocation *self)
 {
@@ -452,6 +481,9 @@ check_request (CpInvocation *self)
   gboolean require = cp_rpc_server_get_require_protocol_header (self->server);
   const char *used, *accept, *version, *timeout;
   GError *error = NULL;
+
+  if (self->protocol != CP_PROTOCOL_CONNECT)
+    return check_grpc_request (self, headers);
 
   /* Compression. */
   if (self->is_get)
@@ -510,7 +542,7 @@ check_declared_length (CpInvocation *self)
   SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (self->exchange);
   goffset declared;
 
-  if (is_stream (self) || self->is_get || self->body_done ||
+  if (enveloped (self) || self->is_get || self->body_done ||
       soup_message_headers_get_encoding (headers) != SOUP_ENCODING_CONTENT_LENGTH)
     return NULL;
   declared = soup_message_headers_get_content_length (headers);
@@ -586,7 +618,14 @@ cp_invocation_start (CpInvocation *self)
   switch (self->kind)
     {
     case CP_METHOD_UNARY:
-      if (self->is_get)
+      if (self->protocol != CP_PROTOCOL_CONNECT)
+        {
+          /* A stream of one request, as a server stream's. */
+          self->reader = cp_envelope_reader_new (self->receive_limit);
+          if (self->body_done)
+            cp_invocation_stream_input_end (self);
+        }
+      else if (self->is_get)
         cp_invocation_process_get (self);
       else if (self->body_done)
         {
@@ -614,6 +653,20 @@ cp_invocation_start (CpInvocation *self)
     default:
       g_assert_not_reached ();
     }
+}
+
+void
+cp_invocation_set_protocol (CpInvocation *self,
+                            CpProtocol    protocol,
+                            gboolean      text)
+{
+  g_return_if_fail (CP_IS_INVOCATION (self));
+  g_return_if_fail (!self->started);
+
+  self->protocol = protocol;
+  self->grpc_text = text;
+  if (text)
+    self->text_decoder = cp_grpc_text_decoder_new ();
 }
 
 void
@@ -697,6 +750,7 @@ cp_invocation_finalize (GObject *object)
       g_clear_pointer (&self->send_source, g_source_unref);
     }
   g_clear_pointer (&self->reader, cp_envelope_reader_free);
+  g_clear_pointer (&self->text_decoder, cp_grpc_text_decoder_free);
   g_clear_pointer (&self->body, g_byte_array_unref);
   g_clear_pointer (&self->body_first, g_bytes_unref);
   g_clear_object (&self->first_request);

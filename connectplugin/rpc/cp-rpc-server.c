@@ -278,6 +278,62 @@ codec_from_content_type (SoupMessageHeaders *headers,
   return TRUE;
 }
 
+/* A GET must come without a body. Over HTTP/2 a client may end the
+ * stream with an empty DATA frame after the head (Go's client over TLS
+ * does): without a Content-Length that is still no body (any bytes that
+ * came anyway are ignored: a GET call reads none). */
+static gboolean
+get_body_is_empty (CpHttpExchange *exchange)
+{
+  if (cp_http_exchange_has_empty_body (exchange))
+    return TRUE;
+  return cp_http_exchange_get_http_version (exchange) == SOUP_HTTP_2_0 &&
+         soup_message_headers_get_one (cp_http_exchange_get_request_headers (exchange),
+                                       "Content-Length") == NULL;
+}
+
+/* gRPC and gRPC-Web Content-Types: application/grpc[-web[-text]][+proto|+json]
+ * (no suffix: proto). FALSE when not one of them. */
+static gboolean
+grpc_from_content_type (SoupMessageHeaders *headers,
+                        CpProtocol         *out_protocol,
+                        gboolean           *out_text,
+                        CpCodec            *out_codec)
+{
+  g_autoptr(GHashTable) params = NULL;
+  const char *mime = soup_message_headers_get_content_type (headers, &params);
+  const char *rest;
+
+  if (mime == NULL || g_ascii_strncasecmp (mime, "application/grpc", 16) != 0)
+    return FALSE;
+  rest = mime + 16;
+  *out_protocol = CP_PROTOCOL_GRPC;
+  *out_text = FALSE;
+  if (g_ascii_strncasecmp (rest, "-web-text", 9) == 0)
+    {
+      *out_protocol = CP_PROTOCOL_GRPC_WEB;
+      *out_text = TRUE;
+      rest += 9;
+    }
+  else if (g_ascii_strncasecmp (rest, "-web", 4) == 0)
+    {
+      *out_protocol = CP_PROTOCOL_GRPC_WEB;
+      rest += 4;
+    }
+  if (rest[0] == '\0')
+    {
+      *out_codec = CP_CODEC_PROTO;
+      return TRUE;
+    }
+  if (rest[0] != '+')
+    return FALSE;
+  {
+    g_autofree char *name = g_ascii_strdown (rest + 1, -1);
+
+    return cp_codec_from_string (name, out_codec);
+  }
+}
+
 static PrefixRoute *
 lookup_prefix_route (CpRpcServer *self,
                      const char  *path)
@@ -348,6 +404,8 @@ dispatch_route (CpRpcServer    *self,
   g_autoptr(GHashTable) query = NULL;
   g_autofree char *content_type = NULL;
   CpCodec codec;
+  CpProtocol protocol = CP_PROTOCOL_CONNECT;
+  gboolean text = FALSE;
   g_autoptr(CpInvocation) invocation = NULL;
 
   kind = cp_method_info_get_kind (route->info);
@@ -376,8 +434,7 @@ dispatch_route (CpRpcServer    *self,
       encoding = g_hash_table_lookup (query, "encoding");
       if (encoding != NULL)
         name = g_ascii_strdown (g_bytes_get_data (encoding, NULL), -1);
-      if (name == NULL || !cp_codec_from_string (name, &codec) ||
-          !cp_http_exchange_has_empty_body (exchange))
+      if (name == NULL || !cp_codec_from_string (name, &codec) || !get_body_is_empty (exchange))
         {
           respond_plain (exchange, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, NULL, NULL);
           return;
@@ -389,7 +446,8 @@ dispatch_route (CpRpcServer    *self,
       SoupMessageHeaders *headers = cp_http_exchange_get_request_headers (exchange);
       gboolean stream = kind != CP_METHOD_UNARY;
 
-      if (!codec_from_content_type (headers, stream, &codec))
+      if (!codec_from_content_type (headers, stream, &codec) &&
+          !grpc_from_content_type (headers, &protocol, &text, &codec))
         {
           respond_plain (exchange, SOUP_STATUS_UNSUPPORTED_MEDIA_TYPE, NULL,
                          stream ? "application/connect+proto, application/connect+json"
@@ -403,6 +461,8 @@ dispatch_route (CpRpcServer    *self,
   self->n_inflight++;
   invocation = cp_invocation_new (self, route->info, route->handler, route->user_data,
                                   exchange, codec, content_type, query);
+  if (G_UNLIKELY (protocol != CP_PROTOCOL_CONNECT))
+    cp_invocation_set_protocol (invocation, protocol, text);
   if (G_UNLIKELY (self->metrics != NULL))
     {
       /* Looked up once per method, then cached on its route. */

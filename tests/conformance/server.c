@@ -138,6 +138,7 @@ typedef struct {
   CpInvocation *invocation;
   CpMessage    *first;       /* holds the definition */
   GPtrArray    *requests;    /* of CpMessage */
+  gpointer      duplex;      /* full-duplex BidiStream: its Stream, once started */
 } Call;
 
 static Call *
@@ -227,6 +228,7 @@ typedef struct {
   GBytes   *info;
   size_t    next;
   gboolean  sent;
+  guint     described;  /* full duplex: requests already in a RequestInfo */
 } Stream;
 
 static void stream_step (Stream *stream);
@@ -235,7 +237,7 @@ static void
 stream_free (Stream *stream)
 {
   call_free (stream->call);
-  g_bytes_unref (stream->info);
+  g_clear_pointer (&stream->info, g_bytes_unref);
   g_free (stream);
 }
 
@@ -317,6 +319,10 @@ on_server_stream (ConnectrpcConformanceService  *object,
 /* ------------------------------------------------------------------ */
 /* Reading request streams (ClientStream, BidiStream)                   */
 
+static gboolean is_full_duplex  (Call *call);
+static void     duplex_received (Call *call);
+static void     duplex_end      (Call *call);
+
 static void
 on_received (GObject      *source,
              GAsyncResult *result,
@@ -329,13 +335,28 @@ on_received (GObject      *source,
   if (message != NULL)
     {
       g_ptr_array_add (call->requests, message);
-      cp_invocation_receive_async (call->invocation, NULL, on_received, call);
+      if (is_full_duplex (call))
+        duplex_received (call);
+      else
+        cp_invocation_receive_async (call->invocation, NULL, on_received, call);
       return;
     }
   if (error != NULL)
     {
       /* The engine has answered the call already (bad input, cancel). */
+      if (call->duplex != NULL)
+        {
+          Stream *stream = call->duplex;
+
+          g_clear_pointer (&stream->info, g_bytes_unref);
+          g_free (stream);
+        }
       call_free (call);
+      return;
+    }
+  if (call->duplex != NULL)
+    {
+      duplex_end (call);
       return;
     }
   if (cp_method_info_get_kind (cp_invocation_get_method_info (call->invocation)) ==
@@ -343,6 +364,104 @@ on_received (GObject      *source,
     start_stream_answer (call);
   else
     start_unary_answer (call);
+}
+
+/* Full-duplex BidiStream (over HTTP/2), as the reference server does it:
+ * one response per request while the definition has some, each with a
+ * RequestInfo of the requests received since the previous response; once
+ * they run out, the outcome without reading further; the rest, and the
+ * outcome, when the client closes first. */
+static void duplex_answer_sent (Stream *stream);
+
+static gboolean
+duplex_send (gpointer user_data)
+{
+  Stream *stream = user_data;
+  const StreamDef *def = call_definition (stream->call);
+  CpInvocation *invocation = stream->call->invocation;
+  GType type = cp_method_info_get_output_type (cp_invocation_get_method_info (invocation));
+  g_autoptr(CpMessage) message = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GPtrArray) pending = g_ptr_array_new_with_free_func (g_object_unref);
+
+  for (guint i = stream->described; i < stream->call->requests->len; i++)
+    g_ptr_array_add (pending, g_object_ref (g_ptr_array_index (stream->call->requests, i)));
+  stream->described = stream->call->requests->len;
+  g_clear_pointer (&stream->info, g_bytes_unref);
+  stream->info = request_info_bytes (invocation, pending);
+  message = response_message (type, &def->response_data[stream->next], stream->info);
+  stream->next++;
+  if (!cp_invocation_send_message (invocation, message, &error))
+    {
+      cp_invocation_take_error (invocation, g_steal_pointer (&error));
+      stream_free (stream);
+      return G_SOURCE_REMOVE;
+    }
+  stream->sent = TRUE;
+  duplex_answer_sent (stream);
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+is_full_duplex (Call *call)
+{
+  Connectrpc__Conformance__V1__BidiStreamRequest *first;
+
+  if (cp_method_info_get_kind (cp_invocation_get_method_info (call->invocation)) !=
+      CP_METHOD_BIDI_STREAMING || call->requests->len == 0)
+    return FALSE;
+  first = cp_message_get_c_message (g_ptr_array_index (call->requests, 0));
+  return first->full_duplex;
+}
+
+static void
+duplex_answer_sent (Stream *stream)
+{
+  cp_invocation_receive_async (stream->call->invocation, NULL, on_received, stream->call);
+}
+
+/* A request of a full-duplex stream arrived (@call->requests has it). */
+static void
+duplex_received (Call *call)
+{
+  Stream *stream = call->duplex;
+  const StreamDef *def = call_definition (call);
+
+  if (stream == NULL)
+    {
+      stream = g_new0 (Stream, 1);
+      stream->call = call;
+      call->duplex = stream;
+      if (def != NULL)
+        set_metadata (call->invocation, def->response_headers, def->n_response_headers,
+                      def->response_trailers, def->n_response_trailers);
+      cp_invocation_send_headers (call->invocation);
+    }
+  if (def == NULL || stream->next >= def->n_response_data)
+    {
+      duplex_end (call);
+      return;
+    }
+  if (def->response_delay_ms > 0)
+    g_timeout_add (def->response_delay_ms, duplex_send, stream);
+  else
+    duplex_send (stream);
+}
+
+/* The client closed a full-duplex stream: the remaining answers. */
+static void
+duplex_end (Call *call)
+{
+  Stream *stream = call->duplex;
+
+  if (!stream->sent)
+    {
+      g_clear_pointer (&stream->info, g_bytes_unref);
+      stream->info = request_info_bytes (call->invocation, call->requests);
+    }
+  else
+    g_clear_pointer (&stream->info, g_bytes_unref);
+  stream_step (stream);
 }
 
 static gboolean

@@ -29,6 +29,11 @@ static const char *content_types[] = {
   "image/jpeg",
   NULL,
   "application/connect+json; charset=latin1",
+  /* gRPC and gRPC-Web on the same handlers (docs/engine.md, "Protocols"). */
+  "application/grpc-web+proto",
+  "application/grpc-web-text",
+  "application/grpc",
+  "application/grpc-web+json",
 };
 
 enum {
