@@ -5,11 +5,76 @@
 #include "cp-tls-private.h"
 #include "cp-error.h"
 
+#include <dlfcn.h>
 #include <string.h>
 #include <time.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>
 #include <gnutls/crypto.h>
+
+/* GnuTLS is opened on the first AutoMTLS launch, not linked: a plugin
+ * process (which links this library too) would otherwise load it and the
+ * five libraries only it needs at every start, for nothing. */
+#define GNUTLS_FUNCTIONS(F) \
+  F (gnutls_rnd) \
+  F (gnutls_strerror) \
+  F (gnutls_x509_crt_deinit) \
+  F (gnutls_x509_crt_export2) \
+  F (gnutls_x509_crt_get_key_id) \
+  F (gnutls_x509_crt_get_subject_key_id) \
+  F (gnutls_x509_crt_init) \
+  F (gnutls_x509_crt_set_activation_time) \
+  F (gnutls_x509_crt_set_authority_key_id) \
+  F (gnutls_x509_crt_set_basic_constraints) \
+  F (gnutls_x509_crt_set_dn_by_oid) \
+  F (gnutls_x509_crt_set_expiration_time) \
+  F (gnutls_x509_crt_set_key) \
+  F (gnutls_x509_crt_set_key_purpose_oid) \
+  F (gnutls_x509_crt_set_key_usage) \
+  F (gnutls_x509_crt_set_serial) \
+  F (gnutls_x509_crt_set_subject_alt_name) \
+  F (gnutls_x509_crt_set_subject_key_id) \
+  F (gnutls_x509_crt_set_version) \
+  F (gnutls_x509_crt_sign2) \
+  F (gnutls_x509_privkey_deinit) \
+  F (gnutls_x509_privkey_export2_pkcs8) \
+  F (gnutls_x509_privkey_generate) \
+  F (gnutls_x509_privkey_init)
+
+static struct {
+#define DECLARE(name) __typeof__ (name) *name;
+  GNUTLS_FUNCTIONS (DECLARE)
+#undef DECLARE
+  gnutls_free_function *gnutls_free;
+} gt;
+
+static gpointer
+open_gnutls (gpointer data)
+{
+  void *handle = dlopen (CP_GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL);
+
+  if (handle == NULL)
+    return g_strdup (dlerror ());
+#define LOOKUP(name) \
+  if ((gt.name = (__typeof__ (gt.name)) dlsym (handle, #name)) == NULL) \
+    return g_strdup_printf ("%s: no %s", CP_GNUTLS_SONAME, #name);
+  GNUTLS_FUNCTIONS (LOOKUP)
+  LOOKUP (gnutls_free)
+#undef LOOKUP
+  return NULL;
+}
+
+static gboolean
+ensure_gnutls (GError **error)
+{
+  static GOnce once = G_ONCE_INIT;
+  const char *failure = g_once (&once, open_gnutls, NULL);
+
+  if (failure == NULL)
+    return TRUE;
+  g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "AutoMTLS: cannot load GnuTLS: %s", failure);
+  return FALSE;
+}
 
 typedef struct {
   gnutls_x509_crt_t crt;
@@ -20,9 +85,9 @@ static void
 cert_clear (Cert *c)
 {
   if (c->crt != NULL)
-    gnutls_x509_crt_deinit (c->crt);
+    gt.gnutls_x509_crt_deinit (c->crt);
   if (c->key != NULL)
-    gnutls_x509_privkey_deinit (c->key);
+    gt.gnutls_x509_privkey_deinit (c->key);
   c->crt = NULL;
   c->key = NULL;
 }
@@ -35,7 +100,7 @@ check (int      ret,
   if (ret >= 0)
     return TRUE;
   g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-               "AutoMTLS: %s: %s", what, gnutls_strerror (ret));
+               "AutoMTLS: %s: %s", what, gt.gnutls_strerror (ret));
   return FALSE;
 }
 
@@ -49,15 +114,15 @@ export_pem (gnutls_x509_crt_t      crt,
   int ret;
 
   if (crt != NULL)
-    ret = gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &out);
+    ret = gt.gnutls_x509_crt_export2 (crt, GNUTLS_X509_FMT_PEM, &out);
   else
-    ret = gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
+    ret = gt.gnutls_x509_privkey_export2_pkcs8 (key, GNUTLS_X509_FMT_PEM, NULL,
                                              GNUTLS_PKCS_PLAIN, &out);
   if (!check (ret, "exporting", error))
     return NULL;
   pem = g_strndup ((const char *) out.data, out.size);
   explicit_bzero (out.data, out.size);
-  gnutls_free (out.data);
+  (*gt.gnutls_free) (out.data);
   return pem;
 }
 
@@ -80,31 +145,31 @@ make_cert (Cert        *out,
   time_t now = time (NULL);
   const char *cn = names[kind];
 
-  if (!check (gnutls_x509_privkey_init (&out->key), "key", error) ||
-      !check (gnutls_x509_privkey_generate (out->key, GNUTLS_PK_ECDSA,
+  if (!check (gt.gnutls_x509_privkey_init (&out->key), "key", error) ||
+      !check (gt.gnutls_x509_privkey_generate (out->key, GNUTLS_PK_ECDSA,
                                             GNUTLS_CURVE_TO_BITS (GNUTLS_ECC_CURVE_SECP256R1), 0),
               "generating a key", error) ||
-      !check (gnutls_x509_crt_init (&out->crt), "certificate", error) ||
-      !check (gnutls_rnd (GNUTLS_RND_NONCE, serial, sizeof serial), "serial", error))
+      !check (gt.gnutls_x509_crt_init (&out->crt), "certificate", error) ||
+      !check (gt.gnutls_rnd (GNUTLS_RND_NONCE, serial, sizeof serial), "serial", error))
     return FALSE;
   serial[0] &= 0x7f;            /* positive */
   serial[0] |= 0x01;
-  gnutls_x509_crt_set_version (out->crt, 3);
-  gnutls_x509_crt_set_serial (out->crt, serial, sizeof serial);
-  gnutls_x509_crt_set_activation_time (out->crt, now - 60);
-  gnutls_x509_crt_set_expiration_time (out->crt, now + (time_t) lifetime_s);
-  if (!check (gnutls_x509_crt_set_dn_by_oid (out->crt, GNUTLS_OID_X520_COMMON_NAME, 0,
+  gt.gnutls_x509_crt_set_version (out->crt, 3);
+  gt.gnutls_x509_crt_set_serial (out->crt, serial, sizeof serial);
+  gt.gnutls_x509_crt_set_activation_time (out->crt, now - 60);
+  gt.gnutls_x509_crt_set_expiration_time (out->crt, now + (time_t) lifetime_s);
+  if (!check (gt.gnutls_x509_crt_set_dn_by_oid (out->crt, GNUTLS_OID_X520_COMMON_NAME, 0,
                                              cn, strlen (cn)), "name", error) ||
-      !check (gnutls_x509_crt_set_key (out->crt, out->key), "setting the key", error))
+      !check (gt.gnutls_x509_crt_set_key (out->crt, out->key), "setting the key", error))
     return FALSE;
-  gnutls_x509_crt_set_basic_constraints (out->crt, kind == KIND_CA, kind == KIND_CA ? 0 : -1);
+  gt.gnutls_x509_crt_set_basic_constraints (out->crt, kind == KIND_CA, kind == KIND_CA ? 0 : -1);
   if (kind == KIND_CA)
-    gnutls_x509_crt_set_key_usage (out->crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
+    gt.gnutls_x509_crt_set_key_usage (out->crt, GNUTLS_KEY_KEY_CERT_SIGN | GNUTLS_KEY_CRL_SIGN |
                                              GNUTLS_KEY_DIGITAL_SIGNATURE);
   else
     {
-      gnutls_x509_crt_set_key_usage (out->crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
-      gnutls_x509_crt_set_key_purpose_oid (out->crt, kind == KIND_SERVER ? GNUTLS_KP_TLS_WWW_SERVER
+      gt.gnutls_x509_crt_set_key_usage (out->crt, GNUTLS_KEY_DIGITAL_SIGNATURE);
+      gt.gnutls_x509_crt_set_key_purpose_oid (out->crt, kind == KIND_SERVER ? GNUTLS_KP_TLS_WWW_SERVER
                                                                          : GNUTLS_KP_TLS_WWW_CLIENT, 0);
     }
   if (kind == KIND_SERVER)
@@ -112,25 +177,25 @@ make_cert (Cert        *out,
       const guint8 loopback[4] = { 127, 0, 0, 1 };
       const guint8 loopback6[16] = { [15] = 1 };
 
-      gnutls_x509_crt_set_subject_alt_name (out->crt, GNUTLS_SAN_DNSNAME, "localhost",
+      gt.gnutls_x509_crt_set_subject_alt_name (out->crt, GNUTLS_SAN_DNSNAME, "localhost",
                                             strlen ("localhost"), GNUTLS_FSAN_APPEND);
-      gnutls_x509_crt_set_subject_alt_name (out->crt, GNUTLS_SAN_IPADDRESS, loopback,
+      gt.gnutls_x509_crt_set_subject_alt_name (out->crt, GNUTLS_SAN_IPADDRESS, loopback,
                                             sizeof loopback, GNUTLS_FSAN_APPEND);
-      gnutls_x509_crt_set_subject_alt_name (out->crt, GNUTLS_SAN_IPADDRESS, loopback6,
+      gt.gnutls_x509_crt_set_subject_alt_name (out->crt, GNUTLS_SAN_IPADDRESS, loopback6,
                                             sizeof loopback6, GNUTLS_FSAN_APPEND);
     }
-  if (!check (gnutls_x509_crt_get_key_id (out->crt, 0, key_id, &key_id_size), "key id", error))
+  if (!check (gt.gnutls_x509_crt_get_key_id (out->crt, 0, key_id, &key_id_size), "key id", error))
     return FALSE;
-  gnutls_x509_crt_set_subject_key_id (out->crt, key_id, key_id_size);
+  gt.gnutls_x509_crt_set_subject_key_id (out->crt, key_id, key_id_size);
   if (issuer != NULL)
     {
       key_id_size = sizeof key_id;
-      if (!check (gnutls_x509_crt_get_subject_key_id (issuer->crt, key_id, &key_id_size, NULL),
+      if (!check (gt.gnutls_x509_crt_get_subject_key_id (issuer->crt, key_id, &key_id_size, NULL),
                   "issuer key id", error))
         return FALSE;
-      gnutls_x509_crt_set_authority_key_id (out->crt, key_id, key_id_size);
+      gt.gnutls_x509_crt_set_authority_key_id (out->crt, key_id, key_id_size);
     }
-  return check (gnutls_x509_crt_sign2 (out->crt,
+  return check (gt.gnutls_x509_crt_sign2 (out->crt,
                                        issuer != NULL ? issuer->crt : out->crt,
                                        issuer != NULL ? issuer->key : out->key,
                                        GNUTLS_DIG_SHA256, 0), "signing", error);
@@ -195,8 +260,11 @@ CpAutoMtls *
 cp_automtls_new (guint    lifetime_s,
                  GError **error)
 {
-  g_autoptr(CpAutoMtls) self = g_new0 (CpAutoMtls, 1);
+  g_autoptr(CpAutoMtls) self = NULL;
 
+  if (!ensure_gnutls (error))
+    return NULL;
+  self = g_new0 (CpAutoMtls, 1);
   if (!fill (self, lifetime_s, error))
     return NULL;
   return g_steal_pointer (&self);

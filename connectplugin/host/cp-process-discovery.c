@@ -10,6 +10,7 @@
 
 #include "cp-process-discovery-private.h"
 #include "cp-host-private.h"
+#include "cp-channel-private.h"
 #include "cp-error.h"
 #include "cp-plugin-constants.h"
 
@@ -450,18 +451,26 @@ cp_process_discovery_create_channel (CpDiscovery  *discovery,
                                      GError      **error)
 {
   CpProcessDiscovery *self = CP_PROCESS_DISCOVERY (discovery);
-  CpChannel *channel = cp_channel_new (url, error);
+  g_autoptr(CpChannel) channel = NULL;
 
-  if (channel == NULL || self->automtls == NULL)
-    return channel;
-  if (g_str_has_prefix (url, "https://"))
-    g_object_set (channel,
-                  "tls-certificate", self->automtls->client_certificate,
-                  "tls-database", self->automtls->database,
-                  NULL);
-  else
-    g_debug ("plugin %s serves %s: without AutoMTLS", self->name, url);
-  return channel;
+  if (self->automtls == NULL || !g_str_has_prefix (url, "https://"))
+    {
+      if (self->automtls != NULL)
+        g_debug ("plugin %s serves %s: without AutoMTLS", self->name, url);
+      return cp_channel_new (url, error);
+    }
+  /* At construction: the channel makes its connections with them from the
+   * first (never reading the system CA bundle). */
+  channel = g_object_new (CP_TYPE_CHANNEL, "base-url", url,
+                          "tls-certificate", self->automtls->client_certificate,
+                          "tls-database", self->automtls->database,
+                          NULL);
+  if (cp_channel_get_setup_error (channel) != NULL)
+    {
+      g_propagate_error (error, g_error_copy (cp_channel_get_setup_error (channel)));
+      return NULL;
+    }
+  return g_steal_pointer (&channel);
 }
 
 static void

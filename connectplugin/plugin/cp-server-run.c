@@ -193,6 +193,7 @@ apply_automtls_env (CpServer  *server,
     {
       g_autofree char *pem = g_strconcat (cert, "\n", key, NULL);
 
+      cp_tls_preload_backend ();
       certificate = g_tls_certificate_new_from_pem (pem, -1, error);
       explicit_bzero (pem, strlen (pem));
       if (certificate != NULL)

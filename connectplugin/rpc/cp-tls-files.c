@@ -4,12 +4,31 @@
 #include "cp-tls-private.h"
 #include "cp-error.h"
 
+#include <dlfcn.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
 #ifdef __linux__
 #include <sys/mman.h>
 #endif
+
+static gpointer
+preload_backend (gpointer data)
+{
+#ifdef RTLD_NODELETE
+  /* The handle is never closed: the library stays, whatever GIO unloads. */
+  (void) dlopen (CP_GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+#endif
+  return NULL;
+}
+
+void
+cp_tls_preload_backend (void)
+{
+  static GOnce once = G_ONCE_INIT;
+
+  g_once (&once, preload_backend, NULL);
+}
 
 gboolean
 cp_tls_load_files (const char       *cert_pem,
@@ -32,6 +51,8 @@ cp_tls_load_files (const char       *cert_pem,
                            "a TLS key file needs a certificate file");
       return FALSE;
     }
+  if (cert_pem != NULL || ca_pem != NULL)
+    cp_tls_preload_backend ();
   if (cert_pem != NULL)
     {
       if (key_pem != NULL)

@@ -36,4 +36,12 @@ gboolean cp_tls_set_files  (GObject          *object,
 GTlsDatabase *cp_tls_database_new_from_pem (const char  *ca_pem,
                                             GError     **error);
 
+/* Loads GnuTLS (CP_GNUTLS_SONAME) and keeps it loaded for the life of the
+ * process. GIO loads glib-networking's module twice, once to register its
+ * types (then unloads it) and once for the backend object: without this,
+ * GnuTLS and the libraries only it needs are mapped, relocated and
+ * initialised twice when a process first uses TLS. Cheap after the first
+ * call; failures are ignored (GIO then loads GnuTLS as before). */
+void          cp_tls_preload_backend        (void);
+
 G_END_DECLS

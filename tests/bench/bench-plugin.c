@@ -224,10 +224,13 @@ discovery_new (const char *plugin_path)
 {
   const char *argv[] = { plugin_path, NULL };
 
+  /* Plaintext, as the Go plugin serves (AutoMTLS costs: bench-automtls);
+   * the raw GET and the clients made from the URL alone need it too. */
   return g_object_new (CP_TYPE_PROCESS_DISCOVERY,
                        "argv", argv,
                        "name", "kv",
                        "listen-mode", CP_LISTEN_TCP,
+                       "auto-mtls", FALSE,
                        NULL);
 }
 

@@ -392,6 +392,59 @@ test_server_untrusted (void)
   fixture_teardown (&f);
 }
 
+/* ---- a channel given its database at construction ---- */
+
+/* A KV Get on a channel made with @trust and @client as construction
+ * properties (the channel then makes its own TLS connections: see
+ * CpChannel:tls-database). */
+static gboolean
+call_get_pinned (const char  *url,
+                 TestCert    *trust,
+                 TestCert    *client,
+                 GError     **error)
+{
+  g_autoptr(GTlsDatabase) database = database_of (trust);
+  g_autoptr(GTlsCertificate) certificate = client != NULL ? tls_cert (client) : NULL;
+  g_autoptr(CpChannel) channel = g_object_new (CP_TYPE_CHANNEL, "base-url", url,
+                                               "tls-database", database,
+                                               "tls-certificate", certificate, NULL);
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(CpMessage) response = NULL;
+
+  cp_channel_call_async (channel, KV_PROCEDURE_GET, CP_MESSAGE (request), KV_TYPE_GET_RESPONSE,
+                         NULL, NULL, call_cb, &result);
+  HOST_TEST_WAIT_UNTIL (result != NULL);
+  response = cp_channel_call_finish (channel, result, error);
+  return response != NULL;
+}
+
+/* Mutual TLS works as with a database set later: the server sees alice;
+ * without her certificate the server refuses; pinned to another CA, the
+ * server is not trusted (the system's CAs are not asked either). */
+static void
+test_pinned_at_construction (void)
+{
+  Fixture f;
+  g_autoptr(GError) error = NULL;
+
+  fixture_setup (&f, G_TLS_AUTHENTICATION_REQUIRED);
+  g_assert_true (call_get_pinned (f.url, &ca, &alice, &error));
+  g_assert_no_error (error);
+  g_assert_cmpuint (f.n_calls, ==, 1);
+  g_assert_true (f.had_certificate);
+  g_assert_cmpstr (f.identity, ==, "CN=alice");
+
+  g_assert_false (call_get_pinned (f.url, &ca, NULL, &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_clear_error (&error);
+
+  g_assert_false (call_get_pinned (f.url, &other_ca, &alice, &error));
+  g_assert_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE);
+  g_assert_cmpuint (f.n_calls, ==, 1);
+  fixture_teardown (&f);
+}
+
 /* ---- CpServer and CpClient, from files ---- */
 
 static void
@@ -587,6 +640,7 @@ main (int    argc,
   g_test_add_func ("/tls/mtls-no-client-cert", test_mtls_no_client_cert);
   g_test_add_func ("/tls/mtls-other-ca", test_mtls_other_ca);
   g_test_add_func ("/tls/server-untrusted", test_server_untrusted);
+  g_test_add_func ("/tls/pinned-at-construction", test_pinned_at_construction);
   g_test_add_func ("/tls/files", test_files);
   g_test_add_func ("/tls/plaintext-warning", test_plaintext_warning);
   status = g_test_run ();
