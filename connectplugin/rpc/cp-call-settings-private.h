@@ -15,6 +15,7 @@ G_BEGIN_DECLS
 
 typedef struct {
   CpCodec             codec;
+  CpProtocol          protocol;         /* CpChannel:protocol */
   CpCompression       compression;      /* of request messages */
   gint64              deadline;         /* monotonic µs; 0 = none */
   gsize               max_receive_size; /* 0 = unlimited */

@@ -95,6 +95,7 @@ cp_call_settings_init (CpCallSettings *settings,
 
   memset (settings, 0, sizeof *settings);
   settings->codec = cp_channel_get_codec (channel);
+  settings->protocol = cp_channel_get_protocol (channel);
   settings->compression = cp_channel_get_compression (channel);
   settings->max_receive_size = cp_channel_get_max_receive_size (channel);
   settings->metadata = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
@@ -109,7 +110,9 @@ cp_call_settings_init (CpCallSettings *settings,
         settings->codec = cp_call_options_get_codec (options);
       if (cp_call_options_get_compression_is_set (options))
         settings->compression = cp_call_options_get_compression (options);
-      settings->use_get = cp_call_options_get_use_get (options);
+      /* GET is Connect's alone. */
+      settings->use_get = cp_call_options_get_use_get (options) &&
+                          settings->protocol == CP_PROTOCOL_CONNECT;
       settings->deadline = cp_call_options_get_deadline (options);
       soup_message_headers_foreach (cp_call_options_get_request_headers (options),
                                     copy_metadata, settings->metadata);

@@ -1,11 +1,13 @@
 /* cp-channel-exchange-impl-private.h: the fields of a CpChannelExchange
- * and the hooks between its core (cp-channel-exchange.c) and its two
- * transports (cp-channel-exchange-soup.c, cp-channel-exchange-local.c).
- * Included by those three files only.
+ * and the hooks between its core (cp-channel-exchange.c) and its three
+ * transports (cp-channel-exchange-soup.c, cp-channel-exchange-local.c,
+ * cp-channel-exchange-h2.c with cp-h2-connection.c). Included by those
+ * files only.
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The core picks the transport at start: in-process when the channel has a
- * server (server_context is then set), libsoup otherwise. Later hooks: the
+ * server (server_context is then set), HTTP/2 when CpChannel:http-version
+ * is 2 (h2 is then set), libsoup otherwise. Later hooks: the
  * libsoup ones and the in-process stop/clear are called whatever the
  * transport (they do nothing while their fields are unset); the in-process
  * abort and resume only when server_context is set.
@@ -18,6 +20,8 @@
 #include "cp-http-exchange-private.h"
 
 G_BEGIN_DECLS
+
+typedef struct _CpH2Client CpH2Client;   /* cp-h2-connection-private.h */
 
 struct _CpChannelExchange
 {
@@ -55,6 +59,7 @@ struct _CpChannelExchange
   guint status;
   char *reason;
   SoupMessageHeaders *response_headers;
+  SoupMessageHeaders *response_trailers;  /* HTTP trailers, once the body ended */
 
   /* libsoup transport (cp-channel-exchange-soup.c) */
   SoupMessage *msg;
@@ -71,6 +76,22 @@ struct _CpChannelExchange
   GQueue events;
   GSource *event_source;
   gboolean aborted;
+
+  /* HTTP/2 transport (cp-channel-exchange-h2.c in the owner context,
+   * cp-h2-connection.c in the connection's thread) */
+  CpH2Client *h2;                /* set at start when it is the transport */
+  gboolean request_streaming;    /* body from cp_channel_exchange_write_body () */
+  gboolean body_ended;           /* owner context: end_body () ran */
+  GQueue h2_events;              /* under lock, like the fields below */
+  GSource *h2_event_source;
+  GQueue h2_out;                 /* GBytes of the request body not yet framed */
+  gsize h2_out_offset;           /* into the head of h2_out */
+  gboolean h2_out_ended;
+  gboolean h2_hold;              /* paused: received data left unconsumed */
+  gsize h2_unconsumed;           /* bytes received and not given back yet */
+  gboolean h2_aborted;
+  gint32 h2_stream_id;           /* connection thread only */
+  gpointer h2_stream;            /* connection thread only */
 };
 
 static inline void
@@ -105,6 +126,49 @@ void     cp_channel_exchange_soup_end     (CpChannelExchange *self);
 void     cp_channel_exchange_soup_resume  (CpChannelExchange *self);
 /* At the last unref. */
 void     cp_channel_exchange_soup_clear   (CpChannelExchange *self);
+
+/* ---- shared by the libsoup and HTTP/2 transports ---- */
+
+/* A transport error as the call's: cancelled stays G_IO_ERROR_CANCELLED,
+ * CP_ERROR is kept, anything else is `unavailable`. */
+GError  *cp_channel_exchange_transport_error (const GError *error);
+/* Whether @error is a failure to make a connection (nothing was sent). */
+gboolean cp_channel_exchange_is_connect_error (const GError *error);
+
+/* ---- HTTP/2 transport (cp-channel-exchange-h2.c) ---- */
+
+void     cp_channel_exchange_h2_start     (CpChannelExchange *self);
+/* Drops queued events and resets the stream (RST_STREAM CANCEL). */
+void     cp_channel_exchange_h2_abort     (CpChannelExchange *self);
+/* At the end: no more event deliveries. */
+void     cp_channel_exchange_h2_stop      (CpChannelExchange *self);
+void     cp_channel_exchange_h2_pause     (CpChannelExchange *self);
+void     cp_channel_exchange_h2_resume    (CpChannelExchange *self);
+void     cp_channel_exchange_h2_clear     (CpChannelExchange *self);
+
+/* Connection thread → owner context (cp-h2-connection.c calls these). */
+void     cp_channel_exchange_h2_push_head  (CpChannelExchange  *self,
+                                            guint               status,
+                                            SoupMessageHeaders *headers);
+/* Returns TRUE when the bytes may be given back to the flow-control
+ * window now (the owner is not paused). */
+gboolean cp_channel_exchange_h2_push_chunk (CpChannelExchange  *self,
+                                            const guint8       *data,
+                                            gsize               len);
+/* @error (transfer full) NULL = clean end; @trailers nullable. */
+void     cp_channel_exchange_h2_push_end   (CpChannelExchange  *self,
+                                            GError             *error,
+                                            SoupMessageHeaders *trailers,
+                                            gboolean            not_sent,
+                                            gboolean            connection_lost);
+/* The TLS server did not pick h2: send this exchange over libsoup. */
+void     cp_channel_exchange_h2_push_fallback (CpChannelExchange *self);
+/* Copies up to @len bytes of the request body; -1 when none is queued yet
+ * (deferred), else the count with *@eof set at the end. */
+gssize   cp_channel_exchange_h2_read_body  (CpChannelExchange  *self,
+                                            guint8             *buffer,
+                                            gsize               len,
+                                            gboolean           *eof);
 
 /* ---- in-process transport (cp-channel-exchange-local.c) ---- */
 

@@ -54,6 +54,19 @@ void                cp_channel_exchange_close  (CpChannelExchange *exchange);
 guint               cp_channel_exchange_get_status           (CpChannelExchange *exchange);
 const char         *cp_channel_exchange_get_reason           (CpChannelExchange *exchange);
 SoupMessageHeaders *cp_channel_exchange_get_response_headers (CpChannelExchange *exchange);
+/* The response's HTTP trailers (HTTP/2), or NULL: NULL until the body
+ * ended, and over HTTP/1.1 and in-process. */
+SoupMessageHeaders *cp_channel_exchange_get_response_trailers (CpChannelExchange *exchange);
+/* Whether the channel's exchanges can stream their request body while the
+ * response arrives (HTTP/2): then set_request_streaming () may be used. */
+gboolean            cp_channel_exchange_channel_full_duplex  (CpChannel *channel);
+/* Before start, instead of a body: the request body is written with
+ * write_body () (before or after start) and ended with end_body ();
+ * response callbacks may arrive meanwhile. HTTP/2 only. */
+void                cp_channel_exchange_set_request_streaming (CpChannelExchange *exchange);
+void                cp_channel_exchange_write_body (CpChannelExchange *exchange,
+                                                    GBytes            *chunk);
+void                cp_channel_exchange_end_body   (CpChannelExchange *exchange);
 /* TRUE when the response body ended because the server closed the
  * connection rather than by its own framing (see body_connection_lost ()
  * in cp-channel-exchange-soup.c): a stream cut off that way is `unavailable`. */

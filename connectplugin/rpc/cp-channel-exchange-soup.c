@@ -13,8 +13,8 @@
 /* A transport error as the call's: cancelled I/O stays
  * G_IO_ERROR_CANCELLED (the caller cancelled, as in GIO), any other failure
  * is `unavailable`. */
-static GError *
-transport_error (const GError *error)
+GError *
+cp_channel_exchange_transport_error (const GError *error)
 {
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
@@ -28,8 +28,8 @@ transport_error (const GError *error)
  * before any byte of the request was written. Not a TLS handshake error
  * (the server's TCP stack was reached), not an I/O error on a reused
  * connection (a request may have been written). */
-static gboolean
-is_connect_error (const GError *error)
+gboolean
+cp_channel_exchange_is_connect_error (const GError *error)
 {
   if (error->domain == G_RESOLVER_ERROR)
     return TRUE;
@@ -186,7 +186,7 @@ on_read (GObject      *source,
     }
   if (bytes == NULL)
     {
-      cp_channel_exchange_finish (self, transport_error (error), TRUE);
+      cp_channel_exchange_finish (self, cp_channel_exchange_transport_error (error), TRUE);
       return;
     }
   if (g_bytes_get_size (bytes) == 0)
@@ -256,7 +256,7 @@ read_available (CpChannelExchange *self)
         }
       if (n < 0)
         {
-          cp_channel_exchange_finish (self, transport_error (error), TRUE);
+          cp_channel_exchange_finish (self, cp_channel_exchange_transport_error (error), TRUE);
           return;
         }
       if (n == 0)
@@ -316,8 +316,8 @@ on_sent (GObject      *source,
     }
   if (stream == NULL)
     {
-      self->not_sent = is_connect_error (error);
-      cp_channel_exchange_finish (self, transport_error (error), TRUE);
+      self->not_sent = cp_channel_exchange_is_connect_error (error);
+      cp_channel_exchange_finish (self, cp_channel_exchange_transport_error (error), TRUE);
       return;
     }
 
@@ -358,10 +358,28 @@ cp_channel_exchange_transport_busy (CpChannelExchange *self)
   return self->msg != NULL && !self->msg_finished;
 }
 
+/* libsoup carries HTTP/1.1 only: HTTP/2 is our own transport
+ * (cp-channel-exchange-h2.c, CpChannel:http-version). libsoup 3.2 offers h2
+ * by ALPN and has no public way to stop it (soup_message_set_force_http1 ()
+ * came in 3.4); its HTTP/2 loses error answers and trips its own checks
+ * against servers that take h2. Its TLS connection is handed to us before
+ * the handshake, so we narrow the offer there. */
+static void
+on_network_event (SoupMessage        *msg,
+                  GSocketClientEvent  event,
+                  GIOStream          *connection,
+                  gpointer            user_data)
+{
+  static const char * const http1[] = { "http/1.1", NULL };
+
+  if (event == G_SOCKET_CLIENT_TLS_HANDSHAKING && G_IS_TLS_CONNECTION (connection))
+    g_tls_connection_set_advertised_protocols (G_TLS_CONNECTION (connection), http1);
+}
+
 void
 cp_channel_exchange_soup_start (CpChannelExchange *self)
 {
-  g_autofree char *base = cp_channel_dup_http_base (self->channel);
+  g_autofree char *base = cp_channel_dup_soup_base (self->channel);
   g_autofree char *uri = g_strconcat (base, self->path_and_query, NULL);
 
   self->msg = soup_message_new (self->method, uri);
@@ -371,6 +389,7 @@ cp_channel_exchange_soup_start (CpChannelExchange *self)
       return;
     }
   soup_message_add_flags (self->msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+  g_signal_connect (self->msg, "network-event", G_CALLBACK (on_network_event), NULL);
   if (cp_channel_get_tls_certificate (self->channel) != NULL)
     soup_message_set_tls_client_certificate (self->msg,
                                              cp_channel_get_tls_certificate (self->channel));

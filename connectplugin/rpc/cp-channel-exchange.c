@@ -47,6 +47,8 @@
 #include "cp-channel-private.h"
 #include "cp-error.h"
 #include "cp-timeout-private.h"
+#include "cp-grpc-private.h"
+#include "cp-h2-connection-private.h"
 
 /* "/pkg.Service/Method?query" → "/Method?query" (CpChannel:method-only-paths). */
 static char *
@@ -98,6 +100,8 @@ cp_channel_exchange_new (CpChannel                        *channel,
   self->destroy = destroy;
   g_mutex_init (&self->lock);
   g_queue_init (&self->events);
+  g_queue_init (&self->h2_events);
+  g_queue_init (&self->h2_out);
   return self;
 }
 
@@ -117,11 +121,13 @@ cp_channel_exchange_unref (CpChannelExchange *self)
   /* Every async operation holds a reference, so nothing is pending here;
    * the exchange is only left when the server context went away. */
   cp_channel_exchange_local_clear (self);
+  cp_channel_exchange_h2_clear (self);
   g_mutex_clear (&self->lock);
   if (self->destroy && self->user_data)
     self->destroy (self->user_data);
   cp_channel_exchange_soup_clear (self);
   g_clear_pointer (&self->response_headers, soup_message_headers_unref);
+  g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
   g_free (self->reason);
   g_clear_error (&self->deferred_error);
   g_clear_object (&self->cancellable);
@@ -154,6 +160,56 @@ cp_channel_exchange_get_response_headers (CpChannelExchange *self)
   return self->response_headers;
 }
 
+SoupMessageHeaders *
+cp_channel_exchange_get_response_trailers (CpChannelExchange *self)
+{
+  return self->response_trailers;
+}
+
+gboolean
+cp_channel_exchange_channel_full_duplex (CpChannel *channel)
+{
+  return cp_channel_get_server (channel) == NULL && cp_channel_get_h2_client (channel) != NULL;
+}
+
+void
+cp_channel_exchange_set_request_streaming (CpChannelExchange *self)
+{
+  g_return_if_fail (!self->started && self->body == NULL);
+
+  self->request_streaming = TRUE;
+}
+
+void
+cp_channel_exchange_write_body (CpChannelExchange *self,
+                                GBytes            *chunk)
+{
+  g_return_if_fail (self->request_streaming && !self->body_ended);
+
+  if (g_bytes_get_size (chunk) == 0)
+    return;
+  g_mutex_lock (&self->lock);
+  g_queue_push_tail (&self->h2_out, g_bytes_ref (chunk));
+  g_mutex_unlock (&self->lock);
+  if (self->h2 != NULL && !self->finished)
+    cp_h2_client_kick (self->h2, self);
+}
+
+void
+cp_channel_exchange_end_body (CpChannelExchange *self)
+{
+  g_return_if_fail (self->request_streaming);
+
+  if (self->body_ended)
+    return;
+  self->body_ended = TRUE;
+  g_mutex_lock (&self->lock);
+  self->h2_out_ended = TRUE;
+  g_mutex_unlock (&self->lock);
+  if (self->h2 != NULL && !self->finished)
+    cp_h2_client_kick (self->h2, self);
+}
+
 gboolean
 cp_channel_exchange_get_connection_lost (CpChannelExchange *self)
 {
@@ -172,6 +228,8 @@ abort_io (CpChannelExchange *self)
 {
   g_cancellable_cancel (self->cancellable);
   cp_channel_exchange_soup_abort (self);
+  if (self->h2 != NULL)
+    cp_channel_exchange_h2_abort (self);
   if (self->server_context != NULL)
     cp_channel_exchange_local_abort (self);
 }
@@ -197,6 +255,7 @@ cp_channel_exchange_finish (CpChannelExchange *self,
   cp_channel_exchange_destroy_source (&self->timeout_source);
   cp_channel_exchange_destroy_source (&self->deferred_source);
   cp_channel_exchange_local_stop (self);
+  cp_channel_exchange_h2_stop (self);
   if (self->cancel_id != 0)
     {
       g_cancellable_disconnect (self->user_cancellable, self->cancel_id);
@@ -321,8 +380,14 @@ cp_channel_exchange_start (CpChannelExchange *self)
           return;
         }
       remaining_ms = (remaining_us + 999) / 1000;
-      value = cp_timeout_format (remaining_ms);
-      if (value != NULL)
+      if (G_UNLIKELY (g_str_has_prefix (soup_message_headers_get_one (self->request_headers, "Content-Type") ?: "",
+                                        "application/grpc")))
+        {
+          /* gRPC and gRPC-Web calls (cp-grpc-private.h). */
+          value = cp_grpc_timeout_format (remaining_us);
+          soup_message_headers_replace (self->request_headers, "grpc-timeout", value);
+        }
+      else if ((value = cp_timeout_format (remaining_ms)) != NULL)
         soup_message_headers_replace (self->request_headers, "Connect-Timeout-Ms", value);
       self->timeout_source = g_timeout_source_new ((guint) MIN (remaining_ms, G_MAXUINT));
       g_source_set_callback (self->timeout_source, on_timeout,
@@ -342,6 +407,8 @@ cp_channel_exchange_start (CpChannelExchange *self)
 
   if (cp_channel_get_server (self->channel) != NULL)
     cp_channel_exchange_local_start (self);
+  else if (cp_channel_get_h2_client (self->channel) != NULL)
+    cp_channel_exchange_h2_start (self);
   else
     cp_channel_exchange_soup_start (self);
 }
@@ -350,6 +417,8 @@ void
 cp_channel_exchange_pause (CpChannelExchange *self)
 {
   self->paused = TRUE;
+  if (self->h2 != NULL)
+    cp_channel_exchange_h2_pause (self);
 }
 
 void
@@ -362,6 +431,8 @@ cp_channel_exchange_resume (CpChannelExchange *self)
     return;
   if (self->server_context != NULL)
     cp_channel_exchange_local_resume (self);
+  else if (self->h2 != NULL)
+    cp_channel_exchange_h2_resume (self);
   else if (self->head_received)
     cp_channel_exchange_soup_resume (self);
 }

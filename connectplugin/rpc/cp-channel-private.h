@@ -25,7 +25,10 @@
  *   cp-call-settings.c      settings of one call,    → this one, util,
  *                           what wraps it              client call, retry
  *   cp-channel-exchange.c   one HTTP exchange: core  → this one, exchange-impl
- *   cp-channel-exchange-soup.c, -local.c: its two transports (the same)
+ *   cp-channel-exchange-soup.c, -local.c, -h2.c: its transports (the same;
+ *                           -h2.c also cp-h2-connection-private.h)
+ *   cp-h2-connection.c      a channel's HTTP/2      → this one, exchange-impl
+ *                           connection and thread
  *   cp-channel-util.c       response checks, errors  → (none)
  *   cp-call-options.c       CpCallOptions            → (none)
  *   cp-circuit-breaker.c    CpCircuitBreaker         → (none)
@@ -74,7 +77,16 @@ SoupSession   *cp_channel_get_session          (CpChannel *channel);
  * waited for that context, that is until its deadline. */
 SoupSession   *cp_channel_get_sync_session     (CpChannel *channel);
 GTlsCertificate *cp_channel_get_tls_certificate (CpChannel *channel);
+GTlsDatabase  *cp_channel_get_tls_database     (CpChannel *channel);
+/* CpChannel:http-version is 2 (and the channel speaks HTTP): the HTTP/2
+ * client of its calls (cp-h2-connection-private.h), made on first use;
+ * NULL otherwise. Thread-safe; valid as long as the channel. */
+typedef struct _CpH2Client CpH2Client;
+CpH2Client    *cp_channel_get_h2_client        (CpChannel *channel);
 char          *cp_channel_dup_http_base        (CpChannel *channel);
+/* The base URL libsoup is given: the http base, but http:// where the
+ * channel makes its TLS connections itself (cp-tls-proxy-private.h). */
+char          *cp_channel_dup_soup_base        (CpChannel *channel);
 /* Points an HTTP channel at another http(s) base URL (a renewed capability
  * grant's endpoint) for the calls made from now on; thread-safe. */
 gboolean       cp_channel_rebase               (CpChannel   *channel,

@@ -24,6 +24,8 @@
 #include "cp-base64-private.h"
 #include "cp-compression.h"
 #include "cp-metadata.h"
+#include "cp-envelope-private.h"
+#include "cp-grpc-private.h"
 
 /* Cap on the body of a unary error response we are willing to buffer. */
 #define ERROR_BODY_LIMIT (1024 * 1024)
@@ -101,6 +103,12 @@ unary_finish (GTask     *task,
 }
 
 static void unary_attempt (GTask *task);
+static CpMessage *grpc_web_decode (UnaryData          *data,
+                                   SoupMessageHeaders *response,
+                                   GBytes             *body,
+                                   SoupMessageHeaders *http_trailers,
+                                   SoupMessageHeaders *trailers,
+                                   GError            **error);
 
 static void
 unary_backoff_over (GObject  *owner,
@@ -171,6 +179,35 @@ unary_complete (GTask  *task,
   guint status = cp_channel_exchange_get_status (exchange);
   CpMessage *message = NULL;
 
+  if (data->settings.protocol != CP_PROTOCOL_CONNECT && response != NULL)
+    {
+      headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      cp_metadata_merge (headers, response, NULL);
+      if (error == NULL && status == SOUP_STATUS_OK)
+        {
+          g_autoptr(GBytes) web_body = g_byte_array_free_to_bytes (g_steal_pointer (&data->body));
+
+          message = grpc_web_decode (data, response, web_body,
+                                     cp_channel_exchange_get_response_trailers (exchange),
+                                     trailers, &error);
+        }
+      else if (error == NULL)
+        error = g_error_new (CP_ERROR, cp_error_code_from_http_status (status),
+                             "HTTP status %u %s", status, cp_channel_exchange_get_reason (exchange) ?: "");
+      if (data->options != NULL)
+        cp_call_options_set_response (data->options, headers, trailers);
+      if (data->call != NULL)
+        cp_client_call_set_response_metadata (data->call, headers, trailers);
+      if (error != NULL)
+        {
+          error = cp_channel_ensure_cp_error (error, CP_ERROR_INTERNAL);
+          cp_channel_error_set_metadata (error, headers, trailers);
+        }
+      unary_attempt_end (task, message, error);
+      return;
+    }
+
   if (response != NULL)
     {
       headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
@@ -227,6 +264,157 @@ unary_complete (GTask  *task,
   unary_attempt_end (task, message, error);
 }
 
+/* A gRPC or gRPC-Web answer: the message and the status (gRPC-Web: from
+ * the trailers frame; gRPC: from the HTTP trailers, @http_trailers; both:
+ * from the head of a "trailers-only" answer with no body). Fills
+ * @trailers; returns the message, or NULL with @error. */
+static CpMessage *
+grpc_web_decode (UnaryData          *data,
+                 SoupMessageHeaders *response,
+                 GBytes             *body,
+                 SoupMessageHeaders *http_trailers,
+                 SoupMessageHeaders *trailers,
+                 GError            **error)
+{
+  gsize size, pos = 0;
+  const guint8 *bytes = g_bytes_get_data (body, &size);
+  g_autoptr(CpMessage) message = NULL;
+  gboolean have_trailers = FALSE;
+  GError *rpc = NULL;
+
+  if (data->settings.protocol == CP_PROTOCOL_GRPC && http_trailers != NULL &&
+      soup_message_headers_get_one (http_trailers, "grpc-status") != NULL)
+    {
+      SoupMessageHeadersIter iter;
+      const char *name, *value;
+
+      soup_message_headers_iter_init (&iter, http_trailers);
+      while (soup_message_headers_iter_next (&iter, &name, &value))
+        soup_message_headers_append (trailers, name, value);
+      have_trailers = TRUE;
+    }
+  else if (size == 0)
+    {
+      static const char * const status_names[] = {
+        "grpc-status", "grpc-message", "grpc-status-details-bin",
+      };
+
+      /* Trailers-only: the head is the trailers. */
+      cp_metadata_merge (trailers, response, NULL);
+      for (gsize i = 0; i < G_N_ELEMENTS (status_names); i++)
+        {
+          const char *value = soup_message_headers_get_one (response, status_names[i]);
+
+          if (value != NULL)
+            soup_message_headers_replace (trailers, status_names[i], value);
+        }
+      have_trailers = TRUE;
+    }
+  while (pos < size && (!have_trailers || data->settings.protocol == CP_PROTOCOL_GRPC))
+    {
+      guint32 len;
+      g_autoptr(GBytes) payload = NULL;
+
+      if (size - pos < CP_ENVELOPE_HEADER_SIZE ||
+          (len = (guint32) bytes[pos + 1] << 24 | (guint32) bytes[pos + 2] << 16 |
+                 (guint32) bytes[pos + 3] << 8 | bytes[pos + 4]) > size - pos - CP_ENVELOPE_HEADER_SIZE)
+        {
+          g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                               "protocol error: truncated gRPC-Web envelope");
+          return NULL;
+        }
+      payload = g_bytes_new_from_bytes (body, pos + CP_ENVELOPE_HEADER_SIZE, len);
+      if ((bytes[pos] & CP_GRPC_FLAG_TRAILERS) && data->settings.protocol == CP_PROTOCOL_GRPC)
+        {
+          g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                       "protocol error: invalid envelope flags 0x%02x", bytes[pos]);
+          return NULL;
+        }
+      if (bytes[pos] & CP_GRPC_FLAG_TRAILERS)
+        {
+          if (!cp_grpc_web_trailers_decode (payload, trailers, error))
+            return NULL;
+          have_trailers = TRUE;
+        }
+      else if (message != NULL)
+        {
+          g_set_error_literal (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                               "protocol error: unary response has more than one message");
+          return NULL;
+        }
+      else
+        {
+          if ((bytes[pos] & CP_ENVELOPE_FLAG_COMPRESSED) && g_bytes_get_size (payload) > 0)
+            {
+              GBytes *plain = cp_decompress (data->response_encoding, payload,
+                                             data->settings.max_receive_size, error);
+
+              if (plain == NULL)
+                return NULL;
+              g_bytes_unref (payload);
+              payload = plain;
+            }
+          message = cp_channel_decode_message (data->response_type, data->settings.codec, payload, error);
+          if (message == NULL)
+            return NULL;
+        }
+      pos += CP_ENVELOPE_HEADER_SIZE + len;
+    }
+  if (!have_trailers)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           data->settings.protocol == CP_PROTOCOL_GRPC
+                           ? "protocol error: no grpc-status in the trailers"
+                           : "protocol error: gRPC-Web response without trailers");
+      return NULL;
+    }
+  if (!cp_grpc_error_from_trailers (trailers, &rpc, error))
+    return NULL;
+  if (rpc != NULL)
+    {
+      g_propagate_error (error, rpc);
+      return NULL;
+    }
+  if (message == NULL)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                           "protocol error: unary response has zero messages");
+      return NULL;
+    }
+  return g_steal_pointer (&message);
+}
+
+/* gRPC-Web: application/grpc-web[+codec] (no suffix: proto), the
+ * messages' encoding in grpc-encoding. */
+static gboolean
+grpc_web_check_head (UnaryData          *data,
+                     const char         *type,
+                     SoupMessageHeaders *headers,
+                     GError            **error)
+{
+  const char *codec_name = cp_codec_to_string (data->settings.codec);
+  const char *prefix = data->settings.protocol == CP_PROTOCOL_GRPC ? "application/grpc"
+                                                                   : "application/grpc-web";
+  const char *suffix;
+
+  if (type == NULL || !g_str_has_prefix (type, prefix))
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_UNKNOWN,
+                   "unexpected response content type \"%s\"", type ? type : "");
+      return FALSE;
+    }
+  suffix = type + strlen (prefix);
+  if (suffix[0] == '\0' ? data->settings.codec != CP_CODEC_PROTO
+                        : (suffix[0] != '+' || strcmp (suffix + 1, codec_name) != 0))
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                   "response content type \"%s\" does not match the request codec \"%s\"",
+                   type, codec_name);
+      return FALSE;
+    }
+  return cp_channel_parse_encoding (headers, "grpc-encoding", &data->response_encoding, error);
+}
+
 /* Validates a 200 response head; FALSE with error when unusable. */
 static gboolean
 unary_check_head (UnaryData          *data,
@@ -236,6 +424,8 @@ unary_check_head (UnaryData          *data,
   g_autofree char *type = cp_channel_media_type (headers);
   const char *codec_name = cp_codec_to_string (data->settings.codec);
 
+  if (data->settings.protocol != CP_PROTOCOL_CONNECT)
+    return grpc_web_check_head (data, type, headers, error);
   if (type == NULL || !g_str_has_prefix (type, "application/"))
     {
       g_set_error (error, CP_ERROR, CP_ERROR_UNKNOWN,
@@ -364,6 +554,13 @@ unary_encode (UnaryData  *data,
   GError *local_error = NULL;
   gboolean compressed = FALSE;
 
+  /* gRPC needs HTTP trailers: only the HTTP/2 transport gives them. */
+  if (data->settings.protocol == CP_PROTOCOL_GRPC && cp_channel_get_h2_client (data->channel) == NULL)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                           "the client speaks gRPC over HTTP/2 only (CpChannel:http-version)");
+      return FALSE;
+    }
   payload = cp_message_serialize (data->request, data->settings.codec, &local_error);
   if (payload == NULL)
     {
@@ -388,6 +585,25 @@ unary_encode (UnaryData  *data,
     }
 
   data->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
+  if (data->settings.protocol != CP_PROTOCOL_CONNECT)
+    {
+      gboolean web = data->settings.protocol == CP_PROTOCOL_GRPC_WEB;
+      g_autofree char *content_type = g_strconcat (web ? "application/grpc-web+" : "application/grpc+",
+                                                   cp_codec_to_string (data->settings.codec), NULL);
+
+      /* A stream of one envelope. */
+      data->path = g_strdup (data->procedure);
+      data->payload = cp_envelope_encode (compressed ? CP_ENVELOPE_FLAG_COMPRESSED : 0, payload);
+      soup_message_headers_append (data->headers, "Content-Type", content_type);
+      soup_message_headers_append (data->headers, web ? "X-Grpc-Web" : "TE", web ? "1" : "trailers");
+      soup_message_headers_append (data->headers, "grpc-accept-encoding", "gzip");
+      if (compressed)
+        soup_message_headers_append (data->headers, "grpc-encoding",
+                                     cp_compression_to_string (data->settings.compression));
+      soup_message_headers_append (data->headers, "Accept-Encoding", "identity");
+      cp_call_settings_copy_metadata (&data->settings, data->headers);
+      return TRUE;
+    }
   if (data->settings.use_get)
     {
       g_autofree char *query = build_get_query (&data->settings, payload, compressed);

@@ -1,8 +1,9 @@
-/* cp-channel.c: CpChannel, the Connect client engine: the channel object
- * and its transport, what wraps its calls (interceptors, retry policy and
- * budget, circuit breaker), and the entry points of the streaming calls.
- * Its other units: cp-channel-unary.c (unary calls), cp-call-settings.c,
- * cp-channel-exchange.c, cp-stream-decoder.c, cp-channel-util.c, the
+/* cp-channel.c: CpChannel, the Connect client engine: the channel object,
+ * its properties and transport, and the entry points of the streaming
+ * calls. Its other units: cp-channel-wrappers.c (what wraps each call:
+ * interceptors, retry policy and budget, circuit breaker),
+ * cp-channel-unary.c (unary calls), cp-call-settings.c,
+ * cp-channel-exchange*.c, cp-stream-decoder.c, cp-channel-util.c, the
  * stream objects and the wrappers' objects (see cp-channel-private.h)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
@@ -11,6 +12,7 @@
 
 #include "cp-channel.h"
 #include "cp-channel-private.h"
+#include "cp-channel-state-private.h"
 #include "cp-call-options-private.h"
 #include "cp-circuit-breaker-private.h"
 #include "cp-client-metrics-private.h"
@@ -20,6 +22,8 @@
 #include "cp-error.h"
 #include "cp-metadata.h"
 #include "cp-span.h"
+#include "cp-h2-connection-private.h"
+#include "cp-tls-proxy-private.h"
 
 /* Defaults of CpChannel:timeout-ms (the wire contract's RPC timeout, as
  * CpClient's call-timeout-ms) and CpChannel:max-receive-size (as servers'). */
@@ -68,49 +72,6 @@
  * [class@RetryPolicy], which may make several attempts; the
  * [class@CircuitBreaker], asked by each attempt; and the transport.
  */
-struct _CpChannel
-{
-  GObject parent_instance;
-
-  char *base_url;
-  char *http_base;       /* "http://host:port[/prefix]", no trailing '/' */
-  CpRpcServer *server;   /* in-process */
-  CpCodec codec;
-  CpCompression compression;
-  gint64 timeout_ms;
-  guint64 max_receive_size;
-  GTlsDatabase *tls_database;
-  GTlsCertificate *tls_certificate;   /* the client certificate, nullable */
-
-  SoupSession *session;
-  SoupSession *sync_session;    /* for cp_channel_call_sync () */
-  GMainContext *context; /* construction context; the server's for in-process */
-  GError *setup_error;
-
-  /* cp_channel_set_header() and cp_channel_rebase() may run in any thread
-   * while calls are being built in others: the headers and http_base are
-   * only touched under the lock once constructed. */
-  GMutex headers_lock;
-  SoupMessageHeaders *headers;
-  gboolean method_only_paths;
-  /* Replaceable at any time, from any thread: under headers_lock too. */
-  CpCircuitBreaker *circuit_breaker;
-  CpRetryPolicy *retry_policy;
-  /* Immutable arrays (CpClientInterceptor), replaced on change; NULL when
-   * empty. Under headers_lock. */
-  GPtrArray *client_interceptors;   /* set by a CpClient */
-  GPtrArray *interceptors;          /* cp_channel_add_interceptor () */
-  CpRetryBudget retry_budget;
-
-  /* CpChannel:metrics-enabled. `metrics` is made (or given by a CpClient)
-   * before `metrics_on` is first set and then kept until finalize: a call
-   * reads it without a lock (and holds its own reference). */
-  CpClientMetrics *metrics;
-  gint metrics_on;                  /* atomic */
-  char *metrics_label;              /* under headers_lock */
-
-  gint tracing;                     /* atomic: CpChannel:tracing */
-};
 
 G_DEFINE_FINAL_TYPE (CpChannel, cp_channel, G_TYPE_OBJECT)
 
@@ -130,6 +91,8 @@ enum {
   PROP_METRICS_ENABLED,
   PROP_METRICS_LABEL,
   PROP_TRACING,
+  PROP_HTTP_VERSION,
+  PROP_PROTOCOL,
   N_PROPS
 };
 
@@ -272,7 +235,15 @@ new_session (CpChannel          *self,
                                        "tls-database", self->tls_database,
                                        NULL);
 
-  if (direct)
+  if (CP_IS_TLS_CONNECTABLE (connectable))
+    {
+      /* Its addresses are proxy addresses, followed only with a resolver
+       * set; this one is never asked (the connectable names the proxy). */
+      g_autoptr(GProxyResolver) resolver = g_simple_proxy_resolver_new (NULL, NULL);
+
+      soup_session_set_proxy_resolver (session, resolver);
+    }
+  else if (direct)
     soup_session_set_proxy_resolver (session, NULL);
   soup_session_remove_feature_by_type (session, SOUP_TYPE_CONTENT_DECODER);
   soup_session_remove_feature_by_type (session, SOUP_TYPE_AUTH_MANAGER);
@@ -368,14 +339,24 @@ setup_http (CpChannel  *self,
       direct = is_loopback_host (g_uri_get_host (uri));
       if (!direct && g_strcmp0 (scheme, "http") == 0)
         warn_plaintext (g_uri_get_host (uri));
+      if (self->tls_database != NULL)
+        self->tls_connectable = (CpTlsConnectable *)
+          cp_tls_connectable_new_for_url (uri, self->tls_database, self->tls_certificate);
       self->http_base = g_strdup (url);
       len = strlen (self->http_base);
       while (len > 0 && self->http_base[len - 1] == '/')
         self->http_base[--len] = '\0';
     }
 
-  self->session = new_session (self, connectable, direct);
-  self->sync_session = new_session (self, connectable, direct);
+  self->session = new_session (self, self->tls_connectable != NULL
+                                      ? G_SOCKET_CONNECTABLE (self->tls_connectable) : connectable,
+                                direct);
+  self->sync_session = new_session (self, self->tls_connectable != NULL
+                                           ? G_SOCKET_CONNECTABLE (self->tls_connectable)
+                                           : connectable,
+                                    direct);
+  self->connectable = g_steal_pointer (&connectable);
+  self->direct = direct;
   return TRUE;
 }
 
@@ -396,6 +377,9 @@ cp_channel_finalize (GObject *object)
 {
   CpChannel *self = CP_CHANNEL (object);
 
+  g_clear_pointer (&self->h2_client, cp_h2_client_free);
+  g_clear_object (&self->connectable);
+  g_clear_object (&self->tls_connectable);
   g_clear_object (&self->session);
   g_clear_object (&self->sync_session);
   g_clear_object (&self->server);
@@ -565,6 +549,12 @@ cp_channel_get_property (GObject    *object,
     case PROP_TRACING:
       g_value_set_boolean (value, g_atomic_int_get (&self->tracing));
       break;
+    case PROP_HTTP_VERSION:
+      g_value_set_enum (value, self->http_version);
+      break;
+    case PROP_PROTOCOL:
+      g_value_set_enum (value, self->protocol);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -600,6 +590,9 @@ cp_channel_set_property (GObject      *object,
       break;
     case PROP_TLS_DATABASE:
       g_set_object (&self->tls_database, g_value_get_object (value));
+      if (self->tls_connectable != NULL)
+        cp_tls_connectable_set_tls (self->tls_connectable, self->tls_database,
+                                    self->tls_certificate);
       if (self->session != NULL)
         soup_session_set_tls_database (self->session, self->tls_database);
       if (self->sync_session != NULL)
@@ -607,6 +600,9 @@ cp_channel_set_property (GObject      *object,
       break;
     case PROP_TLS_CERTIFICATE:
       g_set_object (&self->tls_certificate, g_value_get_object (value));
+      if (self->tls_connectable != NULL)
+        cp_tls_connectable_set_tls (self->tls_connectable, self->tls_database,
+                                    self->tls_certificate);
       break;
     case PROP_METHOD_ONLY_PATHS:
       self->method_only_paths = g_value_get_boolean (value);
@@ -627,6 +623,20 @@ cp_channel_set_property (GObject      *object,
       if (g_atomic_int_exchange (&self->tracing, g_value_get_boolean (value)) !=
           g_value_get_boolean (value))
         g_object_notify_by_pspec (object, pspec);
+      break;
+    case PROP_HTTP_VERSION:
+      if (self->http_version != (CpHttpVersion) g_value_get_enum (value))
+        {
+          self->http_version = g_value_get_enum (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
+      break;
+    case PROP_PROTOCOL:
+      if (self->protocol != (CpProtocol) g_value_get_enum (value))
+        {
+          self->protocol = g_value_get_enum (value);
+          g_object_notify_by_pspec (object, pspec);
+        }
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -720,10 +730,15 @@ cp_channel_class_init (CpChannelClass *klass)
    *
    * The [class@Gio.TlsDatabase] used to verify `https://` servers; %NULL for the
    * system's default.
+   *
+   * Given at construction for a URL whose host is an IP address, the
+   * channel's connections are made with it from the start and the system
+   * CA bundle is never read (libsoup would read it for each new connection
+   * before using this database); they speak HTTP/1.1.
    */
   properties[PROP_TLS_DATABASE] =
     g_param_spec_object ("tls-database", NULL, NULL, G_TYPE_TLS_DATABASE,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
 
   /**
    * CpChannel:tls-certificate:
@@ -735,7 +750,7 @@ cp_channel_class_init (CpChannelClass *klass)
    */
   properties[PROP_TLS_CERTIFICATE] =
     g_param_spec_object ("tls-certificate", NULL, NULL, G_TYPE_TLS_CERTIFICATE,
-                         G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+                         G_PARAM_READWRITE | G_PARAM_CONSTRUCT | G_PARAM_STATIC_STRINGS);
 
   /**
    * CpChannel:method-only-paths:
@@ -854,6 +869,47 @@ cp_channel_class_init (CpChannelClass *klass)
     g_param_spec_boolean ("tracing", NULL, NULL, FALSE,
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpChannel:http-version:
+   *
+   * The HTTP version the channel speaks. The default is what
+   * connect-plugin-go's client speaks: HTTP/1.1 for `http://` and `unix:`
+   * URLs, libsoup's choice for `https://`.
+   *
+   * With %CP_HTTP_VERSION_2 the channel opens one HTTP/2 connection when
+   * its first call is made (h2c with prior knowledge for `http://` and
+   * `unix:`, ALPN `h2` over TLS for `https://`, with the channel's
+   * [property@Channel:tls-database] and [property@Channel:tls-certificate]),
+   * multiplexes every call of every thread on it, and opens a new one once
+   * the server has sent GOAWAY or closed it. A TLS server that does not
+   * pick `h2` is spoken to in HTTP/1.1. The HTTP/2 connection never goes
+   * through a proxy. Client and bidirectional streams are full-duplex
+   * there (see [method@ConnectPlugin.RequestStream.start_duplex]).
+   *
+   * Set it before the first call; ignored by an in-process channel.
+   */
+  properties[PROP_HTTP_VERSION] =
+    g_param_spec_enum ("http-version", NULL, NULL, CP_TYPE_HTTP_VERSION, CP_HTTP_VERSION_DEFAULT,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
+  /**
+   * CpChannel:protocol:
+   *
+   * The RPC protocol of the channel's calls: Connect (the default),
+   * gRPC-Web (`application/grpc-web+proto` or `+json`, the status in a
+   * trailers frame at the end of the body), which any HTTP version
+   * carries, or gRPC (`application/grpc`, the status in HTTP trailers),
+   * which needs [property@Channel:http-version] %CP_HTTP_VERSION_2: over
+   * another transport its calls fail with `unimplemented`. gRPC and
+   * gRPC-Web are implemented for unary calls; streams of such a channel
+   * fail with `unimplemented`, without sending anything.
+   *
+   * Set it before the first call.
+   */
+  properties[PROP_PROTOCOL] =
+    g_param_spec_enum ("protocol", NULL, NULL, CP_TYPE_PROTOCOL, CP_PROTOCOL_CONNECT,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -971,223 +1027,6 @@ cp_channel_set_header (CpChannel  *channel,
   g_mutex_unlock (&channel->headers_lock);
 }
 
-/**
- * cp_channel_set_circuit_breaker:
- * @channel: a [class@ConnectPlugin.Channel]
- * @breaker: (nullable): a [class@ConnectPlugin.CircuitBreaker], or %NULL for none
- *
- * Sets [property@Channel:circuit-breaker]: the calls made from now on ask
- * @breaker before they send anything and tell it their outcome. May be
- * called at any time, from any thread.
- */
-void
-cp_channel_set_circuit_breaker (CpChannel        *channel,
-                                CpCircuitBreaker *breaker)
-{
-  CpCircuitBreaker *old;
-
-  g_return_if_fail (CP_IS_CHANNEL (channel));
-  g_return_if_fail (breaker == NULL || CP_IS_CIRCUIT_BREAKER (breaker));
-
-  g_mutex_lock (&channel->headers_lock);
-  old = channel->circuit_breaker;
-  channel->circuit_breaker = breaker != NULL ? g_object_ref (breaker) : NULL;
-  g_mutex_unlock (&channel->headers_lock);
-  if (old != breaker)
-    g_object_notify_by_pspec (G_OBJECT (channel), properties[PROP_CIRCUIT_BREAKER]);
-  g_clear_object (&old);
-}
-
-/**
- * cp_channel_get_circuit_breaker:
- * @channel: a [class@ConnectPlugin.Channel]
- *
- * Gets [property@Channel:circuit-breaker]. When another thread may
- * replace it meanwhile, read the property instead (it gives a reference).
- *
- * Returns: (transfer none) (nullable): the channel's circuit breaker
- */
-CpCircuitBreaker *
-cp_channel_get_circuit_breaker (CpChannel *channel)
-{
-  CpCircuitBreaker *breaker;
-
-  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
-
-  g_mutex_lock (&channel->headers_lock);
-  breaker = channel->circuit_breaker;
-  g_mutex_unlock (&channel->headers_lock);
-  return breaker;
-}
-
-/**
- * cp_channel_set_retry_policy:
- * @channel: a [class@ConnectPlugin.Channel]
- * @policy: (nullable): a [class@ConnectPlugin.RetryPolicy], or %NULL for none
- *
- * Sets [property@Channel:retry-policy]: the calls made from now on may be
- * tried again as @policy says. May be called at any time, from any
- * thread.
- */
-void
-cp_channel_set_retry_policy (CpChannel     *channel,
-                             CpRetryPolicy *policy)
-{
-  CpRetryPolicy *old;
-
-  g_return_if_fail (CP_IS_CHANNEL (channel));
-  g_return_if_fail (policy == NULL || CP_IS_RETRY_POLICY (policy));
-
-  g_mutex_lock (&channel->headers_lock);
-  old = channel->retry_policy;
-  channel->retry_policy = policy != NULL ? g_object_ref (policy) : NULL;
-  g_mutex_unlock (&channel->headers_lock);
-  if (old != policy)
-    g_object_notify_by_pspec (G_OBJECT (channel), properties[PROP_RETRY_POLICY]);
-  g_clear_object (&old);
-}
-
-/**
- * cp_channel_get_retry_policy:
- * @channel: a [class@ConnectPlugin.Channel]
- *
- * Gets [property@Channel:retry-policy]. When another thread may replace
- * it meanwhile, read the property instead (it gives a reference).
- *
- * Returns: (transfer none) (nullable): the channel's retry policy
- */
-CpRetryPolicy *
-cp_channel_get_retry_policy (CpChannel *channel)
-{
-  CpRetryPolicy *policy;
-
-  g_return_val_if_fail (CP_IS_CHANNEL (channel), NULL);
-
-  g_mutex_lock (&channel->headers_lock);
-  policy = channel->retry_policy;
-  g_mutex_unlock (&channel->headers_lock);
-  return policy;
-}
-
-/* A copy of @chain (NULL = empty) with @extra (nullable) appended. */
-static GPtrArray *
-chain_append (GPtrArray           *chain,
-              CpClientInterceptor *extra)
-{
-  GPtrArray *copy = g_ptr_array_new_full ((chain != NULL ? chain->len : 0) + 1, g_object_unref);
-
-  for (guint i = 0; chain != NULL && i < chain->len; i++)
-    g_ptr_array_add (copy, g_object_ref (chain->pdata[i]));
-  if (extra != NULL)
-    g_ptr_array_add (copy, g_object_ref (extra));
-  return copy;
-}
-
-/**
- * cp_channel_add_interceptor:
- * @channel: a [class@ConnectPlugin.Channel]
- * @interceptor: a [class@ConnectPlugin.ClientInterceptor]
- *
- * Appends @interceptor to the channel's own interceptors, which see every
- * call made through the channel from now on: after those of the
- * [class@Client] the channel belongs to (if any), in the order they were
- * added, and before those of each call's [class@CallOptions]. See
- * [class@ClientInterceptor] for what they may do. May be called at any
- * time, from any thread; calls under way keep the chain they started with.
- */
-void
-cp_channel_add_interceptor (CpChannel           *channel,
-                            CpClientInterceptor *interceptor)
-{
-  GPtrArray *chain;
-
-  g_return_if_fail (CP_IS_CHANNEL (channel));
-  g_return_if_fail (CP_IS_CLIENT_INTERCEPTOR (interceptor));
-
-  g_mutex_lock (&channel->headers_lock);
-  chain = chain_append (channel->interceptors, interceptor);
-  g_clear_pointer (&channel->interceptors, g_ptr_array_unref);
-  channel->interceptors = chain;
-  g_mutex_unlock (&channel->headers_lock);
-}
-
-/* ------------------------------------------------------------------------ */
-/* For the channel's other units (cp-channel-private.h)                      */
-
-CpRetryPolicy *
-cp_channel_dup_retry_policy (CpChannel *channel)
-{
-  CpRetryPolicy *policy;
-
-  g_mutex_lock (&channel->headers_lock);
-  policy = channel->retry_policy != NULL ? g_object_ref (channel->retry_policy) : NULL;
-  g_mutex_unlock (&channel->headers_lock);
-  return policy;
-}
-
-CpRetryBudget *
-cp_channel_get_retry_budget (CpChannel *channel)
-{
-  return &channel->retry_budget;
-}
-
-void
-cp_channel_set_client_interceptors (CpChannel *channel,
-                                    GPtrArray *interceptors)
-{
-  GPtrArray *chain = NULL;
-
-  if (interceptors != NULL && interceptors->len > 0)
-    chain = chain_append (interceptors, NULL);
-  g_mutex_lock (&channel->headers_lock);
-  g_clear_pointer (&channel->client_interceptors, g_ptr_array_unref);
-  channel->client_interceptors = chain;
-  g_mutex_unlock (&channel->headers_lock);
-}
-
-static void
-add_all (GPtrArray *chain,
-         GPtrArray *interceptors)
-{
-  for (guint i = 0; interceptors != NULL && i < interceptors->len; i++)
-    g_ptr_array_add (chain, g_object_ref (interceptors->pdata[i]));
-}
-
-GPtrArray *
-cp_channel_collect_interceptors (CpChannel     *channel,
-                                 CpCallOptions *options,
-                                 gboolean       exempt)
-{
-  GPtrArray *parts[3] = { NULL, NULL, cp_call_options_get_interceptors (options) };
-  GPtrArray *chain = NULL;
-  guint n_parts = 0;
-
-  g_mutex_lock (&channel->headers_lock);
-  if (!exempt)
-    {
-      parts[0] = channel->client_interceptors;
-      parts[1] = channel->interceptors;
-    }
-  for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
-    if (parts[i] != NULL)
-      {
-        n_parts++;
-        chain = parts[i];
-      }
-  /* The arrays are never changed (replaced instead): one alone is shared,
-   * as most chains are. */
-  if (n_parts == 1)
-    chain = g_ptr_array_ref (chain);
-  else if (n_parts > 1)
-    {
-      chain = g_ptr_array_new_with_free_func (g_object_unref);
-      for (guint i = 0; i < G_N_ELEMENTS (parts); i++)
-        add_all (chain, parts[i]);
-    }
-  g_mutex_unlock (&channel->headers_lock);
-  return chain;
-}
-
 CpResponseStream *
 cp_channel_call_method_server_stream (CpChannel     *channel,
                                       CpMethodInfo  *info,
@@ -1296,6 +1135,17 @@ cp_channel_dup_http_base (CpChannel *channel)
   return base;
 }
 
+char *
+cp_channel_dup_soup_base (CpChannel *channel)
+{
+  char *base = cp_channel_dup_http_base (channel);
+
+  /* Our proxy made the TLS connection: libsoup speaks plain HTTP on it. */
+  if (channel->tls_connectable != NULL && g_str_has_prefix (base, "https://"))
+    memmove (base + 4, base + 5, strlen (base + 5) + 1);
+  return base;
+}
+
 gboolean
 cp_channel_rebase (CpChannel   *channel,
                    const char  *base_url,
@@ -1311,6 +1161,14 @@ cp_channel_rebase (CpChannel   *channel,
       g_uri_get_query (uri) != NULL || g_uri_get_fragment (uri) != NULL)
     {
       g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT, "invalid URL \"%s\"", base_url);
+      return FALSE;
+    }
+  if (channel->tls_connectable != NULL &&
+      !cp_tls_connectable_set_url (channel->tls_connectable, uri))
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                   "a channel pinned to its TLS database moves only to another "
+                   "https://IP-address URL, not \"%s\"", base_url);
       return FALSE;
     }
   base = g_strdup (base_url);
@@ -1330,53 +1188,83 @@ cp_channel_get_setup_error (CpChannel *channel)
   return channel->setup_error;
 }
 
-CpCircuitBreaker *
-cp_channel_dup_circuit_breaker (CpChannel *channel)
+/**
+ * cp_channel_set_http_version:
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @version: the HTTP version of the calls
+ *
+ * Sets [property@Channel:http-version]; before the first call.
+ */
+void
+cp_channel_set_http_version (CpChannel     *channel,
+                             CpHttpVersion  version)
 {
-  CpCircuitBreaker *breaker;
+  g_return_if_fail (CP_IS_CHANNEL (channel));
 
+  g_object_set (channel, "http-version", version, NULL);
+}
+
+/**
+ * cp_channel_get_http_version:
+ * @channel: a [class@ConnectPlugin.Channel]
+ *
+ * Returns: the channel's [property@Channel:http-version]
+ */
+CpHttpVersion
+cp_channel_get_http_version (CpChannel *channel)
+{
+  g_return_val_if_fail (CP_IS_CHANNEL (channel), CP_HTTP_VERSION_DEFAULT);
+
+  return channel->http_version;
+}
+
+/**
+ * cp_channel_set_protocol:
+ * @channel: a [class@ConnectPlugin.Channel]
+ * @protocol: the RPC protocol of the calls
+ *
+ * Sets [property@Channel:protocol]; before the first call.
+ */
+void
+cp_channel_set_protocol (CpChannel  *channel,
+                         CpProtocol  protocol)
+{
+  g_return_if_fail (CP_IS_CHANNEL (channel));
+
+  g_object_set (channel, "protocol", protocol, NULL);
+}
+
+/**
+ * cp_channel_get_protocol:
+ * @channel: a [class@ConnectPlugin.Channel]
+ *
+ * Returns: the channel's [property@Channel:protocol]
+ */
+CpProtocol
+cp_channel_get_protocol (CpChannel *channel)
+{
+  g_return_val_if_fail (CP_IS_CHANNEL (channel), CP_PROTOCOL_CONNECT);
+
+  return channel->protocol;
+}
+
+CpH2Client *
+cp_channel_get_h2_client (CpChannel *channel)
+{
+  CpH2Client *client;
+
+  if (channel->http_version != CP_HTTP_VERSION_2 || channel->session == NULL)
+    return NULL;
   g_mutex_lock (&channel->headers_lock);
-  breaker = channel->circuit_breaker != NULL ? g_object_ref (channel->circuit_breaker) : NULL;
+  if (channel->h2_client == NULL)
+    channel->h2_client = cp_h2_client_new (channel, channel->connectable, channel->direct);
+  client = channel->h2_client;
   g_mutex_unlock (&channel->headers_lock);
-  return breaker;
+  return client;
 }
 
-gboolean
-cp_channel_admit (CpChannel           *channel,
-                  CpCallOptions       *options,
-                  CpChannelAdmission  *admission,
-                  GError             **error)
+GTlsDatabase *
+cp_channel_get_tls_database (CpChannel *channel)
 {
-  g_autoptr(CpCircuitBreaker) breaker = NULL;
-
-  g_assert (admission->breaker == NULL);
-  if (cp_call_options_get_circuit_breaker_exempt (options))
-    return TRUE;
-  breaker = cp_channel_dup_circuit_breaker (channel);
-  if (breaker == NULL)
-    return TRUE;
-  admission->ticket = cp_circuit_breaker_admit (breaker, error);
-  if (admission->ticket == 0)
-    return FALSE;
-  admission->breaker = g_steal_pointer (&breaker);
-  return TRUE;
-}
-
-void
-cp_channel_admission_settle (CpChannelAdmission *admission,
-                             const GError       *outcome)
-{
-  g_autoptr(CpCircuitBreaker) breaker = g_steal_pointer (&admission->breaker);
-
-  if (breaker != NULL)
-    cp_circuit_breaker_settle (breaker, admission->ticket, outcome);
-}
-
-void
-cp_channel_admission_clear (CpChannelAdmission *admission)
-{
-  g_autoptr(CpCircuitBreaker) breaker = g_steal_pointer (&admission->breaker);
-
-  if (breaker != NULL)
-    cp_circuit_breaker_abandon (breaker, admission->ticket);
+  return channel->tls_database;
 }

@@ -18,8 +18,27 @@
 #include "cp-rpc-server.h"
 #include "cp-response-stream.h"
 #include "cp-request-stream.h"
+#include "cp-protocol.h"
 
 G_BEGIN_DECLS
+
+/**
+ * CpHttpVersion:
+ * @CP_HTTP_VERSION_DEFAULT: what connect-plugin-go's client speaks:
+ *   HTTP/1.1 for `http://` and `unix:` URLs, libsoup's choice (HTTP/1.1, or
+ *   HTTP/2 when the server picks it in ALPN) for `https://`
+ * @CP_HTTP_VERSION_1_1: HTTP/1.1 through libsoup
+ * @CP_HTTP_VERSION_2: HTTP/2 on one multiplexed connection: with prior
+ *   knowledge (h2c) for `http://` and `unix:` URLs, negotiated in ALPN for
+ *   `https://` (HTTP/1.1 when the server does not pick `h2`)
+ *
+ * The HTTP version a [class@Channel] speaks ([property@Channel:http-version]).
+ */
+typedef enum {
+  CP_HTTP_VERSION_DEFAULT,
+  CP_HTTP_VERSION_1_1,
+  CP_HTTP_VERSION_2,
+} CpHttpVersion;
 
 #define CP_TYPE_CHANNEL (cp_channel_get_type ())
 
@@ -32,7 +51,7 @@ G_DECLARE_FINAL_TYPE (CpChannel, cp_channel, CP, CHANNEL, GObject)
  * max-receive-size (4 MiB; 0 = none),
  * tls-database, method-only-paths, circuit-breaker (CpCircuitBreaker, NULL
  * = none) and retry-policy (CpRetryPolicy, NULL = none), both settable at
- * any time, from any thread. */
+ * any time, from any thread, http-version (CpHttpVersion). */
 CP_AVAILABLE_IN_ALL
 CpChannel  *cp_channel_new              (const char          *base_url,
                                          GError             **error);
@@ -100,5 +119,17 @@ CpRequestStream  *cp_channel_call_bidi_stream   (CpChannel     *channel,
 
 CP_AVAILABLE_IN_ALL
 char             *cp_channel_render_metrics     (CpChannel     *channel);
+
+CP_AVAILABLE_IN_ALL
+void              cp_channel_set_http_version   (CpChannel     *channel,
+                                                 CpHttpVersion  version);
+CP_AVAILABLE_IN_ALL
+CpHttpVersion     cp_channel_get_http_version   (CpChannel     *channel);
+
+CP_AVAILABLE_IN_ALL
+void              cp_channel_set_protocol       (CpChannel     *channel,
+                                                 CpProtocol     protocol);
+CP_AVAILABLE_IN_ALL
+CpProtocol        cp_channel_get_protocol       (CpChannel     *channel);
 
 G_END_DECLS

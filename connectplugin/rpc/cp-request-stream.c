@@ -21,7 +21,11 @@
  * bidirectional call, made with [method@ConnectPlugin.Channel.call_bidi_stream] (closed with
  * [method@ConnectPlugin.RequestStream.close_and_receive]).
  *
- * Over HTTP/1.1 client streams are half-duplex: [method@ConnectPlugin.RequestStream.send]
+ * On a channel speaking HTTP/2 ([property@Channel:http-version]), a call
+ * can be made full-duplex with [method@ConnectPlugin.RequestStream.start_duplex]:
+ * messages are then sent as they are given, and responses arrive meanwhile.
+ *
+ * Otherwise client streams are half-duplex: [method@ConnectPlugin.RequestStream.send]
  * queues enveloped messages, and [method@ConnectPlugin.RequestStream.close_async] sends the
  * whole request body (with a `Content-Length`) and waits for the single
  * response message. The result is delivered in the [struct@GLib.MainContext] that was
@@ -64,6 +68,7 @@ struct _CpRequestStream
   SoupMessageHeaders *response_trailers;
   gulong options_cancel_id;     /* the options' cancellable cancels the stream */
   GMainContext *context;        /* where it was made: close_sync () runs there */
+  CpResponseStream *duplex;     /* start_duplex (): messages go straight to it */
 };
 
 G_DEFINE_FINAL_TYPE (CpRequestStream, cp_request_stream, G_TYPE_OBJECT)
@@ -76,6 +81,7 @@ cp_request_stream_finalize (GObject *object)
   g_assert (self->task == NULL);
   cp_call_options_disconnect_cancel (self->options, self->options_cancel_id);
   g_clear_pointer (&self->context, g_main_context_unref);
+  g_clear_object (&self->duplex);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   cp_channel_admission_clear (&self->admission);
   cp_call_retry_clear (&self->retry);
@@ -320,6 +326,17 @@ cp_request_stream_send (CpRequestStream  *stream,
                            "the request stream is closed");
       return FALSE;
     }
+  if (stream->duplex != NULL)
+    {
+      g_autoptr(GByteArray) envelope = g_byte_array_new ();
+      g_autoptr(GBytes) bytes = NULL;
+
+      if (!cp_call_settings_append_envelope (&stream->settings, message, envelope, error))
+        return FALSE;
+      bytes = g_byte_array_free_to_bytes (g_steal_pointer (&envelope));
+      cp_response_stream_write_internal (stream->duplex, bytes);
+      return TRUE;
+    }
   return cp_call_settings_append_envelope (&stream->settings, message, stream->body, error);
 }
 
@@ -331,6 +348,14 @@ request_attempt (CpRequestStream *self)
   GError *error = NULL;
 
   cp_call_retry_begin_attempt (&self->retry);
+  /* CpChannel:protocol: the client's gRPC and gRPC-Web are unary only so far. */
+  if (G_UNLIKELY (self->settings.protocol != CP_PROTOCOL_CONNECT))
+    {
+      stream_complete (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                          "streams over gRPC or gRPC-Web are not implemented "
+                                          "in the client yet (CpChannel:protocol)"));
+      return;
+    }
   /* A refusal of the circuit breaker is never retried. */
   if (!cp_channel_admit (self->channel, self->options, &self->admission, &error))
     {
@@ -562,7 +587,9 @@ cp_request_stream_cancel (CpRequestStream *stream)
   g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
 
   stream->cancelled = TRUE;
-  if (stream->exchange != NULL)
+  if (stream->duplex != NULL)
+    cp_response_stream_cancel (stream->duplex);
+  else if (stream->exchange != NULL)
     cp_channel_exchange_cancel (stream->exchange);
   else if (cp_call_retry_is_waiting (&stream->retry))
     {
@@ -605,4 +632,85 @@ cp_request_stream_get_response_trailers (CpRequestStream *stream)
   g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
 
   return stream->response_trailers;
+}
+
+/**
+ * cp_request_stream_start_duplex:
+ * @stream: a [class@ConnectPlugin.RequestStream] of a bidirectional (or
+ *   client-streaming) call
+ *
+ * Makes the call full-duplex: the request is sent now, every message
+ * queued so far and each one given to [method@ConnectPlugin.RequestStream.send]
+ * from now on goes out at once, and the responses arrive on the returned
+ * stream while the request is still open. End the request with
+ * [method@ConnectPlugin.RequestStream.close_send]. Connect to the returned
+ * stream's signals right away; they are emitted in the thread-default
+ * main context, as for [method@ConnectPlugin.RequestStream.close_and_receive].
+ *
+ * This needs a channel speaking HTTP/2 ([property@Channel:http-version]);
+ * on any other channel (HTTP/1.1, in-process) the returned stream closes
+ * with `unimplemented` without sending anything. A full-duplex call is
+ * never retried. Call it once, instead of
+ * [method@ConnectPlugin.RequestStream.close_and_receive] or
+ * [method@ConnectPlugin.RequestStream.close_async].
+ *
+ * Returns: (transfer full): the response stream
+ */
+CpResponseStream *
+cp_request_stream_start_duplex (CpRequestStream *stream)
+{
+  g_autoptr(GBytes) queued = NULL;
+  GError *error = NULL;
+  CpResponseStream *responses;
+
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), NULL);
+
+  if (stream->closing)
+    error = g_error_new_literal (CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                                 "the request stream is already closed");
+  else if (stream->cancelled)
+    error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
+  else if (!cp_channel_exchange_channel_full_duplex (stream->channel))
+    error = g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                 "full-duplex calls need a channel speaking HTTP/2");
+  queued = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
+  stream->body = g_byte_array_new ();
+
+  responses = cp_response_stream_new_for_body_internal (stream->channel, stream->procedure, NULL,
+                                                        error, stream->kind, stream->idempotency,
+                                                        stream->response_type,
+                                                        stream->options, stream->settings.deadline,
+                                                        stream->settings.n_envelopes);
+  if (error != NULL)
+    {
+      stream->closing = TRUE;
+      return responses;
+    }
+  cp_response_stream_make_duplex_internal (responses);
+  if (g_bytes_get_size (queued) > 0)
+    cp_response_stream_write_internal (responses, queued);
+  stream->duplex = g_object_ref (responses);
+  return responses;
+}
+
+/**
+ * cp_request_stream_close_send:
+ * @stream: a [class@ConnectPlugin.RequestStream] made full-duplex with
+ *   [method@ConnectPlugin.RequestStream.start_duplex]
+ *
+ * Ends the request of a full-duplex call: the server sees the end of the
+ * request stream; responses keep arriving on the response stream until the
+ * server ends the call. Later [method@ConnectPlugin.RequestStream.send]
+ * calls fail with `failed_precondition`.
+ */
+void
+cp_request_stream_close_send (CpRequestStream *stream)
+{
+  g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
+  g_return_if_fail (stream->duplex != NULL);
+
+  if (stream->closing)
+    return;
+  stream->closing = TRUE;
+  cp_response_stream_end_request_internal (stream->duplex);
 }

@@ -41,6 +41,10 @@ CpMessage          *cp_request_stream_close_finish   (CpRequestStream     *strea
 CP_AVAILABLE_IN_ALL
 CpResponseStream   *cp_request_stream_close_and_receive (CpRequestStream *stream);
 CP_AVAILABLE_IN_ALL
+CpResponseStream   *cp_request_stream_start_duplex      (CpRequestStream *stream);
+CP_AVAILABLE_IN_ALL
+void                cp_request_stream_close_send        (CpRequestStream *stream);
+CP_AVAILABLE_IN_ALL
 void                cp_request_stream_cancel         (CpRequestStream     *stream);
 CP_AVAILABLE_IN_ALL
 SoupMessageHeaders *cp_request_stream_get_response_headers  (CpRequestStream *stream);

@@ -30,5 +30,13 @@ CpResponseStream *cp_response_stream_new_for_body_internal (CpChannel     *chann
                                                             CpCallOptions *options,
                                                             gint64         deadline,
                                                             guint          n_messages);
+/* Right after new_for_body_internal () (no body, no error), before start:
+ * a full-duplex call (HTTP/2) whose request body is written with
+ * write_internal () and ended with end_request_internal (), before or
+ * after the exchange starts. A single attempt (no retry). */
+void              cp_response_stream_make_duplex_internal (CpResponseStream *stream);
+void              cp_response_stream_write_internal       (CpResponseStream *stream,
+                                                           GBytes           *chunk);
+void              cp_response_stream_end_request_internal (CpResponseStream *stream);
 
 G_END_DECLS

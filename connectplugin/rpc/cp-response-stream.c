@@ -76,6 +76,12 @@ struct _CpResponseStream
 
   SoupMessageHeaders *response_headers;
   SoupMessageHeaders *response_trailers;
+
+  /* Full duplex (HTTP/2): the request body is written as it comes; what
+   * comes before the exchange exists waits here. */
+  gboolean duplex;
+  gboolean duplex_ended;
+  GQueue duplex_out;             /* GBytes */
 };
 
 G_DEFINE_FINAL_TYPE (CpResponseStream, cp_response_stream, G_TYPE_OBJECT)
@@ -130,6 +136,7 @@ cp_response_stream_finalize (GObject *object)
   g_clear_error (&self->setup_error);
   g_clear_error (&self->pending_close);
   g_clear_pointer (&self->body, g_bytes_unref);
+  g_queue_clear_full (&self->duplex_out, (GDestroyNotify) g_bytes_unref);
   g_free (self->procedure);
   cp_call_settings_clear (&self->settings);
   g_clear_object (&self->options);
@@ -507,6 +514,14 @@ stream_attempt (CpResponseStream *self)
   GError *error = NULL;
 
   cp_call_retry_begin_attempt (&self->retry);
+  /* CpChannel:protocol: the client's gRPC and gRPC-Web are unary only so far. */
+  if (G_UNLIKELY (self->settings.protocol != CP_PROTOCOL_CONNECT))
+    {
+      stream_close (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                                          "streams over gRPC or gRPC-Web are not implemented "
+                                          "in the client yet (CpChannel:protocol)"));
+      return;
+    }
   /* A refusal of the circuit breaker is never retried. */
   if (!cp_channel_admit (self->channel, self->options, &self->admission, &error))
     {
@@ -533,6 +548,19 @@ stream_attempt (CpResponseStream *self)
                                             g_object_ref (self), g_object_unref);
   if (self->paused)
     cp_channel_exchange_pause (self->exchange);
+  if (self->duplex)
+    {
+      GBytes *chunk;
+
+      cp_channel_exchange_set_request_streaming (self->exchange);
+      while ((chunk = g_queue_pop_head (&self->duplex_out)) != NULL)
+        {
+          cp_channel_exchange_write_body (self->exchange, chunk);
+          g_bytes_unref (chunk);
+        }
+      if (self->duplex_ended)
+        cp_channel_exchange_end_body (self->exchange);
+    }
   if (self->body != NULL)
     cp_client_metrics_call_add_bytes (&self->settings.metrics, TRUE, g_bytes_get_size (self->body));
   cp_channel_exchange_start (self->exchange);
@@ -714,4 +742,40 @@ cp_response_stream_get_response_trailers (CpResponseStream *stream)
   g_return_val_if_fail (CP_IS_RESPONSE_STREAM (stream), NULL);
 
   return stream->response_trailers;
+}
+
+void
+cp_response_stream_make_duplex_internal (CpResponseStream *self)
+{
+  g_return_if_fail (!self->started);
+
+  self->duplex = TRUE;
+  g_clear_pointer (&self->body, g_bytes_unref);
+  /* The request body is not kept: a single attempt. */
+  g_clear_object (&self->retry.policy);
+}
+
+void
+cp_response_stream_write_internal (CpResponseStream *self,
+                                   GBytes           *chunk)
+{
+  g_return_if_fail (self->duplex && !self->duplex_ended);
+
+  cp_client_metrics_call_add_bytes (&self->settings.metrics, TRUE, g_bytes_get_size (chunk));
+  if (self->exchange != NULL)
+    cp_channel_exchange_write_body (self->exchange, chunk);
+  else
+    g_queue_push_tail (&self->duplex_out, g_bytes_ref (chunk));
+}
+
+void
+cp_response_stream_end_request_internal (CpResponseStream *self)
+{
+  g_return_if_fail (self->duplex);
+
+  if (self->duplex_ended)
+    return;
+  self->duplex_ended = TRUE;
+  if (self->exchange != NULL)
+    cp_channel_exchange_end_body (self->exchange);
 }

@@ -58,6 +58,8 @@ typedef struct {
   guint               timer;
   CpRequestStream    *request_stream;
   CpResponseStream   *response_stream;
+  gboolean            duplex;      /* full-duplex bidi (HTTP/2) */
+  gboolean            duplex_closed; /* ... its request closed (or cancelled) */
   SoupMessageHeaders *headers;     /* response headers, when from a stream */
   SoupMessageHeaders *trailers;
 } Test;
@@ -179,6 +181,8 @@ test_finish (Test *test)
 /* ------------------------------------------------------------------ */
 /* Response streams (ServerStream, BidiStream)                          */
 
+static void duplex_send_next (Test *test);
+
 static void
 cancel_response_stream (Test *test)
 {
@@ -226,7 +230,14 @@ on_stream_message (CpResponseStream *stream,
 
   g_ptr_array_add (test->responses, g_object_ref (message));
   if (test->cancel == CANCEL_AFTER_NUM_RESPONSES && test->responses->len >= test->cancel_value)
-    cp_response_stream_cancel (stream);
+    {
+      cp_response_stream_cancel (stream);
+      return;
+    }
+  /* Full duplex: the next request once the previous one was answered,
+   * the end of the request once the last one was. */
+  if (test->duplex && !test->duplex_closed)
+    duplex_send_next (test);
 }
 
 static void
@@ -330,6 +341,50 @@ send_next (Test *test)
     on_send_timer (test);
 }
 
+/* Full-duplex bidi, as the reference client: send a request, receive its
+ * response (on_stream_message () calls back), and so on; once the last
+ * one was answered (or when there is none), close or cancel the request. */
+static void
+duplex_send_next (Test *test)
+{
+  g_autoptr(GError) error = NULL;
+
+  if (test->next_send < test->requests->len)
+    {
+      if (!cp_request_stream_send (test->request_stream,
+                                   g_ptr_array_index (test->requests, test->next_send), &error))
+        g_printerr ("conformance client: %s: %s\n", test->req->test_name, error->message);
+      test->next_send++;
+      return;
+    }
+  test->duplex_closed = TRUE;
+  if (test->cancel == CANCEL_BEFORE_CLOSE_SEND)
+    {
+      cp_response_stream_cancel (test->response_stream);
+      return;
+    }
+  cp_request_stream_close_send (test->request_stream);
+  arm_cancel_after_close (test);
+}
+
+static void
+start_duplex (Test *test)
+{
+  CpResponseStream *stream = cp_request_stream_start_duplex (test->request_stream);
+
+  test->duplex = TRUE;
+  test->response_stream = stream;
+  g_signal_connect (stream, "headers", G_CALLBACK (on_stream_headers), test);
+  g_signal_connect (stream, "message", G_CALLBACK (on_stream_message), test);
+  g_signal_connect (stream, "closed", G_CALLBACK (on_stream_closed), test);
+  /* The first request is queued before the start, which may finish the
+   * test at once: keep it last (as in watch_response_stream ()). */
+  duplex_send_next (test);
+  if (test->duplex_closed && test->cancel == CANCEL_BEFORE_CLOSE_SEND)
+    return;
+  cp_response_stream_start (stream);
+}
+
 /* ------------------------------------------------------------------ */
 /* Unary calls                                                          */
 
@@ -418,9 +473,12 @@ channel_for (CompatRequest *req,
   gboolean tls = req->server_tls_cert.len > 0;
   g_autofree char *url = g_strdup_printf ("%s://%s:%u", tls ? "https" : "http",
                                           req->host, req->port);
-  /* Channels with a client certificate are kept apart from those without. */
-  g_autofree char *key = g_strdup_printf ("%s%s", url,
-                                          req->client_tls_creds != NULL ? " mtls" : "");
+  gboolean h2 = req->http_version == CONNECTRPC__CONFORMANCE__V1__HTTPVERSION__HTTP_VERSION_2;
+  /* Channels with a client certificate are kept apart from those without,
+   * and HTTP/2 ones (CpChannel:http-version) from HTTP/1.1 ones. */
+  g_autofree char *key = g_strdup_printf ("%s%s%s", url,
+                                          req->client_tls_creds != NULL ? " mtls" : "",
+                                          h2 ? " h2" : "");
   CpChannel *channel = g_hash_table_lookup (client.channels, key);
 
   if (channel == NULL)
@@ -429,6 +487,8 @@ channel_for (CompatRequest *req,
 
       if (created == NULL)
         return NULL;
+      if (h2)
+        cp_channel_set_http_version (created, CP_HTTP_VERSION_2);
       if (tls)
         {
           g_autoptr(GTlsDatabase) database = tls_database_for (&req->server_tls_cert, error);
@@ -606,6 +666,14 @@ start_test (GBytes *frame)
       test->request_stream = connectrpc_conformance_service_call_client_stream (test->proxy,
                                                                                 test->options);
       send_next (test);
+      return;
+
+    case CONNECTRPC__CONFORMANCE__V1__STREAM_TYPE__STREAM_TYPE_FULL_DUPLEX_BIDI_STREAM:
+      if (test->proxy == NULL)
+        break;
+      test->request_stream = connectrpc_conformance_service_call_bidi_stream (test->proxy,
+                                                                              test->options);
+      start_duplex (test);
       return;
 
     case CONNECTRPC__CONFORMANCE__V1__STREAM_TYPE__STREAM_TYPE_HALF_DUPLEX_BIDI_STREAM:

@@ -243,7 +243,7 @@ fixture_setup (Fixture       *f,
     f->channel = cp_channel_new_in_process (f->server);
   else
     {
-      if (g_str_equal (transport, "unix"))
+      if (g_str_has_suffix (transport, "unix"))
         {
           g_autofree char *address = NULL;
 
@@ -258,6 +258,9 @@ fixture_setup (Fixture       *f,
       g_assert_nonnull (url);
       f->channel = cp_channel_new (url, &error);
       g_assert_no_error (error);
+      /* HTTP/2 with prior knowledge (our own HTTP/2 server). */
+      if (g_str_has_prefix (transport, "h2c"))
+        cp_channel_set_http_version (f->channel, CP_HTTP_VERSION_2);
     }
 }
 
@@ -1022,6 +1025,8 @@ main (int argc, char **argv)
   add_tests ("tcp");
   add_tests ("unix");
   add_tests ("in-process");
+  add_tests ("h2c");
+  add_tests ("h2c-unix");
 
   return g_test_run ();
 }
