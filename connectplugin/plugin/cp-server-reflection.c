@@ -19,6 +19,8 @@
 #include "cp-server-state-private.h"
 #include "cp-descriptor-set-private.h"
 #include "reflection.cp.h"
+#include "connectplugin/protocol/control.cp.h"
+#include "connectplugin/protocol/identity.cp.h"
 
 #define PROCEDURE_V1 "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo"
 #define PROCEDURE_V1ALPHA "/grpc.reflection.v1alpha.ServerReflection/ServerReflectionInfo"
@@ -74,13 +76,26 @@ index_descriptor_set (Index  *index,
     }
 }
 
+static void
+index_builtin (Index               *index,
+               CpServiceDescriptor *descriptor)
+{
+  GBytes *set = cp_service_descriptor_get_file_descriptor_set (descriptor);
+
+  g_ptr_array_add (index->services, g_strdup (cp_service_descriptor_get_full_name (descriptor)));
+  if (set != NULL)
+    index_descriptor_set (index, set);
+}
+
 static Index *
 index_new (CpServer *self)
 {
   Index *index = g_new0 (Index, 1);
+  /* v1alpha is answered but not listed: the library compiles in v1's
+   * descriptors only, and a listed service must be describable (clients
+   * listing every method, like buf curl --list-methods, ask for each). */
   static const char * const builtin[] = {
     "grpc.reflection.v1.ServerReflection",
-    "grpc.reflection.v1alpha.ServerReflection",
   };
 
   index->services = g_ptr_array_new_with_free_func (g_free);
@@ -91,8 +106,16 @@ index_new (CpServer *self)
     g_ptr_array_add (index->services, g_strdup (builtin[i]));
   index_descriptor_set (index, cp_service_descriptor_get_file_descriptor_set (
                                  cp_refl_server_reflection_get_descriptor ()));
+  /* The services the server itself answers (cp-server.c,
+   * add_reserved_paths ()), each listed with its descriptors, so that a
+   * client listing every method (buf curl --list-methods) resolves them. */
+  index_builtin (index, cp_handshake_service_get_descriptor ());
   if (self->health_enabled)
-    g_ptr_array_add (index->services, g_strdup ("connectplugin.health.v1.HealthService"));
+    index_builtin (index, cp_health_service_get_descriptor ());
+  if (self->plugin_control_enabled)
+    index_builtin (index, cp_plugin_control_get_descriptor ());
+  if (self->identity_enabled)
+    index_builtin (index, cp_plugin_identity_get_descriptor ());
 
   for (guint i = 0; i < self->plugins->len; i++)
     {

@@ -5,13 +5,15 @@
 #   run-peer.sh node-grpc-web-client KV_SERVER DESCRIPTOR_SET   connect-node gRPC-Web → our server
 #   run-peer.sh buf-curl-grpc-web    KV_SERVER DESCRIPTOR_SET   buf curl --protocol grpcweb → our server
 #   run-peer.sh grpcurl              KV_SERVER DESCRIPTOR_SET   grpcurl (gRPC over h2c) → our server
+#   run-peer.sh buf-curl-reflection  KV_PLUGIN                  buf curl without a schema, by our
+#                                    server reflection over h2c, in each of its three protocols
 # grpcurl (a Go program) is built once into
 # ${XDG_CACHE_HOME:-$HOME/.cache}/connectplugin/grpcurl-$GRPCURL_VERSION/ and
 # reused; without it and without Go, that mode exits 77 (skip).
 # The server is started on 127.0.0.1:0 (its first stdout line is its URL) and
 # stopped by PID. Exits 77 (skip) when the npm peers are not installed.
 set -euo pipefail
-mode=$1 server=$2 schema=$3
+mode=$1 server=$2 schema=${3:-}
 here=$(cd "$(dirname "$0")" && pwd)
 peers=$here/node
 if [ "$mode" = grpcurl ]; then
@@ -30,7 +32,9 @@ elif [ ! -d "$peers/node_modules/@connectrpc/connect-node" ] || ! command -v nod
 fi
 
 out=$(mktemp)
-"$server" --listen 127.0.0.1:0 >"$out" 2>&1 &
+server_args=(--listen 127.0.0.1:0)
+[ "$mode" = buf-curl-reflection ] && server_args+=(--reflection)
+"$server" "${server_args[@]}" >"$out" 2>&1 &
 pid=$!
 trap 'kill $pid 2>/dev/null || true; wait $pid 2>/dev/null || true; rm -f "$out"' EXIT
 url=
@@ -82,6 +86,29 @@ case $mode in
     set -e
     check "grpcurl error exit code" 1 "$([ $rc -ne 0 ] && echo 1 || echo 0)"
     check "grpcurl error" 'ERROR:Code:InvalidArgumentMessage:keymustnotbeempty' "$(echo "$err" | flat)"
+    ;;
+  buf-curl-reflection)
+    # No --schema: buf curl asks the server (grpc.reflection.v1, a bidi stream,
+    # hence HTTP/2) for the descriptors, in Connect, gRPC and gRPC-Web.
+    flat() { tr -d ' \n'; }
+    for protocol in connect grpc grpcweb; do
+      buf() { timeout 20 "$peers/node_modules/.bin/buf" curl --protocol $protocol --http2-prior-knowledge "$@"; }
+      check "buf curl $protocol --list-services" \
+        'connectplugin.health.v1.HealthServiceconnectplugin.v1.HandshakeServiceconnectplugin.v1.PluginControlgrpc.reflection.v1.ServerReflectionkv.v1.KVService' \
+        "$(buf --list-services "$url" | sort | flat)"
+      # every method of every service: each listed service must be described
+      check "buf curl $protocol --list-methods" \
+        'kv.v1.KVService/Deletekv.v1.KVService/Getkv.v1.KVService/Putkv.v1.KVService/Watch' \
+        "$(buf --list-methods "$url" | grep '^kv\.' | sort | flat)"
+      check "buf curl $protocol Put" '{}' "$(buf -d '{"key":"r","value":"AP8BgA=="}' "$url/kv.v1.KVService/Put" | flat)"
+      check "buf curl $protocol Get" '{"value":"AP8BgA==","found":true}' "$(buf -d '{"key":"r"}' "$url/kv.v1.KVService/Get" | flat)"
+      set +e
+      err=$(buf -d '{"key":""}' "$url/kv.v1.KVService/Put" 2>&1)
+      rc=$?
+      set -e
+      check "buf curl $protocol error exit code" 1 "$([ $rc -ne 0 ] && echo 1 || echo 0)"
+      check "buf curl $protocol error body" '{"code":"invalid_argument","message":"keymustnotbeempty"}' "$(echo "$err" | flat)"
+    done
     ;;
   buf-curl)
     buf() { timeout 20 "$peers/node_modules/.bin/buf" curl --protocol connect --schema "$schema" "$@"; }

@@ -118,9 +118,13 @@ class Cpctl(unittest.TestCase):
         r = cpctl('describe', self.kv_url)
         self.assert_ok(r)
         self.assertEqual(r.stdout.split(), ['connectplugin.health.v1.HealthService',
+                                            'connectplugin.v1.HandshakeService',
+                                            'connectplugin.v1.PluginControl',
                                             'grpc.reflection.v1.ServerReflection',
-                                            'grpc.reflection.v1alpha.ServerReflection',
                                             'kv.v1.KVService'])
+        # every service listed can be described (buf curl --list-methods needs it)
+        for service in r.stdout.split():
+            self.assert_ok(cpctl('describe', self.kv_url, service))
         r = cpctl('describe', self.kv_url, 'kv.v1.KVService')
         self.assert_ok(r)
         self.assertEqual(r.stdout, 'service kv.v1.KVService {\n'
