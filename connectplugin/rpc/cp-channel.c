@@ -1208,6 +1208,8 @@ cp_channel_set_http_version (CpChannel     *channel,
  * cp_channel_get_http_version:
  * @channel: a [class@ConnectPlugin.Channel]
  *
+ * Gets the HTTP version the channel's calls use.
+ *
  * Returns: the channel's [property@Channel:http-version]
  */
 CpHttpVersion
@@ -1237,6 +1239,8 @@ cp_channel_set_protocol (CpChannel  *channel,
 /**
  * cp_channel_get_protocol:
  * @channel: a [class@ConnectPlugin.Channel]
+ *
+ * Gets the RPC protocol the channel's calls speak.
  *
  * Returns: the channel's [property@Channel:protocol]
  */
