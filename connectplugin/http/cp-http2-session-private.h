@@ -32,6 +32,8 @@ typedef struct _CpHttp2Stream  CpHttp2Stream;
 /* Incoming RST_STREAM token bucket (CVE-2023-44487): burst, per second. */
 #define CP_HTTP2_RESET_BURST            100
 #define CP_HTTP2_RESET_RATE             50
+/* Ranges of skipped client stream ids remembered (RFC 9113 §5.1.1). */
+#define CP_HTTP2_SKIPPED_RANGES         16
 
 CpHttp2Session *cp_http2_session_new        (CpHttpConnection *conn);
 /* Frees the nghttp2 session; streams must have been closed. */

@@ -48,6 +48,15 @@ struct _CpHttp2Session
   guint             in_process : 1;
   guint             shutdown : 1;
   guint             goaway_final : 1;
+
+  /* Client stream ids the peer skipped (RFC 9113 §5.1.1: implicitly
+   * closed, never opened), as [lo, hi] ranges of odd ids, the oldest
+   * dropped when full. A HEADERS frame on one of them is a connection
+   * error (PROTOCOL_ERROR); libnghttp2 alone ignores it, as it ignores
+   * HEADERS on the streams it opened and closed (which it must, §5.1). */
+  int32_t           max_headers_id;
+  int32_t           skipped[CP_HTTP2_SKIPPED_RANGES][2];
+  guint             n_skipped;
 };
 
 struct _CpHttp2Stream
@@ -140,6 +149,56 @@ stream_free (CpHttp2Stream *stream)
 }
 
 /* ---- nghttp2 callbacks: record, do not call handlers ---- */
+
+static gboolean
+session_skipped (CpHttp2Session *session,
+                 int32_t         id)
+{
+  for (guint i = 0; i < session->n_skipped; i++)
+    if (id >= session->skipped[i][0] && id <= session->skipped[i][1])
+      return TRUE;
+  return FALSE;
+}
+
+/* Every frame header, before libnghttp2 acts on the frame: HEADERS on a
+ * client stream id the peer skipped over fails the connection. */
+static int
+on_begin_frame (nghttp2_session         *ng,
+                const nghttp2_frame_hd  *hd,
+                void                    *user_data)
+{
+  CpHttp2Session *session = user_data;
+  int32_t id = hd->stream_id;
+
+  if (hd->type != NGHTTP2_HEADERS || id % 2 == 0)
+    return 0;
+  if (id > session->max_headers_id)
+    {
+      int32_t lo = session->max_headers_id + (session->max_headers_id == 0 ? 1 : 2);
+
+      if (id > lo)
+        {
+          if (session->n_skipped == CP_HTTP2_SKIPPED_RANGES)
+            {
+              memmove (session->skipped[0], session->skipped[1],
+                       sizeof session->skipped[0] * (CP_HTTP2_SKIPPED_RANGES - 1));
+              session->n_skipped--;
+            }
+          session->skipped[session->n_skipped][0] = lo;
+          session->skipped[session->n_skipped][1] = id - 2;
+          session->n_skipped++;
+        }
+      session->max_headers_id = id;
+      return 0;
+    }
+  if (session_skipped (session, id))
+    {
+      g_debug ("HTTP/2: HEADERS on stream %d, skipped over for stream %d", id,
+               session->max_headers_id);
+      return NGHTTP2_ERR_CALLBACK_FAILURE;   /* session_fail (): GOAWAY PROTOCOL_ERROR */
+    }
+  return 0;
+}
 
 static int
 on_begin_headers (nghttp2_session     *ng,
@@ -763,6 +822,7 @@ cp_http2_session_new (CpHttpConnection *conn)
 
   session->conn = conn;
   nghttp2_session_callbacks_new (&callbacks);
+  nghttp2_session_callbacks_set_on_begin_frame_callback (callbacks, on_begin_frame);
   nghttp2_session_callbacks_set_on_begin_headers_callback (callbacks, on_begin_headers);
   nghttp2_session_callbacks_set_on_header_callback (callbacks, on_header);
   nghttp2_session_callbacks_set_on_data_chunk_recv_callback (callbacks, on_data_chunk_recv);

@@ -1101,6 +1101,27 @@ test_window_overflow (Fixture *f, gconstpointer data)
   expect_still_serving (f);
 }
 
+/* RFC 9113 §5.1.1: opening stream 5 closes idle stream 3; HEADERS on it
+ * then is a connection error of type PROTOCOL_ERROR (h2spec 5.1.1/2). */
+static void
+test_skipped_stream_id (Fixture *f, gconstpointer data)
+{
+  Client *c;
+  guint8 frame[2 * (9 + 3)];
+  static const guint8 get_root[3] = { 0x82, 0x86, 0x84 };   /* GET http / */
+
+  fixture_start (f);
+  c = raw_client_new (f, 0);
+  frame_header (frame, 3, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 5);
+  memcpy (frame + 9, get_root, 3);
+  frame_header (frame + 12, 3, NGHTTP2_HEADERS, NGHTTP2_FLAG_END_HEADERS | NGHTTP2_FLAG_END_STREAM, 3);
+  memcpy (frame + 21, get_root, 3);
+  client_write_raw (c, frame, sizeof frame);
+  g_assert_true (raw_read_until_goaway (c, NGHTTP2_PROTOCOL_ERROR));
+  client_free (c);
+  expect_still_serving (f);
+}
+
 static void
 test_idle_connection (Fixture *f, gconstpointer data)
 {
@@ -1176,6 +1197,7 @@ main (int argc, char **argv)
   ADD ("/http2/hardening/settings-flood", test_settings_flood);
   ADD ("/http2/hardening/settings-too-many", test_settings_too_many);
   ADD ("/http2/hardening/window-update-overflow", test_window_overflow);
+  ADD ("/http2/hardening/skipped-stream-id", test_skipped_stream_id);
   ADD ("/http2/hardening/idle-connection", test_idle_connection);
   ADD ("/http2/hardening/slow-stream", test_slow_stream);
   ADD ("/http2/tls/alpn-h2", test_tls_alpn);
