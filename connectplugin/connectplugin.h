@@ -48,6 +48,7 @@
 #include "cp-in-process-discovery.h"
 #include "cp-etcd-discovery.h"
 #include "cp-etcd-registration.h"
+#include "cp-etcd-registry.h"
 #include "cp-kubernetes-discovery.h"
 #include "cp-health-monitor.h"
 #include "cp-client.h"

@@ -9,7 +9,9 @@
  *   cp-registry.c             ServiceRegistry and PluginLifecycle;
  *   cp-router.c               /services/ (routed plugin-to-plugin calls);
  *   cp-rate-limiter.c         token buckets for host APIs and the router;
- *   cp-broker-plugins.c       adding, removing, replacing plugins.
+ *   cp-broker-plugins.c       adding, removing, replacing plugins;
+ *   cp-etcd-registry.c        (when started) the registry shared through
+ *                             etcd, and calls from other hosts.
  */
 #pragma once
 
@@ -25,6 +27,7 @@ typedef struct _CpBrokerCapabilities CpBrokerCapabilities;
 typedef struct _CpRegistry CpRegistry;
 typedef struct _CpRouter CpRouter;
 typedef struct _CpRateLimiter CpRateLimiter;
+typedef struct _CpEtcdRegistry CpEtcdRegistry;
 
 struct _CpBroker
 {
@@ -57,6 +60,7 @@ struct _CpBroker
   CpRegistry *registry;
   CpRouter *router;
   CpRateLimiter *limiter;
+  CpEtcdRegistry *etcd_registry;    /* weak: the started etcd back-end, or NULL */
 };
 
 /* The host's base URL as plugins reach it (no trailing slash), transfer

@@ -119,6 +119,31 @@ char        *cp_etcd_entry_to_json    (const char  *name,
                                        const char  *version,
                                        GHashTable  *metadata);
 
+/* A provider of the broker's service registry, the value stored under
+ * `PREFIX services/TYPE/REG_ID` by CpEtcdRegistry:
+ * `{"registration_id":…,"service_type":…,"version":…,"provider_id":…,
+ *   "host_id":…,"router_url":…,"health":"healthy"|"degraded"|"unhealthy",
+ *   "metadata":{"k":"v",…}}`. The parser checks every member as the
+ * registry's own validation does (type, semver version, metadata limits),
+ * the ids (1 to 128 bytes, no `/`) and the router URL (http or https). */
+typedef struct {
+  char       *registration_id;
+  char       *service_type;
+  char       *version;
+  char       *provider_id;
+  char       *host_id;
+  char       *router_url;
+  int         health;     /* CpHealthState: HEALTHY, DEGRADED or UNHEALTHY */
+  GHashTable *metadata;   /* char* → char*, never NULL */
+} CpEtcdService;
+
+void           cp_etcd_service_free    (CpEtcdService *service);
+CpEtcdService *cp_etcd_service_parse   (const char    *data,
+                                        gsize          len,
+                                        GError       **error);
+char          *cp_etcd_service_to_json (const CpEtcdService *service);
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpEtcdService, cp_etcd_service_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpEtcdKv, cp_etcd_kv_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (CpEtcdEntry, cp_etcd_entry_free)
 

@@ -10,6 +10,7 @@
 
 #include "cp-etcd-client-private.h"
 #include "cp-error.h"
+#include "cp-registry-private.h"
 
 /* Larger values are not ours (an entry is a few hundred bytes). */
 #define MAX_ENTRY_SIZE (64 * 1024)
@@ -484,6 +485,154 @@ cp_etcd_entry_to_json (const char *name,
         {
           json_builder_set_member_name (builder, key);
           json_builder_add_string_value (builder, value);
+        }
+    }
+  json_builder_end_object (builder);
+  json_builder_end_object (builder);
+  root = json_builder_get_root (builder);
+  return json_to_string (root, FALSE);
+}
+
+/* ---- the broker's service registry in etcd (CpEtcdRegistry) ---- */
+
+#define MAX_ID_LEN 128
+
+void
+cp_etcd_service_free (CpEtcdService *service)
+{
+  if (service == NULL)
+    return;
+  g_free (service->registration_id);
+  g_free (service->service_type);
+  g_free (service->version);
+  g_free (service->provider_id);
+  g_free (service->host_id);
+  g_free (service->router_url);
+  g_clear_pointer (&service->metadata, g_hash_table_unref);
+  g_free (service);
+}
+
+/* An id that can stand in a key or a router path: 1 to MAX_ID_LEN bytes of
+ * printable ASCII without `/`, `?`, `%` or `#`. */
+static gboolean
+valid_id (const char *id)
+{
+  gsize len = id != NULL ? strlen (id) : 0;
+
+  if (len == 0 || len > MAX_ID_LEN || strcmp (id, ".") == 0 || strcmp (id, "..") == 0)
+    return FALSE;
+  for (const char *p = id; *p != '\0'; p++)
+    if (*p <= ' ' || *p >= 0x7f || strchr ("/?%#", *p) != NULL)
+      return FALSE;
+  return TRUE;
+}
+
+static const char * const health_names[] = { NULL, "healthy", "degraded", "unhealthy" };
+
+CpEtcdService *
+cp_etcd_service_parse (const char  *data,
+                       gsize        len,
+                       GError     **error)
+{
+  g_autoptr(JsonObject) object = NULL;
+  g_autoptr(CpEtcdService) service = NULL;
+  g_autoptr(GUri) uri = NULL;
+  const char *registration_id, *type, *version, *provider_id, *host_id, *router_url, *health;
+  gboolean bad = FALSE;
+
+  if (len > MAX_ENTRY_SIZE)
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL, "etcd service entry: %" G_GSIZE_FORMAT
+                   " bytes, more than %d", len, MAX_ENTRY_SIZE);
+      return NULL;
+    }
+  object = parse_object (data, len, "etcd service entry", error);
+  if (object == NULL)
+    return NULL;
+  registration_id = get_string (object, "registration_id", &bad);
+  type = get_string (object, "service_type", &bad);
+  version = get_string (object, "version", &bad);
+  provider_id = get_string (object, "provider_id", &bad);
+  host_id = get_string (object, "host_id", &bad);
+  router_url = get_string (object, "router_url", &bad);
+  health = get_string (object, "health", &bad);
+  if (bad || !valid_id (registration_id) || !valid_id (provider_id) || !valid_id (host_id) ||
+      type == NULL || version == NULL || router_url == NULL)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           "etcd service entry: needs string \"registration_id\", \"service_type\", "
+                           "\"version\", \"provider_id\", \"host_id\" and \"router_url\"");
+      return NULL;
+    }
+  if (!cp_registry_validate_service_type (type, error) ||
+      !cp_registry_validate_version (version, error))
+    {
+      g_prefix_error (error, "etcd service entry: ");
+      return NULL;
+    }
+  uri = g_uri_parse (router_url, G_URI_FLAGS_NONE, NULL);
+  if (uri == NULL || g_uri_get_host (uri) == NULL || g_uri_get_host (uri)[0] == '\0' ||
+      (g_strcmp0 (g_uri_get_scheme (uri), "http") != 0 &&
+       g_strcmp0 (g_uri_get_scheme (uri), "https") != 0))
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                           "etcd service entry: \"router_url\" is not an http or https URL");
+      return NULL;
+    }
+  service = g_new0 (CpEtcdService, 1);
+  service->health = 1;
+  for (guint i = 1; health != NULL && i < G_N_ELEMENTS (health_names); i++)
+    if (strcmp (health, health_names[i]) == 0)
+      service->health = i;
+  service->metadata = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+  if (!parse_metadata (object, service->metadata, error))
+    return NULL;
+  if (!cp_registry_validate_metadata (service->metadata, error))
+    {
+      g_prefix_error (error, "etcd service entry: ");
+      return NULL;
+    }
+  service->registration_id = g_strdup (registration_id);
+  service->service_type = g_strdup (type);
+  service->version = g_strdup (version);
+  service->provider_id = g_strdup (provider_id);
+  service->host_id = g_strdup (host_id);
+  service->router_url = g_strdup (router_url);
+  return g_steal_pointer (&service);
+}
+
+char *
+cp_etcd_service_to_json (const CpEtcdService *service)
+{
+  g_autoptr(JsonBuilder) builder = json_builder_new_immutable ();
+  g_autoptr(JsonNode) root = NULL;
+  const char *members[][2] = {
+    { "registration_id", service->registration_id },
+    { "service_type", service->service_type },
+    { "version", service->version },
+    { "provider_id", service->provider_id },
+    { "host_id", service->host_id },
+    { "router_url", service->router_url },
+    { "health", health_names[CLAMP (service->health, 1, 3)] },
+  };
+
+  json_builder_begin_object (builder);
+  for (guint i = 0; i < G_N_ELEMENTS (members); i++)
+    {
+      json_builder_set_member_name (builder, members[i][0]);
+      json_builder_add_string_value (builder, members[i][1]);
+    }
+  json_builder_set_member_name (builder, "metadata");
+  json_builder_begin_object (builder);
+  if (service->metadata != NULL)
+    {
+      g_autoptr(GList) keys = g_list_sort (g_hash_table_get_keys (service->metadata),
+                                           (GCompareFunc) strcmp);
+
+      for (GList *l = keys; l != NULL; l = l->next)
+        {
+          json_builder_set_member_name (builder, l->data);
+          json_builder_add_string_value (builder, g_hash_table_lookup (service->metadata, l->data));
         }
     }
   json_builder_end_object (builder);

@@ -8,10 +8,19 @@
  * event at a time (cp_invocation_send_message_async() completes when the
  * connection takes more) and keeps at most max-watch-queue events; past
  * that its queue collapses to one resync (the state when it is sent).
+ *
+ * With a CpEtcdRegistry attached (cp-etcd-registry.c), every local
+ * provider is mirrored into etcd as it comes, changes health and goes, and
+ * the providers other hosts published there are kept beside the local
+ * ones ("remote" providers: no instance, reached through their host's
+ * router); discovery and watches answer local providers first, then remote
+ * ones.
  */
 #include "cp-registry-private.h"
 
 #include <string.h>
+
+#include "cp-etcd-registry-private.h"
 
 #include "cp-error.h"
 #include "cp-runtime-identity-private.h"
@@ -22,15 +31,23 @@ typedef struct {
   char *registration_id;
   char *service_type;
   char *version;
-  char *endpoint_path;
+  char *endpoint_path;          /* NULL for a remote provider */
   GHashTable *metadata;         /* char* → char* */
-  CpPluginInstance *instance;   /* ref */
+  CpPluginInstance *instance;   /* ref; NULL for a remote provider */
+  char *runtime_id;
+  /* A remote provider: its etcd key, its host, that host's router, and
+   * the health it published. */
+  char *key;
+  char *host_id;
+  char *router_url;
+  CpHealthState health;
 } Provider;
 
 typedef struct _Watcher Watcher;
 
 typedef struct {
   GPtrArray *providers;         /* Provider* (owned), registration order */
+  GPtrArray *remote;            /* Provider* (owned) of other hosts, in key order */
   GPtrArray *watchers;          /* Watcher* (ref) */
   guint rr_index;
 } TypeEntry;
@@ -53,6 +70,7 @@ struct _CpRegistry {
   GHashTable *counts;           /* runtime id → number of registrations */
   GHashTable *allowed;          /* self id → set of service types */
   GHashTable *strategies;       /* service type → strategy + 1 */
+  GHashTable *remote;           /* etcd key → Provider* (borrowed: in its type's remote) */
   GRand *rand;
   guint n_resyncs;
 };
@@ -69,6 +87,10 @@ provider_free (Provider *provider)
   g_free (provider->endpoint_path);
   g_clear_pointer (&provider->metadata, g_hash_table_unref);
   g_clear_object (&provider->instance);
+  g_free (provider->runtime_id);
+  g_free (provider->key);
+  g_free (provider->host_id);
+  g_free (provider->router_url);
   g_free (provider);
 }
 
@@ -78,6 +100,7 @@ static void
 type_entry_free (TypeEntry *entry)
 {
   g_ptr_array_unref (entry->providers);
+  g_ptr_array_unref (entry->remote);
   g_ptr_array_unref (entry->watchers);
   g_free (entry);
 }
@@ -92,6 +115,7 @@ ensure_type (CpRegistry *registry,
     {
       entry = g_new0 (TypeEntry, 1);
       entry->providers = g_ptr_array_new_with_free_func ((GDestroyNotify) provider_free);
+      entry->remote = g_ptr_array_new_with_free_func ((GDestroyNotify) provider_free);
       entry->watchers = g_ptr_array_new_with_free_func ((GDestroyNotify) watcher_unref);
       g_hash_table_insert (registry->types, g_strdup (service_type), entry);
     }
@@ -105,24 +129,37 @@ maybe_drop_type (CpRegistry *registry,
 {
   TypeEntry *entry = g_hash_table_lookup (registry->types, service_type);
 
-  if (entry != NULL && entry->providers->len == 0 && entry->watchers->len == 0)
+  if (entry != NULL && entry->providers->len == 0 && entry->remote->len == 0 &&
+      entry->watchers->len == 0)
     g_hash_table_remove (registry->types, service_type);
 }
 
 /* Unhealthy providers and those being removed get no new calls;
  * degraded ones still do. */
+static CpHealthState
+provider_health (Provider *provider)
+{
+  if (provider->instance == NULL)
+    return provider->health;
+  return cp_plugin_instance_get_health_state (provider->instance);
+}
+
 static gboolean
 provider_available (Provider *provider)
 {
+  if (provider->instance == NULL)
+    return provider->health != CP_HEALTH_STATE_UNHEALTHY;
   return cp_plugin_instance_get_routable (provider->instance) &&
          cp_plugin_instance_get_health_state (provider->instance) != CP_HEALTH_STATE_UNHEALTHY;
 }
 
+/* A remote provider's endpoint is this host's router path too: the
+ * plugin calls its own host, which forwards to the provider's. */
 static CpServiceEndpoint *
 endpoint_new (Provider *provider)
 {
   CpServiceEndpoint *endpoint = cp_service_endpoint_new ();
-  const char *runtime_id = cp_plugin_instance_get_runtime_id (provider->instance);
+  const char *runtime_id = provider->runtime_id;
   g_autofree char *url = g_strdup_printf ("/services/%s/%s", provider->service_type, runtime_id);
 
   cp_service_endpoint_set_provider_id (endpoint, runtime_id);
@@ -144,16 +181,18 @@ build_event (CpRegistry *registry,
 
   cp_watch_service_event_set_service_type (event, service_type);
   cp_watch_service_event_set_state (event, CP_SERVICE_STATE_UNAVAILABLE);
-  for (guint i = 0; entry != NULL && i < entry->providers->len; i++)
+  /* Local providers first, then those of other hosts. */
+  for (guint i = 0; entry != NULL && i < entry->providers->len + entry->remote->len; i++)
     {
-      Provider *provider = entry->providers->pdata[i];
+      Provider *provider = i < entry->providers->len ? entry->providers->pdata[i]
+                                                     : entry->remote->pdata[i - entry->providers->len];
       g_autoptr(CpServiceEndpoint) endpoint = NULL;
 
       if (!provider_available (provider))
         continue;
       endpoint = endpoint_new (provider);
       cp_watch_service_event_set_state (event,
-        cp_plugin_instance_get_health_state (provider->instance) == CP_HEALTH_STATE_DEGRADED
+        provider_health (provider) == CP_HEALTH_STATE_DEGRADED
           ? CP_SERVICE_STATE_DEGRADED : CP_SERVICE_STATE_AVAILABLE);
       cp_watch_service_event_set_endpoint (event, endpoint);
       break;
@@ -372,29 +411,25 @@ apply_strategy (CpRegistry *registry,
     }
 }
 
-/* SelectProvider: by version, then health, then the type's strategy. */
+/* By version, then health, then the type's strategy, among @providers;
+ * NULL when none is available. */
 static Provider *
-select_provider (CpRegistry  *registry,
-                 const char  *service_type,
-                 const char  *min_version,
-                 GError     **error)
+select_among (CpRegistry *registry,
+              TypeEntry  *entry,
+              const char *service_type,
+              GPtrArray  *providers,
+              const char *min_version,
+              gboolean   *compatible)
 {
-  TypeEntry *entry = g_hash_table_lookup (registry->types, service_type);
   g_autoptr(GPtrArray) available = g_ptr_array_new ();
-  gboolean compatible = FALSE;
 
-  if (entry == NULL || entry->providers->len == 0)
+  for (guint i = 0; i < providers->len; i++)
     {
-      g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND, "no providers for service \"%s\"", service_type);
-      return NULL;
-    }
-  for (guint i = 0; i < entry->providers->len; i++)
-    {
-      Provider *provider = entry->providers->pdata[i];
+      Provider *provider = providers->pdata[i];
 
       if (!cp_semver_at_least (provider->version, min_version))
         continue;
-      compatible = TRUE;
+      *compatible = TRUE;
       if (!provider_available (provider))
         continue;
       /* The default strategy needs no list: O(1) with many providers. */
@@ -402,6 +437,33 @@ select_provider (CpRegistry  *registry,
         return provider;
       g_ptr_array_add (available, provider);
     }
+  if (available->len == 0)
+    return NULL;
+  return apply_strategy (registry, entry, service_type, available);
+}
+
+/* SelectProvider: by version, then health, then the type's strategy; this
+ * host's providers first, then (none available here) other hosts'. */
+static Provider *
+select_provider (CpRegistry  *registry,
+                 const char  *service_type,
+                 const char  *min_version,
+                 GError     **error)
+{
+  TypeEntry *entry = g_hash_table_lookup (registry->types, service_type);
+  gboolean compatible = FALSE;
+  Provider *provider;
+
+  if (entry == NULL || (entry->providers->len == 0 && entry->remote->len == 0))
+    {
+      g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND, "no providers for service \"%s\"", service_type);
+      return NULL;
+    }
+  provider = select_among (registry, entry, service_type, entry->providers, min_version, &compatible);
+  if (provider == NULL)
+    provider = select_among (registry, entry, service_type, entry->remote, min_version, &compatible);
+  if (provider != NULL)
+    return provider;
   if (!compatible)
     {
       g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND,
@@ -409,13 +471,9 @@ select_provider (CpRegistry  *registry,
                    service_type, min_version);
       return NULL;
     }
-  if (available->len == 0)
-    {
-      g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND,
-                   "no available providers for service \"%s\" (all unhealthy)", service_type);
-      return NULL;
-    }
-  return apply_strategy (registry, entry, service_type, available);
+  g_set_error (error, CP_ERROR, CP_ERROR_NOT_FOUND,
+               "no available providers for service \"%s\" (all unhealthy)", service_type);
+  return NULL;
 }
 
 /* ------------------------------------------------------------------ */
@@ -454,6 +512,182 @@ may_register (CpRegistry       *registry,
   for (guint i = 0; i < provides->len && !declared; i++)
     declared = g_strcmp0 (cp_service_declaration_get_type_ (provides->pdata[i]), service_type) == 0;
   return declared;
+}
+
+/* ------------------------------------------------------------------ */
+/* The etcd mirror (cp-etcd-registry.c)                                 */
+
+/* What etcd shows of a local provider's health: one that takes no new
+ * calls is unhealthy to other hosts. */
+static CpHealthState
+mirror_health (Provider *provider)
+{
+  CpHealthState state = cp_plugin_instance_get_health_state (provider->instance);
+
+  if (!cp_plugin_instance_get_routable (provider->instance) || state == CP_HEALTH_STATE_UNHEALTHY)
+    return CP_HEALTH_STATE_UNHEALTHY;
+  return state == CP_HEALTH_STATE_DEGRADED ? CP_HEALTH_STATE_DEGRADED : CP_HEALTH_STATE_HEALTHY;
+}
+
+static void
+mirror_put (CpRegistry *registry,
+            Provider   *provider)
+{
+  if (registry->broker->etcd_registry != NULL)
+    cp_etcd_registry_put_provider (registry->broker->etcd_registry, provider->registration_id,
+                                   provider->service_type, provider->version,
+                                   provider->runtime_id, mirror_health (provider),
+                                   provider->metadata);
+}
+
+void
+cp_registry_publish_all (CpRegistry *registry)
+{
+  GHashTableIter iter;
+  Provider *provider;
+
+  g_hash_table_iter_init (&iter, registry->registrations);
+  while (g_hash_table_iter_next (&iter, NULL, (gpointer *) &provider))
+    mirror_put (registry, provider);
+}
+
+static gboolean
+same_metadata (GHashTable *a,
+               GHashTable *b)
+{
+  GHashTableIter iter;
+  gpointer key, value;
+  guint na = a != NULL ? g_hash_table_size (a) : 0;
+  guint nb = b != NULL ? g_hash_table_size (b) : 0;
+
+  if (na != nb)
+    return FALSE;
+  if (na == 0)
+    return TRUE;
+  g_hash_table_iter_init (&iter, a);
+  while (g_hash_table_iter_next (&iter, &key, &value))
+    if (g_strcmp0 (value, g_hash_table_lookup (b, key)) != 0)
+      return FALSE;
+  return TRUE;
+}
+
+/* Takes @provider (remote) out of its type and frees it. Its
+ * watchers are not told. */
+static void
+remote_unlink (CpRegistry *registry,
+               Provider   *provider)
+{
+  TypeEntry *entry = g_hash_table_lookup (registry->types, provider->service_type);
+
+  g_hash_table_remove (registry->remote, provider->key);
+  g_ptr_array_remove (entry->remote, provider);   /* frees it */
+}
+
+static gint
+compare_remote (gconstpointer a,
+                gconstpointer b)
+{
+  return strcmp ((*(Provider **) a)->key, (*(Provider **) b)->key);
+}
+
+void
+cp_registry_set_remote (CpRegistry          *registry,
+                        const char          *key,
+                        const CpEtcdService *service)
+{
+  Provider *old = g_hash_table_lookup (registry->remote, key);
+  g_autofree char *old_type = NULL;
+  Provider *provider;
+  TypeEntry *entry;
+
+  if (old != NULL && g_str_equal (old->service_type, service->service_type) &&
+      g_str_equal (old->version, service->version) &&
+      g_str_equal (old->runtime_id, service->provider_id) &&
+      g_str_equal (old->router_url, service->router_url) &&
+      g_str_equal (old->registration_id, service->registration_id) &&
+      old->health == (CpHealthState) service->health &&
+      same_metadata (old->metadata, service->metadata))
+    return;
+  if (old != NULL)
+    {
+      old_type = g_strdup (old->service_type);
+      remote_unlink (registry, old);
+    }
+  provider = g_new0 (Provider, 1);
+  provider->registration_id = g_strdup (service->registration_id);
+  provider->service_type = g_strdup (service->service_type);
+  provider->version = g_strdup (service->version);
+  provider->metadata = g_hash_table_ref (service->metadata);
+  provider->runtime_id = g_strdup (service->provider_id);
+  provider->key = g_strdup (key);
+  provider->host_id = g_strdup (service->host_id);
+  provider->router_url = g_strdup (service->router_url);
+  provider->health = service->health;
+  entry = ensure_type (registry, provider->service_type);
+  g_ptr_array_add (entry->remote, provider);
+  g_ptr_array_sort (entry->remote, compare_remote);
+  g_hash_table_insert (registry->remote, provider->key, provider);
+  if (old_type != NULL && !g_str_equal (old_type, service->service_type))
+    {
+      notify_watchers (registry, old_type);
+      maybe_drop_type (registry, old_type);
+    }
+  notify_watchers (registry, service->service_type);
+}
+
+gboolean
+cp_registry_remove_remote (CpRegistry *registry,
+                           const char *key)
+{
+  Provider *provider = g_hash_table_lookup (registry->remote, key);
+  g_autofree char *type = NULL;
+
+  if (provider == NULL)
+    return FALSE;
+  type = g_strdup (provider->service_type);
+  remote_unlink (registry, provider);
+  notify_watchers (registry, type);
+  maybe_drop_type (registry, type);
+  return TRUE;
+}
+
+void
+cp_registry_retain_remote (CpRegistry *registry,
+                           GHashTable *keys)
+{
+  g_autoptr(GPtrArray) gone = g_ptr_array_new_with_free_func (g_free);
+  GHashTableIter iter;
+  const char *key;
+
+  g_hash_table_iter_init (&iter, registry->remote);
+  while (g_hash_table_iter_next (&iter, (gpointer *) &key, NULL))
+    if (keys == NULL || !g_hash_table_contains (keys, key))
+      g_ptr_array_add (gone, g_strdup (key));
+  for (guint i = 0; i < gone->len; i++)
+    cp_registry_remove_remote (registry, gone->pdata[i]);
+}
+
+const char *
+cp_registry_lookup_remote (CpRegistry *registry,
+                           const char *service_type,
+                           const char *runtime_id)
+{
+  TypeEntry *entry = g_hash_table_lookup (registry->types, service_type);
+
+  for (guint i = 0; entry != NULL && i < entry->remote->len; i++)
+    {
+      Provider *provider = entry->remote->pdata[i];
+
+      if (g_str_equal (provider->runtime_id, runtime_id))
+        return provider->router_url;
+    }
+  return NULL;
+}
+
+guint
+cp_registry_get_n_remote (CpRegistry *registry)
+{
+  return g_hash_table_size (registry->remote);
 }
 
 /* A provider stops (or resumes) taking new calls: as a health change. */
@@ -516,6 +750,7 @@ handle_register (CpServiceRegistry        *service,
   provider->endpoint_path = g_strdup (cp_register_service_request_get_endpoint_path (request));
   provider->metadata = metadata != NULL ? g_hash_table_ref (metadata) : NULL;
   provider->instance = g_object_ref (instance);
+  provider->runtime_id = g_strdup (runtime_id);
   g_ptr_array_add (ensure_type (registry, type)->providers, provider);
   g_hash_table_insert (registry->registrations, provider->registration_id, provider);
   g_hash_table_insert (registry->counts, g_strdup (runtime_id), GUINT_TO_POINTER (count + 1));
@@ -531,6 +766,7 @@ handle_register (CpServiceRegistry        *service,
   cp_register_service_response_set_registration_id (response, provider->registration_id);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
   notify_watchers (registry, type);
+  mirror_put (registry, provider);
   return TRUE;
 }
 
@@ -544,6 +780,9 @@ remove_provider (CpRegistry *registry,
   TypeEntry *entry = g_hash_table_lookup (registry->types, type);
   guint count = GPOINTER_TO_UINT (g_hash_table_lookup (registry->counts, runtime_id));
 
+  if (registry->broker->etcd_registry != NULL)
+    cp_etcd_registry_delete_provider (registry->broker->etcd_registry, provider->registration_id,
+                                      provider->service_type);
   if (count <= 1)
     {
       g_signal_handlers_disconnect_by_func (provider->instance, on_routable_changed, registry);
@@ -617,7 +856,8 @@ handle_discover (CpServiceRegistry        *service,
   endpoint = endpoint_new (provider);
   response = cp_discover_service_response_new ();
   cp_discover_service_response_set_endpoint (response, endpoint);
-  cp_discover_service_response_set_single_provider (response, entry->providers->len == 1);
+  cp_discover_service_response_set_single_provider (response,
+                                                    entry->providers->len + entry->remote->len == 1);
   cp_invocation_return_message (invocation, CP_MESSAGE (response));
   return TRUE;
 }
@@ -706,6 +946,7 @@ cp_registry_new (CpBroker *broker)
   registry->allowed = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                              (GDestroyNotify) g_hash_table_unref);
   registry->strategies = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+  registry->remote = g_hash_table_new (g_str_hash, g_str_equal);
   registry->rand = g_rand_new ();
 
   registry->service = cp_service_registry_skeleton_new ();
@@ -754,6 +995,14 @@ cp_registry_health_changed (CpRegistry       *registry,
           g_ptr_array_add (types, (gpointer) type);
           break;
         }
+  /* Other hosts see the new health too. */
+  for (guint t = 0; t < types->len; t++)
+    {
+      entry = g_hash_table_lookup (registry->types, types->pdata[t]);
+      for (guint i = 0; i < entry->providers->len; i++)
+        if (((Provider *) entry->providers->pdata[i])->instance == instance)
+          mirror_put (registry, entry->providers->pdata[i]);
+    }
   for (guint i = 0; i < types->len; i++)
     notify_watchers (registry, types->pdata[i]);
 }
@@ -820,6 +1069,7 @@ cp_registry_free (CpRegistry *registry)
   g_hash_table_unref (registry->counts);
   g_hash_table_unref (registry->allowed);
   g_hash_table_unref (registry->strategies);
+  g_hash_table_unref (registry->remote);
   g_rand_free (registry->rand);
   g_free (registry);
 }

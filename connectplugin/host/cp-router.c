@@ -10,6 +10,7 @@
  * upstream response).
  */
 #include "cp-router-private.h"
+#include "cp-etcd-registry-private.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -35,6 +36,7 @@ struct _CpRouter
 {
   CpBroker *broker;
   CpUpstreamPool *upstream;
+  CpUpstreamPool *peers;        /* to other hosts' routers (CpEtcdRegistry), over mTLS */
   GHashTable *calls;            /* RouteCall* in flight */
 };
 
@@ -42,7 +44,7 @@ typedef struct {
   int refs;
   CpRouter *router;             /* NULL once the router is gone */
   CpHttpExchange *exchange;
-  CpPluginInstance *provider;
+  CpPluginInstance *provider;   /* NULL: forwarded to another host */
   CpUpstreamCall *upstream;     /* NULL once it is over */
   GSource *deadline;
   char *target;
@@ -136,7 +138,8 @@ route_call_finish (RouteCall *call)
       call->body_paused = FALSE;
       cp_http_exchange_resume_body (call->exchange);
     }
-  cp_plugin_instance_call_finished (call->provider);
+  if (call->provider != NULL)
+    cp_plugin_instance_call_finished (call->provider);
   if (call->span != NULL)
     route_trace_end (call);
   if (call->router != NULL)
@@ -430,9 +433,14 @@ target_path (const char *endpoint_path,
   return g_string_free (target, FALSE);
 }
 
+/* Forwards the call to @base_url + @target (transfer full) through @pool:
+ * a local @provider's own URL, or (@provider NULL) the router of the host
+ * that holds a remote provider. */
 static void
 forward (CpRouter         *router,
          CpHttpExchange   *exchange,
+         CpUpstreamPool   *pool,
+         const char       *base_url,
          CpPluginInstance *provider,
          char             *target)
 {
@@ -443,16 +451,17 @@ forward (CpRouter         *router,
   call->refs = 2;               /* in flight + the exchange's callbacks */
   call->router = router;
   call->exchange = cp_http_exchange_ref (exchange);
-  call->provider = g_object_ref (provider);
+  call->provider = provider != NULL ? g_object_ref (provider) : NULL;
   call->target = target;
   g_hash_table_add (router->calls, call);
-  cp_plugin_instance_call_started (provider);
+  if (provider != NULL)
+    cp_plugin_instance_call_started (provider);
   cp_http_exchange_set_callbacks (exchange, &route_callbacks, call,
                                   (GDestroyNotify) route_call_unref);
   route_trace_begin (call, router->broker->rpc_server);
   /* Plugins register where they listen over TCP (base_url); a unix: URL
    * is not routable. */
-  call->upstream = cp_upstream_call_start (router->upstream, cp_plugin_instance_get_url (provider),
+  call->upstream = cp_upstream_call_start (pool, base_url,
                                            cp_http_exchange_get_method (exchange), target,
                                            cp_http_exchange_get_request_headers (exchange),
                                            keep_upstream, upstream_length (exchange),
@@ -501,7 +510,7 @@ handle (CpRpcServer    *server,
   g_autofree char *text = NULL;
   g_autoptr(GError) error = NULL;
   CpPluginInstance *caller, *provider;
-  const char *endpoint_path;
+  const char *endpoint_path, *peer_url;
 
   if (!cp_router_parse_path (cp_http_exchange_get_path (exchange), &type, &provider_id, &method))
     {
@@ -524,6 +533,20 @@ handle (CpRpcServer    *server,
     }
   /* A replaced provider's calls go to its replacement (cp-broker-plugins.c). */
   provider = cp_broker_route_target (broker, provider_id);
+  /* Not ours: a provider another host published in etcd (CpEtcdRegistry)
+   * is reached through that host's router. */
+  if (provider == NULL && broker->registry != NULL &&
+      (peer_url = cp_registry_lookup_remote (broker->registry, type, provider_id)) != NULL)
+    {
+      const char *query = cp_http_exchange_get_query (exchange);
+
+      ROUTE_DEBUG ("router: %s -> %s %s (service %s, via %s)",
+                   cp_plugin_instance_get_runtime_id (caller), provider_id, method, type, peer_url);
+      forward (router, exchange, router->peers, peer_url, NULL,
+               g_strdup_printf (CP_ROUTER_PREFIX "%s/%s/%s%s%s", type, provider_id, method,
+                                query != NULL ? "?" : "", query != NULL ? query : ""));
+      return;
+    }
   endpoint_path = provider != NULL
     ? lookup_endpoint (router, type, cp_plugin_instance_get_runtime_id (provider)) : NULL;
   if (endpoint_path == NULL || cp_plugin_instance_get_url (provider) == NULL)
@@ -541,8 +564,63 @@ handle (CpRpcServer    *server,
     }
   ROUTE_DEBUG ("router: %s -> %s %s (service %s)", cp_plugin_instance_get_runtime_id (caller),
            provider_id, method, type);
-  forward (router, exchange, provider,
+  forward (router, exchange, router->upstream, cp_plugin_instance_get_url (provider), provider,
            target_path (endpoint_path, method, cp_http_exchange_get_query (exchange)));
+}
+
+void
+cp_router_handle_forwarded (CpRouter       *router,
+                            CpHttpExchange *exchange,
+                            const char     *peer)
+{
+  CpBroker *broker = router->broker;
+  g_autofree char *type = NULL, *provider_id = NULL, *method = NULL, *key = NULL;
+  g_autofree char *text = NULL;
+  CpPluginInstance *provider;
+  const char *endpoint_path;
+
+  if (!cp_router_parse_path (cp_http_exchange_get_path (exchange), &type, &provider_id, &method))
+    {
+      cp_rpc_server_respond_plain (exchange, SOUP_STATUS_BAD_REQUEST,
+                                   "invalid service path, expected /services/{type}/{provider_runtime_id}/{Method}");
+      return;
+    }
+  if (broker->rate_limit_rps > 0)
+    key = g_strconcat ("peer:", peer, NULL);
+  if (key != NULL && !cp_rate_limiter_allow (broker->limiter, key))
+    {
+      cp_rpc_server_respond_plain (exchange, 429, "rate limit exceeded");
+      return;
+    }
+  /* Only this host's own providers: a forwarded call is never forwarded
+   * again, so two hosts that disagree cannot bounce a call forever. */
+  provider = cp_broker_route_target (broker, provider_id);
+  endpoint_path = provider != NULL
+    ? lookup_endpoint (router, type, cp_plugin_instance_get_runtime_id (provider)) : NULL;
+  if (endpoint_path == NULL || cp_plugin_instance_get_url (provider) == NULL)
+    {
+      text = g_strdup_printf ("provider not found: %s for %s", provider_id, type);
+      cp_rpc_server_respond_plain (exchange, SOUP_STATUS_NOT_FOUND, text);
+      return;
+    }
+  if (cp_plugin_instance_get_health_state (provider) == CP_HEALTH_STATE_UNHEALTHY ||
+      !cp_plugin_instance_get_routable (provider))
+    {
+      cp_rpc_server_respond_plain (exchange, SOUP_STATUS_SERVICE_UNAVAILABLE,
+                                   "service unavailable (provider unhealthy)");
+      return;
+    }
+  ROUTE_DEBUG ("router: peer %s -> %s %s (service %s)", peer, provider_id, method, type);
+  forward (router, exchange, router->upstream, cp_plugin_instance_get_url (provider), provider,
+           target_path (endpoint_path, method, cp_http_exchange_get_query (exchange)));
+}
+
+void
+cp_router_set_peer_tls (CpRouter        *router,
+                        GTlsCertificate *certificate,
+                        GTlsDatabase    *database)
+{
+  cp_upstream_pool_set_tls (router->peers, certificate, database);
 }
 
 CpRouter *
@@ -553,6 +631,7 @@ cp_router_new (CpBroker *broker)
   router->broker = broker;
   router->calls = g_hash_table_new (NULL, NULL);
   router->upstream = cp_upstream_pool_new ();
+  router->peers = cp_upstream_pool_new ();
   cp_rpc_server_add_prefix_handler (broker->rpc_server, CP_ROUTER_PREFIX, handle, router, NULL);
   return router;
 }
@@ -579,5 +658,6 @@ cp_router_free (CpRouter *router)
     }
   g_hash_table_unref (router->calls);
   cp_upstream_pool_free (router->upstream);
+  cp_upstream_pool_free (router->peers);
   g_free (router);
 }

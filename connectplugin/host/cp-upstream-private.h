@@ -84,6 +84,13 @@ typedef struct {
 
 CpUpstreamPool *cp_upstream_pool_new  (void);   /* the thread-default context */
 void            cp_upstream_pool_free (CpUpstreamPool *pool);
+/* The client certificate presented to https origins, and the CAs their
+ * certificates must chain to (either NULL: none, the system's), for
+ * origins that are not AutoMTLS plugins (those use their own). Applies to
+ * connections made afterwards. */
+void            cp_upstream_pool_set_tls (CpUpstreamPool  *pool,
+                                          GTlsCertificate *certificate,
+                                          GTlsDatabase    *database);
 
 /* TRUE when a request header named @name is to be sent. */
 typedef gboolean (*CpUpstreamHeaderFilter) (const char *name);

@@ -40,6 +40,8 @@ struct _CpUpstreamPool
   GSocketClient *client;
   GSocketClient *tls_client;
   GHashTable *origins;          /* base URL → Origin*, parsed once */
+  GTlsCertificate *certificate; /* presented to https origins not AutoMTLS's */
+  GTlsDatabase *database;       /* ...whose certificates must chain to it */
 };
 
 /* A base URL, parsed (a call copies what it needs). */
@@ -426,6 +428,13 @@ conn_readable (Conn *conn)
                                                     space, NULL, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         break;
+      /* A TLS peer that shut its side without close_notify (our own
+       * server does so after a response that ends the connection): EOF,
+       * and the response's framing says whether it was whole. Only a body
+       * read until the close could be cut short unnoticed. */
+      if (n < 0 && g_error_matches (error, G_TLS_ERROR, G_TLS_ERROR_EOF) &&
+          !cp_upstream_parser_reads_until_close (&call->parser))
+        n = 0;
       if (n < 0)
         {
           call_error (call, g_steal_pointer (&error));
@@ -673,6 +682,7 @@ on_tls_client_event (GSocketClient      *client,
                      GIOStream          *connection,
                      gpointer            user_data)
 {
+  CpUpstreamPool *pool = user_data;
   g_autoptr(GTlsCertificate) certificate = NULL;
   g_autoptr(GTlsDatabase) database = NULL;
 
@@ -685,6 +695,14 @@ on_tls_client_event (GSocketClient      *client,
     {
       g_tls_connection_set_certificate (G_TLS_CONNECTION (connection), certificate);
       g_tls_connection_set_database (G_TLS_CONNECTION (connection), database);
+    }
+  else
+    {
+      /* The pool's own credentials (cp_upstream_pool_set_tls ()). */
+      if (pool->certificate != NULL)
+        g_tls_connection_set_certificate (G_TLS_CONNECTION (connection), pool->certificate);
+      if (pool->database != NULL)
+        g_tls_connection_set_database (G_TLS_CONNECTION (connection), pool->database);
     }
 }
 
@@ -707,7 +725,7 @@ cp_upstream_pool_new (void)
   pool->tls_client = g_socket_client_new ();
   g_socket_client_set_enable_proxy (pool->tls_client, FALSE);
   g_socket_client_set_tls (pool->tls_client, TRUE);
-  g_signal_connect (pool->tls_client, "event", G_CALLBACK (on_tls_client_event), NULL);
+  g_signal_connect (pool->tls_client, "event", G_CALLBACK (on_tls_client_event), pool);
   return pool;
 }
 
@@ -736,8 +754,19 @@ cp_upstream_pool_free (CpUpstreamPool *pool)
   g_hash_table_unref (pool->idle);
   g_object_unref (pool->client);
   g_object_unref (pool->tls_client);
+  g_clear_object (&pool->certificate);
+  g_clear_object (&pool->database);
   g_main_context_unref (pool->context);
   g_free (pool);
+}
+
+void
+cp_upstream_pool_set_tls (CpUpstreamPool  *pool,
+                          GTlsCertificate *certificate,
+                          GTlsDatabase    *database)
+{
+  g_set_object (&pool->certificate, certificate);
+  g_set_object (&pool->database, database);
 }
 
 /* @base_url parsed, from the pool's cache; NULL when it is not an http or

@@ -41,7 +41,9 @@ void      cp_call_settings_clear      (CpCallSettings *settings);
 
 /* Request headers of a streaming call (Content-Type application/connect+X,
  * Connect-Protocol-Version, Connect-(Accept-)Content-Encoding,
- * Accept-Encoding: identity, user metadata). Connect-Timeout-Ms is added at
+ * Accept-Encoding: identity, user metadata; gRPC and gRPC-Web:
+ * application/grpc[-web]+X, TE: trailers or X-Grpc-Web: 1,
+ * grpc-(accept-)encoding). Connect-Timeout-Ms or grpc-timeout is added at
  * send time by the exchange (cp_channel_exchange_start()). */
 SoupMessageHeaders *cp_call_settings_stream_headers (CpCallSettings *settings);
 

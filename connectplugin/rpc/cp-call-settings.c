@@ -143,9 +143,27 @@ SoupMessageHeaders *
 cp_call_settings_stream_headers (CpCallSettings *settings)
 {
   SoupMessageHeaders *headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_REQUEST);
-  g_autofree char *content_type = g_strconcat ("application/connect+",
-                                               cp_codec_to_string (settings->codec), NULL);
+  g_autofree char *content_type = NULL;
 
+  if (settings->protocol != CP_PROTOCOL_CONNECT)
+    {
+      /* gRPC and gRPC-Web: the same envelopes; grpc-timeout is added at
+       * send time too. */
+      gboolean web = settings->protocol == CP_PROTOCOL_GRPC_WEB;
+
+      content_type = g_strconcat (web ? "application/grpc-web+" : "application/grpc+",
+                                  cp_codec_to_string (settings->codec), NULL);
+      soup_message_headers_append (headers, "Content-Type", content_type);
+      soup_message_headers_append (headers, web ? "X-Grpc-Web" : "TE", web ? "1" : "trailers");
+      if (settings->compression != CP_COMPRESSION_IDENTITY)
+        soup_message_headers_append (headers, "grpc-encoding",
+                                     cp_compression_to_string (settings->compression));
+      soup_message_headers_append (headers, "grpc-accept-encoding", "gzip");
+      soup_message_headers_append (headers, "Accept-Encoding", "identity");
+      cp_call_settings_copy_metadata (settings, headers);
+      return headers;
+    }
+  content_type = g_strconcat ("application/connect+", cp_codec_to_string (settings->codec), NULL);
   soup_message_headers_append (headers, "Content-Type", content_type);
   soup_message_headers_append (headers, "Connect-Protocol-Version", "1");
   if (settings->compression != CP_COMPRESSION_IDENTITY)

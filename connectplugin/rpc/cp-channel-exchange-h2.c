@@ -128,6 +128,15 @@ on_h2_events (gpointer user_data)
     {
       H2Event *event;
 
+      /* The caller cancelled (the cancel source has not run yet): that
+       * wins over whatever arrived meanwhile, as it would have a moment
+       * earlier. */
+      if (g_cancellable_is_cancelled (self->cancellable))
+        {
+          cp_channel_exchange_finish (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                                 "the call was cancelled"), TRUE);
+          break;
+        }
       g_mutex_lock (&self->lock);
       event = g_queue_pop_head (&self->h2_events);
       g_mutex_unlock (&self->lock);

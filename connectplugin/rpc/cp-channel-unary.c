@@ -199,7 +199,8 @@ unary_complete (GTask  *task,
         cp_call_options_set_response (data->options, headers, trailers);
       if (data->call != NULL)
         cp_client_call_set_response_metadata (data->call, headers, trailers);
-      if (error != NULL)
+      /* A cancellation stays G_IO_ERROR_CANCELLED, as for Connect. */
+      if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
         {
           error = cp_channel_ensure_cp_error (error, CP_ERROR_INTERNAL);
           cp_channel_error_set_metadata (error, headers, trailers);
@@ -330,6 +331,27 @@ grpc_web_decode (UnaryData          *data,
                        "protocol error: invalid envelope flags 0x%02x", bytes[pos]);
           return NULL;
         }
+      if (bytes[pos] & CP_ENVELOPE_FLAG_COMPRESSED)
+        {
+          GBytes *plain;
+
+          /* Messages and gRPC-Web's trailers frame alike. */
+          if (data->response_encoding == CP_COMPRESSION_IDENTITY)
+            {
+              g_set_error_literal (error, CP_ERROR, CP_ERROR_INTERNAL,
+                                   "protocol error: compressed message without a negotiated encoding");
+              return NULL;
+            }
+          if (g_bytes_get_size (payload) > 0)
+            {
+              plain = cp_decompress (data->response_encoding, payload,
+                                     data->settings.max_receive_size, error);
+              if (plain == NULL)
+                return NULL;
+              g_bytes_unref (payload);
+              payload = plain;
+            }
+        }
       if (bytes[pos] & CP_GRPC_FLAG_TRAILERS)
         {
           if (!cp_grpc_web_trailers_decode (payload, trailers, error))
@@ -344,16 +366,6 @@ grpc_web_decode (UnaryData          *data,
         }
       else
         {
-          if ((bytes[pos] & CP_ENVELOPE_FLAG_COMPRESSED) && g_bytes_get_size (payload) > 0)
-            {
-              GBytes *plain = cp_decompress (data->response_encoding, payload,
-                                             data->settings.max_receive_size, error);
-
-              if (plain == NULL)
-                return NULL;
-              g_bytes_unref (payload);
-              payload = plain;
-            }
           message = cp_channel_decode_message (data->response_type, data->settings.codec, payload, error);
           if (message == NULL)
             return NULL;
@@ -555,12 +567,8 @@ unary_encode (UnaryData  *data,
   gboolean compressed = FALSE;
 
   /* gRPC needs HTTP trailers: only the HTTP/2 transport gives them. */
-  if (data->settings.protocol == CP_PROTOCOL_GRPC && cp_channel_get_h2_client (data->channel) == NULL)
-    {
-      g_set_error_literal (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                           "the client speaks gRPC over HTTP/2 only (CpChannel:http-version)");
-      return FALSE;
-    }
+  if (!cp_channel_protocol_usable (data->channel, data->settings.protocol, error))
+    return FALSE;
   payload = cp_message_serialize (data->request, data->settings.codec, &local_error);
   if (payload == NULL)
     {

@@ -10,6 +10,7 @@
 #include "cp-compression.h"
 #include "cp-error.h"
 #include "cp-message.h"
+#include "cp-channel.h"
 
 G_BEGIN_DECLS
 
@@ -36,5 +37,11 @@ CpMessage  *cp_channel_decode_message   (GType               type,
 void        cp_channel_error_set_metadata (GError             *error,
                                            SoupMessageHeaders *headers,
                                            SoupMessageHeaders *trailers);
+/* Whether @channel can make calls in @protocol: gRPC needs the HTTP
+ * trailers that only the HTTP/2 transport gives (CpChannel:http-version);
+ * otherwise FALSE with `unimplemented`. */
+gboolean    cp_channel_protocol_usable  (CpChannel          *channel,
+                                         CpProtocol          protocol,
+                                         GError            **error);
 
 G_END_DECLS

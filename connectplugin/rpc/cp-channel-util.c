@@ -7,6 +7,7 @@
 
 #include "cp-channel-util-private.h"
 #include "cp-call-options-private.h"
+#include "cp-channel-private.h"
 
 /* Gives a decoding/decompression error a Connect code (default @code). */
 GError *
@@ -99,4 +100,18 @@ cp_channel_error_set_metadata (GError             *error,
   cp_headers_copy_into (metadata, headers);
   cp_headers_copy_into (metadata, trailers);
   cp_error_set_metadata (error, metadata);
+}
+
+gboolean
+cp_channel_protocol_usable (CpChannel   *channel,
+                            CpProtocol   protocol,
+                            GError     **error)
+{
+  if (protocol == CP_PROTOCOL_GRPC && cp_channel_get_h2_client (channel) == NULL)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                           "the client speaks gRPC over HTTP/2 only (CpChannel:http-version)");
+      return FALSE;
+    }
+  return TRUE;
 }

@@ -33,8 +33,9 @@
 /**
  * CpChannel:
  *
- * The client side of the Connect protocol: makes unary, server-streaming
- * and client-streaming calls to one server.
+ * The client side of the Connect protocol (or gRPC and gRPC-Web, see
+ * [property@Channel:protocol]): makes unary, server-streaming,
+ * client-streaming and bidirectional calls to one server.
  *
  * A channel talks to a server given by a base URL: `http://host:port`,
  * `https://host:port` (optionally with a path prefix, e.g.
@@ -898,11 +899,25 @@ cp_channel_class_init (CpChannelClass *klass)
    * The RPC protocol of the channel's calls: Connect (the default),
    * gRPC-Web (`application/grpc-web+proto` or `+json`, the status in a
    * trailers frame at the end of the body), which any HTTP version
-   * carries, or gRPC (`application/grpc`, the status in HTTP trailers),
-   * which needs [property@Channel:http-version] %CP_HTTP_VERSION_2: over
-   * another transport its calls fail with `unimplemented`. gRPC and
-   * gRPC-Web are implemented for unary calls; streams of such a channel
-   * fail with `unimplemented`, without sending anything.
+   * carries, or gRPC (`application/grpc+proto` or `+json`, the status in
+   * HTTP trailers), which needs [property@Channel:http-version]
+   * %CP_HTTP_VERSION_2: over another transport (HTTP/1.1, in-process) its
+   * calls fail with `unimplemented` without sending anything.
+   *
+   * Every kind of call is spoken in all three: unary, server-streaming,
+   * client-streaming and half-duplex bidirectional calls, and full-duplex
+   * ones ([method@ConnectPlugin.RequestStream.start_duplex]) over HTTP/2.
+   * In gRPC and gRPC-Web the deadline travels as `grpc-timeout`, the
+   * compression of [property@Channel:compression] as `grpc-encoding` (the
+   * channel accepts gzip, `grpc-accept-encoding`), and a call's outcome is
+   * read from `grpc-status`, `grpc-message` and `grpc-status-details-bin`
+   * (whose `google.rpc.Status` wins, with its details) in the trailers —
+   * or in the headers of a trailers-only answer. The response trailers
+   * (of [class@CallOptions], [class@ResponseStream] and
+   * [class@RequestStream]) hold what the server sent there, `grpc-*`
+   * names included. A missing status is `internal` (an unparsable one
+   * `unknown`); an answer other than HTTP 200 gets the code of its HTTP
+   * status, as gRPC specifies (404 `unimplemented`, 503 `unavailable`...).
    *
    * Set it before the first call.
    */
@@ -1208,7 +1223,7 @@ cp_channel_set_http_version (CpChannel     *channel,
  * cp_channel_get_http_version:
  * @channel: a [class@ConnectPlugin.Channel]
  *
- * Gets the HTTP version the channel's calls use.
+ * Gets the HTTP version the channel's calls go over.
  *
  * Returns: the channel's [property@Channel:http-version]
  */

@@ -355,15 +355,18 @@ get_callbacks (void)
 /* Requests                                                                  */
 
 /* Request headers that HTTP/2 forbids (RFC 9113 §8.2.2) or that the
- * pseudo-headers carry. */
+ * pseudo-headers carry; TE only with "trailers", which gRPC sends. */
 static gboolean
-skip_header (const char *name)
+skip_header (const char *name,
+             const char *value)
 {
   static const char * const skipped[] = {
     "connection", "keep-alive", "proxy-connection", "transfer-encoding",
     "upgrade", "host", "te", "content-length",
   };
 
+  if (g_ascii_strcasecmp (name, "te") == 0)
+    return g_ascii_strcasecmp (value, "trailers") != 0;
   for (gsize i = 0; i < G_N_ELEMENTS (skipped); i++)
     if (g_ascii_strcasecmp (name, skipped[i]) == 0)
       return TRUE;
@@ -427,7 +430,7 @@ conn_open_stream (H2Conn            *conn,
     {
       char *lower;
 
-      if (skip_header (name))
+      if (skip_header (name, value))
         continue;
       lower = g_ascii_strdown (name, -1);
       g_ptr_array_add (strings, lower);

@@ -18,6 +18,7 @@ G_BEGIN_DECLS
  *   `application/connect+proto`, GET for side-effect-free methods)
  * @CP_PROTOCOL_GRPC: gRPC (`application/grpc`): every call a stream of
  *   envelopes, the status in HTTP trailers; needs HTTP/2 on the client side
+ *   (every kind of call, full-duplex included)
  * @CP_PROTOCOL_GRPC_WEB: gRPC-Web (`application/grpc-web`): gRPC with the
  *   status in a trailers frame at the end of the body, over HTTP/1.1 or
  *   HTTP/2

@@ -135,6 +135,7 @@ cp_request_stream_new_internal (CpChannel     *channel,
   self->procedure = g_strdup (procedure);
   cp_call_settings_init (&self->settings, channel, options, FALSE);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
+                                         self->settings.protocol,
                                          self->settings.max_receive_size);
   self->context = g_main_context_ref_thread_default ();
   self->options_cancel_id = cp_call_options_connect_cancel (options, G_OBJECT (self), self->context,
@@ -283,6 +284,9 @@ on_end (CpChannelExchange *exchange,
   GError *stream_error = NULL;
 
   self->not_sent = cp_channel_exchange_get_not_sent (exchange);
+  if (error == NULL)
+    cp_stream_decoder_set_http_trailers (self->decoder,
+                                         cp_channel_exchange_get_response_trailers (exchange));
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   if (error != NULL)
     attempt_fail (self, g_error_copy (error));
@@ -348,12 +352,10 @@ request_attempt (CpRequestStream *self)
   GError *error = NULL;
 
   cp_call_retry_begin_attempt (&self->retry);
-  /* CpChannel:protocol: the client's gRPC and gRPC-Web are unary only so far. */
-  if (G_UNLIKELY (self->settings.protocol != CP_PROTOCOL_CONNECT))
+  /* gRPC needs HTTP trailers: only the HTTP/2 transport gives them. */
+  if (!cp_channel_protocol_usable (self->channel, self->settings.protocol, &error))
     {
-      stream_complete (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                                          "streams over gRPC or gRPC-Web are not implemented "
-                                          "in the client yet (CpChannel:protocol)"));
+      stream_complete (self, error);
       return;
     }
   /* A refusal of the circuit breaker is never retried. */
@@ -367,6 +369,7 @@ request_attempt (CpRequestStream *self)
       /* What the failed attempt left. */
       cp_stream_decoder_free (self->decoder);
       self->decoder = cp_stream_decoder_new (self->response_type, self->settings.codec,
+                                             self->settings.protocol,
                                              self->settings.max_receive_size);
       soup_message_headers_clear (self->response_headers);
       g_clear_object (&self->response);

@@ -374,6 +374,9 @@ on_end (CpChannelExchange *exchange,
 
   self->connection_lost = cp_channel_exchange_get_connection_lost (exchange);
   self->not_sent = cp_channel_exchange_get_not_sent (exchange);
+  if (error == NULL)
+    cp_stream_decoder_set_http_trailers (self->decoder,
+                                         cp_channel_exchange_get_response_trailers (exchange));
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   if (error != NULL)
     {
@@ -445,6 +448,7 @@ cp_response_stream_new_internal (CpChannel     *channel,
   self->call = cp_call_settings_wrap (&self->settings, channel, options, procedure, self->kind,
                                       idempotency, request, &self->retry);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
+                                         self->settings.protocol,
                                          self->settings.max_receive_size);
   if (options != NULL)
     cp_call_options_set_response (options, NULL, NULL);
@@ -490,6 +494,7 @@ cp_response_stream_new_for_body_internal (CpChannel     *channel,
   self->call = cp_call_settings_wrap (&self->settings, channel, options, procedure, kind,
                                       idempotency, NULL, &self->retry);
   self->decoder = cp_stream_decoder_new (response_type, self->settings.codec,
+                                         self->settings.protocol,
                                          self->settings.max_receive_size);
   if (options != NULL)
     cp_call_options_set_response (options, NULL, NULL);
@@ -514,12 +519,10 @@ stream_attempt (CpResponseStream *self)
   GError *error = NULL;
 
   cp_call_retry_begin_attempt (&self->retry);
-  /* CpChannel:protocol: the client's gRPC and gRPC-Web are unary only so far. */
-  if (G_UNLIKELY (self->settings.protocol != CP_PROTOCOL_CONNECT))
+  /* gRPC needs HTTP trailers: only the HTTP/2 transport gives them. */
+  if (!cp_channel_protocol_usable (self->channel, self->settings.protocol, &error))
     {
-      stream_close (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
-                                          "streams over gRPC or gRPC-Web are not implemented "
-                                          "in the client yet (CpChannel:protocol)"));
+      stream_close (self, error);
       return;
     }
   /* A refusal of the circuit breaker is never retried. */
@@ -533,6 +536,7 @@ stream_attempt (CpResponseStream *self)
       /* What the failed attempt left. */
       cp_stream_decoder_free (self->decoder);
       self->decoder = cp_stream_decoder_new (self->response_type, self->settings.codec,
+                                             self->settings.protocol,
                                              self->settings.max_receive_size);
       soup_message_headers_clear (self->response_headers);
       soup_message_headers_clear (self->response_trailers);

@@ -1,5 +1,6 @@
-/* cp-stream-decoder-private.h: decoding of a Connect streaming response
- * (head checks, enveloped messages, EndStream)
+/* cp-stream-decoder-private.h: decoding of a streaming response in
+ * Connect, gRPC or gRPC-Web (head checks, enveloped messages, the outcome:
+ * EndStream, trailers frame or HTTP trailers)
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #pragma once
@@ -8,6 +9,7 @@
 
 #include "cp-codec.h"
 #include "cp-message.h"
+#include "cp-protocol.h"
 #include "cp-channel-exchange-private.h"
 
 G_BEGIN_DECLS
@@ -16,9 +18,12 @@ typedef struct _CpStreamDecoder CpStreamDecoder;
 
 CpStreamDecoder *cp_stream_decoder_new      (GType             response_type,
                                              CpCodec           codec,
+                                             CpProtocol        protocol,
                                              gsize             max_receive_size);
 void             cp_stream_decoder_free     (CpStreamDecoder  *decoder);
-/* Validates status, Content-Type and Connect-Content-Encoding (docs/engine.md, "Client checks"). */
+/* Validates status, Content-Type and Connect-Content-Encoding (docs/engine.md,
+ * "Client checks"); gRPC: Content-Type and grpc-encoding, and a head with
+ * grpc-status is a trailers-only response (its outcome is taken). */
 gboolean         cp_stream_decoder_head     (CpStreamDecoder  *decoder,
                                              guint             status,
                                              const char       *reason,
@@ -43,6 +48,12 @@ gboolean         cp_stream_decoder_next     (CpStreamDecoder  *decoder,
  * stream's error (EndStream error, missing EndStream, truncation). */
 gboolean         cp_stream_decoder_finish   (CpStreamDecoder  *decoder,
                                              GError          **error);
+/* gRPC: the response's HTTP trailers (nullable: none came) once the body
+ * ended, before cp_stream_decoder_finish(); they hold the outcome. Nothing
+ * for the other protocols. */
+void             cp_stream_decoder_set_http_trailers (CpStreamDecoder    *decoder,
+                                                      SoupMessageHeaders *trailers);
+/* Whether the outcome arrived (EndStream, trailers frame or trailers). */
 gboolean         cp_stream_decoder_has_end_stream (CpStreamDecoder *decoder);
 SoupMessageHeaders *cp_stream_decoder_get_trailers (CpStreamDecoder *decoder);
 

@@ -17,6 +17,11 @@ typedef struct _CpEnvelopeReader CpEnvelopeReader;
  * resource_exhausted before anything is buffered. */
 CpEnvelopeReader *cp_envelope_reader_new    (gsize             max_payload);
 void              cp_envelope_reader_free   (CpEnvelopeReader *reader);
+/* The flag bits an envelope may carry (default: compressed and end-stream,
+ * Connect's); others fail as below. gRPC: compressed only; gRPC-Web: also
+ * the trailers frame's 0x80 (cp-grpc-private.h). */
+void              cp_envelope_reader_set_known_flags (CpEnvelopeReader *reader,
+                                                      guint8            flags);
 
 /* Appends bytes read from the wire; boundaries are arbitrary. */
 void              cp_envelope_reader_push   (CpEnvelopeReader *reader,

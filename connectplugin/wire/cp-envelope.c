@@ -11,6 +11,7 @@
 struct _CpEnvelopeReader
 {
   gsize   max_payload;
+  guint8  known_flags; /* flag bits accepted (KNOWN_FLAGS unless set) */
   GQueue  chunks;    /* (element-type GBytes) (owned): non-empty chunks */
   gsize   offset;    /* bytes of the head chunk already consumed */
   gsize   pending;   /* bytes buffered and not consumed */
@@ -23,8 +24,18 @@ cp_envelope_reader_new (gsize max_payload)
   CpEnvelopeReader *reader = g_new0 (CpEnvelopeReader, 1);
 
   reader->max_payload = max_payload;
+  reader->known_flags = KNOWN_FLAGS;
   g_queue_init (&reader->chunks);
   return reader;
+}
+
+void
+cp_envelope_reader_set_known_flags (CpEnvelopeReader *reader,
+                                    guint8            flags)
+{
+  g_return_if_fail (reader != NULL);
+
+  reader->known_flags = flags;
 }
 
 void
@@ -155,7 +166,7 @@ cp_envelope_reader_next (CpEnvelopeReader *reader,
   length = ((guint32) header[1] << 24) | ((guint32) header[2] << 16) |
            ((guint32) header[3] << 8) | (guint32) header[4];
 
-  if ((header[0] & ~KNOWN_FLAGS) != 0)
+  if ((header[0] & ~reader->known_flags) != 0)
     return reader_fail (reader, error,
                         g_error_new (CP_ERROR, CP_ERROR_INTERNAL,
                                      "protocol error: invalid envelope flags 0x%02x",

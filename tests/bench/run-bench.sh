@@ -69,9 +69,10 @@ for tool in wrk taskset curl; do
 done
 
 TMP=$(mktemp -d /tmp/cp-bench.XXXXXX)
-SERVER_PID=
-SERVER_URL=
-FAILURES=()
+# fail, start_server, stop_server, check_answer, put_hello, run_wrk, ratio,
+# field, build_go_peers (shared with run-bench-protocols.sh)
+# shellcheck source=bench-lib.sh
+. "$SRC/bench-lib.sh"
 
 cleanup () {
   [ -n "$SERVER_PID" ] && kill -TERM "$SERVER_PID" 2>/dev/null
@@ -79,143 +80,13 @@ cleanup () {
 }
 trap cleanup EXIT
 
-fail () {
-  FAILURES+=("$*")
-  echo "FAILED: $*" >&2
-}
-
-# start_server NAME PROGRAM ARGS...: sets SERVER_PID and SERVER_URL.
-start_server () {
-  local name=$1; shift
-  SERVER_URL=
-  taskset -c "$SERVER_CPU" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
-  SERVER_PID=$!
-  for _ in $(seq 100); do
-    if [ -s "$TMP/$name.out" ]; then
-      SERVER_URL=$(head -n1 "$TMP/$name.out")
-      return 0
-    fi
-    if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-      break
-    fi
-    sleep 0.1
-  done
-  fail "$name did not start: $(tail -n3 "$TMP/$name.err")"
-  kill -KILL "$SERVER_PID" 2>/dev/null
-  wait "$SERVER_PID" 2>/dev/null
-  SERVER_PID=
-  return 1
-}
-
-stop_server () {
-  local name=$1 status
-  [ -z "$SERVER_PID" ] && return
-  if ! kill -0 "$SERVER_PID" 2>/dev/null; then
-    wait "$SERVER_PID"; status=$?
-    fail "$name died during the benchmark (status $status): $(tail -n3 "$TMP/$name.err")"
-    SERVER_PID=
-    return
-  fi
-  # The servers quit their main loop on SIGTERM and exit 0 (so sanitizer
-  # builds get to report leaks).
-  kill -TERM "$SERVER_PID"
-  for _ in $(seq 50); do
-    kill -0 "$SERVER_PID" 2>/dev/null || break
-    sleep 0.1
-  done
-  if kill -0 "$SERVER_PID" 2>/dev/null; then
-    kill -KILL "$SERVER_PID" 2>/dev/null
-    fail "$name did not exit on SIGTERM"
-  fi
-  wait "$SERVER_PID" 2>/dev/null; status=$?
-  if [ "$status" != 0 ] && [ "$status" != 137 ]; then
-    fail "$name exited with status $status: $(tail -n5 "$TMP/$name.err")"
-  fi
-  SERVER_PID=
-}
-
-# One binary Connect unary request; checks the status and the body.
-# check_answer NAME URL EXPECTED_HEX
-check_answer () {
-  local name=$1 url=$2 expected=$3 got status
-  printf '\x0a\x05hello' >"$TMP/request.bin"
-  status=$(curl -s -o "$TMP/answer.bin" -w '%{http_code}' --max-time 5 \
-    -H 'Content-Type: application/proto' -H 'Connect-Protocol-Version: 1' \
-    --data-binary @"$TMP/request.bin" "$url/kv.v1.KVService/Get")
-  got=$(od -An -tx1 -v "$TMP/answer.bin" | tr -d ' \n')
-  if [ "$status" != 200 ] || [ "$got" != "$expected" ]; then
-    fail "$name answered HTTP $status, body '$got' (expected 200, '$expected')"
-    return 1
-  fi
-}
-
-# wrk latency ("116.00us", "1.06ms", "2.00s") → µs
-to_us () {
-  awk -v v="$1" 'BEGIN {
-    n = v + 0
-    if (v ~ /us$/) u = n; else if (v ~ /ms$/) u = n * 1000;
-    else if (v ~ /s$/) u = n * 1000000; else u = n;
-    printf "%.0f", u }'
-}
-
-declare -A RPS P50 P99
-
-# run_wrk NAME CONNS URL SCRIPT
-run_wrk () {
-  local name=$1 conns=$2 url=$3 script=$4 out rps p50 p99 bad errs
-  out=$(taskset -c "$LOAD_CPU" wrk -t1 -c"$conns" -d"$DURATION" --latency \
-        -s "$SRC/$script" "$url" 2>&1)
-  echo "$out" >"$TMP/wrk-$name-$conns.txt"
-  rps=$(echo "$out" | awk '/^Requests\/sec:/ { printf "%.0f", $2 }')
-  p50=$(echo "$out" | awk '$1 == "50%" { print $2 }')
-  p99=$(echo "$out" | awk '$1 == "99%" { print $2 }')
-  bad=$(echo "$out" | awk '/Non-2xx or 3xx responses:/ { print $NF }')
-  errs=$(echo "$out" | awk '/Socket errors:/ { print }')
-  if [ -z "$rps" ]; then
-    fail "wrk $name c=$conns: $(echo "$out" | tail -n2)"
-    rps=0
-  fi
-  [ -n "$bad" ] && fail "wrk $name c=$conns: $bad non-2xx responses"
-  [ -n "$errs" ] && echo "note: wrk $name c=$conns: $errs" >&2
-  echo "  round $round: $name c=$conns: $rps req/s, p50 ${p50:-?}, p99 ${p99:-?}" >&2
-  if [ "$rps" -gt "${RPS[$name,$conns]}" ]; then
-    RPS[$name,$conns]=$rps
-    P50[$name,$conns]=$(to_us "${p50:-0}")
-    P99[$name,$conns]=$(to_us "${p99:-0}")
-  fi
-}
-
-# A plugin's store starts empty: PutRequest{key: "hello", value: "world"}.
-# put_hello NAME URL
-put_hello () {
-  local name=$1 url=$2 status
-  printf '\x0a\x05hello\x12\x05world' >"$TMP/put.bin"
-  status=$(curl -s -o /dev/null -w '%{http_code}' --max-time 5 \
-    -H 'Content-Type: application/proto' -H 'Connect-Protocol-Version: 1' \
-    --data-binary @"$TMP/put.bin" "$url/kv.v1.KVService/Put")
-  if [ "$status" != 200 ]; then
-    fail "$name: Put answered HTTP $status"
-    return 1
-  fi
-}
-
 # ---- The Go peer (issue 9) ----
 KV_PLUGIN=$BUILD/examples/kv/kv-plugin
-GO_PEERS=$BUILD/tests/interop/go/peers
-GO_PLUGIN=$GO_PEERS/cp-go-kv-plugin
-GO_SKIP=
-GO_VERSION=
 if [ ! -x "$KV_PLUGIN" ]; then
   fail "$KV_PLUGIN is not built"
 fi
-"$ROOT/tests/interop/go/build.sh" "$ROOT" "$GO_PEERS" >"$TMP/go-build.txt" 2>&1
-case $? in
-  0)  GO_VERSION=$( (PATH=$PATH:/usr/local/go/bin; go version) 2>/dev/null | awk '{ print $3 }') ;;
-  77) GO_SKIP=$(grep -m1 SKIP "$TMP/go-build.txt" || echo "SKIP: Go is not installed") ;;
-  *)  fail "building the Go peer (tests/interop/go/build.sh): $(tail -n3 "$TMP/go-build.txt")"
-      GO_SKIP="SKIP: the Go peer did not build" ;;
-esac
-[ -n "$GO_SKIP" ] && echo "$GO_SKIP; the Go rows are skipped" >&2
+build_go_peers "$BUILD"
+GO_PLUGIN=$GO_PEERS/cp-go-kv-plugin
 
 ECHO_BODY=0a0568656c6c6f
 # GetResponse{value: "world", found: true}
@@ -256,10 +127,6 @@ for round in $(seq "$ROUNDS"); do
     stop_server "$name"
   done
 done
-
-ratio () {
-  awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else printf "n/a" }'
-}
 
 # ---- Server streaming ----
 STREAM_RAW= STREAM_BATCH= STREAM_GZIP= STREAM_CHANNEL= STREAM_SLOW=
@@ -306,11 +173,6 @@ if [ -z "$GO_SKIP" ]; then
               2>"$TMP/plugin.txt" | grep '^RESULT') \
     || fail "bench-plugin (cp-go-kv-plugin): $(tail -n2 "$TMP/plugin.txt")"
 fi
-
-# field KEY "RESULT k=v ..."
-field () {
-  echo "$2" | tr ' ' '\n' | awk -F= -v k="$1" '$1 == k { print $2 }'
-}
 
 # ---- Report ----
 echo

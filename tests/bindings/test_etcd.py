@@ -6,7 +6,8 @@ A real etcd (Debian's etcd-server, /usr/bin/etcd or $CP_ETCD) on free
 end: ConnectPlugin.EtcdRegistration registers an endpoint, an
 EtcdDiscovery built with properties (as PyGObject users write it) finds
 it, emits `changed` when it is revoked, and discover_async/finish answers
-`unavailable` afterwards. Exits 77 (skip) without etcd.
+`unavailable` afterwards; an EtcdRegistry (the broker's registry in etcd)
+starts and stops. Exits 77 (skip) without etcd.
 
 Nothing sleeps: every wait iterates the main context until a condition
 holds, with a timeout only as a failure guard.
@@ -121,6 +122,57 @@ class EtcdTest(unittest.TestCase):
         discovery.discover_async(["kv"], None, done)
         wait_until(lambda: errors)
         self.assertEqual(errors[0].code, Cp.Error.UNAVAILABLE)
+
+    def test_registry_start_stop(self):
+        """CpEtcdRegistry built from properties: refused without TLS
+        credentials, then started with a self-signed host certificate (its
+        own CA) made by openssl, and stopped."""
+        server = Cp.Server.new()
+        broker = Cp.Broker.new(server)
+        registry = Cp.EtcdRegistry(broker=broker, endpoints=[self.url], prefix="/py-reg/",
+                                   ttl=5)
+        self.assertEqual(registry.props.prefix, "/py-reg/")
+        self.assertTrue(registry.get_host_id())
+        self.assertIsNone(registry.get_peer_url())
+
+        errors = []
+
+        def failed(source, result):
+            try:
+                source.start_finish(result)
+            except GLib.Error as error:
+                errors.append(error)
+
+        registry.start_async("127.0.0.1:0", None, failed)
+        wait_until(lambda: errors)
+        self.assertEqual(errors[0].code, Cp.Error.INVALID_ARGUMENT)
+
+        openssl = shutil.which("openssl")
+        if openssl is None:
+            self.skipTest("no openssl to make a host certificate")
+        cert = os.path.join(self.dir, "host.pem")
+        key = os.path.join(self.dir, "host.key")
+        subprocess.run([openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt",
+                        "ec_paramgen_curve:P-256", "-nodes", "-subj", "/CN=host-py",
+                        "-addext", "subjectAltName=IP:127.0.0.1", "-days", "1",
+                        "-keyout", key, "-out", cert],
+                       check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        registry = Cp.EtcdRegistry(broker=broker, endpoints=[self.url], prefix="/py-reg/",
+                                   host_id="host-py", trusted_peers=["CN=host-b"])
+        self.assertTrue(registry.set_tls_files(cert, key, cert))
+        self.assertEqual(registry.props.trusted_peers, ["CN=host-b"])
+        started = []
+        registry.start_async("127.0.0.1:0", None,
+                             lambda o, r: started.append(o.start_finish(r)))
+        wait_until(lambda: started)
+        self.assertTrue(started[0])
+        self.assertTrue(registry.props.registered)
+        self.assertTrue(registry.get_peer_url().startswith("https://127.0.0.1:"))
+        stopped = []
+        registry.stop_async(None, lambda o, r: stopped.append(o.stop_finish(r)))
+        wait_until(lambda: stopped)
+        self.assertTrue(stopped[0])
+        self.assertFalse(registry.props.registered)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
  *
  * Reads ClientCompatRequests from stdin until EOF, performs each call
  * through the generated ConformanceService Proxy (all at once, on one main
- * loop), and writes one ClientCompatResponse per request to stdout. A
+ * loop; at most HTTP1_MAX_IN_FLIGHT at once per HTTP/1.1 channel), in the
+ * case's protocol (CpChannel:protocol) and HTTP version, and writes one
+ * ClientCompatResponse per request to stdout. A
  * reader thread feeds the requests to the main loop; only the main thread
  * writes to stdout, so responses are never interleaved.
  */
@@ -32,9 +34,27 @@ typedef enum {
   CANCEL_AFTER_NUM_RESPONSES,
 } CancelKind;
 
+/* At most this many calls at once on an HTTP/1.1 channel: its libsoup
+ * connection limit (max-conns-per-host). The runner sends every case at
+ * once; over HTTP/1.1 each call in flight needs a connection of its own,
+ * and a call that waits for one has its deadline running (the deadline
+ * counts from the call's creation, as it should). Over TLS each new
+ * connection is a handshake, which glib-networking runs in a thread of
+ * GLib's shared pool: with a thousand handshakes queued on two busy cores,
+ * the 2 s cases of "Deadline Propagation" ran out while waiting. So the
+ * cases wait here, before their call exists, instead (see start_test ()). */
+#define HTTP1_MAX_IN_FLIGHT 64
+
+typedef struct {
+  guint   in_flight;
+  GQueue  waiting;        /* of Test, not started yet */
+  guint   idle;           /* starts waiting tests */
+} Slots;
+
 typedef struct {
   GMainLoop  *loop;
   GHashTable *channels;   /* base URL → CpChannel */
+  GHashTable *slots;      /* CpChannel (HTTP/1.1) → Slots */
   GPtrArray  *ca_files;   /* PEM files of the trusted server certificates */
   guint       pending;
   gboolean    eof;
@@ -62,11 +82,17 @@ typedef struct {
   gboolean            duplex_closed; /* ... its request closed (or cancelled) */
   SoupMessageHeaders *headers;     /* response headers, when from a stream */
   SoupMessageHeaders *trailers;
+  Slots              *slots;       /* HTTP/1.1: the channel's call slots */
+  gboolean            holds_slot;
 } Test;
+
+static void slots_release (Slots *slots);
 
 static void
 test_free (Test *test)
 {
+  if (test->holds_slot)
+    slots_release (test->slots);
   if (test->timer != 0)
     g_source_remove (test->timer);
   if (test->response_stream != NULL)
@@ -474,12 +500,32 @@ channel_for (CompatRequest *req,
   g_autofree char *url = g_strdup_printf ("%s://%s:%u", tls ? "https" : "http",
                                           req->host, req->port);
   gboolean h2 = req->http_version == CONNECTRPC__CONFORMANCE__V1__HTTPVERSION__HTTP_VERSION_2;
+  CpProtocol protocol;
+  g_autofree char *key = NULL;
+  CpChannel *channel;
+
+  switch (req->protocol)
+    {
+    case CONNECTRPC__CONFORMANCE__V1__PROTOCOL__PROTOCOL_CONNECT:
+      protocol = CP_PROTOCOL_CONNECT;
+      break;
+    case CONNECTRPC__CONFORMANCE__V1__PROTOCOL__PROTOCOL_GRPC:
+      protocol = CP_PROTOCOL_GRPC;
+      break;
+    case CONNECTRPC__CONFORMANCE__V1__PROTOCOL__PROTOCOL_GRPC_WEB:
+      protocol = CP_PROTOCOL_GRPC_WEB;
+      break;
+    default:
+      g_set_error (error, CP_ERROR, CP_ERROR_UNIMPLEMENTED,
+                   "protocol %d is not supported", req->protocol);
+      return NULL;
+    }
   /* Channels with a client certificate are kept apart from those without,
-   * and HTTP/2 ones (CpChannel:http-version) from HTTP/1.1 ones. */
-  g_autofree char *key = g_strdup_printf ("%s%s%s", url,
-                                          req->client_tls_creds != NULL ? " mtls" : "",
-                                          h2 ? " h2" : "");
-  CpChannel *channel = g_hash_table_lookup (client.channels, key);
+   * HTTP/2 ones (CpChannel:http-version) from HTTP/1.1 ones, and one per
+   * protocol (CpChannel:protocol). */
+  key = g_strdup_printf ("%s%s%s %d", url, req->client_tls_creds != NULL ? " mtls" : "",
+                         h2 ? " h2" : "", (int) protocol);
+  channel = g_hash_table_lookup (client.channels, key);
 
   if (channel == NULL)
     {
@@ -489,6 +535,7 @@ channel_for (CompatRequest *req,
         return NULL;
       if (h2)
         cp_channel_set_http_version (created, CP_HTTP_VERSION_2);
+      cp_channel_set_protocol (created, protocol);
       if (tls)
         {
           g_autoptr(GTlsDatabase) database = tls_database_for (&req->server_tls_cert, error);
@@ -524,11 +571,6 @@ test_setup (Test  *test,
   CompatRequest *req = test->req;
   g_autoptr(GError) error = NULL;
 
-  if (req->protocol != CONNECTRPC__CONFORMANCE__V1__PROTOCOL__PROTOCOL_CONNECT)
-    {
-      *message = g_strdup_printf ("protocol %d is not supported", req->protocol);
-      return FALSE;
-    }
   test->channel = channel_for (req, &error);
   if (test->channel == NULL)
     {
@@ -612,6 +654,8 @@ test_setup (Test  *test,
   return TRUE;
 }
 
+static void test_run (Test *test);
+
 static void
 start_test (GBytes *frame)
 {
@@ -642,6 +686,59 @@ start_test (GBytes *frame)
       maybe_quit ();
       return;
     }
+
+  if (req->http_version != CONNECTRPC__CONFORMANCE__V1__HTTPVERSION__HTTP_VERSION_2)
+    {
+      test->slots = g_hash_table_lookup (client.slots, test->channel);
+      if (test->slots == NULL)
+        {
+          test->slots = g_new0 (Slots, 1);
+          g_queue_init (&test->slots->waiting);
+          g_hash_table_insert (client.slots, test->channel, test->slots);
+        }
+      if (test->slots->in_flight >= HTTP1_MAX_IN_FLIGHT)
+        {
+          g_queue_push_tail (&test->slots->waiting, test);
+          return;
+        }
+      test->slots->in_flight++;
+      test->holds_slot = TRUE;
+    }
+  test_run (test);
+}
+
+static gboolean
+on_slots_idle (gpointer user_data)
+{
+  Slots *slots = user_data;
+
+  slots->idle = 0;
+  while (slots->in_flight < HTTP1_MAX_IN_FLIGHT && !g_queue_is_empty (&slots->waiting))
+    {
+      Test *test = g_queue_pop_head (&slots->waiting);
+
+      slots->in_flight++;
+      test->holds_slot = TRUE;
+      test_run (test);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* A call of the channel ended: the next waiting case starts from the main
+ * loop (never from within the end of another). */
+static void
+slots_release (Slots *slots)
+{
+  slots->in_flight--;
+  if (!g_queue_is_empty (&slots->waiting) && slots->idle == 0)
+    slots->idle = g_idle_add (on_slots_idle, slots);
+}
+
+/* Makes the test's call. */
+static void
+test_run (Test *test)
+{
+  CompatRequest *req = test->req;
 
   switch (req->stream_type)
     {
@@ -743,12 +840,15 @@ main (int    argc,
   cf_register_types ();
   client.loop = g_main_loop_new (NULL, FALSE);
   client.channels = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_object_unref);
+  /* Keyed by the channels, which live until the end: freed before them. */
+  client.slots = g_hash_table_new_full (NULL, NULL, NULL, g_free);
   client.ca_files = g_ptr_array_new_with_free_func (g_free);
 
   reader = g_thread_new ("stdin", reader_thread, g_main_context_default ());
   g_main_loop_run (client.loop);
   g_thread_join (g_steal_pointer (&reader));
 
+  g_hash_table_unref (client.slots);
   g_hash_table_unref (client.channels);
   for (guint i = 0; i < client.ca_files->len; i++)
     g_unlink (g_ptr_array_index (client.ca_files, i));

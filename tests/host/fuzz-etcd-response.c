@@ -2,7 +2,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * The first byte picks the reader: a unary answer (range), the lines of a
- * watch stream, or a registry entry (the value stored under a key).
+ * watch stream, a registry entry (the value stored under a key), or a
+ * service entry of the broker's registry (CpEtcdRegistry).
  * Whatever the bytes, each reader either succeeds with a consistent result
  * or fails with a CP_ERROR — never both, never neither.
  */
@@ -100,6 +101,33 @@ fuzz_entry (const char *text,
     }
 }
 
+static void
+fuzz_service (const char *text,
+              gsize       len)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(CpEtcdService) service = cp_etcd_service_parse (text, len, &error);
+
+  check_error (service != NULL, error);
+  if (service != NULL)
+    {
+      g_autofree char *json = cp_etcd_service_to_json (service);
+      g_autoptr(CpEtcdService) again = cp_etcd_service_parse (json, strlen (json), &error);
+
+      /* What parses writes back to the same entry. */
+      g_assert_no_error (error);
+      g_assert_cmpstr (again->registration_id, ==, service->registration_id);
+      g_assert_cmpstr (again->service_type, ==, service->service_type);
+      g_assert_cmpstr (again->version, ==, service->version);
+      g_assert_cmpstr (again->provider_id, ==, service->provider_id);
+      g_assert_cmpstr (again->host_id, ==, service->host_id);
+      g_assert_cmpstr (again->router_url, ==, service->router_url);
+      g_assert_cmpint (again->health, ==, service->health);
+      g_assert_cmpuint (g_hash_table_size (again->metadata), ==,
+                        g_hash_table_size (service->metadata));
+    }
+}
+
 int
 LLVMFuzzerTestOneInput (const uint8_t *data,
                         size_t         size)
@@ -108,7 +136,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
 
   if (size == 0)
     return 0;
-  switch (data[0] % 3)
+  switch (data[0] % 4)
     {
     case 0:
       fuzz_range (text, size - 1);
@@ -116,8 +144,11 @@ LLVMFuzzerTestOneInput (const uint8_t *data,
     case 1:
       fuzz_watch (text, size - 1);
       break;
-    default:
+    case 2:
       fuzz_entry (text, size - 1);
+      break;
+    default:
+      fuzz_service (text, size - 1);
       break;
     }
   return 0;

@@ -4,7 +4,8 @@
  *
  * What the KV tests (test-client-kv, run on "h2c" too) do not: full-duplex
  * bidi streams, flow control of a paused stream larger than the windows,
- * one connection for many calls, and start_duplex () on HTTP/1.1.
+ * one connection for many calls, start_duplex () on HTTP/1.1, and a
+ * cancellation that comes with the response already queued.
  */
 #include <string.h>
 #include <glib/gstdio.h>
@@ -21,7 +22,21 @@ typedef struct {
   CpChannel *channel;
   char *url;
   char *tmpdir;
+  gboolean answered;   /* handle_get () ran */
 } Fixture;
+
+/* Get: an empty answer at once. */
+static void
+handle_get (CpInvocation *invocation,
+            CpMessage    *request,
+            gpointer      user_data)
+{
+  Fixture *f = user_data;
+  g_autoptr(KvGetResponse) response = kv_test_get_response (NULL, TRUE);
+
+  f->answered = TRUE;
+  cp_invocation_return_message (invocation, CP_MESSAGE (response));
+}
 
 static void
 echo_received (GObject      *source,
@@ -79,12 +94,15 @@ fixture_setup (Fixture       *f,
                                                      KV_TYPE_PUT_REQUEST, KV_TYPE_WATCH_EVENT);
   g_autoptr(CpMethodInfo) watch = cp_method_info_new (KV_PROCEDURE_WATCH, CP_METHOD_SERVER_STREAMING,
                                                       KV_TYPE_WATCH_REQUEST, KV_TYPE_WATCH_EVENT);
+  g_autoptr(CpMethodInfo) get = cp_method_info_new (KV_PROCEDURE_GET, CP_METHOD_UNARY,
+                                                    KV_TYPE_GET_REQUEST, KV_TYPE_GET_RESPONSE);
   g_autoptr(GError) error = NULL;
   g_autofree char *address = NULL;
 
   f->server = cp_rpc_server_new ();
   cp_rpc_server_add_method (f->server, echo, handle_echo, f, NULL);
   cp_rpc_server_add_method (f->server, watch, handle_watch, f, NULL);
+  cp_rpc_server_add_method (f->server, get, handle_get, f, NULL);
   if (g_str_equal (transport, "unix"))
     {
       f->tmpdir = g_dir_make_tmp ("cp-h2-XXXXXX", &error);
@@ -310,6 +328,70 @@ test_reconnect (Fixture       *f,
   g_assert_cmpuint (cp_h2_client_get_n_connects (cp_channel_get_h2_client (f->channel)), ==, 3);
 }
 
+static void
+on_call_result (GObject      *source,
+                GAsyncResult *result,
+                gpointer      user_data)
+{
+  GAsyncResult **out = user_data;
+
+  *out = g_object_ref (result);
+}
+
+static gboolean
+cancel_now (gpointer user_data)
+{
+  g_cancellable_cancel (user_data);
+  return G_SOURCE_REMOVE;
+}
+
+/* The caller cancels in the iteration of the call's context where the
+ * response is dispatched too (as a timer would, after a stall): the call
+ * ends cancelled, not with the answer that came meanwhile. */
+static void
+test_cancel_wins (Fixture       *f,
+                  gconstpointer  data)
+{
+  g_autoptr(GMainContext) context = g_main_context_new ();
+  g_autoptr(GCancellable) cancellable = g_cancellable_new ();
+  g_autoptr(KvGetRequest) request = kv_test_get_request ("k");
+  g_autoptr(GAsyncResult) result = NULL;
+  g_autoptr(CpMessage) answer = NULL;
+  g_autoptr(GError) error = NULL;
+  GSource *idle;
+  gint64 until;
+
+  g_main_context_push_thread_default (context);
+  cp_channel_call_async (f->channel, KV_PROCEDURE_GET, CP_MESSAGE (request), KV_TYPE_GET_RESPONSE,
+                         NULL, cancellable, on_call_result, &result);
+  g_main_context_pop_thread_default (context);
+  /* Attached before the response's delivery source: dispatched first once
+   * both are ready. */
+  idle = g_idle_source_new ();
+  g_source_set_priority (idle, G_PRIORITY_DEFAULT);   /* as the timer of a cancel would be */
+  g_source_set_callback (idle, cancel_now, cancellable, NULL);
+  g_source_attach (idle, context);
+  g_source_unref (idle);
+
+  /* The server (this thread's default context) answers, and the HTTP/2
+   * thread queues the response for @context, which does not run yet. A
+   * slow machine may queue it later: then the cancellation wins anyway. */
+  while (!f->answered)
+    g_main_context_iteration (NULL, TRUE);
+  until = g_get_monotonic_time () + 200 * G_TIME_SPAN_MILLISECOND;
+  while (g_get_monotonic_time () < until)
+    {
+      g_main_context_iteration (NULL, FALSE);
+      g_usleep (G_TIME_SPAN_MILLISECOND);
+    }
+
+  while (result == NULL)
+    g_main_context_iteration (context, TRUE);
+  answer = cp_channel_call_finish (f->channel, result, &error);
+  g_assert_null (answer);
+  g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -327,6 +409,7 @@ main (int argc, char **argv)
       ADD ("duplex-needs-http2", test_duplex_needs_http2);
       ADD ("flow-control", test_flow_control);
       ADD ("one-connection", test_one_connection);
+      ADD ("cancel-wins", test_cancel_wins);
 #undef ADD
     }
   g_test_add ("/client/h2/unix/reconnect", Fixture, "unix", fixture_setup, test_reconnect,

@@ -21,9 +21,16 @@ if ! command -v go >/dev/null 2>&1 && [ -x /usr/local/go/bin/go ]; then
   PATH=$PATH:/usr/local/go/bin
 fi
 if ! command -v go >/dev/null 2>&1; then
-  echo "SKIP: Go (>= 1.24) is not installed: the interop-go tests need it (the library does not)" >&2
+  echo "SKIP: Go (>= 1.26) is not installed: the interop-go tests need it (the library does not)" >&2
   exit 77
 fi
+# go.mod says go 1.26.0 (google.golang.org/grpc needs it); GOTOOLCHAIN=local
+# below: an older Go is a skip, not a download.
+case $(go env GOVERSION) in
+  go1.2[0-5]|go1.2[0-5].*|go1.1[0-9]*)
+    echo "SKIP: $(go env GOVERSION) is older than the Go 1.26 the interop-go peers need" >&2
+    exit 77 ;;
+esac
 if ! command -v protoc >/dev/null 2>&1; then
   echo "SKIP: protoc is not installed" >&2
   exit 77

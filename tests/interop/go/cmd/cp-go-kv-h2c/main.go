@@ -4,7 +4,7 @@
 //
 //	cp-go-kv-h2c [--listen HOST:PORT]
 //
-// Prints its URL as the first stdout line; runs until killed.
+// Prints its URL as the first stdout line; SIGINT/SIGTERM stop it (exit 0).
 package main
 
 import (
@@ -15,6 +15,8 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/signal"
+	"syscall"
 
 	"connectrpc.com/connect"
 
@@ -44,5 +46,13 @@ func main() {
 	srv := &http.Server{Handler: mux, Protocols: protocols}
 	fmt.Printf("http://%s\n", l.Addr())
 	os.Stdout.Sync()
-	log.Fatal(srv.Serve(l))
+	signals := make(chan os.Signal, 1)
+	signal.Notify(signals, syscall.SIGINT, syscall.SIGTERM)
+	go func() {
+		<-signals
+		srv.Close()
+	}()
+	if err := srv.Serve(l); err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
 }
