@@ -736,8 +736,12 @@ on_connected (GObject      *source,
       conn_fall_back (conn);
       return;
     }
-  if (G_IS_INET_SOCKET_ADDRESS (g_socket_connection_get_remote_address (socket_conn, NULL)))
-    g_socket_set_option (g_socket_connection_get_socket (socket_conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  {
+    g_autoptr(GSocketAddress) remote = g_socket_connection_get_remote_address (socket_conn, NULL);
+
+    if (G_IS_INET_SOCKET_ADDRESS (remote))
+      g_socket_set_option (g_socket_connection_get_socket (socket_conn), IPPROTO_TCP, TCP_NODELAY, 1, NULL);
+  }
   conn_ready (conn);
 }
 

@@ -72,10 +72,12 @@ stream_fill (Call *call)
 {
   while (call->remaining > 0 && !cp_http_exchange_is_congested (call->ex))
     {
-      g_autofree guint8 *data = g_malloc (call->chunk_size);
+      guint8 *data = g_malloc (call->chunk_size);
+      g_autoptr(GBytes) chunk = NULL;
 
       memset (data, 'a' + call->remaining % 26, call->chunk_size);
-      cp_http_exchange_write (call->ex, g_bytes_new_take (g_steal_pointer (&data), call->chunk_size));
+      chunk = g_bytes_new_take (data, call->chunk_size);
+      cp_http_exchange_write (call->ex, chunk);   /* (transfer none) */
       call->remaining--;
     }
   if (call->remaining == 0)
@@ -186,7 +188,11 @@ hold_done_cb (gpointer data)
   Call *call = data;
 
   if (!cp_http_exchange_is_finished (call->ex))
-    cp_http_exchange_respond (call->ex, 200, NULL, g_bytes_new_static ("held", 4));
+    {
+      g_autoptr(GBytes) body = g_bytes_new_static ("held", 4);
+
+      cp_http_exchange_respond (call->ex, 200, NULL, body);
+    }
   return G_SOURCE_REMOVE;
 }
 
