@@ -877,7 +877,7 @@ cp_channel_class_init (CpChannelClass *klass)
    * connect-plugin-go's client speaks: HTTP/1.1 for `http://` and `unix:`
    * URLs, libsoup's choice for `https://`.
    *
-   * With %CP_HTTP_VERSION_2 the channel opens one HTTP/2 connection when
+   * With %CP_HTTP_VERSION_HTTP_2 the channel opens one HTTP/2 connection when
    * its first call is made (h2c with prior knowledge for `http://` and
    * `unix:`, ALPN `h2` over TLS for `https://`, with the channel's
    * [property@Channel:tls-database] and [property@Channel:tls-certificate]),
@@ -901,7 +901,7 @@ cp_channel_class_init (CpChannelClass *klass)
    * trailers frame at the end of the body), which any HTTP version
    * carries, or gRPC (`application/grpc+proto` or `+json`, the status in
    * HTTP trailers), which needs [property@Channel:http-version]
-   * %CP_HTTP_VERSION_2: over another transport (HTTP/1.1, in-process) its
+   * %CP_HTTP_VERSION_HTTP_2: over another transport (HTTP/1.1, in-process) its
    * calls fail with `unimplemented` without sending anything.
    *
    * Every kind of call is spoken in all three: unary, server-streaming,
@@ -1272,7 +1272,7 @@ cp_channel_get_h2_client (CpChannel *channel)
 {
   CpH2Client *client;
 
-  if (channel->http_version != CP_HTTP_VERSION_2 || channel->session == NULL)
+  if (channel->http_version != CP_HTTP_VERSION_HTTP_2 || channel->session == NULL)
     return NULL;
   g_mutex_lock (&channel->headers_lock);
   if (channel->h2_client == NULL)

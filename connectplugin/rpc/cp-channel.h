@@ -27,8 +27,8 @@ G_BEGIN_DECLS
  * @CP_HTTP_VERSION_DEFAULT: what connect-plugin-go's client speaks:
  *   HTTP/1.1 for `http://` and `unix:` URLs, libsoup's choice (HTTP/1.1, or
  *   HTTP/2 when the server picks it in ALPN) for `https://`
- * @CP_HTTP_VERSION_1_1: HTTP/1.1 through libsoup
- * @CP_HTTP_VERSION_2: HTTP/2 on one multiplexed connection: with prior
+ * @CP_HTTP_VERSION_HTTP_1_1: HTTP/1.1 through libsoup
+ * @CP_HTTP_VERSION_HTTP_2: HTTP/2 on one multiplexed connection: with prior
  *   knowledge (h2c) for `http://` and `unix:` URLs, negotiated in ALPN for
  *   `https://` (HTTP/1.1 when the server does not pick `h2`)
  *
@@ -36,8 +36,8 @@ G_BEGIN_DECLS
  */
 typedef enum {
   CP_HTTP_VERSION_DEFAULT,
-  CP_HTTP_VERSION_1_1,
-  CP_HTTP_VERSION_2,
+  CP_HTTP_VERSION_HTTP_1_1,
+  CP_HTTP_VERSION_HTTP_2,
 } CpHttpVersion;
 
 #define CP_TYPE_CHANNEL (cp_channel_get_type ())

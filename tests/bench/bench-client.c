@@ -127,7 +127,7 @@ measure (const char *url,
       return -1;
     }
   if (http2)
-    cp_channel_set_http_version (channel, CP_HTTP_VERSION_2);
+    cp_channel_set_http_version (channel, CP_HTTP_VERSION_HTTP_2);
   request = kv_test_get_request ("hello");
   loop = g_main_loop_new (NULL, FALSE);
 

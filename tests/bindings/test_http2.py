@@ -17,8 +17,7 @@ from gi.repository import GLib  # noqa: E402
 
 UNARY = "/test.v1.EchoService/Echo"
 BIDI = "/test.v1.EchoService/Chat"
-# CP_HTTP_VERSION_2: its GI name ("2") is not a Python identifier.
-HTTP_2 = getattr(Cp.HttpVersion, "2")
+HTTP_2 = Cp.HttpVersion.HTTP_2
 
 
 class Http2Test(unittest.TestCase):

@@ -534,7 +534,7 @@ channel_for (CompatRequest *req,
       if (created == NULL)
         return NULL;
       if (h2)
-        cp_channel_set_http_version (created, CP_HTTP_VERSION_2);
+        cp_channel_set_http_version (created, CP_HTTP_VERSION_HTTP_2);
       cp_channel_set_protocol (created, protocol);
       if (tls)
         {

@@ -98,8 +98,8 @@ new_channel (gboolean tls)
   CpChannel *channel = cp_channel_new (tls ? tls_peer.url : h2c_peer.url, &error);
 
   g_assert_no_error (error);
-  cp_channel_set_http_version (channel, CP_HTTP_VERSION_2);
-  g_assert_cmpint (cp_channel_get_http_version (channel), ==, CP_HTTP_VERSION_2);
+  cp_channel_set_http_version (channel, CP_HTTP_VERSION_HTTP_2);
+  g_assert_cmpint (cp_channel_get_http_version (channel), ==, CP_HTTP_VERSION_HTTP_2);
   if (tls)
     g_object_set (channel, "tls-database", tls_database, NULL);
   return channel;
@@ -202,7 +202,7 @@ test_refused (void)
   g_autoptr(CpMessage) resp = NULL;
 
   g_assert_no_error (error);
-  cp_channel_set_http_version (channel, CP_HTTP_VERSION_2);
+  cp_channel_set_http_version (channel, CP_HTTP_VERSION_HTTP_2);
   resp = cp_channel_call_sync (channel, KV_PROCEDURE_GET, CP_MESSAGE (get),
                                KV_TYPE_GET_RESPONSE, NULL, NULL, &error);
   g_assert_null (resp);
@@ -412,7 +412,7 @@ test_http1_fallback (void)
   StreamData sd = { 0 };
 
   g_assert_no_error (error);
-  cp_channel_set_http_version (channel, CP_HTTP_VERSION_2);
+  cp_channel_set_http_version (channel, CP_HTTP_VERSION_HTTP_2);
   g_object_set (channel, "tls-database", tls_database, NULL);
   check_unary (channel, CP_CODEC_PROTO);
 

@@ -22,12 +22,12 @@ typedef struct {
 } Variant;
 
 static const Variant variants[] = {
-  { CP_PROTOCOL_GRPC, CP_HTTP_VERSION_2, CP_COMPRESSION_IDENTITY },
-  { CP_PROTOCOL_GRPC, CP_HTTP_VERSION_2, CP_COMPRESSION_GZIP },
-  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_1_1, CP_COMPRESSION_IDENTITY },
-  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_1_1, CP_COMPRESSION_GZIP },
-  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_2, CP_COMPRESSION_IDENTITY },
-  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_2, CP_COMPRESSION_GZIP },
+  { CP_PROTOCOL_GRPC, CP_HTTP_VERSION_HTTP_2, CP_COMPRESSION_IDENTITY },
+  { CP_PROTOCOL_GRPC, CP_HTTP_VERSION_HTTP_2, CP_COMPRESSION_GZIP },
+  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_HTTP_1_1, CP_COMPRESSION_IDENTITY },
+  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_HTTP_1_1, CP_COMPRESSION_GZIP },
+  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_HTTP_2, CP_COMPRESSION_IDENTITY },
+  { CP_PROTOCOL_GRPC_WEB, CP_HTTP_VERSION_HTTP_2, CP_COMPRESSION_GZIP },
 };
 
 static CpChannel *
@@ -301,7 +301,7 @@ test_full_duplex (Fixture *f, gconstpointer data)
   Seen seen = { 0 };
 
   responses = cp_request_stream_start_duplex (requests);
-  if (v->http_version != CP_HTTP_VERSION_2)
+  if (v->http_version != CP_HTTP_VERSION_HTTP_2)
     {
       /* Full duplex needs HTTP/2. */
       watch_stream (responses, &seen);
@@ -556,7 +556,7 @@ variant_name (const Variant *v)
 
   g_snprintf (name, sizeof name, "%s-http%s%s",
               v->protocol == CP_PROTOCOL_GRPC ? "grpc" : "grpc-web",
-              v->http_version == CP_HTTP_VERSION_2 ? "2" : "1",
+              v->http_version == CP_HTTP_VERSION_HTTP_2 ? "2" : "1",
               v->compression == CP_COMPRESSION_GZIP ? "-gzip" : "");
   return name;
 }

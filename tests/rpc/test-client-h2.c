@@ -113,7 +113,7 @@ fixture_setup (Fixture       *f,
   g_assert_no_error (error);
   f->channel = cp_channel_new (f->url, &error);
   g_assert_no_error (error);
-  cp_channel_set_http_version (f->channel, CP_HTTP_VERSION_2);
+  cp_channel_set_http_version (f->channel, CP_HTTP_VERSION_HTTP_2);
 }
 
 static void

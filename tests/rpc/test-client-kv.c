@@ -260,7 +260,7 @@ fixture_setup (Fixture       *f,
       g_assert_no_error (error);
       /* HTTP/2 with prior knowledge (our own HTTP/2 server). */
       if (g_str_has_prefix (transport, "h2c"))
-        cp_channel_set_http_version (f->channel, CP_HTTP_VERSION_2);
+        cp_channel_set_http_version (f->channel, CP_HTTP_VERSION_HTTP_2);
     }
 }
 

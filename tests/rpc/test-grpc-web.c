@@ -456,7 +456,7 @@ test_client_grpc (Fixture *f, gconstpointer data)
   g_autoptr(CpMessage) answer = NULL;
 
   g_assert_no_error (error);
-  cp_channel_set_http_version (channel, CP_HTTP_VERSION_2);
+  cp_channel_set_http_version (channel, CP_HTTP_VERSION_HTTP_2);
   cp_channel_set_protocol (channel, CP_PROTOCOL_GRPC);
 
   answer = web_call (channel, "g1", options, &error);
