@@ -67,6 +67,9 @@ struct _CpHttpExchange
   gpointer           local_user_data;
   GDestroyNotify     local_destroy;
   GQueue             local_body;            /* GBytes* pushed before they could be delivered */
+  /* A local exchange relaying a connection's (cp_http_exchange_local_set_peer()) */
+  GSocketAddress    *local_remote_address;
+  GTlsCertificate   *local_peer_certificate;
 
   /* cp_http_exchange_set_response_trailers(): sent after the last chunk */
   SoupMessageHeaders *response_trailers;    /* nullable */

@@ -87,6 +87,8 @@ cp_http_exchange_unref (CpHttpExchange *exchange)
   cp_http_exchange_clear_callbacks (exchange);
   cp_http_local_clear_callbacks (exchange);
   g_queue_clear_full (&exchange->local_body, (GDestroyNotify) g_bytes_unref);
+  g_clear_object (&exchange->local_remote_address);
+  g_clear_object (&exchange->local_peer_certificate);
   g_free (exchange->method);
   g_free (exchange->path);
   soup_message_headers_unref (exchange->request_headers);
@@ -129,7 +131,7 @@ cp_http_exchange_get_remote_address (CpHttpExchange *exchange)
   if (exchange->h2 != NULL)
     return cp_http2_stream_get_remote_address (exchange->h2);
   if (exchange->conn == NULL)
-    return NULL;
+    return exchange->local_remote_address;
   return cp_http_connection_get_remote_address (exchange->conn);
 }
 
@@ -140,7 +142,7 @@ cp_http_exchange_get_peer_certificate (CpHttpExchange *exchange)
   if (exchange->h2 != NULL)
     return cp_http2_stream_get_peer_certificate (exchange->h2);
   if (exchange->conn == NULL)
-    return NULL;
+    return exchange->local_peer_certificate;
   return cp_http_connection_get_peer_certificate (exchange->conn);
 }
 

@@ -49,6 +49,13 @@ typedef void (*CpHttpHandler) (CpHttpServer   *server,
  *   tls-authentication-mode GTlsAuthenticationMode default NONE (REQUESTED: ask for a client
  *                      certificate; REQUIRED: a client without a certificate valid for
  *                      tls-database fails the handshake)
+ *   n-workers          guint  default 1        (> 1: the first listen starts that many worker
+ *                      threads, each a GMainContext with a worker server of its own, copying
+ *                      the properties above (max-connections shared out among them); the
+ *                      listeners stay here and hand accepted sockets to the workers in turn,
+ *                      so the handler runs in a worker's context with the worker's server.
+ *                      Set before listening; 0 and 1 mean no threads. Stop and close act on
+ *                      every worker and wait for it; close ends and joins the threads.)
  */
 CpHttpServer *cp_http_server_new          (void);
 void          cp_http_server_set_handler  (CpHttpServer   *server,
@@ -77,5 +84,18 @@ guint         cp_http_server_get_n_connections (CpHttpServer *server);
 /* Connections accepted since the server was made (open or closed since). */
 guint64       cp_http_server_get_n_accepted (CpHttpServer *server);
 guint         cp_http_server_get_n_active_exchanges (CpHttpServer *server);
+/* The counts above add up the workers' and may be called from any thread. */
+/* Worker threads running (0 without n-workers > 1 or before listening). */
+guint         cp_http_server_get_n_running_workers (CpHttpServer *server);
+
+/* Gives the local exchange @exchange the remote address and TLS client
+ * certificate of the connection it relays (both nullable, referenced). */
+void          cp_http_exchange_local_set_peer (CpHttpExchange  *exchange,
+                                               GSocketAddress  *remote_address,
+                                               GTlsCertificate *peer_certificate);
+
+/* The context @exchange belongs to: its server's (a worker's with
+ * n-workers > 1); NULL for a local exchange not yet dispatched. */
+GMainContext *cp_http_exchange_get_context (CpHttpExchange *exchange);
 
 G_END_DECLS

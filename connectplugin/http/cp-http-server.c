@@ -4,6 +4,20 @@
  * Listening sockets are non-blocking and polled by g_socket_create_source()
  * on the GMainContext that was thread-default when the server was created;
  * every accepted socket becomes a CpHttpConnection on that same context.
+ *
+ * Worker threads (n-workers > 1, docs/engine.md "Worker threads"): the first
+ * listen starts n-workers threads, each running its own GMainContext with a
+ * worker CpHttpServer of its own (one actor per core: nothing of a worker is
+ * shared with the others). The listeners stay on this server's context, the
+ * acceptor, which hands every accepted socket to the next worker in turn
+ * (round-robin, for TCP and unix sockets alike); the connection then lives
+ * on its worker's context for good. The acceptor, rather than one
+ * SO_REUSEPORT listener per worker, because REUSEPORT does not balance unix
+ * sockets, hashes TCP connections by their 4-tuple (64 connections are
+ * rarely split 32/32) and lets any process of the same user bind the port
+ * and take a share; the price is one wake-up of the acceptor per new
+ * connection, nothing per request. Stopping and closing run on each
+ * worker's context and wait for it; close ends the threads and joins them.
  */
 #include "cp-http-connection-private.h"
 #include "cp-memory-private.h"
@@ -13,6 +27,16 @@
 #include <sys/stat.h>
 
 #define ACCEPT_BATCH 64
+/* At most this many main loop iterations flush a worker's context after its
+ * loop was told to quit (aborted exchanges, released callbacks). */
+#define WORKER_FLUSH_ITERATIONS 1000
+
+typedef struct {
+  CpHttpServer *server;   /* the worker's own server, bound to context */
+  GMainContext *context;
+  GMainLoop    *loop;
+  GThread      *thread;
+} Worker;
 
 typedef struct {
   CpHttpServer *server;
@@ -49,10 +73,17 @@ struct _CpHttpServer
   /* Connections waiting on their client, least recently active first; the
    * links belong to the connections. The head is evicted at the cap. */
   GQueue         waiting;
+  /* Read from any thread (metrics, the acceptor summing its workers):
+   * changed with atomics, in this server's context only. */
   guint          n_active;
+  guint          n_open;        /* connections open: the size of connections */
   guint64        n_accepted;    /* connections ever accepted (metrics) */
   gboolean       stopping;
   gboolean       closing;
+
+  guint          n_workers;     /* as set; threads run when workers != NULL */
+  GPtrArray     *workers;       /* Worker*, while the threads run */
+  guint          next_worker;   /* round-robin */
 };
 
 enum {
@@ -66,6 +97,7 @@ enum {
   PROP_TLS_CERTIFICATE,
   PROP_TLS_DATABASE,
   PROP_TLS_AUTHENTICATION_MODE,
+  PROP_N_WORKERS,
   N_PROPS
 };
 
@@ -98,12 +130,15 @@ listener_free (Listener *listener)
   g_free (listener);
 }
 
+static void stop_workers (CpHttpServer *server);
+
 static void
 cp_http_server_finalize (GObject *object)
 {
   CpHttpServer *self = CP_HTTP_SERVER (object);
 
   cp_http_server_close (self);
+  stop_workers (self);
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->urls);
   g_hash_table_unref (self->connections);
@@ -153,6 +188,9 @@ cp_http_server_get_property (GObject    *object,
     case PROP_TLS_AUTHENTICATION_MODE:
       g_value_set_enum (value, self->tls_auth_mode);
       break;
+    case PROP_N_WORKERS:
+      g_value_set_uint (value, self->n_workers);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -195,6 +233,12 @@ cp_http_server_set_property (GObject      *object,
     case PROP_TLS_AUTHENTICATION_MODE:
       self->tls_auth_mode = g_value_get_enum (value);
       break;
+    case PROP_N_WORKERS:
+      if (self->workers != NULL)
+        g_warning ("CpHttpServer: n-workers must be set before listening; ignored");
+      else
+        self->n_workers = g_value_get_uint (value);
+      break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
     }
@@ -232,6 +276,9 @@ cp_http_server_class_init (CpHttpServerClass *klass)
     g_param_spec_enum ("tls-authentication-mode", NULL, NULL,
                        G_TYPE_TLS_AUTHENTICATION_MODE, G_TLS_AUTHENTICATION_NONE,
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+  properties[PROP_N_WORKERS] =
+    g_param_spec_uint ("n-workers", NULL, NULL, 0, 1024, 1,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   g_object_class_install_properties (object_class, N_PROPS, properties);
 }
@@ -240,6 +287,7 @@ static void
 cp_http_server_init (CpHttpServer *self)
 {
   self->context = g_main_context_ref_thread_default ();
+  self->n_workers = 1;
   self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) listener_free);
   self->urls = g_ptr_array_new_with_free_func (g_free);
   g_ptr_array_add (self->urls, NULL);
@@ -352,7 +400,7 @@ cp_http_server_invoke_handler (CpHttpServer   *server,
 {
   exchange->server = server;
   exchange->counted_active = TRUE;
-  server->n_active++;
+  g_atomic_int_inc (&server->n_active);
 
   if (server->handler == NULL)
     {
@@ -371,15 +419,16 @@ cp_http_server_exchange_done (CpHttpServer   *server,
   if (!exchange->counted_active)
     return;
   exchange->counted_active = FALSE;
-  g_assert (server->n_active > 0);
-  server->n_active--;
+  g_assert (g_atomic_int_get (&server->n_active) > 0);
+  g_atomic_int_add (&server->n_active, -1);
 }
 
 void
 cp_http_server_connection_closed (CpHttpServer     *server,
                                   CpHttpConnection *conn)
 {
-  g_hash_table_remove (server->connections, conn);
+  if (g_hash_table_remove (server->connections, conn))
+    g_atomic_int_add (&server->n_open, -1);
   cp_memory_trim_soon ();
 }
 
@@ -398,7 +447,8 @@ cp_http_server_accept_socket (CpHttpServer *server,
   if (conn != NULL)
     {
       g_hash_table_add (server->connections, conn);
-      server->n_accepted++;
+      g_atomic_int_inc (&server->n_open);
+      __atomic_add_fetch (&server->n_accepted, 1, __ATOMIC_RELAXED);
     }
 }
 
@@ -418,6 +468,213 @@ evict_stalled (CpHttpServer *server)
 }
 
 static gboolean accept_cb (GSocket *socket, GIOCondition condition, gpointer user_data);
+
+/* ---- worker threads ---- */
+
+typedef struct {
+  CpHttpServer *server;   /* the worker's */
+  GSocket      *socket;
+  gboolean      tls;
+} Handoff;
+
+static void
+handoff_free (gpointer data)
+{
+  Handoff *handoff = data;
+
+  /* Never dispatched (the worker stopped first): the client sees a close. */
+  if (handoff->socket != NULL)
+    {
+      g_socket_close (handoff->socket, NULL);
+      g_object_unref (handoff->socket);
+    }
+  g_object_unref (handoff->server);
+  g_free (handoff);
+}
+
+/* In the worker's context: the same admission as accept_cb's. */
+static gboolean
+handoff_cb (gpointer data)
+{
+  Handoff *handoff = data;
+  CpHttpServer *server = handoff->server;
+  g_autoptr(GSocket) socket = g_steal_pointer (&handoff->socket);
+
+  if (server->stopping ||
+      (g_hash_table_size (server->connections) >= server->max_connections &&
+       !evict_stalled (server)))
+    {
+      g_socket_close (socket, NULL);
+      return G_SOURCE_REMOVE;
+    }
+  cp_http_server_accept_socket (server, socket, handoff->tls);
+  return G_SOURCE_REMOVE;
+}
+
+/* In the acceptor's context: the next worker in turn gets @socket. */
+static void
+hand_off (CpHttpServer *server,
+          GSocket      *socket,
+          gboolean      tls)
+{
+  Worker *worker = server->workers->pdata[server->next_worker++ % server->workers->len];
+  Handoff *handoff = g_new0 (Handoff, 1);
+  g_autoptr(GSource) source = g_idle_source_new ();
+
+  handoff->server = g_object_ref (worker->server);
+  handoff->socket = socket;
+  handoff->tls = tls;
+  g_source_set_priority (source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (source, handoff_cb, handoff, handoff_free);
+  g_source_set_static_name (source, "[connectplugin] http handoff");
+  g_source_attach (source, worker->context);
+}
+
+static gpointer
+worker_main (gpointer data)
+{
+  Worker *worker = data;
+  GMainContext *context = g_main_context_ref (worker->context);
+  GMainLoop *loop = g_main_loop_ref (worker->loop);
+  CpHttpServer *server = g_object_ref (worker->server);
+
+  g_main_context_push_thread_default (context);
+  g_main_loop_run (loop);
+  /* What closing queued: aborted calls answering, callbacks released. */
+  for (guint i = 0; i < WORKER_FLUSH_ITERATIONS && g_main_context_iteration (context, FALSE); i++)
+    ;
+  g_main_context_pop_thread_default (context);
+  g_object_unref (server);
+  g_main_loop_unref (loop);
+  g_main_context_unref (context);
+  return NULL;
+}
+
+static void
+worker_free (gpointer data)
+{
+  Worker *worker = data;
+
+  g_clear_pointer (&worker->thread, g_thread_unref);
+  g_object_unref (worker->server);
+  g_main_loop_unref (worker->loop);
+  g_main_context_unref (worker->context);
+  g_free (worker);
+}
+
+static void
+start_workers (CpHttpServer *server)
+{
+  server->workers = g_ptr_array_new_with_free_func (worker_free);
+  for (guint i = 0; i < server->n_workers; i++)
+    {
+      Worker *worker = g_new0 (Worker, 1);
+      g_autofree char *name = g_strdup_printf ("cp-worker-%u", i);
+
+      worker->context = g_main_context_new ();
+      worker->loop = g_main_loop_new (worker->context, FALSE);
+      /* Made with its context thread-default: its connections live there. */
+      g_main_context_push_thread_default (worker->context);
+      worker->server = g_object_new (CP_TYPE_HTTP_SERVER,
+                                     "max-head-size", server->max_head_size,
+                                     "max-header-count", server->max_header_count,
+                                     "head-timeout-ms", server->head_timeout_ms,
+                                     "idle-timeout-ms", server->idle_timeout_ms,
+                                     "body-timeout-ms", server->body_timeout_ms,
+                                     /* The cap is shared out among the workers. */
+                                     "max-connections",
+                                     MAX (1, (server->max_connections + server->n_workers - 1) /
+                                             server->n_workers),
+                                     "tls-certificate", server->tls_certificate,
+                                     "tls-database", server->tls_database,
+                                     "tls-authentication-mode", server->tls_auth_mode,
+                                     NULL);
+      g_main_context_pop_thread_default (worker->context);
+      /* The same handler; it gets the worker's server and exchanges. */
+      worker->server->handler = server->handler;
+      worker->server->handler_data = server->handler_data;
+      g_ptr_array_add (server->workers, worker);
+      worker->thread = g_thread_new (name, worker_main, worker);
+    }
+}
+
+typedef struct {
+  void        (*func) (CpHttpServer *server);
+  CpHttpServer *server;
+  GMutex        lock;
+  GCond         cond;
+  gboolean      done;
+} SyncCall;
+
+static gboolean
+sync_call_cb (gpointer data)
+{
+  SyncCall *call = data;
+
+  call->func (call->server);
+  g_mutex_lock (&call->lock);
+  call->done = TRUE;
+  g_cond_signal (&call->cond);
+  g_mutex_unlock (&call->lock);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs @func on @worker's server in the worker's context and waits for it
+ * (at once when called from that worker). */
+static void
+worker_call_sync (Worker  *worker,
+                  void   (*func) (CpHttpServer *server))
+{
+  SyncCall call = { func, worker->server, { 0 }, { 0 }, FALSE };
+  g_autoptr(GSource) source = NULL;
+
+  /* From the worker itself, or once its thread ended: nothing else runs
+   * its context. (The thread runs until stop_workers(), which comes after
+   * the last of these calls.) */
+  if (worker->thread == NULL || g_main_context_is_owner (worker->context))
+    {
+      func (worker->server);
+      return;
+    }
+  g_mutex_init (&call.lock);
+  g_cond_init (&call.cond);
+  source = g_idle_source_new ();
+  g_source_set_priority (source, G_PRIORITY_HIGH);
+  g_source_set_callback (source, sync_call_cb, &call, NULL);
+  g_source_set_static_name (source, "[connectplugin] http worker call");
+  g_source_attach (source, worker->context);
+  g_mutex_lock (&call.lock);
+  while (!call.done)
+    g_cond_wait (&call.cond, &call.lock);
+  g_mutex_unlock (&call.lock);
+  g_mutex_clear (&call.lock);
+  g_cond_clear (&call.cond);
+}
+
+/* Ends the worker threads and joins them; a worker calling this (its own
+ * last call ended the server) is left to end by itself. */
+static void
+stop_workers (CpHttpServer *server)
+{
+  g_autoptr(GPtrArray) workers = g_steal_pointer (&server->workers);
+
+  if (workers == NULL)
+    return;
+  for (guint i = 0; i < workers->len; i++)
+    {
+      Worker *worker = workers->pdata[i];
+
+      g_main_loop_quit (worker->loop);
+    }
+  for (guint i = 0; i < workers->len; i++)
+    {
+      Worker *worker = workers->pdata[i];
+
+      if (g_main_context_is_owner (worker->context))
+        continue;   /* our own thread: worker_free() detaches it */
+      g_thread_join (g_steal_pointer (&worker->thread));
+    }
+}
 
 static void
 listener_start (Listener *listener)
@@ -468,6 +725,11 @@ accept_cb (GSocket      *socket,
           g_source_set_callback (listener->retry_source, accept_retry_cb, listener, NULL);
           g_source_attach (listener->retry_source, server->context);
           return G_SOURCE_REMOVE;
+        }
+      if (server->workers != NULL)
+        {
+          hand_off (server, g_steal_pointer (&client), listener->tls);
+          continue;
         }
       if (g_hash_table_size (server->connections) >= server->max_connections &&
           !evict_stalled (server))
@@ -530,6 +792,8 @@ add_listener (CpHttpServer *server,
   if (url == NULL)
     return NULL;
   g_socket_set_blocking (socket, FALSE);
+  if (server->n_workers > 1 && server->workers == NULL)
+    start_workers (server);
 
   listener = g_new0 (Listener, 1);
   listener->server = server;
@@ -695,6 +959,10 @@ cp_http_server_stop_accepting (CpHttpServer *server)
       cp_http_connection_stop (key);
   for (guint i = 0; i < idle->len; i++)
     cp_http_connection_close (idle->pdata[i], NULL);
+
+  if (server->workers != NULL)
+    for (guint i = 0; i < server->workers->len; i++)
+      worker_call_sync (server->workers->pdata[i], cp_http_server_stop_accepting);
 }
 
 void
@@ -724,26 +992,78 @@ cp_http_server_close (CpHttpServer *server)
       if (g_hash_table_contains (server->connections, conns->pdata[i]))
         cp_http_connection_close (conns->pdata[i], error);
     }
+  if (server->workers != NULL)
+    {
+      for (guint i = 0; i < server->workers->len; i++)
+        worker_call_sync (server->workers->pdata[i], cp_http_server_close);
+      stop_workers (server);
+    }
   server->closing = FALSE;
 }
 
+/* The workers' counters are read racily but atomically: a snapshot. The
+ * workers array only changes in this server's context. */
 guint
 cp_http_server_get_n_connections (CpHttpServer *server)
 {
+  guint n;
+
   g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
-  return g_hash_table_size (server->connections);
+  n = g_atomic_int_get (&server->n_open);
+  if (server->workers != NULL)
+    for (guint i = 0; i < server->workers->len; i++)
+      n += g_atomic_int_get (&((Worker *) server->workers->pdata[i])->server->n_open);
+  return n;
 }
 
 guint64
 cp_http_server_get_n_accepted (CpHttpServer *server)
 {
+  guint64 n;
+
   g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
-  return server->n_accepted;
+  n = __atomic_load_n (&server->n_accepted, __ATOMIC_RELAXED);
+  if (server->workers != NULL)
+    for (guint i = 0; i < server->workers->len; i++)
+      n += __atomic_load_n (&((Worker *) server->workers->pdata[i])->server->n_accepted,
+                            __ATOMIC_RELAXED);
+  return n;
 }
 
 guint
 cp_http_server_get_n_active_exchanges (CpHttpServer *server)
 {
+  guint n;
+
   g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
-  return server->n_active;
+  n = g_atomic_int_get (&server->n_active);
+  if (server->workers != NULL)
+    for (guint i = 0; i < server->workers->len; i++)
+      n += g_atomic_int_get (&((Worker *) server->workers->pdata[i])->server->n_active);
+  return n;
+}
+
+guint
+cp_http_server_get_n_running_workers (CpHttpServer *server)
+{
+  g_return_val_if_fail (CP_IS_HTTP_SERVER (server), 0);
+  return server->workers != NULL ? server->workers->len : 0;
+}
+
+void
+cp_http_exchange_local_set_peer (CpHttpExchange  *exchange,
+                                 GSocketAddress  *remote_address,
+                                 GTlsCertificate *peer_certificate)
+{
+  g_return_if_fail (exchange != NULL && exchange->local);
+
+  g_set_object (&exchange->local_remote_address, remote_address);
+  g_set_object (&exchange->local_peer_certificate, peer_certificate);
+}
+
+GMainContext *
+cp_http_exchange_get_context (CpHttpExchange *exchange)
+{
+  g_return_val_if_fail (exchange != NULL, NULL);
+  return exchange->server != NULL ? exchange->server->context : NULL;
 }

@@ -10,6 +10,7 @@
 #include "cp-health-server-private.h"
 
 #include "cp-plugin-constants.h"
+#include "cp-rpc-server-private.h"
 
 typedef struct _Watcher Watcher;
 
@@ -159,8 +160,8 @@ cp_health_server_register (CpHealthServer *self,
   watch = cp_method_info_new (CP_PROCEDURE_HEALTH_WATCH, CP_METHOD_SERVER_STREAMING,
                               CP_TYPE_HEALTH_CHECK_REQUEST, CP_TYPE_HEALTH_CHECK_RESPONSE);
 
-  cp_rpc_server_add_method (server, check, handle_check, g_object_ref (self), g_object_unref);
-  cp_rpc_server_add_method (server, watch, handle_watch, g_object_ref (self), g_object_unref);
+  cp_rpc_server_add_home_method (server, check, handle_check, g_object_ref (self), g_object_unref);
+  cp_rpc_server_add_home_method (server, watch, handle_watch, g_object_ref (self), g_object_unref);
 }
 
 void

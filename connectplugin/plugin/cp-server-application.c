@@ -77,7 +77,7 @@ on_handle_local_options (GApplication *application,
                          gpointer      user_data)
 {
   Binding *b = user_data;
-  CpServerRunOptions options = { 0 };
+  CpServerRunOptions options = { .workers = -1 };
   g_autoptr(GError) error = NULL;
   int status;
 
@@ -89,6 +89,7 @@ on_handle_local_options (GApplication *application,
   g_variant_dict_lookup (dict, "tls-key", "^ay", &options.tls_key);
   g_variant_dict_lookup (dict, "tls-ca", "^ay", &options.tls_ca);
   g_variant_dict_lookup (dict, "tls-require-client-cert", "b", &options.tls_require_client_cert);
+  g_variant_dict_lookup (dict, "workers", "i", &options.workers);
 
   status = cp_server_apply_run_options (b->server, &options, &b->url, &error);
   cp_server_run_options_clear (&options);

@@ -2,7 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Parses its options (--listen, --insecure-control, --metrics, --reflection,
- * --tls-*), picks the address (option, environment, property, default),
+ * --tls-*, --workers), picks the address (option, environment, property, default),
  * catches SIGTERM and SIGINT, prints the URL served and runs the main loop
  * until the server closes. The option table and what the options do are
  * shared with cp_server_bind_application () (cp-server-application.c).
@@ -119,6 +119,8 @@ static const struct {
   { "tls-ca", 0, G_OPTION_ARG_FILENAME, "Verify client certificates against these CAs (PEM)", "FILE" },
   { "tls-require-client-cert", 0, G_OPTION_ARG_NONE,
     "Require a client certificate valid for --tls-ca (mutual TLS)", NULL },
+  { "workers", 0, G_OPTION_ARG_INT,
+    "Serve connections on N worker threads (0: one per CPU; default 1)", "N" },
 };
 
 /* @entries (G_N_ELEMENTS (run_options) + 1) pointing into @options, or
@@ -140,6 +142,7 @@ fill_entries (GOptionEntry       *entries,
       data[5] = &options->tls_key;
       data[6] = &options->tls_ca;
       data[7] = &options->tls_require_client_cert;
+      data[8] = &options->workers;
     }
   for (guint i = 0; i < G_N_ELEMENTS (run_options); i++)
     entries[i] = (GOptionEntry) { run_options[i].name, run_options[i].short_name, 0,
@@ -240,6 +243,14 @@ cp_server_apply_run_options (CpServer            *server,
     g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
   if (!apply_automtls_env (server, options->tls_cert != NULL, error))
     return 2;
+  if (options->workers < -1)
+    {
+      g_set_error (error, G_OPTION_ERROR, G_OPTION_ERROR_BAD_VALUE,
+                   "--workers must be 0 (one per CPU) or more, not %d", options->workers);
+      return 2;
+    }
+  if (options->workers >= 0)
+    g_object_set (server, "n-workers", (guint) MIN (options->workers, 1024), NULL);
 
   /* connect-plugin-go's convention: a plugin given HOST_URL links to it. */
   if (server->host_url == NULL && g_getenv ("HOST_URL") != NULL && *g_getenv ("HOST_URL") != '\0')
@@ -284,6 +295,9 @@ cp_server_apply_run_options (CpServer            *server,
  * `--metrics` sets [property@ConnectPlugin.Server:metrics-enabled]: the
  * server then serves its counters at `/metrics` for Prometheus to scrape.
  * `--reflection` sets [property@ConnectPlugin.Server:reflection-enabled].
+ * `--workers N` sets [property@ConnectPlugin.Server:n-workers]: N threads
+ * serve the connections (0: one per CPU), so the plugin's handlers must
+ * then be thread-safe.
  *
  * A plugin that is a [class@Gio.Application] uses
  * [method@ConnectPlugin.Server.bind_application] instead: the same options
@@ -326,7 +340,7 @@ cp_server_run (CpServer  *server,
   g_autoptr(GMainContext) main_context = NULL;
   g_auto(GStrv) args = NULL;
   g_autofree char *url = NULL;
-  CpServerRunOptions options = { 0 };
+  CpServerRunOptions options = { .workers = -1 };
   GOptionEntry entries[G_N_ELEMENTS (run_options) + 1];
   RunState state = { server, NULL, 0 };
   GSource *sigterm_source, *sigint_source;

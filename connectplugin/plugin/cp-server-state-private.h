@@ -127,6 +127,7 @@ enum {
   PROP_TLS_CERTIFICATE,
   PROP_TLS_DATABASE,
   PROP_TLS_AUTHENTICATION_MODE,
+  PROP_N_WORKERS,
   N_PROPS
 };
 
@@ -181,6 +182,7 @@ typedef struct {
   char *tls_key;
   char *tls_ca;
   gboolean tls_require_client_cert;
+  int workers;        /* --workers N; -1 when not given */
 } CpServerRunOptions;
 
 /* The entries without storage, for g_application_add_main_option_entries (). */

@@ -125,7 +125,7 @@ cp_server_add_builtin (CpServer        *self,
   g_autoptr(CpMethodInfo) info = cp_method_info_new (procedure, kind, input, output);
 
   /* Unowned: the routes go with the engine, which dispose takes down. */
-  cp_rpc_server_add_method (self->rpc_server, info, handler, self, NULL);
+  cp_rpc_server_add_home_method (self->rpc_server, info, handler, self, NULL);
 }
 
 /* Service paths the server itself serves, with what serves them. */
@@ -377,6 +377,9 @@ cp_server_get_property (GObject    *object,
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_object_get_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
       break;
+    case PROP_N_WORKERS:
+      g_object_get_property (G_OBJECT (self->rpc_server), "n-workers", value);
+      break;
     case PROP_METRICS_ENABLED:
       g_value_set_boolean (value, self->metrics_enabled);
       break;
@@ -496,6 +499,9 @@ cp_server_set_property (GObject      *object,
       break;
     case PROP_MAX_SEND_QUEUE_SIZE:
       g_object_set_property (G_OBJECT (self->rpc_server), "max-send-queue-size", value);
+      break;
+    case PROP_N_WORKERS:
+      g_object_set_property (G_OBJECT (self->rpc_server), "n-workers", value);
       break;
     case PROP_METRICS_ENABLED:
       if (self->metrics_enabled != g_value_get_boolean (value))
@@ -791,6 +797,27 @@ cp_server_class_init (CpServerClass *klass)
                        G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
 
   /**
+   * CpServer:n-workers:
+   *
+   * How many worker threads serve the connections: the
+   * [property@ConnectPlugin.RpcServer:n-workers] of its engine (`--workers`
+   * of [method@ConnectPlugin.Server.run]). Default 1, right for a plugin:
+   * small and predictable, every handler in the server's context. With
+   * more, the plugins' handlers are called concurrently on the worker
+   * threads, each call in its worker's [struct@GLib.MainContext], and
+   * must be thread-safe; 0 means one per CPU. Set it before the server
+   * listens.
+   *
+   * The built-in services (handshake, health, PluginControl,
+   * PluginIdentity, reflection), `/healthz` and `/readyz` and the
+   * server's signals stay in the server's own context: their calls are
+   * relayed there from the worker that received them.
+   */
+  cp_server_properties[PROP_N_WORKERS] =
+    g_param_spec_uint ("n-workers", NULL, NULL, 0, 1024, 1,
+                       G_PARAM_READWRITE | G_PARAM_STATIC_STRINGS);
+
+  /**
    * CpServer:tls-certificate:
    *
    * The server's certificate, with its private key: when set before the
@@ -965,7 +992,10 @@ cp_server_init (CpServer *self)
  * ]|
  *
  * All of its handlers and signals run in the [struct@GLib.MainContext] that was the
- * thread-default one when the server was created.
+ * thread-default one when the server was created, unless
+ * [property@ConnectPlugin.Server:n-workers] is more than 1: then the
+ * plugins' handlers (and interceptors) are called concurrently on worker
+ * threads, each call in its worker's context, and must be thread-safe.
  *
  * Interceptors ([method@ConnectPlugin.Server.add_interceptor]) see every RPC call, the
  * built-in services' included: an authenticating interceptor lets the

@@ -235,7 +235,7 @@ process_envelopes (CpInvocation *self)
 
       self->n_requests++;
       if (self->metrics != NULL)
-        self->metrics->messages_received++;
+        cp_metrics_add (self->metrics->messages_received, 1);
       if (!receives_stream (self))
         {
           if (self->n_requests > 1)
@@ -337,7 +337,7 @@ cp_invocation_on_body_chunk (CpHttpExchange *exchange,
 
   self->received_bytes += g_bytes_get_size (chunk);
   if (self->metrics != NULL)
-    self->metrics->request_bytes += g_bytes_get_size (chunk);
+    cp_metrics_add (self->metrics->request_bytes, g_bytes_get_size (chunk));
   if (!enveloped (self))
     {
       if (!self->reading_body)

@@ -141,7 +141,7 @@ complete_send_fast (CpInvocation        *self,
 
   if (context == NULL)
     context = g_main_context_default ();
-  if (context != cp_rpc_server_get_context (self->server) || !g_queue_is_empty (&self->send_tasks))
+  if (context != cp_rpc_server_get_call_context (self->server, self->exchange) || !g_queue_is_empty (&self->send_tasks))
     return FALSE;
 
   if (self->send_source == NULL)
@@ -228,7 +228,7 @@ respond_unary_error (CpInvocation *self,
 
   prepare_answer (self);
   if (self->metrics != NULL)
-    self->metrics->response_bytes += g_bytes_get_size (body);
+    cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (body));
   cp_http_exchange_respond (self->exchange,
                             cp_error_code_to_http_status (cp_error_get_code (error)),
                             headers, body);
@@ -268,7 +268,7 @@ respond_unary_message (CpInvocation *self,
 
   prepare_answer (self);
   if (self->metrics != NULL)
-    self->metrics->response_bytes += g_bytes_get_size (body);
+    cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (body));
   cp_http_exchange_respond (self->exchange, SOUP_STATUS_OK, headers, body);
   return TRUE;
 }
@@ -358,8 +358,8 @@ write_stream_message (CpInvocation *self,
   envelope = cp_envelope_encode (flags, payload);
   if (self->metrics != NULL)
     {
-      self->metrics->response_bytes += g_bytes_get_size (envelope);
-      self->metrics->messages_sent++;
+      cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (envelope));
+      cp_metrics_add (self->metrics->messages_sent, 1);
     }
   write_body (self, envelope);
   if (cp_http_exchange_is_congested (self->exchange))
@@ -414,7 +414,7 @@ end_grpc_stream (CpInvocation *self,
       g_autoptr(GBytes) envelope = cp_envelope_encode (CP_GRPC_FLAG_TRAILERS, payload);
 
       if (self->metrics != NULL)
-        self->metrics->response_bytes += g_bytes_get_size (envelope);
+        cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (envelope));
       write_body (self, envelope);
     }
   else
@@ -439,7 +439,7 @@ end_stream (CpInvocation *self,
   prepare_answer (self);
   ensure_stream_headers (self);
   if (self->metrics != NULL)
-    self->metrics->response_bytes += g_bytes_get_size (envelope);
+    cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (envelope));
   cp_http_exchange_write (self->exchange, envelope);
   cp_http_exchange_end_response (self->exchange);
 }

@@ -563,7 +563,7 @@ start_deadline (CpInvocation *self)
   self->deadline_source = g_timeout_source_new ((guint) MIN ((remaining_us + 999) / 1000, G_MAXUINT));
   g_source_set_callback (self->deadline_source, deadline_cb, self, NULL);
   g_source_set_priority (self->deadline_source, G_PRIORITY_DEFAULT);
-  g_source_attach (self->deadline_source, cp_rpc_server_get_context (self->server));
+  g_source_attach (self->deadline_source, cp_rpc_server_get_call_context (self->server, self->exchange));
 }
 
 /* The server span: the caller's trace continued, or a new one when
@@ -680,7 +680,7 @@ cp_invocation_count_in (CpInvocation    *self,
   self->metrics_start = cp_http_exchange_get_arrival_time (self->exchange);
   if (self->metrics_start == 0)
     self->metrics_start = g_get_monotonic_time ();
-  metrics->started++;
+  cp_metrics_add (metrics->started, 1);
 }
 
 CpInvocation *

@@ -5,9 +5,11 @@
  * first set and kept until the server is finalized (running calls keep
  * pointers into it). It has one CpMetricsMethod per procedure called so far,
  * made at the method's first call and cached on the server's route, so that
- * a call costs a few increments and no allocation or lookup. Everything is
- * updated and read in the server's GMainContext (the actor model of
- * docs/architecture.md): plain integers, no atomics.
+ * a call costs a few increments and no allocation or lookup. The counters
+ * are changed and read with relaxed atomics (cp_metrics_add() and
+ * cp_metrics_get()): with CpRpcServer:n-workers > 1 the calls of one method
+ * count into its series from several worker threads at once. The methods'
+ * table is changed and rendered under the server's lock.
  *
  * cp_metrics_render() writes the Prometheus text exposition format 0.0.4;
  * docs/engine.md ("Metrics") lists the names and labels.
@@ -79,6 +81,10 @@ void             cp_metrics_write_family     (GString            *out,
 void             cp_metrics_append_label_value (GString          *out,
                                                 const char       *value);
 
+/* A counter of a CpMetricsMethod, from any thread. */
+#define cp_metrics_add(counter, n) ((void) __atomic_fetch_add (&(counter), (n), __ATOMIC_RELAXED))
+#define cp_metrics_get(counter)    __atomic_load_n (&(counter), __ATOMIC_RELAXED)
+
 /* The call duration bucket of @duration_us. */
 static inline guint
 cp_metrics_bucket_index (gint64 duration_us)
@@ -105,9 +111,9 @@ cp_metrics_method_finished (CpMetricsMethod *method,
 
   if (duration_us < 0)
     duration_us = 0;
-  method->handled[index]++;
-  method->buckets[cp_metrics_bucket_index (duration_us)]++;
-  method->duration_sum_us += (guint64) duration_us;
+  cp_metrics_add (method->handled[index], 1);
+  cp_metrics_add (method->buckets[cp_metrics_bucket_index (duration_us)], 1);
+  cp_metrics_add (method->duration_sum_us, (guint64) duration_us);
 }
 
 G_END_DECLS

@@ -230,7 +230,7 @@ write_method_counter (CpMetrics  *metrics,
     {
       CpMetricsMethod *method = metrics->methods->pdata[i];
 
-      append_sample (out, name, method, G_STRUCT_MEMBER (guint64, method, offset));
+      append_sample (out, name, method, cp_metrics_get (G_STRUCT_MEMBER (guint64, method, offset)));
     }
 }
 
@@ -240,7 +240,7 @@ method_handled (CpMetricsMethod *method)
   guint64 handled = 0;
 
   for (guint c = 0; c < CP_METRICS_N_CODES; c++)
-    handled += method->handled[c];
+    handled += cp_metrics_get (method->handled[c]);
   return handled;
 }
 
@@ -262,13 +262,15 @@ write_calls (CpMetrics *metrics)
 
       for (guint c = 0; c < CP_METRICS_N_CODES; c++)
         {
-          if (method->handled[c] == 0)
+          guint64 handled = cp_metrics_get (method->handled[c]);
+
+          if (handled == 0)
             continue;
           g_string_append (out, "connectplugin_server_calls_total");
           append_labels (out, method);
           g_string_append_printf (out, ",code=\"%s\"} %" G_GUINT64_FORMAT "\n",
                                   c == 0 ? "ok" : cp_error_code_to_string (c),
-                                  method->handled[c]);
+                                  handled);
         }
     }
 
@@ -278,9 +280,10 @@ write_calls (CpMetrics *metrics)
     {
       CpMetricsMethod *method = metrics->methods->pdata[i];
       guint64 handled = method_handled (method);
+      guint64 started = cp_metrics_get (method->started);
 
       append_sample (out, "connectplugin_server_calls_in_flight", method,
-                     method->started > handled ? method->started - handled : 0);
+                     started > handled ? started - handled : 0);
     }
 }
 
@@ -297,10 +300,11 @@ write_durations (CpMetrics *metrics)
     {
       CpMetricsMethod *method = metrics->methods->pdata[i];
       guint64 cumulative = 0;
+      guint64 sum_us = cp_metrics_get (method->duration_sum_us);
 
       for (guint b = 0; b <= CP_METRICS_N_BUCKETS; b++)
         {
-          cumulative += method->buckets[b];
+          cumulative += cp_metrics_get (method->buckets[b]);
           g_string_append_printf (out, "%s_bucket", name);
           append_labels (out, method);
           g_string_append_printf (out, ",le=\"%s\"} %" G_GUINT64_FORMAT "\n",
@@ -309,8 +313,8 @@ write_durations (CpMetrics *metrics)
       g_string_append_printf (out, "%s_sum", name);
       append_labels (out, method);
       g_string_append_printf (out, "} %" G_GUINT64_FORMAT ".%06u\n",
-                              method->duration_sum_us / G_USEC_PER_SEC,
-                              (guint) (method->duration_sum_us % G_USEC_PER_SEC));
+                              sum_us / G_USEC_PER_SEC,
+                              (guint) (sum_us % G_USEC_PER_SEC));
       g_string_append_printf (out, "%s_count", name);
       append_labels (out, method);
       g_string_append_printf (out, "} %" G_GUINT64_FORMAT "\n", cumulative);
@@ -335,11 +339,11 @@ write_messages (CpMetrics *metrics)
       g_string_append (out, name);
       append_labels (out, method);
       g_string_append_printf (out, ",direction=\"received\"} %" G_GUINT64_FORMAT "\n",
-                              method->messages_received);
+                              cp_metrics_get (method->messages_received));
       g_string_append (out, name);
       append_labels (out, method);
       g_string_append_printf (out, ",direction=\"sent\"} %" G_GUINT64_FORMAT "\n",
-                              method->messages_sent);
+                              cp_metrics_get (method->messages_sent));
     }
 }
 

@@ -24,11 +24,35 @@ guint         cp_rpc_server_get_max_receive_size (CpRpcServer    *server);
 guint         cp_rpc_server_get_max_send_queue_size (CpRpcServer *server);
 guint         cp_rpc_server_get_compress_min_bytes (CpRpcServer  *server);
 gboolean      cp_rpc_server_get_require_protocol_header (CpRpcServer *server);
-/* The context handlers run in (thread-default when the server was made). */
+/* The server's own context (thread-default when the server was made):
+ * in-process calls, shutdown. With CpRpcServer:n-workers > 1, calls that
+ * came over a connection run in their worker's context instead. */
 GMainContext *cp_rpc_server_get_context          (CpRpcServer    *server);
+/* The context the call on @exchange runs in: the exchange's (a worker's
+ * with n-workers > 1), else the server's. */
+GMainContext *cp_rpc_server_get_call_context     (CpRpcServer    *server,
+                                                  CpHttpExchange *exchange);
 /* Every invocation calls this exactly once, when its response is complete or
- * it was dropped (client gone). */
+ * it was dropped (client gone); from any thread. */
 void          cp_rpc_server_invocation_finished  (CpRpcServer    *server);
+
+/* cp_rpc_server_add_method() for a method whose handler expects the
+ * server's own context (CpServer's built-in services): with
+ * CpRpcServer:n-workers > 1, its calls that reach a worker are relayed to
+ * that context and served there as in-process calls (with the connection's
+ * remote address and client certificate). Plain paths (but /metrics) and
+ * prefix handlers are always served that way. */
+void          cp_rpc_server_add_home_method      (CpRpcServer     *server,
+                                                  CpMethodInfo    *info,
+                                                  CpMethodHandler  handler,
+                                                  gpointer         user_data,
+                                                  GDestroyNotify   destroy);
+
+/* In a worker's context: serves @exchange (a request for a home route) in
+ * the server's own context and writes the answer on @exchange
+ * (cp-rpc-relay.c). */
+void          cp_rpc_server_relay_home           (CpRpcServer    *server,
+                                                  CpHttpExchange *exchange);
 
 /* Answers a plain HTTP request for a path given to
  * cp_rpc_server_add_plain_handler(), in the server's #GMainContext: returns

@@ -9,6 +9,15 @@
  * here with the handler's status and text. A call's metrics series is
  * found here, once per method (cached on its route), and handed to the
  * invocation, which counts into it (cp-metrics-private.h).
+ *
+ * Worker threads (CpRpcServer:n-workers > 1): the transport calls
+ * on_http_request() in each worker's context at once; "home" routes are
+ * relayed to the server's own context (cp-rpc-relay.c). The tables of
+ * routes are then read without locks, so they are filled before
+ * listening (later registrations are refused); the interceptor chain is
+ * swapped atomically and old chains are kept until dispose; the calls in
+ * flight and the shutdown tasks share a mutex, and so do the metrics
+ * methods' lookup and the rendering.
  */
 #include "cp-rpc-server-private.h"
 
@@ -22,6 +31,7 @@ typedef struct {
   gpointer user_data;
   GDestroyNotify destroy;
   CpMetricsMethod *metrics;      /* the method's series, from its first counted call */
+  gboolean home;                 /* served in the server's own context (relayed from workers) */
 } Route;
 
 #define CP_RPC_SERVER_DEFAULT_COMPRESS_MIN_BYTES 1024
@@ -51,8 +61,11 @@ struct _CpRpcServer
   gboolean supports_gzip;
   char *accept_encoding;
 
+  guint n_workers;               /* as set (0: one per CPU) */
+  GMutex lock;                   /* n_inflight and shutdown_tasks; metrics lookups */
   guint n_inflight;
   GQueue shutdown_tasks;
+  GPtrArray *retired_chains;     /* interceptor chains replaced (workers may hold them) */
 
   /* Metrics: `metrics` is what calls check (NULL when off); the store
    * outlives turning them off, for the calls that still count into it. */
@@ -71,6 +84,7 @@ enum {
   PROP_REQUIRE_CONNECT_PROTOCOL_HEADER,
   PROP_MAX_SEND_QUEUE_SIZE,
   PROP_METRICS_ENABLED,
+  PROP_N_WORKERS,
   N_PROPS
 };
 
@@ -83,6 +97,7 @@ typedef struct {
   gpointer user_data;
   GDestroyNotify destroy;
   const char *content_type;      /* static */
+  gboolean home;                 /* served in the server's own context */
 } PlainRoute;
 
 typedef struct {
@@ -90,7 +105,7 @@ typedef struct {
   CpRpcExchangeHandler handler;
   gpointer user_data;
   GDestroyNotify destroy;
-} PrefixRoute;
+} PrefixRoute;                   /* always served in the server's own context */
 
 static void
 prefix_route_free (gpointer data)
@@ -122,6 +137,38 @@ route_free (gpointer data)
     route->destroy (route->user_data);
   cp_method_info_unref (route->info);
   g_free (route);
+}
+
+/* ------------------------------------------------------------------ */
+/* Worker threads (CpRpcServer:n-workers)                              */
+
+/* TRUE once worker threads serve: the tables are frozen. */
+static gboolean
+workers_running (CpRpcServer *self)
+{
+  return self->http_server != NULL &&
+         cp_http_server_get_n_running_workers (self->http_server) > 0;
+}
+
+static void
+set_n_workers (CpRpcServer *self,
+               guint        n_workers)
+{
+  guint resolved = n_workers == 0 ? g_get_num_processors () : n_workers;
+
+  if (self->n_workers == n_workers)
+    return;
+  if (workers_running (self) || cp_rpc_server_get_urls (self)[0] != NULL)
+    {
+      /* g_log (), not g_critical (): like g_return_if_fail (), it can be
+       * expected by g_test_expect_message (). */
+      g_log (G_LOG_DOMAIN, G_LOG_LEVEL_CRITICAL,
+             "CpRpcServer:n-workers must be set before listening");
+      return;
+    }
+  self->n_workers = n_workers;
+  g_object_set (self->http_server, "n-workers", resolved, NULL);
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_N_WORKERS]);
 }
 
 /* ------------------------------------------------------------------ */
@@ -353,6 +400,22 @@ lookup_prefix_route (CpRpcServer *self,
 static void dispatch_route (CpRpcServer    *self,
                             CpHttpExchange *exchange,
                             Route          *route);
+static guint handle_metrics (CpRpcServer  *server,
+                             const char  **text,
+                             gpointer      user_data);
+
+/* TRUE when @exchange came to a worker: it is relayed home. */
+static inline gboolean
+relay_if_away (CpRpcServer    *self,
+               CpHttpExchange *exchange)
+{
+  GMainContext *context = cp_http_exchange_get_context (exchange);
+
+  if (context == NULL || context == self->context)
+    return FALSE;
+  cp_rpc_server_relay_home (self, exchange);
+  return TRUE;
+}
 
 static void
 on_http_request (CpHttpServer   *http_server,
@@ -377,18 +440,24 @@ on_http_request (CpHttpServer   *http_server,
 
       if (plain_route != NULL)
         {
+          if (plain_route->home && relay_if_away (self, exchange))
+            return;
           respond_plain_route (self, exchange, plain_route);
           return;
         }
       prefix_route = lookup_prefix_route (self, path);
       if (prefix_route != NULL)
         {
+          if (relay_if_away (self, exchange))
+            return;
           prefix_route->handler (self, exchange, prefix_route->user_data);
           return;
         }
       respond_plain (exchange, SOUP_STATUS_NOT_FOUND, NULL, NULL);
       return;
     }
+  if (G_UNLIKELY (route->home) && relay_if_away (self, exchange))
+    return;
   dispatch_route (self, exchange, route);
 }
 
@@ -458,19 +527,26 @@ dispatch_route (CpRpcServer    *self,
     }
 
   /* 5.–7. belong to the call. */
-  self->n_inflight++;
+  g_atomic_int_inc (&self->n_inflight);
   invocation = cp_invocation_new (self, route->info, route->handler, route->user_data,
                                   exchange, codec, content_type, query);
   if (G_UNLIKELY (protocol != CP_PROTOCOL_CONNECT))
     cp_invocation_set_protocol (invocation, protocol, text);
-  if (G_UNLIKELY (self->metrics != NULL))
+  if (G_UNLIKELY (g_atomic_pointer_get (&self->metrics) != NULL))
     {
+      CpMetricsMethod *metrics = g_atomic_pointer_get (&route->metrics);
+
       /* Looked up once per method, then cached on its route. */
-      if (route->metrics == NULL)
-        route->metrics = cp_metrics_get_method (self->metrics,
-                                                cp_method_info_get_procedure (route->info),
-                                                kind != CP_METHOD_UNARY);
-      cp_invocation_count_in (invocation, route->metrics);
+      if (metrics == NULL)
+        {
+          g_mutex_lock (&self->lock);
+          metrics = cp_metrics_get_method (self->metrics_store,
+                                           cp_method_info_get_procedure (route->info),
+                                           kind != CP_METHOD_UNARY);
+          g_atomic_pointer_set (&route->metrics, metrics);
+          g_mutex_unlock (&self->lock);
+        }
+      cp_invocation_count_in (invocation, metrics);
     }
   cp_invocation_start (invocation);
 }
@@ -485,6 +561,8 @@ add_plain_route (CpRpcServer       *self,
 {
   PlainRoute *route = g_new0 (PlainRoute, 1);
 
+  /* Plain handlers expect the server's own context; /metrics locks. */
+  route->home = handler != handle_metrics;
   route->handler = handler;
   route->user_data = user_data;
   route->destroy = destroy;
@@ -504,9 +582,14 @@ handle_metrics (CpRpcServer  *server,
                 const char  **text,
                 gpointer      user_data)
 {
-  if (server->metrics == NULL)
+  if (g_atomic_pointer_get (&server->metrics) == NULL)
     return SOUP_STATUS_NOT_FOUND;
-  *text = cp_metrics_render (server->metrics);
+  /* The text is copied by the caller, before anyone renders again; with
+   * workers, the lock keeps renders and new methods apart. (The plain
+   * route runs in the rendering thread: the text is copied there.) */
+  g_mutex_lock (&server->lock);
+  *text = cp_metrics_render (server->metrics_store);
+  g_mutex_unlock (&server->lock);
   return SOUP_STATUS_OK;
 }
 
@@ -541,14 +624,16 @@ set_metrics_enabled (CpRpcServer *self,
           /* Unowned: collectors are dropped in dispose. */
           cp_metrics_add_collector (self->metrics_store, collect_connections, self, NULL);
         }
-      self->metrics = self->metrics_store;
-      if (self->plain_routes != NULL)
+      g_atomic_pointer_set (&self->metrics, self->metrics_store);
+      if (self->plain_routes != NULL && !workers_running (self))
         add_plain_route (self, METRICS_PATH, METRICS_CONTENT_TYPE, handle_metrics, NULL, NULL);
     }
   else
     {
-      self->metrics = NULL;
-      if (self->plain_routes != NULL)
+      g_atomic_pointer_set (&self->metrics, NULL);
+      /* With workers the path stays, answering 404 (the table is read
+       * without locks). */
+      if (self->plain_routes != NULL && !workers_running (self))
         g_hash_table_remove (self->plain_routes, METRICS_PATH);
     }
   g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_METRICS_ENABLED]);
@@ -615,6 +700,15 @@ cp_rpc_server_get_context (CpRpcServer *server)
   return server->context;
 }
 
+GMainContext *
+cp_rpc_server_get_call_context (CpRpcServer    *server,
+                                CpHttpExchange *exchange)
+{
+  GMainContext *context = cp_http_exchange_get_context (exchange);
+
+  return context != NULL ? context : server->context;
+}
+
 static guint span_finished_signal;
 
 /* Library-internal (cp-rpc-server-private.h). */
@@ -652,15 +746,15 @@ cp_rpc_server_set_span_forward (CpRpcServer *server,
 GPtrArray *
 cp_rpc_server_get_interceptor_chain (CpRpcServer *server)
 {
-  return server->interceptors;
+  return g_atomic_pointer_get (&server->interceptors);
 }
 
 static void
-complete_shutdown_tasks (CpRpcServer *self)
+complete_shutdown_tasks (GQueue *tasks)
 {
   GTask *task;
 
-  while ((task = g_queue_pop_head (&self->shutdown_tasks)) != NULL)
+  while ((task = g_queue_pop_head (tasks)) != NULL)
     {
       g_task_set_task_data (task, NULL, NULL);
       g_task_return_boolean (task, TRUE);
@@ -668,13 +762,29 @@ complete_shutdown_tasks (CpRpcServer *self)
     }
 }
 
+/* From any thread. A shutdown task is queued, and the count checked, under
+ * the lock; the last call to finish takes the lock to complete the tasks,
+ * so that one of the two always sees the other (GTask returns in the
+ * task's own context). */
 void
 cp_rpc_server_invocation_finished (CpRpcServer *server)
 {
-  g_return_if_fail (server->n_inflight > 0);
+  g_return_if_fail (g_atomic_int_get (&server->n_inflight) > 0);
 
-  if (--server->n_inflight == 0)
-    complete_shutdown_tasks (server);
+  if (g_atomic_int_dec_and_test (&server->n_inflight))
+    {
+      GQueue tasks = G_QUEUE_INIT;
+
+      g_mutex_lock (&server->lock);
+      if (g_atomic_int_get (&server->n_inflight) == 0)
+        {
+          tasks = server->shutdown_tasks;
+          g_queue_init (&server->shutdown_tasks);
+        }
+      g_mutex_unlock (&server->lock);
+      /* Outside the lock: a callback may run at once. */
+      complete_shutdown_tasks (&tasks);
+    }
 }
 
 /* ------------------------------------------------------------------ */
@@ -712,12 +822,14 @@ cp_rpc_server_dispose (GObject *object)
 {
   CpRpcServer *self = CP_RPC_SERVER (object);
 
+  /* Joins the worker threads first: nothing reads the tables after. */
   if (self->http_server != NULL)
     cp_http_server_close (self->http_server);
   g_clear_pointer (&self->routes, g_hash_table_unref);
   g_clear_pointer (&self->plain_routes, g_hash_table_unref);
   g_clear_pointer (&self->prefix_routes, g_ptr_array_unref);
   g_clear_pointer (&self->interceptors, g_ptr_array_unref);
+  g_clear_pointer (&self->retired_chains, g_ptr_array_unref);
   /* Collectors may point at their owners (CpServer): nothing renders
    * after dispose, which took /metrics down with the plain routes. */
   if (self->metrics_store != NULL)
@@ -736,6 +848,7 @@ cp_rpc_server_finalize (GObject *object)
   g_strfreev (self->compressions);
   g_free (self->accept_encoding);
   cp_metrics_free (self->metrics_store);
+  g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (cp_rpc_server_parent_class)->finalize (object);
 }
@@ -776,6 +889,9 @@ cp_rpc_server_get_property (GObject    *object,
       break;
     case PROP_METRICS_ENABLED:
       g_value_set_boolean (value, self->metrics != NULL);
+      break;
+    case PROP_N_WORKERS:
+      g_value_set_uint (value, self->n_workers);
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -818,6 +934,9 @@ cp_rpc_server_set_property (GObject      *object,
       break;
     case PROP_METRICS_ENABLED:
       set_metrics_enabled (self, g_value_get_boolean (value));
+      break;
+    case PROP_N_WORKERS:
+      set_n_workers (self, g_value_get_uint (value));
       break;
     default:
       G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
@@ -978,6 +1097,34 @@ cp_rpc_server_class_init (CpRpcServerClass *klass)
                           FALSE,
                           G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
 
+  /**
+   * CpRpcServer:n-workers:
+   *
+   * How many worker threads serve the connections, each running a
+   * [struct@GLib.MainContext] of its own (one per core). Default 1: no
+   * threads, everything runs in the server's context. 0 means one per
+   * CPU ([func@GLib.get_num_processors]).
+   *
+   * With more than one, the first [method@ConnectPlugin.RpcServer.listen]
+   * starts the threads; the listeners hand each new connection to the
+   * next worker in turn (TCP and unix sockets alike), and the connection
+   * and every call on it stay on that worker. Handlers and interceptors
+   * are then called concurrently, each call in its worker's context,
+   * which is the thread-default one there: they must be thread-safe.
+   * Methods and plain paths must be added before listening; later ones
+   * are refused with a critical warning. In-process calls still run in
+   * the server's own context.
+   * [method@ConnectPlugin.RpcServer.close] and
+   * [method@ConnectPlugin.RpcServer.shutdown_async] stop every worker, and
+   * close (or disposing the server) ends and joins the threads.
+   *
+   * Set it before listening; it cannot change after.
+   */
+  properties[PROP_N_WORKERS] =
+    g_param_spec_uint ("n-workers", NULL, NULL,
+                       0, 1024, 1,
+                       G_PARAM_READWRITE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+
   g_object_class_install_properties (object_class, N_PROPS, properties);
 
   /**
@@ -1005,6 +1152,8 @@ static void
 cp_rpc_server_init (CpRpcServer *self)
 {
   self->context = g_main_context_ref_thread_default ();
+  self->n_workers = 1;
+  g_mutex_init (&self->lock);
   self->routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, route_free);
   self->plain_routes = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, plain_route_free);
   self->prefix_routes = g_ptr_array_new_with_free_func (prefix_route_free);
@@ -1029,7 +1178,10 @@ cp_rpc_server_init (CpRpcServer *self)
  *
  * Register methods with [method@ConnectPlugin.RpcServer.add_method], then serve them with
  * [method@ConnectPlugin.RpcServer.listen]. Handlers run in the [struct@GLib.MainContext] that was the
- * thread-default one when the server was created. Interceptors
+ * thread-default one when the server was created, unless
+ * [property@ConnectPlugin.RpcServer:n-workers] is more than 1: then they
+ * are called concurrently on worker threads, each call in its worker's
+ * context (thread-default there), and must be thread-safe. Interceptors
  * ([method@ConnectPlugin.RpcServer.add_interceptor]) see every call before its handler.
  * With [property@ConnectPlugin.RpcServer:metrics-enabled] it counts its calls
  * and serves them at `/metrics` for Prometheus.
@@ -1079,6 +1231,7 @@ cp_rpc_server_add_method (CpRpcServer     *server,
   g_return_if_fail (info != NULL);
   g_return_if_fail (handler != NULL);
   g_return_if_fail (server->routes != NULL);
+  g_return_if_fail (!workers_running (server));
 
   route = g_new0 (Route, 1);
   route->info = cp_method_info_ref (info);
@@ -1109,18 +1262,45 @@ cp_rpc_server_add_interceptor (CpRpcServer         *server,
   g_return_if_fail (CP_IS_SERVER_INTERCEPTOR (interceptor));
   g_return_if_fail (server->routes != NULL);
 
-  /* Copy on write: running calls hold the previous array. */
+  /* Copy on write: running calls hold the previous array. A worker may be
+   * about to take a reference to it, so with workers it is kept until
+   * dispose. */
   chain = g_ptr_array_new_full ((server->interceptors ? server->interceptors->len : 0) + 1,
                                 g_object_unref);
   if (server->interceptors != NULL)
     for (guint i = 0; i < server->interceptors->len; i++)
       g_ptr_array_add (chain, g_object_ref (server->interceptors->pdata[i]));
   g_ptr_array_add (chain, g_object_ref (interceptor));
-  g_clear_pointer (&server->interceptors, g_ptr_array_unref);
-  server->interceptors = chain;
+  if (server->interceptors != NULL && workers_running (server))
+    {
+      if (server->retired_chains == NULL)
+        server->retired_chains = g_ptr_array_new_with_free_func ((GDestroyNotify) g_ptr_array_unref);
+      g_ptr_array_add (server->retired_chains, server->interceptors);
+    }
+  else if (server->interceptors != NULL)
+    g_ptr_array_unref (server->interceptors);
+  g_atomic_pointer_set (&server->interceptors, chain);
 }
 
 /* Library-internal (cp-rpc-server-private.h). */
+void
+cp_rpc_server_add_home_method (CpRpcServer     *server,
+                               CpMethodInfo    *info,
+                               CpMethodHandler  handler,
+                               gpointer         user_data,
+                               GDestroyNotify   destroy)
+{
+  Route *route;
+
+  g_return_if_fail (CP_IS_RPC_SERVER (server));
+
+  cp_rpc_server_add_method (server, info, handler, user_data, destroy);
+  route = server->routes != NULL
+    ? g_hash_table_lookup (server->routes, cp_method_info_get_procedure (info)) : NULL;
+  if (route != NULL && route->handler == handler && route->user_data == user_data)
+    route->home = TRUE;
+}
+
 void
 cp_rpc_server_add_plain_handler (CpRpcServer       *server,
                                  const char        *path,
@@ -1132,6 +1312,7 @@ cp_rpc_server_add_plain_handler (CpRpcServer       *server,
   g_return_if_fail (path != NULL && path[0] == '/');
   g_return_if_fail (handler != NULL);
   g_return_if_fail (server->plain_routes != NULL);
+  g_return_if_fail (!workers_running (server));
 
   add_plain_route (server, path, "text/plain; charset=utf-8", handler, user_data, destroy);
 }
@@ -1160,6 +1341,7 @@ cp_rpc_server_add_prefix_handler (CpRpcServer          *server,
   g_return_if_fail (prefix != NULL && prefix[0] == '/');
   g_return_if_fail (handler != NULL);
   g_return_if_fail (server->prefix_routes != NULL);
+  g_return_if_fail (!workers_running (server));
 
   for (guint i = 0; i < server->prefix_routes->len; i++)
     if (strcmp (((PrefixRoute *) server->prefix_routes->pdata[i])->prefix, prefix) == 0)
@@ -1250,6 +1432,11 @@ cp_rpc_server_listen (CpRpcServer  *server,
   g_return_val_if_fail (address != NULL, NULL);
   g_return_val_if_fail (error == NULL || *error == NULL, NULL);
 
+  /* With workers, /metrics is always routed (the tables are frozen from
+   * the first listen on); it answers 404 while metrics are off. */
+  if (server->n_workers != 1 && !workers_running (server) && server->plain_routes != NULL &&
+      !g_hash_table_contains (server->plain_routes, METRICS_PATH))
+    add_plain_route (server, METRICS_PATH, METRICS_CONTENT_TYPE, handle_metrics, NULL, NULL);
   return cp_http_server_listen (server->http_server, address, error);
 }
 
@@ -1289,8 +1476,12 @@ shutdown_cancelled_cb (GCancellable *cancellable,
 {
   GTask *task = user_data;
   CpRpcServer *self = g_task_get_source_object (task);
+  gboolean removed;
 
-  if (g_queue_remove (&self->shutdown_tasks, task))
+  g_mutex_lock (&self->lock);
+  removed = g_queue_remove (&self->shutdown_tasks, task);
+  g_mutex_unlock (&self->lock);
+  if (removed)
     {
       g_task_set_task_data (task, NULL, NULL);
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "Operation was cancelled");
@@ -1334,11 +1525,14 @@ cp_rpc_server_shutdown_async (CpRpcServer         *server,
 
   cp_http_server_stop_accepting (server->http_server);
 
-  if (server->n_inflight == 0)
+  g_mutex_lock (&server->lock);
+  if (g_atomic_int_get (&server->n_inflight) == 0)
     {
+      g_mutex_unlock (&server->lock);
       g_task_return_boolean (task, TRUE);
       return;
     }
+  g_mutex_unlock (&server->lock);
   if (g_task_return_error_if_cancelled (task))
     return;
 
@@ -1350,7 +1544,17 @@ cp_rpc_server_shutdown_async (CpRpcServer         *server,
       g_source_attach (source, g_task_get_context (task));
       g_task_set_task_data (task, source, destroy_source);
     }
+  g_mutex_lock (&server->lock);
+  if (g_atomic_int_get (&server->n_inflight) == 0)
+    {
+      /* The last call finished meanwhile. */
+      g_mutex_unlock (&server->lock);
+      g_task_set_task_data (task, NULL, NULL);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
   g_queue_push_tail (&server->shutdown_tasks, g_steal_pointer (&task));
+  g_mutex_unlock (&server->lock);
 }
 
 /**

@@ -7,6 +7,13 @@
  *
  * Each call is logged with g_debug () (G_MESSAGES_DEBUG=kv shows them), so
  * that a host showing a plugin's output stays readable.
+ *
+ * Thread-safe, for a server with CpRpcServer:n-workers > 1 (kv-server
+ * --workers N), whose handlers run concurrently on worker threads: one
+ * mutex guards the table, the watchers and their queues. A Watch call
+ * lives in the context of the worker that runs it (thread-default in its
+ * handler), so a change made on another worker reaches it through that
+ * context: its stream is only ever touched from there.
  */
 #define G_LOG_DOMAIN "kv"
 
@@ -26,6 +33,7 @@
 typedef struct {
   ExampleKvStore *self;         /* unowned: the store owns the watchers; NULL once removed */
   CpInvocation   *invocation;
+  GMainContext   *context;      /* the call's: its sends happen there */
   char           *prefix;
   gulong          cancelled_id;
   GQueue          pending;      /* KvWatchEvent* */
@@ -37,6 +45,7 @@ struct _ExampleKvStore
 {
   KvKVServiceSkeleton parent_instance;
 
+  GMutex      lock;     /* store, watchers and the watchers' fields */
   GHashTable *store;    /* char* key → GBytes* value */
   GPtrArray  *watchers; /* Watcher* */
 };
@@ -54,6 +63,7 @@ watcher_clear (gpointer data)
 
   g_queue_clear_full (&w->pending, g_object_unref);
   g_object_unref (w->invocation);
+  g_main_context_unref (w->context);
   g_free (w->prefix);
 }
 
@@ -85,12 +95,20 @@ on_event_sent (GObject      *source,
 {
   Watcher *w = user_data;
   g_autoptr(GError) error = NULL;
+  ExampleKvStore *self = w->self;
+  gboolean sent = cp_invocation_send_message_finish (CP_INVOCATION (source), result, &error);
 
+  /* The store outlives the watchers it owns; once removed (self NULL) the
+   * watcher is only ours. */
+  if (self != NULL)
+    g_mutex_lock (&self->lock);
   w->sending = FALSE;
-  if (cp_invocation_send_message_finish (CP_INVOCATION (source), result, &error))
+  if (sent)
     watcher_send_next (w);
   else if (w->self != NULL)
     g_message ("watch: dropping events: %s", error->message);
+  if (self != NULL)
+    g_mutex_unlock (&self->lock);
   g_rc_box_release_full (w, watcher_clear);
 }
 
@@ -108,6 +126,72 @@ watcher_send_next (Watcher *w)
                                     on_event_sent, g_rc_box_acquire (w));
 }
 
+/* In the watcher's context, where its stream is sent. */
+static gboolean
+watcher_kick_cb (gpointer data)
+{
+  Watcher *w = data;
+  ExampleKvStore *self = w->self;
+
+  if (self != NULL)
+    {
+      g_mutex_lock (&self->lock);
+      watcher_send_next (w);
+      g_mutex_unlock (&self->lock);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+static void
+watcher_release (gpointer data)
+{
+  g_rc_box_release_full (data, watcher_clear);
+}
+
+/* Sends the watcher's next event: at once in its own context, else from
+ * there. Called with the lock held. */
+static void
+watcher_kick (Watcher *w)
+{
+  g_autoptr(GSource) source = NULL;
+
+  if (g_main_context_is_owner (w->context))
+    {
+      watcher_send_next (w);
+      return;
+    }
+  source = g_idle_source_new ();
+  g_source_set_callback (source, watcher_kick_cb, g_rc_box_acquire (w), watcher_release);
+  g_source_attach (source, w->context);
+}
+
+static gboolean
+watcher_fail_cb (gpointer data)
+{
+  CpInvocation *invocation = data;
+
+  cp_invocation_return_error (invocation, CP_ERROR_RESOURCE_EXHAUSTED,
+                              "the watcher does not keep up with the changes");
+  return G_SOURCE_REMOVE;
+}
+
+static gboolean
+watcher_end_cb (gpointer data)
+{
+  cp_invocation_return_ok (data);
+  return G_SOURCE_REMOVE;
+}
+
+/* Runs @func on the watcher's invocation in the invocation's context. */
+static void
+watcher_invoke (Watcher     *w,
+                GSourceFunc  func)
+{
+  g_main_context_invoke_full (w->context, G_PRIORITY_DEFAULT, func,
+                              g_object_ref (w->invocation), g_object_unref);
+}
+
+/* Called with the lock held. */
 static void
 notify_watchers (ExampleKvStore *self,
                  KvEventType     type,
@@ -132,18 +216,22 @@ notify_watchers (ExampleKvStore *self,
       size = event_size (event);
       if (w->pending_bytes + size > WATCH_MAX_PENDING_BYTES)
         {
-          g_autoptr(CpInvocation) invocation = g_object_ref (w->invocation);
+          GMainContext *context = g_main_context_ref (w->context);
+          CpInvocation *invocation = g_object_ref (w->invocation);
 
           g_object_unref (event);
           g_message ("watch: the client does not keep up; ending its watch");
+          /* Removed first (which stops following its cancellable: the
+           * answer cancels it), then answered in its context. */
           g_ptr_array_remove_index_fast (self->watchers, i);
-          cp_invocation_return_error (invocation, CP_ERROR_RESOURCE_EXHAUSTED,
-                                      "the watcher does not keep up with the changes");
+          g_main_context_invoke_full (context, G_PRIORITY_DEFAULT, watcher_fail_cb,
+                                      invocation, g_object_unref);
+          g_main_context_unref (context);
           continue;
         }
       g_queue_push_tail (&w->pending, event);
       w->pending_bytes += size;
-      watcher_send_next (w);
+      watcher_kick (w);
       i++;
     }
 }
@@ -155,9 +243,14 @@ example_kv_store_handle_get (KvKVService  *object,
 {
   ExampleKvStore *self = EXAMPLE_KV_STORE (object);
   const char *key = kv_get_request_get_key (request);
-  GBytes *value = g_hash_table_lookup (self->store, key);
+  g_autoptr(GBytes) value = NULL;
   g_autoptr(KvGetResponse) response = kv_get_response_new ();
 
+  g_mutex_lock (&self->lock);
+  value = g_hash_table_lookup (self->store, key);
+  if (value != NULL)
+    g_bytes_ref (value);
+  g_mutex_unlock (&self->lock);
   kv_get_response_set_found (response, value != NULL);
   kv_get_response_set_value (response, value);
   g_debug ("get %s → %s", key, value ? "found" : "not found");
@@ -183,8 +276,10 @@ example_kv_store_handle_put (KvKVService  *object,
 
   value = kv_put_request_get_value (request);
   g_debug ("put %s (%zu bytes)", key, g_bytes_get_size (value));
+  g_mutex_lock (&self->lock);
   g_hash_table_replace (self->store, g_strdup (key), g_bytes_ref (value));
   notify_watchers (self, KV_EVENT_TYPE_PUT, key, value);
+  g_mutex_unlock (&self->lock);
 
   response = kv_put_response_new ();
   kv_kv_service_complete_put (object, invocation, response);
@@ -198,12 +293,15 @@ example_kv_store_handle_delete (KvKVService     *object,
 {
   ExampleKvStore *self = EXAMPLE_KV_STORE (object);
   const char *key = kv_delete_request_get_key (request);
-  gboolean found = g_hash_table_remove (self->store, key);
+  gboolean found;
   g_autoptr(KvDeleteResponse) response = kv_delete_response_new ();
 
-  g_debug ("delete %s → %s", key, found ? "found" : "not found");
+  g_mutex_lock (&self->lock);
+  found = g_hash_table_remove (self->store, key);
   if (found)
     notify_watchers (self, KV_EVENT_TYPE_DELETE, key, NULL);
+  g_mutex_unlock (&self->lock);
+  g_debug ("delete %s → %s", key, found ? "found" : "not found");
 
   kv_delete_response_set_found (response, found);
   kv_kv_service_complete_delete (object, invocation, response);
@@ -219,8 +317,14 @@ on_watch_cancelled (GCancellable *cancellable,
   /* The caller went away or the deadline passed: the engine answers.
    * Removing the watcher disconnects this handler (allowed during its
    * emission; GCancellable holds a reference while it emits). */
+  ExampleKvStore *self = w->self;
+
   g_debug ("watch ended");
-  g_ptr_array_remove_fast (w->self->watchers, w);
+  if (self == NULL)
+    return;
+  g_mutex_lock (&self->lock);
+  g_ptr_array_remove_fast (self->watchers, w);
+  g_mutex_unlock (&self->lock);
 }
 
 static gboolean
@@ -241,10 +345,13 @@ example_kv_store_handle_watch (KvKVService    *object,
   w = g_rc_box_new0 (Watcher);
   w->self = self;
   w->invocation = g_object_ref (invocation);
+  w->context = g_main_context_ref_thread_default ();
   w->prefix = g_strdup (kv_watch_request_get_prefix (request));
   w->cancelled_id = g_signal_connect (cancellable, "cancelled",
                                       G_CALLBACK (on_watch_cancelled), w);
+  g_mutex_lock (&self->lock);
   g_ptr_array_add (self->watchers, w);
+  g_mutex_unlock (&self->lock);
   /* Tell the caller now that the watch is in place. */
   cp_invocation_send_headers (invocation);
   return TRUE;
@@ -268,14 +375,17 @@ example_kv_store_end_watches (ExampleKvStore *self)
 
   /* Answering may cancel the invocation: stop following the cancellables
    * first, so that nothing removes from the array being walked. */
+  g_mutex_lock (&self->lock);
   watchers = g_steal_pointer (&self->watchers);
   self->watchers = g_ptr_array_new_with_free_func (watcher_free);
+  g_mutex_unlock (&self->lock);
   for (guint i = 0; i < watchers->len; i++)
     {
       Watcher *w = g_ptr_array_index (watchers, i);
 
       g_clear_signal_handler (&w->cancelled_id, cp_invocation_get_cancellable (w->invocation));
-      cp_invocation_return_ok (w->invocation);
+      /* In the call's context (at once when that is this one). */
+      watcher_invoke (w, watcher_end_cb);
     }
 }
 
@@ -285,7 +395,9 @@ example_kv_store_dispose (GObject *object)
   ExampleKvStore *self = EXAMPLE_KV_STORE (object);
 
   /* Open watches end with the server; stop following their cancellables. */
+  g_mutex_lock (&self->lock);
   g_ptr_array_set_size (self->watchers, 0);
+  g_mutex_unlock (&self->lock);
 
   G_OBJECT_CLASS (example_kv_store_parent_class)->dispose (object);
 }
@@ -297,6 +409,7 @@ example_kv_store_finalize (GObject *object)
 
   g_ptr_array_unref (self->watchers);
   g_hash_table_unref (self->store);
+  g_mutex_clear (&self->lock);
 
   G_OBJECT_CLASS (example_kv_store_parent_class)->finalize (object);
 }
@@ -313,6 +426,7 @@ example_kv_store_class_init (ExampleKvStoreClass *klass)
 static void
 example_kv_store_init (ExampleKvStore *self)
 {
+  g_mutex_init (&self->lock);
   self->store = g_hash_table_new_full (g_str_hash, g_str_equal, g_free,
                                        (GDestroyNotify) g_bytes_unref);
   self->watchers = g_ptr_array_new_with_free_func (watcher_free);
