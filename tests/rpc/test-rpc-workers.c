@@ -361,7 +361,7 @@ job_run_h2 (Job *job)
       CpChannel *channel = cp_channel_new (job->url, &error);
 
       g_assert_no_error (error);
-      cp_channel_set_http_version (channel, CP_HTTP_VERSION_2);
+      cp_channel_set_http_version (channel, CP_HTTP_VERSION_HTTP_2);
       g_ptr_array_add (channels, channel);
     }
   for (guint c = 0; c < job->n_calls; c++)
@@ -908,20 +908,20 @@ check_home_routes (CpHttpVersion version,
 static void
 test_home_routes_h1 (void)
 {
-  check_home_routes (CP_HTTP_VERSION_1_1, CP_PROTOCOL_CONNECT);
+  check_home_routes (CP_HTTP_VERSION_HTTP_1_1, CP_PROTOCOL_CONNECT);
 }
 
 static void
 test_home_routes_h2 (void)
 {
-  check_home_routes (CP_HTTP_VERSION_2, CP_PROTOCOL_CONNECT);
+  check_home_routes (CP_HTTP_VERSION_HTTP_2, CP_PROTOCOL_CONNECT);
 }
 
 /* gRPC's status travels in trailers: relayed with the response. */
 static void
 test_home_routes_grpc (void)
 {
-  check_home_routes (CP_HTTP_VERSION_2, CP_PROTOCOL_GRPC);
+  check_home_routes (CP_HTTP_VERSION_HTTP_2, CP_PROTOCOL_GRPC);
 }
 
 /* CpServer:n-workers: the plugin's method on the workers; the built-in
