@@ -504,7 +504,8 @@ class Service:
         self.path = [6, index]
         self.methods = [Method(self, m, i, model) for i, m in enumerate(sdesc.method)]
         # Every kind is generated; bidirectional streams are half-duplex
-        # over HTTP/1.1 (CpRequestStream, then a CpResponseStream).
+        # over HTTP/1.1 (CpRequestStream, then a CpResponseStream) and
+        # full-duplex over HTTP/2 (cp_request_stream_start_duplex ()).
         self.bidi = [m for m in self.methods if m.bidi]
         self.served = self.methods
 
@@ -982,14 +983,16 @@ class FileGenerator:
             params = [('object', 'the %s receiving the call' % self.link('iface', n)),
                       ('invocation', 'the call')]
             if m.bidi:
-                body += ['Half-duplex over HTTP/1.1: read the requests (%s) with'
-                         % self.link('class', m.input.names),
-                         'cp_invocation_receive_async() (%NULL without error at the end),',
-                         'then send %s messages with cp_invocation_send_message()'
+                body += ['Read the requests (%s) with' % self.link('class', m.input.names),
+                         'cp_invocation_receive_async() (%NULL without error at the end)',
+                         'and send %s messages with cp_invocation_send_message()'
                          % self.link('class', m.output.names),
-                         'or cp_invocation_send_message_async(), and end the call with',
-                         'cp_invocation_return_ok() or an error. When the client goes away,',
-                         'cp_invocation_get_cancellable() is cancelled.']
+                         'or cp_invocation_send_message_async(), in any order: over HTTP/2',
+                         'the call is full-duplex (requests and responses flow at once);',
+                         'over HTTP/1.1 every request arrives before the first response',
+                         'leaves. End the call with cp_invocation_return_ok() or an error.',
+                         'When the client goes away, cp_invocation_get_cancellable() is',
+                         'cancelled.']
             elif m.client_streaming:
                 body += ['Read the requests (%s) with cp_invocation_receive_async(),'
                          % self.link('class', m.input.names),
@@ -1074,13 +1077,16 @@ class FileGenerator:
             indent = len(call) + 1
             if m.bidi:
                 self.gen_stream_call(w, out, s, m, call, indent, intro + [
-                    'Calls `%s`, a bidirectional-streaming method, half-duplex' % m.procedure,
-                    'as HTTP/1.1 allows (see cp_channel_call_bidi_stream()).', '',
+                    'Calls `%s`, a bidirectional-streaming method' % m.procedure,
+                    '(see cp_channel_call_bidi_stream()).', '',
                     'Send %s messages with cp_request_stream_send(), then' % self.link('class', in_),
                     'cp_request_stream_close_and_receive() sends them and returns the',
                     '[class@ConnectPlugin.ResponseStream] whose',
                     '[signal@ConnectPlugin.ResponseStream::message] signal carries',
-                    'the %s responses.' % self.link('class', outn)])
+                    'the %s responses: half-duplex, as HTTP/1.1 allows.' % self.link('class', outn),
+                    'On a channel speaking HTTP/2 ([property@ConnectPlugin.Channel:http-version]),',
+                    'cp_request_stream_start_duplex() makes the call full-duplex instead:',
+                    'each message goes as it is sent, and the responses arrive meanwhile.'])
             elif m.server_streaming:
                 self.gen_stream_call(w, out, s, m, call, indent, intro + [
                     'Calls `%s`, a server-streaming method.' % m.procedure, '',
