@@ -5,6 +5,7 @@
 
 #include "cp-etcd-discovery.h"
 #include "cp-etcd-client-private.h"
+#include "cp-etcd-watch-private.h"
 #include "cp-error.h"
 #include "cp-host-private.h"
 
@@ -64,8 +65,7 @@ struct _CpEtcdDiscovery
   gboolean started;
   gboolean synced;
   GPtrArray *waiters;           /* discover tasks before the first list */
-  GDataInputStream *watch;
-  GCancellable *watch_cancellable;  /* the current watch's reads */
+  CpEtcdWatch *watch;           /* the prefix's, from revision + 1 */
   GSource *retry;
   guint backoff_ms;
   GStrv urls;                   /* the live URLs as last announced */
@@ -158,17 +158,6 @@ apply (CpEtcdDiscovery *self,
 
 /* ---- reconnecting ---- */
 
-/* Ends the current watch: its pending read is cancelled, so its HTTP
- * connection goes away with the stream. */
-static void
-drop_watch (CpEtcdDiscovery *self)
-{
-  if (self->watch_cancellable != NULL)
-    g_cancellable_cancel (self->watch_cancellable);
-  g_clear_object (&self->watch_cancellable);
-  g_clear_object (&self->watch);
-}
-
 static gboolean
 retry_cb (gpointer user_data)
 {
@@ -189,7 +178,7 @@ retry_cb (gpointer user_data)
 static void
 schedule_retry (CpEtcdDiscovery *self)
 {
-  drop_watch (self);
+  cp_etcd_watch_drop (self->watch);
   if (self->retry != NULL || g_cancellable_is_cancelled (self->cancellable))
     return;
   self->retry = g_timeout_source_new (self->backoff_ms);
@@ -201,122 +190,46 @@ schedule_retry (CpEtcdDiscovery *self)
 
 /* ---- the watch ---- */
 
-static void read_line (CpEtcdDiscovery *self);
-
-/* One line of the watch. Returns FALSE when the watch is over (broken,
- * cancelled by etcd, or compacted: then a list is under way). */
-static gboolean
-handle_line (CpEtcdDiscovery *self,
-             const char      *line,
-             gsize            len)
+static void
+watch_created (GObject *owner)
 {
-  CpEtcdWatchResult result;
-  g_autoptr(GError) error = NULL;
-  gboolean ok = cp_etcd_parse_watch_line (line, len, &result, &error);
+  CP_ETCD_DISCOVERY (owner)->backoff_ms = BACKOFF_MIN_MS;
+}
 
-  if (!ok)
+static void
+watch_events (GObject   *owner,
+              GPtrArray *events)
+{
+  CpEtcdDiscovery *self = CP_ETCD_DISCOVERY (owner);
+
+  for (guint i = 0; i < events->len; i++)
+    apply (self, g_ptr_array_index (events, i));
+  announce (self);
+}
+
+static void
+watch_ended (GObject      *owner,
+             gboolean      compacted,
+             const GError *error)
+{
+  CpEtcdDiscovery *self = CP_ETCD_DISCOVERY (owner);
+
+  if (compacted)
     {
-      g_debug ("etcd discovery: watch: %s", error->message);
-      cp_etcd_watch_result_clear (&result);
-      schedule_retry (self);
-      return FALSE;
-    }
-  if (result.compact_revision > 0)
-    {
-      /* Revisions up to compact_revision are gone: what changed since
-       * self->revision can only be learnt by listing again. */
-      g_debug ("etcd discovery: revision %" G_GINT64_FORMAT " compacted (at %" G_GINT64_FORMAT
-               "), listing again", self->revision + 1, result.compact_revision);
-      cp_etcd_watch_result_clear (&result);
-      drop_watch (self);
+      /* What changed since self->revision can only be learnt by listing. */
       self->synced = FALSE;
       list (self);
-      return FALSE;
     }
-  if (result.canceled)
-    {
-      cp_etcd_watch_result_clear (&result);
-      schedule_retry (self);
-      return FALSE;
-    }
-  if (result.created)
-    self->backoff_ms = BACKOFF_MIN_MS;
-  for (guint i = 0; i < result.events->len; i++)
-    apply (self, g_ptr_array_index (result.events, i));
-  if (result.events->len > 0)
-    announce (self);
-  cp_etcd_watch_result_clear (&result);
-  return TRUE;
+  else
+    schedule_retry (self);
 }
 
-static void
-read_line_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  CpEtcdDiscovery *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  g_autoptr(CpEtcdDiscovery) hold = NULL;
-  gsize len = 0;
-
-  line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, &len, &error);
-  /* Cancelled: this watch was dropped, maybe with the discovery. */
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  hold = g_object_ref (self);  /* `changed` handlers may drop the others */
-  if (G_DATA_INPUT_STREAM (source) != self->watch)
-    ;  /* a stale stream: a newer watch or list took over */
-  else if (line == NULL)
-    {
-      g_debug ("etcd discovery: watch ended%s%s", error != NULL ? ": " : "",
-               error != NULL ? error->message : "");
-      schedule_retry (self);
-    }
-  else if (len == 0 || handle_line (self, line, len))
-    read_line (self);
-}
-
-static void
-read_line (CpEtcdDiscovery *self)
-{
-  g_data_input_stream_read_line_async (self->watch, G_PRIORITY_DEFAULT, self->watch_cancellable,
-                                       read_line_cb, self);
-}
-
-static void
-watch_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  CpEtcdDiscovery *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-
-  stream = cp_etcd_client_watch_finish (CP_ETCD_CLIENT (source), result, &error);
-  if (stream == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_debug ("etcd discovery: %s", error->message);
-          schedule_retry (self);
-        }
-      return;
-    }
-  drop_watch (self);
-  self->watch = g_data_input_stream_new (stream);
-  self->watch_cancellable = g_cancellable_new ();
-  g_data_input_stream_set_newline_type (self->watch, G_DATA_STREAM_NEWLINE_TYPE_LF);
-  read_line (self);
-}
+static const CpEtcdWatchCallbacks watch_callbacks = { watch_created, watch_events, watch_ended };
 
 static void
 open_watch (CpEtcdDiscovery *self)
 {
-  g_autofree char *end = cp_etcd_prefix_end (self->prefix);
-
-  cp_etcd_client_watch_async (self->client, self->prefix, end, self->revision + 1,
-                              self->cancellable, watch_cb, self);
+  cp_etcd_watch_open (self->watch, self->revision + 1, self->cancellable);
 }
 
 /* ---- the list ---- */
@@ -466,6 +379,8 @@ cp_etcd_discovery_constructed (GObject *object)
       self->prefix = g_strdup (CP_ETCD_DEFAULT_PREFIX);
     }
   self->client = cp_etcd_client_new ((const char * const *) self->endpoints);
+  self->watch = cp_etcd_watch_new (self->client, self->prefix, "etcd discovery",
+                                   &watch_callbacks, object);
 }
 
 static void
@@ -477,7 +392,7 @@ cp_etcd_discovery_dispose (GObject *object)
   if (self->retry != NULL)
     g_source_destroy (self->retry);
   g_clear_pointer (&self->retry, g_source_unref);
-  drop_watch (self);
+  cp_etcd_watch_drop (self->watch);
 
   G_OBJECT_CLASS (cp_etcd_discovery_parent_class)->dispose (object);
 }
@@ -490,6 +405,7 @@ cp_etcd_discovery_finalize (GObject *object)
   g_clear_pointer (&self->endpoints, g_strfreev);
   g_clear_pointer (&self->prefix, g_free);
   g_clear_pointer (&self->plugin_name, g_free);
+  g_clear_pointer (&self->watch, cp_etcd_watch_free);
   g_clear_object (&self->client);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->context, g_main_context_unref);

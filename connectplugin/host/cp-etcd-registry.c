@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cp-etcd-registry-private.h"
+#include "cp-etcd-watch-private.h"
 #include "cp-error.h"
 #include "cp-router-private.h"
 #include "cp-rpc-server-private.h"
@@ -102,8 +103,7 @@ struct _CpEtcdRegistry
 
   gint64 revision;
   gboolean synced;
-  GDataInputStream *watch;
-  GCancellable *watch_cancellable;
+  CpEtcdWatch *watch;           /* services_prefix, from revision + 1 */
   GSource *retry;
   guint backoff_ms;
 
@@ -511,15 +511,6 @@ apply (CpEtcdRegistry *self,
     g_hash_table_add (listed, g_strdup (kv->key));
 }
 
-static void
-drop_watch (CpEtcdRegistry *self)
-{
-  if (self->watch_cancellable != NULL)
-    g_cancellable_cancel (self->watch_cancellable);
-  g_clear_object (&self->watch_cancellable);
-  g_clear_object (&self->watch);
-}
-
 static gboolean
 retry_cb (gpointer user_data)
 {
@@ -536,7 +527,7 @@ retry_cb (gpointer user_data)
 static void
 schedule_retry (CpEtcdRegistry *self)
 {
-  drop_watch (self);
+  cp_etcd_watch_drop (self->watch);
   if (self->retry != NULL || self->stopped)
     return;
   self->retry = g_timeout_source_new (self->backoff_ms);
@@ -546,115 +537,44 @@ schedule_retry (CpEtcdRegistry *self)
   self->backoff_ms = MIN (self->backoff_ms * 2, BACKOFF_MAX_MS);
 }
 
-static void read_line (CpEtcdRegistry *self);
-
-/* One line of the watch. FALSE when the watch is over (broken, cancelled
- * by etcd, or compacted: then a list is under way). */
-static gboolean
-handle_line (CpEtcdRegistry *self,
-             const char     *line,
-             gsize           len)
+static void
+watch_created (GObject *owner)
 {
-  CpEtcdWatchResult result;
-  g_autoptr(GError) error = NULL;
-  gboolean ok = cp_etcd_parse_watch_line (line, len, &result, &error);
+  CP_ETCD_REGISTRY (owner)->backoff_ms = BACKOFF_MIN_MS;
+}
 
-  if (!ok)
+static void
+watch_events (GObject   *owner,
+              GPtrArray *events)
+{
+  CpEtcdRegistry *self = CP_ETCD_REGISTRY (owner);
+
+  for (guint i = 0; i < events->len; i++)
+    apply (self, g_ptr_array_index (events, i), NULL);
+}
+
+static void
+watch_ended (GObject      *owner,
+             gboolean      compacted,
+             const GError *error)
+{
+  CpEtcdRegistry *self = CP_ETCD_REGISTRY (owner);
+
+  if (compacted)
     {
-      g_debug ("etcd registry: watch: %s", error->message);
-      cp_etcd_watch_result_clear (&result);
-      schedule_retry (self);
-      return FALSE;
-    }
-  if (result.compact_revision > 0)
-    {
-      g_debug ("etcd registry: revision %" G_GINT64_FORMAT " compacted, listing again",
-               self->revision + 1);
-      cp_etcd_watch_result_clear (&result);
-      drop_watch (self);
       self->synced = FALSE;
       list (self);
-      return FALSE;
     }
-  if (result.canceled)
-    {
-      cp_etcd_watch_result_clear (&result);
-      schedule_retry (self);
-      return FALSE;
-    }
-  if (result.created)
-    self->backoff_ms = BACKOFF_MIN_MS;
-  for (guint i = 0; i < result.events->len; i++)
-    apply (self, g_ptr_array_index (result.events, i), NULL);
-  cp_etcd_watch_result_clear (&result);
-  return TRUE;
+  else
+    schedule_retry (self);
 }
 
-static void
-read_line_cb (GObject      *source,
-              GAsyncResult *result,
-              gpointer      user_data)
-{
-  CpEtcdRegistry *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autofree char *line = NULL;
-  gsize len = 0;
-
-  line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, &len, &error);
-  if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-    return;
-  if (G_DATA_INPUT_STREAM (source) != self->watch)
-    return;                 /* a stale stream: a newer watch or list took over */
-  if (line == NULL)
-    {
-      g_debug ("etcd registry: watch ended%s%s", error != NULL ? ": " : "",
-               error != NULL ? error->message : "");
-      schedule_retry (self);
-    }
-  else if (len == 0 || handle_line (self, line, len))
-    read_line (self);
-}
-
-static void
-read_line (CpEtcdRegistry *self)
-{
-  g_data_input_stream_read_line_async (self->watch, G_PRIORITY_DEFAULT, self->watch_cancellable,
-                                       read_line_cb, self);
-}
-
-static void
-watch_cb (GObject      *source,
-          GAsyncResult *result,
-          gpointer      user_data)
-{
-  CpEtcdRegistry *self = user_data;
-  g_autoptr(GError) error = NULL;
-  g_autoptr(GInputStream) stream = NULL;
-
-  stream = cp_etcd_client_watch_finish (CP_ETCD_CLIENT (source), result, &error);
-  if (stream == NULL)
-    {
-      if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-        {
-          g_debug ("etcd registry: %s", error->message);
-          schedule_retry (self);
-        }
-      return;
-    }
-  drop_watch (self);
-  self->watch = g_data_input_stream_new (stream);
-  self->watch_cancellable = g_cancellable_new ();
-  g_data_input_stream_set_newline_type (self->watch, G_DATA_STREAM_NEWLINE_TYPE_LF);
-  read_line (self);
-}
+static const CpEtcdWatchCallbacks watch_callbacks = { watch_created, watch_events, watch_ended };
 
 static void
 open_watch (CpEtcdRegistry *self)
 {
-  g_autofree char *end = cp_etcd_prefix_end (self->services_prefix);
-
-  cp_etcd_client_watch_async (self->client, self->services_prefix, end, self->revision + 1,
-                              self->cancellable, watch_cb, self);
+  cp_etcd_watch_open (self->watch, self->revision + 1, self->cancellable);
 }
 
 static void
@@ -786,7 +706,7 @@ teardown (CpEtcdRegistry *self)
   if (self->retry != NULL)
     g_source_destroy (self->retry);
   g_clear_pointer (&self->retry, g_source_unref);
-  drop_watch (self);
+  cp_etcd_watch_drop (self->watch);
   g_queue_clear_full (&self->writes, (GDestroyNotify) write_free);
   self->writing = FALSE;
   if (self->broker != NULL && self->broker->etcd_registry == self)
@@ -823,6 +743,8 @@ cp_etcd_registry_constructed (GObject *object)
     }
   self->services_prefix = g_strconcat (self->prefix, "services/", NULL);
   self->client = cp_etcd_client_new ((const char * const *) self->endpoints);
+  self->watch = cp_etcd_watch_new (self->client, self->services_prefix, "etcd registry",
+                                   &watch_callbacks, object);
 }
 
 static void
@@ -858,6 +780,7 @@ cp_etcd_registry_finalize (GObject *object)
   g_clear_object (&self->tls_database);
   g_clear_pointer (&self->trusted_peers, g_strfreev);
   g_clear_pointer (&self->peer_url, g_free);
+  g_clear_pointer (&self->watch, cp_etcd_watch_free);
   g_clear_object (&self->client);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->context, g_main_context_unref);
