@@ -43,35 +43,23 @@ h2_event_free (H2Event *event)
   g_free (event);
 }
 
-/* The request body was streamed and the server does not speak HTTP/2:
- * libsoup sends it whole, once it is complete. */
+/* The server does not speak HTTP/2: libsoup sends the exchange. A
+ * streamed request body goes on streaming there (chunked) from what is
+ * left in h2_out, unless the exchange is full-duplex, which HTTP/1.1
+ * cannot carry: the response would only be read once the body ended. */
 static void
 fall_back (CpChannelExchange *self)
 {
   self->h2 = NULL;
-  if (self->request_streaming)
+  if (self->request_streaming && !self->request_half_duplex && !self->body_ended)
     {
-      g_autoptr(GByteArray) body = g_byte_array_new ();
-      GBytes *chunk;
-
-      if (!self->body_ended)
-        {
-          cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNAVAILABLE,
-                                                                 "the server does not speak HTTP/2, "
-                                                                 "which full-duplex streams need"),
-                                      TRUE);
-          return;
-        }
-      g_mutex_lock (&self->lock);
-      while ((chunk = g_queue_pop_head (&self->h2_out)) != NULL)
-        {
-          g_byte_array_append (body, g_bytes_get_data (chunk, NULL), g_bytes_get_size (chunk));
-          g_bytes_unref (chunk);
-        }
-      g_mutex_unlock (&self->lock);
-      self->body = g_byte_array_free_to_bytes (g_steal_pointer (&body));
+      cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                                             "the server does not speak HTTP/2, "
+                                                             "which full-duplex streams need"),
+                                  TRUE);
+      return;
     }
-  else
+  if (!self->request_streaming)
     {
       g_mutex_lock (&self->lock);
       g_queue_clear_full (&self->h2_out, (GDestroyNotify) g_bytes_unref);
@@ -272,6 +260,8 @@ cp_channel_exchange_h2_read_body (CpChannelExchange *self,
         }
     }
   *eof = self->h2_out_ended && g_queue_is_empty (&self->h2_out);
+  if (self->request_streaming)
+    cp_channel_exchange_body_taken_locked (self, copied);
   g_mutex_unlock (&self->lock);
   if (copied == 0 && !*eof)
     return -1;

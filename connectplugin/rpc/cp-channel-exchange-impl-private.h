@@ -67,6 +67,7 @@ struct _CpChannelExchange
   gboolean msg_finished;         /* libsoup is done with msg and its connection */
   GInputStream *stream;
   GSource *read_source;          /* waiting for a pollable body stream */
+  GInputStream *body_stream;     /* a streamed request body (chunked), fed by write_body () */
 
   /* in-process transport (cp-channel-exchange-local.c) */
   GMainContext *server_context;
@@ -81,6 +82,7 @@ struct _CpChannelExchange
    * cp-h2-connection.c in the connection's thread) */
   CpH2Client *h2;                /* set at start when it is the transport */
   gboolean request_streaming;    /* body from cp_channel_exchange_write_body () */
+  gboolean request_half_duplex;  /* ... and the response is awaited at its end only */
   gboolean body_ended;           /* owner context: end_body () ran */
   GQueue h2_events;              /* under lock, like the fields below */
   GSource *h2_event_source;
@@ -92,6 +94,13 @@ struct _CpChannelExchange
   gboolean h2_aborted;
   gint32 h2_stream_id;           /* connection thread only */
   gpointer h2_stream;            /* connection thread only */
+
+  /* A streamed request body (request_streaming, HTTP/2 or libsoup), under
+   * lock: its bytes in h2_out not taken by the transport yet, the bytes
+   * taken so far, and the idle that tells the owner (progress callback). */
+  gsize body_queued;
+  guint64 body_taken;
+  GSource *progress_source;
 };
 
 static inline void
@@ -129,6 +138,13 @@ void     cp_channel_exchange_soup_clear   (CpChannelExchange *self);
 
 /* ---- shared by the libsoup and HTTP/2 transports ---- */
 
+/* Bytes were queued for the request body or its end was written: wakes a
+ * libsoup body stream waiting for them (cp-channel-exchange-soup.c). */
+void     cp_channel_exchange_soup_body_wake (CpChannelExchange *self);
+/* The HTTP/2 transport's body reader took @n bytes: with self->lock held. */
+void     cp_channel_exchange_body_taken_locked (CpChannelExchange *self,
+                                                gsize              n);
+
 /* A transport error as the call's: cancelled stays G_IO_ERROR_CANCELLED,
  * CP_ERROR is kept, anything else is `unavailable`. */
 GError  *cp_channel_exchange_transport_error (const GError *error);
@@ -163,8 +179,11 @@ void     cp_channel_exchange_h2_push_end   (CpChannelExchange  *self,
                                             gboolean            connection_lost);
 /* The TLS server did not pick h2: send this exchange over libsoup. */
 void     cp_channel_exchange_h2_push_fallback (CpChannelExchange *self);
-/* Copies up to @len bytes of the request body; -1 when none is queued yet
- * (deferred), else the count with *@eof set at the end. */
+/* Any thread, both the HTTP/2 connection's and libsoup's (the streamed
+ * body of cp-channel-exchange-soup.c): copies up to @len bytes of the
+ * request body; -1 when none is queued yet (deferred), else the count with
+ * *@eof set at the end. Taken bytes are counted and reported to the owner
+ * (progress callback). */
 gssize   cp_channel_exchange_h2_read_body  (CpChannelExchange  *self,
                                             guint8             *buffer,
                                             gsize               len,

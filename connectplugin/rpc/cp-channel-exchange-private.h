@@ -20,6 +20,10 @@ typedef struct {
   /* The last callback: @error NULL = body complete; otherwise a CP_ERROR
    * (canceled, deadline_exceeded, unavailable for transport failures). */
   void (*end)   (CpChannelExchange *exchange, const GError *error, gpointer user_data);
+  /* Optional, streamed request bodies: the transport took bytes of the
+   * body (cp_channel_exchange_get_body_queued () went down). Coalesced:
+   * one call may stand for many takes. */
+  void (*progress) (CpChannelExchange *exchange, gpointer user_data);
 } CpChannelExchangeCallbacks;
 
 /* The owner context is the thread-default one at creation: every callback
@@ -58,15 +62,29 @@ SoupMessageHeaders *cp_channel_exchange_get_response_headers (CpChannelExchange 
  * ended, and over HTTP/1.1 and in-process. */
 SoupMessageHeaders *cp_channel_exchange_get_response_trailers (CpChannelExchange *exchange);
 /* Whether the channel's exchanges can stream their request body while the
- * response arrives (HTTP/2): then set_request_streaming () may be used. */
+ * response arrives (HTTP/2). */
 gboolean            cp_channel_exchange_channel_full_duplex  (CpChannel *channel);
+/* Whether the channel's exchanges can stream their request body as it is
+ * written (HTTP/2, or HTTP/1.1 with chunked transfer-encoding through
+ * libsoup): every channel but an in-process one. Then
+ * set_request_streaming () may be used. */
+gboolean            cp_channel_exchange_channel_streams_body (CpChannel *channel);
 /* Before start, instead of a body: the request body is written with
  * write_body () (before or after start) and ended with end_body ();
- * response callbacks may arrive meanwhile. HTTP/2 only. */
+ * response callbacks may arrive meanwhile (over HTTP/1.1 libsoup reads the
+ * response only once the body was sent). Not in-process. */
 void                cp_channel_exchange_set_request_streaming (CpChannelExchange *exchange);
+/* The same for a half-duplex call (client streaming): the response is only
+ * awaited once the body ended, so over HTTP/1.1 too (a TLS server that
+ * does not pick h2 included). */
+void                cp_channel_exchange_set_request_half_duplex (CpChannelExchange *exchange);
 void                cp_channel_exchange_write_body (CpChannelExchange *exchange,
                                                     GBytes            *chunk);
 void                cp_channel_exchange_end_body   (CpChannelExchange *exchange);
+/* A streamed body: bytes written and not taken by the transport yet, and
+ * bytes taken so far (sent, or in the transport's own bounded buffers). */
+gsize               cp_channel_exchange_get_body_queued (CpChannelExchange *exchange);
+guint64             cp_channel_exchange_get_body_sent   (CpChannelExchange *exchange);
 /* TRUE when the response body ended because the server closed the
  * connection rather than by its own framing (see body_connection_lost ()
  * in cp-channel-exchange-soup.c): a stream cut off that way is `unavailable`. */

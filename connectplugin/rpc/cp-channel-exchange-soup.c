@@ -358,6 +358,280 @@ cp_channel_exchange_transport_busy (CpChannelExchange *self)
   return self->msg != NULL && !self->msg_finished;
 }
 
+
+/* ---- a streamed request body ----
+ *
+ * CpBodyInputStream is the request body libsoup sends with chunked
+ * transfer-encoding when the exchange streams its body
+ * (cp_channel_exchange_set_request_half_duplex ()): a GPollableInputStream
+ * over the exchange's queue of written bytes (h2_out, shared with the
+ * HTTP/2 transport), so libsoup's asynchronous splice reads it from the
+ * exchange's context without a thread, and waits (pollable source) while
+ * nothing is queued. Reads take the bytes out of the queue, which is how
+ * the writer learns that the transport can take more (progress callback).
+ * The stream does not reference the exchange (which holds the message that
+ * holds the stream): the exchange detaches it when it aborts or goes away,
+ * and reads then fail. Thread-safe: the wake comes from the owner context,
+ * reads from libsoup's. */
+
+#define CP_TYPE_BODY_INPUT_STREAM (cp_body_input_stream_get_type ())
+G_DECLARE_FINAL_TYPE (CpBodyInputStream, cp_body_input_stream, CP, BODY_INPUT_STREAM, GInputStream)
+
+struct _CpBodyInputStream
+{
+  GInputStream parent_instance;
+
+  GMutex lock;                   /* taken before the exchange's */
+  GCond cond;                    /* blocking reads wait on it */
+  CpChannelExchange *exchange;   /* not referenced; NULL once detached */
+  GPtrArray *sources;            /* pollable sources waiting (not referenced) */
+};
+
+static void cp_body_input_stream_pollable_init (GPollableInputStreamInterface *iface);
+
+G_DEFINE_FINAL_TYPE_WITH_CODE (CpBodyInputStream, cp_body_input_stream, G_TYPE_INPUT_STREAM,
+                               G_IMPLEMENT_INTERFACE (G_TYPE_POLLABLE_INPUT_STREAM,
+                                                      cp_body_input_stream_pollable_init))
+
+typedef struct {
+  GSource source;
+  CpBodyInputStream *stream;     /* referenced */
+} BodySource;
+
+static gboolean
+body_source_dispatch (GSource     *source,
+                      GSourceFunc  callback,
+                      gpointer     user_data)
+{
+  BodySource *body_source = (BodySource *) source;
+
+  g_source_set_ready_time (source, -1);
+  if (callback == NULL)
+    return G_SOURCE_CONTINUE;
+  return ((GPollableSourceFunc) (void (*) (void)) callback) (G_OBJECT (body_source->stream),
+                                                             user_data);
+}
+
+static void
+body_source_finalize (GSource *source)
+{
+  BodySource *body_source = (BodySource *) source;
+
+  g_mutex_lock (&body_source->stream->lock);
+  g_ptr_array_remove_fast (body_source->stream->sources, source);
+  g_mutex_unlock (&body_source->stream->lock);
+  g_object_unref (body_source->stream);
+}
+
+static GSourceFuncs body_source_funcs = {
+  NULL, NULL, body_source_dispatch, body_source_finalize, NULL, NULL,
+};
+
+/* With self->lock held. */
+static gboolean
+body_readable_locked (CpBodyInputStream *self)
+{
+  gboolean readable;
+
+  if (self->exchange == NULL)
+    return TRUE;
+  g_mutex_lock (&self->exchange->lock);
+  readable = !g_queue_is_empty (&self->exchange->h2_out) || self->exchange->h2_out_ended;
+  g_mutex_unlock (&self->exchange->lock);
+  return readable;
+}
+
+/* Any thread: bytes or the end were queued, or the exchange went away. */
+static void
+body_stream_wake (CpBodyInputStream *self)
+{
+  g_mutex_lock (&self->lock);
+  for (guint i = 0; i < self->sources->len; i++)
+    g_source_set_ready_time (g_ptr_array_index (self->sources, i), 0);
+  g_cond_broadcast (&self->cond);
+  g_mutex_unlock (&self->lock);
+}
+
+static void
+body_stream_detach (CpBodyInputStream *self)
+{
+  g_mutex_lock (&self->lock);
+  self->exchange = NULL;
+  g_mutex_unlock (&self->lock);
+  body_stream_wake (self);
+}
+
+static gssize
+body_read_nonblocking (GPollableInputStream  *pollable,
+                       void                  *buffer,
+                       gsize                  count,
+                       GError               **error)
+{
+  CpBodyInputStream *self = CP_BODY_INPUT_STREAM (pollable);
+  gboolean eof = FALSE;
+  gssize n;
+
+  g_mutex_lock (&self->lock);
+  if (self->exchange == NULL)
+    {
+      g_mutex_unlock (&self->lock);
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call ended");
+      return -1;
+    }
+  n = cp_channel_exchange_h2_read_body (self->exchange, buffer, count, &eof);
+  g_mutex_unlock (&self->lock);
+  if (n < 0)
+    {
+      g_set_error_literal (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK, "no request body queued yet");
+      return -1;
+    }
+  return n;
+}
+
+static gboolean
+body_is_readable (GPollableInputStream *pollable)
+{
+  CpBodyInputStream *self = CP_BODY_INPUT_STREAM (pollable);
+  gboolean readable;
+
+  g_mutex_lock (&self->lock);
+  readable = body_readable_locked (self);
+  g_mutex_unlock (&self->lock);
+  return readable;
+}
+
+static gboolean
+body_can_poll (GPollableInputStream *pollable)
+{
+  return TRUE;
+}
+
+static GSource *
+body_create_source (GPollableInputStream *pollable,
+                    GCancellable         *cancellable)
+{
+  CpBodyInputStream *self = CP_BODY_INPUT_STREAM (pollable);
+  GSource *source = g_source_new (&body_source_funcs, sizeof (BodySource));
+
+  g_source_set_static_name (source, "[connectplugin] request body");
+  ((BodySource *) source)->stream = g_object_ref (self);
+  g_mutex_lock (&self->lock);
+  g_ptr_array_add (self->sources, source);
+  if (body_readable_locked (self))
+    g_source_set_ready_time (source, 0);
+  g_mutex_unlock (&self->lock);
+  if (cancellable != NULL)
+    {
+      g_autoptr(GSource) cancel = g_cancellable_source_new (cancellable);
+
+      g_source_set_dummy_callback (cancel);
+      g_source_add_child_source (source, cancel);
+    }
+  return source;
+}
+
+/* Blocking reads (libsoup's are asynchronous; this is for completeness):
+ * wait for the wake, checking @cancellable now and then. */
+static gssize
+body_read (GInputStream  *stream,
+           void          *buffer,
+           gsize          count,
+           GCancellable  *cancellable,
+           GError       **error)
+{
+  CpBodyInputStream *self = CP_BODY_INPUT_STREAM (stream);
+
+  for (;;)
+    {
+      g_autoptr(GError) local_error = NULL;
+      gssize n;
+
+      if (g_cancellable_set_error_if_cancelled (cancellable, error))
+        return -1;
+      n = body_read_nonblocking (G_POLLABLE_INPUT_STREAM (self), buffer, count, &local_error);
+      if (n >= 0 || !g_error_matches (local_error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+        {
+          if (n < 0)
+            g_propagate_error (error, g_steal_pointer (&local_error));
+          return n;
+        }
+      g_mutex_lock (&self->lock);
+      if (!body_readable_locked (self))
+        g_cond_wait_until (&self->cond, &self->lock, g_get_monotonic_time () + 100 * G_TIME_SPAN_MILLISECOND);
+      g_mutex_unlock (&self->lock);
+    }
+}
+
+static gboolean
+body_close (GInputStream  *stream,
+            GCancellable  *cancellable,
+            GError       **error)
+{
+  return TRUE;
+}
+
+static void
+cp_body_input_stream_finalize (GObject *object)
+{
+  CpBodyInputStream *self = CP_BODY_INPUT_STREAM (object);
+
+  g_ptr_array_unref (self->sources);
+  g_cond_clear (&self->cond);
+  g_mutex_clear (&self->lock);
+  G_OBJECT_CLASS (cp_body_input_stream_parent_class)->finalize (object);
+}
+
+static void
+cp_body_input_stream_class_init (CpBodyInputStreamClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GInputStreamClass *stream_class = G_INPUT_STREAM_CLASS (klass);
+
+  object_class->finalize = cp_body_input_stream_finalize;
+  stream_class->read_fn = body_read;
+  stream_class->close_fn = body_close;
+}
+
+static void
+cp_body_input_stream_pollable_init (GPollableInputStreamInterface *iface)
+{
+  iface->can_poll = body_can_poll;
+  iface->is_readable = body_is_readable;
+  iface->create_source = body_create_source;
+  iface->read_nonblocking = body_read_nonblocking;
+}
+
+static void
+cp_body_input_stream_init (CpBodyInputStream *self)
+{
+  g_mutex_init (&self->lock);
+  g_cond_init (&self->cond);
+  self->sources = g_ptr_array_new ();
+}
+
+static GInputStream *
+cp_body_input_stream_new (CpChannelExchange *exchange)
+{
+  CpBodyInputStream *self = g_object_new (CP_TYPE_BODY_INPUT_STREAM, NULL);
+
+  self->exchange = exchange;
+  return G_INPUT_STREAM (self);
+}
+
+void
+cp_channel_exchange_soup_body_wake (CpChannelExchange *self)
+{
+  if (self->body_stream != NULL)
+    body_stream_wake (CP_BODY_INPUT_STREAM (self->body_stream));
+}
+
+static void
+detach_body_stream (CpChannelExchange *self)
+{
+  if (self->body_stream != NULL)
+    body_stream_detach (CP_BODY_INPUT_STREAM (self->body_stream));
+}
+
 /* libsoup carries HTTP/1.1 only: HTTP/2 is our own transport
  * (cp-channel-exchange-h2.c, CpChannel:http-version). libsoup 3.2 offers h2
  * by ALPN and has no public way to stop it (soup_message_set_force_http1 ()
@@ -388,7 +662,12 @@ cp_channel_exchange_soup_start (CpChannelExchange *self)
       cp_channel_exchange_finish_later (self, g_error_new (CP_ERROR, CP_ERROR_INTERNAL, "invalid URL %s", uri));
       return;
     }
-  soup_message_add_flags (self->msg, SOUP_MESSAGE_NO_REDIRECT | SOUP_MESSAGE_IDEMPOTENT);
+  /* IDEMPOTENT lets libsoup reuse keep-alive connections, and re-send a
+   * request whose reused connection turned out closed: not a streamed body,
+   * whose bytes are gone once read, so it gets a connection of its own. */
+  soup_message_add_flags (self->msg, SOUP_MESSAGE_NO_REDIRECT);
+  if (!self->request_streaming)
+    soup_message_add_flags (self->msg, SOUP_MESSAGE_IDEMPOTENT);
   g_signal_connect (self->msg, "network-event", G_CALLBACK (on_network_event), NULL);
   if (cp_channel_get_tls_certificate (self->channel) != NULL)
     soup_message_set_tls_client_certificate (self->msg,
@@ -396,7 +675,18 @@ cp_channel_exchange_soup_start (CpChannelExchange *self)
   g_signal_connect (self->msg, "finished", G_CALLBACK (on_msg_finished), self);
   soup_message_headers_foreach (self->request_headers, copy_request_header,
                                 soup_message_get_request_headers (self->msg));
-  if (self->body != NULL)
+  if (self->request_streaming)
+    {
+      SoupMessageHeaders *request_headers = soup_message_get_request_headers (self->msg);
+
+      self->body_stream = cp_body_input_stream_new (self);
+      soup_message_set_request_body (self->msg,
+                                     soup_message_headers_get_one (self->request_headers,
+                                                                   "Content-Type"),
+                                     self->body_stream, -1);
+      soup_message_headers_set_encoding (request_headers, SOUP_ENCODING_CHUNKED);
+    }
+  else if (self->body != NULL)
     soup_message_set_request_body_from_bytes (self->msg,
                                               soup_message_headers_get_one (self->request_headers,
                                                                             "Content-Type"),
@@ -412,6 +702,7 @@ cp_channel_exchange_soup_start (CpChannelExchange *self)
 void
 cp_channel_exchange_soup_abort (CpChannelExchange *self)
 {
+  detach_body_stream (self);
   if (self->read_source != NULL)
     {
       cp_channel_exchange_destroy_source (&self->read_source);
@@ -436,6 +727,8 @@ cp_channel_exchange_soup_resume (CpChannelExchange *self)
 void
 cp_channel_exchange_soup_clear (CpChannelExchange *self)
 {
+  detach_body_stream (self);
+  g_clear_object (&self->body_stream);
   g_clear_object (&self->stream);
   if (self->msg != NULL)
     g_signal_handlers_disconnect_by_data (self->msg, self);

@@ -120,12 +120,13 @@ cp_channel_exchange_unref (CpChannelExchange *self)
 
   /* Every async operation holds a reference, so nothing is pending here;
    * the exchange is only left when the server context went away. */
+  /* libsoup first: a streamed request body reads under the lock. */
+  cp_channel_exchange_soup_clear (self);
   cp_channel_exchange_local_clear (self);
   cp_channel_exchange_h2_clear (self);
   g_mutex_clear (&self->lock);
   if (self->destroy && self->user_data)
     self->destroy (self->user_data);
-  cp_channel_exchange_soup_clear (self);
   g_clear_pointer (&self->response_headers, soup_message_headers_unref);
   g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
   g_free (self->reason);
@@ -172,12 +173,81 @@ cp_channel_exchange_channel_full_duplex (CpChannel *channel)
   return cp_channel_get_server (channel) == NULL && cp_channel_get_h2_client (channel) != NULL;
 }
 
+gboolean
+cp_channel_exchange_channel_streams_body (CpChannel *channel)
+{
+  return cp_channel_get_server (channel) == NULL;
+}
+
+/* Owner context: the transport took request body bytes. */
+static gboolean
+on_progress (gpointer user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->progress_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
+  if (!self->finished && self->callbacks.progress)
+    self->callbacks.progress (self, self->user_data);
+  return G_SOURCE_REMOVE;
+}
+
+void
+cp_channel_exchange_body_taken_locked (CpChannelExchange *self,
+                                       gsize              n)
+{
+  if (n == 0)
+    return;
+  self->body_queued -= MIN (n, self->body_queued);
+  self->body_taken += n;
+  if (self->progress_source != NULL || self->callbacks.progress == NULL || self->finished)
+    return;
+  self->progress_source = g_idle_source_new ();
+  g_source_set_priority (self->progress_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (self->progress_source, on_progress,
+                         cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
+  g_source_set_static_name (self->progress_source, "[connectplugin] request body sent");
+  g_source_attach (self->progress_source, self->context);
+}
+
+gsize
+cp_channel_exchange_get_body_queued (CpChannelExchange *self)
+{
+  gsize queued;
+
+  g_mutex_lock (&self->lock);
+  queued = self->body_queued;
+  g_mutex_unlock (&self->lock);
+  return queued;
+}
+
+guint64
+cp_channel_exchange_get_body_sent (CpChannelExchange *self)
+{
+  guint64 taken;
+
+  g_mutex_lock (&self->lock);
+  taken = self->body_taken;
+  g_mutex_unlock (&self->lock);
+  return taken;
+}
+
 void
 cp_channel_exchange_set_request_streaming (CpChannelExchange *self)
 {
   g_return_if_fail (!self->started && self->body == NULL);
 
   self->request_streaming = TRUE;
+}
+
+void
+cp_channel_exchange_set_request_half_duplex (CpChannelExchange *self)
+{
+  g_return_if_fail (!self->started && self->body == NULL);
+
+  self->request_streaming = TRUE;
+  self->request_half_duplex = TRUE;
 }
 
 void
@@ -190,9 +260,11 @@ cp_channel_exchange_write_body (CpChannelExchange *self,
     return;
   g_mutex_lock (&self->lock);
   g_queue_push_tail (&self->h2_out, g_bytes_ref (chunk));
+  self->body_queued += g_bytes_get_size (chunk);
   g_mutex_unlock (&self->lock);
   if (self->h2 != NULL && !self->finished)
     cp_h2_client_kick (self->h2, self);
+  cp_channel_exchange_soup_body_wake (self);
 }
 
 void
@@ -208,6 +280,7 @@ cp_channel_exchange_end_body (CpChannelExchange *self)
   g_mutex_unlock (&self->lock);
   if (self->h2 != NULL && !self->finished)
     cp_h2_client_kick (self->h2, self);
+  cp_channel_exchange_soup_body_wake (self);
 }
 
 gboolean
@@ -256,6 +329,11 @@ cp_channel_exchange_finish (CpChannelExchange *self,
   cp_channel_exchange_destroy_source (&self->deferred_source);
   cp_channel_exchange_local_stop (self);
   cp_channel_exchange_h2_stop (self);
+  g_mutex_lock (&self->lock);
+  if (self->progress_source != NULL)
+    g_source_destroy (self->progress_source);
+  g_clear_pointer (&self->progress_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
   if (self->cancel_id != 0)
     {
       g_cancellable_disconnect (self->user_cancellable, self->cancel_id);

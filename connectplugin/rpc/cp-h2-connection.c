@@ -255,18 +255,34 @@ on_frame_recv (nghttp2_session     *session,
         }
       return 0;
     }
-  if (frame->hd.type != NGHTTP2_HEADERS)
+  if (frame->hd.type != NGHTTP2_HEADERS && frame->hd.type != NGHTTP2_DATA)
     return 0;
   stream = nghttp2_session_get_stream_user_data (session, frame->hd.stream_id);
-  if (stream == NULL || stream->head_pushed || stream->headers == NULL)
+  if (stream == NULL)
     return 0;
-  if (stream->status >= 100 && stream->status < 200)
+  if (frame->hd.type == NGHTTP2_HEADERS && !stream->head_pushed && stream->headers != NULL)
     {
-      g_clear_pointer (&stream->headers, soup_message_headers_unref);
-      return 0;
+      if (stream->status >= 100 && stream->status < 200)
+        {
+          g_clear_pointer (&stream->headers, soup_message_headers_unref);
+          return 0;
+        }
+      stream->head_pushed = TRUE;
+      cp_channel_exchange_h2_push_head (stream->exchange, stream->status, stream->headers);
     }
-  stream->head_pushed = TRUE;
-  cp_channel_exchange_h2_push_head (stream->exchange, stream->status, stream->headers);
+  /* The response is complete while the request body is still being sent
+   * (a server answering a streamed upload early, RFC 9113 section 8.1):
+   * the exchange ends now rather than once the body was sent, and the rest
+   * of the body is not sent (RST_STREAM NO_ERROR, queued before any DATA
+   * frame of the stream). */
+  if ((frame->hd.flags & NGHTTP2_FLAG_END_STREAM) &&
+      !nghttp2_session_get_stream_local_close (session, frame->hd.stream_id))
+    {
+      nghttp2_session_set_stream_user_data (session, frame->hd.stream_id, NULL);
+      stream_end (stream, NULL, FALSE, FALSE);
+      nghttp2_submit_rst_stream (session, NGHTTP2_FLAG_NONE, frame->hd.stream_id,
+                                 NGHTTP2_NO_ERROR);
+    }
   return 0;
 }
 
@@ -317,9 +333,15 @@ read_request_body (nghttp2_session     *session,
                    nghttp2_data_source *source,
                    void                *user_data)
 {
-  H2Stream *stream = source->ptr;
+  /* Not source->ptr: a stream whose response ended early (on_frame_recv ())
+   * is freed while its RST_STREAM is queued. */
+  H2Stream *stream = nghttp2_session_get_stream_user_data (session, stream_id);
   gboolean eof = FALSE;
-  gssize n = cp_channel_exchange_h2_read_body (stream->exchange, buf, length, &eof);
+  gssize n;
+
+  if (stream == NULL)
+    return NGHTTP2_ERR_DEFERRED;
+  n = cp_channel_exchange_h2_read_body (stream->exchange, buf, length, &eof);
 
   if (n < 0)
     {

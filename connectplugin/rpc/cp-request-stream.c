@@ -26,17 +26,39 @@
  * messages are then sent as they are given, and responses arrive meanwhile.
  *
  * Otherwise client streams are half-duplex: [method@ConnectPlugin.RequestStream.send]
- * queues enveloped messages, and [method@ConnectPlugin.RequestStream.close_async] sends the
- * whole request body (with a `Content-Length`) and waits for the single
- * response message. The result is delivered in the [struct@GLib.MainContext] that was
- * the thread-default one when [method@ConnectPlugin.RequestStream.close_async] was called.
+ * queues enveloped messages, and [method@ConnectPlugin.RequestStream.close_async] ends the
+ * request body and waits for the single response message. The result is delivered in the
+ * [struct@GLib.MainContext] that was the thread-default one when
+ * [method@ConnectPlugin.RequestStream.close_async] was called.
  *
- * As the whole request body is buffered before it is sent, a
- * [class@RetryPolicy] may send it again when an attempt failed before the
- * response message arrived (for a method that may be sent twice, or an
- * attempt that never reached the server). The channel's and the call's
- * [class@ClientInterceptor]s decide at close time, before anything is
- * sent, and are told the outcome.
+ * ## Streaming and back-pressure
+ *
+ * A small request body (up to 256 KiB of enveloped messages) is held until
+ * [method@ConnectPlugin.RequestStream.close_async] and sent whole, with a
+ * `Content-Length`. As it is held, a [class@RetryPolicy] may send it again
+ * when an attempt failed before the response message arrived (for a method
+ * that may be sent twice, or an attempt that never reached the server), and
+ * the channel's and the call's [class@ClientInterceptor]s decide at close
+ * time, before anything is sent, and are told the outcome.
+ *
+ * Once a client-streaming call's queued messages grow past 256 KiB, the
+ * call starts: the interceptors decide then (at that send), and the request
+ * body streams as it is written — with chunked transfer-encoding over
+ * HTTP/1.1, as DATA frames under HTTP/2 flow control otherwise. From then
+ * on [method@ConnectPlugin.RequestStream.send_async] completes (and
+ * [method@ConnectPlugin.RequestStream.send] returns) only when the
+ * transport has taken what was queued before, down to 256 KiB or the
+ * message just given, whichever is larger: a writer that waits for each
+ * send keeps the memory of the call bounded however much it uploads.
+ * [property@ConnectPlugin.RequestStream:bytes-sent] tells how far the body
+ * went. Such a streamed body is not kept, so the call is never retried; an
+ * error that ends it early (the server answered, the deadline expired)
+ * fails the waiting sends and is returned by
+ * [method@ConnectPlugin.RequestStream.close_async]. Close (or cancel) a
+ * stream that started streaming: until then the call waits for the rest of
+ * its body, up to its deadline. In-process channels and bidirectional
+ * calls always hold the body (full-duplex calls, see above, send each
+ * message at once).
  */
 struct _CpRequestStream
 {
@@ -69,7 +91,42 @@ struct _CpRequestStream
   gulong options_cancel_id;     /* the options' cancellable cancels the stream */
   GMainContext *context;        /* where it was made: close_sync () runs there */
   CpResponseStream *duplex;     /* start_duplex (): messages go straight to it */
+
+  /* The call is under way (interceptors, attempts, backoff) until
+   * stream_complete (); in a streamed call that may be before close. */
+  gboolean running;
+  GCancellable *cancellable;    /* the call's: the close's, or call_cancellable */
+  /* Streamed body (see the class doc): set once the queued body outgrew
+   * STREAM_QUEUE_LIMIT; body then holds what the exchange did not get yet. */
+  gboolean streaming;
+  GCancellable *call_cancellable;  /* streamed: cancels the call's exchange */
+  GCancellable *close_cancellable; /* streamed: the close's, connected to it */
+  gulong close_cancel_id;
+  gboolean done;                /* streamed: ended before close, outcome kept */
+  GError *outcome;              /* ... its error (NULL: self->response) */
+  GQueue sends;                 /* SendOp waiting for the transport */
+  guint64 bytes_sent;
 };
+
+/* The bound of the request body held by a client stream: up to it the
+ * body is sent whole at close; past it the call streams, and sends wait
+ * while more than this much (or the one message, when larger) is queued. */
+#define STREAM_QUEUE_LIMIT (256 * 1024)
+
+enum {
+  PROP_0,
+  PROP_BYTES_SENT,
+  N_PROPS
+};
+
+static GParamSpec *properties[N_PROPS];
+
+typedef struct {
+  CpRequestStream *stream;
+  GTask *task;
+  gsize threshold;              /* complete once at most this much is queued */
+  GSource *cancel_source;
+} SendOp;
 
 G_DEFINE_FINAL_TYPE (CpRequestStream, cp_request_stream, G_TYPE_OBJECT)
 
@@ -79,6 +136,12 @@ cp_request_stream_finalize (GObject *object)
   CpRequestStream *self = CP_REQUEST_STREAM (object);
 
   g_assert (self->task == NULL);
+  g_assert (g_queue_is_empty (&self->sends));
+  if (self->close_cancel_id != 0)
+    g_cancellable_disconnect (self->close_cancellable, self->close_cancel_id);
+  g_clear_object (&self->close_cancellable);
+  g_clear_object (&self->call_cancellable);
+  g_clear_error (&self->outcome);
   cp_call_options_disconnect_cancel (self->options, self->options_cancel_id);
   g_clear_pointer (&self->context, g_main_context_unref);
   g_clear_object (&self->duplex);
@@ -101,11 +164,114 @@ cp_request_stream_finalize (GObject *object)
 }
 
 static void
+cp_request_stream_get_property (GObject    *object,
+                                guint       prop_id,
+                                GValue     *value,
+                                GParamSpec *pspec)
+{
+  CpRequestStream *self = CP_REQUEST_STREAM (object);
+
+  switch (prop_id)
+    {
+    case PROP_BYTES_SENT:
+      g_value_set_uint64 (value, self->bytes_sent);
+      break;
+    default:
+      G_OBJECT_WARN_INVALID_PROPERTY_ID (object, prop_id, pspec);
+    }
+}
+
+static void
 cp_request_stream_class_init (CpRequestStreamClass *klass)
 {
   GObjectClass *object_class = G_OBJECT_CLASS (klass);
 
   object_class->finalize = cp_request_stream_finalize;
+  object_class->get_property = cp_request_stream_get_property;
+
+  /**
+   * CpRequestStream:bytes-sent: (getter get_bytes_sent)
+   *
+   * How many bytes of the request body (enveloped messages, before any
+   * transport framing) the transport has taken: written to the
+   * connection, or to its bounded buffers. A streamed body (see the class
+   * documentation) counts up while it is sent, with a notification
+   * (in the stream's [struct@GLib.MainContext]) each time the transport
+   * took more — a progress report for uploads; a body sent whole jumps to
+   * its size when the response arrives.
+   */
+  properties[PROP_BYTES_SENT] =
+    g_param_spec_uint64 ("bytes-sent", NULL, NULL, 0, G_MAXUINT64, 0,
+                         G_PARAM_READABLE | G_PARAM_EXPLICIT_NOTIFY | G_PARAM_STATIC_STRINGS);
+  g_object_class_install_properties (object_class, N_PROPS, properties);
+}
+
+static void
+set_bytes_sent (CpRequestStream *self,
+                guint64          bytes_sent)
+{
+  if (self->bytes_sent == bytes_sent)
+    return;
+  self->bytes_sent = bytes_sent;
+  g_object_notify_by_pspec (G_OBJECT (self), properties[PROP_BYTES_SENT]);
+}
+
+/* A streamed body: bytes-sent as the transport counts it now (the
+ * progress callback comes later). */
+static void
+refresh_bytes_sent (CpRequestStream *self)
+{
+  if (self->streaming && self->exchange != NULL)
+    set_bytes_sent (self, cp_channel_exchange_get_body_sent (self->exchange));
+}
+
+/* Bytes given to send () and not taken by the transport yet. */
+static gsize
+stream_pending (CpRequestStream *self)
+{
+  gsize pending = self->body != NULL ? self->body->len : 0;
+
+  if (self->exchange != NULL && self->streaming)
+    pending += cp_channel_exchange_get_body_queued (self->exchange);
+  return pending;
+}
+
+static void
+send_op_free (SendOp *op)
+{
+  if (op->cancel_source != NULL)
+    {
+      g_source_destroy (op->cancel_source);
+      g_source_unref (op->cancel_source);
+    }
+  g_clear_object (&op->task);
+  g_free (op);
+}
+
+/* Completes the waiting sends the transport made room for; all of them
+ * when the call ended (@error: NULL = it succeeded). */
+static void
+complete_sends (CpRequestStream *self,
+                gboolean         ended,
+                const GError    *error)
+{
+  SendOp *op;
+
+  while ((op = g_queue_peek_head (&self->sends)) != NULL)
+    {
+      g_autoptr(GTask) task = NULL;
+
+      if (!ended && stream_pending (self) > op->threshold)
+        break;
+      g_queue_pop_head (&self->sends);
+      refresh_bytes_sent (self);
+      task = g_steal_pointer (&op->task);
+      send_op_free (op);
+      if (ended && error != NULL)
+        g_task_return_error (task, g_error_copy (error));
+      else
+        g_task_return_boolean (task, TRUE);
+    }
 }
 
 static void
@@ -149,12 +315,20 @@ static void
 stream_complete (CpRequestStream *self,
                  GError          *error)
 {
-  g_autoptr(GTask) task = g_steal_pointer (&self->task);
+  g_autoptr(GTask) task = NULL;
 
-  if (task == NULL)
+  if (!self->running)
     {
       g_clear_error (&error);
       return;
+    }
+  self->running = FALSE;
+  self->cancellable = NULL;
+  task = g_steal_pointer (&self->task);
+  if (self->close_cancel_id != 0)
+    {
+      g_cancellable_disconnect (self->close_cancellable, self->close_cancel_id);
+      self->close_cancel_id = 0;
     }
   cp_call_retry_stop_wait (&self->retry);
   if (self->exchange != NULL)
@@ -180,7 +354,14 @@ stream_complete (CpRequestStream *self,
                                             self->response_trailers);
       cp_client_call_complete (self->call, error, error == NULL ? self->response : NULL);
     }
-  if (error != NULL)
+  complete_sends (self, TRUE, error);
+  if (task == NULL)
+    {
+      /* A streamed call that ended before close: close_async () returns it. */
+      self->done = TRUE;
+      self->outcome = error;
+    }
+  else if (error != NULL)
     g_task_return_error (task, error);
   else
     g_task_return_pointer (task, g_steal_pointer (&self->response), g_object_unref);
@@ -194,7 +375,7 @@ request_backoff_over (GObject  *owner,
 {
   CpRequestStream *self = CP_REQUEST_STREAM (owner);
 
-  if (self->task == NULL)
+  if (!self->running)
     return;
   if (cancelled || self->cancelled)
     stream_complete (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
@@ -211,8 +392,8 @@ attempt_fail (CpRequestStream *self,
 {
   guint delay_ms;
 
-  if (self->task == NULL || self->cancelled ||
-      g_cancellable_is_cancelled (g_task_get_cancellable (self->task)) ||
+  if (!self->running || self->cancelled || self->streaming ||
+      g_cancellable_is_cancelled (self->cancellable) ||
       !cp_call_retry_decide (&self->retry, self->procedure, error, self->not_sent,
                              self->n_messages > 0, &delay_ms))
     {
@@ -229,8 +410,7 @@ attempt_fail (CpRequestStream *self,
   cp_channel_admission_settle (&self->admission, error);
   g_error_free (error);
   cp_call_retry_wait (&self->retry, g_task_get_context (self->task), delay_ms,
-                      g_task_get_cancellable (self->task), request_backoff_over,
-                      G_OBJECT (self));
+                      self->cancellable, request_backoff_over, G_OBJECT (self));
 }
 
 static void
@@ -240,8 +420,24 @@ on_head (CpChannelExchange *exchange,
   CpRequestStream *self = user_data;
   GError *error = NULL;
 
+  /* Over HTTP/1.1 the response comes after the whole body; a body sent
+   * whole was taken by then. */
+  if (!self->streaming && self->request_body != NULL)
+    set_bytes_sent (self, g_bytes_get_size (self->request_body));
   if (!cp_stream_decoder_exchange_head (self->decoder, exchange, self->response_headers, &error))
     attempt_fail (self, error);
+}
+
+/* A streamed body: the transport took more of it. */
+static void
+on_progress (CpChannelExchange *exchange,
+             gpointer           user_data)
+{
+  CpRequestStream *self = user_data;
+  g_autoptr(CpRequestStream) hold = g_object_ref (self);
+
+  set_bytes_sent (self, cp_channel_exchange_get_body_sent (exchange));
+  complete_sends (self, FALSE, NULL);
 }
 
 static void
@@ -284,6 +480,8 @@ on_end (CpChannelExchange *exchange,
   GError *stream_error = NULL;
 
   self->not_sent = cp_channel_exchange_get_not_sent (exchange);
+  if (self->streaming)
+    set_bytes_sent (self, cp_channel_exchange_get_body_sent (exchange));
   if (error == NULL)
     cp_stream_decoder_set_http_trailers (self->decoder,
                                          cp_channel_exchange_get_response_trailers (exchange));
@@ -303,7 +501,200 @@ static const CpChannelExchangeCallbacks stream_callbacks = {
   on_head,
   on_chunk,
   on_end,
+  on_progress,
 };
+
+static void stream_start (CpRequestStream *self);
+
+/* Envelopes @message and queues it (or hands it to the full-duplex call, or
+ * to the exchange of a streamed one); starts streaming once the held body
+ * outgrew STREAM_QUEUE_LIMIT. *@size: the enveloped size (0 when nothing
+ * waits for the transport). */
+static gboolean
+stream_queue_message (CpRequestStream  *stream,
+                      CpMessage        *message,
+                      gsize            *size,
+                      GError          **error)
+{
+  g_autoptr(GByteArray) envelope = NULL;
+  g_autoptr(GBytes) bytes = NULL;
+
+  *size = 0;
+  if (stream->closing || stream->cancelled)
+    {
+      g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                           "the request stream is closed");
+      return FALSE;
+    }
+  if (stream->done)
+    {
+      if (stream->outcome != NULL)
+        g_propagate_error (error, g_error_copy (stream->outcome));
+      else
+        g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                             "the call already ended");
+      return FALSE;
+    }
+  if (stream->duplex != NULL)
+    {
+      envelope = g_byte_array_new ();
+      if (!cp_call_settings_append_envelope (&stream->settings, message, envelope, error))
+        return FALSE;
+      bytes = g_byte_array_free_to_bytes (g_steal_pointer (&envelope));
+      cp_response_stream_write_internal (stream->duplex, bytes);
+      return TRUE;
+    }
+  if (!stream->streaming || stream->exchange == NULL)
+    {
+      guint before = stream->body->len;
+
+      if (!cp_call_settings_append_envelope (&stream->settings, message, stream->body, error))
+        return FALSE;
+      *size = stream->body->len - before;
+      if (!stream->streaming && stream->kind == CP_METHOD_CLIENT_STREAMING &&
+          stream->body->len > STREAM_QUEUE_LIMIT &&
+          cp_channel_exchange_channel_streams_body (stream->channel))
+        stream_start (stream);
+      return TRUE;
+    }
+  envelope = g_byte_array_new ();
+  if (!cp_call_settings_append_envelope (&stream->settings, message, envelope, error))
+    return FALSE;
+  *size = envelope->len;
+  bytes = g_byte_array_free_to_bytes (g_steal_pointer (&envelope));
+  cp_client_metrics_call_add_bytes (&stream->settings.metrics, TRUE, g_bytes_get_size (bytes));
+  cp_channel_exchange_write_body (stream->exchange, bytes);
+  return TRUE;
+}
+
+static gboolean
+send_op_cancelled (GCancellable *cancellable,
+                   gpointer      user_data)
+{
+  SendOp *op = user_data;
+  CpRequestStream *self = op->stream;
+  g_autoptr(GTask) task = g_steal_pointer (&op->task);
+
+  g_queue_remove (&self->sends, op);
+  send_op_free (op);
+  g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                           "the send was cancelled (the message stays queued)");
+  return G_SOURCE_REMOVE;
+}
+
+/* Completes @task now when at most @threshold bytes wait for the
+ * transport, else once the transport took enough. */
+static void
+stream_wait_room (CpRequestStream *self,
+                  GTask           *task,
+                  gsize            threshold)
+{
+  SendOp *op;
+
+  if (!self->streaming || !self->running || stream_pending (self) <= threshold)
+    {
+      refresh_bytes_sent (self);
+      g_task_return_boolean (task, TRUE);
+      return;
+    }
+  op = g_new0 (SendOp, 1);
+  op->stream = self;
+  op->task = g_object_ref (task);
+  op->threshold = threshold;
+  if (g_task_get_cancellable (task) != NULL)
+    {
+      op->cancel_source = g_cancellable_source_new (g_task_get_cancellable (task));
+      g_source_set_callback (op->cancel_source, G_SOURCE_FUNC (send_op_cancelled), op, NULL);
+      g_source_set_static_name (op->cancel_source, "[connectplugin] send cancelled");
+      g_source_attach (op->cancel_source, g_task_get_context (task));
+    }
+  g_queue_push_tail (&self->sends, op);
+}
+
+/**
+ * cp_request_stream_send_async:
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ * @message: a request message
+ * @cancellable: (nullable): a [class@Gio.Cancellable]: stops the wait
+ *   (the message stays queued)
+ * @callback: (scope async): called once the transport can take more, in the
+ *   thread-default main context of the caller
+ * @user_data: (closure): data for @callback
+ *
+ * Queues @message, and completes once the transport can take more: at
+ * once while the call holds its body (up to 256 KiB), else once the
+ * transport has taken what was queued before this message, down to
+ * 256 KiB or this message, whichever is larger (see the class
+ * documentation). Waiting for each send before the next keeps the memory
+ * of an upload bounded.
+ */
+void
+cp_request_stream_send_async (CpRequestStream     *stream,
+                              CpMessage           *message,
+                              GCancellable        *cancellable,
+                              GAsyncReadyCallback  callback,
+                              gpointer             user_data)
+{
+  g_autoptr(GTask) task = NULL;
+  GError *error = NULL;
+  gsize size;
+
+  g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
+  g_return_if_fail (CP_IS_MESSAGE (message));
+  g_return_if_fail (cancellable == NULL || G_IS_CANCELLABLE (cancellable));
+
+  task = g_task_new (stream, cancellable, callback, user_data);
+  g_task_set_source_tag (task, cp_request_stream_send_async);
+  g_task_set_name (task, "[connectplugin] client stream send");
+  if (!stream_queue_message (stream, message, &size, &error))
+    {
+      g_task_return_error (task, error);
+      return;
+    }
+  stream_wait_room (stream, task, MAX (STREAM_QUEUE_LIMIT, size));
+}
+
+/**
+ * cp_request_stream_send_finish:
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ * @result: the [iface@Gio.AsyncResult] given to the callback
+ * @error: return location for a [struct@GLib.Error]
+ *
+ * Finishes [method@ConnectPlugin.RequestStream.send_async].
+ *
+ * Returns: %TRUE when the message was queued and the transport can take
+ *   more; %FALSE with `failed_precondition` after the stream was closed or
+ *   cancelled, or when the message cannot be encoded, with
+ *   %G_IO_ERROR_CANCELLED when @cancellable stopped the wait, or with the
+ *   call's error when a streamed call ended early
+ */
+gboolean
+cp_request_stream_send_finish (CpRequestStream  *stream,
+                               GAsyncResult     *result,
+                               GError          **error)
+{
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), FALSE);
+  g_return_val_if_fail (g_task_is_valid (result, stream), FALSE);
+
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+typedef struct {
+  CpRequestStream *stream;
+  gsize threshold;
+} WaitSync;
+
+static void
+start_wait (gpointer             data,
+            GAsyncReadyCallback  callback,
+            gpointer             callback_data)
+{
+  WaitSync *sync = data;
+  g_autoptr(GTask) task = g_task_new (sync->stream, NULL, callback, callback_data);
+
+  g_task_set_source_tag (task, cp_request_stream_send);
+  stream_wait_room (sync->stream, task, sync->threshold);
+}
 
 /**
  * cp_request_stream_send:
@@ -311,37 +702,55 @@ static const CpChannelExchangeCallbacks stream_callbacks = {
  * @message: a request message
  * @error: return location for a [struct@GLib.Error]
  *
- * Queues @message; it is sent by [method@ConnectPlugin.RequestStream.close_async].
+ * Queues @message: the blocking form of
+ * [method@ConnectPlugin.RequestStream.send_async]. While the call holds its
+ * body it returns at once; once the body streams, it blocks until the
+ * transport can take more, the [struct@GLib.MainContext] the stream was
+ * made in running meanwhile as for
+ * [method@ConnectPlugin.RequestStream.close_sync].
  *
  * Returns: %TRUE on success; %FALSE (`failed_precondition`) after the
- *   stream was closed or cancelled, or when @message cannot be encoded
+ *   stream was closed or cancelled, or when @message cannot be encoded, or
+ *   the call's error when a streamed call ended early
  */
 gboolean
 cp_request_stream_send (CpRequestStream  *stream,
                         CpMessage        *message,
                         GError          **error)
 {
+  WaitSync sync = { stream, 0 };
+  g_autoptr(GAsyncResult) result = NULL;
+  gsize size;
+
   g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), FALSE);
   g_return_val_if_fail (CP_IS_MESSAGE (message), FALSE);
 
-  if (stream->closing || stream->cancelled)
+  if (!stream_queue_message (stream, message, &size, error))
+    return FALSE;
+  sync.threshold = MAX (STREAM_QUEUE_LIMIT, size);
+  if (!stream->streaming || !stream->running || stream_pending (stream) <= sync.threshold)
     {
-      g_set_error_literal (error, CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
-                           "the request stream is closed");
-      return FALSE;
-    }
-  if (stream->duplex != NULL)
-    {
-      g_autoptr(GByteArray) envelope = g_byte_array_new ();
-      g_autoptr(GBytes) bytes = NULL;
-
-      if (!cp_call_settings_append_envelope (&stream->settings, message, envelope, error))
-        return FALSE;
-      bytes = g_byte_array_free_to_bytes (g_steal_pointer (&envelope));
-      cp_response_stream_write_internal (stream->duplex, bytes);
+      refresh_bytes_sent (stream);
       return TRUE;
     }
-  return cp_call_settings_append_envelope (&stream->settings, message, stream->body, error);
+  result = cp_run_sync (stream->context, start_wait, &sync);
+  return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+/**
+ * cp_request_stream_get_bytes_sent: (get-property bytes-sent)
+ * @stream: a [class@ConnectPlugin.RequestStream]
+ *
+ * Gets [property@ConnectPlugin.RequestStream:bytes-sent].
+ *
+ * Returns: the bytes of the request body the transport took so far
+ */
+guint64
+cp_request_stream_get_bytes_sent (CpRequestStream *stream)
+{
+  g_return_val_if_fail (CP_IS_REQUEST_STREAM (stream), 0);
+
+  return stream->bytes_sent;
 }
 
 /* One attempt: the breaker, then the exchange. */
@@ -377,9 +786,27 @@ request_attempt (CpRequestStream *self)
       self->not_sent = FALSE;
     }
   headers = cp_call_settings_stream_headers (&self->settings);
+  if (self->streaming)
+    {
+      g_autoptr(GBytes) held = g_byte_array_free_to_bytes (g_steal_pointer (&self->body));
+
+      self->body = g_byte_array_new ();
+      self->exchange = cp_channel_exchange_new (self->channel, "POST", self->procedure,
+                                                headers, NULL, self->settings.deadline,
+                                                self->cancellable, &stream_callbacks,
+                                                g_object_ref (self), g_object_unref);
+      cp_channel_exchange_set_request_half_duplex (self->exchange);
+      cp_channel_exchange_start (self->exchange);
+      cp_client_metrics_call_add_bytes (&self->settings.metrics, TRUE, g_bytes_get_size (held));
+      if (g_bytes_get_size (held) > 0)
+        cp_channel_exchange_write_body (self->exchange, held);
+      if (self->closing)
+        cp_channel_exchange_end_body (self->exchange);
+      return;
+    }
   self->exchange = cp_channel_exchange_new (self->channel, "POST", self->procedure,
                                             headers, self->request_body, self->settings.deadline,
-                                            g_task_get_cancellable (self->task), &stream_callbacks,
+                                            self->cancellable, &stream_callbacks,
                                             g_object_ref (self), g_object_unref);
   cp_client_metrics_call_add_bytes (&self->settings.metrics, TRUE,
                                     g_bytes_get_size (self->request_body));
@@ -395,15 +822,44 @@ request_decided (GObject   *owner,
   CpRequestStream *self = CP_REQUEST_STREAM (owner);
 
   g_clear_object (&answer);   /* unary calls only */
-  if (self->task == NULL)
+  if (!self->running)
     g_clear_error (&error);
   else if (error != NULL)
     stream_complete (self, error);
-  else if (self->cancelled || g_cancellable_is_cancelled (g_task_get_cancellable (self->task)))
+  else if (self->cancelled || g_cancellable_is_cancelled (self->cancellable))
     stream_complete (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
                                                 "the call was cancelled"));
   else
     request_attempt (self);
+}
+
+/* The held body outgrew STREAM_QUEUE_LIMIT: the call starts, its body
+ * streamed from now on (the interceptors decide first). */
+static void
+stream_start (CpRequestStream *self)
+{
+  self->streaming = TRUE;
+  self->running = TRUE;
+  self->call_cancellable = g_cancellable_new ();
+  self->cancellable = self->call_cancellable;
+  if (self->options != NULL)
+    cp_call_options_set_response (self->options, NULL, NULL);
+  self->call = cp_call_settings_wrap (&self->settings, self->channel, self->options,
+                                      self->procedure, self->kind, self->idempotency,
+                                      NULL, &self->retry);
+  if (self->call != NULL)
+    cp_client_call_intercept (self->call, G_OBJECT (self), self->call_cancellable,
+                              request_decided);
+  else
+    request_attempt (self);
+}
+
+/* Any thread: the close's cancellable cancels a streamed call. */
+static void
+on_close_cancelled (GCancellable *cancellable,
+                    gpointer      user_data)
+{
+  g_cancellable_cancel (user_data);
 }
 
 /**
@@ -417,10 +873,11 @@ request_decided (GObject   *owner,
  * Ends the request stream: sends every queued message and waits for the
  * server's single response message. Call it once.
  *
- * This is when the interceptors decide, then the channel's
- * [property@Channel:circuit-breaker] is asked (by each attempt): when it
- * refuses the call, it fails with `unavailable` ("circuit breaker is
- * open") without sending anything.
+ * For a body held until now this is when the interceptors decide, then the
+ * channel's [property@Channel:circuit-breaker] is asked (by each attempt):
+ * when it refuses the call, it fails with `unavailable` ("circuit breaker
+ * is open") without sending anything. A streamed call (see the class
+ * documentation) started earlier: its body ends now.
  */
 void
 cp_request_stream_close_async (CpRequestStream     *stream,
@@ -448,6 +905,29 @@ cp_request_stream_close_async (CpRequestStream     *stream,
   stream->closing = TRUE;
   if (stream->options != NULL)
     cp_call_options_set_response (stream->options, NULL, NULL);
+  if (stream->streaming)
+    {
+      if (stream->done)
+        {
+          if (stream->outcome != NULL)
+            g_task_return_error (task, g_steal_pointer (&stream->outcome));
+          else
+            g_task_return_pointer (task, g_steal_pointer (&stream->response), g_object_unref);
+          return;
+        }
+      stream->task = g_steal_pointer (&task);
+      if (cancellable != NULL)
+        {
+          stream->close_cancellable = g_object_ref (cancellable);
+          stream->close_cancel_id = g_cancellable_connect (cancellable,
+                                                           G_CALLBACK (on_close_cancelled),
+                                                           g_object_ref (stream->call_cancellable),
+                                                           g_object_unref);
+        }
+      if (stream->exchange != NULL)
+        cp_channel_exchange_end_body (stream->exchange);
+      return;
+    }
   if (stream->cancelled)
     {
       g_task_return_new_error (task, G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
@@ -455,6 +935,8 @@ cp_request_stream_close_async (CpRequestStream     *stream,
     }
 
   stream->task = g_steal_pointer (&task);
+  stream->running = TRUE;
+  stream->cancellable = cancellable;
   stream->request_body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
   stream->call = cp_call_settings_wrap (&stream->settings, stream->channel, stream->options,
                                         stream->procedure, stream->kind, stream->idempotency,
@@ -564,6 +1046,9 @@ cp_request_stream_close_and_receive (CpRequestStream *stream)
                                  "the request stream is already closed");
   else if (stream->cancelled)
     error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
+  else if (stream->streaming)
+    error = g_error_new_literal (CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                                 "the request body is streaming: end it with close_async ()");
   else
     body = g_byte_array_free_to_bytes (g_steal_pointer (&stream->body));
   stream->closing = TRUE;
@@ -590,6 +1075,8 @@ cp_request_stream_cancel (CpRequestStream *stream)
   g_return_if_fail (CP_IS_REQUEST_STREAM (stream));
 
   stream->cancelled = TRUE;
+  if (stream->call_cancellable != NULL)
+    g_cancellable_cancel (stream->call_cancellable);
   if (stream->duplex != NULL)
     cp_response_stream_cancel (stream->duplex);
   else if (stream->exchange != NULL)
@@ -673,6 +1160,9 @@ cp_request_stream_start_duplex (CpRequestStream *stream)
                                  "the request stream is already closed");
   else if (stream->cancelled)
     error = g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED, "the call was cancelled");
+  else if (stream->streaming)
+    error = g_error_new_literal (CP_ERROR, CP_ERROR_FAILED_PRECONDITION,
+                                 "the request body is streaming: end it with close_async ()");
   else if (!cp_channel_exchange_channel_full_duplex (stream->channel))
     error = g_error_new_literal (CP_ERROR, CP_ERROR_UNIMPLEMENTED,
                                  "full-duplex calls need a channel speaking HTTP/2");

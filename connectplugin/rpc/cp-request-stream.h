@@ -26,6 +26,18 @@ gboolean            cp_request_stream_send           (CpRequestStream     *strea
                                                       CpMessage           *message,
                                                       GError             **error);
 CP_AVAILABLE_IN_ALL
+void                cp_request_stream_send_async     (CpRequestStream     *stream,
+                                                      CpMessage           *message,
+                                                      GCancellable        *cancellable,
+                                                      GAsyncReadyCallback  callback,
+                                                      gpointer             user_data);
+CP_AVAILABLE_IN_ALL
+gboolean            cp_request_stream_send_finish    (CpRequestStream     *stream,
+                                                      GAsyncResult        *result,
+                                                      GError             **error);
+CP_AVAILABLE_IN_ALL
+guint64             cp_request_stream_get_bytes_sent (CpRequestStream     *stream);
+CP_AVAILABLE_IN_ALL
 void                cp_request_stream_close_async    (CpRequestStream     *stream,
                                                       GCancellable        *cancellable,
                                                       GAsyncReadyCallback  callback,
