@@ -22,7 +22,8 @@
 #   5. spawn → first answered Get: bench-plugin on kv-plugin and on
 #      cp-go-kv-plugin (median of BENCH_PLUGIN_RUNS, unpinned).
 #   6. Sequential unary Gets through CpChannel over a unix socket
-#      (bench-client --compare against bench-kv-server): HTTP/1.1 and h2c.
+#      (bench-client --compare against bench-kv-server): HTTP/1.1 and h2c,
+#      the client on the load CPU, then on the server's CPU.
 # The Go peers are built by tests/interop/go/build.sh (cached; the Go rows
 # say n/a when Go is missing). Every answer is checked: a Get through curl
 # (Connect, HTTP/1.1) or the grpc-go client (gRPC) before and after each
@@ -226,11 +227,17 @@ if [ -z "$GO_SKIP" ]; then
 fi
 
 # ---- 6. Sequential client over a unix socket, HTTP/1.1 and h2c ----
-CLIENT=
+CLIENT= CLIENT_SAME=
 if start_server client "$BIN/bench-kv-server" --listen "unix:$TMP/kv.sock"; then
   CLIENT=$(pinned "$LOAD_CPU" "$BIN/bench-client" --url "$SERVER_URL" --compare --seconds 1.5 \
            2>"$TMP/client.txt" | grep '^RATIO') \
     || fail "bench-client --compare: $(tail -n2 "$TMP/client.txt")"
+  # The same with the client on the server's CPU: no wake-up crosses cores
+  # (sequential calls are latency-bound; across cores each call pays two
+  # cross-CPU wake-ups).
+  CLIENT_SAME=$(pinned "$SERVER_CPU" "$BIN/bench-client" --url "$SERVER_URL" --compare --seconds 1.5 \
+                2>"$TMP/client.txt" | grep '^RATIO') \
+    || fail "bench-client --compare (same CPU): $(tail -n2 "$TMP/client.txt")"
   stop_server client
 fi
 
@@ -280,6 +287,11 @@ h1=$(field http1_calls_per_s "$CLIENT"); h2=$(field http2_calls_per_s "$CLIENT")
 row 'sequential client, unix socket, HTTP/1.1 (bench-client → bench-kv-server)' \
   "${h1:-n/a} calls/s" '15000 calls/s' "$(ratio "${h1:-0}" 15000)" '≥ 15k calls/s' min:1
 row 'sequential client, unix socket, HTTP/2 h2c (bench-client --http2)' \
+  "${h2:-n/a} calls/s" '15000 calls/s' "$(ratio "${h2:-0}" 15000)" '≥ 15k calls/s' min:1
+h1=$(field http1_calls_per_s "$CLIENT_SAME"); h2=$(field http2_calls_per_s "$CLIENT_SAME")
+row '  … the same, client and server on one CPU, HTTP/1.1' \
+  "${h1:-n/a} calls/s" '15000 calls/s' "$(ratio "${h1:-0}" 15000)" '≥ 15k calls/s' min:1
+row '  … the same, client and server on one CPU, HTTP/2 h2c' \
   "${h2:-n/a} calls/s" '15000 calls/s' "$(ratio "${h2:-0}" 15000)" '≥ 15k calls/s' min:1
 
 echo
