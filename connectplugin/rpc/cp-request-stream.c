@@ -56,9 +56,11 @@
  * fails the waiting sends and is returned by
  * [method@ConnectPlugin.RequestStream.close_async]. Close (or cancel) a
  * stream that started streaming: until then the call waits for the rest of
- * its body, up to its deadline. In-process channels and bidirectional
- * calls always hold the body (full-duplex calls, see above, send each
- * message at once).
+ * its body, up to its deadline. In-process channels and half-duplex
+ * bidirectional calls always hold the body. A full-duplex call (see above)
+ * streams from its first message, with the same back-pressure on
+ * [method@ConnectPlugin.RequestStream.send_async] and the same
+ * [property@ConnectPlugin.RequestStream:bytes-sent].
  */
 struct _CpRequestStream
 {
@@ -91,6 +93,7 @@ struct _CpRequestStream
   gulong options_cancel_id;     /* the options' cancellable cancels the stream */
   GMainContext *context;        /* where it was made: close_sync () runs there */
   CpResponseStream *duplex;     /* start_duplex (): messages go straight to it */
+  gboolean duplex_done;         /* the full-duplex call ended */
 
   /* The call is under way (interceptors, attempts, backoff) until
    * stream_complete (); in a streamed call that may be before close. */
@@ -144,6 +147,8 @@ cp_request_stream_finalize (GObject *object)
   g_clear_error (&self->outcome);
   cp_call_options_disconnect_cancel (self->options, self->options_cancel_id);
   g_clear_pointer (&self->context, g_main_context_unref);
+  if (self->duplex != NULL)
+    cp_response_stream_set_request_progress_internal (self->duplex, NULL, NULL);
   g_clear_object (&self->duplex);
   g_clear_pointer (&self->exchange, cp_channel_exchange_unref);
   cp_channel_admission_clear (&self->admission);
@@ -221,8 +226,21 @@ set_bytes_sent (CpRequestStream *self,
 static void
 refresh_bytes_sent (CpRequestStream *self)
 {
-  if (self->streaming && self->exchange != NULL)
+  if (self->duplex != NULL)
+    set_bytes_sent (self, cp_response_stream_get_request_sent_internal (self->duplex));
+  else if (self->streaming && self->exchange != NULL)
     set_bytes_sent (self, cp_channel_exchange_get_body_sent (self->exchange));
+}
+
+/* Whether a send may have to wait for the transport: the body streams
+ * (a full-duplex call, or a client stream past the held size) and the
+ * call goes on. */
+static gboolean
+stream_waits (CpRequestStream *self)
+{
+  if (self->duplex != NULL)
+    return !self->duplex_done;
+  return self->streaming && self->running;
 }
 
 /* Bytes given to send () and not taken by the transport yet. */
@@ -230,6 +248,9 @@ static gsize
 stream_pending (CpRequestStream *self)
 {
   gsize pending = self->body != NULL ? self->body->len : 0;
+
+  if (self->duplex != NULL)
+    return cp_response_stream_get_request_queued_internal (self->duplex);
 
   if (self->exchange != NULL && self->streaming)
     pending += cp_channel_exchange_get_body_queued (self->exchange);
@@ -541,6 +562,7 @@ stream_queue_message (CpRequestStream  *stream,
       if (!cp_call_settings_append_envelope (&stream->settings, message, envelope, error))
         return FALSE;
       bytes = g_byte_array_free_to_bytes (g_steal_pointer (&envelope));
+      *size = g_bytes_get_size (bytes);
       cp_response_stream_write_internal (stream->duplex, bytes);
       return TRUE;
     }
@@ -591,7 +613,7 @@ stream_wait_room (CpRequestStream *self,
 {
   SendOp *op;
 
-  if (!self->streaming || !self->running || stream_pending (self) <= threshold)
+  if (!stream_waits (self) || stream_pending (self) <= threshold)
     {
       refresh_bytes_sent (self);
       g_task_return_boolean (task, TRUE);
@@ -728,7 +750,7 @@ cp_request_stream_send (CpRequestStream  *stream,
   if (!stream_queue_message (stream, message, &size, error))
     return FALSE;
   sync.threshold = MAX (STREAM_QUEUE_LIMIT, size);
-  if (!stream->streaming || !stream->running || stream_pending (stream) <= sync.threshold)
+  if (!stream_waits (stream) || stream_pending (stream) <= sync.threshold)
     {
       refresh_bytes_sent (stream);
       return TRUE;
@@ -1124,6 +1146,21 @@ cp_request_stream_get_response_trailers (CpRequestStream *stream)
   return stream->response_trailers;
 }
 
+/* Full duplex: the transport took more of the body, or the call ended. */
+static void
+on_duplex_progress (gpointer      data,
+                    gboolean      ended,
+                    const GError *error)
+{
+  CpRequestStream *self = data;
+  g_autoptr(CpRequestStream) hold = g_object_ref (self);
+
+  refresh_bytes_sent (self);
+  if (ended)
+    self->duplex_done = TRUE;
+  complete_sends (self, ended, error);
+}
+
 /**
  * cp_request_stream_start_duplex:
  * @stream: a [class@ConnectPlugin.RequestStream] of a bidirectional (or
@@ -1183,6 +1220,7 @@ cp_request_stream_start_duplex (CpRequestStream *stream)
   if (g_bytes_get_size (queued) > 0)
     cp_response_stream_write_internal (responses, queued);
   stream->duplex = g_object_ref (responses);
+  cp_response_stream_set_request_progress_internal (responses, on_duplex_progress, stream);
   return responses;
 }
 

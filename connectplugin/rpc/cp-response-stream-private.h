@@ -38,5 +38,18 @@ void              cp_response_stream_make_duplex_internal (CpResponseStream *str
 void              cp_response_stream_write_internal       (CpResponseStream *stream,
                                                            GBytes           *chunk);
 void              cp_response_stream_end_request_internal (CpResponseStream *stream);
+/* Full duplex: request bytes written and not taken by the transport yet
+ * (held before the exchange starts included), and bytes taken. */
+gsize             cp_response_stream_get_request_queued_internal (CpResponseStream *stream);
+guint64           cp_response_stream_get_request_sent_internal   (CpResponseStream *stream);
+/* Full duplex: @func is called when the transport took more of the request
+ * body (@ended FALSE, coalesced), and once when the call ended (@ended
+ * TRUE, @error NULL on success). NULL to stop. */
+typedef void (*CpResponseStreamRequestFunc) (gpointer      data,
+                                             gboolean      ended,
+                                             const GError *error);
+void              cp_response_stream_set_request_progress_internal (CpResponseStream            *stream,
+                                                                    CpResponseStreamRequestFunc  func,
+                                                                    gpointer                     data);
 
 G_END_DECLS

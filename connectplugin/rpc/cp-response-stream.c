@@ -82,6 +82,9 @@ struct _CpResponseStream
   gboolean duplex;
   gboolean duplex_ended;
   GQueue duplex_out;             /* GBytes */
+  gsize duplex_out_size;         /* their bytes */
+  CpResponseStreamRequestFunc request_progress;   /* the request stream's */
+  gpointer request_progress_data;
 };
 
 G_DEFINE_FINAL_TYPE (CpResponseStream, cp_response_stream, G_TYPE_OBJECT)
@@ -247,6 +250,8 @@ stream_close (CpResponseStream *self,
       cp_client_call_complete (self->call, owned, NULL);
     }
 
+  if (self->request_progress != NULL)
+    self->request_progress (self->request_progress_data, TRUE, owned);
   g_signal_emit (self, signals[SIGNAL_CLOSED], 0, owned);
 }
 
@@ -387,10 +392,22 @@ on_end (CpChannelExchange *exchange,
   stream_process (self);
 }
 
+/* Full duplex: the transport took more of the request body. */
+static void
+on_progress (CpChannelExchange *exchange,
+             gpointer           user_data)
+{
+  CpResponseStream *self = user_data;
+
+  if (self->request_progress != NULL)
+    self->request_progress (self->request_progress_data, FALSE, NULL);
+}
+
 static const CpChannelExchangeCallbacks stream_callbacks = {
   on_head,
   on_chunk,
   on_end,
+  on_progress,
 };
 
 static gboolean
@@ -562,6 +579,7 @@ stream_attempt (CpResponseStream *self)
           cp_channel_exchange_write_body (self->exchange, chunk);
           g_bytes_unref (chunk);
         }
+      self->duplex_out_size = 0;
       if (self->duplex_ended)
         cp_channel_exchange_end_body (self->exchange);
     }
@@ -769,7 +787,35 @@ cp_response_stream_write_internal (CpResponseStream *self,
   if (self->exchange != NULL)
     cp_channel_exchange_write_body (self->exchange, chunk);
   else
-    g_queue_push_tail (&self->duplex_out, g_bytes_ref (chunk));
+    {
+      g_queue_push_tail (&self->duplex_out, g_bytes_ref (chunk));
+      self->duplex_out_size += g_bytes_get_size (chunk);
+    }
+}
+
+gsize
+cp_response_stream_get_request_queued_internal (CpResponseStream *self)
+{
+  gsize queued = self->duplex_out_size;
+
+  if (self->exchange != NULL)
+    queued += cp_channel_exchange_get_body_queued (self->exchange);
+  return queued;
+}
+
+guint64
+cp_response_stream_get_request_sent_internal (CpResponseStream *self)
+{
+  return self->exchange != NULL ? cp_channel_exchange_get_body_sent (self->exchange) : 0;
+}
+
+void
+cp_response_stream_set_request_progress_internal (CpResponseStream            *self,
+                                                  CpResponseStreamRequestFunc  func,
+                                                  gpointer                     data)
+{
+  self->request_progress = func;
+  self->request_progress_data = data;
 }
 
 void

@@ -19,6 +19,7 @@
 #include "client-test-util.h"
 
 #define UPLOAD_PROCEDURE "/kv.v1.KVService/Upload"
+#define UPLOAD_BIDI_PROCEDURE "/kv.v1.KVService/UploadBidi"
 #define MESSAGE_SIZE     (1024 * 1024)
 #define MEMORY_BOUND     (64 * 1024 * 1024)
 
@@ -101,6 +102,12 @@ fixture_setup (Fixture       *f,
    * builds, whatever it is. */
   g_object_set (f->server, "max-receive-size", (guint) (4 * MESSAGE_SIZE), NULL);
   cp_rpc_server_add_method (f->server, upload, handle_upload, f, NULL);
+  /* The same handler as a bidi method: its one response comes at the end. */
+  {
+    g_autoptr(CpMethodInfo) bidi = cp_method_info_new (UPLOAD_BIDI_PROCEDURE, CP_METHOD_BIDI_STREAMING,
+                                                       KV_TYPE_PUT_REQUEST, KV_TYPE_GET_RESPONSE);
+    cp_rpc_server_add_method (f->server, bidi, handle_upload, f, NULL);
+  }
   url = cp_rpc_server_listen (f->server, "127.0.0.1:0", &error);
   g_assert_no_error (error);
   f->channel = cp_channel_new (url, &error);
@@ -496,6 +503,65 @@ test_no_retry (Fixture       *f,
   g_assert_cmpuint (cp_retry_policy_get_n_retries (policy), ==, 0);
 }
 
+static void
+on_duplex_closed (CpResponseStream *responses,
+                  const GError     *error,
+                  gpointer          user_data)
+{
+  Wait *wait = user_data;
+
+  if (error != NULL)
+    wait->error = g_error_copy (error);
+  wait->done = TRUE;
+}
+
+/* A full-duplex call (HTTP/2) whose server does not read: its sends stop
+ * completing too, then complete once the handler reads. */
+static void
+test_duplex_paused_server (Fixture       *f,
+                           gconstpointer  data)
+{
+  g_autoptr(CpRequestStream) stream = NULL;
+  g_autoptr(CpResponseStream) responses = NULL;
+  g_autofree guint8 *bytes = g_malloc0 (MESSAGE_SIZE);
+  g_autoptr(GBytes) payload = g_bytes_new_take (g_steal_pointer (&bytes), MESSAGE_SIZE);
+  Wait pending = { 0 };
+  Wait end = { 0 };
+  guint n_sent = 0;
+  const guint max_messages = 256;
+
+  f->paused = TRUE;
+  stream = cp_channel_call_bidi_stream (f->channel, UPLOAD_BIDI_PROCEDURE, KV_TYPE_GET_RESPONSE, NULL);
+  responses = g_object_ref (cp_request_stream_start_duplex (stream));
+  g_signal_connect (responses, "closed", G_CALLBACK (on_duplex_closed), &end);
+  for (; n_sent < max_messages; n_sent++)
+    {
+      g_autoptr(CpMessage) message = upload_message (payload, n_sent);
+
+      memset (&pending, 0, sizeof pending);
+      cp_request_stream_send_async (stream, message, NULL, sent, &pending);
+      if (!wait_or_stall (&pending, stream))
+        break;
+      g_assert_no_error (pending.error);
+    }
+  g_test_message ("full duplex: a send waited after %u MiB, %" G_GUINT64_FORMAT " bytes sent",
+                  n_sent, cp_request_stream_get_bytes_sent (stream));
+  g_assert_cmpuint (n_sent, <, max_messages);
+  g_assert_false (pending.done);
+  g_assert_cmpuint (f->n_received, ==, 0);
+
+  f->paused = FALSE;
+  upload_read_next (f, g_steal_pointer (&f->waiting));
+  test_wait_for (&pending.done);
+  g_assert_no_error (pending.error);
+  g_assert_true (pending.ok);
+  cp_request_stream_close_send (stream);
+  test_wait_for (&end.done);
+  g_assert_no_error (end.error);
+  g_assert_cmpuint (f->n_received, ==, n_sent + 1);
+  g_assert_cmpuint (f->received, ==, (guint64) (n_sent + 1) * MESSAGE_SIZE);
+}
+
 int
 main (int   argc,
       char *argv[])
@@ -519,5 +585,7 @@ main (int   argc,
       g_test_add (early, Fixture, data, fixture_setup, test_early_answer, fixture_teardown);
       g_test_add (no_retry, Fixture, data, fixture_setup, test_no_retry, fixture_teardown);
     }
+  g_test_add ("/client-upload/h2/duplex-paused-server", Fixture, GINT_TO_POINTER (2),
+              fixture_setup, test_duplex_paused_server, fixture_teardown);
   return g_test_run ();
 }
