@@ -74,6 +74,9 @@ struct _CpChannelExchange
   CpHttpExchange *local;         /* used in the server context only */
   gboolean local_done;           /* server context only */
   GMutex lock;                   /* protects the fields below */
+  /* The response as a transport thread (HTTP/2) or the server's context
+   * (in-process) hands it over: CpExchangeEvents, delivered in the owner
+   * context by event_source; none is queued once aborted. */
   GQueue events;
   GSource *event_source;
   gboolean aborted;
@@ -84,14 +87,11 @@ struct _CpChannelExchange
   gboolean request_streaming;    /* body from cp_channel_exchange_write_body () */
   gboolean request_half_duplex;  /* ... and the response is awaited at its end only */
   gboolean body_ended;           /* owner context: end_body () ran */
-  GQueue h2_events;              /* under lock, like the fields below */
-  GSource *h2_event_source;
-  GQueue h2_out;                 /* GBytes of the request body not yet framed */
+  GQueue h2_out;                 /* under lock, like the fields below */                 /* GBytes of the request body not yet framed */
   gsize h2_out_offset;           /* into the head of h2_out */
   gboolean h2_out_ended;
   gboolean h2_hold;              /* paused: received data left unconsumed */
   gsize h2_unconsumed;           /* bytes received and not given back yet */
-  gboolean h2_aborted;
   gint32 h2_stream_id;           /* connection thread only */
   gpointer h2_stream;            /* connection thread only */
 
@@ -152,6 +152,44 @@ GError  *cp_channel_exchange_transport_error (const GError *error);
 gboolean cp_channel_exchange_is_connect_error (const GError *error);
 
 /* ---- HTTP/2 transport (cp-channel-exchange-h2.c) ---- */
+
+/* ---- The response events of the HTTP/2 and in-process transports
+ * (cp-channel-exchange.c) ---- */
+typedef enum {
+  CP_EXCHANGE_EVENT_HEAD,        /* status, headers */
+  CP_EXCHANGE_EVENT_CHUNK,       /* chunk */
+  CP_EXCHANGE_EVENT_END,         /* error or headers (trailers), not_sent, connection_lost */
+  CP_EXCHANGE_EVENT_FALLBACK,    /* HTTP/2 only: the server does not speak it */
+} CpExchangeEventKind;
+
+typedef struct {
+  CpExchangeEventKind kind;
+  guint status;
+  SoupMessageHeaders *headers;
+  GBytes *chunk;
+  GError *error;
+  gboolean not_sent;
+  gboolean connection_lost;
+} CpExchangeEvent;
+
+CpExchangeEvent *cp_exchange_event_new  (CpExchangeEventKind kind);
+void             cp_exchange_event_free (CpExchangeEvent    *event);
+/* From any thread: queues @event (taken) for the owner context, or frees
+ * it when the exchange was aborted; FALSE then. */
+gboolean cp_channel_exchange_push_event        (CpChannelExchange *self,
+                                                CpExchangeEvent   *event);
+/* The same with self->lock held. */
+gboolean cp_channel_exchange_push_event_locked (CpChannelExchange *self,
+                                                CpExchangeEvent   *event);
+/* No more events: drops the queued ones. Returns whether it was already. */
+gboolean cp_channel_exchange_abort_events      (CpChannelExchange *self);
+/* The owner stops listening: the pending delivery is dropped. */
+void     cp_channel_exchange_stop_events       (CpChannelExchange *self);
+/* Resumed after a pause: delivers what was queued meanwhile. */
+void     cp_channel_exchange_resume_events     (CpChannelExchange *self);
+/* The HTTP/2 transport's answer to CP_EXCHANGE_EVENT_FALLBACK. */
+void     cp_channel_exchange_h2_fall_back      (CpChannelExchange *self);
+
 
 void     cp_channel_exchange_h2_start     (CpChannelExchange *self);
 /* Drops queued events and resets the stream (RST_STREAM CANCEL). */

@@ -12,27 +12,6 @@
 #include "cp-http-server-private.h"
 #include "cp-rpc-server-private.h"
 
-typedef enum {
-  LOCAL_HEAD,
-  LOCAL_CHUNK,
-  LOCAL_END,
-} LocalEventKind;
-
-typedef struct {
-  LocalEventKind kind;
-  guint status;
-  SoupMessageHeaders *headers;
-  GBytes *chunk;
-} LocalEvent;
-
-static void
-local_event_free (LocalEvent *event)
-{
-  g_clear_pointer (&event->headers, soup_message_headers_unref);
-  g_clear_pointer (&event->chunk, g_bytes_unref);
-  g_free (event);
-}
-
 static gboolean
 local_abort_in_server (gpointer user_data)
 {
@@ -62,102 +41,17 @@ invoke_in_server (CpChannelExchange *self,
 }
 
 static void
-handle_local_event (CpChannelExchange *self,
-                    LocalEvent        *event)
-{
-  switch (event->kind)
-    {
-    case LOCAL_HEAD:
-      self->status = event->status;
-      self->reason = g_strdup (soup_status_get_phrase (event->status));
-      self->response_headers = g_steal_pointer (&event->headers);
-      self->head_received = TRUE;
-      if (self->callbacks.head)
-        self->callbacks.head (self, self->user_data);
-      break;
-    case LOCAL_CHUNK:
-      if (self->callbacks.chunk)
-        self->callbacks.chunk (self, event->chunk, self->user_data);
-      break;
-    case LOCAL_END:
-      if (!self->head_received)
-        {
-          cp_channel_exchange_finish (self, g_error_new_literal (CP_ERROR, CP_ERROR_UNAVAILABLE,
-                                                      "the server ended the exchange without a response"),
-                           TRUE);
-          break;
-        }
-      self->eof = TRUE;
-      cp_channel_exchange_finish (self, NULL, TRUE);
-      break;
-    }
-}
-
-static gboolean
-on_local_events (gpointer user_data)
-{
-  CpChannelExchange *self = user_data;
-
-  g_mutex_lock (&self->lock);
-  g_clear_pointer (&self->event_source, g_source_unref);
-  g_mutex_unlock (&self->lock);
-
-  while (!self->finished && !self->paused)
-    {
-      LocalEvent *event;
-
-      g_mutex_lock (&self->lock);
-      event = g_queue_pop_head (&self->events);
-      g_mutex_unlock (&self->lock);
-      if (event == NULL)
-        break;
-      handle_local_event (self, event);
-      local_event_free (event);
-    }
-  return G_SOURCE_REMOVE;
-}
-
-/* With self->lock held. */
-static void
-schedule_local_events_locked (CpChannelExchange *self)
-{
-  if (self->event_source != NULL || self->aborted)
-    return;
-  self->event_source = g_idle_source_new ();
-  g_source_set_callback (self->event_source, on_local_events,
-                         cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
-  g_source_set_static_name (self->event_source, "[connectplugin] in-process response");
-  g_source_attach (self->event_source, self->context);
-}
-
-static void
-push_local_event (CpChannelExchange *self,
-                  LocalEvent        *event)
-{
-  g_mutex_lock (&self->lock);
-  if (self->aborted)
-    local_event_free (event);
-  else
-    {
-      g_queue_push_tail (&self->events, event);
-      schedule_local_events_locked (self);
-    }
-  g_mutex_unlock (&self->lock);
-}
-
-static void
 local_response_head (CpHttpExchange     *exchange,
                      guint               status,
                      SoupMessageHeaders *headers,
                      gpointer            user_data)
 {
-  LocalEvent *event = g_new0 (LocalEvent, 1);
+  CpExchangeEvent *event = cp_exchange_event_new (CP_EXCHANGE_EVENT_HEAD);
 
-  event->kind = LOCAL_HEAD;
   event->status = status;
   event->headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
   cp_headers_copy_into (event->headers, headers);
-  push_local_event (user_data, event);
+  cp_channel_exchange_push_event (user_data, event);
 }
 
 static void
@@ -165,14 +59,13 @@ local_response_chunk (CpHttpExchange *exchange,
                       GBytes         *chunk,
                       gpointer        user_data)
 {
-  LocalEvent *event;
+  CpExchangeEvent *event;
 
   if (chunk == NULL || g_bytes_get_size (chunk) == 0)
     return;
-  event = g_new0 (LocalEvent, 1);
-  event->kind = LOCAL_CHUNK;
+  event = cp_exchange_event_new (CP_EXCHANGE_EVENT_CHUNK);
   event->chunk = g_bytes_ref (chunk);
-  push_local_event (user_data, event);
+  cp_channel_exchange_push_event (user_data, event);
 }
 
 static void
@@ -180,11 +73,8 @@ local_response_end (CpHttpExchange *exchange,
                     gpointer        user_data)
 {
   CpChannelExchange *self = user_data;
-  LocalEvent *event = g_new0 (LocalEvent, 1);
-
   self->local_done = TRUE;
-  event->kind = LOCAL_END;
-  push_local_event (self, event);
+  cp_channel_exchange_push_event (self, cp_exchange_event_new (CP_EXCHANGE_EVENT_END));
   /* Drop our reference to the exchange later, not inside its callback. */
   invoke_in_server (self, local_abort_in_server);
 }
@@ -239,35 +129,25 @@ cp_channel_exchange_local_start (CpChannelExchange *self)
 void
 cp_channel_exchange_local_abort (CpChannelExchange *self)
 {
-  g_mutex_lock (&self->lock);
-  self->aborted = TRUE;
-  g_queue_clear_full (&self->events, (GDestroyNotify) local_event_free);
-  g_mutex_unlock (&self->lock);
+  cp_channel_exchange_abort_events (self);
   invoke_in_server (self, local_abort_in_server);
 }
 
 void
 cp_channel_exchange_local_stop (CpChannelExchange *self)
 {
-  g_mutex_lock (&self->lock);
-  if (self->event_source)
-    g_source_destroy (self->event_source);
-  g_clear_pointer (&self->event_source, g_source_unref);
-  g_mutex_unlock (&self->lock);
+  cp_channel_exchange_stop_events (self);
 }
 
 void
 cp_channel_exchange_local_resume (CpChannelExchange *self)
 {
-  g_mutex_lock (&self->lock);
-  if (!g_queue_is_empty (&self->events))
-    schedule_local_events_locked (self);
-  g_mutex_unlock (&self->lock);
+  cp_channel_exchange_resume_events (self);
 }
 
 void
 cp_channel_exchange_local_clear (CpChannelExchange *self)
 {
   g_clear_pointer (&self->local, cp_http_exchange_unref);
-  g_queue_clear_full (&self->events, (GDestroyNotify) local_event_free);
+  g_queue_clear_full (&self->events, (GDestroyNotify) cp_exchange_event_free);
 }

@@ -34,7 +34,8 @@
  *                    byte of the request was written (safe to re-send)
  *   local_done       in-process, server context: the server ended the
  *                    response
- *   aborted          in-process, under lock: no more events are queued
+ *   aborted          in-process and HTTP/2, under lock: no more response
+ *                    events are queued (cp_channel_exchange_push_event ())
  *
  * Moves: new → start (errors before sending end through a deferred idle,
  * never from inside start) → head → chunk* → end (eof, or error from the
@@ -100,7 +101,6 @@ cp_channel_exchange_new (CpChannel                        *channel,
   self->destroy = destroy;
   g_mutex_init (&self->lock);
   g_queue_init (&self->events);
-  g_queue_init (&self->h2_events);
   g_queue_init (&self->h2_out);
   return self;
 }
@@ -515,3 +515,164 @@ cp_channel_exchange_resume (CpChannelExchange *self)
     cp_channel_exchange_soup_resume (self);
 }
 
+/* ---- Response events (HTTP/2 and in-process transports) ---- */
+
+CpExchangeEvent *
+cp_exchange_event_new (CpExchangeEventKind kind)
+{
+  CpExchangeEvent *event = g_new0 (CpExchangeEvent, 1);
+
+  event->kind = kind;
+  return event;
+}
+
+void
+cp_exchange_event_free (CpExchangeEvent *event)
+{
+  g_clear_pointer (&event->headers, soup_message_headers_unref);
+  g_clear_pointer (&event->chunk, g_bytes_unref);
+  g_clear_error (&event->error);
+  g_free (event);
+}
+
+static void
+handle_event (CpChannelExchange *self,
+              CpExchangeEvent   *event)
+{
+  switch (event->kind)
+    {
+    case CP_EXCHANGE_EVENT_HEAD:
+      self->status = event->status;
+      self->reason = g_strdup (soup_status_get_phrase (event->status));
+      self->response_headers = g_steal_pointer (&event->headers);
+      self->head_received = TRUE;
+      if (self->callbacks.head)
+        self->callbacks.head (self, self->user_data);
+      break;
+    case CP_EXCHANGE_EVENT_CHUNK:
+      if (self->callbacks.chunk)
+        self->callbacks.chunk (self, event->chunk, self->user_data);
+      break;
+    case CP_EXCHANGE_EVENT_END:
+      self->not_sent = event->not_sent;
+      self->connection_lost = event->connection_lost;
+      if (event->error == NULL && !self->head_received)
+        event->error = g_error_new_literal (CP_ERROR, CP_ERROR_UNAVAILABLE,
+                                            "the server ended the exchange without a response");
+      if (event->error == NULL)
+        {
+          self->response_trailers = g_steal_pointer (&event->headers);
+          self->eof = TRUE;
+        }
+      cp_channel_exchange_finish (self, g_steal_pointer (&event->error), TRUE);
+      break;
+    case CP_EXCHANGE_EVENT_FALLBACK:
+      cp_channel_exchange_h2_fall_back (self);
+      break;
+    }
+}
+
+static gboolean
+on_events (gpointer user_data)
+{
+  CpChannelExchange *self = user_data;
+
+  g_mutex_lock (&self->lock);
+  g_clear_pointer (&self->event_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
+
+  while (!self->finished && !self->paused)
+    {
+      CpExchangeEvent *event;
+
+      /* The caller cancelled (the cancel source has not run yet): that
+       * wins over whatever arrived meanwhile, as it would have a moment
+       * earlier. */
+      if (g_cancellable_is_cancelled (self->cancellable))
+        {
+          cp_channel_exchange_finish (self, g_error_new_literal (G_IO_ERROR, G_IO_ERROR_CANCELLED,
+                                                                 "the call was cancelled"), TRUE);
+          break;
+        }
+      g_mutex_lock (&self->lock);
+      event = g_queue_pop_head (&self->events);
+      g_mutex_unlock (&self->lock);
+      if (event == NULL)
+        break;
+      handle_event (self, event);
+      cp_exchange_event_free (event);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* With self->lock held. */
+static void
+schedule_events_locked (CpChannelExchange *self)
+{
+  if (self->event_source != NULL || self->aborted)
+    return;
+  self->event_source = g_idle_source_new ();
+  g_source_set_priority (self->event_source, G_PRIORITY_DEFAULT);
+  g_source_set_callback (self->event_source, on_events,
+                         cp_channel_exchange_ref (self), (GDestroyNotify) cp_channel_exchange_unref);
+  g_source_set_static_name (self->event_source, "[connectplugin] exchange response");
+  g_source_attach (self->event_source, self->context);
+}
+
+gboolean
+cp_channel_exchange_push_event_locked (CpChannelExchange *self,
+                                       CpExchangeEvent   *event)
+{
+  if (self->aborted)
+    {
+      cp_exchange_event_free (event);
+      return FALSE;
+    }
+  g_queue_push_tail (&self->events, event);
+  schedule_events_locked (self);
+  return TRUE;
+}
+
+gboolean
+cp_channel_exchange_push_event (CpChannelExchange *self,
+                                CpExchangeEvent   *event)
+{
+  gboolean queued;
+
+  g_mutex_lock (&self->lock);
+  queued = cp_channel_exchange_push_event_locked (self, event);
+  g_mutex_unlock (&self->lock);
+  return queued;
+}
+
+gboolean
+cp_channel_exchange_abort_events (CpChannelExchange *self)
+{
+  gboolean was_aborted;
+
+  g_mutex_lock (&self->lock);
+  was_aborted = self->aborted;
+  self->aborted = TRUE;
+  g_queue_clear_full (&self->events, (GDestroyNotify) cp_exchange_event_free);
+  g_mutex_unlock (&self->lock);
+  return was_aborted;
+}
+
+void
+cp_channel_exchange_stop_events (CpChannelExchange *self)
+{
+  g_mutex_lock (&self->lock);
+  if (self->event_source != NULL)
+    g_source_destroy (self->event_source);
+  g_clear_pointer (&self->event_source, g_source_unref);
+  g_mutex_unlock (&self->lock);
+}
+
+void
+cp_channel_exchange_resume_events (CpChannelExchange *self)
+{
+  g_mutex_lock (&self->lock);
+  if (!g_queue_is_empty (&self->events))
+    schedule_events_locked (self);
+  g_mutex_unlock (&self->lock);
+}

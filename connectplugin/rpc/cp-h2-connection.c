@@ -430,7 +430,7 @@ conn_open_stream (H2Conn            *conn,
 
   g_mutex_lock (&exchange->lock);
   has_body = exchange->request_streaming || !g_queue_is_empty (&exchange->h2_out);
-  if (exchange->h2_aborted)
+  if (exchange->aborted)
     {
       g_mutex_unlock (&exchange->lock);
       cp_channel_exchange_unref (exchange);
