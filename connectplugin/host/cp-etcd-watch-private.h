@@ -2,7 +2,8 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  *
  * Shared by CpEtcdDiscovery and CpEtcdRegistry: opens the watch from a
- * revision, reads its lines (one JSON object each) as they come, parses
+ * revision, reads its lines (one JSON object each, at most
+ * CP_WATCH_MAX_LINE bytes) as they come, parses
  * them (cp_etcd_parse_watch_line ()) and tells its owner what they say.
  * What to do when the watch ends (list again, or retry after a delay) is
  * the owner's: a watch that ended stays dropped until opened again.

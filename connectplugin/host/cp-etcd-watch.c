@@ -2,6 +2,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "cp-etcd-watch-private.h"
+#include "cp-line-reader-private.h"
 
 struct _CpEtcdWatch
 {
@@ -13,7 +14,7 @@ struct _CpEtcdWatch
   GObject *owner;
 
   guint generation;              /* bumped by each open and drop */
-  GDataInputStream *stream;      /* the current watch's body */
+  CpLineReader *stream;          /* the current watch's body, by line */
   GCancellable *cancellable;     /* its reads */
 };
 
@@ -128,11 +129,11 @@ read_line_cb (GObject      *source,
   g_autoptr(GObject) hold = NULL;
   gsize len = 0;
 
-  line = g_data_input_stream_read_line_finish (G_DATA_INPUT_STREAM (source), result, &len, &error);
+  line = cp_line_reader_read_line_finish (CP_LINE_READER (source), result, &len, &error);
   /* Cancelled: this watch was dropped, maybe with its owner (and @watch). */
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
-  if (G_DATA_INPUT_STREAM (source) != watch->stream)
+  if (CP_LINE_READER (source) != watch->stream)
     return;   /* a stale stream: a newer watch took over */
   hold = g_object_ref (watch->owner);   /* its handlers may drop the others */
   if (line == NULL)
@@ -142,15 +143,14 @@ read_line_cb (GObject      *source,
       end (watch, FALSE, error);
     }
   else if ((len == 0 || handle_line (watch, line, len)) &&
-           G_DATA_INPUT_STREAM (source) == watch->stream)
+           CP_LINE_READER (source) == watch->stream)
     read_line (watch);
 }
 
 static void
 read_line (CpEtcdWatch *watch)
 {
-  g_data_input_stream_read_line_async (watch->stream, G_PRIORITY_DEFAULT, watch->cancellable,
-                                       read_line_cb, watch);
+  cp_line_reader_read_line_async (watch->stream, watch->cancellable, read_line_cb, watch);
 }
 
 static void
@@ -183,9 +183,8 @@ opened_cb (GObject      *source,
       end (watch, FALSE, error);
       return;
     }
-  watch->stream = g_data_input_stream_new (stream);
+  watch->stream = cp_line_reader_new (stream, CP_WATCH_MAX_LINE);
   watch->cancellable = g_cancellable_new ();
-  g_data_input_stream_set_newline_type (watch->stream, G_DATA_STREAM_NEWLINE_TYPE_LF);
   read_line (watch);
 }
 

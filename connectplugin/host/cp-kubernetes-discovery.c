@@ -18,6 +18,7 @@
 #include <libsoup/soup.h>
 
 #include "cp-kubernetes-private.h"
+#include "cp-line-reader-private.h"
 #include "cp-error.h"
 #include "cp-host-private.h"
 #include "cp-tls-private.h"
@@ -125,7 +126,7 @@ typedef struct {
   GWeakRef self;
   guint generation;
   SoupMessage *message;
-  GDataInputStream *lines;
+  CpLineReader *lines;
 } Op;
 
 static Op *
@@ -509,13 +510,18 @@ line_cb (GObject      *source,
   g_autoptr(Op) op = user_data;
   g_autoptr(GError) error = NULL;
   gsize len = 0;
-  g_autofree char *line = g_data_input_stream_read_line_finish_utf8 (G_DATA_INPUT_STREAM (source),
-                                                                     result, &len, &error);
+  g_autofree char *line = cp_line_reader_read_line_finish (CP_LINE_READER (source), result, &len,
+                                                           &error);
   g_autoptr(CpKubernetesDiscovery) self = op_get (op);
   g_autoptr(CpKubeEvent) event = NULL;
 
   if (self == NULL || g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
     return;
+  if (line != NULL && !g_utf8_validate (line, len, NULL))
+    {
+      g_clear_pointer (&line, g_free);
+      g_set_error_literal (&error, CP_ERROR, CP_ERROR_INTERNAL, "a watch line is not UTF-8");
+    }
   if (line == NULL)
     {
       /* The stream ended (its timeout, or the apiserver went away) or
@@ -546,8 +552,7 @@ static void
 read_next_line (Op                    *op,
                 CpKubernetesDiscovery *self)
 {
-  g_data_input_stream_read_line_async (op->lines, G_PRIORITY_DEFAULT,
-                                       self->watch_cancellable, line_cb, op);
+  cp_line_reader_read_line_async (op->lines, self->watch_cancellable, line_cb, op);
 }
 
 static void
@@ -584,8 +589,7 @@ watch_sent_cb (GObject      *source,
       return;
     }
   self->backoff_ms = 0;
-  op->lines = g_data_input_stream_new (body);
-  g_data_input_stream_set_newline_type (op->lines, G_DATA_STREAM_NEWLINE_TYPE_LF);
+  op->lines = cp_line_reader_new (body, CP_WATCH_MAX_LINE);
   read_next_line (g_steal_pointer (&op), self);
 }
 
