@@ -12,11 +12,15 @@
 
 #include <string.h>
 
-/* RFC 9110 §5.6.2 tchar */
-static gboolean
+/* RFC 9110 §5.6.2 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~, as a bitmap of
+ * the 128 ASCII codes (this runs for every byte of every field name). */
+static const guint64 tchar_bits[2] = { G_GUINT64_CONSTANT (0x03ff6cfa00000000),
+                                       G_GUINT64_CONSTANT (0x57ffffffc7fffffe) };
+
+static inline gboolean
 is_tchar (guint8 c)
 {
-  return g_ascii_isalnum (c) || (c != '\0' && strchr ("!#$%&'*+-.^_`|~", c) != NULL);
+  return c < 128 && (tchar_bits[c >> 6] >> (c & 63)) & 1;
 }
 
 /* field-vchar, SP, HTAB (RFC 9110 §5.5); obs-text is accepted */

@@ -157,6 +157,7 @@ test_subclass (void)
   g_autoptr(GBytes) value = NULL;
   g_autoptr(GError) error = NULL;
   guint n_declined = 0;
+  gulong handler;
 
   g_assert_true (cp_skeleton_get_descriptor (CP_SKELETON (skeleton)) ==
                  kv_kv_service_get_descriptor ());
@@ -164,14 +165,32 @@ test_subclass (void)
   channel = cp_channel_new_in_process (server);
   proxy = kv_kv_service_proxy_new (channel);
 
-  /* A declining signal handler runs first, then the virtual method. */
-  g_signal_connect (skeleton, "handle-get", G_CALLBACK (on_handle_get_decline), &n_declined);
+  /* No handler connected: the virtual method is called without an emission. */
   response = kv_kv_service_call_get_sync (proxy, request, NULL, NULL, &error);
   g_assert_no_error (error);
   value = kv_get_response_get_value (response);
   assert_bytes_equal (value, "vfunc:z");
   g_assert_cmpuint (skeleton->n_gets, ==, 1);
+  g_clear_object (&response);
+  g_clear_pointer (&value, g_bytes_unref);
+
+  /* A declining signal handler runs first, then the virtual method. */
+  handler = g_signal_connect (skeleton, "handle-get", G_CALLBACK (on_handle_get_decline), &n_declined);
+  response = kv_kv_service_call_get_sync (proxy, request, NULL, NULL, &error);
+  g_assert_no_error (error);
+  value = kv_get_response_get_value (response);
+  assert_bytes_equal (value, "vfunc:z");
+  g_assert_cmpuint (skeleton->n_gets, ==, 2);
   g_assert_cmpuint (n_declined, ==, 1);
+  g_clear_object (&response);
+
+  /* A blocked handler is skipped; the virtual method still answers. */
+  g_signal_handler_block (skeleton, handler);
+  response = kv_kv_service_call_get_sync (proxy, request, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (skeleton->n_gets, ==, 3);
+  g_assert_cmpuint (n_declined, ==, 1);
+  g_signal_handler_unblock (skeleton, handler);
 
   /* Methods it does not override stay unimplemented. */
   put_resp = kv_kv_service_call_put_sync (proxy, put_req, NULL, NULL, &error);
