@@ -192,6 +192,18 @@ merge_metadata (SoupMessageHeaders *dest,
     cp_metadata_merge (dest, src, prefix);
 }
 
+static gboolean
+headers_empty (SoupMessageHeaders *headers)
+{
+  SoupMessageHeadersIter iter;
+  const char *name, *value;
+
+  if (headers == NULL)
+    return TRUE;
+  soup_message_headers_iter_init (&iter, headers);
+  return !soup_message_headers_iter_next (&iter, &name, &value);
+}
+
 static SoupMessageHeaders *
 new_unary_headers (CpInvocation *self)
 {
@@ -234,6 +246,80 @@ respond_unary_error (CpInvocation *self,
                             headers, body);
 }
 
+/* The head of a plain unary answer (no metadata, no compression) is the
+ * same for every call with the same content type: the transports that only
+ * serialize a head (HTTP/1.1 and HTTP/2 connections) share one per thread,
+ * which saves building and freeing a header set on every call. An
+ * in-process caller gets the head object itself, so it gets its own. */
+#define SHARED_HEADS_MAX 8
+
+typedef struct {
+  char *content_type;
+  char *accept_encoding;
+  gboolean vary;
+  SoupMessageHeaders *headers;
+} SharedHead;
+
+static void
+shared_heads_free (gpointer data)
+{
+  GArray *heads = data;
+
+  for (guint i = 0; i < heads->len; i++)
+    {
+      SharedHead *head = &g_array_index (heads, SharedHead, i);
+
+      g_free (head->content_type);
+      g_free (head->accept_encoding);
+      soup_message_headers_unref (head->headers);
+    }
+  g_array_unref (heads);
+}
+
+static GPrivate shared_heads = G_PRIVATE_INIT (shared_heads_free);
+
+/* (transfer full) */
+static SoupMessageHeaders *
+unary_message_headers (CpInvocation *self)
+{
+  const char *accept_encoding = cp_rpc_server_get_accept_encoding (self->server);
+  GArray *heads;
+  SharedHead head;
+  SoupMessageHeaders *headers;
+
+  if (!cp_http_exchange_is_local (self->exchange))
+    {
+      heads = g_private_get (&shared_heads);
+      if (heads == NULL)
+        {
+          heads = g_array_new (FALSE, FALSE, sizeof (SharedHead));
+          g_private_set (&shared_heads, heads);
+        }
+      for (guint i = 0; i < heads->len; i++)
+        {
+          SharedHead *h = &g_array_index (heads, SharedHead, i);
+
+          if (h->vary == self->is_get && strcmp (h->content_type, self->content_type) == 0 &&
+              strcmp (h->accept_encoding, accept_encoding) == 0)
+            return soup_message_headers_ref (h->headers);
+        }
+    }
+  else
+    heads = NULL;
+
+  headers = new_unary_headers (self);
+  soup_message_headers_append (headers, "Content-Type", self->content_type);
+  if (heads != NULL && heads->len < SHARED_HEADS_MAX)
+    {
+      head.content_type = g_strdup (self->content_type);
+      head.accept_encoding = g_strdup (accept_encoding);
+      head.vary = self->is_get;
+      head.headers = soup_message_headers_ref (headers);
+      g_array_append_val (heads, head);
+    }
+  return headers;
+}
+
 static gboolean
 respond_unary_message (CpInvocation *self,
                        CpMessage    *message,
@@ -245,6 +331,18 @@ respond_unary_message (CpInvocation *self,
   body = cp_message_serialize (message, self->codec, error);
   if (body == NULL)
     return FALSE;
+
+  if (headers_empty (self->response_headers) && headers_empty (self->response_trailers) &&
+      (self->response_compression == CP_COMPRESSION_IDENTITY || g_bytes_get_size (body) == 0 ||
+       g_bytes_get_size (body) < cp_rpc_server_get_compress_min_bytes (self->server)))
+    {
+      headers = unary_message_headers (self);
+      prepare_answer (self);
+      if (self->metrics != NULL)
+        cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (body));
+      cp_http_exchange_respond (self->exchange, SOUP_STATUS_OK, headers, body);
+      return TRUE;
+    }
 
   headers = new_unary_headers (self);
   soup_message_headers_append (headers, "Content-Type", self->content_type);
@@ -365,18 +463,6 @@ write_stream_message (CpInvocation *self,
   if (cp_http_exchange_is_congested (self->exchange))
     self->congested_bytes += g_bytes_get_size (envelope);
   return TRUE;
-}
-
-static gboolean
-headers_empty (SoupMessageHeaders *headers)
-{
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-
-  if (headers == NULL)
-    return TRUE;
-  soup_message_headers_iter_init (&iter, headers);
-  return !soup_message_headers_iter_next (&iter, &name, &value);
 }
 
 /* gRPC and gRPC-Web: the status and the trailers. With an error and
