@@ -5,8 +5,9 @@
  * certificate for 127.0.0.1/localhost and a client certificate, both signed
  * by that CA (ECDSA P-256, GnuTLS). The CA's key is dropped once both are
  * signed: nobody can sign another certificate it trusts. The plugin gets
- * the server certificate, its key and the CA in its environment; the host
- * keeps the client certificate and a database trusting only the CA.
+ * the server certificate, its key and the CA through an inherited pipe
+ * (cp-process-launch.c; the host makes them while the plugin starts); the
+ * host keeps the client certificate and a database trusting only the CA.
  */
 #pragma once
 

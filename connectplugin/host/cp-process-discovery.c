@@ -906,10 +906,11 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
    * the discovery makes a CA (ECDSA P-256, with GnuTLS), a server
    * certificate for `127.0.0.1`/`localhost` and a client certificate, both
    * signed by it, and drops the CA's key. The plugin gets its certificate,
-   * its key and the CA in its environment (`CONNECTPLUGIN_AUTOMTLS_CERT`,
-   * `CONNECTPLUGIN_AUTOMTLS_KEY`, `CONNECTPLUGIN_AUTOMTLS_CA`: never in
-   * argv nor in a file; [method@ConnectPlugin.Server.run] removes them),
-   * serves `https://` and accepts only clients with a certificate from that
+   * its key and the CA through a pipe it inherits, whose descriptor number
+   * is in its environment ([const@ConnectPlugin.AUTOMTLS_FD_ENV]; never in
+   * argv, the environment or a file; the host makes them while the plugin
+   * starts, and [method@ConnectPlugin.Server.run] reads and closes the
+   * pipe), serves `https://` and accepts only clients with a certificate from that
    * CA; the host's channels to it trust only that CA and present the client
    * certificate. Another local process can thus neither call the plugin
    * nor pretend to be it. A plugin that does not know AutoMTLS (it

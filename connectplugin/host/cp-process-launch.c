@@ -3,7 +3,9 @@
  *
  * The child of a CpProcessDiscovery (see cp-process-discovery-private.h):
  * its launch record, the environment it gets (listen address, a fresh
- * control secret; in port mode a free port in PORT and HOST_URL), reading
+ * control secret; in port mode a free port in PORT and HOST_URL; with
+ * AutoMTLS the number of the pipe its certificates come through, written
+ * while it starts), reading
  * the address it announces on its standard output (or, in port mode,
  * probing the port until it accepts), forwarding its output to the host's
  * log line by line (pollable pipe sources in the context it was launched
@@ -14,10 +16,12 @@
  * cp_client_connect_sync (), which launches in a private one).
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <string.h>
 #include <unistd.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 #ifdef __linux__
 #include <sys/prctl.h>
 #endif
@@ -865,54 +869,116 @@ cp_process_replace_control_secret (CpProcessDiscovery *self,
   cp_process_notify (self, PROP_CONTROL_SECRET);
 }
 
-/* AutoMTLS (CpProcessDiscovery:auto-mtls): fresh certificates for a TCP
- * launch that announces its address, given in the environment. Otherwise
- * none: a unix socket's directory is private (0700), and in port mode the
- * host assumes http://. */
+/* The descriptor number of the AutoMTLS pipe in the plugin (0, 1 and 2
+ * are its standard streams). */
+#define AUTOMTLS_CHILD_FD 3
+
+/* AutoMTLS (CpProcessDiscovery:auto-mtls) for a TCP launch that announces
+ * its address: a pipe whose read end the plugin inherits (its number in
+ * CP_AUTOMTLS_FD_ENV), and *@write_fd, its write end (close-on-exec), which
+ * send_automtls () fills once the plugin runs. Otherwise none: a unix
+ * socket's directory is private (0700), and in port mode the host assumes
+ * http://. */
 static gboolean
 setup_automtls (CpProcessDiscovery   *self,
                 GSubprocessLauncher  *launcher,
                 Launch               *launch,
+                int                  *write_fd,
                 GError              **error)
 {
   g_autoptr(GError) local_error = NULL;
+  int fds[2];
 
+  *write_fd = -1;
   g_clear_pointer (&self->automtls, cp_automtls_free);
+  g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_FD_ENV);
   g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_CERT_ENV);
   g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_KEY_ENV);
   g_subprocess_launcher_unsetenv (launcher, CP_AUTOMTLS_CA_ENV);
   if (!self->auto_mtls || launch->port != 0 || launch->socket_path != NULL)
     return TRUE;
-  self->automtls = cp_automtls_new (self->auto_mtls_lifetime_s, &local_error);
-  if (self->automtls == NULL)
+  if (!g_unix_open_pipe (fds, FD_CLOEXEC, &local_error))
     {
       g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
-                   "could not make AutoMTLS certificates for plugin %s: %s",
+                   "could not make the AutoMTLS pipe for plugin %s: %s",
                    self->name, local_error->message);
       return FALSE;
     }
-  /* In the environment (readable by the same user only), never in argv
-   * nor in a file. */
-  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_CERT_ENV, self->automtls->server_cert_pem, TRUE);
-  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_KEY_ENV, self->automtls->server_key_pem, TRUE);
-  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_CA_ENV, self->automtls->ca_pem, TRUE);
+  /* Never in argv (world-readable) nor in a file: a pipe only the plugin
+   * inherits, closed by the launcher once it has spawned. */
+  g_subprocess_launcher_take_fd (launcher, fds[0], AUTOMTLS_CHILD_FD);
+  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_FD_ENV, G_STRINGIFY (AUTOMTLS_CHILD_FD), TRUE);
+  *write_fd = fds[1];
   return TRUE;
 }
 
-/* The child has its key: the host's copies are wiped. */
-static void
-wipe_automtls_key (CpProcessDiscovery  *self,
-                   GSubprocessLauncher *launcher)
+static gboolean
+write_all (int          fd,
+           const char  *data,
+           gsize        len,
+           GError     **error)
 {
-  char *value = (char *) g_subprocess_launcher_getenv (launcher, CP_AUTOMTLS_KEY_ENV);
-
-  if (value != NULL)
-    explicit_bzero (value, strlen (value));
-  if (self->automtls != NULL && self->automtls->server_key_pem != NULL)
+  while (len > 0)
     {
+      gssize n = write (fd, data, len);
+
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n <= 0)
+        {
+          int saved_errno = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                       "%s", g_strerror (saved_errno));
+          return FALSE;
+        }
+      data += n;
+      len -= (gsize) n;
+    }
+  return TRUE;
+}
+
+/* Makes the certificates of @self's launch, now that the plugin starts (its
+ * exec and dynamic linking take longer than this), and writes the plugin's
+ * into @write_fd: its certificate, its key and the CA, each ended by a NUL.
+ * Closes @write_fd. The plugin's own read end is still open in the
+ * launcher: the writes cannot meet a closed pipe (SIGPIPE), and 2 KiB fit
+ * in its buffer without blocking. */
+static gboolean
+send_automtls (CpProcessDiscovery  *self,
+               int                  write_fd,
+               GError             **error)
+{
+  g_autoptr(GError) local_error = NULL;
+  GString *message = NULL;
+  gboolean ok;
+
+  self->automtls = cp_automtls_new (self->auto_mtls_lifetime_s, &local_error);
+  if (self->automtls != NULL)
+    {
+      message = g_string_sized_new (4096);
+      g_string_append (message, self->automtls->server_cert_pem);
+      g_string_append_c (message, '\0');
+      g_string_append (message, self->automtls->server_key_pem);
+      g_string_append_c (message, '\0');
+      g_string_append (message, self->automtls->ca_pem);
+      g_string_append_c (message, '\0');
+      /* The plugin has its key: the host's copies are wiped. */
       explicit_bzero (self->automtls->server_key_pem, strlen (self->automtls->server_key_pem));
       g_clear_pointer (&self->automtls->server_key_pem, g_free);
     }
+  ok = message != NULL && write_all (write_fd, message->str, message->len, &local_error);
+  if (message != NULL)
+    {
+      explicit_bzero (message->str, message->allocated_len);
+      g_string_free (message, TRUE);
+    }
+  close (write_fd);
+  if (!ok)
+    g_set_error (error, CP_ERROR, CP_ERROR_INTERNAL,
+                 "could not %s AutoMTLS certificates for plugin %s: %s",
+                 self->automtls == NULL ? "make" : "send", self->name, local_error->message);
+  return ok;
 }
 
 gboolean
@@ -923,6 +989,7 @@ cp_process_launch (CpProcessDiscovery  *self,
   g_autoptr(Launch) launch = g_rc_box_new0 (Launch);
   g_autoptr(GError) local_error = NULL;
   g_autofree char *listen = NULL;
+  int automtls_fd = -1;
 
   g_assert (self->launch == NULL);
 
@@ -978,7 +1045,7 @@ cp_process_launch (CpProcessDiscovery  *self,
   if (!self->control_secret_given)
     cp_process_replace_control_secret (self, cp_generate_token (32));
   g_subprocess_launcher_setenv (launcher, CP_CONTROL_SECRET_ENV, self->control_secret, TRUE);
-  if (!setup_automtls (self, launcher, launch, error))
+  if (!setup_automtls (self, launcher, launch, &automtls_fd, error))
     return FALSE;
 #ifdef __linux__
   if (self->die_with_host)
@@ -988,11 +1055,19 @@ cp_process_launch (CpProcessDiscovery  *self,
 
   launch->proc = g_subprocess_launcher_spawnv (launcher, (const char * const *) self->argv,
                                                &local_error);
-  wipe_automtls_key (self, launcher);
   if (launch->proc == NULL)
     {
+      if (automtls_fd >= 0)
+        close (automtls_fd);
       g_set_error (error, CP_ERROR, CP_ERROR_UNAVAILABLE,
                    "could not launch plugin %s: %s", self->name, local_error->message);
+      return FALSE;
+    }
+  /* The certificates are made while the plugin execs and links. */
+  if (automtls_fd >= 0 && !send_automtls (self, automtls_fd, error))
+    {
+      g_subprocess_force_exit (launch->proc);
+      g_clear_pointer (&self->automtls, cp_automtls_free);
       return FALSE;
     }
 

@@ -92,6 +92,22 @@
 #define CP_AUTOMTLS_CA_ENV "CONNECTPLUGIN_AUTOMTLS_CA"
 
 /**
+ * CP_AUTOMTLS_FD_ENV:
+ *
+ * The environment variable through which a launching host (AutoMTLS, see
+ * [property@ConnectPlugin.ProcessDiscovery:auto-mtls]) tells a plugin the
+ * number of an inherited file descriptor, the read end of a pipe, from which
+ * it reads its credentials: three NUL-terminated PEM texts (the server
+ * certificate, its private key, the CA that client certificates must chain
+ * to), then the end of the pipe. The host writes them while the plugin
+ * starts. [method@ConnectPlugin.Server.run] reads the pipe, closes it and
+ * removes the variable from its environment; it reads
+ * [const@ConnectPlugin.AUTOMTLS_CERT_ENV] and the other two variables when
+ * this one is absent (hosts of older versions).
+ */
+#define CP_AUTOMTLS_FD_ENV "CONNECTPLUGIN_AUTOMTLS_FD"
+
+/**
  * CP_DEFAULT_SHUTDOWN_TIMEOUT_MS:
  *
  * The default graceful shutdown timeout of a [class@ConnectPlugin.Server] (30 s).

@@ -10,9 +10,12 @@
 #include "cp-server-state-private.h"
 #include "cp-tls-private.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <glib-unix.h>
 #include <glib/gstdio.h>
 
@@ -170,55 +173,320 @@ cp_server_run_options_clear (CpServerRunOptions *options)
   g_clear_pointer (&options->tls_ca, g_free);
 }
 
-/* Takes the AutoMTLS variables out of the environment (so the plugin's
- * own children do not inherit them; the key's bytes are wiped, as
- * /proc/PID/environ shows the original ones). Unless TLS was set up
- * otherwise (@explicit_tls), serves TLS with the certificate given and
- * requires client certificates chaining to the CA given. */
-static gboolean
-apply_automtls_env (CpServer  *server,
-                    gboolean   explicit_tls,
-                    GError   **error)
+/* ---- AutoMTLS: the credentials the launching host sends ---- */
+
+/* More than a certificate, a key and a CA could need. */
+#define AUTOMTLS_PIPE_MAX (64 * 1024)
+
+/* A launching host gives the number of a pipe (CP_AUTOMTLS_FD_ENV) that it
+ * fills while the plugin starts. A thread, started as soon as
+ * cp_server_run () begins, loads the TLS backend (GnuTLS and
+ * glib-networking's module: a millisecond or more), reads the pipe and
+ * makes the certificate and the CA database; the main thread parses its
+ * options meanwhile and takes them before it listens. The thread then
+ * starts a worker of GTask's pool, where the first handshake will run, to
+ * initialise the classes of TLS connections (GnuTLS parses its priorities
+ * there), while the main thread listens and the host connects. */
+typedef struct {
+  GMutex lock;
+  GCond cond;
+  gboolean ready;
+  int fd;
+  GTlsCertificate *certificate;
+  GTlsDatabase *database;
+  GError *error;
+} AutoMtlsPipe;
+
+G_LOCK_DEFINE_STATIC (automtls_pipe);
+static AutoMtlsPipe *automtls_pipe;   /* begun, not yet taken */
+
+static void
+automtls_pipe_clear (gpointer data)
 {
-  const char *cert = g_getenv (CP_AUTOMTLS_CERT_ENV);
-  const char *key = g_getenv (CP_AUTOMTLS_KEY_ENV);
-  const char *ca = g_getenv (CP_AUTOMTLS_CA_ENV);
-  g_autoptr(GTlsCertificate) certificate = NULL;
-  g_autoptr(GTlsDatabase) database = NULL;
-  g_autoptr(GTlsCertificate) current = NULL;
+  AutoMtlsPipe *p = data;
+
+  g_mutex_clear (&p->lock);
+  g_cond_clear (&p->cond);
+  g_clear_object (&p->certificate);
+  g_clear_object (&p->database);
+  g_clear_error (&p->error);
+}
+
+/* Reads @fd to its end (at most AUTOMTLS_PIPE_MAX bytes) and closes it. */
+static GByteArray *
+read_pipe (int      fd,
+           GError **error)
+{
+  GByteArray *data = g_byte_array_sized_new (4096);
   gboolean ok = TRUE;
 
-  if (cert == NULL && key == NULL && ca == NULL)
-    return TRUE;
-  g_object_get (server, "tls-certificate", &current, NULL);
-  if (!explicit_tls && current == NULL && cert != NULL && key != NULL && ca != NULL &&
-      *cert != '\0' && *key != '\0' && *ca != '\0')
+  while (ok)
     {
-      g_autofree char *pem = g_strconcat (cert, "\n", key, NULL);
+      guint8 buf[4096];
+      gssize n = read (fd, buf, sizeof buf);
 
-      cp_tls_preload_backend ();
-      certificate = g_tls_certificate_new_from_pem (pem, -1, error);
-      explicit_bzero (pem, strlen (pem));
-      if (certificate != NULL)
-        database = cp_tls_database_new_from_pem (ca, error);
-      if (database == NULL)
+      if (n < 0 && errno == EINTR)
+        continue;
+      if (n < 0)
         {
-          g_prefix_error (error, "bad AutoMTLS credentials from the host: ");
+          int saved_errno = errno;
+
+          g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                       "reading descriptor %d: %s", fd, g_strerror (saved_errno));
+          ok = FALSE;
+        }
+      else if (n == 0)
+        break;
+      else if (data->len + (gsize) n > AUTOMTLS_PIPE_MAX)
+        {
+          g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                       "more than %d bytes on descriptor %d", AUTOMTLS_PIPE_MAX, fd);
           ok = FALSE;
         }
       else
-        g_object_set (server,
-                      "tls-certificate", certificate,
-                      "tls-database", database,
-                      "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED,
-                      NULL);
+        g_byte_array_append (data, buf, (guint) n);
+      explicit_bzero (buf, sizeof buf);
     }
+  close (fd);
+  if (!ok)
+    {
+      explicit_bzero (data->data, data->len);
+      g_byte_array_unref (data);
+      return NULL;
+    }
+  return data;
+}
+
+/* "CERT\0KEY\0CA\0" from the pipe into @p's certificate and database. */
+static gboolean
+load_from_pipe (AutoMtlsPipe  *p,
+                GError       **error)
+{
+  GByteArray *data = read_pipe (p->fd, error);
+  const char *parts[3] = { NULL, NULL, NULL };
+  guint n_parts = 0;
+  gsize start = 0;
+  gboolean ok = FALSE;
+
+  p->fd = -1;
+  if (data == NULL)
+    return FALSE;
+  for (gsize i = 0; i < data->len; i++)
+    if (data->data[i] == '\0')
+      {
+        if (n_parts < G_N_ELEMENTS (parts))
+          parts[n_parts] = (const char *) data->data + start;
+        n_parts++;
+        start = i + 1;
+      }
+  if (n_parts != G_N_ELEMENTS (parts) || start != data->len ||
+      parts[0][0] == '\0' || parts[1][0] == '\0' || parts[2][0] == '\0')
+    g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                 "expected a certificate, a key and a CA (%u bytes, %u parts)",
+                 data->len, n_parts);
+  else
+    {
+      char *pem = g_strconcat (parts[0], "\n", parts[1], NULL);
+
+      p->certificate = g_tls_certificate_new_from_pem (pem, -1, error);
+      explicit_bzero (pem, strlen (pem));
+      g_free (pem);
+      if (p->certificate != NULL)
+        p->database = cp_tls_database_new_from_pem (parts[2], error);
+      ok = p->database != NULL;
+    }
+  explicit_bzero (data->data, data->len);
+  g_byte_array_unref (data);
+  return ok;
+}
+
+/* In GTask's thread pool, as the first TLS handshake will be: its worker
+ * thread is started now, and idles until then. The class of the server
+ * connections (GnuTLS parses its priorities when it is initialised) is
+ * held for good: the first connection would initialise it anyway. */
+static void
+warm_tls_classes (GTask        *task,
+                  gpointer      source_object,
+                  gpointer      task_data,
+                  GCancellable *cancellable)
+{
+  GTlsBackend *backend = g_tls_backend_get_default ();
+
+  (void) g_type_class_ref (g_tls_backend_get_server_connection_type (backend));
+  g_task_return_boolean (task, TRUE);
+}
+
+static gpointer
+automtls_pipe_thread (gpointer data)
+{
+  AutoMtlsPipe *p = data;
+  GError *error = NULL;
+
+  cp_tls_preload_backend ();
+  (void) g_tls_backend_get_default ();
+  if (!load_from_pipe (p, &error))
+    g_clear_object (&p->certificate);
+  g_mutex_lock (&p->lock);
+  p->error = error;
+  p->ready = TRUE;
+  g_cond_signal (&p->cond);
+  g_mutex_unlock (&p->lock);
+
+  /* While the main thread listens and the host connects: what the first
+   * TLS connection would otherwise do before its handshake. */
+  if (error == NULL)
+    {
+      GTask *task = g_task_new (NULL, NULL, NULL, NULL);
+
+      g_task_set_source_tag (task, warm_tls_classes);
+      g_task_run_in_thread (task, warm_tls_classes);
+      g_object_unref (task);
+    }
+  g_atomic_rc_box_release_full (p, automtls_pipe_clear);
+  return NULL;
+}
+
+/* Removes the AutoMTLS variables from the environment (wiping the key's
+ * bytes, as /proc/PID/environ shows the original ones): the plugin's own
+ * children must not inherit them. */
+static void
+unset_automtls_env (void)
+{
+  const char *key = g_getenv (CP_AUTOMTLS_KEY_ENV);
+
   if (key != NULL)
     explicit_bzero ((char *) key, strlen (key));
   g_unsetenv (CP_AUTOMTLS_CERT_ENV);
   g_unsetenv (CP_AUTOMTLS_KEY_ENV);
   g_unsetenv (CP_AUTOMTLS_CA_ENV);
-  return ok;
+}
+
+/* Starts reading the host's pipe when CP_AUTOMTLS_FD_ENV names one; a
+ * no-op otherwise and after the first call. The variable is removed and
+ * the descriptor made close-on-exec at once: the plugin's own children
+ * inherit neither. The environment is changed before the thread starts,
+ * never while it runs. */
+static void
+automtls_pipe_begin (CpServer *server)
+{
+  const char *env = g_getenv (CP_AUTOMTLS_FD_ENV);
+  AutoMtlsPipe *p;
+  guint64 fd = 0;
+  int flags = -1;
+  GError *error = NULL;
+
+  if (env == NULL)
+    return;
+  if (!g_ascii_string_to_unsigned (env, 10, 3, G_MAXINT, &fd, NULL) ||
+      (flags = fcntl ((int) fd, F_GETFD)) < 0)
+    g_set_error (&error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
+                 "%s=%s is not an open descriptor", CP_AUTOMTLS_FD_ENV, env);
+  else
+    (void) fcntl ((int) fd, F_SETFD, flags | FD_CLOEXEC);
+  g_unsetenv (CP_AUTOMTLS_FD_ENV);
+  /* This host sends nothing else in the environment, and no one changes
+   * it while the thread runs: the server's control secret is taken now. */
+  unset_automtls_env ();
+  cp_server_take_control_secret_from_env (server);
+
+  p = g_atomic_rc_box_new0 (AutoMtlsPipe);
+  g_mutex_init (&p->lock);
+  g_cond_init (&p->cond);
+  p->fd = error == NULL ? (int) fd : -1;
+  if (error != NULL)
+    {
+      p->error = error;
+      p->ready = TRUE;
+    }
+  else
+    g_thread_unref (g_thread_new ("cp-automtls", automtls_pipe_thread,
+                                  g_atomic_rc_box_acquire (p)));
+  G_LOCK (automtls_pipe);
+  if (automtls_pipe != NULL)
+    g_atomic_rc_box_release_full (automtls_pipe, automtls_pipe_clear);
+  automtls_pipe = p;
+  G_UNLOCK (automtls_pipe);
+}
+
+/* What the pipe gave, once read; FALSE without a pipe. */
+static gboolean
+automtls_pipe_take (GTlsCertificate **certificate,
+                    GTlsDatabase    **database,
+                    GError          **error)
+{
+  AutoMtlsPipe *p;
+
+  G_LOCK (automtls_pipe);
+  p = g_steal_pointer (&automtls_pipe);
+  G_UNLOCK (automtls_pipe);
+  if (p == NULL)
+    return FALSE;
+  g_mutex_lock (&p->lock);
+  while (!p->ready)
+    g_cond_wait (&p->cond, &p->lock);
+  *certificate = g_steal_pointer (&p->certificate);
+  *database = g_steal_pointer (&p->database);
+  if (p->error != NULL)
+    g_propagate_error (error, g_steal_pointer (&p->error));
+  g_mutex_unlock (&p->lock);
+  g_atomic_rc_box_release_full (p, automtls_pipe_clear);
+  return TRUE;
+}
+
+/* Takes the AutoMTLS credentials the host sent: from its pipe, or (hosts
+ * of older versions) from the variables CP_AUTOMTLS_CERT_ENV, _KEY_ENV and
+ * _CA_ENV, which it removes from the environment either way. Unless TLS
+ * was set up otherwise (@explicit_tls), serves TLS with the certificate
+ * given and requires client certificates chaining to the CA given. */
+static gboolean
+apply_automtls (CpServer  *server,
+                gboolean   explicit_tls,
+                GError   **error)
+{
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+  g_autoptr(GTlsCertificate) current = NULL;
+  g_autoptr(GError) local_error = NULL;
+
+  automtls_pipe_begin (server);
+  if (!automtls_pipe_take (&certificate, &database, &local_error))
+    {
+      const char *cert = g_getenv (CP_AUTOMTLS_CERT_ENV);
+      const char *key = g_getenv (CP_AUTOMTLS_KEY_ENV);
+      const char *ca = g_getenv (CP_AUTOMTLS_CA_ENV);
+
+      if (cert == NULL && key == NULL && ca == NULL)
+        return TRUE;
+      if (cert != NULL && key != NULL && ca != NULL && *cert != '\0' && *key != '\0' && *ca != '\0')
+        {
+          g_autofree char *pem = g_strconcat (cert, "\n", key, NULL);
+
+          cp_tls_preload_backend ();
+          certificate = g_tls_certificate_new_from_pem (pem, -1, &local_error);
+          explicit_bzero (pem, strlen (pem));
+          if (certificate != NULL)
+            database = cp_tls_database_new_from_pem (ca, &local_error);
+        }
+      unset_automtls_env ();
+      if (database == NULL && local_error == NULL)
+        return TRUE;          /* incomplete: ignored, as before */
+    }
+
+  g_object_get (server, "tls-certificate", &current, NULL);
+  if (explicit_tls || current != NULL)
+    return TRUE;
+  if (local_error != NULL)
+    {
+      g_propagate_prefixed_error (error, g_steal_pointer (&local_error),
+                                  "bad AutoMTLS credentials from the host: ");
+      return FALSE;
+    }
+  g_object_set (server,
+                "tls-certificate", certificate,
+                "tls-database", database,
+                "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED,
+                NULL);
+  return TRUE;
 }
 
 int
@@ -241,7 +509,7 @@ cp_server_apply_run_options (CpServer            *server,
     return 2;
   if (options->tls_require_client_cert)
     g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
-  if (!apply_automtls_env (server, options->tls_cert != NULL, error))
+  if (!apply_automtls (server, options->tls_cert != NULL, error))
     return 2;
   if (options->workers < -1)
     {
@@ -309,14 +577,18 @@ cp_server_apply_run_options (CpServer            *server,
  * (mutual TLS; see [method@ConnectPlugin.Server.set_tls_files]).
  *
  * A plugin launched by a [class@ProcessDiscovery] with AutoMTLS (see
- * [property@ConnectPlugin.ProcessDiscovery:auto-mtls]) finds an ephemeral
- * certificate, its key and a CA in the environment variables
- * `CONNECTPLUGIN_AUTOMTLS_CERT`, `CONNECTPLUGIN_AUTOMTLS_KEY` and
- * `CONNECTPLUGIN_AUTOMTLS_CA`: unless `--tls-cert` or
+ * [property@ConnectPlugin.ProcessDiscovery:auto-mtls]) reads an ephemeral
+ * certificate, its key and a CA from the pipe whose descriptor number is in
+ * the environment variable `CONNECTPLUGIN_AUTOMTLS_FD`
+ * ([const@ConnectPlugin.AUTOMTLS_FD_ENV]; a host of an older version puts
+ * them in `CONNECTPLUGIN_AUTOMTLS_CERT`, `CONNECTPLUGIN_AUTOMTLS_KEY` and
+ * `CONNECTPLUGIN_AUTOMTLS_CA`): unless `--tls-cert` or
  * [property@ConnectPlugin.Server:tls-certificate] is set, it serves TLS with
  * them and requires client certificates from that CA, so that only the
- * host that launched it can call it. It removes the variables from its
- * environment either way.
+ * host that launched it can call it. It closes the pipe and removes the
+ * variables from its environment either way. It starts reading the pipe
+ * (and loading the TLS backend) in a thread as soon as it is called, and
+ * takes the control secret's variable out of the environment then.
  *
  * Standard output belongs to the host: its first line is the address.
  * GLib's default log writer prints `INFO` and `DEBUG` records (shown with
@@ -348,6 +620,9 @@ cp_server_run (CpServer  *server,
   int status;
 
   g_return_val_if_fail (CP_IS_SERVER (server), 1);
+
+  /* First: AutoMTLS credentials load while the options are parsed. */
+  automtls_pipe_begin (server);
 
   /* Parse a copy: the caller's argv stays as it was. */
   args = g_new0 (char *, (gsize) MAX (argc, 0) + 1);

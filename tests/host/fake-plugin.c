@@ -131,7 +131,8 @@ serving_changed (CpServer   *server,
                g_getenv (CP_CONTROL_SECRET_ENV) != NULL ? "yes" : "no");
       fprintf (stderr, "fake-plugin: AutoMTLS in the environment: %s\n",
                g_getenv (CP_AUTOMTLS_CERT_ENV) != NULL || g_getenv (CP_AUTOMTLS_KEY_ENV) != NULL ||
-               g_getenv (CP_AUTOMTLS_CA_ENV) != NULL ? "yes" : "no");
+               g_getenv (CP_AUTOMTLS_CA_ENV) != NULL || g_getenv (CP_AUTOMTLS_FD_ENV) != NULL
+               ? "yes" : "no");
       fflush (stderr);
     }
 }

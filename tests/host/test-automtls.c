@@ -5,10 +5,15 @@
  * certificates its host made for it: the host's channel calls it; a client
  * without the host's certificate is refused; a host pinned to another CA
  * does not accept it; the certificates expire when configured; no key is
- * left on the command line, in the environment or on disk.
+ * left on the command line, in the environment, on disk or in an open
+ * pipe; a plugin whose pipe holds something else refuses to serve.
  */
+#include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <fcntl.h>
 #include <glib/gstdio.h>
+#include <glib-unix.h>
 
 #include "host-test-util.h"
 
@@ -327,8 +332,32 @@ test_lifetime (void)
   stop (discovery);
 }
 
-/* No key on the command line, in the plugin's environment (its variables
- * are removed and the key's bytes wiped) nor in a file. */
+/* The number of pipes among the descriptors of process @pid from 3 up
+ * (0, 1 and 2 are its standard streams, pipes to the host). */
+static guint
+count_pipes (int pid)
+{
+  g_autofree char *fd_dir = g_strdup_printf ("/proc/%d/fd", pid);
+  g_autoptr(GDir) dir = g_dir_open (fd_dir, 0, NULL);
+  const char *name;
+  guint n = 0;
+
+  g_assert_nonnull (dir);
+  while ((name = g_dir_read_name (dir)) != NULL)
+    {
+      g_autofree char *path = g_build_filename (fd_dir, name, NULL);
+      g_autofree char *target = g_file_read_link (path, NULL);
+
+      if (atoi (name) >= 3 && target != NULL && g_str_has_prefix (target, "pipe:"))
+        n++;
+    }
+  return n;
+}
+
+/* No key on the command line, in the plugin's environment (the host sends
+ * the certificates through a pipe; the variable naming it is removed) nor
+ * in a file, and the pipe is closed once read: the plugin's own children
+ * inherit nothing. */
 static void
 test_no_secret_left (void)
 {
@@ -337,6 +366,7 @@ test_no_secret_left (void)
   g_autofree char *url = NULL;
   g_autofree char *cmdline = NULL;
   g_autofree char *environ_path = NULL;
+  int pid;
 
   g_assert_nonnull (tmpdir);
   discovery = discovery_new (tmpdir);
@@ -345,14 +375,50 @@ test_no_secret_left (void)
   g_assert_true (g_str_has_prefix (url, "https://"));
   HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr",
                                                   "AutoMTLS in the environment: no"));
-  cmdline = g_strdup_printf ("/proc/%d/cmdline", (int) cp_process_discovery_get_pid (discovery));
-  environ_path = g_strdup_printf ("/proc/%d/environ", (int) cp_process_discovery_get_pid (discovery));
+  pid = cp_process_discovery_get_pid (discovery);
+  cmdline = g_strdup_printf ("/proc/%d/cmdline", pid);
+  environ_path = g_strdup_printf ("/proc/%d/environ", pid);
   g_assert_false (file_contains (cmdline, "BEGIN"));
-  g_assert_false (file_contains (environ_path, "PRIVATE KEY"));
+  /* /proc/PID/environ shows the environment the plugin started with. */
+  g_assert_false (file_contains (environ_path, "BEGIN"));
+  g_assert_true (file_contains (environ_path, CP_AUTOMTLS_FD_ENV "="));
+  g_assert_cmpuint (count_pipes (pid), ==, 0);
   g_assert_true (dir_is_empty (tmpdir));
   stop (discovery);
   g_assert_true (dir_is_empty (tmpdir));
   g_assert_cmpint (g_rmdir (tmpdir), ==, 0);
+}
+
+/* A plugin whose AutoMTLS pipe does not hold a certificate, a key and a
+ * CA refuses to serve (it does not fall back to plain text). */
+static void
+test_bad_pipe (void)
+{
+  const char *argv[] = { FAKE_PLUGIN_PATH, "serve", NULL };
+  static const char garbage[] = "not a certificate\0nor a key\0";
+  g_autoptr(GSubprocessLauncher) launcher = NULL;
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int fds[2];
+
+  g_assert_true (g_unix_open_pipe (fds, FD_CLOEXEC, &error));
+  g_assert_no_error (error);
+  launcher = g_subprocess_launcher_new (G_SUBPROCESS_FLAGS_STDOUT_PIPE |
+                                        G_SUBPROCESS_FLAGS_STDERR_PIPE);
+  g_subprocess_launcher_setenv (launcher, CP_LISTEN_ENV, "127.0.0.1:0", TRUE);
+  g_subprocess_launcher_setenv (launcher, CP_AUTOMTLS_FD_ENV, "3", TRUE);
+  g_subprocess_launcher_take_fd (launcher, fds[0], 3);
+  proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
+  g_assert_no_error (error);
+  g_assert_cmpint (write (fds[1], garbage, sizeof garbage - 1), ==, (int) sizeof garbage - 1);
+  close (fds[1]);
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), !=, 0);
+  g_assert_cmpstr (out, ==, "");
+  g_assert_nonnull (strstr (err, "bad AutoMTLS credentials from the host"));
 }
 
 /* auto-mtls FALSE: plain http://; a unix socket: no TLS either. */
@@ -395,6 +461,7 @@ main (int    argc,
   g_test_add_func ("/automtls/impersonation", test_impersonation);
   g_test_add_func ("/automtls/lifetime", test_lifetime);
   g_test_add_func ("/automtls/no-secret-left", test_no_secret_left);
+  g_test_add_func ("/automtls/bad-pipe", test_bad_pipe);
   g_test_add_func ("/automtls/off", test_off);
   return g_test_run ();
 }
