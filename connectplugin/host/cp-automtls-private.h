@@ -5,9 +5,13 @@
  * certificate for 127.0.0.1/localhost and a client certificate, both signed
  * by that CA (ECDSA P-256, GnuTLS). The CA's key is dropped once both are
  * signed: nobody can sign another certificate it trusts. The plugin gets
- * the server certificate, its key and the CA through an inherited pipe
- * (cp-process-launch.c; the host makes them while the plugin starts); the
- * host keeps the client certificate and a database trusting only the CA.
+ * the server certificate, its key, the CA and the client certificate
+ * (without its key) through an inherited pipe (cp-process-launch.c; the
+ * host makes them while the plugin starts), and trusts that client
+ * certificate alone (a plugin given no client certificate, by a host of
+ * an earlier version, trusts the CA); the host keeps the client
+ * certificate and a database trusting the plugin's certificate alone
+ * (cp_tls_pinned_database_new ()).
  */
 #pragma once
 
@@ -19,8 +23,9 @@ typedef struct {
   char *ca_pem;                       /* the CA's certificate */
   char *server_cert_pem;              /* for the plugin */
   char *server_key_pem;               /* for the plugin; wiped when freed */
+  char *client_cert_pem;              /* the host's, for the plugin to pin */
   GTlsCertificate *client_certificate;  /* the host's, with its key */
-  GTlsDatabase *database;             /* trusts the CA alone */
+  GTlsDatabase *database;             /* trusts server_cert_pem alone */
 } CpAutoMtls;
 
 /* Certificates valid from a minute ago for @lifetime_s seconds. */

@@ -216,6 +216,7 @@ cp_automtls_free (CpAutoMtls *automtls)
     return;
   g_free (automtls->ca_pem);
   g_free (automtls->server_cert_pem);
+  g_free (automtls->client_cert_pem);
   wipe_free (automtls->server_key_pem);
   g_clear_object (&automtls->client_certificate);
   g_clear_object (&automtls->database);
@@ -228,7 +229,6 @@ fill (CpAutoMtls  *self,
       GError     **error)
 {
   Cert ca = { NULL, NULL }, server = { NULL, NULL }, client = { NULL, NULL };
-  g_autofree char *client_cert = NULL;
   char *client_key = NULL;
   char *client_pem = NULL;
   gboolean ok = FALSE;
@@ -239,13 +239,14 @@ fill (CpAutoMtls  *self,
       (self->ca_pem = export_pem (ca.crt, NULL, error)) != NULL &&
       (self->server_cert_pem = export_pem (server.crt, NULL, error)) != NULL &&
       (self->server_key_pem = export_pem (NULL, server.key, error)) != NULL &&
-      (client_cert = export_pem (client.crt, NULL, error)) != NULL &&
+      (self->client_cert_pem = export_pem (client.crt, NULL, error)) != NULL &&
       (client_key = export_pem (NULL, client.key, error)) != NULL)
     {
-      client_pem = g_strconcat (client_cert, client_key, NULL);
+      client_pem = g_strconcat (self->client_cert_pem, client_key, NULL);
       self->client_certificate = g_tls_certificate_new_from_pem (client_pem, -1, error);
+      /* The host trusts the plugin's certificate alone, not the CA. */
       if (self->client_certificate != NULL)
-        self->database = cp_tls_database_new_from_pem (self->ca_pem, error);
+        self->database = cp_tls_pinned_database_new_from_pem (self->server_cert_pem, error);
       ok = self->database != NULL;
     }
   wipe_free (client_key);

@@ -940,7 +940,8 @@ write_all (int          fd,
 
 /* Makes the certificates of @self's launch, now that the plugin starts (its
  * exec and dynamic linking take longer than this), and writes the plugin's
- * into @write_fd: its certificate, its key and the CA, each ended by a NUL.
+ * into @write_fd: its certificate, its key, the CA and the host's client
+ * certificate (which the plugin pins), each ended by a NUL.
  * Closes @write_fd. The plugin's own read end is still open in the
  * launcher: the writes cannot meet a closed pipe (SIGPIPE), and 2 KiB fit
  * in its buffer without blocking. */
@@ -962,6 +963,8 @@ send_automtls (CpProcessDiscovery  *self,
       g_string_append (message, self->automtls->server_key_pem);
       g_string_append_c (message, '\0');
       g_string_append (message, self->automtls->ca_pem);
+      g_string_append_c (message, '\0');
+      g_string_append (message, self->automtls->client_cert_pem);
       g_string_append_c (message, '\0');
       /* The plugin has its key: the host's copies are wiped. */
       explicit_bzero (self->automtls->server_key_pem, strlen (self->automtls->server_key_pem));

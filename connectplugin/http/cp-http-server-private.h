@@ -69,6 +69,16 @@ void          cp_http_server_set_handler  (CpHttpServer   *server,
 char         *cp_http_server_listen       (CpHttpServer   *server,
                                            const char     *address,
                                            GError        **error);
+/* TRUE, before the first listen: TLS credentials are on their way. TCP
+ * listeners then speak TLS (https:// URLs) though tls-certificate is not
+ * set yet, and the sockets they accept wait, unread, in the acceptor (at
+ * most max-connections of them). FALSE, once tls-certificate (and
+ * tls-database, tls-authentication-mode) are set: the waiting sockets
+ * become TLS connections (the workers take the TLS settings first); or,
+ * when tls-certificate is still unset or the server stopped, are closed.
+ * Stopping closes them too. In the server's context. */
+void          cp_http_server_set_tls_pending (CpHttpServer *server,
+                                              gboolean      pending);
 /* (transfer none): URLs of all listeners, NULL-terminated. */
 const char * const *cp_http_server_get_urls (CpHttpServer *server);
 

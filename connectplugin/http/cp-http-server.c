@@ -62,6 +62,11 @@ struct _CpHttpServer
   GTlsCertificate *tls_certificate;
   GTlsDatabase  *tls_database;
   GTlsAuthenticationMode tls_auth_mode;
+  /* cp_http_server_set_tls_pending (): TCP listeners speak TLS before the
+   * certificate is known; the sockets they accept meanwhile wait here
+   * (GSocket*, oldest first), in the acceptor, unread. */
+  gboolean       tls_pending;
+  GQueue         tls_waiting;
 
   CpHttpHandler  handler;
   gpointer       handler_data;
@@ -131,6 +136,7 @@ listener_free (Listener *listener)
 }
 
 static void stop_workers (CpHttpServer *server);
+static void close_tls_waiting (CpHttpServer *server);
 
 static void
 cp_http_server_finalize (GObject *object)
@@ -139,6 +145,7 @@ cp_http_server_finalize (GObject *object)
 
   cp_http_server_close (self);
   stop_workers (self);
+  close_tls_waiting (self);
   g_ptr_array_unref (self->listeners);
   g_ptr_array_unref (self->urls);
   g_hash_table_unref (self->connections);
@@ -696,6 +703,119 @@ accept_retry_cb (gpointer user_data)
   return G_SOURCE_REMOVE;
 }
 
+/* An accepted @socket (transfer full) becomes a connection: handed to the
+ * next worker, or served here unless the server is full. */
+static void
+admit (CpHttpServer *server,
+       GSocket      *socket,
+       gboolean      tls)
+{
+  if (server->workers != NULL)
+    {
+      hand_off (server, socket, tls);
+      return;
+    }
+  if (g_hash_table_size (server->connections) >= server->max_connections &&
+      !evict_stalled (server))
+    g_socket_close (socket, NULL);
+  else
+    cp_http_server_accept_socket (server, socket, tls);
+  g_object_unref (socket);
+}
+
+static void
+close_tls_waiting (CpHttpServer *server)
+{
+  GSocket *socket;
+
+  while ((socket = g_queue_pop_head (&server->tls_waiting)) != NULL)
+    {
+      g_socket_close (socket, NULL);
+      g_object_unref (socket);
+    }
+}
+
+typedef struct {
+  CpHttpServer *server;   /* the worker's */
+  GTlsCertificate *certificate;
+  GTlsDatabase *database;
+  GTlsAuthenticationMode mode;
+} TlsUpdate;
+
+static void
+tls_update_free (gpointer data)
+{
+  TlsUpdate *update = data;
+
+  g_object_unref (update->server);
+  g_clear_object (&update->certificate);
+  g_clear_object (&update->database);
+  g_free (update);
+}
+
+static gboolean
+tls_update_cb (gpointer data)
+{
+  TlsUpdate *update = data;
+
+  g_object_set (update->server,
+                "tls-certificate", update->certificate,
+                "tls-database", update->database,
+                "tls-authentication-mode", update->mode,
+                NULL);
+  return G_SOURCE_REMOVE;
+}
+
+/* In the acceptor's context: the workers take the TLS settings before any
+ * socket handed off after this (a higher priority than the handoffs). */
+static void
+update_workers_tls (CpHttpServer *server)
+{
+  for (guint i = 0; server->workers != NULL && i < server->workers->len; i++)
+    {
+      Worker *worker = server->workers->pdata[i];
+      TlsUpdate *update = g_new0 (TlsUpdate, 1);
+      g_autoptr(GSource) source = g_idle_source_new ();
+
+      update->server = g_object_ref (worker->server);
+      update->certificate = server->tls_certificate != NULL ? g_object_ref (server->tls_certificate) : NULL;
+      update->database = server->tls_database != NULL ? g_object_ref (server->tls_database) : NULL;
+      update->mode = server->tls_auth_mode;
+      g_source_set_priority (source, G_PRIORITY_HIGH);
+      g_source_set_callback (source, tls_update_cb, update, tls_update_free);
+      g_source_set_static_name (source, "[connectplugin] http worker tls");
+      g_source_attach (source, worker->context);
+    }
+}
+
+void
+cp_http_server_set_tls_pending (CpHttpServer *server,
+                                gboolean      pending)
+{
+  GSocket *socket;
+
+  g_return_if_fail (CP_IS_HTTP_SERVER (server));
+
+  if (pending)
+    {
+      g_return_if_fail (server->listeners->len == 0);
+      server->tls_pending = TRUE;
+      return;
+    }
+  if (!server->tls_pending)
+    return;
+  server->tls_pending = FALSE;
+  if (server->tls_certificate == NULL || server->stopping)
+    {
+      close_tls_waiting (server);
+      return;
+    }
+  if (server->workers != NULL)
+    update_workers_tls (server);
+  while ((socket = g_queue_pop_head (&server->tls_waiting)) != NULL)
+    admit (server, socket, TRUE);
+}
+
 static gboolean
 accept_cb (GSocket      *socket,
            GIOCondition  condition,
@@ -726,18 +846,17 @@ accept_cb (GSocket      *socket,
           g_source_attach (listener->retry_source, server->context);
           return G_SOURCE_REMOVE;
         }
-      if (server->workers != NULL)
+      if (listener->tls && server->tls_pending && server->tls_certificate == NULL)
         {
-          hand_off (server, g_steal_pointer (&client), listener->tls);
+          /* The certificate is on its way: the client's hello waits in
+           * the socket until cp_http_server_set_tls_pending (FALSE). */
+          if (g_queue_get_length (&server->tls_waiting) >= server->max_connections)
+            g_socket_close (client, NULL);
+          else
+            g_queue_push_tail (&server->tls_waiting, g_steal_pointer (&client));
           continue;
         }
-      if (g_hash_table_size (server->connections) >= server->max_connections &&
-          !evict_stalled (server))
-        {
-          g_socket_close (client, NULL);
-          continue;
-        }
-      cp_http_server_accept_socket (server, client, listener->tls);
+      admit (server, g_steal_pointer (&client), listener->tls);
     }
   return G_SOURCE_CONTINUE;
 }
@@ -766,9 +885,10 @@ make_url (CpHttpServer   *server,
     {
       GInetSocketAddress *inet = G_INET_SOCKET_ADDRESS (address);
       g_autofree char *host = g_inet_address_to_string (g_inet_socket_address_get_address (inet));
-      const char *scheme = server->tls_certificate != NULL ? "https" : "http";
+      gboolean tls = server->tls_certificate != NULL || server->tls_pending;
+      const char *scheme = tls ? "https" : "http";
 
-      *out_tls = server->tls_certificate != NULL;
+      *out_tls = tls;
       if (g_inet_address_get_family (g_inet_socket_address_get_address (inet)) == G_SOCKET_FAMILY_IPV6)
         return g_strdup_printf ("%s://[%s]:%u", scheme, host, g_inet_socket_address_get_port (inet));
       return g_strdup_printf ("%s://%s:%u", scheme, host, g_inet_socket_address_get_port (inet));
@@ -949,6 +1069,7 @@ cp_http_server_stop_accepting (CpHttpServer *server)
         }
       g_socket_close (listener->socket, NULL);
     }
+  close_tls_waiting (server);
 
   idle = g_ptr_array_new ();
   g_hash_table_iter_init (&iter, server->connections);

@@ -182,11 +182,14 @@ cp_server_run_options_clear (CpServerRunOptions *options)
  * fills while the plugin starts. A thread, started as soon as
  * cp_server_run () begins, loads the TLS backend (GnuTLS and
  * glib-networking's module: a millisecond or more), reads the pipe and
- * makes the certificate and the CA database; the main thread parses its
- * options meanwhile and takes them before it listens. The thread then
- * starts a worker of GTask's pool, where the first handshake will run, to
- * initialise the classes of TLS connections (GnuTLS parses its priorities
- * there), while the main thread listens and the host connects. */
+ * makes the certificate and the database that verifies the host. The main
+ * thread parses its options meanwhile, then either takes them (waiting for
+ * the thread), or, in cp_server_run (), listens and announces its https://
+ * URL at once, the HTTP server keeping the connections it accepts until
+ * the thread, done, has the credentials set from the server's context
+ * (automtls_ready_cb ()). The thread then starts a worker of GTask's pool,
+ * where the first handshake will run, to initialise the classes of TLS
+ * connections (GnuTLS parses its priorities there). */
 typedef struct {
   GMutex lock;
   GCond cond;
@@ -195,6 +198,10 @@ typedef struct {
   GTlsCertificate *certificate;
   GTlsDatabase *database;
   GError *error;
+  /* Set by automtls_pipe_defer (): the thread, done, tells the server in
+   * its context. */
+  CpServer *notify_server;
+  GMainContext *notify_context;
 } AutoMtlsPipe;
 
 G_LOCK_DEFINE_STATIC (automtls_pipe);
@@ -210,6 +217,8 @@ automtls_pipe_clear (gpointer data)
   g_clear_object (&p->certificate);
   g_clear_object (&p->database);
   g_clear_error (&p->error);
+  g_clear_object (&p->notify_server);
+  g_clear_pointer (&p->notify_context, g_main_context_unref);
 }
 
 /* Reads @fd to its end (at most AUTOMTLS_PIPE_MAX bytes) and closes it. */
@@ -257,13 +266,15 @@ read_pipe (int      fd,
   return data;
 }
 
-/* "CERT\0KEY\0CA\0" from the pipe into @p's certificate and database. */
+/* "CERT\0KEY\0CA\0CLIENT\0" from the pipe into @p's certificate and
+ * database: the database trusts the host's client certificate CLIENT
+ * alone; without CLIENT (a host of an earlier version), the CA. */
 static gboolean
 load_from_pipe (AutoMtlsPipe  *p,
                 GError       **error)
 {
   GByteArray *data = read_pipe (p->fd, error);
-  const char *parts[3] = { NULL, NULL, NULL };
+  const char *parts[4] = { NULL, NULL, NULL, NULL };
   guint n_parts = 0;
   gsize start = 0;
   gboolean ok = FALSE;
@@ -279,11 +290,12 @@ load_from_pipe (AutoMtlsPipe  *p,
         n_parts++;
         start = i + 1;
       }
-  if (n_parts != G_N_ELEMENTS (parts) || start != data->len ||
-      parts[0][0] == '\0' || parts[1][0] == '\0' || parts[2][0] == '\0')
+  if (n_parts < 3 || n_parts > G_N_ELEMENTS (parts) || start != data->len ||
+      parts[0][0] == '\0' || parts[1][0] == '\0' || parts[2][0] == '\0' ||
+      (n_parts == 4 && parts[3][0] == '\0'))
     g_set_error (error, CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
-                 "expected a certificate, a key and a CA (%u bytes, %u parts)",
-                 data->len, n_parts);
+                 "expected a certificate, a key, a CA and a client certificate "
+                 "(%u bytes, %u parts)", data->len, n_parts);
   else
     {
       char *pem = g_strconcat (parts[0], "\n", parts[1], NULL);
@@ -291,7 +303,9 @@ load_from_pipe (AutoMtlsPipe  *p,
       p->certificate = g_tls_certificate_new_from_pem (pem, -1, error);
       explicit_bzero (pem, strlen (pem));
       g_free (pem);
-      if (p->certificate != NULL)
+      if (p->certificate != NULL && n_parts == 4)
+        p->database = cp_tls_pinned_database_new_from_pem (parts[3], error);
+      else if (p->certificate != NULL)
         p->database = cp_tls_database_new_from_pem (parts[2], error);
       ok = p->database != NULL;
     }
@@ -316,11 +330,20 @@ warm_tls_classes (GTask        *task,
   g_task_return_boolean (task, TRUE);
 }
 
+static gboolean automtls_ready_cb (gpointer data);
+
+static void
+automtls_pipe_release (gpointer data)
+{
+  g_atomic_rc_box_release_full (data, automtls_pipe_clear);
+}
+
 static gpointer
 automtls_pipe_thread (gpointer data)
 {
   AutoMtlsPipe *p = data;
   GError *error = NULL;
+  GMainContext *context;
 
   cp_tls_preload_backend ();
   (void) g_tls_backend_get_default ();
@@ -330,7 +353,21 @@ automtls_pipe_thread (gpointer data)
   p->error = error;
   p->ready = TRUE;
   g_cond_signal (&p->cond);
+  context = g_steal_pointer (&p->notify_context);
   g_mutex_unlock (&p->lock);
+  if (context != NULL)
+    {
+      GSource *source = g_idle_source_new ();
+
+      /* Before the connections the host makes. */
+      g_source_set_priority (source, G_PRIORITY_HIGH);
+      g_source_set_callback (source, automtls_ready_cb, g_atomic_rc_box_acquire (p),
+                             automtls_pipe_release);
+      g_source_set_static_name (source, "[connectplugin] automtls ready");
+      g_source_attach (source, context);
+      g_source_unref (source);
+      g_main_context_unref (context);
+    }
 
   /* While the main thread listens and the host connects: what the first
    * TLS connection would otherwise do before its handshake. */
@@ -433,14 +470,94 @@ automtls_pipe_take (GTlsCertificate **certificate,
   return TRUE;
 }
 
+/* The server's qdata: the error of credentials that came bad. */
+static GQuark
+automtls_error_quark (void)
+{
+  return g_quark_from_static_string ("cp-automtls-error");
+}
+
+/* In the server's context, once the pipe has been read (automtls_pipe_defer
+ * ()): serves TLS with what it gave, or closes the server, keeping the
+ * error for cp_server_run () to report. */
+static gboolean
+automtls_ready_cb (gpointer data)
+{
+  AutoMtlsPipe *p = data;
+  g_autoptr(CpServer) server = NULL;
+  g_autoptr(GTlsCertificate) certificate = NULL;
+  g_autoptr(GTlsDatabase) database = NULL;
+  GError *error = NULL;
+
+  g_mutex_lock (&p->lock);
+  server = g_steal_pointer (&p->notify_server);
+  certificate = g_steal_pointer (&p->certificate);
+  database = g_steal_pointer (&p->database);
+  error = g_steal_pointer (&p->error);
+  g_mutex_unlock (&p->lock);
+  if (error == NULL)
+    g_object_set (server,
+                  "tls-certificate", certificate,
+                  "tls-database", database,
+                  NULL);
+  /* The connections accepted meanwhile: served, or closed without a
+   * certificate. */
+  cp_http_server_set_tls_pending (cp_rpc_server_get_http_server (server->rpc_server), FALSE);
+  if (error != NULL)
+    {
+      g_prefix_error (&error, "bad AutoMTLS credentials from the host: ");
+      g_object_set_qdata_full (G_OBJECT (server), automtls_error_quark (), error,
+                               (GDestroyNotify) g_error_free);
+      cp_server_close (server);
+    }
+  return G_SOURCE_REMOVE;
+}
+
+/* When the thread reading the pipe is still at work: the server listens
+ * without waiting for it, as https:// already, and requires client
+ * certificates; automtls_ready_cb () sets the credentials when they come.
+ * FALSE (nothing done) without a pipe, or when the pipe has been read. */
+static gboolean
+automtls_pipe_defer (CpServer *server)
+{
+  AutoMtlsPipe *p;
+  gboolean deferred = FALSE;
+
+  G_LOCK (automtls_pipe);
+  p = automtls_pipe;
+  if (p != NULL)
+    {
+      g_mutex_lock (&p->lock);
+      if (!p->ready)
+        {
+          p->notify_server = g_object_ref (server);
+          p->notify_context = g_main_context_ref (cp_rpc_server_get_context (server->rpc_server));
+          automtls_pipe = NULL;
+          deferred = TRUE;
+        }
+      g_mutex_unlock (&p->lock);
+    }
+  G_UNLOCK (automtls_pipe);
+  if (!deferred)
+    return FALSE;
+  /* The thread's reference and the idle source's keep it. */
+  g_atomic_rc_box_release_full (p, automtls_pipe_clear);
+  g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
+  cp_http_server_set_tls_pending (cp_rpc_server_get_http_server (server->rpc_server), TRUE);
+  return TRUE;
+}
+
 /* Takes the AutoMTLS credentials the host sent: from its pipe, or (hosts
  * of older versions) from the variables CP_AUTOMTLS_CERT_ENV, _KEY_ENV and
  * _CA_ENV, which it removes from the environment either way. Unless TLS
  * was set up otherwise (@explicit_tls), serves TLS with the certificate
- * given and requires client certificates chaining to the CA given. */
+ * given and requires client certificates that the database given accepts
+ * (the host's own, or any from the CA given). With @defer, a pipe not yet
+ * read is not waited for (automtls_pipe_defer ()). */
 static gboolean
 apply_automtls (CpServer  *server,
                 gboolean   explicit_tls,
+                gboolean   defer,
                 GError   **error)
 {
   g_autoptr(GTlsCertificate) certificate = NULL;
@@ -449,6 +566,13 @@ apply_automtls (CpServer  *server,
   g_autoptr(GError) local_error = NULL;
 
   automtls_pipe_begin (server);
+  if (defer && !explicit_tls)
+    {
+      g_object_get (server, "tls-certificate", &current, NULL);
+      if (current == NULL && automtls_pipe_defer (server))
+        return TRUE;
+      g_clear_object (&current);
+    }
   if (!automtls_pipe_take (&certificate, &database, &local_error))
     {
       const char *cert = g_getenv (CP_AUTOMTLS_CERT_ENV);
@@ -509,7 +633,7 @@ cp_server_apply_run_options (CpServer            *server,
     return 2;
   if (options->tls_require_client_cert)
     g_object_set (server, "tls-authentication-mode", G_TLS_AUTHENTICATION_REQUIRED, NULL);
-  if (!apply_automtls (server, options->tls_cert != NULL, error))
+  if (!apply_automtls (server, options->tls_cert != NULL, options->defer_automtls, error))
     return 2;
   if (options->workers < -1)
     {
@@ -612,8 +736,9 @@ cp_server_run (CpServer  *server,
   g_autoptr(GMainContext) main_context = NULL;
   g_auto(GStrv) args = NULL;
   g_autofree char *url = NULL;
-  CpServerRunOptions options = { .workers = -1 };
+  CpServerRunOptions options = { .workers = -1, .defer_automtls = TRUE };
   GOptionEntry entries[G_N_ELEMENTS (run_options) + 1];
+  GError *automtls_error;
   RunState state = { server, NULL, 0 };
   GSource *sigterm_source, *sigint_source;
   gulong closed_id;
@@ -671,8 +796,23 @@ cp_server_run (CpServer  *server,
   g_signal_handler_disconnect (server, closed_id);
   g_main_loop_unref (state.loop);
 
+  /* Announced, then given bad credentials (automtls_ready_cb ()). */
+  automtls_error = g_object_steal_qdata (G_OBJECT (server), automtls_error_quark ());
+  if (automtls_error != NULL)
+    {
+      if (status == 0)
+        {
+          g_printerr ("%s\n", automtls_error->message);
+          status = 1;
+        }
+      g_error_free (automtls_error);
+    }
   if (status != 0)
-    return status;
+    {
+      if (url != NULL && g_str_has_prefix (url, "unix:"))
+        (void) g_unlink (url + strlen ("unix:"));
+      return status;
+    }
   if (g_str_has_prefix (url, "unix:"))
     (void) g_unlink (url + strlen ("unix:"));
   return 0;

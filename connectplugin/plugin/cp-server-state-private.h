@@ -183,6 +183,10 @@ typedef struct {
   char *tls_ca;
   gboolean tls_require_client_cert;
   int workers;        /* --workers N; -1 when not given */
+  /* Not an option: listen (and announce) before the AutoMTLS credentials
+   * are read; they are set from the main loop when they come, and bad ones
+   * close the server (cp_server_run ()). */
+  gboolean defer_automtls;
 } CpServerRunOptions;
 
 /* The entries without storage, for g_application_add_main_option_entries (). */

@@ -12,12 +12,66 @@
 #include <sys/mman.h>
 #endif
 
+#ifdef RTLD_NODELETE
+/* GIO's module of the TLS backend, as its giomodule.cache names it in its
+ * module directory (GIO_MODULE_DIR, else gio-2.0's giomoduledir): the one
+ * module that implements gio-tls-backend there, else none (GIO then
+ * chooses among several, GIO_USE_TLS first). */
+static char *
+tls_module_path (void)
+{
+  const char *dir = g_getenv ("GIO_MODULE_DIR");
+  g_autofree char *cache = NULL;
+  g_autofree char *contents = NULL;
+  g_auto(GStrv) lines = NULL;
+  char *found = NULL;
+
+  if (dir == NULL || *dir == '\0')
+    dir = CP_GIO_MODULE_DIR;
+  if (*dir == '\0')
+    return NULL;
+  cache = g_build_filename (dir, "giomodule.cache", NULL);
+  if (!g_file_get_contents (cache, &contents, NULL, NULL))
+    return NULL;
+  lines = g_strsplit (contents, "\n", -1);
+  for (guint i = 0; lines[i] != NULL; i++)
+    {
+      char *colon = strchr (lines[i], ':');
+      g_auto(GStrv) points = NULL;
+
+      if (colon == NULL)
+        continue;
+      *colon = '\0';
+      points = g_strsplit (colon + 1, ",", -1);
+      for (guint j = 0; points[j] != NULL; j++)
+        if (g_str_equal (g_strstrip (points[j]), "gio-tls-backend"))
+          {
+            if (found != NULL)
+              {
+                g_free (found);
+                return NULL;
+              }
+            found = g_build_filename (dir, g_strstrip (lines[i]), NULL);
+            break;
+          }
+    }
+  return found;
+}
+#endif
+
 static gpointer
 preload_backend (gpointer data)
 {
 #ifdef RTLD_NODELETE
-  /* The handle is never closed: the library stays, whatever GIO unloads. */
+  g_autofree char *module = NULL;
+
+  /* The handles are never closed: the libraries stay, whatever GIO
+   * unloads. GIO loads the backend's module to register its types, unloads
+   * it and loads it again for the backend object; kept, the module is
+   * mapped, relocated and initialised once. */
   (void) dlopen (CP_GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
+  if (g_getenv ("GIO_USE_TLS") == NULL && (module = tls_module_path ()) != NULL)
+    (void) dlopen (module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
 #endif
   return NULL;
 }
@@ -187,4 +241,137 @@ cp_tls_database_new_from_pem (const char  *ca_pem,
     }
   g_object_set_data_full (G_OBJECT (database), "cp-pem-backing", backing, pem_backing_free);
   return database;
+}
+
+/* ---- a database that trusts one certificate ---- */
+
+#define CP_TYPE_TLS_PINNED_DATABASE (cp_tls_pinned_database_get_type ())
+G_DECLARE_FINAL_TYPE (CpTlsPinnedDatabase, cp_tls_pinned_database, CP, TLS_PINNED_DATABASE,
+                      GTlsDatabase)
+
+struct _CpTlsPinnedDatabase
+{
+  GTlsDatabase parent_instance;
+
+  GBytes *der;                /* the certificate trusted */
+  gint64 not_before;          /* its validity, Unix time; G_MININT64/G_MAXINT64: none */
+  gint64 not_after;
+};
+
+G_DEFINE_FINAL_TYPE (CpTlsPinnedDatabase, cp_tls_pinned_database, G_TYPE_TLS_DATABASE)
+
+static GBytes *
+certificate_der (GTlsCertificate *certificate)
+{
+  g_autoptr(GByteArray) der = NULL;
+
+  g_object_get (certificate, "certificate", &der, NULL);
+  if (der == NULL)
+    return NULL;
+  return g_byte_array_free_to_bytes (g_steal_pointer (&der));
+}
+
+static GTlsCertificateFlags
+cp_tls_pinned_database_verify_chain (GTlsDatabase             *database,
+                                     GTlsCertificate          *chain,
+                                     const gchar              *purpose,
+                                     GSocketConnectable       *identity,
+                                     GTlsInteraction          *interaction,
+                                     GTlsDatabaseVerifyFlags   flags,
+                                     GCancellable             *cancellable,
+                                     GError                  **error)
+{
+  CpTlsPinnedDatabase *self = CP_TLS_PINNED_DATABASE (database);
+  g_autoptr(GBytes) der = NULL;
+  GTlsCertificateFlags result = 0;
+  gint64 now;
+
+  if (g_cancellable_set_error_if_cancelled (cancellable, error))
+    return G_TLS_CERTIFICATE_GENERIC_ERROR;
+  /* The peer's own certificate (the head of the chain) must be the very
+   * one pinned: the handshake has shown that the peer holds its key. The
+   * rest of the chain, if any, does not matter, nor does @identity: no
+   * other certificate is trusted, whoever signed it and whatever it names. */
+  der = certificate_der (chain);
+  if (der == NULL || !g_bytes_equal (der, self->der))
+    return G_TLS_CERTIFICATE_UNKNOWN_CA;
+  now = g_get_real_time () / G_USEC_PER_SEC;
+  if (now < self->not_before)
+    result |= G_TLS_CERTIFICATE_NOT_ACTIVATED;
+  if (now > self->not_after)
+    result |= G_TLS_CERTIFICATE_EXPIRED;
+  return result;
+}
+
+/* Only the pinned certificate is known, and it is its own issuer here. */
+static GTlsCertificate *
+cp_tls_pinned_database_lookup_certificate_issuer (GTlsDatabase             *database,
+                                                  GTlsCertificate          *certificate,
+                                                  GTlsInteraction          *interaction,
+                                                  GTlsDatabaseLookupFlags   flags,
+                                                  GCancellable             *cancellable,
+                                                  GError                  **error)
+{
+  g_cancellable_set_error_if_cancelled (cancellable, error);
+  return NULL;
+}
+
+static void
+cp_tls_pinned_database_finalize (GObject *object)
+{
+  CpTlsPinnedDatabase *self = CP_TLS_PINNED_DATABASE (object);
+
+  g_clear_pointer (&self->der, g_bytes_unref);
+  G_OBJECT_CLASS (cp_tls_pinned_database_parent_class)->finalize (object);
+}
+
+static void
+cp_tls_pinned_database_class_init (CpTlsPinnedDatabaseClass *klass)
+{
+  GObjectClass *object_class = G_OBJECT_CLASS (klass);
+  GTlsDatabaseClass *database_class = G_TLS_DATABASE_CLASS (klass);
+
+  object_class->finalize = cp_tls_pinned_database_finalize;
+  database_class->verify_chain = cp_tls_pinned_database_verify_chain;
+  database_class->lookup_certificate_issuer = cp_tls_pinned_database_lookup_certificate_issuer;
+}
+
+static void
+cp_tls_pinned_database_init (CpTlsPinnedDatabase *self)
+{
+  self->not_before = G_MININT64;
+  self->not_after = G_MAXINT64;
+}
+
+GTlsDatabase *
+cp_tls_pinned_database_new (GTlsCertificate *certificate)
+{
+  CpTlsPinnedDatabase *self;
+  g_autoptr(GDateTime) not_before = NULL;
+  g_autoptr(GDateTime) not_after = NULL;
+
+  g_return_val_if_fail (G_IS_TLS_CERTIFICATE (certificate), NULL);
+
+  self = g_object_new (CP_TYPE_TLS_PINNED_DATABASE, NULL);
+  self->der = certificate_der (certificate);
+  if (self->der == NULL)
+    self->der = g_bytes_new (NULL, 0);   /* matches no certificate */
+  not_before = g_tls_certificate_get_not_valid_before (certificate);
+  not_after = g_tls_certificate_get_not_valid_after (certificate);
+  if (not_before != NULL)
+    self->not_before = g_date_time_to_unix (not_before);
+  if (not_after != NULL)
+    self->not_after = g_date_time_to_unix (not_after);
+  return G_TLS_DATABASE (self);
+}
+
+GTlsDatabase *
+cp_tls_pinned_database_new_from_pem (const char  *pem,
+                                     GError     **error)
+{
+  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_pem (pem, -1, error);
+
+  if (certificate == NULL)
+    return NULL;
+  return cp_tls_pinned_database_new (certificate);
 }

@@ -36,12 +36,26 @@ gboolean cp_tls_set_files  (GObject          *object,
 GTlsDatabase *cp_tls_database_new_from_pem (const char  *ca_pem,
                                             GError     **error);
 
-/* Loads GnuTLS (CP_GNUTLS_SONAME) and keeps it loaded for the life of the
- * process. GIO loads glib-networking's module twice, once to register its
- * types (then unloads it) and once for the backend object: without this,
- * GnuTLS and the libraries only it needs are mapped, relocated and
- * initialised twice when a process first uses TLS. Cheap after the first
- * call; failures are ignored (GIO then loads GnuTLS as before). */
+/* A database that trusts exactly @certificate (the same DER bytes) and
+ * nothing else, within its validity period: verifying any other
+ * certificate gives G_TLS_CERTIFICATE_UNKNOWN_CA, that one NOT_ACTIVATED
+ * or EXPIRED outside its period. The peer's identity is not checked, nor
+ * the chain above it: for a peer whose exact certificate is known
+ * beforehand (AutoMTLS), the TLS handshake proving that it holds the key. */
+GTlsDatabase *cp_tls_pinned_database_new   (GTlsCertificate *certificate);
+/* The same for the first certificate of @pem (PEM text). */
+GTlsDatabase *cp_tls_pinned_database_new_from_pem (const char  *pem,
+                                                   GError     **error);
+
+/* Loads GnuTLS (CP_GNUTLS_SONAME) and GIO's TLS backend module (the one
+ * that giomodule.cache names for gio-tls-backend in GIO's module
+ * directory, when there is one and GIO_USE_TLS does not choose) and keeps
+ * them loaded for the life of the process. GIO loads glib-networking's
+ * module twice, once to register its types (then unloads it) and once for
+ * the backend object: without this, the module, GnuTLS and the libraries
+ * only it needs are mapped, relocated and initialised twice when a process
+ * first uses TLS. Cheap after the first call; failures are ignored (GIO
+ * then loads them as before). */
 void          cp_tls_preload_backend        (void);
 
 G_END_DECLS

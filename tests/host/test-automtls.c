@@ -8,6 +8,7 @@
  * left on the command line, in the environment, on disk or in an open
  * pipe; a plugin whose pipe holds something else refuses to serve.
  */
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -16,6 +17,8 @@
 #include <glib-unix.h>
 
 #include "host-test-util.h"
+#include "cp-automtls-private.h"
+#include "cp-tls-private.h"
 
 #define SAY "/hosttest.v1.EchoService/Say"
 
@@ -356,13 +359,17 @@ count_pipes (int pid)
 
 /* No key on the command line, in the plugin's environment (the host sends
  * the certificates through a pipe; the variable naming it is removed) nor
- * in a file, and the pipe is closed once read: the plugin's own children
- * inherit nothing. */
+ * in a file, and the pipe is closed once read (the plugin announces its
+ * address before it has read it: once it has answered a call, it has):
+ * the plugin's own children inherit nothing. */
 static void
 test_no_secret_left (void)
 {
   g_autofree char *tmpdir = g_dir_make_tmp ("test-automtls-XXXXXX", NULL);
   g_autoptr(CpProcessDiscovery) discovery = NULL;
+  g_autoptr(CpChannel) channel = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *text = NULL;
   g_autofree char *url = NULL;
   g_autofree char *cmdline = NULL;
   g_autofree char *environ_path = NULL;
@@ -375,6 +382,11 @@ test_no_secret_left (void)
   g_assert_true (g_str_has_prefix (url, "https://"));
   HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr",
                                                   "AutoMTLS in the environment: no"));
+  channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
+  g_assert_no_error (error);
+  text = say (channel, &error);
+  g_assert_no_error (error);
+  g_assert_cmpstr (text, ==, "hi");
   pid = cp_process_discovery_get_pid (discovery);
   cmdline = g_strdup_printf ("/proc/%d/cmdline", pid);
   environ_path = g_strdup_printf ("/proc/%d/environ", pid);
@@ -389,18 +401,13 @@ test_no_secret_left (void)
   g_assert_cmpint (g_rmdir (tmpdir), ==, 0);
 }
 
-/* A plugin whose AutoMTLS pipe does not hold a certificate, a key and a
- * CA refuses to serve (it does not fall back to plain text). */
-static void
-test_bad_pipe (void)
+static GSubprocess *
+spawn_with_pipe (int *write_fd)
 {
   const char *argv[] = { FAKE_PLUGIN_PATH, "serve", NULL };
-  static const char garbage[] = "not a certificate\0nor a key\0";
   g_autoptr(GSubprocessLauncher) launcher = NULL;
-  g_autoptr(GSubprocess) proc = NULL;
   g_autoptr(GError) error = NULL;
-  g_autofree char *out = NULL;
-  g_autofree char *err = NULL;
+  GSubprocess *proc;
   int fds[2];
 
   g_assert_true (g_unix_open_pipe (fds, FD_CLOEXEC, &error));
@@ -412,13 +419,193 @@ test_bad_pipe (void)
   g_subprocess_launcher_take_fd (launcher, fds[0], 3);
   proc = g_subprocess_launcher_spawnv (launcher, argv, &error);
   g_assert_no_error (error);
-  g_assert_cmpint (write (fds[1], garbage, sizeof garbage - 1), ==, (int) sizeof garbage - 1);
-  close (fds[1]);
+  *write_fd = fds[1];
+  return proc;
+}
+
+static void
+write_garbage (int fd)
+{
+  static const char garbage[] = "not a certificate\0nor a key\0";
+
+  g_assert_cmpint (write (fd, garbage, sizeof garbage - 1), ==, (int) sizeof garbage - 1);
+  close (fd);
+}
+
+/* A plugin whose AutoMTLS pipe does not hold a certificate, a key and a
+ * CA refuses to serve (it does not fall back to plain text): it exits
+ * with an error, whether it had announced its address by then or not. */
+static void
+test_bad_pipe (void)
+{
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  int fd;
+
+  proc = spawn_with_pipe (&fd);
+  write_garbage (fd);
   g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
   g_assert_no_error (error);
   g_assert_cmpint (g_subprocess_get_exit_status (proc), !=, 0);
-  g_assert_cmpstr (out, ==, "");
+  g_assert_true (g_str_equal (out, "") || g_str_has_prefix (out, "https://127.0.0.1:"));
   g_assert_nonnull (strstr (err, "bad AutoMTLS credentials from the host"));
+}
+
+/* The plugin announces its https:// address before it has read the pipe;
+ * a client that connects then waits for the credentials. When they are
+ * bad, that client sees its connection closed (it is not left hanging)
+ * and the plugin exits with an error. */
+static void
+test_bad_pipe_after_announce (void)
+{
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GDataInputStream) stdout_lines = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) connection = NULL;
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *out = NULL;
+  g_autofree char *err = NULL;
+  char buf[16];
+  gssize n;
+  int fd;
+
+  proc = spawn_with_pipe (&fd);
+  stdout_lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  url = g_data_input_stream_read_line (stdout_lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_nonnull (url);
+  g_assert_true (g_str_has_prefix (url, "https://127.0.0.1:"));
+
+  /* Accepted, and kept waiting for the credentials: the hello is not
+   * answered. */
+  connection = g_socket_client_connect_to_host (client, url + strlen ("https://"), 0, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_output_stream_write_all (g_io_stream_get_output_stream (G_IO_STREAM (connection)),
+                                            "\x16\x03\x01", 3, NULL, NULL, &error));
+  g_assert_no_error (error);
+
+  write_garbage (fd);
+  n = g_input_stream_read (g_io_stream_get_input_stream (G_IO_STREAM (connection)),
+                           buf, sizeof buf, NULL, &error);
+  g_assert_true (n == 0 || (n < 0 && error != NULL));
+  g_clear_error (&error);
+
+  g_assert_true (g_subprocess_communicate_utf8 (proc, NULL, NULL, &out, &err, &error));
+  g_assert_no_error (error);
+  g_assert_cmpint (g_subprocess_get_exit_status (proc), !=, 0);
+  g_assert_nonnull (strstr (err, "bad AutoMTLS credentials from the host"));
+}
+
+/* A plugin given a certificate, its key and a CA, without the host's
+ * client certificate (a host of an earlier version), accepts any client
+ * certificate of that CA, and no other. */
+static void
+test_old_host_pipe (void)
+{
+  g_autoptr(CpAutoMtls) automtls = cp_automtls_new (3600, NULL);
+  g_autoptr(CpAutoMtls) other = cp_automtls_new (3600, NULL);
+  g_autoptr(GSubprocess) proc = NULL;
+  g_autoptr(GDataInputStream) stdout_lines = NULL;
+  g_autoptr(GString) message = g_string_new (NULL);
+  g_autoptr(GError) error = NULL;
+  g_autofree char *url = NULL;
+  g_autofree char *answer = NULL;
+  int fd;
+
+  g_assert_nonnull (automtls);
+  g_assert_nonnull (other);
+  proc = spawn_with_pipe (&fd);
+  g_string_append (message, automtls->server_cert_pem);
+  g_string_append_c (message, '\0');
+  g_string_append (message, automtls->server_key_pem);
+  g_string_append_c (message, '\0');
+  g_string_append (message, automtls->ca_pem);
+  g_string_append_c (message, '\0');
+  g_assert_cmpint (write (fd, message->str, message->len), ==, (int) message->len);
+  close (fd);
+  stdout_lines = g_data_input_stream_new (g_subprocess_get_stdout_pipe (proc));
+  url = g_data_input_stream_read_line (stdout_lines, NULL, NULL, &error);
+  g_assert_no_error (error);
+  g_assert_true (g_str_has_prefix (url, "https://127.0.0.1:"));
+
+  answer = raw_request (url, automtls->client_certificate, NULL);
+  g_assert_true (g_str_has_prefix (answer, "HTTP/1.1 "));
+  g_clear_pointer (&answer, g_free);
+  answer = raw_request (url, other->client_certificate, NULL);
+  g_assert_false (g_str_has_prefix (answer, "HTTP/"));
+
+  g_subprocess_send_signal (proc, SIGTERM);
+  g_assert_true (g_subprocess_wait (proc, NULL, &error));
+  g_assert_no_error (error);
+}
+
+/* The pinned database trusts its certificate, within its validity, and
+ * nothing else: not another certificate of the same CA, nor the CA. */
+static const char expired_pem[] =
+  "-----BEGIN CERTIFICATE-----\n"
+  "MIIBIjCByqADAgECAhR/KkZ2NK2SVV9rEIOsIc8jbOA01TAKBggqhkjOPQQDAjAS\n"
+  "MRAwDgYDVQQDDAdleHBpcmVkMB4XDTAwMDEwMTAwMDAwMFoXDTAxMDEwMTAwMDAw\n"
+  "MFowEjEQMA4GA1UEAwwHZXhwaXJlZDBZMBMGByqGSM49AgEGCCqGSM49AwEHA0IA\n"
+  "BKNRx4VR8vGGHCYt54jM1YoaqFIsL7yMArJB5okcekLFo60RUYU0nV/ITE02Y78q\n"
+  "2ozN1kd25RkJd2izB6S7DfIwCgYIKoZIzj0EAwIDRwAwRAIgY6kSjRSkI+jSKGJp\n"
+  "p0oESgD5sHO+lvVmaCUaCH7RdhgCIHvDCf5K/H468DQJe2cg5R1A+oE29IXJVili\n"
+  "YCBPaf5B\n"
+  "-----END CERTIFICATE-----\n";
+static const char not_yet_pem[] =
+  "-----BEGIN CERTIFICATE-----\n"
+  "MIIBJjCBzqADAgECAhQ83SKPdWUsf6Ew/w1lG6jOFnJxZzAKBggqhkjOPQQDAjAS\n"
+  "MRAwDgYDVQQDDAdub3QgeWV0MCIYDzIwOTAwMTAxMDAwMDAwWhgPMjA5MTAxMDEw\n"
+  "MDAwMDBaMBIxEDAOBgNVBAMMB25vdCB5ZXQwWTATBgcqhkjOPQIBBggqhkjOPQMB\n"
+  "BwNCAAQOvBDstz17dfD2xE23bMKEuR7+VZkGmlFKv+MhR0n0/S9qY6p13u0oRBf2\n"
+  "7Edt16MwQSBmMecz4Vpsrrxt6UgQMAoGCCqGSM49BAMCA0cAMEQCIAZA9buR4/ne\n"
+  "yqf690zszuaW5MSzsAEJcGIXrFLK14eSAiA6uAQHhJQ72z0VIG3xak8Ejkbcko2A\n"
+  "EfK9jYOTE6UcLw==\n"
+  "-----END CERTIFICATE-----\n";
+
+static GTlsCertificateFlags
+verify_pinned (GTlsDatabase *database,
+               const char   *pem)
+{
+  g_autoptr(GTlsCertificate) certificate = g_tls_certificate_new_from_pem (pem, -1, NULL);
+
+  g_assert_nonnull (certificate);
+  return g_tls_database_verify_chain (database, certificate, G_TLS_DATABASE_PURPOSE_AUTHENTICATE_CLIENT,
+                                      NULL, NULL, G_TLS_DATABASE_VERIFY_NONE, NULL, NULL);
+}
+
+static void
+test_pinned_database (void)
+{
+  g_autoptr(CpAutoMtls) automtls = cp_automtls_new (3600, NULL);
+  g_autoptr(CpAutoMtls) other = cp_automtls_new (3600, NULL);
+  g_autoptr(GTlsDatabase) pinned = NULL;
+  g_autoptr(GTlsDatabase) expired = NULL;
+  g_autoptr(GTlsDatabase) not_yet = NULL;
+  g_autoptr(GError) error = NULL;
+
+  g_assert_nonnull (automtls);
+  g_assert_nonnull (other);
+  pinned = cp_tls_pinned_database_new_from_pem (automtls->client_cert_pem, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (verify_pinned (pinned, automtls->client_cert_pem), ==, 0);
+  g_assert_cmpuint (verify_pinned (pinned, automtls->server_cert_pem), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  g_assert_cmpuint (verify_pinned (pinned, automtls->ca_pem), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  g_assert_cmpuint (verify_pinned (pinned, other->client_cert_pem), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  /* The host's own database trusts the plugin's certificate alone. */
+  g_assert_cmpuint (verify_pinned (automtls->database, automtls->server_cert_pem), ==, 0);
+  g_assert_cmpuint (verify_pinned (automtls->database, other->server_cert_pem), ==,
+                    G_TLS_CERTIFICATE_UNKNOWN_CA);
+
+  expired = cp_tls_pinned_database_new_from_pem (expired_pem, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (verify_pinned (expired, expired_pem), ==, G_TLS_CERTIFICATE_EXPIRED);
+  g_assert_cmpuint (verify_pinned (expired, not_yet_pem), ==, G_TLS_CERTIFICATE_UNKNOWN_CA);
+  not_yet = cp_tls_pinned_database_new_from_pem (not_yet_pem, &error);
+  g_assert_no_error (error);
+  g_assert_cmpuint (verify_pinned (not_yet, not_yet_pem), ==, G_TLS_CERTIFICATE_NOT_ACTIVATED);
 }
 
 /* auto-mtls FALSE: plain http://; a unix socket: no TLS either. */
@@ -462,6 +649,9 @@ main (int    argc,
   g_test_add_func ("/automtls/lifetime", test_lifetime);
   g_test_add_func ("/automtls/no-secret-left", test_no_secret_left);
   g_test_add_func ("/automtls/bad-pipe", test_bad_pipe);
+  g_test_add_func ("/automtls/bad-pipe-after-announce", test_bad_pipe_after_announce);
+  g_test_add_func ("/automtls/old-host-pipe", test_old_host_pipe);
+  g_test_add_func ("/automtls/pinned-database", test_pinned_database);
   g_test_add_func ("/automtls/off", test_off);
   return g_test_run ();
 }

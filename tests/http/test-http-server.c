@@ -33,6 +33,8 @@ typedef struct {
   guint         body_timeout_ms;
   guint         max_connections;
   gboolean      tls;
+  gboolean      tls_pending;  /* cp_http_server_set_tls_pending (TRUE), no certificate */
+  guint         n_workers;
 
   GMutex        lock;
   GCond         cond;
@@ -330,6 +332,10 @@ server_thread (gpointer data)
       g_assert_no_error (error);
       g_object_set (f->server, "tls-certificate", cert, NULL);
     }
+  if (f->n_workers)
+    g_object_set (f->server, "n-workers", f->n_workers, NULL);
+  if (f->tls_pending)
+    cp_http_server_set_tls_pending (f->server, TRUE);
   cp_http_server_set_handler (f->server, test_handler, f, NULL);
   f->url = cp_http_server_listen (f->server, f->listen_address ? f->listen_address : "127.0.0.1:0", &error);
   g_assert_no_error (error);
@@ -1321,12 +1327,12 @@ accept_any (GTlsConnection *conn, GTlsCertificate *cert, GTlsCertificateFlags er
   return TRUE;
 }
 
+/* Over @base: a TLS handshake, a POST and a GET /echo, answered. */
 static void
-test_tls (Fixture *f, gconstpointer data)
+tls_echo (Fixture           *f,
+          GSocketConnection *base)
 {
   g_autoptr(GError) error = NULL;
-  g_autoptr(GSocketClient) client = g_socket_client_new ();
-  g_autoptr(GSocketConnection) base = NULL;
   g_autoptr(GIOStream) tls = NULL;
   g_autoptr(GSocketConnectable) identity = NULL;
   GOutputStream *out;
@@ -1337,13 +1343,6 @@ test_tls (Fixture *f, gconstpointer data)
   char buf[4096];
   gssize n;
 
-  f->tls = TRUE;
-  fixture_start (f);
-  g_assert_true (g_str_has_prefix (f->url, "https://127.0.0.1:"));
-
-  g_socket_client_set_timeout (client, 5);
-  base = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL, &error);
-  g_assert_no_error (error);
   identity = g_network_address_new ("localhost", f->port);
   tls = g_tls_client_connection_new (G_IO_STREAM (base), identity, &error);
   g_assert_no_error (error);
@@ -1361,6 +1360,64 @@ test_tls (Fixture *f, gconstpointer data)
   g_assert_nonnull (strstr (received->str, "\r\n\r\nsecret"));
   g_assert_nonnull (strstr (received->str, "Connection: close\r\n"));
   g_string_free (received, TRUE);
+}
+
+static void
+test_tls (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) base = NULL;
+
+  f->tls = TRUE;
+  fixture_start (f);
+  g_assert_true (g_str_has_prefix (f->url, "https://127.0.0.1:"));
+
+  g_socket_client_set_timeout (client, 5);
+  base = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL, &error);
+  g_assert_no_error (error);
+  tls_echo (f, base);
+}
+
+/* In the server's context: the certificate comes. */
+static gboolean
+tls_arrives_cb (gpointer data)
+{
+  Fixture *f = data;
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GTlsCertificate) cert = g_tls_certificate_new_from_file (TEST_TLS_PEM, &error);
+
+  g_assert_no_error (error);
+  g_object_set (f->server, "tls-certificate", cert, NULL);
+  cp_http_server_set_tls_pending (f->server, FALSE);
+  return G_SOURCE_REMOVE;
+}
+
+/* TLS pending: the URL is https:// before there is a certificate; a
+ * client that connects meanwhile is served once it is set (with workers:
+ * by a worker, which takes the certificate first). */
+static void
+test_tls_pending (Fixture *f, gconstpointer data)
+{
+  g_autoptr(GError) error = NULL;
+  g_autoptr(GSocketClient) client = g_socket_client_new ();
+  g_autoptr(GSocketConnection) base = NULL;
+  g_autoptr(GSocketConnection) later = NULL;
+
+  f->tls_pending = TRUE;
+  f->n_workers = GPOINTER_TO_UINT (data);
+  fixture_start (f);
+  g_assert_true (g_str_has_prefix (f->url, "https://127.0.0.1:"));
+
+  g_socket_client_set_timeout (client, 5);
+  base = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL, &error);
+  g_assert_no_error (error);
+  g_main_context_invoke (f->context, tls_arrives_cb, f);
+  tls_echo (f, base);
+  /* And one that comes after. */
+  later = g_socket_client_connect_to_host (client, "127.0.0.1", f->port, NULL, &error);
+  g_assert_no_error (error);
+  tls_echo (f, later);
 }
 
 /* An early answer that ends the connection while the client is still
@@ -1779,6 +1836,10 @@ main (int argc, char **argv)
   ADD ("/http/server/tls", test_tls);
   if (!no_tls)
     {
+      g_test_add ("/http/server/tls/pending", Fixture, GUINT_TO_POINTER (0),
+                  fixture_setup, test_tls_pending, fixture_teardown);
+      g_test_add ("/http/server/tls/pending-workers", Fixture, GUINT_TO_POINTER (2),
+                  fixture_setup, test_tls_pending, fixture_teardown);
       g_test_add ("/http/server/tls/early-response-lingers", Fixture, "/early",
                   fixture_setup, test_tls_early_close_lingers, fixture_teardown);
       g_test_add ("/http/server/tls/413-close-lingers", Fixture, "/reject",
