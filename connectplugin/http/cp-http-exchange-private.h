@@ -99,8 +99,9 @@ void                cp_http_exchange_fail_response    (CpHttpExchange *exchange,
 /* Trailer fields of a begun response (gRPC's status), sent with its end:
  * over HTTP/1.1 as the trailer section of the chunked body, in-process
  * handed to the client (cp_http_exchange_local_get_response_trailers()).
- * Call before end_response(); @trailers is copied (transfer none). Ignored
- * for HTTP/1.0, which has no trailers. */
+ * Call before end_response(); @trailers is kept (a reference is taken), so
+ * neither side may change it afterwards: the response may share one set
+ * of trailers with others. Ignored for HTTP/1.0, which has no trailers. */
 void                cp_http_exchange_set_response_trailers (CpHttpExchange     *exchange,
                                                             SoupMessageHeaders *trailers);
 /* The request's HTTP version (SOUP_HTTP_1_1 for in-process exchanges). */

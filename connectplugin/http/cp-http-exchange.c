@@ -362,18 +362,12 @@ void
 cp_http_exchange_set_response_trailers (CpHttpExchange     *exchange,
                                         SoupMessageHeaders *trailers)
 {
-  SoupMessageHeadersIter iter;
-  const char *name, *value;
-
   g_return_if_fail (exchange != NULL);
   g_return_if_fail (trailers != NULL);
 
-  if (exchange->response_trailers == NULL)
-    exchange->response_trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
-  soup_message_headers_clear (exchange->response_trailers);
-  soup_message_headers_iter_init (&iter, trailers);
-  while (soup_message_headers_iter_next (&iter, &name, &value))
-    soup_message_headers_append (exchange->response_trailers, name, value);
+  soup_message_headers_ref (trailers);
+  g_clear_pointer (&exchange->response_trailers, soup_message_headers_unref);
+  exchange->response_trailers = trailers;
 }
 
 SoupHTTPVersion

@@ -344,6 +344,87 @@ on_stream_close (nghttp2_session *ng,
 }
 
 /* The data provider of a response body. */
+/* A header block for nghttp2 (which copies what it is given): names
+ * lower-cased into a small arena, both on the stack for the usual few
+ * fields, on the heap beyond. */
+#define NV_STACK 16
+#define NV_ARENA 512
+
+typedef struct {
+  nghttp2_nv stack[NV_STACK];
+  char arena[NV_ARENA];
+  gsize arena_used;
+  nghttp2_nv *nv;
+  gsize len, size;
+  GPtrArray *heap_names;        /* lower-cased names past the arena */
+} NvList;
+
+static void
+nv_list_init (NvList *list)
+{
+  list->arena_used = 0;
+  list->nv = list->stack;
+  list->len = 0;
+  list->size = NV_STACK;
+  list->heap_names = NULL;
+}
+
+static void
+nv_list_clear (NvList *list)
+{
+  if (list->nv != list->stack)
+    g_free (list->nv);
+  if (list->heap_names != NULL)
+    g_ptr_array_unref (list->heap_names);
+}
+
+static void
+nv_list_add (NvList     *list,
+             const char *name,
+             gsize       name_len,
+             const char *value,
+             gsize       value_len)
+{
+  if (list->len == list->size)
+    {
+      nghttp2_nv *grown = g_new (nghttp2_nv, list->size * 2);
+
+      memcpy (grown, list->nv, list->len * sizeof (nghttp2_nv));
+      if (list->nv != list->stack)
+        g_free (list->nv);
+      list->nv = grown;
+      list->size *= 2;
+    }
+  list->nv[list->len++] = (nghttp2_nv) { (uint8_t *) name, (uint8_t *) value, name_len,
+                                         value_len, NGHTTP2_NV_FLAG_NONE };
+}
+
+/* Adds @name lower-cased (HTTP/2 field names are). */
+static void
+nv_list_add_lower (NvList     *list,
+                   const char *name,
+                   const char *value)
+{
+  gsize len = strlen (name);
+  char *lower;
+
+  if (len <= NV_ARENA - list->arena_used)
+    {
+      lower = list->arena + list->arena_used;
+      list->arena_used += len;
+    }
+  else
+    {
+      if (list->heap_names == NULL)
+        list->heap_names = g_ptr_array_new_with_free_func (g_free);
+      lower = g_malloc (len);
+      g_ptr_array_add (list->heap_names, lower);
+    }
+  for (gsize i = 0; i < len; i++)
+    lower[i] = g_ascii_tolower (name[i]);
+  nv_list_add (list, lower, len, value, strlen (value));
+}
+
 static ssize_t
 read_body (nghttp2_session     *ng,
            int32_t              stream_id,
@@ -385,26 +466,17 @@ read_body (nghttp2_session     *ng,
       *data_flags |= NGHTTP2_DATA_FLAG_EOF;
       if (ex != NULL && ex->response_trailers != NULL)
         {
-          GArray *nva = g_array_new (FALSE, FALSE, sizeof (nghttp2_nv));
-          GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+          NvList list;
           SoupMessageHeadersIter iter;
           const char *name, *value;
 
+          nv_list_init (&list);
           soup_message_headers_iter_init (&iter, ex->response_trailers);
           while (soup_message_headers_iter_next (&iter, &name, &value))
-            {
-              char *lower = g_ascii_strdown (name, -1);
-              nghttp2_nv nv = { (uint8_t *) lower, (uint8_t *) value, strlen (lower),
-                                strlen (value), NGHTTP2_NV_FLAG_NONE };
-
-              g_ptr_array_add (names, lower);
-              g_array_append_val (nva, nv);
-            }
-          if (nva->len > 0 &&
-              nghttp2_submit_trailer (ng, stream_id, (nghttp2_nv *) nva->data, nva->len) == 0)
+            nv_list_add_lower (&list, name, value);
+          if (list.len > 0 && nghttp2_submit_trailer (ng, stream_id, list.nv, list.len) == 0)
             *data_flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-          g_array_unref (nva);
-          g_ptr_array_unref (names);
+          nv_list_clear (&list);
         }
       return copied;
     }
@@ -896,15 +968,18 @@ stream_submit (CpHttp2Stream      *stream,
                gboolean            with_body)
 {
   CpHttp2Session *session = stream->session;
-  g_autoptr(GArray) nva = g_array_new (FALSE, FALSE, sizeof (nghttp2_nv));
-  g_autoptr(GPtrArray) strings = g_ptr_array_new_with_free_func (g_free);
+  NvList list;
   char status_str[8], length_str[24];
   nghttp2_data_provider provider = { .source.ptr = stream, .read_callback = read_body };
-  nghttp2_nv nv = { (uint8_t *) ":status", (uint8_t *) status_str, 7, 0, NGHTTP2_NV_FLAG_NONE };
 
-  g_snprintf (status_str, sizeof status_str, "%u", status);
-  nv.valuelen = strlen (status_str);
-  g_array_append_val (nva, nv);
+  nv_list_init (&list);
+  if (status == 200)
+    nv_list_add (&list, ":status", 7, "200", 3);
+  else
+    {
+      g_snprintf (status_str, sizeof status_str, "%u", status);
+      nv_list_add (&list, ":status", 7, status_str, strlen (status_str));
+    }
   if (headers != NULL)
     {
       SoupMessageHeadersIter iter;
@@ -913,34 +988,23 @@ stream_submit (CpHttp2Stream      *stream,
       soup_message_headers_iter_init (&iter, headers);
       while (soup_message_headers_iter_next (&iter, &name, &value))
         {
-          char *lower;
-
           if (cp_http_is_framing_header (name) || g_ascii_strcasecmp (name, "Upgrade") == 0 ||
               g_ascii_strcasecmp (name, "Proxy-Connection") == 0)
             continue;
-          lower = g_ascii_strdown (name, -1);
-          g_ptr_array_add (strings, lower);
-          nv.name = (uint8_t *) lower;
-          nv.namelen = strlen (lower);
-          nv.value = (uint8_t *) value;
-          nv.valuelen = strlen (value);
-          g_array_append_val (nva, nv);
+          nv_list_add_lower (&list, name, value);
         }
     }
   if (content_length >= 0 && status_has_body (status))
     {
       g_snprintf (length_str, sizeof length_str, "%" G_GINT64_FORMAT, content_length);
-      nv.name = (uint8_t *) "content-length";
-      nv.namelen = 14;
-      nv.value = (uint8_t *) length_str;
-      nv.valuelen = strlen (length_str);
-      g_array_append_val (nva, nv);
+      nv_list_add (&list, "content-length", 14, length_str, strlen (length_str));
     }
   stream->submitted = TRUE;
-  if (nghttp2_submit_response (session->ng, stream->id, (nghttp2_nv *) nva->data, nva->len,
+  if (nghttp2_submit_response (session->ng, stream->id, list.nv, list.len,
                                with_body ? &provider : NULL) != 0)
     nghttp2_submit_rst_stream (session->ng, NGHTTP2_FLAG_NONE, stream->id,
                                NGHTTP2_INTERNAL_ERROR);
+  nv_list_clear (&list);
   session_schedule (session);
 }
 

@@ -246,17 +246,27 @@ respond_unary_error (CpInvocation *self,
                             headers, body);
 }
 
-/* The head of a plain unary answer (no metadata, no compression) is the
- * same for every call with the same content type: the transports that only
- * serialize a head (HTTP/1.1 and HTTP/2 connections) share one per thread,
- * which saves building and freeing a header set on every call. An
- * in-process caller gets the head object itself, so it gets its own. */
-#define SHARED_HEADS_MAX 8
+/* The head of an answer without metadata or compression is the same for
+ * every call of a kind (a unary answer, a stream's head, a gRPC stream's
+ * "grpc-status: 0" trailers) with the same protocol and content type: the
+ * transports that only serialize a head (HTTP/1.1 and HTTP/2 connections)
+ * share one per thread, which saves building and freeing header sets on
+ * every call. An in-process caller gets the head object itself, so it gets
+ * its own. */
+#define SHARED_HEADS_MAX 16
+
+typedef enum {
+  HEAD_UNARY,
+  HEAD_STREAM,
+  HEAD_GRPC_OK_TRAILERS,
+} HeadKind;
 
 typedef struct {
+  HeadKind kind;
+  gboolean is_get;
+  CpProtocol protocol;
   char *content_type;
   char *accept_encoding;
-  gboolean vary;
   SoupMessageHeaders *headers;
 } SharedHead;
 
@@ -278,12 +288,38 @@ shared_heads_free (gpointer data)
 
 static GPrivate shared_heads = G_PRIVATE_INIT (shared_heads_free);
 
-/* (transfer full) */
+static SoupMessageHeaders *new_stream_headers (CpInvocation *self);
+
 static SoupMessageHeaders *
-unary_message_headers (CpInvocation *self)
+new_head (CpInvocation *self,
+          HeadKind      kind)
+{
+  SoupMessageHeaders *headers;
+
+  switch (kind)
+    {
+    case HEAD_UNARY:
+      headers = new_unary_headers (self);
+      soup_message_headers_append (headers, "Content-Type", self->content_type);
+      return headers;
+    case HEAD_STREAM:
+      return new_stream_headers (self);
+    case HEAD_GRPC_OK_TRAILERS:
+    default:
+      headers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      cp_grpc_error_to_trailers (NULL, headers);
+      return headers;
+    }
+}
+
+/* (transfer full): the head of @kind for @self's answer, which must carry
+ * no metadata and no compression. */
+static SoupMessageHeaders *
+shared_head (CpInvocation *self,
+             HeadKind      kind)
 {
   const char *accept_encoding = cp_rpc_server_get_accept_encoding (self->server);
-  GArray *heads;
+  GArray *heads = NULL;
   SharedHead head;
   SoupMessageHeaders *headers;
 
@@ -299,21 +335,21 @@ unary_message_headers (CpInvocation *self)
         {
           SharedHead *h = &g_array_index (heads, SharedHead, i);
 
-          if (h->vary == self->is_get && strcmp (h->content_type, self->content_type) == 0 &&
+          if (h->kind == kind && h->is_get == self->is_get && h->protocol == self->protocol &&
+              strcmp (h->content_type, self->content_type) == 0 &&
               strcmp (h->accept_encoding, accept_encoding) == 0)
             return soup_message_headers_ref (h->headers);
         }
     }
-  else
-    heads = NULL;
 
-  headers = new_unary_headers (self);
-  soup_message_headers_append (headers, "Content-Type", self->content_type);
+  headers = new_head (self, kind);
   if (heads != NULL && heads->len < SHARED_HEADS_MAX)
     {
+      head.kind = kind;
+      head.is_get = self->is_get;
+      head.protocol = self->protocol;
       head.content_type = g_strdup (self->content_type);
       head.accept_encoding = g_strdup (accept_encoding);
-      head.vary = self->is_get;
       head.headers = soup_message_headers_ref (headers);
       g_array_append_val (heads, head);
     }
@@ -336,7 +372,7 @@ respond_unary_message (CpInvocation *self,
       (self->response_compression == CP_COMPRESSION_IDENTITY || g_bytes_get_size (body) == 0 ||
        g_bytes_get_size (body) < cp_rpc_server_get_compress_min_bytes (self->server)))
     {
-      headers = unary_message_headers (self);
+      headers = shared_head (self, HEAD_UNARY);
       prepare_answer (self);
       if (self->metrics != NULL)
         cp_metrics_add (self->metrics->response_bytes, g_bytes_get_size (body));
@@ -397,8 +433,13 @@ ensure_stream_headers (CpInvocation *self)
     return;
   self->headers_sent = TRUE;
 
-  headers = new_stream_headers (self);
-  merge_metadata (headers, self->response_headers, NULL);
+  if (headers_empty (self->response_headers) && self->response_compression == CP_COMPRESSION_IDENTITY)
+    headers = shared_head (self, HEAD_STREAM);
+  else
+    {
+      headers = new_stream_headers (self);
+      merge_metadata (headers, self->response_headers, NULL);
+    }
 
   cp_http_exchange_begin_response (self->exchange, SOUP_STATUS_OK, headers);
 }
@@ -473,10 +514,16 @@ static void
 end_grpc_stream (CpInvocation *self,
                  const GError *error)
 {
-  g_autoptr(SoupMessageHeaders) trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+  g_autoptr(SoupMessageHeaders) trailers = NULL;
 
-  merge_metadata (trailers, self->response_trailers, NULL);
-  cp_grpc_error_to_trailers (error, trailers);
+  if (error == NULL && headers_empty (self->response_trailers))
+    trailers = shared_head (self, HEAD_GRPC_OK_TRAILERS);
+  else
+    {
+      trailers = soup_message_headers_new (SOUP_MESSAGE_HEADERS_RESPONSE);
+      merge_metadata (trailers, self->response_trailers, NULL);
+      cp_grpc_error_to_trailers (error, trailers);
+    }
   prepare_answer (self);
 
   if (!self->headers_sent && error != NULL && headers_empty (self->response_headers))
