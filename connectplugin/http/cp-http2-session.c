@@ -239,8 +239,10 @@ on_header (nghttp2_session     *ng,
   CpHttp2Session *session = user_data;
   CpHttp2Stream *stream = nghttp2_session_get_stream_user_data (ng, frame->hd.stream_id);
   CpHttpServer *server = session->conn->server;
-  g_autofree char *n = NULL;
-  g_autofree char *v = NULL;
+  /* nghttp2 hands both NUL-terminated (HTTP messaging is on: no NUL can
+   * be inside them). */
+  const char *n = (const char *) name;
+  const char *v = (const char *) value;
 
   if (stream == NULL || frame->hd.type != NGHTTP2_HEADERS)
     return 0;
@@ -253,19 +255,17 @@ on_header (nghttp2_session     *ng,
   if (stream->head_done)
     return 0;                                        /* request trailers: ignored */
 
-  n = g_strndup ((const char *) name, namelen);
-  v = g_strndup ((const char *) value, valuelen);
   if (namelen > 0 && name[0] == ':')
     {
       if (strcmp (n, ":method") == 0)
         {
           g_free (stream->method);
-          stream->method = g_steal_pointer (&v);
+          stream->method = g_strndup (v, valuelen);
         }
       else if (strcmp (n, ":path") == 0)
         {
           g_free (stream->path);
-          stream->path = g_steal_pointer (&v);
+          stream->path = g_strndup (v, valuelen);
         }
       else if (strcmp (n, ":authority") == 0)
         soup_message_headers_replace (stream->ex->request_headers, "Host", v);
