@@ -57,6 +57,7 @@ struct _CpHttpConnection
   ConnState          state;
 
   GSocket           *socket;
+  int                fd;          /* the socket's, read and written directly when plain */
   GSocketAddress    *remote;
   gboolean           is_unix;
 
@@ -138,6 +139,17 @@ void cp_http_conn_update_io     (CpHttpConnection *conn);
 void cp_http_conn_queue_copy    (CpHttpConnection *conn,
                                  const void       *data,
                                  gsize             len);
+/* recv () and sendmsg () on a plain connection's descriptor, without
+ * GSocket's clock reads and "would block" GErrors: bytes moved (0 at EOF
+ * for recv), -1 when it would block, -2 on error (@error set). */
+gssize cp_http_conn_socket_recv (CpHttpConnection    *conn,
+                                 void                *buf,
+                                 gsize                len,
+                                 GError             **error);
+gssize cp_http_conn_socket_send (CpHttpConnection    *conn,
+                                 const GOutputVector *vectors,
+                                 guint                n_vectors,
+                                 GError             **error);
 /* Writes as much of the queue as the socket takes now. */
 void cp_http_conn_flush         (CpHttpConnection *conn);
 /* Answers with an error @status and closes after it. */

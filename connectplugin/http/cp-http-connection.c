@@ -325,6 +325,7 @@ cp_http_connection_close (CpHttpConnection *conn,
     }
   /* No TLS close_notify: it could block; the peer sees a plain close. */
   g_socket_close (conn->socket, NULL);
+  conn->fd = -1;      /* the number may be reused at once: EBADF, never another socket */
   conn_free_buffers (conn);
 
   cp_http_server_connection_closed (conn->server, conn);
@@ -455,6 +456,34 @@ conn_make_room (CpHttpConnection *conn)
   return TRUE;
 }
 
+/* recv () on the plain socket's descriptor (non-blocking, as GSocket makes
+ * every socket): GSocket's receive reads the clock twice and makes a GError
+ * for "would block". Returns bytes read, 0 at EOF, -1 when it would block,
+ * -2 on error (@error set). */
+gssize
+cp_http_conn_socket_recv (CpHttpConnection *conn,
+                          void             *buf,
+                          gsize             len,
+                          GError          **error)
+{
+  gssize n;
+
+  do
+    n = recv (conn->fd, buf, len, 0);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0)
+    return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    return -1;
+  {
+    int saved_errno = errno;
+
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                 "Error receiving data: %s", g_strerror (saved_errno));
+  }
+  return -2;
+}
+
 /* Returns bytes read, 0 at EOF, -1 when it would block, -2 on error (closed). */
 static gssize
 conn_read_some (CpHttpConnection *conn)
@@ -463,12 +492,15 @@ conn_read_some (CpHttpConnection *conn)
   gsize space = conn->rsize - conn->rend;
   gssize n;
 
-  if (conn->tls_in != NULL)
-    n = g_pollable_input_stream_read_nonblocking (conn->tls_in, conn->rbuf + conn->rend,
-                                                  space, NULL, &error);
-  else
-    n = g_socket_receive_with_blocking (conn->socket, (char *) conn->rbuf + conn->rend,
-                                        space, FALSE, NULL, &error);
+  if (conn->tls_in == NULL)
+    {
+      n = cp_http_conn_socket_recv (conn, conn->rbuf + conn->rend, space, &error);
+      if (n == -2)
+        conn_close_io_error (conn, error);
+      return n;
+    }
+  n = g_pollable_input_stream_read_nonblocking (conn->tls_in, conn->rbuf + conn->rend,
+                                                space, NULL, &error);
   if (n >= 0)
     return n;
   if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
@@ -491,14 +523,18 @@ conn_linger_read (CpHttpConnection *conn)
       gssize n;
 
       if (conn->tls_in != NULL)
-        n = g_pollable_input_stream_read_nonblocking (conn->tls_in, scratch, sizeof scratch,
-                                                      NULL, &error);
+        {
+          n = g_pollable_input_stream_read_nonblocking (conn->tls_in, scratch, sizeof scratch,
+                                                        NULL, &error);
+          if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
+            return;
+        }
       else
-        n = g_socket_receive_with_blocking (conn->socket, (char *) scratch, sizeof scratch,
-                                            FALSE, NULL, &error);
-
-      if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-        return;
+        {
+          n = cp_http_conn_socket_recv (conn, scratch, sizeof scratch, &error);
+          if (n == -1)
+            return;
+        }
       if (n <= 0)
         {
           /* EOF (TLS: close_notify or not) or an error: the client is done */
@@ -1307,6 +1343,7 @@ cp_http_connection_new (CpHttpServer    *server,
   conn->server = server;
   conn->context = g_main_context_ref (cp_http_server_get_context (server));
   conn->socket = g_object_ref (socket);
+  conn->fd = g_socket_get_fd (socket);
   conn->wtail = g_byte_array_sized_new (4096);
   g_queue_init (&conn->wq);
   conn->ready_time = -1;

@@ -11,7 +11,10 @@
 #include "cp-http-connection-state-private.h"
 #include "cp-http2-session-private.h"
 
+#include <errno.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
 
 #define COPY_MAX          (16 * 1024)   /* smaller response pieces are copied into the tail */
 #define MAX_VECTORS       16
@@ -21,6 +24,42 @@
 #define FLUSH_NOW         (32 * 1024)
 
 /* ---- write queue ---- */
+
+/* sendmsg () on the plain socket's descriptor (see cp_http_conn_socket_recv
+ * ()). Returns bytes written, -1 when it would block, -2 on error (@error
+ * set). */
+gssize
+cp_http_conn_socket_send (CpHttpConnection    *conn,
+                          const GOutputVector *vectors,
+                          guint                n_vectors,
+                          GError             **error)
+{
+  struct iovec iov[n_vectors > 0 ? n_vectors : 1];
+  struct msghdr msg = { 0 };
+  gssize n;
+
+  for (guint i = 0; i < n_vectors; i++)
+    {
+      iov[i].iov_base = (void *) vectors[i].buffer;
+      iov[i].iov_len = vectors[i].size;
+    }
+  msg.msg_iov = iov;
+  msg.msg_iovlen = n_vectors;
+  do
+    n = sendmsg (conn->fd, &msg, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  if (n >= 0)
+    return n;
+  if (errno == EAGAIN || errno == EWOULDBLOCK)
+    return -1;
+  {
+    int saved_errno = errno;
+
+    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+                 "Error sending message: %s", g_strerror (saved_errno));
+  }
+  return -2;
+}
 
 void
 cp_http_conn_queue_copy (CpHttpConnection *conn,
@@ -153,15 +192,15 @@ cp_http_conn_flush (CpHttpConnection *conn)
         }
       else
         {
-          gssize r = g_socket_send_message (conn->socket, NULL, vectors, n,
-                                            NULL, 0, 0, NULL, &error);
+          gssize r = cp_http_conn_socket_send (conn, vectors, n, &error);
+
+          if (r == -1)
+            {
+              conn->write_blocked = TRUE;
+              break;
+            }
           if (r < 0)
             {
-              if (g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
-                {
-                  conn->write_blocked = TRUE;
-                  break;
-                }
               conn_fail_io (conn, g_steal_pointer (&error));
               return;
             }
