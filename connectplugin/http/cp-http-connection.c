@@ -456,34 +456,6 @@ conn_make_room (CpHttpConnection *conn)
   return TRUE;
 }
 
-/* recv () on the plain socket's descriptor (non-blocking, as GSocket makes
- * every socket): GSocket's receive reads the clock twice and makes a GError
- * for "would block". Returns bytes read, 0 at EOF, -1 when it would block,
- * -2 on error (@error set). */
-gssize
-cp_http_conn_socket_recv (CpHttpConnection *conn,
-                          void             *buf,
-                          gsize             len,
-                          GError          **error)
-{
-  gssize n;
-
-  do
-    n = recv (conn->fd, buf, len, 0);
-  while (n < 0 && errno == EINTR);
-  if (n >= 0)
-    return n;
-  if (errno == EAGAIN || errno == EWOULDBLOCK)
-    return -1;
-  {
-    int saved_errno = errno;
-
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                 "Error receiving data: %s", g_strerror (saved_errno));
-  }
-  return -2;
-}
-
 /* Returns bytes read, 0 at EOF, -1 when it would block, -2 on error (closed). */
 static gssize
 conn_read_some (CpHttpConnection *conn)

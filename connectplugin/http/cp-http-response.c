@@ -25,9 +25,41 @@
 
 /* ---- write queue ---- */
 
-/* sendmsg () on the plain socket's descriptor (see cp_http_conn_socket_recv
- * ()). Returns bytes written, -1 when it would block, -2 on error (@error
- * set). */
+/* What recv () or sendmsg () on a plain connection's descriptor gave, in
+ * the connection's terms: bytes moved (0 at EOF for a read), -1 when it
+ * would block, -2 on error (@error set). GSocket's calls read the clock
+ * twice each and make a GError for every "would block"; the socket is
+ * non-blocking, as GSocket makes every socket. */
+static gssize
+socket_result (gssize       n,
+               const char  *doing,
+               GError     **error)
+{
+  int saved_errno = errno;
+
+  if (n >= 0)
+    return n;
+  if (saved_errno == EAGAIN || saved_errno == EWOULDBLOCK)
+    return -1;
+  g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
+               "Error %s: %s", doing, g_strerror (saved_errno));
+  return -2;
+}
+
+gssize
+cp_http_conn_socket_recv (CpHttpConnection *conn,
+                          void             *buf,
+                          gsize             len,
+                          GError          **error)
+{
+  gssize n;
+
+  do
+    n = recv (conn->fd, buf, len, 0);
+  while (n < 0 && errno == EINTR);
+  return socket_result (n, "receiving data", error);
+}
+
 gssize
 cp_http_conn_socket_send (CpHttpConnection    *conn,
                           const GOutputVector *vectors,
@@ -48,17 +80,7 @@ cp_http_conn_socket_send (CpHttpConnection    *conn,
   do
     n = sendmsg (conn->fd, &msg, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  if (n >= 0)
-    return n;
-  if (errno == EAGAIN || errno == EWOULDBLOCK)
-    return -1;
-  {
-    int saved_errno = errno;
-
-    g_set_error (error, G_IO_ERROR, g_io_error_from_errno (saved_errno),
-                 "Error sending message: %s", g_strerror (saved_errno));
-  }
-  return -2;
+  return socket_result (n, "sending message", error);
 }
 
 void
