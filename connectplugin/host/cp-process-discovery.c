@@ -443,8 +443,9 @@ cp_process_discovery_shutdown_finish (CpDiscovery   *discovery,
   return g_task_propagate_boolean (G_TASK (result), error);
 }
 
-/* The plugin's https:// URL of an AutoMTLS launch: pinned to its CA, with
- * the host's client certificate. Other URLs: a plain channel. */
+/* The plugin's https:// URL of an AutoMTLS launch: pinned to the server
+ * certificate the host made, with the host's client certificate. Other
+ * URLs: a plain channel. */
 static CpChannel *
 cp_process_discovery_create_channel (CpDiscovery  *discovery,
                                      const char   *url,
@@ -910,9 +911,11 @@ cp_process_discovery_class_init (CpProcessDiscoveryClass *klass)
    * is in its environment ([const@ConnectPlugin.AUTOMTLS_FD_ENV]; never in
    * argv, the environment or a file; the host makes them while the plugin
    * starts, and [method@ConnectPlugin.Server.run] reads and closes the
-   * pipe), serves `https://` and accepts only clients with a certificate from that
-   * CA; the host's channels to it trust only that CA and present the client
-   * certificate. Another local process can thus neither call the plugin
+   * pipe), with the host's client certificate; it serves `https://` and
+   * accepts only a client presenting that exact certificate; the host's
+   * channels to it accept only the exact server certificate the host made
+   * and present the client certificate. Another local process can thus
+   * neither call the plugin
    * nor pretend to be it. A plugin that does not know AutoMTLS (it
    * announces `http://`, as connect-plugin-go's do) is reached in plain
    * text. Not used in [enum@ConnectPlugin.StartupMode.PORT] mode (the host
