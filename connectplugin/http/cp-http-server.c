@@ -735,56 +735,21 @@ close_tls_waiting (CpHttpServer *server)
     }
 }
 
-typedef struct {
-  CpHttpServer *server;   /* the worker's */
-  GTlsCertificate *certificate;
-  GTlsDatabase *database;
-  GTlsAuthenticationMode mode;
-} TlsUpdate;
-
-static void
-tls_update_free (gpointer data)
-{
-  TlsUpdate *update = data;
-
-  g_object_unref (update->server);
-  g_clear_object (&update->certificate);
-  g_clear_object (&update->database);
-  g_free (update);
-}
-
-static gboolean
-tls_update_cb (gpointer data)
-{
-  TlsUpdate *update = data;
-
-  g_object_set (update->server,
-                "tls-certificate", update->certificate,
-                "tls-database", update->database,
-                "tls-authentication-mode", update->mode,
-                NULL);
-  return G_SOURCE_REMOVE;
-}
-
-/* In the acceptor's context: the workers take the TLS settings before any
- * socket handed off after this (a higher priority than the handoffs). */
+/* In the acceptor's context, while TLS is pending: the workers' servers
+ * take the TLS settings. Set here, not in their threads: a worker reads
+ * them only when it is handed a TLS socket, and none was handed yet (they
+ * waited in the acceptor); the hand-off's g_source_attach () (the worker
+ * context's lock) makes these writes visible to it before the first. */
 static void
 update_workers_tls (CpHttpServer *server)
 {
   for (guint i = 0; server->workers != NULL && i < server->workers->len; i++)
     {
-      Worker *worker = server->workers->pdata[i];
-      TlsUpdate *update = g_new0 (TlsUpdate, 1);
-      g_autoptr(GSource) source = g_idle_source_new ();
+      CpHttpServer *worker = ((Worker *) server->workers->pdata[i])->server;
 
-      update->server = g_object_ref (worker->server);
-      update->certificate = server->tls_certificate != NULL ? g_object_ref (server->tls_certificate) : NULL;
-      update->database = server->tls_database != NULL ? g_object_ref (server->tls_database) : NULL;
-      update->mode = server->tls_auth_mode;
-      g_source_set_priority (source, G_PRIORITY_HIGH);
-      g_source_set_callback (source, tls_update_cb, update, tls_update_free);
-      g_source_set_static_name (source, "[connectplugin] http worker tls");
-      g_source_attach (source, worker->context);
+      g_set_object (&worker->tls_certificate, server->tls_certificate);
+      g_set_object (&worker->tls_database, server->tls_database);
+      worker->tls_auth_mode = server->tls_auth_mode;
     }
 }
 
