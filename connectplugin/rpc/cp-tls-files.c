@@ -13,23 +13,24 @@
 #endif
 
 #ifdef RTLD_NODELETE
-/* GIO's module of the TLS backend, as its giomodule.cache names it in its
- * module directory (GIO_MODULE_DIR, else gio-2.0's giomoduledir): the one
- * module that implements gio-tls-backend there, else none (GIO then
- * chooses among several, GIO_USE_TLS first). */
+/* What preloading reads from the environment, read at once: the thread
+ * that loads may run while the program changes its environment. */
+typedef struct {
+  int flags;             /* for dlopen () */
+  char *module_dir;      /* GIO's module directory; NULL: no module */
+} PreloadPlan;
+
+/* GIO's module of the TLS backend, as its giomodule.cache names it in
+ * @dir: the one module that implements gio-tls-backend there, else none
+ * (GIO then chooses among several, GIO_USE_TLS first). */
 static char *
-tls_module_path (void)
+tls_module_path (const char *dir)
 {
-  const char *dir = g_getenv ("GIO_MODULE_DIR");
   g_autofree char *cache = NULL;
   g_autofree char *contents = NULL;
   g_auto(GStrv) lines = NULL;
   char *found = NULL;
 
-  if (dir == NULL || *dir == '\0')
-    dir = CP_GIO_MODULE_DIR;
-  if (*dir == '\0')
-    return NULL;
   cache = g_build_filename (dir, "giomodule.cache", NULL);
   if (!g_file_get_contents (cache, &contents, NULL, NULL))
     return NULL;
@@ -57,31 +58,101 @@ tls_module_path (void)
     }
   return found;
 }
+
+#ifdef RTLD_DEEPBIND
+/* RTLD_DEEPBIND when nothing in the process stands in for the C library:
+ * no sanitizer runtime, no LD_PRELOAD, and its malloc () is libc's own.
+ * Where something does (ASan, jemalloc, a preloaded shim), GnuTLS must
+ * bind to it as the rest of the process does, and ASan refuses the flag. */
+static int
+deep_bind_flag (void)
+{
+  void *libc;
+  gboolean plain;
+
+  if (g_getenv ("LD_PRELOAD") != NULL ||
+      dlsym (RTLD_DEFAULT, "__sanitizer_set_report_path") != NULL)
+    return 0;
+  libc = dlopen ("libc.so.6", RTLD_LAZY | RTLD_NOLOAD);
+  if (libc == NULL)
+    return 0;
+  plain = dlsym (libc, "malloc") == dlsym (RTLD_DEFAULT, "malloc") &&
+          dlsym (libc, "free") == dlsym (RTLD_DEFAULT, "free");
+  dlclose (libc);
+  return plain ? RTLD_DEEPBIND : 0;
+}
+#else
+#define deep_bind_flag() 0
 #endif
+
+static PreloadPlan *
+preload_plan_new (void)
+{
+  PreloadPlan *plan = g_new0 (PreloadPlan, 1);
+  const char *dir = g_getenv ("GIO_MODULE_DIR");
+
+  plan->flags = RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE | deep_bind_flag ();
+  if (dir == NULL || *dir == '\0')
+    dir = CP_GIO_MODULE_DIR;
+  if (g_getenv ("GIO_USE_TLS") == NULL && *dir != '\0')
+    plan->module_dir = g_strdup (dir);
+  return plan;
+}
+
+/* Set by cp_tls_preload_backend_start () before its thread starts. */
+static PreloadPlan *early_plan;
 
 static gpointer
 preload_backend (gpointer data)
 {
-#ifdef RTLD_NODELETE
+  PreloadPlan *plan = early_plan != NULL ? g_steal_pointer (&early_plan) : preload_plan_new ();
   g_autofree char *module = NULL;
 
   /* The handles are never closed: the libraries stay, whatever GIO
    * unloads. GIO loads the backend's module to register its types, unloads
    * it and loads it again for the backend object; kept, the module is
-   * mapped, relocated and initialised once. */
-  (void) dlopen (CP_GNUTLS_SONAME, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-  if (g_getenv ("GIO_USE_TLS") == NULL && (module = tls_module_path ()) != NULL)
-    (void) dlopen (module, RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE);
-#endif
+   * mapped, relocated and initialised once.
+   *
+   * Deep binding: each of GnuTLS's thousands of symbol references is
+   * looked up in its own dependencies (Nettle, GMP, libtasn1, p11-kit …)
+   * first, instead of in every library of the process before them; in a
+   * plugin, linked with some thirty libraries, that is a third of the
+   * time the load takes. */
+  (void) dlopen (CP_GNUTLS_SONAME, plan->flags);
+  if (plan->module_dir != NULL && (module = tls_module_path (plan->module_dir)) != NULL)
+    (void) dlopen (module, plan->flags);
+  g_free (plan->module_dir);
+  g_free (plan);
   return NULL;
 }
+
+static GOnce preload_once = G_ONCE_INIT;
+
+static gpointer
+preload_thread (gpointer data)
+{
+  cp_tls_preload_backend ();
+  return NULL;
+}
+#endif
 
 void
 cp_tls_preload_backend (void)
 {
-  static GOnce once = G_ONCE_INIT;
+#ifdef RTLD_NODELETE
+  g_once (&preload_once, preload_backend, NULL);
+#endif
+}
 
-  g_once (&once, preload_backend, NULL);
+void
+cp_tls_preload_backend_start (void)
+{
+#ifdef RTLD_NODELETE
+  if (early_plan != NULL || preload_once.status != G_ONCE_STATUS_NOTCALLED)
+    return;
+  early_plan = preload_plan_new ();
+  g_thread_unref (g_thread_new ("cp-tls-preload", preload_thread, NULL));
+#endif
 }
 
 gboolean

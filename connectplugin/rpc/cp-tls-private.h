@@ -57,5 +57,10 @@ GTlsDatabase *cp_tls_pinned_database_new_from_pem (const char  *pem,
  * first uses TLS. Cheap after the first call; failures are ignored (GIO
  * then loads them as before). */
 void          cp_tls_preload_backend        (void);
+/* The same in a thread of its own, started now: for a process that knows,
+ * before anything else, that it will need TLS. It reads the environment
+ * before it returns (the thread does not), and must be called before any
+ * other thread could call cp_tls_preload_backend (). */
+void          cp_tls_preload_backend_start  (void);
 
 G_END_DECLS
