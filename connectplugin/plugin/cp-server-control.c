@@ -72,13 +72,37 @@ control_call_authorized (CpServer     *self,
   return TRUE;
 }
 
+/* The secret, when cp_server_stash_control_secret_from_env () took it out
+ * of the environment before any CpServer existed. */
+G_LOCK_DEFINE_STATIC (stashed_secret);
+static char *stashed_secret;
+
+void
+cp_server_stash_control_secret_from_env (void)
+{
+  const char *env = g_getenv (CP_CONTROL_SECRET_ENV);
+
+  if (env == NULL)
+    return;
+  G_LOCK (stashed_secret);
+  g_free (stashed_secret);
+  stashed_secret = g_strdup (env);
+  G_UNLOCK (stashed_secret);
+  g_unsetenv (CP_CONTROL_SECRET_ENV);
+}
+
 /* Takes the secret a launching host put in the environment, and removes it
  * there so that the plugin's own children do not inherit it. */
 void
 cp_server_take_control_secret_from_env (CpServer *self)
 {
-  const char *env = g_getenv (CP_CONTROL_SECRET_ENV);
+  g_autofree char *stashed = NULL;
+  const char *env;
 
+  G_LOCK (stashed_secret);
+  stashed = g_steal_pointer (&stashed_secret);
+  G_UNLOCK (stashed_secret);
+  env = stashed != NULL ? stashed : g_getenv (CP_CONTROL_SECRET_ENV);
   if (env == NULL)
     return;
   if (self->control_secret == NULL && env[0] != '\0')
@@ -86,7 +110,8 @@ cp_server_take_control_secret_from_env (CpServer *self)
       self->control_secret = g_strdup (env);
       g_object_notify_by_pspec (G_OBJECT (self), cp_server_properties[PROP_CONTROL_SECRET]);
     }
-  g_unsetenv (CP_CONTROL_SECRET_ENV);
+  if (stashed == NULL)
+    g_unsetenv (CP_CONTROL_SECRET_ENV);
 }
 
 /* ------------------------------------------------------------------ */

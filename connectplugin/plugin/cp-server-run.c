@@ -347,6 +347,18 @@ automtls_pipe_thread (gpointer data)
 
   cp_tls_preload_backend ();
   (void) g_tls_backend_get_default ();
+  /* While this thread reads the credentials (a fifth of a millisecond),
+   * what the first TLS connection would otherwise do before its handshake
+   * runs beside it. The class of certificates first: GObject initialises
+   * one class at a time, and the other's takes as long. */
+  (void) g_type_class_ref (g_tls_backend_get_certificate_type (g_tls_backend_get_default ()));
+  {
+    GTask *task = g_task_new (NULL, NULL, NULL, NULL);
+
+    g_task_set_source_tag (task, warm_tls_classes);
+    g_task_run_in_thread (task, warm_tls_classes);
+    g_object_unref (task);
+  }
   if (!load_from_pipe (p, &error))
     g_clear_object (&p->certificate);
   g_mutex_lock (&p->lock);
@@ -368,19 +380,43 @@ automtls_pipe_thread (gpointer data)
       g_source_unref (source);
       g_main_context_unref (context);
     }
-
-  /* While the main thread listens and the host connects: what the first
-   * TLS connection would otherwise do before its handshake. */
-  if (error == NULL)
-    {
-      GTask *task = g_task_new (NULL, NULL, NULL, NULL);
-
-      g_task_set_source_tag (task, warm_tls_classes);
-      g_task_run_in_thread (task, warm_tls_classes);
-      g_object_unref (task);
-    }
   g_atomic_rc_box_release_full (p, automtls_pipe_clear);
   return NULL;
+}
+
+/* CP_AUTOMTLS_FD_ENV's value, taken out of the environment by
+ * automtls_launch_early (). */
+static char *early_automtls_fd;
+
+static void unset_automtls_env (void);
+
+/* A plugin launched with AutoMTLS (only a launching host sets the
+ * variable): GnuTLS and GIO's TLS module start loading as the library
+ * does, before main (), on a thread of their own. They are on the way to
+ * the plugin's first answer (its handshake needs them) and take about a
+ * millisecond, which the program's own start-up then overlaps.
+ *
+ * The launch's variables leave the environment first, here, while the
+ * process has one thread: what the thread reads of the environment is
+ * never changed by this library under it. */
+__attribute__ ((constructor)) static void
+automtls_launch_early (void)
+{
+  const char *fd = g_getenv (CP_AUTOMTLS_FD_ENV);
+  guint64 n;
+  int flags;
+
+  if (fd == NULL)
+    return;
+  /* Not inherited by what the program runs before cp_server_run (). */
+  if (g_ascii_string_to_unsigned (fd, 10, 3, G_MAXINT, &n, NULL) &&
+      (flags = fcntl ((int) n, F_GETFD)) >= 0)
+    (void) fcntl ((int) n, F_SETFD, flags | FD_CLOEXEC);
+  early_automtls_fd = g_strdup (fd);
+  g_unsetenv (CP_AUTOMTLS_FD_ENV);
+  unset_automtls_env ();
+  cp_server_stash_control_secret_from_env ();
+  cp_tls_preload_backend_start ();
 }
 
 /* Removes the AutoMTLS variables from the environment (wiping the key's
@@ -406,7 +442,8 @@ unset_automtls_env (void)
 static void
 automtls_pipe_begin (CpServer *server)
 {
-  const char *env = g_getenv (CP_AUTOMTLS_FD_ENV);
+  g_autofree char *early = g_steal_pointer (&early_automtls_fd);
+  const char *env = early != NULL ? early : g_getenv (CP_AUTOMTLS_FD_ENV);
   AutoMtlsPipe *p;
   guint64 fd = 0;
   int flags = -1;
@@ -420,10 +457,14 @@ automtls_pipe_begin (CpServer *server)
                  "%s=%s is not an open descriptor", CP_AUTOMTLS_FD_ENV, env);
   else
     (void) fcntl ((int) fd, F_SETFD, flags | FD_CLOEXEC);
-  g_unsetenv (CP_AUTOMTLS_FD_ENV);
+  if (early == NULL)
+    {
+      g_unsetenv (CP_AUTOMTLS_FD_ENV);
+      unset_automtls_env ();
+    }
   /* This host sends nothing else in the environment, and no one changes
-   * it while the thread runs: the server's control secret is taken now. */
-  unset_automtls_env ();
+   * it while the thread runs: the server's control secret is taken now
+   * (from where automtls_launch_early () put it, if it did). */
   cp_server_take_control_secret_from_env (server);
 
   p = g_atomic_rc_box_new0 (AutoMtlsPipe);

@@ -208,6 +208,9 @@ void     cp_server_register_reflection  (CpServer        *server);
 /* Takes the secret a launching host put in the environment, and removes it
  * there so that the plugin's own children do not inherit it. */
 void     cp_server_take_control_secret_from_env (CpServer *self);
+/* Takes it out of the environment before any server exists (the first
+ * server then takes it from there). */
+void     cp_server_stash_control_secret_from_env (void);
 /* PluginControl and PluginIdentity, as enabled. */
 void     cp_server_register_control     (CpServer        *server);
 

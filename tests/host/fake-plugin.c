@@ -38,6 +38,7 @@
  *                              call's Connect-Timeout-Ms (-1 for none)
  */
 #include <signal.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -286,7 +287,17 @@ main (int    argc,
       char **argv)
 {
   const char *mode = argc > 1 ? argv[1] : "serve";
+  int fd3_flags = fcntl (3, F_GETFD);
 
+  /* What main () finds: a launch with AutoMTLS has its variables taken
+   * out of the environment by the library before main () runs, and its
+   * pipe made close-on-exec. */
+  fprintf (stderr, "fake-plugin: at main: AutoMTLS descriptor in the environment: %s, "
+           "control secret in the environment: %s, descriptor 3: %s\n",
+           g_getenv (CP_AUTOMTLS_FD_ENV) != NULL ? "yes" : "no",
+           g_getenv (CP_CONTROL_SECRET_ENV) != NULL ? "yes" : "no",
+           fd3_flags < 0 ? "closed" : (fd3_flags & FD_CLOEXEC) ? "close-on-exec" : "inherited");
+  fflush (stderr);
   if (g_str_equal (mode, "serve"))
     return serve (argc, argv);
   if (g_str_equal (mode, "serve-no-control"))

@@ -205,6 +205,7 @@ test_call (void)
 
   g_object_get (discovery, "auto-mtls", &auto_mtls, NULL);
   g_assert_true (auto_mtls);
+  host_test_plugin_logs_clear ();
   url = start (discovery);
   g_assert_true (g_str_has_prefix (url, "https://127.0.0.1:"));
   channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
@@ -213,6 +214,9 @@ test_call (void)
   g_assert_no_error (error);
   g_assert_cmpstr (text, ==, "hi");
   stop (discovery);
+  /* By PluginControl.Shutdown, with the control secret that the plugin
+   * took from its environment before main (). */
+  g_assert_true (host_test_plugin_log_has ("serve", "stderr", "shutdown requested"));
 }
 
 /* Without the host's certificate, or with one from another CA, the
@@ -382,6 +386,12 @@ test_no_secret_left (void)
   g_assert_true (g_str_has_prefix (url, "https://"));
   HOST_TEST_WAIT_UNTIL (host_test_plugin_log_has ("serve", "stderr",
                                                   "AutoMTLS in the environment: no"));
+  /* Gone before main () already (the library's constructor), the pipe
+   * not inherited by anything the program runs. */
+  g_assert_true (host_test_plugin_log_has ("serve", "stderr",
+                                           "at main: AutoMTLS descriptor in the environment: no, "
+                                           "control secret in the environment: no, "
+                                           "descriptor 3: close-on-exec"));
   channel = cp_discovery_create_channel (CP_DISCOVERY (discovery), url, &error);
   g_assert_no_error (error);
   text = say (channel, &error);
