@@ -97,11 +97,19 @@
  * The environment variable through which a launching host (AutoMTLS, see
  * [property@ConnectPlugin.ProcessDiscovery:auto-mtls]) tells a plugin the
  * number of an inherited file descriptor, the read end of a pipe, from which
- * it reads its credentials: three NUL-terminated PEM texts (the server
- * certificate, its private key, the CA that client certificates must chain
- * to), then the end of the pipe. The host writes them while the plugin
- * starts. [method@ConnectPlugin.Server.run] reads the pipe, closes it and
- * removes the variable from its environment; it reads
+ * it reads its credentials: four NUL-terminated PEM texts (the server
+ * certificate, its private key, the CA, and the host's client certificate,
+ * the only one the plugin accepts; without the fourth, hosts of an earlier
+ * version, any client certificate the CA signed), then the end of the pipe.
+ * The host writes them while the plugin starts.
+ *
+ * When the variable is set, the library acts before the program's `main ()`:
+ * it removes the variable (and [const@ConnectPlugin.CONTROL_SECRET_ENV],
+ * which the first [class@ConnectPlugin.Server] then takes), makes the
+ * descriptor close-on-exec, and starts loading the TLS libraries on a
+ * thread of its own. Such a plugin has a thread from the start, so, as
+ * GLib says of g_setenv(), it must not change its environment.
+ * [method@ConnectPlugin.Server.run] reads the pipe and closes it; it reads
  * [const@ConnectPlugin.AUTOMTLS_CERT_ENV] and the other two variables when
  * this one is absent (hosts of older versions).
  */

@@ -179,17 +179,18 @@ cp_server_run_options_clear (CpServerRunOptions *options)
 #define AUTOMTLS_PIPE_MAX (64 * 1024)
 
 /* A launching host gives the number of a pipe (CP_AUTOMTLS_FD_ENV) that it
- * fills while the plugin starts. A thread, started as soon as
- * cp_server_run () begins, loads the TLS backend (GnuTLS and
- * glib-networking's module: a millisecond or more), reads the pipe and
- * makes the certificate and the database that verifies the host. The main
- * thread parses its options meanwhile, then either takes them (waiting for
- * the thread), or, in cp_server_run (), listens and announces its https://
- * URL at once, the HTTP server keeping the connections it accepts until
- * the thread, done, has the credentials set from the server's context
- * (automtls_ready_cb ()). The thread then starts a worker of GTask's pool,
- * where the first handshake will run, to initialise the classes of TLS
- * connections (GnuTLS parses its priorities there). */
+ * fills while the plugin starts. Before main (), automtls_launch_early ()
+ * takes the variable and starts loading the TLS backend (GnuTLS and
+ * glib-networking's module: about a millisecond). A thread, started as
+ * soon as cp_server_run () begins, waits for that, starts a worker of
+ * GTask's pool (where the first handshake will run) to initialise the
+ * class of server connections (GnuTLS parses its priorities there), reads
+ * the pipe and makes the certificate and the database that verifies the
+ * host. The main thread parses its options meanwhile, then either takes
+ * them (waiting for the thread), or, in cp_server_run (), listens and
+ * announces its https:// URL at once, the HTTP server keeping the
+ * connections it accepts until the thread, done, has the credentials set
+ * from the server's context (automtls_ready_cb ()). */
 typedef struct {
   GMutex lock;
   GCond cond;
