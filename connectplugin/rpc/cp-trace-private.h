@@ -24,9 +24,14 @@ CpSpan        *cp_span_new_internal       (CpSpanContext *context,
  * @tracing, else NULL (nothing parsed when there is no header). */
 CpSpanContext *cp_trace_server_span       (SoupMessageHeaders *headers,
                                            gboolean            tracing);
+/* The same with the `traceparent` value already found in @headers. */
+CpSpanContext *cp_trace_server_span_from  (const char         *traceparent,
+                                           SoupMessageHeaders *headers,
+                                           gboolean            tracing);
 
-/* Whether per-call log lines would be written (debug messages of our log
- * domain wanted, G_MESSAGES_DEBUG): cheap enough for every call. */
+/* Whether per-call log lines would be written: debug messages of our log
+ * domain wanted, by g_log_set_debug_enabled () or by G_MESSAGES_DEBUG as it
+ * was at the first call. Cheap enough for every call. */
 gboolean       cp_trace_log_enabled       (void);
 
 /* One debug log line for a finished call, with the structured fields

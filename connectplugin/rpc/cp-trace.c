@@ -6,11 +6,21 @@
 
 #include "cp-error.h"
 
+#include <string.h>
+
 CpSpanContext *
 cp_trace_server_span (SoupMessageHeaders *headers,
                       gboolean            tracing)
 {
-  const char *traceparent = soup_message_headers_get_one (headers, "traceparent");
+  return cp_trace_server_span_from (soup_message_headers_get_one (headers, "traceparent"),
+                                    headers, tracing);
+}
+
+CpSpanContext *
+cp_trace_server_span_from (const char         *traceparent,
+                           SoupMessageHeaders *headers,
+                           gboolean            tracing)
+{
   g_autoptr(CpSpanContext) caller = NULL;
 
   if (traceparent == NULL)
@@ -26,8 +36,24 @@ cp_trace_server_span (SoupMessageHeaders *headers,
 gboolean
 cp_trace_log_enabled (void)
 {
-  /* Reads G_MESSAGES_DEBUG: a short walk of the environment, no lock. */
-  return !g_log_writer_default_would_drop (G_LOG_LEVEL_DEBUG, G_LOG_DOMAIN);
+  static gsize checked = 0;
+  static gboolean by_environment = FALSE;
+
+  /* g_log_set_debug_enabled () can change at any time: asked each call. */
+  if (g_log_get_debug_enabled ())
+    return TRUE;
+  /* G_MESSAGES_DEBUG is read once (GLib's g_log_writer_default_would_drop ()
+   * reads it at each message, a walk of the environment each call), with
+   * GLib's rule: "all", or our domain anywhere in it. */
+  if (g_once_init_enter (&checked))
+    {
+      const char *domains = g_getenv ("G_MESSAGES_DEBUG");
+
+      by_environment = domains != NULL &&
+                       (strcmp (domains, "all") == 0 || strstr (domains, G_LOG_DOMAIN) != NULL);
+      g_once_init_leave (&checked, 1);
+    }
+  return by_environment;
 }
 
 static const char *

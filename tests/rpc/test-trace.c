@@ -635,14 +635,15 @@ test_log_lines (Fixture       *f,
   GHashTable *server, *client;
 
   g_ptr_array_set_size (log_lines, 0);
-  g_unsetenv ("G_MESSAGES_DEBUG");
   get (f, "fail", NULL, CP_ERROR_NOT_FOUND);
   g_assert_cmpuint (log_lines->len, ==, 0);
 
-  g_setenv ("G_MESSAGES_DEBUG", "ConnectPlugin", TRUE);
+  /* Turned on at run time (G_MESSAGES_DEBUG is read once: see
+   * test_log_lines_environment ()). */
+  g_log_set_debug_enabled (TRUE);
   hook_front (f);
   get (f, "fail", NULL, CP_ERROR_NOT_FOUND);
-  g_unsetenv ("G_MESSAGES_DEBUG");
+  g_log_set_debug_enabled (FALSE);
 
   server = find_line ("server");
   client = find_line ("client");
@@ -668,12 +669,38 @@ test_log_lines (Fixture       *f,
   g_assert_cmpuint (log_lines->len, ==, 0);
 }
 
+/* G_MESSAGES_DEBUG as the process starts: in a subprocess, whose first
+ * call reads it. It names the domain among others (GLib's rule). */
+static void
+test_log_lines_environment (void)
+{
+  if (g_test_subprocess ())
+    {
+      Fixture f = { 0 };
+
+      g_assert_false (g_log_get_debug_enabled ());
+      fixture_setup (&f, NULL);
+      g_ptr_array_set_size (log_lines, 0);
+      get (&f, "fail", NULL, CP_ERROR_NOT_FOUND);
+      g_assert_nonnull (find_line ("server"));
+      g_assert_nonnull (find_line ("client"));
+      g_assert_cmpstr (g_hash_table_lookup (find_line ("server"), "CP_CODE"), ==, "not_found");
+      fixture_teardown (&f, NULL);
+      return;
+    }
+  g_setenv ("G_MESSAGES_DEBUG", "kv ConnectPlugin", TRUE);
+  g_test_trap_subprocess (NULL, 0, G_TEST_SUBPROCESS_INHERIT_STDERR);
+  g_unsetenv ("G_MESSAGES_DEBUG");
+  g_test_trap_assert_passed ();
+}
+
 int
 main (int argc, char *argv[])
 {
   g_test_init (&argc, &argv, NULL);
   kv_test_ensure_types ();
-  g_unsetenv ("G_MESSAGES_DEBUG");
+  if (!g_test_subprocess ())
+    g_unsetenv ("G_MESSAGES_DEBUG");
   log_lines = g_ptr_array_new_with_free_func ((GDestroyNotify) g_hash_table_unref);
   g_log_set_writer_func (capture_writer, NULL, NULL);
 
@@ -698,6 +725,7 @@ main (int argc, char *argv[])
   g_test_add ("/trace/client/server-stream", Fixture, NULL, fixture_setup, test_stream,
               fixture_teardown);
   g_test_add ("/trace/log-lines", Fixture, NULL, fixture_setup, test_log_lines, fixture_teardown);
+  g_test_add_func ("/trace/log-lines/environment", test_log_lines_environment);
 
   return g_test_run ();
 }
