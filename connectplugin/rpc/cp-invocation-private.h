@@ -8,6 +8,7 @@
 #include "cp-http-exchange-private.h"
 #include "cp-metrics-private.h"
 #include "cp-protocol.h"
+#include "cp-request-fields-private.h"
 
 G_BEGIN_DECLS
 
@@ -43,5 +44,9 @@ void          cp_invocation_count_in (CpInvocation    *invocation,
  * called (the handler takes a reference if it answers later) or the call is
  * over. */
 void          cp_invocation_start (CpInvocation    *invocation);
+/* The same, with the request's header fields already found (by a caller
+ * that needed some of them first). */
+void          cp_invocation_start_with_fields (CpInvocation          *invocation,
+                                               const CpRequestFields *fields);
 
 G_END_DECLS

@@ -79,7 +79,9 @@ struct _CpInvocation
   CpProtocol protocol;         /* CONNECT unless cp_invocation_set_protocol() */
   gboolean grpc_text;          /* application/grpc-web-text: base64 both ways */
   CpGrpcTextDecoder *text_decoder;
-  char *content_type;
+  const char *content_type;    /* content_type_owned, or a static string */
+  char *content_type_owned;
+  const CpRequestFields *fields;  /* during cp_invocation_start () only */
   gboolean is_get;
   GHashTable *query;
 

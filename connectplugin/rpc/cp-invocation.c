@@ -453,12 +453,12 @@ check_grpc_request (CpInvocation       *self,
   const char *timeout;
   GError *error = NULL;
 
-  if (!negotiate_compression (self, soup_message_headers_get_one (headers, "grpc-encoding"),
+  if (!negotiate_compression (self, self->fields->grpc_encoding,
                               soup_message_headers_get_list (headers, "grpc-accept-encoding"),
                               &error))
     return error;
 
-  timeout = soup_message_headers_get_one (headers, "grpc-timeout");
+  timeout = self->fields->grpc_timeout;
   if (timeout != NULL)
     {
       gint64 us = 0;
@@ -489,9 +489,9 @@ check_request (CpInvocation *self)
   if (self->is_get)
     used = cp_invocation_query_lookup (self, "compression");
   else if (is_stream (self))
-    used = soup_message_headers_get_one (headers, "Connect-Content-Encoding");
+    used = self->fields->connect_content_encoding;
   else
-    used = soup_message_headers_get_one (headers, "Content-Encoding");
+    used = self->fields->content_encoding;
   accept = soup_message_headers_get_list (headers, is_stream (self) ? "Connect-Accept-Encoding"
                                                                     : "Accept-Encoding");
   if (!negotiate_compression (self, used, accept, &error))
@@ -510,7 +510,7 @@ check_request (CpInvocation *self)
     }
   else
     {
-      version = soup_message_headers_get_one (headers, "Connect-Protocol-Version");
+      version = self->fields->connect_protocol_version;
       if (version != NULL && strcmp (version, "1") != 0)
         return g_error_new (CP_ERROR, CP_ERROR_INVALID_ARGUMENT,
                             "connect-protocol-version must be \"1\": got \"%s\"", version);
@@ -520,7 +520,7 @@ check_request (CpInvocation *self)
     }
 
   /* Timeout: the deadline counts from the arrival of the request head. */
-  timeout = soup_message_headers_get_one (headers, "Connect-Timeout-Ms");
+  timeout = self->fields->connect_timeout_ms;
   if (timeout != NULL)
     {
       gint64 ms = 0;
@@ -573,8 +573,9 @@ trace_start (CpInvocation *self)
 {
   gint64 arrival;
 
-  self->span = cp_trace_server_span (cp_http_exchange_get_request_headers (self->exchange),
-                                     cp_rpc_server_get_tracing (self->server));
+  self->span = cp_trace_server_span_from (self->fields->traceparent,
+                                          cp_http_exchange_get_request_headers (self->exchange),
+                                          cp_rpc_server_get_tracing (self->server));
   if (self->span == NULL)
     return;
   self->span_start = g_get_real_time ();
@@ -585,6 +586,17 @@ trace_start (CpInvocation *self)
 
 void
 cp_invocation_start (CpInvocation *self)
+{
+  CpRequestFields fields;
+
+  g_return_if_fail (CP_IS_INVOCATION (self));
+  cp_request_fields_scan (&fields, cp_http_exchange_get_request_headers (self->exchange));
+  cp_invocation_start_with_fields (self, &fields);
+}
+
+void
+cp_invocation_start_with_fields (CpInvocation          *self,
+                                 const CpRequestFields *fields)
 {
   g_autoptr(CpInvocation) hold = NULL;
   GError *error;
@@ -603,8 +615,12 @@ cp_invocation_start (CpInvocation *self)
   cp_http_exchange_set_callbacks (self->exchange, &exchange_callbacks,
                                   g_rc_box_acquire (self->link), link_release);
 
+  /* The fields point into the request's headers, which nobody else has
+   * seen yet: used by the checks below, forgotten before the handler. */
+  self->fields = fields;
   trace_start (self);
   error = check_request (self);
+  self->fields = NULL;
   if (error == NULL)
     error = check_declared_length (self);
   if (error != NULL)
@@ -702,7 +718,13 @@ cp_invocation_new (CpRpcServer     *server,
   self->handler_data = handler_data;
   self->exchange = cp_http_exchange_ref (exchange);
   self->codec = codec;
-  self->content_type = g_strdup (content_type);
+  /* The two usual types without a copy. */
+  if (g_strcmp0 (content_type, "application/proto") == 0)
+    self->content_type = "application/proto";
+  else if (g_strcmp0 (content_type, "application/json") == 0)
+    self->content_type = "application/json";
+  else
+    self->content_type = self->content_type_owned = g_strdup (content_type);
   self->is_get = query != NULL;
   self->query = query ? g_hash_table_ref (query) : NULL;
   if (cp_rpc_server_get_interceptor_chain (server) != NULL)
@@ -759,7 +781,8 @@ cp_invocation_finalize (GObject *object)
   g_clear_pointer (&self->response_headers, soup_message_headers_unref);
   g_clear_pointer (&self->response_trailers, soup_message_headers_unref);
   g_clear_pointer (&self->query, g_hash_table_unref);
-  g_clear_pointer (&self->content_type, g_free);
+  self->content_type = NULL;
+  g_clear_pointer (&self->content_type_owned, g_free);
   g_clear_object (&self->cancellable);
   g_clear_pointer (&self->exchange, cp_http_exchange_unref);
   g_clear_pointer (&self->info, cp_method_info_unref);
