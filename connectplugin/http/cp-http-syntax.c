@@ -34,9 +34,9 @@ is_field_char (guint8 c)
  * within @avail bytes and has no bare CR; -1 otherwise. *next: the start of
  * the following line. */
 static gssize
-line_length (const guint8 *p,
-             gsize         avail,
-             gsize        *next)
+line_length_any (const guint8 *p,
+                 gsize         avail,
+                 gsize        *next)
 {
   const guint8 *nl = memchr (p, '\n', avail);
   gsize len;
@@ -47,7 +47,48 @@ line_length (const guint8 *p,
   *next = len + 1;
   if (len > 0 && p[len - 1] == '\r')
     len--;
-  return memchr (p, '\r', len) == NULL ? (gssize) len : -1;
+  return (gssize) len;
+}
+
+static gssize
+line_length (const guint8 *p,
+             gsize         avail,
+             gsize        *next)
+{
+  gssize len = line_length_any (p, avail, next);
+
+  return len >= 0 && memchr (p, '\r', (gsize) len) == NULL ? len : -1;
+}
+
+/* Whether @p..@len are all field characters: eight bytes at a time, a
+ * word with no control character (below 0x20) and no DEL taken whole, the
+ * others byte by byte (a tab is a field character). A CR is a control
+ * character: this also refuses a bare CR. */
+static gboolean
+all_field_chars (const guint8 *p,
+                 gsize         len)
+{
+  const guint64 ones = G_GUINT64_CONSTANT (0x0101010101010101);
+  const guint64 highs = G_GUINT64_CONSTANT (0x8080808080808080);
+  gsize i = 0;
+
+  for (; i + 8 <= len; i += 8)
+    {
+      guint64 x, del;
+
+      memcpy (&x, p + i, 8);
+      del = x ^ (ones * 0x7f);
+      /* A byte below 0x20 (high bit clear, so not obs-text), or a zero
+       * byte of x ^ 0x7f...: the word is looked at byte by byte. */
+      if ((((x - ones * 0x20) & ~x) | ((del - ones) & ~del)) & highs)
+        for (gsize j = i; j < i + 8; j++)
+          if (!is_field_char (p[j]))
+            return FALSE;
+    }
+  for (; i < len; i++)
+    if (!is_field_char (p[i]))
+      return FALSE;
+  return TRUE;
 }
 
 /* A field line per RFC 9112 §5: a token, a colon right after it, a value of
@@ -65,10 +106,7 @@ check_field_line (const guint8 *line,
   if (i == 0 || i == len || line[i] != ':')
     return FALSE;
   *is_host = i == 4 && g_ascii_strncasecmp ((const char *) line, "Host", 4) == 0;
-  for (i++; i < len; i++)
-    if (!is_field_char (line[i]))
-      return FALSE;
-  return TRUE;
+  return all_field_chars (line + i + 1, len - i - 1);
 }
 
 /* libsoup's parser tolerates and silently drops what RFC 9112 makes an
@@ -82,7 +120,9 @@ cp_http_check_head_syntax (const guint8 *p,
                    guint        *n_host)
 {
   gsize i = 0, next = 0;
-  gssize line = line_length (p, len, &next);
+  /* A bare CR fails the checks of each line below (no token, target,
+   * version or field character is one): no search for it first. */
+  gssize line = line_length_any (p, len, &next);
 
   /* request-line = method SP request-target SP HTTP-version */
   if (line < 0)
@@ -104,7 +144,7 @@ cp_http_check_head_syntax (const guint8 *p,
     {
       gboolean is_host = FALSE;
 
-      line = line_length (p + i, len - i, &next);
+      line = line_length_any (p + i, len - i, &next);
       if (line < 0 || !check_field_line (p + i, line, &is_host))
         return SOUP_STATUS_BAD_REQUEST;
       *n_host += is_host;

@@ -1740,6 +1740,12 @@ test_strict_head (Fixture *f, gconstpointer data)
     "GET /echo HTTP/1.1\r\n X-A: a\r\nHost: x\r\n\r\n",              /* first line indented */
     "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\rb\r\n\r\n",            /* bare CR */
     "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: a\x01\r\n\r\n",
+    /* the same inside longer values, read eight bytes at a time */
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 0123456789\rabcdefgh\r\n\r\n",
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 0123456789a\x7f" "bcdefgh\r\n\r\n",
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: 01234567\x1f" "abcdefghij\r\n\r\n",
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: \xff\xfe\x80\x7f\xc3\xa9\xc3\xa9xyz\r\n\r\n",
+    "GET /echo HTTP/1.1\r\nHost: x\r\nX-A: abcdefgh\x0b" "abcdefgh\r\n\r\n",
     "GET /echo HTTP/1.1\r\nHo(st: x\r\n\r\n",                        /* not a token */
     "GET  /echo HTTP/1.1\r\nHost: x\r\n\r\n",
     "GET /echo HTTP/1.1 \r\nHost: x\r\n\r\n",
@@ -1771,7 +1777,8 @@ test_strict_head (Fixture *f, gconstpointer data)
 
     client_send_str (c, "POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
                         "2;name=value\r\nab\r\n2 ; n = \"q \\\" s\" ;flag\r\ncd\r\n0\r\nT: 1\r\n\r\n"
-                        "GET /echo?2 HTTP/1.1\nHost: x\nX-Empty:\nX-Latin: caf\xc3\xa9\n\n");
+                        "GET /echo?2 HTTP/1.1\nHost: x\nX-Empty:\nX-Latin: caf\xc3\xa9\n"
+                        "X-Long: ~ 0123\t456789 \xff\x80\xc3\xa9 abcdefgh ~\t\n\n");
     r1 = client_read_response (c, FALSE);
     g_assert_cmpuint (r1->status, ==, 200);
     assert_body (r1, "abcd");
