@@ -43,6 +43,9 @@ struct _CpHttpExchange
   guint              has_callbacks : 1;
   guint              empty_body : 1;
   guint              chunked_request : 1;
+  guint              connection_close : 1;      /* a Connection field has "close" */
+  guint              connection_keep_alive : 1; /* … "keep-alive" */
+  guint              has_expect : 1;            /* an Expect field came */
   guint              expect_continue : 1;
   guint              keep_alive : 1;       /* the client allows another request afterwards */
   guint              head_request : 1;

@@ -755,11 +755,12 @@ conn_parse_head (CpHttpConnection *conn)
     }
   ex->arrival_time = g_get_monotonic_time ();
   ex->head_request = strcmp (method, "HEAD") == 0;
+  /* Connection and Expect were read by cp_http_check_framing (). */
   if (version == SOUP_HTTP_1_0)
-    ex->keep_alive = soup_message_headers_header_contains (ex->request_headers, "Connection", "keep-alive");
+    ex->keep_alive = ex->connection_keep_alive;
   else
-    ex->keep_alive = !soup_message_headers_header_contains (ex->request_headers, "Connection", "close");
-  ex->expect_continue = version == SOUP_HTTP_1_1 && !ex->empty_body &&
+    ex->keep_alive = !ex->connection_close;
+  ex->expect_continue = version == SOUP_HTTP_1_1 && !ex->empty_body && ex->has_expect &&
     (soup_message_headers_get_expectations (ex->request_headers) & SOUP_EXPECTATION_CONTINUE) != 0;
 
   if (ex->chunked_request)

@@ -179,13 +179,15 @@ cp_http_check_framing (CpHttpExchange *ex)
   gboolean have_cl = FALSE, have_te = FALSE, te_ok = TRUE;
   guint64 cl = 0;
 
+  ex->connection_close = FALSE;
+  ex->connection_keep_alive = FALSE;
+  ex->has_expect = FALSE;
   soup_message_headers_iter_init (&iter, ex->request_headers);
   while (soup_message_headers_iter_next (&iter, &name, &value))
     {
       gsize len = strlen (name);
 
-      /* Compare names only when the length matches. */
-      if (len == strlen ("Content-Length") && g_ascii_strcasecmp (name, "Content-Length") == 0)
+      if (CP_HTTP_NAME_IS (name, len, "Content-Length"))
         {
           guint64 v;
 
@@ -196,13 +198,21 @@ cp_http_check_framing (CpHttpExchange *ex)
           have_cl = TRUE;
           cl = v;
         }
-      else if (len == strlen ("Transfer-Encoding") &&
-               g_ascii_strcasecmp (name, "Transfer-Encoding") == 0)
+      else if (CP_HTTP_NAME_IS (name, len, "Transfer-Encoding"))
         {
           if (have_te || g_ascii_strcasecmp (value, "chunked") != 0)
             te_ok = FALSE;
           have_te = TRUE;
         }
+      /* Read here rather than looked up after: the fields of the same
+       * name are one comma-separated list, so a token in any of them. */
+      else if (CP_HTTP_NAME_IS (name, len, "Connection"))
+        {
+          ex->connection_close |= soup_header_contains (value, "close");
+          ex->connection_keep_alive |= soup_header_contains (value, "keep-alive");
+        }
+      else if (CP_HTTP_NAME_IS (name, len, "Expect"))
+        ex->has_expect = TRUE;
     }
 
   if (have_te && have_cl)

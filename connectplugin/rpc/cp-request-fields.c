@@ -3,6 +3,7 @@
  * SPDX-License-Identifier: LGPL-2.1-or-later
  */
 #include "cp-request-fields-private.h"
+#include "cp-http-syntax-private.h"
 
 #include <string.h>
 
@@ -18,36 +19,37 @@ cp_request_fields_scan (CpRequestFields    *fields,
   while (soup_message_headers_iter_next (&iter, &name, &value))
     {
       const char **slot = NULL;
+      gsize len = strlen (name);
 
       /* By length first: a compare only for a name of the right one. */
-      switch (strlen (name))
+      switch (len)
         {
         case 11:
-          if (g_ascii_strcasecmp (name, "traceparent") == 0)
+          if (CP_HTTP_NAME_IS (name, len, "traceparent"))
             slot = &fields->traceparent;
           break;
         case 12:
-          if (g_ascii_strcasecmp (name, "Content-Type") == 0)
+          if (CP_HTTP_NAME_IS (name, len, "Content-Type"))
             slot = &fields->content_type;
-          else if (g_ascii_strcasecmp (name, "grpc-timeout") == 0)
+          else if (CP_HTTP_NAME_IS (name, len, "grpc-timeout"))
             slot = &fields->grpc_timeout;
           break;
         case 13:
-          if (g_ascii_strcasecmp (name, "grpc-encoding") == 0)
+          if (CP_HTTP_NAME_IS (name, len, "grpc-encoding"))
             slot = &fields->grpc_encoding;
           break;
         case 16:
-          if (g_ascii_strcasecmp (name, "Content-Encoding") == 0)
+          if (CP_HTTP_NAME_IS (name, len, "Content-Encoding"))
             slot = &fields->content_encoding;
           break;
         case 18:
-          if (g_ascii_strcasecmp (name, "Connect-Timeout-Ms") == 0)
+          if (CP_HTTP_NAME_IS (name, len, "Connect-Timeout-Ms"))
             slot = &fields->connect_timeout_ms;
           break;
         case 24:
-          if (g_ascii_strcasecmp (name, "Connect-Protocol-Version") == 0)
+          if (CP_HTTP_NAME_IS (name, len, "Connect-Protocol-Version"))
             slot = &fields->connect_protocol_version;
-          else if (g_ascii_strcasecmp (name, "Connect-Content-Encoding") == 0)
+          else if (CP_HTTP_NAME_IS (name, len, "Connect-Content-Encoding"))
             slot = &fields->connect_content_encoding;
           break;
         default:

@@ -780,6 +780,20 @@ test_keep_alive (Fixture *f, gconstpointer data)
     g_assert_true (soup_message_headers_header_contains (r->headers, "Connection", "close"));
     g_assert_true (client_wait_closed (c));
   }
+  /* … also as a token of a list, in the second of two fields, in capitals */
+  {
+    g_autoptr(Client) c2 = client_new (f);
+    g_autoptr(Response) r = NULL, r2 = NULL;
+
+    client_send_str (c2, "GET /echo HTTP/1.1\r\nHost: x\r\nconnection: x-a\r\n\r\n");
+    r = client_read_response (c2, FALSE);
+    g_assert_false (soup_message_headers_header_contains (r->headers, "Connection", "close"));
+    client_send_str (c2, "GET /echo HTTP/1.1\r\nHost: x\r\nConnection: x-a\r\n"
+                         "CONNECTION: x-b, Close\r\n\r\n");
+    r2 = client_read_response (c2, FALSE);
+    g_assert_true (soup_message_headers_header_contains (r2->headers, "Connection", "close"));
+    g_assert_true (client_wait_closed (c2));
+  }
 }
 
 static void
