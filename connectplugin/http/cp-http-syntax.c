@@ -12,15 +12,26 @@
 
 #include <string.h>
 
-/* RFC 9110 §5.6.2 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~, as a bitmap of
- * the 128 ASCII codes (this runs for every byte of every field name). */
-static const guint64 tchar_bits[2] = { G_GUINT64_CONSTANT (0x03ff6cfa00000000),
-                                       G_GUINT64_CONSTANT (0x57ffffffc7fffffe) };
+/* RFC 9110 §5.6.2 tchar: ALPHA, DIGIT and !#$%&'*+-.^_`|~. The two words
+ * are a bitmap of the ASCII codes 0–63 and 64–127; the table, made from
+ * them at compile time, is what runs for every byte of every field name. */
+#define TCHAR_LOW G_GUINT64_CONSTANT (0x03ff6cfa00000000)
+#define TCHAR_HIGH G_GUINT64_CONSTANT (0x57ffffffc7fffffe)
+#define TCHAR(c) ((c) < 64 ? (TCHAR_LOW >> (c)) & 1 : (c) < 128 ? (TCHAR_HIGH >> ((c) - 64)) & 1 : 0)
+#define TCHAR4(c) TCHAR (c), TCHAR ((c) + 1), TCHAR ((c) + 2), TCHAR ((c) + 3)
+#define TCHAR16(c) TCHAR4 (c), TCHAR4 ((c) + 4), TCHAR4 ((c) + 8), TCHAR4 ((c) + 12)
+
+static const guint8 tchar_table[256] = {
+  TCHAR16 (0), TCHAR16 (16), TCHAR16 (32), TCHAR16 (48),
+  TCHAR16 (64), TCHAR16 (80), TCHAR16 (96), TCHAR16 (112),
+  TCHAR16 (128), TCHAR16 (144), TCHAR16 (160), TCHAR16 (176),
+  TCHAR16 (192), TCHAR16 (208), TCHAR16 (224), TCHAR16 (240),
+};
 
 static inline gboolean
 is_tchar (guint8 c)
 {
-  return c < 128 && (tchar_bits[c >> 6] >> (c & 63)) & 1;
+  return tchar_table[c];
 }
 
 /* field-vchar, SP, HTAB (RFC 9110 §5.5); obs-text is accepted */
