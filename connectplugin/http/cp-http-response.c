@@ -10,6 +10,7 @@
  */
 #include "cp-http-connection-state-private.h"
 #include "cp-http2-session-private.h"
+#include "cp-http-syntax-private.h"
 
 #include <errno.h>
 #include <string.h>
@@ -258,22 +259,6 @@ status_has_body (guint status)
   return !(status < 200 || status == SOUP_STATUS_NO_CONTENT || status == SOUP_STATUS_NOT_MODIFIED);
 }
 
-static void
-queue_uint (CpHttpConnection *conn,
-            guint64           value)
-{
-  char digits[24];
-  int i = sizeof digits;
-
-  do
-    {
-      digits[--i] = '0' + value % 10;
-      value /= 10;
-    }
-  while (value > 0);
-  cp_http_conn_queue_copy (conn, digits + i, sizeof digits - i);
-}
-
 static const char *
 status_phrase (guint status)
 {
@@ -332,19 +317,56 @@ cp_http_conn_fail (CpHttpConnection *conn,
 gboolean
 cp_http_is_framing_header (const char *name)
 {
-  switch (name[0])
+  gsize len = strlen (name);
+
+  switch (len)
     {
-    case 'c': case 'C':
-      return g_ascii_strcasecmp (name, "Content-Length") == 0 ||
-             g_ascii_strcasecmp (name, "Connection") == 0;
-    case 't': case 'T':
-      return g_ascii_strcasecmp (name, "Transfer-Encoding") == 0;
-    case 'k': case 'K':
-      return g_ascii_strcasecmp (name, "Keep-Alive") == 0;
+    case 10:
+      return CP_HTTP_NAME_IS (name, len, "Connection") || CP_HTTP_NAME_IS (name, len, "Keep-Alive");
+    case 14:
+      return CP_HTTP_NAME_IS (name, len, "Content-Length");
+    case 17:
+      return CP_HTTP_NAME_IS (name, len, "Transfer-Encoding");
     default:
       return FALSE;
     }
 }
+
+/* A response head is written in pieces (a dozen for a small one): they are
+ * gathered here and queued at once. */
+typedef struct {
+  CpHttpConnection *conn;
+  gsize len;
+  char buf[1024];
+} HeadWriter;
+
+static void
+head_flush (HeadWriter *w)
+{
+  if (w->len > 0)
+    cp_http_conn_queue_copy (w->conn, w->buf, w->len);
+  w->len = 0;
+}
+
+static inline void
+head_put (HeadWriter *w,
+          const char *data,
+          gsize       len)
+{
+  if (G_UNLIKELY (w->len + len > sizeof w->buf))
+    {
+      head_flush (w);
+      if (len > sizeof w->buf)
+        {
+          cp_http_conn_queue_copy (w->conn, data, len);
+          return;
+        }
+    }
+  memcpy (w->buf + w->len, data, len);
+  w->len += len;
+}
+
+#define HEAD_PUT_LITERAL(w, lit) head_put ((w), (lit), sizeof (lit) - 1)
 
 static void
 queue_head (CpHttpConnection   *conn,
@@ -364,39 +386,59 @@ queue_head (CpHttpConnection   *conn,
       (conn->read_eof && conn->rend == conn->rstart))
     ex->close = TRUE;
 
-  queue_status_line (conn, status);
-  if (headers != NULL)
-    {
-      SoupMessageHeadersIter iter;
-      const char *name, *value;
+  {
+    HeadWriter w;
 
-      soup_message_headers_iter_init (&iter, headers);
-      while (soup_message_headers_iter_next (&iter, &name, &value))
-        {
-          if (cp_http_is_framing_header (name))
-            continue;
-          queue_str (conn, name);
-          cp_http_conn_queue_copy (conn, ": ", 2);
-          queue_str (conn, value);
-          cp_http_conn_queue_copy (conn, "\r\n", 2);
-        }
-    }
-  if (ex->close)
-    cp_http_conn_queue_copy (conn, "Connection: close\r\n", 19);
-  else if (ex->version == SOUP_HTTP_1_0)
-    cp_http_conn_queue_copy (conn, "Connection: keep-alive\r\n", 24);
+    w.conn = conn;
+    w.len = 0;
+    if (status == 200)
+      HEAD_PUT_LITERAL (&w, "HTTP/1.1 200 OK\r\n");
+    else
+      queue_status_line (conn, status);   /* the writer is still empty */
+    if (headers != NULL)
+      {
+        SoupMessageHeadersIter iter;
+        const char *name, *value;
 
-  if (!status_has_body (status))
-    ;
-  else if (content_length >= 0)
-    {
-      cp_http_conn_queue_copy (conn, "Content-Length: ", 16);
-      queue_uint (conn, content_length);
-      cp_http_conn_queue_copy (conn, "\r\n", 2);
-    }
-  else if (ex->version != SOUP_HTTP_1_0)
-    cp_http_conn_queue_copy (conn, "Transfer-Encoding: chunked\r\n", 28);
-  cp_http_conn_queue_copy (conn, "\r\n", 2);
+        soup_message_headers_iter_init (&iter, headers);
+        while (soup_message_headers_iter_next (&iter, &name, &value))
+          {
+            if (cp_http_is_framing_header (name))
+              continue;
+            head_put (&w, name, strlen (name));
+            HEAD_PUT_LITERAL (&w, ": ");
+            head_put (&w, value, strlen (value));
+            HEAD_PUT_LITERAL (&w, "\r\n");
+          }
+      }
+    if (ex->close)
+      HEAD_PUT_LITERAL (&w, "Connection: close\r\n");
+    else if (ex->version == SOUP_HTTP_1_0)
+      HEAD_PUT_LITERAL (&w, "Connection: keep-alive\r\n");
+
+    if (!status_has_body (status))
+      ;
+    else if (content_length >= 0)
+      {
+        char digits[24];
+        int i = sizeof digits;
+        guint64 v = (guint64) content_length;
+
+        do
+          {
+            digits[--i] = '0' + v % 10;
+            v /= 10;
+          }
+        while (v > 0);
+        HEAD_PUT_LITERAL (&w, "Content-Length: ");
+        head_put (&w, digits + i, sizeof digits - i);
+        HEAD_PUT_LITERAL (&w, "\r\n");
+      }
+    else if (ex->version != SOUP_HTTP_1_0)
+      HEAD_PUT_LITERAL (&w, "Transfer-Encoding: chunked\r\n");
+    HEAD_PUT_LITERAL (&w, "\r\n");
+    head_flush (&w);
+  }
 }
 
 /* The response is complete: decide what happens to the connection, and let
