@@ -454,7 +454,9 @@ check_grpc_request (CpInvocation       *self,
   GError *error = NULL;
 
   if (!negotiate_compression (self, self->fields->grpc_encoding,
-                              soup_message_headers_get_list (headers, "grpc-accept-encoding"),
+                              self->fields->n_grpc_accept_encoding > 1
+                                ? soup_message_headers_get_list (headers, "grpc-accept-encoding")
+                                : self->fields->grpc_accept_encoding,
                               &error))
     return error;
 
@@ -492,8 +494,15 @@ check_request (CpInvocation *self)
     used = self->fields->connect_content_encoding;
   else
     used = self->fields->content_encoding;
-  accept = soup_message_headers_get_list (headers, is_stream (self) ? "Connect-Accept-Encoding"
-                                                                    : "Accept-Encoding");
+  /* A list field that came once is its value; else the joined list. */
+  if (is_stream (self))
+    accept = self->fields->n_connect_accept_encoding > 1
+               ? soup_message_headers_get_list (headers, "Connect-Accept-Encoding")
+               : self->fields->connect_accept_encoding;
+  else
+    accept = self->fields->n_accept_encoding > 1
+               ? soup_message_headers_get_list (headers, "Accept-Encoding")
+               : self->fields->accept_encoding;
   if (!negotiate_compression (self, used, accept, &error))
     return error;
 

@@ -20,6 +20,14 @@ typedef struct {
   const char *grpc_encoding;
   const char *grpc_timeout;
   const char *traceparent;
+  /* List fields: the value when the field came once (how many times it
+   * came in n_*; more than once, read the joined list from the headers). */
+  const char *accept_encoding;
+  const char *connect_accept_encoding;
+  const char *grpc_accept_encoding;
+  guint n_accept_encoding;
+  guint n_connect_accept_encoding;
+  guint n_grpc_accept_encoding;
 } CpRequestFields;
 
 /* One walk of @headers instead of a lookup by name for each field (which

@@ -38,6 +38,13 @@ cp_request_fields_scan (CpRequestFields    *fields,
           if (CP_HTTP_NAME_IS (name, len, "grpc-encoding"))
             slot = &fields->grpc_encoding;
           break;
+        case 15:
+          if (CP_HTTP_NAME_IS (name, len, "Accept-Encoding"))
+            {
+              slot = &fields->accept_encoding;
+              fields->n_accept_encoding++;
+            }
+          break;
         case 16:
           if (CP_HTTP_NAME_IS (name, len, "Content-Encoding"))
             slot = &fields->content_encoding;
@@ -45,6 +52,20 @@ cp_request_fields_scan (CpRequestFields    *fields,
         case 18:
           if (CP_HTTP_NAME_IS (name, len, "Connect-Timeout-Ms"))
             slot = &fields->connect_timeout_ms;
+          break;
+        case 20:
+          if (CP_HTTP_NAME_IS (name, len, "grpc-accept-encoding"))
+            {
+              slot = &fields->grpc_accept_encoding;
+              fields->n_grpc_accept_encoding++;
+            }
+          break;
+        case 23:
+          if (CP_HTTP_NAME_IS (name, len, "Connect-Accept-Encoding"))
+            {
+              slot = &fields->connect_accept_encoding;
+              fields->n_connect_accept_encoding++;
+            }
           break;
         case 24:
           if (CP_HTTP_NAME_IS (name, len, "Connect-Protocol-Version"))

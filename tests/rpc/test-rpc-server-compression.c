@@ -49,6 +49,15 @@ test_compression_unary (Fixture *f, gconstpointer data)
   assert_header (resp.headers, "Content-Encoding", "gzip");
   raw_response_clear (&resp);
 
+  /* The list in two fields, gzip in the first, the second spelled in
+   * capitals → gzip. */
+  roundtrip (f, "POST", KV_PROCEDURE_GET,
+             "Content-Type: application/proto\r\nAccept-Encoding: gzip\r\nACCEPT-ENCODING: zstd, br\r\n",
+             proto, &resp);
+  g_assert_cmpuint (resp.status, ==, 200);
+  assert_header (resp.headers, "Content-Encoding", "gzip");
+  raw_response_clear (&resp);
+
   /* Accept-Encoding without anything we support → identity. */
   roundtrip (f, "POST", KV_PROCEDURE_GET,
              "Content-Type: application/proto\r\nAccept-Encoding: br, zstd\r\n", proto, &resp);
