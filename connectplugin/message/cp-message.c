@@ -63,11 +63,20 @@ ensure_c_message (CpMessage *self)
   return priv->c_message;
 }
 
+/* The C message cp_message_new_take () is making a message for, on this
+ * thread: a message of its type being constructed meanwhile makes no
+ * default one (only to be freed when the C message is set). Any other
+ * such message, made on the way, makes its own on first use. */
+static _Thread_local const ProtobufCMessageDescriptor *taking;
+
 static void
 cp_message_constructed (GObject *object)
 {
+  CpMessage *self = CP_MESSAGE (object);
+
   G_OBJECT_CLASS (cp_message_parent_class)->constructed (object);
-  ensure_c_message (CP_MESSAGE (object));
+  if (taking == NULL || taking != message_descriptor (self))
+    ensure_c_message (self);
 }
 
 static void
@@ -277,7 +286,9 @@ cp_message_new_take (GType    message_type,
   if (!check_message_type (message_type))
     return NULL;
 
+  taking = ((ProtobufCMessage *) c_message)->descriptor;
   self = g_object_new (message_type, NULL);
+  taking = NULL;
   cp_message_take_c_message (self, c_message);
   return self;
 }
