@@ -17,6 +17,7 @@
 #include "cp-method-info.h"
 #include "cp-span-context.h"
 #include "cp-span.h"
+#include "cp-log.h"
 #include "cp-protocol.h"
 #include "cp-invocation.h"
 #include "cp-server-interceptor.h"

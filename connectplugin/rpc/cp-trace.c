@@ -5,6 +5,7 @@
 #include "cp-trace-private.h"
 
 #include "cp-error.h"
+#include "cp-log.h"
 
 #include <string.h>
 
@@ -33,27 +34,45 @@ cp_trace_server_span_from (const char         *traceparent,
   return cp_span_context_new_child (caller);
 }
 
+/**
+ * cp_log_debug_enabled:
+ * @log_domain: (nullable): a log domain, as given to g_log_structured()
+ *
+ * Whether GLib's default log writer would show the debug messages of the
+ * domain @log_domain: what g_log_writer_default_would_drop() answers,
+ * negated, without its cost. That function reads `G_MESSAGES_DEBUG` from the
+ * environment every time it is asked; this one reads it once, at its first
+ * call, and keeps GLib's rule (the value `all`, or @log_domain anywhere in
+ * it). g_log_set_debug_enabled() is asked at every call, so it turns debug
+ * output on and off at run time; a change of `G_MESSAGES_DEBUG` after the
+ * first call is not seen.
+ *
+ * For handlers that log every call at debug level: format the line only
+ * when this returns %TRUE, as the library does for its per-call log lines.
+ *
+ * Returns: %TRUE if debug messages of @log_domain are shown
+ */
+gboolean
+cp_log_debug_enabled (const char *log_domain)
+{
+  static gsize checked = 0;
+  static char *domains = NULL;   /* G_MESSAGES_DEBUG at the first call */
+
+  if (g_log_get_debug_enabled ())
+    return TRUE;
+  if (g_once_init_enter (&checked))
+    {
+      domains = g_strdup (g_getenv ("G_MESSAGES_DEBUG"));
+      g_once_init_leave (&checked, 1);
+    }
+  return domains != NULL &&
+         (strcmp (domains, "all") == 0 || (log_domain != NULL && strstr (domains, log_domain) != NULL));
+}
+
 gboolean
 cp_trace_log_enabled (void)
 {
-  static gsize checked = 0;
-  static gboolean by_environment = FALSE;
-
-  /* g_log_set_debug_enabled () can change at any time: asked each call. */
-  if (g_log_get_debug_enabled ())
-    return TRUE;
-  /* G_MESSAGES_DEBUG is read once (GLib's g_log_writer_default_would_drop ()
-   * reads it at each message, a walk of the environment each call), with
-   * GLib's rule: "all", or our domain anywhere in it. */
-  if (g_once_init_enter (&checked))
-    {
-      const char *domains = g_getenv ("G_MESSAGES_DEBUG");
-
-      by_environment = domains != NULL &&
-                       (strcmp (domains, "all") == 0 || strstr (domains, G_LOG_DOMAIN) != NULL);
-      g_once_init_leave (&checked, 1);
-    }
-  return by_environment;
+  return cp_log_debug_enabled (G_LOG_DOMAIN);
 }
 
 static const char *

@@ -9,7 +9,7 @@
  * that a host showing a plugin's output stays readable; KV_DEBUG formats
  * the line only when it will be shown (g_debug () formats it first and
  * drops it after, a cost benchmarks of the engine should not pay), and
- * its check reads G_MESSAGES_DEBUG once (kv_debug_enabled ()).
+ * its check, cp_log_debug_enabled (), reads G_MESSAGES_DEBUG once.
  *
  * Thread-safe, for a server with CpRpcServer:n-workers > 1 (kv-server
  * --workers N), whose handlers run concurrently on worker threads: one
@@ -29,32 +29,9 @@
  * bound for a client that does not read. */
 #define WATCH_MAX_PENDING_BYTES (4 * 1024 * 1024)
 
-/* Whether this domain's debug messages are shown: asked at every call, so
- * G_MESSAGES_DEBUG is read once (g_log_writer_default_would_drop () reads
- * the environment each time), with GLib's rule: "all", or the domain in
- * it. g_log_set_debug_enabled () turns them on at run time. */
-static gboolean
-kv_debug_enabled (void)
-{
-  static gsize checked = 0;
-  static gboolean by_environment = FALSE;
-
-  if (g_log_get_debug_enabled ())
-    return TRUE;
-  if (g_once_init_enter (&checked))
-    {
-      const char *domains = g_getenv ("G_MESSAGES_DEBUG");
-
-      by_environment = domains != NULL &&
-                       (strcmp (domains, "all") == 0 || strstr (domains, G_LOG_DOMAIN) != NULL);
-      g_once_init_leave (&checked, 1);
-    }
-  return by_environment;
-}
-
 #define KV_DEBUG(...) \
   G_STMT_START { \
-    if (kv_debug_enabled ()) \
+    if (cp_log_debug_enabled (G_LOG_DOMAIN)) \
       g_debug (__VA_ARGS__); \
   } G_STMT_END
 

@@ -640,10 +640,14 @@ test_log_lines (Fixture       *f,
 
   /* Turned on at run time (G_MESSAGES_DEBUG is read once: see
    * test_log_lines_environment ()). */
+  g_assert_false (cp_log_debug_enabled ("ConnectPlugin"));
   g_log_set_debug_enabled (TRUE);
+  g_assert_true (cp_log_debug_enabled ("ConnectPlugin"));
+  g_assert_true (cp_log_debug_enabled (NULL));
   hook_front (f);
   get (f, "fail", NULL, CP_ERROR_NOT_FOUND);
   g_log_set_debug_enabled (FALSE);
+  g_assert_false (cp_log_debug_enabled ("ConnectPlugin"));
 
   server = find_line ("server");
   client = find_line ("client");
@@ -679,6 +683,11 @@ test_log_lines_environment (void)
       Fixture f = { 0 };
 
       g_assert_false (g_log_get_debug_enabled ());
+      /* The public check, with GLib's rule: the domain anywhere in the list. */
+      g_assert_true (cp_log_debug_enabled ("kv"));
+      g_assert_true (cp_log_debug_enabled ("ConnectPlugin"));
+      g_assert_false (cp_log_debug_enabled ("Other"));
+      g_assert_false (cp_log_debug_enabled (NULL));
       fixture_setup (&f, NULL);
       g_ptr_array_set_size (log_lines, 0);
       get (&f, "fail", NULL, CP_ERROR_NOT_FOUND);
