@@ -42,8 +42,8 @@ is_field_char (guint8 c)
 }
 
 /* Length of the line at @p (without its LF or CRLF) when it is terminated
- * within @avail bytes and has no bare CR; -1 otherwise. *next: the start of
- * the following line. */
+ * within @avail bytes; -1 otherwise. *next: the start of the following
+ * line. A CR inside the line is left to the caller. */
 static gssize
 line_length_any (const guint8 *p,
                  gsize         avail,
@@ -61,6 +61,7 @@ line_length_any (const guint8 *p,
   return (gssize) len;
 }
 
+/* The same, and -1 for a line with a bare CR. */
 static gssize
 line_length (const guint8 *p,
              gsize         avail,
