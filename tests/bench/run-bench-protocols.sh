@@ -23,7 +23,9 @@
 #      cp-go-kv-plugin (median of BENCH_PLUGIN_RUNS, unpinned).
 #   6. Sequential unary Gets through CpChannel over a unix socket
 #      (bench-client --compare against bench-kv-server): HTTP/1.1 and h2c,
-#      the client on the load CPU, then on the server's CPU.
+#      the client on the load CPU, then on the server's CPU. Beside them,
+#      the machine's ceiling for any sequential call: bench-roundtrip, one
+#      byte back and forth between two processes, the same two ways.
 # The Go peers are built by tests/interop/go/build.sh (cached; the Go rows
 # say n/a when Go is missing). Every answer is checked: a Get through curl
 # (Connect, HTTP/1.1) or the grpc-go client (gRPC) before and after each
@@ -83,7 +85,7 @@ trap cleanup EXIT
 KV_SERVER=$BUILD/examples/kv/kv-server
 KV_PLUGIN=$BUILD/examples/kv/kv-plugin
 for p in "$KV_SERVER" "$KV_PLUGIN" "$BIN/bench-gio-echo" "$BIN/bench-kv-server" \
-         "$BIN/bench-client" "$BIN/bench-plugin"; do
+         "$BIN/bench-client" "$BIN/bench-plugin" "$BIN/bench-roundtrip"; do
   [ -x "$p" ] || { echo "run-bench-protocols.sh: $p is not built" >&2; exit 1; }
 done
 
@@ -240,6 +242,14 @@ if start_server client "$BIN/bench-kv-server" --listen "unix:$TMP/kv.sock"; then
     || fail "bench-client --compare (same CPU): $(tail -n2 "$TMP/client.txt")"
   stop_server client
 fi
+# The machine's ceiling for those rows: a bare one-byte round trip between
+# two processes over a unix socket, across the two CPUs and on one.
+ROUNDTRIP=$("$BIN/bench-roundtrip" --client-cpu "$LOAD_CPU" --server-cpu "$SERVER_CPU" --seconds 1.5 \
+            2>"$TMP/roundtrip.txt" | grep '^RESULT') \
+  || fail "bench-roundtrip: $(tail -n2 "$TMP/roundtrip.txt")"
+ROUNDTRIP_SAME=$("$BIN/bench-roundtrip" --client-cpu "$SERVER_CPU" --server-cpu "$SERVER_CPU" --seconds 1.5 \
+                 2>"$TMP/roundtrip.txt" | grep '^RESULT') \
+  || fail "bench-roundtrip (same CPU): $(tail -n2 "$TMP/roundtrip.txt")"
 
 # ---- The table ----
 rps () { # rps KEY: "N req/s" or n/a
@@ -308,6 +318,10 @@ printf '  %-58s %s\n' 'h2load mean / max request us: kv-server Connect, connect-
 printf '  %-58s %s\n' 'h2load mean / max request us: kv-server gRPC, grpc-go' \
   "${P50[kv-server-grpc,h2]:-?} / ${P99[kv-server-grpc,h2]:-?}, ${P50[grpc-go,h2]:-?} / ${P99[grpc-go,h2]:-?}"
 printf '  %-58s %s\n' 'sequential client h2c / HTTP/1.1' "$(field http2_over_http1 "$CLIENT")"
+rt=$(field round_trips_per_s "$ROUNDTRIP"); rt_same=$(field round_trips_per_s "$ROUNDTRIP_SAME")
+printf '  %-58s %s\n' 'bare unix-socket round trips/s (ceiling): 2 CPUs, 1 CPU' "${rt:-n/a}, ${rt_same:-n/a}"
+printf '  %-58s %s\n' 'sequential client HTTP/1.1 / bare round trip: 2 CPUs, 1 CPU' \
+  "$(ratio "$(field http1_calls_per_s "$CLIENT")" "${rt:-0}"), $(ratio "$(field http1_calls_per_s "$CLIENT_SAME")" "${rt_same:-0}")"
 printf '  %-58s %s\n' 'VmRSS kB idle after start-up: kv-plugin, cp-go-kv-plugin' \
   "$(field rss_idle_kb "$PLUGIN_OURS"), $(field rss_idle_kb "$PLUGIN_GO")"
 
