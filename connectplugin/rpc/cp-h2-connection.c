@@ -38,6 +38,7 @@
 #define READ_BUFFER_SIZE     (16 * 1024)
 #define STREAM_WINDOW_SIZE   (1024 * 1024)
 #define CONNECTION_WINDOW    (16 * 1024 * 1024)
+#define GATHER_SIZE          (16 * 1024)
 
 typedef enum {
   CMD_SUBMIT,
@@ -98,8 +99,9 @@ struct _H2Conn
   nghttp2_session *session;
   GSource *read_source;
   GSource *write_source;
-  const guint8 *wbuf;            /* from nghttp2_session_mem_send, unwritten */
+  const guint8 *wbuf;            /* unwritten: in gather, or nghttp2's own */
   gsize wlen;
+  GByteArray *gather;            /* frames serialized for one write */
   GQueue waiting;                /* exchanges (referenced) until ready */
   GHashTable *streams;           /* H2Stream* set */
 };
@@ -491,13 +493,41 @@ conn_open_stream (H2Conn            *conn,
 static gboolean on_readable (GObject *pollable, gpointer user_data);
 static gboolean on_writable (GObject *pollable, gpointer user_data);
 
+static gboolean
+on_socket_readable (GSocket      *socket,
+                    GIOCondition  condition,
+                    gpointer      user_data)
+{
+  return on_readable (NULL, user_data);
+}
+
+/* A plain connection (h2c, unix socket) is read through a socket source
+ * that may recurse. GLib 2.74 blocks a non-recursive source around its
+ * dispatch by removing and re-adding its fd, each time signalling the
+ * context's wakeup fd, and a GPollable source does it again for its child
+ * source: several system calls per response read, on the path of every
+ * call. Nothing ever iterates the client's context from inside its own
+ * dispatch (exchanges are answered in their owners' contexts), so the
+ * source is never dispatched within itself. Over TLS the stream may hold
+ * decrypted bytes the socket does not show: the pollable source stays. */
 static void
 conn_watch_read (H2Conn *conn)
 {
   if (conn->read_source != NULL)
     return;
-  conn->read_source = g_pollable_input_stream_create_source (conn->in, NULL);
-  g_source_set_callback (conn->read_source, G_SOURCE_FUNC (on_readable), conn, NULL);
+  if (G_IS_SOCKET_CONNECTION (conn->io))
+    {
+      GSocket *socket = g_socket_connection_get_socket (G_SOCKET_CONNECTION (conn->io));
+
+      conn->read_source = g_socket_create_source (socket, G_IO_IN, NULL);
+      g_source_set_callback (conn->read_source, G_SOURCE_FUNC (on_socket_readable), conn, NULL);
+      g_source_set_can_recurse (conn->read_source, TRUE);
+    }
+  else
+    {
+      conn->read_source = g_pollable_input_stream_create_source (conn->in, NULL);
+      g_source_set_callback (conn->read_source, G_SOURCE_FUNC (on_readable), conn, NULL);
+    }
   g_source_set_static_name (conn->read_source, "[connectplugin] HTTP/2 read");
   g_source_attach (conn->read_source, conn->client->context);
 }
@@ -514,6 +544,44 @@ conn_fail (H2Conn     *conn,
   conn_close (conn, wrapped);
 }
 
+/* Serializes what nghttp2 has to send into one buffer (wbuf, wlen), so a
+ * call's HEADERS and DATA, or a response's WINDOW_UPDATE and the next
+ * request, leave in one write and wake the server once: nghttp2 hands out
+ * one frame at a time, each valid only until the next call. Stops past
+ * GATHER_SIZE; a frame that large on its own is written from nghttp2's
+ * buffer, not copied. FALSE: nghttp2 failed and @conn is closed. */
+static gboolean
+conn_gather (H2Conn *conn)
+{
+  if (conn->gather == NULL)
+    conn->gather = g_byte_array_sized_new (GATHER_SIZE);
+  g_byte_array_set_size (conn->gather, 0);
+  while (conn->gather->len < GATHER_SIZE)
+    {
+      const guint8 *data;
+      gssize n = nghttp2_session_mem_send (conn->session, &data);
+
+      if (n < 0)
+        {
+          conn_fail (conn, "failed", g_error_new_literal (CP_ERROR, CP_ERROR_INTERNAL,
+                                                          nghttp2_strerror ((int) n)));
+          return FALSE;
+        }
+      if (n == 0)
+        break;
+      if (conn->gather->len == 0 && n >= GATHER_SIZE)
+        {
+          conn->wbuf = data;
+          conn->wlen = n;
+          return TRUE;
+        }
+      g_byte_array_append (conn->gather, data, n);
+    }
+  conn->wbuf = conn->gather->data;
+  conn->wlen = conn->gather->len;
+  return TRUE;
+}
+
 /* Writes what nghttp2 has to send; waits for the socket when it is full.
  * May close (and free) @conn: callers return right after. */
 static void
@@ -526,19 +594,10 @@ conn_flush (H2Conn *conn)
       g_autoptr(GError) error = NULL;
       gssize n;
 
+      if (conn->wlen == 0 && !conn_gather (conn))
+        return;
       if (conn->wlen == 0)
-        {
-          n = nghttp2_session_mem_send (conn->session, &conn->wbuf);
-          if (n < 0)
-            {
-              conn_fail (conn, "failed", g_error_new_literal (CP_ERROR, CP_ERROR_INTERNAL,
-                                                              nghttp2_strerror ((int) n)));
-              return;
-            }
-          if (n == 0)
-            break;
-          conn->wlen = n;
-        }
+        break;
       n = g_pollable_output_stream_write_nonblocking (conn->out, conn->wbuf, conn->wlen, NULL, &error);
       if (n < 0 && g_error_matches (error, G_IO_ERROR, G_IO_ERROR_WOULD_BLOCK))
         {
@@ -668,6 +727,7 @@ conn_free (H2Conn *conn)
   g_clear_object (&conn->socket_conn);
   g_clear_object (&conn->cancellable);
   g_hash_table_unref (conn->streams);
+  g_clear_pointer (&conn->gather, g_byte_array_unref);
   g_free (conn->key);
   g_free (conn);
 }
