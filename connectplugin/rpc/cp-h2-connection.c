@@ -549,7 +549,11 @@ conn_fail (H2Conn     *conn,
  * request, leave in one write and wake the server once: nghttp2 hands out
  * one frame at a time, each valid only until the next call. Stops past
  * GATHER_SIZE; a frame that large on its own is written from nghttp2's
- * buffer, not copied. FALSE: nghttp2 failed and @conn is closed. */
+ * buffer, not copied. The copy this costs is bounded: frames below 16 KiB
+ * (a call's headers, a small message), and a large DATA frame only when a
+ * small frame is already waiting, such as the HEADERS before a stream's
+ * first DATA; a memcpy of that size costs less than the system call and the
+ * server wake-up it saves. FALSE: nghttp2 failed and @conn is closed. */
 static gboolean
 conn_gather (H2Conn *conn)
 {
